@@ -1,0 +1,35 @@
+import { plainToInstance } from 'class-transformer';
+import { validateSync, ValidationError } from 'class-validator';
+
+/** One failed field: the path (`data.code`) and what was wrong with it. */
+export interface FieldError {
+  field: string;
+  message: string;
+}
+
+export class InvalidInputError extends Error {
+  readonly code = 'INVALID_INPUT';
+  constructor(readonly errors: FieldError[]) {
+    super(`invalid input: ${errors.map((e) => `${e.field}: ${e.message}`).join('; ')}`);
+    this.name = 'InvalidInputError';
+  }
+}
+
+function flatten(errors: ValidationError[], parent = ''): FieldError[] {
+  return errors.flatMap((e) => {
+    const field = parent ? `${parent}.${e.property}` : e.property;
+    const own = Object.values(e.constraints ?? {}).map((message) => ({ field, message }));
+    return [...own, ...flatten(e.children ?? [], field)];
+  });
+}
+
+/** Validates a plain object against a class-validator DTO; throws InvalidInputError naming fields. */
+export function validateInput<T extends object>(cls: new () => T, plain: unknown): T {
+  if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
+    throw new InvalidInputError([{ field: '(body)', message: 'must be a JSON object' }]);
+  }
+  const instance = plainToInstance(cls, plain);
+  const errors = validateSync(instance, { whitelist: false, forbidUnknownValues: true });
+  if (errors.length) throw new InvalidInputError(flatten(errors));
+  return instance;
+}

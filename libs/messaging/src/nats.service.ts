@@ -1,0 +1,98 @@
+import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
+import { connect, credsAuthenticator, NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { Subjects } from '@clinical-ledger/contracts';
+import { BaseConfig, CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+
+/**
+ * The service's one NATS connection (v3 client). It connects in the background and keeps
+ * reconnecting, so the service starts (and answers /healthz) while NATS is away; /readyz tells.
+ */
+@Injectable()
+export class NatsService implements OnApplicationShutdown {
+  readonly subjects: Subjects;
+  private nc?: NatsConnection;
+  private readonly connecting: Promise<NatsConnection>;
+  private connected = false;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: BaseConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    readiness: ReadinessRegistry,
+  ) {
+    this.subjects = new Subjects(config.NATS_NAMESPACE);
+    this.connecting = this.connect();
+    // Keep an unhandled rejection from killing the process; callers of ready() see the error.
+    this.connecting.catch(() => undefined);
+    readiness.register('nats', () => this.check());
+  }
+
+  private async connect(): Promise<NatsConnection> {
+    const nc = await connect({
+      servers: this.config.NATS_URL.split(','),
+      name: this.config.SERVICE_NAME,
+      waitOnFirstConnect: true,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      pingInterval: 5_000,
+      ...(this.config.NATS_CREDS_FILE
+        ? { authenticator: credsAuthenticator(readFileSync(this.config.NATS_CREDS_FILE)) }
+        : {}),
+    });
+    this.nc = nc;
+    // Streams are declared by whoever starts first; updates are idempotent. Operators who manage
+    // streams themselves (and deny services that right) set NATS_MANAGE_STREAMS=false.
+    if (process.env['NATS_MANAGE_STREAMS'] !== 'false') await this.ensureStreams();
+    this.connected = true;
+    this.logger.info({ server: nc.getServer() }, 'connected to NATS');
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') {
+          this.connected = false;
+          this.logger.warn('NATS disconnected');
+        } else if (s.type === 'reconnect') {
+          this.connected = true;
+          this.logger.info('NATS reconnected');
+        }
+      }
+    })();
+    return nc;
+  }
+
+  /** Resolves with the connection once NATS first answers. */
+  ready(): Promise<NatsConnection> {
+    return this.connecting;
+  }
+
+  /** The connection; throws while NATS has not yet answered. */
+  get connection(): NatsConnection {
+    if (!this.nc) throw new Error('NATS is not connected yet');
+    return this.nc;
+  }
+
+  private async check(): Promise<void> {
+    if (!this.nc || !this.connected || this.nc.isClosed()) throw new Error('not connected');
+    await this.nc.flush();
+  }
+
+  /** Creates or updates the documented streams (file storage; replicas from the environment). */
+  async ensureStreams(replicas = Number(process.env['NATS_STREAM_REPLICAS'] ?? 1)): Promise<void> {
+    const jsm = await jetstreamManager(this.connection);
+    for (const spec of this.subjects.streams()) {
+      const cfg = { name: spec.name, subjects: spec.subjects, num_replicas: replicas, duplicate_window: 2 * 60 * 1_000_000_000 };
+      try {
+        await jsm.streams.info(spec.name);
+        await jsm.streams.update(spec.name, { subjects: spec.subjects, duplicate_window: cfg.duplicate_window });
+      } catch (err) {
+        if (!/stream not found/i.test(String(err))) throw err;
+        await jsm.streams.add(cfg);
+      }
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
+  }
+}

@@ -1,0 +1,73 @@
+import 'reflect-metadata';
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+
+/** A configuration problem found at start: names every bad variable, never its (maybe secret) value. */
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
+
+/**
+ * What every service reads from its environment. Field names are the variable names, so a
+ * validation message names exactly the variable an operator must fix.
+ */
+export class BaseConfig {
+  @IsString() @IsNotEmpty()
+  SERVICE_NAME = 'service';
+
+  @IsString() @IsNotEmpty()
+  HTTP_HOST = '0.0.0.0';
+
+  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  HTTP_PORT = 8080;
+
+  @Matches(/^(nats|tls|wss?):\/\/[^\s,]+(,(nats|tls|wss?):\/\/[^\s,]+)*$/, {
+    message: 'must be one or more nats://host:port URLs separated by commas',
+  })
+  NATS_URL = 'nats://127.0.0.1:4222';
+
+  /** Subject/stream namespace; empty in production. */
+  @IsOptional() @Matches(/^[a-z0-9_-]*$/)
+  NATS_NAMESPACE = '';
+
+  /** NATS credentials file (JWT + nkey) for accounts with per-service permissions. */
+  @IsOptional() @IsString()
+  NATS_CREDS_FILE?: string;
+
+  @Matches(/^mongodb(\+srv)?:\/\/\S+$/, { message: 'must be a mongodb:// or mongodb+srv:// URL' })
+  MONGO_URL = 'mongodb://127.0.0.1:27017/';
+
+  @Matches(/^[A-Za-z0-9_-]{1,63}$/, { message: 'must be a database name of [A-Za-z0-9_-]' })
+  MONGO_DB = 'clinical_ledger';
+
+  @IsIn(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
+  LOG_LEVEL = 'info';
+
+  /** Milliseconds SIGTERM waits for in-flight work before closing connections. */
+  @Transform(toInt) @IsInt() @Min(0)
+  SHUTDOWN_GRACE_MS = 10_000;
+}
+
+/** Reads and validates configuration from the environment; throws ConfigError at the first start. */
+export function loadConfig<T extends BaseConfig>(cls: new () => T, env: NodeJS.ProcessEnv = process.env): T {
+  const defaults = new cls();
+  const plain: Record<string, unknown> = {};
+  for (const key of Object.keys(defaults)) {
+    const v = env[key];
+    plain[key] = v === undefined ? (defaults as unknown as Record<string, unknown>)[key] : v;
+  }
+  const config = plainToInstance(cls, plain);
+  const errors = validateSync(config, { forbidUnknownValues: true });
+  if (errors.length) {
+    throw new ConfigError(
+      errors.map((e) => ({ variable: e.property, message: Object.values(e.constraints ?? {}).join('; ') })),
+    );
+  }
+  return config;
+}

@@ -1,0 +1,99 @@
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { cacheDir, workspaceRoot } from './workspace';
+
+export const NATS_SERVER_VERSION = 'v2.15.2';
+export const FERRETDB_VERSION = 'v1.24.2';
+
+/**
+ * nats-server built once with `go install` into the cache. Debian's /usr/sbin/nats-server is
+ * 2.9.10, too old for the JetStream features we rely on, so it is never picked up by default.
+ */
+export async function natsServerBinary(): Promise<string> {
+  if (process.env['NATS_SERVER_BIN']) return process.env['NATS_SERVER_BIN'];
+  const target = join(cacheDir(), 'bin', `nats-server-${NATS_SERVER_VERSION}`);
+  return buildOnce(target, async (gobin) => {
+    await run('go', ['install', `github.com/nats-io/nats-server/v2@${NATS_SERVER_VERSION}`], {
+      env: { ...process.env, GOBIN: gobin },
+    });
+    return join(gobin, 'nats-server');
+  });
+}
+
+/**
+ * FerretDB built once from tools/ferretdb (a pinned wrapper module: the published command panics at
+ * start when built with `go install`, see tools/ferretdb/main.go). Keyed by the hash of go.sum and
+ * main.go so a version bump rebuilds.
+ */
+export async function ferretDbBinary(): Promise<string> {
+  if (process.env['FERRETDB_BIN']) return process.env['FERRETDB_BIN'];
+  const src = join(workspaceRoot(), 'tools', 'ferretdb');
+  const key = createHash('sha256')
+    .update(readFileSync(join(src, 'go.sum')))
+    .update(readFileSync(join(src, 'main.go')))
+    .digest('hex')
+    .slice(0, 12);
+  const target = join(cacheDir(), 'bin', `ferretdb-${FERRETDB_VERSION}-${key}`);
+  return buildOnce(target, async (gobin) => {
+    const out = join(gobin, 'ferretdb');
+    await run('go', ['build', '-trimpath', '-o', out, '.'], { cwd: src });
+    return out;
+  });
+}
+
+/**
+ * Builds `target` once across concurrent test workers: a lock folder serialises the build, the
+ * result is renamed into place atomically, and later callers find the finished binary.
+ */
+async function buildOnce(target: string, build: (gobin: string) => Promise<string>): Promise<string> {
+  if (existsSync(target)) return target;
+  const binDir = join(target, '..');
+  mkdirSync(binDir, { recursive: true });
+  const lock = `${target}.lock`;
+  const started = Date.now();
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (existsSync(target)) return target;
+      // A lock older than 15 minutes belongs to a build that died; take it over.
+      try {
+        if (Date.now() - statSync(lock).mtimeMs > 15 * 60_000) rmSync(lock, { recursive: true, force: true });
+      } catch {
+        /* the lock went away meanwhile */
+      }
+      if (Date.now() - started > 20 * 60_000) throw new Error(`timed out waiting for ${lock}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    if (existsSync(target)) return target;
+    const gobin = `${target}.build-${process.pid}`;
+    mkdirSync(gobin, { recursive: true });
+    const t0 = Date.now();
+    process.stderr.write(`[testing] building ${target.split('/').pop()} with Go (once per cache)...\n`);
+    const built = await build(gobin);
+    renameSync(built, target);
+    rmSync(gobin, { recursive: true, force: true });
+    process.stderr.write(`[testing] built ${target} in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    return target;
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function run(cmd: string, args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('error', (err) => reject(new Error(`${cmd} could not start (is Go installed?): ${err.message}`)));
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed (${code}):\n${out}`)),
+    );
+  });
+}

@@ -1,0 +1,22 @@
+import { FERRETDB_VERSION, NATS_SERVER_VERSION, ferretDbBinary, natsServerBinary } from './binaries';
+import { detectRoute } from './infra';
+
+/**
+ * Jest global setup: says once which infrastructure route this run uses and, on the local route,
+ * builds the server binaries before the test workers start (so they do not all wait on one lock).
+ */
+export default async function globalSetup(): Promise<void> {
+  const route = await detectRoute();
+  let detail = '';
+  if (route === 'env') detail = `NATS_URL=${process.env['NATS_URL']} MONGO_URL=${redact(process.env['MONGO_URL'] ?? '')}`;
+  if (route === 'testcontainers') detail = 'official nats and mongo images';
+  if (route === 'local') {
+    const [nats, ferret] = await Promise.all([natsServerBinary(), ferretDbBinary()]);
+    detail = `nats-server ${NATS_SERVER_VERSION} (${nats}), FerretDB ${FERRETDB_VERSION} (${ferret})`;
+  }
+  process.stderr.write(`\n[testing] infrastructure route: ${route} — ${detail}\n`);
+}
+
+function redact(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}

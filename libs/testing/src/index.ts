@@ -1,0 +1,4 @@
+export * from './workspace';
+export * from './binaries';
+export * from './servers';
+export * from './infra';
