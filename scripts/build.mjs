@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
 const swcrc = JSON.parse(readFileSync(join(root, '.swcrc'), 'utf8'));
 const { paths } = JSON.parse(readFileSync(join(root, 'tsconfig.base.json'), 'utf8')).compilerOptions;
-const roots = ['libs', 'services', 'tools', 'bench', 'scripts'];
+const roots = ['libs', 'services', 'tools', 'bench', 'scripts', 'tests'];
 const assetExt = /\.(html|css|svg|json)$/;
 
 function* walk(dir) {

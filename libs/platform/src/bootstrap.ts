@@ -13,6 +13,8 @@ export interface ServiceOptions {
   openapiTitle?: string;
   /** Listen on this port instead of config.HTTP_PORT (0 picks a free one: tests). */
   port?: number;
+  /** Install SIGTERM/SIGINT handlers (default true; false for in-process tests). */
+  handleSignals?: boolean;
 }
 
 export interface RunningService {
@@ -31,7 +33,6 @@ export async function startService(
 ): Promise<RunningService> {
   const logger = opts.logger ?? createLogger(opts.config.SERVICE_NAME, opts.config.LOG_LEVEL);
   const app = await NestFactory.create(module, { logger: new PinoNestLogger(logger), bufferLogs: true });
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   if (opts.openapiTitle) {
     const doc = SwaggerModule.createDocument(
       app,
@@ -47,7 +48,38 @@ export async function startService(
   const host = opts.config.HTTP_HOST === '0.0.0.0' ? '127.0.0.1' : opts.config.HTTP_HOST;
   const url = `http://${host}:${actualPort}`;
   logger.info({ url }, `${opts.config.SERVICE_NAME} listening`);
-  return { app, url, close: () => app.close() };
+  let closing: Promise<void> | undefined;
+  const close = () => (closing ??= app.close());
+  if (opts.handleSignals !== false) {
+    // Our own handlers rather than Nest's: they let the process exit 0 after a clean drain, and
+    // a second signal (or the grace period running out) forces the exit.
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (closing) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      logger.info({ signal }, 'shutdown started: readiness off, draining in-flight work');
+      const force = setTimeout(() => {
+        logger.error({ graceMs: opts.config.SHUTDOWN_GRACE_MS }, 'grace period over: exiting');
+        process.exit(1);
+      }, opts.config.SHUTDOWN_GRACE_MS + 5_000);
+      force.unref();
+      close().then(
+        () => {
+          logger.info('shutdown complete');
+          logger.flush?.();
+          process.exit(0);
+        },
+        (err: unknown) => {
+          logger.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  return { app, url, close };
 }
 
 /**

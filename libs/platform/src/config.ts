@@ -1,6 +1,17 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsIn, IsInt, IsNotEmpty, IsOptional, IsString, Matches, Max, Min, validateSync } from 'class-validator';
+import {
+  getMetadataStorage,
+  IsIn,
+  IsInt,
+  IsNotEmpty,
+  IsOptional,
+  IsString,
+  Matches,
+  Max,
+  Min,
+  validateSync,
+} from 'class-validator';
 
 /** A configuration problem found at start: names every bad variable, never its (maybe secret) value. */
 export class ConfigError extends Error {
@@ -49,6 +60,28 @@ export class BaseConfig {
   @IsIn(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
   LOG_LEVEL = 'info';
 
+  /** JWT verification (see auth.ts): one of these must be set. */
+  @IsOptional() @IsString()
+  AUTH_HS256_SECRET_FILE?: string;
+
+  @IsOptional() @IsString()
+  AUTH_PUBLIC_KEY_FILE?: string;
+
+  @IsOptional() @IsIn(['EdDSA', 'ES256', 'RS256', 'PS256'])
+  AUTH_ALGORITHM?: string;
+
+  @IsOptional() @IsString()
+  AUTH_JWKS_FILE?: string;
+
+  @IsOptional() @Matches(/^https?:\/\/\S+$/)
+  AUTH_JWKS_URL?: string;
+
+  @IsOptional() @IsString()
+  AUTH_ISSUER?: string;
+
+  @IsOptional() @IsString()
+  AUTH_AUDIENCE?: string;
+
   /** Milliseconds SIGTERM waits for in-flight work before closing connections. */
   @Transform(toInt) @IsInt() @Min(0)
   SHUTDOWN_GRACE_MS = 10_000;
@@ -58,9 +91,15 @@ export class BaseConfig {
 export function loadConfig<T extends BaseConfig>(cls: new () => T, env: NodeJS.ProcessEnv = process.env): T {
   const defaults = new cls();
   const plain: Record<string, unknown> = {};
-  for (const key of Object.keys(defaults)) {
+  // Declared variables: those with defaults and the optional ones only validators know about.
+  const declared = getMetadataStorage()
+    .getTargetValidationMetadatas(cls, '', true, false)
+    .map((m) => m.propertyName);
+  for (const key of new Set([...Object.keys(defaults), ...declared])) {
     const v = env[key];
-    plain[key] = v === undefined ? (defaults as unknown as Record<string, unknown>)[key] : v;
+    const fallback = (defaults as unknown as Record<string, unknown>)[key];
+    if (v !== undefined && v !== '') plain[key] = v;
+    else if (fallback !== undefined) plain[key] = fallback;
   }
   const config = plainToInstance(cls, plain);
   const errors = validateSync(config, { forbidUnknownValues: true });

@@ -1,6 +1,7 @@
 import { Controller, Get, HttpStatus, Injectable, OnModuleDestroy, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { Public } from './auth';
 
 /** A named check: resolves when the dependency answers, throws (or times out) when it does not. */
 export type ReadinessCheck = () => Promise<void>;
@@ -50,6 +51,7 @@ export class ReadinessRegistry implements OnModuleDestroy {
 }
 
 @ApiExcludeController()
+@Public()
 @Controller()
 export class HealthController {
   constructor(private readonly readiness: ReadinessRegistry) {}

@@ -1,13 +1,13 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { BaseConfig } from './config';
+import { JwtAuthGuard } from './auth';
 import { HealthController, ReadinessRegistry } from './health';
 import { createLogger } from './logger';
+import { CONFIG, LOGGER } from './tokens';
 import { MetricsController, MetricsService } from './metrics';
 
-/** Injection tokens for what the platform provides. */
-export const CONFIG = Symbol('CONFIG');
-export const LOGGER = Symbol('LOGGER');
 
 /**
  * What every service shares: its validated configuration, the structured logger, Prometheus
@@ -25,6 +25,8 @@ export class PlatformModule {
         { provide: LOGGER, useValue: logger },
         { provide: MetricsService, useValue: new MetricsService(config.SERVICE_NAME) },
         ReadinessRegistry,
+        // Every HTTP route needs a verified bearer token unless it is marked @Public().
+        { provide: APP_GUARD, useClass: JwtAuthGuard },
       ],
       exports: [CONFIG, LOGGER, MetricsService, ReadinessRegistry],
     };

@@ -2,3 +2,5 @@ export * from './workspace';
 export * from './binaries';
 export * from './servers';
 export * from './infra';
+export * from './service-process';
+export * from './auth';

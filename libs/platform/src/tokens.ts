@@ -1,0 +1,3 @@
+/** Injection tokens for what the platform provides. */
+export const CONFIG = Symbol('CONFIG');
+export const LOGGER = Symbol('LOGGER');

@@ -1,0 +1,102 @@
+import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort } from './servers';
+import { workspaceRoot } from './workspace';
+
+export type ServiceName = 'intake' | 'ledger' | 'consent' | 'audit';
+
+/** A service running as its own Node process from the build output, as in production. */
+export interface ServiceProcess {
+  readonly name: ServiceName;
+  readonly url: string;
+  readonly port: number;
+  readonly pid: number;
+  /** Recent output (JSON log lines), for assertions and failure messages. */
+  output(): string;
+  /** Sends a signal and waits for exit; resolves with the exit code (or signal name). */
+  stop(signal?: NodeJS.Signals): Promise<number | string>;
+  exited(): boolean;
+}
+
+/** Where the compiled entry point of a service lives (`npm run build` writes it). */
+export function serviceEntry(name: ServiceName): string {
+  const entry = join(workspaceRoot(), 'dist', 'services', name, 'src', 'main.js');
+  if (!existsSync(entry)) throw new Error(`${entry} is missing: run \`npm run build\` first`);
+  return entry;
+}
+
+/**
+ * Starts a service with the given environment on a free port and waits until /healthz answers.
+ * Node is the one running this code (Node 24 under npm scripts).
+ */
+export async function spawnService(
+  name: ServiceName,
+  env: Record<string, string>,
+  opts: { port?: number; inheritOutput?: boolean } = {},
+): Promise<ServiceProcess> {
+  const port = opts.port ?? (await freePort());
+  const child: ChildProcess = spawn(process.execPath, ['--enable-source-maps', serviceEntry(name)], {
+    env: { ...process.env, ...env, SERVICE_NAME: name, HTTP_PORT: String(port), HTTP_HOST: env['HTTP_HOST'] ?? '127.0.0.1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-64_000);
+    if (opts.inheritOutput) process.stdout.write(d);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exit = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`${name} exited during start (${child.exitCode ?? child.signalCode}):\n${out}`);
+    }
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${name} did not answer /healthz within 30 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    name,
+    url,
+    port,
+    pid: child.pid ?? -1,
+    output: () => out,
+    exited: () => child.exitCode !== null || child.signalCode !== null,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return exit;
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      child.kill(signal);
+      const result = await exit;
+      clearTimeout(timer);
+      return result;
+    },
+  };
+}
+
+/** Polls until `probe` returns true (or throws after `ms`), for eventually-true conditions. */
+export async function eventually(probe: () => Promise<boolean> | boolean, ms = 15_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await probe()) return;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${ms} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
