@@ -2,3 +2,4 @@ export * from './subjects';
 export * from './envelope';
 export * from './receipts';
 export * from './validation';
+export * from './consent';
