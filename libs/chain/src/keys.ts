@@ -89,9 +89,23 @@ function decodeKeyBlob(b64: string, what: string): Uint8Array {
   return blob.subarray(1);
 }
 
+/** Splits at the first `count` plus signs only: base64 key material may itself contain "+". */
+function chop(s: string, count: number): string[] | undefined {
+  const out: string[] = [];
+  let rest = s;
+  for (let i = 0; i < count; i++) {
+    const at = rest.indexOf('+');
+    if (at < 0) return undefined;
+    out.push(rest.slice(0, at));
+    rest = rest.slice(at + 1);
+  }
+  out.push(rest);
+  return out;
+}
+
 export function parseVerifierKey(vkey: string): VerifierKey {
-  const parts = vkey.split('+');
-  if (parts.length !== 3) throw new KeyError('KEY_BAD_FORMAT', 'verifier key must be "<name>+<hash>+<key>"');
+  const parts = chop(vkey, 2);
+  if (!parts) throw new KeyError('KEY_BAD_FORMAT', 'verifier key must be "<name>+<hash>+<key>"');
   const [name, hex, b64] = parts;
   assertName(name);
   if (!/^[0-9a-f]{8}$/.test(hex)) throw new KeyError('KEY_BAD_FORMAT', 'verifier key hash must be 8 lowercase hex digits');
@@ -161,8 +175,8 @@ export class Ed25519Signer implements Signer {
 
   /** Parses "PRIVATE+KEY+name+hash+base64(0x01||seed)" and checks the hash. */
   static fromSignerKey(skey: string): Ed25519Signer {
-    const parts = skey.split('+');
-    if (parts.length !== 5 || parts[0] !== 'PRIVATE' || parts[1] !== 'KEY') {
+    const parts = chop(skey, 4);
+    if (!parts || parts[0] !== 'PRIVATE' || parts[1] !== 'KEY') {
       throw new KeyError('KEY_BAD_FORMAT', 'signer key must be "PRIVATE+KEY+<name>+<hash>+<key>"');
     }
     const [, , name, hex, b64] = parts;
