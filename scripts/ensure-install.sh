@@ -4,8 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stamp=node_modules/.install-stamp
-if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
-  echo "[install] npm ci (node_modules missing or out of date)"
+if [ ! -d node_modules ]; then
+  echo "[install] npm ci (fresh checkout)"
   npm ci --no-audit --no-fund
+  touch "$stamp"
+elif [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ]; then
+  # Incremental: never wipe a node_modules that other processes may be using.
+  echo "[install] npm install (package.json or lock changed)"
+  npm install --no-audit --no-fund
   touch "$stamp"
 fi

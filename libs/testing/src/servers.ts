@@ -1,9 +1,20 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ferretDbBinary, natsServerBinary } from './binaries';
+
+/** `preferred` when nothing listens there, else a free port (local runs like stable addresses). */
+export async function portOr(preferred: number): Promise<number> {
+  const taken = await new Promise<boolean>((resolve) => {
+    const s = new Socket();
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => (s.destroy(), resolve(false)));
+    s.connect(preferred, '127.0.0.1');
+  });
+  return taken ? freePort() : preferred;
+}
 
 /** A free TCP port on loopback, as the kernel hands it out. */
 export function freePort(): Promise<number> {
@@ -54,8 +65,10 @@ function startProcess(
   args: (port: number, dataDir: string) => string[],
   url: (port: number) => string,
   port: number,
+  persistentDir?: string,
 ): LocalServer {
-  const dataDir = mkdtempSync(join(tmpdir(), `clinical-ledger-${name}-`));
+  const dataDir = persistentDir ?? mkdtempSync(join(tmpdir(), `clinical-ledger-${name}-`));
+  if (persistentDir) mkdirSync(persistentDir, { recursive: true });
   let child: ChildProcess | undefined;
   let log = '';
   const server: LocalServer = {
@@ -82,14 +95,19 @@ function startProcess(
     },
     async remove() {
       await server.stop();
-      rmSync(dataDir, { recursive: true, force: true });
+      if (!persistentDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return server;
 }
 
+/** Where a server keeps its data: a temp folder unless `dataDir` names a persistent one. */
+export interface ServerOptions {
+  dataDir?: string;
+}
+
 /** nats-server with JetStream, file storage in a temp folder, on a free loopback port. */
-export async function startNatsServer(port?: number): Promise<LocalServer> {
+export async function startNatsServer(port?: number, opts: ServerOptions = {}): Promise<LocalServer> {
   const bin = await natsServerBinary();
   const p = port ?? (await freePort());
   const server = startProcess(
@@ -98,13 +116,14 @@ export async function startNatsServer(port?: number): Promise<LocalServer> {
     (pp, dir) => ['-a', '127.0.0.1', '-p', String(pp), '-js', '-sd', dir, '--no_advertise'],
     (pp) => `nats://127.0.0.1:${pp}`,
     p,
+    opts.dataDir,
   );
   await server.start();
   return server;
 }
 
 /** FerretDB on its SQLite backend, data in a temp folder, on a free loopback port. */
-export async function startFerretDb(port?: number): Promise<LocalServer> {
+export async function startFerretDb(port?: number, opts: ServerOptions = {}): Promise<LocalServer> {
   const bin = await ferretDbBinary();
   const p = port ?? (await freePort());
   const server = startProcess(
@@ -113,6 +132,7 @@ export async function startFerretDb(port?: number): Promise<LocalServer> {
     (pp, dir) => ['--listen-addr', `127.0.0.1:${pp}`, '--handler', 'sqlite', '--sqlite-url', `file:${dir}/`],
     (pp) => `mongodb://127.0.0.1:${pp}/`,
     p,
+    opts.dataDir,
   );
   await server.start();
   return server;

@@ -1,6 +1,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { freePort } from './servers';
 import { workspaceRoot } from './workspace';
 
@@ -33,7 +33,7 @@ export function serviceEntry(name: ServiceName): string {
 export async function spawnService(
   name: ServiceName,
   env: Record<string, string>,
-  opts: { port?: number; inheritOutput?: boolean } = {},
+  opts: { port?: number; inheritOutput?: boolean; logFile?: string } = {},
 ): Promise<ServiceProcess> {
   const port = opts.port ?? (await freePort());
   const child: ChildProcess = spawn(process.execPath, ['--enable-source-maps', serviceEntry(name)], {
@@ -41,9 +41,12 @@ export async function spawnService(
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  if (opts.logFile) mkdirSync(dirname(opts.logFile), { recursive: true });
+  const log = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
   const keep = (d: Buffer) => {
     out = (out + d.toString()).slice(-64_000);
     if (opts.inheritOutput) process.stdout.write(d);
+    log?.write(d);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);

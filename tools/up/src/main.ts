@@ -1,0 +1,112 @@
+/**
+ * `npm run up`: the whole system on this machine. Uses NATS_URL / MONGO_URL when set; otherwise
+ * starts the same nats-server and FerretDB the tests use, with data kept under .local/data.
+ * Then starts the four services from dist/, prints where to look, and stops it all on Ctrl-C.
+ */
+import {
+  LocalServer,
+  ServiceName,
+  ServiceProcess,
+  portOr,
+  spawnService,
+  startFerretDb,
+  startNatsServer,
+  workspaceRoot,
+} from '@clinical-ledger/testing';
+import { SignJWT } from 'jose';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { localSecrets } from './local-secrets';
+
+const TENANT = process.env['DEMO_TENANT'] ?? 'demo-hospital';
+const PORTS: Record<ServiceName, number> = { intake: 8081, ledger: 8082, consent: 8083, audit: 8084 };
+const ORDER: ServiceName[] = ['ledger', 'consent', 'intake', 'audit'];
+
+async function main(): Promise<void> {
+  const root = workspaceRoot(__dirname);
+  const owned: LocalServer[] = [];
+  let natsUrl = process.env['NATS_URL'];
+  let mongoUrl = process.env['MONGO_URL'];
+  if (!natsUrl) {
+    const nats = await startNatsServer(await portOr(14222), { dataDir: join(root, '.local', 'data', 'nats') });
+    owned.push(nats);
+    natsUrl = nats.url;
+  }
+  if (!mongoUrl) {
+    const mongo = await startFerretDb(await portOr(27027), { dataDir: join(root, '.local', 'data', 'ferretdb') });
+    owned.push(mongo);
+    mongoUrl = mongo.url;
+  }
+
+  const secrets = localSecrets(root, [TENANT]);
+  const env: Record<string, string> = {
+    NATS_URL: natsUrl,
+    MONGO_URL: mongoUrl,
+    MONGO_DB: process.env['MONGO_DB'] ?? 'clinical_ledger',
+    LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
+    AUTH_HS256_SECRET_FILE: secrets.jwtSecretFile,
+    LEDGER_SIGNING_KEY_FILE: secrets.signingKeyFile,
+    LEDGER_KEK_FILE: secrets.kekFile,
+    INTAKE_PSEUDONYM_SECRETS_FILE: secrets.pseudonymSecretsFile,
+    INTAKE_DEFAULT_TENANT: TENANT,
+  };
+
+  const running: ServiceProcess[] = [];
+  const stopAll = async () => {
+    await Promise.all(running.map((s) => s.stop('SIGTERM')));
+    await Promise.all(owned.map((s) => s.stop()));
+  };
+  try {
+    for (const name of ORDER) {
+      const port = await portOr(PORTS[name]);
+      running.push(await spawnService(name, env, { port, logFile: join(root, '.local', 'logs', `${name}.log`) }));
+    }
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+
+  const secret = readFileSync(secrets.jwtSecretFile);
+  const token = (roles: string[], sub: string) =>
+    new SignJWT({ tenant: TENANT, roles }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('12h').sign(secret);
+  const url = (n: ServiceName) => (running.find((s) => s.name === n) as ServiceProcess).url;
+
+  const lines = [
+    '',
+    'clinical-ledger is up.',
+    '',
+    `  dashboard            ${url('audit')}/`,
+    ...ORDER.map((n) => `  ${n.padEnd(20)} ${url(n)}   (OpenAPI: ${url(n)}/docs, health: /healthz /readyz, metrics: /metrics)`),
+    `  NATS                 ${natsUrl}`,
+    `  MongoDB (wire)       ${mongoUrl}`,
+    `  logs                 ${join(root, '.local', 'logs')}/<service>.log`,
+    '',
+    `Development tokens for tenant "${TENANT}" (12 h):`,
+    `  integration  ${await token(['integration'], 'mirth-demo')}`,
+    `  clinician    ${await token(['clinician'], 'dr-demo')}`,
+    `  auditor      ${await token(['auditor'], 'auditor-demo')}`,
+    '',
+    'Ctrl-C stops everything (data stays in .local/data).',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+
+  let stopping = false;
+  const onSignal = () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    process.stdout.write('\nstopping...\n');
+    stopAll().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  // Say so if a service dies while we run.
+  setInterval(() => {
+    for (const s of running) if (s.exited() && !stopping) process.stderr.write(`${s.name} exited; see its log\n`);
+  }, 5_000).unref();
+  await new Promise(() => undefined);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`up failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
