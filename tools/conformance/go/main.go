@@ -1,10 +1,328 @@
+// Command conformance verifies clinical-ledger checkpoints and Merkle proofs with the Go
+// ecosystem's reference implementations only (golang.org/x/mod/sumdb/note and sumdb/tlog,
+// github.com/transparency-dev/merkle and transparency-dev/formats). None of the ledger's own
+// code takes part, so agreement here means our formats are the standard ones.
+//
+// Input (stdin): one JSON document
+//
+//	{
+//	  "notes":       [{"vkey": "...", "note": "...", "origin": "..."}],
+//	  "trees":       [{"leaves": ["<hex leaf hash>", ...]}],
+//	  "inclusion":   [{"index": 0, "size": 1, "leafHash": "<hex>", "proof": ["<hex>"], "root": "<hex>", "tree": 0}],
+//	  "consistency": [{"m": 1, "n": 2, "rootM": "<hex>", "rootN": "<hex>", "proof": ["<hex>"], "tree": 0}]
+//	}
+//
+// "tree" is optional: when present, the proof is also regenerated in Go (transparency-dev/merkle's
+// proof.Inclusion/Consistency node selection over tlog-computed hashes) and must be identical.
+//
+// Output (stdout): {"notes": [...], "inclusion": [...], "consistency": [...]}, one result per
+// input item, in order: {"ok": true, ...} or {"ok": false, "errors": ["..."]}.
 package main
 
 import (
-	_ "github.com/transparency-dev/formats/log"
-	_ "github.com/transparency-dev/merkle/proof"
-	_ "golang.org/x/mod/sumdb/note"
-	_ "golang.org/x/mod/sumdb/tlog"
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
-func main() {}
+type noteItem struct {
+	VKey   string `json:"vkey"`
+	Note   string `json:"note"`
+	Origin string `json:"origin"`
+}
+
+type treeItem struct {
+	Leaves []string `json:"leaves"`
+}
+
+type inclusionItem struct {
+	Index    uint64   `json:"index"`
+	Size     uint64   `json:"size"`
+	LeafHash string   `json:"leafHash"`
+	Proof    []string `json:"proof"`
+	Root     string   `json:"root"`
+	Tree     *int     `json:"tree"`
+}
+
+type consistencyItem struct {
+	M     uint64   `json:"m"`
+	N     uint64   `json:"n"`
+	RootM string   `json:"rootM"`
+	RootN string   `json:"rootN"`
+	Proof []string `json:"proof"`
+	Tree  *int     `json:"tree"`
+}
+
+type input struct {
+	Notes       []noteItem        `json:"notes"`
+	Trees       []treeItem        `json:"trees"`
+	Inclusion   []inclusionItem   `json:"inclusion"`
+	Consistency []consistencyItem `json:"consistency"`
+}
+
+type result struct {
+	OK     bool     `json:"ok"`
+	Errors []string `json:"errors,omitempty"`
+	Origin string   `json:"origin,omitempty"`
+	Size   *uint64  `json:"size,omitempty"`
+	Root   string   `json:"root,omitempty"`
+	Signed []string `json:"signedBy,omitempty"`
+}
+
+type output struct {
+	Notes       []result `json:"notes"`
+	Inclusion   []result `json:"inclusion"`
+	Consistency []result `json:"consistency"`
+}
+
+// store is a complete in-memory tlog hash store built from leaf hashes.
+type store struct {
+	hashes []tlog.Hash
+	n      int64
+}
+
+func (s *store) ReadHashes(idx []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(idx))
+	for i, x := range idx {
+		if x < 0 || x >= int64(len(s.hashes)) {
+			return nil, fmt.Errorf("hash index %d out of range", x)
+		}
+		out[i] = s.hashes[x]
+	}
+	return out, nil
+}
+
+func buildStore(leaves []string) (*store, error) {
+	s := &store{}
+	for i, l := range leaves {
+		h, err := hash32(l)
+		if err != nil {
+			return nil, fmt.Errorf("leaf %d: %w", i, err)
+		}
+		add, err := tlog.StoredHashesForRecordHash(s.n, h, s)
+		if err != nil {
+			return nil, err
+		}
+		s.hashes = append(s.hashes, add...)
+		s.n++
+	}
+	return s, nil
+}
+
+// goProof computes a proof the transparency-dev/merkle way: its node selection, hashes read
+// from tlog storage (tlog.StoredHashIndex addresses the same complete subtrees).
+func goProof(nodes proof.Nodes, s *store) ([][]byte, error) {
+	hs := make([][]byte, len(nodes.IDs))
+	for i, id := range nodes.IDs {
+		idx := tlog.StoredHashIndex(int(id.Level), int64(id.Index))
+		got, err := s.ReadHashes([]int64{idx})
+		if err != nil {
+			return nil, err
+		}
+		hs[i] = got[0][:]
+	}
+	return nodes.Rehash(hs, rfc6962.DefaultHasher.HashChildren)
+}
+
+func hash32(s string) (tlog.Hash, error) {
+	var h tlog.Hash
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return h, err
+	}
+	if len(b) != tlog.HashSize {
+		return h, fmt.Errorf("hash has %d bytes", len(b))
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+func decodeAll(ss []string) ([][]byte, error) {
+	out := make([][]byte, len(ss))
+	for i, s := range ss {
+		b, err := hex.DecodeString(s)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+func toTlog(bs [][]byte) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(bs))
+	for i, b := range bs {
+		if len(b) != tlog.HashSize {
+			return nil, fmt.Errorf("proof[%d] has %d bytes", i, len(b))
+		}
+		copy(out[i][:], b)
+	}
+	return out, nil
+}
+
+func sameProof(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !bytes.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func finish(errs []error) result {
+	r := result{OK: len(errs) == 0}
+	for _, e := range errs {
+		r.Errors = append(r.Errors, e.Error())
+	}
+	return r
+}
+
+func checkNote(it noteItem) result {
+	v, err := note.NewVerifier(it.VKey)
+	if err != nil {
+		return finish([]error{fmt.Errorf("note.NewVerifier: %w", err)})
+	}
+	n, err := note.Open([]byte(it.Note), note.VerifierList(v))
+	if err != nil {
+		return finish([]error{fmt.Errorf("note.Open: %w", err)})
+	}
+	cp, _, _, err := log.ParseCheckpoint([]byte(it.Note), it.Origin, v)
+	if err != nil {
+		return finish([]error{fmt.Errorf("log.ParseCheckpoint: %w", err)})
+	}
+	r := result{OK: true, Origin: cp.Origin, Size: &cp.Size, Root: hex.EncodeToString(cp.Hash)}
+	for _, s := range n.Sigs {
+		r.Signed = append(r.Signed, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
+	}
+	return r
+}
+
+func checkInclusion(it inclusionItem, trees []*store) result {
+	var errs []error
+	leaf, err1 := hex.DecodeString(it.LeafHash)
+	root, err2 := hex.DecodeString(it.Root)
+	pr, err3 := decodeAll(it.Proof)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return finish([]error{fmt.Errorf("bad hex: %w", err)})
+	}
+	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, it.Index, it.Size, leaf, pr, root); err != nil {
+		errs = append(errs, fmt.Errorf("merkle/proof.VerifyInclusion: %w", err))
+	}
+	tp, err := toTlog(pr)
+	lh, errL := hash32(it.LeafHash)
+	th, errR := hash32(it.Root)
+	if err = errors.Join(err, errL, errR); err != nil {
+		errs = append(errs, fmt.Errorf("tlog: %w", err))
+	} else if err := tlog.CheckRecord(tp, int64(it.Size), th, int64(it.Index), lh); err != nil {
+		errs = append(errs, fmt.Errorf("tlog.CheckRecord: %w", err))
+	}
+	if it.Tree != nil {
+		nodes, err := proof.Inclusion(it.Index, it.Size)
+		if err == nil {
+			var want [][]byte
+			if want, err = goProof(nodes, trees[*it.Tree]); err == nil && !sameProof(want, pr) {
+				err = errors.New("proof differs from the one transparency-dev/merkle generates")
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("regenerate: %w", err))
+		}
+	}
+	return finish(errs)
+}
+
+func checkConsistency(it consistencyItem, trees []*store) result {
+	var errs []error
+	r1, err1 := hex.DecodeString(it.RootM)
+	r2, err2 := hex.DecodeString(it.RootN)
+	pr, err3 := decodeAll(it.Proof)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return finish([]error{fmt.Errorf("bad hex: %w", err)})
+	}
+	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, it.M, it.N, pr, r1, r2); err != nil {
+		errs = append(errs, fmt.Errorf("merkle/proof.VerifyConsistency: %w", err))
+	}
+	// tlog has no notion of the empty tree; it checks every non-empty prefix.
+	if it.M > 0 {
+		tp, err := toTlog(pr)
+		h1, errA := hash32(it.RootM)
+		h2, errB := hash32(it.RootN)
+		if err = errors.Join(err, errA, errB); err != nil {
+			errs = append(errs, fmt.Errorf("tlog: %w", err))
+		} else if err := tlog.CheckTree(tp, int64(it.N), h2, int64(it.M), h1); err != nil {
+			errs = append(errs, fmt.Errorf("tlog.CheckTree: %w", err))
+		}
+	}
+	if it.Tree != nil {
+		nodes, err := proof.Consistency(it.M, it.N)
+		if err == nil {
+			var want [][]byte
+			if want, err = goProof(nodes, trees[*it.Tree]); err == nil && !sameProof(want, pr) {
+				err = errors.New("proof differs from the one transparency-dev/merkle generates")
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("regenerate: %w", err))
+		}
+	}
+	return finish(errs)
+}
+
+func run() error {
+	var in input
+	dec := json.NewDecoder(os.Stdin)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return fmt.Errorf("reading input: %w", err)
+	}
+	trees := make([]*store, len(in.Trees))
+	for i, t := range in.Trees {
+		s, err := buildStore(t.Leaves)
+		if err != nil {
+			return fmt.Errorf("tree %d: %w", i, err)
+		}
+		trees[i] = s
+	}
+	treeOK := func(p *int) error {
+		if p != nil && (*p < 0 || *p >= len(trees)) {
+			return fmt.Errorf("unknown tree %d", *p)
+		}
+		return nil
+	}
+	out := output{Notes: []result{}, Inclusion: []result{}, Consistency: []result{}}
+	for _, it := range in.Notes {
+		out.Notes = append(out.Notes, checkNote(it))
+	}
+	for _, it := range in.Inclusion {
+		if err := treeOK(it.Tree); err != nil {
+			return err
+		}
+		out.Inclusion = append(out.Inclusion, checkInclusion(it, trees))
+	}
+	for _, it := range in.Consistency {
+		if err := treeOK(it.Tree); err != nil {
+			return err
+		}
+		out.Consistency = append(out.Consistency, checkConsistency(it, trees))
+	}
+	return json.NewEncoder(os.Stdout).Encode(out)
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "conformance:", err)
+		os.Exit(2)
+	}
+}

@@ -1,0 +1,102 @@
+// Builds and runs the Go conformance verifier (tools/conformance/go). The binary is cached under
+// ${CLINICAL_LEDGER_CACHE:-$HOME/.cache/clinical-ledger}/bin, keyed by a hash of the Go sources,
+// so it is built once per change of main.go/go.mod/go.sum and reused otherwise.
+import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+
+export const GO_SOURCE_DIR = join(__dirname, '..', 'go');
+
+export interface NoteInput {
+  vkey: string;
+  note: string;
+  origin: string;
+}
+export interface TreeInput {
+  leaves: string[];
+}
+export interface InclusionInput {
+  index: number;
+  size: number;
+  leafHash: string;
+  proof: string[];
+  root: string;
+  tree?: number;
+}
+export interface ConsistencyInput {
+  m: number;
+  n: number;
+  rootM: string;
+  rootN: string;
+  proof: string[];
+  tree?: number;
+}
+export interface ConformanceInput {
+  notes?: NoteInput[];
+  trees?: TreeInput[];
+  inclusion?: InclusionInput[];
+  consistency?: ConsistencyInput[];
+}
+export interface ItemResult {
+  ok: boolean;
+  errors?: string[];
+  origin?: string;
+  size?: number;
+  root?: string;
+  signedBy?: string[];
+}
+export interface ConformanceOutput {
+  notes: ItemResult[];
+  inclusion: ItemResult[];
+  consistency: ItemResult[];
+}
+
+export function cacheDir(): string {
+  return join(process.env.CLINICAL_LEDGER_CACHE || join(homedir(), '.cache', 'clinical-ledger'), 'bin');
+}
+
+function goBinary(): string {
+  if (process.env.GO) return process.env.GO;
+  const probe = spawnSync('go', ['version'], { encoding: 'utf8' });
+  if (probe.status === 0) return 'go';
+  if (existsSync('/usr/local/go/bin/go')) return '/usr/local/go/bin/go';
+  throw new Error('Go toolchain not found: install Go (https://go.dev/dl/) or set GO=/path/to/go');
+}
+
+/** Hash of everything that goes into the build. */
+export function sourceHash(): string {
+  const h = createHash('sha256');
+  for (const name of readdirSync(GO_SOURCE_DIR).sort()) {
+    if (name.endsWith('.go') || name === 'go.mod' || name === 'go.sum') {
+      h.update(name).update('\0').update(readFileSync(join(GO_SOURCE_DIR, name))).update('\0');
+    }
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
+/** Path of the built verifier, building it first when the sources changed. */
+export function ensureConformanceBinary(): string {
+  const dir = cacheDir();
+  const bin = join(dir, `ledger-conformance-${sourceHash()}`);
+  if (existsSync(bin)) return bin;
+  mkdirSync(dir, { recursive: true });
+  const tmp = `${bin}.${process.pid}.tmp`;
+  const res = spawnSync(goBinary(), ['build', '-trimpath', '-o', tmp, '.'], {
+    cwd: GO_SOURCE_DIR,
+    encoding: 'utf8',
+    env: { ...process.env, GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' },
+  });
+  if (res.status !== 0) throw new Error(`go build failed (${res.status}): ${res.stderr || res.error?.message}`);
+  // Atomic publish: concurrent test runs never see a half-written binary.
+  renameSync(tmp, bin);
+  return bin;
+}
+
+/** Runs one batch through the Go verifier. */
+export function runConformance(input: ConformanceInput, bin = ensureConformanceBinary()): ConformanceOutput {
+  const res = spawnSync(bin, [], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (res.status !== 0) throw new Error(`conformance verifier failed (${res.status}): ${res.stderr || res.error?.message}`);
+  return JSON.parse(res.stdout) as ConformanceOutput;
+}
