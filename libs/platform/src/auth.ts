@@ -1,5 +1,6 @@
 import {
   CanActivate,
+  OnModuleInit,
   createParamDecorator,
   ExecutionContext,
   ForbiddenException,
@@ -9,7 +10,17 @@ import {
   UnauthorizedException,
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { createLocalJWKSet, createRemoteJWKSet, importSPKI, JWTPayload, jwtVerify, JWTVerifyGetKey, KeyLike } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  importSPKI,
+  JWTPayload,
+  jwtVerify,
+  JWTVerifyGetKey,
+  JWTVerifyOptions,
+  KeyLike,
+} from 'jose';
+import { TENANT_PATTERN } from '@clinical-ledger/contracts';
 import { createSecretKey, KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BaseConfig } from './config';
@@ -53,7 +64,9 @@ export function assertTenant(principal: Principal, tenant: string): void {
 
 /**
  * Verification keys: an HMAC secret file (HS256, for small installs and tests), a public key PEM
- * file (EdDSA, ES256 or RS256), or an OIDC JWKS URL. Keys are read once; secrets are never logged.
+ * file (EdDSA, ES256, RS256 or PS256), a JWKS file, or an OIDC JWKS URL. Keys are read once;
+ * secrets are never logged. When several are set, the first of JWKS URL, JWKS file, public key
+ * file, HS256 secret file wins.
  */
 export function verificationKey(config: AuthConfig): KeyObject | JWTVerifyGetKey | Promise<KeyLike> {
   if (config.AUTH_JWKS_URL) return createRemoteJWKSet(new URL(config.AUTH_JWKS_URL));
@@ -64,6 +77,27 @@ export function verificationKey(config: AuthConfig): KeyObject | JWTVerifyGetKey
   if (config.AUTH_HS256_SECRET_FILE) return createSecretKey(readFileSync(config.AUTH_HS256_SECRET_FILE));
   throw new Error('no JWT verification key configured (AUTH_HS256_SECRET_FILE, AUTH_PUBLIC_KEY_FILE, AUTH_JWKS_FILE or AUTH_JWKS_URL)');
 }
+
+/** Asymmetric algorithms a JWKS may name: an HMAC "key" in a public key set would be a confusion attack. */
+const ASYMMETRIC_ALGORITHMS = ['EdDSA', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+
+/** Accepted `alg` values for the configured key: pinned, so a token cannot choose how it is checked. */
+export function acceptedAlgorithms(config: AuthConfig): string[] {
+  if (config.AUTH_JWKS_URL || config.AUTH_JWKS_FILE) return ASYMMETRIC_ALGORITHMS;
+  if (config.AUTH_PUBLIC_KEY_FILE) return [config.AUTH_ALGORITHM ?? 'EdDSA'];
+  return ['HS256'];
+}
+
+/** Which variable names the configured key (for start-up errors: never the key itself). */
+function keyVariable(config: AuthConfig): string {
+  if (config.AUTH_JWKS_URL) return 'AUTH_JWKS_URL';
+  if (config.AUTH_JWKS_FILE) return 'AUTH_JWKS_FILE';
+  if (config.AUTH_PUBLIC_KEY_FILE) return 'AUTH_PUBLIC_KEY_FILE';
+  return 'AUTH_HS256_SECRET_FILE';
+}
+
+/** Tolerated clock skew between the token issuer and us, in seconds. */
+export const CLOCK_TOLERANCE_S = 30;
 
 /** The subset of configuration auth reads (every service's BaseConfig has these). */
 export interface AuthConfig {
@@ -82,41 +116,70 @@ export function principalFrom(payload: JWTPayload): Principal {
   const list = (Array.isArray(roles) ? roles : [roles]).filter((r): r is Role => ROLES.includes(r as Role));
   if (typeof payload.sub !== 'string' || !payload.sub) throw new Error('token has no sub');
   if (typeof tenant !== 'string' || !tenant) throw new Error('token has no tenant claim');
+  if (tenant !== '*' && !TENANT_PATTERN.test(tenant)) throw new Error('token tenant claim is not a hospital id');
   if (!list.length) throw new Error(`token has no known role (${ROLES.join(', ')})`);
-  return { actor: payload.sub, tenant, roles: list };
+  // The all-hospitals wildcard is for platform operators' service tokens only: a person's token
+  // (clinician, admin, ...) always belongs to one hospital.
+  if (tenant === '*' && !list.includes('service')) throw new Error('tenant "*" is only valid on service tokens');
+  return { actor: payload.sub, tenant, roles: [...new Set(list)] };
 }
 
 /** Global guard: every HTTP route needs a verified bearer JWT unless marked @Public(). */
 @Injectable()
-export class JwtAuthGuard implements CanActivate {
+export class JwtAuthGuard implements CanActivate, OnModuleInit {
   private readonly key: ReturnType<typeof verificationKey>;
+  private readonly options: JWTVerifyOptions;
 
   constructor(
     private readonly reflector: Reflector,
     @Inject(CONFIG) private readonly config: BaseConfig,
   ) {
     this.key = verificationKey(config);
+    // A bad PEM is reported by onModuleInit (start fails); keep the rejection from going unhandled.
+    if (this.key instanceof Promise) this.key.catch(() => undefined);
+    this.options = {
+      algorithms: acceptedAlgorithms(config),
+      // A bearer token that never expires is a standing credential: refuse it.
+      requiredClaims: ['exp'],
+      clockTolerance: CLOCK_TOLERANCE_S,
+      ...(config.AUTH_ISSUER ? { issuer: config.AUTH_ISSUER } : {}),
+      ...(config.AUTH_AUDIENCE ? { audience: config.AUTH_AUDIENCE } : {}),
+    };
+  }
+
+  /** Fails the start, naming the variable, when the configured key cannot be used. */
+  async onModuleInit(): Promise<void> {
+    try {
+      await this.key;
+    } catch (err) {
+      throw new Error(`${keyVariable(this.config)}: unusable JWT verification key (${err instanceof Error ? err.message : String(err)})`);
+    }
   }
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
     const targets = [ctx.getHandler(), ctx.getClass()];
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
-    const req = ctx.switchToHttp().getRequest<{ headers: Record<string, string | undefined>; principal?: Principal }>();
+    const http = ctx.switchToHttp();
+    const req = http.getRequest<{ headers: Record<string, string | undefined>; principal?: Principal }>();
+    const res = http.getResponse<{ setHeader?(name: string, value: string): void }>();
     const header = req.headers['authorization'] ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) throw new UnauthorizedException({ error: 'unauthenticated', message: 'missing bearer token' });
+    if (!match) {
+      // RFC 6750: tell the client which scheme is expected.
+      res.setHeader?.('WWW-Authenticate', 'Bearer');
+      throw new UnauthorizedException({ error: 'unauthenticated', message: 'missing bearer token' });
+    }
     let principal: Principal;
     try {
       const key = await this.key;
-      const opts = {
-        ...(this.config.AUTH_ISSUER ? { issuer: this.config.AUTH_ISSUER } : {}),
-        ...(this.config.AUTH_AUDIENCE ? { audience: this.config.AUTH_AUDIENCE } : {}),
-      };
+      const token = match[1] as string;
       const { payload } =
-        typeof key === 'function' ? await jwtVerify(match[1] as string, key, opts) : await jwtVerify(match[1] as string, key, opts);
+        typeof key === 'function' ? await jwtVerify(token, key, this.options) : await jwtVerify(token, key, this.options);
       principal = principalFrom(payload);
     } catch (err) {
+      // jose's messages name the failed check ("exp" claim, signature), never key material.
+      res.setHeader?.('WWW-Authenticate', 'Bearer error="invalid_token"');
       throw new UnauthorizedException({ error: 'invalid_token', message: err instanceof Error ? err.message : 'invalid token' });
     }
     const needed = this.reflector.getAllAndOverride<Role[] | undefined>(ROLES_KEY, targets);

@@ -32,7 +32,9 @@ export async function startService(
   opts: ServiceOptions,
 ): Promise<RunningService> {
   const logger = opts.logger ?? createLogger(opts.config.SERVICE_NAME, opts.config.LOG_LEVEL);
-  const app = await NestFactory.create(module, { logger: new PinoNestLogger(logger), bufferLogs: true });
+  // abortOnError false: a failing provider rejects here (runService prints it and exits 1) rather
+  // than Nest calling process.exit itself.
+  const app = await NestFactory.create(module, { logger: new PinoNestLogger(logger), bufferLogs: true, abortOnError: false });
   if (opts.openapiTitle) {
     const doc = SwaggerModule.createDocument(
       app,
