@@ -66,6 +66,7 @@ function startProcess(
   url: (port: number) => string,
   port: number,
   persistentDir?: string,
+  env?: Record<string, string>,
 ): LocalServer {
   const dataDir = persistentDir ?? mkdtempSync(join(tmpdir(), `clinical-ledger-${name}-`));
   if (persistentDir) mkdirSync(persistentDir, { recursive: true });
@@ -78,7 +79,7 @@ function startProcess(
     running: () => !!child && child.exitCode === null && child.signalCode === null,
     async start() {
       log = '';
-      const proc = spawn(bin, args(port, dataDir), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const proc = spawn(bin, args(port, dataDir), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
       child = proc;
       proc.stdout?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
       proc.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
@@ -104,6 +105,10 @@ function startProcess(
 /** Where a server keeps its data: a temp folder unless `dataDir` names a persistent one. */
 export interface ServerOptions {
   dataDir?: string;
+  /** nats-server only: a configuration file (its port and store dir are overridden). */
+  configFile?: string;
+  /** Extra environment, e.g. the passwords a configuration file refers to. */
+  env?: Record<string, string>;
 }
 
 /** nats-server with JetStream, file storage in a temp folder, on a free loopback port. */
@@ -113,10 +118,14 @@ export async function startNatsServer(port?: number, opts: ServerOptions = {}): 
   const server = startProcess(
     'nats',
     bin,
-    (pp, dir) => ['-a', '127.0.0.1', '-p', String(pp), '-js', '-sd', dir, '--no_advertise'],
+    (pp, dir) => [
+      ...(opts.configFile ? ['-c', opts.configFile, '-m', '0'] : []),
+      ...['-a', '127.0.0.1', '-p', String(pp), '-js', '-sd', dir, '--no_advertise'],
+    ],
     (pp) => `nats://127.0.0.1:${pp}`,
     p,
     opts.dataDir,
+    opts.env,
   );
   await server.start();
   return server;
