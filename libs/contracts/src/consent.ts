@@ -24,6 +24,42 @@ export interface ConsentDecision {
   breakGlass: boolean;
 }
 
+/**
+ * The data of a consent event (category `consent`, types consentGranted / consentRevoked): the
+ * consent's full terms after the change, so every entry stands alone. Only pseudonyms, actor ids
+ * and codes: never a name or a raw identifier.
+ */
+export interface ConsentChangeData {
+  /** Stable id of the consent (FHIR Consent.id), unique per tenant; versions share it. */
+  consentId: string;
+  /** FHIR Consent.status after the change; only `active` consents are in force. */
+  status: 'active' | 'inactive' | 'rejected' | 'entered-in-error';
+  /** FHIR provision.type. */
+  provision: 'permit' | 'deny';
+  /** Actor ids (token `sub`) the consent names; empty = not actor-specific. */
+  actors: string[];
+  /** Roles the consent names; empty = not role-specific. Both empty = everyone. */
+  roles: string[];
+  /** PurposeOfUse codes; empty = any purpose. */
+  purposes: string[];
+  /** Data classes; empty = all. */
+  dataclasses: string[];
+  /** ISO 8601 bounds of validity (inclusive start, exclusive end). */
+  period?: { start?: string; end?: string };
+  /** Who recorded the change (token `sub`) and how it reached us. */
+  recordedBy: string;
+  via: 'fhir' | 'json' | 'nats';
+  /** Why a consent was revoked, when given. */
+  reason?: string;
+}
+
+/** What `consent.decide` answers instead of a decision when the request itself is wrong. */
+export interface ConsentDecideError {
+  error: 'invalid_input' | 'unavailable';
+  message: string;
+  errors?: { field: string; message: string }[];
+}
+
 /** The data of an access event (category `access`): who read what, and what was decided. */
 export interface AccessRecord {
   actor: string;

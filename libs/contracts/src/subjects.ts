@@ -69,6 +69,8 @@ export interface StreamSpec {
 
 export const REQUEST_NAMES = [
   'consent.decide',
+  /** Consent grants and revocations over NATS (the consent service answers with the chain seq). */
+  'consent.change',
   'ledger.checkpoint.get',
   'ledger.proof.inclusion',
   'ledger.proof.consistency',
