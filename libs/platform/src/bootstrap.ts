@@ -15,6 +15,11 @@ export interface ServiceOptions {
   port?: number;
   /** Install SIGTERM/SIGINT handlers (default true; false for in-process tests). */
   handleSignals?: boolean;
+  /**
+   * Nest's built-in JSON/urlencoded body parsers (default true). A service that reads its own
+   * bodies (other media types, larger limits, typed errors) turns them off.
+   */
+  bodyParser?: boolean;
 }
 
 export interface RunningService {
@@ -34,7 +39,7 @@ export async function startService(
   const logger = opts.logger ?? createLogger(opts.config.SERVICE_NAME, opts.config.LOG_LEVEL);
   // abortOnError false: a failing provider rejects here (runService prints it and exits 1) rather
   // than Nest calling process.exit itself.
-  const app = await NestFactory.create(module, { logger: new PinoNestLogger(logger), bufferLogs: true, abortOnError: false });
+  const app = await NestFactory.create(module, { logger: new PinoNestLogger(logger), bufferLogs: true, abortOnError: false, bodyParser: opts.bodyParser ?? true });
   if (opts.openapiTitle) {
     const doc = SwaggerModule.createDocument(
       app,
