@@ -4,7 +4,9 @@ import { hash as oneShotHash } from 'node:crypto';
 
 export const HASH_SIZE = 32;
 
-const LEAF_PREFIX = Buffer.from([0x00]);
+// Reused scratch buffer for 0x00 || data: avoids an allocation per leaf (hashing is synchronous,
+// so the buffer is never shared between two calls in flight).
+let leafScratch = Buffer.alloc(4096);
 
 export function sha256(data: Uint8Array): Buffer {
   return oneShotHash('sha256', data, 'buffer');
@@ -12,7 +14,10 @@ export function sha256(data: Uint8Array): Buffer {
 
 /** SHA-256(0x00 || data). */
 export function leafHash(data: Uint8Array): Buffer {
-  return sha256(Buffer.concat([LEAF_PREFIX, data]));
+  if (data.length + 1 > leafScratch.length) leafScratch = Buffer.alloc(Math.max(data.length + 1, leafScratch.length * 2));
+  leafScratch[0] = 0x00;
+  leafScratch.set(data, 1);
+  return sha256(leafScratch.subarray(0, data.length + 1));
 }
 
 const nodeBuf = Buffer.alloc(1 + 2 * HASH_SIZE);

@@ -30,6 +30,11 @@ export class MemoryTreeStore implements TreeReader, TreeWriter {
   }
 
   async putNodes(nodes: readonly NodeWithId[]): Promise<void> {
+    this.setNodes(nodes);
+  }
+
+  /** Synchronous putNodes, for building big test trees without a promise per leaf. */
+  setNodes(nodes: readonly NodeWithId[]): void {
     for (const n of nodes) this.setNode(n);
   }
 
