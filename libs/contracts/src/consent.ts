@@ -60,6 +60,23 @@ export interface ConsentDecideError {
   errors?: { field: string; message: string }[];
 }
 
+/**
+ * Raised by the consent service on `audit.breakglass.<tenant>` (AUDIT stream, Nats-Msg-Id =
+ * alertId) when it permits an emergency read, before it answers the decision.
+ */
+export interface BreakGlassAlert {
+  alertId: string;
+  tenant: string;
+  /** Patient pseudonym. */
+  subject: string;
+  actor: string;
+  role: string;
+  purpose: string;
+  dataclass: string;
+  reason: string;
+  time: string;
+}
+
 /** The data of an access event (category `access`): who read what, and what was decided. */
 export interface AccessRecord {
   actor: string;
