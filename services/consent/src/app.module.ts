@@ -1,15 +1,41 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import { MessagingModule } from '@clinical-ledger/messaging';
 import { PlatformModule } from '@clinical-ledger/platform';
 import { StorageModule } from '@clinical-ledger/storage';
 import { ConsentConfig } from './config';
+import { ConsentController } from './consent.controller';
+import { ConsentService } from './consent.service';
+import { DecisionService } from './decision.service';
+import { ConsentErrorFilter } from './errors.filter';
+import { FhirJsonMiddleware } from './fhir-json.middleware';
+import { LedgerLink } from './ledger.link';
+import { LedgerNatsSource } from './ledger.source';
+import { NatsResponders } from './nats.responders';
+import { ProjectionStore } from './projection.store';
+import { ConsentEntrySource, RebuildService } from './rebuild.service';
 
 @Module({})
-export class ConsentAppModule {
+export class ConsentAppModule implements NestModule {
   static forRoot(config: ConsentConfig): DynamicModule {
     return {
       module: ConsentAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
+      controllers: [ConsentController],
+      providers: [
+        ProjectionStore,
+        LedgerLink,
+        ConsentService,
+        DecisionService,
+        RebuildService,
+        { provide: ConsentEntrySource, useClass: LedgerNatsSource },
+        NatsResponders,
+        { provide: APP_FILTER, useClass: ConsentErrorFilter },
+      ],
     };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(FhirJsonMiddleware).forRoutes(ConsentController);
   }
 }

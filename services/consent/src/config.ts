@@ -1,5 +1,35 @@
 import { BaseConfig } from '@clinical-ledger/platform';
+import { Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+
+const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
 
 export class ConsentConfig extends BaseConfig {
   override SERVICE_NAME = 'consent';
+
+  /**
+   * The hospital's policy when no consent applies: `deny` (default) or `permit-treatment`
+   * (purposes TREAT and ETREAT are permitted, everything else denied).
+   */
+  @IsIn(['deny', 'permit-treatment'])
+  CONSENT_DEFAULT: 'deny' | 'permit-treatment' = 'deny';
+
+  /** Roles that may break the glass (comma-separated). */
+  @Matches(/^[a-z]+(,[a-z]+)*$/, { message: 'must be a comma-separated list of roles' })
+  CONSENT_BREAKGLASS_ROLES = 'clinician,nurse';
+
+  /** How long a consent change waits for the ledger's receipt before answering 202 (pending). */
+  @Transform(toInt) @IsInt() @Min(100) @Max(120_000)
+  CONSENT_RECEIPT_TIMEOUT_MS = 10_000;
+
+  /**
+   * The per-hospital pseudonym secrets (JSON {tenant: base64 secret}: the same file intake reads),
+   * for consents that name a patient by a raw identifier. Unset: callers send the pseudonym.
+   */
+  @IsOptional() @IsString()
+  CONSENT_PSEUDONYM_SECRETS_FILE?: string;
+
+  /** The ledger's HTTP base URL, for rebuilding the projection from the chain. */
+  @IsOptional() @Matches(/^https?:\/\/\S+$/)
+  LEDGER_URL?: string;
 }

@@ -1,0 +1,232 @@
+import { ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import {
+  ConsentChangeData,
+  EVENT_TYPES,
+  InvalidInputError,
+  LedgerEvent,
+  Receipt,
+} from '@clinical-ledger/contracts';
+import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import { createHash, randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ConsentConfig } from './config';
+import { ConsentInput, CONSENT_ID_PATTERN } from './domain/input';
+import { Pseudonymizer } from './domain/pseudonym';
+import { ConsentState } from './domain/rules';
+import { LedgerLink } from './ledger.link';
+import { ChangeDoc, ProjectionStore } from './projection.store';
+
+export const EVENT_SOURCE = 'urn:clinical-ledger:consent';
+
+/** Who asks for a change, and how to make retries idempotent. */
+export interface ChangeContext {
+  tenant: string;
+  recordedBy: string;
+  /** Same key, same change: a retry returns the first answer instead of recording twice. */
+  idempotencyKey?: string;
+}
+
+/** A consent as the API shows it: its terms, and the chain entry that set them (null while pending). */
+export type ConsentView = Omit<ConsentState, 'seq' | 'recordedAt'> & { seq: number | null; recordedAt: string | null };
+
+export interface ChangeResult {
+  /** `recorded`: on the chain and in the projection. `pending`: accepted, the ledger has not answered yet. */
+  status: 'recorded' | 'pending';
+  consent: ConsentView;
+  eventId: string;
+  receipt?: Receipt;
+  /** True when this answers a retry of an earlier request (same Idempotency-Key). */
+  replayed?: boolean;
+}
+
+export class IdempotencyConflictError extends ConflictException {
+  constructor() {
+    super({ error: 'conflict', message: 'Idempotency-Key was already used for a different change' });
+  }
+}
+
+/** Consent grants and revocations: each one an entry on the patient's hospital chain. */
+@Injectable()
+export class ConsentService {
+  private readonly pseudonyms: Pseudonymizer;
+  private readonly changesTotal;
+
+  constructor(
+    private readonly store: ProjectionStore,
+    private readonly ledger: LedgerLink,
+    @Inject(CONFIG) private readonly config: ConsentConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    metrics: MetricsService,
+  ) {
+    this.pseudonyms = new Pseudonymizer(config.CONSENT_PSEUDONYM_SECRETS_FILE);
+    this.changesTotal = metrics.counter('consent_changes_total', 'Consent changes by type and outcome', ['type', 'status']);
+  }
+
+  /**
+   * A consent in FHIR or JSON form. Status active grants (or updates) it; inactive, rejected or
+   * entered-in-error revokes an existing consent with that id (its recorded terms are kept).
+   */
+  async submit(input: ConsentInput, ctx: ChangeContext): Promise<ChangeResult> {
+    const subject = this.pseudonyms.resolve(ctx.tenant, input.patient);
+    const consentId = input.consentId ?? randomUUID();
+    const current = input.consentId ? await this.store.current(ctx.tenant, consentId) : undefined;
+    if (current && current.subject !== subject) {
+      throw new ConflictException({ error: 'conflict', message: `consent ${consentId} belongs to another patient` });
+    }
+    if (input.status !== 'active') {
+      if (!current) {
+        throw new InvalidInputError([
+          { field: 'status', message: `a new consent must be active; to revoke one, give its id (no consent "${consentId}" here)` },
+        ]);
+      }
+      return this.revokeState(current, input.status, undefined, input.via, ctx);
+    }
+    const data: ConsentChangeData = {
+      consentId,
+      status: 'active',
+      provision: input.provision,
+      actors: input.actors,
+      roles: input.roles,
+      purposes: input.purposes,
+      dataclasses: input.dataclasses,
+      ...(input.period ? { period: input.period } : {}),
+      recordedBy: ctx.recordedBy,
+      via: input.via,
+    };
+    return this.record(EVENT_TYPES.consentGranted, subject, data, ctx);
+  }
+
+  /** Revokes a consent by id (status inactive unless told otherwise). */
+  async revoke(consentId: string, reason: string | undefined, via: ConsentChangeData['via'], ctx: ChangeContext): Promise<ChangeResult> {
+    if (!CONSENT_ID_PATTERN.test(consentId)) throw new InvalidInputError([{ field: 'id', message: 'must be a consent id' }]);
+    const current = await this.store.current(ctx.tenant, consentId);
+    if (!current) throw new NotFoundException({ error: 'not_found', message: `no consent "${consentId}" for tenant "${ctx.tenant}"` });
+    return this.revokeState(current, 'inactive', reason, via, ctx);
+  }
+
+  private revokeState(
+    current: ConsentState,
+    status: Exclude<ConsentChangeData['status'], 'active'>,
+    reason: string | undefined,
+    via: ConsentChangeData['via'],
+    ctx: ChangeContext,
+  ): Promise<ChangeResult> {
+    const data: ConsentChangeData = {
+      consentId: current.consentId,
+      status,
+      provision: current.provision,
+      actors: current.actors,
+      roles: current.roles,
+      purposes: current.purposes,
+      dataclasses: current.dataclasses,
+      ...(current.period ? { period: current.period } : {}),
+      recordedBy: ctx.recordedBy,
+      via,
+      ...(reason ? { reason } : {}),
+    };
+    // Only an active consent can be revoked (checked after the replay lookup: a retried revocation
+    // finds its consent already inactive and must get its first answer back).
+    const precondition = () => {
+      if (current.status !== 'active') {
+        throw new ConflictException({ error: 'conflict', message: `consent ${current.consentId} is already ${current.status} (seq ${current.seq})` });
+      }
+    };
+    return this.record(EVENT_TYPES.consentRevoked, current.subject, data, ctx, precondition);
+  }
+
+  /** Publishes the change to the ledger and waits for its receipt, then projects it. */
+  private async record(
+    type: string,
+    subject: string,
+    data: ConsentChangeData,
+    ctx: ChangeContext,
+    precondition: () => void = () => undefined,
+  ): Promise<ChangeResult> {
+    const eventId = ctx.idempotencyKey
+      ? `consent-${createHash('sha256').update(`${ctx.tenant}\n${ctx.idempotencyKey}`).digest('hex').slice(0, 32)}`
+      : `consent-${randomUUID()}`;
+    let change = ctx.idempotencyKey ? await this.store.change(eventId) : null;
+    let replayed = change !== null;
+    if (!change) {
+      precondition();
+      const event: LedgerEvent<ConsentChangeData> = {
+        specversion: '1.0',
+        id: eventId,
+        source: EVENT_SOURCE,
+        type,
+        subject,
+        time: new Date().toISOString(),
+        datacontenttype: 'application/json',
+        tenant: ctx.tenant,
+        dataclass: 'consent',
+        data,
+      };
+      const fresh: ChangeDoc = { _id: eventId, tenant: ctx.tenant, consentId: data.consentId, event, createdAt: new Date() };
+      // Stored before it is published, so a receipt that comes after a crash still finds its data.
+      if (await this.store.recordChange(fresh)) {
+        change = fresh;
+      } else {
+        change = await this.store.change(eventId); // a concurrent retry got there first
+        replayed = true;
+      }
+      if (!change) throw new Error(`change ${eventId} vanished`);
+    }
+    // A retry with the same Idempotency-Key gets the first answer; a different change is refused.
+    if (replayed && (change.event.type !== type || JSON.stringify(change.event.data) !== JSON.stringify(data))) {
+      throw new IdempotencyConflictError();
+    }
+    if (change.receipt) return this.confirmed(change, change.receipt, true);
+    const receipt = await this.ledger.publishAndWait(change.event, 'consent', this.config.CONSENT_RECEIPT_TIMEOUT_MS);
+    if (!receipt) {
+      this.changesTotal.inc({ type: short(type), status: 'pending' });
+      this.logger.warn({ tenant: ctx.tenant, eventId, consentId: data.consentId }, 'no ledger receipt yet: consent change pending');
+      return { status: 'pending', consent: view(change, null), eventId, ...(replayed ? { replayed } : {}) };
+    }
+    return this.confirmed(change, receipt, replayed);
+  }
+
+  /** A receipt arrived for a change we published: project it and remember the receipt. */
+  async confirmed(change: ChangeDoc, receipt: Receipt, replayed = false): Promise<ChangeResult> {
+    const state = stateOf(change.event, receipt.seq, receipt.recordedAt);
+    await this.store.apply(state);
+    await this.store.confirmChange(change._id, receipt);
+    if (!replayed) this.changesTotal.inc({ type: short(change.event.type), status: 'recorded' });
+    this.logger.info(
+      { tenant: state.tenant, subject: state.subject, consentId: state.consentId, status: state.status, seq: receipt.seq, eventId: change._id },
+      'consent change recorded',
+    );
+    return { status: 'recorded', consent: state, eventId: change._id, receipt, ...(replayed ? { replayed } : {}) };
+  }
+}
+
+function short(type: string): string {
+  return type.split('.').pop() ?? type;
+}
+
+/** The projected state a consent entry sets. */
+export function stateOf(event: LedgerEvent<ConsentChangeData>, seq: number, recordedAt: string): ConsentState {
+  const d = event.data as ConsentChangeData;
+  return {
+    consentId: d.consentId,
+    status: d.status,
+    provision: d.provision,
+    actors: d.actors,
+    roles: d.roles,
+    purposes: d.purposes,
+    dataclasses: d.dataclasses,
+    ...(d.period ? { period: d.period } : {}),
+    recordedBy: d.recordedBy,
+    via: d.via,
+    ...(d.reason ? { reason: d.reason } : {}),
+    tenant: event.tenant,
+    subject: event.subject as string,
+    seq,
+    eventId: event.id,
+    recordedAt,
+  };
+}
+
+function view(change: ChangeDoc, seq: number | null): ConsentView {
+  const state = stateOf(change.event, 0, '');
+  return { ...state, seq, recordedAt: null };
+}

@@ -1,0 +1,138 @@
+import 'reflect-metadata';
+import { Inject, Injectable } from '@nestjs/common';
+import { jetstream } from '@nats-io/jetstream';
+import {
+  BreakGlassAlert,
+  ConsentDecision,
+  ConsentDecisionRequest,
+  DATACLASSES,
+  InvalidInputError,
+  TENANT_PATTERN,
+  validateInput,
+} from '@clinical-ledger/contracts';
+import { NatsService } from '@clinical-ledger/messaging';
+import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import { Type } from 'class-transformer';
+import { IsIn, IsNotEmpty, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { ConsentConfig } from './config';
+import { ACTOR_PATTERN, PSEUDONYM_PATTERN, PURPOSE_PATTERN } from './domain/input';
+import { decide, EMERGENCY_PURPOSE, Policy } from './domain/rules';
+import { ProjectionStore } from './projection.store';
+
+class BreakGlassDto {
+  // Whitespace alone is no reason.
+  @IsString() @Matches(/\S/, { message: 'breakGlass.reason is required for an emergency read' }) @MaxLength(1000)
+  reason!: string;
+}
+
+export class DecisionRequestDto implements ConsentDecisionRequest {
+  @Matches(TENANT_PATTERN, { message: 'tenant must be a lowercase hospital id' })
+  tenant!: string;
+
+  @IsString() @Matches(PSEUDONYM_PATTERN, { message: 'subject must be the patient pseudonym' })
+  subject!: string;
+
+  @IsString() @Matches(ACTOR_PATTERN, { message: 'actor must be an actor id' })
+  actor!: string;
+
+  @IsString() @IsNotEmpty() @MaxLength(64)
+  role!: string;
+
+  @IsString() @Matches(PURPOSE_PATTERN, { message: 'purpose must be a PurposeOfUse code (TREAT, ETREAT, ...)' })
+  purpose!: string;
+
+  @IsIn(DATACLASSES as unknown as string[])
+  dataclass!: string;
+
+  @IsOptional() @ValidateNested() @Type(() => BreakGlassDto)
+  breakGlass?: BreakGlassDto;
+}
+
+/** Parses and checks a decision request; break-glass needs a reason and purpose ETREAT. */
+export function parseDecisionRequest(plain: unknown): ConsentDecisionRequest {
+  const req = validateInput(DecisionRequestDto, plain);
+  if (req.breakGlass && req.purpose !== EMERGENCY_PURPOSE) {
+    throw new InvalidInputError([{ field: 'purpose', message: `break-glass is for emergency treatment: purpose must be ${EMERGENCY_PURPOSE}` }]);
+  }
+  return {
+    tenant: req.tenant,
+    subject: req.subject,
+    actor: req.actor,
+    role: req.role,
+    purpose: req.purpose,
+    dataclass: req.dataclass,
+    ...(req.breakGlass ? { breakGlass: { reason: req.breakGlass.reason.trim() } } : {}),
+  };
+}
+
+/** Thrown when a permitted break-glass could not be alerted: the read must not go ahead. */
+export class AlertUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`break-glass alert could not be raised: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'AlertUnavailableError';
+  }
+}
+
+/** `consent.decide`: one decision from the projection, with the break-glass alert when it applies. */
+@Injectable()
+export class DecisionService {
+  private readonly policy: Policy;
+  private readonly decisions;
+
+  constructor(
+    private readonly store: ProjectionStore,
+    private readonly nats: NatsService,
+    @Inject(CONFIG) config: ConsentConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    metrics: MetricsService,
+  ) {
+    this.policy = {
+      defaultPolicy: config.CONSENT_DEFAULT,
+      breakGlassRoles: config.CONSENT_BREAKGLASS_ROLES.split(','),
+    };
+    this.decisions = metrics.counter('consent_decisions_total', 'Consent decisions by outcome', ['decision', 'break_glass']);
+  }
+
+  async decide(req: ConsentDecisionRequest): Promise<ConsentDecision> {
+    const consents = await this.store.forPatient(req.tenant, req.subject);
+    const now = new Date();
+    const decision = decide(req, consents, this.policy, now);
+    if (decision.breakGlass && decision.decision === 'permit') {
+      // The alert goes out before the permit does: no emergency read without its alert.
+      await this.alert(req, now);
+    }
+    this.decisions.inc({ decision: decision.decision, break_glass: String(decision.breakGlass) });
+    // Pseudonym, actor and outcome only: the break-glass reason is free text and stays out of logs.
+    this.logger.info(
+      { tenant: req.tenant, subject: req.subject, actor: req.actor, role: req.role, purpose: req.purpose, dataclass: req.dataclass, decision: decision.decision, consentSeq: decision.consentSeq, breakGlass: decision.breakGlass },
+      'consent decision',
+    );
+    return decision;
+  }
+
+  private async alert(req: ConsentDecisionRequest, at: Date): Promise<void> {
+    const alert: BreakGlassAlert = {
+      alertId: randomUUID(),
+      tenant: req.tenant,
+      subject: req.subject,
+      actor: req.actor,
+      role: req.role,
+      purpose: req.purpose,
+      dataclass: req.dataclass,
+      reason: req.breakGlass?.reason ?? '',
+      time: at.toISOString(),
+    };
+    try {
+      const nc = await this.nats.ready();
+      await jetstream(nc).publish(this.nats.subjects.audit('breakglass', req.tenant), JSON.stringify(alert), {
+        msgID: alert.alertId,
+        timeout: 5_000,
+      });
+    } catch (err) {
+      this.logger.error({ tenant: req.tenant, actor: req.actor, err: String(err) }, 'break-glass alert failed: emergency read refused');
+      throw new AlertUnavailableError(err);
+    }
+  }
+}

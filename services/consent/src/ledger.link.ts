@@ -1,0 +1,93 @@
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { jetstream } from '@nats-io/jetstream';
+import type { Subscription } from '@nats-io/transport-node';
+import type { LedgerEvent, Receipt } from '@clinical-ledger/contracts';
+import { NatsService } from '@clinical-ledger/messaging';
+import { LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
+import type { Logger } from 'pino';
+
+type Waiter = (receipt: Receipt) => void;
+
+/**
+ * The consent service's side of the ledger contract: publishes consent events on
+ * `ledger.append.<tenant>.consent` (JetStream, Nats-Msg-Id = event id) and hears the ledger's
+ * receipts on `ledger.entry.<tenant>`, which say the entry is durably on the chain and at which seq.
+ */
+@Injectable()
+export class LedgerLink implements OnModuleInit, OnApplicationShutdown {
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  private sub?: Subscription;
+
+  constructor(
+    private readonly nats: NatsService,
+    readiness: ReadinessRegistry,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    readiness.register('ledger-receipts', async () => {
+      if (!this.sub || this.sub.isClosed()) throw new Error('not subscribed to receipts');
+    });
+  }
+
+  onModuleInit(): void {
+    void this.nats
+      .ready()
+      .then((nc) => {
+        // Core NATS sees what the ledger publishes into LEDGER_ENTRIES; subscribing before any
+        // publish means a receipt cannot outrun its waiter. Missed ones (a reconnect) are looked
+        // up later by the sweeper.
+        this.sub = nc.subscribe(this.nats.subjects.entry('*'), {
+          callback: (err, msg) => {
+            if (err) return this.logger.warn({ err: err.message }, 'receipt subscription error');
+            try {
+              this.deliver(msg.json<Receipt>());
+            } catch {
+              this.logger.warn({ subject: msg.subject }, 'unreadable receipt ignored');
+            }
+          },
+        });
+      })
+      .catch((err: unknown) => this.logger.error({ err: String(err) }, 'cannot subscribe to receipts'));
+  }
+
+  private deliver(receipt: Receipt): void {
+    const set = typeof receipt?.eventId === 'string' ? this.waiters.get(receipt.eventId) : undefined;
+    if (!set) return;
+    this.waiters.delete(receipt.eventId);
+    for (const w of set) w(receipt);
+  }
+
+  /**
+   * Publishes an event and resolves with its receipt, or with undefined when none came within
+   * `timeoutMs` (the event is on the append stream: the ledger will record it when it can).
+   * Throws when JetStream did not accept the event.
+   */
+  async publishAndWait(event: LedgerEvent, category: 'consent', timeoutMs: number): Promise<Receipt | undefined> {
+    const nc = await this.nats.ready();
+    let timer: NodeJS.Timeout | undefined;
+    let waiter: Waiter | undefined;
+    const got = new Promise<Receipt | undefined>((resolve) => {
+      waiter = resolve;
+      timer = setTimeout(() => resolve(undefined), timeoutMs);
+    });
+    const set = this.waiters.get(event.id) ?? new Set<Waiter>();
+    set.add(waiter as Waiter);
+    this.waiters.set(event.id, set);
+    try {
+      const ack = await jetstream(nc).publish(this.nats.subjects.append(event.tenant, category), JSON.stringify(event), {
+        msgID: event.id,
+        timeout: Math.min(timeoutMs, 5_000),
+      });
+      if (ack.duplicate) this.logger.info({ eventId: event.id }, 'consent event already on the append stream');
+      return await got;
+    } finally {
+      clearTimeout(timer);
+      const left = this.waiters.get(event.id);
+      left?.delete(waiter as Waiter);
+      if (left && !left.size) this.waiters.delete(event.id);
+    }
+  }
+
+  onApplicationShutdown(): void {
+    this.sub?.unsubscribe();
+  }
+}
