@@ -68,7 +68,8 @@ export class ConsentService {
    */
   async submit(input: ConsentInput, ctx: ChangeContext): Promise<ChangeResult> {
     const subject = this.pseudonyms.resolve(ctx.tenant, input.patient);
-    const consentId = input.consentId ?? randomUUID();
+    // With an Idempotency-Key a retry must name the same new consent as the first attempt.
+    const consentId = input.consentId ?? (ctx.idempotencyKey ? `c-${keyHash(ctx.tenant, ctx.idempotencyKey)}` : randomUUID());
     const current = input.consentId ? await this.store.current(ctx.tenant, consentId) : undefined;
     if (current && current.subject !== subject) {
       throw new ConflictException({ error: 'conflict', message: `consent ${consentId} belongs to another patient` });
@@ -142,9 +143,7 @@ export class ConsentService {
     ctx: ChangeContext,
     precondition: () => void = () => undefined,
   ): Promise<ChangeResult> {
-    const eventId = ctx.idempotencyKey
-      ? `consent-${createHash('sha256').update(`${ctx.tenant}\n${ctx.idempotencyKey}`).digest('hex').slice(0, 32)}`
-      : `consent-${randomUUID()}`;
+    const eventId = `consent-${ctx.idempotencyKey ? keyHash(ctx.tenant, ctx.idempotencyKey) : randomUUID()}`;
     let change = ctx.idempotencyKey ? await this.store.change(eventId) : null;
     let replayed = change !== null;
     if (!change) {
@@ -176,7 +175,12 @@ export class ConsentService {
       throw new IdempotencyConflictError();
     }
     if (change.receipt) return this.confirmed(change, change.receipt, true);
-    const receipt = await this.ledger.publishAndWait(change.event, 'consent', this.config.CONSENT_RECEIPT_TIMEOUT_MS);
+    const published = change;
+    const receipt = await this.ledger.publishAndWait(change.event, 'consent', this.config.CONSENT_RECEIPT_TIMEOUT_MS, (late) => {
+      this.confirmed(published, late).catch((err: unknown) =>
+        this.logger.error({ eventId: published._id, err: String(err) }, 'late receipt not projected (the sweeper retries)'),
+      );
+    });
     if (!receipt) {
       this.changesTotal.inc({ type: short(type), status: 'pending' });
       this.logger.warn({ tenant: ctx.tenant, eventId, consentId: data.consentId }, 'no ledger receipt yet: consent change pending');
@@ -197,6 +201,10 @@ export class ConsentService {
     );
     return { status: 'recorded', consent: state, eventId: change._id, receipt, ...(replayed ? { replayed } : {}) };
   }
+}
+
+function keyHash(tenant: string, key: string): string {
+  return createHash('sha256').update(`${tenant}\n${key}`).digest('hex').slice(0, 32);
 }
 
 function short(type: string): string {

@@ -16,6 +16,8 @@ type Waiter = (receipt: Receipt) => void;
 @Injectable()
 export class LedgerLink implements OnModuleInit, OnApplicationShutdown {
   private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Receipts that came too late for their request: still projected when they arrive (bounded). */
+  private readonly late = new Map<string, { handle: Waiter; until: number }>();
   private sub?: Subscription;
 
   constructor(
@@ -50,10 +52,18 @@ export class LedgerLink implements OnModuleInit, OnApplicationShutdown {
   }
 
   private deliver(receipt: Receipt): void {
-    const set = typeof receipt?.eventId === 'string' ? this.waiters.get(receipt.eventId) : undefined;
-    if (!set) return;
-    this.waiters.delete(receipt.eventId);
-    for (const w of set) w(receipt);
+    if (typeof receipt?.eventId !== 'string') return;
+    const set = this.waiters.get(receipt.eventId);
+    if (set) {
+      this.waiters.delete(receipt.eventId);
+      for (const w of set) w(receipt);
+      return;
+    }
+    const late = this.late.get(receipt.eventId);
+    if (late) {
+      this.late.delete(receipt.eventId);
+      late.handle(receipt);
+    }
   }
 
   /**
@@ -61,7 +71,12 @@ export class LedgerLink implements OnModuleInit, OnApplicationShutdown {
    * `timeoutMs` (the event is on the append stream: the ledger will record it when it can).
    * Throws when JetStream did not accept the event.
    */
-  async publishAndWait(event: LedgerEvent, category: 'consent', timeoutMs: number): Promise<Receipt | undefined> {
+  async publishAndWait(
+    event: LedgerEvent,
+    category: 'consent',
+    timeoutMs: number,
+    onLate?: (receipt: Receipt) => void,
+  ): Promise<Receipt | undefined> {
     const nc = await this.nats.ready();
     let timer: NodeJS.Timeout | undefined;
     let waiter: Waiter | undefined;
@@ -78,13 +93,22 @@ export class LedgerLink implements OnModuleInit, OnApplicationShutdown {
         timeout: Math.min(timeoutMs, 5_000),
       });
       if (ack.duplicate) this.logger.info({ eventId: event.id }, 'consent event already on the append stream');
-      return await got;
+      const receipt = await got;
+      if (!receipt && onLate) this.keepLate(event.id, onLate);
+      return receipt;
     } finally {
       clearTimeout(timer);
       const left = this.waiters.get(event.id);
       left?.delete(waiter as Waiter);
       if (left && !left.size) this.waiters.delete(event.id);
     }
+  }
+
+  private keepLate(eventId: string, handle: Waiter): void {
+    const now = Date.now();
+    for (const [id, l] of this.late) if (l.until < now) this.late.delete(id);
+    if (this.late.size >= 10_000) return; // the sweeper catches up with the rest
+    this.late.set(eventId, { handle, until: now + 3_600_000 });
   }
 
   onApplicationShutdown(): void {
