@@ -132,6 +132,8 @@ describe('pseudonymisation of raw identifiers', () => {
     const ps = p.resolve('hosp-a', { system: 'urn:oid:1.2.3', value: 'MRN-7' });
     expect(ps).toBe(pseudonymOf(secret, 'urn:oid:1.2.3', 'MRN-7'));
     expect(ps).not.toContain('MRN-7');
+    // The same vector as intake's pseudonymizer (services/intake/src/pipeline/pseudonyms.ts).
+    expect(ps).toBe('pseudo:mqkxmhfpwets6d2hisuye7bveqtizxjhzq7p5chrngoibxygjwha');
     expect(p.resolve('hosp-a', { pseudonym: 'p:given' })).toBe('p:given');
     expect(() => p.resolve('hosp-b', { system: 'urn:oid:1.2.3', value: 'MRN-7' })).toThrow(/no pseudonym secret for tenant "hosp-b"/);
     expect(() => new Pseudonymizer().resolve('hosp-a', { system: 's', value: 'v' })).toThrow(InvalidInputError);
