@@ -1,2 +1,3 @@
 export * from './nats.service';
 export * from './messaging.module';
+export * from './jetstream';

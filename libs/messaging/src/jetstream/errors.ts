@@ -1,0 +1,53 @@
+import { RpcException } from '@nestjs/microservices';
+
+/**
+ * A message that can never be processed (unparseable, invalid, addressed to the wrong chain).
+ * The consumer moves it to the dead-letter stream with `reason` and terminates it: retrying
+ * would only fail again. `reason` is a short stable code; `detail` says what exactly was wrong.
+ *
+ * It is an RpcException so that it survives Nest's RPC exception filter unchanged.
+ */
+export class PoisonMessageError extends RpcException {
+  constructor(
+    readonly reason: string,
+    readonly detail: string,
+  ) {
+    super({ jetstream: 'poison', reason, detail });
+    this.name = 'PoisonMessageError';
+    this.message = `${reason}: ${detail}`;
+  }
+}
+
+/**
+ * A failure that may go away (store unreachable, lost a race): the message is nak'ed with
+ * backoff and redelivered, until the consumer's delivery bound sends it to the dead letters.
+ */
+export class RetryableError extends RpcException {
+  constructor(
+    readonly reason: string,
+    readonly detail: string,
+  ) {
+    super({ jetstream: 'retry', reason, detail });
+    this.name = 'RetryableError';
+    this.message = `${reason}: ${detail}`;
+  }
+}
+
+export type Outcome =
+  | { kind: 'poison'; reason: string; detail: string }
+  | { kind: 'retry'; reason: string; detail: string };
+
+/** Classifies anything a handler threw (directly, or as the error object of Nest's RPC filter). */
+export function classifyError(err: unknown): Outcome {
+  if (err instanceof PoisonMessageError) return { kind: 'poison', reason: err.reason, detail: err.detail };
+  if (err instanceof RetryableError) return { kind: 'retry', reason: err.reason, detail: err.detail };
+  if (err && typeof err === 'object' && 'jetstream' in err) {
+    const e = err as { jetstream: unknown; reason?: unknown; detail?: unknown };
+    const reason = typeof e.reason === 'string' ? e.reason : 'error';
+    const detail = typeof e.detail === 'string' ? e.detail : '';
+    if (e.jetstream === 'poison') return { kind: 'poison', reason, detail };
+    return { kind: 'retry', reason, detail };
+  }
+  const detail = err instanceof Error ? err.message : typeof err === 'object' ? JSON.stringify(err) : String(err);
+  return { kind: 'retry', reason: 'handler_error', detail };
+}

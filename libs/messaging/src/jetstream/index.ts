@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './consumer';
+export * from './transport';
