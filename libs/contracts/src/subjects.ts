@@ -71,10 +71,20 @@ export const REQUEST_NAMES = [
   'consent.decide',
   /** Consent grants and revocations over NATS (the consent service answers with the chain seq). */
   'consent.change',
+  /**
+   * Deprecated: `ledger.checkpoint.get` and `ledger.entry.get` lie inside the LEDGER_ENTRIES stream's
+   * subjects (`ledger.checkpoint.>`, `ledger.entry.>`), so JetStream stores every such request and
+   * answers it with a PubAck that usually beats the ledger's reply. The ledger still answers them;
+   * callers use `ledger.get.checkpoint` and `ledger.get.entry`.
+   */
   'ledger.checkpoint.get',
   'ledger.proof.inclusion',
   'ledger.proof.consistency',
   'ledger.entry.get',
   'ledger.record.read',
+  /** {tenant, size?} -> the latest signed checkpoint, or the one at `size`. */
+  'ledger.get.checkpoint',
+  /** {tenant, seq} or {tenant, eventId} -> {entry, receipt}. */
+  'ledger.get.entry',
 ] as const;
 export type RequestName = (typeof REQUEST_NAMES)[number];
