@@ -1,15 +1,67 @@
-import { DynamicModule, Module } from '@nestjs/common';
+import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { MessagingModule } from '@clinical-ledger/messaging';
-import { PlatformModule } from '@clinical-ledger/platform';
+import { ConfigError, PlatformModule } from '@clinical-ledger/platform';
 import { StorageModule } from '@clinical-ledger/storage';
-import { IntakeConfig } from './config';
+import { parsePairs, IntakeConfig } from './config';
+import { CloudEventsController } from './cloudevents/cloudevents.controller';
+import { FhirController } from './fhir/fhir.controller';
+import { FhirIntakeService } from './fhir/fhir-intake.service';
+import { Hl7IntakeService } from './hl7/hl7-intake.service';
+import { isTimeZone } from './hl7/hl7-time';
+import { BodyReaderMiddleware } from './http/body-reader.middleware';
+import { MllpServer } from './mllp/mllp.server';
+import { LedgerPublisher } from './pipeline/ledger-publisher';
+import { Pseudonymizer, SecretsFileError } from './pipeline/pseudonyms';
+import { FacilityTenants } from './pipeline/tenants';
+
+/** Checks what class-validator cannot: files, cross-variable consistency. Throws ConfigError. */
+export function checkIntakeConfig(config: IntakeConfig): { pseudonyms: Pseudonymizer; tenants: FacilityTenants } {
+  const problems: { variable: string; message: string }[] = [];
+  let pseudonyms = new Pseudonymizer({});
+  try {
+    pseudonyms = Pseudonymizer.fromFile(config.INTAKE_PSEUDONYM_SECRETS_FILE);
+  } catch (err) {
+    if (!(err instanceof SecretsFileError)) throw err;
+    problems.push({ variable: 'INTAKE_PSEUDONYM_SECRETS_FILE', message: err.message.replace(/^INTAKE_PSEUDONYM_SECRETS_FILE: /, '') });
+  }
+  const tenants = FacilityTenants.fromConfig(config.INTAKE_FACILITY_TENANTS, config.INTAKE_DEFAULT_TENANT);
+  if (config.INTAKE_PSEUDONYM_SECRETS_FILE && !problems.length) {
+    const routed = [...tenants.tenants(), ...Object.values(parsePairs(config.INTAKE_MLLP_PORT_TENANTS))];
+    const missing = [...new Set(routed)].filter((t) => !pseudonyms.has(t));
+    if (missing.length) {
+      problems.push({ variable: 'INTAKE_PSEUDONYM_SECRETS_FILE', message: `has no secret for tenant(s) ${missing.join(', ')} routed to by the HL7 configuration` });
+    }
+  }
+  if (!isTimeZone(config.INTAKE_HL7_TIMEZONE)) problems.push({ variable: 'INTAKE_HL7_TIMEZONE', message: 'must be an IANA time zone, e.g. Europe/Berlin' });
+  if (!!config.INTAKE_MLLP_TLS_CERT_FILE !== !!config.INTAKE_MLLP_TLS_KEY_FILE) {
+    problems.push({ variable: 'INTAKE_MLLP_TLS_KEY_FILE', message: 'TLS needs both INTAKE_MLLP_TLS_CERT_FILE and INTAKE_MLLP_TLS_KEY_FILE' });
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return { pseudonyms, tenants };
+}
 
 @Module({})
-export class IntakeAppModule {
+export class IntakeAppModule implements NestModule {
   static forRoot(config: IntakeConfig): DynamicModule {
+    const { pseudonyms, tenants } = checkIntakeConfig(config);
     return {
       module: IntakeAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
+      controllers: [FhirController, CloudEventsController],
+      providers: [
+        { provide: Pseudonymizer, useValue: pseudonyms },
+        { provide: FacilityTenants, useValue: tenants },
+        LedgerPublisher,
+        Hl7IntakeService,
+        FhirIntakeService,
+        MllpServer,
+      ],
     };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    // Nest's JSON parser is off for intake (main.ts): this one knows FHIR and CloudEvents media
+    // types, the configured size limit, and answers errors in the caller's format.
+    consumer.apply(BodyReaderMiddleware).forRoutes(FhirController, CloudEventsController);
   }
 }

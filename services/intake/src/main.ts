@@ -4,5 +4,6 @@ import { IntakeConfig } from './config';
 
 runService(() => {
   const config = loadConfig(IntakeConfig);
-  return { module: IntakeAppModule.forRoot(config), config, openapiTitle: 'clinical-ledger intake' };
+  // bodyParser off: intake reads FHIR/CloudEvents/HL7 bodies itself (http/body-reader.middleware.ts).
+  return { module: IntakeAppModule.forRoot(config), config, openapiTitle: 'clinical-ledger intake', bodyParser: false };
 });

@@ -1,0 +1,131 @@
+import { Body, Controller, Headers, Inject, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiConsumes, ApiExtraModels, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import { InvalidInputError, LedgerEvent, validateInput } from '@clinical-ledger/contracts';
+import { CurrentPrincipal, LOGGER, Principal, RequireRoles } from '@clinical-ledger/platform';
+import type { Response } from 'express';
+import type { Logger } from 'pino';
+import { RequestWithBody } from '../http/body-reader.middleware';
+import { IntakeErrorsFilter } from '../http/errors.filter';
+import { requestTenant } from '../http/tenant';
+import { cloudEventId } from '../pipeline/event-ids';
+import { Accepted, LedgerPublisher } from '../pipeline/ledger-publisher';
+import { MissingSecretError, Pseudonymizer } from '../pipeline/pseudonyms';
+import { CloudEventInDto, KNOWN_ATTRIBUTES } from './cloudevent.dto';
+
+const STRUCTURED = 'application/cloudevents+json';
+const BATCH = 'application/cloudevents-batch+json';
+
+/**
+ * CloudEvents 1.0 over HTTP: structured mode (application/cloudevents+json), batch mode
+ * (application/cloudevents-batch+json, all or nothing on validation) and binary mode (ce-*
+ * headers, the body is the data in its own content type).
+ */
+@ApiTags('CloudEvents')
+@ApiBearerAuth()
+@ApiExtraModels(CloudEventInDto)
+@UseFilters(IntakeErrorsFilter)
+@Controller('events')
+export class CloudEventsController {
+  constructor(
+    private readonly publisher: LedgerPublisher,
+    private readonly pseudonyms: Pseudonymizer,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  @Post()
+  @RequireRoles('integration', 'service')
+  @ApiOperation({ summary: 'Submit a CloudEvent (structured, batch or binary mode)' })
+  @ApiConsumes(STRUCTURED, BATCH, 'application/json', 'text/plain')
+  @ApiBody({ schema: { oneOf: [{ $ref: getSchemaPath(CloudEventInDto) }, { type: 'array', items: { $ref: getSchemaPath(CloudEventInDto) } }] } })
+  @ApiResponse({ status: 201, description: 'Stored: {eventId, duplicate, streamSeq, receipt?}' })
+  @ApiResponse({ status: 200, description: 'Already stored (a resend), or a batch result' })
+  @ApiResponse({ status: 400, description: '{error, message, errors: [{field, message}]}' })
+  @ApiResponse({ status: 403, description: 'The event names another tenant' })
+  @ApiResponse({ status: 503, description: 'JetStream unavailable: Retry-After; resending is safe' })
+  async submit(@Body() body: unknown, @Req() req: RequestWithBody, @Headers() headers: Record<string, string | undefined>, @CurrentPrincipal() principal: Principal, @Res() res: Response): Promise<void> {
+    const mediaType = req.rawMediaType?.mediaType ?? '';
+    if (mediaType === BATCH) {
+      if (!Array.isArray(body) || body.length === 0) throw new InvalidInputError([{ field: '(body)', message: 'a batch must be a non-empty JSON array of CloudEvents' }]);
+      const events = body.map((item, i) => this.prepare(item, principal, `[${i}]`));
+      const results: Accepted[] = [];
+      for (const e of events) results.push(await this.store(e));
+      res.status(200).json(results.map(view));
+      return;
+    }
+    const plain = mediaType === STRUCTURED ? body : this.fromBinary(headers, body, req.rawMediaType?.mediaType);
+    const accepted = await this.store(this.prepare(plain, principal, ''));
+    res.setHeader('X-Event-Id', accepted.eventId);
+    res.status(accepted.duplicate ? 200 : 201).json(view(accepted));
+  }
+
+  /** Binary mode: attributes from ce-* headers, data = the body, datacontenttype = Content-Type. */
+  private fromBinary(headers: Record<string, string | undefined>, body: unknown, mediaType: string | undefined): Record<string, unknown> {
+    const attrs: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(headers)) {
+      if (!name.startsWith('ce-') || value === undefined) continue;
+      try {
+        // CloudEvents HTTP binding: header values are percent-encoded.
+        attrs[name.slice(3)] = decodeURIComponent(value);
+      } catch {
+        throw new InvalidInputError([{ field: name, message: 'is not a valid percent-encoded value' }]);
+      }
+    }
+    if (!('specversion' in attrs)) {
+      throw new InvalidInputError([{ field: 'ce-specversion', message: `binary mode needs ce-* headers; structured mode needs Content-Type ${STRUCTURED}` }]);
+    }
+    if (headers['content-type']) attrs['datacontenttype'] = headers['content-type'];
+    else if (mediaType) attrs['datacontenttype'] = mediaType;
+    attrs['data'] = body;
+    return attrs;
+  }
+
+  private prepare(plain: unknown, principal: Principal, at: string): LedgerEvent {
+    if (typeof plain === 'object' && plain !== null && !Array.isArray(plain)) {
+      const unknown = Object.keys(plain).filter((k) => !KNOWN_ATTRIBUTES.includes(k));
+      if (unknown.length) {
+        throw new InvalidInputError(unknown.map((k) => ({ field: `${at}${at ? '.' : ''}${k}`, message: `attribute "${k}" is not carried by the ledger envelope (known: ${KNOWN_ATTRIBUTES.join(', ')})` })));
+      }
+    }
+    let ce: CloudEventInDto;
+    try {
+      ce = validateInput(CloudEventInDto, plain);
+    } catch (err) {
+      if (err instanceof InvalidInputError && at) throw new InvalidInputError(err.errors.map((e) => ({ ...e, field: `${at}.${e.field}` })));
+      throw err;
+    }
+    const tenant = requestTenant(principal, ce.tenant);
+    if (!this.pseudonyms.has(tenant)) throw new MissingSecretError(tenant);
+    let subject = ce.subject;
+    if (ce.patientid) {
+      const bar = ce.patientid.indexOf('|');
+      const pseudonym = this.pseudonyms.patient(tenant, ce.patientid.slice(0, bar), ce.patientid.slice(bar + 1));
+      if (subject && subject !== pseudonym) {
+        throw new InvalidInputError([{ field: `${at}${at ? '.' : ''}subject`, message: 'subject and patientid name different patients' }]);
+      }
+      subject = pseudonym;
+    }
+    const event: LedgerEvent = {
+      specversion: '1.0',
+      id: cloudEventId(tenant, ce.source, ce.id),
+      source: ce.source,
+      type: ce.type,
+      time: ce.time ? new Date(ce.time).toISOString() : new Date().toISOString(),
+      tenant,
+      dataclass: ce.dataclass,
+      data: ce.data,
+    };
+    if (subject) event.subject = subject;
+    if (ce.datacontenttype) event.datacontenttype = ce.datacontenttype;
+    return event;
+  }
+
+  private async store(event: LedgerEvent): Promise<Accepted> {
+    const accepted = await this.publisher.submit(event, 'clinical');
+    this.logger.info({ eventId: event.id, tenant: event.tenant, type: event.type, dataclass: event.dataclass, duplicate: accepted.duplicate }, 'CloudEvent accepted');
+    return accepted;
+  }
+}
+
+function view(a: Accepted): Record<string, unknown> {
+  return { eventId: a.eventId, duplicate: a.duplicate, stream: a.stream, streamSeq: a.streamSeq, ...(a.receipt ? { receipt: a.receipt } : {}) };
+}

@@ -1,0 +1,196 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, NatsConnection } from '@nats-io/transport-node';
+import { loadConfig, RunningService, startService } from '@clinical-ledger/platform';
+import { Infra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect as netConnect, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { IntakeAppModule } from '../app.module';
+import { IntakeConfig } from '../config';
+import { MllpServer } from '../mllp/mllp.server';
+import { mllpFrame, MllpDecoder } from '../mllp/mllp-decoder';
+
+export const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'hl7');
+
+export interface ManifestEntry {
+  file: string;
+  tenant?: string;
+  type?: string;
+  dataclass?: string;
+  controlId?: string;
+  patient?: string;
+  ack?: string;
+  err?: string;
+  errLocation?: string;
+  reason?: string;
+  contains?: string;
+  rawLineEnds?: boolean;
+}
+export interface Manifest {
+  facilities: Record<string, string>;
+  valid: ManifestEntry[];
+  malformed: ManifestEntry[];
+}
+
+export function manifest(): Manifest {
+  return JSON.parse(readFileSync(join(FIXTURES, 'manifest.json'), 'utf8')) as Manifest;
+}
+
+/** A sample's wire bytes: segments joined by CR (files keep one segment per line). */
+export function sample(dir: 'valid' | 'malformed', e: ManifestEntry): Buffer {
+  const bytes = readFileSync(join(FIXTURES, dir, e.file));
+  if (e.rawLineEnds) return bytes;
+  // Byte-level, so latin1 samples keep their bytes.
+  const out = Buffer.from(bytes.map((b) => (b === 0x0a ? 0x0d : b)));
+  return out[out.length - 1] === 0x0d ? out.subarray(0, out.length - 1) : out;
+}
+
+/** Per-tenant pseudonym secrets in a temp file, as INTAKE_PSEUDONYM_SECRETS_FILE expects. */
+export function secretsFile(tenants: string[]): { path: string; secrets: Record<string, string> } {
+  const secrets = Object.fromEntries(tenants.map((t) => [t, randomBytes(32).toString('base64')]));
+  const path = join(mkdtempSync(join(tmpdir(), 'intake-secrets-')), 'pseudonyms.json');
+  writeFileSync(path, JSON.stringify(secrets), { mode: 0o600 });
+  return { path, secrets };
+}
+
+export interface IntakeUnderTest {
+  service: RunningService;
+  url: string;
+  mllpPort: number;
+  auth: TestAuth;
+  secrets: Record<string, string>;
+  logs: string[];
+  close(): Promise<void>;
+}
+
+/** Intake in this process (Nest app + MLLP listener) against the test's real NATS and Mongo. */
+export async function startIntake(infra: Infra, env: Record<string, string> = {}): Promise<IntakeUnderTest> {
+  const auth = testAuth();
+  const { path, secrets } = secretsFile(['st-marys', 'city-general']);
+  const config = loadConfig(IntakeConfig, {
+    NATS_URL: infra.natsUrl,
+    NATS_NAMESPACE: infra.namespace,
+    MONGO_URL: infra.mongoUrl,
+    MONGO_DB: infra.dbName,
+    HTTP_HOST: '127.0.0.1',
+    INTAKE_MLLP_PORT: '0',
+    INTAKE_MLLP_HOST: '127.0.0.1',
+    INTAKE_FACILITY_TENANTS: 'STMARYS=st-marys,CITYGEN=city-general',
+    INTAKE_PSEUDONYM_SECRETS_FILE: path,
+    INTAKE_PUBLISH_TIMEOUT_MS: '1500',
+    SHUTDOWN_GRACE_MS: '2000',
+    LOG_LEVEL: 'info',
+    ...auth.env,
+    ...env,
+  });
+  const logs: string[] = [];
+  const logger = pino({ level: 'info', redact: { paths: ['data', '*.data'], censor: '[redacted]' } }, { write: (line: string) => void logs.push(line) });
+  const service = await startService(IntakeAppModule.forRoot(config), { config, logger, port: 0, handleSignals: false, bodyParser: false, openapiTitle: 'clinical-ledger intake' });
+  const mllpPort = service.app.get(MllpServer).listeners()[0]?.port as number;
+  return { service, url: service.url, mllpPort, auth, secrets, logs, close: () => service.close() };
+}
+
+/** An MLLP client: sends frames (or raw bytes) and reads the answers in order. */
+export class MllpClient {
+  private readonly decoder = new MllpDecoder({ maxFrameBytes: 16 * 1024 * 1024 });
+  private readonly answers: string[] = [];
+  private waiting: (() => void)[] = [];
+  closed = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (chunk: Buffer) => {
+      for (const item of this.decoder.push(chunk)) if (item.kind === 'frame') this.answers.push(item.payload.toString('latin1'));
+      this.wake();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake();
+    });
+    socket.on('error', () => undefined);
+  }
+
+  static connect(port: number): Promise<MllpClient> {
+    return new Promise((resolve, reject) => {
+      const s = netConnect(port, '127.0.0.1', () => resolve(new MllpClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiting;
+    this.waiting = [];
+    for (const f of w) f();
+  }
+
+  write(bytes: Buffer): void {
+    this.socket.write(bytes);
+  }
+
+  /** Sends one message framed and waits for its answer. */
+  async send(payload: Buffer | string, timeoutMs = 15_000): Promise<string> {
+    this.write(mllpFrame(payload));
+    return this.next(timeoutMs);
+  }
+
+  /** The next answer (in arrival order). */
+  async next(timeoutMs = 15_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.answers.length) {
+      if (this.closed) throw new Error('connection closed before an answer');
+      if (Date.now() > deadline) throw new Error(`no answer within ${timeoutMs} ms`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(1, deadline - Date.now()));
+        this.waiting.push(() => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    return this.answers.shift() as string;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
+/** MSA-1, MSA-2, ERR-2 and ERR-3.1 of an answer. */
+export function ackFields(ack: string): { code: string; controlId: string; text: string; err?: string; errLocation?: string; errMessage?: string } {
+  const segs = ack.split('\r');
+  const fs = ack[3] ?? '|';
+  const cs = ack[4] ?? '^';
+  const msa = (segs.find((s) => s.startsWith('MSA')) ?? '').split(fs);
+  const err = segs.find((s) => s.startsWith('ERR'))?.split(fs);
+  return {
+    code: msa[1] ?? '',
+    controlId: msa[2] ?? '',
+    text: msa[3] ?? '',
+    ...(err ? { err: (err[3] ?? '').split(cs)[0] ?? '', errLocation: err[2] ?? '', errMessage: err[8] ?? '' } : {}),
+  };
+}
+
+/** Every message on the (namespaced) LEDGER_APPEND stream, decoded. */
+export async function appendStream(infra: Infra): Promise<{ subject: string; msgId: string | undefined; event: Record<string, unknown> }[]> {
+  const nc: NatsConnection = await connect({ servers: infra.natsUrl });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const stream = `${infra.namespace ? `${infra.namespace.toUpperCase().replace(/-/g, '_')}_` : ''}LEDGER_APPEND`;
+    const info = await jsm.streams.info(stream);
+    const out: { subject: string; msgId: string | undefined; event: Record<string, unknown> }[] = [];
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      try {
+        const m = await jsm.streams.getMessage(stream, { seq });
+        if (!m) continue;
+        out.push({ subject: m.subject, msgId: m.header?.get('Nats-Msg-Id'), event: m.json<Record<string, unknown>>() });
+      } catch {
+        /* deleted */
+      }
+    }
+    return out;
+  } finally {
+    await nc.close();
+  }
+}
