@@ -2,6 +2,7 @@ import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/c
 import { MessagingModule } from '@clinical-ledger/messaging';
 import { ConfigError, PlatformModule } from '@clinical-ledger/platform';
 import { StorageModule } from '@clinical-ledger/storage';
+import type { Logger } from 'pino';
 import { parsePairs, IntakeConfig } from './config';
 import { CloudEventsController } from './cloudevents/cloudevents.controller';
 import { FhirController } from './fhir/fhir.controller';
@@ -42,11 +43,11 @@ export function checkIntakeConfig(config: IntakeConfig): { pseudonyms: Pseudonym
 
 @Module({})
 export class IntakeAppModule implements NestModule {
-  static forRoot(config: IntakeConfig): DynamicModule {
+  static forRoot(config: IntakeConfig, logger?: Logger): DynamicModule {
     const { pseudonyms, tenants } = checkIntakeConfig(config);
     return {
       module: IntakeAppModule,
-      imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
+      imports: [PlatformModule.forRoot(config, ...(logger ? [logger] : [])), MessagingModule, StorageModule],
       controllers: [FhirController, CloudEventsController],
       providers: [
         { provide: Pseudonymizer, useValue: pseudonyms },

@@ -69,6 +69,19 @@ describe('MLLP framing', () => {
     );
   });
 
+  it('property: a frame is delivered whole iff it fits the limit, else reported oversize with its size', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 120 }), { minLength: 1, maxLength: 6 }), fc.integer({ min: 1, max: 100 }), fc.array(fc.nat(), { maxLength: 10 }), (sizes, max, cuts) => {
+        const payloads = sizes.map((n, i) => Buffer.alloc(n, 0x41 + i));
+        const items = feed(new MllpDecoder({ maxFrameBytes: max, headBytes: 16 }), Buffer.concat(payloads.map((p) => mllpFrame(p))), cuts);
+        expect(items).toEqual(
+          payloads.map((p) => (p.length <= max ? { kind: 'frame', payload: p } : { kind: 'oversize', size: p.length, head: p.subarray(0, Math.min(16, max)) })),
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('property: arbitrary bytes never throw, never yield a frame over the limit, and account for every frame end', () => {
     fc.assert(
       fc.property(

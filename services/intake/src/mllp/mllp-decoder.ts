@@ -81,7 +81,8 @@ export class MllpDecoder {
           const stop = end === -1 ? chunk.length : end;
           if (stop > i) this.append(chunk.subarray(i, stop));
           i = stop;
-          if (end === -1) break;
+          // The frame just outgrew the limit: its end (if here) is handled in the skip state.
+          if (end === -1 || this.state !== 'frame') break;
           if (chunk[end] === VT) {
             out.push({ kind: 'abandoned', size: this.size });
             this.startFrame();

@@ -1,7 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, NatsConnection } from '@nats-io/transport-node';
-import { loadConfig, RunningService, startService } from '@clinical-ledger/platform';
-import { Infra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { loadConfig, REDACT_PATHS, RunningService, startService } from '@clinical-ledger/platform';
+import { eventually, Infra, testAuth, TestAuth } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, Socket } from 'node:net';
@@ -87,9 +87,12 @@ export async function startIntake(infra: Infra, env: Record<string, string> = {}
     ...env,
   });
   const logs: string[] = [];
-  const logger = pino({ level: 'info', redact: { paths: ['data', '*.data'], censor: '[redacted]' } }, { write: (line: string) => void logs.push(line) });
-  const service = await startService(IntakeAppModule.forRoot(config), { config, logger, port: 0, handleSignals: false, bodyParser: false, openapiTitle: 'clinical-ledger intake' });
+  // The platform's redaction, with lines kept for assertions (nothing identifying may be logged).
+  const logger = pino({ level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, { write: (line: string) => void logs.push(line) });
+  const service = await startService(IntakeAppModule.forRoot(config, logger), { config, logger, port: 0, handleSignals: false, bodyParser: false, openapiTitle: 'clinical-ledger intake' });
   const mllpPort = service.app.get(MllpServer).listeners()[0]?.port as number;
+  // NATS connects in the background: tests start once intake says it is ready.
+  await eventually(async () => (await fetch(`${service.url}/readyz`)).status === 200, 20_000, 'intake ready');
   return { service, url: service.url, mllpPort, auth, secrets, logs, close: () => service.close() };
 }
 

@@ -1,0 +1,183 @@
+import { Infra, startInfra } from '@clinical-ledger/testing';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import { ackFields, appendStream, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
+import { mllpFrame, MllpDecoder } from './mllp-decoder';
+
+/**
+ * HL7 v2 over MLLP against a real NATS JetStream: every sample of the corpus gets the right
+ * answer, what is acknowledged is on the LEDGER_APPEND stream exactly once, and what is refused
+ * leaves the stream untouched.
+ */
+describe('MLLP intake (real NATS JetStream)', () => {
+  let infra: Infra;
+  let intake: IntakeUnderTest;
+  const m = manifest();
+
+  beforeAll(async () => {
+    infra = await startInfra({ name: 'intake-mllp' });
+    intake = await startIntake(infra, { INTAKE_MAX_MESSAGE_BYTES: '8192' });
+  });
+
+  afterAll(async () => {
+    await intake?.close();
+    await infra?.close();
+  });
+
+  it('acknowledges every valid sample only once it is on the stream, pseudonymised', async () => {
+    const client = await MllpClient.connect(intake.mllpPort);
+    for (const e of m.valid) {
+      const ack = ackFields(await client.send(sample('valid', e)));
+      expect({ file: e.file, code: ack.code, controlId: ack.controlId }).toEqual({ file: e.file, code: e.ack ?? 'AA', controlId: e.controlId });
+    }
+    client.close();
+    const stream = await appendStream(infra);
+    expect(stream).toHaveLength(m.valid.length);
+    for (const e of m.valid) {
+      const msg = stream.find((s) => s.event['id'] === `hl7v2:${e.tenant}:${Object.keys(m.facilities).find((f) => (s.event['data'] as string).includes(f))}:${e.controlId}`);
+      expect(msg).toBeDefined();
+      const ev = msg!.event;
+      expect(msg!.subject).toBe(`ledger.append.${e.tenant}.clinical`);
+      expect(msg!.msgId).toBe(ev['id']);
+      expect(ev).toMatchObject({ specversion: '1.0', tenant: e.tenant, type: e.type, dataclass: e.dataclass, datacontenttype: 'x-application/hl7-v2+er7' });
+      expect(ev['subject']).toMatch(/^pseudo:[a-z2-7]{52}$/);
+      expect(Number.isNaN(Date.parse(ev['time'] as string))).toBe(false);
+      // Nothing identifying outside `data`: the patient id and names appear only there.
+      const { data, ...envelope } = ev;
+      const header = JSON.stringify(envelope);
+      expect(header).not.toContain(e.patient);
+      expect(header).not.toMatch(/DOE|MUSTERMANN|MÜLLER|ROE|SMITH|LEE|O'BRIEN/);
+      expect(typeof data).toBe('string');
+      if (e.contains) expect(data).toContain(e.contains);
+    }
+    // One patient, one pseudonym, across message types; different tenants, unlinkable.
+    const subjectsOf = (id: string, tenant: string) => new Set(stream.filter((s) => s.event['tenant'] === tenant && (s.event['data'] as string).includes(id)).map((s) => s.event['subject']));
+    expect(subjectsOf('MRN00012345', 'st-marys').size).toBe(1);
+    // Logs name events, never patients.
+    const logs = intake.logs.join('\n');
+    expect(logs).toContain('HL7 message accepted');
+    expect(logs).not.toMatch(/MRN0001|DOE\^JANE|MUSTERMANN|19800214/);
+  });
+
+  it('refuses every malformed sample with the right code and ERR, and stores nothing', async () => {
+    const before = (await appendStream(infra)).length;
+    const client = await MllpClient.connect(intake.mllpPort);
+    for (const e of m.malformed) {
+      const ack = ackFields(await client.send(sample('malformed', e)));
+      expect({ file: e.file, code: ack.code, err: ack.err }).toEqual({ file: e.file, code: e.ack, err: e.err });
+      expect(ack.errMessage).toContain(e.reason!.replace(/\^/g, '\\S\\'));
+      if (e.errLocation) expect(ack.errLocation).toBe(e.errLocation);
+    }
+    client.close();
+    expect(await appendStream(infra)).toHaveLength(before);
+  });
+
+  it('a resent message is the same event: acknowledged again, stored once', async () => {
+    const e = m.valid[0]!;
+    const client = await MllpClient.connect(intake.mllpPort);
+    const before = await appendStream(infra);
+    for (let i = 0; i < 3; i++) expect(ackFields(await client.send(sample('valid', e))).code).toBe('AA');
+    client.close();
+    const after = await appendStream(infra);
+    expect(after).toHaveLength(before.length);
+    expect(after.filter((s) => (s.event['data'] as string).includes(`|${e.controlId}|`))).toHaveLength(1);
+  });
+
+  it('answers an oversize frame with AE naming the limit, then goes on on the same connection', async () => {
+    const base = sample('valid', m.valid[1]!).toString('latin1').replace('STM000100002', 'BIG-0001');
+    const big = `${base}\rNTE|1||${'x'.repeat(9000)}`;
+    const client = await MllpClient.connect(intake.mllpPort);
+    const ack = ackFields(await client.send(big));
+    expect(ack).toMatchObject({ code: 'AE', controlId: 'BIG-0001', err: '207' });
+    expect(ack.errMessage).toContain('exceeds the limit of 8192 bytes');
+    expect(ackFields(await client.send(base.replace('BIG-0001', 'BIG-0002'))).code).toBe('AA');
+    client.close();
+    const stream = await appendStream(infra);
+    expect(stream.some((s) => (s.event['data'] as string).includes('|BIG-0001|'))).toBe(false);
+    expect(stream.some((s) => (s.event['data'] as string).includes('|BIG-0002|'))).toBe(true);
+  });
+
+  it('handles pipelined frames and frames split byte by byte, answering in order', async () => {
+    const base = sample('valid', m.valid[1]!).toString('latin1');
+    const ids = Array.from({ length: 6 }, (_, i) => `PIPE-${i}`);
+    const frames = ids.map((id) => mllpFrame(base.replace('STM000100002', id)));
+    const client = await MllpClient.connect(intake.mllpPort);
+    client.write(Buffer.concat(frames.slice(0, 3)));
+    const rest = Buffer.concat(frames.slice(3));
+    for (let i = 0; i < rest.length; i += 7) client.write(rest.subarray(i, i + 7));
+    const answers = [];
+    for (const _ of ids) answers.push(ackFields(await client.next()));
+    expect(answers.map((a) => [a.code, a.controlId])).toEqual(ids.map((id) => ['AA', id]));
+    client.close();
+  });
+
+  it('serves many concurrent connections', async () => {
+    const base = sample('valid', m.valid[5]!).toString('latin1');
+    const clients = await Promise.all(Array.from({ length: 20 }, () => MllpClient.connect(intake.mllpPort)));
+    const results = await Promise.all(
+      clients.map(async (c, ci) => {
+        const codes: string[] = [];
+        for (let i = 0; i < 5; i++) codes.push(ackFields(await c.send(base.replace('LAB2026112500042', `CONC-${ci}-${i}`))).code);
+        c.close();
+        return codes;
+      }),
+    );
+    expect(results.flat().every((c) => c === 'AA')).toBe(true);
+    const stored = (await appendStream(infra)).filter((s) => /\|CONC-\d+-\d\|/.test(s.event['data'] as string));
+    expect(new Set(stored.map((s) => s.event['id'])).size).toBe(100);
+    expect(stored).toHaveLength(100);
+  });
+
+  it('ignores bytes outside frames and still answers the frame after them', async () => {
+    const client = await MllpClient.connect(intake.mllpPort);
+    client.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
+    const ack = ackFields(await client.send(sample('valid', m.valid[1]!).toString('latin1').replace('STM000100002', 'AFTER-JUNK')));
+    expect(ack).toMatchObject({ code: 'AA', controlId: 'AFTER-JUNK' });
+    client.close();
+  });
+});
+
+describe('MLLP over TLS, and a port pinned to a tenant', () => {
+  let infra: Infra;
+  let intake: IntakeUnderTest;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'intake-tls-'));
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
+    infra = await startInfra({ name: 'intake-tls' });
+    intake = await startIntake(infra, {
+      INTAKE_MLLP_TLS_CERT_FILE: join(dir, 'cert.pem'),
+      INTAKE_MLLP_TLS_KEY_FILE: join(dir, 'key.pem'),
+      INTAKE_FACILITY_TENANTS: 'STMARYS=st-marys',
+    });
+  });
+
+  afterAll(async () => {
+    await intake?.close();
+    await infra?.close();
+  });
+
+  it('answers over TLS', async () => {
+    const socket = tlsConnect({ port: intake.mllpPort, host: '127.0.0.1', ca: readFileSync(join(dir, 'cert.pem')), servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    const decoder = new MllpDecoder({ maxFrameBytes: 1 << 20 });
+    const answer = new Promise<string>((resolve) =>
+      socket.on('data', (d: Buffer) => {
+        for (const i of decoder.push(d)) if (i.kind === 'frame') resolve(i.payload.toString('latin1'));
+      }),
+    );
+    const e = manifest().valid[0]!;
+    socket.write(mllpFrame(sample('valid', e)));
+    expect(ackFields(await answer)).toMatchObject({ code: 'AA', controlId: e.controlId });
+    socket.destroy();
+    // A plain TCP client gets no answer from a TLS listener.
+    const plain = await MllpClient.connect(intake.mllpPort);
+    plain.write(mllpFrame(sample('valid', e)));
+    await expect(plain.next(2000)).rejects.toThrow();
+    plain.close();
+  });
+});
