@@ -1,0 +1,231 @@
+import { Infra, startInfra } from '@clinical-ledger/testing';
+import { ackFields, appendStream, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** FHIR R4 and CloudEvents over HTTP against a real NATS JetStream. */
+describe('HTTP intake: FHIR R4 and CloudEvents', () => {
+  let infra: Infra;
+  let intake: IntakeUnderTest;
+  let token: string;
+
+  beforeAll(async () => {
+    infra = await startInfra({ name: 'intake-http' });
+    intake = await startIntake(infra, { INTAKE_ASSIGNING_AUTHORITIES: 'STMARYS=urn:oid:1.2.3.4', INTAKE_HTTP_MAX_BODY_BYTES: '20000' });
+    token = await intake.auth.token({ tenant: 'st-marys', roles: ['integration'], sub: 'mirth-1' });
+  });
+
+  afterAll(async () => {
+    await intake?.close();
+    await infra?.close();
+  });
+
+  const post = async (path: string, body: unknown, opts: { type?: string; token?: string | null; headers?: Record<string, string>; method?: string } = {}) => {
+    const res = await fetch(`${intake.url}${path}`, {
+      method: opts.method ?? 'POST',
+      headers: {
+        'content-type': opts.type ?? 'application/fhir+json',
+        ...(opts.token === null ? {} : { authorization: `Bearer ${opts.token ?? token}` }),
+        ...(opts.headers ?? {}),
+      },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json: Json = {};
+    try {
+      json = JSON.parse(text) as Json;
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, headers: res.headers, json };
+  };
+  const eventsById = async () => new Map((await appendStream(infra)).map((s) => [s.event['id'] as string, s]));
+
+  const observation = {
+    resourceType: 'Observation',
+    id: 'obs-1',
+    status: 'final',
+    category: [{ coding: [{ system: 'http://terminology.hl7.org/CodeSystem/observation-category', code: 'laboratory' }] }],
+    code: { coding: [{ system: 'http://loinc.org', code: '2345-7', display: 'Glucose' }] },
+    subject: { identifier: { system: 'urn:oid:1.2.3.4', value: 'MRN00012345' }, display: 'Jane Doe' },
+    effectiveDateTime: '2026-11-25T11:30:00-05:00',
+    valueQuantity: { value: 112, unit: 'mg/dL' },
+  };
+
+  it('creates one event per resource; a resend is the same event; the patient has one pseudonym across HL7 and FHIR', async () => {
+    const first = await post('/fhir/r4/Observation', observation);
+    expect(first.status).toBe(201);
+    expect(first.json).toMatchObject({ resourceType: 'OperationOutcome', issue: [{ severity: 'information', code: 'informational' }] });
+    const id = first.headers.get('x-event-id') as string;
+    expect(id).toMatch(/^fhir:st-marys:Observation:[0-9a-f]{40}$/);
+    expect(first.headers.get('location')).toBe('Observation/obs-1');
+    const again = await post('/fhir/r4/Observation', observation);
+    expect(again.status).toBe(200);
+    expect(again.headers.get('x-event-id')).toBe(id);
+    // An update is a new event.
+    const updated = await post('/fhir/r4/Observation/obs-1', { ...observation, status: 'amended' }, { method: 'PUT' });
+    expect(updated.status).toBe(201);
+    expect(updated.headers.get('x-event-id')).not.toBe(id);
+
+    const client = await MllpClient.connect(intake.mllpPort);
+    const lab = manifest().valid.find((e) => e.file === 'oru-r01-lab.hl7')!;
+    expect(ackFields(await client.send(sample('valid', lab))).code).toBe('AA');
+    client.close();
+    const events = await eventsById();
+    const fhirEvent = events.get(id)!.event;
+    expect(fhirEvent).toMatchObject({ tenant: 'st-marys', dataclass: 'lab', type: 'org.hl7.fhir.r4.observation', datacontenttype: 'application/fhir+json', time: '2026-11-25T16:30:00.000Z' });
+    expect(fhirEvent['data']).toEqual(observation);
+    const hl7Event = events.get('hl7v2:st-marys:STMARYS:LAB2026112500042')!.event;
+    expect(fhirEvent['subject']).toMatch(/^pseudo:/);
+    expect(hl7Event['subject']).toBe(fhirEvent['subject']);
+    const { data: _d, ...header } = fhirEvent;
+    expect(JSON.stringify(header)).not.toMatch(/MRN00012345|Jane Doe/);
+    expect([...events.values()].filter((e) => e.event['id'] === id)).toHaveLength(1);
+  });
+
+  it('takes a transaction Bundle whose entries reference a Patient in the Bundle', async () => {
+    const bundle = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { fullUrl: 'urn:uuid:0b8a7c3e-1111-4a5b-9c1d-000000000001', resource: { resourceType: 'Patient', identifier: [{ system: 'urn:oid:1.2.3.4', value: 'MRN00077777', type: { coding: [{ code: 'MR' }] } }], name: [{ family: 'Roe' }] }, request: { method: 'POST', url: 'Patient' } },
+        { resource: { resourceType: 'Encounter', status: 'in-progress', class: { code: 'IMP' }, subject: { reference: 'urn:uuid:0b8a7c3e-1111-4a5b-9c1d-000000000001' }, period: { start: '2026-11-25T08:00:00Z' } }, request: { method: 'POST', url: 'Encounter' } },
+        { resource: { resourceType: 'Condition', subject: { reference: 'urn:uuid:0b8a7c3e-1111-4a5b-9c1d-000000000001' }, code: { text: 'chest pain' } }, request: { method: 'POST', url: 'Condition' } },
+        { resource: { resourceType: 'MedicationRequest', status: 'active', intent: 'order', subject: { reference: 'urn:uuid:0b8a7c3e-1111-4a5b-9c1d-000000000001' }, medicationCodeableConcept: { text: 'amlodipine 5 mg' } }, request: { method: 'POST', url: 'MedicationRequest' } },
+        { resource: { resourceType: 'Procedure', status: 'completed', subject: { reference: 'Patient/p-42' }, code: { text: 'ECG' } }, request: { method: 'POST', url: 'Procedure' } },
+        { resource: { resourceType: 'DiagnosticReport', status: 'final', category: [{ coding: [{ code: 'RAD' }] }], code: { text: 'XR chest' }, subject: { reference: 'Patient/p-42' } }, request: { method: 'POST', url: 'DiagnosticReport' } },
+      ],
+    };
+    const res = await post('/fhir/r4', bundle);
+    expect(res.status).toBe(200);
+    expect(res.json['type']).toBe('transaction-response');
+    expect(res.json['entry'].map((e: Json) => e['response']['status'])).toEqual(Array(6).fill('201 Created'));
+    const events = [...(await eventsById()).values()].map((e) => e.event);
+    const byType = (t: string) => events.filter((e) => e['type'] === `org.hl7.fhir.r4.${t}`);
+    const patientSubject = byType('patient')[0]!['subject'];
+    for (const t of ['encounter', 'condition', 'medicationrequest']) expect(byType(t)[0]!['subject']).toBe(patientSubject);
+    expect(byType('encounter')[0]).toMatchObject({ dataclass: 'encounter', time: '2026-11-25T08:00:00.000Z' });
+    expect(byType('medicationrequest')[0]!['dataclass']).toBe('medication');
+    expect(byType('procedure')[0]!['dataclass']).toBe('procedure');
+    expect(byType('diagnosticreport')[0]!['dataclass']).toBe('imaging');
+    expect(byType('procedure')[0]!['subject']).toBe(byType('diagnosticreport')[0]!['subject']);
+    // The same Bundle again: every entry already there, nothing new stored.
+    const count = events.length;
+    const again = await post('/fhir/r4', bundle);
+    expect(again.json['entry'].map((e: Json) => e['response']['status'])).toEqual(Array(6).fill('200 OK'));
+    expect((await appendStream(infra)).length).toBe(count);
+  });
+
+  it('refuses an invalid transaction whole, naming every element at fault, and stores nothing', async () => {
+    const before = (await appendStream(infra)).length;
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: { ...observation, id: 'obs-ok-but-not-alone' }, request: { method: 'POST', url: 'Observation' } },
+        { resource: { resourceType: 'Observation', code: { text: 'x' }, subject: { reference: 'Patient/1' } }, request: { method: 'POST', url: 'Observation' } },
+        { resource: { resourceType: 'Encounter', status: 'finished', class: { code: 'AMB' }, subject: { reference: 'urn:uuid:nowhere' } }, request: { method: 'POST', url: 'Encounter' } },
+        { resource: { resourceType: 'Account', status: 'active' }, request: { method: 'POST', url: 'Account' } },
+        { resource: { ...observation, id: 'x' }, request: { method: 'DELETE', url: 'Observation/x' } },
+      ],
+    });
+    expect(res.status).toBe(400);
+    expect(res.json['resourceType']).toBe('OperationOutcome');
+    const where = res.json['issue'].map((i: Json) => i['expression'][0]);
+    expect(where).toEqual([
+      'Bundle.entry[1].resource.status',
+      'Bundle.entry[2].resource.subject.reference',
+      'Bundle.entry[3].resource.resourceType',
+      'Bundle.entry[4].request.method',
+    ]);
+    expect(res.json['issue'][2]['code']).toBe('not-supported');
+    expect((await appendStream(infra)).length).toBe(before);
+  });
+
+  it('answers a batch entry by entry', async () => {
+    const res = await post('/fhir/r4', {
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [
+        { resource: { resourceType: 'Condition', subject: { reference: 'Patient/p-9' }, code: { text: 'asthma' } }, request: { method: 'POST', url: 'Condition' } },
+        { resource: { resourceType: 'Condition', code: { text: 'no patient' } }, request: { method: 'POST', url: 'Condition' } },
+      ],
+    });
+    expect(res.status).toBe(200);
+    expect(res.json['type']).toBe('batch-response');
+    expect(res.json['entry'][0]['response']['status']).toBe('201 Created');
+    expect(res.json['entry'][1]['response']['status']).toBe('400 Bad Request');
+    expect(res.json['entry'][1]['response']['outcome']['issue'][0]['expression']).toEqual(['Bundle.entry[1].resource.subject']);
+  });
+
+  it('answers bad requests with an OperationOutcome and the right status', async () => {
+    const cases: [string, Awaited<ReturnType<typeof post>>, number, string][] = [
+      ['no token', await post('/fhir/r4/Observation', observation, { token: null }), 401, 'login'],
+      ['wrong role', await post('/fhir/r4/Observation', observation, { token: await intake.auth.token({ tenant: 'st-marys', roles: ['clinician'] }) }), 403, 'forbidden'],
+      ['other tenant', await post('/fhir/r4/Observation', observation, { headers: { 'x-tenant': 'city-general' } }), 403, 'forbidden'],
+      ['not JSON', await post('/fhir/r4/Observation', '{"resourceType": "Observation",'), 400, 'structure'],
+      ['media type', await post('/fhir/r4/Observation', '<Observation/>', { type: 'application/fhir+xml' }), 415, 'not-supported'],
+      ['too large', await post('/fhir/r4/Observation', { ...observation, note: [{ text: 'x'.repeat(30000) }] }), 413, 'too-costly'],
+      ['type mismatch', await post('/fhir/r4/Encounter', observation), 400, 'invalid'],
+      ['id mismatch', await post('/fhir/r4/Observation/other', observation, { method: 'PUT' }), 400, 'invalid'],
+      ['not a bundle', await post('/fhir/r4', observation), 400, 'invalid'],
+      ['bundle type', await post('/fhir/r4', { resourceType: 'Bundle', type: 'collection', entry: [] }), 400, 'not-supported'],
+      ['bad reference', await post('/fhir/r4/Observation', { ...observation, subject: { reference: 'Group/7' } }), 400, 'invalid'],
+    ];
+    for (const [what, res, status, code] of cases) {
+      expect({ what, status: res.status, resourceType: res.json['resourceType'], code: res.json['issue']?.[0]?.['code'] }).toEqual({ what, status, resourceType: 'OperationOutcome', code });
+    }
+    const missing = await post('/fhir/r4/MedicationRequest', { resourceType: 'MedicationRequest', status: 'bogus', subject: { reference: 'Patient/1' } });
+    expect(missing.json['issue'].map((i: Json) => i['expression'][0]).sort()).toEqual(['MedicationRequest.intent', 'MedicationRequest.medicationCodeableConcept', 'MedicationRequest.status']);
+  });
+
+  it('takes CloudEvents in structured, binary and batch mode, pseudonymising patientid', async () => {
+    const ce = { specversion: '1.0', id: 'evt-1', source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', patientid: 'urn:oid:1.2.3.4|MRN00012345', time: '2026-11-25T10:00:00Z', datacontenttype: 'application/json', data: { glucose: 112 } };
+    const s = await post('/events', ce, { type: 'application/cloudevents+json' });
+    expect(s.status).toBe(201);
+    expect(s.json['eventId']).toMatch(/^ce:st-marys:[0-9a-f]{40}$/);
+    expect((await post('/events', ce, { type: 'application/cloudevents+json' })).status).toBe(200);
+    const b = await post('/events', 'MSH|^~\\&|X|STMARYS|||20261125||ORU^R01|1|P|2.5', {
+      type: 'x-application/hl7-v2+er7',
+      headers: { 'ce-specversion': '1.0', 'ce-id': 'bin-1', 'ce-source': 'urn:example:engine', 'ce-type': 'org.example.hl7', 'ce-dataclass': 'lab', 'ce-patientid': encodeURIComponent('urn:oid:1.2.3.4|MRN00012345') },
+    });
+    expect(b.status).toBe(201);
+    const batch = await post('/events', [{ ...ce, id: 'evt-2' }, { ...ce, id: 'evt-3', patientid: undefined, subject: undefined }], { type: 'application/cloudevents-batch+json' });
+    expect(batch.status).toBe(200);
+    expect(batch.json).toHaveLength(2);
+    const events = await eventsById();
+    const structured = events.get(s.json['eventId'])!.event;
+    const binary = events.get(b.json['eventId'])!.event;
+    expect(structured).toMatchObject({ source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', data: { glucose: 112 }, time: '2026-11-25T10:00:00.000Z' });
+    expect(structured).not.toHaveProperty('patientid');
+    expect(binary).toMatchObject({ datacontenttype: 'x-application/hl7-v2+er7', data: 'MSH|^~\\&|X|STMARYS|||20261125||ORU^R01|1|P|2.5' });
+    const hl7Subject = events.get('hl7v2:st-marys:STMARYS:LAB2026112500042')!.event['subject'];
+    expect(structured['subject']).toBe(hl7Subject);
+    expect(binary['subject']).toBe(hl7Subject);
+  });
+
+  it('refuses CloudEvents that would leak an identifier, name another tenant or carry unknown attributes', async () => {
+    const ce = { specversion: '1.0', id: 'evt-x', source: 'urn:example:lis', type: 't', dataclass: 'lab', data: {} };
+    const cases: [string, Awaited<ReturnType<typeof post>>, number, string][] = [
+      ['identifier as subject', await post('/events', { ...ce, subject: 'MRN00012345' }, { type: 'application/cloudevents+json' }), 400, 'subject'],
+      ['other tenant', await post('/events', { ...ce, tenant: 'city-general' }, { type: 'application/cloudevents+json' }), 403, ''],
+      ['unknown attribute', await post('/events', { ...ce, patientname: 'Jane Doe' }, { type: 'application/cloudevents+json' }), 400, 'patientname'],
+      ['consent is not intake\'s', await post('/events', { ...ce, dataclass: 'consent' }, { type: 'application/cloudevents+json' }), 400, 'dataclass'],
+      ['no data', await post('/events', { ...ce, data: undefined }, { type: 'application/cloudevents+json' }), 400, 'data'],
+      ['binary without headers', await post('/events', { a: 1 }, { type: 'application/json' }), 400, 'ce-specversion'],
+      ['empty batch', await post('/events', [], { type: 'application/cloudevents-batch+json' }), 400, '(body)'],
+    ];
+    for (const [what, res, status, field] of cases) {
+      expect({ what, status: res.status }).toEqual({ what, status });
+      if (field) expect({ what, fields: (res.json['errors'] as Json[]).map((e) => e['field']) }).toEqual({ what, fields: expect.arrayContaining([field]) });
+    }
+  });
+
+  it('publishes an OpenAPI document for FHIR and CloudEvents', async () => {
+    const doc = (await (await fetch(`${intake.url}/openapi.json`)).json()) as Json;
+    expect(Object.keys(doc['paths'])).toEqual(expect.arrayContaining(['/fhir/r4', '/fhir/r4/{type}', '/fhir/r4/{type}/{id}', '/events']));
+    expect(doc['components']['schemas']).toHaveProperty('CloudEventInDto');
+    const cap = (await (await fetch(`${intake.url}/fhir/r4/metadata`)).json()) as Json;
+    expect(cap['resourceType']).toBe('CapabilityStatement');
+  });
+});
