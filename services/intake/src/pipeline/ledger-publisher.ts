@@ -163,13 +163,13 @@ export class LedgerPublisher implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * A duplicate publish produces no new receipt; ask the ledger for the one it has
-   * (`ledger.entry.get`, request/reply). No answer: the waiter keeps listening until its timeout.
+   * (`ledger.get.entry`, request/reply; {entry, receipt} back). No answer: the waiter keeps listening until its timeout.
    */
   private async lookupReceipt(tenant: string, eventId: string): Promise<void> {
     const nc = this.nc;
     if (!nc) return;
     try {
-      const reply = await nc.request(this.nats.subjects.request('ledger.entry.get'), JSON.stringify({ tenant, eventId }), {
+      const reply = await nc.request(this.nats.subjects.request('ledger.get.entry'), JSON.stringify({ tenant, eventId }), {
         timeout: Math.min(this.config.INTAKE_RECEIPT_TIMEOUT_MS, 5_000),
       });
       const body = reply.json<Partial<Receipt> & { receipt?: Receipt }>();
