@@ -2,14 +2,42 @@ import { DynamicModule, Module } from '@nestjs/common';
 import { MessagingModule } from '@clinical-ledger/messaging';
 import { PlatformModule } from '@clinical-ledger/platform';
 import { StorageModule } from '@clinical-ledger/storage';
+import { RecordAccessService } from './access/record-access.service';
+import { AppendConsumer } from './append/append.consumer';
+import { AppendService } from './append/append.service';
 import { LedgerConfig } from './config';
+import { KEK_PROVIDER, loadKekProvider, type KeyEncryptionKeyProvider } from './crypto/payload-crypto';
+import { LedgerController } from './http/ledger.controller';
+import { loadSigningKeys, SigningKeys } from './keys/signing-keys';
+import { LedgerResponders } from './nats/ledger.responders';
+import { ReadService } from './read/read.service';
+import { StoreReadiness, storeProviders } from './store.providers';
+
+export interface LedgerModuleOptions {
+  /** A KMS/HSM-backed signer instead of LEDGER_SIGNING_KEY_FILE. */
+  signingKeys?: SigningKeys;
+  /** A KMS-backed key-encryption key instead of LEDGER_KEK_FILE. */
+  kek?: KeyEncryptionKeyProvider;
+}
 
 @Module({})
 export class LedgerAppModule {
-  static forRoot(config: LedgerConfig): DynamicModule {
+  static forRoot(config: LedgerConfig, opts: LedgerModuleOptions = {}): DynamicModule {
     return {
       module: LedgerAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
+      controllers: [LedgerController, AppendConsumer],
+      providers: [
+        // Keys are loaded here, at start: a bad key file stops the service with a clear message.
+        { provide: SigningKeys, useValue: opts.signingKeys ?? loadSigningKeys(config) },
+        { provide: KEK_PROVIDER, useValue: opts.kek ?? loadKekProvider(config) },
+        ...storeProviders,
+        StoreReadiness,
+        AppendService,
+        ReadService,
+        RecordAccessService,
+        LedgerResponders,
+      ],
     };
   }
 }

@@ -1,5 +1,96 @@
+import { Transform } from 'class-transformer';
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { BaseConfig } from '@clinical-ledger/platform';
 
+const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
+
+/** The ledger's variables (services/ledger/README.md explains each). */
 export class LedgerConfig extends BaseConfig {
   override SERVICE_NAME = 'ledger';
+
+  /** Signing key: a C2SP signer key ("PRIVATE+KEY+name+hash+key") or a PKCS#8 Ed25519 PEM. */
+  @IsOptional() @IsString()
+  LEDGER_SIGNING_KEY_FILE?: string;
+
+  /** Key name for a PEM signing key (C2SP key names: no spaces, no "+"). */
+  @Matches(/^[^\s+]{1,64}$/)
+  LEDGER_SIGNING_KEY_NAME = 'clinical-ledger';
+
+  /** Older public keys that still verify (rotation): a file or a directory of files, one C2SP verifier key a line. */
+  @IsOptional() @IsString()
+  LEDGER_VERIFIER_KEYS?: string;
+
+  /** Key-encryption key: 32 bytes, raw or as 64 hex digits or base64. */
+  @IsOptional() @IsString()
+  LEDGER_KEK_FILE?: string;
+
+  /** Without key files (development only, never with NODE_ENV=production): keys generated once and kept here. */
+  @IsOptional() @IsString()
+  LEDGER_DEV_KEYS_DIR?: string;
+
+  /** Checkpoint origin is `<prefix>/<tenant>`. */
+  @Matches(/^[^\s]{1,200}$/)
+  LEDGER_ORIGIN_PREFIX = 'clinical-ledger';
+
+  /** A checkpoint after this many new entries ... */
+  @Transform(toInt) @IsInt() @Min(1)
+  LEDGER_CHECKPOINT_EVERY = 1_000;
+
+  /** ... or after this many milliseconds with new entries, whichever comes first. */
+  @Transform(toInt) @IsInt() @Min(50)
+  LEDGER_CHECKPOINT_INTERVAL_MS = 5_000;
+
+  /** Most entries one insert carries. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
+  LEDGER_BATCH_MAX = 500;
+
+  /** Messages handled at once (pulled, not yet acked). */
+  @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
+  LEDGER_MAX_IN_FLIGHT = 1_000;
+
+  /** Durable consumer name on LEDGER_APPEND. */
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/)
+  LEDGER_DURABLE = 'ledger';
+
+  /** Only these tenants (comma-separated) — a partition of the chains; empty = all. */
+  @IsOptional() @Matches(/^([a-z0-9][a-z0-9-]{0,62})(,[a-z0-9][a-z0-9-]{0,62})*$|^$/)
+  LEDGER_TENANTS = '';
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(100)
+  LEDGER_MAX_DELIVER = 5;
+
+  @Transform(toInt) @IsInt() @Min(1_000)
+  LEDGER_ACK_WAIT_MS = 30_000;
+
+  /** Nak delays in ms by delivery number, comma-separated (the last repeats). */
+  @Matches(/^\d+(,\d+)*$/)
+  LEDGER_NAK_BACKOFF_MS = '250,1000,5000,15000';
+
+  /** Whether this replica appends (false: a read-only replica). */
+  @IsIn(['true', 'false'])
+  LEDGER_CONSUME = 'true';
+
+  /** Recent receipts kept per chain (duplicates answered without a store read). */
+  @Transform(toInt) @IsInt() @Min(0)
+  LEDGER_RECEIPT_CACHE = 50_000;
+
+  /** How long a record read waits for consent.decide before answering 503. */
+  @Transform(toInt) @IsInt() @Min(50)
+  LEDGER_CONSENT_TIMEOUT_MS = 2_000;
+
+  /** How long a record read waits for its access entry to be on the chain before answering 503. */
+  @Transform(toInt) @IsInt() @Min(100)
+  LEDGER_ACCESS_TIMEOUT_MS = 10_000;
+
+  /** Mongo collection prefix. */
+  @Matches(/^[A-Za-z0-9_]{0,32}$/)
+  LEDGER_COLLECTION_PREFIX = 'ledger_';
+}
+
+export function backoffList(config: LedgerConfig): number[] {
+  return config.LEDGER_NAK_BACKOFF_MS.split(',').map(Number);
+}
+
+export function tenantList(config: LedgerConfig): string[] {
+  return config.LEDGER_TENANTS ? config.LEDGER_TENANTS.split(',') : [];
 }

@@ -1,0 +1,112 @@
+import type { Binary } from 'mongodb';
+
+/**
+ * Documents of the Mongo chain store. Every document a hot path reads is keyed by `_id`, the one
+ * filter every MongoDB wire-protocol server answers from an index or a pushdown (FerretDB 1.x
+ * scans for anything else).
+ */
+
+/** One chain entry: the exact canonical core bytes that were hashed, never a re-encoding. */
+export interface EntryDoc {
+  /** `<chain>/<seq, 16 digits>`: unique, and seq order is _id order. */
+  _id: string;
+  chain: string;
+  seq: number;
+  eventId: string;
+  /** RFC 8785 bytes of the core (what the leaf hash covers). */
+  core: Binary;
+  leafHash: Binary;
+  /** Ed25519 over the 32-byte leaf hash. */
+  signature: Binary;
+  kid: string;
+  recordedAt: string;
+  /**
+   * Complete-subtree hashes this leaf completes, levels 1..k (level 0 is `leafHash`): node
+   * (level l, index i) is stored on the entry with seq (i + 1) * 2^l - 1, at nodes[l - 1]. Written
+   * in the same insert as the entry, so the tree can never disagree with the entries.
+   */
+  nodes: Binary[];
+  /** Copies of core fields for queries (the core bytes stay the truth). */
+  subject?: string;
+  type: string;
+  dataclass: string;
+}
+
+/** Event id -> seq: a derived lookup written after the entry (rebuilt when missing). */
+export interface EventIdDoc {
+  /** `<chain>/<event id>`. */
+  _id: string;
+  chain: string;
+  eventId: string;
+  seq: number;
+}
+
+/**
+ * A hint of where a chain ends: written after each durable batch, only ever moved forward. Entries
+ * past `size` can exist (a writer died before moving it); readers of the tail scan from here.
+ */
+export interface HeadDoc {
+  /** The chain id. */
+  _id: string;
+  size: number;
+  /** Hex leaf hash of entry size-1 ("" when empty). */
+  prev: string;
+  /** Hex right-edge hashes of the tree of `size` leaves (libs/chain FrontierState). */
+  frontier: string[];
+  /** Size of the latest stored checkpoint (-1: none). */
+  checkpointSize: number;
+  updatedAt: string;
+}
+
+export interface CheckpointDoc {
+  /** `<chain>/<size, 16 digits>`. */
+  _id: string;
+  chain: string;
+  size: number;
+  /** Hex root hash. */
+  rootHash: string;
+  /** The signed C2SP note. */
+  note: string;
+  kid: string;
+  createdAt: string;
+}
+
+/** The encrypted `data` of one event, beside its entry (payload.digest = sha256 of `ciphertext`). */
+export interface PayloadDoc {
+  /** `<chain>/<event id>`. */
+  _id: string;
+  chain: string;
+  eventId: string;
+  /** Data key that encrypted it (see DataKeyDoc). */
+  keyId: string;
+  /** Data key scope: `<tenant>/<subject>` or `<tenant>/*`. */
+  scope: string;
+  /** iv (12) || ciphertext || GCM tag (16). */
+  ciphertext: Binary;
+  digest: string;
+  createdAt: string;
+}
+
+/** A patient's (or a tenant's) data key, wrapped by the key-encryption key. Erasure deletes it. */
+export interface DataKeyDoc {
+  /** The scope: `<tenant>/<subject>`, or `<tenant>/*` for events without a subject. */
+  _id: string;
+  keyId: string;
+  wrapped: Binary;
+  kekId: string;
+  createdAt: string;
+}
+
+export const SEQ_DIGITS = 16;
+
+export function entryId(chain: string, seq: number): string {
+  return `${chain}/${String(seq).padStart(SEQ_DIGITS, '0')}`;
+}
+
+export function eventKey(chain: string, eventId: string): string {
+  return `${chain}/${eventId}`;
+}
+
+export function checkpointId(chain: string, size: number): string {
+  return `${chain}/${String(size).padStart(SEQ_DIGITS, '0')}`;
+}

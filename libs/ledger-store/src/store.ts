@@ -1,0 +1,330 @@
+import { Binary, Collection, Db, MongoBulkWriteError, MongoServerError, type WriteConcernSettings } from 'mongodb';
+import { TreeError, type NodeId, type TreeReader } from '@clinical-ledger/chain';
+import {
+  CheckpointDoc,
+  checkpointId,
+  DataKeyDoc,
+  EntryDoc,
+  entryId,
+  EventIdDoc,
+  eventKey,
+  HeadDoc,
+  PayloadDoc,
+} from './documents';
+
+/** Majority, journaled: what "durably in Mongo" means before a message is acked. */
+export const DURABLE: WriteConcernSettings = { w: 'majority', j: true };
+
+export function bin(bytes: Uint8Array): Binary {
+  return new Binary(bytes);
+}
+
+export function bytes(b: Binary | Uint8Array): Uint8Array {
+  return b instanceof Binary ? b.value() : b;
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  if (err instanceof MongoBulkWriteError) {
+    const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    return errs.length > 0 && errs.every((e) => e.code === 11000);
+  }
+  return err instanceof MongoServerError && err.code === 11000;
+}
+
+export interface InsertEntriesResult {
+  /** Entries stored, from the first: an ordered insert stops at the first conflict. */
+  inserted: number;
+  /** True when the insert stopped on a unique-index conflict at `inserted`. */
+  conflict: boolean;
+}
+
+export interface LedgerStoreOptions {
+  /** Collection name prefix (default `ledger_`). */
+  prefix?: string;
+  /**
+   * How to read several entries by _id: one `$in` query (one indexed round trip on MongoDB) or one
+   * equality query each, in parallel (FerretDB 1.x only pushes down equality). `auto` asks the server.
+   */
+  multiGet?: 'in' | 'point' | 'auto';
+  /** Entries whose tree nodes are kept in memory (immutable, so always safe to cache). */
+  nodeCacheSize?: number;
+}
+
+interface CachedNodes {
+  leafHash: Uint8Array;
+  nodes: Uint8Array[];
+}
+
+/**
+ * The per-hospital chains in MongoDB, without transactions: entries are only ever inserted, and
+ * unique indexes on (chain, seq) and (chain, eventId) decide every race. Pure storage: what goes
+ * into an entry is decided by the writer (services/ledger), how it is checked by libs/chain.
+ */
+export class LedgerStore {
+  readonly entries: Collection<EntryDoc>;
+  readonly eventIds: Collection<EventIdDoc>;
+  readonly heads: Collection<HeadDoc>;
+  readonly checkpoints: Collection<CheckpointDoc>;
+  readonly payloads: Collection<PayloadDoc>;
+  readonly dataKeys: Collection<DataKeyDoc>;
+  private multiGetMode: 'in' | 'point' | undefined;
+  private readonly nodeCache = new Map<string, CachedNodes>();
+  private readonly nodeCacheSize: number;
+
+  constructor(
+    readonly db: Db,
+    options: LedgerStoreOptions = {},
+  ) {
+    const p = options.prefix ?? 'ledger_';
+    this.entries = db.collection<EntryDoc>(`${p}entries`);
+    this.eventIds = db.collection<EventIdDoc>(`${p}event_ids`);
+    this.heads = db.collection<HeadDoc>(`${p}heads`);
+    this.checkpoints = db.collection<CheckpointDoc>(`${p}checkpoints`);
+    this.payloads = db.collection<PayloadDoc>(`${p}payloads`);
+    this.dataKeys = db.collection<DataKeyDoc>(`${p}data_keys`);
+    this.nodeCacheSize = options.nodeCacheSize ?? 200_000;
+    if (options.multiGet && options.multiGet !== 'auto') this.multiGetMode = options.multiGet;
+  }
+
+  /** Creates the indexes (idempotent). The unique ones are what make concurrent writers safe. */
+  async ensureIndexes(): Promise<void> {
+    await this.entries.createIndex({ chain: 1, seq: 1 }, { unique: true, name: 'chain_seq_unique' });
+    await this.entries.createIndex({ chain: 1, eventId: 1 }, { unique: true, name: 'chain_event_unique' });
+    await this.checkpoints.createIndex({ chain: 1, size: 1 }, { unique: true, name: 'chain_size_unique' });
+    await this.payloads.createIndex({ keyId: 1 }, { name: 'key' });
+    if (!this.multiGetMode) {
+      const info = await this.db.admin().command({ buildInfo: 1 }).catch(() => ({}) as Record<string, unknown>);
+      this.multiGetMode = 'ferretdbFeatures' in info || 'ferretdbVersion' in info ? 'point' : 'in';
+    }
+  }
+
+  private async multiGet<T extends { _id: string }>(coll: Collection<T>, ids: string[], projection?: Record<string, 1>): Promise<T[]> {
+    if (ids.length === 0) return [];
+    const opts = projection ? { projection } : {};
+    if (this.multiGetMode === 'point' || ids.length === 1) {
+      const found = await Promise.all(ids.map((id) => coll.findOne({ _id: id } as never, opts)));
+      return found.filter((d): d is NonNullable<typeof d> => d !== null) as unknown as T[];
+    }
+    return (await coll.find({ _id: { $in: ids } } as never, opts).toArray()) as unknown as T[];
+  }
+
+  // ---- entries -------------------------------------------------------------------------------
+
+  /**
+   * Inserts consecutive entries of one chain, in order, durably. Stops at the first unique-index
+   * conflict (another writer took that seq, or the event is already on the chain) and says how
+   * many went in before it. Any other failure throws: the caller cannot know what was stored.
+   */
+  async insertEntries(docs: EntryDoc[]): Promise<InsertEntriesResult> {
+    if (docs.length === 0) return { inserted: 0, conflict: false };
+    try {
+      await this.entries.insertMany(docs, { ordered: true, writeConcern: DURABLE });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      const inserted = err instanceof MongoBulkWriteError ? err.insertedCount : 0;
+      for (const d of docs.slice(0, inserted)) this.cacheNodes(d);
+      return { inserted, conflict: true };
+    }
+    for (const d of docs) this.cacheNodes(d);
+    return { inserted: docs.length, conflict: false };
+  }
+
+  /** Writes event id -> seq lookups; existing ones are left alone. */
+  async insertEventIds(docs: EventIdDoc[]): Promise<void> {
+    if (docs.length === 0) return;
+    try {
+      await this.eventIds.insertMany(docs, { ordered: false });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
+  async getEntry(chain: string, seq: number): Promise<EntryDoc | null> {
+    return this.entries.findOne({ _id: entryId(chain, seq) });
+  }
+
+  /** Entry by event id: the lookup document first, the (chain, eventId) index as a fallback. */
+  async getEntryByEventId(chain: string, eventId: string): Promise<EntryDoc | null> {
+    const ref = await this.eventIds.findOne({ _id: eventKey(chain, eventId) });
+    if (ref) {
+      const e = await this.getEntry(chain, ref.seq);
+      if (e && e.eventId === eventId) return e;
+    }
+    const e = await this.entries.findOne({ chain, eventId });
+    if (e) await this.insertEventIds([{ _id: eventKey(chain, eventId), chain, eventId, seq: e.seq }]);
+    return e;
+  }
+
+  /** Entries with seq >= from, in seq order (tail recovery, verification, export). */
+  async scanEntries(chain: string, from = 0, limit = 0): Promise<EntryDoc[]> {
+    const cursor = this.entries.find({ chain, seq: { $gte: from } }).sort({ seq: 1 });
+    if (limit > 0) cursor.limit(limit);
+    return cursor.toArray();
+  }
+
+  /** Streams a chain's entries in seq order, in batches. */
+  async *streamEntries(chain: string, from = 0, batch = 1_000): AsyncGenerator<EntryDoc[]> {
+    const cursor = this.entries.find({ chain, seq: { $gte: from } }).sort({ seq: 1 }).batchSize(batch);
+    let buf: EntryDoc[] = [];
+    for await (const doc of cursor) {
+      buf.push(doc);
+      if (buf.length >= batch) {
+        yield buf;
+        buf = [];
+      }
+    }
+    if (buf.length) yield buf;
+  }
+
+  async chains(): Promise<string[]> {
+    return (await this.heads.find({}, { projection: { _id: 1 } }).toArray()).map((h) => h._id);
+  }
+
+  // ---- heads ---------------------------------------------------------------------------------
+
+  async getHead(chain: string): Promise<HeadDoc | null> {
+    return this.heads.findOne({ _id: chain });
+  }
+
+  /** Creates the head of a new chain (no-op when it exists). */
+  async initHead(chain: string): Promise<void> {
+    try {
+      await this.heads.insertOne(
+        { _id: chain, size: 0, prev: '', frontier: [], checkpointSize: -1, updatedAt: new Date().toISOString() },
+        { writeConcern: DURABLE },
+      );
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
+  /** Moves the head forward to `size` (never backward: a slower writer's update is a no-op). */
+  async advanceHead(chain: string, size: number, prev: string, frontier: string[]): Promise<void> {
+    await this.heads.updateOne(
+      { _id: chain, size: { $lt: size } },
+      { $set: { size, prev, frontier, updatedAt: new Date().toISOString() } },
+      { writeConcern: DURABLE },
+    );
+  }
+
+  // ---- tree ----------------------------------------------------------------------------------
+
+  private cacheNodes(d: Pick<EntryDoc, '_id' | 'leafHash' | 'nodes'>): void {
+    if (this.nodeCacheSize <= 0) return;
+    if (this.nodeCache.size >= this.nodeCacheSize) {
+      // Drop the oldest eighth (Map keeps insertion order): cheap, good enough for hot upper nodes.
+      let n = Math.ceil(this.nodeCacheSize / 8);
+      for (const k of this.nodeCache.keys()) {
+        this.nodeCache.delete(k);
+        if (--n <= 0) break;
+      }
+    }
+    this.nodeCache.set(d._id, { leafHash: bytes(d.leafHash), nodes: d.nodes.map(bytes) });
+  }
+
+  /** Forgets cached nodes (tests that alter the store behind the ledger's back). */
+  clearCache(): void {
+    this.nodeCache.clear();
+  }
+
+  /**
+   * Tree nodes for proofs: node (level l, index i) lives on entry (i + 1) * 2^l - 1. A proof's
+   * O(log n) nodes cost one batched read (cache misses only).
+   */
+  treeReader(chain: string): TreeReader {
+    return {
+      getNodes: async (ids: readonly NodeId[]): Promise<Uint8Array[]> => {
+        const want = ids.map((id) => entryId(chain, (id.index + 1) * 2 ** id.level - 1));
+        const missing = [...new Set(want.filter((w) => !this.nodeCache.has(w)))];
+        const found = new Map<string, CachedNodes>();
+        for (const d of await this.multiGet(this.entries, missing, { _id: 1, leafHash: 1, nodes: 1 })) {
+          this.cacheNodes(d);
+          found.set(d._id, { leafHash: bytes(d.leafHash), nodes: d.nodes.map(bytes) });
+        }
+        return ids.map((id, i) => {
+          const e = this.nodeCache.get(want[i]) ?? found.get(want[i]);
+          const h = e && (id.level === 0 ? e.leafHash : e.nodes[id.level - 1]);
+          if (!h) throw new TreeError('TREE_NODE_MISSING', `node ${id.level}/${id.index} of chain ${chain} is not stored`);
+          return h;
+        });
+      },
+    };
+  }
+
+  // ---- checkpoints ---------------------------------------------------------------------------
+
+  /** Stores a checkpoint (first one at a size wins) and moves the head's checkpoint marker. */
+  async putCheckpoint(doc: Omit<CheckpointDoc, '_id'>): Promise<boolean> {
+    let stored = true;
+    try {
+      await this.checkpoints.insertOne({ _id: checkpointId(doc.chain, doc.size), ...doc }, { writeConcern: DURABLE });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      stored = false;
+    }
+    await this.heads.updateOne({ _id: doc.chain }, { $max: { checkpointSize: doc.size } }, { writeConcern: DURABLE });
+    return stored;
+  }
+
+  async getCheckpoint(chain: string, size: number): Promise<CheckpointDoc | null> {
+    return this.checkpoints.findOne({ _id: checkpointId(chain, size) });
+  }
+
+  async latestCheckpoint(chain: string): Promise<CheckpointDoc | null> {
+    const head = await this.getHead(chain);
+    if (!head || head.checkpointSize < 0) return null;
+    return this.getCheckpoint(chain, head.checkpointSize);
+  }
+
+  async listCheckpoints(chain: string): Promise<CheckpointDoc[]> {
+    return this.checkpoints.find({ chain }).sort({ size: 1 }).toArray();
+  }
+
+  // ---- payloads and data keys ----------------------------------------------------------------
+
+  /** Inserts ciphertexts durably; returns the ids that already existed (left untouched). */
+  async insertPayloads(docs: PayloadDoc[]): Promise<string[]> {
+    if (docs.length === 0) return [];
+    try {
+      await this.payloads.insertMany(docs, { ordered: false, writeConcern: DURABLE });
+      return [];
+    } catch (err) {
+      if (!isDuplicateKey(err) || !(err instanceof MongoBulkWriteError)) throw err;
+      const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      return errs.map((e) => docs[e.index]._id);
+    }
+  }
+
+  async getPayloads(ids: string[]): Promise<PayloadDoc[]> {
+    return this.multiGet(this.payloads, ids);
+  }
+
+  async getPayload(chain: string, eventId: string): Promise<PayloadDoc | null> {
+    return this.payloads.findOne({ _id: eventKey(chain, eventId) });
+  }
+
+  async getDataKeys(scopes: string[]): Promise<DataKeyDoc[]> {
+    return this.multiGet(this.dataKeys, scopes);
+  }
+
+  /** Inserts a new data key; false when the scope already has one (another writer was first). */
+  async insertDataKey(doc: DataKeyDoc): Promise<boolean> {
+    try {
+      await this.dataKeys.insertOne(doc, { writeConcern: DURABLE });
+      return true;
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      return false;
+    }
+  }
+
+  /**
+   * Crypto-shredding: deletes the ciphertexts under `keyId`, then the wrapped key itself. Either
+   * step alone already makes the payloads unreadable; repeating both is harmless.
+   */
+  async destroyDataKey(scope: string, keyId: string): Promise<{ payloads: number; key: boolean }> {
+    const p = await this.payloads.deleteMany({ keyId }, { writeConcern: DURABLE });
+    const k = await this.dataKeys.deleteOne({ _id: scope, keyId }, { writeConcern: DURABLE });
+    return { payloads: p.deletedCount, key: k.deletedCount === 1 };
+  }
+}

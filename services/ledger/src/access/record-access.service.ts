@@ -1,0 +1,193 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { jetstream } from '@nats-io/jetstream';
+import { bytesEqual, decodeCore, fromHex, payloadDigest, sha256 } from '@clinical-ledger/chain';
+import {
+  AccessRecord,
+  ConsentDecision,
+  ConsentDecisionRequest,
+  EVENT_TYPES,
+  LedgerEvent,
+  Receipt,
+} from '@clinical-ledger/contracts';
+import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
+import { NatsService } from '@clinical-ledger/messaging';
+import { assertTenant, CONFIG, LOGGER, MetricsService, Principal } from '@clinical-ledger/platform';
+import type { Logger } from 'pino';
+import type { Counter } from 'prom-client';
+import type { LedgerConfig } from '../config';
+import { DataKeyService, keyScope } from '../crypto/data-keys';
+import { open } from '../crypto/payload-crypto';
+import { AppendService } from '../append/append.service';
+import { payloadAad } from '../append/chain-writer';
+import { badRequest, LedgerApiError, ReadService } from '../read/read.service';
+
+export interface RecordReadRequest {
+  tenant: string;
+  eventId: string;
+  /** HL7 v3 PurposeOfUse (TREAT, ETREAT, ...). */
+  purpose: string;
+  /** Emergency access: the mandatory reason (recorded and alerted by consent). */
+  breakGlassReason?: string;
+  /** One of the caller's roles; the first one when absent. */
+  role?: string;
+}
+
+export interface RecordReadResult {
+  tenant: string;
+  eventId: string;
+  seq: number;
+  /** The envelope as on the chain (without data). */
+  event: Record<string, unknown>;
+  data: unknown;
+  decision: ConsentDecision;
+  /** Receipt of the access entry recorded before this answer left. */
+  access: Receipt;
+}
+
+const PURPOSE = /^[A-Z][A-Z0-9_-]{1,31}$/;
+
+/**
+ * Consent-gated record reads: ask `consent.decide` (no answer in time: 503, never a default
+ * permit), record the access on the chain and wait until it is durably there, and only then
+ * decrypt and return the payload (403 with the decision when denied, 410 when erased).
+ */
+@Injectable()
+export class RecordAccessService {
+  private readonly reads: Counter<string>;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: LedgerConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly nats: NatsService,
+    private readonly store: LedgerStore,
+    private readonly reader: ReadService,
+    private readonly dataKeys: DataKeyService,
+    private readonly appends: AppendService,
+    metrics: MetricsService,
+  ) {
+    this.reads = metrics.counter('ledger_record_reads_total', 'Consent-gated record reads', ['outcome']);
+  }
+
+  async read(principal: Principal, req: RecordReadRequest): Promise<RecordReadResult> {
+    assertTenant(principal, req.tenant);
+    if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) throw badRequest('purpose', 'must be a PurposeOfUse code such as TREAT or ETREAT');
+    if (req.breakGlassReason !== undefined && (typeof req.breakGlassReason !== 'string' || !req.breakGlassReason.trim() || req.breakGlassReason.length > 1_000)) {
+      throw badRequest('breakGlassReason', 'must be a non-empty reason (at most 1000 characters)');
+    }
+    const role = req.role ?? principal.roles[0];
+    if (!role || !principal.roles.includes(role as Principal['roles'][number])) throw badRequest('role', `must be one of the caller's roles (${principal.roles.join(', ')})`);
+    const doc = await this.reader.entryDoc(req.tenant, { eventId: req.eventId });
+    const core = decodeCore(bytes(doc.core));
+    const subject = typeof core.event['subject'] === 'string' ? core.event['subject'] : undefined;
+    const dataclass = String(core.event['dataclass']);
+    if (!subject) throw new LedgerApiError(422, 'no_subject', `event ${req.eventId} names no patient: it is not a patient record`);
+
+    const decision = await this.decide({
+      tenant: req.tenant,
+      subject,
+      actor: principal.actor,
+      role,
+      purpose: req.purpose,
+      dataclass,
+      ...(req.breakGlassReason ? { breakGlass: { reason: req.breakGlassReason } } : {}),
+    });
+    const record: AccessRecord = {
+      actor: principal.actor,
+      role,
+      purpose: req.purpose,
+      recordEventId: doc.eventId,
+      recordSeq: doc.seq,
+      decision: decision.decision,
+      reason: decision.reason,
+      consentSeq: decision.consentSeq,
+      breakGlass: decision.breakGlass,
+      ...(req.breakGlassReason ? { breakGlassReason: req.breakGlassReason } : {}),
+    };
+    const access = await this.recordAccess(req.tenant, subject, record);
+    if (decision.decision !== 'permit') {
+      this.reads.inc({ outcome: 'denied' });
+      throw new LedgerApiError(403, 'consent_denied', `consent denies this read: ${decision.reason}`, { decision, access });
+    }
+    const data = await this.decrypt(req.tenant, doc.eventId, core.payload.digest, subject);
+    this.reads.inc({ outcome: 'permitted' });
+    return { tenant: req.tenant, eventId: doc.eventId, seq: doc.seq, event: core.event, data, decision, access };
+  }
+
+  private async decide(request: ConsentDecisionRequest): Promise<ConsentDecision> {
+    const nc = await this.nats.ready();
+    let reply: unknown;
+    try {
+      const msg = await nc.request(this.nats.subjects.request('consent.decide'), JSON.stringify(request), { timeout: this.config.LEDGER_CONSENT_TIMEOUT_MS });
+      reply = msg.json();
+    } catch (err) {
+      this.reads.inc({ outcome: 'consent_unavailable' });
+      throw new LedgerApiError(503, 'consent_unavailable', `no consent decision (${err instanceof Error ? err.message : String(err)}); nothing was read`);
+    }
+    const d = reply as Partial<ConsentDecision> & { error?: string; message?: string };
+    if (d && (d.decision === 'permit' || d.decision === 'deny') && typeof d.reason === 'string') {
+      return { decision: d.decision, reason: d.reason, consentSeq: typeof d.consentSeq === 'number' ? d.consentSeq : null, breakGlass: d.breakGlass === true };
+    }
+    this.reads.inc({ outcome: 'consent_unavailable' });
+    if (d && d.error === 'invalid_input') throw new LedgerApiError(400, 'invalid_input', `consent rejected the request: ${d.message ?? ''}`);
+    throw new LedgerApiError(503, 'consent_unavailable', `consent answered without a decision${d?.message ? `: ${d.message}` : ''}; nothing was read`);
+  }
+
+  /** Publishes the access event and resolves once its entry is durably on the chain. */
+  private async recordAccess(tenant: string, subject: string, record: AccessRecord): Promise<Receipt> {
+    const event: LedgerEvent<AccessRecord> = {
+      specversion: '1.0',
+      id: `access:${randomUUID()}`,
+      source: 'urn:clinical-ledger:ledger',
+      type: EVENT_TYPES.recordAccessed,
+      subject,
+      time: new Date().toISOString(),
+      datacontenttype: 'application/json',
+      tenant,
+      dataclass: 'access',
+      data: record,
+    };
+    const local = this.appends.waitForReceipt(event.id);
+    const deadline = Date.now() + this.config.LEDGER_ACCESS_TIMEOUT_MS;
+    try {
+      const nc = await this.nats.ready();
+      await jetstream(nc).publish(this.nats.subjects.append(tenant, 'access'), JSON.stringify(event), {
+        msgID: event.id,
+        timeout: Math.min(5_000, this.config.LEDGER_ACCESS_TIMEOUT_MS),
+      });
+      // This replica usually appends it itself; another replica's append shows in the store.
+      for (;;) {
+        const left = deadline - Date.now();
+        if (left <= 0) break;
+        const got = await Promise.race([local.promise, new Promise<undefined>((r) => setTimeout(() => r(undefined), Math.min(250, left)))]);
+        if (got) return got;
+        const stored = await this.store.getEntryByEventId(tenant, event.id);
+        if (stored) return (await this.reader.entry(tenant, { seq: stored.seq })).receipt;
+      }
+    } catch (err) {
+      this.logger.warn({ tenant, err: String(err) }, 'access entry not recorded');
+    } finally {
+      local.cancel();
+    }
+    this.reads.inc({ outcome: 'access_not_recorded' });
+    throw new LedgerApiError(503, 'access_not_recorded', 'the access could not be recorded on the chain in time; nothing was read');
+  }
+
+  private async decrypt(tenant: string, eventId: string, digest: string, subject: string): Promise<unknown> {
+    const payload = await this.store.getPayload(tenant, eventId);
+    const key = payload ? await this.dataKeys.keyForRead(payload.scope, payload.keyId) : null;
+    if (!payload || !key) throw new LedgerApiError(410, 'erased', `the payload of ${eventId} was erased (its data key is destroyed); the entry stays on the chain`);
+    const blob = bytes(payload.ciphertext);
+    // The chain names the exact ciphertext: anything else is tampering.
+    if (payloadDigest(blob) !== digest || !bytesEqual(sha256(blob), fromHex(digest.slice(7), 32))) {
+      throw new LedgerApiError(500, 'payload_integrity', `stored ciphertext of ${eventId} does not match the digest on the chain`);
+    }
+    if (payload.scope !== keyScope(tenant, subject)) throw new LedgerApiError(500, 'payload_integrity', `payload of ${eventId} is filed under another key scope`);
+    try {
+      return JSON.parse(open(key, blob, payloadAad(tenant, eventId)).toString('utf8'));
+    } catch {
+      throw new LedgerApiError(500, 'payload_integrity', `payload of ${eventId} does not decrypt`);
+    }
+  }
+}
+

@@ -1,0 +1,137 @@
+import { Controller, Get, Param, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { Receipt } from '@clinical-ledger/contracts';
+import { assertTenant, CurrentPrincipal, Principal, Public, RequireRoles } from '@clinical-ledger/platform';
+import type { StoredChainReport } from '@clinical-ledger/ledger-store';
+import { RecordAccessService, type RecordReadResult } from '../access/record-access.service';
+import { ReadService, type CheckpointView, type ConsistencyView, type EntryView, type InclusionView } from '../read/read.service';
+
+const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
+
+/**
+ * The ledger's HTTP read side. Every route but /v1/keys needs a bearer token of the chain's tenant
+ * (a token for one hospital never reads another's chain). Entries, proofs and checkpoints carry no
+ * patient data; record payloads only leave through the consent-gated /records route.
+ */
+@ApiTags('ledger')
+@ApiBearerAuth()
+@Controller('v1')
+export class LedgerController {
+  constructor(
+    private readonly reads: ReadService,
+    private readonly records: RecordAccessService,
+  ) {}
+
+  @Public()
+  @Get('keys')
+  @ApiOperation({ summary: 'Public keys (C2SP verifier keys) that verify entries and checkpoints, current and rotated' })
+  keys(): { currentKid: string; verifierKeys: string[]; originPrefix: string } {
+    return this.reads.keysView();
+  }
+
+  @Get('chains/:tenant')
+  @ApiOperation({ summary: 'Chain head: durable size, checkpoint origin and the latest checkpoint' })
+  @ApiParam(TENANT)
+  async chain(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string): Promise<{ tenant: string; size: number; origin: string; latestCheckpoint: CheckpointView | null }> {
+    assertTenant(p, tenant);
+    const latest = await this.reads.latestCheckpoint(tenant).catch(() => null);
+    return { tenant, size: await this.reads.size(tenant), origin: this.reads.origin(tenant), latestCheckpoint: latest };
+  }
+
+  @Get('chains/:tenant/entries/:seq')
+  @ApiOperation({ summary: 'Entry by seq: the hashed core (parsed and as stored bytes), leaf hash, signature, kid and receipt' })
+  @ApiParam(TENANT)
+  async entryBySeq(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('seq') seq: string): Promise<EntryView> {
+    assertTenant(p, tenant);
+    return this.reads.entry(tenant, { seq });
+  }
+
+  @Get('chains/:tenant/events/:eventId')
+  @ApiOperation({ summary: 'Entry by event id' })
+  @ApiParam(TENANT)
+  async entryByEvent(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<EntryView> {
+    assertTenant(p, tenant);
+    return this.reads.entry(tenant, { eventId });
+  }
+
+  @Get('chains/:tenant/receipts/:eventId')
+  @ApiOperation({ summary: 'Receipt of an event (the same one published on ledger.entry.<tenant>)' })
+  @ApiParam(TENANT)
+  async receipt(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<Receipt> {
+    assertTenant(p, tenant);
+    return (await this.reads.entry(tenant, { eventId })).receipt;
+  }
+
+  @Get('chains/:tenant/proofs/inclusion')
+  @ApiOperation({ summary: 'RFC 9162 inclusion proof of an entry (by seq or eventId) in the tree of `size`, with the signed checkpoint at that size' })
+  @ApiParam(TENANT)
+  @ApiQuery({ name: 'seq', required: false })
+  @ApiQuery({ name: 'eventId', required: false })
+  @ApiQuery({ name: 'size', required: false, description: 'Tree size (default: the durable size)' })
+  async inclusion(
+    @CurrentPrincipal() p: Principal,
+    @Param('tenant') tenant: string,
+    @Query('seq') seq?: string,
+    @Query('eventId') eventId?: string,
+    @Query('size') size?: string,
+  ): Promise<InclusionView> {
+    assertTenant(p, tenant);
+    return this.reads.inclusion(tenant, { seq, eventId }, size);
+  }
+
+  @Get('chains/:tenant/proofs/consistency')
+  @ApiOperation({ summary: 'RFC 9162 consistency proof between tree sizes `from` and `to`, with the signed checkpoint at `to`' })
+  @ApiParam(TENANT)
+  @ApiQuery({ name: 'from', required: true })
+  @ApiQuery({ name: 'to', required: false, description: 'default: the durable size' })
+  async consistency(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Query('from') from: string, @Query('to') to?: string): Promise<ConsistencyView> {
+    assertTenant(p, tenant);
+    return this.reads.consistency(tenant, from, to);
+  }
+
+  @Get('chains/:tenant/checkpoints/latest')
+  @ApiOperation({ summary: 'Latest stored signed checkpoint (C2SP tlog-checkpoint note)' })
+  @ApiParam(TENANT)
+  async latest(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string): Promise<CheckpointView> {
+    assertTenant(p, tenant);
+    return this.reads.latestCheckpoint(tenant);
+  }
+
+  @Get('chains/:tenant/checkpoints/:size')
+  @ApiOperation({ summary: 'Signed checkpoint at a tree size: the stored one, or one signed now for that size' })
+  @ApiParam(TENANT)
+  async checkpointAt(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('size') size: string): Promise<CheckpointView> {
+    assertTenant(p, tenant);
+    return this.reads.checkpoint(tenant, size);
+  }
+
+  @Get('chains/:tenant/verify')
+  @RequireRoles('auditor', 'admin', 'service')
+  @ApiOperation({ summary: 'Verifies the stored chain from genesis (links, hashes, signatures, tree nodes, checkpoints); names the first bad seq' })
+  @ApiParam(TENANT)
+  @ApiOkResponse({ description: '{ok, size, rootHash, checkpointsVerified, failure?: {seq, reason, message}}' })
+  async verify(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string): Promise<StoredChainReport> {
+    assertTenant(p, tenant);
+    return this.reads.verify(tenant);
+  }
+
+  @Get('chains/:tenant/records/:eventId')
+  @ApiOperation({
+    summary: 'Consent-gated record read: asks consent.decide, records the access on the chain (durably, first), then returns the decrypted payload',
+    description: '403 with the decision when consent denies; 503 when consent does not answer or the access cannot be recorded; 410 when the patient was erased.',
+  })
+  @ApiParam(TENANT)
+  @ApiQuery({ name: 'purpose', required: true, description: 'HL7 v3 PurposeOfUse, e.g. TREAT, ETREAT' })
+  @ApiQuery({ name: 'breakGlassReason', required: false, description: 'Emergency access reason (recorded and alerted)' })
+  @ApiQuery({ name: 'role', required: false, description: "One of the caller's roles (default: the first)" })
+  async record(
+    @CurrentPrincipal() p: Principal,
+    @Param('tenant') tenant: string,
+    @Param('eventId') eventId: string,
+    @Query('purpose') purpose: string,
+    @Query('breakGlassReason') breakGlassReason?: string,
+    @Query('role') role?: string,
+  ): Promise<RecordReadResult> {
+    return this.records.read(p, { tenant, eventId, purpose, ...(breakGlassReason ? { breakGlassReason } : {}), ...(role ? { role } : {}) });
+  }
+}

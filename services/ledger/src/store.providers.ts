@@ -1,0 +1,79 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { LedgerStore } from '@clinical-ledger/ledger-store';
+import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
+import { MongoService } from '@clinical-ledger/storage';
+import type { Logger } from 'pino';
+import type { LedgerConfig } from './config';
+import { DataKeyService } from './crypto/data-keys';
+import { KEK_PROVIDER, type KeyEncryptionKeyProvider } from './crypto/payload-crypto';
+
+export const storeProviders = [
+  {
+    provide: LedgerStore,
+    useFactory: (mongo: MongoService, config: LedgerConfig) => new LedgerStore(mongo.db, { prefix: config.LEDGER_COLLECTION_PREFIX }),
+    inject: [MongoService, CONFIG],
+  },
+  {
+    provide: DataKeyService,
+    useFactory: (store: LedgerStore, kek: KeyEncryptionKeyProvider) => new DataKeyService(store, kek),
+    inject: [LedgerStore, KEK_PROVIDER],
+  },
+];
+
+/**
+ * Creates the store's indexes once Mongo answers (retrying in the background, so the service
+ * starts while Mongo is away). Appends wait for it: the unique indexes are what make them safe.
+ */
+@Injectable()
+export class StoreReadiness implements OnModuleInit {
+  private done = false;
+  private resolveReady!: () => void;
+  private readonly readyPromise = new Promise<void>((r) => (this.resolveReady = r));
+  private stopped = false;
+
+  constructor(
+    private readonly store: LedgerStore,
+    @Inject(LOGGER) private readonly logger: Logger,
+    readiness: ReadinessRegistry,
+  ) {
+    readiness.register('ledger-store', async () => {
+      if (!this.done) throw new Error('indexes not created yet');
+    });
+  }
+
+  onModuleInit(): void {
+    void (async () => {
+      for (let attempt = 0; !this.stopped; attempt++) {
+        try {
+          await this.store.ensureIndexes();
+          this.done = true;
+          this.resolveReady();
+          return;
+        } catch (err) {
+          if (attempt % 10 === 0) this.logger.warn({ err: String(err) }, 'ledger store not ready; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** Math.min(attempt, 5))));
+        }
+      }
+    })();
+  }
+
+  /** Resolves once the indexes exist; rejects after `timeoutMs`. */
+  async ready(timeoutMs = 5_000): Promise<void> {
+    if (this.done) return;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.readyPromise,
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error('ledger store not ready (Mongo unreachable?)')), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+}
