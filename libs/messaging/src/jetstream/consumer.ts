@@ -87,6 +87,8 @@ export class JetStreamConsumer {
   private readonly waiters: (() => void)[] = [];
   private keepAlive?: NodeJS.Timeout;
   private consuming = false;
+  private lastRetryLog = 0;
+  private quietRetries = 0;
   readonly stats: ConsumerStats = { acked: 0, naked: 0, deadLettered: 0, inFlight: 0 };
 
   constructor(
@@ -220,10 +222,18 @@ export class JetStreamConsumer {
     }
     const backoff = this.spec.backoffMs?.length ? this.spec.backoffMs : DEFAULT_BACKOFF;
     const delay = backoff[Math.min(deliveries - 1, backoff.length - 1)];
-    this.logger?.warn(
-      { subject: m.subject, streamSeq: m.seq, deliveries, reason: outcome.reason, detail: outcome.detail, retryInMs: delay },
-      'message will be redelivered',
-    );
+    // One line per second at most: an outage would otherwise log every in-flight message.
+    const now = Date.now();
+    if (now - this.lastRetryLog >= 1_000) {
+      this.logger?.warn(
+        { subject: m.subject, streamSeq: m.seq, deliveries, reason: outcome.reason, detail: outcome.detail, retryInMs: delay, alsoSince: this.quietRetries },
+        'message will be redelivered',
+      );
+      this.lastRetryLog = now;
+      this.quietRetries = 0;
+    } else {
+      this.quietRetries++;
+    }
     m.nak(delay);
     this.stats.naked++;
   }
