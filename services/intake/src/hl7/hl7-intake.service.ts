@@ -109,7 +109,8 @@ export class Hl7IntakeService {
     const enc = raw.component(15).trim().toUpperCase();
     const enhanced = enc !== '';
     const sent: AckCode = enhanced ? (({ AA: 'CA', AE: 'CE', AR: 'CR' }) as const)[code] : code;
-    const wanted = !enhanced || enc === 'AL' || (enc === 'ER' && code !== 'AA') || (enc === 'SU' && code === 'AA');
+    // HL7 table 0155: NE never, ER only on error, SU only on success; AL (and anything unknown) always.
+    const wanted = enc === 'NE' ? false : enc === 'ER' ? code !== 'AA' : enc === 'SU' ? code === 'AA' : true;
     const out: Hl7Outcome = { code: sent, ...(eventId ? { eventId } : {}), ...(error ? { error } : {}) };
     if (wanted) {
       const ack = buildAck(raw, { code: sent, ...(error ? { error } : {}), ...(text ? { text } : {}) });

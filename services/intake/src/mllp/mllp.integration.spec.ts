@@ -1,4 +1,8 @@
-import { Infra, startInfra } from '@clinical-ledger/testing';
+import { freePort, Infra, startInfra } from '@clinical-ledger/testing';
+import fc from 'fast-check';
+import { decodeHl7 } from '../hl7/charset';
+import { mapHl7 } from '../hl7/hl7-mapping';
+import { Hl7Message, readRawHeader } from '../hl7/hl7-message';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -6,6 +10,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { ackFields, appendStream, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
 import { mllpFrame, MllpDecoder } from './mllp-decoder';
+import { MllpServer } from './mllp.server';
 
 /**
  * HL7 v2 over MLLP against a real NATS JetStream: every sample of the corpus gets the right
@@ -131,6 +136,22 @@ describe('MLLP intake (real NATS JetStream)', () => {
     expect(stored).toHaveLength(100);
   });
 
+  it('enhanced mode: MSH-15 NE stores without answering, ER answers only errors (CE), AL answers CA', async () => {
+    const base = sample('valid', m.valid[1]!).toString('latin1');
+    const withMsh15 = (id: string, v: string) => base.replace('STM000100002|P|2.5.1', `${id}|P|2.5.1|||${v}|NE`);
+    const client = await MllpClient.connect(intake.mllpPort);
+    client.write(mllpFrame(withMsh15('ENH-NE', 'NE')));
+    client.write(mllpFrame(withMsh15('ENH-ER-OK', 'ER')));
+    client.write(mllpFrame(withMsh15('ENH-ER-BAD', 'ER').replace('ADT^A03', 'ADT^A99')));
+    client.write(mllpFrame(withMsh15('ENH-AL', 'AL')));
+    expect(ackFields(await client.next())).toMatchObject({ code: 'CR', controlId: 'ENH-ER-BAD', err: '201' });
+    expect(ackFields(await client.next())).toMatchObject({ code: 'CA', controlId: 'ENH-AL' });
+    client.close();
+    const ids = (await appendStream(infra)).map((s) => s.event['id']);
+    for (const id of ['ENH-NE', 'ENH-ER-OK', 'ENH-AL']) expect(ids).toContain(`hl7v2:st-marys:STMARYS:${id}`);
+    expect(ids).not.toContain('hl7v2:st-marys:STMARYS:ENH-ER-BAD');
+  });
+
   it('ignores bytes outside frames and still answers the frame after them', async () => {
     const client = await MllpClient.connect(intake.mllpPort);
     client.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
@@ -144,15 +165,18 @@ describe('MLLP over TLS, and a port pinned to a tenant', () => {
   let infra: Infra;
   let intake: IntakeUnderTest;
   let dir: string;
+  let pinnedPort: number;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'intake-tls-'));
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { stdio: 'ignore' });
     infra = await startInfra({ name: 'intake-tls' });
+    pinnedPort = await freePort();
     intake = await startIntake(infra, {
       INTAKE_MLLP_TLS_CERT_FILE: join(dir, 'cert.pem'),
       INTAKE_MLLP_TLS_KEY_FILE: join(dir, 'key.pem'),
       INTAKE_FACILITY_TENANTS: 'STMARYS=st-marys',
+      INTAKE_MLLP_PORT_TENANTS: `${pinnedPort}=city-general`,
     });
   });
 
@@ -179,5 +203,100 @@ describe('MLLP over TLS, and a port pinned to a tenant', () => {
     plain.write(mllpFrame(sample('valid', e)));
     await expect(plain.next(2000)).rejects.toThrow();
     plain.close();
+  });
+
+  const tlsExchange = async (port: number, payload: Buffer): Promise<string> => {
+    const socket = tlsConnect({ port, host: '127.0.0.1', ca: readFileSync(join(dir, 'cert.pem')), servername: 'localhost' });
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    const decoder = new MllpDecoder({ maxFrameBytes: 1 << 20 });
+    const answer = new Promise<string>((resolve) =>
+      socket.on('data', (d: Buffer) => {
+        for (const i of decoder.push(d)) if (i.kind === 'frame') resolve(i.payload.toString('latin1'));
+      }),
+    );
+    socket.write(mllpFrame(payload));
+    try {
+      return await answer;
+    } finally {
+      socket.destroy();
+    }
+  };
+
+  it('a port pinned to a tenant takes any facility for it, and refuses a facility of another tenant', async () => {
+    expect(intake.service.app.get(MllpServer).listeners()).toEqual([{ port: intake.mllpPort }, { port: pinnedPort, tenant: 'city-general' }]);
+    const unmapped = manifest().malformed.find((e) => e.file === 'unknown-facility.hl7')!;
+    expect(ackFields(await tlsExchange(pinnedPort, sample('malformed', unmapped)))).toMatchObject({ code: 'AA', controlId: 'NOW-0001' });
+    const stMarys = manifest().valid[1]!;
+    const refused = ackFields(await tlsExchange(pinnedPort, sample('valid', stMarys)));
+    expect(refused).toMatchObject({ code: 'AR', err: '207' });
+    expect(refused.errMessage).toContain('belongs to tenant "st-marys", not to this port\'s tenant "city-general"');
+    const stream = await appendStream(infra);
+    expect(stream.find((s) => s.event['id'] === 'hl7v2:city-general:NOWHERE:NOW-0001')?.subject).toBe('ledger.append.city-general.clinical');
+    expect(stream.some((s) => String(s.event['id']).endsWith(stMarys.controlId!))).toBe(false);
+  });
+});
+
+/**
+ * Fuzz through the live listener: mutated samples and noise, split at random points. Every frame
+ * gets exactly one answer, AA only for what our own parser and mapping accept, and exactly the
+ * AA'd messages are on the stream. Bounded (numRuns) to a few seconds.
+ */
+describe('fuzz: MLLP listener end to end', () => {
+  let infra: Infra;
+  let intake: IntakeUnderTest;
+
+  beforeAll(async () => {
+    infra = await startInfra({ name: 'intake-fuzz' });
+    intake = await startIntake(infra, { INTAKE_MAX_MESSAGE_BYTES: '4096' });
+  });
+
+  afterAll(async () => {
+    await intake?.close();
+    await infra?.close();
+  });
+
+  it('property: AA iff the message is valid, one answer per frame, nothing else stored', async () => {
+    const valid = manifest().valid.filter((e) => !e.rawLineEnds).map((e) => sample('valid', e).toString('latin1'));
+    let n = 0;
+    const mutated = fc
+      .tuple(fc.constantFrom(...valid), fc.array(fc.tuple(fc.nat(), fc.nat(), fc.string({ maxLength: 5 })), { maxLength: 4 }))
+      .map(([text, edits]) => edits.reduce((t, [at, del, ins]) => t.slice(0, at % (t.length + 1)) + ins + t.slice((at % (t.length + 1)) + (del % 6)), text));
+    // MSH-15 NE/ER/SU legitimately suppress answers (tested on their own); left out here.
+    const frameText = fc.oneof(mutated, mutated, mutated, fc.string({ maxLength: 200 })).filter((t) => !['NE', 'ER', 'SU'].includes(readRawHeader(t).component(15).trim().toUpperCase()));
+    const accepted = new Set<string>();
+    await fc.assert(
+      fc.asyncProperty(fc.array(frameText, { minLength: 1, maxLength: 4 }), fc.array(fc.nat(), { maxLength: 8 }), async (texts, cuts) => {
+        // Unique control ids, so every valid frame is a new event.
+        const payloads = texts.map((t) => Buffer.from(t.replace(/(ADT|ORU|ORM|OML|RDE|SIU|MDM|VXU)([\^$])(\w+)([^|#\r]*)([|#])([^|#\r]*)/, (_m, a, b, c, d, e) => `${a}${b}${c}${d}${e}FZ${n++}`), 'latin1'));
+        const bytes = Buffer.concat(payloads.map((p) => mllpFrame(p)));
+        const client = await MllpClient.connect(intake.mllpPort);
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+        let last = 0;
+        for (const p of [...points, bytes.length]) {
+          client.write(bytes.subarray(last, p));
+          last = p;
+        }
+        for (const p of payloads) {
+          const ack = ackFields(await client.next(5_000));
+          let ok = false;
+          let id = '';
+          try {
+            const msg = Hl7Message.parse(decodeHl7(p).text);
+            mapHl7(msg, { timeZone: 'UTC', authorities: {}, processingIds: ['P', 'T', 'D'] });
+            ok = ['STMARYS', 'CITYGEN'].includes(msg.header.sendingFacility.toUpperCase()) && p.length <= 4096;
+            id = msg.header.controlId;
+          } catch {
+            ok = false;
+          }
+          expect({ code: ack.code === 'AA' || ack.code === 'CA' ? 'positive' : 'negative' }).toEqual({ code: ok ? 'positive' : 'negative' });
+          if (ok) accepted.add(id);
+        }
+        client.close();
+      }),
+      { numRuns: 60 },
+    );
+    expect(accepted.size).toBeGreaterThan(0);
+    const stream = await appendStream(infra);
+    expect(new Set(stream.map((s) => decodeURIComponent(String(s.event['id']).split(':')[3] ?? '')))).toEqual(accepted);
   });
 });
