@@ -67,8 +67,8 @@ export interface IntakeUnderTest {
 }
 
 /** Intake in this process (Nest app + MLLP listener) against the test's real NATS and Mongo. */
-export async function startIntake(infra: Infra, env: Record<string, string> = {}): Promise<IntakeUnderTest> {
-  const auth = testAuth();
+export async function startIntake(infra: Infra, env: Record<string, string> = {}, opts: { auth?: TestAuth } = {}): Promise<IntakeUnderTest> {
+  const auth = opts.auth ?? testAuth();
   const { path, secrets } = secretsFile(['st-marys', 'city-general']);
   const config = loadConfig(IntakeConfig, {
     NATS_URL: infra.natsUrl,
