@@ -1,0 +1,106 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { MongoClient } from 'mongodb';
+import { Keyring } from '@clinical-ledger/chain';
+import { Subjects } from '@clinical-ledger/contracts';
+import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
+import { eventually, Infra, ServiceProcess, spawnService, startInfra } from '@clinical-ledger/testing';
+import { consumerBacklog, ledgerEnv, makeEvent, makeKeyFiles, publish, testAuth } from './helpers';
+
+jest.setTimeout(180_000);
+
+/**
+ * The ledger as its own process from the build output (as in production): killed with SIGKILL in
+ * the middle of a batch, and two instances writing one chain at once.
+ */
+describe('ledger processes (built main.js, real NATS + Mongo wire server)', () => {
+  let infra: Infra;
+  let nc: NatsConnection;
+  let mongo: MongoClient;
+  let store: LedgerStore;
+  let subjects: Subjects;
+  const keys = makeKeyFiles('proc-ledger');
+  const auth = testAuth();
+  const keyring = new Keyring();
+  keyring.addVerifierKey(keys.signer.verifierKey);
+  const running: ServiceProcess[] = [];
+
+  const spawnLedger = async () => {
+    const p = await spawnService('ledger', ledgerEnv(infra, keys, auth, { LEDGER_BATCH_MAX: '200', LEDGER_MAX_DELIVER: '30', LEDGER_NAK_BACKOFF_MS: '100,300', LEDGER_ACK_WAIT_MS: '3000' }));
+    running.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    infra = await startInfra({ name: 'ledger-proc' });
+    subjects = new Subjects(infra.namespace);
+    nc = await connect({ servers: infra.natsUrl });
+    mongo = new MongoClient(infra.mongoUrl);
+    store = new LedgerStore(mongo.db(infra.dbName));
+  });
+
+  afterAll(async () => {
+    await Promise.all(running.map((p) => p.stop('SIGKILL')));
+    await nc?.close();
+    await mongo?.close();
+    await infra?.close();
+  });
+
+  async function publishAll(tenant: string, n: number): Promise<string[]> {
+    const events = Array.from({ length: n }, (_, i) => makeEvent(tenant, { id: `${tenant}:m-${i}`, subject: `p:${i % 100}` }));
+    for (let i = 0; i < n; i += 1_000) await Promise.all(events.slice(i, i + 1_000).map((e) => publish(nc, subjects, e)));
+    return events.map((e) => e.id);
+  }
+
+  async function expectExactChain(tenant: string, ids: string[]): Promise<void> {
+    const docs = await store.entries.find({ chain: tenant }, { projection: { seq: 1, eventId: 1 } }).toArray();
+    expect(docs).toHaveLength(ids.length);
+    expect(new Set(docs.map((d) => d.eventId))).toEqual(new Set(ids));
+    expect(docs.map((d) => d.seq).sort((a, b) => a - b)).toEqual(ids.map((_, i) => i));
+    const report = await verifyStoredChain(store, tenant, keyring, { origin: `clinical-ledger/${tenant}` });
+    expect(report).toMatchObject({ ok: true, size: ids.length });
+    // Exactly one receipt per entry on ledger.entry.<tenant>.
+    const info = await (await jetstreamManager(nc)).streams.info(subjects.stream('LEDGER_ENTRIES'), { subjects_filter: subjects.entry(tenant) });
+    expect(info.state.subjects?.[subjects.entry(tenant)]).toBe(ids.length);
+  }
+
+  const size = async (tenant: string) => (await store.getHead(tenant))?.size ?? 0;
+
+  it('SIGKILL in the middle of a batch, then a restart: nothing lost, nothing duplicated, chain valid', async () => {
+    const tenant = 'k1';
+    const first = await spawnLedger();
+    const ids = await publishAll(tenant, 6_000);
+    await eventually(async () => (await size(tenant)) >= 1_000, 60_000, 'some entries appended');
+    expect(await first.stop('SIGKILL')).toBe('SIGKILL');
+    const interrupted = await store.entries.countDocuments({ chain: tenant });
+    expect(interrupted).toBeLessThan(ids.length);
+    // Work was in flight when it died: pulled, unacked messages the server will redeliver.
+    const info = await (await jetstreamManager(nc)).consumers.info(subjects.stream('LEDGER_APPEND'), 'ledger');
+    expect(info.num_ack_pending).toBeGreaterThan(0);
+
+    const second = await spawnLedger();
+    await eventually(async () => (await size(tenant)) >= ids.length && (await consumerBacklog(nc, subjects)) === 0, 120_000, 'all appended after the restart');
+    await expectExactChain(tenant, ids);
+    expect(await second.stop('SIGTERM')).toBe(0);
+  });
+
+  it('two instances consuming one chain at once: one valid chain, no gaps, no forks', async () => {
+    const tenant = 'k2';
+    const [a, b] = [await spawnLedger(), await spawnLedger()];
+    const ids = await publishAll(tenant, 4_000);
+    await eventually(async () => (await size(tenant)) >= ids.length && (await consumerBacklog(nc, subjects)) === 0, 120_000, 'all appended by two writers');
+    await expectExactChain(tenant, ids);
+    // Both really wrote to the chain (the durable consumer spread the messages over both).
+    const appended = async (p: ServiceProcess) => {
+      const text = await (await fetch(`${p.url}/metrics`)).text();
+      const m = new RegExp(`ledger_entries_appended_total\\{[^}]*tenant="${tenant}"[^}]*\\} (\\d+)`).exec(text);
+      return Number(m?.[1] ?? 0);
+    };
+    const [na, nb] = [await appended(a), await appended(b)];
+    expect(na).toBeGreaterThan(0);
+    expect(nb).toBeGreaterThan(0);
+    expect(na + nb).toBeGreaterThanOrEqual(ids.length);
+    expect(await a.stop('SIGTERM')).toBe(0);
+    expect(await b.stop('SIGTERM')).toBe(0);
+  });
+});
