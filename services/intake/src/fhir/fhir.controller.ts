@@ -93,7 +93,7 @@ export class FhirController {
             { code: 'not-supported', diagnostics: `request.method "${method || '(none)'}": the ledger is append-only, only POST and PUT are taken`, expression: [`${path}.request.method`] },
           ]);
         }
-        return { prepared: this.fhir.prepare(tenant, entry['resource'], { path: `${path}.resource`, bundle: byUrl, source }) };
+        return { prepared: this.fhir.prepare(tenant, entry?.['resource'], { path: `${path}.resource`, bundle: byUrl, source }) };
       } catch (err) {
         if (err instanceof FhirInputError) return { issues: err.issues, status: err.status };
         throw err;
