@@ -171,6 +171,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
       ['not a bundle', await post('/fhir/r4', observation), 400, 'invalid'],
       ['bundle type', await post('/fhir/r4', { resourceType: 'Bundle', type: 'collection', entry: [] }), 400, 'not-supported'],
       ['bad reference', await post('/fhir/r4/Observation', { ...observation, subject: { reference: 'Group/7' } }), 400, 'invalid'],
+      ['null entry', await post('/fhir/r4', { resourceType: 'Bundle', type: 'transaction', entry: [null] }), 400, 'not-supported'],
     ];
     for (const [what, res, status, code] of cases) {
       expect({ what, status: res.status, resourceType: res.json['resourceType'], code: res.json['issue']?.[0]?.['code'] }).toEqual({ what, status, resourceType: 'OperationOutcome', code });
