@@ -10,7 +10,7 @@ import { DecisionService } from './decision.service';
 import { ConsentErrorFilter } from './errors.filter';
 import { FhirJsonMiddleware } from './fhir-json.middleware';
 import { LedgerLink } from './ledger.link';
-import { LedgerNatsSource } from './ledger.source';
+import { LedgerChainSource } from './ledger.source';
 import { NatsResponders } from './nats.responders';
 import { ProjectionStore } from './projection.store';
 import { ConsentEntrySource, RebuildService } from './rebuild.service';
@@ -28,7 +28,7 @@ export class ConsentAppModule implements NestModule {
         ConsentService,
         DecisionService,
         RebuildService,
-        { provide: ConsentEntrySource, useClass: LedgerNatsSource },
+        { provide: ConsentEntrySource, useClass: LedgerChainSource },
         NatsResponders,
         { provide: APP_FILTER, useClass: ConsentErrorFilter },
       ],

@@ -19,6 +19,7 @@ import type { Logger } from 'pino';
 import { ConsentConfig } from './config';
 import { ACTOR_PATTERN, PSEUDONYM_PATTERN, PURPOSE_PATTERN } from './domain/input';
 import { decide, EMERGENCY_PURPOSE, Policy } from './domain/rules';
+import { serviceActor } from './ledger.source';
 import { ProjectionStore } from './projection.store';
 
 class BreakGlassDto {
@@ -91,6 +92,7 @@ export class DecisionService {
     this.policy = {
       defaultPolicy: config.CONSENT_DEFAULT,
       breakGlassRoles: config.CONSENT_BREAKGLASS_ROLES.split(','),
+      ...(serviceActor(config) ? { selfActor: serviceActor(config) as string } : {}),
     };
     this.decisions = metrics.counter('consent_decisions_total', 'Consent decisions by outcome', ['decision', 'break_glass']);
   }

@@ -15,8 +15,11 @@ export interface ChainConsentEntry {
 
 /** Where consent entries are read back from (the ledger's read API). */
 export abstract class ConsentEntrySource {
-  /** Every consent entry of a tenant's chain in seq order, and the chain size it read up to. */
-  abstract read(tenant: string): Promise<{ entries: ChainConsentEntry[]; size: number }>;
+  /**
+   * Every consent entry of a tenant's chain below `size`, in seq order, and those that were
+   * skipped (the patient erased, unreadable data) with the reason.
+   */
+  abstract read(tenant: string): Promise<{ entries: ChainConsentEntry[]; size: number; skipped: { seq: number; reason: string }[] }>;
 }
 
 export interface RebuildResult {
@@ -24,6 +27,8 @@ export interface RebuildResult {
   /** Chain size read: every consent entry below it is now in the projection exactly as on the chain. */
   chainSize: number;
   consentEntries: number;
+  /** Consent entries left out of the projection, and why (e.g. `erased`). */
+  skipped: { seq: number; reason: string }[];
   inserted: number;
   replaced: number;
   deleted: number;
@@ -39,7 +44,7 @@ export class RebuildService {
   ) {}
 
   async rebuild(tenant: string): Promise<RebuildResult> {
-    let read: { entries: ChainConsentEntry[]; size: number };
+    let read: Awaited<ReturnType<ConsentEntrySource['read']>>;
     try {
       read = await this.source.read(tenant);
     } catch (err) {
@@ -47,7 +52,7 @@ export class RebuildService {
     }
     const states: ConsentState[] = read.entries.map((e) => stateOf(e.event, e.seq, e.recordedAt));
     const counts = await this.store.reconcile(tenant, states, read.size);
-    const result = { tenant, chainSize: read.size, consentEntries: states.length, ...counts };
+    const result: RebuildResult = { tenant, chainSize: read.size, consentEntries: states.length, skipped: read.skipped, ...counts };
     this.logger.info(result, 'consent projection rebuilt from the chain');
     return result;
   }

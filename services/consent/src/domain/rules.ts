@@ -11,6 +11,8 @@ import type { ConsentChangeData, ConsentDecision, ConsentDecisionRequest } from 
  *    which beats one naming no one (everyone).
  * 4. At the same specificity an explicit deny beats a permit.
  * 5. No applicable consent: the hospital default (deny, or permit for treatment purposes).
+ * 0. (Before all:) the consent service itself, with role service and purpose HOPERAT, may read
+ *    consent entries (data class `consent`, nothing else) to rebuild its projection.
  */
 
 /** A consent's current state as projected from the chain: its terms and the seq of its last entry. */
@@ -30,7 +32,12 @@ export const EMERGENCY_PURPOSE = 'ETREAT';
 export interface Policy {
   defaultPolicy: DefaultPolicy;
   breakGlassRoles: string[];
+  /** The consent service's own actor id: it reads consent entries back to rebuild its projection. */
+  selfActor?: string;
 }
+
+/** Purpose of the consent service's own reads of consent entries (healthcare operations). */
+export const SELF_PURPOSE = 'HOPERAT';
 
 type Specificity = 3 | 2 | 1;
 const SPECIFICITY_NAME: Record<Specificity, string> = { 3: 'actor', 2: 'role', 1: 'everyone' };
@@ -63,6 +70,9 @@ function describe(c: ConsentState): string {
  * latest version). Break-glass validation (reason present, purpose ETREAT) happens before this.
  */
 export function decide(req: ConsentDecisionRequest, consents: ConsentState[], policy: Policy, at: Date): ConsentDecision {
+  if (policy.selfActor && req.actor === policy.selfActor && req.role === 'service' && req.dataclass === 'consent' && req.purpose === SELF_PURPOSE && !req.breakGlass) {
+    return { decision: 'permit', reason: 'the consent service reads consent entries to rebuild its projection', consentSeq: null, breakGlass: false };
+  }
   const applicable = consents
     .filter((c) => c.tenant === req.tenant && c.subject === req.subject && inForce(c, at))
     .filter((c) => covers(c.purposes, req.purpose) && covers(c.dataclasses, req.dataclass))
