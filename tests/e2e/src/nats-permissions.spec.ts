@@ -65,6 +65,13 @@ describe('NATS per-service permissions', () => {
     expect(await publishError(nc, 'ledger.append.h1.clinical')).toMatch(/permission/i);
   });
 
+  it('lets intake ask for a receipt but not read records or decide consent', async () => {
+    const nc = await as('intake');
+    expect(await publishError(nc, 'ledger.get.entry')).toBeNull();
+    expect(await publishError(nc, 'ledger.record.read')).toMatch(/permission/i);
+    expect(await publishError(nc, 'consent.decide')).toMatch(/permission/i);
+  });
+
   it('refuses a wrong password', async () => {
     await expect(connect({ servers: server.url, user: 'ledger', pass: 'nope', reconnect: false })).rejects.toThrow(
       /authorization/i,

@@ -17,6 +17,8 @@ describe('smoke: every service boots healthy on real infrastructure', () => {
       MONGO_URL: infra.mongoUrl,
       MONGO_DB: infra.dbName,
       LOG_LEVEL: 'info',
+      // MLLP on a free port: 2575 may be taken on a developer's machine.
+      INTAKE_MLLP_PORT: '0',
       ...testAuth().env,
     };
     for (const s of SERVICES) running.push(await spawnService(s, env));
