@@ -261,13 +261,22 @@ describe('consent-gated record reads across consent and ledger', () => {
     await grant({ patient: 'pseudo:bob', provision: 'permit', roles: ['auditor'], purposes: ['HOPERAT'], dataclasses: ['access'] });
     expect((await read(record.id, 'purpose=TREAT')).status).toBe(200);
 
-    // Kill the ledger the moment it asks consent.decide: between the decision and its answer.
+    // Kill the ledger the moment consent's decision reaches it: between the decision and its answer.
+    // (Replies travel to the requester's inbox; a listener on every inbox sees them too.)
     const victim = ledger;
-    let asked = 0;
+    let decided = 0;
     const KILL_AT = 4;
-    const watch = nc.subscribe(subjects.request('consent.decide'), {
-      callback: () => {
-        if (++asked === KILL_AT) process.kill(victim.pid, 'SIGKILL');
+    const watch = nc.subscribe('_INBOX.>', {
+      callback: (_e, m) => {
+        let body: unknown;
+        try {
+          body = m.json();
+        } catch {
+          return;
+        }
+        if (typeof body === 'object' && body !== null && 'decision' in body && 'consentSeq' in body && ++decided === KILL_AT) {
+          process.kill(victim.pid, 'SIGKILL');
+        }
       },
     });
     await nc.flush();
