@@ -3,3 +3,4 @@ export * from './envelope';
 export * from './receipts';
 export * from './validation';
 export * from './consent';
+export * from './audit';

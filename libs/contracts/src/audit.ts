@@ -1,0 +1,91 @@
+/**
+ * What the audit service publishes on the AUDIT stream (`audit.<kind>.<tenant>`, Nats-Msg-Id =
+ * the id named below), for dashboards, alerting pipelines and tools.
+ */
+
+/** Why the audit service raised an alert. */
+export const AUDIT_ALERT_KINDS = [
+  /** A checkpoint note whose signature by a configured key does not verify (altered or forged). */
+  'bad_signature',
+  /** A checkpoint signed by no key the auditor configured. */
+  'unknown_key',
+  /** A checkpoint that is not a well-formed C2SP note/checkpoint, or names another log's origin. */
+  'malformed_checkpoint',
+  /** Two validly signed checkpoints with the same size and different roots: a split view. */
+  'fork',
+  /** A validly signed checkpoint that is not consistent with one verified before. */
+  'inconsistent',
+  /** A validly signed checkpoint the ledger cannot prove consistent (it answers with an error). */
+  'unprovable',
+  /** The ledger's latest checkpoint is smaller than one the monitor verified before (rollback). */
+  'size_regressed',
+  /** The monitor could not obtain a proof in time (ledger unreachable); not yet a verdict. */
+  'unverifiable',
+  /** A chain entry that does not match what was published for it (hash, signature, envelope). */
+  'entry_mismatch',
+  /** The plain fields of a checkpoint message disagree with its signed note. */
+  'message_mismatch',
+] as const;
+export type AuditAlertKind = (typeof AUDIT_ALERT_KINDS)[number];
+
+/** Raised on `audit.alert.<tenant>` (Nats-Msg-Id = alertId: the same finding is one alert). */
+export interface AuditAlert {
+  alertId: string;
+  tenant: string;
+  kind: AuditAlertKind;
+  severity: 'critical' | 'warning';
+  message: string;
+  time: string;
+  /** Where the monitor saw it: a message on `ledger.checkpoint.<tenant>`, its poll of the ledger, or an access entry. */
+  source: 'stream' | 'poll' | 'entry';
+  /** The checkpoint at fault (its note verbatim, as evidence). */
+  checkpoint?: { size?: number; rootHash?: string; note: string };
+  /** The verified checkpoint it was compared with. */
+  previous?: { size: number; rootHash: string; note: string };
+  /** The chain entry at fault (entry_mismatch). */
+  entry?: { seq?: number; eventId: string };
+}
+
+/**
+ * One access to a patient's record as the audit service projects it (`audit.access.<tenant>`,
+ * Nats-Msg-Id = `access:<tenant>:<seq>`): the access entry's place on the chain and its
+ * AccessRecord. Pseudonyms only.
+ */
+export interface AccessLogEntry {
+  tenant: string;
+  /** Seq of the access entry on the chain. */
+  seq: number;
+  eventId: string;
+  /** Hex leaf hash of the access entry (ask the ledger for its inclusion proof). */
+  leafHash: string;
+  kid: string;
+  /** When the ledger recorded the access entry. */
+  recordedAt: string;
+  /** When the access happened (the event's time). */
+  time: string;
+  /** Patient pseudonym. */
+  subject: string;
+  actor: string;
+  role: string;
+  purpose: string;
+  recordEventId: string;
+  recordSeq: number;
+  decision: 'permit' | 'deny';
+  reason: string;
+  consentSeq: number | null;
+  breakGlass: boolean;
+  breakGlassReason?: string;
+}
+
+/** A checkpoint the audit monitor verified (`audit.checkpoint.<tenant>`, Nats-Msg-Id = `verified:<tenant>:<size>`). */
+export interface CheckpointVerified {
+  tenant: string;
+  size: number;
+  rootHash: string;
+  note: string;
+  /** Kids of the configured keys whose signatures verified. */
+  signedBy: string[];
+  /** Size of the verified checkpoint it was proven consistent with; null for the first one seen. */
+  consistentWith: number | null;
+  verifiedAt: string;
+}
