@@ -14,6 +14,7 @@ import { LedgerChainSource } from './ledger.source';
 import { NatsResponders } from './nats.responders';
 import { ProjectionStore } from './projection.store';
 import { ConsentEntrySource, RebuildService } from './rebuild.service';
+import { PendingSweeper } from './sweeper';
 
 @Module({})
 export class ConsentAppModule implements NestModule {
@@ -30,6 +31,7 @@ export class ConsentAppModule implements NestModule {
         RebuildService,
         { provide: ConsentEntrySource, useClass: LedgerChainSource },
         NatsResponders,
+        PendingSweeper,
         { provide: APP_FILTER, useClass: ConsentErrorFilter },
       ],
     };

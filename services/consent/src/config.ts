@@ -23,6 +23,13 @@ export class ConsentConfig extends BaseConfig {
   CONSENT_RECEIPT_TIMEOUT_MS = 10_000;
 
   /**
+   * How often changes still waiting for their receipt (after a restart, say) are looked up at the
+   * ledger (needs CONSENT_LEDGER_URL and CONSENT_LEDGER_TOKEN_FILE).
+   */
+  @Transform(toInt) @IsInt() @Min(100)
+  CONSENT_SWEEP_INTERVAL_MS = 15_000;
+
+  /**
    * The per-hospital pseudonym secrets (JSON {tenant: base64 secret}: the same file intake reads),
    * for consents that name a patient by a raw identifier. Unset: callers send the pseudonym.
    */

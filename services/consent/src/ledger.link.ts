@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit, ServiceUnavailableException } from '@nestjs/common';
 import { jetstream } from '@nats-io/jetstream';
 import type { Subscription } from '@nats-io/transport-node';
 import type { LedgerEvent, Receipt } from '@clinical-ledger/contracts';
@@ -7,6 +7,16 @@ import { LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 
 type Waiter = (receipt: Receipt) => void;
+
+/** JetStream did not confirm it stored the event (the broker is away, or the ack was lost). */
+export class PublishFailedError extends ServiceUnavailableException {
+  constructor(cause: unknown) {
+    super({
+      error: 'unavailable',
+      message: `the consent change could not be handed to the ledger (${cause instanceof Error ? cause.message : String(cause)}); it may not be recorded: retry, with the same Idempotency-Key to be safe`,
+    });
+  }
+}
 
 /**
  * The consent service's side of the ledger contract: publishes consent events on
@@ -69,7 +79,7 @@ export class LedgerLink implements OnModuleInit, OnApplicationShutdown {
   /**
    * Publishes an event and resolves with its receipt, or with undefined when none came within
    * `timeoutMs` (the event is on the append stream: the ledger will record it when it can).
-   * Throws when JetStream did not accept the event.
+   * Throws PublishFailedError when JetStream did not confirm it stored the event.
    */
   async publishAndWait(
     event: LedgerEvent,
@@ -88,10 +98,14 @@ export class LedgerLink implements OnModuleInit, OnApplicationShutdown {
     set.add(waiter as Waiter);
     this.waiters.set(event.id, set);
     try {
-      const ack = await jetstream(nc).publish(this.nats.subjects.append(event.tenant, category), JSON.stringify(event), {
-        msgID: event.id,
-        timeout: Math.min(timeoutMs, 5_000),
-      });
+      const ack = await jetstream(nc)
+        .publish(this.nats.subjects.append(event.tenant, category), JSON.stringify(event), {
+          msgID: event.id,
+          timeout: Math.min(timeoutMs, 5_000),
+        })
+        .catch((err: unknown) => {
+          throw new PublishFailedError(err);
+        });
       if (ack.duplicate) this.logger.info({ eventId: event.id }, 'consent event already on the append stream');
       const receipt = await got;
       if (!receipt && onLate) this.keepLate(event.id, onLate);

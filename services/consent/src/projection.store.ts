@@ -143,10 +143,10 @@ export class ProjectionStore implements OnModuleInit {
     await this.changes.updateOne({ _id: eventId }, { $set: { receipt } });
   }
 
-  /** Changes still without a receipt, oldest first (for the sweeper). */
-  unconfirmed(olderThan: Date, limit = 100): Promise<ChangeDoc[]> {
+  /** Changes still without a receipt, created between `since` and `before`, oldest first (for the sweeper). */
+  unconfirmed(since: Date, before: Date, limit = 100): Promise<ChangeDoc[]> {
     return this.changes
-      .find({ receipt: { $exists: false }, createdAt: { $lt: olderThan } })
+      .find({ receipt: { $exists: false }, createdAt: { $gte: since, $lt: before } })
       .sort({ createdAt: 1 })
       .limit(limit)
       .toArray();

@@ -28,6 +28,8 @@ describe('consent-gated record reads across consent and ledger', () => {
   let consent: ServiceProcess;
   let ledgerEnv: Record<string, string>;
   let ledgerPort: number;
+  let consentEnv: Record<string, string>;
+  const consents: ServiceProcess[] = [];
   let mongo: MongoClient;
   /** Every ledger process this file started (one is killed and replaced). */
   const ledgers: ServiceProcess[] = [];
@@ -124,14 +126,18 @@ describe('consent-gated record reads across consent and ledger', () => {
     ledgerEnv = { ...common, LEDGER_SIGNING_KEY_FILE: signingKeyFile, LEDGER_KEK_FILE: kekFile, LEDGER_ACK_WAIT_MS: '2000', LEDGER_CHECKPOINT_INTERVAL_MS: '500' };
     ledgerPort = await freePort();
     const serviceToken = join(dir, 'consent-service.jwt');
-    writeFileSync(serviceToken, await auth.token({ tenant: '*', roles: ['service'], sub: 'svc-consent', expiresIn: '1h' }), { mode: 0o600 });
-    const consentEnv = {
+    tokens['consentService'] = await auth.token({ tenant: '*', roles: ['service'], sub: 'svc-consent', expiresIn: '1h' });
+    writeFileSync(serviceToken, tokens['consentService'], { mode: 0o600 });
+    consentEnv = {
       ...common,
       CONSENT_DEFAULT: 'deny',
+      CONSENT_RECEIPT_TIMEOUT_MS: '1500',
+      CONSENT_SWEEP_INTERVAL_MS: '500',
       CONSENT_LEDGER_URL: `http://127.0.0.1:${ledgerPort}`,
       CONSENT_LEDGER_TOKEN_FILE: serviceToken,
     };
     [ledger, consent] = await Promise.all([startLedger(), spawnService('consent', consentEnv)]);
+    consents.push(consent);
     mongo = new MongoClient(infra.mongoUrl);
     await eventually(async () => (await fetch(`${consent.url}/readyz`)).status === 200, 30_000, 'consent ready');
     nc = await connect({ servers: infra.natsUrl });
@@ -322,22 +328,34 @@ describe('consent-gated record reads across consent and ledger', () => {
     expect(r).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'token is for tenant "hosp-b", not "hosp-a"' } });
   });
 
-  it('keeps secrets and patient data out of the logs', () => {
-    for (const svc of [...ledgers, consent]) {
-      const out = svc.output();
-      for (const t of Object.values(tokens)) expect(out).not.toContain(t);
-      expect(out).not.toContain('anticoagulant');
-      expect(out).not.toContain('718-7');
-    }
+  it('catches up a change whose receipt came while the consent service was down', async () => {
+    // The ledger is away: the change is stored on the append stream, the answer is 202 (pending).
+    expect(await ledger.stop('SIGTERM')).toBe(0);
+    const r = await http(consent, 'POST', '/v1/consents', tokens['admin'] as string, { tenant: TENANT, id: 'carol-1', patient: 'pseudo:carol', provision: 'permit' });
+    expect(r).toMatchObject({ status: 202, body: { status: 'pending', consent: { consentId: 'carol-1', seq: null } } });
+    // The consent service dies before any receipt; the ledger comes back and records the change.
+    expect(await consent.stop('SIGKILL')).toBe('SIGKILL');
+    ledger = await startLedger();
+    const receipt = await eventually(
+      async () => (await http(ledger, 'GET', `/v1/chains/${TENANT}/receipts/${r.body['eventId']}`, tokens['auditor'] as string)).status === 200,
+      20_000,
+      'consent change on the chain',
+    ).then(async () => (await http(ledger, 'GET', `/v1/chains/${TENANT}/receipts/${r.body['eventId']}`, tokens['auditor'] as string)).body);
+    consent = await spawnService('consent', consentEnv);
+    consents.push(consent);
+    // The new consent process finds the change still pending, asks the ledger, and projects it.
+    await eventually(async () => (await http(consent, 'GET', `/v1/consents/carol-1`, tokens['admin'] as string)).status === 200, 20_000, 'projected');
+    const got = await http(consent, 'GET', `/v1/consents/carol-1`, tokens['admin'] as string);
+    expect(got.body['consent']).toMatchObject({ consentId: 'carol-1', subject: 'pseudo:carol', status: 'active', seq: receipt['seq'] });
   });
 
-  // Kept last: the projection is rebuilt from the chain and decisions come back as they were.
+  // Near the end: the projection is rebuilt from the chain and decisions come back as they were.
   it('rebuilds the consent projection from the chain on demand, undoing damage to it', async () => {
     const list = async (patient: string) => (await http(consent, 'GET', `/v1/consents?patient=${patient}`, tokens['admin'] as string)).body;
     const before = { alice: await list('pseudo:alice'), bob: await list('pseudo:bob') };
     const clean = await http(consent, 'POST', '/v1/consent/rebuild', tokens['admin'] as string, { tenant: TENANT });
     expect(clean.status).toBe(200);
-    expect(clean.body).toMatchObject({ tenant: TENANT, consentEntries: 6, inserted: 0, replaced: 0, deleted: 0, skipped: [] });
+    expect(clean.body).toMatchObject({ tenant: TENANT, consentEntries: 7, inserted: 0, replaced: 0, deleted: 0, skipped: [] });
 
     // Damage: one version lost, one altered (a deny turned permit), one forged.
     const versions = mongo.db(infra.dbName).collection('consent_versions');
@@ -350,11 +368,20 @@ describe('consent-gated record reads across consent and ledger', () => {
 
     const sizeBefore = (await http(ledger, 'GET', `/v1/chains/${TENANT}`, tokens['auditor'] as string)).body['size'] as number;
     const r = await http(consent, 'POST', '/v1/consent/rebuild', tokens['admin'] as string, { tenant: TENANT });
-    expect(r.body).toMatchObject({ tenant: TENANT, consentEntries: 6, inserted: 1, replaced: 1, deleted: 1 });
+    expect(r.body).toMatchObject({ tenant: TENANT, consentEntries: 7, inserted: 1, replaced: 1, deleted: 1 });
     expect({ alice: await list('pseudo:alice'), bob: await list('pseudo:bob') }).toEqual(before);
     expect((await read(bobRecord, 'purpose=TREAT')).status).toBe(200);
     // The rebuild read the consent entries through the ledger's gate: each read is on the chain too.
     const sizeAfter = (await http(ledger, 'GET', `/v1/chains/${TENANT}`, tokens['auditor'] as string)).body['size'] as number;
-    expect(sizeAfter - sizeBefore).toBeGreaterThanOrEqual(6);
+    expect(sizeAfter - sizeBefore).toBeGreaterThanOrEqual(7);
+  });
+
+  it('keeps secrets and patient data out of the logs', () => {
+    for (const svc of [...ledgers, ...consents]) {
+      const out = svc.output();
+      for (const t of Object.values(tokens)) expect(out).not.toContain(t);
+      expect(out).not.toContain('anticoagulant');
+      expect(out).not.toContain('718-7');
+    }
   });
 });

@@ -126,6 +126,17 @@ describe('consent decision rules', () => {
     expect(d).toMatchObject({ decision: 'deny', breakGlass: false, reason: expect.stringContaining('may not break the glass') });
   });
 
+  it("lets the consent service read consent entries (and nothing else) to rebuild, whatever the consents say", () => {
+    const self: Policy = { ...deny, selfActor: 'svc-consent' };
+    const all = consent({ provision: 'deny' });
+    const rebuildRead = req({ actor: 'svc-consent', role: 'service', purpose: 'HOPERAT', dataclass: 'consent' });
+    expect(decide(rebuildRead, [all], self, at)).toMatchObject({ decision: 'permit', consentSeq: null, reason: expect.stringContaining('rebuild') });
+    expect(decide({ ...rebuildRead, dataclass: 'lab' }, [all], self, at).decision).toBe('deny');
+    expect(decide({ ...rebuildRead, purpose: 'TREAT' }, [all], self, at).decision).toBe('deny');
+    expect(decide({ ...rebuildRead, actor: 'svc-other' }, [all], self, at).decision).toBe('deny');
+    expect(decide(rebuildRead, [all], deny, at).decision).toBe('deny');
+  });
+
   it('projects the newest version of each consent', () => {
     const v1 = consent({ consentId: 'k' });
     const v2 = consent({ consentId: 'k', status: 'inactive' });

@@ -1,0 +1,78 @@
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import type { Receipt } from '@clinical-ledger/contracts';
+import { CONFIG, LOGGER } from '@clinical-ledger/platform';
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { ConsentConfig } from './config';
+import { ConsentService } from './consent.service';
+import { ProjectionStore } from './projection.store';
+
+/** Changes older than this are left to a rebuild (the sweeper is for crashes and outages). */
+const HORIZON_MS = 24 * 3_600_000;
+
+/**
+ * Catches up changes whose receipt never reached this service (it restarted, or NATS was away
+ * while the ledger answered): asks the ledger for each one's receipt and projects it. A change
+ * JetStream stored is recorded by the ledger sooner or later; this makes the projection follow.
+ */
+@Injectable()
+export class PendingSweeper implements OnModuleInit, OnApplicationShutdown {
+  private timer?: NodeJS.Timeout;
+  private running = false;
+
+  constructor(
+    private readonly store: ProjectionStore,
+    private readonly consents: ConsentService,
+    @Inject(CONFIG) private readonly config: ConsentConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onModuleInit(): void {
+    if (!this.config.CONSENT_LEDGER_URL || !this.config.CONSENT_LEDGER_TOKEN_FILE) {
+      this.logger.info('no CONSENT_LEDGER_URL/CONSENT_LEDGER_TOKEN_FILE: receipts missed during a restart are caught up by a rebuild only');
+      return;
+    }
+    this.timer = setInterval(() => void this.sweep(), this.config.CONSENT_SWEEP_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  /** One pass; returns how many pending changes it confirmed. */
+  async sweep(): Promise<number> {
+    if (this.running) return 0;
+    this.running = true;
+    let confirmed = 0;
+    try {
+      const now = Date.now();
+      const pending = await this.store.unconfirmed(new Date(now - HORIZON_MS), new Date(now - this.config.CONSENT_RECEIPT_TIMEOUT_MS));
+      if (!pending.length) return 0;
+      const token = readFileSync(this.config.CONSENT_LEDGER_TOKEN_FILE as string, 'utf8').trim();
+      for (const change of pending) {
+        const receipt = await this.receipt(token, change.tenant, change._id);
+        if (!receipt) continue;
+        await this.consents.confirmed(change, receipt);
+        confirmed++;
+      }
+      if (confirmed) this.logger.info({ confirmed, pending: pending.length }, 'pending consent changes caught up from the ledger');
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'sweep of pending consent changes failed; next pass retries');
+    } finally {
+      this.running = false;
+    }
+    return confirmed;
+  }
+
+  private async receipt(token: string, tenant: string, eventId: string): Promise<Receipt | undefined> {
+    const base = (this.config.CONSENT_LEDGER_URL as string).replace(/\/$/, '');
+    const res = await fetch(`${base}/v1/chains/${tenant}/receipts/${encodeURIComponent(eventId)}`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (res.status === 404) return undefined; // not (yet) on the chain
+    if (!res.ok) throw new Error(`ledger answered ${res.status} for the receipt of ${eventId}`);
+    return (await res.json()) as Receipt;
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+}
