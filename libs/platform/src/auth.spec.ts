@@ -6,7 +6,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertTenant, CurrentPrincipal, Principal, principalFrom, Public, RequireRoles } from './auth';
+import { assertTenant, BearerVerifier, CurrentPrincipal, Principal, principalFrom, Public, RequireRoles } from './auth';
 import { RunningService, startService } from './bootstrap';
 import { BaseConfig, loadConfig } from './config';
 import { createLogger } from './logger';
@@ -238,6 +238,17 @@ describe('JWT auth guard', () => {
       await expect(start({ AUTH_PUBLIC_KEY_FILE: file('bad.pem', 'not a key') })).rejects.toThrow(/^AUTH_PUBLIC_KEY_FILE: unusable JWT verification key/);
       await expect(start({})).rejects.toThrow(/no JWT verification key configured/);
     });
+  });
+
+  it('BearerVerifier applies the same rules outside HTTP (a NATS request carrying a JWT)', async () => {
+    const secret = randomBytes(32);
+    const verifier = new BearerVerifier({ AUTH_HS256_SECRET_FILE: file('nats.secret', secret) });
+    await verifier.ready();
+    const good = await new SignJWT({ tenant: 'hosp-a', roles: ['clinician'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('dr-a').setExpirationTime('5m').sign(secret);
+    expect(await verifier.verify(good)).toEqual({ actor: 'dr-a', tenant: 'hosp-a', roles: ['clinician'] });
+    const forever = await new SignJWT({ tenant: 'hosp-a', roles: ['clinician'] }).setProtectedHeader({ alg: 'HS512' }).setSubject('dr-a').sign(secret);
+    await expect(verifier.verify(forever)).rejects.toThrow(/alg|exp/);
+    await expect(new BearerVerifier({ AUTH_PUBLIC_KEY_FILE: file('bad2.pem', 'nope') }).ready()).rejects.toThrow(/^AUTH_PUBLIC_KEY_FILE: unusable/);
   });
 
   it('principalFrom keeps only what the token proves', () => {

@@ -124,18 +124,18 @@ export function principalFrom(payload: JWTPayload): Principal {
   return { actor: payload.sub, tenant, roles: [...new Set(list)] };
 }
 
-/** Global guard: every HTTP route needs a verified bearer JWT unless marked @Public(). */
-@Injectable()
-export class JwtAuthGuard implements CanActivate, OnModuleInit {
+/**
+ * Verifies bearer tokens with the configured key and the same rules everywhere (pinned algorithms,
+ * `exp` required, issuer/audience when configured): the HTTP guard uses it, and so should any
+ * other entry point that takes a caller's token (a NATS request carrying a JWT, say).
+ */
+export class BearerVerifier {
   private readonly key: ReturnType<typeof verificationKey>;
   private readonly options: JWTVerifyOptions;
 
-  constructor(
-    private readonly reflector: Reflector,
-    @Inject(CONFIG) private readonly config: BaseConfig,
-  ) {
+  constructor(private readonly config: AuthConfig) {
     this.key = verificationKey(config);
-    // A bad PEM is reported by onModuleInit (start fails); keep the rejection from going unhandled.
+    // A bad PEM is reported by ready() (the guard fails the start); no unhandled rejection.
     if (this.key instanceof Promise) this.key.catch(() => undefined);
     this.options = {
       algorithms: acceptedAlgorithms(config),
@@ -147,13 +147,38 @@ export class JwtAuthGuard implements CanActivate, OnModuleInit {
     };
   }
 
-  /** Fails the start, naming the variable, when the configured key cannot be used. */
-  async onModuleInit(): Promise<void> {
+  /** Resolves once the key is usable; rejects naming the variable otherwise. */
+  async ready(): Promise<void> {
     try {
       await this.key;
     } catch (err) {
       throw new Error(`${keyVariable(this.config)}: unusable JWT verification key (${err instanceof Error ? err.message : String(err)})`);
     }
+  }
+
+  /** The principal a token proves; throws (with jose's or our reason, never key material) otherwise. */
+  async verify(token: string): Promise<Principal> {
+    const key = await this.key;
+    const { payload } = typeof key === 'function' ? await jwtVerify(token, key, this.options) : await jwtVerify(token, key, this.options);
+    return principalFrom(payload);
+  }
+}
+
+/** Global guard: every HTTP route needs a verified bearer JWT unless marked @Public(). */
+@Injectable()
+export class JwtAuthGuard implements CanActivate, OnModuleInit {
+  private readonly verifier: BearerVerifier;
+
+  constructor(
+    private readonly reflector: Reflector,
+    @Inject(CONFIG) config: BaseConfig,
+  ) {
+    this.verifier = new BearerVerifier(config);
+  }
+
+  /** Fails the start, naming the variable, when the configured key cannot be used. */
+  async onModuleInit(): Promise<void> {
+    await this.verifier.ready();
   }
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -172,11 +197,7 @@ export class JwtAuthGuard implements CanActivate, OnModuleInit {
     }
     let principal: Principal;
     try {
-      const key = await this.key;
-      const token = match[1] as string;
-      const { payload } =
-        typeof key === 'function' ? await jwtVerify(token, key, this.options) : await jwtVerify(token, key, this.options);
-      principal = principalFrom(payload);
+      principal = await this.verifier.verify(match[1] as string);
     } catch (err) {
       // jose's messages name the failed check ("exp" claim, signature), never key material.
       res.setHeader?.('WWW-Authenticate', 'Bearer error="invalid_token"');
