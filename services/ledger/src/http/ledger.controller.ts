@@ -4,7 +4,7 @@ import type { Receipt } from '@clinical-ledger/contracts';
 import { assertTenant, CurrentPrincipal, Principal, Public, RequireRoles } from '@clinical-ledger/platform';
 import type { StoredChainReport } from '@clinical-ledger/ledger-store';
 import { RecordAccessService, type RecordReadResult } from '../access/record-access.service';
-import { ReadService, type CheckpointView, type ConsistencyView, type EntryView, type InclusionView } from '../read/read.service';
+import { ReadService, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView, type InclusionView } from '../read/read.service';
 
 const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
 
@@ -36,6 +36,16 @@ export class LedgerController {
     assertTenant(p, tenant);
     const latest = await this.reads.latestCheckpoint(tenant).catch(() => null);
     return { tenant, size: await this.reads.size(tenant), origin: this.reads.origin(tenant), latestCheckpoint: latest };
+  }
+
+  @Get('chains/:tenant/entries')
+  @ApiOperation({ summary: 'Page of stored entries in seq order (core bytes, leaf hash, signature, kid), for export and independent verification' })
+  @ApiParam(TENANT)
+  @ApiQuery({ name: 'from', required: false, description: 'First seq (default 0)' })
+  @ApiQuery({ name: 'limit', required: false, description: 'At most this many entries (default 500, max 1000)' })
+  async entries(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Query('from') from?: string, @Query('limit') limit?: string): Promise<EntryPage> {
+    assertTenant(p, tenant);
+    return this.reads.entriesPage(tenant, from, limit);
   }
 
   @Get('chains/:tenant/entries/:seq')

@@ -43,6 +43,35 @@ export interface EntryView {
   receipt: Receipt;
 }
 
+/** An entry as stored, for paging through a chain: bytes are served as they are, never decoded. */
+export interface EntryRecord {
+  seq: number;
+  eventId: string;
+  /** The exact stored core bytes (base64). */
+  coreBytes: string;
+  /** Stored leaf hash (hex). */
+  leafHash: string;
+  /** Stored Ed25519 signature over the leaf hash (base64). */
+  signature: string;
+  kid: string;
+  recordedAt: string;
+}
+
+export interface EntryPage {
+  tenant: string;
+  from: number;
+  limit: number;
+  /** Durable size of the chain when the page was read. */
+  size: number;
+  /** Entries with seq >= from, in seq order, at most `limit`. */
+  entries: EntryRecord[];
+  /** `from` of the next page, or null when this page was the last. */
+  next: number | null;
+}
+
+/** Most entries one page carries. */
+export const MAX_ENTRY_PAGE = 1_000;
+
 export interface CheckpointView {
   tenant: string;
   origin: string;
@@ -137,6 +166,29 @@ export class ReadService {
 
   async entry(tenant: string, ref: { seq?: unknown; eventId?: unknown }): Promise<EntryView> {
     return this.view(await this.entryDoc(tenant, ref));
+  }
+
+  /**
+   * A page of stored entries for export and independent verification. Stored bytes are not
+   * decoded here: a damaged entry must reach the auditor's verifier, not end in a 500.
+   */
+  async entriesPage(tenant: string, from?: unknown, limit?: unknown): Promise<EntryPage> {
+    checkTenant(tenant);
+    const f = from === undefined || from === null || from === '' ? 0 : asInt(from, 'from');
+    const l = limit === undefined || limit === null || limit === '' ? 500 : asInt(limit, 'limit', 1);
+    if (l > MAX_ENTRY_PAGE) throw badRequest('limit', `must be at most ${MAX_ENTRY_PAGE}`);
+    const [size, docs] = await Promise.all([this.size(tenant), this.store.scanEntries(tenant, f, l)]);
+    const entries = docs.map((d) => ({
+      seq: d.seq,
+      eventId: d.eventId,
+      coreBytes: toBase64(bytes(d.core)),
+      leafHash: toHex(bytes(d.leafHash)),
+      signature: toBase64(bytes(d.signature)),
+      kid: d.kid,
+      recordedAt: d.recordedAt,
+    }));
+    const next = docs.length === l ? docs[docs.length - 1].seq + 1 : null;
+    return { tenant, from: f, limit: l, size, entries, next };
   }
 
   /** Stored checkpoint at `size`, or one signed now for it (any size up to the durable size). */
