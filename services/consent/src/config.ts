@@ -37,20 +37,13 @@ export class ConsentConfig extends BaseConfig {
   CONSENT_PSEUDONYM_SECRETS_FILE?: string;
 
   /**
-   * Rebuilding the projection from the chain: the ledger's HTTP base URL (consent entries' data
-   * is read through its consent-gated record read) ...
+   * Rebuilding the projection from the chain (and the sweeper): the ledger's HTTP base URL (its
+   * entries pages, receipts and consent-gated record read) ...
    */
   @IsOptional() @Matches(/^https?:\/\/\S+$/, { message: 'must be the ledger\'s http(s) base URL' })
   CONSENT_LEDGER_URL?: string;
 
-  /** ... with this service's bearer JWT (role `service`; re-read at every rebuild, so it can rotate) ... */
+  /** ... with this service's bearer JWT (role `service`; re-read at every use, so it can rotate). */
   @IsOptional() @IsString()
   CONSENT_LEDGER_TOKEN_FILE?: string;
-
-  /** ... and read access to the ledger's chain store to find the consent entries (database and prefix). */
-  @IsOptional() @Matches(/^[A-Za-z0-9_-]{1,63}$/)
-  CONSENT_LEDGER_MONGO_DB?: string;
-
-  @Matches(/^[A-Za-z0-9_]{0,32}$/)
-  CONSENT_LEDGER_COLLECTION_PREFIX = 'ledger_';
 }

@@ -1,9 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { decodeCore } from '@clinical-ledger/chain';
+import { decodeCore, EntryCore, fromBase64, leafHash, toHex } from '@clinical-ledger/chain';
 import { ConsentChangeData, EVENT_TYPES, LedgerEvent } from '@clinical-ledger/contracts';
-import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
 import { CONFIG } from '@clinical-ledger/platform';
-import { MongoService } from '@clinical-ledger/storage';
 import { decodeJwt } from 'jose';
 import { readFileSync } from 'node:fs';
 import { ConsentConfig } from './config';
@@ -14,6 +12,15 @@ const CONSENT_TYPES: string[] = [EVENT_TYPES.consentGranted, EVENT_TYPES.consent
 /** Consent entries are read for healthcare operations: the projection is how consent is enforced. */
 export const REBUILD_PURPOSE = 'HOPERAT';
 const PARALLEL = 8;
+const PAGE = 1_000;
+
+/** One item of the ledger's `GET /v1/chains/:tenant/entries` page. */
+interface PageEntry {
+  seq: number;
+  eventId: string;
+  coreBytes: string;
+  leafHash: string;
+}
 
 /** The actor id (`sub`) of the service token, so decisions can recognise the rebuild's own reads. */
 export function serviceActor(config: ConsentConfig): string | undefined {
@@ -28,54 +35,61 @@ export function serviceActor(config: ConsentConfig): string | undefined {
 }
 
 /**
- * Reads a chain's consent entries back: finds them in the ledger's chain store (the hashed core
- * bytes are the truth for type, subject and seq) and gets each one's data through the ledger's
- * consent-gated record read, which decrypts it, checks it against the chain and records the read.
+ * Reads a chain's consent entries back through the ledger's public API: pages of stored entries
+ * (the hashed core bytes are the truth for type, subject and seq; each page item's leaf hash is
+ * checked against its bytes), and each consent entry's data through the consent-gated record read,
+ * which decrypts it, checks it against the chain and records the read.
  */
 @Injectable()
 export class LedgerChainSource extends ConsentEntrySource {
-  private readonly store: LedgerStore;
-
-  constructor(
-    mongo: MongoService,
-    @Inject(CONFIG) private readonly config: ConsentConfig,
-  ) {
+  constructor(@Inject(CONFIG) private readonly config: ConsentConfig) {
     super();
-    this.store = new LedgerStore(mongo.client.db(config.CONSENT_LEDGER_MONGO_DB ?? config.MONGO_DB), { prefix: config.CONSENT_LEDGER_COLLECTION_PREFIX });
   }
 
   async read(tenant: string): Promise<{ entries: ChainConsentEntry[]; size: number; skipped: { seq: number; reason: string }[] }> {
-    const url = this.config.CONSENT_LEDGER_URL;
+    const url = this.config.CONSENT_LEDGER_URL?.replace(/\/$/, '');
     const tokenFile = this.config.CONSENT_LEDGER_TOKEN_FILE;
     if (!url || !tokenFile) throw new Error('rebuild needs CONSENT_LEDGER_URL and CONSENT_LEDGER_TOKEN_FILE');
     const token = readFileSync(tokenFile, 'utf8').trim();
-    // The bound first: entries appended while we read are left to the live path.
-    const size = (await this.store.getHead(tenant))?.size ?? 0;
-    const found = await this.store.entries
-      .find({ chain: tenant, dataclass: 'consent', seq: { $lt: size } }, { projection: { seq: 1, eventId: 1, core: 1, recordedAt: 1 } })
-      .sort({ seq: 1 })
-      .toArray();
-    const candidates = found
-      .map((doc) => ({ doc, core: decodeCore(bytes(doc.core)) }))
-      .filter(({ core }) => core.event['dataclass'] === 'consent' && CONSENT_TYPES.includes(String(core.event['type'])));
+    const get = async <T>(path: string): Promise<T> => {
+      const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
+      if (!res.ok) throw new Error(`ledger answered ${res.status} for ${path.split('?')[0]}`);
+      return (await res.json()) as T;
+    };
+    // The chain's size when we start is the bound: entries appended meanwhile are left to the live path.
+    let size = -1;
+    const candidates: { seq: number; eventId: string; core: EntryCore }[] = [];
+    for (let from = 0; size < 0 || from < size; ) {
+      const page = await get<{ size: number; entries: PageEntry[]; next: number | null }>(`/v1/chains/${tenant}/entries?from=${from}&limit=${PAGE}`);
+      if (size < 0) size = page.size;
+      for (const e of page.entries) {
+        if (e.seq >= size) break;
+        const coreBytes = fromBase64(e.coreBytes);
+        if (toHex(leafHash(coreBytes)) !== e.leafHash) throw new Error(`entry ${e.seq}: stored bytes do not match its leaf hash`);
+        const core = decodeCore(coreBytes);
+        if (core.event['dataclass'] === 'consent' && CONSENT_TYPES.includes(String(core.event['type']))) candidates.push({ seq: e.seq, eventId: e.eventId, core });
+      }
+      if (page.next === null) break;
+      from = page.next;
+    }
     const entries: ChainConsentEntry[] = [];
     const skipped: { seq: number; reason: string }[] = [];
     for (let i = 0; i < candidates.length; i += PARALLEL) {
       const batch = candidates.slice(i, i + PARALLEL);
-      const results = await Promise.all(batch.map(({ doc }) => this.data(url, token, tenant, doc.eventId)));
-      batch.forEach(({ doc, core }, j) => {
+      const results = await Promise.all(batch.map((c) => this.data(url, token, tenant, c.eventId)));
+      batch.forEach(({ seq, core }, j) => {
         const r = results[j] as { data?: ConsentChangeData; skip?: string };
-        if (r.skip) return skipped.push({ seq: doc.seq, reason: r.skip });
+        if (r.skip) return skipped.push({ seq, reason: r.skip });
         const event = { ...(core.event as unknown as LedgerEvent<ConsentChangeData>), data: r.data as ConsentChangeData };
         entries.push({ seq: core.seq, recordedAt: core.recordedAt, event });
       });
     }
-    return { entries, size, skipped };
+    return { entries, size: Math.max(size, 0), skipped };
   }
 
   /** One consent entry's data, through the ledger's gate; a skip reason when it is erased or malformed. */
   private async data(url: string, token: string, tenant: string, eventId: string): Promise<{ data?: ConsentChangeData; skip?: string }> {
-    const res = await fetch(`${url.replace(/\/$/, '')}/v1/chains/${tenant}/records/${encodeURIComponent(eventId)}?purpose=${REBUILD_PURPOSE}&role=service`, {
+    const res = await fetch(`${url}/v1/chains/${tenant}/records/${encodeURIComponent(eventId)}?purpose=${REBUILD_PURPOSE}&role=service`, {
       headers: { authorization: `Bearer ${token}` },
       signal: AbortSignal.timeout(30_000),
     });
