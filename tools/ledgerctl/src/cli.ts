@@ -1,0 +1,211 @@
+// ledgerctl's command line (commander). `run` is the whole program minus the process: tests call it
+// in-process with their own IO, main.ts with the real one. It returns the exit status.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { verifyCheckpointNote } from './checkpoint';
+import { LedgerClient } from './client';
+import { CliError, EXIT, InputError } from './errors';
+import { ExportWriter, FileSource } from './export-file';
+import { DEFAULT_PAGE_SIZE, HttpSource } from './http-source';
+import { proveInclusion } from './inclusion';
+import { readInput, type CliIo } from './io';
+import { buildKeyring } from './keyring';
+import { generateKey } from './keys';
+import { renderCheckpoint, renderInclusion, renderKey, renderVerify } from './output';
+import { verifySource } from './verify';
+
+/** Unexpected internal failure (a bug): distinct from every documented status. */
+const EXIT_INTERNAL = 70;
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+function intArg(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (v: string): number => {
+    if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new InvalidArgumentError(`must be an integer from ${min} to ${max}`);
+    return Number(v);
+  };
+}
+
+interface KeyOpts {
+  key?: string[];
+  keyFile?: string[];
+  origin?: string;
+}
+interface LedgerOpts {
+  url?: string;
+  tenant?: string;
+  token?: string;
+  tokenFile?: string;
+  timeout: number;
+  pageSize: number;
+}
+
+function withKeys(cmd: Command): Command {
+  return cmd
+    .option('--key <vkey>', 'C2SP verifier key "<name>+<hash>+<base64>" to trust (repeat for rotated keys)', collect)
+    .option('--key-file <file>', 'file with verifier keys, one a line (repeatable)', collect)
+    .option('--origin <origin>', 'exact checkpoint origin to expect (default: any "<prefix>/<tenant>")');
+}
+
+function withLedger(cmd: Command, opts: { pages?: boolean } = {}): Command {
+  cmd
+    .option('--url <url>', 'ledger base URL, e.g. http://ledger:8080')
+    .option('--tenant <tenant>', 'hospital id (= chain id)')
+    .option('--token <jwt>', 'bearer token for the tenant (default: $LEDGERCTL_TOKEN)')
+    .option('--token-file <file>', 'read the bearer token from a file (keeps it out of `ps`)')
+    .addOption(new Option('--timeout <ms>', 'per-request timeout').argParser(intArg(1)).default(30_000));
+  if (opts.pages) cmd.addOption(new Option('--page-size <n>', 'entries per request').argParser(intArg(1, 1_000)).default(DEFAULT_PAGE_SIZE));
+  return cmd;
+}
+
+function tokenOf(o: LedgerOpts, io: CliIo): string {
+  if (o.token && o.tokenFile) throw new InputError('USAGE', 'give --token or --token-file, not both');
+  if (o.tokenFile) {
+    try {
+      return readFileSync(o.tokenFile, 'utf8').trim();
+    } catch (e) {
+      throw new InputError('FILE_UNREADABLE', `cannot read --token-file ${o.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? 'EIO'}`);
+    }
+  }
+  const t = o.token ?? io.env['LEDGERCTL_TOKEN'];
+  if (!t) throw new InputError('NO_TOKEN', 'the ledger needs a bearer token: --token <jwt>, --token-file <file> or LEDGERCTL_TOKEN');
+  return t.trim();
+}
+
+function ledgerClient(o: LedgerOpts, io: CliIo): { client: LedgerClient; tenant: string; url: string } {
+  if (!o.url) throw new InputError('USAGE', '--url <ledger base URL> is required');
+  if (!o.tenant) throw new InputError('USAGE', '--tenant <hospital id> is required');
+  return { client: new LedgerClient({ url: o.url, token: tokenOf(o, io), timeoutMs: o.timeout }), tenant: o.tenant, url: o.url };
+}
+
+export async function run(argv: string[], io: CliIo): Promise<number> {
+  let status: number = EXIT.OK;
+  const json = argv.includes('--json');
+  const print = (value: unknown, human: string) => io.stdout(json ? `${JSON.stringify(value, null, 2)}\n` : human);
+
+  const program = new Command('ledgerctl')
+    .description('Verify a clinical-ledger chain independently: keys, checkpoints, whole-chain verification, proofs, export')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(ledgerctl --help for usage)');
+
+  const keys = program.command('keys').description('signing keys for the ledger');
+  keys
+    .command('generate')
+    .description('new Ed25519 signing key: PKCS#8 PEM (0600) for LEDGER_SIGNING_KEY_FILE; prints the verifier key and kid')
+    .requiredOption('--name <name>', 'C2SP key name (= LEDGER_SIGNING_KEY_NAME), e.g. clinical-ledger')
+    .option('--out <dir>', 'folder for <name>.pem and <name>.vkey', '.')
+    .option('--force', 'replace existing files')
+    .option('--show-private', 'also print the private key as a C2SP signer key (secret!)')
+    .option('--json', 'machine-readable output')
+    .action((o: { name: string; out: string; force?: boolean; showPrivate?: boolean }) => {
+      const k = generateKey(o);
+      print(k, renderKey(k));
+    });
+
+  const checkpoint = program.command('checkpoint').description('signed checkpoints (C2SP tlog-checkpoint notes)');
+  withKeys(checkpoint.command('verify').description('verify a signed checkpoint note offline; prints origin, size, root'))
+    .argument('<note>', 'note file, or - for stdin')
+    .option('--json', 'machine-readable output')
+    .action(async (file: string, o: KeyOpts) => {
+      const keyring = buildKeyring(o);
+      const r = verifyCheckpointNote(await readInput(io, file, 'checkpoint note'), file === '-' ? '<stdin>' : file, keyring, o);
+      print(r, renderCheckpoint(r));
+      if (!r.ok) status = EXIT.VERIFY_FAILED;
+    });
+
+  withKeys(withLedger(program.command('verify'), { pages: true }))
+    .description('download (or read an export of) the whole chain and re-verify every entry, the root against the latest signed checkpoint, and optionally consistency with a checkpoint you kept')
+    .option('--file <export.jsonl>', 'verify an export file offline instead of asking a ledger')
+    .option('--from-checkpoint <note>', 'an older signed checkpoint you kept: the chain must still extend it')
+    .option('--json', 'machine-readable output')
+    .action(async (o: KeyOpts & LedgerOpts & { file?: string; fromCheckpoint?: string }) => {
+      if (o.file && o.url) throw new InputError('USAGE', 'give --url or --file, not both');
+      if (!o.file && !o.url) throw new InputError('USAGE', 'give --url <ledger> (with --tenant and a token) or --file <export.jsonl>');
+      const keyring = buildKeyring(o);
+      const keptNote = o.fromCheckpoint !== undefined ? (await readInput(io, o.fromCheckpoint, 'kept checkpoint')).toString('utf8') : undefined;
+      let report;
+      if (o.file) {
+        const src = await FileSource.open(o.file);
+        const tenant = o.tenant ?? src.header.tenant;
+        if (tenant !== src.header.tenant) throw new InputError('USAGE', `--tenant ${tenant} but the export is of ${src.header.tenant}`);
+        report = await verifySource(src, { tenant, keyring, ...(o.origin !== undefined ? { origin: o.origin } : {}), ...(keptNote !== undefined ? { keptNote } : {}) });
+      } else {
+        const { client, tenant, url } = ledgerClient(o, io);
+        const src = new HttpSource(client, tenant, url, o.pageSize);
+        report = await verifySource(src, { tenant, keyring, ...(o.origin !== undefined ? { origin: o.origin } : {}), ...(keptNote !== undefined ? { keptNote } : {}) });
+      }
+      print(report, renderVerify(report));
+      if (!report.ok) status = EXIT.VERIFY_FAILED;
+    });
+
+  const proof = program.command('proof').description('proofs about single entries');
+  withKeys(withLedger(proof.command('inclusion')))
+    .description("fetch an entry, its inclusion proof and a signed checkpoint; verify them locally with your keys")
+    .option('--event <id>', 'the entry of this event id')
+    .addOption(new Option('--seq <n>', 'the entry at this seq').argParser(intArg(0)))
+    .addOption(new Option('--size <n>', 'prove against this tree size (default: the ledger\'s current size)').argParser(intArg(1)))
+    .option('--json', 'machine-readable output')
+    .action(async (o: KeyOpts & LedgerOpts & { event?: string; seq?: number; size?: number }) => {
+      if ((o.event === undefined) === (o.seq === undefined)) throw new InputError('USAGE', 'give exactly one of --event <id> or --seq <n>');
+      const keyring = buildKeyring(o);
+      const { client, tenant } = ledgerClient(o, io);
+      const r = await proveInclusion(client, {
+        tenant,
+        keyring,
+        ref: o.event !== undefined ? { eventId: o.event } : { seq: o.seq as number },
+        ...(o.size !== undefined ? { size: o.size } : {}),
+        ...(o.origin !== undefined ? { origin: o.origin } : {}),
+      });
+      print(r, renderInclusion(r));
+      if (!r.ok) status = EXIT.VERIFY_FAILED;
+    });
+
+  withLedger(program.command('export'), { pages: true })
+    .description('write the chain (stored core bytes, leaf hashes, signatures, kids) and its latest checkpoint to a JSON Lines file for offline verification')
+    .requiredOption('--out <file>', 'export file (- for stdout)')
+    .option('--json', 'machine-readable summary')
+    .action(async (o: LedgerOpts & { out: string }) => {
+      const { client, tenant, url } = ledgerClient(o, io);
+      const src = new HttpSource(client, tenant, url, o.pageSize);
+      const head = await src.head();
+      const cp = head.latestCheckpoint;
+      const size = Math.max(head.size, cp?.size ?? 0);
+      let writer: ExportWriter;
+      try {
+        writer = new ExportWriter(o.out);
+      } catch (e) {
+        throw new InputError('FILE_UNWRITABLE', `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      try {
+        await writer.header({ tenant, origin: head.origin, size, exportedFrom: url, exportedAt: new Date().toISOString() });
+        if (cp) await writer.checkpoint(cp);
+        for await (const page of src.pages(size)) {
+          for (const e of page) if (writer.count < size) await writer.entry(e);
+        }
+        await writer.finish();
+      } catch (e) {
+        writer.abort();
+        if (e instanceof CliError) throw e;
+        throw new InputError('FILE_UNWRITABLE', `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      const summary = { ok: true, tenant, out: o.out, entries: writer.count, checkpointSize: cp?.size ?? null };
+      // With --out -, stdout carries the export itself: the summary goes to stderr.
+      const say = o.out === '-' ? io.stderr : io.stdout;
+      say(json ? `${JSON.stringify(summary)}\n` : `exported ${writer.count} entries of chain ${tenant}${cp ? ` and its checkpoint at size ${cp.size}` : ' (no signed checkpoint yet)'} to ${o.out}\n`);
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return status;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    if (e instanceof CliError) {
+      if (json) io.stdout(`${JSON.stringify({ ok: false, error: { code: e.code, message: e.message } }, null, 2)}\n`);
+      io.stderr(`ledgerctl: ${e.message}\n`);
+      return e.exitCode;
+    }
+    io.stderr(`ledgerctl: internal error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return EXIT_INTERNAL;
+  }
+}

@@ -1,0 +1,71 @@
+// Human-readable rendering of reports. --json prints the report objects themselves instead.
+import type { CheckpointVerifyReport } from './checkpoint';
+import type { InclusionReport } from './inclusion';
+import type { GeneratedKey } from './keys';
+import type { CheckpointSummary, VerifyReport } from './verify';
+
+const signers = (cp: CheckpointSummary): string =>
+  `signed by ${cp.signedBy.join(', ')}${cp.otherSigners.length ? ` (also by keys not given: ${cp.otherSigners.join(', ')})` : ''}`;
+
+export function renderVerify(r: VerifyReport): string {
+  const out: string[] = [];
+  if (r.ok) {
+    out.push(`OK    chain ${r.tenant} (${r.source}): ${r.entries} entries verified (canonical bytes, seq continuity, hash links, leaf hashes, signatures)`);
+  } else {
+    const at = r.failure?.seq !== undefined ? `first bad seq ${r.failure.seq}` : 'verification failed';
+    out.push(`FAIL  chain ${r.tenant} (${r.source}): ${at}: ${r.failure?.reason}: ${r.failure?.message}`);
+    if (r.failure?.seq !== undefined) out.push(`      ${r.entries} entries verified before it`);
+  }
+  if (r.root) out.push(`      root        ${r.root} (over all ${r.entries} entries)`);
+  if (r.checkpoint) {
+    out.push(`      checkpoint  ${r.checkpoint.origin} size ${r.checkpoint.size} root ${r.checkpoint.rootHash}, ${signers(r.checkpoint)}${r.ok ? ', root matches the entries' : ''}`);
+  }
+  if (r.uncovered) out.push(`      ${r.uncovered} entries past the checkpoint are linked and signed but not yet covered by a signed checkpoint`);
+  if (r.kept) {
+    const how = {
+      proof: 'consistent: consistency proof verified and root recomputed from the entries',
+      recomputed: 'consistent: root recomputed from the entries',
+      failed: `NOT consistent${r.kept.consistencyMessage ? ` (${r.kept.consistencyMessage})` : ''}: history was rewritten or truncated`,
+      'not-checked': 'not checked',
+    }[r.kept.consistency];
+    out.push(`      kept checkpoint size ${r.kept.size} root ${r.kept.rootHash}: ${how}`);
+  }
+  return `${out.join('\n')}\n`;
+}
+
+export function renderInclusion(r: InclusionReport): string {
+  const out: string[] = [];
+  const what = `entry seq ${r.seq ?? '?'}${r.eventId ? ` (event ${r.eventId})` : ''}`;
+  if (r.ok) out.push(`OK    ${what} is in chain ${r.tenant} of size ${r.size}: signature by ${r.kid} verified, inclusion proof (${r.proofLength} hashes) verified`);
+  else out.push(`FAIL  ${what} on chain ${r.tenant}: ${r.failure?.reason}: ${r.failure?.message}`);
+  if (r.leafHash) out.push(`      leaf hash   ${r.leafHash}`);
+  if (r.recordedAt) out.push(`      recorded    ${r.recordedAt}${r.type ? ` (${r.type})` : ''}`);
+  if (r.checkpoint) out.push(`      checkpoint  ${r.checkpoint.origin} size ${r.checkpoint.size} root ${r.checkpoint.rootHash}, ${signers(r.checkpoint)}${r.checkpoint.stored ? '' : ' (signed on request)'}`);
+  return `${out.join('\n')}\n`;
+}
+
+export function renderCheckpoint(r: CheckpointVerifyReport): string {
+  if (!r.ok) return `FAIL  checkpoint ${r.file}: ${r.failure?.code}: ${r.failure?.message}\n`;
+  const cp = r.checkpoint as CheckpointSummary;
+  return [
+    `OK    checkpoint ${r.file}`,
+    `      origin      ${cp.origin}`,
+    `      size        ${cp.size}`,
+    `      root        ${cp.rootHash} (hex ${cp.rootHex})`,
+    `      ${signers(cp)}`,
+  ].join('\n') + '\n';
+}
+
+export function renderKey(k: GeneratedKey): string {
+  const out = [
+    `kid           ${k.kid}`,
+    `verifier key  ${k.verifierKey}`,
+    `private key   ${k.privateKeyFile} (PKCS#8 PEM, mode 0600)`,
+    `verifier file ${k.verifierKeyFile}`,
+    '',
+    'Ledger:   LEDGER_SIGNING_KEY_FILE=' + k.privateKeyFile + ' LEDGER_SIGNING_KEY_NAME=' + k.name,
+    'Auditors: ledgerctl verify ... --key ' + k.verifierKey,
+  ];
+  if (k.signerKey) out.push('', `signer key (SECRET) ${k.signerKey}`);
+  return `${out.join('\n')}\n`;
+}

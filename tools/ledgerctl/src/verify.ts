@@ -1,0 +1,212 @@
+// Whole-chain verification, independent of where the entries come from (the ledger's HTTP API page
+// by page, or an export file): every entry re-verified with libs/chain's streaming verifier
+// (canonical bytes, seq continuity, hash links, leaf hashes, signatures by kid), the recomputed
+// root checked against the latest signed checkpoint, and optionally against an older checkpoint the
+// auditor kept (consistency: catches a rewritten history). Only the auditor's keys are trusted.
+import {
+  ChainError,
+  ChainVerifier,
+  fromBase64,
+  fromHex,
+  toBase64,
+  toHex,
+  verifyCheckpoint,
+  verifyConsistency,
+  type ChainEntryInput,
+  type ChainFailureReason,
+  type CheckpointClaim,
+  type Keyring,
+  type VerifiedCheckpoint,
+} from '@clinical-ledger/chain';
+import type { EntryRecord } from './client';
+
+export type VerifyFailureReason =
+  | ChainFailureReason
+  /** An entry record is malformed (not base64, wrong lengths): the source is damaged at that seq. */
+  | 'RECORD'
+  /** The source claims more entries than it delivered. */
+  | 'MISSING_ENTRIES'
+  /** No signed checkpoint to bind the recomputed root to. */
+  | 'NO_CHECKPOINT'
+  /** The latest checkpoint does not verify with the given keys, or is another log's. */
+  | 'CHECKPOINT'
+  /** The kept (older) checkpoint does not verify with the given keys, or is another log's. */
+  | 'KEPT_CHECKPOINT'
+  /** The consistency proof from the kept checkpoint to the latest one does not verify. */
+  | 'CONSISTENCY';
+
+export interface VerifyFailure {
+  /** First bad seq, when the failure is tied to one. */
+  seq?: number;
+  reason: VerifyFailureReason;
+  message: string;
+}
+
+export interface CheckpointSummary {
+  origin: string;
+  size: number;
+  /** Base64, as in the note. */
+  rootHash: string;
+  rootHex: string;
+  signedBy: string[];
+  /** Signers not among the given keys (e.g. witnesses): present but not checked. */
+  otherSigners: string[];
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  tenant: string;
+  source: string;
+  /** Entries that verified (all of them when ok; those before the first bad one otherwise). */
+  entries: number;
+  /** Hex Merkle root over the verified entries. */
+  root?: string;
+  checkpoint?: CheckpointSummary;
+  /** Entries past the latest checkpoint: linked and signed, not yet covered by a signed root. */
+  uncovered?: number;
+  kept?: CheckpointSummary & { consistency: 'proof' | 'recomputed' | 'failed' | 'not-checked'; consistencyMessage?: string };
+  failure?: VerifyFailure;
+}
+
+/** Where entries and checkpoints come from. Everything it returns is untrusted. */
+export interface ChainSource {
+  /** For reports: the URL or file. */
+  readonly description: string;
+  /** Latest checkpoint note, if the source has one. */
+  checkpointNote(): Promise<string | undefined>;
+  /** How many entries the source says it holds. */
+  claimedSize(): Promise<number>;
+  /** Entries from seq 0 in seq order, in pages, until `upTo` or the source's end. */
+  pages(upTo: number): AsyncIterable<EntryRecord[]>;
+  /** Consistency proof between sizes m and n, when the source can produce one. */
+  consistencyProof?(m: number, n: number): Promise<Uint8Array[]>;
+  /** After pages(): why the source is incomplete, if it is (e.g. a truncated export file). */
+  incomplete?(): string | undefined;
+}
+
+export interface VerifyOptions {
+  tenant: string;
+  keyring: Keyring;
+  /** Exact expected checkpoint origin; default: any origin ending in "/<tenant>". */
+  origin?: string;
+  /** An older signed checkpoint note the auditor kept. */
+  keptNote?: string;
+}
+
+export function summarizeCheckpoint(cp: VerifiedCheckpoint): CheckpointSummary {
+  return {
+    origin: cp.origin,
+    size: cp.size,
+    rootHash: toBase64(cp.rootHash),
+    rootHex: toHex(cp.rootHash),
+    signedBy: cp.signedBy,
+    otherSigners: cp.unverifiedSigs.map((s) => `${s.name}+${s.keyHash.toString(16).padStart(8, '0')}`),
+  };
+}
+
+const why = (e: unknown): string => (e instanceof ChainError ? e.message : e instanceof Error ? e.message : String(e));
+
+/** Verifies a checkpoint note with the auditor's keys and the expected origin. */
+export function checkNote(note: string | Uint8Array, keyring: Keyring, tenant: string, origin?: string): VerifiedCheckpoint {
+  const cp = verifyCheckpoint(note, keyring, origin !== undefined ? { origin } : {});
+  if (origin === undefined && !cp.origin.endsWith(`/${tenant}`)) {
+    throw new ChainError('CHECKPOINT_ORIGIN_MISMATCH', `origin ${JSON.stringify(cp.origin)} is not tenant ${tenant}'s (expected "<prefix>/${tenant}"; pin it with --origin)`);
+  }
+  return cp;
+}
+
+/** Turns a served record into verifier input; a malformed record names its seq. */
+function toInput(r: EntryRecord): ChainEntryInput {
+  return {
+    bytes: fromBase64(r.coreBytes),
+    signature: fromBase64(r.signature),
+    ...(r.leafHash !== undefined ? { leafHash: fromHex(r.leafHash, 32) } : {}),
+  };
+}
+
+export async function verifySource(src: ChainSource, opts: VerifyOptions): Promise<VerifyReport> {
+  const report: VerifyReport = { ok: false, tenant: opts.tenant, source: src.description, entries: 0 };
+  const done = (failure?: VerifyFailure): VerifyReport => {
+    if (failure) report.failure = failure;
+    report.ok = !report.failure;
+    return report;
+  };
+
+  // The latest checkpoint first: if it does not verify with the auditor's keys, nothing else can.
+  const note = await src.checkpointNote();
+  let latest: VerifiedCheckpoint | undefined;
+  if (note !== undefined) {
+    try {
+      latest = checkNote(note, opts.keyring, opts.tenant, opts.origin);
+    } catch (e) {
+      return done({ reason: 'CHECKPOINT', message: `latest checkpoint: ${why(e)}` });
+    }
+    report.checkpoint = summarizeCheckpoint(latest);
+  }
+  let kept: VerifiedCheckpoint | undefined;
+  if (opts.keptNote !== undefined) {
+    try {
+      kept = checkNote(opts.keptNote, opts.keyring, opts.tenant, opts.origin ?? latest?.origin);
+    } catch (e) {
+      return done({ reason: 'KEPT_CHECKPOINT', message: `kept checkpoint: ${why(e)}` });
+    }
+    report.kept = { ...summarizeCheckpoint(kept), consistency: 'not-checked' };
+  }
+
+  const claimed = await src.claimedSize();
+  const target = Math.max(claimed, latest?.size ?? 0, kept?.size ?? 0);
+  const claims: CheckpointClaim[] = [latest, kept].filter((c): c is VerifiedCheckpoint => c !== undefined);
+  const verifier = new ChainVerifier(opts.keyring, { chain: opts.tenant, checkpoints: claims });
+  let failure: VerifyFailure | undefined;
+  outer: for await (const page of src.pages(target)) {
+    for (const r of page) {
+      if (verifier.size >= target) break outer;
+      let input: ChainEntryInput;
+      try {
+        input = toInput(r);
+      } catch (e) {
+        failure = { seq: verifier.size, reason: 'RECORD', message: `record served as seq ${r.seq}: ${why(e)}` };
+        break outer;
+      }
+      const f = verifier.push([input]);
+      if (f) break outer;
+    }
+  }
+  const result = verifier.finish();
+  report.entries = verifier.size;
+  if (!failure && !result.ok) {
+    failure = { seq: result.seq, reason: result.reason, message: result.message };
+    if (kept && report.kept && result.reason === 'CHECKPOINT_ROOT' && result.seq === Math.max(kept.size - 1, 0) && latest?.size !== kept.size) {
+      report.kept.consistency = 'failed';
+      failure.message = `the history served differs from the checkpoint you kept (size ${kept.size}): ${result.message}`;
+    }
+  }
+  if (!failure && result.ok) {
+    report.root = result.root && toHex(result.root);
+    if (latest) report.uncovered = result.size - latest.size;
+    if (report.kept) report.kept.consistency = 'recomputed';
+    const gap = result.size < claimed ? `the source claims ${claimed} entries but delivered ${result.size}` : src.incomplete?.();
+    if (gap) failure = { seq: result.size, reason: 'MISSING_ENTRIES', message: gap };
+  }
+
+  // The standard consistency proof, verified with the two signed roots (never the roots the
+  // ledger puts beside the proof). Run even when the entries failed: it says whether history
+  // itself was rewritten.
+  if (kept && latest && report.kept && src.consistencyProof && kept.size <= latest.size) {
+    try {
+      const proof = await src.consistencyProof(kept.size, latest.size);
+      verifyConsistency(kept.size, latest.size, kept.rootHash, latest.rootHash, proof);
+      if (report.kept.consistency !== 'failed') report.kept.consistency = 'proof';
+    } catch (e) {
+      if (e instanceof ChainError) {
+        report.kept.consistency = 'failed';
+        report.kept.consistencyMessage = why(e);
+        failure ??= { reason: 'CONSISTENCY', message: `the latest checkpoint (size ${latest.size}) does not extend the one you kept (size ${kept.size}): ${why(e)}` };
+      } else {
+        throw e;
+      }
+    }
+  }
+  if (!failure && !latest) failure = { reason: 'NO_CHECKPOINT', message: `${report.entries} entries verified, but there is no signed checkpoint to bind their root to` };
+  return done(failure);
+}
