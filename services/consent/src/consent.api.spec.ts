@@ -57,7 +57,8 @@ describe('consent service API', () => {
   });
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'consent-api' });
+    // Own servers: the last test stops NATS.
+    infra = await startInfra({ name: 'consent-api', ownServers: true });
     auth = testAuth();
     const dir = mkdtempSync(join(tmpdir(), 'consent-api-'));
     const secretsFile = join(dir, 'pseudonym-secrets.json');
@@ -294,5 +295,23 @@ describe('consent service API', () => {
     standIn = await startReceiptStandIn(infra.natsUrl, subjects);
     await eventually(async () => (await call('GET', '/v1/consents/late-1')).status === 200, 15_000, 'late receipt projected');
     expect(await natsDecide(decideReq({ subject: 'p:gina' }))).toMatchObject({ decision: 'permit' });
+  });
+
+  it('without NATS: changes answer 503 (retry), break-glass is refused (no alert, no emergency read), plain decisions still work', async () => {
+    const nats = infra.nats;
+    if (!nats) throw new Error('this test needs its own NATS server');
+    await standIn.stop();
+    await nats.stop();
+    try {
+      const change = await call('POST', '/v1/consents', { patient: 'p:hank', provision: 'permit' });
+      expect(change).toMatchObject({ status: 503, body: { error: 'unavailable', message: expect.stringContaining('retry') } });
+      const bg = await call('POST', '/v1/consent/decide', decideReq({ purpose: 'ETREAT', breakGlass: { reason: 'cardiac arrest' } }), { token: tokens['service'] });
+      expect(bg).toMatchObject({ status: 503, body: { error: 'unavailable', message: expect.stringContaining('break-glass alert could not be raised') } });
+      const plain = await call('POST', '/v1/consent/decide', decideReq(), { token: tokens['service'] });
+      expect(plain).toMatchObject({ status: 200, body: { decision: 'permit' } });
+    } finally {
+      await nats.start();
+    }
+    await eventually(async () => (await fetch(`${svc.url}/readyz`)).status === 200, 30_000, 'ready again');
   });
 });

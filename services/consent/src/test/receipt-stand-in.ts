@@ -42,13 +42,17 @@ export async function startReceiptStandIn(natsUrl: string, subjects = new Subjec
       m.ack();
     }
   })();
+  let stopping: Promise<void> | undefined;
   return {
     events,
-    async stop() {
-      await messages.close();
-      await done;
-      await jsm.consumers.delete(stream, name).catch(() => undefined);
-      await nc.close();
+    stop() {
+      stopping ??= (async () => {
+        await messages.close();
+        await done;
+        await jsm.consumers.delete(stream, name).catch(() => undefined);
+        await nc.close();
+      })();
+      return stopping;
     },
   };
 }
