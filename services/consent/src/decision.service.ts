@@ -107,7 +107,8 @@ export class DecisionService {
     }
     this.decisions.inc({ decision: decision.decision, break_glass: String(decision.breakGlass) });
     // Pseudonym, actor and outcome only: the break-glass reason is free text and stays out of logs.
-    this.logger.info(
+    // Every read's decision is on the chain already; the log line is for operators (break-glass at info).
+    this.logger[decision.breakGlass ? 'info' : 'debug'](
       { tenant: req.tenant, subject: req.subject, actor: req.actor, role: req.role, purpose: req.purpose, dataclass: req.dataclass, decision: decision.decision, consentSeq: decision.consentSeq, breakGlass: decision.breakGlass },
       'consent decision',
     );
