@@ -50,6 +50,8 @@ export class LedgerLink implements OnModuleInit, OnApplicationShutdown {
         this.sub = nc.subscribe(this.nats.subjects.entry('*'), {
           callback: (err, msg) => {
             if (err) return this.logger.warn({ err: err.message }, 'receipt subscription error');
+            // Every hospital's receipts pass by: only parse them while a change of ours waits.
+            if (!this.waiters.size && !this.late.size) return;
             try {
               this.deliver(msg.json<Receipt>());
             } catch {
