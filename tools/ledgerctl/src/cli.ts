@@ -164,19 +164,15 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
   withLedger(program.command('export'), { pages: true })
     .description('write the chain (stored core bytes, leaf hashes, signatures, kids) and its latest checkpoint to a JSON Lines file for offline verification')
     .requiredOption('--out <file>', 'export file (- for stdout)')
+    .option('--force', 'replace an existing file')
     .option('--json', 'machine-readable summary')
-    .action(async (o: LedgerOpts & { out: string }) => {
+    .action(async (o: LedgerOpts & { out: string; force?: boolean }) => {
       const { client, tenant, url } = ledgerClient(o, io);
       const src = new HttpSource(client, tenant, url, o.pageSize);
       const head = await src.head();
       const cp = head.latestCheckpoint;
       const size = Math.max(head.size, cp?.size ?? 0);
-      let writer: ExportWriter;
-      try {
-        writer = new ExportWriter(o.out);
-      } catch (e) {
-        throw new InputError('FILE_UNWRITABLE', `cannot write ${o.out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-      }
+      const writer = new ExportWriter(o.out, { force: o.force === true });
       try {
         await writer.header({ tenant, origin: head.origin, size, exportedFrom: url, exportedAt: new Date().toISOString() });
         if (cp) await writer.checkpoint(cp);

@@ -6,8 +6,7 @@
 //   {"type":"end","entries":N}
 // Entries carry the exact stored core bytes, so the file re-verifies byte for byte; the trailer
 // makes a truncated file fail rather than verify as a shorter chain.
-import { once } from 'node:events';
-import { createReadStream, createWriteStream, renameSync, rmSync, type WriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, openSync, renameSync, rmSync, type WriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { CheckpointView, EntryRecord } from './client';
 import { InputError } from './errors';
@@ -30,20 +29,29 @@ export interface ExportHeader {
 
 /** Writes an export line by line, to a temp file renamed into place at the end (or to stdout). */
 export class ExportWriter {
-  private readonly stream: WriteStream | NodeJS.WritableStream;
+  private readonly stream: NodeJS.WritableStream;
   private readonly tmp: string | undefined;
   private entries = 0;
+  private failed: Error | undefined;
 
   constructor(
     private readonly out: string,
-    stdout?: NodeJS.WritableStream,
+    opts: { force?: boolean; stdout?: NodeJS.WritableStream } = {},
   ) {
     if (out === '-') {
-      this.stream = stdout ?? process.stdout;
+      this.stream = opts.stdout ?? process.stdout;
     } else {
+      if (!opts.force && existsSync(out)) throw new InputError('FILE_EXISTS', `${out} already exists (--force replaces it)`);
       this.tmp = `${out}.${process.pid}.partial`;
-      this.stream = createWriteStream(this.tmp, { flags: 'wx', mode: 0o644 });
+      let fd: number;
+      try {
+        fd = openSync(this.tmp, 'wx', 0o644); // synchronously, so a bad path fails here, typed
+      } catch (e) {
+        throw new InputError('FILE_UNWRITABLE', `cannot write ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      }
+      this.stream = createWriteStream('', { fd });
     }
+    this.stream.on('error', (e: Error) => (this.failed ??= e));
   }
 
   get count(): number {
@@ -51,7 +59,20 @@ export class ExportWriter {
   }
 
   private async line(obj: unknown): Promise<void> {
-    if (!this.stream.write(`${JSON.stringify(obj)}\n`)) await once(this.stream, 'drain');
+    if (this.failed) throw this.failed;
+    if (!this.stream.write(`${JSON.stringify(obj)}\n`)) {
+      // Wait for room, or for the error that means there will be none.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          this.stream.off('drain', done);
+          this.stream.off('error', done);
+          resolve();
+        };
+        this.stream.on('drain', done);
+        this.stream.on('error', done);
+      });
+    }
+    if (this.failed) throw this.failed;
   }
 
   header(h: Omit<ExportHeader, 'type' | 'format' | 'version'>): Promise<void> {

@@ -14,7 +14,7 @@ export function renderVerify(r: VerifyReport): string {
   } else {
     const at = r.failure?.seq !== undefined ? `first bad seq ${r.failure.seq}` : 'verification failed';
     out.push(`FAIL  chain ${r.tenant} (${r.source}): ${at}: ${r.failure?.reason}: ${r.failure?.message}`);
-    if (r.failure?.seq !== undefined) out.push(`      ${r.entries} entries verified before it`);
+    if (r.failure?.seq !== undefined) out.push(`      ${r.entries} entries verified before the failure`);
   }
   if (r.root) out.push(`      root        ${r.root} (over all ${r.entries} entries)`);
   if (r.checkpoint) {
@@ -45,7 +45,7 @@ export function renderInclusion(r: InclusionReport): string {
 }
 
 export function renderCheckpoint(r: CheckpointVerifyReport): string {
-  if (!r.ok) return `FAIL  checkpoint ${r.file}: ${r.failure?.code}: ${r.failure?.message}\n`;
+  if (!r.ok) return `FAIL  checkpoint ${r.file}: ${r.failure?.message}\n`; // the message starts with the code
   const cp = r.checkpoint as CheckpointSummary;
   return [
     `OK    checkpoint ${r.file}`,
