@@ -155,6 +155,15 @@ export class LedgerStore {
     return e;
   }
 
+  /**
+   * The entries among seqs from..from+count-1 that exist, in seq order, read by _id (the filter
+   * FerretDB answers without scanning the collection), so paging through a chain stays O(n).
+   */
+  async getEntryRange(chain: string, from: number, count: number): Promise<EntryDoc[]> {
+    const ids = Array.from({ length: count }, (_, i) => entryId(chain, from + i));
+    return (await this.multiGet(this.entries, ids)).sort((a, b) => a.seq - b.seq);
+  }
+
   /** Entries with seq >= from, in seq order (tail recovery, verification, export). */
   async scanEntries(chain: string, from = 0, limit = 0): Promise<EntryDoc[]> {
     const cursor = this.entries.find({ chain, seq: { $gte: from } }).sort({ seq: 1 });

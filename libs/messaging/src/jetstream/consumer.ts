@@ -277,13 +277,25 @@ export class JetStreamConsumer {
     );
   }
 
-  /** Stops pulling, hands back what was pulled but not started, and waits for in-flight work. */
+  /**
+   * Stops pulling, hands back what was pulled but not started, and waits for in-flight work, at
+   * most `ackWaitMs`: a handler stuck on a dependency must not hold a replica's shutdown forever,
+   * and whatever it leaves unacked is redelivered anyway.
+   */
   async stop(): Promise<void> {
     if (this.stopping) return this.loop;
     this.stopping = true;
     clearInterval(this.keepAlive);
-    await this.messages?.close().catch(() => undefined);
-    await this.loop?.catch(() => undefined);
-    while (this.inFlight.size > 0) await new Promise<void>((r) => this.waiters.push(r));
+    const within = <T>(p: Promise<T> | undefined, ms: number) =>
+      Promise.race([p?.catch(() => undefined), new Promise<void>((r) => setTimeout(r, ms).unref())]);
+    await within(this.messages?.close(), 2_000);
+    await within(this.loop, 2_000);
+    const deadline = Date.now() + this.ackWaitMs;
+    while (this.inFlight.size > 0 && Date.now() < deadline) {
+      await Promise.race([new Promise<void>((r) => this.waiters.push(r)), new Promise<void>((r) => setTimeout(r, 250).unref())]);
+    }
+    if (this.inFlight.size > 0) {
+      this.logger?.warn({ stream: this.spec.stream, durable: this.spec.durable, inFlight: this.inFlight.size }, 'stopped with messages still in flight: they will be redelivered');
+    }
   }
 }

@@ -12,7 +12,7 @@ import {
 } from '@clinical-ledger/chain';
 import { EVENT_TYPES, eventHeader, type Receipt } from '@clinical-ledger/contracts';
 import { RetryableError } from '@clinical-ledger/messaging';
-import { bin, bytes, entryId, eventKey, LedgerStore, type EntryDoc, type PayloadDoc } from '@clinical-ledger/ledger-store';
+import { bin, bytes, entryId, eventKey, LedgerStore, type EntryDoc, type HeadDoc, type PayloadDoc } from '@clinical-ledger/ledger-store';
 import type { Logger } from 'pino';
 import { DataKeyService, keyScope } from '../crypto/data-keys';
 import { seal } from '../crypto/payload-crypto';
@@ -48,7 +48,13 @@ export function payloadAad(chain: string, eventId: string): string {
   return `clinical-ledger:payload:${chain}/${eventId}`;
 }
 
-const MAX_RACE_RETRIES = 25;
+const MAX_RACE_RETRIES = 50;
+
+interface TailState {
+  size: number;
+  prev: string;
+  frontier: Frontier;
+}
 
 export class ChainInconsistentError extends Error {
   constructor(
@@ -309,44 +315,71 @@ export class ChainWriter {
   /**
    * Loads the tail: the head hint, then every entry past it (left by a writer that died before
    * moving the head, or by a concurrent writer), checking that each links to the one before.
+   * The first load scans past the head in one query; later loads (after a lost race) follow the
+   * tail with point reads by _id and re-read the head as they go. Concurrent multi-document scans
+   * are avoided because FerretDB 1.24 (SQLite) can stall two of them running beside writes.
    */
   async reloadTail(): Promise<void> {
     const store = this.deps.store;
+    const first = !this.loaded && this.size === 0;
     let head = await store.getHead(this.chain);
     if (!head) {
       await store.initHead(this.chain);
       head = await store.getHead(this.chain);
       if (!head) throw new Error(`head of chain ${this.chain} could not be created`);
     }
+    let state = await this.stateFromHead(head);
+    const seen: EntryDoc[] = [];
+    const follow = (doc: EntryDoc) => {
+      state = this.link(state, doc);
+      seen.push(doc);
+    };
+    if (first) {
+      for (const doc of await store.scanEntries(this.chain, state.size)) follow(doc);
+    } else {
+      for (let probes = 1; ; probes++) {
+        const doc = await store.getEntry(this.chain, state.size);
+        if (!doc) break;
+        follow(doc);
+        if (probes % 16 === 0) {
+          // Another writer is ahead: its head is cheaper to take than its entries one by one.
+          const h = await store.getHead(this.chain);
+          if (h && h.size > state.size) state = await this.stateFromHead(h);
+        }
+      }
+    }
+    this.size = state.size;
+    this.prev = state.prev;
+    this.frontier = state.frontier;
+    this.checkpointSize = Math.max(this.checkpointSize, head.checkpointSize);
+    this.loaded = true;
+    if (seen.length > 0) await this.saveHints(seen);
+  }
+
+  private async stateFromHead(head: HeadDoc): Promise<TailState> {
     let frontier: Frontier;
     try {
       frontier = Frontier.fromState({ size: head.size, hashes: head.frontier });
     } catch {
-      frontier = await Frontier.restore(store.treeReader(this.chain), head.size);
+      frontier = await Frontier.restore(this.deps.store.treeReader(this.chain), head.size);
     }
-    let size = head.size;
-    let prev = head.prev;
-    const tail = await store.scanEntries(this.chain, size);
-    for (const doc of tail) {
-      if (doc.seq !== size) throw new ChainInconsistentError(size, `expected entry ${size}, found ${doc.seq}`);
-      const coreBytes = bytes(doc.core);
-      const leaf = computeLeafHash(coreBytes);
-      if (!bytesEqual(leaf, bytes(doc.leafHash))) throw new ChainInconsistentError(size, 'stored leaf hash does not match the core');
-      if (decodeCore(coreBytes).prev !== prev) throw new ChainInconsistentError(size, 'prev does not link to the previous entry');
-      const nodes = frontier.append(leaf).slice(1);
-      if (nodes.length !== doc.nodes.length || nodes.some((n, i) => !bytesEqual(n.hash, bytes(doc.nodes[i])))) {
-        throw new ChainInconsistentError(size, 'stored tree nodes do not match');
-      }
-      prev = toHex(leaf);
-      size++;
-      this.remember(receiptOf(doc));
+    return { size: head.size, prev: head.prev, frontier };
+  }
+
+  /** Appends a stored entry to the tail state, refusing anything that does not link. */
+  private link(state: TailState, doc: EntryDoc): TailState {
+    const { size, prev, frontier } = state;
+    if (doc.seq !== size) throw new ChainInconsistentError(size, `expected entry ${size}, found ${doc.seq}`);
+    const coreBytes = bytes(doc.core);
+    const leaf = computeLeafHash(coreBytes);
+    if (!bytesEqual(leaf, bytes(doc.leafHash))) throw new ChainInconsistentError(size, 'stored leaf hash does not match the core');
+    if (decodeCore(coreBytes).prev !== prev) throw new ChainInconsistentError(size, 'prev does not link to the previous entry');
+    const nodes = frontier.append(leaf).slice(1);
+    if (nodes.length !== doc.nodes.length || nodes.some((n, i) => !bytesEqual(n.hash, bytes(doc.nodes[i])))) {
+      throw new ChainInconsistentError(size, 'stored tree nodes do not match');
     }
-    this.size = size;
-    this.prev = prev;
-    this.frontier = frontier;
-    this.checkpointSize = Math.max(this.checkpointSize, head.checkpointSize);
-    this.loaded = true;
-    if (tail.length > 0) await this.saveHints(tail);
+    this.remember(receiptOf(doc));
+    return { size: size + 1, prev: toHex(leaf), frontier };
   }
 
   /** The durable tail as this writer knows it (for checkpoints). */
