@@ -1,9 +1,9 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Binary, MongoClient } from 'mongodb';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { consistencyProof, decodeCore, Ed25519Signer, inclusionProof, Keyring, rootAt, toHex } from '@clinical-ledger/chain';
+import { consistencyProof, decodeCore, Ed25519Signer, inclusionProof, Keyring, leafHash, rootAt, toHex } from '@clinical-ledger/chain';
 import { AccessRecord, ConsentDecision, ConsentDecisionRequest, EVENT_TYPES, LedgerEvent, Receipt, Subjects } from '@clinical-ledger/contracts';
 import { bytes, entryId, LedgerStore } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
@@ -237,7 +237,6 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
 
   it('moves poison messages to the dead letters with the reason, and keeps appending', async () => {
     const jsm = await jetstreamManager(nc);
-    const { jetstream } = await import('@nats-io/jetstream');
     const js = jetstream(nc);
     await js.publish(subjects.append('h9', 'clinical'), '{"broken json', { msgID: 'poison-1' });
     await js.publish(subjects.append('h9', 'clinical'), JSON.stringify(makeEvent('h8')), { msgID: 'poison-2' });
@@ -376,7 +375,6 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     const bad = await http(`/v1/chains/${tenant}/verify`, auditor);
     expect(bad.body).toMatchObject({ ok: false, failure: { seq: 123, reason: 'LEAF_HASH' } });
     // Forging the leaf hash too does not help: the signature names the seq.
-    const { leafHash } = await import('@clinical-ledger/chain');
     await store.entries.updateOne({ _id: entryId(tenant, 123) }, { $set: { leafHash: new Binary(leafHash(forged)) } });
     const bad2 = await http(`/v1/chains/${tenant}/verify`, auditor);
     expect(bad2.body).toMatchObject({ ok: false, failure: { seq: 123, reason: 'SIGNATURE' } });
