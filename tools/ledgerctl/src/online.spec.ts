@@ -198,7 +198,7 @@ describe('ledgerctl against a running ledger', () => {
     expect((await cli(['export', '--url', ledger.url, '--tenant', A, '--token', tokens[A], '--out', out])).code).toBe(2);
   });
 
-  it('a byte altered in a stored entry: verify names that seq', async () => {
+  it('a byte altered in a stored entry, or an entry deleted: verify names that seq', async () => {
     const T = 'ctl-t';
     await publish(T, 0, 30);
     await settled(T, 30);
@@ -214,6 +214,13 @@ describe('ledgerctl against a running ledger', () => {
     expect(r.json).toMatchObject({ ok: false, entries: 11, failure: { seq: 11, reason: 'LEAF_HASH' } });
     const human = await cli(['verify', ...online(T)]);
     expect(human.out).toContain('first bad seq 11: LEAF_HASH');
+    // Put it back; then an entry that is gone is named just the same.
+    await store.entries.updateOne({ _id: entryId(T, 11) }, { $set: { core: doc.core } });
+    expect((await cli(['verify', ...online(T)])).code).toBe(0);
+    await store.entries.deleteOne({ _id: entryId(T, 20) });
+    const gone = await cli(['verify', ...online(T), '--page-size', '8', '--json']);
+    expect(gone.code).toBe(1);
+    expect(gone.json).toMatchObject({ ok: false, entries: 20, failure: { seq: 20, reason: 'SEQ' } });
   });
 
   it('--from-checkpoint: a checkpoint the auditor kept is proven consistent with the grown chain; a different history is caught', async () => {
