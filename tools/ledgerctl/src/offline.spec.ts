@@ -182,6 +182,11 @@ describe('ledgerctl verify --file (offline)', () => {
     expect((bad.json['failure'] as { message: string }).message).toContain('differs from the checkpoint you kept');
     const human = await cli(['verify', '--file', file(exportText(forged, await forged.checkpoint(40, [rotated]))), ...keys(), '--from-checkpoint', kept]);
     expect(human.out).toContain('NOT consistent');
+     // A history cut back below what the auditor kept (re-checkpointed at 20) is caught as well.
+    const cut = await cli(['verify', '--file', file(exportText(chain, await chain.checkpoint(20, [rotated]), chain.entries.slice(0, 20))), ...keys(), '--from-checkpoint', kept, '--json']);
+    expect(cut.code).toBe(1);
+    expect(cut.json).toMatchObject({ ok: false, entries: 20, failure: { seq: 20, reason: 'CHECKPOINT_BEYOND_CHAIN' }, kept: { consistency: 'failed' } });
+    expect((cut.json['failure'] as { message: string }).message).toContain('history was truncated');
   });
 
   it('a malformed export is an input error (exit 2), not a verification result', async () => {

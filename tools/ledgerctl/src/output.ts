@@ -23,7 +23,7 @@ export function renderVerify(r: VerifyReport): string {
   if (r.uncovered) out.push(`      ${r.uncovered} entries past the checkpoint are linked and signed but not yet covered by a signed checkpoint`);
   if (r.kept) {
     const how = {
-      proof: 'consistent: consistency proof verified and root recomputed from the entries',
+      proof: `consistent: consistency proof verified${r.ok ? ' and root recomputed from the entries' : ''}`,
       recomputed: 'consistent: root recomputed from the entries',
       failed: `NOT consistent${r.kept.consistencyMessage ? ` (${r.kept.consistencyMessage})` : ''}: history was rewritten or truncated`,
       'not-checked': 'not checked',

@@ -179,6 +179,9 @@ export async function verifySource(src: ChainSource, opts: VerifyOptions): Promi
     if (kept && report.kept && result.reason === 'CHECKPOINT_ROOT' && result.seq === Math.max(kept.size - 1, 0) && latest?.size !== kept.size) {
       report.kept.consistency = 'failed';
       failure.message = `the history served differs from the checkpoint you kept (size ${kept.size}): ${result.message}`;
+    } else if (kept && report.kept && result.reason === 'CHECKPOINT_BEYOND_CHAIN' && kept.size > result.seq && (!latest || latest.size <= result.seq)) {
+      report.kept.consistency = 'failed';
+      failure.message = `the checkpoint you kept (size ${kept.size}) covers entries the source no longer has (it delivered ${result.seq}): history was truncated`;
     }
   }
   if (!failure && result.ok) {
