@@ -14,13 +14,17 @@ const root = join(distBench, '..', '..');
 const results = join(root, 'bench', 'results');
 const only = process.argv.slice(2);
 
-const entries = readdirSync(distBench)
-  .filter((d) => statSync(join(distBench, d)).isDirectory() && (!only.length || only.includes(d)))
-  .flatMap((d) =>
-    readdirSync(join(distBench, d))
-      .filter((f) => f.endsWith('.js'))
-      .map((f) => join(distBench, d, f)),
-  );
+// Benchmarks live in bench/<area>/ or, when they measure a service's internals, in
+// services/<service>/bench/ (a tool may not import a service's code).
+const jsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.js')).map((f) => join(dir, f)) : []);
+const distServices = join(distBench, '..', 'services');
+const areas: [string, string][] = [
+  ...readdirSync(distBench)
+    .filter((d) => statSync(join(distBench, d)).isDirectory())
+    .map((d): [string, string] => [d, join(distBench, d)]),
+  ...(existsSync(distServices) ? readdirSync(distServices) : []).map((s): [string, string] => [s, join(distServices, s, 'bench')]),
+];
+const entries = areas.filter(([name]) => !only.length || only.includes(name)).flatMap(([, dir]) => jsIn(dir));
 
 let failed = 0;
 for (const file of entries) {

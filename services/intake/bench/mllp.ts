@@ -1,7 +1,7 @@
 // Intake throughput: the HL7 path in-process (decode + parse + map + ACK, no I/O) and end to end
 // over MLLP against a real nats-server on loopback (ACK after JetStream's PubAck), for 1 and 16
 // concurrent connections. Bounded: a fixed number of messages per case.
-// Run: npm run build && node dist/bench/intake/mllp.js  (writes bench/results/intake-mllp.{json,md})
+// Run: npm run bench intake  (or npm run build && node dist/services/intake/bench/mllp.js)  (writes bench/results/intake-mllp.{json,md})
 import { loadConfig, startService } from '@clinical-ledger/platform';
 import { startInfra, testAuth } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
@@ -10,14 +10,14 @@ import { connect, Socket } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import pino from 'pino';
-import { IntakeAppModule } from '../../services/intake/src/app.module';
-import { IntakeConfig } from '../../services/intake/src/config';
-import { buildAck } from '../../services/intake/src/hl7/ack';
-import { decodeHl7 } from '../../services/intake/src/hl7/charset';
-import { mapHl7 } from '../../services/intake/src/hl7/hl7-mapping';
-import { Hl7Message } from '../../services/intake/src/hl7/hl7-message';
-import { MllpServer } from '../../services/intake/src/mllp/mllp.server';
-import { mllpFrame, MllpDecoder } from '../../services/intake/src/mllp/mllp-decoder';
+import { IntakeAppModule } from '../src/app.module';
+import { IntakeConfig } from '../src/config';
+import { buildAck } from '../src/hl7/ack';
+import { decodeHl7 } from '../src/hl7/charset';
+import { mapHl7 } from '../src/hl7/hl7-mapping';
+import { Hl7Message } from '../src/hl7/hl7-message';
+import { MllpServer } from '../src/mllp/mllp.server';
+import { mllpFrame, MllpDecoder } from '../src/mllp/mllp-decoder';
 
 function root(): string {
   let dir = __dirname;
