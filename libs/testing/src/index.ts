@@ -4,3 +4,4 @@ export * from './servers';
 export * from './infra';
 export * from './service-process';
 export * from './auth';
+export * from './go-verifier';

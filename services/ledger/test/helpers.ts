@@ -1,6 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -9,7 +8,7 @@ import { Ed25519Signer, MemoryTreeStore } from '@clinical-ledger/chain';
 import { AppendCategory, LedgerEvent, Subjects } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
 import { loadConfig } from '@clinical-ledger/platform';
-import { cacheDir, Infra, testAuth, TestAuth, workspaceRoot } from '@clinical-ledger/testing';
+import { Infra, testAuth, TestAuth } from '@clinical-ledger/testing';
 import pino from 'pino';
 import { startLedger } from '../src/bootstrap';
 import { LedgerConfig } from '../src/config';
@@ -98,47 +97,5 @@ export async function storedTree(store: LedgerStore, chain: string): Promise<{ t
   return { tree, leaves };
 }
 
-// ---- the Go verifier (tools/conformance/go), built once into the shared cache --------------------
-
-export interface GoInput {
-  notes?: { vkey: string; note: string; origin: string }[];
-  trees?: { leaves: string[] }[];
-  inclusion?: { index: number; size: number; leafHash: string; proof: string[]; root: string; tree?: number }[];
-  consistency?: { m: number; n: number; rootM: string; rootN: string; proof: string[]; tree?: number }[];
-}
-export interface GoResult {
-  ok: boolean;
-  errors?: string[];
-  origin?: string;
-  size?: number;
-  root?: string;
-}
-
-/** Same cache key as tools/conformance/src/go-verifier.ts, so both share one build. */
-function goBinary(): string {
-  const src = join(workspaceRoot(), 'tools', 'conformance', 'go');
-  const h = createHash('sha256');
-  for (const name of readdirSync(src).sort()) {
-    if (name.endsWith('.go') || name === 'go.mod' || name === 'go.sum') h.update(name).update('\0').update(readFileSync(join(src, name))).update('\0');
-  }
-  const dir = join(cacheDir(), 'bin');
-  const bin = join(dir, `ledger-conformance-${h.digest('hex').slice(0, 16)}`);
-  if (existsSync(bin)) return bin;
-  mkdirSync(dir, { recursive: true });
-  const tmp = `${bin}.${process.pid}.tmp`;
-  const go = spawnSync('go', ['version']).status === 0 ? 'go' : '/usr/local/go/bin/go';
-  const res = spawnSync(go, ['build', '-trimpath', '-o', tmp, '.'], { cwd: src, encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' } });
-  if (res.status !== 0) throw new Error(`go build of the conformance verifier failed: ${res.stderr}`);
-  renameSync(tmp, bin);
-  return bin;
-}
-
-export function goVerify(input: GoInput): { notes: GoResult[]; inclusion: GoResult[]; consistency: GoResult[] } {
-  const res = spawnSync(goBinary(), [], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (res.status !== 0) throw new Error(`conformance verifier failed (${res.status}): ${res.stderr}`);
-  return JSON.parse(res.stdout);
-}
-
-export function failures(results: GoResult[]): string[] {
-  return results.flatMap((r, i) => (r.ok ? [] : [`#${i}: ${(r.errors ?? []).join('; ')}`])).slice(0, 5);
-}
+// The Go verifier (tools/conformance/go) lives in libs/testing, shared with the conformance suite.
+export { runConformance as goVerify, conformanceFailures as failures } from '@clinical-ledger/testing';

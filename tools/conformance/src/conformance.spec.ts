@@ -15,7 +15,7 @@ import {
   verifyCheckpoint,
   type TreeReader,
 } from '@clinical-ledger/chain';
-import { ensureConformanceBinary, runConformance, type ConsistencyInput, type InclusionInput, type ItemResult, type NoteInput } from './go-verifier';
+import { ensureConformanceBinary, runConformance, type ConsistencyInput, type InclusionInput, type ItemResult, type NoteInput } from '@clinical-ledger/testing';
 
 // Deterministic PRNG so failures reproduce.
 function rng(seed: number): () => number {

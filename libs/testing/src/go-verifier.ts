@@ -4,10 +4,11 @@
 import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cacheDir, workspaceRoot } from './workspace';
 
-export const GO_SOURCE_DIR = join(__dirname, '..', 'go');
+/** The Go program (tools/conformance/go) that checks our output with Go's reference code. */
+export const GO_SOURCE_DIR = join(workspaceRoot(), 'tools', 'conformance', 'go');
 
 export interface NoteInput {
   vkey: string;
@@ -53,9 +54,6 @@ export interface ConformanceOutput {
   consistency: ItemResult[];
 }
 
-export function cacheDir(): string {
-  return join(process.env.CLINICAL_LEDGER_CACHE || join(homedir(), '.cache', 'clinical-ledger'), 'bin');
-}
 
 function goBinary(): string {
   if (process.env.GO) return process.env.GO;
@@ -78,7 +76,7 @@ export function sourceHash(): string {
 
 /** Path of the built verifier, building it first when the sources changed. */
 export function ensureConformanceBinary(): string {
-  const dir = cacheDir();
+  const dir = join(cacheDir(), 'bin');
   const bin = join(dir, `ledger-conformance-${sourceHash()}`);
   if (existsSync(bin)) return bin;
   mkdirSync(dir, { recursive: true });
@@ -92,6 +90,11 @@ export function ensureConformanceBinary(): string {
   // Atomic publish: concurrent test runs never see a half-written binary.
   renameSync(tmp, bin);
   return bin;
+}
+
+/** The first few failures of a result list, for readable assertions (empty when all passed). */
+export function conformanceFailures(results: ItemResult[]): string[] {
+  return results.flatMap((r, i) => (r.ok ? [] : [`#${i}: ${(r.errors ?? []).join('; ')}`])).slice(0, 5);
 }
 
 /** Runs one batch through the Go verifier. */
