@@ -322,7 +322,7 @@ describe('consent-gated record reads across consent and ledger', () => {
     expect((await read(record.id, 'purpose=TREAT')).status).toBe(200);
   });
 
-  it('consent decisions reach the ledger over NATS only from the consent service: a token of another hospital reads nothing', async () => {
+  it('a token of another hospital reads nothing through the gate (403 before consent is even asked)', async () => {
     const other = await auth.token({ tenant: 'hosp-b', roles: ['clinician'], sub: 'dr-b' });
     const r = await http(ledger, 'GET', `/v1/chains/${TENANT}/records/whatever?purpose=TREAT`, other);
     expect(r).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'token is for tenant "hosp-b", not "hosp-a"' } });
