@@ -324,8 +324,21 @@ describe('consent-gated record reads across consent and ledger', () => {
 
   it('a token of another hospital reads nothing through the gate (403 before consent is even asked)', async () => {
     const other = await auth.token({ tenant: 'hosp-b', roles: ['clinician'], sub: 'dr-b' });
-    const r = await http(ledger, 'GET', `/v1/chains/${TENANT}/records/whatever?purpose=TREAT`, other);
+    const record = await clinicalRecord('pseudo:dan', { loinc: '2160-0', creatinine: 80 });
+    const asked: unknown[] = [];
+    const watch = nc.subscribe(subjects.request('consent.decide'), {
+      callback: (_e, m) => {
+        asked.push(m.json());
+      },
+    });
+    await nc.flush();
+    const r = await http(ledger, 'GET', `/v1/chains/${TENANT}/records/${encodeURIComponent(record.id)}?purpose=TREAT`, other);
     expect(r).toMatchObject({ status: 403, body: { error: 'forbidden', message: 'token is for tenant "hosp-b", not "hosp-a"' } });
+    expect(r.body['data']).toBeUndefined();
+    // A read that is asked about goes through consent.decide; this one never got that far.
+    await nc.flush();
+    expect(asked).toEqual([]);
+    watch.unsubscribe();
   });
 
   it('catches up a change whose receipt came while the consent service was down', async () => {
