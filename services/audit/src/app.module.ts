@@ -1,15 +1,42 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import type { Keyring } from '@clinical-ledger/chain';
 import { MessagingModule } from '@clinical-ledger/messaging';
 import { PlatformModule } from '@clinical-ledger/platform';
 import { StorageModule } from '@clinical-ledger/storage';
+import { AccessProjector } from './access/access.projector';
+import { AlertService } from './alerts/alert.service';
 import { AuditConfig } from './config';
+import { AuditConsumers } from './consumers/audit.consumers';
+import { AuditController } from './http/audit.controller';
+import { DashboardController } from './http/dashboard.controller';
+import { LedgerClient } from './ledger/ledger.client';
+import { LiveHub } from './live/live.hub';
+import { CheckpointMonitor, VERIFIER_KEYRING } from './monitor/checkpoint.monitor';
+import { loadVerifierKeyring } from './monitor/verifier-keys';
+import { AuditStore } from './store/audit.store';
+
+export interface AuditModuleOptions {
+  /** The trusted keys, instead of AUDIT_VERIFIER_KEYS / AUDIT_VERIFIER_KEYS_FILE. */
+  keyring?: Keyring;
+}
 
 @Module({})
 export class AuditAppModule {
-  static forRoot(config: AuditConfig): DynamicModule {
+  static forRoot(config: AuditConfig, opts: AuditModuleOptions = {}): DynamicModule {
     return {
       module: AuditAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
+      controllers: [AuditController, DashboardController, AuditConsumers],
+      providers: [
+        // Loaded here, at start: no usable key stops the service with the variable named.
+        { provide: VERIFIER_KEYRING, useValue: opts.keyring ?? loadVerifierKeyring(config) },
+        AuditStore,
+        LedgerClient,
+        AlertService,
+        LiveHub,
+        CheckpointMonitor,
+        AccessProjector,
+      ],
     };
   }
 }

@@ -1,5 +1,74 @@
+import { Transform } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { BaseConfig } from '@clinical-ledger/platform';
 
+const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
+const TENANTS = /^$|^[a-z0-9][a-z0-9-]{0,62}(,[a-z0-9][a-z0-9-]{0,62})*$/;
+
+/** The audit service's variables (services/audit/README.md explains each). */
 export class AuditConfig extends BaseConfig {
   override SERVICE_NAME = 'audit';
+
+  /**
+   * Public keys the monitor trusts for checkpoints and entries: C2SP verifier keys
+   * ("name+hash+base64"), separated by commas or whitespace. Configured by the auditor, never
+   * fetched from the ledger (that would trust the thing being audited).
+   */
+  @IsOptional() @IsString()
+  AUDIT_VERIFIER_KEYS?: string;
+
+  /** The same as a file, or a directory of files: one verifier key a line, `#` comments. */
+  @IsOptional() @IsString()
+  AUDIT_VERIFIER_KEYS_FILE?: string;
+
+  /** Expected checkpoint origin is `<prefix>/<tenant>` (the ledger's LEDGER_ORIGIN_PREFIX). */
+  @Matches(/^[^\s]{1,200}$/)
+  AUDIT_ORIGIN_PREFIX = 'clinical-ledger';
+
+  /** Tenants whose latest checkpoint is polled from the start (others once their first checkpoint is seen). */
+  @Matches(TENANTS)
+  AUDIT_TENANTS = '';
+
+  /** How often the monitor asks the ledger for each tenant's latest checkpoint (0 = never). */
+  @Transform(toInt) @IsInt() @Min(0)
+  AUDIT_POLL_INTERVAL_MS = 60_000;
+
+  /** How long a request to the ledger (entry, checkpoint, proof) may take. */
+  @Transform(toInt) @IsInt() @Min(100)
+  AUDIT_LEDGER_TIMEOUT_MS = 5_000;
+
+  /** How often access events not yet seen on the chain are looked up again. */
+  @Transform(toInt) @IsInt() @Min(100)
+  AUDIT_PENDING_RETRY_MS = 2_000;
+
+  /** Prefix of the durable consumer names (`<prefix>-access`, `-checkpoints`, `-alerts`). */
+  @Matches(/^[A-Za-z0-9_-]{1,48}$/)
+  AUDIT_DURABLE_PREFIX = 'audit';
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(100)
+  AUDIT_MAX_DELIVER = 10;
+
+  /** Nak delays in ms by delivery number, comma-separated (the last repeats). */
+  @Matches(/^\d+(,\d+)*$/)
+  AUDIT_NAK_BACKOFF_MS = '1000,5000,15000,30000,60000';
+
+  /** Most SSE clients at once (each holds a connection). */
+  @Transform(toInt) @IsInt() @Min(1)
+  AUDIT_SSE_MAX_CLIENTS = 500;
+
+  /** SSE keep-alive comment interval. */
+  @Transform(toInt) @IsInt() @Min(1_000)
+  AUDIT_SSE_HEARTBEAT_MS = 15_000;
+
+  /** Mongo collection prefix. */
+  @Matches(/^[A-Za-z0-9_]{0,32}$/)
+  AUDIT_COLLECTION_PREFIX = 'audit_';
+}
+
+export function tenantList(config: AuditConfig): string[] {
+  return config.AUDIT_TENANTS ? config.AUDIT_TENANTS.split(',') : [];
+}
+
+export function backoffList(config: AuditConfig): number[] {
+  return config.AUDIT_NAK_BACKOFF_MS.split(',').map(Number);
 }

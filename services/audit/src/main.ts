@@ -1,8 +1,19 @@
-import { loadConfig, runService } from '@clinical-ledger/platform';
-import { AuditAppModule } from './app.module';
+import { loadConfig } from '@clinical-ledger/platform';
+import { startAudit } from './bootstrap';
 import { AuditConfig } from './config';
+import { loadVerifierKeyring } from './monitor/verifier-keys';
 
-runService(() => {
-  const config = loadConfig(AuditConfig);
-  return { module: AuditAppModule.forRoot(config), config, openapiTitle: 'clinical-ledger audit' };
+let config: AuditConfig;
+let keyring: ReturnType<typeof loadVerifierKeyring>;
+try {
+  config = loadConfig(AuditConfig);
+  keyring = loadVerifierKeyring(config);
+} catch (err) {
+  // Names the variables to fix; EX_CONFIG.
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(78);
+}
+startAudit(config, { keyring }).catch((err: unknown) => {
+  process.stderr.write(`failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
 });

@@ -1,0 +1,215 @@
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { jetstream } from '@nats-io/jetstream';
+import { decodeCore, fromBase64, Keyring, leafHash, toHex } from '@clinical-ledger/chain';
+import { EVENT_TYPES, type AccessLogEntry } from '@clinical-ledger/contracts';
+import { NatsService } from '@clinical-ledger/messaging';
+import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import type { Logger } from 'pino';
+import type { Counter, Gauge } from 'prom-client';
+import { AlertService } from '../alerts/alert.service';
+import type { AuditConfig } from '../config';
+import { LedgerClient, type LedgerEntry } from '../ledger/ledger.client';
+import { LiveHub } from '../live/live.hub';
+import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
+import { AuditStore, insertOnce, isDuplicateKey, type AccessLogDoc, type PendingAccessDoc } from '../store/audit.store';
+import type { AccessEvent } from './access-event';
+
+const MAX_BACKOFF_MS = 5 * 60_000;
+const MAX_AWAITED = 10_000;
+
+type Resolution = 'projected' | 'waiting' | 'failed';
+
+/** Why an entry on the chain does not back an access event, or null when it does. */
+export function entryProblem(entry: LedgerEntry, p: Pick<PendingAccessDoc, 'tenant' | 'eventId' | 'subject'>, keyring: Keyring): { problem: string; unknownKid?: string } | null {
+  let bytes: Uint8Array;
+  let sig: Uint8Array;
+  try {
+    bytes = fromBase64(entry.coreBytes);
+    sig = fromBase64(entry.signature);
+  } catch {
+    return { problem: 'core bytes or signature are not base64' };
+  }
+  const leaf = leafHash(bytes);
+  if (toHex(leaf) !== entry.leafHash) return { problem: `leaf hash ${entry.leafHash} is not the hash of the entry's core bytes` };
+  let core;
+  try {
+    core = decodeCore(bytes);
+  } catch (err) {
+    return { problem: `core bytes: ${err instanceof Error ? err.message : String(err)}` };
+  }
+  const ev = core.event;
+  const expect: [string, unknown, unknown][] = [
+    ['chain', core.chain, p.tenant],
+    ['seq', core.seq, entry.seq],
+    ['event id', ev['id'], p.eventId],
+    ['event type', ev['type'], EVENT_TYPES.recordAccessed],
+    ['event subject', ev['subject'], p.subject],
+    ['event tenant', ev['tenant'], p.tenant],
+    ['kid', core.kid, entry.kid],
+  ];
+  for (const [what, got, want] of expect) if (got !== want) return { problem: `${what} on the chain is ${JSON.stringify(got)}, the access event says ${JSON.stringify(want)}` };
+  if (!keyring.has(entry.kid)) return { problem: `entry is signed by ${entry.kid}, not a configured verifier key`, unknownKid: entry.kid };
+  if (!keyring.verify(entry.kid, leaf, sig)) return { problem: `signature by ${entry.kid} over the leaf hash does not verify` };
+  return null;
+}
+
+/**
+ * The access log. Source: the access events the ledger publishes on `ledger.append.<tenant>.access`
+ * (their data is the AccessRecord, which the chain holds only encrypted), joined with the chain
+ * itself: an access appears in the log only once its entry is on the chain, with its seq and leaf
+ * hash, after checking the entry's bytes, envelope and signature against the auditor's keys.
+ *
+ * An event is first kept as pending (durably, so nothing depends on message redelivery); the entry
+ * is looked up at once, again as soon as a receipt for it passes on `ledger.entry.<tenant>`, and
+ * by a sweeper with backoff (ledger down, or another replica's pending event).
+ */
+@Injectable()
+export class AccessProjector implements OnModuleInit, OnModuleDestroy {
+  private readonly awaited = new Map<string, PendingAccessDoc>();
+  private timer?: NodeJS.Timeout;
+  private sweeping = false;
+  private unlisten?: () => void;
+  private readonly projected: Counter<string>;
+  private readonly pendingGauge: Gauge<string>;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: AuditConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
+    private readonly store: AuditStore,
+    private readonly ledger: LedgerClient,
+    private readonly alerts: AlertService,
+    private readonly nats: NatsService,
+    private readonly hub: LiveHub,
+    metrics: MetricsService,
+  ) {
+    this.projected = metrics.counter('audit_access_projected_total', 'Access entries added to the access log', ['tenant', 'decision']);
+    this.pendingGauge = metrics.gauge('audit_access_pending', 'Access events not yet matched with their chain entry');
+  }
+
+  onModuleInit(): void {
+    this.unlisten = this.hub.listen('*', (ev) => {
+      if (ev.type !== 'receipt') return;
+      const p = this.awaited.get(`${ev.tenant}:${String(ev.data['eventId'])}`);
+      if (p) void this.resolve(p).catch((err: unknown) => this.logger.warn({ err: String(err) }, 'access projection failed; the sweeper retries'));
+    });
+    this.timer = setInterval(() => void this.sweep(), this.config.AUDIT_PENDING_RETRY_MS);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.timer);
+    this.unlisten?.();
+  }
+
+  /** One access event from LEDGER_APPEND: kept durably, then matched with the chain when it can be. */
+  async accept(ev: AccessEvent): Promise<Resolution> {
+    const now = new Date();
+    const doc: PendingAccessDoc = {
+      _id: `${ev.tenant}:${ev.eventId}`,
+      tenant: ev.tenant,
+      eventId: ev.eventId,
+      subject: ev.subject,
+      time: ev.time,
+      record: ev.record,
+      firstSeen: now,
+      nextTry: new Date(now.getTime() + this.config.AUDIT_PENDING_RETRY_MS),
+      attempts: 0,
+    };
+    if (!(await insertOnce(this.store.pending, doc))) {
+      const existing = await this.store.pending.findOne({ _id: doc._id });
+      if (!existing || existing.failed) return existing?.failed ? 'failed' : 'projected';
+    }
+    if (this.awaited.size < MAX_AWAITED) this.awaited.set(doc._id, doc);
+    return this.resolve(doc);
+  }
+
+  private async resolve(p: PendingAccessDoc): Promise<Resolution> {
+    let entry: LedgerEntry | null;
+    try {
+      entry = await this.ledger.entryByEventId(p.tenant, p.eventId);
+    } catch (err) {
+      this.logger.debug({ tenant: p.tenant, eventId: p.eventId, err: String(err) }, 'access entry lookup failed; retried later');
+      entry = null;
+    }
+    if (!entry) {
+      await this.later(p);
+      return 'waiting';
+    }
+    const bad = entryProblem(entry, p, this.keyring);
+    if (bad) {
+      await this.alerts.raise({
+        tenant: p.tenant,
+        kind: 'entry_mismatch',
+        severity: 'critical',
+        source: 'entry',
+        message: `access entry ${entry.seq} (${p.eventId}): ${bad.problem}`,
+        // One alert per unknown key, not one per entry it signed.
+        key: bad.unknownKid ? `unknown-kid\n${bad.unknownKid}` : `entry\n${p.eventId}\n${bad.problem}`,
+        entry: { seq: entry.seq, eventId: p.eventId },
+      });
+      if (bad.unknownKid) {
+        // Projected once the auditor configures the key (after a restart); until then, retried slowly.
+        await this.later(p);
+        return 'waiting';
+      }
+      await this.store.pending.updateOne({ _id: p._id }, { $set: { failed: bad.problem } });
+      this.awaited.delete(p._id);
+      return 'failed';
+    }
+    const log: AccessLogEntry = {
+      tenant: p.tenant,
+      seq: entry.seq,
+      eventId: p.eventId,
+      leafHash: entry.leafHash,
+      kid: entry.kid,
+      recordedAt: entry.recordedAt,
+      time: p.time,
+      subject: p.subject,
+      ...p.record,
+      consentSeq: p.record.consentSeq ?? null,
+    };
+    const isNew = await insertOnce<AccessLogDoc>(this.store.access, { _id: `${p.tenant}:${entry.seq}`, ...log });
+    if (isNew) this.projected.inc({ tenant: p.tenant, decision: log.decision });
+    try {
+      const nc = await this.nats.ready();
+      // Deduplicated by the stream: a replay announces nothing new.
+      await jetstream(nc).publish(this.nats.subjects.audit('access', p.tenant), JSON.stringify(log), { msgID: `access:${p.tenant}:${entry.seq}` });
+    } catch (err) {
+      this.logger.warn({ tenant: p.tenant, seq: entry.seq, err: String(err) }, 'access projected but not announced');
+    }
+    await this.store.pending.deleteOne({ _id: p._id });
+    this.awaited.delete(p._id);
+    return 'projected';
+  }
+
+  private async later(p: PendingAccessDoc): Promise<void> {
+    const attempts = (p.attempts ?? 0) + 1;
+    const delay = Math.min(MAX_BACKOFF_MS, this.config.AUDIT_PENDING_RETRY_MS * 2 ** Math.min(attempts - 1, 10));
+    try {
+      await this.store.pending.updateOne({ _id: p._id }, { $set: { nextTry: new Date(Date.now() + delay), attempts } });
+      p.attempts = attempts;
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
+  }
+
+  /** Retries pending events that are due (this replica's and any other's). */
+  async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      const due = await this.store.pending
+        .find({ nextTry: { $lte: new Date() }, failed: { $exists: false } })
+        .sort({ nextTry: 1 })
+        .limit(200)
+        .toArray();
+      for (const p of due) await this.resolve(p);
+      this.pendingGauge.set(await this.store.pending.countDocuments({ failed: { $exists: false } }));
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'pending access sweep failed; retried on the next round');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+}

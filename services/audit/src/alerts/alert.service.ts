@@ -1,0 +1,72 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { jetstream } from '@nats-io/jetstream';
+import type { AuditAlert, BreakGlassAlert } from '@clinical-ledger/contracts';
+import { NatsService } from '@clinical-ledger/messaging';
+import { LOGGER, MetricsService } from '@clinical-ledger/platform';
+import type { Logger } from 'pino';
+import type { Counter } from 'prom-client';
+import { AuditStore, insertOnce, type AlertDoc } from '../store/audit.store';
+
+export type NewAlert = Omit<AuditAlert, 'alertId' | 'time'> & {
+  /** What makes two findings the same alert (hashed into the alert id). */
+  key: string;
+};
+
+/** A stable alert id: the same finding seen twice (stream and poll, two replicas) is one alert. */
+export function alertId(kind: string, tenant: string, key: string): string {
+  return `${kind}:${createHash('sha256').update(`${tenant}\n${key}`).digest('hex').slice(0, 32)}`;
+}
+
+/**
+ * Raises alerts: stored in Mongo at once (so the API shows it even while NATS is away) and
+ * published on `audit.alert.<tenant>` (AUDIT stream, Nats-Msg-Id = alertId) for dashboards and
+ * paging. Both are idempotent per alert id.
+ */
+@Injectable()
+export class AlertService {
+  private readonly raised: Counter<string>;
+  private readonly breakGlass: Counter<string>;
+
+  constructor(
+    private readonly store: AuditStore,
+    private readonly nats: NatsService,
+    @Inject(LOGGER) private readonly logger: Logger,
+    metrics: MetricsService,
+  ) {
+    this.raised = metrics.counter('audit_alerts_total', 'Alerts raised by the audit monitor (new findings)', ['tenant', 'kind']);
+    this.breakGlass = metrics.counter('audit_breakglass_alerts_total', 'Break-glass alerts projected', ['tenant']);
+  }
+
+  async raise(input: NewAlert): Promise<AuditAlert> {
+    const { key, ...rest } = input;
+    const alert: AuditAlert = { alertId: alertId(input.kind, input.tenant, key), time: new Date().toISOString(), ...rest };
+    const isNew = await this.record(alert);
+    if (isNew) {
+      this.raised.inc({ tenant: alert.tenant, kind: alert.kind });
+      this.logger.warn({ tenant: alert.tenant, kind: alert.kind, alertId: alert.alertId, source: alert.source }, `audit alert: ${alert.message}`);
+    }
+    try {
+      const nc = await this.nats.ready();
+      await jetstream(nc).publish(this.nats.subjects.audit('alert', alert.tenant), JSON.stringify(alert), { msgID: alert.alertId });
+    } catch (err) {
+      // Stored already; the dashboard and API show it. Paging pipelines see it when it is raised again.
+      this.logger.error({ tenant: alert.tenant, alertId: alert.alertId, err: String(err) }, 'alert stored but not published');
+    }
+    return alert;
+  }
+
+  /** Stores a monitor alert (raised here or by another replica); true when new. */
+  async record(alert: AuditAlert): Promise<boolean> {
+    const doc = { _id: `${alert.tenant}:${alert.alertId}`, type: 'monitor', ...alert } as AlertDoc;
+    return insertOnce(this.store.alerts, doc);
+  }
+
+  /** Stores consent's break-glass alert; true when new. */
+  async recordBreakGlass(alert: BreakGlassAlert): Promise<boolean> {
+    const doc = { _id: `${alert.tenant}:${alert.alertId}`, type: 'breakglass', kind: 'breakglass', severity: 'warning', ...alert } as AlertDoc;
+    const isNew = await insertOnce(this.store.alerts, doc);
+    if (isNew) this.breakGlass.inc({ tenant: alert.tenant });
+    return isNew;
+  }
+}

@@ -1,0 +1,98 @@
+import { Controller, Inject, UseFilters } from '@nestjs/common';
+import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
+import { TENANT_PATTERN, Subjects, type AuditAlert, type BreakGlassAlert } from '@clinical-ledger/contracts';
+import { JetStreamContext, JetStreamExceptionFilter, NatsService, PoisonMessageError, RetryableError } from '@clinical-ledger/messaging';
+import { CONFIG } from '@clinical-ledger/platform';
+import { AlertService } from '../alerts/alert.service';
+import { backoffList, type AuditConfig } from '../config';
+import { parseAccessEvent } from '../access/access-event';
+import { AccessProjector } from '../access/access.projector';
+import { LedgerUnavailableError } from '../ledger/ledger.client';
+import { CheckpointMonitor } from '../monitor/checkpoint.monitor';
+
+/** JetStream transport patterns: one durable consumer each (see consumerSpecs). */
+export const PATTERNS = {
+  access: 'audit.access-events',
+  checkpoints: 'audit.checkpoints',
+  alerts: 'audit.alerts',
+} as const;
+
+/** The durable pull consumers the audit service reads (names from AUDIT_DURABLE_PREFIX). */
+export function consumerSpecs(config: AuditConfig, s: Subjects) {
+  const common = {
+    deadLetterSubject: s.deadLetter('audit'),
+    maxDeliver: config.AUDIT_MAX_DELIVER,
+    backoffMs: backoffList(config),
+  };
+  const d = config.AUDIT_DURABLE_PREFIX;
+  return {
+    [PATTERNS.access]: { ...common, stream: s.stream('LEDGER_APPEND'), durable: `${d}-access`, filterSubjects: [s.append('*', 'access')], maxInFlight: 64 },
+    [PATTERNS.checkpoints]: { ...common, stream: s.stream('LEDGER_ENTRIES'), durable: `${d}-checkpoints`, filterSubjects: [s.checkpoint('*')], maxInFlight: 16 },
+    [PATTERNS.alerts]: { ...common, stream: s.stream('AUDIT'), durable: `${d}-alerts`, filterSubjects: [s.audit('alert', '*'), s.audit('breakglass', '*')], maxInFlight: 64 },
+  };
+}
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+/**
+ * Handlers of the durable consumers: resolving acks, PoisonMessageError dead-letters (with the
+ * reason), anything else naks for a bounded retry.
+ */
+@Controller()
+@UseFilters(JetStreamExceptionFilter)
+export class AuditConsumers {
+  constructor(
+    @Inject(CONFIG) private readonly config: AuditConfig,
+    private readonly nats: NatsService,
+    private readonly access: AccessProjector,
+    private readonly monitor: CheckpointMonitor,
+    private readonly alerts: AlertService,
+  ) {}
+
+  /** The last token of a received subject: the tenant. */
+  private tenantOf(subject: string, at: number): string {
+    const tenant = this.nats.subjects.local(subject).split('.')[at];
+    if (!tenant || !TENANT_PATTERN.test(tenant)) throw new PoisonMessageError('bad_subject', `no tenant in subject ${subject}`);
+    return tenant;
+  }
+
+  /** `ledger.append.<tenant>.access` */
+  @EventPattern(PATTERNS.access)
+  async accessEvent(@Payload() body: unknown, @Ctx() ctx: JetStreamContext): Promise<void> {
+    const msg = ctx.getMessage();
+    const ev = parseAccessEvent(this.tenantOf(msg.subject, 2), body);
+    if (ev) await this.access.accept(ev);
+  }
+
+  /** `ledger.checkpoint.<tenant>` */
+  @EventPattern(PATTERNS.checkpoints)
+  async checkpoint(@Payload() body: unknown, @Ctx() ctx: JetStreamContext): Promise<void> {
+    const msg = ctx.getMessage();
+    const tenant = this.nats.subjects.local(msg.subject).split('.')[2] ?? '';
+    // `ledger.checkpoint.get` requests (deprecated) are stored on this stream too: not checkpoints.
+    if (isObj(body) && typeof body['note'] !== 'string' && !('rootHash' in body)) return;
+    if (!TENANT_PATTERN.test(tenant)) throw new PoisonMessageError('bad_subject', `no tenant in subject ${msg.subject}`);
+    const note = isObj(body) && typeof body['note'] === 'string' ? body['note'] : JSON.stringify(body);
+    try {
+      await this.monitor.check(tenant, { note, ...(isObj(body) ? { size: body['size'], rootHash: body['rootHash'] } : {}) }, 'stream', {
+        finalAttempt: msg.deliveryCount >= this.config.AUDIT_MAX_DELIVER,
+      });
+    } catch (err) {
+      if (err instanceof LedgerUnavailableError) throw new RetryableError('ledger_unavailable', err.message);
+      throw err;
+    }
+  }
+
+  /** `audit.alert.<tenant>` (this or another replica's monitor) and `audit.breakglass.<tenant>` (consent). */
+  @EventPattern(PATTERNS.alerts)
+  async alert(@Payload() body: unknown, @Ctx() ctx: JetStreamContext): Promise<void> {
+    const msg = ctx.getMessage();
+    const [, kind] = this.nats.subjects.local(msg.subject).split('.');
+    const tenant = this.tenantOf(msg.subject, 2);
+    if (!isObj(body) || typeof body['alertId'] !== 'string' || body['tenant'] !== tenant || typeof body['time'] !== 'string') {
+      throw new PoisonMessageError('invalid_alert', `alert on ${msg.subject} lacks alertId, time or the subject's tenant`);
+    }
+    if (kind === 'breakglass') await this.alerts.recordBreakGlass(body as unknown as BreakGlassAlert);
+    else await this.alerts.record(body as unknown as AuditAlert);
+  }
+}

@@ -1,0 +1,302 @@
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { jetstream } from '@nats-io/jetstream';
+import {
+  CheckpointError,
+  EncodingError,
+  fromHex,
+  Keyring,
+  NoteError,
+  ProofError,
+  toHex,
+  verifyCheckpoint,
+  verifyConsistency,
+  type VerifiedCheckpoint,
+} from '@clinical-ledger/chain';
+import { TENANT_PATTERN, type AuditAlert, type CheckpointVerified } from '@clinical-ledger/contracts';
+import { NatsService } from '@clinical-ledger/messaging';
+import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import type { Logger } from 'pino';
+import type { Counter } from 'prom-client';
+import { AlertService, type NewAlert } from '../alerts/alert.service';
+import { tenantList, type AuditConfig } from '../config';
+import { LedgerClient, LedgerRefusedError, LedgerUnavailableError } from '../ledger/ledger.client';
+import { AuditStore, insertOnce, isDuplicateKey, type MonitorStateDoc, type VerifiedCheckpointDoc } from '../store/audit.store';
+
+/** The keys the auditor trusts (AUDIT_VERIFIER_KEYS), as a provider. */
+export const VERIFIER_KEYRING = Symbol('VERIFIER_KEYRING');
+
+export type CheckSource = 'stream' | 'poll';
+
+/** What one check concluded. */
+export type CheckOutcome =
+  | { outcome: 'verified'; size: number; rootHash: string; consistentWith: number | null }
+  | { outcome: 'known'; size: number; rootHash: string }
+  | { outcome: 'alert'; alert: AuditAlert };
+
+export interface CheckpointInput {
+  note: string;
+  /** The plain fields beside the note in a CheckpointMessage (checked against the note). */
+  size?: unknown;
+  rootHash?: unknown;
+}
+
+const noteKey = (note: string) => createHash('sha256').update(note).digest('hex');
+
+/**
+ * The independent checkpoint monitor. For every checkpoint of a tenant (published on
+ * `ledger.checkpoint.<tenant>`, or the ledger's latest, polled): the C2SP signed note must verify
+ * with the auditor's own keys and name the tenant's origin; a size seen before must have the same
+ * root; otherwise the ledger must prove it consistent with the monitor's trusted head (RFC 9162
+ * consistency proof, checked here with libs/chain against the roots the monitor verified itself).
+ * The head only moves forward to a proven extension. Any failure is an alert on `audit.alert.<tenant>`.
+ *
+ * The first checkpoint seen for a tenant is trusted on first use (signature and origin only).
+ */
+@Injectable()
+export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly known = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private polling = false;
+  private readonly verified: Counter<string>;
+  private readonly pollFailures: Counter<string>;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: AuditConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
+    private readonly store: AuditStore,
+    private readonly ledger: LedgerClient,
+    private readonly alerts: AlertService,
+    private readonly nats: NatsService,
+    metrics: MetricsService,
+  ) {
+    this.verified = metrics.counter('audit_checkpoints_verified_total', 'Checkpoints verified (signature, origin and consistency)', ['tenant', 'source']);
+    this.pollFailures = metrics.counter('audit_poll_failures_total', 'Polls of the ledger that got no answer', ['tenant']);
+    for (const t of tenantList(config)) this.known.add(t);
+  }
+
+  onModuleInit(): void {
+    if (this.config.AUDIT_POLL_INTERVAL_MS > 0) {
+      this.timer = setInterval(() => void this.pollAll(), this.config.AUDIT_POLL_INTERVAL_MS);
+      this.timer.unref();
+    }
+  }
+
+  onApplicationShutdown(): void {
+    clearInterval(this.timer);
+  }
+
+  origin(tenant: string): string {
+    return `${this.config.AUDIT_ORIGIN_PREFIX}/${tenant}`;
+  }
+
+  /** Runs checks of one tenant one at a time, in arrival order. */
+  private serial<T>(tenant: string, fn: () => Promise<T>): Promise<T> {
+    const run = (this.locks.get(tenant) ?? Promise.resolve()).then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.locks.set(tenant, tail);
+    void tail.then(() => {
+      if (this.locks.get(tenant) === tail) this.locks.delete(tenant);
+    });
+    return run;
+  }
+
+  /**
+   * Checks one checkpoint. Throws LedgerUnavailableError when a needed proof could not be had
+   * (nothing concluded; the caller retries); with `finalAttempt` that raises an `unverifiable` alert.
+   */
+  check(tenant: string, input: CheckpointInput, source: CheckSource, opts: { finalAttempt?: boolean } = {}): Promise<CheckOutcome> {
+    if (!TENANT_PATTERN.test(tenant)) throw new Error(`"${tenant}" is not a tenant id`);
+    return this.serial(tenant, async () => {
+      try {
+        return await this.checkNow(tenant, input, source);
+      } catch (err) {
+        if (err instanceof LedgerUnavailableError && opts.finalAttempt) {
+          const alert = await this.alert(tenant, source, input.note, 'unverifiable', 'warning', `checkpoint could not be checked for consistency: ${err.message}`);
+          return { outcome: 'alert', alert };
+        }
+        throw err;
+      }
+    });
+  }
+
+  private alert(
+    tenant: string,
+    source: CheckSource,
+    note: string,
+    kind: AuditAlert['kind'],
+    severity: AuditAlert['severity'],
+    message: string,
+    extra: Partial<NewAlert> = {},
+  ): Promise<AuditAlert> {
+    return this.alerts.raise({ tenant, kind, severity, message, source, key: `${kind}\n${noteKey(note)}`, checkpoint: { note }, ...extra });
+  }
+
+  private async checkNow(tenant: string, input: CheckpointInput, source: CheckSource): Promise<CheckOutcome> {
+    const note = input.note;
+    let cp: VerifiedCheckpoint;
+    try {
+      cp = verifyCheckpoint(note, this.keyring, { origin: this.origin(tenant) });
+    } catch (err) {
+      const { kind, message } = classifyNoteError(err, tenant);
+      return { outcome: 'alert', alert: await this.alert(tenant, source, note, kind, 'critical', message) };
+    }
+    const size = cp.size;
+    const rootHash = toHex(cp.rootHash);
+    const evidence = { checkpoint: { size, rootHash, note } };
+    if ((input.size !== undefined && input.size !== size) || (input.rootHash !== undefined && input.rootHash !== rootHash)) {
+      // Only the signed note counts; a message whose plain fields say otherwise is still worth a look.
+      await this.alert(tenant, source, note, 'message_mismatch', 'warning', `message says size ${String(input.size)} root ${String(input.rootHash)}, its signed note says size ${size} root ${rootHash}`, evidence);
+    }
+    this.known.add(tenant);
+
+    for (let attempt = 0; attempt < 20; attempt++) {
+      // A size verified before: same root, or two signed views of one log.
+      const seen = await this.store.checkpoints.findOne({ _id: `${tenant}:${size}` });
+      if (seen) {
+        if (seen.rootHash === rootHash) return { outcome: 'known', size, rootHash };
+        const alert = await this.alert(tenant, source, note, 'fork', 'critical', `two signed checkpoints of size ${size}: root ${rootHash} and the verified ${seen.rootHash}`, {
+          ...evidence,
+          previous: { size: seen.size, rootHash: seen.rootHash, note: seen.note },
+        });
+        return { outcome: 'alert', alert };
+      }
+      const head = await this.store.monitor.findOne({ _id: tenant });
+      if (!head) {
+        // Trust on first use: signature and origin are all there is to check.
+        const state: MonitorStateDoc = { _id: tenant, size, rootHash, note, verifiedAt: new Date().toISOString() };
+        try {
+          await this.store.monitor.insertOne(state);
+        } catch (err) {
+          if (isDuplicateKey(err)) continue; // another replica got there first: check against its head
+          throw err;
+        }
+        return this.accept(tenant, cp, note, null, source);
+      }
+      if (size === head.size) {
+        // The head's own record was lost (a crash between the two writes): the same root is it.
+        if (head.rootHash === rootHash) return this.accept(tenant, cp, note, head.size, source);
+        const alert = await this.alert(tenant, source, note, 'fork', 'critical', `two signed checkpoints of size ${size}: root ${rootHash} and the verified ${head.rootHash}`, {
+          ...evidence,
+          previous: { size: head.size, rootHash: head.rootHash, note: head.note },
+        });
+        return { outcome: 'alert', alert };
+      }
+      const headRoot = fromHex(head.rootHash, 32);
+      const [m, n] = size > head.size ? [head.size, size] : [size, head.size];
+      const [rootM, rootN] = size > head.size ? [headRoot, cp.rootHash] : [cp.rootHash, headRoot];
+      let proof: string[];
+      try {
+        proof = (await this.ledger.consistency(tenant, m, n)).proof;
+      } catch (err) {
+        if (err instanceof LedgerRefusedError) {
+          const alert = await this.alert(tenant, source, note, 'unprovable', 'critical', `the ledger cannot prove size ${m} consistent with size ${n} (${err.message})`, {
+            ...evidence,
+            previous: { size: head.size, rootHash: head.rootHash, note: head.note },
+          });
+          return { outcome: 'alert', alert };
+        }
+        throw err;
+      }
+      try {
+        verifyConsistency(m, n, rootM, rootN, proof.map((h) => fromHex(h, 32)));
+      } catch (err) {
+        if (!(err instanceof ProofError) && !(err instanceof EncodingError)) throw err;
+        const alert = await this.alert(tenant, source, note, 'inconsistent', 'critical', `checkpoint of size ${size} (root ${rootHash}) is not consistent with the verified size ${head.size} (root ${head.rootHash}): ${(err as Error).message}`, {
+          ...evidence,
+          previous: { size: head.size, rootHash: head.rootHash, note: head.note },
+        });
+        return { outcome: 'alert', alert };
+      }
+      if (size > head.size) {
+        // Compare-and-set: only from the head we proved against; otherwise check again.
+        const moved = await this.store.monitor.updateOne({ _id: tenant, size: head.size, rootHash: head.rootHash }, { $set: { size, rootHash, note, verifiedAt: new Date().toISOString() } });
+        if (moved.matchedCount === 0) continue;
+      }
+      return this.accept(tenant, cp, note, head.size, source);
+    }
+    throw new LedgerUnavailableError(`monitor head of ${tenant} kept moving; try again`);
+  }
+
+  private async accept(tenant: string, cp: VerifiedCheckpoint, note: string, consistentWith: number | null, source: CheckSource): Promise<CheckOutcome> {
+    const rootHash = toHex(cp.rootHash);
+    const verifiedAt = new Date().toISOString();
+    const doc: VerifiedCheckpointDoc = { _id: `${tenant}:${cp.size}`, tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, consistentWith, verifiedAt, source };
+    const isNew = await insertOnce(this.store.checkpoints, doc);
+    if (isNew) {
+      this.verified.inc({ tenant, source });
+      const msg: CheckpointVerified = { tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, consistentWith, verifiedAt };
+      try {
+        const nc = await this.nats.ready();
+        await jetstream(nc).publish(this.nats.subjects.audit('checkpoint', tenant), JSON.stringify(msg), { msgID: `verified:${tenant}:${cp.size}` });
+      } catch (err) {
+        this.logger.warn({ tenant, size: cp.size, err: String(err) }, 'verified checkpoint not announced');
+      }
+    }
+    return { outcome: 'verified', size: cp.size, rootHash, consistentWith };
+  }
+
+  /** Asks the ledger for the tenant's latest checkpoint and checks it; its size must never shrink. */
+  async poll(tenant: string): Promise<CheckOutcome | { outcome: 'none' }> {
+    const latest = await this.ledger.latestCheckpoint(tenant);
+    if (!latest) return { outcome: 'none' };
+    if (typeof latest.note !== 'string') throw new LedgerUnavailableError('ledger.get.checkpoint: answer has no note');
+    const head = await this.store.monitor.findOne({ _id: tenant });
+    if (head && typeof latest.size === 'number' && latest.size < head.size) {
+      // The log's own latest is behind what it signed before: truncated, restored from a backup, or
+      // showing us another view. (A late message on the stream is different: checked for consistency only.)
+      const alert = await this.alerts.raise({
+        tenant,
+        kind: 'size_regressed',
+        severity: 'critical',
+        source: 'poll',
+        message: `the ledger's latest checkpoint has size ${latest.size}, below the verified size ${head.size}`,
+        key: `size_regressed\n${latest.size}<${head.size}\n${noteKey(latest.note)}`,
+        checkpoint: { size: latest.size, rootHash: latest.rootHash, note: latest.note },
+        previous: { size: head.size, rootHash: head.rootHash, note: head.note },
+      });
+      // Still check it: an inconsistent root is a second, stronger finding.
+      await this.check(tenant, { note: latest.note }, 'poll');
+      return { outcome: 'alert', alert };
+    }
+    return this.check(tenant, { note: latest.note, size: latest.size, rootHash: latest.rootHash }, 'poll');
+  }
+
+  /** Tenants the monitor watches: configured ones and every one it has verified before. */
+  async tenants(): Promise<string[]> {
+    const heads = await this.store.monitor.find({}, { projection: { _id: 1 } }).toArray();
+    for (const h of heads) this.known.add(h._id);
+    return [...this.known].sort();
+  }
+
+  async pollAll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      for (const tenant of await this.tenants()) {
+        try {
+          await this.poll(tenant);
+        } catch (err) {
+          this.pollFailures.inc({ tenant });
+          this.logger.warn({ tenant, err: String(err) }, 'checkpoint poll failed; retried on the next round');
+        }
+      }
+    } catch (err) {
+      this.logger.warn({ err: String(err) }, 'checkpoint poll round failed');
+    } finally {
+      this.polling = false;
+    }
+  }
+}
+
+function classifyNoteError(err: unknown, tenant: string): { kind: AuditAlert['kind']; message: string } {
+  if (err instanceof NoteError) {
+    if (err.code === 'NOTE_UNVERIFIED') return { kind: 'unknown_key', message: `checkpoint for ${tenant} is signed by no configured key: ${err.message}` };
+    if (err.code === 'NOTE_INVALID_SIGNATURE') return { kind: 'bad_signature', message: `checkpoint for ${tenant} carries a signature that does not verify (altered or forged): ${err.message}` };
+    return { kind: 'malformed_checkpoint', message: `checkpoint for ${tenant} is not a valid signed note: ${err.message}` };
+  }
+  if (err instanceof CheckpointError) return { kind: 'malformed_checkpoint', message: `checkpoint for ${tenant} is not a valid C2SP checkpoint: ${err.message}` };
+  return { kind: 'malformed_checkpoint', message: `checkpoint for ${tenant} cannot be read: ${err instanceof Error ? err.message : String(err)}` };
+}

@@ -1,0 +1,123 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import type { AccessLogEntry, AccessRecord, AuditAlert, BreakGlassAlert } from '@clinical-ledger/contracts';
+import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
+import { MongoService } from '@clinical-ledger/storage';
+import type { Collection } from 'mongodb';
+import type { Logger } from 'pino';
+import type { AuditConfig } from '../config';
+
+/** One access on the chain: `_id` `<tenant>:<seq>`, insert-only (the chain never changes it). */
+export interface AccessLogDoc extends AccessLogEntry {
+  _id: string;
+}
+
+/** An access event seen on LEDGER_APPEND whose entry is not (yet) known to be on the chain. */
+export interface PendingAccessDoc {
+  /** `<tenant>:<eventId>` */
+  _id: string;
+  tenant: string;
+  eventId: string;
+  subject: string;
+  time: string;
+  record: AccessRecord;
+  firstSeen: Date;
+  nextTry: Date;
+  attempts: number;
+  /** Set when the entry on the chain contradicts the event (alerted; not retried). */
+  failed?: string;
+}
+
+/** A checkpoint the monitor verified: `_id` `<tenant>:<size>`, insert-only. */
+export interface VerifiedCheckpointDoc {
+  _id: string;
+  tenant: string;
+  size: number;
+  rootHash: string;
+  note: string;
+  signedBy: string[];
+  consistentWith: number | null;
+  verifiedAt: string;
+  source: 'stream' | 'poll';
+}
+
+/** The monitor's trusted head per tenant (`_id` = tenant): only ever moves to a consistent extension. */
+export interface MonitorStateDoc {
+  _id: string;
+  size: number;
+  rootHash: string;
+  note: string;
+  verifiedAt: string;
+}
+
+/** Alerts: the monitor's own (AuditAlert) and consent's break-glass alerts, `_id` `<tenant>:<alertId>`. */
+export type AlertDoc = { _id: string; tenant: string; alertId: string; time: string } & (
+  | ({ type: 'monitor' } & AuditAlert)
+  | ({ type: 'breakglass'; kind: 'breakglass'; severity: 'warning' } & BreakGlassAlert)
+);
+
+export const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
+
+/** Inserts; false when the id was there already (replays, redeliveries, other replicas). */
+export async function insertOnce<T extends { _id: string }>(coll: Collection<T>, doc: T): Promise<boolean> {
+  try {
+    await coll.insertOne(doc as Parameters<Collection<T>['insertOne']>[0]);
+    return true;
+  } catch (err) {
+    if (isDuplicateKey(err)) return false;
+    throw err;
+  }
+}
+
+/**
+ * The audit service's own collections. Everything the chain decides (access entries, verified
+ * checkpoints, alerts) is insert-only and keyed so that a replay is a no-op; only the pending
+ * queue and the monitor's head are updated in place (by _id, never touching a unique index).
+ */
+@Injectable()
+export class AuditStore implements OnModuleInit {
+  readonly access: Collection<AccessLogDoc>;
+  readonly pending: Collection<PendingAccessDoc>;
+  readonly checkpoints: Collection<VerifiedCheckpointDoc>;
+  readonly monitor: Collection<MonitorStateDoc>;
+  readonly alerts: Collection<AlertDoc>;
+  private indexed = false;
+
+  constructor(
+    mongo: MongoService,
+    @Inject(CONFIG) config: AuditConfig,
+    private readonly readiness: ReadinessRegistry,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    const p = config.AUDIT_COLLECTION_PREFIX;
+    this.access = mongo.db.collection<AccessLogDoc>(`${p}access`);
+    this.pending = mongo.db.collection<PendingAccessDoc>(`${p}access_pending`);
+    this.checkpoints = mongo.db.collection<VerifiedCheckpointDoc>(`${p}checkpoints`);
+    this.monitor = mongo.db.collection<MonitorStateDoc>(`${p}monitor`);
+    this.alerts = mongo.db.collection<AlertDoc>(`${p}alerts`);
+  }
+
+  onModuleInit(): void {
+    this.readiness.register('audit-store', async () => {
+      if (!this.indexed) throw new Error('indexes not yet created');
+    });
+    // In the background: the service starts (and says it is not ready) while Mongo is away.
+    void this.ensureIndexes();
+  }
+
+  private async ensureIndexes(): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.access.createIndex({ tenant: 1, subject: 1, seq: -1 });
+        await this.access.createIndex({ tenant: 1, actor: 1, seq: -1 });
+        await this.pending.createIndex({ nextTry: 1 });
+        await this.checkpoints.createIndex({ tenant: 1, size: -1 });
+        await this.alerts.createIndex({ tenant: 1, time: -1 });
+        this.indexed = true;
+        return;
+      } catch (err) {
+        if (attempt % 10 === 0) this.logger.warn({ err: String(err) }, 'audit indexes not created yet; retrying');
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+    }
+  }
+}

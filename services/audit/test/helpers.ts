@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Ed25519Signer } from '@clinical-ledger/chain';
+
+export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** A ledger signing key file and KEK file in a fresh temp folder, and the signer itself. */
+export function ledgerKeys(name = 'audit-test-ledger') {
+  const dir = mkdtempSync(join(tmpdir(), 'audit-keys-'));
+  const signer = Ed25519Signer.generate(name);
+  const signingKeyFile = join(dir, 'signing.key');
+  writeFileSync(signingKeyFile, `${signer.exportSignerKey()}\n`, { mode: 0o600 });
+  const kekFile = join(dir, 'kek.key');
+  writeFileSync(kekFile, randomBytes(32).toString('hex'), { mode: 0o600 });
+  return { dir, signer, signingKeyFile, kekFile };
+}
+
+export interface SseEvent {
+  event: string;
+  data: Json;
+}
+
+/** A fetch-based SSE client (bearer header), collecting every event until closed. */
+export async function openSse(url: string, token: string): Promise<{ status: number; events: SseEvent[]; close(): void }> {
+  const ctl = new AbortController();
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: ctl.signal });
+  const events: SseEvent[] = [];
+  if (res.ok && res.body) {
+    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+    void (async () => {
+      let buf = '';
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return;
+          buf += value;
+          let i: number;
+          while ((i = buf.indexOf('\n\n')) >= 0) {
+            const block = buf.slice(0, i);
+            buf = buf.slice(i + 2);
+            let event = 'message';
+            let data = '';
+            for (const line of block.split('\n')) {
+              if (line.startsWith('event: ')) event = line.slice(7);
+              else if (line.startsWith('data: ')) data += line.slice(6);
+            }
+            if (data) events.push({ event, data: JSON.parse(data) as Json });
+          }
+        }
+      } catch {
+        /* aborted */
+      }
+    })();
+  }
+  return { status: res.status, events, close: () => ctl.abort() };
+}
+
+/** Reads a Prometheus counter/gauge value (summed over label sets matching `labels`). */
+export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
+    if (!Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
