@@ -1,0 +1,133 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { connect, NatsConnection } from '@nats-io/transport-node';
+import { Ed25519Signer } from '@clinical-ledger/chain';
+import { AccessRecord, EVENT_TYPES, LedgerEvent, Subjects } from '@clinical-ledger/contracts';
+import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
+import { loadConfig, type RunningService } from '@clinical-ledger/platform';
+import { eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth } from '@clinical-ledger/testing';
+import { MongoClient } from 'mongodb';
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+import { startAudit } from '../src/bootstrap';
+import { AuditConfig } from '../src/config';
+import { Json, ledgerKeys } from './helpers';
+
+/**
+ * Access events whose entries are not on the chain yet: kept durably as pending (not left to
+ * message redelivery), projected once the ledger appends them, and never projected when the entry
+ * cannot be verified with the auditor's keys. Malformed access events go to the dead letters.
+ */
+const TENANT = 'hosp-p';
+
+describe('audit access projection while the ledger is away', () => {
+  let infra: Infra;
+  let nc: NatsConnection;
+  let mongo: MongoClient;
+  let subjects: Subjects;
+  const auth = testAuth();
+  const keys = ledgerKeys('pending-ledger');
+  let common: Record<string, string>;
+  let audit: RunningService;
+  /** A second auditor who was given the wrong key. */
+  let misconfigured: RunningService;
+  let ledger: ServiceProcess | undefined;
+  let token: string;
+
+  const startAuditWith = (extra: Record<string, string>) =>
+    startAudit(loadConfig(AuditConfig, { ...common, HTTP_HOST: '127.0.0.1', AUDIT_POLL_INTERVAL_MS: '0', AUDIT_PENDING_RETRY_MS: '200', ...extra }), {
+      port: 0,
+      handleSignals: false,
+      logger: pino({ level: 'silent' }),
+    });
+
+  function accessEvent(subject: string, over: Partial<AccessRecord> = {}): LedgerEvent<AccessRecord> {
+    return {
+      specversion: '1.0',
+      id: `access:${randomUUID()}`,
+      source: 'urn:clinical-ledger:ledger',
+      type: EVENT_TYPES.recordAccessed,
+      subject,
+      time: new Date().toISOString(),
+      datacontenttype: 'application/json',
+      tenant: TENANT,
+      dataclass: 'access',
+      data: { actor: 'dr-y', role: 'nurse', purpose: 'TREAT', recordEventId: 'hosp-p:lab-1', recordSeq: 0, decision: 'deny', reason: 'no applicable consent', consentSeq: null, breakGlass: false, ...over },
+    };
+  }
+  const publish = (e: unknown, id: string) => jetstream(nc).publish(subjects.append(TENANT, 'access'), JSON.stringify(e), { msgID: id });
+  const log = async (svc: RunningService, subject: string) =>
+    (await (await fetch(`${svc.url}/v1/audit/${TENANT}/patients/${subject}/access`, { headers: { authorization: `Bearer ${token}` } })).json()) as Json;
+
+  beforeAll(async () => {
+    infra = await startInfra({ name: 'audit-pending' });
+    subjects = new Subjects(infra.namespace);
+    common = { NATS_URL: infra.natsUrl, NATS_NAMESPACE: infra.namespace, MONGO_URL: infra.mongoUrl, MONGO_DB: infra.dbName, LOG_LEVEL: 'warn', ...auth.env };
+    audit = await startAuditWith({ AUDIT_VERIFIER_KEYS: keys.signer.verifierKey });
+    misconfigured = await startAuditWith({ AUDIT_VERIFIER_KEYS: Ed25519Signer.generate('pending-ledger').verifierKey, AUDIT_DURABLE_PREFIX: 'audit-b', AUDIT_COLLECTION_PREFIX: 'auditb_' });
+    for (const svc of [audit, misconfigured]) await eventually(async () => (await fetch(`${svc.url}/readyz`)).status === 200, 20_000, 'audit ready');
+    nc = await connect({ servers: infra.natsUrl });
+    mongo = new MongoClient(infra.mongoUrl);
+    token = await auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'audit-office' });
+  });
+
+  afterAll(async () => {
+    await Promise.all([audit?.close(), misconfigured?.close()]);
+    await ledger?.stop();
+    await nc?.close();
+    await mongo?.close();
+    await infra?.close();
+  });
+
+  it('keeps an access event pending while no ledger appends it, and projects it with its seq once one does', async () => {
+    const ev = accessEvent('pseudo:carol');
+    await publish(ev, ev.id);
+    const pending = mongo.db(infra.dbName).collection('audit_access_pending');
+    await eventually(async () => (await pending.countDocuments({ eventId: ev.id })) === 1, 10_000, 'pending kept');
+    // Looked up again and again (backoff), still not in the log: it is not on any chain.
+    await eventually(async () => ((await pending.findOne({ eventId: ev.id }))?.['attempts'] ?? 0) >= 2, 10_000, 'retried');
+    expect(await log(audit, 'pseudo:carol')).toMatchObject({ total: 0, entries: [] });
+
+    ledger = await spawnService('ledger', { ...common, LEDGER_SIGNING_KEY_FILE: keys.signingKeyFile, LEDGER_KEK_FILE: keys.kekFile, LEDGER_CHECKPOINT_INTERVAL_MS: '250' });
+    await eventually(async () => (await log(audit, 'pseudo:carol'))['total'] === 1, 20_000, 'projected after the ledger appended it');
+    const entry = (await log(audit, 'pseudo:carol'))['entries'][0] as Json;
+    expect(entry).toMatchObject({ tenant: TENANT, eventId: ev.id, seq: 0, subject: 'pseudo:carol', actor: 'dr-y', decision: 'deny', kid: keys.signer.kid });
+    const onChain = (await (await fetch(`${ledger.url}/v1/chains/${TENANT}/entries/0`, { headers: { authorization: `Bearer ${token}` } })).json()) as Json;
+    expect(entry['leafHash']).toBe(onChain['leafHash']);
+    expect(await pending.countDocuments({})).toBe(0);
+  });
+
+  it('does not project an entry signed by a key the auditor does not trust: one alert per unknown key, kept pending', async () => {
+    const b = mongo.db(infra.dbName);
+    await eventually(async () => (await b.collection('auditb_alerts').countDocuments({ kind: 'entry_mismatch' })) === 1, 15_000, 'entry_mismatch alert');
+    const ev = accessEvent('pseudo:dave');
+    await publish(ev, ev.id);
+    await eventually(async () => (await log(audit, 'pseudo:dave'))['total'] === 1, 15_000, 'trusted auditor projects it');
+    // The misconfigured auditor saw both entries, projected neither, and alerted once for the key.
+    await eventually(async () => (await b.collection('auditb_access_pending').countDocuments({ attempts: { $gte: 1 } })) === 2, 15_000, 'both pending');
+    expect(await log(misconfigured, 'pseudo:dave')).toMatchObject({ total: 0 });
+    expect(await b.collection('auditb_access').countDocuments({})).toBe(0);
+    const alerts = await b.collection('auditb_alerts').find({ kind: 'entry_mismatch' }).toArray();
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ severity: 'critical', source: 'entry', message: expect.stringContaining(`signed by ${keys.signer.kid}, not a configured verifier key`) });
+    // Its monitor refuses the ledger's checkpoints for the same reason.
+    await eventually(async () => (await b.collection('auditb_alerts').countDocuments({ kind: 'unknown_key' })) >= 1, 15_000, 'unknown_key alert');
+    expect(await b.collection('auditb_monitor').countDocuments({})).toBe(0);
+  });
+
+  it('dead-letters an access event that is not one, with the reason', async () => {
+    const bad = { ...accessEvent('pseudo:erin'), data: { actor: 'dr-y' } };
+    await publish(bad, bad.id);
+    const jsm = await jetstreamManager(nc);
+    const js = jetstream(nc);
+    let found: Json | undefined;
+    await eventually(async () => {
+      const c = await js.consumers.get(subjects.stream('DEAD_LETTER'), { filter_subjects: [subjects.deadLetter('audit')] });
+      const m = await c.next({ expires: 1_000 });
+      if (m) found = { reason: m.headers?.get(DEAD_LETTER_HEADERS.reason), detail: m.headers?.get(DEAD_LETTER_HEADERS.detail), consumer: m.headers?.get(DEAD_LETTER_HEADERS.consumer), body: m.json() };
+      return found !== undefined;
+    }, 15_000, 'dead letter');
+    expect(found).toMatchObject({ reason: 'invalid_access_event', detail: 'data.role: must be a non-empty string', body: { id: bad.id } });
+    expect(String(found?.['consumer'])).toMatch(/^audit(-b)?-access$/);
+    expect((await jsm.streams.info(subjects.stream('DEAD_LETTER'))).state.messages).toBeGreaterThanOrEqual(1);
+  });
+});
