@@ -8,8 +8,7 @@ import { join } from 'node:path';
 /**
  * A token of one hospital never reads or writes another's chain: every tenant-scoped HTTP endpoint
  * of every service, called with a valid token of hospital B about hospital A, answers 403 with a
- * body that says why, and 401 without a token. (The audit service has no tenant-scoped HTTP
- * endpoints yet; add its probes here when it has.)
+ * body that says why, and 401 without a token.
  */
 interface Probe {
   service: ServiceName;
@@ -68,6 +67,15 @@ const PROBES: Probe[] = [
     body: { specversion: '1.0', id: 'ce-1', source: 'urn:test', type: 'org.example.lab', tenant: 'hosp-a', dataclass: 'lab', patientid: 'urn:oid:1.2.3|MRN-1', data: { hb: 13.2 } },
     contentType: 'application/cloudevents+json',
   },
+  // audit
+  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/patients/pseudo:x/access' },
+  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/actors/dr-a/access' },
+  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/stream' },
+  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/checkpoints/latest' },
+  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/checkpoints' },
+  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/alerts' },
+  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/monitor' },
+  { service: 'audit', method: 'POST', path: '/v1/audit/hosp-a/monitor/poll' },
 ];
 
 /** What a refusal says: `message` in JSON bodies, the OperationOutcome's diagnostics on FHIR routes. */
@@ -108,6 +116,7 @@ describe('tenant isolation on every HTTP API', () => {
         INTAKE_MLLP_PORT: '0',
         INTAKE_PSEUDONYM_SECRETS_FILE: file('pseudonyms.json', JSON.stringify({ 'hosp-a': randomBytes(32).toString('base64'), 'hosp-b': randomBytes(32).toString('base64') })),
       },
+      audit: { AUDIT_VERIFIER_KEYS: Ed25519Signer.generate('isolation').verifierKey },
     };
     const names = [...new Set(PROBES.map((p) => p.service))];
     const started = await Promise.all(names.map((name) => spawnService(name, { ...env, ...perService[name] })));
