@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { Script } from 'node:vm';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -153,7 +154,15 @@ describe('verifier keys', () => {
   });
 });
 
-describe('dashboard page policy', () => {
+describe('dashboard page', () => {
+  it('has one inline script that parses, and renders data without innerHTML', () => {
+    const html = readFileSync(join(__dirname, 'assets', 'dashboard.html'), 'utf8');
+    const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1] as string);
+    expect(scripts).toHaveLength(1);
+    expect(() => new Script(scripts[0] as string)).not.toThrow();
+    expect(html).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write|style="/);
+  });
+
   it('admits exactly the inline script and style by hash', () => {
     const html = '<style>a{}</style><script>go()</script>';
     const h = (s: string) => `'sha256-${createHash('sha256').update(s).digest('base64')}'`;

@@ -311,6 +311,7 @@ describe('audit service against the real ledger and consent', () => {
       const metrics = await (await fetch(`${audit.url}/metrics`)).text();
       expect(metric(metrics, 'audit_checkpoints_verified_total', { tenant: TENANT })).toBe(checkpoints.length);
       expect(metric(metrics, 'audit_alerts_total')).toBe(0);
+      expect(metric(metrics, 'audit_monitor_head_size', { tenant: TENANT })).toBe(head['size']);
     });
 
     it('verifies a genuine checkpoint it has not seen, of an older size, by its consistency with the head', async () => {

@@ -17,7 +17,7 @@ import { TENANT_PATTERN, type AuditAlert, type CheckpointVerified } from '@clini
 import { NatsService } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
-import type { Counter } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import { AlertService, type NewAlert } from '../alerts/alert.service';
 import { tenantList, type AuditConfig } from '../config';
 import { LedgerClient, LedgerRefusedError, LedgerUnavailableError } from '../ledger/ledger.client';
@@ -61,6 +61,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
   private polling = false;
   private readonly verified: Counter<string>;
   private readonly pollFailures: Counter<string>;
+  private readonly headSize: Gauge<string>;
 
   constructor(
     @Inject(CONFIG) private readonly config: AuditConfig,
@@ -74,6 +75,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
   ) {
     this.verified = metrics.counter('audit_checkpoints_verified_total', 'Checkpoints verified (signature, origin and consistency)', ['tenant', 'source']);
     this.pollFailures = metrics.counter('audit_poll_failures_total', 'Polls of the ledger that got no answer', ['tenant']);
+    this.headSize = metrics.gauge('audit_monitor_head_size', "Tree size of the monitor's trusted head (latest verified checkpoint)", ['tenant']);
     for (const t of tenantList(config)) this.known.add(t);
   }
 
@@ -173,6 +175,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
           if (isDuplicateKey(err)) continue; // another replica got there first: check against its head
           throw err;
         }
+        this.headSize.set({ tenant }, size);
         return this.accept(tenant, cp, note, null, source);
       }
       if (size === head.size) {
@@ -214,6 +217,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
         // Compare-and-set: only from the head we proved against; otherwise check again.
         const moved = await this.store.monitor.updateOne({ _id: tenant, size: head.size, rootHash: head.rootHash }, { $set: { size, rootHash, note, verifiedAt: new Date().toISOString() } });
         if (moved.matchedCount === 0) continue;
+        this.headSize.set({ tenant }, size);
       }
       return this.accept(tenant, cp, note, head.size, source);
     }
