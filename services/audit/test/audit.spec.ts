@@ -106,6 +106,7 @@ describe('audit service against the real ledger and consent', () => {
     const config = loadConfig(AuditConfig, {
       ...common,
       HTTP_HOST: '127.0.0.1',
+      LOG_LEVEL: 'error',
       // The auditor's own copy of the ledger's public key: never fetched from the ledger.
       AUDIT_VERIFIER_KEYS: keys.signer.verifierKey,
       AUDIT_POLL_INTERVAL_MS: '0',

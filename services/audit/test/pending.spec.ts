@@ -1,12 +1,12 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, NatsConnection } from '@nats-io/transport-node';
-import { Ed25519Signer } from '@clinical-ledger/chain';
+import { Ed25519Signer, signCheckpoint } from '@clinical-ledger/chain';
 import { AccessRecord, EVENT_TYPES, LedgerEvent, Subjects } from '@clinical-ledger/contracts';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
 import { loadConfig, type RunningService } from '@clinical-ledger/platform';
 import { eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth } from '@clinical-ledger/testing';
 import { MongoClient } from 'mongodb';
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
@@ -34,7 +34,7 @@ describe('audit access projection while the ledger is away', () => {
   let token: string;
 
   const startAuditWith = (extra: Record<string, string>) =>
-    startAudit(loadConfig(AuditConfig, { ...common, HTTP_HOST: '127.0.0.1', AUDIT_POLL_INTERVAL_MS: '0', AUDIT_PENDING_RETRY_MS: '200', ...extra }), {
+    startAudit(loadConfig(AuditConfig, { ...common, LOG_LEVEL: 'error', HTTP_HOST: '127.0.0.1', AUDIT_POLL_INTERVAL_MS: '0', AUDIT_PENDING_RETRY_MS: '200', AUDIT_MAX_DELIVER: '3', AUDIT_NAK_BACKOFF_MS: '200', ...extra }), {
       port: 0,
       handleSignals: false,
       logger: pino({ level: 'silent' }),
@@ -54,6 +54,7 @@ describe('audit access projection while the ledger is away', () => {
       data: { actor: 'dr-y', role: 'nurse', purpose: 'TREAT', recordEventId: 'hosp-p:lab-1', recordSeq: 0, decision: 'deny', reason: 'no applicable consent', consentSeq: null, breakGlass: false, ...over },
     };
   }
+  const pendingOf = (subject: string) => mongo.db(infra.dbName).collection('audit_access_pending').countDocuments({ subject });
   const publish = (e: unknown, id: string) => jetstream(nc).publish(subjects.append(TENANT, 'access'), JSON.stringify(e), { msgID: id });
   const log = async (svc: RunningService, subject: string) =>
     (await (await fetch(`${svc.url}/v1/audit/${TENANT}/patients/${subject}/access`, { headers: { authorization: `Bearer ${token}` } })).json()) as Json;
@@ -76,6 +77,43 @@ describe('audit access projection while the ledger is away', () => {
     await nc?.close();
     await mongo?.close();
     await infra?.close();
+  });
+
+  /** Dead letters of the audit consumers, read from the start. */
+  async function deadLetters(): Promise<Json[]> {
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.info(subjects.stream('DEAD_LETTER')).catch(() => undefined);
+    if (!info || info.state.messages === 0) return [];
+    const c = await jetstream(nc).consumers.get(subjects.stream('DEAD_LETTER'), { filter_subjects: [subjects.deadLetter('audit')] });
+    const out: Json[] = [];
+    const pending = (await c.info(true)).num_pending;
+    if (pending === 0) return out;
+    for await (const m of await c.fetch({ max_messages: pending, expires: 2_000 })) {
+      out.push({ reason: m.headers?.get(DEAD_LETTER_HEADERS.reason), detail: m.headers?.get(DEAD_LETTER_HEADERS.detail), consumer: m.headers?.get(DEAD_LETTER_HEADERS.consumer), body: m.json() });
+      if (m.info.pending === 0) break;
+    }
+    return out;
+  }
+
+  it('without a ledger to prove consistency, a new checkpoint is retried, then alerted as unverifiable and dead-lettered', async () => {
+    const tenant = 'hosp-q';
+    const cp = async (size: number) => {
+      const rootHash = randomBytes(32);
+      const note = await signCheckpoint({ origin: `clinical-ledger/${tenant}`, size, rootHash }, [keys.signer]);
+      await jetstream(nc).publish(subjects.checkpoint(tenant), JSON.stringify({ tenant, size, rootHash: rootHash.toString('hex'), note }));
+      return note;
+    };
+    await cp(3); // the first one seen is trusted on first use: no proof needed
+    const head = mongo.db(infra.dbName).collection('audit_monitor');
+    await eventually(async () => (await head.countDocuments({ _id: tenant as never })) === 1, 10_000, 'first checkpoint trusted');
+    const note = await cp(5);
+    const alerts = mongo.db(infra.dbName).collection('audit_alerts');
+    await eventually(async () => (await alerts.countDocuments({ tenant, kind: 'unverifiable' })) === 1, 15_000, 'unverifiable alert');
+    expect(await alerts.findOne({ tenant, kind: 'unverifiable' })).toMatchObject({ severity: 'warning', source: 'stream', checkpoint: { note }, message: expect.stringContaining('ledger.proof.consistency') });
+    await eventually(async () => (await deadLetters()).some((d) => d['body']['note'] === note), 10_000, 'dead letter');
+    expect((await deadLetters()).find((d) => d['body']['note'] === note)).toMatchObject({ reason: 'max_deliver_exceeded', consumer: 'audit-checkpoints' });
+    // Nothing was concluded: the head is still the first checkpoint.
+    expect(await head.findOne({ _id: tenant as never })).toMatchObject({ size: 3 });
   });
 
   it('keeps an access event pending while no ledger appends it, and projects it with its seq once one does', async () => {
@@ -117,17 +155,12 @@ describe('audit access projection while the ledger is away', () => {
   it('dead-letters an access event that is not one, with the reason', async () => {
     const bad = { ...accessEvent('pseudo:erin'), data: { actor: 'dr-y' } };
     await publish(bad, bad.id);
-    const jsm = await jetstreamManager(nc);
-    const js = jetstream(nc);
-    let found: Json | undefined;
-    await eventually(async () => {
-      const c = await js.consumers.get(subjects.stream('DEAD_LETTER'), { filter_subjects: [subjects.deadLetter('audit')] });
-      const m = await c.next({ expires: 1_000 });
-      if (m) found = { reason: m.headers?.get(DEAD_LETTER_HEADERS.reason), detail: m.headers?.get(DEAD_LETTER_HEADERS.detail), consumer: m.headers?.get(DEAD_LETTER_HEADERS.consumer), body: m.json() };
-      return found !== undefined;
-    }, 15_000, 'dead letter');
-    expect(found).toMatchObject({ reason: 'invalid_access_event', detail: 'data.role: must be a non-empty string', body: { id: bad.id } });
+    const find = async () => (await deadLetters()).find((d) => d['body']['id'] === bad.id);
+    await eventually(async () => (await find()) !== undefined, 15_000, 'dead letter');
+    const found = await find();
+    expect(found).toMatchObject({ reason: 'invalid_access_event', detail: 'data.role: must be a non-empty string' });
+    // Both auditors refuse it; the dead-letter stream keeps one copy of the one message.
     expect(String(found?.['consumer'])).toMatch(/^audit(-b)?-access$/);
-    expect((await jsm.streams.info(subjects.stream('DEAD_LETTER'))).state.messages).toBeGreaterThanOrEqual(1);
+    expect(await pendingOf('pseudo:erin')).toBe(0);
   });
 });

@@ -107,7 +107,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
 
   /**
    * Checks one checkpoint. Throws LedgerUnavailableError when a needed proof could not be had
-   * (nothing concluded; the caller retries); with `finalAttempt` that raises an `unverifiable` alert.
+   * (nothing concluded; the caller retries); with `finalAttempt` it raises an `unverifiable` alert first.
    */
   check(tenant: string, input: CheckpointInput, source: CheckSource, opts: { finalAttempt?: boolean } = {}): Promise<CheckOutcome> {
     if (!TENANT_PATTERN.test(tenant)) throw new Error(`"${tenant}" is not a tenant id`);
@@ -116,8 +116,8 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
         return await this.checkNow(tenant, input, source);
       } catch (err) {
         if (err instanceof LedgerUnavailableError && opts.finalAttempt) {
-          const alert = await this.alert(tenant, source, input.note, 'unverifiable', 'warning', `checkpoint could not be checked for consistency: ${err.message}`);
-          return { outcome: 'alert', alert };
+          // Said out loud; the message still goes to the dead letters, to be replayed later.
+          await this.alert(tenant, source, input.note, 'unverifiable', 'warning', `checkpoint could not be checked for consistency: ${err.message}`);
         }
         throw err;
       }
