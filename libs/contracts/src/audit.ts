@@ -77,7 +77,7 @@ export interface AccessLogEntry {
   breakGlassReason?: string;
 }
 
-/** A checkpoint the audit monitor verified (`audit.checkpoint.<tenant>`, Nats-Msg-Id = `verified:<tenant>:<size>`). */
+/** A checkpoint the audit monitor verified (`audit.verification.<tenant>`, Nats-Msg-Id = `verified:<tenant>:<size>`). */
 export interface CheckpointVerified {
   tenant: string;
   size: number;

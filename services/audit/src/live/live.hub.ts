@@ -30,7 +30,7 @@ function classify(local: string, body: unknown): { tenant: string; type: LiveEve
   if (a !== 'audit') return undefined;
   if (b === 'access') return { tenant, type: 'access' };
   if (b === 'alert' || b === 'breakglass') return { tenant, type: 'alert' };
-  if (b === 'checkpoint') return { tenant, type: 'verified' };
+  if (b === 'verification') return { tenant, type: 'verified' };
   return undefined;
 }
 

@@ -234,7 +234,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
       const msg: CheckpointVerified = { tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, consistentWith, verifiedAt };
       try {
         const nc = await this.nats.ready();
-        await jetstream(nc).publish(this.nats.subjects.audit('checkpoint', tenant), JSON.stringify(msg), { msgID: `verified:${tenant}:${cp.size}` });
+        await jetstream(nc).publish(this.nats.subjects.audit('verification', tenant), JSON.stringify(msg), { msgID: `verified:${tenant}:${cp.size}` });
       } catch (err) {
         this.logger.warn({ tenant, size: cp.size, err: String(err) }, 'verified checkpoint not announced');
       }
