@@ -11,7 +11,7 @@ import type { AuditConfig } from '../config';
 import { LedgerClient, type LedgerEntry } from '../ledger/ledger.client';
 import { LiveHub } from '../live/live.hub';
 import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
-import { AuditStore, insertOnce, isDuplicateKey, type AccessLogDoc, type PendingAccessDoc } from '../store/audit.store';
+import { AuditStore, insertOnce, type AccessLogDoc, type PendingAccessDoc } from '../store/audit.store';
 import type { AccessEvent } from './access-event';
 
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -186,12 +186,8 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
   private async later(p: PendingAccessDoc): Promise<void> {
     const attempts = (p.attempts ?? 0) + 1;
     const delay = Math.min(MAX_BACKOFF_MS, this.config.AUDIT_PENDING_RETRY_MS * 2 ** Math.min(attempts - 1, 10));
-    try {
-      await this.store.pending.updateOne({ _id: p._id }, { $set: { nextTry: new Date(Date.now() + delay), attempts } });
-      p.attempts = attempts;
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-    }
+    await this.store.pending.updateOne({ _id: p._id }, { $set: { nextTry: new Date(Date.now() + delay), attempts } });
+    p.attempts = attempts;
   }
 
   /** Retries pending events that are due (this replica's and any other's). */
