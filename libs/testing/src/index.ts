@@ -5,3 +5,4 @@ export * from './infra';
 export * from './service-process';
 export * from './auth';
 export * from './go-verifier';
+export * from './ledger-keys';

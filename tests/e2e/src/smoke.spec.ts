@@ -1,4 +1,4 @@
-import { eventually, Infra, testAuth, ServiceName, ServiceProcess, spawnService, startInfra } from '@clinical-ledger/testing';
+import { eventually, Infra, ledgerTestKeys, testAuth, ServiceName, ServiceProcess, spawnService, startInfra } from '@clinical-ledger/testing';
 
 const SERVICES: ServiceName[] = ['intake', 'ledger', 'consent', 'audit'];
 
@@ -12,6 +12,7 @@ describe('smoke: every service boots healthy on real infrastructure', () => {
 
   beforeAll(async () => {
     infra = await startInfra({ name: 'smoke', ownServers: true });
+    const keys = ledgerTestKeys('smoke');
     const env = {
       NATS_URL: infra.natsUrl,
       MONGO_URL: infra.mongoUrl,
@@ -20,6 +21,8 @@ describe('smoke: every service boots healthy on real infrastructure', () => {
       // MLLP on a free port: 2575 may be taken on a developer's machine.
       INTAKE_MLLP_PORT: '0',
       ...testAuth().env,
+      ...keys.ledgerEnv,
+      ...keys.auditEnv,
     };
     for (const s of SERVICES) running.push(await spawnService(s, env));
   });

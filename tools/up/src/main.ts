@@ -13,8 +13,9 @@ import {
   startNatsServer,
   workspaceRoot,
 } from '@clinical-ledger/testing';
+import { Ed25519Signer } from '@clinical-ledger/chain';
 import { SignJWT } from 'jose';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localSecrets } from './local-secrets';
 
@@ -39,6 +40,15 @@ async function main(): Promise<void> {
   }
 
   const secrets = localSecrets(root, [TENANT]);
+  const jwtSecret = readFileSync(secrets.jwtSecretFile);
+  const token = (roles: string[], sub: string, tenant = TENANT) =>
+    new SignJWT({ tenant, roles }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('12h').sign(jwtSecret);
+  // The audit monitor trusts the ledger's public key because we hand it over here, not because
+  // the ledger says so (that would trust the thing being audited).
+  const keyName = 'clinical-ledger-local';
+  const verifierKey = Ed25519Signer.fromPkcs8Pem(keyName, readFileSync(secrets.signingKeyFile, 'utf8')).verifierKey;
+  const consentTokenFile = join(secrets.dir, 'consent-service.jwt');
+  writeFileSync(consentTokenFile, await token(['service'], 'consent-service'), { mode: 0o600 });
   const env: Record<string, string> = {
     NATS_URL: natsUrl,
     MONGO_URL: mongoUrl,
@@ -46,9 +56,15 @@ async function main(): Promise<void> {
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
     AUTH_HS256_SECRET_FILE: secrets.jwtSecretFile,
     LEDGER_SIGNING_KEY_FILE: secrets.signingKeyFile,
+    LEDGER_SIGNING_KEY_NAME: keyName,
+    LEDGER_CHECKPOINT_INTERVAL_MS: '5000',
+    AUDIT_VERIFIER_KEYS: verifierKey,
+    CONSENT_PSEUDONYM_SECRETS_FILE: secrets.pseudonymSecretsFile,
+    CONSENT_LEDGER_TOKEN_FILE: consentTokenFile,
     LEDGER_KEK_FILE: secrets.kekFile,
     INTAKE_PSEUDONYM_SECRETS_FILE: secrets.pseudonymSecretsFile,
     INTAKE_DEFAULT_TENANT: TENANT,
+    INTAKE_MLLP_PORT: String(await portOr(2575)),
   };
 
   const running: ServiceProcess[] = [];
@@ -59,16 +75,15 @@ async function main(): Promise<void> {
   try {
     for (const name of ORDER) {
       const port = await portOr(PORTS[name]);
-      running.push(await spawnService(name, env, { port, logFile: join(root, '.local', 'logs', `${name}.log`) }));
+      const ledger = running.find((r) => r.name === 'ledger');
+      const own = ledger ? { ...env, CONSENT_LEDGER_URL: ledger.url } : env;
+      running.push(await spawnService(name, own, { port, logFile: join(root, '.local', 'logs', `${name}.log`) }));
     }
   } catch (err) {
     await stopAll();
     throw err;
   }
 
-  const secret = readFileSync(secrets.jwtSecretFile);
-  const token = (roles: string[], sub: string) =>
-    new SignJWT({ tenant: TENANT, roles }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('12h').sign(secret);
   const url = (n: ServiceName) => (running.find((s) => s.name === n) as ServiceProcess).url;
 
   const lines = [
@@ -77,9 +92,11 @@ async function main(): Promise<void> {
     '',
     `  dashboard            ${url('audit')}/`,
     ...ORDER.map((n) => `  ${n.padEnd(20)} ${url(n)}   (OpenAPI: ${url(n)}/docs, health: /healthz /readyz, metrics: /metrics)`),
+    `  MLLP (HL7 v2)        127.0.0.1:${env['INTAKE_MLLP_PORT']}`,
     `  NATS                 ${natsUrl}`,
     `  MongoDB (wire)       ${mongoUrl}`,
     `  logs                 ${join(root, '.local', 'logs')}/<service>.log`,
+    `  ledger verifier key  ${verifierKey}`,
     '',
     `Development tokens for tenant "${TENANT}" (12 h):`,
     `  integration  ${await token(['integration'], 'mirth-demo')}`,

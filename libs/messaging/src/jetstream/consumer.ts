@@ -260,8 +260,9 @@ export class JetStreamConsumer {
     try {
       await jetstream(this.nc).publish(this.spec.deadLetterSubject, m.data, {
         headers: h,
-        // Dead-lettering the same stream message twice (a retry after a lost ack) stores it once.
-        msgID: `${this.spec.stream}:${m.seq}`,
+        // Dead-lettering the same stream message twice (a retry after a lost ack) stores it once;
+        // the consumer name keeps two consumers rejecting one message from shadowing each other.
+        msgID: `${this.spec.stream}:${m.seq}:${this.spec.durable}`,
       });
     } catch (err) {
       this.logger?.error({ subject: m.subject, streamSeq: m.seq, err: String(err) }, 'dead letter not stored: message kept for redelivery');

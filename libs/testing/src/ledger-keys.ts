@@ -1,0 +1,32 @@
+import { Ed25519Signer } from '@clinical-ledger/chain';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A ledger signing key and key-encryption key in temp files, and the env that hands them over. */
+export interface LedgerTestKeys {
+  signer: Ed25519Signer;
+  signingKeyFile: string;
+  kekFile: string;
+  /** For the ledger process. */
+  ledgerEnv: Record<string, string>;
+  /** For the audit process: the auditor trusts this public key, handed over out of band. */
+  auditEnv: Record<string, string>;
+}
+
+export function ledgerTestKeys(name = 'test-ledger'): LedgerTestKeys {
+  const dir = mkdtempSync(join(tmpdir(), 'clinical-ledger-keys-'));
+  const signer = Ed25519Signer.generate(name);
+  const signingKeyFile = join(dir, 'signing.key');
+  const kekFile = join(dir, 'kek.key');
+  writeFileSync(signingKeyFile, `${signer.exportSignerKey()}\n`, { mode: 0o600 });
+  writeFileSync(kekFile, randomBytes(32), { mode: 0o600 });
+  return {
+    signer,
+    signingKeyFile,
+    kekFile,
+    ledgerEnv: { LEDGER_SIGNING_KEY_FILE: signingKeyFile, LEDGER_KEK_FILE: kekFile },
+    auditEnv: { AUDIT_VERIFIER_KEYS: signer.verifierKey },
+  };
+}
