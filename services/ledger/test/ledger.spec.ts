@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { SignJWT } from 'jose';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { Binary, MongoClient } from 'mongodb';
@@ -311,6 +313,12 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       expect(await request('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT' })).toMatchObject({ status: 401 });
       const other = await auth.token({ tenant: 'h1', roles: ['clinician'] });
       expect(await request('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT', token: other })).toMatchObject({ status: 403 });
+      // The HTTP guard's rules hold on NATS too: a token that never expires is refused.
+      const forever = await new SignJWT({ tenant, roles: ['clinician'] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('dr-forever')
+        .sign(readFileSync(auth.secretFile));
+      expect(await request('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT', token: forever })).toMatchObject({ status: 401 });
     });
 
     it('answers 503 and returns nothing when consent does not answer (never a default permit)', async () => {

@@ -1,9 +1,8 @@
 import { HttpException, Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { jwtVerify } from 'jose';
 import type { RequestName } from '@clinical-ledger/contracts';
 import { NatsService } from '@clinical-ledger/messaging';
-import { CONFIG, LOGGER, principalFrom, Principal, ReadinessRegistry, verificationKey } from '@clinical-ledger/platform';
+import { BearerVerifier, CONFIG, LOGGER, Principal, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { LedgerConfig } from '../config';
 import { RecordAccessService } from '../access/record-access.service';
@@ -22,17 +21,18 @@ type Body = Record<string, unknown>;
 @Injectable()
 export class LedgerResponders implements OnModuleInit, OnApplicationShutdown {
   private readonly subs: Subscription[] = [];
-  private readonly key: ReturnType<typeof verificationKey>;
+  /** The HTTP guard's token rules (pinned algorithms, required exp, tenant claim), on NATS. */
+  private readonly bearer: BearerVerifier;
 
   constructor(
     private readonly nats: NatsService,
     private readonly reads: ReadService,
     private readonly records: RecordAccessService,
-    @Inject(CONFIG) private readonly config: LedgerConfig,
+    @Inject(CONFIG) config: LedgerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     readiness: ReadinessRegistry,
   ) {
-    this.key = verificationKey(config);
+    this.bearer = new BearerVerifier(config);
     readiness.register('ledger-responders', async () => {
       if (this.subs.length === 0 || this.subs.some((s) => s.isClosed())) throw new Error('not answering ledger requests');
     });
@@ -89,13 +89,7 @@ export class LedgerResponders implements OnModuleInit, OnApplicationShutdown {
     const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? (typeof body['token'] === 'string' ? body['token'] : undefined);
     if (!token) throw new HttpException({ error: 'unauthenticated', message: 'missing bearer token (Authorization header or token field)' }, 401);
     try {
-      const key = await this.key;
-      const opts = {
-        ...(this.config.AUTH_ISSUER ? { issuer: this.config.AUTH_ISSUER } : {}),
-        ...(this.config.AUTH_AUDIENCE ? { audience: this.config.AUTH_AUDIENCE } : {}),
-      };
-      const { payload } = typeof key === 'function' ? await jwtVerify(token, key, opts) : await jwtVerify(token, key, opts);
-      return principalFrom(payload);
+      return await this.bearer.verify(token);
     } catch (err) {
       throw new HttpException({ error: 'invalid_token', message: err instanceof Error ? err.message : 'invalid token' }, 401);
     }
