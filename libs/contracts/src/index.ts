@@ -4,3 +4,4 @@ export * from './receipts';
 export * from './validation';
 export * from './consent';
 export * from './audit';
+export * from './pseudonyms';

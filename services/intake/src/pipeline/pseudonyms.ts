@@ -1,4 +1,4 @@
-import { TENANT_PATTERN } from '@clinical-ledger/contracts';
+import { parsePseudonymSecrets, patientPseudonym, PseudonymSecretsError } from '@clinical-ledger/contracts';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
@@ -20,12 +20,11 @@ export class SecretsFileError extends Error {
   }
 }
 
-export const PSEUDONYM_PREFIX = 'pseudo:';
-const MIN_SECRET_BYTES = 16;
+export { base32, PSEUDONYM_PREFIX } from '@clinical-ledger/contracts';
 
 /**
- * Keyed pseudonyms: HMAC-SHA256 under the tenant's secret. Stable (same patient, same
- * pseudonym, whichever channel), one-way without the secret, and unlinkable across tenants.
+ * Keyed pseudonyms (the scheme in libs/contracts/src/pseudonyms.ts) under each tenant's secret,
+ * and keyed content digests for derived event ids.
  */
 export class Pseudonymizer {
   private readonly secrets: Map<string, Buffer>;
@@ -36,29 +35,18 @@ export class Pseudonymizer {
 
   static fromFile(path: string | undefined): Pseudonymizer {
     if (!path) return new Pseudonymizer({});
-    let parsed: unknown;
+    let text: string;
     try {
-      parsed = JSON.parse(readFileSync(path, 'utf8'));
+      text = readFileSync(path, 'utf8');
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new SecretsFileError(code ? `cannot read ${path} (${code})` : `${path} is not valid JSON`);
+      throw new SecretsFileError(`cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
     }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new SecretsFileError('must be a JSON object {"tenant": "<base64 secret>"}');
+    try {
+      return new Pseudonymizer(Object.fromEntries(parsePseudonymSecrets(text)));
+    } catch (err) {
+      if (err instanceof PseudonymSecretsError) throw new SecretsFileError(err.message.startsWith('is not') ? `${path} ${err.message}` : err.message);
+      throw err;
     }
-    const secrets: Record<string, Buffer> = {};
-    for (const [tenant, value] of Object.entries(parsed)) {
-      if (!TENANT_PATTERN.test(tenant)) throw new SecretsFileError(`"${tenant}" is not a tenant id`);
-      if (typeof value !== 'string' || !/^[A-Za-z0-9+/_-]+={0,2}$/.test(value)) {
-        throw new SecretsFileError(`the secret of tenant "${tenant}" must be a base64 string`);
-      }
-      const key = Buffer.from(value, 'base64');
-      if (key.length < MIN_SECRET_BYTES) {
-        throw new SecretsFileError(`the secret of tenant "${tenant}" must have at least ${MIN_SECRET_BYTES} bytes (it has ${key.length})`);
-      }
-      secrets[tenant] = key;
-    }
-    return new Pseudonymizer(secrets);
   }
 
   has(tenant: string): boolean {
@@ -69,9 +57,11 @@ export class Pseudonymizer {
     return [...this.secrets.keys()];
   }
 
-  /** `pseudo:` + base32(HMAC-SHA256(secret, "patient\0" + system + "|" + value)). */
+  /** The patient's pseudonym at this tenant (libs/contracts' scheme). */
   patient(tenant: string, system: string, value: string): string {
-    return PSEUDONYM_PREFIX + base32(this.mac(tenant, `patient\0${system.trim()}|${value.trim()}`));
+    const key = this.secrets.get(tenant);
+    if (!key) throw new MissingSecretError(tenant);
+    return patientPseudonym(key, system, value);
   }
 
   /** A keyed digest for ids derived from content (domain-separated from patient pseudonyms). */
@@ -84,24 +74,4 @@ export class Pseudonymizer {
     if (!key) throw new MissingSecretError(tenant);
     return createHmac('sha256', key).update(input, 'utf8').digest();
   }
-}
-
-const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
-
-/** RFC 4648 base32, lower case, without padding. */
-export function base32(buf: Buffer): string {
-  let out = '';
-  let bits = 0;
-  let acc = 0;
-  for (const byte of buf) {
-    acc = (acc << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += ALPHABET[(acc >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-    acc &= (1 << bits) - 1;
-  }
-  if (bits > 0) out += ALPHABET[(acc << (5 - bits)) & 31];
-  return out;
 }
