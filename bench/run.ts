@@ -46,6 +46,6 @@ const header = [
   'Ratios compare our code with the raw operation measured in the same run; absolute rates depend on the machine.',
   '',
 ];
-writeFileSync(join(results, 'SUMMARY.md'), `${[...header, ...tables].join('\n\n')}\n`);
+writeFileSync(join(results, 'SUMMARY.md'), `${[header.join('\n'), ...tables].join('\n\n')}\n`);
 process.stdout.write(`\nwrote ${join(results, 'SUMMARY.md')}${failed ? ` (${failed} benchmark(s) failed)` : ''}\n`);
 process.exit(failed ? 1 : 0);
