@@ -42,9 +42,8 @@ const tables = existsSync(results)
 const header = [
   '# Benchmark summary',
   '',
-  `Generated ${new Date().toISOString()} on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}.`,
+  `Summary written ${new Date().toISOString()} on ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, Node ${process.version}, load average ${loadavg()[0]?.toFixed(2)}.`,
   'Ratios compare our code with the raw operation measured in the same run; absolute rates depend on the machine.',
-  '',
 ];
 writeFileSync(join(results, 'SUMMARY.md'), `${[header.join('\n'), ...tables].join('\n\n')}\n`);
 process.stdout.write(`\nwrote ${join(results, 'SUMMARY.md')}${failed ? ` (${failed} benchmark(s) failed)` : ''}\n`);
