@@ -92,6 +92,9 @@ export interface AccessRecord {
   breakGlassReason?: string;
 }
 
+/** Our own event types start with this; hospitals' events may not use it. */
+export const RESERVED_TYPE_PREFIX = 'org.clinical-ledger.';
+
 /** Event types we mint ourselves (CloudEvents `type`). */
 export const EVENT_TYPES = {
   consentGranted: 'org.clinical-ledger.consent.granted',

@@ -44,7 +44,19 @@ export class NatsService implements OnApplicationShutdown {
     this.nc = nc;
     // Streams are declared by whoever starts first; updates are idempotent. Operators who manage
     // streams themselves (and deny services that right) set NATS_MANAGE_STREAMS=false.
-    if (process.env['NATS_MANAGE_STREAMS'] !== 'false') await this.ensureStreams();
+    if (process.env['NATS_MANAGE_STREAMS'] !== 'false') {
+      // JetStream may still be electing a leader (or starting): retry rather than give up for good.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.ensureStreams();
+          break;
+        } catch (err) {
+          if (nc.isClosed()) throw err;
+          this.logger.warn({ err: String(err), attempt }, 'JetStream streams not declared yet; retrying');
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
+        }
+      }
+    }
     this.connected = true;
     this.logger.info({ server: nc.getServer() }, 'connected to NATS');
     void (async () => {

@@ -238,6 +238,14 @@ describe('JWT auth guard', () => {
       await expect(start({ AUTH_PUBLIC_KEY_FILE: file('bad.pem', 'not a key') })).rejects.toThrow(/^AUTH_PUBLIC_KEY_FILE: unusable JWT verification key/);
       await expect(start({})).rejects.toThrow(/no JWT verification key configured/);
     });
+
+    it('refuses keys that would let anyone mint tokens', async () => {
+      // jose would accept an empty HMAC key: a token signed with it must never pass.
+      await expect(start({ AUTH_HS256_SECRET_FILE: file('empty.secret', '') })).rejects.toThrow(/^AUTH_HS256_SECRET_FILE: the secret must have at least 32 bytes \(it has 0\)/);
+      await expect(start({ AUTH_HS256_SECRET_FILE: file('short.secret', 'hunter2') })).rejects.toThrow(/at least 32 bytes/);
+      await expect(start({ AUTH_JWKS_URL: 'http://idp.example/jwks', AUTH_AUDIENCE: 'clinical-ledger' })).rejects.toThrow(/^AUTH_JWKS_URL: must be https/);
+      await expect(start({ AUTH_JWKS_URL: 'https://idp.example/jwks' })).rejects.toThrow(/^AUTH_AUDIENCE: required with AUTH_JWKS_URL/);
+    });
   });
 
   it('BearerVerifier applies the same rules outside HTTP (a NATS request carrying a JWT)', async () => {

@@ -69,14 +69,32 @@ export function assertTenant(principal: Principal, tenant: string): void {
  * file, HS256 secret file wins.
  */
 export function verificationKey(config: AuthConfig): KeyObject | JWTVerifyGetKey | Promise<KeyLike> {
-  if (config.AUTH_JWKS_URL) return createRemoteJWKSet(new URL(config.AUTH_JWKS_URL));
+  if (config.AUTH_JWKS_URL) {
+    const url = new URL(config.AUTH_JWKS_URL);
+    // Whoever can swap the key set can mint any token: only TLS, or loopback for development.
+    if (url.protocol !== 'https:' && !['localhost', '127.0.0.1', '[::1]'].includes(url.hostname)) {
+      throw new Error('AUTH_JWKS_URL: must be https (plain http only on loopback)');
+    }
+    // An identity provider issues tokens for many applications: only ours may pass.
+    if (!config.AUTH_AUDIENCE) throw new Error('AUTH_AUDIENCE: required with AUTH_JWKS_URL (tokens minted for other applications must not pass)');
+    return createRemoteJWKSet(url);
+  }
   if (config.AUTH_JWKS_FILE) return createLocalJWKSet(JSON.parse(readFileSync(config.AUTH_JWKS_FILE, 'utf8')));
   if (config.AUTH_PUBLIC_KEY_FILE) {
     return importSPKI(readFileSync(config.AUTH_PUBLIC_KEY_FILE, 'utf8'), config.AUTH_ALGORITHM ?? 'EdDSA');
   }
-  if (config.AUTH_HS256_SECRET_FILE) return createSecretKey(readFileSync(config.AUTH_HS256_SECRET_FILE));
+  if (config.AUTH_HS256_SECRET_FILE) {
+    const secret = readFileSync(config.AUTH_HS256_SECRET_FILE);
+    // An empty or short HMAC secret lets anyone forge any token (jose accepts a zero-length key).
+    if (secret.length < MIN_HS256_SECRET_BYTES) {
+      throw new Error(`AUTH_HS256_SECRET_FILE: the secret must have at least ${MIN_HS256_SECRET_BYTES} bytes (it has ${secret.length})`);
+    }
+    return createSecretKey(secret);
+  }
   throw new Error('no JWT verification key configured (AUTH_HS256_SECRET_FILE, AUTH_PUBLIC_KEY_FILE, AUTH_JWKS_FILE or AUTH_JWKS_URL)');
 }
+
+export const MIN_HS256_SECRET_BYTES = 32;
 
 /** Asymmetric algorithms a JWKS may name: an HMAC "key" in a public key set would be a confusion attack. */
 const ASYMMETRIC_ALGORITHMS = ['EdDSA', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];

@@ -94,6 +94,17 @@ describe('consent service API', () => {
     await infra?.close();
   });
 
+  it('refuses a staff member granting themselves (or their role) access, and records nothing', async () => {
+    const clinician = tokens['clinician'] as string;
+    const self = await call('POST', '/v1/consents', { patient: 'p:zed', provision: 'permit', actors: ['dr-x'] }, { token: clinician });
+    expect(self.status).toBe(403);
+    expect(self.body['message']).toMatch(/"dr-x" in must be recorded by the patient or an administrator/);
+    const role = await call('POST', '/v1/consents', { patient: 'p:zed', provision: 'permit', roles: ['clinician'] }, { token: clinician });
+    expect(role.status).toBe(403);
+    const consents = await call('GET', '/v1/consents?patient=p:zed');
+    expect(JSON.stringify(consents.body)).not.toContain('dr-x');
+  });
+
   it('grants a consent: 201 once the ledger receipt names its seq, and decisions cite that seq', async () => {
     const r = await call('POST', '/v1/consents', { patient: 'p:alice', provision: 'permit', roles: ['clinician'], purposes: ['TREAT'] });
     expect(r.status).toBe(201);

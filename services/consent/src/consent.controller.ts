@@ -18,7 +18,7 @@ import { assertTenant, CurrentPrincipal, Principal, RequireRoles, Role } from '@
 import type { Response } from 'express';
 import { ChangeResult, ConsentService } from './consent.service';
 import { DecisionService, parseDecisionRequest } from './decision.service';
-import { fromFhir, fromJson, PSEUDONYM_PATTERN, toFhir } from './domain/input';
+import { ConsentInput, fromFhir, fromJson, PSEUDONYM_PATTERN, toFhir } from './domain/input';
 import { RebuildService } from './rebuild.service';
 import { ProjectionStore } from './projection.store';
 
@@ -41,6 +41,23 @@ function tenantFor(p: Principal, named?: unknown): string {
 function assertPatientSelf(p: Principal, subject: string): void {
   if (p.roles.length === 1 && p.roles[0] === 'patient' && p.actor !== subject) {
     throw new ForbiddenException({ error: 'forbidden', message: 'a patient token reaches only its own consents' });
+  }
+}
+
+/**
+ * Nobody grants themselves access: a permit that names the caller (or a role the caller holds)
+ * must come from the patient or an administrator, never from the staff member it lets in.
+ */
+function assertNotSelfGrant(p: Principal, input: ConsentInput): void {
+  if (input.provision !== 'permit' || input.status !== 'active') return;
+  if (p.roles.includes('admin') || p.roles.includes('patient')) return;
+  const names = input.actors.includes(p.actor);
+  const role = input.roles.find((r) => (p.roles as string[]).includes(r));
+  if (names || role) {
+    throw new ForbiddenException({
+      error: 'forbidden',
+      message: `a consent that lets ${names ? `"${p.actor}"` : `the role "${role}"`} in must be recorded by the patient or an administrator, not by that caller`,
+    });
   }
 }
 
@@ -87,6 +104,7 @@ export class ConsentController {
     const input = b['resourceType'] !== undefined ? fromFhir(body) : fromJson(body);
     if ('pseudonym' in input.patient) assertPatientSelf(p, input.patient.pseudonym);
     else if (p.roles.length === 1 && p.roles[0] === 'patient') assertPatientSelf(p, '');
+    assertNotSelfGrant(p, input);
     return send(res, await this.consents.submit(input, { tenant, recordedBy: p.actor, ...(key ? { idempotencyKey: key } : {}) }));
   }
 

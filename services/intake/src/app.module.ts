@@ -1,7 +1,6 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { MessagingModule } from '@clinical-ledger/messaging';
 import { ConfigError, PlatformModule } from '@clinical-ledger/platform';
-import { StorageModule } from '@clinical-ledger/storage';
 import type { Logger } from 'pino';
 import { parsePairs, IntakeConfig } from './config';
 import { CloudEventsController } from './cloudevents/cloudevents.controller';
@@ -47,7 +46,9 @@ export class IntakeAppModule implements NestModule {
     const { pseudonyms, tenants } = checkIntakeConfig(config);
     return {
       module: IntakeAppModule,
-      imports: [PlatformModule.forRoot(config, ...(logger ? [logger] : [])), MessagingModule, StorageModule],
+      // No Mongo: intake keeps nothing itself, and a database outage must not stop hospitals'
+      // messages reaching JetStream, which buffers them for the ledger.
+      imports: [PlatformModule.forRoot(config, ...(logger ? [logger] : [])), MessagingModule],
       controllers: [FhirController, CloudEventsController],
       providers: [
         { provide: Pseudonymizer, useValue: pseudonyms },

@@ -83,6 +83,9 @@ describe('ledger entries page (real NATS + Mongo wire server)', () => {
     }
     expect((await get(`/v1/chains/${tenant}/entries`)).status).toBe(401);
     expect((await get(`/v1/chains/${tenant}/entries`, await auth.token({ tenant: 'other', roles: ['auditor'] }))).status).toBe(403);
+    // Listing every patient's entries is for auditors and services, not for a patient or clinician.
+    expect((await get(`/v1/chains/${tenant}/entries`, await auth.token({ tenant, roles: ['patient'], sub: 'pseudo:x' }))).status).toBe(403);
+    expect((await get(`/v1/chains/${tenant}/entries`, await auth.token({ tenant, roles: ['clinician'] }))).status).toBe(403);
   });
 
   it('serves a damaged stored entry as stored (for the auditor to catch), not a 500', async () => {

@@ -243,19 +243,24 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     await js.publish(subjects.append('h9', 'clinical'), '{"broken json', { msgID: 'poison-1' });
     await js.publish(subjects.append('h9', 'clinical'), JSON.stringify(makeEvent('h8')), { msgID: 'poison-2' });
     await js.publish(subjects.append('h9', 'clinical'), JSON.stringify({ ...makeEvent('h9'), time: 'yesterday' }), { msgID: 'poison-3' });
+    // A consent decision smuggled in as a clinical event (or any of our own types) is refused.
+    await js.publish(subjects.append('h9', 'clinical'), JSON.stringify({ ...makeEvent('h9'), type: EVENT_TYPES.consentGranted }), { msgID: 'poison-4' });
+    await js.publish(subjects.append('h9', 'clinical'), JSON.stringify({ ...makeEvent('h9'), type: 'org.clinical-ledger.anything' }), { msgID: 'poison-5' });
     const good = makeEvent('h9');
     await publish(nc, subjects, good);
     await waitForSize('h9', 1, 20_000);
     const stream = subjects.stream('DEAD_LETTER');
-    await eventually(async () => (await jsm.streams.info(stream)).state.messages >= 3, 20_000, 'three dead letters');
+    await eventually(async () => (await jsm.streams.info(stream)).state.messages >= 5, 20_000, 'five dead letters');
     const reasons: Record<string, string> = {};
-    for (let seq = 1; seq <= 3; seq++) {
+    for (let seq = 1; seq <= 5; seq++) {
       const m = await jsm.streams.getMessage(stream, { seq });
       reasons[m?.header.get(DEAD_LETTER_HEADERS.msgId) ?? ''] = `${m?.header.get(DEAD_LETTER_HEADERS.reason)}: ${m?.header.get(DEAD_LETTER_HEADERS.detail)}`;
     }
     expect(reasons['poison-1']).toMatch(/^invalid_json/);
     expect(reasons['poison-2']).toMatch(/^tenant_mismatch: envelope tenant "h8"/);
     expect(reasons['poison-3']).toMatch(/^invalid_envelope: time/);
+    expect(reasons['poison-4']).toMatch(/^category_mismatch: type org.clinical-ledger.consent.granted/);
+    expect(reasons['poison-5']).toMatch(/^category_mismatch/);
     expect((await store.getEntry('h9', 0))?.eventId).toBe(good.id);
   });
 

@@ -52,6 +52,10 @@ describe('NATS per-service permissions', () => {
     expect(ack.stream).toBe('LEDGER_APPEND');
     expect(await publishError(nc, 'ledger.entry.h1')).toMatch(/permission/i);
     expect(await publishError(nc, 'ledger.checkpoint.h1')).toMatch(/permission/i);
+    // Only clinical events: never an erasure, a consent or a forged access record.
+    for (const category of ['erasure', 'consent', 'access']) {
+      expect(await publishError(nc, `ledger.append.h1.${category}`)).toMatch(/permission/i);
+    }
   });
 
   it('keeps audit from appending to any chain', async () => {

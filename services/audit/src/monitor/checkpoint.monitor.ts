@@ -248,7 +248,15 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     if (!latest) return { outcome: 'none' };
     if (typeof latest.note !== 'string') throw new LedgerUnavailableError('ledger.get.checkpoint: answer has no note');
     const head = await this.store.monitor.findOne({ _id: tenant });
-    if (head && typeof latest.size === 'number' && latest.size < head.size) {
+    // Judge the size the ledger signed, not the unsigned field beside it; a note that does not
+    // verify is not a regression but a forgery, and check() below raises that alert.
+    let signedSize: number | undefined;
+    try {
+      signedSize = verifyCheckpoint(latest.note, this.keyring, { origin: this.origin(tenant) }).size;
+    } catch {
+      signedSize = undefined;
+    }
+    if (head && signedSize !== undefined && signedSize < head.size) {
       // The log's own latest is behind what it signed before: truncated, restored from a backup, or
       // showing us another view. (A late message on the stream is different: checked for consistency only.)
       const alert = await this.alerts.raise({
@@ -256,9 +264,9 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
         kind: 'size_regressed',
         severity: 'critical',
         source: 'poll',
-        message: `the ledger's latest checkpoint has size ${latest.size}, below the verified size ${head.size}`,
-        key: `size_regressed\n${latest.size}<${head.size}\n${noteKey(latest.note)}`,
-        checkpoint: { size: latest.size, rootHash: latest.rootHash, note: latest.note },
+        message: `the ledger's latest checkpoint has size ${signedSize}, below the verified size ${head.size}`,
+        key: `size_regressed\n${signedSize}<${head.size}\n${noteKey(latest.note)}`,
+        checkpoint: { size: signedSize, rootHash: latest.rootHash, note: latest.note },
         previous: { size: head.size, rootHash: head.rootHash, note: head.note },
       });
       // Still check it: an inconsistent root is a second, stronger finding.

@@ -77,6 +77,14 @@ describe('FHIR R4 Consent input', () => {
     ]);
   });
 
+  it('refuses a malformed restriction instead of widening the consent to "any"', () => {
+    const permit = { ...fhir.provision, type: 'permit', actor: undefined };
+    expect(fields(() => fromFhir({ ...fhir, provision: { ...permit, purpose: ['TREAT'] } }))).toEqual(['provision.purpose[0]']);
+    expect(fields(() => fromFhir({ ...fhir, provision: { ...permit, purpose: { code: 'TREAT' } } }))).toEqual(['provision.purpose']);
+    expect(fields(() => fromFhir({ ...fhir, provision: { ...permit, class: ['lab'] } }))).toEqual(['provision.class[0]']);
+    expect(fields(() => fromFhir({ ...fhir, provision: { ...permit, securityLabel: 'lab' } }))).toEqual(['provision.securityLabel']);
+  });
+
   it('round-trips through its FHIR rendition', () => {
     const input = fromFhir(fhir);
     const rendered = toFhir({

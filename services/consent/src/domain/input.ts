@@ -177,7 +177,21 @@ export const DATACLASS_SYSTEM = 'urn:clinical-ledger:dataclass';
 export const ROLE_SYSTEM = 'urn:clinical-ledger:role';
 export const ACTOR_SYSTEM = 'urn:clinical-ledger:actor';
 
-const codings = (v: unknown): Json[] => (Array.isArray(v) ? v.filter(isObj) : []);
+/**
+ * A list of Codings. A malformed one is refused, never dropped: an empty list means "any", so
+ * dropping a restriction the sender meant would widen the consent.
+ */
+function codings(v: unknown, field: string, fail: (field: string, message: string) => void): Json[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) {
+    fail(field, 'must be an array of Codings');
+    return [];
+  }
+  v.forEach((c, i) => {
+    if (!isObj(c)) fail(`${field}[${i}]`, 'must be a Coding ({system, code})');
+  });
+  return v.filter(isObj);
+}
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v.length ? v : undefined);
 
 /**
@@ -220,12 +234,15 @@ export function fromFhir(resource: unknown): ConsentInput {
     (Array.isArray(provision['actor']) ? provision['actor'] : provision['actor'] === undefined ? [] : [null]).forEach(
       (a: unknown, i: number) => fhirActor(a, `provision.actor[${i}]`, actors, roles, fail),
     );
-    codings(provision['purpose']).forEach((c, i) => {
+    codings(provision['purpose'], 'provision.purpose', fail).forEach((c, i) => {
       const code = str(c['code']);
       if (!code || !PURPOSE_PATTERN.test(code)) fail(`provision.purpose[${i}].code`, 'must be a PurposeOfUse code (TREAT, ETREAT, ...)');
       else purposes.push(code);
     });
-    const classes = [...codings(provision['class']), ...codings(provision['securityLabel'])];
+    const classes = [
+      ...codings(provision['class'], 'provision.class', fail),
+      ...codings(provision['securityLabel'], 'provision.securityLabel', fail),
+    ];
     classes.forEach((c, i) => {
       const cls = dataclassOf(c);
       if (!cls) fail(`provision.class[${i}]`, `unknown data class "${String(c['code'])}" (use ${DATACLASS_SYSTEM} codes or FHIR resource types)`);
@@ -275,7 +292,7 @@ function fhirPatient(ref: unknown, fail: (f: string, m: string) => void): Patien
  */
 function fhirActor(a: unknown, field: string, actors: string[], roles: string[], fail: (f: string, m: string) => void): void {
   if (!isObj(a)) return fail(field, 'must be an object with role and reference');
-  const roleCodings = codings(isObj(a['role']) ? a['role']['coding'] : undefined);
+  const roleCodings = codings(isObj(a['role']) ? a['role']['coding'] : undefined, `${field}.role.coding`, fail);
   const isRole = (c: Json) => (ROLES as readonly string[]).includes(str(c['code']) ?? '');
   const ours = roleCodings.find((c) => c['system'] === ROLE_SYSTEM);
   if (ours) {

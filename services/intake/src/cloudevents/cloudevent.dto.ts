@@ -31,6 +31,8 @@ export class CloudEventInDto {
 
   @ApiProperty({ example: 'org.example.lab.result', maxLength: 256 })
   @IsString() @IsNotEmpty() @MaxLength(256)
+  // Consent, access and erasure events are the platform's own: a hospital cannot send one.
+  @Matches(/^(?!org\.clinical-ledger\.)/, { message: 'type must not use the reserved prefix org.clinical-ledger.' })
   type!: string;
 
   @ApiPropertyOptional({ description: 'A pseudonym issued by intake (pseudo:...), never a direct identifier' })

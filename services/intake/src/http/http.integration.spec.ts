@@ -212,6 +212,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
       ['other tenant', await post('/events', { ...ce, tenant: 'city-general' }, { type: 'application/cloudevents+json' }), 403, ''],
       ['unknown attribute', await post('/events', { ...ce, patientname: 'Jane Doe' }, { type: 'application/cloudevents+json' }), 400, 'patientname'],
       ['consent is not intake\'s', await post('/events', { ...ce, dataclass: 'consent' }, { type: 'application/cloudevents+json' }), 400, 'dataclass'],
+      ['platform event type', await post('/events', { ...ce, type: 'org.clinical-ledger.erasure.patient' }, { type: 'application/cloudevents+json' }), 400, 'type'],
       ['no data', await post('/events', { ...ce, data: undefined }, { type: 'application/cloudevents+json' }), 400, 'data'],
       ['binary without headers', await post('/events', { a: 1 }, { type: 'application/json' }), 400, 'ce-specversion'],
       ['empty batch', await post('/events', [], { type: 'application/cloudevents-batch+json' }), 400, '(body)'],

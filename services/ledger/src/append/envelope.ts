@@ -3,6 +3,7 @@ import {
   APPEND_CATEGORIES,
   AppendCategory,
   EVENT_TYPES,
+  RESERVED_TYPE_PREFIX,
   eventHeader,
   InvalidInputError,
   LedgerEvent,
@@ -51,6 +52,12 @@ export function parseAppend(subjects: Subjects, subject: string, body: unknown):
   }
   if (erasure && !dto.subject) throw new PoisonMessageError('invalid_envelope', 'subject: an erasure names the patient pseudonym');
   if ((dto.type === EVENT_TYPES.recordAccessed) !== (category === 'access')) {
+    throw new PoisonMessageError('category_mismatch', `type ${dto.type} does not belong on category ${category}`);
+  }
+  // Consent entries decide who may read: they come only on the consent category (which only the
+  // consent service may publish), and no other category may carry one of our own event types.
+  const consentType = dto.type === EVENT_TYPES.consentGranted || dto.type === EVENT_TYPES.consentRevoked;
+  if (consentType !== (category === 'consent') || (category === 'clinical' && dto.type.startsWith(RESERVED_TYPE_PREFIX))) {
     throw new PoisonMessageError('category_mismatch', `type ${dto.type} does not belong on category ${category}`);
   }
   const plain = body as Record<string, unknown>;

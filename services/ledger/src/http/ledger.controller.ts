@@ -39,6 +39,8 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant/entries')
+  // The whole chain's metadata (every patient's pseudonym and event types): auditors and services.
+  @RequireRoles('auditor', 'admin', 'service')
   @ApiOperation({ summary: 'Page of stored entries in seq order (core bytes, leaf hash, signature, kid), for export and independent verification' })
   @ApiParam(TENANT)
   @ApiQuery({ name: 'from', required: false, description: 'First seq (default 0)' })
