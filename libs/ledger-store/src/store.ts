@@ -23,6 +23,9 @@ export function bytes(b: Binary | Uint8Array): Uint8Array {
   return b instanceof Binary ? b.value() : b;
 }
 
+/** Largest ordered entry insert: FerretDB keeps ordered semantics only within its 100-document batches. */
+export const ENTRY_INSERT_CHUNK = 100;
+
 function isDuplicateKey(err: unknown): boolean {
   if (err instanceof MongoBulkWriteError) {
     const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
@@ -117,16 +120,25 @@ export class LedgerStore {
    */
   async insertEntries(docs: EntryDoc[]): Promise<InsertEntriesResult> {
     if (docs.length === 0) return { inserted: 0, conflict: false };
-    try {
-      await this.entries.insertMany(docs, { ordered: true, writeConcern: DURABLE });
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-      const inserted = err instanceof MongoBulkWriteError ? err.insertedCount : 0;
-      for (const d of docs.slice(0, inserted)) this.cacheNodes(d);
-      return { inserted, conflict: true };
+    // Ordered inserts in chunks of at most ENTRY_INSERT_CHUNK documents. FerretDB 1.24 splits a
+    // larger insert into batches of 100 and, after a duplicate in one batch, still inserts the
+    // batches that follow: an "ordered" insert past the conflict would leave a gap and fork the
+    // chain. Within one chunk its ordered semantics hold (and MongoDB's always do).
+    let inserted = 0;
+    for (let from = 0; from < docs.length; from += ENTRY_INSERT_CHUNK) {
+      const chunk = docs.slice(from, from + ENTRY_INSERT_CHUNK);
+      try {
+        await this.entries.insertMany(chunk, { ordered: true, writeConcern: DURABLE });
+      } catch (err) {
+        if (!isDuplicateKey(err)) throw err;
+        const n = err instanceof MongoBulkWriteError ? err.insertedCount : 0;
+        for (const d of chunk.slice(0, n)) this.cacheNodes(d);
+        return { inserted: inserted + n, conflict: true };
+      }
+      for (const d of chunk) this.cacheNodes(d);
+      inserted += chunk.length;
     }
-    for (const d of docs) this.cacheNodes(d);
-    return { inserted: docs.length, conflict: false };
+    return { inserted, conflict: false };
   }
 
   /** Writes event id -> seq lookups; existing ones are left alone. */

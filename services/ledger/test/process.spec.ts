@@ -84,7 +84,12 @@ describe('ledger processes (built main.js, real NATS + Mongo wire server)', () =
     expect(info.num_ack_pending).toBeGreaterThan(0);
 
     const second = await spawnLedger();
-    await eventually(async () => (await size(tenant)) >= ids.length && (await consumerBacklog(nc, subjects)) === 0, 120_000, 'all appended after the restart');
+    try {
+      await eventually(async () => (await size(tenant)) >= ids.length && (await consumerBacklog(nc, subjects)) === 0, 120_000, 'all appended after the restart');
+    } catch (err) {
+      process.stderr.write(`size ${await size(tenant)} entries ${await store.entries.countDocuments({ chain: tenant })} backlog ${await consumerBacklog(nc, subjects)}\n${second.output().slice(-6000)}\n`);
+      throw err;
+    }
     await expectExactChain(tenant, ids);
     expect(await second.stop('SIGTERM')).toBe(0);
   });
