@@ -28,6 +28,9 @@ export const ENTRY_INSERT_CHUNK = 100;
 
 function isDuplicateKey(err: unknown): boolean {
   if (err instanceof MongoBulkWriteError) {
+    // A write-concern failure beside the duplicate means the prefix may not be durable: not a
+    // plain conflict, so the caller must not ack anything from this attempt.
+    if (err.result?.getWriteConcernError?.()) return false;
     const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
     return errs.length > 0 && errs.every((e) => e.code === 11000);
   }
@@ -308,6 +311,16 @@ export class LedgerStore {
       const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
       return errs.map((e) => docs[e.index]._id);
     }
+  }
+
+  /**
+   * Deletes the ciphertext stored for an event unless it is the one the chain names. A resend of
+   * an event whose patient was erased may have stored a fresh ciphertext before the duplicate was
+   * found: it must not outlive the erasure.
+   */
+  async deletePayloadUnlessDigest(chain: string, eventId: string, digest: string): Promise<boolean> {
+    const r = await this.payloads.deleteOne({ _id: eventKey(chain, eventId), digest: { $ne: digest } }, { writeConcern: DURABLE });
+    return r.deletedCount > 0;
   }
 
   async getPayloads(ids: string[]): Promise<PayloadDoc[]> {

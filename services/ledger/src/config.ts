@@ -70,8 +70,8 @@ export class LedgerConfig extends BaseConfig {
   @IsIn(['true', 'false'])
   LEDGER_CONSUME = 'true';
 
-  /** Recent receipts kept per chain (duplicates answered without a store read). */
-  @Transform(toInt) @IsInt() @Min(0)
+  /** Recent receipts kept per chain (duplicates answered without a store read; at least 1: a lost race settles through it). */
+  @Transform(toInt) @IsInt() @Min(1)
   LEDGER_RECEIPT_CACHE = 50_000;
 
   /** How long a record read waits for consent.decide before answering 503. */

@@ -23,8 +23,13 @@ export interface JetStreamConsumerSpec {
   filterSubjects?: string[];
   /** Subject (in the dead-letter stream) for poison and exhausted messages. */
   deadLetterSubject: string;
-  /** Deliveries before a failing message goes to the dead letters (default 5). */
+  /**
+   * Deliveries at which a message goes to the dead letters when its own handling keeps failing
+   * (default 5). Transient failures (RetryableError with transient: true) do not count.
+   */
   maxDeliver?: number;
+  /** Deliveries after which a message with no lasting verdict is dead-lettered anyway (default max(20 × maxDeliver, 200)). */
+  crashBound?: number;
   /** Server-side ack wait; in-flight messages are kept alive with `working()` (default 30 s). */
   ackWaitMs?: number;
   /** Nak delay by delivery number (1-based; the last value repeats). */
@@ -87,6 +92,8 @@ export class JetStreamConsumer {
   private readonly waiters: (() => void)[] = [];
   private keepAlive?: NodeJS.Timeout;
   private consuming = false;
+  /** Transient failures per stream seq (in memory): they do not count towards maxDeliver. */
+  private readonly transientFailures = new Map<number, number>();
   private lastRetryLog = 0;
   private quietRetries = 0;
   readonly stats: ConsumerStats = { acked: 0, naked: 0, deadLettered: 0, inFlight: 0 };
@@ -97,6 +104,11 @@ export class JetStreamConsumer {
     private readonly handler: InboundHandler,
     private readonly logger?: ConsumerLogger,
   ) {}
+
+  /** Deliveries after which a message with no lasting verdict is set aside (crash loops, lost acks). */
+  get crashBound(): number {
+    return this.spec.crashBound ?? Math.max(this.maxDeliver * 20, 200);
+  }
 
   get maxDeliver(): number {
     return this.spec.maxDeliver ?? 5;
@@ -196,9 +208,10 @@ export class JetStreamConsumer {
 
   private async process(m: JsMsg): Promise<void> {
     const deliveries = m.info.deliveryCount;
-    if (deliveries > this.maxDeliver) {
-      // Delivered again after the last allowed attempt (the process died or the ack was lost).
-      await this.deadLetter(m, { kind: 'retry', reason: 'max_deliver_exceeded', detail: `delivered ${deliveries} times (bound ${this.maxDeliver})` });
+    if (deliveries > this.crashBound) {
+      // Delivered this often without a verdict the message keeps (it may crash the process every
+      // time, or its acks keep getting lost): set it aside rather than loop for ever.
+      await this.deadLetter(m, { kind: 'retry', reason: 'max_deliver_exceeded', detail: `delivered ${deliveries} times (bound ${this.crashBound})` });
       return;
     }
     let outcome: Outcome | undefined;
@@ -216,9 +229,18 @@ export class JetStreamConsumer {
       await this.deadLetter(m, outcome);
       return;
     }
-    if (deliveries >= this.maxDeliver) {
-      await this.deadLetter(m, { kind: 'retry', reason: 'max_deliver_exceeded', detail: `${outcome.reason}: ${outcome.detail}` });
-      return;
+    // An infrastructure failure says nothing about the message: retry it (capped backoff) and
+    // never count it towards the dead letters; only the message's own failures do.
+    if (!outcome.transient) {
+      const own = deliveries - (this.transientFailures.get(m.seq) ?? 0);
+      if (own >= this.maxDeliver) {
+        this.transientFailures.delete(m.seq);
+        await this.deadLetter(m, { kind: 'retry', reason: 'max_deliver_exceeded', detail: `${outcome.reason}: ${outcome.detail}` });
+        return;
+      }
+    } else {
+      this.transientFailures.set(m.seq, (this.transientFailures.get(m.seq) ?? 0) + 1);
+      if (this.transientFailures.size > 100_000) this.transientFailures.clear();
     }
     const backoff = this.spec.backoffMs?.length ? this.spec.backoffMs : DEFAULT_BACKOFF;
     const delay = backoff[Math.min(deliveries - 1, backoff.length - 1)];

@@ -23,11 +23,19 @@ export class PoisonMessageError extends RpcException {
  * backoff and redelivered, until the consumer's delivery bound sends it to the dead letters.
  */
 export class RetryableError extends RpcException {
+  /**
+   * True when the cause is the infrastructure (store or broker away, lost a race), not the
+   * message: such a message is retried with capped backoff and never dead-lettered for it, so an
+   * outage delays valid events instead of moving them off the chain.
+   */
+  readonly transient: boolean;
   constructor(
     readonly reason: string,
     readonly detail: string,
+    opts: { transient?: boolean } = {},
   ) {
-    super({ jetstream: 'retry', reason, detail });
+    super({ jetstream: 'retry', reason, detail, transient: opts.transient === true });
+    this.transient = opts.transient === true;
     this.name = 'RetryableError';
     this.message = `${reason}: ${detail}`;
   }
@@ -35,18 +43,18 @@ export class RetryableError extends RpcException {
 
 export type Outcome =
   | { kind: 'poison'; reason: string; detail: string }
-  | { kind: 'retry'; reason: string; detail: string };
+  | { kind: 'retry'; reason: string; detail: string; transient?: boolean };
 
 /** Classifies anything a handler threw (directly, or as the error object of Nest's RPC filter). */
 export function classifyError(err: unknown): Outcome {
   if (err instanceof PoisonMessageError) return { kind: 'poison', reason: err.reason, detail: err.detail };
-  if (err instanceof RetryableError) return { kind: 'retry', reason: err.reason, detail: err.detail };
+  if (err instanceof RetryableError) return { kind: 'retry', reason: err.reason, detail: err.detail, transient: err.transient };
   if (err && typeof err === 'object' && 'jetstream' in err) {
-    const e = err as { jetstream: unknown; reason?: unknown; detail?: unknown };
+    const e = err as { jetstream: unknown; reason?: unknown; detail?: unknown; transient?: unknown };
     const reason = typeof e.reason === 'string' ? e.reason : 'error';
     const detail = typeof e.detail === 'string' ? e.detail : '';
     if (e.jetstream === 'poison') return { kind: 'poison', reason, detail };
-    return { kind: 'retry', reason, detail };
+    return { kind: 'retry', reason, detail, transient: e.transient === true };
   }
   const detail = err instanceof Error ? err.message : typeof err === 'object' ? JSON.stringify(err) : String(err);
   return { kind: 'retry', reason: 'handler_error', detail };

@@ -6,7 +6,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Subjects } from '@clinical-ledger/contracts';
 import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
-import { DEAD_LETTER_HEADERS, JetStreamContext, JetStreamExceptionFilter, JetStreamTransport, PoisonMessageError } from './index';
+import { DEAD_LETTER_HEADERS, JetStreamContext, JetStreamExceptionFilter, JetStreamTransport, PoisonMessageError, RetryableError } from './index';
 
 /** What the test handler saw, and how it should answer each message (by its `mode`). */
 const seen: { id: string; deliveries: number }[] = [];
@@ -22,6 +22,8 @@ class TestHandler {
     if (body.mode === 'poison') throw new PoisonMessageError('bad_thing', `message ${body.id} is bad`);
     if (body.mode === 'flaky' && msg.deliveryCount < 3) throw new Error('store unavailable');
     if (body.mode === 'broken') throw new Error('always failing');
+    // The store is away for longer than maxDeliver deliveries: an outage, not the message's fault.
+    if (body.mode === 'outage' && msg.deliveryCount < 8) throw new RetryableError('store_unavailable', 'store away', { transient: true });
     if (body.mode === 'slow') await new Promise<void>((r) => (release = r));
   }
 }
@@ -130,6 +132,13 @@ describe('JetStream transport (real NATS)', () => {
     expect(dl?.deliveries).toBe('3');
     expect(seen.filter((s) => s.id === 'broken-1')).toHaveLength(3);
     await eventually(async () => (await pending()) === 0, 5_000, 'nothing pending');
+  });
+
+  it('never dead-letters a message for an outage, however long: it is acked once the store is back', async () => {
+    await publish({ id: 'outage-1', mode: 'outage' }, 'outage-1');
+    await eventually(async () => seen.filter((s) => s.id === 'outage-1').length === 8 && (await pending()) === 0, 20_000, 'outage-1 acked');
+    expect(seen.filter((s) => s.id === 'outage-1').map((s) => s.deliveries)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect((await deadLetters()).some((d) => d.data.includes('outage-1'))).toBe(false);
   });
 
   it('close() waits for in-flight handlers and acks them', async () => {

@@ -89,7 +89,7 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
     try {
       await this.storeReady.ready();
     } catch (err) {
-      throw new RetryableError('store_unavailable', (err as Error).message);
+      throw new RetryableError('store_unavailable', (err as Error).message, { transient: true });
     }
     const result = await this.writer(req.tenant).submit(req);
     await this.publishReceipt(result.receipt);
@@ -105,7 +105,7 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
       await js.publish(this.nats.subjects.entry(r.tenant), JSON.stringify(r), { msgID: `receipt:${r.tenant}:${r.seq}` });
     } catch (err) {
       // The entry is durable; the redelivery will find it and publish the receipt then.
-      throw new RetryableError('receipt_not_published', err instanceof Error ? err.message : String(err));
+      throw new RetryableError('receipt_not_published', err instanceof Error ? err.message : String(err), { transient: true });
     }
   }
 

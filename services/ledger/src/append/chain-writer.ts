@@ -190,7 +190,7 @@ export class ChainWriter {
         }
         todo = fresh.slice(receipts.length);
         if (conflict) {
-          if (attempt >= MAX_RACE_RETRIES) throw new RetryableError('contention', `lost ${attempt + 1} races for chain ${this.chain}`);
+          if (attempt >= MAX_RACE_RETRIES) throw new RetryableError('contention', `lost ${attempt + 1} races for chain ${this.chain}`, { transient: true });
           // Another writer is appending: let it finish its batch, then continue after its tail.
           await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * Math.min(attempt + 1, 5)));
           await this.reloadTail();
@@ -198,7 +198,15 @@ export class ChainWriter {
           const next = todo[0];
           if (next !== undefined && !this.recent.has(next)) {
             const found = await this.deps.store.getEntryByEventId(this.chain, next);
-            if (found) this.remember(receiptOf(found));
+            if (found) {
+              this.remember(receiptOf(found));
+              // This attempt stored a ciphertext for it before the duplicate showed; if the original
+              // was erased, that fresh copy would bring the erased data back: keep only the chain's.
+              const named = decodeCore(bytes(found.core)).payload.digest;
+              if (await this.deps.store.deletePayloadUnlessDigest(this.chain, next, named)) {
+                this.deps.logger.warn({ chain: this.chain, eventId: next }, 'dropped a fresh ciphertext for an already recorded (erased) event');
+              }
+            }
           }
         }
       }
@@ -208,7 +216,9 @@ export class ChainWriter {
       const retry =
         err instanceof RetryableError
           ? err
-          : new RetryableError(err instanceof ChainInconsistentError ? 'chain_inconsistent' : 'store_unavailable', err instanceof Error ? err.message : String(err));
+          : err instanceof ChainInconsistentError
+            ? new RetryableError('chain_inconsistent', err.message)
+            : new RetryableError('store_unavailable', err instanceof Error ? err.message : String(err), { transient: true });
       if (err instanceof ChainInconsistentError) this.deps.logger.error({ chain: this.chain, seq: err.seq, err: err.message }, 'refusing to append');
       failRest(retry);
     }
