@@ -190,22 +190,22 @@ export class ChainWriter {
         }
         todo = fresh.slice(receipts.length);
         if (conflict) {
-          if (attempt >= MAX_RACE_RETRIES) throw new RetryableError('contention', `lost ${attempt + 1} races for chain ${this.chain}`, { transient: true });
+          if (attempt >= MAX_RACE_RETRIES) throw new RetryableError('contention', `lost ${attempt + 1} races for chain ${this.chain}`);
           // Another writer is appending: let it finish its batch, then continue after its tail.
           await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * Math.min(attempt + 1, 5)));
           await this.reloadTail();
-          // Not another writer's new entries but an old duplicate (past the receipt cache)?
-          const next = todo[0];
-          if (next !== undefined && !this.recent.has(next)) {
+          // Not another writer's new entries but old duplicates (past the receipt cache, e.g. a
+          // batch redelivered after a crash)? Resolve the whole leading run of them at once.
+          for (const next of todo) {
+            if (this.recent.has(next)) continue;
             const found = await this.deps.store.getEntryByEventId(this.chain, next);
-            if (found) {
-              this.remember(receiptOf(found));
-              // This attempt stored a ciphertext for it before the duplicate showed; if the original
-              // was erased, that fresh copy would bring the erased data back: keep only the chain's.
-              const named = decodeCore(bytes(found.core)).payload.digest;
-              if (await this.deps.store.deletePayloadUnlessDigest(this.chain, next, named)) {
-                this.deps.logger.warn({ chain: this.chain, eventId: next }, 'dropped a fresh ciphertext for an already recorded (erased) event');
-              }
+            if (!found) break;
+            this.remember(receiptOf(found));
+            // This attempt stored a ciphertext for it before the duplicate showed; if the original
+            // was erased, that fresh copy would bring the erased data back: keep only the chain's.
+            const named = decodeCore(bytes(found.core)).payload.digest;
+            if (await this.deps.store.deletePayloadUnlessDigest(this.chain, next, named)) {
+              this.deps.logger.warn({ chain: this.chain, eventId: next }, 'dropped a fresh ciphertext for an already recorded (erased) event');
             }
           }
         }
