@@ -259,6 +259,70 @@ describe('JWT auth guard', () => {
     await expect(new BearerVerifier({ AUTH_PUBLIC_KEY_FILE: file('bad2.pem', 'nope') }).ready()).rejects.toThrow(/^AUTH_PUBLIC_KEY_FILE: unusable/);
   });
 
+  describe('token lifetime and production issuer/audience', () => {
+    const secret = randomBytes(32);
+    const now = () => Math.floor(Date.now() / 1000);
+    const claims = { tenant: 'hosp-a', roles: ['clinician'] };
+    const sign = (jwt: SignJWT) => jwt.setProtectedHeader({ alg: 'HS256' }).setSubject('dr-a').sign(secret);
+    let verifier: BearerVerifier;
+    beforeAll(async () => {
+      verifier = new BearerVerifier({ AUTH_HS256_SECRET_FILE: file('life.secret', secret), AUTH_MAX_TOKEN_LIFETIME_S: 3600 });
+      await verifier.ready();
+    });
+
+    it('accepts a token up to the maximum lifetime and refuses a longer one (exp − iat)', async () => {
+      const t = now();
+      await expect(verifier.verify(await sign(new SignJWT(claims).setIssuedAt(t).setExpirationTime(t + 3600)))).resolves.toMatchObject({ actor: 'dr-a' });
+      await expect(verifier.verify(await sign(new SignJWT(claims).setIssuedAt(t).setExpirationTime(t + 3601)))).rejects.toThrow(
+        /lifetime \(exp − iat = 3601 s\) exceeds the maximum of 3600 s/,
+      );
+      // Issued long ago with a far expiry: still too long, however little of it is left.
+      await expect(verifier.verify(await sign(new SignJWT(claims).setIssuedAt(t - 86_400).setExpirationTime(t + 60)))).rejects.toThrow(/exceeds the maximum/);
+    });
+
+    it('bounds what is left of a token without iat (exp − now)', async () => {
+      await expect(verifier.verify(await sign(new SignJWT(claims).setExpirationTime(now() + 1800)))).resolves.toMatchObject({ tenant: 'hosp-a' });
+      await expect(verifier.verify(await sign(new SignJWT(claims).setExpirationTime(now() + 7200)))).rejects.toThrow(/exp − now = \d+ s, no iat\) exceeds the maximum of 3600 s/);
+    });
+
+    it('refuses an over-long token on HTTP with 401 invalid_token (default maximum 12 h)', async () => {
+      const svc = await start({ AUTH_HS256_SECRET_FILE: file('life2.secret', secret) });
+      try {
+        const t = now();
+        expect((await get(svc, '/me', await sign(new SignJWT(claims).setIssuedAt(t).setExpirationTime(t + 12 * 3600)))).status).toBe(200);
+        const r = await get(svc, '/me', await sign(new SignJWT(claims).setIssuedAt(t).setExpirationTime(t + 12 * 3600 + 1)));
+        expect(r).toMatchObject({ status: 401, body: { error: 'invalid_token' } });
+        expect(String(r.body['message'])).toMatch(/exceeds the maximum of 43200 s/);
+      } finally {
+        await svc.close();
+      }
+    });
+
+    it('requires AUTH_ISSUER and AUTH_AUDIENCE at start with NODE_ENV=production', async () => {
+      const hs = file('prod.secret', secret);
+      expect(() => loadConfig(BaseConfig, { NODE_ENV: 'production', AUTH_HS256_SECRET_FILE: hs, AUTH_AUDIENCE: 'clinical-ledger' })).toThrow(/AUTH_ISSUER: required with NODE_ENV=production/);
+      expect(() => loadConfig(BaseConfig, { NODE_ENV: 'production', AUTH_HS256_SECRET_FILE: hs, AUTH_ISSUER: 'https://idp.example' })).toThrow(/AUTH_AUDIENCE: required with NODE_ENV=production/);
+      // Whoever builds a verifier from a hand-made config meets the same rule.
+      expect(() => new BearerVerifier({ NODE_ENV: 'production', AUTH_HS256_SECRET_FILE: hs })).toThrow(/^AUTH_ISSUER: required with NODE_ENV=production/);
+    });
+
+    it('in production refuses tokens whose iss or aud does not match', async () => {
+      const prod = new BearerVerifier({ NODE_ENV: 'production', AUTH_HS256_SECRET_FILE: file('prod2.secret', secret), AUTH_ISSUER: 'https://idp.example', AUTH_AUDIENCE: 'clinical-ledger' });
+      await prod.ready();
+      const token = (iss?: string, aud?: string) => {
+        let jwt = new SignJWT(claims).setIssuedAt().setExpirationTime('5m');
+        if (iss) jwt = jwt.setIssuer(iss);
+        if (aud) jwt = jwt.setAudience(aud);
+        return sign(jwt);
+      };
+      await expect(prod.verify(await token('https://idp.example', 'clinical-ledger'))).resolves.toMatchObject({ actor: 'dr-a' });
+      await expect(prod.verify(await token(undefined, 'clinical-ledger'))).rejects.toThrow(/"iss"/);
+      await expect(prod.verify(await token('https://evil.example', 'clinical-ledger'))).rejects.toThrow(/"iss"/);
+      await expect(prod.verify(await token('https://idp.example'))).rejects.toThrow(/"aud"/);
+      await expect(prod.verify(await token('https://idp.example', 'other-app'))).rejects.toThrow(/"aud"/);
+    });
+  });
+
   it('principalFrom keeps only what the token proves', () => {
     expect(principalFrom({ sub: 'svc-ledger', tenant: '*', roles: ['service'] })).toEqual({
       actor: 'svc-ledger',

@@ -126,6 +126,38 @@ export interface AuthConfig {
   AUTH_JWKS_URL?: string;
   AUTH_ISSUER?: string;
   AUTH_AUDIENCE?: string;
+  /** Longest accepted token lifetime in seconds (default DEFAULT_MAX_TOKEN_LIFETIME_S). */
+  AUTH_MAX_TOKEN_LIFETIME_S?: number;
+  /** With `production`, issuer and audience are required. */
+  NODE_ENV?: string;
+}
+
+/** Default for AUTH_MAX_TOKEN_LIFETIME_S: 12 hours, one clinical shift. */
+export const DEFAULT_MAX_TOKEN_LIFETIME_S = 12 * 60 * 60;
+
+/**
+ * Refuses a token that lives longer than allowed: exp − iat when the token says when it was
+ * issued, otherwise exp − now (what is left of it), with the usual clock tolerance.
+ */
+export function assertTokenLifetime(payload: JWTPayload, maxSeconds: number, nowSeconds = Math.floor(Date.now() / 1000)): void {
+  if (typeof payload.exp !== 'number') throw new Error('missing required "exp" claim');
+  if (typeof payload.iat === 'number') {
+    const lifetime = payload.exp - payload.iat;
+    if (lifetime > maxSeconds) throw new Error(`token lifetime (exp − iat = ${lifetime} s) exceeds the maximum of ${maxSeconds} s`);
+    return;
+  }
+  const remaining = payload.exp - nowSeconds;
+  if (remaining > maxSeconds + CLOCK_TOLERANCE_S) {
+    throw new Error(`token lifetime (exp − now = ${remaining} s, no iat) exceeds the maximum of ${maxSeconds} s`);
+  }
+}
+
+/** Issuer and audience are required in production; names the missing variable otherwise. */
+export function assertProductionAuthConfig(config: AuthConfig): void {
+  if (config.NODE_ENV !== 'production') return;
+  for (const variable of ['AUTH_ISSUER', 'AUTH_AUDIENCE'] as const) {
+    if (!config[variable]) throw new Error(`${variable}: required with NODE_ENV=production (tokens must name their issuer and audience)`);
+  }
 }
 
 export function principalFrom(payload: JWTPayload): Principal {
@@ -144,14 +176,18 @@ export function principalFrom(payload: JWTPayload): Principal {
 
 /**
  * Verifies bearer tokens with the configured key and the same rules everywhere (pinned algorithms,
- * `exp` required, issuer/audience when configured): the HTTP guard uses it, and so should any
- * other entry point that takes a caller's token (a NATS request carrying a JWT, say).
+ * `exp` required and bounded by AUTH_MAX_TOKEN_LIFETIME_S, issuer/audience when configured and
+ * always in production): the HTTP guard uses it, and so should any other entry point that takes a
+ * caller's token (a NATS request carrying a JWT, say).
  */
 export class BearerVerifier {
   private readonly key: ReturnType<typeof verificationKey>;
   private readonly options: JWTVerifyOptions;
+  private readonly maxLifetimeS: number;
 
   constructor(private readonly config: AuthConfig) {
+    assertProductionAuthConfig(config);
+    this.maxLifetimeS = config.AUTH_MAX_TOKEN_LIFETIME_S ?? DEFAULT_MAX_TOKEN_LIFETIME_S;
     this.key = verificationKey(config);
     // A bad PEM is reported by ready() (the guard fails the start); no unhandled rejection.
     if (this.key instanceof Promise) this.key.catch(() => undefined);
@@ -178,6 +214,7 @@ export class BearerVerifier {
   async verify(token: string): Promise<Principal> {
     const key = await this.key;
     const { payload } = typeof key === 'function' ? await jwtVerify(token, key, this.options) : await jwtVerify(token, key, this.options);
+    assertTokenLifetime(payload, this.maxLifetimeS);
     return principalFrom(payload);
   }
 }

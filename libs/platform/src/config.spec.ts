@@ -26,6 +26,21 @@ describe('loadConfig', () => {
     expect(loadConfig(BaseConfig, {}).AUTH_JWKS_URL).toBeUndefined();
   });
 
+  it('requires issuer and audience in production only, naming each missing variable', () => {
+    expect(loadConfig(BaseConfig, {}).AUTH_ISSUER).toBeUndefined();
+    let error: unknown;
+    try {
+      loadConfig(BaseConfig, { NODE_ENV: 'production' });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.map((p) => p.variable).sort()).toEqual(['AUTH_AUDIENCE', 'AUTH_ISSUER']);
+    const cfg = loadConfig(BaseConfig, { NODE_ENV: 'production', AUTH_ISSUER: 'https://idp.example', AUTH_AUDIENCE: 'clinical-ledger' });
+    expect(cfg.AUTH_MAX_TOKEN_LIFETIME_S).toBe(43_200);
+    expect(() => loadConfig(BaseConfig, { AUTH_MAX_TOKEN_LIFETIME_S: 'forever' })).toThrow(/AUTH_MAX_TOKEN_LIFETIME_S/);
+  });
+
   it('lets a service extend the base with its own variables and defaults', () => {
     class LedgerLike extends BaseConfig {
       override SERVICE_NAME = 'ledger';

@@ -8,6 +8,7 @@ import {
   IsOptional,
   IsString,
   Matches,
+  ValidateIf,
   Max,
   Min,
   validateSync,
@@ -76,11 +77,25 @@ export class BaseConfig {
   @IsOptional() @Matches(/^https?:\/\/\S+$/)
   AUTH_JWKS_URL?: string;
 
-  @IsOptional() @IsString()
+  /** Required with NODE_ENV=production: a token must name who issued it and for whom. */
+  @ValidateIf((c: BaseConfig) => c.NODE_ENV === 'production' || c.AUTH_ISSUER !== undefined)
+  @IsString() @IsNotEmpty({ message: 'required with NODE_ENV=production (tokens must name their issuer)' })
   AUTH_ISSUER?: string;
 
-  @IsOptional() @IsString()
+  @ValidateIf((c: BaseConfig) => c.NODE_ENV === 'production' || c.AUTH_AUDIENCE !== undefined)
+  @IsString() @IsNotEmpty({ message: 'required with NODE_ENV=production (tokens minted for other applications must not pass)' })
   AUTH_AUDIENCE?: string;
+
+  /**
+   * Longest lifetime a bearer token may have, in seconds (exp − iat, or exp − now without iat):
+   * a stolen long-lived token is a standing credential. 12 h covers a clinical shift.
+   */
+  @Transform(toInt) @IsInt() @Min(60)
+  AUTH_MAX_TOKEN_LIFETIME_S = 12 * 60 * 60;
+
+  /** `production` turns on the checks development may skip (issuer and audience required). */
+  @IsOptional() @IsString()
+  NODE_ENV?: string;
 
   /** Milliseconds SIGTERM waits for in-flight work before closing connections. */
   @Transform(toInt) @IsInt() @Min(0)
