@@ -24,11 +24,17 @@ import { TENANT_PATTERN } from '@clinical-ledger/contracts';
 import { createSecretKey, KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { BaseConfig } from './config';
+import { ROLE_NAMES, RoleName } from './access/table';
 import { CONFIG } from './tokens';
 
-/** Roles a token may carry. `service` is another of our services acting for a caller. */
-export const ROLES = ['clinician', 'nurse', 'admin', 'auditor', 'integration', 'patient', 'service'] as const;
-export type Role = (typeof ROLES)[number];
+/** Roles a token may carry (the access table's): `service` is another of our services acting for a caller. */
+export const ROLES = ROLE_NAMES;
+export type Role = RoleName;
+
+/** A patient token's claim naming the patient's pseudonym: the only patient it reaches. */
+export const PATIENT_CLAIM = 'patient';
+/** What a pseudonym looks like (as intake mints them, `pseudo:<base32>`, or as a hospital supplies them). */
+export const PATIENT_CLAIM_PATTERN = /^[A-Za-z0-9:_\-.=]{1,256}$/;
 
 /** Who is calling: from a verified bearer token, never from anything the caller merely says. */
 export interface Principal {
@@ -37,9 +43,11 @@ export interface Principal {
   /** The hospital this token belongs to; `*` only for platform operators' service tokens. */
   tenant: string;
   roles: Role[];
+  /** Patient tokens only: the pseudonym of the patient this token is bound to (claim `patient`). */
+  patient?: string;
 }
 
-const PUBLIC_KEY = 'auth:public';
+export const PUBLIC_KEY = 'auth:public';
 const ROLES_KEY = 'auth:roles';
 /** Marks a route as open (health, metrics, the dashboard page). */
 export const Public = () => SetMetadata(PUBLIC_KEY, true);
@@ -171,6 +179,14 @@ export function principalFrom(payload: JWTPayload): Principal {
   // The all-hospitals wildcard is for platform operators' service tokens only: a person's token
   // (clinician, admin, ...) always belongs to one hospital.
   if (tenant === '*' && !list.includes('service')) throw new Error('tenant "*" is only valid on service tokens');
+  // A patient token is bound to one pseudonym and is nothing else: no staff role rides along.
+  const patient = payload[PATIENT_CLAIM];
+  if (list.includes('patient')) {
+    if (typeof patient !== 'string' || !PATIENT_CLAIM_PATTERN.test(patient)) throw new Error('a patient token needs a "patient" claim with the patient\'s pseudonym');
+    if (list.length > 1) throw new Error('a patient token carries the patient role only');
+    return { actor: payload.sub, tenant, roles: ['patient'], patient };
+  }
+  if (patient !== undefined) throw new Error('only patient tokens carry a "patient" claim');
   return { actor: payload.sub, tenant, roles: [...new Set(list)] };
 }
 

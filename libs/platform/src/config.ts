@@ -97,6 +97,17 @@ export class BaseConfig {
   @IsOptional() @IsString()
   NODE_ENV?: string;
 
+  /** Roles that count as clinical for record reads (docs/ACCESS-MODEL.md), comma-separated. */
+  @IsString() @IsNotEmpty()
+  ACCESS_CLINICAL_ROLES = 'clinician,nurse';
+
+  /**
+   * This service's own bearer token (a `service` JWT) for the requests it makes to other
+   * services over NATS: they check it like any caller's. Re-read when the file changes.
+   */
+  @IsOptional() @IsString()
+  SERVICE_TOKEN_FILE?: string;
+
   /** Milliseconds SIGTERM waits for in-flight work before closing connections. */
   @Transform(toInt) @IsInt() @Min(0)
   SHUTDOWN_GRACE_MS = 10_000;

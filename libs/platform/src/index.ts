@@ -6,3 +6,4 @@ export * from './health';
 export * from './platform.module';
 export * from './bootstrap';
 export * from './auth';
+export * from './access';

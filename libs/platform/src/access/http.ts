@@ -1,0 +1,84 @@
+import {
+  applyDecorators,
+  CanActivate,
+  createParamDecorator,
+  ExecutionContext,
+  ForbiddenException,
+  Inject,
+  Injectable,
+  OnModuleInit,
+  SetMetadata,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { ApiExtension } from '@nestjs/swagger';
+import { JwtAuthGuard, Principal, Public, PUBLIC_KEY } from '../auth';
+import { BaseConfig } from '../config';
+import { CONFIG } from '../tokens';
+import { Admission, AccessPolicy } from './policy';
+import { Action, rule } from './table';
+
+const ACCESS_KEY = 'access:action';
+/** The OpenAPI extension naming each operation's action: the e2e matrix reads it. */
+export const ACCESS_EXTENSION = 'x-access';
+
+/**
+ * The route performs this action of the access table (docs/ACCESS-MODEL.md). Every route needs
+ * one: a route without it is refused (403) by AccessGuard.
+ */
+export function Access(action: Action): MethodDecorator & ClassDecorator {
+  const decorators = [SetMetadata(ACCESS_KEY, action), ApiExtension(ACCESS_EXTENSION, action)];
+  if (rule(action).public) decorators.push(Public());
+  return applyDecorators(...decorators);
+}
+
+interface AccessRequest {
+  principal?: Principal;
+  params?: Record<string, string | undefined>;
+  access?: Admission;
+}
+
+/**
+ * The one HTTP enforcement point: after JwtAuthGuard verified the token, admits the request by
+ * the route's action (roles from the token; the `:tenant` route parameter against the token's
+ * tenant) and leaves the Admission on the request for the resource conditions.
+ */
+@Injectable()
+export class AccessGuard implements CanActivate, OnModuleInit {
+  /** Token verification first, in this guard: global guards' order is not ours to rely on. */
+  private readonly authn: JwtAuthGuard;
+
+  constructor(
+    private readonly reflector: Reflector,
+    private readonly policy: AccessPolicy,
+    @Inject(CONFIG) config: BaseConfig,
+  ) {
+    this.authn = new JwtAuthGuard(reflector, config);
+  }
+
+  /** Fails the start, naming the variable, when the configured key cannot be used. */
+  async onModuleInit(): Promise<void> {
+    await this.authn.onModuleInit();
+  }
+
+  async canActivate(ctx: ExecutionContext): Promise<boolean> {
+    if (ctx.getType() !== 'http') return true;
+    const targets = [ctx.getHandler(), ctx.getClass()];
+    const action = this.reflector.getAllAndOverride<Action | undefined>(ACCESS_KEY, targets);
+    const req = ctx.switchToHttp().getRequest<AccessRequest>();
+    if ((action && this.policy.isPublic(action)) || this.reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets)) return true;
+    if (!req.principal) await this.authn.canActivate(ctx); // 401 without a valid token
+    if (!req.principal) throw new UnauthorizedException({ error: 'unauthenticated', message: 'no verified principal' });
+    // Deny by default: a route nobody wrote a rule for is not open by accident.
+    if (!action) throw new ForbiddenException({ error: 'forbidden', message: `no access rule for ${ctx.getClass().name}.${ctx.getHandler().name}` });
+    req.access = this.policy.admit(req.principal, action, req.params?.['tenant']);
+    return true;
+  }
+}
+
+/** The request's Admission (set by AccessGuard): check resource conditions with it. */
+export const Admitted = createParamDecorator((_: unknown, ctx: ExecutionContext): Admission => {
+  const req = ctx.switchToHttp().getRequest<AccessRequest>();
+  if (!req.access) throw new UnauthorizedException({ error: 'unauthenticated', message: 'no admitted principal' });
+  return req.access;
+});
