@@ -5,3 +5,5 @@ export * from './validation';
 export * from './consent';
 export * from './audit';
 export * from './pseudonyms';
+export * from './envelope-grammar';
+export * from './text';

@@ -24,7 +24,7 @@ describe('envelope validation', () => {
     id: 'h1:MSG0001',
     source: 'urn:hl7:facility:h1',
     type: 'org.hl7.v2.adt.a01',
-    subject: 'p:abc',
+    subject: 'pseudo:' + 'a'.repeat(52),
     time: '2026-11-25T10:00:00Z',
     tenant: 'h1',
     dataclass: 'encounter',

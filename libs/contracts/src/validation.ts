@@ -1,5 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
+import { ILL_FORMED_TEXT_MESSAGE, illFormedTextPath } from './text';
 
 /** One failed field: the path (`data.code`) and what was wrong with it. */
 export interface FieldError {
@@ -23,11 +24,16 @@ function flatten(errors: ValidationError[], parent = ''): FieldError[] {
   });
 }
 
-/** Validates a plain object against a class-validator DTO; throws InvalidInputError naming fields. */
+/**
+ * Validates a plain object against a class-validator DTO; throws InvalidInputError naming fields.
+ * Text that is not well-formed Unicode, anywhere in the object, is refused first (naming its path).
+ */
 export function validateInput<T extends object>(cls: new () => T, plain: unknown): T {
   if (typeof plain !== 'object' || plain === null || Array.isArray(plain)) {
     throw new InvalidInputError([{ field: '(body)', message: 'must be a JSON object' }]);
   }
+  const illFormed = illFormedTextPath(plain);
+  if (illFormed) throw new InvalidInputError([{ field: illFormed, message: ILL_FORMED_TEXT_MESSAGE }]);
   const instance = plainToInstance(cls, plain);
   const errors = validateSync(instance, { whitelist: false, forbidUnknownValues: true });
   if (errors.length) throw new InvalidInputError(flatten(errors));

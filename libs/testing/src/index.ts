@@ -6,3 +6,4 @@ export * from './service-process';
 export * from './auth';
 export * from './go-verifier';
 export * from './ledger-keys';
+export * from './pseudonyms';

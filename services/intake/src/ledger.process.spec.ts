@@ -2,7 +2,7 @@ import { eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth }
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ackFields, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from './test/helpers';
+import { ackFields, hl7Id, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from './test/helpers';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -56,7 +56,7 @@ describe('intake + ledger (ack after receipt)', () => {
     expect(first.code).toBe('AA');
     const seq = Number(/at seq (\d+)/.exec(first.text)?.[1]);
     expect(Number.isInteger(seq)).toBe(true);
-    const eventId = `hl7v2:st-marys:STMARYS:${e.controlId}`;
+    const eventId = hl7Id(intake.secrets, 'st-marys', 'STMARYS', e.controlId!);
     const entry = await ledgerGet(`/v1/chains/st-marys/events/${encodeURIComponent(eventId)}`);
     expect(entry.status).toBe(200);
     expect(entry.json).toMatchObject({ seq, eventId });
@@ -97,14 +97,14 @@ describe('intake + ledger (ack after receipt)', () => {
     await eventually(async () => (await fetch(`${ledger.url}/readyz`)).status === 200, 30_000, 'ledger ready again');
     await eventually(async () => ackFields(await client.send(base.replace('LAB2026112500042', 'LEDGER-DOWN-1'))).code === 'AA', 20_000, 'resend accepted');
     client.close();
-    const entry = await ledgerGet(`/v1/chains/st-marys/events/${encodeURIComponent('hl7v2:st-marys:STMARYS:LEDGER-DOWN-1')}`);
+    const entry = await ledgerGet(`/v1/chains/st-marys/events/${encodeURIComponent(hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'LEDGER-DOWN-1'))}`);
     expect(entry.status).toBe(200);
     const verify = await ledgerGet('/v1/chains/st-marys/verify');
     expect(verify.json['ok']).toBe(true);
     // Exactly one entry for the event among all of the chain's entries.
     const size = verify.json['size'] as number;
     let count = 0;
-    for (let s = 0; s < size; s++) if ((await ledgerGet(`/v1/chains/st-marys/entries/${s}`)).json['eventId'] === 'hl7v2:st-marys:STMARYS:LEDGER-DOWN-1') count++;
+    for (let s = 0; s < size; s++) if ((await ledgerGet(`/v1/chains/st-marys/entries/${s}`)).json['eventId'] === hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'LEDGER-DOWN-1')) count++;
     expect(count).toBe(1);
   });
 

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { Ed25519Signer, MemoryTreeStore } from '@clinical-ledger/chain';
 import { AppendCategory, LedgerEvent, Subjects } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
 import { loadConfig } from '@clinical-ledger/platform';
-import { Infra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { Infra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import pino from 'pino';
 import { startLedger } from '../src/bootstrap';
 import { LedgerConfig } from '../src/config';
@@ -60,10 +60,10 @@ export function makeEvent(tenant: string, opts: { id?: string; subject?: string;
   const n = counter++;
   return {
     specversion: '1.0',
-    id: opts.id ?? `${tenant}:evt-${n}-${randomBytes(3).toString('hex')}`,
+    id: opts.id ?? `${tenant}:evt-${n}-${randomUUID()}`,
     source: 'urn:test:his',
     type: opts.type ?? 'org.hl7.v2.oru.r01',
-    subject: opts.subject ?? `p:${n % 50}`,
+    subject: opts.subject ?? testPseudonym(n % 50),
     time: new Date().toISOString(),
     datacontenttype: 'application/json',
     tenant,

@@ -9,7 +9,7 @@ import { consistencyProof, decodeCore, Ed25519Signer, inclusionProof, Keyring, l
 import { AccessRecord, ConsentDecision, ConsentDecisionRequest, EVENT_TYPES, LedgerEvent, Receipt, Subjects } from '@clinical-ledger/contracts';
 import { bytes, entryId, LedgerStore } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
-import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
+import { eventually, Infra, startInfra, testPseudonym } from '@clinical-ledger/testing';
 import {
   consumerBacklog,
   failures,
@@ -105,7 +105,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
   it('10,000 events with duplicates and redeliveries: exactly 10,000 entries, one chain, every proof valid in Go', async () => {
     const tenant = 'h1';
     const N = 10_000;
-    const events = Array.from({ length: N }, (_, i) => makeEvent(tenant, { id: `h1:msg-${String(i).padStart(5, '0')}`, subject: `p:${i % 200}` }));
+    const events = Array.from({ length: N }, (_, i) => makeEvent(tenant, { id: `h1:msg-${String(i).padStart(5, '0')}`, subject: testPseudonym(i % 200) }));
     // Published out of order, with 500 resends inside JetStream's dedupe window (same Nats-Msg-Id)
     // and 1,000 resends that get past it (another msg id: the ledger itself must see the duplicate).
     const plan: { e: LedgerEvent; msgID: string }[] = events.map((e) => ({ e, msgID: e.id }));
@@ -246,13 +246,16 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     // A consent decision smuggled in as a clinical event (or any of our own types) is refused.
     await js.publish(subjects.append('h9', 'clinical'), JSON.stringify({ ...makeEvent('h9'), type: EVENT_TYPES.consentGranted }), { msgID: 'poison-4' });
     await js.publish(subjects.append('h9', 'clinical'), JSON.stringify({ ...makeEvent('h9'), type: 'org.clinical-ledger.anything' }), { msgID: 'poison-5' });
+    // Text that is not well-formed Unicode, and an identifier where the envelope grammar allows none.
+    await js.publish(subjects.append('h9', 'clinical'), JSON.stringify({ ...makeEvent('h9'), type: 'org.example.\ud800' }), { msgID: 'poison-6' });
+    await js.publish(subjects.append('h9', 'clinical'), JSON.stringify({ ...makeEvent('h9'), source: 'urn:example:MRN00012345' }), { msgID: 'poison-7' });
     const good = makeEvent('h9');
     await publish(nc, subjects, good);
     await waitForSize('h9', 1, 20_000);
     const stream = subjects.stream('DEAD_LETTER');
-    await eventually(async () => (await jsm.streams.info(stream)).state.messages >= 5, 20_000, 'five dead letters');
+    await eventually(async () => (await jsm.streams.info(stream)).state.messages >= 7, 20_000, 'seven dead letters');
     const reasons: Record<string, string> = {};
-    for (let seq = 1; seq <= 5; seq++) {
+    for (let seq = 1; seq <= 7; seq++) {
       const m = await jsm.streams.getMessage(stream, { seq });
       reasons[m?.header.get(DEAD_LETTER_HEADERS.msgId) ?? ''] = `${m?.header.get(DEAD_LETTER_HEADERS.reason)}: ${m?.header.get(DEAD_LETTER_HEADERS.detail)}`;
     }
@@ -261,13 +264,16 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     expect(reasons['poison-3']).toMatch(/^invalid_envelope: time/);
     expect(reasons['poison-4']).toMatch(/^category_mismatch: type org.clinical-ledger.consent.granted/);
     expect(reasons['poison-5']).toMatch(/^category_mismatch/);
+    expect(reasons['poison-6']).toMatch(/^invalid_envelope: type: is not well-formed Unicode/);
+    expect(reasons['poison-7']).toMatch(/^invalid_envelope: source: source must not contain a sequence of 6 or more digits/);
+    expect(reasons['poison-7']).not.toContain('00012345');
     expect((await store.getEntry('h9', 0))?.eventId).toBe(good.id);
   });
 
   describe('consent-gated record reads and erasure', () => {
     const tenant = 'h3';
-    const alice = makeEvent(tenant, { subject: 'p:alice', data: { hb: 13.2, note: 'alice lab' } });
-    const bob = makeEvent(tenant, { subject: 'p:bob', data: { hb: 15.1, note: 'bob lab' } });
+    const alice = makeEvent(tenant, { subject: testPseudonym('alice'), data: { hb: 13.2, note: 'alice lab' } });
+    const bob = makeEvent(tenant, { subject: testPseudonym('bob'), data: { hb: 15.1, note: 'bob lab' } });
     let clinician: string;
 
     beforeAll(async () => {
@@ -286,8 +292,8 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       const access = r.body['access'] as Receipt;
       const entry = await store.getEntry(tenant, access.seq);
       const core = decodeCore(bytes(entry?.core as Binary));
-      expect(core.event).toMatchObject({ type: EVENT_TYPES.recordAccessed, subject: 'p:alice', dataclass: 'access', tenant });
-      expect(consentAsked.at(-1)).toEqual({ tenant, subject: 'p:alice', actor: 'dr-a', role: 'clinician', purpose: 'TREAT', dataclass: 'lab' });
+      expect(core.event).toMatchObject({ type: EVENT_TYPES.recordAccessed, subject: testPseudonym('alice'), dataclass: 'access', tenant });
+      expect(consentAsked.at(-1)).toEqual({ tenant, subject: testPseudonym('alice'), actor: 'dr-a', role: 'clinician', purpose: 'TREAT', dataclass: 'lab' });
       // The access entry's own payload is the AccessRecord (read back through the same gate).
       const again = await http(`/v1/chains/${tenant}/records/${encodeURIComponent(access.eventId)}?purpose=TREAT`, clinician);
       expect(again.body['data'] as AccessRecord).toMatchObject({ actor: 'dr-a', role: 'clinician', purpose: 'TREAT', recordEventId: alice.id, decision: 'permit', breakGlass: false });
@@ -338,7 +344,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     });
 
     it('erasure destroys the patient key: payload unreadable, chain, proofs and checkpoints still verify', async () => {
-      const erasure = makeEvent(tenant, { subject: 'p:alice', type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'GDPR art. 17 request' } });
+      const erasure = makeEvent(tenant, { subject: testPseudonym('alice'), type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'GDPR art. 17 request' } });
       const oldKey = (await store.getPayload(tenant, alice.id))?.keyId;
       expect(oldKey).toBeDefined();
       await publish(nc, subjects, erasure, 'erasure');
@@ -352,7 +358,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       expect(await store.payloads.countDocuments({ keyId: oldKey })).toBe(0);
       // Bob is untouched; new data for the same pseudonym gets a new key and is readable.
       expect((await http(`/v1/chains/${tenant}/records/${encodeURIComponent(bob.id)}?purpose=TREAT`, clinician)).body['data']).toEqual(bob.data);
-      const later = makeEvent(tenant, { subject: 'p:alice', data: { after: true } });
+      const later = makeEvent(tenant, { subject: testPseudonym('alice'), data: { after: true } });
       await publish(nc, subjects, later);
       await eventually(async () => !!(await store.getEntryByEventId(tenant, later.id)), 20_000, 'later entry');
       expect((await http(`/v1/chains/${tenant}/records/${encodeURIComponent(later.id)}?purpose=TREAT`, clinician)).body['data']).toEqual({ after: true });
@@ -382,7 +388,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     // Change the recorded subject inside entry 123's core bytes.
     const doc = await store.entries.findOne({ _id: entryId(tenant, 123) });
     const original = Buffer.from(bytes(doc?.core as Binary));
-    const forged = Buffer.from(original.toString('utf8').replace(/"subject":"p:[0-9]+"/, '"subject":"p:999"'), 'utf8');
+    const forged = Buffer.from(original.toString('utf8').replace(/"subject":"pseudo:[a-z2-7]+"/, `"subject":"${testPseudonym(999)}"`), 'utf8');
     expect(forged.equals(original)).toBe(false);
     await store.entries.updateOne({ _id: entryId(tenant, 123) }, { $set: { core: new Binary(forged) } });
     const bad = await http(`/v1/chains/${tenant}/verify`, auditor);

@@ -4,7 +4,7 @@ import { MongoClient } from 'mongodb';
 import { Keyring } from '@clinical-ledger/chain';
 import { Subjects } from '@clinical-ledger/contracts';
 import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, ServiceProcess, spawnService, startInfra } from '@clinical-ledger/testing';
+import { eventually, Infra, ServiceProcess, spawnService, startInfra, testPseudonym } from '@clinical-ledger/testing';
 import { consumerBacklog, ledgerEnv, makeEvent, makeKeyFiles, publish, testAuth } from './helpers';
 
 jest.setTimeout(180_000);
@@ -52,7 +52,7 @@ describe('ledger processes (built main.js, real NATS + Mongo wire server)', () =
   });
 
   async function publishAll(tenant: string, n: number): Promise<string[]> {
-    const events = Array.from({ length: n }, (_, i) => makeEvent(tenant, { id: `${tenant}:m-${i}`, subject: `p:${i % 100}` }));
+    const events = Array.from({ length: n }, (_, i) => makeEvent(tenant, { id: `${tenant}:m-${i}`, subject: testPseudonym(i % 100) }));
     for (let i = 0; i < n; i += 1_000) await Promise.all(events.slice(i, i + 1_000).map((e) => publish(nc, subjects, e)));
     return events.map((e) => e.id);
   }

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { TENANT_PATTERN } from '@clinical-ledger/contracts';
+import { EnvelopeText, SUBJECT_PATTERN, TENANT_PATTERN } from '@clinical-ledger/contracts';
 import { IsDefined, IsIn, IsISO8601, IsNotEmpty, IsOptional, IsString, Matches, MaxLength } from 'class-validator';
 
 /** Data classes intake takes; consent, access and erasure events come from their own services. */
 export const CLINICAL_DATACLASSES = ['encounter', 'lab', 'imaging', 'medication', 'order', 'procedure', 'condition', 'scheduling', 'document', 'other'];
 
-export const PSEUDONYM_PATTERN = /^pseudo:[a-z2-7]{52}$/;
+export const PSEUDONYM_PATTERN = SUBJECT_PATTERN;
 
 /** Attributes a CloudEvent may carry here; the ledger's envelope has no room for others. */
 export const KNOWN_ATTRIBUTES = ['specversion', 'id', 'source', 'type', 'subject', 'time', 'datacontenttype', 'dataschema', 'tenant', 'dataclass', 'patientid', 'data'];
@@ -25,12 +25,13 @@ export class CloudEventInDto {
   @IsString() @IsNotEmpty() @MaxLength(256)
   id!: string;
 
-  @ApiProperty({ example: 'urn:example:lis', maxLength: 512 })
-  @IsString() @IsNotEmpty() @MaxLength(512)
+  // source and type go onto the signed chain as they are: the envelope grammar (docs/ENVELOPE.md).
+  @ApiProperty({ example: 'urn:example:lis', maxLength: 256, description: 'A URI without query, user or %-escapes, and no run of 6+ digits (docs/ENVELOPE.md)' })
+  @EnvelopeText('source')
   source!: string;
 
-  @ApiProperty({ example: 'org.example.lab.result', maxLength: 256 })
-  @IsString() @IsNotEmpty() @MaxLength(256)
+  @ApiProperty({ example: 'org.example.lab.result', maxLength: 128, description: 'Lower-case reverse-DNS words, no run of 6+ digits (docs/ENVELOPE.md)' })
+  @EnvelopeText('type')
   // Consent, access and erasure events are the platform's own: a hospital cannot send one.
   @Matches(/^(?!org\.clinical-ledger\.)/, { message: 'type must not use the reserved prefix org.clinical-ledger.' })
   type!: string;

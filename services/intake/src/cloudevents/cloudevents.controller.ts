@@ -1,6 +1,6 @@
 import { Body, Controller, Headers, Inject, Post, Req, Res, UseFilters } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiExtraModels, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
-import { InvalidInputError, LedgerEvent, validateInput } from '@clinical-ledger/contracts';
+import { DATACONTENTTYPE_MESSAGE, DATACONTENTTYPE_PATTERN, ILL_FORMED_TEXT_MESSAGE, illFormedTextPath, InvalidInputError, LedgerEvent, validateInput } from '@clinical-ledger/contracts';
 import { CurrentPrincipal, LOGGER, Principal, RequireRoles } from '@clinical-ledger/platform';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
@@ -80,6 +80,10 @@ export class CloudEventsController {
   }
 
   private prepare(plain: unknown, principal: Principal, at: string): LedgerEvent {
+    const field = (name: string) => `${at}${at && !name.startsWith('[') ? '.' : ''}${name}`;
+    // Text that is not well-formed Unicode has no place on the chain, nor in the encrypted data.
+    const illFormed = illFormedTextPath(plain);
+    if (illFormed) throw new InvalidInputError([{ field: field(illFormed), message: ILL_FORMED_TEXT_MESSAGE }]);
     if (typeof plain === 'object' && plain !== null && !Array.isArray(plain)) {
       const unknown = Object.keys(plain).filter((k) => !KNOWN_ATTRIBUTES.includes(k));
       if (unknown.length) {
@@ -115,7 +119,11 @@ export class CloudEventsController {
       data: ce.data,
     };
     if (subject) event.subject = subject;
-    if (ce.datacontenttype) event.datacontenttype = ce.datacontenttype;
+    if (ce.datacontenttype) {
+      const media = mediaTypeOf(ce.datacontenttype);
+      if (!media) throw new InvalidInputError([{ field: field('datacontenttype'), message: `datacontenttype ${DATACONTENTTYPE_MESSAGE}` }]);
+      event.datacontenttype = media;
+    }
     return event;
   }
 
@@ -124,6 +132,18 @@ export class CloudEventsController {
     this.logger.info({ eventId: event.id, tenant: event.tenant, type: event.type, dataclass: event.dataclass, duplicate: accepted.duplicate }, 'CloudEvent accepted');
     return accepted;
   }
+}
+
+/**
+ * A media type as the envelope carries it: type/subtype in lower case and the charset, if any;
+ * other parameters are dropped (they describe the data, and may carry anything). Undefined when
+ * it is not a media type at all.
+ */
+export function mediaTypeOf(value: string): string | undefined {
+  const [type = '', ...params] = value.split(';');
+  const charset = params.map((p) => /^\s*charset\s*=\s*"?([A-Za-z0-9._-]{1,32})"?\s*$/i.exec(p)?.[1]).find((c) => c !== undefined);
+  const media = `${type.trim().toLowerCase()}${charset ? `; charset=${charset.toLowerCase()}` : ''}`;
+  return DATACONTENTTYPE_PATTERN.test(media) ? media : undefined;
 }
 
 function view(a: Accepted): Record<string, unknown> {

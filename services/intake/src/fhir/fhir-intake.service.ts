@@ -3,7 +3,7 @@ import { canonicalString } from '@clinical-ledger/chain';
 import { FieldError, InvalidInputError, LedgerEvent, validateInput } from '@clinical-ledger/contracts';
 import { LOGGER } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
-import { fhirEventId } from '../pipeline/event-ids';
+import { fhirEventId, isSafeSourceToken } from '../pipeline/event-ids';
 import { Accepted, LedgerPublisher } from '../pipeline/ledger-publisher';
 import { MissingSecretError, Pseudonymizer } from '../pipeline/pseudonyms';
 import { IdentifierDto, ReferenceDto, RESOURCES } from './fhir-resources';
@@ -91,6 +91,12 @@ export class FhirIntakeService {
     };
     if (patient) event.subject = patient;
     return { event, path };
+  }
+
+  /** The envelope source: the client (token sub) as it is when it is a plain system name, else a keyed digest of it. */
+  sourceFor(tenant: string, actor: string): string {
+    if (!this.pseudonyms.has(tenant)) throw new MissingSecretError(tenant);
+    return `urn:fhir:client:${isSafeSourceToken(actor) ? actor : `d-${this.pseudonyms.digest(tenant, 'fhir-client', actor)}`}`;
   }
 
   async submit(prepared: PreparedFhirEvent): Promise<Accepted> {

@@ -82,7 +82,7 @@ export class FhirController {
       if (typeof e?.['fullUrl'] === 'string' && r) byUrl.set(e['fullUrl'], r);
       if (r && typeof r['resourceType'] === 'string' && typeof r['id'] === 'string') byUrl.set(`${r['resourceType']}/${r['id']}`, r);
     }
-    const source = `urn:fhir:client:${encodeURIComponent(principal.actor)}`;
+    const source = this.fhir.sourceFor(tenant, principal.actor);
     const results: ({ prepared: PreparedFhirEvent } | { issues: OutcomeIssue[]; status: number })[] = (entries as Resource[]).map((entry, i) => {
       const path = `Bundle.entry[${i}]`;
       try {
@@ -181,7 +181,7 @@ export class FhirController {
     if (id !== undefined && (body as Resource)?.['id'] !== id) {
       throw new FhirInputError([{ code: 'invalid', diagnostics: `the resource id must match the URL (${id})`, expression: [`${type}.id`] }]);
     }
-    const prepared = this.fhir.prepare(tenant, body, { expectedType: type, source: `urn:fhir:client:${encodeURIComponent(principal.actor)}` });
+    const prepared = this.fhir.prepare(tenant, body, { expectedType: type, source: this.fhir.sourceFor(tenant, principal.actor) });
     const accepted = await this.fhir.submit(prepared);
     const entry = responseEntry(prepared, accepted);
     const response = entry['response'] as { status: string; location?: string; outcome: unknown };

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { IntakeConfig, parsePairs } from '../config';
 import { EventTooLargeError, TemporarilyUnavailableError, UnknownTenantError } from '../pipeline/errors';
-import { hl7EventId } from '../pipeline/event-ids';
+import { HL7_EVENT_PURPOSE, hl7EventId, hl7EventKey, isSafeSourceToken } from '../pipeline/event-ids';
 import { LedgerPublisher } from '../pipeline/ledger-publisher';
 import { MissingSecretError, Pseudonymizer } from '../pipeline/pseudonyms';
 import { FacilityTenants } from '../pipeline/tenants';
@@ -63,8 +63,8 @@ export class Hl7IntakeService {
       if (!this.pseudonyms.has(tenant)) throw new MissingSecretError(tenant);
       const event: LedgerEvent<string> = {
         specversion: '1.0',
-        id: hl7EventId(tenant, msg.header.sendingFacility, msg.header.controlId),
-        source: `urn:hl7v2:${encodeURIComponent(msg.header.sendingFacility)}:${encodeURIComponent(msg.header.sendingApplication || '-')}`,
+        id: hl7EventId(tenant, this.pseudonyms.digest(tenant, HL7_EVENT_PURPOSE, hl7EventKey(msg.header.sendingFacility, msg.header.controlId))),
+        source: `urn:hl7v2:${this.sourceToken(tenant, msg.header.sendingFacility)}:${this.sourceToken(tenant, msg.header.sendingApplication || '-')}`,
         type: mapped.type,
         time: mapped.time.toISOString(),
         datacontenttype: HL7_DATACONTENTTYPE,
@@ -90,6 +90,11 @@ export class Hl7IntakeService {
       );
       return this.answer(raw, encoding, error.ackCode, error);
     }
+  }
+
+  /** MSH-3/MSH-4 as they are when they are plain system names, else a keyed digest (the envelope grammar allows no identifier). */
+  private sourceToken(tenant: string, value: string): string {
+    return isSafeSourceToken(value) ? value : `d-${this.pseudonyms.digest(tenant, 'hl7-source', value)}`;
   }
 
   /** The answer for an MLLP frame that was too large: only its head was kept. */

@@ -1,5 +1,5 @@
 import { Infra, startInfra } from '@clinical-ledger/testing';
-import { ackFields, appendStream, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
+import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -75,7 +75,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     const fhirEvent = events.get(id)!.event;
     expect(fhirEvent).toMatchObject({ tenant: 'st-marys', dataclass: 'lab', type: 'org.hl7.fhir.r4.observation', datacontenttype: 'application/fhir+json', time: '2026-11-25T16:30:00.000Z' });
     expect(fhirEvent['data']).toEqual(observation);
-    const hl7Event = events.get('hl7v2:st-marys:STMARYS:LAB2026112500042')!.event;
+    const hl7Event = events.get(hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'LAB2026112500042'))!.event;
     expect(fhirEvent['subject']).toMatch(/^pseudo:/);
     expect(hl7Event['subject']).toBe(fhirEvent['subject']);
     const { data: _d, ...header } = fhirEvent;
@@ -200,13 +200,13 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     expect(structured).toMatchObject({ source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', data: { glucose: 112 }, time: '2026-11-25T10:00:00.000Z' });
     expect(structured).not.toHaveProperty('patientid');
     expect(binary).toMatchObject({ datacontenttype: 'x-application/hl7-v2+er7', data: 'MSH|^~\\&|X|STMARYS|||20261125||ORU^R01|1|P|2.5' });
-    const hl7Subject = events.get('hl7v2:st-marys:STMARYS:LAB2026112500042')!.event['subject'];
+    const hl7Subject = events.get(hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'LAB2026112500042'))!.event['subject'];
     expect(structured['subject']).toBe(hl7Subject);
     expect(binary['subject']).toBe(hl7Subject);
   });
 
   it('refuses CloudEvents that would leak an identifier, name another tenant or carry unknown attributes', async () => {
-    const ce = { specversion: '1.0', id: 'evt-x', source: 'urn:example:lis', type: 't', dataclass: 'lab', data: {} };
+    const ce = { specversion: '1.0', id: 'evt-x', source: 'urn:example:lis', type: 'org.example.t', dataclass: 'lab', data: {} };
     const cases: [string, Awaited<ReturnType<typeof post>>, number, string][] = [
       ['identifier as subject', await post('/events', { ...ce, subject: 'MRN00012345' }, { type: 'application/cloudevents+json' }), 400, 'subject'],
       ['other tenant', await post('/events', { ...ce, tenant: 'city-general' }, { type: 'application/cloudevents+json' }), 403, ''],
@@ -221,6 +221,57 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
       expect({ what, status: res.status }).toEqual({ what, status });
       if (field) expect({ what, fields: (res.json['errors'] as Json[]).map((e) => e['field']) }).toEqual({ what, fields: expect.arrayContaining([field]) });
     }
+  });
+
+  it('refuses text that is not well-formed Unicode (a lone surrogate) in any field at any depth, naming it, and stores nothing', async () => {
+    const before = (await appendStream(infra)).length;
+    const ce = { specversion: '1.0', id: 'evt-u', source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', patientid: 'urn:oid:1.2.3.4|MRN00012345', data: { ok: 1 } };
+    const structured = { type: 'application/cloudevents+json' };
+    const errorsOf = (res: Awaited<ReturnType<typeof post>>) => ({ status: res.status, fields: ((res.json['errors'] ?? []) as Json[]).map((e) => e['field']) });
+    expect(errorsOf(await post('/events', { ...ce, type: 'org.example.\ud800' }, structured))).toEqual({ status: 400, fields: ['type'] });
+    expect(errorsOf(await post('/events', { ...ce, data: { a: [{ b: 'x\udc00y' }] } }, structured))).toEqual({ status: 400, fields: ['data.a[0].b'] });
+    expect(errorsOf(await post('/events', { ...ce, ['pat\ud800']: 1 }, structured))).toEqual({ status: 400, fields: ['(key 8)'] });
+    expect(errorsOf(await post('/events', [{ ...ce, id: 'b-1' }, { ...ce, id: 'b-2', source: 'urn:example:\ud800' }], { type: 'application/cloudevents-batch+json' }))).toEqual({ status: 400, fields: ['[1].source'] });
+    const binaryHeaders = { 'ce-specversion': '1.0', 'ce-id': 'bin-u', 'ce-source': 'urn:example:engine', 'ce-type': 'org.example.note', 'ce-dataclass': 'lab', 'ce-patientid': encodeURIComponent('urn:oid:1.2.3.4|MRN00012345') };
+    expect(errorsOf(await post('/events', '{"note": "\\ud800"}', { type: 'application/json', headers: binaryHeaders }))).toEqual({ status: 400, fields: ['data.note'] });
+    expect(errorsOf(await post('/events', 'x', { type: 'text/plain', headers: { ...binaryHeaders, 'ce-type': '%ED%A0%80' } }))).toEqual({ status: 400, fields: ['ce-type'] });
+    const fhir = await post('/fhir/r4/Observation', { ...observation, id: 'obs-u', note: [{ text: 'fine' }, { text: 'bad \ud83d' }] });
+    expect({ status: fhir.status, where: fhir.json['issue'].map((i: Json) => i['expression'][0]) }).toEqual({ status: 400, where: ['Observation.note[1].text'] });
+    const bundle = await post('/fhir/r4', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { ...observation, id: 'obs-v', code: { text: '\udfff' } }, request: { method: 'POST', url: 'Observation' } }] });
+    expect({ status: bundle.status, where: bundle.json['issue'].map((i: Json) => i['expression'][0]) }).toEqual({ status: 400, where: ['Bundle.entry[0].resource.code.text'] });
+    expect((await appendStream(infra)).length).toBe(before);
+  });
+
+  it('refuses identifier-like envelope values (docs/ENVELOPE.md), naming the field, and stores nothing', async () => {
+    const before = (await appendStream(infra)).length;
+    const ce = { specversion: '1.0', id: 'evt-g', source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', patientid: 'urn:oid:1.2.3.4|MRN00012345', data: { ok: 1 } };
+    const structured = { type: 'application/cloudevents+json' };
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['MRN in source', { source: 'urn:example:MRN00012345' }, 'source'],
+      ['name in source', { source: 'urn:example:Jane Doe' }, 'source'],
+      ['e-mail in source', { source: 'mailto:jane.doe@example.org' }, 'source'],
+      ['query string in source', { source: 'https://lis.example.org/r?patient=Jane' }, 'source'],
+      ['phone in type', { type: 'org.example.555-123-4567' }, 'type'],
+      ['name in type', { type: 'org.example.Jane Doe' }, 'type'],
+      ['national id in type', { type: 'org.example.p123456789' }, 'type'],
+      ['not a media type', { datacontenttype: 'Jane Doe' }, 'datacontenttype'],
+    ];
+    for (const [what, change, field] of cases) {
+      const res = await post('/events', { ...ce, ...change }, structured);
+      expect({ what, status: res.status, fields: (res.json['errors'] as Json[]).map((e) => e['field']) }).toEqual({ what, status: 400, fields: [field] });
+      expect(JSON.stringify(res.json)).not.toMatch(/00012345|Jane|555-123/);
+    }
+    expect((await appendStream(infra)).length).toBe(before);
+    // Media type parameters other than charset are dropped; a client id that is not a plain name becomes a digest.
+    const ok = await post('/events', { ...ce, id: 'evt-g2', datacontenttype: 'Application/JSON; charset=UTF-8; patient=jane' }, structured);
+    expect(ok.status).toBe(201);
+    const other = await intake.auth.token({ tenant: 'st-marys', roles: ['integration'], sub: 'jane.doe@st-marys.example' });
+    const fhir = await post('/fhir/r4/Observation', { ...observation, id: 'obs-g' }, { token: other });
+    expect(fhir.status).toBe(201);
+    const events = await eventsById();
+    expect(events.get(ok.json['eventId'])!.event['datacontenttype']).toBe('application/json; charset=utf-8');
+    const fhirSource = events.get(fhir.headers.get('x-event-id')!)!.event['source'] as string;
+    expect(fhirSource).toMatch(/^urn:fhir:client:d-[0-9a-f]{40}$/);
   });
 
   it('publishes an OpenAPI document for FHIR and CloudEvents', async () => {

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { ackFields, appendStream, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
+import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
 import { mllpFrame, MllpDecoder } from './mllp-decoder';
 import { MllpServer } from './mllp.server';
 
@@ -42,7 +42,7 @@ describe('MLLP intake (real NATS JetStream)', () => {
     const stream = await appendStream(infra);
     expect(stream).toHaveLength(m.valid.length);
     for (const e of m.valid) {
-      const msg = stream.find((s) => s.event['id'] === `hl7v2:${e.tenant}:${Object.keys(m.facilities).find((f) => (s.event['data'] as string).includes(f))}:${e.controlId}`);
+      const msg = stream.find((s) => s.event['id'] === hl7Id(intake.secrets, e.tenant!, Object.keys(m.facilities).find((f) => (s.event['data'] as string).includes(f))!, e.controlId!));
       expect(msg).toBeDefined();
       const ev = msg!.event;
       expect(msg!.subject).toBe(`ledger.append.${e.tenant}.clinical`);
@@ -148,8 +148,19 @@ describe('MLLP intake (real NATS JetStream)', () => {
     expect(ackFields(await client.next())).toMatchObject({ code: 'CA', controlId: 'ENH-AL' });
     client.close();
     const ids = (await appendStream(infra)).map((s) => s.event['id']);
-    for (const id of ['ENH-NE', 'ENH-ER-OK', 'ENH-AL']) expect(ids).toContain(`hl7v2:st-marys:STMARYS:${id}`);
-    expect(ids).not.toContain('hl7v2:st-marys:STMARYS:ENH-ER-BAD');
+    for (const id of ['ENH-NE', 'ENH-ER-OK', 'ENH-AL']) expect(ids).toContain(hl7Id(intake.secrets, 'st-marys', 'STMARYS', id));
+    expect(ids).not.toContain(hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'ENH-ER-BAD'));
+  });
+
+  it('refuses a message whose text is not well-formed Unicode (an encoded surrogate) with AE and ERR, and stores nothing', async () => {
+    const before = (await appendStream(infra)).length;
+    const base = sample('valid', m.valid[1]!).toString('latin1').replace('STM000100002|P|2.5.1', 'SURR-1|P|2.5.1||||||UNICODE UTF-8');
+    // ED A0 80: a UTF-16 surrogate written as UTF-8 bytes (CESU-8), which UTF-8 does not allow.
+    const bytes = Buffer.concat([Buffer.from(base, 'latin1'), Buffer.from('\rNTE|1||', 'latin1'), Buffer.from([0xed, 0xa0, 0x80])]);
+    const client = await MllpClient.connect(intake.mllpPort);
+    expect(ackFields(await client.send(bytes))).toMatchObject({ code: 'AE', controlId: 'SURR-1', err: '102', errLocation: 'MSH^1^18' });
+    client.close();
+    expect(await appendStream(infra)).toHaveLength(before);
   });
 
   it('ignores bytes outside frames and still answers the frame after them', async () => {
@@ -231,8 +242,8 @@ describe('MLLP over TLS, and a port pinned to a tenant', () => {
     expect(refused).toMatchObject({ code: 'AR', err: '207' });
     expect(refused.errMessage).toContain('belongs to tenant "st-marys", not to this port\'s tenant "city-general"');
     const stream = await appendStream(infra);
-    expect(stream.find((s) => s.event['id'] === 'hl7v2:city-general:NOWHERE:NOW-0001')?.subject).toBe('ledger.append.city-general.clinical');
-    expect(stream.some((s) => String(s.event['id']).endsWith(stMarys.controlId!))).toBe(false);
+    expect(stream.find((s) => s.event['id'] === hl7Id(intake.secrets, 'city-general', 'NOWHERE', 'NOW-0001'))?.subject).toBe('ledger.append.city-general.clinical');
+    expect(stream.some((s) => [hl7Id(intake.secrets, 'st-marys', 'STMARYS', stMarys.controlId!), hl7Id(intake.secrets, 'city-general', 'STMARYS', stMarys.controlId!)].includes(String(s.event['id'])))).toBe(false);
   });
 });
 
@@ -284,7 +295,7 @@ describe('fuzz: MLLP listener end to end', () => {
             const msg = Hl7Message.parse(decodeHl7(p).text);
             mapHl7(msg, { timeZone: 'UTC', authorities: {}, processingIds: ['P', 'T', 'D'] });
             ok = ['STMARYS', 'CITYGEN'].includes(msg.header.sendingFacility.toUpperCase()) && p.length <= 4096;
-            id = msg.header.controlId;
+            id = hl7Id(intake.secrets, msg.header.sendingFacility.toUpperCase() === 'STMARYS' ? 'st-marys' : 'city-general', msg.header.sendingFacility, msg.header.controlId);
           } catch {
             ok = false;
           }
@@ -297,6 +308,6 @@ describe('fuzz: MLLP listener end to end', () => {
     );
     expect(accepted.size).toBeGreaterThan(0);
     const stream = await appendStream(infra);
-    expect(new Set(stream.map((s) => decodeURIComponent(String(s.event['id']).split(':')[3] ?? '')))).toEqual(accepted);
+    expect(new Set(stream.map((s) => String(s.event['id'])))).toEqual(accepted);
   });
 });

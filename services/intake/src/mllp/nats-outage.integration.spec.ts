@@ -1,5 +1,5 @@
 import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
-import { ackFields, appendStream, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
+import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
 
 /**
  * JetStream goes away mid-stream: every message sent meanwhile is refused (AR, "resend later";
@@ -56,7 +56,7 @@ describe('NATS outage (own nats-server, stopped and restarted)', () => {
 
     const stream = await appendStream(infra);
     for (const id of [...before, ...during]) {
-      expect({ id, count: stream.filter((s) => s.event['id'] === `hl7v2:st-marys:STMARYS:${id}`).length }).toEqual({ id, count: 1 });
+      expect({ id, count: stream.filter((s) => s.event['id'] === hl7Id(intake.secrets, 'st-marys', 'STMARYS', id)).length }).toEqual({ id, count: 1 });
     }
     expect(stream).toHaveLength(before.length + during.length);
   });

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { jetstream, JetStreamClient, PubAck } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { AppendCategory, LedgerEvent, LedgerEventDto, Receipt, validateInput } from '@clinical-ledger/contracts';
+import { AppendCategory, LedgerEvent, Receipt, validateEnvelope } from '@clinical-ledger/contracts';
 import { NatsService } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
@@ -91,8 +91,9 @@ export class LedgerPublisher implements OnModuleInit, OnApplicationShutdown {
   }
 
   async submit(event: LedgerEvent, category: AppendCategory = 'clinical'): Promise<Accepted> {
-    // The envelope contract is checked here once more: a mapping bug must not reach the chain.
-    validateInput(LedgerEventDto, event);
+    // The envelope grammar (docs/ENVELOPE.md), the same check the ledger makes: whatever the
+    // route, nothing identifying or ill-formed is published (an InvalidInputError is a 400 / AE).
+    validateEnvelope(event);
     const js = this.js;
     if (!js || !this.available) {
       throw new TemporarilyUnavailableError('JetStream is not reachable; nothing was stored, resend later');

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkIntakeConfig } from '../app.module';
 import { IntakeConfig } from '../config';
-import { cloudEventId, hl7EventId } from './event-ids';
+import { envelopeFieldProblem } from '@clinical-ledger/contracts';
+import { cloudEventId, HL7_EVENT_PURPOSE, hl7EventId, hl7EventKey, isSafeSourceToken } from './event-ids';
 import { base32, MissingSecretError, Pseudonymizer, SecretsFileError } from './pseudonyms';
 import { FacilityTenants } from './tenants';
 
@@ -48,11 +49,18 @@ describe('pseudonyms', () => {
 });
 
 describe('event ids and tenants', () => {
-  it('derive the HL7 event id from tenant, facility and MSH-10, bounded in length', () => {
-    expect(hl7EventId('st-marys', 'STMARYS', 'MSG:1/2')).toBe('hl7v2:st-marys:STMARYS:MSG%3A1%2F2');
-    const long = hl7EventId('st-marys', 'F'.repeat(200), 'C'.repeat(199));
-    expect(long).toMatch(/^hl7v2:st-marys:sha256:[0-9a-f]{64}$/);
-    expect(hl7EventId('st-marys', 'F'.repeat(200), 'C'.repeat(199))).toBe(long);
+  it('derive the HL7 event id from a keyed digest of facility and MSH-10: stable, bounded, free of the control id', () => {
+    const p = new Pseudonymizer({ 'st-marys': Buffer.alloc(32, 7) });
+    const id = (facility: string, controlId: string) => hl7EventId('st-marys', p.digest('st-marys', HL7_EVENT_PURPOSE, hl7EventKey(facility, controlId)));
+    expect(id('STMARYS', 'MRN00012345')).toMatch(/^hl7v2:st-marys:[0-9a-f]{40}$/);
+    expect(id('STMARYS', 'MRN00012345')).toBe(id('STMARYS', 'MRN00012345'));
+    expect(id('STMARYS', 'MRN00012345')).not.toContain('00012345');
+    expect(id('STMARYS', 'A:B')).not.toBe(id('STMARYS:A', 'B'));
+    expect(id('F'.repeat(200), 'C'.repeat(199))).toMatch(/^hl7v2:st-marys:[0-9a-f]{40}$/);
+    expect(envelopeFieldProblem('id', id('STMARYS', '20261125000042'))).toBeUndefined();
+    expect(isSafeSourceToken('STMARYS')).toBe(true);
+    expect(isSafeSourceToken('1.2.840.114350')).toBe(false);
+    expect(isSafeSourceToken('jane@example.org')).toBe(false);
     expect(cloudEventId('h', 'src', 'id')).not.toBe(cloudEventId('h', 'src', 'id2'));
     expect(cloudEventId('h', 'a', 'b:c')).not.toBe(cloudEventId('h', 'a:b', 'c'));
   });

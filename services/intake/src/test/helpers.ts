@@ -12,6 +12,8 @@ import { IntakeAppModule } from '../app.module';
 import { IntakeConfig } from '../config';
 import { MllpServer } from '../mllp/mllp.server';
 import { mllpFrame, MllpDecoder } from '../mllp/mllp-decoder';
+import { HL7_EVENT_PURPOSE, hl7EventId, hl7EventKey } from '../pipeline/event-ids';
+import { Pseudonymizer } from '../pipeline/pseudonyms';
 
 export const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'hl7');
 
@@ -94,6 +96,12 @@ export async function startIntake(infra: Infra, env: Record<string, string> = {}
   // NATS connects in the background: tests start once intake says it is ready.
   await eventually(async () => (await fetch(`${service.url}/readyz`)).status === 200, 20_000, 'intake ready');
   return { service, url: service.url, mllpPort, auth, secrets, logs, close: () => service.close() };
+}
+
+/** The event id intake gives an HL7 message (a keyed digest: tests compute it with the same secrets). */
+export function hl7Id(secrets: Record<string, string>, tenant: string, facility: string, controlId: string): string {
+  const p = new Pseudonymizer(Object.fromEntries(Object.entries(secrets).map(([t, s]) => [t, Buffer.from(s, 'base64')])));
+  return hl7EventId(tenant, p.digest(tenant, HL7_EVENT_PURPOSE, hl7EventKey(facility, controlId)));
 }
 
 /** An MLLP client: sends frames (or raw bytes) and reads the answers in order. */

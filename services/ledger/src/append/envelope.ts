@@ -10,7 +10,7 @@ import {
   LedgerEventDto,
   Subjects,
   TENANT_PATTERN,
-  validateInput,
+  validateEnvelope,
 } from '@clinical-ledger/contracts';
 import { PoisonMessageError } from '@clinical-ledger/messaging';
 
@@ -36,7 +36,8 @@ export function parseAppend(subjects: Subjects, subject: string, body: unknown):
   }
   let dto: LedgerEventDto;
   try {
-    dto = validateInput(LedgerEventDto, body);
+    // The envelope grammar (docs/ENVELOPE.md): nothing identifying, nothing ill-formed reaches the core.
+    dto = validateEnvelope(body);
   } catch (err) {
     if (err instanceof InvalidInputError) {
       throw new PoisonMessageError('invalid_envelope', err.errors.map((e) => `${e.field}: ${e.message}`).join('; '));
