@@ -14,7 +14,7 @@ import { MongoClient } from 'mongodb';
 import { Ed25519Signer } from '@clinical-ledger/chain';
 import { Subjects, type LedgerEvent } from '@clinical-ledger/contracts';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
-import { spawnService, startInfra, testAuth, workspaceRoot } from '@clinical-ledger/testing';
+import { spawnService, startInfra, testAuth, testPseudonym, workspaceRoot } from '@clinical-ledger/testing';
 
 interface CaseResult {
   name: string;
@@ -54,10 +54,10 @@ function chainReference(root: string): LedgerBenchReport['reference'] {
 function event(tenant: string, i: number): LedgerEvent {
   return {
     specversion: '1.0',
-    id: `${tenant}:bench-${i}`,
+    id: `${tenant}:bench-${i.toString(36)}`,
     source: 'urn:bench',
     type: 'org.hl7.v2.oru.r01',
-    subject: `p:${i % 500}`,
+    subject: testPseudonym(i % 500),
     time: new Date().toISOString(),
     datacontenttype: 'application/json',
     tenant,

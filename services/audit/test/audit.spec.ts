@@ -3,9 +3,9 @@ import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Ed25519Signer, fromHex, signCheckpoint, verifyInclusion } from '@clinical-ledger/chain';
 import { CheckpointMessage, LedgerEvent, Receipt, Subjects } from '@clinical-ledger/contracts';
 import { loadConfig, type RunningService } from '@clinical-ledger/platform';
-import { eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import { MongoClient } from 'mongodb';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
@@ -57,7 +57,7 @@ describe('audit service against the real ledger and consent', () => {
   async function clinicalRecord(subject: string, data: unknown): Promise<LedgerEvent> {
     const event: LedgerEvent = {
       specversion: '1.0',
-      id: `${TENANT}:lab-${randomBytes(6).toString('hex')}`,
+      id: `${TENANT}:lab-${randomUUID()}`,
       source: 'urn:test:lis',
       type: 'org.hl7.v2.oru.r01',
       subject,
@@ -123,13 +123,13 @@ describe('audit service against the real ledger and consent', () => {
     tokens['admin'] = await auth.token({ tenant: TENANT, roles: ['admin'], sub: 'admin-a' });
     tokens['clinician'] = await auth.token({ tenant: TENANT, roles: ['clinician'], sub: 'dr-x' });
     tokens['otherAuditor'] = await auth.token({ tenant: 'hosp-b', roles: ['auditor', 'admin'], sub: 'audit-b' });
-    tokens['alice'] = await auth.token({ tenant: TENANT, roles: ['patient'], sub: 'pseudo:alice' });
+    tokens['alice'] = await auth.token({ tenant: TENANT, roles: ['patient'], sub: testPseudonym('alice') });
     // Watching from the start, as a dashboard would.
     live = await openSse(`${audit.url}/v1/audit/${TENANT}/stream`, tokens['auditor'] as string);
 
     // A burst of records: appended in one batch, so the chain grows past sizes no checkpoint names.
-    const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => clinicalRecord(`pseudo:p${i}`, { i })));
-    record = await clinicalRecord('pseudo:alice', { loinc: '718-7', hb: 13.2 });
+    const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => clinicalRecord(testPseudonym(`p${i}`), { i })));
+    record = await clinicalRecord(testPseudonym('alice'), { loinc: '718-7', hb: 13.2 });
     await eventually(async () => (await http(ledger.url, 'GET', `/v1/chains/${TENANT}/receipts/${encodeURIComponent(record.id)}`, tokens['auditor'])).status === 200, 20_000, 'records on the chain');
     expect(burst).toHaveLength(8);
   });
@@ -148,22 +148,22 @@ describe('audit service against the real ledger and consent', () => {
     expect(denied.status).toBe(403);
     accessReceipts['denied'] = denied.body['access'] as Receipt;
 
-    const grant = await http(consent.url, 'POST', '/v1/consents', tokens['admin'], { tenant: TENANT, patient: 'pseudo:alice', provision: 'permit', roles: ['clinician'], purposes: ['TREAT'], dataclasses: ['lab'] });
+    const grant = await http(consent.url, 'POST', '/v1/consents', tokens['admin'], { tenant: TENANT, patient: testPseudonym('alice'), provision: 'permit', roles: ['clinician'], purposes: ['TREAT'], dataclasses: ['lab'] });
     expect(grant.status).toBe(201);
     const permitted = await readRecord('purpose=TREAT');
     expect(permitted.status).toBe(200);
     accessReceipts['permitted'] = permitted.body['access'] as Receipt;
 
-    await eventually(async () => (await api('/patients/pseudo:alice/access')).body['total'] === 2, 15_000, 'two accesses projected');
-    const log = (await api('/patients/pseudo:alice/access')).body;
-    expect(log).toMatchObject({ tenant: TENANT, subject: 'pseudo:alice', total: 2, next: null });
+    await eventually(async () => (await api(`/patients/${testPseudonym('alice')}/access`)).body['total'] === 2, 15_000, 'two accesses projected');
+    const log = (await api(`/patients/${testPseudonym('alice')}/access`)).body;
+    expect(log).toMatchObject({ tenant: TENANT, subject: testPseudonym('alice'), total: 2, next: null });
     // Newest first; each names its access entry exactly as the ledger's receipt does.
     expect(log['entries']).toEqual([
       expect.objectContaining({
         seq: accessReceipts['permitted']?.seq,
         eventId: accessReceipts['permitted']?.eventId,
         leafHash: accessReceipts['permitted']?.leafHash,
-        subject: 'pseudo:alice',
+        subject: testPseudonym('alice'),
         actor: 'dr-x',
         role: 'clinician',
         purpose: 'TREAT',
@@ -186,11 +186,11 @@ describe('audit service against the real ledger and consent', () => {
     expect(byActor['entries'].map((e: Json) => e['seq'])).toEqual([accessReceipts['permitted']?.seq, accessReceipts['denied']?.seq]);
     expect((await api('/actors/nobody/access')).body).toMatchObject({ total: 0, entries: [] });
     // Paging: one at a time, newest first.
-    const page1 = (await api('/patients/pseudo:alice/access?limit=1')).body;
+    const page1 = (await api(`/patients/${testPseudonym('alice')}/access?limit=1`)).body;
     expect(page1).toMatchObject({ total: 2, next: accessReceipts['permitted']?.seq });
-    const page2 = (await api(`/patients/pseudo:alice/access?limit=1&before=${page1['next']}`)).body;
+    const page2 = (await api(`/patients/${testPseudonym('alice')}/access?limit=1&before=${page1['next']}`)).body;
     expect(page2['entries'].map((e: Json) => e['seq'])).toEqual([accessReceipts['denied']?.seq]);
-    expect((await api('/patients/pseudo:alice/access?limit=0')).status).toBe(400);
+    expect((await api(`/patients/${testPseudonym('alice')}/access?limit=0`)).status).toBe(400);
   });
 
   it('projects a break-glass read with its reason, and consent’s break-glass alert', async () => {
@@ -198,8 +198,8 @@ describe('audit service against the real ledger and consent', () => {
     const r = await readRecord(`purpose=ETREAT&breakGlassReason=${encodeURIComponent(reason)}`);
     expect(r.status).toBe(200);
     accessReceipts['breakGlass'] = r.body['access'] as Receipt;
-    await eventually(async () => (await api('/patients/pseudo:alice/access')).body['total'] === 3, 15_000, 'break-glass access projected');
-    expect((await api('/patients/pseudo:alice/access?limit=1')).body['entries'][0]).toMatchObject({
+    await eventually(async () => (await api(`/patients/${testPseudonym('alice')}/access`)).body['total'] === 3, 15_000, 'break-glass access projected');
+    expect((await api(`/patients/${testPseudonym('alice')}/access?limit=1`)).body['entries'][0]).toMatchObject({
       seq: accessReceipts['breakGlass'].seq,
       purpose: 'ETREAT',
       decision: 'permit',
@@ -207,15 +207,15 @@ describe('audit service against the real ledger and consent', () => {
       breakGlassReason: reason,
     });
     await eventually(async () => (await alertsOf('breakglass')).length === 1, 10_000, 'break-glass alert stored');
-    expect((await alertsOf('breakglass'))[0]).toMatchObject({ type: 'breakglass', severity: 'warning', tenant: TENANT, subject: 'pseudo:alice', actor: 'dr-x', reason });
+    expect((await alertsOf('breakglass'))[0]).toMatchObject({ type: 'breakglass', severity: 'warning', tenant: TENANT, subject: testPseudonym('alice'), actor: 'dr-x', reason });
   });
 
   it('renders FHIR R4 AuditEvents that point at the access entries, whose inclusion proofs check against the verified checkpoint', async () => {
-    const res = await api('/patients/pseudo:alice/access', tokens['auditor'], FHIR);
+    const res = await api(`/patients/${testPseudonym('alice')}/access`, tokens['auditor'], FHIR);
     expect(res.status).toBe(200);
     expect(res.type).toMatch(/^application\/fhir\+json/);
     const bundle = res.body;
-    expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'searchset', total: 3, link: [{ relation: 'self', url: `/v1/audit/${TENANT}/patients/pseudo:alice/access` }] });
+    expect(bundle).toMatchObject({ resourceType: 'Bundle', type: 'searchset', total: 3, link: [{ relation: 'self', url: `/v1/audit/${TENANT}/patients/${testPseudonym('alice')}/access` }] });
     expect(bundle['entry']).toHaveLength(3);
     for (const e of bundle['entry']) {
       expect(e.fullUrl).toMatch(/^urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
@@ -235,7 +235,7 @@ describe('audit service against the real ledger and consent', () => {
       agent: [{ who: { identifier: { system: 'urn:clinical-ledger:actor', value: 'dr-x' } }, role: [{ coding: [{ code: 'clinician' }] }], requestor: true }],
       source: { site: TENANT },
       entity: [
-        { what: { identifier: { system: 'urn:clinical-ledger:pseudonym', value: 'pseudo:alice' } }, role: { code: '1' } },
+        { what: { identifier: { system: 'urn:clinical-ledger:pseudonym', value: testPseudonym('alice') } }, role: { code: '1' } },
         { what: { identifier: { system: 'urn:clinical-ledger:event', value: record.id } } },
         { what: { identifier: { system: 'urn:clinical-ledger:entry', value: `${TENANT}:${accessReceipts['denied']?.seq}` } } },
       ],
@@ -271,7 +271,7 @@ describe('audit service against the real ledger and consent', () => {
     expect(kinds('checkpoint')).toContainEqual(expect.objectContaining({ tenant: TENANT, size: expect.any(Number), note: expect.stringContaining(ORIGIN) }));
     expect(kinds('verified')).toContainEqual(expect.objectContaining({ tenant: TENANT, signedBy: [keys.signer.kid] }));
     expect(kinds('access').map((a) => a['seq'])).toEqual(expect.arrayContaining([accessReceipts['denied']?.seq, accessReceipts['permitted']?.seq]));
-    expect(kinds('alert')).toContainEqual(expect.objectContaining({ subject: 'pseudo:alice', actor: 'dr-x' }));
+    expect(kinds('alert')).toContainEqual(expect.objectContaining({ subject: testPseudonym('alice'), actor: 'dr-x' }));
 
     // Another hospital's token cannot open this tenant's stream, and its own stream stays silent.
     const refused = await openSse(`${audit.url}/v1/audit/${TENANT}/stream`, tokens['otherAuditor'] as string);
@@ -279,7 +279,7 @@ describe('audit service against the real ledger and consent', () => {
     const other = await openSse(`${audit.url}/v1/audit/hosp-b/stream?types=receipt,access`, tokens['otherAuditor'] as string);
     expect(other.status).toBe(200);
     const receipts = kinds('receipt').length;
-    await clinicalRecord('pseudo:alice', { more: true });
+    await clinicalRecord(testPseudonym('alice'), { more: true });
     await eventually(() => kinds('receipt').length > receipts, 10_000, 'one more receipt');
     other.close();
     expect(other.events).toEqual([{ event: 'hello', data: { tenant: 'hosp-b', types: ['receipt', 'access'] } }]);
@@ -436,7 +436,7 @@ describe('audit service against the real ledger and consent', () => {
   });
 
   describe('access control', () => {
-    const paths = ['/patients/pseudo:alice/access', '/actors/dr-x/access', '/stream', '/checkpoints/latest', '/checkpoints', '/alerts', '/monitor'];
+    const paths = [`/patients/${testPseudonym('alice')}/access`, '/actors/dr-x/access', '/stream', '/checkpoints/latest', '/checkpoints', '/alerts', '/monitor'];
 
     it.each(paths)('GET %s: 403 for another hospital’s token, 401 without one', async (path) => {
       const ctl = new AbortController();
@@ -449,12 +449,12 @@ describe('audit service against the real ledger and consent', () => {
     });
 
     it('a patient reads only their own access log; a clinician reads none', async () => {
-      const own = await api('/patients/pseudo:alice/access', tokens['alice'], FHIR);
+      const own = await api(`/patients/${testPseudonym('alice')}/access`, tokens['alice'], FHIR);
       expect(own.status).toBe(200);
       expect(own.body['total']).toBe(3);
-      expect((await api('/patients/pseudo:bob/access', tokens['alice'])).status).toBe(403);
+      expect((await api(`/patients/${testPseudonym('bob')}/access`, tokens['alice'])).status).toBe(403);
       expect((await api('/actors/dr-x/access', tokens['alice'])).status).toBe(403);
-      expect((await api('/patients/pseudo:alice/access', tokens['clinician'])).status).toBe(403);
+      expect((await api(`/patients/${testPseudonym('alice')}/access`, tokens['clinician'])).status).toBe(403);
       expect((await http(audit.url, 'POST', `/v1/audit/${TENANT}/monitor/poll`, tokens['clinician'])).status).toBe(403);
     });
   });

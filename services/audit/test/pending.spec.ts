@@ -4,7 +4,7 @@ import { Ed25519Signer, signCheckpoint } from '@clinical-ledger/chain';
 import { AccessRecord, EVENT_TYPES, LedgerEvent, Subjects } from '@clinical-ledger/contracts';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
 import { loadConfig, type RunningService } from '@clinical-ledger/platform';
-import { eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth } from '@clinical-ledger/testing';
+import { eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth, testPseudonym } from '@clinical-ledger/testing';
 import { MongoClient } from 'mongodb';
 import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
@@ -117,18 +117,18 @@ describe('audit access projection while the ledger is away', () => {
   });
 
   it('keeps an access event pending while no ledger appends it, and projects it with its seq once one does', async () => {
-    const ev = accessEvent('pseudo:carol');
+    const ev = accessEvent(testPseudonym('carol'));
     await publish(ev, ev.id);
     const pending = mongo.db(infra.dbName).collection('audit_access_pending');
     await eventually(async () => (await pending.countDocuments({ eventId: ev.id })) === 1, 10_000, 'pending kept');
     // Looked up again and again (backoff), still not in the log: it is not on any chain.
     await eventually(async () => ((await pending.findOne({ eventId: ev.id }))?.['attempts'] ?? 0) >= 2, 10_000, 'retried');
-    expect(await log(audit, 'pseudo:carol')).toMatchObject({ total: 0, entries: [] });
+    expect(await log(audit, testPseudonym('carol'))).toMatchObject({ total: 0, entries: [] });
 
     ledger = await spawnService('ledger', { ...common, LEDGER_SIGNING_KEY_FILE: keys.signingKeyFile, LEDGER_KEK_FILE: keys.kekFile, LEDGER_CHECKPOINT_INTERVAL_MS: '250' });
-    await eventually(async () => (await log(audit, 'pseudo:carol'))['total'] === 1, 20_000, 'projected after the ledger appended it');
-    const entry = (await log(audit, 'pseudo:carol'))['entries'][0] as Json;
-    expect(entry).toMatchObject({ tenant: TENANT, eventId: ev.id, seq: 0, subject: 'pseudo:carol', actor: 'dr-y', decision: 'deny', kid: keys.signer.kid });
+    await eventually(async () => (await log(audit, testPseudonym('carol')))['total'] === 1, 20_000, 'projected after the ledger appended it');
+    const entry = (await log(audit, testPseudonym('carol')))['entries'][0] as Json;
+    expect(entry).toMatchObject({ tenant: TENANT, eventId: ev.id, seq: 0, subject: testPseudonym('carol'), actor: 'dr-y', decision: 'deny', kid: keys.signer.kid });
     const onChain = (await (await fetch(`${ledger.url}/v1/chains/${TENANT}/entries/0`, { headers: { authorization: `Bearer ${token}` } })).json()) as Json;
     expect(entry['leafHash']).toBe(onChain['leafHash']);
     expect(await pending.countDocuments({})).toBe(0);
@@ -137,12 +137,12 @@ describe('audit access projection while the ledger is away', () => {
   it('does not project an entry signed by a key the auditor does not trust: one alert per unknown key, kept pending', async () => {
     const b = mongo.db(infra.dbName);
     await eventually(async () => (await b.collection('auditb_alerts').countDocuments({ kind: 'entry_mismatch' })) === 1, 15_000, 'entry_mismatch alert');
-    const ev = accessEvent('pseudo:dave');
+    const ev = accessEvent(testPseudonym('dave'));
     await publish(ev, ev.id);
-    await eventually(async () => (await log(audit, 'pseudo:dave'))['total'] === 1, 15_000, 'trusted auditor projects it');
+    await eventually(async () => (await log(audit, testPseudonym('dave')))['total'] === 1, 15_000, 'trusted auditor projects it');
     // The misconfigured auditor saw both entries, projected neither, and alerted once for the key.
     await eventually(async () => (await b.collection('auditb_access_pending').countDocuments({ attempts: { $gte: 1 } })) === 2, 15_000, 'both pending');
-    expect(await log(misconfigured, 'pseudo:dave')).toMatchObject({ total: 0 });
+    expect(await log(misconfigured, testPseudonym('dave'))).toMatchObject({ total: 0 });
     expect(await b.collection('auditb_access').countDocuments({})).toBe(0);
     const alerts = await b.collection('auditb_alerts').find({ kind: 'entry_mismatch' }).toArray();
     expect(alerts).toHaveLength(1);
@@ -153,7 +153,7 @@ describe('audit access projection while the ledger is away', () => {
   });
 
   it('dead-letters an access event that is not one, with the reason', async () => {
-    const bad = { ...accessEvent('pseudo:erin'), data: { actor: 'dr-y' } };
+    const bad = { ...accessEvent(testPseudonym('erin')), data: { actor: 'dr-y' } };
     await publish(bad, bad.id);
     const find = async () => (await deadLetters()).find((d) => d['body']['id'] === bad.id);
     await eventually(async () => (await find()) !== undefined, 15_000, 'dead letter');
@@ -161,6 +161,6 @@ describe('audit access projection while the ledger is away', () => {
     expect(found).toMatchObject({ reason: 'invalid_access_event', detail: 'data.role: must be a non-empty string' });
     // Both auditors refuse it; the dead-letter stream keeps one copy of the one message.
     expect(String(found?.['consumer'])).toMatch(/^audit(-b)?-access$/);
-    expect(await pendingOf('pseudo:erin')).toBe(0);
+    expect(await pendingOf(testPseudonym('erin'))).toBe(0);
   });
 });

@@ -2,9 +2,9 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect, NatsConnection, Subscription } from '@nats-io/transport-node';
 import { Ed25519Signer } from '@clinical-ledger/chain';
 import { AccessRecord, BreakGlassAlert, EVENT_TYPES, LedgerEvent, Receipt, Subjects } from '@clinical-ledger/contracts';
-import { eventually, freePort, Infra, ServiceProcess, spawnService, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { eventually, freePort, Infra, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import { MongoClient } from 'mongodb';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +61,7 @@ describe('consent-gated record reads across consent and ledger', () => {
   async function clinicalRecord(subject: string, data: unknown): Promise<LedgerEvent> {
     const event: LedgerEvent = {
       specversion: '1.0',
-      id: `${TENANT}:lab-${randomBytes(6).toString('hex')}`,
+      id: `${TENANT}:lab-${randomUUID()}`,
       source: 'urn:test:lis',
       type: 'org.hl7.v2.oru.r01',
       subject,
@@ -160,9 +160,9 @@ describe('consent-gated record reads across consent and ledger', () => {
     let consentId: string;
 
     beforeAll(async () => {
-      record = await clinicalRecord('pseudo:alice', { loinc: '718-7', hb: 13.2 });
+      record = await clinicalRecord(testPseudonym('alice'), { loinc: '718-7', hb: 13.2 });
       // The hospital's audit office may read alice's access log ("who saw my record").
-      await grant({ patient: 'pseudo:alice', provision: 'permit', roles: ['auditor'], purposes: ['HOPERAT'], dataclasses: ['access'] });
+      await grant({ patient: testPseudonym('alice'), provision: 'permit', roles: ['auditor'], purposes: ['HOPERAT'], dataclasses: ['access'] });
     });
 
     it('without consent, the hospital default denies, and the denied attempt is on the chain', async () => {
@@ -171,15 +171,15 @@ describe('consent-gated record reads across consent and ledger', () => {
       expect(r.body).toMatchObject({ error: 'consent_denied', decision: { decision: 'deny', consentSeq: null, breakGlass: false } });
       expect(r.body['data']).toBeUndefined();
       const entry = await entryAt(r.body['access'].seq);
-      expect(entry.body).toMatchObject({ eventId: r.body['access'].eventId, core: { event: { type: EVENT_TYPES.recordAccessed, subject: 'pseudo:alice', dataclass: 'access' } } });
+      expect(entry.body).toMatchObject({ eventId: r.body['access'].eventId, core: { event: { type: EVENT_TYPES.recordAccessed, subject: testPseudonym('alice'), dataclass: 'access' } } });
     });
 
     it('grant -> read permitted, citing the consent entry, and recorded before the answer', async () => {
-      const g = await grant({ patient: 'pseudo:alice', provision: 'permit', roles: ['clinician'], purposes: ['TREAT'], dataclasses: ['lab'] });
+      const g = await grant({ patient: testPseudonym('alice'), provision: 'permit', roles: ['clinician'], purposes: ['TREAT'], dataclasses: ['lab'] });
       grantSeq = g['receipt'].seq;
       consentId = g['consent'].consentId;
       const consentEntry = await entryAt(grantSeq);
-      expect(consentEntry.body).toMatchObject({ eventId: g['eventId'], core: { event: { type: EVENT_TYPES.consentGranted, subject: 'pseudo:alice', dataclass: 'consent' } } });
+      expect(consentEntry.body).toMatchObject({ eventId: g['eventId'], core: { event: { type: EVENT_TYPES.consentGranted, subject: testPseudonym('alice'), dataclass: 'consent' } } });
 
       const r = await read(record.id, 'purpose=TREAT');
       expect(r.status).toBe(200);
@@ -213,7 +213,7 @@ describe('consent-gated record reads across consent and ledger', () => {
       const r0 = await http(consent, 'POST', `/v1/consents/${consentId}/revoke`, tokens['admin'] as string, { reason: 'patient withdrew consent' });
       expect(r0.status).toBe(201);
       const revokeSeq = r0.body['receipt'].seq as number;
-      expect((await entryAt(revokeSeq)).body).toMatchObject({ core: { event: { type: EVENT_TYPES.consentRevoked, subject: 'pseudo:alice' } } });
+      expect((await entryAt(revokeSeq)).body).toMatchObject({ core: { event: { type: EVENT_TYPES.consentRevoked, subject: testPseudonym('alice') } } });
 
       const r = await read(record.id, 'purpose=TREAT');
       expect(r.status).toBe(403);
@@ -226,7 +226,7 @@ describe('consent-gated record reads across consent and ledger', () => {
     });
 
     it('break-glass -> permitted despite an explicit deny, recorded with its reason, alert seen', async () => {
-      const deny = await grant({ patient: 'pseudo:alice', provision: 'deny', dataclasses: ['lab'] });
+      const deny = await grant({ patient: testPseudonym('alice'), provision: 'deny', dataclasses: ['lab'] });
       expect((await read(record.id, 'purpose=TREAT')).body['decision']).toMatchObject({ decision: 'deny', consentSeq: deny['receipt'].seq });
 
       const live: BreakGlassAlert[] = [];
@@ -247,9 +247,9 @@ describe('consent-gated record reads across consent and ledger', () => {
 
       // The alert was stored before the permit went out, so it is in the AUDIT stream already.
       const alerts = await storedAlerts();
-      expect(alerts.at(-1)).toMatchObject({ tenant: TENANT, subject: 'pseudo:alice', actor: 'dr-x', role: 'clinician', purpose: 'ETREAT', dataclass: 'lab', reason });
+      expect(alerts.at(-1)).toMatchObject({ tenant: TENANT, subject: testPseudonym('alice'), actor: 'dr-x', role: 'clinician', purpose: 'ETREAT', dataclass: 'lab', reason });
       await eventually(() => live.length > 0, 5_000, 'live alert');
-      expect(live[0]).toMatchObject({ subject: 'pseudo:alice', actor: 'dr-x', reason });
+      expect(live[0]).toMatchObject({ subject: testPseudonym('alice'), actor: 'dr-x', reason });
       sub.unsubscribe();
 
       // Break-glass is for clinical staff: the audit office cannot break the glass.
@@ -261,10 +261,10 @@ describe('consent-gated record reads across consent and ledger', () => {
   let bobRecord: string;
 
   it('a read never returns data without its access entry on the chain, even when the ledger dies mid-read', async () => {
-    const record = await clinicalRecord('pseudo:bob', { loinc: '2345-7', glucose: 5.4 });
+    const record = await clinicalRecord(testPseudonym('bob'), { loinc: '2345-7', glucose: 5.4 });
     bobRecord = record.id;
-    await grant({ patient: 'pseudo:bob', provision: 'permit', roles: ['clinician'], purposes: ['TREAT'] });
-    await grant({ patient: 'pseudo:bob', provision: 'permit', roles: ['auditor'], purposes: ['HOPERAT'], dataclasses: ['access'] });
+    await grant({ patient: testPseudonym('bob'), provision: 'permit', roles: ['clinician'], purposes: ['TREAT'] });
+    await grant({ patient: testPseudonym('bob'), provision: 'permit', roles: ['auditor'], purposes: ['HOPERAT'], dataclasses: ['access'] });
     expect((await read(record.id, 'purpose=TREAT')).status).toBe(200);
 
     // Kill the ledger the moment consent's decision reaches it: between the decision and its answer.
@@ -324,7 +324,7 @@ describe('consent-gated record reads across consent and ledger', () => {
 
   it('a token of another hospital reads nothing through the gate (403 before consent is even asked)', async () => {
     const other = await auth.token({ tenant: 'hosp-b', roles: ['clinician'], sub: 'dr-b' });
-    const record = await clinicalRecord('pseudo:dan', { loinc: '2160-0', creatinine: 80 });
+    const record = await clinicalRecord(testPseudonym('dan'), { loinc: '2160-0', creatinine: 80 });
     const asked: unknown[] = [];
     const watch = nc.subscribe(subjects.request('consent.decide'), {
       callback: (_e, m) => {
@@ -344,7 +344,7 @@ describe('consent-gated record reads across consent and ledger', () => {
   it('catches up a change whose receipt came while the consent service was down', async () => {
     // The ledger is away: the change is stored on the append stream, the answer is 202 (pending).
     expect(await ledger.stop('SIGTERM')).toBe(0);
-    const r = await http(consent, 'POST', '/v1/consents', tokens['admin'] as string, { tenant: TENANT, id: 'carol-1', patient: 'pseudo:carol', provision: 'permit' });
+    const r = await http(consent, 'POST', '/v1/consents', tokens['admin'] as string, { tenant: TENANT, id: 'carol-1', patient: testPseudonym('carol'), provision: 'permit' });
     expect(r).toMatchObject({ status: 202, body: { status: 'pending', consent: { consentId: 'carol-1', seq: null } } });
     // The consent service dies before any receipt; the ledger comes back and records the change.
     expect(await consent.stop('SIGKILL')).toBe('SIGKILL');
@@ -359,13 +359,13 @@ describe('consent-gated record reads across consent and ledger', () => {
     // The new consent process finds the change still pending, asks the ledger, and projects it.
     await eventually(async () => (await http(consent, 'GET', `/v1/consents/carol-1`, tokens['admin'] as string)).status === 200, 20_000, 'projected');
     const got = await http(consent, 'GET', `/v1/consents/carol-1`, tokens['admin'] as string);
-    expect(got.body['consent']).toMatchObject({ consentId: 'carol-1', subject: 'pseudo:carol', status: 'active', seq: receipt['seq'] });
+    expect(got.body['consent']).toMatchObject({ consentId: 'carol-1', subject: testPseudonym('carol'), status: 'active', seq: receipt['seq'] });
   });
 
   // Near the end: the projection is rebuilt from the chain and decisions come back as they were.
   it('rebuilds the consent projection from the chain on demand, undoing damage to it', async () => {
     const list = async (patient: string) => (await http(consent, 'GET', `/v1/consents?patient=${patient}`, tokens['admin'] as string)).body;
-    const before = { alice: await list('pseudo:alice'), bob: await list('pseudo:bob') };
+    const before = { alice: await list(testPseudonym('alice')), bob: await list(testPseudonym('bob')) };
     const clean = await http(consent, 'POST', '/v1/consent/rebuild', tokens['admin'] as string, { tenant: TENANT });
     expect(clean.status).toBe(200);
     expect(clean.body).toMatchObject({ tenant: TENANT, consentEntries: 7, inserted: 0, replaced: 0, deleted: 0, skipped: [] });
@@ -382,7 +382,7 @@ describe('consent-gated record reads across consent and ledger', () => {
     const sizeBefore = (await http(ledger, 'GET', `/v1/chains/${TENANT}`, tokens['auditor'] as string)).body['size'] as number;
     const r = await http(consent, 'POST', '/v1/consent/rebuild', tokens['admin'] as string, { tenant: TENANT });
     expect(r.body).toMatchObject({ tenant: TENANT, consentEntries: 7, inserted: 1, replaced: 1, deleted: 1 });
-    expect({ alice: await list('pseudo:alice'), bob: await list('pseudo:bob') }).toEqual(before);
+    expect({ alice: await list(testPseudonym('alice')), bob: await list(testPseudonym('bob')) }).toEqual(before);
     expect((await read(bobRecord, 'purpose=TREAT')).status).toBe(200);
     // The rebuild read the consent entries through the ledger's gate: each read is on the chain too.
     const sizeAfter = (await http(ledger, 'GET', `/v1/chains/${TENANT}`, tokens['auditor'] as string)).body['size'] as number;

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { Binary, MongoClient } from 'mongodb';
 import { Ed25519Signer, signCheckpoint } from '@clinical-ledger/chain';
 import { Subjects, type LedgerEvent } from '@clinical-ledger/contracts';
 import { entryId, LedgerStore } from '@clinical-ledger/ledger-store';
-import { eventually, freePort, spawnService, startInfra, testAuth, workspaceRoot, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
+import { eventually, freePort, spawnService, startInfra, testAuth, workspaceRoot, type Infra, type ServiceProcess, testPseudonym } from '@clinical-ledger/testing';
 import { cli } from './test/fixtures';
 
 jest.setTimeout(120_000);
@@ -37,10 +37,10 @@ describe('ledgerctl against a running ledger', () => {
 
   const event = (tenant: string, i: number): LedgerEvent => ({
     specversion: '1.0',
-    id: `${tenant}:evt-${i}-${randomBytes(3).toString('hex')}`,
+    id: `${tenant}:evt-${i}-${randomUUID()}`,
     source: 'urn:test:his',
     type: 'org.hl7.v2.oru.r01',
-    subject: `p:${i % 20}`,
+    subject: testPseudonym(i % 20),
     time: new Date().toISOString(),
     datacontenttype: 'application/json',
     tenant,
