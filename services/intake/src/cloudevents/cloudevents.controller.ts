@@ -108,6 +108,12 @@ export class CloudEventsController {
       }
       subject = pseudonym;
     }
+    // The data is encrypted under the patient's key; with no patient it could never be erased.
+    if (!subject) {
+      throw new InvalidInputError([
+        { field: field('subject'), message: 'the event carries data but names no patient: give patientid ("system|value") or subject (an intake pseudonym); without a patient its data could never be erased' },
+      ]);
+    }
     const event: LedgerEvent = {
       specversion: '1.0',
       id: cloudEventId(tenant, ce.source, ce.id),

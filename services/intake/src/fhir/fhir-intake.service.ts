@@ -69,8 +69,17 @@ export class FhirIntakeService {
     }
     if (!this.pseudonyms.has(tenant)) throw new MissingSecretError(tenant);
     const patient = this.patientOf(tenant, input, type, rule.patientElement, path, opts.bundle);
-    if (!patient && rule.patientRequired) {
-      throw new FhirInputError([{ code: 'required', diagnostics: `${type} needs a patient reference`, expression: [`${path}.${rule.patientElement ?? 'subject'}`] }]);
+    // Every resource taken carries patient data. Without a patient there is no per-patient key to
+    // encrypt it under, so it could never be erased: refused, never stored under the hospital's key.
+    if (!patient) {
+      const element = type === 'Patient' ? 'identifier' : (rule.patientElement ?? 'participant');
+      throw new FhirInputError([
+        {
+          code: 'required',
+          diagnostics: `${type} carries patient data but names no patient (${type === 'Patient' ? 'an identifier or an id' : `a ${element === 'participant' ? 'Patient participant' : 'patient reference'}`}): it could never be erased, so it is not taken`,
+          expression: [`${path}.${element}`],
+        },
+      ]);
     }
     let canonical: string;
     try {

@@ -140,8 +140,6 @@ export interface ResourceRule {
   dataclass(resource: Resource): DataClass;
   /** The element naming the patient. */
   patientElement?: 'subject' | 'patient';
-  /** The resource needs a patient (the element is 1..1, or the ledger needs it). */
-  patientRequired: boolean;
   /** Elements holding the clinically relevant time, in order of preference. */
   timeElements: string[];
 }
@@ -150,35 +148,32 @@ const categoryCodes = (r: Resource): string[] =>
   ((r['category'] as { coding?: { code?: string }[] }[] | undefined) ?? []).flatMap((c) => (c?.coding ?? []).map((x) => String(x?.code ?? '').toLowerCase()));
 
 export const RESOURCES: Record<string, ResourceRule> = {
-  Encounter: { dto: EncounterDto, dataclass: () => 'encounter', patientElement: 'subject', patientRequired: true, timeElements: ['period.start'] },
+  Encounter: { dto: EncounterDto, dataclass: () => 'encounter', patientElement: 'subject', timeElements: ['period.start'] },
   Observation: {
     dto: ObservationDto,
     dataclass: (r) => (categoryCodes(r).includes('imaging') ? 'imaging' : 'lab'),
     patientElement: 'subject',
-    patientRequired: true,
     timeElements: ['effectiveDateTime', 'effectivePeriod.start', 'effectiveInstant', 'issued'],
   },
   DiagnosticReport: {
     dto: DiagnosticReportDto,
     dataclass: (r) => (categoryCodes(r).some((c) => ['rad', 'imaging', 'ct', 'mr', 'us', 'nmr', 'rx'].includes(c)) ? 'imaging' : 'lab'),
     patientElement: 'subject',
-    patientRequired: true,
     timeElements: ['effectiveDateTime', 'effectivePeriod.start', 'issued'],
   },
-  MedicationRequest: { dto: MedicationRequestDto, dataclass: () => 'medication', patientElement: 'subject', patientRequired: true, timeElements: ['authoredOn'] },
+  MedicationRequest: { dto: MedicationRequestDto, dataclass: () => 'medication', patientElement: 'subject', timeElements: ['authoredOn'] },
   MedicationAdministration: {
     dto: MedicationAdministrationDto,
     dataclass: () => 'medication',
     patientElement: 'subject',
-    patientRequired: true,
     timeElements: ['effectiveDateTime', 'effectivePeriod.start'],
   },
-  Immunization: { dto: ImmunizationDto, dataclass: () => 'medication', patientElement: 'patient', patientRequired: true, timeElements: ['occurrenceDateTime', 'recorded'] },
-  Procedure: { dto: ProcedureDto, dataclass: () => 'procedure', patientElement: 'subject', patientRequired: true, timeElements: ['performedDateTime', 'performedPeriod.start'] },
-  Condition: { dto: ConditionDto, dataclass: () => 'condition', patientElement: 'subject', patientRequired: true, timeElements: ['recordedDate', 'onsetDateTime'] },
-  AllergyIntolerance: { dto: AllergyIntoleranceDto, dataclass: () => 'condition', patientElement: 'patient', patientRequired: true, timeElements: ['recordedDate', 'onsetDateTime'] },
-  ServiceRequest: { dto: ServiceRequestDto, dataclass: () => 'order', patientElement: 'subject', patientRequired: true, timeElements: ['authoredOn'] },
-  Appointment: { dto: AppointmentDto, dataclass: () => 'scheduling', patientRequired: false, timeElements: ['start', 'created'] },
-  DocumentReference: { dto: DocumentReferenceDto, dataclass: () => 'document', patientElement: 'subject', patientRequired: false, timeElements: ['date'] },
-  Patient: { dto: PatientDto, dataclass: () => 'other', patientRequired: false, timeElements: [] },
+  Immunization: { dto: ImmunizationDto, dataclass: () => 'medication', patientElement: 'patient', timeElements: ['occurrenceDateTime', 'recorded'] },
+  Procedure: { dto: ProcedureDto, dataclass: () => 'procedure', patientElement: 'subject', timeElements: ['performedDateTime', 'performedPeriod.start'] },
+  Condition: { dto: ConditionDto, dataclass: () => 'condition', patientElement: 'subject', timeElements: ['recordedDate', 'onsetDateTime'] },
+  AllergyIntolerance: { dto: AllergyIntoleranceDto, dataclass: () => 'condition', patientElement: 'patient', timeElements: ['recordedDate', 'onsetDateTime'] },
+  ServiceRequest: { dto: ServiceRequestDto, dataclass: () => 'order', patientElement: 'subject', timeElements: ['authoredOn'] },
+  Appointment: { dto: AppointmentDto, dataclass: () => 'scheduling', timeElements: ['start', 'created'] },
+  DocumentReference: { dto: DocumentReferenceDto, dataclass: () => 'document', patientElement: 'subject', timeElements: ['date'] },
+  Patient: { dto: PatientDto, dataclass: () => 'other', timeElements: [] },
 };

@@ -32,8 +32,6 @@ const IMAGING_SECTIONS = new Set(['RAD', 'CT', 'NMR', 'NMS', 'RX', 'US', 'VUS', 
 interface TypeRule {
   events: Set<string>;
   dataclass: (msg: Hl7Message) => DataClass;
-  /** The structure requires a PID with PID-3. */
-  patientRequired: boolean;
 }
 
 const range = (prefix: string, from: number, to: number) =>
@@ -41,16 +39,16 @@ const range = (prefix: string, from: number, to: number) =>
 
 /** The message types intake maps; anything else is rejected with AR (HL7 error 200/201). */
 export const SUPPORTED: Record<string, TypeRule> = {
-  ADT: { events: new Set([...range('A', 1, 13), 'A28', 'A31']), dataclass: () => 'encounter', patientRequired: true },
-  ORU: { events: new Set(['R01']), dataclass: (m) => (isImaging(m) ? 'imaging' : 'lab'), patientRequired: false },
-  ORM: { events: new Set(['O01']), dataclass: () => 'order', patientRequired: false },
-  OML: { events: new Set(['O21', 'O33', 'O35']), dataclass: () => 'order', patientRequired: false },
-  RDE: { events: new Set(['O11', 'O25']), dataclass: () => 'medication', patientRequired: false },
-  RDS: { events: new Set(['O13']), dataclass: () => 'medication', patientRequired: false },
-  RAS: { events: new Set(['O17']), dataclass: () => 'medication', patientRequired: false },
-  VXU: { events: new Set(['V04']), dataclass: () => 'medication', patientRequired: true },
-  SIU: { events: new Set(range('S', 12, 26)), dataclass: () => 'scheduling', patientRequired: false },
-  MDM: { events: new Set(range('T', 1, 11)), dataclass: () => 'document', patientRequired: true },
+  ADT: { events: new Set([...range('A', 1, 13), 'A28', 'A31']), dataclass: () => 'encounter' },
+  ORU: { events: new Set(['R01']), dataclass: (m) => (isImaging(m) ? 'imaging' : 'lab') },
+  ORM: { events: new Set(['O01']), dataclass: () => 'order' },
+  OML: { events: new Set(['O21', 'O33', 'O35']), dataclass: () => 'order' },
+  RDE: { events: new Set(['O11', 'O25']), dataclass: () => 'medication' },
+  RDS: { events: new Set(['O13']), dataclass: () => 'medication' },
+  RAS: { events: new Set(['O17']), dataclass: () => 'medication' },
+  VXU: { events: new Set(['V04']), dataclass: () => 'medication' },
+  SIU: { events: new Set(range('S', 12, 26)), dataclass: () => 'scheduling' },
+  MDM: { events: new Set(range('T', 1, 11)), dataclass: () => 'document' },
 };
 
 const SUPPORTED_VERSION = /^2\.[1-8](\.\d+)?$/;
@@ -88,9 +86,11 @@ export function mapHl7(msg: Hl7Message, opts: Hl7MappingOptions): MappedHl7 {
   if (!time) {
     throw new Hl7Error('dataType', 'AE', 'MSH-7 (date/time of message) is not a valid HL7 timestamp', { segment: 'MSH', sequence: 1, field: 7 });
   }
+  // Every message type taken carries patient data. Without a patient there is no per-patient key
+  // to encrypt it under, so it could never be erased: refused, not stored under the hospital's key.
   const patient = patientIdentifier(msg, opts.authorities);
-  if (!patient && rule.patientRequired) {
-    throw new Hl7Error('requiredFieldMissing', 'AE', `${h.messageCode}^${h.triggerEvent} needs a patient: PID-3 (patient identifier list) is missing`, {
+  if (!patient) {
+    throw new Hl7Error('requiredFieldMissing', 'AE', `${h.messageCode}^${h.triggerEvent} carries patient data but no patient identifier (PID-3 is missing): it could never be erased, so it is not taken`, {
       segment: 'PID',
       sequence: 1,
       field: 3,

@@ -1,5 +1,5 @@
 import { Infra, startInfra } from '@clinical-ledger/testing';
-import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
+import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, pseudonymOf, sample, startIntake } from '../test/helpers';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -191,7 +191,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
       headers: { 'ce-specversion': '1.0', 'ce-id': 'bin-1', 'ce-source': 'urn:example:engine', 'ce-type': 'org.example.hl7', 'ce-dataclass': 'lab', 'ce-patientid': encodeURIComponent('urn:oid:1.2.3.4|MRN00012345') },
     });
     expect(b.status).toBe(201);
-    const batch = await post('/events', [{ ...ce, id: 'evt-2' }, { ...ce, id: 'evt-3', patientid: undefined, subject: undefined }], { type: 'application/cloudevents-batch+json' });
+    const batch = await post('/events', [{ ...ce, id: 'evt-2' }, { ...ce, id: 'evt-3', patientid: undefined, subject: pseudonymOf(intake.secrets, 'st-marys', 'urn:oid:1.2.3.4', 'MRN00012345') }], { type: 'application/cloudevents-batch+json' });
     expect(batch.status).toBe(200);
     expect(batch.json).toHaveLength(2);
     const events = await eventsById();
@@ -272,6 +272,31 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     expect(events.get(ok.json['eventId'])!.event['datacontenttype']).toBe('application/json; charset=utf-8');
     const fhirSource = events.get(fhir.headers.get('x-event-id')!)!.event['source'] as string;
     expect(fhirSource).toMatch(/^urn:fhir:client:d-[0-9a-f]{40}$/);
+  });
+
+  it('refuses patient data that names no patient (it could never be erased), naming the field, and stores nothing', async () => {
+    const before = (await appendStream(infra)).length;
+    const ce = { specversion: '1.0', id: 'evt-np', source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', data: { glucose: 112, name: 'Jane Doe' } };
+    const s = await post('/events', ce, { type: 'application/cloudevents+json' });
+    expect({ status: s.status, fields: (s.json['errors'] as Json[]).map((e) => e['field']), message: s.json['errors'][0]['message'] }).toEqual({ status: 400, fields: ['subject'], message: expect.stringContaining('names no patient') });
+    const batch = await post('/events', [{ ...ce, id: 'np-1', patientid: 'urn:oid:1.2.3.4|MRN00012345' }, { ...ce, id: 'np-2' }], { type: 'application/cloudevents-batch+json' });
+    expect({ status: batch.status, fields: (batch.json['errors'] as Json[]).map((e) => e['field']) }).toEqual({ status: 400, fields: ['[1].subject'] });
+    const binary = await post('/events', { glucose: 112 }, { type: 'application/json', headers: { 'ce-specversion': '1.0', 'ce-id': 'np-3', 'ce-source': 'urn:example:lis', 'ce-type': 'org.example.lab.result', 'ce-dataclass': 'lab' } });
+    expect({ status: binary.status, fields: (binary.json['errors'] as Json[]).map((e) => e['field']) }).toEqual({ status: 400, fields: ['subject'] });
+    const fhirCases: [string, Json, string][] = [
+      ['Patient', { resourceType: 'Patient', name: [{ family: 'Doe', given: ['Jane'] }], birthDate: '1980-02-14' }, 'Patient.identifier'],
+      ['Appointment', { resourceType: 'Appointment', status: 'booked', participant: [{ actor: { reference: 'Practitioner/dr-1' } }], description: 'Jane Doe, follow-up' }, 'Appointment.participant'],
+      ['DocumentReference', { resourceType: 'DocumentReference', status: 'current', content: [{ attachment: { contentType: 'text/plain', data: 'SmFuZSBEb2U=' } }] }, 'DocumentReference.subject'],
+    ];
+    for (const [type, resource, where] of fhirCases) {
+      const res = await post(`/fhir/r4/${type}`, resource);
+      expect({ type, status: res.status, where: res.json['issue'].map((i: Json) => i['expression'][0]), code: res.json['issue'][0]['code'] }).toEqual({ type, status: 400, where: [where], code: 'required' });
+    }
+    const tx = await post('/fhir/r4', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: observation, request: { method: 'POST', url: 'Observation' } }, { resource: fhirCases[0]![1], request: { method: 'POST', url: 'Patient' } }] });
+    expect({ status: tx.status, where: tx.json['issue'].map((i: Json) => i['expression'][0]) }).toEqual({ status: 400, where: ['Bundle.entry[1].resource.identifier'] });
+    expect((await appendStream(infra)).length).toBe(before);
+    // A Patient with only a server id still has a pseudonym (urn:fhir:reference|Patient/<id>): taken.
+    expect((await post('/fhir/r4/Patient', { resourceType: 'Patient', id: 'p-77', name: [{ family: 'Doe' }] })).status).toBe(201);
   });
 
   it('publishes an OpenAPI document for FHIR and CloudEvents', async () => {

@@ -104,6 +104,11 @@ export function hl7Id(secrets: Record<string, string>, tenant: string, facility:
   return hl7EventId(tenant, p.digest(tenant, HL7_EVENT_PURPOSE, hl7EventKey(facility, controlId)));
 }
 
+/** The pseudonym intake gives a patient identifier at a tenant. */
+export function pseudonymOf(secrets: Record<string, string>, tenant: string, system: string, value: string): string {
+  return new Pseudonymizer({ [tenant]: Buffer.from(secrets[tenant] as string, 'base64') }).patient(tenant, system, value);
+}
+
 /** An MLLP client: sends frames (or raw bytes) and reads the answers in order. */
 export class MllpClient {
   private readonly decoder = new MllpDecoder({ maxFrameBytes: 16 * 1024 * 1024 });
