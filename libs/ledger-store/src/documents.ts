@@ -97,6 +97,41 @@ export interface DataKeyDoc {
   createdAt: string;
 }
 
+/**
+ * An erasure intent: written durably before anything else of an erasure happens, so that a crash
+ * between the chain entry and the key destruction leaves a record that says what is left to do.
+ * Pending intents are completed on redelivery of the erasure and by a sweep at start.
+ */
+export interface ErasureDoc {
+  /** `<chain>/<erasure event id>`. */
+  _id: string;
+  chain: string;
+  eventId: string;
+  /** The data key scope being erased (`<tenant>/s:<pseudonym>`). */
+  scope: string;
+  state: 'pending' | 'done';
+  /**
+   * The key ids this erasure destroys, fixed once (compare-and-set from null) before anything
+   * is deleted: a recovery never picks a key created after the destruction.
+   */
+  keyIds: string[] | null;
+  startedAt: string;
+  doneAt?: string;
+  /** Ciphertexts deleted (for the log and the operator). */
+  payloads?: number;
+}
+
+/**
+ * Per chain, a counter every erasure raises before it destroys anything. A writer re-reads it
+ * around every use of a cached data key: an unchanged epoch proves no erasure touched its keys.
+ */
+export interface KeyEpochDoc {
+  /** The chain id. */
+  _id: string;
+  epoch: number;
+  updatedAt: string;
+}
+
 export const SEQ_DIGITS = 16;
 
 export function entryId(chain: string, seq: number): string {

@@ -5,10 +5,12 @@ import {
   checkpointId,
   DataKeyDoc,
   EntryDoc,
+  ErasureDoc,
   entryId,
   EventIdDoc,
   eventKey,
   HeadDoc,
+  KeyEpochDoc,
   PayloadDoc,
 } from './documents';
 
@@ -73,6 +75,8 @@ export class LedgerStore {
   readonly checkpoints: Collection<CheckpointDoc>;
   readonly payloads: Collection<PayloadDoc>;
   readonly dataKeys: Collection<DataKeyDoc>;
+  readonly erasures: Collection<ErasureDoc>;
+  readonly keyEpochs: Collection<KeyEpochDoc>;
   private multiGetMode: 'in' | 'point' | undefined;
   private readonly nodeCache = new Map<string, CachedNodes>();
   private readonly nodeCacheSize: number;
@@ -88,6 +92,8 @@ export class LedgerStore {
     this.checkpoints = db.collection<CheckpointDoc>(`${p}checkpoints`);
     this.payloads = db.collection<PayloadDoc>(`${p}payloads`);
     this.dataKeys = db.collection<DataKeyDoc>(`${p}data_keys`);
+    this.erasures = db.collection<ErasureDoc>(`${p}erasures`);
+    this.keyEpochs = db.collection<KeyEpochDoc>(`${p}key_epochs`);
     this.nodeCacheSize = options.nodeCacheSize ?? 200_000;
     if (options.multiGet && options.multiGet !== 'auto') this.multiGetMode = options.multiGet;
   }
@@ -98,6 +104,7 @@ export class LedgerStore {
     await this.entries.createIndex({ chain: 1, eventId: 1 }, { unique: true, name: 'chain_event_unique' });
     await this.checkpoints.createIndex({ chain: 1, size: 1 }, { unique: true, name: 'chain_size_unique' });
     await this.payloads.createIndex({ keyId: 1 }, { name: 'key' });
+    await this.erasures.createIndex({ state: 1 }, { name: 'state' });
     if (!this.multiGetMode) {
       const info = await this.db.admin().command({ buildInfo: 1 }).catch(() => ({}) as Record<string, unknown>);
       this.multiGetMode = 'ferretdbFeatures' in info || 'ferretdbVersion' in info ? 'point' : 'in';
@@ -354,5 +361,68 @@ export class LedgerStore {
     const p = await this.payloads.deleteMany({ keyId }, { writeConcern: DURABLE });
     const k = await this.dataKeys.deleteOne({ _id: scope, keyId }, { writeConcern: DURABLE });
     return { payloads: p.deletedCount, key: k.deletedCount === 1 };
+  }
+
+  /** Deletes one event's ciphertext if (and only if) it is still the one under `keyId`. */
+  async deletePayloadUnderKey(chain: string, eventId: string, keyId: string): Promise<boolean> {
+    const r = await this.payloads.deleteOne({ _id: eventKey(chain, eventId), keyId }, { writeConcern: DURABLE });
+    return r.deletedCount > 0;
+  }
+
+  // ---- erasure intents and key epochs --------------------------------------------------------
+
+  /** Records an erasure intent; false when it exists already (a redelivery, or another writer). */
+  async putErasureIntent(doc: ErasureDoc): Promise<boolean> {
+    try {
+      await this.erasures.insertOne(doc, { writeConcern: DURABLE });
+      return true;
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+      return false;
+    }
+  }
+
+  async getErasureIntent(chain: string, eventId: string): Promise<ErasureDoc | null> {
+    return this.erasures.findOne({ _id: eventKey(chain, eventId) });
+  }
+
+  /**
+   * Fixes the keys an erasure destroys, once: a compare-and-set from null. Returns the ids in
+   * force afterwards (the ones another attempt fixed first, if it was faster).
+   */
+  async fixErasureKeys(chain: string, eventId: string, keyIds: string[]): Promise<string[]> {
+    const id = eventKey(chain, eventId);
+    await this.erasures.updateOne({ _id: id, keyIds: null }, { $set: { keyIds } }, { writeConcern: DURABLE });
+    const doc = await this.erasures.findOne({ _id: id });
+    if (!doc || !doc.keyIds) throw new Error(`erasure intent ${id} vanished while fixing its keys`);
+    return doc.keyIds;
+  }
+
+  async finishErasureIntent(chain: string, eventId: string, payloads: number): Promise<void> {
+    await this.erasures.updateOne(
+      { _id: eventKey(chain, eventId) },
+      { $set: { state: 'done', doneAt: new Date().toISOString(), payloads } },
+      { writeConcern: DURABLE },
+    );
+  }
+
+  /** Intents not completed yet (a crash interrupted them), oldest first. */
+  async pendingErasures(limit = 100): Promise<ErasureDoc[]> {
+    const docs = await this.erasures.find({ state: 'pending' }).toArray();
+    return docs.sort((a, b) => a.startedAt.localeCompare(b.startedAt)).slice(0, limit);
+  }
+
+  /** The chain's key epoch (0 before its first erasure). */
+  async getKeyEpoch(chain: string): Promise<number> {
+    return (await this.keyEpochs.findOne({ _id: chain }))?.epoch ?? 0;
+  }
+
+  /** Raises the chain's key epoch: every cached data key of the chain must be checked again. */
+  async bumpKeyEpoch(chain: string): Promise<void> {
+    await this.keyEpochs.updateOne(
+      { _id: chain },
+      { $inc: { epoch: 1 }, $set: { updatedAt: new Date().toISOString() } },
+      { upsert: true, writeConcern: DURABLE },
+    );
   }
 }

@@ -7,6 +7,7 @@ import { AppendConsumer } from './append/append.consumer';
 import { AppendService } from './append/append.service';
 import { LedgerConfig } from './config';
 import { KEK_PROVIDER, loadKekProvider, type KeyEncryptionKeyProvider } from './crypto/payload-crypto';
+import { ErasureService } from './erasure/erasure.service';
 import { LedgerController } from './http/ledger.controller';
 import { loadSigningKeys, SigningKeys } from './keys/signing-keys';
 import { LedgerResponders } from './nats/ledger.responders';
@@ -23,6 +24,9 @@ export interface LedgerModuleOptions {
 @Module({})
 export class LedgerAppModule {
   static forRoot(config: LedgerConfig, opts: LedgerModuleOptions = {}): DynamicModule {
+    if (config.LEDGER_FAULT_INJECT && process.env['NODE_ENV'] === 'production') {
+      throw new Error('LEDGER_FAULT_INJECT: crash injection is for tests and is refused with NODE_ENV=production');
+    }
     return {
       module: LedgerAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
@@ -33,6 +37,7 @@ export class LedgerAppModule {
         { provide: KEK_PROVIDER, useValue: opts.kek ?? loadKekProvider(config) },
         ...storeProviders,
         StoreReadiness,
+        ErasureService,
         AppendService,
         ReadService,
         RecordAccessService,

@@ -82,6 +82,17 @@ export class LedgerConfig extends BaseConfig {
   @Transform(toInt) @IsInt() @Min(100)
   LEDGER_ACCESS_TIMEOUT_MS = 10_000;
 
+  /**
+   * How often cached data keys are checked against the chains' key epochs (an erasure in another
+   * process drops them here within this time; every use is fenced regardless).
+   */
+  @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
+  LEDGER_KEY_CACHE_CHECK_MS = 1_000;
+
+  /** Crash tests only, refused with NODE_ENV=production: the ledger SIGKILLs itself at this point. */
+  @IsOptional() @IsIn(['erasure-after-intent', 'erasure-after-entry'])
+  LEDGER_FAULT_INJECT?: 'erasure-after-intent' | 'erasure-after-entry';
+
   /** Mongo collection prefix. */
   @Matches(/^[A-Za-z0-9_]{0,32}$/)
   LEDGER_COLLECTION_PREFIX = 'ledger_';

@@ -183,11 +183,20 @@ export class RecordAccessService {
       throw new LedgerApiError(500, 'payload_integrity', `stored ciphertext of ${eventId} does not match the digest on the chain`);
     }
     if (payload.scope !== keyScope(tenant, subject)) throw new LedgerApiError(500, 'payload_integrity', `payload of ${eventId} is filed under another key scope`);
+    let plain: Buffer;
     try {
-      return JSON.parse(open(key, blob, payloadAad(tenant, eventId)).toString('utf8'));
+      plain = open(key, blob, payloadAad(tenant, eventId));
     } catch {
       throw new LedgerApiError(500, 'payload_integrity', `payload of ${eventId} does not decrypt`);
+    } finally {
+      key.fill(0);
     }
+    // An erasure that finished while this read decrypted wins: nothing is answered from a destroyed key.
+    if (!(await this.dataKeys.stillCurrent(payload.scope, payload.keyId))) {
+      plain.fill(0);
+      throw new LedgerApiError(410, 'erased', `the payload of ${eventId} was erased (its data key is destroyed); the entry stays on the chain`);
+    }
+    return JSON.parse(plain.toString('utf8'));
   }
 }
 

@@ -9,9 +9,10 @@ import type { Logger } from 'pino';
 import type { Counter, Histogram } from 'prom-client';
 import type { LedgerConfig } from '../config';
 import { DataKeyService } from '../crypto/data-keys';
+import { ErasureService } from '../erasure/erasure.service';
 import { SigningKeys } from '../keys/signing-keys';
 import { StoreReadiness } from '../store.providers';
-import { ChainWriter, type AppendResult } from './chain-writer';
+import { ChainWriter, type AppendResult, type FaultPoint } from './chain-writer';
 import { parseAppend } from './envelope';
 
 export function originFor(config: LedgerConfig, tenant: string): string {
@@ -40,6 +41,7 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
     private readonly nats: NatsService,
     private readonly store: LedgerStore,
     private readonly dataKeys: DataKeyService,
+    private readonly erasure: ErasureService,
     private readonly keys: SigningKeys,
     private readonly storeReady: StoreReadiness,
     metrics: MetricsService,
@@ -65,16 +67,25 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
       w = new ChainWriter(chain, {
         store: this.store,
         dataKeys: this.dataKeys,
+        erasure: this.erasure,
         signer: () => this.keys.signer,
         logger: this.logger,
         batchMax: this.config.LEDGER_BATCH_MAX,
         receiptCache: this.config.LEDGER_RECEIPT_CACHE,
         afterBatch: (cw) => this.afterBatch(cw),
         onReceipt: (r) => this.notify(r),
+        ...(this.config.LEDGER_FAULT_INJECT ? { fault: (point: FaultPoint) => this.injectFault(point) } : {}),
       });
       this.writers.set(chain, w);
     }
     return w;
+  }
+
+  /** Crash tests only (refused in production, see config.ts): dies at the named point. */
+  private injectFault(point: FaultPoint): void {
+    if (point !== this.config.LEDGER_FAULT_INJECT) return;
+    this.logger.warn({ point }, 'fault injection: killing this process');
+    process.kill(process.pid, 'SIGKILL');
   }
 
   private async jetstream(): Promise<JetStreamClient> {

@@ -16,6 +16,7 @@ import { bin, bytes, entryId, eventKey, LedgerStore, type EntryDoc, type HeadDoc
 import type { Logger } from 'pino';
 import { DataKeyService, keyScope } from '../crypto/data-keys';
 import { seal } from '../crypto/payload-crypto';
+import type { ErasureService } from '../erasure/erasure.service';
 import type { AppendRequest } from './envelope';
 
 export interface AppendResult {
@@ -27,6 +28,7 @@ export interface AppendResult {
 export interface WriterDeps {
   store: LedgerStore;
   dataKeys: DataKeyService;
+  erasure: ErasureService;
   signer: () => Signer;
   logger: Logger;
   batchMax: number;
@@ -35,7 +37,15 @@ export interface WriterDeps {
   afterBatch: (writer: ChainWriter) => Promise<void>;
   /** Called when the writer learns a receipt (new or duplicate). */
   onReceipt?: (receipt: Receipt) => void;
+  /** Fault injection for crash tests (LEDGER_FAULT_INJECT): called at named points. */
+  fault?: (point: FaultPoint) => void;
 }
+
+/** Where a crash test may stop the writer. */
+export type FaultPoint = 'erasure-after-intent' | 'erasure-after-entry';
+
+/** How often a batch re-encrypts after erasures raced it before it gives up (and is redelivered). */
+const MAX_KEY_RETRIES = 5;
 
 interface Pending {
   req: AppendRequest;
@@ -174,7 +184,7 @@ export class ChainWriter {
           }
           const req = (byId.get(id) as Pending[])[0].req;
           // A repeated erasure finishes what a crash may have interrupted (idempotent).
-          if (req.event.type === EVENT_TYPES.patientErased) await this.erase(req, known.recordedAt);
+          if (req.event.type === EVENT_TYPES.patientErased) await this.deps.erasure.complete(this.chain, req.event, known.recordedAt);
           this.deps.onReceipt?.(known);
           settle(id, known, true);
         }
@@ -182,10 +192,19 @@ export class ChainWriter {
         // An erasure ends a segment: what follows it is encrypted after the key is gone.
         const cut = fresh.findIndex((id) => (byId.get(id) as Pending[])[0].req.event.type === EVENT_TYPES.patientErased);
         const segment = (cut >= 0 ? fresh.slice(0, cut + 1) : fresh).map((id) => (byId.get(id) as Pending[])[0].req);
+        const erasure = cut >= 0 ? segment[segment.length - 1] : undefined;
+        // The intent comes before anything else of the erasure, its own entry included.
+        if (erasure) {
+          await this.deps.erasure.begin(this.chain, erasure.event);
+          this.deps.fault?.('erasure-after-intent');
+        }
         const { receipts, conflict } = await this.appendSegment(segment);
         for (const r of receipts) {
           const req = (byId.get(r.eventId) as Pending[])[0].req;
-          if (req.event.type === EVENT_TYPES.patientErased) await this.erase(req, r.recordedAt);
+          if (req.event.type === EVENT_TYPES.patientErased) {
+            this.deps.fault?.('erasure-after-entry');
+            await this.deps.erasure.complete(this.chain, req.event, r.recordedAt);
+          }
           settle(r.eventId, r, false);
         }
         todo = fresh.slice(receipts.length);
@@ -224,33 +243,46 @@ export class ChainWriter {
     }
   }
 
-  private async erase(req: AppendRequest, recordedAt: string): Promise<void> {
-    const scope = keyScope(this.chain, req.event.subject);
-    const r = await this.deps.dataKeys.destroy(scope, recordedAt);
-    if (r.keyId) this.deps.logger.info({ chain: this.chain, eventId: req.event.id, payloads: r.payloads }, 'patient data key destroyed');
-  }
-
+  /**
+   * Encrypts and stores the batch's payloads, fenced against erasures (crypto/data-keys.ts): the
+   * keys come with the chain's key epoch, and after the ciphertexts are stored the epoch is read
+   * again. If an erasure ran in between, the ciphertexts under a key it destroyed are deleted
+   * here (the eraser may already have swept) and the batch is encrypted again under the current key.
+   */
   private async preparePayloads(reqs: AppendRequest[]): Promise<string[]> {
+    // An erasure's own entry is the ledger's record, under the tenant key: it must outlive the erasure.
     const scopes = reqs.map((r) => keyScope(this.chain, r.event.type === EVENT_TYPES.patientErased ? undefined : r.event.subject));
-    const keys = await this.deps.dataKeys.keysFor(scopes);
-    const createdAt = new Date().toISOString();
-    const docs: PayloadDoc[] = reqs.map((r, i) => {
-      const key = keys.get(scopes[i]);
-      if (!key) throw new Error(`no data key for ${scopes[i]}`);
-      const blob = seal(key.key, Buffer.from(JSON.stringify(r.event.data ?? null), 'utf8'), payloadAad(this.chain, r.event.id));
-      return { _id: eventKey(this.chain, r.event.id), chain: this.chain, eventId: r.event.id, keyId: key.keyId, scope: scopes[i], ciphertext: bin(blob), digest: payloadDigest(blob), createdAt };
-    });
-    const digests = docs.map((d) => d.digest);
-    const existing = await this.deps.store.insertPayloads(docs);
-    if (existing.length > 0) {
-      // Stored by an earlier attempt (or the other writer): the chain must name those bytes.
-      const stored = new Map((await this.deps.store.getPayloads(existing)).map((p) => [p._id, p.digest]));
-      docs.forEach((d, i) => {
-        const s = stored.get(d._id);
-        if (s) digests[i] = s;
+    for (let attempt = 0; ; attempt++) {
+      const { keys, epoch } = await this.deps.dataKeys.keysFor(this.chain, scopes);
+      const createdAt = new Date().toISOString();
+      const docs: PayloadDoc[] = reqs.map((r, i) => {
+        const key = keys.get(scopes[i]);
+        if (!key) throw new Error(`no data key for ${scopes[i]}`);
+        const blob = seal(key.key, Buffer.from(JSON.stringify(r.event.data ?? null), 'utf8'), payloadAad(this.chain, r.event.id));
+        return { _id: eventKey(this.chain, r.event.id), chain: this.chain, eventId: r.event.id, keyId: key.keyId, scope: scopes[i], ciphertext: bin(blob), digest: payloadDigest(blob), createdAt };
       });
+      keys.forEach((k) => k.key.fill(0));
+      const digests = docs.map((d) => d.digest);
+      const keyIds = docs.map((d) => d.keyId);
+      const existing = await this.deps.store.insertPayloads(docs);
+      if (existing.length > 0) {
+        // Stored by an earlier attempt (or the other writer): the chain must name those bytes.
+        const stored = new Map((await this.deps.store.getPayloads(existing)).map((p) => [p._id, p]));
+        docs.forEach((d, i) => {
+          const s = stored.get(d._id);
+          if (s) {
+            digests[i] = s.digest;
+            keyIds[i] = s.keyId;
+          }
+        });
+      }
+      const stale = await this.deps.dataKeys.staleScopes(this.chain, epoch, docs.map((d, i) => ({ scope: d.scope, keyId: keyIds[i] })));
+      if (stale.size === 0) return digests;
+      const raced = docs.map((d, i) => ({ d, keyId: keyIds[i] })).filter(({ d }) => stale.has(d.scope));
+      await Promise.all(raced.map(({ d, keyId }) => this.deps.store.deletePayloadUnderKey(this.chain, d.eventId, keyId)));
+      this.deps.logger.warn({ chain: this.chain, payloads: raced.length, attempt }, 'an erasure raced this batch: its ciphertexts under the destroyed key were dropped and are encrypted again');
+      if (attempt + 1 >= MAX_KEY_RETRIES) throw new RetryableError('erasure_race', `erasures kept racing a batch of chain ${this.chain}`);
     }
-    return digests;
   }
 
   private async appendSegment(reqs: AppendRequest[]): Promise<{ receipts: Receipt[]; conflict: boolean }> {

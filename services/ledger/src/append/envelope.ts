@@ -20,6 +20,14 @@ export interface AppendRequest {
   event: LedgerEvent;
 }
 
+/** Whether `data` holds anything: absent, null, "", [] and {} carry nothing. */
+export function carriesData(data: unknown): boolean {
+  if (data === undefined || data === null || data === '') return false;
+  if (Array.isArray(data)) return data.length > 0;
+  if (typeof data === 'object') return Object.keys(data).length > 0;
+  return true;
+}
+
 /**
  * Checks one message of LEDGER_APPEND; anything wrong with it is poison (dead letter with the
  * reason), never a retry: the same bytes would fail the same way forever.
@@ -63,6 +71,11 @@ export function parseAppend(subjects: Subjects, subject: string, body: unknown):
   }
   const plain = body as Record<string, unknown>;
   const event: LedgerEvent = { ...eventHeader(dto), ...('data' in plain ? { data: plain['data'] } : {}) };
+  // Data without a pseudonymous subject could only go under the hospital-wide key, which no
+  // erasure can target: refused, never stored (the sender resends it with the patient's subject).
+  if (!dto.subject && carriesData(event.data)) {
+    throw new PoisonMessageError('missing_subject', 'subject: an event that carries data must name the patient pseudonym (data without a subject could never be erased)');
+  }
   try {
     // The header goes into the hashed core: it must have an RFC 8785 form (no lone surrogates).
     canonicalBytes(eventHeader(event));

@@ -8,21 +8,48 @@ export interface DataKey {
   key: Buffer;
 }
 
-/** Data key scope: one key per patient pseudonym of a tenant; events without a subject share the tenant's. */
+/**
+ * Data key scope: one key per patient pseudonym of a tenant. `<tenant>/*` is the tenant's own key:
+ * it holds only the ledger's records that carry no patient data (an erasure's own entry, events
+ * without data); an event with data but no subject never reaches it (envelope.ts refuses it).
+ */
 export function keyScope(tenant: string, subject: string | undefined): string {
   return subject ? `${tenant}/s:${subject}` : `${tenant}/*`;
+}
+
+/** The chain a scope belongs to (`<tenant>/...`). */
+export function scopeChain(scope: string): string {
+  return scope.slice(0, scope.indexOf('/'));
 }
 
 const CACHE_TTL_MS = 5 * 60_000;
 const CACHE_MAX = 20_000;
 
+interface ChainCache {
+  /** The chain's key epoch when these keys were read or made. */
+  epoch: number;
+  keys: Map<string, DataKey & { at: number }>;
+}
+
+/** Keys for a batch, with the epoch that vouches for them (see `staleScopes`). */
+export interface KeysForBatch {
+  keys: Map<string, DataKey>;
+  epoch: number;
+}
+
 /**
  * Per-patient data keys: generated on first use, stored wrapped by the KEK, destroyed on erasure.
- * Unwrapped keys are cached briefly for encryption only; decryption always asks the store, so a
- * destroyed key is gone for every reader at once.
+ *
+ * Unwrapped keys are cached for encryption only, per chain, together with the chain's key epoch
+ * (`ledger_key_epochs`), which every erasure raises before it destroys anything. Every use is
+ * fenced: the epoch is read before the keys are handed out (a changed epoch drops the chain's
+ * cache) and again after the ciphertexts are stored (`staleScopes`), so no writer in any process
+ * encrypts under a key that an acknowledged erasure destroyed, nor leaves a ciphertext under it.
+ * Decryption never uses the cache: it reads the wrapped key from the store, and checks it again
+ * after decrypting (`stillCurrent`).
  */
 export class DataKeyService {
-  private readonly cache = new Map<string, DataKey & { at: number }>();
+  private readonly cache = new Map<string, ChainCache>();
 
   constructor(
     private readonly store: LedgerStore,
@@ -33,17 +60,32 @@ export class DataKeyService {
     return `${scope}#${keyId}`;
   }
 
-  /** Current keys for the scopes, creating the missing ones (one read for cache misses). */
-  async keysFor(scopes: string[]): Promise<Map<string, DataKey>> {
+  /** The chain's cache, valid for `epoch` (a different epoch drops every key it held). */
+  private chainCache(chain: string, epoch: number): ChainCache {
+    let c = this.cache.get(chain);
+    if (!c || c.epoch !== epoch) {
+      c?.keys.forEach((k) => k.key.fill(0));
+      c = { epoch, keys: new Map() };
+      this.cache.set(chain, c);
+    }
+    return c;
+  }
+
+  /** Current keys for the scopes of one chain, creating the missing ones. */
+  async keysFor(chain: string, scopes: string[]): Promise<KeysForBatch> {
+    const epoch = await this.store.getKeyEpoch(chain);
+    const cache = this.chainCache(chain, epoch);
     const out = new Map<string, DataKey>();
     const now = Date.now();
     const missing: string[] = [];
     for (const s of new Set(scopes)) {
-      const c = this.cache.get(s);
-      if (c && now - c.at < CACHE_TTL_MS) out.set(s, c);
+      if (scopeChain(s) !== chain) throw new Error(`scope ${s} is not of chain ${chain}`);
+      const c = cache.keys.get(s);
+      // A copy: the cache zeroes its own buffers when it drops them, maybe while this batch runs.
+      if (c && now - c.at < CACHE_TTL_MS) out.set(s, { scope: c.scope, keyId: c.keyId, key: Buffer.from(c.key) });
       else missing.push(s);
     }
-    if (missing.length === 0) return out;
+    if (missing.length === 0) return { keys: out, epoch };
     const found = await this.store.getDataKeys(missing);
     for (const doc of found) out.set(doc._id, await this.unwrapDoc(doc._id, doc.keyId, bytes(doc.wrapped), doc.kekId));
     for (const scope of missing.filter((s) => !out.has(s))) {
@@ -60,8 +102,21 @@ export class DataKeyService {
         out.set(scope, await this.unwrapDoc(scope, doc.keyId, bytes(doc.wrapped), doc.kekId));
       }
     }
-    for (const k of out.values()) this.remember(k);
-    return out;
+    for (const k of missing.map((s) => out.get(s) as DataKey)) this.remember(cache, k);
+    return { keys: out, epoch };
+  }
+
+  /**
+   * The fence after use: which of the scopes' keys (as used, with the epoch `keysFor` gave) are no
+   * longer current. An unchanged epoch answers "none" with one read; otherwise the chain's cache
+   * is dropped and the key documents decide.
+   */
+  async staleScopes(chain: string, epoch: number, used: { scope: string; keyId: string }[]): Promise<Set<string>> {
+    const now = await this.store.getKeyEpoch(chain);
+    if (now === epoch) return new Set();
+    this.chainCache(chain, now);
+    const current = new Map((await this.store.getDataKeys([...new Set(used.map((u) => u.scope))])).map((d) => [d._id, d.keyId]));
+    return new Set(used.filter((u) => current.get(u.scope) !== u.keyId).map((u) => u.scope));
   }
 
   private async unwrapDoc(scope: string, keyId: string, wrapped: Uint8Array, kekId: string): Promise<DataKey> {
@@ -69,28 +124,54 @@ export class DataKeyService {
     return { scope, keyId, key };
   }
 
-  private remember(k: DataKey): void {
-    if (this.cache.size >= CACHE_MAX) this.cache.delete(this.cache.keys().next().value as string);
-    this.cache.set(k.scope, { ...k, at: Date.now() });
+  private remember(cache: ChainCache, k: DataKey): void {
+    if (cache.keys.size >= CACHE_MAX) cache.keys.delete(cache.keys.keys().next().value as string);
+    cache.keys.set(k.scope, { scope: k.scope, keyId: k.keyId, key: Buffer.from(k.key), at: Date.now() });
   }
 
-  /** The key `keyId` of a scope for decryption, or null when it was destroyed (erasure). */
+  /** The key `keyId` of a scope for decryption, or null when it was destroyed (erasure). Never cached. */
   async keyForRead(scope: string, keyId: string): Promise<Buffer | null> {
     const [doc] = await this.store.getDataKeys([scope]);
     if (!doc || doc.keyId !== keyId) return null;
     return (await this.unwrapDoc(scope, doc.keyId, bytes(doc.wrapped), doc.kekId)).key;
   }
 
-  /**
-   * Crypto-shredding of a scope's key as it was at `recordedAt` (the erasure entry's time): a key
-   * created after the erasure (new data for the same pseudonym) is left alone.
-   */
-  async destroy(scope: string, recordedAt: string): Promise<{ keyId?: string; payloads: number }> {
-    this.cache.delete(scope);
+  /** Whether `keyId` is still the scope's key (checked after a decryption, before answering). */
+  async stillCurrent(scope: string, keyId: string): Promise<boolean> {
     const [doc] = await this.store.getDataKeys([scope]);
-    if (!doc || doc.createdAt > recordedAt) return { payloads: 0 };
-    const r = await this.store.destroyDataKey(scope, doc.keyId);
-    this.cache.delete(scope);
-    return { keyId: doc.keyId, payloads: r.payloads };
+    return !!doc && doc.keyId === keyId;
+  }
+
+  /** Drops every cached key of a chain at once (an erasure in this process is starting). */
+  forgetChain(chain: string): void {
+    const c = this.cache.get(chain);
+    c?.keys.forEach((k) => k.key.fill(0));
+    this.cache.delete(chain);
+  }
+
+  /**
+   * Drops the cached keys of every chain whose epoch moved (an erasure elsewhere) or that sat
+   * unused past the TTL: an idle process does not keep a destroyed key in memory either.
+   */
+  async sweep(): Promise<void> {
+    const now = Date.now();
+    for (const [chain, c] of [...this.cache]) {
+      for (const [scope, k] of [...c.keys]) {
+        if (now - k.at >= CACHE_TTL_MS) {
+          k.key.fill(0);
+          c.keys.delete(scope);
+        }
+      }
+      if (c.keys.size === 0) {
+        this.cache.delete(chain);
+        continue;
+      }
+      if ((await this.store.getKeyEpoch(chain)) !== c.epoch) this.forgetChain(chain);
+    }
+  }
+
+  /** Cached keys (metrics and tests). */
+  cachedKeyIds(): string[] {
+    return [...this.cache.values()].flatMap((c) => [...c.keys.values()].map((k) => k.keyId));
   }
 }

@@ -1,0 +1,81 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { MongoClient } from 'mongodb';
+import { Keyring } from '@clinical-ledger/chain';
+import { EVENT_TYPES, Subjects } from '@clinical-ledger/contracts';
+import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
+import { eventually, Infra, ServiceProcess, spawnService, startInfra } from '@clinical-ledger/testing';
+import { keyScope } from '../src/crypto/data-keys';
+import { consumerBacklog, ledgerEnv, makeEvent, makeKeyFiles, publish, testAuth } from './helpers';
+
+jest.setTimeout(180_000);
+
+/**
+ * The built ledger process killed (SIGKILL, injected at a named point) in the middle of an
+ * erasure, then started again: the erasure intent is completed, the key and its ciphertexts are gone.
+ */
+describe('erasure survives a crash (built main.js, real NATS + Mongo wire server)', () => {
+  let infra: Infra;
+  let nc: NatsConnection;
+  let mongo: MongoClient;
+  let store: LedgerStore;
+  let subjects: Subjects;
+  const keys = makeKeyFiles('erasure-proc');
+  const auth = testAuth();
+  const keyring = new Keyring();
+  keyring.addVerifierKey(keys.signer.verifierKey);
+  const running: ServiceProcess[] = [];
+
+  const spawnLedger = async (extra: Record<string, string> = {}) => {
+    const p = await spawnService('ledger', ledgerEnv(infra, keys, auth, { LEDGER_ACK_WAIT_MS: '2000', LEDGER_NAK_BACKOFF_MS: '100', LEDGER_MAX_DELIVER: '20', ...extra }));
+    running.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    infra = await startInfra({ name: 'erasure-proc' });
+    subjects = new Subjects(infra.namespace);
+    nc = await connect({ servers: infra.natsUrl });
+    mongo = new MongoClient(infra.mongoUrl);
+    store = new LedgerStore(mongo.db(infra.dbName));
+  });
+
+  afterAll(async () => {
+    await Promise.all(running.map((p) => p.stop('SIGKILL')));
+    await nc?.close();
+    await mongo?.close();
+    await infra?.close();
+  });
+
+  it.each(['erasure-after-entry', 'erasure-after-intent'] as const)('SIGKILL at %s, then a restart: key destroyed, ciphertexts gone, chain valid', async (point) => {
+    const tenant = point === 'erasure-after-entry' ? 'c1' : 'c2';
+    const subject = 'p:crash';
+    const victim = await spawnLedger({ LEDGER_FAULT_INJECT: point });
+    const events = Array.from({ length: 20 }, (_, i) => makeEvent(tenant, { subject: i % 2 ? subject : 'p:other', data: { n: i } }));
+    for (const e of events) await publish(nc, subjects, e);
+    await eventually(async () => ((await store.getHead(tenant))?.size ?? 0) >= events.length, 30_000, 'events appended');
+    const [key] = await store.getDataKeys([keyScope(tenant, subject)]);
+    expect(key).toBeDefined();
+    expect(await store.payloads.countDocuments({ keyId: key.keyId })).toBe(10);
+
+    const erasure = makeEvent(tenant, { subject, type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'art. 17' } });
+    await publish(nc, subjects, erasure, 'erasure');
+    await eventually(() => victim.exited(), 30_000, 'the ledger killed at the fault point');
+    expect(await victim.stop()).toBe('SIGKILL');
+    // What the crash left: a pending intent, the key and its ciphertexts still there.
+    expect(await store.getErasureIntent(tenant, erasure.id)).toMatchObject({ state: 'pending', scope: keyScope(tenant, subject) });
+    expect(!!(await store.getEntryByEventId(tenant, erasure.id))).toBe(point === 'erasure-after-entry');
+    expect(await store.dataKeys.countDocuments({ keyId: key.keyId })).toBe(1);
+
+    const second = await spawnLedger();
+    await eventually(async () => (await store.getErasureIntent(tenant, erasure.id))?.state === 'done', 60_000, 'erasure completed after the restart');
+    await eventually(async () => (await consumerBacklog(nc, subjects)) === 0, 30_000, 'erasure message acked');
+    expect(await store.dataKeys.countDocuments({ keyId: key.keyId })).toBe(0);
+    expect(await store.payloads.countDocuments({ keyId: key.keyId })).toBe(0);
+    expect(await store.getErasureIntent(tenant, erasure.id)).toMatchObject({ keyIds: [key.keyId], payloads: 10 });
+    // The other patient is untouched; the chain holds every entry once and verifies.
+    expect(await store.payloads.countDocuments({ chain: tenant, scope: keyScope(tenant, 'p:other') })).toBe(10);
+    expect(await store.entries.countDocuments({ chain: tenant })).toBe(events.length + 1);
+    expect(await verifyStoredChain(store, tenant, keyring, { origin: `clinical-ledger/${tenant}` })).toMatchObject({ ok: true, size: events.length + 1 });
+    expect(await second.stop('SIGTERM')).toBe(0);
+  });
+});
