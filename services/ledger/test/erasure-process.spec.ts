@@ -28,6 +28,8 @@ describe('erasure survives a crash (built main.js, real NATS + Mongo wire server
   const spawnLedger = async (extra: Record<string, string> = {}) => {
     const p = await spawnService('ledger', ledgerEnv(infra, keys, auth, { LEDGER_ACK_WAIT_MS: '2000', LEDGER_NAK_BACKOFF_MS: '100', LEDGER_MAX_DELIVER: '20', ...extra }));
     running.push(p);
+    // Ready = the streams and the consumer exist: publishing before that finds no stream.
+    await eventually(async () => (await fetch(`${p.url}/readyz`)).status === 200, 30_000, 'ledger ready');
     return p;
   };
 
@@ -39,8 +41,12 @@ describe('erasure survives a crash (built main.js, real NATS + Mongo wire server
     store = new LedgerStore(mongo.db(infra.dbName));
   });
 
+  // A test that fails early must not leave a ledger (with its fault point) consuming for the next.
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((p) => p.stop('SIGKILL')));
+  });
+
   afterAll(async () => {
-    await Promise.all(running.map((p) => p.stop('SIGKILL')));
     await nc?.close();
     await mongo?.close();
     await infra?.close();
