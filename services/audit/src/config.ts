@@ -1,6 +1,7 @@
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
 import { BaseConfig } from '@clinical-ledger/platform';
+import { TENANT_QUOTAS_PATTERN } from './live/stream-quota';
 
 const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
 const TENANTS = /^$|^[a-z0-9][a-z0-9-]{0,62}(,[a-z0-9][a-z0-9-]{0,62})*$/;
@@ -52,9 +53,17 @@ export class AuditConfig extends BaseConfig {
   @Matches(/^\d+(,\d+)*$/)
   AUDIT_NAK_BACKOFF_MS = '1000,5000,15000,30000,60000';
 
-  /** Most SSE clients at once (each holds a connection). */
+  /** Most SSE clients at once on this replica, all hospitals together (each holds a connection). */
   @Transform(toInt) @IsInt() @Min(1)
   AUDIT_SSE_MAX_CLIENTS = 500;
+
+  /** Most SSE clients of one hospital at once on this replica (429 beyond), unless AUDIT_SSE_TENANT_QUOTAS says otherwise. */
+  @Transform(toInt) @IsInt() @Min(1)
+  AUDIT_SSE_MAX_CLIENTS_PER_TENANT = 50;
+
+  /** Per-hospital overrides of that quota: `tenant=limit` pairs, comma-separated (e.g. `st-marys=200,clinic-b=5`). */
+  @Matches(TENANT_QUOTAS_PATTERN, { message: 'must be tenant=limit pairs separated by commas' })
+  AUDIT_SSE_TENANT_QUOTAS = '';
 
   /** SSE keep-alive comment interval. */
   @Transform(toInt) @IsInt() @Min(1_000)

@@ -7,6 +7,7 @@ import type { Gauge } from 'prom-client';
 import type { AuditConfig } from '../config';
 import { auditBundle } from '../fhir/audit-event';
 import { LiveHub, LIVE_EVENT_TYPES, type LiveEventType } from '../live/live.hub';
+import { LiveStreamQuota, parseTenantQuotas } from '../live/stream-quota';
 import { LedgerUnavailableError } from '../ledger/ledger.client';
 import { CheckpointMonitor } from '../monitor/checkpoint.monitor';
 import { AuditStore } from '../store/audit.store';
@@ -44,7 +45,7 @@ const privileged = (p: Principal) => p.roles.some((r) => (PRIVILEGED as readonly
 @Controller('v1/audit')
 export class AuditController implements OnModuleDestroy {
   private readonly sseClients: Gauge<string>;
-  private clients = 0;
+  private readonly quota: LiveStreamQuota;
   /** Open live streams: ended at shutdown, or the HTTP server would wait for them forever. */
   private readonly streams = new Set<() => void>();
 
@@ -56,6 +57,7 @@ export class AuditController implements OnModuleDestroy {
     metrics: MetricsService,
   ) {
     this.sseClients = metrics.gauge('audit_sse_clients', 'Open live-stream (SSE) connections');
+    this.quota = new LiveStreamQuota(config.AUDIT_SSE_MAX_CLIENTS, config.AUDIT_SSE_MAX_CLIENTS_PER_TENANT, parseTenantQuotas(config.AUDIT_SSE_TENANT_QUOTAS));
   }
 
   // ---- access logs --------------------------------------------------------------------------------
@@ -152,12 +154,14 @@ export class AuditController implements OnModuleDestroy {
         wanted.add(t as LiveEventType);
       }
     }
-    if (this.clients >= this.config.AUDIT_SSE_MAX_CLIENTS) {
+    let release: () => void;
+    try {
+      release = this.quota.acquire(tenant);
+    } catch (err) {
       res.setHeader('Retry-After', '10');
-      throw new HttpException({ error: 'unavailable', message: 'too many live-stream clients; retry later' }, 503);
+      throw err;
     }
-    this.clients++;
-    this.sseClients.set(this.clients);
+    this.sseClients.set(this.quota.openTotal);
     res.status(200);
     res.setHeader('Content-Type', 'text/event-stream; charset=utf-8');
     res.setHeader('Cache-Control', 'no-cache, no-transform');
@@ -173,8 +177,8 @@ export class AuditController implements OnModuleDestroy {
       closed = true;
       unlisten();
       clearInterval(heartbeat);
-      this.clients--;
-      this.sseClients.set(this.clients);
+      release();
+      this.sseClients.set(this.quota.openTotal);
       this.streams.delete(close);
       res.end();
     };
