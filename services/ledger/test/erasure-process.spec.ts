@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
 import { Keyring } from '@clinical-ledger/chain';
 import { EVENT_TYPES, Subjects } from '@clinical-ledger/contracts';
 import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, ServiceProcess, spawnService, startInfra } from '@clinical-ledger/testing';
+import { eventually, Infra, ServiceProcess, spawnService, startInfra, testPseudonym } from '@clinical-ledger/testing';
 import { keyScope } from '../src/crypto/data-keys';
 import { consumerBacklog, ledgerEnv, makeEvent, makeKeyFiles, publish, testAuth } from './helpers';
 
@@ -54,16 +55,18 @@ describe('erasure survives a crash (built main.js, real NATS + Mongo wire server
 
   it.each(['erasure-after-entry', 'erasure-after-intent'] as const)('SIGKILL at %s, then a restart: key destroyed, ciphertexts gone, chain valid', async (point) => {
     const tenant = point === 'erasure-after-entry' ? 'c1' : 'c2';
-    const subject = 'p:crash';
+    const subject = testPseudonym('crash');
+    const other = testPseudonym('other');
+    const newId = () => `${tenant}:evt-${randomUUID()}`;
     const victim = await spawnLedger({ LEDGER_FAULT_INJECT: point });
-    const events = Array.from({ length: 20 }, (_, i) => makeEvent(tenant, { subject: i % 2 ? subject : 'p:other', data: { n: i } }));
+    const events = Array.from({ length: 20 }, (_, i) => makeEvent(tenant, { id: newId(), subject: i % 2 ? subject : other, data: { n: i } }));
     for (const e of events) await publish(nc, subjects, e);
     await eventually(async () => ((await store.getHead(tenant))?.size ?? 0) >= events.length, 30_000, 'events appended');
     const [key] = await store.getDataKeys([keyScope(tenant, subject)]);
     expect(key).toBeDefined();
     expect(await store.payloads.countDocuments({ keyId: key.keyId })).toBe(10);
 
-    const erasure = makeEvent(tenant, { subject, type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'art. 17' } });
+    const erasure = makeEvent(tenant, { id: newId(), subject, type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'art. 17' } });
     await publish(nc, subjects, erasure, 'erasure');
     await eventually(() => victim.exited(), 30_000, 'the ledger killed at the fault point');
     expect(await victim.stop()).toBe('SIGKILL');
@@ -79,7 +82,7 @@ describe('erasure survives a crash (built main.js, real NATS + Mongo wire server
     expect(await store.payloads.countDocuments({ keyId: key.keyId })).toBe(0);
     expect(await store.getErasureIntent(tenant, erasure.id)).toMatchObject({ keyIds: [key.keyId], payloads: 10 });
     // The other patient is untouched; the chain holds every entry once and verifies.
-    expect(await store.payloads.countDocuments({ chain: tenant, scope: keyScope(tenant, 'p:other') })).toBe(10);
+    expect(await store.payloads.countDocuments({ chain: tenant, scope: keyScope(tenant, other) })).toBe(10);
     expect(await store.entries.countDocuments({ chain: tenant })).toBe(events.length + 1);
     expect(await verifyStoredChain(store, tenant, keyring, { origin: `clinical-ledger/${tenant}` })).toMatchObject({ ok: true, size: events.length + 1 });
     expect(await second.stop('SIGTERM')).toBe(0);

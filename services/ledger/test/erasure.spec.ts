@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
@@ -5,7 +6,7 @@ import { Keyring } from '@clinical-ledger/chain';
 import { EVENT_TYPES, type LedgerEvent, Subjects } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore, verifyStoredChain, type PayloadDoc } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
-import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
+import { eventually, Infra, startInfra, testPseudonym } from '@clinical-ledger/testing';
 import { AppendService } from '../src/append/append.service';
 import { payloadAad } from '../src/append/chain-writer';
 import { DataKeyService, keyScope } from '../src/crypto/data-keys';
@@ -56,8 +57,11 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
   });
 
   const writer = (l: Ledger) => l.app.get(AppendService).writer(tenant);
-  const clinical = (subject: string, data: unknown, id?: string) => makeEvent(tenant, { subject, data, ...(id ? { id } : {}) });
-  const erasureOf = (subject: string) => makeEvent(tenant, { subject, type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'art. 17' } });
+  // Ids and subjects of the envelope grammar (docs/ENVELOPE.md): UUIDs, keyed pseudonyms.
+  const newId = (t = tenant) => `${t}:evt-${randomUUID()}`;
+  const patient = (label: string) => testPseudonym(`erasure-${label}`);
+  const clinical = (label: string, data: unknown) => makeEvent(tenant, { id: newId(), subject: patient(label), data });
+  const erasureOf = (label: string) => makeEvent(tenant, { id: newId(), subject: patient(label), type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'art. 17' } });
   const submit = (l: Ledger, event: LedgerEvent) =>
     writer(l).submit({ tenant, category: event.type === EVENT_TYPES.patientErased ? 'erasure' : 'clinical', event });
   const payloadOf = (event: LedgerEvent) => store.getPayload(tenant, event.id);
@@ -70,25 +74,25 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
     return JSON.parse(open(key, bytes(p.ciphertext), payloadAad(p.chain, p.eventId)).toString('utf8'));
   }
 
-  async function expectErased(keyId: string, subject: string, erasure: LedgerEvent): Promise<void> {
+  async function expectErased(keyId: string, label: string, erasure: LedgerEvent): Promise<void> {
     expect(await store.payloads.countDocuments({ keyId })).toBe(0);
     expect(await store.dataKeys.countDocuments({ keyId })).toBe(0);
     const intent = await store.getErasureIntent(tenant, erasure.id);
-    expect(intent).toMatchObject({ state: 'done', scope: keyScope(tenant, subject), keyIds: [keyId] });
+    expect(intent).toMatchObject({ state: 'done', scope: keyScope(tenant, patient(label)), keyIds: [keyId] });
   }
 
   it('a writer that cached the key never uses it after another writer erased the patient: a new key', async () => {
-    const first = clinical('p:x', { note: 'x before' });
+    const first = clinical('x', { note: 'x before' });
     await submit(b, first);
     const old = await keyIdOf(first);
     expect(b.app.get(DataKeyService).cachedKeyIds()).toContain(old);
 
-    const erasure = erasureOf('p:x');
+    const erasure = erasureOf('x');
     await submit(a, erasure);
-    await expectErased(old, 'p:x', erasure);
+    await expectErased(old, 'x', erasure);
 
     // B still holds the key in its cache (idle), but its next use is fenced by the key epoch.
-    const after = clinical('p:x', { note: 'x after' });
+    const after = clinical('x', { note: 'x after' });
     const r = await submit(b, after);
     expect(r.duplicate).toBe(false);
     const p = (await payloadOf(after)) as PayloadDoc;
@@ -101,12 +105,12 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
   });
 
   it('an idle writer drops a destroyed key from memory at its next sweep', async () => {
-    const e = clinical('p:idle', { note: 'idle' });
+    const e = clinical('idle', { note: 'idle' });
     await submit(b, e);
     const old = await keyIdOf(e);
     const bKeys = b.app.get(DataKeyService);
     expect(bKeys.cachedKeyIds()).toContain(old);
-    await submit(a, erasureOf('p:idle'));
+    await submit(a, erasureOf('idle'));
     await bKeys.sweep();
     expect(bKeys.cachedKeyIds()).not.toContain(old);
   });
@@ -137,7 +141,7 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
   it.each(['before', 'after'] as const)(
     'an erasure that completes while the other writer is storing a ciphertext (%s the insert) leaves nothing under the destroyed key',
     async (when) => {
-      const subject = `p:race-${when}`;
+      const subject = `race-${when}`;
       const first = clinical(subject, { n: 1 });
       await submit(b, first);
       const old = await keyIdOf(first);
@@ -164,9 +168,9 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
   );
 
   it('a resend of an erased event does not bring its data back (the other writer appends it as a duplicate)', async () => {
-    const e = clinical('p:resend', { secret: 'resend me' });
+    const e = clinical('resend', { secret: 'resend me' });
     const original = await submit(a, e);
-    await submit(a, erasureOf('p:resend'));
+    await submit(a, erasureOf('resend'));
     expect(await payloadOf(e)).toBeNull();
     // B's writer is loaded already and has never seen this event: it encrypts, then finds the duplicate.
     const again = await submit(b, e);
@@ -176,9 +180,9 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
   });
 
   it('record reads of an erased event answer 410, never the data', async () => {
-    const e = clinical('p:read', { secret: 'read me' });
+    const e = clinical('read', { secret: 'read me' });
     await submit(b, e);
-    await submit(a, erasureOf('p:read'));
+    await submit(a, erasureOf('read'));
     const clinician = await auth.token({ tenant, roles: ['clinician'], sub: 'dr-a' });
     const consent = nc.subscribe(subjects.request('consent.decide'), {
       callback: (_e, m) => {
@@ -200,10 +204,10 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     const t = 'e2';
-    const noSubject = { ...makeEvent(t, { data: { name: 'Jane Roe' } }), id: 'no-subject-1' };
+    const noSubject = makeEvent(t, { id: newId(t), data: { name: 'Jane Roe' } });
     delete (noSubject as Partial<LedgerEvent>).subject;
     await js.publish(subjects.append(t, 'clinical'), JSON.stringify(noSubject), { msgID: noSubject.id });
-    const empty = { ...makeEvent(t, { data: {} }), id: 'no-subject-2' };
+    const empty = makeEvent(t, { id: newId(t), data: {} });
     delete (empty as Partial<LedgerEvent>).subject;
     await publish(nc, subjects, empty as LedgerEvent);
     await eventually(async () => !!(await store.getEntryByEventId(t, empty.id)), 20_000, 'subject-less event without data appended');
@@ -231,10 +235,10 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
 
   it('a pending intent whose entry is on the chain is completed by the recovery sweep', async () => {
     // The state a crash between the entry and the destruction leaves: entry + intent, key alive.
-    const e = clinical('p:sweep', { n: 1 });
+    const e = clinical('sweep', { n: 1 });
     await submit(a, e);
     const old = await keyIdOf(e);
-    const erasure = erasureOf('p:sweep');
+    const erasure = erasureOf('sweep');
     const erasures = a.app.get(ErasureService);
     const complete = erasures.complete.bind(erasures);
     erasures.complete = async () => {
@@ -247,7 +251,7 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
     expect(await store.dataKeys.countDocuments({ keyId: old })).toBe(1);
 
     expect(await b.app.get(ErasureService).recoverPending()).toBeGreaterThanOrEqual(1);
-    await expectErased(old, 'p:sweep', erasure);
+    await expectErased(old, 'sweep', erasure);
     const keyring = new Keyring();
     keyring.addVerifierKey(keys.signer.verifierKey);
     expect(await verifyStoredChain(store, tenant, keyring, { origin: `clinical-ledger/${tenant}` })).toMatchObject({ ok: true });
