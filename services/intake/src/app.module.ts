@@ -10,6 +10,7 @@ import { Hl7IntakeService } from './hl7/hl7-intake.service';
 import { isTimeZone } from './hl7/hl7-time';
 import { BodyReaderMiddleware } from './http/body-reader.middleware';
 import { MllpServer } from './mllp/mllp.server';
+import { ControlIdRegistry } from './pipeline/control-ids';
 import { LedgerPublisher } from './pipeline/ledger-publisher';
 import { Pseudonymizer, SecretsFileError } from './pipeline/pseudonyms';
 import { FacilityTenants } from './pipeline/tenants';
@@ -54,6 +55,7 @@ export class IntakeAppModule implements NestModule {
         { provide: Pseudonymizer, useValue: pseudonyms },
         { provide: FacilityTenants, useValue: tenants },
         LedgerPublisher,
+        ControlIdRegistry,
         Hl7IntakeService,
         FhirIntakeService,
         MllpServer,

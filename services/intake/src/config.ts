@@ -96,6 +96,18 @@ export class IntakeConfig extends BaseConfig {
   @Transform(toInt) @IsInt() @Min(1)
   INTAKE_RETRY_AFTER_SECONDS = 5;
 
+  /**
+   * An HL7 control id (MSH-10, from the same facility) reused for a different message: `reject`
+   * answers AE (ERR-3 205, duplicate key); `accept` records it as an event of its own (its id then
+   * includes the content digest) and says so in the answer.
+   */
+  @IsIn(['reject', 'accept'])
+  INTAKE_CONTROL_ID_REUSE: 'reject' | 'accept' = 'reject';
+
+  /** How long the control id registry remembers a control id's content. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(3650)
+  INTAKE_CONTROL_ID_TTL_DAYS = 90;
+
   /** Largest HTTP request body in bytes. */
   @Transform(toInt) @IsInt() @Min(1024)
   INTAKE_HTTP_MAX_BODY_BYTES = 4 * 1024 * 1024;

@@ -1,4 +1,5 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Subjects } from '@clinical-ledger/contracts';
 import { LocalServer, startNatsServer, workspaceRoot } from '@clinical-ledger/testing';
@@ -74,6 +75,19 @@ describe('NATS per-service permissions', () => {
     expect(await publishError(nc, 'ledger.get.entry')).toBeNull();
     expect(await publishError(nc, 'ledger.record.read')).toMatch(/permission/i);
     expect(await publishError(nc, 'consent.decide')).toMatch(/permission/i);
+  });
+
+  it('lets intake use its control id registry (KV) and no other bucket or stream', async () => {
+    const kv = await new Kvm(jetstream(await as('operator'))).create('INTAKE_CONTROL_IDS', { history: 1 });
+    await kv.create('a'.repeat(64), 'digest-1');
+    const intakeKv = await new Kvm(jetstream(await as('intake'))).open('INTAKE_CONTROL_IDS');
+    await intakeKv.create('b'.repeat(64), 'digest-2');
+    expect((await intakeKv.get('a'.repeat(64)))?.string()).toBe('digest-1');
+    await expect(intakeKv.create('a'.repeat(64), 'other')).rejects.toThrow();
+    const nc = await as('intake');
+    expect(await publishError(nc, '$KV.OTHER_BUCKET.x')).toMatch(/permission/i);
+    expect(await publishError(nc, '$JS.API.STREAM.DELETE.KV_INTAKE_CONTROL_IDS')).toMatch(/permission/i);
+    expect(await publishError(nc, '$JS.API.STREAM.PURGE.LEDGER_APPEND')).toMatch(/permission/i);
   });
 
   it('refuses a wrong password', async () => {

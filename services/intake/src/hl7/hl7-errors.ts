@@ -16,6 +16,7 @@ export const HL7_ERROR = {
   unsupportedProcessingId: { code: '202', text: 'Unsupported processing id' },
   unsupportedVersion: { code: '203', text: 'Unsupported version id' },
   unknownKey: { code: '204', text: 'Unknown key identifier' },
+  duplicateKey: { code: '205', text: 'Duplicate key identifier' },
   internal: { code: '207', text: 'Application internal error' },
 } as const;
 

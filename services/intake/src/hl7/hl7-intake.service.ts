@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { IntakeConfig, parsePairs } from '../config';
 import { EventTooLargeError, TemporarilyUnavailableError, UnknownTenantError } from '../pipeline/errors';
+import { ControlIdRegistry } from '../pipeline/control-ids';
 import { HL7_EVENT_PURPOSE, hl7EventId, hl7EventKey, isSafeSourceToken } from '../pipeline/event-ids';
 import { LedgerPublisher } from '../pipeline/ledger-publisher';
 import { MissingSecretError, Pseudonymizer } from '../pipeline/pseudonyms';
@@ -42,6 +43,7 @@ export class Hl7IntakeService {
     private readonly publisher: LedgerPublisher,
     private readonly pseudonyms: Pseudonymizer,
     private readonly tenants: FacilityTenants,
+    private readonly controlIds: ControlIdRegistry,
     metrics: MetricsService,
   ) {
     this.processingIds = config.INTAKE_HL7_PROCESSING_IDS.split(',');
@@ -74,12 +76,15 @@ export class Hl7IntakeService {
         data: msg.text,
       };
       if (mapped.patient) event.subject = this.pseudonyms.patient(tenant, mapped.patient.system, mapped.patient.value);
+      const reused = await this.checkControlId(tenant, msg, event);
       const accepted = await this.publisher.submit(event, 'clinical');
       this.logger.info(
         { eventId: event.id, tenant, type: event.type, dataclass: event.dataclass, duplicate: accepted.duplicate, seq: accepted.receipt?.seq, peer: ctx.peer },
         'HL7 message accepted',
       );
-      const text = accepted.receipt ? `recorded as ${event.id} at seq ${accepted.receipt.seq}` : `stored as ${event.id}`;
+      const text =
+        (accepted.receipt ? `recorded as ${event.id} at seq ${accepted.receipt.seq}` : `stored as ${event.id}`) +
+        (reused ? '; MSH-10 was used before for a different message: recorded as an event of its own' : '');
       return this.answer(raw, encoding, 'AA', undefined, text, event.id);
     } catch (err) {
       const error = toHl7Error(err);
@@ -90,6 +95,29 @@ export class Hl7IntakeService {
       );
       return this.answer(raw, encoding, error.ackCode, error);
     }
+  }
+
+  /**
+   * A control id already used for a different message (any time within the registry's TTL, not only
+   * JetStream's 2-minute duplicate window) is refused (AE 205) or, with INTAKE_CONTROL_ID_REUSE=accept,
+   * becomes an event of its own: its id then also digests the content. Returns true in that case.
+   */
+  private async checkControlId(tenant: string, msg: Hl7Message, event: LedgerEvent<string>): Promise<boolean> {
+    // NATS away: "try later" at once, not after the registry's timeouts.
+    if (!this.publisher.available) throw new TemporarilyUnavailableError('JetStream is not reachable; nothing was stored, resend later');
+    const content = this.pseudonyms.digest(tenant, 'hl7-content', msg.text);
+    if ((await this.controlIds.claim(event.id, content)) !== 'reuse') return false;
+    this.logger.warn({ eventId: event.id, tenant, controlId: msg.header.controlId.slice(0, 64), mode: this.config.INTAKE_CONTROL_ID_REUSE }, 'HL7 control id reused for a different message');
+    if (this.config.INTAKE_CONTROL_ID_REUSE === 'reject') {
+      throw new Hl7Error(
+        'duplicateKey',
+        'AE',
+        'MSH-10 (message control id) was already used by this facility for a different message; send new messages with new control ids (a resend must be identical)',
+        { segment: 'MSH', sequence: 1, field: 10 },
+      );
+    }
+    event.id = hl7EventId(tenant, this.pseudonyms.digest(tenant, HL7_EVENT_PURPOSE, `${hl7EventKey(msg.header.sendingFacility, msg.header.controlId)}\0${content}`));
+    return true;
   }
 
   /** MSH-3/MSH-4 as they are when they are plain system names, else a keyed digest (the envelope grammar allows no identifier). */

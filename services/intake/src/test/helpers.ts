@@ -58,6 +58,12 @@ export function secretsFile(tenants: string[]): { path: string; secrets: Record<
   return { path, secrets };
 }
 
+function secretsFileWith(secrets: Record<string, string>): { path: string; secrets: Record<string, string> } {
+  const path = join(mkdtempSync(join(tmpdir(), 'intake-secrets-')), 'pseudonyms.json');
+  writeFileSync(path, JSON.stringify(secrets), { mode: 0o600 });
+  return { path, secrets };
+}
+
 export interface IntakeUnderTest {
   service: RunningService;
   url: string;
@@ -69,9 +75,10 @@ export interface IntakeUnderTest {
 }
 
 /** Intake in this process (Nest app + MLLP listener) against the test's real NATS and Mongo. */
-export async function startIntake(infra: Infra, env: Record<string, string> = {}, opts: { auth?: TestAuth } = {}): Promise<IntakeUnderTest> {
+export async function startIntake(infra: Infra, env: Record<string, string> = {}, opts: { auth?: TestAuth; secrets?: Record<string, string> } = {}): Promise<IntakeUnderTest> {
   const auth = opts.auth ?? testAuth();
-  const { path, secrets } = secretsFile(['st-marys', 'city-general']);
+  // The same secrets across a restart: event ids and pseudonyms stay the same.
+  const { path, secrets } = opts.secrets ? secretsFileWith(opts.secrets) : secretsFile(['st-marys', 'city-general']);
   const config = loadConfig(IntakeConfig, {
     NATS_URL: infra.natsUrl,
     NATS_NAMESPACE: infra.namespace,
