@@ -2,7 +2,7 @@
 // ${CLINICAL_LEDGER_CACHE:-$HOME/.cache/clinical-ledger}/bin, keyed by a hash of the Go sources,
 // so it is built once per change of main.go/go.mod/go.sum and reused otherwise.
 import { createHash } from 'node:crypto';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, workspaceRoot } from './workspace';
@@ -34,11 +34,23 @@ export interface ConsistencyInput {
   proof: string[];
   tree?: number;
 }
+/** A live C2SP tlog-tiles log, read over HTTP by the Go verifier (tools/conformance/go/tiles.go). */
+export interface TilesInput {
+  /** The log's prefix, ending in "/" (`<prefix>checkpoint`, `<prefix>tile/...`). */
+  url: string;
+  vkey: string;
+  origin: string;
+  /** Bearer token sent with every request (entry bundles need one). */
+  token?: string;
+  /** Tree sizes (1..checkpoint size) whose tiles, bundle and proofs are checked. */
+  sizes: number[];
+}
 export interface ConformanceInput {
   notes?: NoteInput[];
   trees?: TreeInput[];
   inclusion?: InclusionInput[];
   consistency?: ConsistencyInput[];
+  tiles?: TilesInput[];
 }
 export interface ItemResult {
   ok: boolean;
@@ -48,10 +60,21 @@ export interface ItemResult {
   root?: string;
   signedBy?: string[];
 }
+export interface TilesResult {
+  ok: boolean;
+  errors?: string[];
+  /** Checkpoint size and root the tiles were checked against. */
+  size: number;
+  root?: string;
+  /** HTTP requests made, and sizes that passed. */
+  fetched: number;
+  checked: number;
+}
 export interface ConformanceOutput {
   notes: ItemResult[];
   inclusion: ItemResult[];
   consistency: ItemResult[];
+  tiles: TilesResult[];
 }
 
 
@@ -102,4 +125,24 @@ export function runConformance(input: ConformanceInput, bin = ensureConformanceB
   const res = spawnSync(bin, [], { input: JSON.stringify(input), encoding: 'utf8', maxBuffer: 1 << 30 });
   if (res.status !== 0) throw new Error(`conformance verifier failed (${res.status}): ${res.stderr || res.error?.message}`);
   return JSON.parse(res.stdout) as ConformanceOutput;
+}
+
+/**
+ * Runs one batch without blocking this process: needed when the verifier talks to a server that
+ * lives in the same process (the tile check reads the ledger over HTTP).
+ */
+export function runConformanceAsync(input: ConformanceInput, bin = ensureConformanceBinary()): Promise<ConformanceOutput> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      if (code !== 0) reject(new Error(`conformance verifier failed (${code}): ${err}`));
+      else resolve(JSON.parse(out) as ConformanceOutput);
+    });
+    child.stdin.end(JSON.stringify(input));
+  });
 }

@@ -13,6 +13,8 @@ import { loadSigningKeys, SigningKeys } from './keys/signing-keys';
 import { LedgerResponders } from './nats/ledger.responders';
 import { ReadService } from './read/read.service';
 import { StoreReadiness, storeProviders } from './store.providers';
+import { TilesController } from './tiles/tiles.controller';
+import { TileService } from './tiles/tile.service';
 
 export interface LedgerModuleOptions {
   /** A KMS/HSM-backed signer instead of LEDGER_SIGNING_KEY_FILE. */
@@ -30,7 +32,7 @@ export class LedgerAppModule {
     return {
       module: LedgerAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
-      controllers: [LedgerController, AppendConsumer],
+      controllers: [LedgerController, TilesController, AppendConsumer],
       providers: [
         // Keys are loaded here, at start: a bad key file stops the service with a clear message.
         { provide: SigningKeys, useValue: opts.signingKeys ?? loadSigningKeys(config) },
@@ -42,6 +44,7 @@ export class LedgerAppModule {
         ReadService,
         RecordAccessService,
         LedgerResponders,
+        TileService,
       ],
     };
   }

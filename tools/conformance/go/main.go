@@ -9,13 +9,16 @@
 //	  "notes":       [{"vkey": "...", "note": "...", "origin": "..."}],
 //	  "trees":       [{"leaves": ["<hex leaf hash>", ...]}],
 //	  "inclusion":   [{"index": 0, "size": 1, "leafHash": "<hex>", "proof": ["<hex>"], "root": "<hex>", "tree": 0}],
-//	  "consistency": [{"m": 1, "n": 2, "rootM": "<hex>", "rootN": "<hex>", "proof": ["<hex>"], "tree": 0}]
+//	  "consistency": [{"m": 1, "n": 2, "rootM": "<hex>", "rootN": "<hex>", "proof": ["<hex>"], "tree": 0}],
+//	  "tiles":       [{"url": "<C2SP tlog-tiles prefix/>", "vkey": "...", "origin": "...", "token": "...", "sizes": [1, 2]}]
 //	}
+//
+// "tiles" reads a live log over HTTP (see tiles.go).
 //
 // "tree" is optional: when present, the proof is also regenerated in Go (transparency-dev/merkle's
 // proof.Inclusion/Consistency node selection over tlog-computed hashes) and must be identical.
 //
-// Output (stdout): {"notes": [...], "inclusion": [...], "consistency": [...]}, one result per
+// Output (stdout): {"notes": [...], "inclusion": [...], "consistency": [...], "tiles": [...]}, one result per
 // input item, in order: {"ok": true, ...} or {"ok": false, "errors": ["..."]}.
 package main
 
@@ -67,6 +70,7 @@ type input struct {
 	Trees       []treeItem        `json:"trees"`
 	Inclusion   []inclusionItem   `json:"inclusion"`
 	Consistency []consistencyItem `json:"consistency"`
+	Tiles       []tilesItem       `json:"tiles"`
 }
 
 type result struct {
@@ -79,9 +83,10 @@ type result struct {
 }
 
 type output struct {
-	Notes       []result `json:"notes"`
-	Inclusion   []result `json:"inclusion"`
-	Consistency []result `json:"consistency"`
+	Notes       []result      `json:"notes"`
+	Inclusion   []result      `json:"inclusion"`
+	Consistency []result      `json:"consistency"`
+	Tiles       []tilesResult `json:"tiles"`
 }
 
 // store is a complete in-memory tlog hash store built from leaf hashes.
@@ -301,7 +306,7 @@ func run() error {
 		}
 		return nil
 	}
-	out := output{Notes: []result{}, Inclusion: []result{}, Consistency: []result{}}
+	out := output{Notes: []result{}, Inclusion: []result{}, Consistency: []result{}, Tiles: []tilesResult{}}
 	for _, it := range in.Notes {
 		out.Notes = append(out.Notes, checkNote(it))
 	}
@@ -316,6 +321,9 @@ func run() error {
 			return err
 		}
 		out.Consistency = append(out.Consistency, checkConsistency(it, trees))
+	}
+	for _, it := range in.Tiles {
+		out.Tiles = append(out.Tiles, checkTiles(it))
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }

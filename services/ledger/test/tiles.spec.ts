@@ -1,0 +1,127 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Binary, MongoClient } from 'mongodb';
+import { Subjects } from '@clinical-ledger/contracts';
+import { LedgerStore } from '@clinical-ledger/ledger-store';
+import { eventually, Infra, runConformanceAsync, startInfra } from '@clinical-ledger/testing';
+import { formatTilePath, parseTilePath } from '../src/tiles/tile-path';
+import { ledgerEnv, makeEvent, makeKeyFiles, publish, startInProcess, testAuth } from './helpers';
+
+jest.setTimeout(600_000);
+
+/**
+ * The C2SP tlog-tiles API, read by Go's sumdb/tlog tile code (tools/conformance/go/tiles.go) over
+ * HTTP: every tree size 1..300 against a checkpoint of 300, then sizes past 10,000, partial tiles
+ * and entry bundles included. None of our code takes part in the checking.
+ */
+describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', () => {
+  let infra: Infra;
+  let nc: NatsConnection;
+  let mongo: MongoClient;
+  let store: LedgerStore;
+  let subjects: Subjects;
+  let ledger: Awaited<ReturnType<typeof startInProcess>>;
+  const keys = makeKeyFiles('tiles-ledger');
+  const auth = testAuth();
+  const tenant = 'tiles';
+  const origin = `clinical-ledger/${tenant}`;
+  let appended = 0;
+
+  async function appendUpTo(n: number): Promise<void> {
+    const events = [];
+    for (; appended < n; appended++) events.push(makeEvent(tenant, { id: `${tenant}:e-${appended}` }));
+    for (let i = 0; i < events.length; i += 500) await Promise.all(events.slice(i, i + 500).map((e) => publish(nc, subjects, e)));
+    await eventually(async () => (await store.latestCheckpoint(tenant))?.size === n, 120_000, `checkpoint at ${n}`);
+  }
+
+  const prefix = () => `${ledger.url}/v1/chains/${tenant}/tlog/`;
+  const get = async (path: string, token?: string) => fetch(`${prefix()}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+  const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  beforeAll(async () => {
+    infra = await startInfra({ name: 'ledger-tiles' });
+    subjects = new Subjects(infra.namespace);
+    nc = await connect({ servers: infra.natsUrl });
+    mongo = new MongoClient(infra.mongoUrl);
+    store = new LedgerStore(mongo.db(infra.dbName));
+    ledger = await startInProcess(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_INTERVAL_MS: '100', LEDGER_CHECKPOINT_EVERY: '100000' }));
+    await eventually(() => ledger.transport?.isRunning() === true, 15_000, 'append consumer running');
+  });
+
+  afterAll(async () => {
+    await ledger?.close();
+    await nc?.close();
+    await mongo?.close();
+    await infra?.close();
+  });
+
+  it('tile names follow the spec both ways', () => {
+    expect(parseTilePath(['0', 'x001', 'x234', '067'])).toEqual({ level: 0, index: 1_234_067, width: 256 });
+    expect(parseTilePath(['entries', '000.p', '7'])).toEqual({ level: 'entries', index: 0, width: 7 });
+    expect(formatTilePath({ level: 2, index: 1_234_067, width: 17 })).toBe('tile/2/x001/x234/067.p/17');
+    for (const bad of [['00', '000'], ['64', '000'], ['0', '1'], ['0', '001', '000'], ['0', 'x000', '001'], ['0', '000.p', '0'], ['0', '000.p', '256'], ['0', '000.p', '07'], ['x', '000']]) {
+      expect(() => parseTilePath(bad)).toThrow();
+    }
+  });
+
+  it('every size 1..300 against a checkpoint of 300: hash tiles, entry bundles and proofs verify in Go', async () => {
+    await appendUpTo(300);
+    const token = await auth.token({ tenant, roles: ['auditor'] });
+    const [go] = (await runConformanceAsync({ tiles: [{ url: prefix(), vkey: keys.signer.verifierKey, origin, token, sizes: range(1, 300) }] })).tiles;
+    expect(go.errors ?? []).toEqual([]);
+    expect(go).toMatchObject({ ok: true, size: 300, checked: 300 });
+    expect(go.root).toBe((await store.latestCheckpoint(tenant))?.rootHash);
+
+    // Nothing past the checkpoint: the full level-0 tile 1 (entries 256..511) and wider partials.
+    expect((await get('tile/0/001')).status).toBe(404);
+    expect((await get('tile/0/001.p/45')).status).toBe(404);
+    expect((await get('tile/0/001.p/44')).status).toBe(200);
+    expect((await get('tile/1/000.p/2')).status).toBe(404);
+    // Names that break the spec are a 400 naming the tile.
+    const bad = await get('tile/0/1');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ error: 'invalid_input', errors: [{ field: 'tile' }] });
+    expect((await get('tile/0/000.p/0')).status).toBe(400);
+  });
+
+  it('hash tiles and the checkpoint are public; entry bundles need an auditor, admin or service token of the hospital', async () => {
+    const cp = await get('checkpoint');
+    expect(cp.status).toBe(200);
+    expect(cp.headers.get('content-type')).toMatch(/^text\/plain; charset=utf-8/);
+    expect(cp.headers.get('cache-control')).toBe('public, max-age=2');
+    expect(await cp.text()).toMatch(new RegExp(`^${origin}\n300\n`));
+    const tile = await get('tile/0/000');
+    expect(tile.status).toBe(200);
+    expect(tile.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
+    expect((await tile.arrayBuffer()).byteLength).toBe(256 * 32);
+
+    expect((await get('tile/entries/000')).status).toBe(401);
+    expect((await get('tile/entries/000', await auth.token({ tenant: 'other', roles: ['auditor'] }))).status).toBe(403);
+    expect((await get('tile/entries/000', await auth.token({ tenant, roles: ['clinician'] }))).status).toBe(403);
+    const bundle = await get('tile/entries/000', await auth.token({ tenant, roles: ['service'] }));
+    expect(bundle.status).toBe(200);
+    expect(bundle.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
+    // An unknown chain has no checkpoint to serve.
+    expect((await fetch(`${ledger.url}/v1/chains/nobody/tlog/checkpoint`)).status).toBe(404);
+  });
+
+  it('past 10,000 entries: level-1 partial tiles, every size 10,000..10,300 and proofs to the new checkpoint; full tiles come from the materialised copy', async () => {
+    await appendUpTo(10_300);
+    const token = await auth.token({ tenant, roles: ['auditor'] });
+    const sizes = [...range(1, 20), 255, 256, 257, 511, 512, 513, 4_095, 4_096, 4_097, 9_999, ...range(10_000, 10_300)];
+    const [go] = (await runConformanceAsync({ tiles: [{ url: prefix(), vkey: keys.signer.verifierKey, origin, token, sizes }] })).tiles;
+    expect(go.errors ?? []).toEqual([]);
+    expect(go).toMatchObject({ ok: true, size: 10_300, checked: sizes.length });
+
+    // Full tiles were written once to their own collection, byte for byte what is served.
+    const tiles = mongo.db(infra.dbName).collection<{ _id: string; data: Binary }>('ledger_tiles');
+    const docs = await tiles.find({ chain: tenant }).toArray();
+    // Go read every full entry bundle (40 of them) and some full hash tiles.
+    expect(docs.filter((d) => d._id.startsWith(`${tenant}/entries/`))).toHaveLength(40);
+    for (const id of [`${tenant}/entries/39`, `${tenant}/0/39`]) {
+      const doc = docs.find((d) => d._id === id);
+      const path = id.includes('entries') ? 'tile/entries/039' : 'tile/0/039';
+      const served = Buffer.from(await (await get(path, token)).arrayBuffer());
+      expect(doc && Buffer.from(doc.data.buffer).equals(served)).toBe(true);
+    }
+  });
+});
