@@ -75,3 +75,7 @@ export type CheckpointErrorCode =
   | 'CHECKPOINT_MISSING_SIGNER';
 /** A C2SP tlog-checkpoint body is malformed or not the expected log's. */
 export class CheckpointError extends ChainError<CheckpointErrorCode> {}
+
+export type CosignatureErrorCode = 'COSIGNATURE_BAD_KEY' | 'COSIGNATURE_INVALID' | 'COSIGNATURE_QUORUM_NOT_MET';
+/** A witness key is malformed, a trusted witness's cosignature does not verify, or too few witnesses cosigned. */
+export class CosignatureError extends ChainError<CosignatureErrorCode> {}

@@ -10,6 +10,7 @@ export * from './proofs';
 export * from './verify-proofs';
 export * from './keys';
 export * from './note';
+export * from './cosignature';
 export * from './checkpoint';
 export * from './entry';
 export * from './verify-chain';

@@ -43,6 +43,23 @@ export async function ferretDbBinary(): Promise<string> {
   });
 }
 
+export const OMNIWITNESS_VERSION = 'v0.0.0-20260720115447-2e1c6971d19e';
+
+/**
+ * transparency-dev's omniwitness (a C2SP tlog-witness), built once with `go install` into the
+ * cache, like nats-server. Tests and local runs start it with startWitness() (witness.ts).
+ */
+export async function omniwitnessBinary(): Promise<string> {
+  if (process.env['OMNIWITNESS_BIN']) return process.env['OMNIWITNESS_BIN'];
+  const target = join(cacheDir(), 'bin', `omniwitness-${OMNIWITNESS_VERSION}`);
+  return buildOnce(target, async (gobin) => {
+    await run('go', ['install', `github.com/transparency-dev/witness/cmd/omniwitness@${OMNIWITNESS_VERSION}`], {
+      env: { ...process.env, GOBIN: gobin },
+    });
+    return join(gobin, 'omniwitness');
+  });
+}
+
 /**
  * Builds `target` once across concurrent test workers: a lock folder serialises the build, the
  * result is renamed into place atomically, and later callers find the finished binary.

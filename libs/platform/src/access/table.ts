@@ -61,6 +61,11 @@ export const ACCESS_TABLE = {
   'ledger.keys': { summary: 'Ledger verifier keys (public by design)', public: true, grants: {} },
   'intake.metadata': { summary: 'FHIR CapabilityStatement', public: true, grants: {} },
   'audit.dashboard': { summary: 'The staff console page (it calls the API with a token)', public: true, grants: {} },
+  // C2SP tlog-tiles: what witnesses and outside verifiers read with standard clients. Tree size and
+  // hashes of entry cores only (a core names a random event id and a ciphertext digest, so a hash
+  // cannot be matched to a guessed event); public like the keys. The entry bundles are metadata.
+  'ledger.tlog.checkpoint': { summary: 'C2SP tlog-tiles checkpoint (latest signed, cosigned when witnessed)', public: true, grants: {} },
+  'ledger.tlog.tiles': { summary: 'C2SP tlog-tiles hash tiles (tree hashes only)', public: true, grants: {} },
 
   // ---- ledger: verification material (hashes and signatures, no patient data) ------------------
   'ledger.chain.head': { summary: 'Chain head: size, origin, latest signed checkpoint', grants: copy(EVERY_ROLE) },
@@ -74,6 +79,7 @@ export const ACCESS_TABLE = {
   // ---- ledger: metadata (pseudonyms, event types, times) ---------------------------------------
   'ledger.entries.list': { summary: 'Chain listing (every entry of the hospital)', grants: copy(METADATA_STAFF) },
   'ledger.verify': { summary: 'Verify the stored chain from genesis', grants: copy(METADATA_STAFF) },
+  'ledger.tlog.entries': { summary: 'C2SP tlog-tiles entry bundles (every entry core of the hospital)', grants: copy(METADATA_STAFF) },
   'ledger.entry.read': {
     summary: 'One entry (by seq or event id)',
     grants: { ...copy(METADATA_STAFF), patient: ['own-patient'] },

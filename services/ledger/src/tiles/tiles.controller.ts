@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { assertTenant, CurrentPrincipal, Principal, Public, RequireRoles } from '@clinical-ledger/platform';
+import { Access, assertTenant, CurrentPrincipal, Principal, Public, RequireRoles } from '@clinical-ledger/platform';
 import { badRequest, ReadService } from '../read/read.service';
 import { parseTilePath, TilePathError, type TileRef } from './tile-path';
 import { TileService, type TileResult } from './tile.service';
@@ -35,7 +35,7 @@ function parse(path: unknown, prefix: string[] = []): TileRef {
  * cores (each core names a random event id and a ciphertext digest, so a hash cannot be matched
  * to a guessed event), which is what witnesses and verifiers need. Entry bundles are the chain's
  * metadata (patient pseudonyms, event types, times): like /entries they need a token of the
- * hospital with the auditor, admin or service role. See docs/ACCESS-MODEL.md.
+ * hospital with the auditor, admin or service role. See docs/ACCESS-MODEL.md (the ledger.tlog.* rows).
  */
 @ApiTags('tlog-tiles')
 @Controller('v1/chains/:tenant/tlog')
@@ -46,6 +46,7 @@ export class TilesController {
   ) {}
 
   @Public()
+  @Access('ledger.tlog.checkpoint')
   @Get('checkpoint')
   @ApiOperation({ summary: 'C2SP checkpoint: the latest stored signed checkpoint note (text/plain)' })
   @ApiParam(TENANT)
@@ -59,6 +60,7 @@ export class TilesController {
   }
 
   @Get('tile/entries/*path')
+  @Access('ledger.tlog.entries')
   @ApiBearerAuth()
   @RequireRoles('auditor', 'admin', 'service')
   @ApiOperation({ summary: 'C2SP entry bundle: uint16-length-prefixed stored entry cores (each hashes to the level-0 tile hash)' })
@@ -72,6 +74,7 @@ export class TilesController {
   }
 
   @Public()
+  @Access('ledger.tlog.tiles')
   @Get('tile/*path')
   @ApiOperation({ summary: 'C2SP hash tile: 32-byte Merkle tree hashes at level 8L' })
   @ApiParam(TENANT)
