@@ -69,6 +69,11 @@ export interface CheckpointDoc {
   note: string;
   kid: string;
   createdAt: string;
+  /**
+   * False from the store until `ledger.checkpoint.<chain>` has it (a checkpoint stored while NATS
+   * was away is published later); absent on checkpoints stored before this field existed.
+   */
+  published?: boolean;
 }
 
 /** The encrypted `data` of one event, beside its entry (payload.digest = sha256 of `ciphertext`). */

@@ -305,6 +305,23 @@ export class LedgerStore {
     return this.checkpoints.find({ chain }).sort({ size: 1 }).toArray();
   }
 
+  /** Sizes of the stored checkpoints nearest to `size` on either side (for "no checkpoint there" answers). */
+  async checkpointSizesAround(chain: string, size: number): Promise<{ before: number | null; after: number | null }> {
+    const nearest = (filter: object, order: 1 | -1) =>
+      this.checkpoints.find({ chain, size: filter }, { projection: { size: 1 } }).sort({ size: order }).limit(1).next();
+    const [before, after] = await Promise.all([nearest({ $lt: size }, -1), nearest({ $gt: size }, 1)]);
+    return { before: before?.size ?? null, after: after?.size ?? null };
+  }
+
+  /** Stored checkpoints of a chain not yet published, smallest first. */
+  async unpublishedCheckpoints(chain: string): Promise<CheckpointDoc[]> {
+    return this.checkpoints.find({ chain, published: false }).sort({ size: 1 }).toArray();
+  }
+
+  async markCheckpointPublished(chain: string, size: number): Promise<void> {
+    await this.checkpoints.updateOne({ _id: checkpointId(chain, size) }, { $set: { published: true } });
+  }
+
   // ---- payloads and data keys ----------------------------------------------------------------
 
   /** Inserts ciphertexts durably; returns the ids that already existed (left untouched). */

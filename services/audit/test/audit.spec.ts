@@ -315,18 +315,36 @@ describe('audit service against the real ledger and consent', () => {
       expect(metric(metrics, 'audit_monitor_head_size', { tenant: TENANT })).toBe(head['size']);
     });
 
+    /** The ledger's largest stored checkpoint below the head (stored, published and verified here). */
+    async function olderStored(): Promise<Json> {
+      return (await mongo.db(infra.dbName).collection('ledger_checkpoints').find({ chain: TENANT, size: { $lt: head['size'] } }).sort({ size: -1 }).limit(1).next()) as Json;
+    }
+    /** Makes the monitor forget it verified that size (as if it had missed the message); returns the restore. */
+    async function forget(size: number): Promise<() => Promise<void>> {
+      const verified = mongo.db(infra.dbName).collection<Json>('audit_checkpoints');
+      const doc = await verified.findOne({ _id: `${TENANT}:${size}` } as Json);
+      expect(doc).not.toBeNull();
+      await verified.deleteOne({ _id: `${TENANT}:${size}` } as Json);
+      return async () => {
+        await verified.deleteOne({ _id: `${TENANT}:${size}` } as Json);
+        await verified.insertOne(doc as Json);
+      };
+    }
+
     it('verifies a genuine checkpoint it has not seen, of an older size, by its consistency with the head', async () => {
-      const { checkpoints } = (await api('/checkpoints?limit=1000')).body as { checkpoints: Json[] };
-      const seen = new Set(checkpoints.map((c) => c['size']));
-      const size = Array.from({ length: head['size'] - 1 }, (_, i) => i + 1).find((s) => !seen.has(s)) as number;
-      expect(size).toBeDefined();
-      // The ledger signs a checkpoint for any size on request; published like its own.
-      const cp = await http(ledger.url, 'GET', `/v1/chains/${TENANT}/checkpoints/${size}`, tokens['auditor']);
-      await publishCheckpoint(cp.body['note'], { size, rootHash: cp.body['rootHash'] });
-      await eventually(async () => ((await api('/checkpoints?limit=1000')).body['checkpoints'] as Json[]).some((c) => c['size'] === size), 10_000, 'older checkpoint verified');
-      const stored = ((await api('/checkpoints?limit=1000')).body['checkpoints'] as Json[]).find((c) => c['size'] === size);
-      expect(stored).toMatchObject({ rootHash: cp.body['rootHash'], consistentWith: head['size'] });
-      expect((await api('/checkpoints/latest')).body).toMatchObject({ size: head['size'], rootHash: head['rootHash'] });
+      // One of the ledger's own stored checkpoints the monitor missed (proofs exist only between stored ones).
+      const older = await olderStored();
+      const restore = await forget(older['size']);
+      try {
+        await publishCheckpoint(older['note'], { size: older['size'], rootHash: older['rootHash'] });
+        await eventually(async () => ((await api('/checkpoints?limit=1000')).body['checkpoints'] as Json[]).some((c) => c['size'] === older['size']), 10_000, 'older checkpoint verified');
+        const stored = ((await api('/checkpoints?limit=1000')).body['checkpoints'] as Json[]).find((c) => c['size'] === older['size']);
+        expect(stored).toMatchObject({ rootHash: older['rootHash'], consistentWith: head['size'] });
+        expect((await api('/checkpoints/latest')).body).toMatchObject({ size: head['size'], rootHash: head['rootHash'] });
+      } catch (err) {
+        await restore();
+        throw err;
+      }
     });
 
     const forgeries: [string, string, () => Promise<{ note: string; size: number; rootHash: string }>][] = [
@@ -358,11 +376,21 @@ describe('audit service against the real ledger and consent', () => {
         },
       ],
       [
-        'validly signed, an older size, a root the verified tree does not extend',
+        'validly signed, an older size the ledger has a checkpoint of (the monitor missed it), a root the verified tree does not extend',
         'inconsistent',
         async () => {
-          const seen = new Set(((await api('/checkpoints?limit=1000')).body['checkpoints'] as Json[]).map((c) => c['size']));
-          const size = Array.from({ length: head['size'] - 1 }, (_, i) => i + 1).find((s) => !seen.has(s)) as number;
+          const size = (await olderStored())['size'] as number;
+          restoreAfter = await forget(size);
+          const root = random();
+          return { note: await signCheckpoint({ origin: ORIGIN, size, rootHash: root }, [keys.signer]), size, rootHash: root.toString('hex') };
+        },
+      ],
+      [
+        'validly signed, a size below the head the ledger has no checkpoint of (it proves only between stored ones)',
+        'unprovable',
+        async () => {
+          const stored = new Set((await mongo.db(infra.dbName).collection('ledger_checkpoints').find({ chain: TENANT }).toArray()).map((c) => c['size']));
+          const size = Array.from({ length: head['size'] - 1 }, (_, i) => i + 1).find((s) => !stored.has(s)) as number;
           const root = random();
           return { note: await signCheckpoint({ origin: ORIGIN, size, rootHash: root }, [keys.signer]), size, rootHash: root.toString('hex') };
         },
@@ -386,23 +414,30 @@ describe('audit service against the real ledger and consent', () => {
       ],
     ];
 
+    let restoreAfter: (() => Promise<void>) | undefined;
+    afterEach(async () => {
+      await restoreAfter?.();
+      restoreAfter = undefined;
+    });
+
     it.each(forgeries)('alerts on a checkpoint %s (%s) published on ledger.checkpoint.<tenant>', async (_, kind, forge) => {
       const forged = await forge();
       const before = live.events.length;
+      const prior = (await alertsOf(kind)).length;
       await publishCheckpoint(forged.note, { size: forged.size, rootHash: forged.rootHash });
-      await eventually(async () => (await alertsOf(kind)).length === 1, 10_000, `${kind} alert`);
-      const [alert] = await alertsOf(kind);
+      await eventually(async () => (await alertsOf(kind)).length === prior + 1, 10_000, `${kind} alert`);
+      const alert = (await alertsOf(kind)).find((a) => a['checkpoint']?.['note'] === forged.note);
       expect(alert).toMatchObject({ type: 'monitor', tenant: TENANT, kind, severity: 'critical', source: 'stream', checkpoint: { note: forged.note } });
       // Announced on audit.alert.<tenant> (the dashboard's stream shows it) and counted.
       await eventually(() => live.events.slice(before).some((e) => e.event === 'alert' && e.data['alertId'] === alert?.['alertId']), 10_000, 'alert on the live stream');
       const metrics = await (await fetch(`${audit.url}/metrics`)).text();
-      expect(metric(metrics, 'audit_alerts_total', { tenant: TENANT, kind })).toBe(1);
+      expect(metric(metrics, 'audit_alerts_total', { tenant: TENANT, kind })).toBe(prior + 1);
       // The trusted head did not move.
       expect((await api('/checkpoints/latest')).body).toMatchObject({ size: head['size'], rootHash: head['rootHash'] });
       // The same forgery again is the same alert, not a new one.
       await publishCheckpoint(forged.note, { size: forged.size, rootHash: forged.rootHash });
       await checkpointsHandled();
-      expect(await alertsOf(kind)).toHaveLength(1);
+      expect(await alertsOf(kind)).toHaveLength(prior + 1);
     });
 
     it('notices the ledger’s latest checkpoint going backwards (polled), while a late genuine message on the stream is no alarm', async () => {

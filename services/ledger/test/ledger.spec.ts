@@ -217,11 +217,13 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     const cp = await request<{ size: number; note: string; rootHash: string }>('ledger.get.checkpoint', { tenant });
     expect(cp.size).toBe(10_000);
     const incl = await request<{ proof: string[]; leafHash: string; size: number; rootHash: string; checkpoint: { note: string } }>('ledger.proof.inclusion', { tenant, eventId: 'h1:msg-00042' });
-    const cons = await request<{ proof: string[]; fromRoot: string; toRoot: string }>('ledger.proof.consistency', { tenant, from: 1234, to: 10_000 });
+    // Proofs only between stored checkpoints: the first one the ledger stored, and the last.
+    const first = (await store.listCheckpoints(tenant))[0];
+    const cons = await request<{ proof: string[]; fromRoot: string; toRoot: string }>('ledger.proof.consistency', { tenant, from: first.size, to: 10_000 });
     const go = goVerify({
       notes: [{ vkey: keys.signer.verifierKey, note: incl.checkpoint.note, origin: 'clinical-ledger/h1' }],
       inclusion: [{ index: byEvent.seq, size: incl.size, leafHash: incl.leafHash, proof: incl.proof, root: incl.rootHash }],
-      consistency: [{ m: 1234, n: 10_000, rootM: cons.fromRoot, rootN: cons.toRoot, proof: cons.proof }],
+      consistency: [{ m: first.size, n: 10_000, rootM: cons.fromRoot, rootN: cons.toRoot, proof: cons.proof }],
     });
     expect([...go.notes, ...go.inclusion, ...go.consistency].every((r) => r.ok)).toBe(true);
     expect(await request('ledger.get.entry', { tenant, seq: 99_999 })).toMatchObject({ error: 'not_found', status: 404 });

@@ -144,7 +144,7 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     .description("fetch an entry, its inclusion proof and a signed checkpoint; verify them locally with your keys")
     .option('--event <id>', 'the entry of this event id')
     .addOption(new Option('--seq <n>', 'the entry at this seq').argParser(intArg(0)))
-    .addOption(new Option('--size <n>', 'prove against this tree size (default: the ledger\'s current size)').argParser(intArg(1)))
+    .addOption(new Option('--size <n>', 'prove against the stored checkpoint of this size (default: the latest checkpoint)').argParser(intArg(1)))
     .option('--json', 'machine-readable output')
     .action(async (o: KeyOpts & LedgerOpts & { event?: string; seq?: number; size?: number }) => {
       if ((o.event === undefined) === (o.seq === undefined)) throw new InputError('USAGE', 'give exactly one of --event <id> or --seq <n>');

@@ -26,7 +26,7 @@ export interface InclusionOptions {
   tenant: string;
   keyring: Keyring;
   ref: { seq?: number; eventId?: string };
-  /** Tree size to prove against; default the ledger's durable size. */
+  /** Size of a stored checkpoint to prove against; default the latest checkpoint. */
   size?: number;
   origin?: string;
 }

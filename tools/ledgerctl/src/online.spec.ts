@@ -169,9 +169,15 @@ describe('ledgerctl against a running ledger', () => {
     expect(byEvent.code).toBe(0);
     const seq = byEvent.json['seq'] as number;
     expect(byEvent.json).toMatchObject({ ok: true, eventId: ids[42], kid: signer.kid, size: N, checkpoint: { size: N, signedBy: [signer.kid] } });
-    const bySeq = await cli(['proof', 'inclusion', ...online(), '--seq', String(seq), '--size', String(seq + 1)]);
+    // Against a named stored checkpoint; any other size is the ledger's typed 404 (nothing signed on request).
+    const sizes = (await store.listCheckpoints(A)).map((c) => c.size);
+    const bySeq = await cli(['proof', 'inclusion', ...online(), '--seq', String(seq), '--size', String(sizes[sizes.length - 1])]);
     expect(bySeq.code).toBe(0);
-    expect(bySeq.out).toContain(`entry seq ${seq} (event ${ids[42]}) is in chain ${A} of size ${seq + 1}`);
+    expect(bySeq.out).toContain(`entry seq ${seq} (event ${ids[42]}) is in chain ${A} of size ${sizes[sizes.length - 1]}`);
+    const unstored = Array.from({ length: N }, (_, i) => i + 1).find((s) => s > seq && !sizes.includes(s)) as number;
+    const noCheckpoint = await cli(['proof', 'inclusion', ...online(), '--seq', String(seq), '--size', String(unstored), '--json']);
+    expect(noCheckpoint.code).toBe(3);
+    expect(noCheckpoint.json).toMatchObject({ error: { code: 'LEDGER_NOT_FOUND', message: expect.stringContaining(`no signed checkpoint at size ${unstored}`) } });
     const wrongKey = await cli(['proof', 'inclusion', '--url', ledger.url, '--tenant', A, '--token', tokens[A], '--key', Ed25519Signer.generate('ctl-ledger').verifierKey, '--seq', '3', '--json']);
     expect(wrongKey.code).toBe(1);
     expect(wrongKey.json).toMatchObject({ ok: false, failure: { reason: 'UNKNOWN_KID' } });

@@ -19,6 +19,7 @@ import {
   type VerifiedCheckpoint,
 } from '@clinical-ledger/chain';
 import type { EntryRecord } from './client';
+import { LedgerError } from './errors';
 
 export type VerifyFailureReason =
   | ChainFailureReason
@@ -205,6 +206,11 @@ export async function verifySource(src: ChainSource, opts: VerifyOptions): Promi
         report.kept.consistency = 'failed';
         report.kept.consistencyMessage = why(e);
         failure ??= { reason: 'CONSISTENCY', message: `the latest checkpoint (size ${latest.size}) does not extend the one you kept (size ${kept.size}): ${why(e)}` };
+      } else if (e instanceof LedgerError && e.status === 404) {
+        // The ledger proves only between checkpoints it stored: one it signed but cannot prove from is a finding.
+        report.kept.consistency = 'failed';
+        report.kept.consistencyMessage = e.message;
+        failure ??= { reason: 'CONSISTENCY', message: `the ledger cannot prove the checkpoint you kept (size ${kept.size}) consistent with its latest (size ${latest.size}): ${e.message}` };
       } else {
         throw e;
       }

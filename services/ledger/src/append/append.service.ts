@@ -29,6 +29,8 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
   private readonly writers = new Map<string, ChainWriter>();
   private readonly waiters = new Map<string, Set<(r: Receipt) => void>>();
   private js?: JetStreamClient;
+  /** Chains that may have stored checkpoints not yet on `ledger.checkpoint.<chain>`. */
+  private readonly unpublished = new Set<string>();
   private timer?: NodeJS.Timeout;
   private readonly appended: Counter<string>;
   private readonly duplicates: Counter<string>;
@@ -77,6 +79,8 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
         ...(this.config.LEDGER_FAULT_INJECT ? { fault: (point: FaultPoint) => this.injectFault(point) } : {}),
       });
       this.writers.set(chain, w);
+      // A checkpoint stored before a crash or restart but never published is sent on the next tick.
+      this.unpublished.add(chain);
     }
     return w;
   }
@@ -146,6 +150,7 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async tick(): Promise<void> {
+    await this.publishPending();
     for (const w of this.writers.values()) {
       if (w.busy || w.size <= Math.max(w.checkpointSize, 0)) continue;
       await w
@@ -163,15 +168,41 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
     const signer = this.keys.signer;
     const note = await signCheckpoint({ origin: originFor(this.config, w.chain), size, rootHash: root }, [signer]);
     const rootHash = toHex(root);
-    await this.store.putCheckpoint({ chain: w.chain, size, rootHash, note, kid: signer.kid, createdAt: new Date().toISOString() });
+    await this.store.putCheckpoint({ chain: w.chain, size, rootHash, note, kid: signer.kid, createdAt: new Date().toISOString(), published: false });
     w.checkpointSize = Math.max(w.checkpointSize, size);
     this.checkpoints.inc({ tenant: w.chain });
-    const msg: CheckpointMessage = { tenant: w.chain, size, rootHash, note };
     try {
-      const js = await this.jetstream();
-      await js.publish(this.nats.subjects.checkpoint(w.chain), JSON.stringify(msg), { msgID: `checkpoint:${w.chain}:${size}` });
+      await this.publishCheckpoint({ chain: w.chain, size, rootHash, note });
     } catch (err) {
-      this.logger.warn({ chain: w.chain, size, err: String(err) }, 'checkpoint stored but not published');
+      // Stored is what counts; the next tick publishes it once NATS takes it again.
+      this.unpublished.add(w.chain);
+      this.logger.warn({ chain: w.chain, size, err: String(err) }, 'checkpoint stored but not published yet; retried on the next tick');
+    }
+  }
+
+  private async publishCheckpoint(cp: { chain: string; size: number; rootHash: string; note: string }): Promise<void> {
+    const msg: CheckpointMessage = { tenant: cp.chain, size: cp.size, rootHash: cp.rootHash, note: cp.note };
+    const js = await this.jetstream();
+    // Same msg id on every attempt: a publish whose ack was lost is stored once.
+    await js.publish(this.nats.subjects.checkpoint(cp.chain), JSON.stringify(msg), { msgID: `checkpoint:${cp.chain}:${cp.size}` });
+    await this.store.markCheckpointPublished(cp.chain, cp.size);
+  }
+
+  /**
+   * Publishes stored checkpoints that never reached `ledger.checkpoint.<chain>` (NATS was away, or
+   * the process died in between), oldest first; a chain stays pending until all of them are out.
+   */
+  private async publishPending(): Promise<void> {
+    for (const chain of [...this.unpublished]) {
+      try {
+        for (const cp of await this.store.unpublishedCheckpoints(chain)) {
+          await this.publishCheckpoint(cp);
+          this.logger.info({ chain, size: cp.size }, 'published a checkpoint stored earlier');
+        }
+        this.unpublished.delete(chain);
+      } catch (err) {
+        this.logger.debug({ chain, err: String(err) }, 'stored checkpoints still not published');
+      }
     }
   }
 }

@@ -75,11 +75,14 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant/proofs/inclusion')
-  @ApiOperation({ summary: 'RFC 9162 inclusion proof of an entry (by seq or eventId) in the tree of `size`, with the signed checkpoint at that size' })
+  @ApiOperation({
+    summary: 'RFC 9162 inclusion proof of an entry (by seq or eventId) in the tree of a stored signed checkpoint, with that checkpoint',
+    description: '404 checkpoint_not_found (with the nearest stored sizes) when `size` names no stored checkpoint; 409 not_checkpointed when the entry is newer than the latest checkpoint.',
+  })
   @ApiParam(TENANT)
   @ApiQuery({ name: 'seq', required: false })
   @ApiQuery({ name: 'eventId', required: false })
-  @ApiQuery({ name: 'size', required: false, description: 'Tree size (default: the durable size)' })
+  @ApiQuery({ name: 'size', required: false, description: 'Size of a stored checkpoint (default: the latest)' })
   async inclusion(
     @CurrentPrincipal() p: Principal,
     @Param('tenant') tenant: string,
@@ -92,10 +95,13 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant/proofs/consistency')
-  @ApiOperation({ summary: 'RFC 9162 consistency proof between tree sizes `from` and `to`, with the signed checkpoint at `to`' })
+  @ApiOperation({
+    summary: 'RFC 9162 consistency proof between two stored signed checkpoints `from` and `to`, with both checkpoints',
+    description: '404 checkpoint_not_found (with the nearest stored sizes) when either size names no stored checkpoint.',
+  })
   @ApiParam(TENANT)
   @ApiQuery({ name: 'from', required: true })
-  @ApiQuery({ name: 'to', required: false, description: 'default: the durable size' })
+  @ApiQuery({ name: 'to', required: false, description: 'Size of a stored checkpoint (default: the latest)' })
   async consistency(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Query('from') from: string, @Query('to') to?: string): Promise<ConsistencyView> {
     assertTenant(p, tenant);
     return this.reads.consistency(tenant, from, to);
@@ -110,7 +116,7 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant/checkpoints/:size')
-  @ApiOperation({ summary: 'Signed checkpoint at a tree size: the stored one, or one signed now for that size' })
+  @ApiOperation({ summary: 'The stored signed checkpoint at a tree size (404 checkpoint_not_found with the nearest stored sizes otherwise; nothing is signed on request)' })
   @ApiParam(TENANT)
   async checkpointAt(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('size') size: string): Promise<CheckpointView> {
     assertTenant(p, tenant);

@@ -2,16 +2,19 @@ import { HttpException, Inject, Injectable } from '@nestjs/common';
 import {
   consistencyPlan,
   decodeCore,
+  fromHex,
   inclusionPlan,
+  leafHash,
   resolvePlan,
-  rootPlan,
-  signCheckpoint,
   toBase64,
   toHex,
+  verifyCheckpoint,
+  verifyConsistency,
+  verifyInclusion,
   type EntryCore,
 } from '@clinical-ledger/chain';
 import { TENANT_PATTERN, type Receipt } from '@clinical-ledger/contracts';
-import { bytes, LedgerStore, verifyStoredChain, type EntryDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
+import { bytes, LedgerStore, verifyStoredChain, type CheckpointDoc, type EntryDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { CONFIG } from '@clinical-ledger/platform';
 import type { LedgerConfig } from '../config';
 import { SigningKeys } from '../keys/signing-keys';
@@ -25,6 +28,12 @@ export class LedgerApiError extends HttpException {
 }
 
 export const notFound = (what: string) => new LedgerApiError(404, 'not_found', what);
+
+/** Stored tree nodes or a stored checkpoint that disagree with what was signed: nothing is served from them. */
+function integrityError(tenant: string, size: number, err: unknown, what = 'stored tree nodes do not match the signed checkpoint'): LedgerApiError {
+  const detail = err instanceof Error ? err.message : String(err);
+  return new LedgerApiError(500, 'integrity_error', `chain ${tenant}, size ${size}: ${what} (${detail}); run GET /v1/chains/${tenant}/verify`, { size });
+}
 export const badRequest = (field: string, message: string) =>
   new LedgerApiError(400, 'invalid_input', `${field}: ${message}`, { errors: [{ field, message }] });
 
@@ -78,8 +87,8 @@ export interface CheckpointView {
   size: number;
   rootHash: string;
   note: string;
-  /** False when signed on request for a size with no stored checkpoint. */
-  stored: boolean;
+  /** Always true: only checkpoints the writer signed and stored are served (nothing is signed on request). */
+  stored: true;
 }
 
 export interface InclusionView {
@@ -101,7 +110,10 @@ export interface ConsistencyView {
   proof: string[];
   fromRoot: string;
   toRoot: string;
+  /** The stored checkpoint at `to`. */
   checkpoint: CheckpointView;
+  /** The stored checkpoint at `from`. */
+  fromCheckpoint: CheckpointView;
 }
 
 function asInt(v: unknown, field: string, min = 0): number {
@@ -115,7 +127,11 @@ export function checkTenant(tenant: unknown): string {
   return tenant;
 }
 
-/** Entries, receipts, proofs and checkpoints, for HTTP and NATS alike. O(log n) store reads per proof. */
+/**
+ * Entries, receipts, proofs and checkpoints, for HTTP and NATS alike. O(log n) store reads per
+ * proof. Proofs are served only against stored checkpoints and checked against their signed roots
+ * first; nothing is signed here, so a read replica needs only the public keys.
+ */
 @Injectable()
 export class ReadService {
   constructor(
@@ -194,22 +210,21 @@ export class ReadService {
     return { tenant, from: f, limit: l, size, entries, next };
   }
 
-  /** Stored checkpoint at `size`, or one signed now for it (any size up to the durable size). */
+  /**
+   * The stored checkpoint at `size`, its note verified with the ledger's public keys (a replica
+   * needs no signing key: nothing is signed on a read). 404 naming the nearest stored sizes otherwise.
+   */
   async checkpointAt(tenant: string, size: number): Promise<CheckpointView> {
     const stored = await this.store.getCheckpoint(tenant, size);
-    if (stored) return { tenant, origin: this.origin(tenant), size, rootHash: stored.rootHash, note: stored.note, stored: true };
-    const current = await this.size(tenant);
-    if (size > current) throw notFound(`chain ${tenant} has ${current} entries, not ${size}`);
-    const [root] = await resolvePlan(this.store.treeReader(tenant), rootPlan(size));
-    const note = await signCheckpoint({ origin: this.origin(tenant), size, rootHash: root }, [this.keys.signer]);
-    return { tenant, origin: this.origin(tenant), size, rootHash: toHex(root), note, stored: false };
+    if (!stored) throw await this.noCheckpointAt(tenant, size);
+    return this.checked(tenant, stored);
   }
 
   async latestCheckpoint(tenant: string): Promise<CheckpointView> {
     checkTenant(tenant);
     const cp = await this.store.latestCheckpoint(tenant);
     if (!cp) throw notFound(`chain ${tenant} has no checkpoint yet`);
-    return { tenant, origin: this.origin(tenant), size: cp.size, rootHash: cp.rootHash, note: cp.note, stored: true };
+    return this.checked(tenant, cp);
   }
 
   async checkpoint(tenant: string, size?: unknown): Promise<CheckpointView> {
@@ -218,41 +233,99 @@ export class ReadService {
     return this.checkpointAt(tenant, asInt(size, 'size'));
   }
 
-  /** Inclusion proof of an entry in the tree of `size` (default: the durable size), with its checkpoint. */
+  /**
+   * Inclusion proof of an entry in the tree of a stored checkpoint: `size` names one, default the
+   * latest. 404 for a size with no checkpoint, 409 when the entry is newer than the latest one.
+   * The proof is checked against the checkpoint's signed root before it leaves.
+   */
   async inclusion(tenant: string, ref: { seq?: unknown; eventId?: unknown }, size?: unknown): Promise<InclusionView> {
     const doc = await this.entryDoc(tenant, ref);
-    const n = size === undefined || size === null || size === '' ? await this.size(tenant) : asInt(size, 'size', 1);
-    if (doc.seq >= n) throw badRequest('size', `entry ${doc.seq} is not in a tree of ${n} entries`);
-    const current = await this.size(tenant);
-    if (n > current) throw notFound(`chain ${tenant} has ${current} entries, not ${n}`);
-    // One batched read for the proof and the root together.
-    const plan = inclusionPlan(doc.seq, n);
-    const hashes = await resolvePlan(this.store.treeReader(tenant), [...plan, ...rootPlan(n)]);
-    const root = toHex(hashes[hashes.length - 1]);
-    const checkpoint = await this.checkpointAt(tenant, n);
-    return { tenant, seq: doc.seq, eventId: doc.eventId, size: n, leafHash: toHex(bytes(doc.leafHash)), proof: hashes.slice(0, -1).map(toHex), rootHash: root, checkpoint };
+    let checkpoint: CheckpointView;
+    if (size === undefined || size === null || size === '') {
+      checkpoint = await this.latestOrConflict(tenant);
+      if (doc.seq >= checkpoint.size) {
+        throw new LedgerApiError(
+          409,
+          'not_checkpointed',
+          `entry ${doc.seq} of chain ${tenant} is not covered by a signed checkpoint yet (the latest covers ${checkpoint.size} entries); ask again after the next checkpoint`,
+          { seq: doc.seq, latest: checkpoint.size },
+        );
+      }
+    } else {
+      const n = asInt(size, 'size', 1);
+      if (doc.seq >= n) throw badRequest('size', `entry ${doc.seq} is not in a tree of ${n} entries`);
+      checkpoint = await this.checkpointAt(tenant, n);
+    }
+    const n = checkpoint.size;
+    const proof = await resolvePlan(this.store.treeReader(tenant), inclusionPlan(doc.seq, n));
+    const leaf = bytes(doc.leafHash);
+    try {
+      // The stored leaf hash must be the hash of the stored core, and the stored nodes must lead to the signed root.
+      if (toHex(leafHash(bytes(doc.core))) !== toHex(leaf)) throw new Error(`entry ${doc.seq}: stored leaf hash is not the hash of its stored core`);
+      verifyInclusion(doc.seq, n, leaf, proof, fromHex(checkpoint.rootHash, 32));
+    } catch (err) {
+      throw integrityError(tenant, n, err);
+    }
+    return { tenant, seq: doc.seq, eventId: doc.eventId, size: n, leafHash: toHex(leaf), proof: proof.map(toHex), rootHash: checkpoint.rootHash, checkpoint };
   }
 
-  /** Consistency proof between tree sizes `from` <= `to` (default: the durable size). */
+  /**
+   * Consistency proof between two stored checkpoints, `from` <= `to` (default: the latest). 404
+   * for a size with no checkpoint. Checked against both signed roots before it leaves.
+   */
   async consistency(tenant: string, from: unknown, to?: unknown): Promise<ConsistencyView> {
     checkTenant(tenant);
     const m = asInt(from, 'from');
-    const current = await this.size(tenant);
-    const n = to === undefined || to === null || to === '' ? current : asInt(to, 'to');
-    if (m > n) throw badRequest('from', `must not exceed to (${n})`);
-    if (n > current) throw notFound(`chain ${tenant} has ${current} entries, not ${n}`);
-    const plan = consistencyPlan(m, n);
-    const hashes = await resolvePlan(this.store.treeReader(tenant), [...plan, ...rootPlan(m), ...rootPlan(n)]);
-    const checkpoint = await this.checkpointAt(tenant, n);
-    return {
-      tenant,
-      from: m,
-      to: n,
-      proof: hashes.slice(0, -2).map(toHex),
-      fromRoot: toHex(hashes[hashes.length - 2]),
-      toRoot: toHex(hashes[hashes.length - 1]),
-      checkpoint,
-    };
+    let toCheckpoint: CheckpointView;
+    if (to === undefined || to === null || to === '') {
+      toCheckpoint = await this.latestOrConflict(tenant);
+    } else {
+      const n = asInt(to, 'to');
+      if (m > n) throw badRequest('from', `must not exceed to (${n})`);
+      toCheckpoint = await this.checkpointAt(tenant, n);
+    }
+    const n = toCheckpoint.size;
+    if (m > n) throw badRequest('from', `must not exceed the latest checkpoint's size (${n})`);
+    const fromCheckpoint = await this.checkpointAt(tenant, m);
+    const proof = await resolvePlan(this.store.treeReader(tenant), consistencyPlan(m, n));
+    try {
+      verifyConsistency(m, n, fromHex(fromCheckpoint.rootHash, 32), fromHex(toCheckpoint.rootHash, 32), proof);
+    } catch (err) {
+      throw integrityError(tenant, n, err);
+    }
+    return { tenant, from: m, to: n, proof: proof.map(toHex), fromRoot: fromCheckpoint.rootHash, toRoot: toCheckpoint.rootHash, checkpoint: toCheckpoint, fromCheckpoint };
+  }
+
+  /** The latest stored checkpoint, or 409 while the chain has none. */
+  private async latestOrConflict(tenant: string): Promise<CheckpointView> {
+    const cp = await this.store.latestCheckpoint(tenant);
+    if (!cp) throw new LedgerApiError(409, 'not_checkpointed', `chain ${tenant} has no signed checkpoint yet; ask again after the first one`, { latest: null });
+    return this.checked(tenant, cp);
+  }
+
+  /** A stored checkpoint whose note verifies with our keys and says what the document says. */
+  private checked(tenant: string, cp: CheckpointDoc): CheckpointView {
+    try {
+      const v = verifyCheckpoint(cp.note, this.keys.keyring, { origin: this.origin(tenant) });
+      if (v.size !== cp.size || toHex(v.rootHash) !== cp.rootHash) throw new Error(`its note says size ${v.size} root ${toHex(v.rootHash)}`);
+    } catch (err) {
+      throw integrityError(tenant, cp.size, err, 'the stored checkpoint does not verify');
+    }
+    return { tenant, origin: this.origin(tenant), size: cp.size, rootHash: cp.rootHash, note: cp.note, stored: true };
+  }
+
+  private async noCheckpointAt(tenant: string, size: number): Promise<LedgerApiError> {
+    const [{ before, after }, latest] = await Promise.all([this.store.checkpointSizesAround(tenant, size), this.store.latestCheckpoint(tenant)]);
+    const near = [before, after].filter((s): s is number => s !== null);
+    const hint = latest
+      ? `; nearest stored sizes: ${near.join(' and ')}; latest: ${latest.size}`
+      : '; it has no checkpoint yet';
+    return new LedgerApiError(404, 'checkpoint_not_found', `chain ${tenant} has no signed checkpoint at size ${size} (proofs are served only against stored checkpoints)${hint}`, {
+      size,
+      before,
+      after,
+      latest: latest?.size ?? null,
+    });
   }
 
   keysView(): { currentKid: string; verifierKeys: string[]; originPrefix: string } {

@@ -1,0 +1,232 @@
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Binary, MongoClient } from 'mongodb';
+import { fromHex, Keyring, verifyCheckpoint, verifyConsistency, verifyInclusion } from '@clinical-ledger/chain';
+import { Subjects } from '@clinical-ledger/contracts';
+import { checkpointId, entryId, LedgerStore } from '@clinical-ledger/ledger-store';
+import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
+import { ledgerEnv, makeEvent, makeKeyFiles, publish, startInProcess, testAuth } from './helpers';
+
+jest.setTimeout(120_000);
+
+type Json = Record<string, unknown>;
+
+/**
+ * The read side serves proofs and checkpoints only against checkpoints the writer signed and
+ * stored: nothing is signed on request, a size without a checkpoint is a typed 404 naming the
+ * nearest stored sizes, and stored data that disagrees with a signed root is never served.
+ */
+describe('proofs and checkpoints against stored checkpoints only', () => {
+  let infra: Infra;
+  let nc: NatsConnection;
+  let mongo: MongoClient;
+  let store: LedgerStore;
+  let subjects: Subjects;
+  let ledger: Awaited<ReturnType<typeof startInProcess>>;
+  const keys = makeKeyFiles('reads-ledger');
+  const auth = testAuth();
+  const keyring = new Keyring();
+  keyring.addVerifierKey(keys.signer.verifierKey);
+  const tenant = 'cr';
+  const origin = `clinical-ledger/${tenant}`;
+  let token: string;
+
+  async function http(path: string): Promise<{ status: number; body: Json }> {
+    const res = await fetch(`${ledger.url}/v1/chains/${tenant}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    return { status: res.status, body: (await res.json()) as Json };
+  }
+  async function request(name: 'ledger.get.checkpoint' | 'ledger.proof.inclusion' | 'ledger.proof.consistency', body: Json): Promise<Json> {
+    return (await nc.request(subjects.request(name), JSON.stringify(body), { timeout: 5_000 })).json<Json>();
+  }
+  async function append(n: number, size: number): Promise<void> {
+    await Promise.all(Array.from({ length: n }, () => publish(nc, subjects, makeEvent(tenant))));
+    await eventually(async () => (await store.getHead(tenant))?.size === size, 20_000, `${size} entries`);
+  }
+
+  beforeAll(async () => {
+    infra = await startInfra({ name: 'ledger-cp-reads' });
+    subjects = new Subjects(infra.namespace);
+    nc = await connect({ servers: infra.natsUrl });
+    mongo = new MongoClient(infra.mongoUrl);
+    store = new LedgerStore(mongo.db(infra.dbName));
+    // A checkpoint after every 5 new entries and none on a timer: the stored sizes are 5 and 10.
+    ledger = await startInProcess(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_EVERY: '5', LEDGER_CHECKPOINT_INTERVAL_MS: '3600000' }));
+    await eventually(() => ledger.transport?.isRunning() === true, 15_000, 'append consumer running');
+    token = await auth.token({ tenant, roles: ['auditor'] });
+    await append(5, 5);
+    await append(4, 9);
+    expect((await store.listCheckpoints(tenant)).map((c) => c.size)).toEqual([5]);
+  });
+
+  afterAll(async () => {
+    await ledger?.close();
+    await nc?.close();
+    await mongo?.close();
+    await infra?.close();
+  });
+
+  it('answers 409 for an entry no checkpoint covers yet, and proves it once one does', async () => {
+    const early = await http('/proofs/inclusion?seq=7');
+    expect(early).toEqual({
+      status: 409,
+      body: {
+        error: 'not_checkpointed',
+        message: 'entry 7 of chain cr is not covered by a signed checkpoint yet (the latest covers 5 entries); ask again after the next checkpoint',
+        seq: 7,
+        latest: 5,
+      },
+    });
+    await append(1, 10);
+    await eventually(async () => (await store.latestCheckpoint(tenant))?.size === 10, 10_000, 'checkpoint at 10');
+    const proof = await http('/proofs/inclusion?seq=7');
+    expect(proof.status).toBe(200);
+    const cp = verifyCheckpoint((proof.body['checkpoint'] as Json)['note'] as string, keyring, { origin });
+    expect(cp.size).toBe(10);
+    verifyInclusion(7, 10, fromHex(proof.body['leafHash'] as string, 32), (proof.body['proof'] as string[]).map((h) => fromHex(h, 32)), cp.rootHash);
+  });
+
+  it('serves a stored checkpoint and refuses any other size with 404 naming the stored ones; nothing is signed on a read', async () => {
+    const before = await store.listCheckpoints(tenant);
+    expect(before.map((c) => c.size)).toEqual([5, 10]);
+    const five = await http('/checkpoints/5');
+    expect(five.body).toEqual({ tenant, origin, size: 5, rootHash: before[0].rootHash, note: before[0].note, stored: true });
+    for (const size of [7, 3, 11, 0]) {
+      const r = await http(`/checkpoints/${size}`);
+      expect(r.status).toBe(404);
+      expect(r.body).toMatchObject({ error: 'checkpoint_not_found', size, latest: 10 });
+    }
+    expect((await http('/checkpoints/7')).body).toEqual({
+      error: 'checkpoint_not_found',
+      message: 'chain cr has no signed checkpoint at size 7 (proofs are served only against stored checkpoints); nearest stored sizes: 5 and 10; latest: 10',
+      size: 7,
+      before: 5,
+      after: 10,
+      latest: 10,
+    });
+    expect((await http('/checkpoints/11')).body).toMatchObject({ before: 10, after: null });
+    // The same over NATS.
+    expect(await request('ledger.get.checkpoint', { tenant, size: 7 })).toMatchObject({ error: 'checkpoint_not_found', status: 404, before: 5, after: 10 });
+    expect(await request('ledger.get.checkpoint', { tenant })).toMatchObject({ size: 10, note: before[1].note });
+    // Asking signed nothing new.
+    expect(await store.listCheckpoints(tenant)).toEqual(before);
+  });
+
+  it('proves inclusion only in the tree of a stored checkpoint', async () => {
+    const atFive = await http('/proofs/inclusion?seq=2&size=5');
+    expect(atFive.status).toBe(200);
+    const cp = verifyCheckpoint((atFive.body['checkpoint'] as Json)['note'] as string, keyring, { origin });
+    verifyInclusion(2, 5, fromHex(atFive.body['leafHash'] as string, 32), (atFive.body['proof'] as string[]).map((h) => fromHex(h, 32)), cp.rootHash);
+    expect(atFive.body).toMatchObject({ size: 5, rootHash: Buffer.from(cp.rootHash).toString('hex') });
+    expect(await http('/proofs/inclusion?seq=2&size=7')).toMatchObject({ status: 404, body: { error: 'checkpoint_not_found', size: 7, before: 5, after: 10 } });
+    expect(await http('/proofs/inclusion?seq=6&size=5')).toMatchObject({ status: 400, body: { error: 'invalid_input', errors: [{ field: 'size' }] } });
+    expect(await request('ledger.proof.inclusion', { tenant, seq: 2, size: 8 })).toMatchObject({ error: 'checkpoint_not_found', status: 404 });
+  });
+
+  it('proves consistency only between stored checkpoints', async () => {
+    const [five, ten] = await store.listCheckpoints(tenant);
+    for (const r of [await http('/proofs/consistency?from=5&to=10'), await http('/proofs/consistency?from=5')]) {
+      expect(r.status).toBe(200);
+      expect(r.body).toMatchObject({ from: 5, to: 10, fromRoot: five.rootHash, toRoot: ten.rootHash, checkpoint: { size: 10, note: ten.note }, fromCheckpoint: { size: 5, note: five.note } });
+      verifyConsistency(5, 10, fromHex(five.rootHash, 32), fromHex(ten.rootHash, 32), (r.body['proof'] as string[]).map((h) => fromHex(h, 32)));
+    }
+    expect(await http('/proofs/consistency?from=3&to=10')).toMatchObject({ status: 404, body: { error: 'checkpoint_not_found', size: 3, after: 5 } });
+    expect(await http('/proofs/consistency?from=5&to=9')).toMatchObject({ status: 404, body: { error: 'checkpoint_not_found', size: 9 } });
+    expect(await http('/proofs/consistency?from=10&to=5')).toMatchObject({ status: 400, body: { error: 'invalid_input' } });
+    expect(await request('ledger.proof.consistency', { tenant, from: 4, to: 10 })).toMatchObject({ error: 'checkpoint_not_found', status: 404 });
+  });
+
+  it('never serves a proof from stored data that disagrees with the signed checkpoint', async () => {
+    // An entry whose stored core was altered: its leaf is not what the tree and the checkpoint hold.
+    const entry = await store.entries.findOne({ _id: entryId(tenant, 3) });
+    if (!entry) throw new Error('entry 3 missing');
+    const altered = Buffer.from(entry.core.buffer);
+    altered[altered.length - 2] ^= 1;
+    await store.entries.updateOne({ _id: entryId(tenant, 3) }, { $set: { core: new Binary(altered) } });
+    try {
+      const r = await http('/proofs/inclusion?seq=3&size=10');
+      expect(r.status).toBe(500);
+      expect(r.body).toMatchObject({ error: 'integrity_error', size: 10 });
+      expect(r.body['message']).toMatch(/stored leaf hash is not the hash of its stored core/);
+      expect(r.body['proof']).toBeUndefined();
+    } finally {
+      await store.entries.updateOne({ _id: entryId(tenant, 3) }, { $set: { core: entry.core } });
+    }
+    // A stored checkpoint whose root was swapped no longer matches its signed note.
+    const cp = await store.checkpoints.findOne({ _id: checkpointId(tenant, 5) });
+    if (!cp) throw new Error('checkpoint 5 missing');
+    await store.checkpoints.updateOne({ _id: cp._id }, { $set: { rootHash: '00'.repeat(32) } });
+    try {
+      expect(await http('/checkpoints/5')).toMatchObject({ status: 500, body: { error: 'integrity_error' } });
+      expect(await http('/proofs/consistency?from=5&to=10')).toMatchObject({ status: 500, body: { error: 'integrity_error' } });
+    } finally {
+      await store.checkpoints.updateOne({ _id: cp._id }, { $set: { rootHash: cp.rootHash } });
+    }
+    expect((await http('/proofs/inclusion?seq=3&size=10')).status).toBe(200);
+  });
+});
+
+/** issue 17: a checkpoint stored while NATS was down is published once NATS is back. */
+describe('checkpoints stored during a NATS outage', () => {
+  let infra: Infra;
+  let nc: NatsConnection;
+  let mongo: MongoClient;
+  let store: LedgerStore;
+  let subjects: Subjects;
+  let ledger: Awaited<ReturnType<typeof startInProcess>>;
+  const tenant = 'cq';
+  const keys = makeKeyFiles('outage-ledger');
+  const auth = testAuth();
+
+  beforeAll(async () => {
+    infra = await startInfra({ name: 'ledger-cp-outage', ownServers: true });
+    subjects = new Subjects(infra.namespace);
+    nc = await connect({ servers: infra.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    mongo = new MongoClient(infra.mongoUrl);
+    store = new LedgerStore(mongo.db(infra.dbName));
+    ledger = await startInProcess(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_INTERVAL_MS: '1000' }));
+    await eventually(() => ledger.transport?.isRunning() === true, 15_000, 'append consumer running');
+  });
+
+  afterAll(async () => {
+    await ledger?.close();
+    await nc?.close();
+    await mongo?.close();
+    await infra?.close();
+  });
+
+  /** How many checkpoint messages of the tenant LEDGER_ENTRIES holds, and the size the last one names. */
+  async function published(): Promise<{ count: number; lastSize: number | null }> {
+    const jsm = await jetstreamManager(nc);
+    const stream = subjects.stream('LEDGER_ENTRIES');
+    const info = await jsm.streams.info(stream, { subjects_filter: subjects.checkpoint(tenant) });
+    const count = info.state.subjects?.[subjects.checkpoint(tenant)] ?? 0;
+    if (count === 0) return { count, lastSize: null };
+    const last = await jsm.streams.getMessage(stream, { last_by_subj: subjects.checkpoint(tenant) });
+    return { count, lastSize: last ? last.json<{ size: number }>().size : null };
+  }
+
+  it('publishes it on a later tick, marked published in the store', async () => {
+    const natsServer = infra.nats;
+    if (!natsServer) throw new Error('this test owns its NATS server');
+    let size = 0;
+    // Entries stored, NATS gone before the timer checkpoints them (retried if the timer was quicker).
+    for (let attempt = 0; ; attempt++) {
+      await Promise.all(Array.from({ length: 3 }, () => publish(nc, subjects, makeEvent(tenant))));
+      size += 3;
+      await eventually(async () => (await store.getHead(tenant))?.size === size, 20_000, `${size} entries`);
+      if (((await store.latestCheckpoint(tenant))?.size ?? 0) < size) break;
+      if (attempt === 10) throw new Error('the timer always checkpointed before NATS could be stopped');
+    }
+    await natsServer.stop();
+    try {
+      await eventually(async () => (await store.latestCheckpoint(tenant))?.size === size, 30_000, 'checkpoint stored while NATS is down');
+      expect((await store.getCheckpoint(tenant, size))?.published).toBe(false);
+    } finally {
+      await natsServer.start();
+    }
+    await eventually(async () => (await published()).lastSize === size, 30_000, 'the stored checkpoint published after NATS came back');
+    await eventually(async () => (await store.getCheckpoint(tenant, size))?.published === true, 10_000, 'marked published');
+    // Every stored checkpoint is on the stream once, however many ticks tried.
+    expect((await published()).count).toBe((await store.listCheckpoints(tenant)).length);
+  });
+});
