@@ -4,7 +4,7 @@
 import { bytesEqual, decodeUtf8Strict } from './bytes';
 import { EntryError } from './errors';
 import { leafHash } from './hash';
-import { canonicalBytes } from './jcs';
+import { canonicalBytes, isCanonicalText } from './jcs';
 import type { Keyring, Signer } from './keys';
 
 export interface EntryCore {
@@ -81,6 +81,10 @@ export function decodeCore(bytes: Uint8Array): EntryCore {
     parsed = JSON.parse(text);
   } catch (e) {
     throw new EntryError('ENTRY_NOT_JSON', `core bytes are not JSON: ${(e as Error).message}`);
+  }
+  if (isCanonicalText(parsed, text)) {
+    validateCore(parsed);
+    return parsed;
   }
   let canonical: Uint8Array;
   try {

@@ -65,3 +65,28 @@ export function canonicalString(value: unknown): string {
 export function canonicalBytes(value: unknown): Buffer {
   return Buffer.from(canonicalString(value), 'utf8');
 }
+
+/** Every object's own keys in strictly increasing UTF-16 order (as RFC 8785 sorts them), at any depth. */
+function keysSorted(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (Array.isArray(value)) return value.every(keysSorted);
+  const keys = Object.keys(value);
+  for (let i = 0; i < keys.length; i++) {
+    if (i > 0 && !(keys[i - 1] < keys[i])) return false;
+    if (!keysSorted((value as Record<string, unknown>)[keys[i]])) return false;
+  }
+  return true;
+}
+
+/**
+ * True when `text` is certainly the RFC 8785 form of `parsed` (= JSON.parse(text), text decoded
+ * from valid UTF-8); false means "not shown", and the caller must take the full canonicalBytes
+ * path for the verdict and its message. Same answer at less cost for decoders: such a parse holds
+ * nothing check() refuses except lone surrogates, which need a \u escape in the text, and
+ * non-finite numbers, which JSON.stringify writes as null (so the text differs). RFC 8785 writes
+ * strings and numbers as JSON.stringify does and sorts keys; JSON.stringify keeps the parse's key
+ * order, so with sorted keys its output is the canonical form.
+ */
+export function isCanonicalText(parsed: unknown, text: string): boolean {
+  return !text.includes('\\u') && JSON.stringify(parsed) === text && keysSorted(parsed);
+}

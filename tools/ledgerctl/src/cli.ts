@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { verifyCheckpointNote } from './checkpoint';
 import { LedgerClient } from './client';
+import { SMALL_CHAIN } from './checker';
 import { CliError, EXIT, InputError } from './errors';
 import { ExportWriter, FileSource } from './export-file';
 import { DEFAULT_PAGE_SIZE, HttpSource } from './http-source';
@@ -12,6 +13,7 @@ import { readInput, type CliIo } from './io';
 import { buildKeyring } from './keyring';
 import { generateKey } from './keys';
 import { renderCheckpoint, renderInclusion, renderKey, renderVerify } from './output';
+import { ProgressBar } from './progress';
 import { verifySource } from './verify';
 
 /** Unexpected internal failure (a bug): distinct from every documented status. */
@@ -118,24 +120,42 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     .description('download (or read an export of) the whole chain and re-verify every entry, the root against the latest signed checkpoint, and optionally consistency with a checkpoint you kept')
     .option('--file <export.jsonl>', 'verify an export file offline instead of asking a ledger')
     .option('--from-checkpoint <note>', 'an older signed checkpoint you kept: the chain must still extend it')
+    .addOption(new Option('--workers <n>', `worker threads checking signatures and hashes (0: this thread; default: one per core for chains of ${SMALL_CHAIN.toLocaleString('en-US')} entries or more)`).argParser(intArg(0, 256)))
     .option('--json', 'machine-readable output')
-    .action(async (o: KeyOpts & LedgerOpts & { file?: string; fromCheckpoint?: string }) => {
+    .option('--quiet', 'no output when the chain verifies; only the failure line (on stderr) when it does not')
+    .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
+    .action(async (o: KeyOpts & LedgerOpts & { file?: string; fromCheckpoint?: string; workers?: number; json?: boolean; quiet?: boolean; progress: boolean }) => {
       if (o.file && o.url) throw new InputError('USAGE', 'give --url or --file, not both');
       if (!o.file && !o.url) throw new InputError('USAGE', 'give --url <ledger> (with --tenant and a token) or --file <export.jsonl>');
       const keyring = buildKeyring(o);
       const keptNote = o.fromCheckpoint !== undefined ? (await readInput(io, o.fromCheckpoint, 'kept checkpoint')).toString('utf8') : undefined;
+      const bar = io.stderrIsTTY && o.progress && !o.quiet ? new ProgressBar(io.stderr, io.columns) : undefined;
+      const common = {
+        keyring,
+        ...(o.origin !== undefined ? { origin: o.origin } : {}),
+        ...(keptNote !== undefined ? { keptNote } : {}),
+        ...(o.workers !== undefined ? { workers: o.workers } : {}),
+        ...(bar ? { onProgress: (done: number, total: number) => bar.update(done, total) } : {}),
+      };
       let report;
-      if (o.file) {
-        const src = await FileSource.open(o.file);
-        const tenant = o.tenant ?? src.header.tenant;
-        if (tenant !== src.header.tenant) throw new InputError('USAGE', `--tenant ${tenant} but the export is of ${src.header.tenant}`);
-        report = await verifySource(src, { tenant, keyring, ...(o.origin !== undefined ? { origin: o.origin } : {}), ...(keptNote !== undefined ? { keptNote } : {}) });
-      } else {
-        const { client, tenant, url } = ledgerClient(o, io);
-        const src = new HttpSource(client, tenant, url, o.pageSize);
-        report = await verifySource(src, { tenant, keyring, ...(o.origin !== undefined ? { origin: o.origin } : {}), ...(keptNote !== undefined ? { keptNote } : {}) });
+      try {
+        if (o.file) {
+          const src = await FileSource.open(o.file);
+          const tenant = o.tenant ?? src.header.tenant;
+          if (tenant !== src.header.tenant) throw new InputError('USAGE', `--tenant ${tenant} but the export is of ${src.header.tenant}`);
+          report = await verifySource(src, { tenant, ...common });
+        } else {
+          const { client, tenant, url } = ledgerClient(o, io);
+          report = await verifySource(new HttpSource(client, tenant, url, o.pageSize), { tenant, ...common });
+        }
+      } finally {
+        bar?.finish();
       }
-      print(report, renderVerify(report));
+      if (o.quiet && !o.json) {
+        if (!report.ok) io.stderr(renderVerify(report).split('\n')[0] + '\n');
+      } else {
+        print(report, renderVerify(report));
+      }
       if (!report.ok) status = EXIT.VERIFY_FAILED;
     });
 

@@ -1,11 +1,13 @@
 // The ledger's HTTP read API as a ChainSource: one chain-head read (size + latest checkpoint) as
 // the snapshot, then GET /v1/chains/:tenant/entries page by page, the next page fetched while the
-// current one is verified.
+// current one is verified. Pages go to the checkers in units small enough to spread over the workers.
 import { fromHex } from '@clinical-ledger/chain';
 import type { ChainInfo, EntryPage, EntryRecord, LedgerClient } from './client';
 import type { ChainSource } from './verify';
+import type { WorkUnit } from './work';
 
 export const DEFAULT_PAGE_SIZE = 1_000;
+const UNIT_RECORDS = 250;
 
 export class HttpSource implements ChainSource {
   private info: ChainInfo | undefined;
@@ -42,6 +44,12 @@ export class HttpSource implements ChainSource {
       const page: EntryPage = await pending;
       pending = page.next !== null && page.next < upTo && page.entries.length > 0 ? fetchPage(page.next) : undefined;
       yield page.entries;
+    }
+  }
+
+  async *work(upTo: number): AsyncIterable<WorkUnit> {
+    for await (const page of this.pages(upTo)) {
+      for (let i = 0; i < page.length; i += UNIT_RECORDS) yield { kind: 'records', records: page.slice(i, i + UNIT_RECORDS) };
     }
   }
 

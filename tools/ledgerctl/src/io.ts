@@ -9,6 +9,10 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   /** Reads all of stdin (for `-` arguments). */
   readStdin: () => Promise<Buffer>;
+  /** stderr is a terminal: progress may be drawn there. */
+  stderrIsTTY?: boolean;
+  /** Width of that terminal. */
+  columns?: number;
 }
 
 export function processIo(): CliIo {
@@ -21,6 +25,8 @@ export function processIo(): CliIo {
       for await (const c of process.stdin) chunks.push(c as Buffer);
       return Buffer.concat(chunks);
     },
+    stderrIsTTY: process.stderr.isTTY === true,
+    ...(process.stderr.columns ? { columns: process.stderr.columns } : {}),
   };
 }
 

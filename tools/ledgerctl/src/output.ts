@@ -17,6 +17,10 @@ export function renderVerify(r: VerifyReport): string {
     if (r.failure?.seq !== undefined) out.push(`      ${r.entries} entries verified before the failure`);
   }
   if (r.root) out.push(`      root        ${r.root} (over all ${r.entries} entries)`);
+  if (r.stats && r.entries > 0) {
+    const on = r.stats.workers ? `${r.stats.workers} worker thread${r.stats.workers > 1 ? 's' : ''}` : 'the main thread';
+    out.push(`      checked     in ${r.stats.seconds.toFixed(1)} s, ${r.stats.entriesPerSecond.toLocaleString('en-US')} entries/s on ${on}, peak RSS ${Math.round(r.stats.peakRssBytes / 2 ** 20)} MiB`);
+  }
   if (r.checkpoint) {
     out.push(`      checkpoint  ${r.checkpoint.origin} size ${r.checkpoint.size} root ${r.checkpoint.rootHash}, ${signers(r.checkpoint)}${r.ok ? ', root matches the entries' : ''}`);
   }

@@ -1,25 +1,26 @@
 // Whole-chain verification, independent of where the entries come from (the ledger's HTTP API page
-// by page, or an export file): every entry re-verified with libs/chain's streaming verifier
-// (canonical bytes, seq continuity, hash links, leaf hashes, signatures by kid), the recomputed
-// root checked against the latest signed checkpoint, and optionally against an older checkpoint the
-// auditor kept (consistency: catches a rewritten history). Only the auditor's keys are trusted.
+// by page, or an export file): every entry re-verified with libs/chain (canonical bytes, seq
+// continuity, hash links, leaf hashes, signatures by kid), the recomputed root checked against the
+// latest signed checkpoint, and optionally against an older checkpoint the auditor kept
+// (consistency: catches a rewritten history). Only the auditor's keys are trusted.
+// The costly standalone checks (parsing, decoding, hashing, signatures) run on worker threads, one
+// per core; the main thread keeps what needs the order: seq, prev links, the Merkle frontier and
+// the checkpoints (ChainVerifier.pushChecked), so the verdict is the sequential one.
 import {
   ChainError,
   ChainVerifier,
-  fromBase64,
-  fromHex,
   toBase64,
   toHex,
   verifyCheckpoint,
   verifyConsistency,
-  type ChainEntryInput,
   type ChainFailureReason,
   type CheckpointClaim,
   type Keyring,
   type VerifiedCheckpoint,
 } from '@clinical-ledger/chain';
-import type { EntryRecord } from './client';
+import { defaultWorkers, startChecker } from './checker';
 import { LedgerError } from './errors';
+import type { UnitResult, WorkUnit, CheckedItem } from './work';
 
 export type VerifyFailureReason =
   | ChainFailureReason
@@ -67,6 +68,17 @@ export interface VerifyReport {
   uncovered?: number;
   kept?: CheckpointSummary & { consistency: 'proof' | 'recomputed' | 'failed' | 'not-checked'; consistencyMessage?: string };
   failure?: VerifyFailure;
+  /** How the work went (not part of the verdict). */
+  stats?: VerifyStats;
+}
+
+export interface VerifyStats {
+  /** Worker threads that checked entries (0: the main thread did). */
+  workers: number;
+  seconds: number;
+  entriesPerSecond: number;
+  /** Peak resident set size of the whole process (all threads) so far. */
+  peakRssBytes: number;
 }
 
 /** Where entries and checkpoints come from. Everything it returns is untrusted. */
@@ -77,11 +89,17 @@ export interface ChainSource {
   checkpointNote(): Promise<string | undefined>;
   /** How many entries the source says it holds. */
   claimedSize(): Promise<number>;
-  /** Entries from seq 0 in seq order, in pages, until `upTo` or the source's end. */
-  pages(upTo: number): AsyncIterable<EntryRecord[]>;
+  /** Entries from seq 0 in seq order, as units of work for the checkers, until `upTo` or the source's end. */
+  work(upTo: number): AsyncIterable<WorkUnit>;
+  /**
+   * On the main thread, in order: the checked items of one unit that are entries (or malformed
+   * records), after the source's own bookkeeping (an export's end record and line numbers). Throws
+   * an InputError for a damaged source. Without it, every item is an entry or a record.
+   */
+  admit?(result: UnitResult): Iterable<CheckedItem>;
   /** Consistency proof between sizes m and n, when the source can produce one. */
   consistencyProof?(m: number, n: number): Promise<Uint8Array[]>;
-  /** After pages(): why the source is incomplete, if it is (e.g. a truncated export file). */
+  /** After work(): why the source is incomplete, if it is (e.g. a truncated export file). */
   incomplete?(): string | undefined;
 }
 
@@ -92,6 +110,10 @@ export interface VerifyOptions {
   origin?: string;
   /** An older signed checkpoint note the auditor kept. */
   keptNote?: string;
+  /** Worker threads for the standalone checks; 0 = the main thread; default: one per core for big chains. */
+  workers?: number;
+  /** Called now and then with the entries verified so far and the number expected. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export function summarizeCheckpoint(cp: VerifiedCheckpoint): CheckpointSummary {
@@ -114,15 +136,6 @@ export function checkNote(note: string | Uint8Array, keyring: Keyring, tenant: s
     throw new ChainError('CHECKPOINT_ORIGIN_MISMATCH', `origin ${JSON.stringify(cp.origin)} is not tenant ${tenant}'s (expected "<prefix>/${tenant}"; pin it with --origin)`);
   }
   return cp;
-}
-
-/** Turns a served record into verifier input; a malformed record names its seq. */
-function toInput(r: EntryRecord): ChainEntryInput {
-  return {
-    bytes: fromBase64(r.coreBytes),
-    signature: fromBase64(r.signature),
-    ...(r.leafHash !== undefined ? { leafHash: fromHex(r.leafHash, 32) } : {}),
-  };
 }
 
 export async function verifySource(src: ChainSource, opts: VerifyOptions): Promise<VerifyReport> {
@@ -158,21 +171,26 @@ export async function verifySource(src: ChainSource, opts: VerifyOptions): Promi
   const target = Math.max(claimed, latest?.size ?? 0, kept?.size ?? 0);
   const claims: CheckpointClaim[] = [latest, kept].filter((c): c is VerifiedCheckpoint => c !== undefined);
   const verifier = new ChainVerifier(opts.keyring, { chain: opts.tenant, checkpoints: claims });
+  const started = process.hrtime.bigint();
+  const checker = startChecker(opts.keyring, opts.workers ?? defaultWorkers(target));
   let failure: VerifyFailure | undefined;
-  outer: for await (const page of src.pages(target)) {
-    for (const r of page) {
-      if (verifier.size >= target) break outer;
-      let input: ChainEntryInput;
-      try {
-        input = toInput(r);
-      } catch (e) {
-        failure = { seq: verifier.size, reason: 'RECORD', message: `record served as seq ${r.seq}: ${why(e)}` };
-        break outer;
+  try {
+    outer: for await (const unit of checker.results(src.work(target))) {
+      for (const item of src.admit ? src.admit(unit) : unit.items) {
+        if (verifier.size >= target) break outer;
+        if (item.kind === 'record') {
+          failure = { seq: verifier.size, reason: 'RECORD', message: item.message };
+          break outer;
+        }
+        if (item.kind === 'entry' && verifier.pushChecked([item])) break outer;
       }
-      const f = verifier.push([input]);
-      if (f) break outer;
+      opts.onProgress?.(verifier.size, target);
     }
+  } finally {
+    await checker.close();
   }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  report.stats = { workers: checker.workers, seconds: Math.round(seconds * 1000) / 1000, entriesPerSecond: Math.round(verifier.size / Math.max(seconds, 1e-6)), peakRssBytes: process.resourceUsage().maxRSS * 1024 };
   const result = verifier.finish();
   report.entries = verifier.size;
   if (!failure && !result.ok) {
