@@ -1,7 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { BaseConfig, createLogger, loadConfig, ReadinessRegistry } from '@clinical-ledger/platform';
 import { Infra, startInfra } from '@clinical-ledger/testing';
-import { NatsService } from './nats.service';
+import { inboxPrefixFor, NatsService } from './nats.service';
 
 describe('NatsService against a real NATS JetStream', () => {
   let infra: Infra;
@@ -15,6 +15,26 @@ describe('NatsService against a real NATS JetStream', () => {
     const readiness = new ReadinessRegistry();
     return { nats: new NatsService(config, createLogger('test', 'silent'), readiness), readiness };
   }
+
+  it('replies reach the service on its own inbox prefix (_INBOX_<service> unless NATS_INBOX_PREFIX says otherwise)', async () => {
+    const { nats } = service();
+    const nc = await nats.ready();
+    expect(nats.inboxPrefix).toBe('_INBOX_test');
+    let replyTo = '';
+    const sub = nc.subscribe('probe.echo', {
+      callback: (_e, m) => {
+        replyTo = m.reply ?? '';
+        m.respond('pong');
+      },
+    });
+    expect((await nc.request('probe.echo', 'ping', { timeout: 5_000 })).string()).toBe('pong');
+    expect(replyTo.startsWith('_INBOX_test.')).toBe(true);
+    sub.unsubscribe();
+    await nats.onApplicationShutdown();
+    expect(inboxPrefixFor({ SERVICE_NAME: 'ledger-read', NATS_INBOX_PREFIX: '_INBOX_ledger' })).toBe('_INBOX_ledger');
+    expect(inboxPrefixFor({ SERVICE_NAME: 'my.svc' })).toBe('_INBOX_my_svc');
+    expect(() => loadConfig(BaseConfig, { NATS_INBOX_PREFIX: '_INBOX.>' })).toThrow(/NATS_INBOX_PREFIX: must be a subject prefix without wildcards/);
+  });
 
   it('connects, declares the documented streams with file storage, and reports ready', async () => {
     const { nats, readiness } = service();

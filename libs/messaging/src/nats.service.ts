@@ -37,8 +37,12 @@ export class NatsService implements OnApplicationShutdown {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       pingInterval: 5_000,
+      inboxPrefix: this.inboxPrefix,
       ...(this.config.NATS_CREDS_FILE
         ? { authenticator: credsAuthenticator(readFileSync(this.config.NATS_CREDS_FILE)) }
+        : {}),
+      ...(this.config.NATS_USER
+        ? { user: this.config.NATS_USER, pass: this.config.NATS_PASSWORD_FILE ? readFileSync(this.config.NATS_PASSWORD_FILE, 'utf8').trim() : '' }
         : {}),
     });
     this.nc = nc;
@@ -71,6 +75,14 @@ export class NatsService implements OnApplicationShutdown {
       }
     })();
     return nc;
+  }
+
+  /**
+   * Where replies to this service arrive: request/reply, JetStream PubAcks and pull-consumer
+   * deliveries all use the connection's inbox prefix (the v3 client's `inboxPrefix`).
+   */
+  get inboxPrefix(): string {
+    return inboxPrefixFor(this.config);
   }
 
   /** Resolves with the connection once NATS first answers. */
@@ -107,4 +119,9 @@ export class NatsService implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
   }
+}
+
+/** NATS_INBOX_PREFIX, or `_INBOX_<SERVICE_NAME>` (a service's own slice of the inbox space). */
+export function inboxPrefixFor(config: Pick<BaseConfig, 'NATS_INBOX_PREFIX' | 'SERVICE_NAME'>): string {
+  return config.NATS_INBOX_PREFIX ?? `_INBOX_${config.SERVICE_NAME.replace(/[^A-Za-z0-9_-]/g, '_')}`;
 }

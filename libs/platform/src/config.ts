@@ -52,6 +52,22 @@ export class BaseConfig {
   @IsOptional() @IsString()
   NATS_CREDS_FILE?: string;
 
+  /** NATS user of a server-configured `authorization` block (deploy/nats/nats-server.conf); with NATS_PASSWORD_FILE. */
+  @IsOptional() @Matches(/^[A-Za-z0-9_-]{1,64}$/, { message: 'must be a NATS user name of [A-Za-z0-9_-]' })
+  NATS_USER?: string;
+
+  /** File holding that user's password (read at connect, never logged). */
+  @IsOptional() @IsString()
+  NATS_PASSWORD_FILE?: string;
+
+  /**
+   * Prefix of this service's reply inboxes (request/reply, JetStream PubAcks and pulled messages),
+   * default `_INBOX_<SERVICE_NAME>`: NATS permissions give each service only its own, so no other
+   * service can read its replies or the messages it pulls.
+   */
+  @IsOptional() @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'must be a subject prefix without wildcards, e.g. _INBOX_ledger' })
+  NATS_INBOX_PREFIX?: string;
+
   @Matches(/^mongodb(\+srv)?:\/\/\S+$/, { message: 'must be a mongodb:// or mongodb+srv:// URL' })
   MONGO_URL = 'mongodb://127.0.0.1:27017/';
 

@@ -1,8 +1,22 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Subjects } from '@clinical-ledger/contracts';
-import { LocalServer, startNatsServer, workspaceRoot } from '@clinical-ledger/testing';
+import {
+  eventually,
+  LocalServer,
+  ledgerTestKeys,
+  ServiceName,
+  ServiceProcess,
+  spawnService,
+  startFerretDb,
+  startNatsServer,
+  testAuth,
+  workspaceRoot,
+} from '@clinical-ledger/testing';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 /**
@@ -28,10 +42,27 @@ describe('NATS per-service permissions', () => {
     await server.remove();
   });
 
-  async function as(user: keyof typeof passwords): Promise<NatsConnection> {
-    const nc = await connect({ servers: server.url, user, pass: passwords[user] });
+  const SERVICES = ['intake', 'ledger', 'consent', 'audit'] as const;
+
+  /** A connection as that user, with the user's own inbox prefix (as NatsService connects). */
+  async function as(user: keyof typeof passwords, inboxPrefix = user === 'operator' ? undefined : `_INBOX_${user}`): Promise<NatsConnection> {
+    const nc = await connect({ servers: server.url, user, pass: passwords[user], ...(inboxPrefix ? { inboxPrefix } : {}) });
     open.push(nc);
     return nc;
+  }
+
+  /** Subscribes and flushes; resolves with the server's permission error for that subscription, if any. */
+  async function subscribeError(nc: NatsConnection, subject: string): Promise<string | null> {
+    const errors: string[] = [];
+    const watcher = (async () => {
+      for await (const s of nc.status()) if (s.type === 'error') errors.push(String(s.error));
+    })();
+    const sub = nc.subscribe(subject);
+    await nc.flush();
+    await new Promise((r) => setTimeout(r, 100));
+    void watcher;
+    if (!sub.isClosed()) sub.unsubscribe();
+    return errors.find((e) => /permission/i.test(e) && e.includes(subject)) ?? null;
   }
 
   /** Publishes and flushes; resolves with the permission error the server sent back, if any. */
@@ -88,6 +119,137 @@ describe('NATS per-service permissions', () => {
     expect(await publishError(nc, '$KV.OTHER_BUCKET.x')).toMatch(/permission/i);
     expect(await publishError(nc, '$JS.API.STREAM.DELETE.KV_INTAKE_CONTROL_IDS')).toMatch(/permission/i);
     expect(await publishError(nc, '$JS.API.STREAM.PURGE.LEDGER_APPEND')).toMatch(/permission/i);
+  });
+
+  it('lets every service subscribe to its own inbox prefix only: never the shared _INBOX.> nor another service\'s', async () => {
+    for (const user of SERVICES) {
+      const nc = await as(user);
+      expect(await subscribeError(nc, `_INBOX_${user}.x`)).toBeNull();
+      expect(await subscribeError(nc, '_INBOX.>')).toMatch(/permission/i);
+      for (const other of SERVICES.filter((o) => o !== user)) expect(await subscribeError(nc, `_INBOX_${other}.>`)).toMatch(/permission/i);
+    }
+  });
+
+  it('answers requests and PubAcks on the caller\'s own inbox; a client on the shared inbox gets nothing back', async () => {
+    const ledger = await as('ledger');
+    ledger.subscribe('ledger.get.entry', {
+      callback: (_e, m) => {
+        m.respond('receipt');
+      },
+    });
+    await ledger.flush();
+    const intake = await as('intake');
+    expect((await intake.request('ledger.get.entry', '{}', { timeout: 5_000 })).string()).toBe('receipt');
+    expect((await jetstream(intake).publish('ledger.append.h1.clinical', '{}', { msgID: 'evt-own-inbox' })).duplicate).toBe(false);
+    const shared = await as('intake', '_INBOX');
+    await expect(shared.request('ledger.get.entry', '{}', { timeout: 2_000 })).rejects.toThrow();
+    await expect(jetstream(shared, { timeout: 2_000 }).publish('ledger.append.h1.clinical', '{}', { msgID: 'evt-shared-inbox' })).rejects.toThrow();
+  });
+
+  it('lets only the ledger create, read from and ack consumers of LEDGER_APPEND (audit can never ack an event before it is stored)', async () => {
+    const intake = await as('intake');
+    for (const n of [1, 2]) await jetstream(intake).publish('ledger.append.h2.clinical', JSON.stringify({ n }), { msgID: `evt-consumer-${n}` });
+    const ledger = await as('ledger');
+    const jsm = await jetstreamManager(ledger);
+    await jsm.consumers.add('LEDGER_APPEND', { durable_name: 'ledger-perm', ack_policy: AckPolicy.Explicit, filter_subject: 'ledger.append.h2.>' });
+    const consumer = await jetstream(ledger).consumers.get('LEDGER_APPEND', 'ledger-perm');
+    const first = await consumer.next({ expires: 5_000 });
+    expect(first?.json()).toEqual({ n: 1 });
+    expect(await first?.ackAck()).toBe(true);
+
+    const second = await consumer.next({ expires: 5_000 });
+    if (!second) throw new Error('no second message');
+    // The ack subject the server gave the ledger (the client keeps it on the underlying message).
+    const ackSubject = (second as unknown as { msg: { reply: string } }).msg.reply;
+    expect(ackSubject.startsWith('$JS.ACK.LEDGER_APPEND.ledger-perm.')).toBe(true);
+    for (const user of ['audit', 'intake', 'consent'] as const) {
+      const nc = await as(user);
+      // Acking the ledger's in-flight message, or pulling, inspecting, creating or deleting its consumer.
+      expect(await publishError(nc, ackSubject)).toMatch(/permission/i);
+      for (const api of ['CONSUMER.MSG.NEXT.LEDGER_APPEND.ledger-perm', 'CONSUMER.INFO.LEDGER_APPEND.ledger-perm', 'CONSUMER.DELETE.LEDGER_APPEND.ledger-perm', `CONSUMER.CREATE.LEDGER_APPEND.${user}-copy`, `CONSUMER.DURABLE.CREATE.LEDGER_APPEND.${user}-copy`]) {
+        expect(await publishError(nc, `$JS.API.${api}`)).toMatch(/permission/i);
+      }
+    }
+    const audit = await as('audit');
+    await expect((await jetstreamManager(audit, { timeout: 2_000 })).consumers.add('LEDGER_APPEND', { durable_name: 'audit-access', ack_policy: AckPolicy.Explicit })).rejects.toThrow();
+    // Nobody else's ack counted: the message is still the ledger's to ack.
+    expect((await jsm.consumers.info('LEDGER_APPEND', 'ledger-perm')).num_ack_pending).toBe(1);
+    expect(await second.ackAck()).toBe(true);
+    expect((await jsm.consumers.info('LEDGER_APPEND', 'ledger-perm')).num_ack_pending).toBe(0);
+    await jsm.consumers.delete('LEDGER_APPEND', 'ledger-perm');
+  });
+
+  it('lets audit manage and ack only its own consumers on LEDGER_ENTRIES and AUDIT', async () => {
+    const audit = await as('audit');
+    const jsm = await jetstreamManager(audit, { timeout: 2_000 });
+    await jsm.consumers.add('LEDGER_ENTRIES', { durable_name: 'audit-checkpoints', ack_policy: AckPolicy.Explicit, filter_subjects: ['ledger.checkpoint.*'] });
+    await jsm.consumers.add('LEDGER_ENTRIES', { durable_name: 'audit-access', ack_policy: AckPolicy.Explicit, filter_subjects: ['ledger.entry.*'] });
+    await jsm.consumers.add('AUDIT', { durable_name: 'audit-alerts', ack_policy: AckPolicy.Explicit, filter_subjects: ['audit.alert.*', 'audit.breakglass.*'] });
+    await jetstream(await as('ledger')).publish('ledger.checkpoint.h1', JSON.stringify({ size: 1 }), { msgID: 'cp-perm-1' });
+    const m = await (await jetstream(audit).consumers.get('LEDGER_ENTRIES', 'audit-checkpoints')).next({ expires: 5_000 });
+    expect(m?.json()).toEqual({ size: 1 });
+    expect(await m?.ackAck()).toBe(true);
+    // Another name, or its names on another stream: refused.
+    await expect(jsm.consumers.add('LEDGER_ENTRIES', { durable_name: 'snoop', ack_policy: AckPolicy.Explicit })).rejects.toThrow();
+    await expect(jsm.consumers.add('AUDIT', { durable_name: 'audit-checkpoints', ack_policy: AckPolicy.Explicit })).rejects.toThrow();
+    // The ledger, in turn, has no business with audit's consumers.
+    expect(await publishError(await as('ledger'), '$JS.API.CONSUMER.DELETE.LEDGER_ENTRIES.audit-checkpoints')).toMatch(/permission/i);
+  });
+
+  describe('the services, each connected as its own user', () => {
+    const auth = testAuth();
+    let mongo: LocalServer;
+    const running: ServiceProcess[] = [];
+    const tenant = 'hosp-a';
+    const svc = (name: ServiceName) => running.find((r) => r.name === name) as ServiceProcess;
+    async function http(name: ServiceName, method: string, path: string, token: string, body?: unknown, type = 'application/json') {
+      const res = await fetch(`${svc(name).url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': type } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    }
+
+    beforeAll(async () => {
+      mongo = await startFerretDb();
+      // Declared by the operator: the services may not create streams or buckets.
+      const kvm = new Kvm(jetstream(await as('operator')));
+      await kvm.open('INTAKE_CONTROL_IDS').catch(() => kvm.create('INTAKE_CONTROL_IDS', { history: 1 }));
+      const dir = mkdtempSync(join(tmpdir(), 'nats-users-'));
+      const keys = ledgerTestKeys('nats-users');
+      const common = { NATS_URL: server.url, NATS_MANAGE_STREAMS: 'false', MONGO_URL: mongo.url, MONGO_DB: 'nats_users', LOG_LEVEL: 'warn', INTAKE_MLLP_PORT: '0', ...auth.env };
+      const extra: Partial<Record<ServiceName, Record<string, string>>> = {
+        ledger: { ...keys.ledgerEnv, LEDGER_CHECKPOINT_INTERVAL_MS: '300' },
+        consent: { CONSENT_DEFAULT: 'permit-treatment' },
+        intake: { INTAKE_PSEUDONYM_SECRETS_FILE: join(dir, 'pseudonyms.json') },
+      };
+      writeFileSync(join(dir, 'pseudonyms.json'), JSON.stringify({ [tenant]: randomBytes(32).toString('base64') }), { mode: 0o600 });
+      for (const name of ['ledger', 'consent', 'intake'] as const) {
+        const passwordFile = join(dir, `${name}.password`);
+        writeFileSync(passwordFile, `${passwords[name]}\n`, { mode: 0o600 });
+        running.push(await spawnService(name, { ...common, ...extra[name], NATS_USER: name, NATS_PASSWORD_FILE: passwordFile }));
+      }
+      for (const r of running) await eventually(async () => (await fetch(`${r.url}/readyz`)).status === 200, 30_000, `${r.name} ready under its NATS user`);
+    });
+    afterAll(async () => {
+      await Promise.all(running.map((r) => r.stop()));
+      await mongo?.remove();
+    });
+
+    it('takes an event through intake into the chain, proves it, and gates a record read through consent', async () => {
+      const integration = await auth.token({ tenant, roles: ['integration'], sub: 'engine-1' });
+      const auditor = await auth.token({ tenant, roles: ['auditor'], sub: 'audit-office' });
+      const clinician = await auth.token({ tenant, roles: ['clinician'], sub: 'dr-a' });
+      // intake -> LEDGER_APPEND (PubAck on _INBOX_intake) -> the ledger's pull consumer (_INBOX_ledger) -> chain.
+      const ce = { specversion: '1.0', id: 'ce-perm-1', source: 'urn:test:lis', type: 'org.example.lab.result', dataclass: 'lab', patientid: 'urn:oid:1.2.3|MRN-1', data: { hb: 13.2 } };
+      const accepted = await http('intake', 'POST', '/events', integration, ce, 'application/cloudevents+json');
+      expect(accepted).toMatchObject({ status: 201, body: { eventId: expect.any(String) } });
+      const eventId = accepted.body['eventId'] as string;
+      await eventually(async () => (await http('ledger', 'GET', `/v1/chains/${tenant}/receipts/${encodeURIComponent(eventId)}`, auditor)).status === 200, 30_000, 'the event on the chain');
+      await eventually(async () => (await http('ledger', 'GET', `/v1/chains/${tenant}/proofs/inclusion?eventId=${encodeURIComponent(eventId)}`, auditor)).status === 200, 30_000, 'an inclusion proof');
+      // ledger -> consent.decide (reply on _INBOX_ledger) -> the access entry appended (PubAck on _INBOX_ledger) -> data.
+      const read = await http('ledger', 'GET', `/v1/chains/${tenant}/records/${encodeURIComponent(eventId)}?purpose=TREAT`, clinician);
+      expect(read.status).toBe(200);
+      expect(read.body['data']).toEqual({ hb: 13.2 });
+      for (const r of running) expect(r.output()).not.toMatch(/Permissions Violation/i);
+    });
   });
 
   it('refuses a wrong password', async () => {
