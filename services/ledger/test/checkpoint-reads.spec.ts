@@ -1,6 +1,8 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Binary, MongoClient } from 'mongodb';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fromHex, Keyring, verifyCheckpoint, verifyConsistency, verifyInclusion } from '@clinical-ledger/chain';
 import { Subjects } from '@clinical-ledger/contracts';
 import { checkpointId, entryId, LedgerStore } from '@clinical-ledger/ledger-store';
@@ -133,6 +135,26 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
     expect(await http('/proofs/consistency?from=5&to=9')).toMatchObject({ status: 404, body: { error: 'checkpoint_not_found', size: 9 } });
     expect(await http('/proofs/consistency?from=10&to=5')).toMatchObject({ status: 400, body: { error: 'invalid_input' } });
     expect(await request('ledger.proof.consistency', { tenant, from: 4, to: 10 })).toMatchObject({ error: 'checkpoint_not_found', status: 404 });
+  });
+
+  it('a read replica with public keys only (no signing key) serves the same checkpoints and proofs', async () => {
+    const vkeys = join(keys.dir, 'verifier.keys');
+    writeFileSync(vkeys, `${keys.signer.verifierKey}\n`);
+    const replica = await startInProcess(ledgerEnv(infra, keys, auth, { LEDGER_CONSUME: 'false', LEDGER_SIGNING_KEY_FILE: '', LEDGER_VERIFIER_KEYS: vkeys }));
+    try {
+      const get = async (path: string) => {
+        const res = await fetch(`${replica.url}/v1/chains/${tenant}${path}`, { headers: { authorization: `Bearer ${token}` } });
+        return { status: res.status, body: (await res.json()) as Json };
+      };
+      expect(await get('/checkpoints/10')).toEqual(await http('/checkpoints/10'));
+      expect(await get('/proofs/inclusion?seq=4&size=10')).toEqual(await http('/proofs/inclusion?seq=4&size=10'));
+      expect(await get('/proofs/consistency?from=5&to=10')).toEqual(await http('/proofs/consistency?from=5&to=10'));
+      expect(await get('/checkpoints/7')).toMatchObject({ status: 404, body: { error: 'checkpoint_not_found' } });
+      const published = (await (await fetch(`${replica.url}/v1/keys`)).json()) as Json;
+      expect(published).toMatchObject({ currentKid: keys.signer.kid, verifierKeys: [keys.signer.verifierKey] });
+    } finally {
+      await replica.close();
+    }
   });
 
   it('never serves a proof from stored data that disagrees with the signed checkpoint', async () => {

@@ -12,18 +12,35 @@ import type { LedgerConfig } from '../config';
  */
 export class SigningKeys {
   readonly keyring = new Keyring();
+  private readonly currentKid: string;
 
+  /**
+   * `signer` absent: a read-only replica's verify-only keys (it serves stored checkpoints and
+   * proofs, which need no signing); the first verifier key is then the current one.
+   */
   constructor(
-    readonly signer: Signer,
+    private readonly currentSigner: Signer | undefined,
     olderVerifierKeys: string[] = [],
   ) {
-    const { name } = splitKid(signer.kid);
-    this.keyring.add(name, signer.publicKey);
-    for (const v of olderVerifierKeys) this.keyring.addVerifierKey(v);
+    if (currentSigner) this.keyring.add(splitKid(currentSigner.kid).name, currentSigner.publicKey);
+    const kids = olderVerifierKeys.map((v) => this.keyring.addVerifierKey(v));
+    const current = currentSigner?.kid ?? kids[0];
+    if (!current) throw new Error('LEDGER_VERIFIER_KEYS: a replica without a signing key needs the public keys to verify with');
+    this.currentKid = current;
+  }
+
+  /** The signing key; throws on a verify-only replica (it never signs). */
+  get signer(): Signer {
+    if (!this.currentSigner) throw new Error('this replica holds no signing key (LEDGER_CONSUME=false without LEDGER_SIGNING_KEY_FILE): it never signs');
+    return this.currentSigner;
+  }
+
+  get canSign(): boolean {
+    return this.currentSigner !== undefined;
   }
 
   get kid(): string {
-    return this.signer.kid;
+    return this.currentKid;
   }
 }
 
@@ -76,8 +93,11 @@ export function createOnce(file: string, content: () => string | Buffer): void {
 }
 
 export function loadSigningKeys(config: LedgerConfig): SigningKeys {
-  let signer: Ed25519Signer;
-  if (config.LEDGER_SIGNING_KEY_FILE) {
+  let signer: Ed25519Signer | undefined;
+  if (!config.LEDGER_SIGNING_KEY_FILE && config.LEDGER_CONSUME === 'false' && config.LEDGER_VERIFIER_KEYS) {
+    // A read replica: stored checkpoints and proofs are served and verified with public keys only.
+    signer = undefined;
+  } else if (config.LEDGER_SIGNING_KEY_FILE) {
     try {
       signer = parseSigningKey(readFileSync(config.LEDGER_SIGNING_KEY_FILE, 'utf8'), config.LEDGER_SIGNING_KEY_NAME);
     } catch (err) {
