@@ -1,4 +1,4 @@
-import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
 import { MessagingModule } from '@clinical-ledger/messaging';
 import { ConfigError, PlatformModule } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
@@ -8,7 +8,6 @@ import { FhirController } from './fhir/fhir.controller';
 import { FhirIntakeService } from './fhir/fhir-intake.service';
 import { Hl7IntakeService } from './hl7/hl7-intake.service';
 import { isTimeZone } from './hl7/hl7-time';
-import { BodyReaderMiddleware } from './http/body-reader.middleware';
 import { MllpServer } from './mllp/mllp.server';
 import { ControlIdRegistry } from './pipeline/control-ids';
 import { LedgerPublisher } from './pipeline/ledger-publisher';
@@ -42,7 +41,7 @@ export function checkIntakeConfig(config: IntakeConfig): { pseudonyms: Pseudonym
 }
 
 @Module({})
-export class IntakeAppModule implements NestModule {
+export class IntakeAppModule {
   static forRoot(config: IntakeConfig, logger?: Logger): DynamicModule {
     const { pseudonyms, tenants } = checkIntakeConfig(config);
     return {
@@ -61,11 +60,5 @@ export class IntakeAppModule implements NestModule {
         MllpServer,
       ],
     };
-  }
-
-  configure(consumer: MiddlewareConsumer): void {
-    // Nest's JSON parser is off for intake (main.ts): this one knows FHIR and CloudEvents media
-    // types, the configured size limit, and answers errors in the caller's format.
-    consumer.apply(BodyReaderMiddleware).forRoutes(FhirController, CloudEventsController);
   }
 }

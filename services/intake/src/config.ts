@@ -45,6 +45,14 @@ export class IntakeConfig extends BaseConfig {
   @Transform(toInt) @IsInt() @Min(1)
   INTAKE_MLLP_MAX_CONNECTIONS = 1000;
 
+  /**
+   * Bytes of HL7 held in memory across all MLLP connections (unfinished frames, frames waiting or
+   * being stored). A finished frame that would pass it is answered AR at once (resend later); a
+   * connection whose unfinished frame passes it is closed.
+   */
+  @Transform(toInt) @IsInt() @Min(64 * 1024)
+  INTAKE_MLLP_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+
   /** Sending facility (MSH-4.1) -> tenant: "FAC1=st-marys,FAC2=city-general". */
   @IsOptional() @Matches(new RegExp(`^([^=,\\s][^=,]*=${TENANT})(,[^=,\\s][^=,]*=${TENANT})*$`), {
     message: 'must be FACILITY=tenant pairs separated by commas, e.g. FAC1=st-marys',
@@ -87,6 +95,13 @@ export class IntakeConfig extends BaseConfig {
   /** How long to wait for JetStream's acknowledgment of a publish. */
   @Transform(toInt) @IsInt() @Min(100)
   INTAKE_PUBLISH_TIMEOUT_MS = 5000;
+
+  /**
+   * Events waiting for JetStream's PubAck at once (all channels). Past it, intake answers "resend
+   * later" at once (HTTP 503 + Retry-After, MLLP AR) instead of queueing while NATS is slow.
+   */
+  @Transform(toInt) @IsInt() @Min(1)
+  INTAKE_MAX_INFLIGHT_PUBLISHES = 512;
 
   /** How long to wait for the ledger's receipt (INTAKE_ACK_MODE=receipt). */
   @Transform(toInt) @IsInt() @Min(100)

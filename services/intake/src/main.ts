@@ -4,6 +4,6 @@ import { IntakeConfig } from './config';
 
 runService(() => {
   const config = loadConfig(IntakeConfig);
-  // bodyParser off: intake reads FHIR/CloudEvents/HL7 bodies itself (http/body-reader.middleware.ts).
+  // bodyParser off: intake reads FHIR/CloudEvents/HL7 bodies itself (http/body-reader.interceptor.ts, after the auth guard).
   return { module: IntakeAppModule.forRoot(config), config, openapiTitle: 'clinical-ledger intake', bodyParser: false };
 });

@@ -1,10 +1,10 @@
-import { Body, Controller, Headers, Inject, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Headers, Inject, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiExtraModels, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { DATACONTENTTYPE_MESSAGE, DATACONTENTTYPE_PATTERN, ILL_FORMED_TEXT_MESSAGE, illFormedTextPath, InvalidInputError, LedgerEvent, validateInput } from '@clinical-ledger/contracts';
 import { CurrentPrincipal, LOGGER, Principal, RequireRoles } from '@clinical-ledger/platform';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
-import { RequestWithBody } from '../http/body-reader.middleware';
+import { BodyReaderInterceptor, RequestWithBody } from '../http/body-reader.interceptor';
 import { IntakeErrorsFilter } from '../http/errors.filter';
 import { requestTenant } from '../http/tenant';
 import { cloudEventId } from '../pipeline/event-ids';
@@ -24,6 +24,7 @@ const BATCH = 'application/cloudevents-batch+json';
 @ApiBearerAuth()
 @ApiExtraModels(CloudEventInDto)
 @UseFilters(IntakeErrorsFilter)
+@UseInterceptors(BodyReaderInterceptor)
 @Controller('events')
 export class CloudEventsController {
   constructor(

@@ -1,8 +1,9 @@
-import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
 import { CONFIG, CurrentPrincipal, Principal, Public, RequireRoles } from '@clinical-ledger/platform';
 import type { Response } from 'express';
 import { IntakeConfig } from '../config';
+import { BodyReaderInterceptor } from '../http/body-reader.interceptor';
 import { IntakeErrorsFilter } from '../http/errors.filter';
 import { requestTenant } from '../http/tenant';
 import { TemporarilyUnavailableError } from '../pipeline/errors';
@@ -24,6 +25,7 @@ const FHIR_JSON = 'application/fhir+json';
 @ApiTags('FHIR R4')
 @ApiBearerAuth()
 @UseFilters(IntakeErrorsFilter)
+@UseInterceptors(BodyReaderInterceptor)
 @Controller('fhir/r4')
 export class FhirController {
   constructor(

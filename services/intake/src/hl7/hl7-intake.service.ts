@@ -103,8 +103,6 @@ export class Hl7IntakeService {
    * becomes an event of its own: its id then also digests the content. Returns true in that case.
    */
   private async checkControlId(tenant: string, msg: Hl7Message, event: LedgerEvent<string>): Promise<boolean> {
-    // NATS away: "try later" at once, not after the registry's timeouts.
-    if (!this.publisher.available) throw new TemporarilyUnavailableError('JetStream is not reachable; nothing was stored, resend later');
     const content = this.pseudonyms.digest(tenant, 'hl7-content', msg.text);
     if ((await this.controlIds.claim(event.id, content)) !== 'reuse') return false;
     this.logger.warn({ eventId: event.id, tenant, controlId: msg.header.controlId.slice(0, 64), mode: this.config.INTAKE_CONTROL_ID_REUSE }, 'HL7 control id reused for a different message');
@@ -134,6 +132,14 @@ export class Hl7IntakeService {
     });
     this.logger.warn({ size, limit: this.config.INTAKE_MAX_MESSAGE_BYTES, controlId: raw.field(10).slice(0, 64) }, 'oversize HL7 message refused');
     return this.answer(raw, 'latin1', 'AE', error);
+  }
+
+  /** The answer for an MLLP frame that arrived while intake held too much unprocessed HL7: AR, resend later. */
+  overloaded(head: Buffer, limit: number): Hl7Outcome {
+    const raw = readRawHeader(head.toString('latin1'));
+    const error = new Hl7Error('internal', 'AR', `temporary failure: intake holds ${limit} bytes of messages not yet stored (INTAKE_MLLP_MAX_BUFFERED_BYTES); resend later`, { segment: 'MSH', sequence: 1 }, true);
+    this.logger.warn({ limit, controlId: raw.field(10).slice(0, 64) }, 'HL7 message refused at the MLLP memory bound');
+    return this.answer(raw, 'latin1', 'AR', error);
   }
 
   private answer(raw: RawHeader, encoding: string, code: 'AA' | 'AE' | 'AR', error?: Hl7Error, text?: string, eventId?: string): Hl7Outcome {

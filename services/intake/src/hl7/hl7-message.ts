@@ -1,16 +1,15 @@
 /* eslint-disable no-control-regex -- HL7 v2 and MLLP are defined in terms of control characters */
-import type * as Hl7Lib from 'node-hl7-client' with { 'resolution-mode': 'import' };
 import { Hl7Error } from './hl7-errors';
 
-// node-hl7-client ships CommonJS code but ESM-only typings; load the CommonJS build with require
-// and borrow the types (TS cannot `import` an ESM-typed package from a CommonJS file).
-const lib = require('node-hl7-client') as typeof Hl7Lib;
-
 /**
- * Our view of an HL7 v2 message: the structural checks intake insists on (the library is
- * lenient by design), the header fields intake routes on, and 1-based accessors in HL7 terms
- * (PID-3.4.2) over node-hl7-client, which unescapes \F\ \S\ \T\ \R\ \E\ \Xhh\ and honours the
- * message's own encoding characters.
+ * Our view of an HL7 v2 message: the structural checks intake insists on, the header fields
+ * intake routes on, and 1-based accessors in HL7 terms (PID-3.4.2) that honour the message's own
+ * encoding characters and unescape \F\ \S\ \T\ \R\ \E\ \Xhh\ (and drop \H\ \N\ \C..\ \M..\ \Z..\).
+ *
+ * Written here, not taken from a library: intake reads a handful of fields from untrusted input
+ * that may be 512 KiB of separators, and node-hl7-client's tree (used before) took seconds on a
+ * PID-3 with thousands of components or repetitions. Every step here is a split or a scan of the
+ * part it reads, so the cost is linear in the message size (see hl7-linear.spec.ts).
  */
 
 /** MSH fields exactly as sent (still escaped), for echoing in the answer, read without a full parse. */
@@ -66,35 +65,89 @@ export interface Hl7Repetition {
   component(c: number, sub?: number): string;
 }
 
+/** The message's delimiters (MSH-1, MSH-2). */
+interface Delimiters {
+  field: string;
+  component: string;
+  repetition: string;
+  escape: string;
+  subcomponent: string;
+}
+
 export class Hl7Segment {
   constructor(
     readonly name: string,
     /** 1-based position among segments with this name. */
     readonly sequence: number,
-    private readonly node: Hl7Lib.HL7Node,
+    private readonly raw: string,
+    private readonly delimiters: Delimiters,
   ) {}
 
   /** The first repetition's first component (sub-component) of field n. */
   value(field: number, component = 1, sub = 1): string {
-    return this.repetitions(field)[0]?.component(component, sub) ?? '';
+    const raw = this.rawField(field);
+    if (this.name === 'MSH' && field <= 2) return component === 1 ? raw : '';
+    return pieceOf(raw, this.delimiters, 0, component, sub);
   }
 
-  repetitions(field: number): Hl7Repetition[] {
-    const f = this.node.get(field);
-    const out: Hl7Repetition[] = [];
-    for (let r = 0; r < f.length; r++) {
-      const rep = f.get(r);
-      out.push({
-        component: (c, sub = 1) => {
-          if (c < 1 || c > rep.length) return '';
-          const comp = rep.get(c - 1);
-          if (sub <= 1 && comp.length <= 1) return comp.toString();
-          return sub >= 1 && sub <= comp.length ? comp.get(sub - 1).toString() : '';
-        },
-      });
+  /** Field n as sent (escaped), '' when absent. MSH-1 is the field separator, MSH-2 the encoding characters. */
+  rawField(n: number): string {
+    if (this.name === 'MSH') {
+      if (n === 1) return this.delimiters.field;
+      return nth(this.raw, this.delimiters.field, n - 1) ?? '';
     }
-    return out;
+    return nth(this.raw, this.delimiters.field, n) ?? '';
   }
+
+  /** Field n's repetitions; more than MAX_REPETITIONS is refused (AE), no real field has that many. */
+  repetitions(field: number): Hl7Repetition[] {
+    const raw = this.rawField(field);
+    if (raw === '') return [];
+    // MSH-2 holds the delimiters themselves: one value, never split.
+    if (this.name === 'MSH' && field <= 2) return [{ component: (c) => (c === 1 ? raw : '') }];
+    const d = this.delimiters;
+    if (count(raw, d.repetition) >= MAX_REPETITIONS) {
+      throw new Hl7Error('dataType', 'AE', `${this.name}-${field} has more than ${MAX_REPETITIONS} repetitions`, { segment: this.name, sequence: this.sequence, field });
+    }
+    return raw.split(d.repetition).map((rep) => ({ component: (c: number, sub = 1) => pieceOf(rep, d, -1, c, sub) }));
+  }
+}
+
+/** Most repetitions of one field read (PID-3 carries a handful of identifiers). */
+export const MAX_REPETITIONS = 1000;
+/** Most segments in one message (a long report has a few thousand; 512 KiB of empty ones would be 100,000). */
+export const MAX_SEGMENTS = 20_000;
+
+/**
+ * Component `c`, sub-component `sub` (1-based) of repetition `rep` (0-based; -1: `value` is one
+ * repetition already), unescaped. Found by scanning, never by splitting the whole value, so a value
+ * of 500,000 separators costs one pass and no allocation per piece.
+ */
+function pieceOf(value: string, d: Delimiters, rep: number, c: number, sub: number): string {
+  const repetition = rep < 0 ? value : nth(value, d.repetition, rep);
+  if (repetition === undefined || c < 1 || sub < 1) return '';
+  const component = nth(repetition, d.component, c - 1);
+  if (component === undefined) return '';
+  return unescapeHl7(nth(component, d.subcomponent, sub - 1) ?? '', d);
+}
+
+/** The n-th (0-based) piece of `s` split by `sep`, without splitting the rest. */
+function nth(s: string, sep: string, n: number): string | undefined {
+  let start = 0;
+  for (let i = 0; i < n; i++) {
+    const at = s.indexOf(sep, start);
+    if (at === -1) return undefined;
+    start = at + sep.length;
+  }
+  const end = s.indexOf(sep, start);
+  return end === -1 ? s.slice(start) : s.slice(start, end);
+}
+
+/** How many times `sep` occurs in `s`. */
+function count(s: string, sep: string): number {
+  let n = 0;
+  for (let at = s.indexOf(sep); at !== -1; at = s.indexOf(sep, at + sep.length)) n++;
+  return n;
 }
 
 export class Hl7Message {
@@ -103,20 +156,16 @@ export class Hl7Message {
     readonly text: string,
     readonly raw: RawHeader,
     readonly header: Hl7Header,
-    private readonly msg: Hl7Lib.Message,
+    private readonly byName: Map<string, Hl7Segment[]>,
     private readonly names: string[],
   ) {}
 
   segments(name: string): Hl7Segment[] {
-    const list = this.msg.get(name);
-    const out: Hl7Segment[] = [];
-    let i = 0;
-    for (const node of list) out.push(new Hl7Segment(name, ++i, node));
-    return out;
+    return [...(this.byName.get(name) ?? [])];
   }
 
   segment(name: string): Hl7Segment | undefined {
-    return this.names.includes(name) ? this.segments(name)[0] : undefined;
+    return this.byName.get(name)?.[0];
   }
 
   segmentNames(): string[] {
@@ -131,33 +180,30 @@ export class Hl7Message {
     const text = normalise(input);
     checkStructure(text);
     const raw = readRawHeader(text);
-    const names = text.split('\r').map((s) => s.slice(0, 3));
-    let msg: Hl7Lib.Message;
-    try {
-      msg = new lib.Message({ text });
-    } catch {
-      // The library's own message may quote content: not passed on (it could reach a log).
-      throw new Hl7Error('dataType', 'AE', 'message could not be parsed as HL7 v2', { segment: 'MSH', sequence: 1 });
+    const enc = raw.encodingCharacters;
+    const delimiters: Delimiters = { field: raw.fieldSeparator, component: enc[0] as string, repetition: enc[1] as string, escape: enc[2] as string, subcomponent: enc[3] as string };
+    const names: string[] = [];
+    const byName = new Map<string, Hl7Segment[]>();
+    for (const seg of text.split('\r')) {
+      const name = seg.slice(0, 3);
+      names.push(name);
+      const list = byName.get(name) ?? [];
+      list.push(new Hl7Segment(name, list.length + 1, seg, delimiters));
+      byName.set(name, list);
     }
-    const get = (path: string): string => {
-      try {
-        return msg.get(path).toString().trim();
-      } catch {
-        return '';
-      }
-    };
+    const msh = byName.get('MSH')?.[0] as Hl7Segment;
     const header: Hl7Header = {
-      sendingApplication: get('MSH.3.1'),
-      sendingFacility: get('MSH.4.1') || get('MSH.4.2'),
-      dateTime: get('MSH.7.1'),
-      messageCode: get('MSH.9.1').toUpperCase(),
-      triggerEvent: get('MSH.9.2').toUpperCase(),
-      structure: get('MSH.9.3').toUpperCase(),
-      controlId: get('MSH.10'),
-      processingId: get('MSH.11.1').toUpperCase(),
-      version: get('MSH.12.1'),
-      acceptAckType: get('MSH.15').toUpperCase(),
-      applicationAckType: get('MSH.16').toUpperCase(),
+      sendingApplication: msh.value(3).trim(),
+      sendingFacility: msh.value(4).trim() || msh.value(4, 2).trim(),
+      dateTime: msh.value(7).trim(),
+      messageCode: msh.value(9, 1).trim().toUpperCase(),
+      triggerEvent: msh.value(9, 2).trim().toUpperCase(),
+      structure: msh.value(9, 3).trim().toUpperCase(),
+      controlId: msh.value(10).trim(),
+      processingId: msh.value(11).trim().toUpperCase(),
+      version: msh.value(12).trim(),
+      acceptAckType: msh.value(15).trim().toUpperCase(),
+      applicationAckType: msh.value(16).trim().toUpperCase(),
     };
     const required: [keyof Hl7Header, number, string][] = [
       ['dateTime', 7, 'MSH-7 (date/time of message)'],
@@ -180,13 +226,79 @@ export class Hl7Message {
         field: 10,
       });
     }
-    return new Hl7Message(text, raw, header, msg, names);
+    return new Hl7Message(text, raw, header, byName, names);
   }
+}
+
+/**
+ * HL7 escape sequences (chapter 2.7): \F\ \S\ \T\ \R\ \E\ become the delimiters, \Xhh..\ the
+ * characters of those hex bytes; highlighting and character set switches (\H\ \N\ \C..\ \M..\
+ * \Z..\) are dropped; anything else is kept as sent. One scan, linear in the value's length.
+ */
+export function unescapeHl7(value: string, d: { field: string; component: string; repetition: string; escape: string; subcomponent: string }): string {
+  const esc = d.escape;
+  if (!esc || !value.includes(esc)) return value;
+  let out = '';
+  let i = 0;
+  while (i < value.length) {
+    const start = value.indexOf(esc, i);
+    const end = start === -1 ? -1 : value.indexOf(esc, start + 1);
+    if (start === -1 || end === -1) {
+      out += value.slice(i);
+      break;
+    }
+    out += value.slice(i, start);
+    const body = value.slice(start + 1, end);
+    switch (body[0]) {
+      case 'F':
+        out += d.field;
+        break;
+      case 'S':
+        out += d.component;
+        break;
+      case 'T':
+        out += d.subcomponent;
+        break;
+      case 'R':
+        out += d.repetition;
+        break;
+      case 'E':
+        out += esc;
+        break;
+      case 'X':
+        // Pairs of hex digits are bytes (a last lone digit is a byte too).
+        out += /^[0-9A-Fa-f]*$/.test(body.slice(1)) ? body.slice(1).replace(/[0-9A-Fa-f]{1,2}/g, (h) => String.fromCharCode(parseInt(h, 16))) : `${esc}${body}${esc}`;
+        break;
+      case 'H':
+      case 'N':
+      case 'C':
+      case 'M':
+      case 'Z':
+        break;
+      default:
+        out += `${esc}${body}${esc}`;
+    }
+    i = end + 1;
+  }
+  return out;
 }
 
 /** CR between segments (LF and CRLF from lenient senders become CR), no trailing blank segments. */
 export function normalise(input: string): string {
-  return input.replace(/\r\n|\n/g, '\r').replace(/[\r\s]+$/, '');
+  const text = input.replace(/\r\n|\n/g, '\r');
+  // Trailing whitespace is trimmed by a backward scan, not a regex: /[\r\s]+$/ retries from every
+  // position of a whitespace run that is not at the end (quadratic: 60,000 spaces took seconds).
+  let end = text.length;
+  while (end > 0 && isWhitespace(text.charCodeAt(end - 1))) end--;
+  return end === text.length ? text : text.slice(0, end);
+}
+
+/** What /\s/ matches (ECMAScript WhiteSpace and LineTerminator), by code unit. */
+function isWhitespace(c: number): boolean {
+  return (
+    (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
+    c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff
+  );
 }
 
 function checkStructure(text: string): void {
@@ -209,6 +321,9 @@ function checkStructure(text: string): void {
       sequence: 1,
       field: 2,
     });
+  }
+  if (count(text, '\r') >= MAX_SEGMENTS) {
+    throw new Hl7Error('segmentSequence', 'AE', `the message has more than ${MAX_SEGMENTS} segments`, { segment: 'MSH', sequence: 1 });
   }
   const segments = text.split('\r');
   const seen = new Map<string, number>();

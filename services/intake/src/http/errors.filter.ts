@@ -38,6 +38,9 @@ export class IntakeErrorsFilter implements ExceptionFilter {
       this.logger.error({ err: err instanceof Error ? err.stack : String(err), path: req.path }, 'intake request failed');
     }
     if (p.retryAfter) res.setHeader('Retry-After', String(p.retryAfter));
+    // Refused before its body was read (401/403 from the guards): the body is never read; the
+    // connection ends with the answer instead of draining up to INTAKE_HTTP_MAX_BODY_BYTES.
+    if (!req.complete) res.setHeader('Connection', 'close');
     if (req.path.startsWith('/fhir')) {
       res.status(p.status).type('application/fhir+json').send(JSON.stringify(operationOutcome(p.issues)));
       return;

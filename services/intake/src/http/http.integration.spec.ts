@@ -1,4 +1,5 @@
-import { Infra, startInfra } from '@clinical-ledger/testing';
+import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
+import { connect as netConnect } from 'node:net';
 import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, pseudonymOf, sample, startIntake } from '../test/helpers';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -297,6 +298,48 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     expect((await appendStream(infra)).length).toBe(before);
     // A Patient with only a server id still has a pseudonym (urn:fhir:reference|Patient/<id>): taken.
     expect((await post('/fhir/r4/Patient', { resourceType: 'Patient', id: 'p-77', name: [{ family: 'Doe' }] })).status).toBe(201);
+  });
+
+  it('checks the token before reading any body: an unauthenticated 4 MiB request is answered 401 before its body is sent', async () => {
+    // Headers only: the body is never sent. An answer can only come if intake does not wait for it.
+    const exchange = (headers: Record<string, string>) =>
+      new Promise<{ head: string; closed: boolean }>((resolve, reject) => {
+        const socket = netConnect(Number(new URL(intake.url).port), '127.0.0.1');
+        let got = '';
+        socket.on('data', (d: Buffer) => {
+          got += d.toString('latin1');
+        });
+        socket.on('close', () => resolve({ head: got, closed: true }));
+        socket.on('error', reject);
+        const lines = Object.entries({ host: '127.0.0.1', 'content-length': String(4 * 1024 * 1024), ...headers }).map(([k, v]) => `${k}: ${v}`);
+        socket.write(`POST /fhir/r4/Observation HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
+      });
+    const anonymous = await exchange({ 'content-type': 'application/fhir+json' });
+    expect(anonymous.head).toMatch(/^HTTP\/1\.1 401 /);
+    expect(anonymous.head).toMatch(/connection: close/i);
+    expect(anonymous.head).toContain('"code":"login"');
+    const clinician = await intake.auth.token({ tenant: 'st-marys', roles: ['clinician'] });
+    const wrongRole = await exchange({ 'content-type': 'application/fhir+json', authorization: `Bearer ${clinician}` });
+    expect(wrongRole.head).toMatch(/^HTTP\/1\.1 403 /);
+    const forged = await exchange({ 'content-type': 'application/cloudevents+json', authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.x' });
+    expect(forged.head).toMatch(/^HTTP\/1\.1 401 /);
+  });
+
+  it('reads the body only after the token is checked, and still limits it', async () => {
+    const socket = netConnect(Number(new URL(intake.url).port), '127.0.0.1');
+    let got = '';
+    socket.on('data', (d: Buffer) => {
+      got += d.toString('latin1');
+    });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    const body = Buffer.from(JSON.stringify({ ...observation, id: 'obs-late' }));
+    socket.write(`POST /fhir/r4/Observation HTTP/1.1\r\nhost: x\r\ncontent-type: application/fhir+json\r\nauthorization: Bearer ${token}\r\ncontent-length: ${body.length}\r\n\r\n`);
+    // Authenticated: intake waits for the body; it arrives in two parts and is taken.
+    socket.write(body.subarray(0, 10));
+    socket.write(body.subarray(10));
+    await eventually(() => /^HTTP\/1\.1 201 /.test(got), 10_000, 'stored once the body arrived');
+    socket.destroy();
+    expect((await post('/fhir/r4/Observation', { ...observation, note: [{ text: 'x'.repeat(30_000) }] })).status).toBe(413);
   });
 
   it('publishes an OpenAPI document for FHIR and CloudEvents', async () => {

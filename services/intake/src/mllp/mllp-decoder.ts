@@ -46,9 +46,16 @@ export class MllpDecoder {
     this.headBytes = Math.min(opts.headBytes ?? 4096, opts.maxFrameBytes);
   }
 
-  /** Bytes of an unfinished frame held right now (for back-pressure and tests). */
+  /** Bytes of an unfinished frame received so far (an oversize one counts all it skipped). */
   get pendingBytes(): number {
     return this.size;
+  }
+
+  /** Bytes this decoder holds in memory right now: the unfinished frame, or an oversize frame's head. */
+  get heldBytes(): number {
+    if (this.state === 'frame') return this.size;
+    if (this.state === 'skip') return this.head.length;
+    return 0;
   }
 
   /** Feeds one chunk; returns every item it completed. Never throws for any input. */

@@ -1,10 +1,11 @@
 import { BeforeApplicationShutdown, Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
-import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import { NatsService } from '@clinical-ledger/messaging';
+import { CONFIG, LOGGER, MetricsService, ReadinessRegistry } from '@clinical-ledger/platform';
 import { readFileSync } from 'node:fs';
 import { AddressInfo, createServer, Server, Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Gauge } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import { IntakeConfig, parsePairs } from '../config';
 import { buildAck } from '../hl7/ack';
 import { Hl7Error } from '../hl7/hl7-errors';
@@ -32,21 +33,48 @@ export class MllpServer implements OnApplicationBootstrap, BeforeApplicationShut
   private readonly sockets = new Set<Socket>();
   private readonly idle = new Set<Promise<void>>();
   private readonly connections: Gauge<string>;
+  private readonly buffered: Gauge<string>;
+  private readonly overloads: Counter<string>;
   private closing = false;
+  private listening?: Promise<void>;
+  /** Bytes of HL7 held across all connections: unfinished frames and frames waiting or being stored. */
+  private heldBytes = 0;
 
   constructor(
     @Inject(CONFIG) private readonly config: IntakeConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly hl7: Hl7IntakeService,
+    private readonly nats: NatsService,
     metrics: MetricsService,
+    readiness: ReadinessRegistry,
   ) {
     this.connections = metrics.gauge('intake_mllp_connections', 'Open MLLP connections');
+    this.buffered = metrics.gauge('intake_mllp_buffered_bytes', 'HL7 bytes held in memory across MLLP connections');
+    this.overloads = metrics.counter('intake_mllp_overload_total', 'MLLP frames answered AR or connections closed at the memory bound', ['action']);
+    readiness.register('mllp', async () => {
+      if (!this.servers.length) throw new Error('MLLP not listening yet (waiting for NATS)');
+    });
   }
 
-  async onApplicationBootstrap(): Promise<void> {
-    const specs: { port: number; tenant?: string }[] = [{ port: this.config.INTAKE_MLLP_PORT }];
-    for (const [port, tenant] of Object.entries(parsePairs(this.config.INTAKE_MLLP_PORT_TENANTS))) specs.push({ port: Number(port), tenant });
-    for (const spec of specs) await this.listen(spec.port, spec.tenant);
+  /**
+   * MLLP opens only once NATS is connected: an engine that connects earlier would only get AR
+   * for every message (after a restart, 2 to 6 of them); connection refused makes it wait and retry.
+   * Not awaited here, so HTTP (health, metrics) starts while NATS is away.
+   */
+  onApplicationBootstrap(): void {
+    this.listening = this.nats.ready().then(async () => {
+      if (this.closing) return;
+      const specs: { port: number; tenant?: string }[] = [{ port: this.config.INTAKE_MLLP_PORT }];
+      for (const [port, tenant] of Object.entries(parsePairs(this.config.INTAKE_MLLP_PORT_TENANTS))) specs.push({ port: Number(port), tenant });
+      for (const spec of specs) await this.listen(spec.port, spec.tenant);
+    });
+    this.listening.catch((err: unknown) => this.logger.error({ err: String(err) }, 'MLLP listeners not opened'));
+  }
+
+  /** Resolves once every listener is open (tests, and callers that need the ports). */
+  async whenListening(): Promise<MllpListener[]> {
+    await this.listening;
+    return this.listeners();
   }
 
   /** Where the listeners are (ports resolved when 0 was configured). */
@@ -98,6 +126,12 @@ export class MllpServer implements OnApplicationBootstrap, BeforeApplicationShut
     const decoder = new MllpDecoder({ maxFrameBytes: this.config.INTAKE_MAX_MESSAGE_BYTES });
     let chain = Promise.resolve();
     let pending = 0;
+    // This connection's share of heldBytes for its unfinished frame.
+    let partial = 0;
+    const holdPartial = () => {
+      this.hold(decoder.heldBytes - partial);
+      partial = decoder.heldBytes;
+    };
     const enqueue = (work: () => Promise<Hl7Outcome | undefined>) => {
       pending++;
       if (pending >= MAX_PIPELINED) socket.pause();
@@ -118,11 +152,27 @@ export class MllpServer implements OnApplicationBootstrap, BeforeApplicationShut
       this.track(step);
     };
     socket.on('data', (chunk: Buffer) => {
-      for (const item of decoder.push(chunk)) {
+      const items = decoder.push(chunk);
+      holdPartial();
+      for (const item of items) {
         switch (item.kind) {
           case 'frame': {
             const payload = item.payload;
-            enqueue(async () => this.hl7.handle(payload, { ...(pinnedTenant ? { pinnedTenant } : {}), peer }).catch((err: unknown) => this.internalError(payload, err, peer)));
+            if (this.heldBytes + payload.length > this.config.INTAKE_MLLP_MAX_BUFFERED_BYTES) {
+              // At the memory bound: answered AR at once (in order), the payload not kept.
+              this.overloads.inc({ action: 'ar' });
+              const head = Buffer.from(payload.subarray(0, 4096));
+              enqueue(async () => this.hl7.overloaded(head, this.config.INTAKE_MLLP_MAX_BUFFERED_BYTES));
+              break;
+            }
+            this.hold(payload.length);
+            enqueue(async () => {
+              try {
+                return await this.hl7.handle(payload, { ...(pinnedTenant ? { pinnedTenant } : {}), peer }).catch((err: unknown) => this.internalError(payload, err, peer));
+              } finally {
+                this.hold(-payload.length);
+              }
+            });
             break;
           }
           case 'oversize': {
@@ -138,6 +188,13 @@ export class MllpServer implements OnApplicationBootstrap, BeforeApplicationShut
             break;
         }
       }
+      if (this.heldBytes > this.config.INTAKE_MLLP_MAX_BUFFERED_BYTES && decoder.heldBytes > 0) {
+        // An unfinished frame past the bound cannot be answered (nobody waits for an answer to a
+        // frame not sent yet): the connection is closed, and the sender resends it later.
+        this.overloads.inc({ action: 'close' });
+        this.logger.warn({ peer, bytes: decoder.heldBytes, limit: this.config.INTAKE_MLLP_MAX_BUFFERED_BYTES }, 'MLLP memory bound reached: connection with an unfinished frame closed');
+        socket.destroy();
+      }
     });
     socket.on('timeout', () => {
       this.logger.info({ peer }, 'MLLP connection idle: closing');
@@ -147,8 +204,15 @@ export class MllpServer implements OnApplicationBootstrap, BeforeApplicationShut
     socket.on('close', () => {
       this.sockets.delete(socket);
       this.connections.dec();
+      this.hold(-partial);
+      partial = 0;
       if (decoder.pendingBytes > 0) this.logger.warn({ bytes: decoder.pendingBytes, peer }, 'MLLP connection closed inside a frame');
     });
+  }
+
+  private hold(bytes: number): void {
+    this.heldBytes += bytes;
+    this.buffered.set(this.heldBytes);
   }
 
   private internalError(payload: Buffer, err: unknown, peer: string): Hl7Outcome {

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { IntakeConfig } from '../config';
 import { TemporarilyUnavailableError } from './errors';
+import { LedgerPublisher } from './ledger-publisher';
 
 /** What a message's control id has been used for before. */
 export type ControlIdClaim =
@@ -39,6 +40,7 @@ export class ControlIdRegistry implements OnModuleInit {
 
   constructor(
     private readonly nats: NatsService,
+    private readonly publisher: LedgerPublisher,
     @Inject(CONFIG) private readonly config: IntakeConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     metrics: MetricsService,
@@ -95,7 +97,14 @@ export class ControlIdRegistry implements OnModuleInit {
     } catch (err) {
       throw new TemporarilyUnavailableError(`the control id registry is not reachable (${String(err)}); nothing was stored, resend later`);
     }
-    const outcome = await this.claimIn(kv, key, contentDigest);
+    let outcome: ControlIdClaim;
+    try {
+      // Bounded and failed fast like a publish: a slow or vanishing NATS never queues messages here.
+      outcome = await this.publisher.jetStreamRequest(() => this.claimIn(kv, key, contentDigest));
+    } catch (err) {
+      if (err instanceof TemporarilyUnavailableError) throw err;
+      throw new TemporarilyUnavailableError(`the control id registry did not answer (${err instanceof Error ? err.message : String(err)}); nothing was stored, resend later`);
+    }
     this.claims.inc({ outcome });
     return outcome;
   }

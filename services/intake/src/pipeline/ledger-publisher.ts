@@ -5,7 +5,7 @@ import { AppendCategory, LedgerEvent, Receipt, validateEnvelope } from '@clinica
 import { NatsService } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
-import type { Histogram } from 'prom-client';
+import type { Gauge, Histogram } from 'prom-client';
 import { IntakeConfig } from '../config';
 import { EventTooLargeError, TemporarilyUnavailableError } from './errors';
 
@@ -35,6 +35,9 @@ export class LedgerPublisher implements OnModuleInit, OnApplicationShutdown {
   private receiptsSub?: Subscription;
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly publishSeconds: Histogram<string>;
+  /** Publishes waiting for their PubAck; each is failed at once when the connection drops. */
+  private readonly inflight = new Set<(reason: string) => void>();
+  private readonly inflightGauge: Gauge<string>;
 
   constructor(
     private readonly nats: NatsService,
@@ -44,6 +47,7 @@ export class LedgerPublisher implements OnModuleInit, OnApplicationShutdown {
     readiness: ReadinessRegistry,
   ) {
     this.publishSeconds = metrics.histogram('intake_publish_seconds', 'JetStream publish latency (until PubAck)', ['outcome']);
+    this.inflightGauge = metrics.gauge('intake_jetstream_inflight', 'JetStream requests (publishes, control id registry) waiting for an answer');
     if (config.INTAKE_ACK_MODE === 'receipt') {
       readiness.register('ledger-receipts', async () => {
         if (!this.receiptsSub || this.receiptsSub.isClosed()) throw new Error('not subscribed to ledger receipts');
@@ -66,8 +70,12 @@ export class LedgerPublisher implements OnModuleInit, OnApplicationShutdown {
     // letting publishes queue in the client's reconnect buffer until they time out.
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') this.connected = false;
-        else if (s.type === 'reconnect') this.connected = true;
+        if (s.type === 'disconnect') {
+          this.connected = false;
+          // A publish in flight cannot get its PubAck over a connection that is gone: answer it
+          // now, not after INTAKE_PUBLISH_TIMEOUT_MS (the resend is deduplicated if it was stored).
+          for (const fail of [...this.inflight]) fail('the NATS connection dropped while JetStream was storing the event');
+        } else if (s.type === 'reconnect') this.connected = true;
       }
     })().catch(() => undefined);
     if (this.config.INTAKE_ACK_MODE === 'receipt') {
@@ -102,22 +110,28 @@ export class LedgerPublisher implements OnModuleInit, OnApplicationShutdown {
     const limit = this.nc?.info?.max_payload;
     if (limit && body.length + 256 > limit) throw new EventTooLargeError(body.length, limit);
     const streamName = this.nats.subjects.stream('LEDGER_APPEND');
+    // Checked before the receipt waiter exists: a refusal here leaves nothing behind.
+    this.assertCapacity();
     const receipt = this.config.INTAKE_ACK_MODE === 'receipt' ? this.waitForReceipt(event.id) : undefined;
     const started = process.hrtime.bigint();
     let ack: PubAck;
     try {
-      ack = await js.publish(this.nats.subjects.append(event.tenant, category), body, {
-        msgID: event.id,
-        expect: { streamName },
-        timeout: this.config.INTAKE_PUBLISH_TIMEOUT_MS,
-      });
+      ack = await this.jetStreamRequest(() =>
+        js.publish(this.nats.subjects.append(event.tenant, category), body, {
+          msgID: event.id,
+          expect: { streamName },
+          timeout: this.config.INTAKE_PUBLISH_TIMEOUT_MS,
+        }),
+      );
     } catch (err) {
       receipt?.cancel();
       this.observe(started, 'error');
+      if (err instanceof TemporarilyUnavailableError) throw err;
       const detail = err instanceof Error ? err.message : String(err);
       this.logger.warn({ eventId: event.id, tenant: event.tenant, err: detail }, 'JetStream did not accept the event');
-      // A timeout may hide a stored message; the resend carries the same Nats-Msg-Id (deduplicated).
-      throw new TemporarilyUnavailableError(`JetStream did not confirm storing the event (${detail}); resend later`, /timeout/i.test(detail));
+      // A timeout or a dropped connection may hide a stored message; the resend carries the same
+      // Nats-Msg-Id (deduplicated by JetStream, and by the ledger past the window).
+      throw new TemporarilyUnavailableError(`JetStream did not confirm storing the event (${detail}); resend later`, /timeout|dropped/i.test(detail));
     }
     this.observe(started, ack.duplicate ? 'duplicate' : 'stored');
     const accepted: Accepted = { eventId: event.id, stream: ack.stream, streamSeq: ack.seq, duplicate: ack.duplicate };
@@ -131,6 +145,37 @@ export class LedgerPublisher implements OnModuleInit, OnApplicationShutdown {
       );
     }
     return { ...accepted, receipt: got };
+  }
+
+  /** Past INTAKE_MAX_INFLIGHT_PUBLISHES, or while NATS is away: "resend later" at once, nothing queued. */
+  private assertCapacity(): void {
+    if (!this.available) throw new TemporarilyUnavailableError('JetStream is not reachable; nothing was stored, resend later');
+    if (this.inflight.size >= this.config.INTAKE_MAX_INFLIGHT_PUBLISHES) {
+      throw new TemporarilyUnavailableError(
+        `JetStream is slow: ${this.inflight.size} requests are already waiting for it (INTAKE_MAX_INFLIGHT_PUBLISHES); nothing was stored, resend later`,
+      );
+    }
+  }
+
+  /**
+   * One JetStream request on intake's behalf (a publish, a control id registry read or write):
+   * refused at once while NATS is away or INTAKE_MAX_INFLIGHT_PUBLISHES requests already wait, and
+   * failed at once (not after its timeout) when the connection drops while it waits.
+   */
+  async jetStreamRequest<T>(work: () => Promise<T>): Promise<T> {
+    this.assertCapacity();
+    let fail!: (reason: string) => void;
+    const dropped = new Promise<never>((_, reject) => {
+      fail = (reason) => reject(new Error(reason));
+    });
+    this.inflight.add(fail);
+    this.inflightGauge.set(this.inflight.size);
+    try {
+      return await Promise.race([work(), dropped]);
+    } finally {
+      this.inflight.delete(fail);
+      this.inflightGauge.set(this.inflight.size);
+    }
   }
 
   private observe(started: bigint, outcome: string): void {

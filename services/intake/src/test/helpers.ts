@@ -4,7 +4,7 @@ import { loadConfig, REDACT_PATHS, RunningService, startService } from '@clinica
 import { eventually, Infra, testAuth, TestAuth } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect as netConnect, Socket } from 'node:net';
+import { AddressInfo, connect as netConnect, createServer, Server, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -75,7 +75,7 @@ export interface IntakeUnderTest {
 }
 
 /** Intake in this process (Nest app + MLLP listener) against the test's real NATS and Mongo. */
-export async function startIntake(infra: Infra, env: Record<string, string> = {}, opts: { auth?: TestAuth; secrets?: Record<string, string> } = {}): Promise<IntakeUnderTest> {
+export async function startIntake(infra: Infra, env: Record<string, string> = {}, opts: { auth?: TestAuth; secrets?: Record<string, string>; waitReady?: boolean } = {}): Promise<IntakeUnderTest> {
   const auth = opts.auth ?? testAuth();
   // The same secrets across a restart: event ids and pseudonyms stay the same.
   const { path, secrets } = opts.secrets ? secretsFileWith(opts.secrets) : secretsFile(['st-marys', 'city-general']);
@@ -99,10 +99,103 @@ export async function startIntake(infra: Infra, env: Record<string, string> = {}
   // The platform's redaction, with lines kept for assertions (nothing identifying may be logged).
   const logger = pino({ level: 'info', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, { write: (line: string) => void logs.push(line) });
   const service = await startService(IntakeAppModule.forRoot(config, logger), { config, logger, port: 0, handleSignals: false, bodyParser: false, openapiTitle: 'clinical-ledger intake' });
-  const mllpPort = service.app.get(MllpServer).listeners()[0]?.port as number;
-  // NATS connects in the background: tests start once intake says it is ready.
+  if (opts.waitReady === false) {
+    return { service, url: service.url, mllpPort: Number(config.INTAKE_MLLP_PORT), auth, secrets, logs, close: () => service.close() };
+  }
+  // NATS connects in the background, and MLLP opens once it has: tests start once intake says it is ready.
   await eventually(async () => (await fetch(`${service.url}/readyz`)).status === 200, 20_000, 'intake ready');
+  const mllpPort = (await service.app.get(MllpServer).whenListening())[0]?.port as number;
   return { service, url: service.url, mllpPort, auth, secrets, logs, close: () => service.close() };
+}
+
+/**
+ * A TCP proxy in front of the test's real nats-server, to make NATS slow or make it vanish at a
+ * moment the test chooses (the server itself stays as it is): `freeze()` holds everything NATS
+ * sends (PubAcks included), `thaw()` lets it through, `cut()` drops every connection and refuses
+ * new ones, `restore()` accepts again.
+ */
+export class NatsProxy {
+  private server?: Server;
+  private readonly pairs = new Set<{ client: Socket; upstream: Socket }>();
+  private frozen = false;
+  private readonly held = new Map<Socket, Buffer[]>();
+
+  private constructor(
+    private readonly target: { host: string; port: number },
+    readonly port: number,
+  ) {}
+
+  static async start(natsUrl: string, opts: { listening?: boolean } = {}): Promise<NatsProxy> {
+    const u = new URL(natsUrl.replace(/^nats:/, 'http:'));
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const p = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(p));
+      });
+    });
+    const proxy = new NatsProxy({ host: u.hostname, port: Number(u.port) }, port);
+    if (opts.listening !== false) await proxy.restore();
+    return proxy;
+  }
+
+  get url(): string {
+    return `nats://127.0.0.1:${this.port}`;
+  }
+
+  restore(): Promise<void> {
+    if (this.server) return Promise.resolve();
+    const server = createServer((client) => {
+      const upstream = netConnect(this.target.port, this.target.host);
+      const pair = { client, upstream };
+      this.pairs.add(pair);
+      client.on('data', (d: Buffer) => upstream.write(d));
+      upstream.on('data', (d: Buffer) => {
+        if (this.frozen) this.held.set(client, [...(this.held.get(client) ?? []), d]);
+        else client.write(d);
+      });
+      const end = () => {
+        this.pairs.delete(pair);
+        this.held.delete(client);
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('close', end).on('error', end);
+      upstream.on('close', end).on('error', end);
+    });
+    this.server = server;
+    return new Promise((resolve) => server.listen(this.port, '127.0.0.1', () => resolve()));
+  }
+
+  freeze(): void {
+    this.frozen = true;
+  }
+
+  thaw(): void {
+    this.frozen = false;
+    for (const [client, chunks] of this.held) for (const c of chunks) client.write(c);
+    this.held.clear();
+  }
+
+  async cut(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    this.frozen = false;
+    this.held.clear();
+    for (const { client, upstream } of this.pairs) {
+      client.destroy();
+      upstream.destroy();
+    }
+    this.pairs.clear();
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/** A metric's value from intake's /metrics (0 when absent). */
+export async function metric(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split('\n').find((l) => (l.startsWith(`${name} `) || l.startsWith(`${name}{`)) && wanted.every((w) => l.includes(w)));
+  return line ? Number(line.split(' ').pop()) : 0;
 }
 
 /** The event id intake gives an HL7 message (a keyed digest: tests compute it with the same secrets). */
