@@ -146,6 +146,17 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
         const res = await fetch(`${replica.url}/v1/chains/${tenant}${path}`, { headers: { authorization: `Bearer ${token}` } });
         return { status: res.status, body: (await res.json()) as Json };
       };
+      // First, on its cold cache: a stored node missing below a signed size is an integrity failure.
+      const entry1 = await store.entries.findOne({ _id: entryId(tenant, 1) });
+      if (!entry1) throw new Error('entry 1 missing');
+      await store.entries.deleteOne({ _id: entry1._id });
+      try {
+        const missing = await get('/proofs/inclusion?seq=0&size=5');
+        expect(missing).toMatchObject({ status: 500, body: { error: 'integrity_error', size: 5 } });
+        expect(missing.body['message']).toMatch(/not stored/);
+      } finally {
+        await store.entries.insertOne(entry1);
+      }
       expect(await get('/checkpoints/10')).toEqual(await http('/checkpoints/10'));
       expect(await get('/proofs/inclusion?seq=4&size=10')).toEqual(await http('/proofs/inclusion?seq=4&size=10'));
       expect(await get('/proofs/consistency?from=5&to=10')).toEqual(await http('/proofs/consistency?from=5&to=10'));

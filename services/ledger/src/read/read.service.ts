@@ -8,6 +8,7 @@ import {
   resolvePlan,
   toBase64,
   toHex,
+  TreeError,
   verifyCheckpoint,
   verifyConsistency,
   verifyInclusion,
@@ -257,7 +258,7 @@ export class ReadService {
       checkpoint = await this.checkpointAt(tenant, n);
     }
     const n = checkpoint.size;
-    const proof = await resolvePlan(this.store.treeReader(tenant), inclusionPlan(doc.seq, n));
+    const proof = await this.nodes(tenant, n, inclusionPlan(doc.seq, n));
     const leaf = bytes(doc.leafHash);
     try {
       // The stored leaf hash must be the hash of the stored core, and the stored nodes must lead to the signed root.
@@ -287,13 +288,23 @@ export class ReadService {
     const n = toCheckpoint.size;
     if (m > n) throw badRequest('from', `must not exceed the latest checkpoint's size (${n})`);
     const fromCheckpoint = await this.checkpointAt(tenant, m);
-    const proof = await resolvePlan(this.store.treeReader(tenant), consistencyPlan(m, n));
+    const proof = await this.nodes(tenant, n, consistencyPlan(m, n));
     try {
       verifyConsistency(m, n, fromHex(fromCheckpoint.rootHash, 32), fromHex(toCheckpoint.rootHash, 32), proof);
     } catch (err) {
       throw integrityError(tenant, n, err);
     }
     return { tenant, from: m, to: n, proof: proof.map(toHex), fromRoot: fromCheckpoint.rootHash, toRoot: toCheckpoint.rootHash, checkpoint: toCheckpoint, fromCheckpoint };
+  }
+
+  /** Stored tree nodes of a plan; a node missing below a signed size is an integrity failure, not a 404. */
+  private async nodes(tenant: string, size: number, plan: Parameters<typeof resolvePlan>[1]): Promise<Uint8Array[]> {
+    try {
+      return await resolvePlan(this.store.treeReader(tenant), plan);
+    } catch (err) {
+      if (err instanceof TreeError) throw integrityError(tenant, size, err);
+      throw err;
+    }
   }
 
   /** The latest stored checkpoint, or 409 while the chain has none. */
