@@ -5,14 +5,15 @@
 // machine's changing load hits both sides of the ratio alike. Reports entries/s, the ratios and
 // the CLI's peak RSS (all threads).
 // Not a test. Run: npm run build && node dist/bench/verify/verify-bench.js
-// (writes bench/results/verify.{json,md}; BENCH_VERIFY_SIZES=100000,1000000, BENCH_VERIFY_RUNS=3).
+// (writes bench/results/verify.{json,md}; BENCH_VERIFY_SIZES=100000,1000000, BENCH_VERIFY_RUNS=5,3
+// runs per size; BENCH_VERIFY_CHAINS=<dir> keeps the generated chains there and reuses them).
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { workspaceRoot } from '@clinical-ledger/testing';
-import { generateChain } from './lib/generate-chain';
+import { benchVerifierKey, chainFile, generateChain } from './lib/generate-chain';
 
 const RAW_MS = 1_500;
 
@@ -150,7 +151,7 @@ function toMarkdown(r: { generatedAt: string; node: string; cpu: string; cores: 
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...r.cases.map((c) => `| ${n(c.entries)} | ${c.workers} | ${c.runs} | ${n(c.medianEntriesPerSecond)} | ${n(c.medianRawSingleTimesCores)} | ${c.medianRatioToSingleTimesCores} | ${n(c.medianRawParallel)} | ${c.medianRatioToParallel} | ${c.maxPeakRssMiB} MiB | ${c.loadAverages.join(', ')} |`),
     '',
-    `Generating the chains (encode in order, sign on ${r.cores} worker threads, write the export): ${r.cases.filter((c) => c.workers === r.cores).map((c) => `${n(c.entries)} entries in ${c.generateSeconds} s (${Math.round(c.fileBytes / 2 ** 20)} MiB)`).join(', ')}.`,
+    `Export files: ${r.cases.filter((c) => c.workers === r.cores).map((c) => `${n(c.entries)} entries, ${Math.round(c.fileBytes / 2 ** 20)} MiB, ${Number.isNaN(c.generateSeconds) ? 'reused from an earlier run of this benchmark' : `generated in ${c.generateSeconds} s (encoded in order, signed on ${r.cores} worker threads)`}`).join('; ')}.`,
     '',
   ].join('\n');
 }
@@ -158,35 +159,46 @@ function toMarkdown(r: { generatedAt: string; node: string; cpu: string; cores: 
 async function main(): Promise<void> {
   const root = workspaceRoot();
   const sizes = (process.env['BENCH_VERIFY_SIZES'] ?? '100000,1000000').split(',').map(Number);
-  const runs = Number(process.env['BENCH_VERIFY_RUNS'] ?? 3);
+  const runsPerSize = (process.env['BENCH_VERIFY_RUNS'] ?? '5,3').split(',').map(Number);
   const cores = availableParallelism();
   const loadBefore = loadavg()[0];
-  const dir = mkdtempSync(join(tmpdir(), 'bench-verify-'));
+  const kept = process.env['BENCH_VERIFY_CHAINS'];
+  const dir = kept ?? mkdtempSync(join(tmpdir(), 'bench-verify-'));
+  mkdirSync(dir, { recursive: true });
   const cases: CaseSummary[] = [];
   try {
-    for (const size of sizes) {
-      const chain = await generateChain(dir, size);
-      const bytes = spawnSync('stat', ['-c', '%s', chain.file], { encoding: 'utf8' }).stdout.trim();
-      const gen = { seconds: chain.seconds, bytes: Number(bytes) };
-      process.stdout.write(`generated ${size} entries in ${chain.seconds.toFixed(1)} s\n`);
+    for (const [index, size] of sizes.entries()) {
+      const runs = runsPerSize[Math.min(index, runsPerSize.length - 1)];
+      let file = chainFile(dir, size);
+      let gen = { seconds: Number.NaN, bytes: 0 };
+      if (!kept || !existsSync(file)) {
+        const chain = await generateChain(dir, size);
+        file = chain.file;
+        gen = { seconds: chain.seconds, bytes: 0 };
+        process.stdout.write(`generated ${size} entries in ${chain.seconds.toFixed(1)} s\n`);
+      } else {
+        process.stdout.write(`reusing ${file} (verified below like a fresh one)\n`);
+      }
+      gen.bytes = statSync(file).size;
+      const key = benchVerifierKey();
       const results: VerifyRun[] = [];
       for (let i = 0; i < runs; i++) {
-        const r = await verifyRun(root, chain.file, chain.verifierKey, cores, cores);
+        const r = await verifyRun(root, file, key, cores, cores);
         if (!r.ok || r.entries !== size) throw new Error(`verification of the generated chain failed: ${JSON.stringify(r)}`);
         process.stdout.write(`  ${size}: ${r.entriesPerSecond} entries/s, ratio ${r.ratioToSingleTimesCores} (1 thread × ${cores}) / ${r.ratioToParallel} (all at once), peak RSS ${Math.round(r.peakRssBytes / 2 ** 20)} MiB, load ${r.loadAverage}\n`);
         results.push(r);
       }
       cases.push(summarize(size, cores, gen, results));
-      if (size === sizes[0]) {
+      if (index === 0) {
         // The same work on the main thread alone, for the speed-up.
-        const r = await verifyRun(root, chain.file, chain.verifierKey, 0, cores);
+        const r = await verifyRun(root, file, key, 0, cores);
         process.stdout.write(`  ${size} on the main thread: ${r.entriesPerSecond} entries/s\n`);
         cases.push(summarize(size, 0, gen, [r]));
       }
-      rmSync(chain.file, { force: true });
+      if (!kept) rmSync(file, { force: true });
     }
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    if (!kept) rmSync(dir, { recursive: true, force: true });
   }
   const report = {
     suite: 'verify' as const,

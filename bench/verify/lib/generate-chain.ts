@@ -45,14 +45,24 @@ function core(tenant: string, seq: number, prev: string, kid: string): EntryCore
   };
 }
 
+const KEY_NAME = 'clinical-ledger';
+const KEY_SEED = new Uint8Array(32).fill(11);
+export const BENCH_TENANT = 'bench-hospital';
+
+/** Where generateChain writes a chain of n entries, and the verifier key it signs with (always the same). */
+export function chainFile(dir: string, n: number, tenant = BENCH_TENANT): string {
+  return join(dir, `${tenant}-${n}.jsonl`);
+}
+export const benchVerifierKey = (): string => Ed25519Signer.fromSeed(KEY_NAME, KEY_SEED).verifierKey;
+
 export async function generateChain(dir: string, n: number, opts: { tenant?: string; workers?: number } = {}): Promise<GeneratedChain> {
   const started = process.hrtime.bigint();
-  const tenant = opts.tenant ?? 'bench-hospital';
-  const name = 'clinical-ledger';
-  const seed = new Uint8Array(32).fill(11);
+  const tenant = opts.tenant ?? BENCH_TENANT;
+  const name = KEY_NAME;
+  const seed = KEY_SEED;
   const signer = Ed25519Signer.fromSeed(name, seed);
   const origin = `clinical-ledger/${tenant}`;
-  const file = join(dir, `${tenant}-${n}.jsonl`);
+  const file = chainFile(dir, n, tenant);
   const out = createWriteStream(file);
   const write = async (text: string): Promise<void> => {
     if (!out.write(text)) await once(out, 'drain');

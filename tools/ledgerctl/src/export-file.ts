@@ -261,12 +261,12 @@ export class FileSource implements ChainSource {
   *admit(result: UnitResult): Iterable<CheckedItem> {
     const first = this.lineNo + 1;
     for (const item of result.items) {
-      const at = `${this.description} line ${first + item.line}`;
+      const at = (): string => `${this.description} line ${first + item.line}`;
       if (this.endEntries !== undefined) {
         if (item.kind === 'bad-line' && item.blank) continue;
-        throw new InputError('BAD_EXPORT', `${at}: data after the end record`);
+        throw new InputError('BAD_EXPORT', `${at()}: data after the end record`);
       }
-      if (item.kind === 'bad-line') throw new InputError('BAD_EXPORT', `${at}: ${item.message}`);
+      if (item.kind === 'bad-line') throw new InputError('BAD_EXPORT', `${at()}: ${item.message}`);
       if (item.kind === 'end') {
         this.endEntries = typeof item.entries === 'number' ? item.entries : -1;
         continue;

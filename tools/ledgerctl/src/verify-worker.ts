@@ -12,7 +12,7 @@ const keyring = Keyring.fromVerifierKeys((workerData as { keys: string[] }).keys
 port.on('message', (msg: { id: number; unit: WorkUnit }) => {
   try {
     const result = toWire(checkUnit(msg.unit, keyring));
-    port.postMessage({ id: msg.id, result }, [result.leaves.buffer as ArrayBuffer]);
+    port.postMessage({ id: msg.id, result }, [result.leaves.buffer as ArrayBuffer, result.plain.buffer as ArrayBuffer, result.seqs.buffer as ArrayBuffer]);
   } catch (e) {
     // A bug, not a verdict: the main thread reports it as an internal error.
     port.postMessage({ id: msg.id, error: e instanceof Error ? (e.stack ?? e.message) : String(e) });

@@ -85,38 +85,89 @@ export function checkUnit(unit: WorkUnit, keyring: Keyring): UnitResult {
   return { items, lines };
 }
 
-// Crossing threads: leaf hashes travel packed in one transferred buffer, because cloning a small
-// Uint8Array copies its whole backing store (often a shared 8 KiB pool slab).
+// Crossing threads: a unit's results travel as a few flat arrays rather than one small object
+// per entry, because (de)serialising hundreds of small objects costs more than checking the
+// links; leaf hashes are packed in one transferred buffer (cloning a small Uint8Array would copy
+// its whole backing store, often a shared 8 KiB pool slab).
 type WithoutLeaf<T> = T extends { leaf: Uint8Array } ? Omit<T, 'leaf'> : T;
 type WireItem = WithoutLeaf<CheckedItem>;
+/** An entry that passed every standalone check: only its links remain to be checked. */
+type PlainEntry = CheckedItem & { kind: 'entry'; core: NonNullable<StandaloneCheck['core']>; failure?: undefined };
+const isPlain = (i: CheckedItem): i is PlainEntry => i.kind === 'entry' && i.core !== undefined && i.failure === undefined;
+const NO_PREV = ' '.repeat(64); // seq 0's prev is ""; every other prev is 64 hex digits
+
 export interface WireResult {
-  items: WireItem[];
   lines: number;
-  /** 32 bytes per entry item, in item order. */
+  /** Per item: 1 for a plain entry (in the arrays below), 0 for one of `others`. */
+  plain: Uint8Array;
+  others: WireItem[];
+  seqs: Float64Array;
+  /** The plain entries' prev links, 64 characters each. */
+  prevs: string;
+  /** The plain entries' chain and kid, once when they all share it (the usual case), else one each. */
+  chains: string | string[];
+  kids: string | string[];
+  /** 32 bytes per entry item (plain or not), in item order. */
   leaves: Uint8Array;
 }
 
+function shared(values: string[]): string | string[] {
+  return values.every((v) => v === values[0]) ? (values[0] ?? '') : values;
+}
+
 export function toWire(r: UnitResult): WireResult {
-  const entries = r.items.reduce((n, i) => n + (i.kind === 'entry' ? 1 : 0), 0);
-  const leaves = new Uint8Array(entries * 32);
+  const plainEntries = r.items.filter(isPlain);
+  const leaves = new Uint8Array(r.items.reduce((n, i) => n + (i.kind === 'entry' ? 32 : 0), 0));
+  const plain = new Uint8Array(r.items.length);
+  const others: WireItem[] = [];
   let at = 0;
-  const items = r.items.map((i): WireItem => {
-    if (i.kind !== 'entry') return i;
-    const { leaf, ...rest } = i;
-    leaves.set(leaf, at);
-    at += 32;
-    return rest;
+  r.items.forEach((i, k) => {
+    if (i.kind === 'entry') {
+      leaves.set(i.leaf, at);
+      at += 32;
+    }
+    if (isPlain(i)) plain[k] = 1;
+    else if (i.kind === 'entry') others.push({ kind: i.kind, line: i.line, ...(i.core ? { core: i.core } : {}), ...(i.failure ? { failure: i.failure } : {}) });
+    else others.push(i);
   });
-  return { items, lines: r.lines, leaves };
+  return {
+    lines: r.lines,
+    plain,
+    others,
+    seqs: Float64Array.from(plainEntries, (e) => e.core.seq),
+    prevs: plainEntries.map((e) => e.core.prev || NO_PREV).join(''),
+    chains: shared(plainEntries.map((e) => e.core.chain)),
+    kids: shared(plainEntries.map((e) => e.core.kid)),
+    leaves,
+  };
 }
 
 export function fromWire(w: WireResult): UnitResult {
+  const items: CheckedItem[] = new Array<CheckedItem>(w.plain.length);
+  let other = 0;
+  let p = 0;
   let at = 0;
-  for (const i of w.items) {
-    if (i.kind !== 'entry') continue;
-    // The items are this thread's own copies (structured clone): completed in place.
-    (i as CheckedItem & { kind: 'entry' }).leaf = w.leaves.subarray(at, at + 32);
-    at += 32;
+  for (let k = 0; k < w.plain.length; k++) {
+    if (w.plain[k]) {
+      const prev = w.prevs.slice(p * 64, p * 64 + 64);
+      const core = {
+        chain: typeof w.chains === 'string' ? w.chains : w.chains[p],
+        seq: w.seqs[p],
+        prev: prev === NO_PREV ? '' : prev,
+        kid: typeof w.kids === 'string' ? w.kids : w.kids[p],
+      };
+      items[k] = { kind: 'entry', line: k, core, leaf: w.leaves.subarray(at, at + 32) };
+      p++;
+      at += 32;
+    } else {
+      const i = w.others[other++];
+      if (i.kind === 'entry') {
+        items[k] = { ...i, leaf: w.leaves.subarray(at, at + 32) };
+        at += 32;
+      } else {
+        items[k] = i;
+      }
+    }
   }
-  return { items: w.items as CheckedItem[], lines: w.lines };
+  return { items, lines: w.lines };
 }
