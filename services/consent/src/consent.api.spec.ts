@@ -2,7 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { BreakGlassAlert, ConsentDecision, Subjects } from '@clinical-ledger/contracts';
 import { createLogger, loadConfig, RunningService, startService } from '@clinical-ledger/platform';
-import { eventually, Infra, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { eventually, Infra, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,7 +48,7 @@ describe('consent service API', () => {
 
   const decideReq = (over: Record<string, unknown> = {}) => ({
     tenant: 'hosp-a',
-    subject: 'p:alice',
+    subject: testPseudonym('alice'),
     actor: 'dr-x',
     role: 'clinician',
     purpose: 'TREAT',
@@ -84,7 +84,7 @@ describe('consent service API', () => {
     tokens['nurse'] = await auth.token({ tenant: 'hosp-a', roles: ['nurse'], sub: 'n-1' });
     tokens['service'] = await auth.token({ tenant: 'hosp-a', roles: ['service'], sub: 'svc-ledger' });
     tokens['otherHospital'] = await auth.token({ tenant: 'hosp-b', roles: ['admin'], sub: 'admin-b' });
-    tokens['patient'] = await auth.token({ tenant: 'hosp-a', roles: ['patient'], sub: 'p:alice' });
+    tokens['patient'] = await auth.token({ tenant: 'hosp-a', roles: ['patient'], sub: testPseudonym('alice') });
   });
 
   afterAll(async () => {
@@ -96,23 +96,23 @@ describe('consent service API', () => {
 
   it('refuses a staff member granting themselves (or their role) access, and records nothing', async () => {
     const clinician = tokens['clinician'] as string;
-    const self = await call('POST', '/v1/consents', { patient: 'p:zed', provision: 'permit', actors: ['dr-x'] }, { token: clinician });
+    const self = await call('POST', '/v1/consents', { patient: testPseudonym('zed'), provision: 'permit', actors: ['dr-x'] }, { token: clinician });
     expect(self.status).toBe(403);
     expect(self.body['message']).toMatch(/"dr-x" in must be recorded by the patient or an administrator/);
-    const role = await call('POST', '/v1/consents', { patient: 'p:zed', provision: 'permit', roles: ['clinician'] }, { token: clinician });
+    const role = await call('POST', '/v1/consents', { patient: testPseudonym('zed'), provision: 'permit', roles: ['clinician'] }, { token: clinician });
     expect(role.status).toBe(403);
-    const consents = await call('GET', '/v1/consents?patient=p:zed');
+    const consents = await call('GET', `/v1/consents?patient=${testPseudonym('zed')}`);
     expect(JSON.stringify(consents.body)).not.toContain('dr-x');
   });
 
   it('grants a consent: 201 once the ledger receipt names its seq, and decisions cite that seq', async () => {
-    const r = await call('POST', '/v1/consents', { patient: 'p:alice', provision: 'permit', roles: ['clinician'], purposes: ['TREAT'] });
+    const r = await call('POST', '/v1/consents', { patient: testPseudonym('alice'), provision: 'permit', roles: ['clinician'], purposes: ['TREAT'] });
     expect(r.status).toBe(201);
-    expect(r.body).toMatchObject({ status: 'recorded', consent: { subject: 'p:alice', status: 'active', provision: 'permit', tenant: 'hosp-a', recordedBy: 'admin-a', via: 'json' } });
+    expect(r.body).toMatchObject({ status: 'recorded', consent: { subject: testPseudonym('alice'), status: 'active', provision: 'permit', tenant: 'hosp-a', recordedBy: 'admin-a', via: 'json' } });
     const seq = r.body['receipt'].seq as number;
     expect(r.body['consent'].seq).toBe(seq);
     const event = standIn.events.find((e) => e.id === r.body['eventId']);
-    expect(event).toMatchObject({ type: 'org.clinical-ledger.consent.granted', subject: 'p:alice', tenant: 'hosp-a', dataclass: 'consent' });
+    expect(event).toMatchObject({ type: 'org.clinical-ledger.consent.granted', subject: testPseudonym('alice'), tenant: 'hosp-a', dataclass: 'consent' });
 
     expect(await natsDecide(decideReq())).toEqual({
       decision: 'permit',
@@ -127,15 +127,15 @@ describe('consent service API', () => {
   });
 
   it('revokes: the revocation is its own entry, decisions fall back to the default, a second revoke is a conflict', async () => {
-    const g = await call('POST', '/v1/consents', { id: 'bob-labs', patient: 'p:bob', provision: 'permit', dataclasses: ['lab'] });
+    const g = await call('POST', '/v1/consents', { id: 'bob-labs', patient: testPseudonym('bob'), provision: 'permit', dataclasses: ['lab'] });
     expect(g.status).toBe(201);
-    expect(await natsDecide(decideReq({ subject: 'p:bob' }))).toMatchObject({ decision: 'permit', consentSeq: g.body['receipt'].seq });
+    expect(await natsDecide(decideReq({ subject: testPseudonym('bob') }))).toMatchObject({ decision: 'permit', consentSeq: g.body['receipt'].seq });
 
     const r = await call('POST', '/v1/consents/bob-labs/revoke', { reason: 'patient request' });
     expect(r.status).toBe(201);
     expect(r.body['consent']).toMatchObject({ consentId: 'bob-labs', status: 'inactive', reason: 'patient request' });
     expect(r.body['receipt'].seq).toBeGreaterThan(g.body['receipt'].seq);
-    expect(await natsDecide(decideReq({ subject: 'p:bob' }))).toMatchObject({
+    expect(await natsDecide(decideReq({ subject: testPseudonym('bob') }))).toMatchObject({
       decision: 'deny',
       consentSeq: null,
       reason: 'no applicable consent: hospital default is deny',
@@ -153,7 +153,7 @@ describe('consent service API', () => {
       resourceType: 'Consent',
       id: 'carol-imaging',
       status: 'active',
-      patient: { identifier: { system: 'urn:clinical-ledger:pseudonym', value: 'p:carol' } },
+      patient: { identifier: { system: 'urn:clinical-ledger:pseudonym', value: testPseudonym('carol') } },
       provision: {
         type: 'deny',
         actor: [{ role: { coding: [{ code: 'IRCP' }] }, reference: { reference: 'Practitioner/dr-x' } }],
@@ -164,7 +164,7 @@ describe('consent service API', () => {
     const g = await call('POST', '/v1/consents', JSON.stringify(resource), { headers });
     expect(g.status).toBe(201);
     expect(g.body['consent']).toMatchObject({ consentId: 'carol-imaging', provision: 'deny', actors: ['dr-x'], dataclasses: ['imaging'], via: 'fhir' });
-    expect(await natsDecide(decideReq({ subject: 'p:carol', dataclass: 'imaging' }))).toMatchObject({
+    expect(await natsDecide(decideReq({ subject: testPseudonym('carol'), dataclass: 'imaging' }))).toMatchObject({
       decision: 'deny',
       consentSeq: g.body['receipt'].seq,
       reason: expect.stringContaining('actor-specific'),
@@ -175,7 +175,7 @@ describe('consent service API', () => {
 
     const r = await call('POST', '/v1/consents', JSON.stringify({ ...resource, status: 'inactive' }), { headers });
     expect(r).toMatchObject({ status: 201, body: { consent: { status: 'inactive' } } });
-    const bundle = await call('GET', '/v1/consents?patient=p:carol', undefined, { headers: { accept: 'application/fhir+json' } });
+    const bundle = await call('GET', `/v1/consents?patient=${testPseudonym('carol')}`, undefined, { headers: { accept: 'application/fhir+json' } });
     expect(bundle.body).toMatchObject({ resourceType: 'Bundle', total: 1, entry: [{ resource: { status: 'inactive' } }] });
 
     const bad = await call('POST', '/v1/consents', JSON.stringify({ ...resource, id: 'never-seen', status: 'rejected' }), { headers });
@@ -192,7 +192,7 @@ describe('consent service API', () => {
   });
 
   it('makes retries idempotent with Idempotency-Key and refuses the key for another change', async () => {
-    const body = { patient: 'p:dave', provision: 'permit' };
+    const body = { patient: testPseudonym('dave'), provision: 'permit' };
     const headers = { 'idempotency-key': 'form-77' };
     const first = await call('POST', '/v1/consents', body, { headers });
     const second = await call('POST', '/v1/consents', body, { headers });
@@ -204,13 +204,13 @@ describe('consent service API', () => {
   });
 
   it('breaks the glass: permitted, flagged, and alerted on audit.breakglass.<tenant> before the answer', async () => {
-    await call('POST', '/v1/consents', { patient: 'p:erin', provision: 'deny' });
-    const d = await natsDecide(decideReq({ subject: 'p:erin', purpose: 'ETREAT', breakGlass: { reason: 'unconscious, suspected overdose' } }));
+    await call('POST', '/v1/consents', { patient: testPseudonym('erin'), provision: 'deny' });
+    const d = await natsDecide(decideReq({ subject: testPseudonym('erin'), purpose: 'ETREAT', breakGlass: { reason: 'unconscious, suspected overdose' } }));
     expect(d).toMatchObject({ decision: 'permit', breakGlass: true, consentSeq: null, reason: expect.stringContaining('overriding consent') });
     const jsm = await jetstreamManager(nc);
     const stored = await jsm.streams.getMessage(subjects.stream('AUDIT'), { last_by_subj: subjects.audit('breakglass', 'hosp-a') });
     const alert = stored?.json<BreakGlassAlert>();
-    expect(alert).toMatchObject({ tenant: 'hosp-a', subject: 'p:erin', actor: 'dr-x', role: 'clinician', purpose: 'ETREAT', dataclass: 'lab', reason: 'unconscious, suspected overdose' });
+    expect(alert).toMatchObject({ tenant: 'hosp-a', subject: testPseudonym('erin'), actor: 'dr-x', role: 'clinician', purpose: 'ETREAT', dataclass: 'lab', reason: 'unconscious, suspected overdose' });
     expect(Date.parse(alert?.time ?? '')).not.toBeNaN();
   });
 
@@ -228,10 +228,10 @@ describe('consent service API', () => {
   });
 
   it('answers bad decision requests with the fields that failed', async () => {
-    expect(await natsDecide({ tenant: 'hosp-a', subject: 'p:a' })).toMatchObject({ error: 'invalid_input' });
+    expect(await natsDecide({ tenant: 'hosp-a', subject: testPseudonym('a') })).toMatchObject({ error: 'invalid_input' });
     const raw = await nc.request(subjects.request('consent.decide'), 'not json', { timeout: 5_000 });
     expect(raw.json()).toMatchObject({ error: 'invalid_input', errors: [{ field: '(body)' }] });
-    const r = await call('POST', '/v1/consent/decide', { subject: 'p:a', actor: 'x', role: 'clinician', purpose: 'treat', dataclass: 'blood' }, { token: tokens['service'] });
+    const r = await call('POST', '/v1/consent/decide', { subject: testPseudonym('a'), actor: 'x', role: 'clinician', purpose: 'treat', dataclass: 'blood' }, { token: tokens['service'] });
     expect(r.status).toBe(400);
     expect(r.body['errors'].map((e: { field: string }) => e.field).sort()).toEqual(['dataclass', 'purpose']);
   });
@@ -239,12 +239,12 @@ describe('consent service API', () => {
   it('records changes over NATS (consent.change) too', async () => {
     const msg = await nc.request(
       subjects.request('consent.change'),
-      JSON.stringify({ tenant: 'hosp-a', recordedBy: 'mirth-1', consent: { patient: 'p:frank', provision: 'permit', purposes: ['TREAT'] } }),
+      JSON.stringify({ tenant: 'hosp-a', recordedBy: 'mirth-1', consent: { patient: testPseudonym('frank'), provision: 'permit', purposes: ['TREAT'] } }),
       { timeout: 10_000 },
     );
     const r = msg.json<{ status: string; consent: { consentId: string; via: string }; receipt: { seq: number } }>();
     expect(r).toMatchObject({ status: 'recorded', consent: { via: 'nats' } });
-    expect(await natsDecide(decideReq({ subject: 'p:frank' }))).toMatchObject({ decision: 'permit', consentSeq: r.receipt.seq });
+    expect(await natsDecide(decideReq({ subject: testPseudonym('frank') }))).toMatchObject({ decision: 'permit', consentSeq: r.receipt.seq });
     const revoke = await nc.request(
       subjects.request('consent.change'),
       JSON.stringify({ tenant: 'hosp-a', recordedBy: 'mirth-1', revoke: r.consent.consentId }),
@@ -257,7 +257,7 @@ describe('consent service API', () => {
 
   describe('authentication and tenant isolation', () => {
     it('needs a bearer token (401)', async () => {
-      for (const [method, path] of [['POST', '/v1/consents'], ['GET', '/v1/consents?patient=p:alice'], ['POST', '/v1/consent/decide'], ['POST', '/v1/consent/rebuild']]) {
+      for (const [method, path] of [['POST', '/v1/consents'], ['GET', `/v1/consents?patient=${testPseudonym('alice')}`], ['POST', '/v1/consent/decide'], ['POST', '/v1/consent/rebuild']]) {
         expect(await call(method as string, path as string, method === 'POST' ? {} : undefined, { token: null })).toMatchObject({ status: 401, body: { error: 'unauthenticated' } });
       }
     });
@@ -265,21 +265,21 @@ describe('consent service API', () => {
     it("refuses a token of another hospital on every tenant-scoped endpoint (403, naming both)", async () => {
       const t = { token: tokens['otherHospital'] };
       const forbidden = { status: 403, body: { error: 'forbidden', message: 'token is for tenant "hosp-b", not "hosp-a"' } };
-      expect(await call('POST', '/v1/consents', { tenant: 'hosp-a', patient: 'p:alice', provision: 'deny' }, t)).toMatchObject(forbidden);
+      expect(await call('POST', '/v1/consents', { tenant: 'hosp-a', patient: testPseudonym('alice'), provision: 'deny' }, t)).toMatchObject(forbidden);
       expect(await call('POST', '/v1/consents?tenant=hosp-a', { resourceType: 'Consent' }, t)).toMatchObject(forbidden);
       expect(await call('POST', '/v1/consents/bob-labs/revoke', { tenant: 'hosp-a' }, t)).toMatchObject(forbidden);
-      expect(await call('GET', '/v1/consents?tenant=hosp-a&patient=p:alice', undefined, t)).toMatchObject(forbidden);
+      expect(await call('GET', `/v1/consents?tenant=hosp-a&patient=${testPseudonym('alice')}`, undefined, t)).toMatchObject(forbidden);
       expect(await call('GET', '/v1/consents/bob-labs?tenant=hosp-a', undefined, t)).toMatchObject(forbidden);
       expect(await call('POST', '/v1/consent/decide', decideReq(), t)).toMatchObject(forbidden);
       expect(await call('POST', '/v1/consent/rebuild', { tenant: 'hosp-a' }, t)).toMatchObject(forbidden);
       // Its own hospital sees nothing of hosp-a's consents.
-      const own = await call('GET', '/v1/consents?patient=p:alice', undefined, t);
+      const own = await call('GET', `/v1/consents?patient=${testPseudonym('alice')}`, undefined, t);
       expect(own).toMatchObject({ status: 200, body: { tenant: 'hosp-b', consents: [] } });
       expect((await call('GET', '/v1/consents/bob-labs', undefined, t)).status).toBe(404);
     });
 
     it('checks roles: nurses cannot record consents; a clinician asks decisions only for themself', async () => {
-      const nurse = await call('POST', '/v1/consents', { patient: 'p:alice', provision: 'deny' }, { token: tokens['nurse'] });
+      const nurse = await call('POST', '/v1/consents', { patient: testPseudonym('alice'), provision: 'deny' }, { token: tokens['nurse'] });
       expect(nurse).toMatchObject({ status: 403, body: { error: 'forbidden' } });
       const own = await call('POST', '/v1/consent/decide', decideReq(), { token: tokens['clinician'] });
       expect(own).toMatchObject({ status: 200, body: { decision: 'permit' } });
@@ -290,22 +290,22 @@ describe('consent service API', () => {
 
     it("lets a patient see and record only their own consents", async () => {
       const t = { token: tokens['patient'] };
-      expect((await call('GET', '/v1/consents?patient=p:alice', undefined, t)).status).toBe(200);
-      expect((await call('GET', '/v1/consents?patient=p:bob', undefined, t)).status).toBe(403);
-      expect((await call('POST', '/v1/consents', { patient: 'p:bob', provision: 'deny' }, t)).status).toBe(403);
-      expect((await call('POST', '/v1/consents', { patient: 'p:alice', provision: 'deny', dataclasses: ['imaging'] }, t)).status).toBe(201);
+      expect((await call('GET', `/v1/consents?patient=${testPseudonym('alice')}`, undefined, t)).status).toBe(200);
+      expect((await call('GET', `/v1/consents?patient=${testPseudonym('bob')}`, undefined, t)).status).toBe(403);
+      expect((await call('POST', '/v1/consents', { patient: testPseudonym('bob'), provision: 'deny' }, t)).status).toBe(403);
+      expect((await call('POST', '/v1/consents', { patient: testPseudonym('alice'), provision: 'deny', dataclasses: ['imaging'] }, t)).status).toBe(201);
     });
   });
 
   it('answers 202 while the ledger has not recorded a change, and projects the receipt when it comes', async () => {
     await standIn.stop();
-    const r = await call('POST', '/v1/consents', { id: 'late-1', patient: 'p:gina', provision: 'permit' });
+    const r = await call('POST', '/v1/consents', { id: 'late-1', patient: testPseudonym('gina'), provision: 'permit' });
     expect(r).toMatchObject({ status: 202, body: { status: 'pending', consent: { consentId: 'late-1', seq: null } } });
     expect((await call('GET', '/v1/consents/late-1')).status).toBe(404);
-    expect(await natsDecide(decideReq({ subject: 'p:gina' }))).toMatchObject({ decision: 'deny' });
+    expect(await natsDecide(decideReq({ subject: testPseudonym('gina') }))).toMatchObject({ decision: 'deny' });
     standIn = await startReceiptStandIn(infra.natsUrl, subjects);
     await eventually(async () => (await call('GET', '/v1/consents/late-1')).status === 200, 15_000, 'late receipt projected');
-    expect(await natsDecide(decideReq({ subject: 'p:gina' }))).toMatchObject({ decision: 'permit' });
+    expect(await natsDecide(decideReq({ subject: testPseudonym('gina') }))).toMatchObject({ decision: 'permit' });
   });
 
   it('without NATS: changes answer 503 (retry), break-glass is refused (no alert, no emergency read), plain decisions still work', async () => {
@@ -314,7 +314,7 @@ describe('consent service API', () => {
     await standIn.stop();
     await nats.stop();
     try {
-      const change = await call('POST', '/v1/consents', { patient: 'p:hank', provision: 'permit' });
+      const change = await call('POST', '/v1/consents', { patient: testPseudonym('hank'), provision: 'permit' });
       expect(change).toMatchObject({ status: 503, body: { error: 'unavailable', message: expect.stringContaining('retry') } });
       const bg = await call('POST', '/v1/consent/decide', decideReq({ purpose: 'ETREAT', breakGlass: { reason: 'cardiac arrest' } }), { token: tokens['service'] });
       expect(bg).toMatchObject({ status: 503, body: { error: 'unavailable', message: expect.stringContaining('break-glass alert could not be raised') } });

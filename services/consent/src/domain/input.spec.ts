@@ -4,6 +4,7 @@ import { Pseudonymizer, pseudonymOf } from './pseudonym';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { testPseudonym } from '@clinical-ledger/testing';
 
 function fields(fn: () => unknown): string[] {
   try {
@@ -21,7 +22,7 @@ const fhir = {
   status: 'active',
   scope: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/consentscope', code: 'patient-privacy' }] },
   category: [{ coding: [{ system: 'http://loinc.org', code: '59284-0' }] }],
-  patient: { identifier: { system: PSEUDONYM_SYSTEM, value: 'p:abc' } },
+  patient: { identifier: { system: PSEUDONYM_SYSTEM, value: testPseudonym('abc') } },
   provision: {
     type: 'deny',
     period: { start: '2026-01-01', end: '2027-01-01' },
@@ -42,7 +43,7 @@ describe('FHIR R4 Consent input', () => {
   it('maps status, patient pseudonym, provision type, actors, roles, purposes, classes and period', () => {
     expect(fromFhir(fhir)).toEqual({
       consentId: 'c-42',
-      patient: { pseudonym: 'p:abc' },
+      patient: { pseudonym: testPseudonym('abc') },
       status: 'active',
       provision: 'deny',
       actors: ['dr-x'],
@@ -89,7 +90,7 @@ describe('FHIR R4 Consent input', () => {
     const input = fromFhir(fhir);
     const rendered = toFhir({
       consentId: 'c-42',
-      subject: 'p:abc',
+      subject: testPseudonym('abc'),
       status: input.status,
       provision: input.provision,
       actors: input.actors,
@@ -106,8 +107,8 @@ describe('FHIR R4 Consent input', () => {
 
 describe('plain JSON input', () => {
   it('accepts the plain form with defaults', () => {
-    expect(fromJson({ patient: 'p:abc', provision: 'permit', roles: ['clinician'], purposes: ['TREAT', 'TREAT'] })).toEqual({
-      patient: { pseudonym: 'p:abc' },
+    expect(fromJson({ patient: testPseudonym('abc'), provision: 'permit', roles: ['clinician'], purposes: ['TREAT', 'TREAT'] })).toEqual({
+      patient: { pseudonym: testPseudonym('abc') },
       status: 'active',
       provision: 'permit',
       actors: [],
@@ -126,7 +127,7 @@ describe('plain JSON input', () => {
       'roles',
       'tenant',
     ]);
-    expect(fields(() => fromJson({ patient: 'p:1', patientIdentifier: { system: 's', value: 'v' }, provision: 'permit' }))).toEqual(['patient']);
+    expect(fields(() => fromJson({ patient: testPseudonym('1'), patientIdentifier: { system: 's', value: 'v' }, provision: 'permit' }))).toEqual(['patient']);
   });
 });
 
@@ -142,7 +143,7 @@ describe('pseudonymisation of raw identifiers', () => {
     expect(ps).not.toContain('MRN-7');
     // The same vector as intake's pseudonymizer (services/intake/src/pipeline/pseudonyms.ts).
     expect(ps).toBe('pseudo:mqkxmhfpwets6d2hisuye7bveqtizxjhzq7p5chrngoibxygjwha');
-    expect(p.resolve('hosp-a', { pseudonym: 'p:given' })).toBe('p:given');
+    expect(p.resolve('hosp-a', { pseudonym: testPseudonym('given') })).toBe(testPseudonym('given'));
     expect(() => p.resolve('hosp-b', { system: 'urn:oid:1.2.3', value: 'MRN-7' })).toThrow(/no pseudonym secret for tenant "hosp-b"/);
     expect(() => new Pseudonymizer().resolve('hosp-a', { system: 's', value: 'v' })).toThrow(InvalidInputError);
   });

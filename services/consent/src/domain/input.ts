@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { DATACLASSES, FieldError, InvalidInputError, TENANT_PATTERN, validateInput } from '@clinical-ledger/contracts';
+import { DATACLASSES, FieldError, InvalidInputError, SUBJECT_PATTERN, TENANT_PATTERN, validateInput } from '@clinical-ledger/contracts';
 import { ROLES } from '@clinical-ledger/platform';
 import { Type } from 'class-transformer';
 import {
@@ -23,8 +23,11 @@ export const PURPOSE_PATTERN = /^[A-Z][A-Z0-9]{1,31}$/;
 export const ACTOR_PATTERN = /^\S{1,256}$/;
 /** The identifier system that says "this value already is the patient's pseudonym". */
 export const PSEUDONYM_SYSTEM = 'urn:clinical-ledger:pseudonym';
-/** Pseudonyms as intake mints them, or as a caller supplies them: one printable token. */
-export const PSEUDONYM_PATTERN = /^[A-Za-z0-9:_\-.=]{1,256}$/;
+/**
+ * The one pseudonym form the chain takes (libs/contracts envelope grammar, docs/ENVELOPE.md):
+ * anything else would be refused by the ledger, so it is refused here, at the edge, with a 400.
+ */
+export const PSEUDONYM_PATTERN = SUBJECT_PATTERN;
 
 type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -73,7 +76,7 @@ export class ConsentJsonDto {
   id?: string;
 
   /** The patient's pseudonym (as on the chain). */
-  @IsOptional() @Matches(PSEUDONYM_PATTERN, { message: 'patient must be a pseudonym (one token, no spaces)' })
+  @IsOptional() @Matches(PSEUDONYM_PATTERN, { message: 'patient must be a patient pseudonym (pseudo: followed by 52 base32 characters)' })
   patient?: string;
 
   /** A raw identifier instead, pseudonymised here with the hospital's key. */
@@ -279,7 +282,7 @@ function fhirPatient(ref: unknown, fail: (f: string, m: string) => void): Patien
   if (!value || value.length > 256) fail('patient.identifier.value', 'is required');
   if (!system || !value) return undefined;
   if (system === PSEUDONYM_SYSTEM) {
-    if (!PSEUDONYM_PATTERN.test(value)) fail('patient.identifier.value', 'must be a pseudonym (one token, no spaces)');
+    if (!PSEUDONYM_PATTERN.test(value)) fail('patient.identifier.value', 'must be a patient pseudonym (pseudo: followed by 52 base32 characters)');
     return { pseudonym: value };
   }
   return { system, value };
