@@ -61,10 +61,10 @@ export async function omniwitnessBinary(): Promise<string> {
 }
 
 /**
- * Builds `target` once across concurrent test workers: a lock folder serialises the build, the
+ * Builds `target` (a file or a folder) once across concurrent test workers: a lock folder serialises the build, the
  * result is renamed into place atomically, and later callers find the finished binary.
  */
-async function buildOnce(target: string, build: (gobin: string) => Promise<string>): Promise<string> {
+export async function buildOnce(target: string, build: (gobin: string) => Promise<string>, what = `${target.split('/').pop()} with Go`): Promise<string> {
   if (existsSync(target)) return target;
   const binDir = join(target, '..');
   mkdirSync(binDir, { recursive: true });
@@ -91,7 +91,7 @@ async function buildOnce(target: string, build: (gobin: string) => Promise<strin
     const gobin = `${target}.build-${process.pid}`;
     mkdirSync(gobin, { recursive: true });
     const t0 = Date.now();
-    process.stderr.write(`[testing] building ${target.split('/').pop()} with Go (once per cache)...\n`);
+    process.stderr.write(`[testing] building ${what} (once per cache)...\n`);
     const built = await build(gobin);
     renameSync(built, target);
     rmSync(gobin, { recursive: true, force: true });

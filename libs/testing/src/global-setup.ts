@@ -1,4 +1,6 @@
-import { FERRETDB_VERSION, NATS_SERVER_VERSION, ferretDbBinary, natsServerBinary } from './binaries';
+import { NATS_SERVER_VERSION, ferretDbBinary, natsServerBinary } from './binaries';
+import { postgresBinaries, postgresTemplate } from './postgres';
+import { ferretDbBackend, ferretDbDescription } from './servers';
 import { detectRoute } from './infra';
 
 /**
@@ -11,8 +13,14 @@ export default async function globalSetup(): Promise<void> {
   if (route === 'env') detail = `NATS_URL=${process.env['NATS_URL']} MONGO_URL=${redact(process.env['MONGO_URL'] ?? '')}`;
   if (route === 'testcontainers') detail = 'official nats and mongo images';
   if (route === 'local') {
-    const [nats, ferret] = await Promise.all([natsServerBinary(), ferretDbBinary()]);
-    detail = `nats-server ${NATS_SERVER_VERSION} (${nats}), FerretDB ${FERRETDB_VERSION} (${ferret})`;
+    const backend = ferretDbBackend();
+    const [nats, ferret] = await Promise.all([
+      natsServerBinary(),
+      ferretDbBinary(),
+      ...(backend === 'postgresql' ? [postgresTemplate()] : []),
+    ]);
+    const store = backend === 'postgresql' ? `, PostgreSQL binaries in ${postgresBinaries().binDir}` : '';
+    detail = `nats-server ${NATS_SERVER_VERSION} (${nats}), ${ferretDbDescription(backend)} (${ferret}${store})`;
   }
   process.stderr.write(`\n[testing] infrastructure route: ${route} — ${detail}\n`);
 }

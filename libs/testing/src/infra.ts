@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { startContainers } from './containers';
-import { FERRETDB_VERSION, NATS_SERVER_VERSION } from './binaries';
-import { LocalServer, startFerretDb, startNatsServer } from './servers';
+import { NATS_SERVER_VERSION } from './binaries';
+import { LocalServer, ferretDbDescription, startFerretDb, startNatsServer } from './servers';
 
 /** How a test got its servers, in the order DESIGN.md prescribes. */
 export type InfraRoute = 'env' | 'testcontainers' | 'local';
@@ -66,7 +66,7 @@ function uniqueName(label: string): string {
 /**
  * Gives a test a real NATS JetStream and a real MongoDB wire-protocol server:
  * 1. NATS_URL and MONGO_URL from the environment; 2. testcontainers when Docker answers;
- * 3. local nats-server and FerretDB on free loopback ports with temp data folders.
+ * 3. local nats-server and FerretDB (on its own PostgreSQL) on free loopback ports with temp data folders.
  */
 export async function startInfra(opts: InfraOptions): Promise<Infra> {
   const route = await detectRoute(opts.ownServers);
@@ -87,7 +87,7 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
     return { route, natsUrl: c.nats.url, mongoUrl: c.mongo.url, dbName, namespace: '', nats: c.nats, mongo: c.mongo, close: c.close };
   }
   const [nats, mongo] = await Promise.all([startNatsServer(), startFerretDb()]);
-  report(route, `nats-server ${NATS_SERVER_VERSION} ${nats.url}, FerretDB ${FERRETDB_VERSION} ${mongo.url}`);
+  report(route, `nats-server ${NATS_SERVER_VERSION} ${nats.url}, ${ferretDbDescription()} ${mongo.url}`);
   return {
     route,
     natsUrl: nats.url,

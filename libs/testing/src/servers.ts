@@ -3,7 +3,8 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ferretDbBinary, natsServerBinary } from './binaries';
+import { FERRETDB_VERSION, ferretDbBinary, natsServerBinary } from './binaries';
+import { FERRETDB_PG_DATABASE, hasPostgresCluster, postgresBinaries, postgresRunAs, preparePostgresDataDir, tempPostgresDir } from './postgres';
 
 /** `preferred` when nothing listens there, else a free port (local runs like stable addresses). */
 export async function portOr(preferred: number): Promise<number> {
@@ -59,6 +60,18 @@ async function waitForPort(port: number, child: ChildProcess, name: string, log:
   throw new Error(`${name} did not listen on ${port} within 30 s:\n${log()}`);
 }
 
+/** How a server process is run beyond its arguments (PostgreSQL: another user, fast shutdown). */
+interface ProcessOptions {
+  uid?: number;
+  gid?: number;
+  /** The signal that stops it promptly (default SIGTERM). */
+  stopSignal?: NodeJS.Signals;
+  /** A throwaway data folder made by the caller, deleted by remove() like an own temp folder. */
+  tempDir?: string;
+  /** Printed once it serves (PostgreSQL listens before recovery ends and refuses clients meanwhile). */
+  readyLine?: RegExp;
+}
+
 function startProcess(
   name: string,
   bin: string,
@@ -67,8 +80,9 @@ function startProcess(
   port: number,
   persistentDir?: string,
   env?: Record<string, string>,
+  proc: ProcessOptions = {},
 ): LocalServer {
-  const dataDir = persistentDir ?? mkdtempSync(join(tmpdir(), `clinical-ledger-${name}-`));
+  const dataDir = persistentDir ?? proc.tempDir ?? mkdtempSync(join(tmpdir(), `clinical-ledger-${name}-`));
   if (persistentDir) mkdirSync(persistentDir, { recursive: true });
   let child: ChildProcess | undefined;
   let log = '';
@@ -79,24 +93,39 @@ function startProcess(
     running: () => !!child && child.exitCode === null && child.signalCode === null,
     async start() {
       log = '';
-      const proc = spawn(bin, args(port, dataDir), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-      child = proc;
-      proc.stdout?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
-      proc.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
-      await waitForPort(port, proc, name, () => log);
+      const running = spawn(bin, args(port, dataDir), {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...env },
+        ...(proc.uid !== undefined ? { uid: proc.uid, gid: proc.gid } : {}),
+      });
+      child = running;
+      running.stdout?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+      running.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-8000)));
+      await waitForPort(port, running, name, () => log);
+      const ready = proc.readyLine;
+      if (ready) {
+        const deadline = Date.now() + 30_000;
+        while (!ready.test(log)) {
+          if (running.exitCode !== null) throw new Error(`${name} exited with ${running.exitCode}:\n${log}`);
+          if (Date.now() > deadline) throw new Error(`${name} did not print ${ready} within 30 s:\n${log}`);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      }
     },
     async stop() {
-      const proc = child;
-      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+      const running = child;
+      if (!running || running.exitCode !== null || running.signalCode !== null) return;
       await new Promise<void>((resolve) => {
-        const kill = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-        proc.once('exit', () => (clearTimeout(kill), resolve()));
-        proc.kill('SIGTERM');
+        const kill = setTimeout(() => running.kill('SIGKILL'), 5_000);
+        running.once('exit', () => (clearTimeout(kill), resolve()));
+        running.kill(proc.stopSignal ?? 'SIGTERM');
       });
     },
     async remove() {
       await server.stop();
-      if (!persistentDir) rmSync(dataDir, { recursive: true, force: true });
+      // A caller-made temp data folder sits in a temp folder of its own: remove both.
+      if (proc.tempDir) rmSync(join(proc.tempDir, '..'), { recursive: true, force: true });
+      else if (!persistentDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
   return server;
@@ -131,8 +160,110 @@ export async function startNatsServer(port?: number, opts: ServerOptions = {}): 
   return server;
 }
 
+/** Which backend FerretDB stores into: PostgreSQL (the default) or SQLite (the old default, kept to compare). */
+export type FerretDbBackend = 'postgresql' | 'sqlite';
+
+export function ferretDbBackend(): FerretDbBackend {
+  const chosen = process.env['CLINICAL_LEDGER_FERRETDB_BACKEND'] ?? 'postgresql';
+  if (chosen !== 'postgresql' && chosen !== 'sqlite') {
+    throw new Error(`CLINICAL_LEDGER_FERRETDB_BACKEND must be postgresql or sqlite, not ${chosen}`);
+  }
+  return chosen;
+}
+
+/** How the local route's store is described in the route line and by `npm run up`. */
+export function ferretDbDescription(backend: FerretDbBackend = ferretDbBackend()): string {
+  if (backend === 'sqlite') return `FerretDB ${FERRETDB_VERSION} on SQLite`;
+  const pg = postgresBinaries();
+  return `FerretDB ${FERRETDB_VERSION} on PostgreSQL ${pg.version} (${pg.source})`;
+}
+
+export interface FerretDbOptions extends ServerOptions {
+  /** Default: CLINICAL_LEDGER_FERRETDB_BACKEND, else postgresql. */
+  backend?: FerretDbBackend;
+}
+
+/**
+ * The embedded MongoDB wire-protocol store: FerretDB on a loopback port. On PostgreSQL (the
+ * default) it also starts its own PostgreSQL on a free loopback port, with its cluster in `dataDir`
+ * (persistent) or a temp folder; stop()/start() stop and start both, remove() deletes the data.
+ */
+export async function startFerretDb(port?: number, opts: FerretDbOptions = {}): Promise<LocalServer> {
+  const backend = opts.backend ?? ferretDbBackend();
+  if (backend === 'sqlite') return startFerretDbOnSqlite(port, opts);
+  const bin = await ferretDbBinary();
+  const pg = await startPostgres(opts.dataDir);
+  const p = port ?? (await freePort());
+  const ferret = startProcess(
+    'ferretdb',
+    bin,
+    (pp) => [
+      '--listen-addr',
+      `127.0.0.1:${pp}`,
+      '--handler',
+      'postgresql',
+      '--postgresql-url',
+      `postgres://postgres@127.0.0.1:${pg.port}/${FERRETDB_PG_DATABASE}`,
+    ],
+    (pp) => `mongodb://127.0.0.1:${pp}/`,
+    p,
+    // FerretDB keeps nothing on disk here; naming PostgreSQL's folder avoids an empty temp folder.
+    pg.dataDir,
+  );
+  try {
+    await ferret.start();
+  } catch (err) {
+    await pg.remove();
+    throw err;
+  }
+  return {
+    url: ferret.url,
+    port: ferret.port,
+    dataDir: pg.dataDir,
+    running: () => ferret.running() && pg.running(),
+    async stop() {
+      await ferret.stop();
+      await pg.stop();
+    },
+    async start() {
+      if (!pg.running()) await pg.start();
+      await ferret.start();
+    },
+    async remove() {
+      await ferret.remove();
+      await pg.remove();
+    },
+  };
+}
+
+/** PostgreSQL from the template cluster, on a free loopback port (as another user when root). */
+async function startPostgres(persistentDir?: string): Promise<LocalServer> {
+  const bins = postgresBinaries();
+  const dataDir = persistentDir ?? tempPostgresDir();
+  if (!hasPostgresCluster(dataDir)) await preparePostgresDataDir(dataDir);
+  const runAs = postgresRunAs();
+  const server = startProcess(
+    'postgres',
+    bins.postgres,
+    (pp, dir) => ['-D', dir, '-p', String(pp)],
+    (pp) => `postgres://postgres@127.0.0.1:${pp}/${FERRETDB_PG_DATABASE}`,
+    await freePort(),
+    persistentDir,
+    { LC_ALL: 'C' },
+    // SIGINT is PostgreSQL's fast shutdown (SIGTERM waits for every client to leave).
+    {
+      ...(runAs ?? {}),
+      stopSignal: 'SIGINT',
+      readyLine: /ready to accept connections/,
+      ...(persistentDir ? {} : { tempDir: dataDir }),
+    },
+  );
+  await server.start();
+  return server;
+}
+
 /** FerretDB on its SQLite backend, data in a temp folder, on a free loopback port. */
-export async function startFerretDb(port?: number, opts: ServerOptions = {}): Promise<LocalServer> {
+async function startFerretDbOnSqlite(port?: number, opts: ServerOptions = {}): Promise<LocalServer> {
   const bin = await ferretDbBinary();
   const p = port ?? (await freePort());
   const server = startProcess(

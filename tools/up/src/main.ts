@@ -1,12 +1,15 @@
 /**
  * `npm run up`: the whole system on this machine. Uses NATS_URL / MONGO_URL when set; otherwise
- * starts the same nats-server and FerretDB the tests use, with data kept under .local/data.
+ * starts the same nats-server and FerretDB (on its own PostgreSQL) the tests use, with data kept
+ * under .local/data.
  * Then starts the four services from dist/, prints where to look, and stops it all on Ctrl-C.
  */
 import {
   LocalServer,
   ServiceName,
   ServiceProcess,
+  ferretDbBackend,
+  ferretDbDescription,
   portOr,
   spawnService,
   startFerretDb,
@@ -33,10 +36,16 @@ async function main(): Promise<void> {
     owned.push(nats);
     natsUrl = nats.url;
   }
+  let store = 'MongoDB (MONGO_URL)';
   if (!mongoUrl) {
-    const mongo = await startFerretDb(await portOr(27027), { dataDir: join(root, '.local', 'data', 'ferretdb') });
+    // FerretDB on its own PostgreSQL (cluster in .local/data/postgres). The SQLite folder of
+    // earlier versions (.local/data/ferretdb) is left alone and not read.
+    const backend = ferretDbBackend();
+    const dataDir = join(root, '.local', 'data', backend === 'sqlite' ? 'ferretdb' : 'postgres');
+    const mongo = await startFerretDb(await portOr(27027), { dataDir, backend });
     owned.push(mongo);
     mongoUrl = mongo.url;
+    store = `${ferretDbDescription(backend)}, data in ${dataDir}`;
   }
 
   const secrets = localSecrets(root, [TENANT]);
@@ -94,7 +103,7 @@ async function main(): Promise<void> {
     ...ORDER.map((n) => `  ${n.padEnd(20)} ${url(n)}   (OpenAPI: ${url(n)}/docs, health: /healthz /readyz, metrics: /metrics)`),
     `  MLLP (HL7 v2)        127.0.0.1:${env['INTAKE_MLLP_PORT']}`,
     `  NATS                 ${natsUrl}`,
-    `  MongoDB (wire)       ${mongoUrl}`,
+    `  MongoDB (wire)       ${mongoUrl}   (${store})`,
     `  logs                 ${join(root, '.local', 'logs')}/<service>.log`,
     `  ledger verifier key  ${verifierKey}`,
     '',

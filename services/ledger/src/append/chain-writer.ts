@@ -339,8 +339,9 @@ export class ChainWriter {
       this.prev = toHex(leaves[inserted - 1]);
     }
     const receipts = docs.slice(0, inserted).map(receiptOf);
-    for (const r of receipts) this.remember(r);
+    // Hints first: whoever a receipt wakes (an access read) may read the head next and must see it.
     if (inserted > 0) await this.saveHints(docs.slice(0, inserted));
+    for (const r of receipts) this.remember(r);
     return { receipts, conflict };
   }
 
