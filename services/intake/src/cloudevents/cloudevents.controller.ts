@@ -1,14 +1,18 @@
 import { Body, Controller, Headers, Inject, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiExtraModels, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { DATACONTENTTYPE_MESSAGE, DATACONTENTTYPE_PATTERN, ILL_FORMED_TEXT_MESSAGE, illFormedTextPath, InvalidInputError, LedgerEvent, validateInput } from '@clinical-ledger/contracts';
-import { CurrentPrincipal, LOGGER, Principal, RequireRoles } from '@clinical-ledger/platform';
+import { CONFIG, CurrentPrincipal, LOGGER, Principal, RequireRoles } from '@clinical-ledger/platform';
+import { canonicalString } from '@clinical-ledger/chain';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
 import { BodyReaderInterceptor, RequestWithBody } from '../http/body-reader.interceptor';
 import { IntakeErrorsFilter } from '../http/errors.filter';
 import { requestTenant } from '../http/tenant';
 import { cloudEventId } from '../pipeline/event-ids';
+import { ControlIdRegistry } from '../pipeline/control-ids';
+import { EventIdReuseError } from '../pipeline/errors';
 import { Accepted, LedgerPublisher } from '../pipeline/ledger-publisher';
+import { IntakeConfig } from '../config';
 import { MissingSecretError, Pseudonymizer } from '../pipeline/pseudonyms';
 import { CloudEventInDto, KNOWN_ATTRIBUTES } from './cloudevent.dto';
 
@@ -30,6 +34,8 @@ export class CloudEventsController {
   constructor(
     private readonly publisher: LedgerPublisher,
     private readonly pseudonyms: Pseudonymizer,
+    private readonly controlIds: ControlIdRegistry,
+    @Inject(CONFIG) private readonly config: IntakeConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -42,6 +48,7 @@ export class CloudEventsController {
   @ApiResponse({ status: 200, description: 'Already stored (a resend), or a batch result' })
   @ApiResponse({ status: 400, description: '{error, message, errors: [{field, message}]}' })
   @ApiResponse({ status: 403, description: 'The event names another tenant' })
+  @ApiResponse({ status: 409, description: 'source + id already used for a different event (INTAKE_CONTROL_ID_REUSE=reject)' })
   @ApiResponse({ status: 503, description: 'JetStream unavailable: Retry-After; resending is safe' })
   async submit(@Body() body: unknown, @Req() req: RequestWithBody, @Headers() headers: Record<string, string | undefined>, @CurrentPrincipal() principal: Principal, @Res() res: Response): Promise<void> {
     const mediaType = req.rawMediaType?.mediaType ?? '';
@@ -80,7 +87,7 @@ export class CloudEventsController {
     return attrs;
   }
 
-  private prepare(plain: unknown, principal: Principal, at: string): LedgerEvent {
+  private prepare(plain: unknown, principal: Principal, at: string): PreparedCloudEvent {
     const field = (name: string) => `${at}${at && !name.startsWith('[') ? '.' : ''}${name}`;
     // Text that is not well-formed Unicode has no place on the chain, nor in the encrypted data.
     const illFormed = illFormedTextPath(plain);
@@ -131,10 +138,23 @@ export class CloudEventsController {
       if (!media) throw new InvalidInputError([{ field: field('datacontenttype'), message: `datacontenttype ${DATACONTENTTYPE_MESSAGE}` }]);
       event.datacontenttype = media;
     }
-    return event;
+    // What the sender's source + id stand for: everything of the event the sender chose (the time
+    // only when the sender gave one: intake's arrival time differs on every resend).
+    const content = canonicalString({ type: event.type, subject, dataclass: event.dataclass, datacontenttype: event.datacontenttype ?? null, time: ce.time ?? null, data: ce.data });
+    return { event, source: ce.source, senderId: ce.id, contentDigest: this.pseudonyms.digest(tenant, 'ce-content', content), at };
   }
 
-  private async store(event: LedgerEvent): Promise<Accepted> {
+  private async store(prepared: PreparedCloudEvent): Promise<Accepted> {
+    const { event } = prepared;
+    // CloudEvents: source + id identify an event. The same pair with other content is not a
+    // resend: refused (409) or, with INTAKE_CONTROL_ID_REUSE=accept, an event of its own.
+    if ((await this.controlIds.claim(event.id, prepared.contentDigest)) === 'reuse') {
+      this.logger.warn({ eventId: event.id, tenant: event.tenant, mode: this.config.INTAKE_CONTROL_ID_REUSE }, 'CloudEvent id reused for different content');
+      if (this.config.INTAKE_CONTROL_ID_REUSE === 'reject') {
+        throw new EventIdReuseError(`${prepared.at}${prepared.at ? '.' : ''}id`, 'source and id were already used for a different event; a resend must be identical, a new event needs a new id');
+      }
+      event.id = cloudEventId(event.tenant, prepared.source, `${prepared.senderId}\0${prepared.contentDigest}`);
+    }
     const accepted = await this.publisher.submit(event, 'clinical');
     this.logger.info({ eventId: event.id, tenant: event.tenant, type: event.type, dataclass: event.dataclass, duplicate: accepted.duplicate }, 'CloudEvent accepted');
     return accepted;
@@ -151,6 +171,16 @@ export function mediaTypeOf(value: string): string | undefined {
   const charset = params.map((p) => /^\s*charset\s*=\s*"?([A-Za-z0-9._-]{1,32})"?\s*$/i.exec(p)?.[1]).find((c) => c !== undefined);
   const media = `${type.trim().toLowerCase()}${charset ? `; charset=${charset.toLowerCase()}` : ''}`;
   return DATACONTENTTYPE_PATTERN.test(media) ? media : undefined;
+}
+
+interface PreparedCloudEvent {
+  event: LedgerEvent;
+  source: string;
+  senderId: string;
+  /** Keyed digest of what the sender chose (control id reuse). */
+  contentDigest: string;
+  /** Where it sat in a batch ("[2]"), '' alone. */
+  at: string;
 }
 
 function view(a: Accepted): Record<string, unknown> {

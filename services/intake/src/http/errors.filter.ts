@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { IntakeConfig } from '../config';
 import { FhirInputError } from '../fhir/fhir-intake.service';
 import { operationOutcome, OutcomeIssue } from '../fhir/operation-outcome';
-import { EventTooLargeError, TemporarilyUnavailableError, UnknownTenantError } from '../pipeline/errors';
+import { EventIdReuseError, EventTooLargeError, TemporarilyUnavailableError, UnknownTenantError } from '../pipeline/errors';
 import { MissingSecretError } from '../pipeline/pseudonyms';
 
 interface Problem {
@@ -61,6 +61,7 @@ export class IntakeErrorsFilter implements ExceptionFilter {
     if (err instanceof TemporarilyUnavailableError) {
       return { status: 503, retryAfter: this.config.INTAKE_RETRY_AFTER_SECONDS, issues: [{ code: 'transient', diagnostics: err.message }] };
     }
+    if (err instanceof EventIdReuseError) return { status: 409, issues: [{ code: 'conflict', diagnostics: err.message, expression: [err.field] }] };
     if (err instanceof EventTooLargeError) return { status: 413, issues: [{ code: 'too-costly', diagnostics: err.message }] };
     if (err instanceof MissingSecretError) return { status: 500, issues: [{ code: 'exception', diagnostics: err.message }] };
     if (err instanceof UnknownTenantError) return { status: 403, issues: [{ code: 'forbidden', diagnostics: err.message }] };

@@ -300,6 +300,20 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     expect((await post('/fhir/r4/Patient', { resourceType: 'Patient', id: 'p-77', name: [{ family: 'Doe' }] })).status).toBe(201);
   });
 
+  it('a CloudEvent id (source + id) reused for different content is 409 naming id; an identical resend stays 200', async () => {
+    const ce = { specversion: '1.0', id: 'evt-reuse', source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', patientid: 'urn:oid:1.2.3.4|MRN00012345', data: { glucose: 99 } };
+    const structured = { type: 'application/cloudevents+json' };
+    const first = await post('/events', ce, structured);
+    expect(first.status).toBe(201);
+    expect((await post('/events', ce, structured)).status).toBe(200);
+    const reused = await post('/events', { ...ce, data: { glucose: 250 } }, structured);
+    expect({ status: reused.status, fields: (reused.json['errors'] as Json[]).map((e) => e['field']) }).toEqual({ status: 409, fields: ['id'] });
+    const batch = await post('/events', [{ ...ce, id: 'evt-reuse-2' }, { ...ce, patientid: 'urn:oid:1.2.3.4|MRN00099999' }], { type: 'application/cloudevents-batch+json' });
+    expect({ status: batch.status, fields: (batch.json['errors'] as Json[]).map((e) => e['field']) }).toEqual({ status: 409, fields: ['[1].id'] });
+    const stored = [...(await eventsById()).values()].filter((e) => e.event['id'] === first.json['eventId']);
+    expect(stored.map((e) => e.event['data'])).toEqual([{ glucose: 99 }]);
+  });
+
   it('checks the token before reading any body: an unauthenticated 4 MiB request is answered 401 before its body is sent', async () => {
     // Headers only: the body is never sent. An answer can only come if intake does not wait for it.
     const exchange = (headers: Record<string, string>) =>

@@ -23,6 +23,18 @@ export class EventTooLargeError extends Error {
   }
 }
 
+/** An event id the sender already used for different content (CloudEvents source + id). */
+export class EventIdReuseError extends Error {
+  readonly code = 'EVENT_ID_REUSED';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EventIdReuseError';
+  }
+}
+
 /** No tenant for this sender: a configuration matter, named clearly. */
 export class UnknownTenantError extends Error {
   readonly code = 'UNKNOWN_TENANT';
