@@ -33,6 +33,9 @@ export function checkIntakeConfig(config: IntakeConfig): { pseudonyms: Pseudonym
     }
   }
   if (!isTimeZone(config.INTAKE_HL7_TIMEZONE)) problems.push({ variable: 'INTAKE_HL7_TIMEZONE', message: 'must be an IANA time zone, e.g. Europe/Berlin' });
+  if (config.INTAKE_MAX_MESSAGE_BYTES > config.INTAKE_MLLP_MAX_BUFFERED_BYTES) {
+    problems.push({ variable: 'INTAKE_MLLP_MAX_BUFFERED_BYTES', message: `must be at least INTAKE_MAX_MESSAGE_BYTES (${config.INTAKE_MAX_MESSAGE_BYTES}), or no message of the largest size could ever be taken` });
+  }
   if (!!config.INTAKE_MLLP_TLS_CERT_FILE !== !!config.INTAKE_MLLP_TLS_KEY_FILE) {
     problems.push({ variable: 'INTAKE_MLLP_TLS_KEY_FILE', message: 'TLS needs both INTAKE_MLLP_TLS_CERT_FILE and INTAKE_MLLP_TLS_KEY_FILE' });
   }

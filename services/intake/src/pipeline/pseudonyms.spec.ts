@@ -88,6 +88,7 @@ describe('configuration', () => {
     );
     expect(() => checkIntakeConfig(env({ INTAKE_HL7_TIMEZONE: 'Mars/Olympus' }))).toThrow(/INTAKE_HL7_TIMEZONE: must be an IANA time zone/);
     expect(() => checkIntakeConfig(env({ INTAKE_MLLP_TLS_CERT_FILE: '/x.pem' }))).toThrow(/INTAKE_MLLP_TLS_KEY_FILE/);
+    expect(() => checkIntakeConfig(env({ INTAKE_MAX_MESSAGE_BYTES: String(1 << 20), INTAKE_MLLP_MAX_BUFFERED_BYTES: String(512 * 1024) }))).toThrow(/INTAKE_MLLP_MAX_BUFFERED_BYTES: must be at least INTAKE_MAX_MESSAGE_BYTES/);
     expect(checkIntakeConfig(env({ INTAKE_PSEUDONYM_SECRETS_FILE: tmpFile(JSON.stringify({ 'st-marys': Buffer.alloc(32).toString('base64') })) })).pseudonyms.has('st-marys')).toBe(true);
   });
 });
