@@ -170,6 +170,15 @@ describe('NATS per-service permissions', () => {
         expect(await publishError(nc, `$JS.API.${api}`)).toMatch(/permission/i);
       }
     }
+    // Nor read LEDGER_APPEND's stored messages (plain patient data) through the stream API.
+    for (const user of ['audit', 'intake', 'consent'] as const) {
+      const nc = await as(user);
+      for (const api of ['STREAM.MSG.GET.LEDGER_APPEND', 'DIRECT.GET.LEDGER_APPEND', 'STREAM.MSG.DELETE.LEDGER_APPEND', 'STREAM.PURGE.LEDGER_APPEND']) {
+        expect(await publishError(nc, `$JS.API.${api}`)).toMatch(/permission/i);
+      }
+    }
+    const stored = await jsm.streams.getMessage('LEDGER_APPEND', { seq: second.info.streamSequence });
+    expect(stored?.json()).toEqual({ n: 2 });
     const audit = await as('audit');
     await expect((await jetstreamManager(audit, { timeout: 2_000 })).consumers.add('LEDGER_APPEND', { durable_name: 'audit-access', ack_policy: AckPolicy.Explicit })).rejects.toThrow();
     // Nobody else's ack counted: the message is still the ledger's to ack.
@@ -177,6 +186,21 @@ describe('NATS per-service permissions', () => {
     expect(await second.ackAck()).toBe(true);
     expect((await jsm.consumers.info('LEDGER_APPEND', 'ledger-perm')).num_ack_pending).toBe(0);
     await jsm.consumers.delete('LEDGER_APPEND', 'ledger-perm');
+  });
+
+  it('lets the ledger alone follow the MAX_DELIVERIES advisories of LEDGER_APPEND and manage the dead letters', async () => {
+    const op = await jetstreamManager(await as('operator'));
+    await op.streams.info('DELIVERY_EXCEEDED').catch(() => op.streams.add({ name: 'DELIVERY_EXCEEDED', subjects: ['$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.LEDGER_APPEND.*'] }));
+    const jsm = await jetstreamManager(await as('ledger'));
+    await jsm.consumers.add('DELIVERY_EXCEEDED', { durable_name: 'ledger_exhausted', ack_policy: AckPolicy.Explicit, filter_subject: '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.LEDGER_APPEND.ledger' });
+    expect((await jsm.consumers.info('DELIVERY_EXCEEDED', 'ledger_exhausted')).name).toBe('ledger_exhausted');
+    expect(await publishError(await as('ledger'), '$JS.API.STREAM.MSG.GET.DEAD_LETTER')).toBeNull();
+    for (const user of ['audit', 'intake', 'consent'] as const) {
+      const nc = await as(user);
+      for (const api of ['CONSUMER.INFO.DELIVERY_EXCEEDED.ledger_exhausted', 'CONSUMER.MSG.NEXT.DELIVERY_EXCEEDED.ledger_exhausted', 'STREAM.MSG.GET.DEAD_LETTER', 'STREAM.PURGE.DEAD_LETTER']) {
+        expect(await publishError(nc, `$JS.API.${api}`)).toMatch(/permission/i);
+      }
+    }
   });
 
   it('lets audit manage and ack only its own consumers on LEDGER_ENTRIES and AUDIT', async () => {
