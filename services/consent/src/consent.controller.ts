@@ -144,7 +144,8 @@ export class ConsentController {
   ): Promise<unknown> {
     const tenant = tenantFor(p, qTenant);
     if (!patient || !PSEUDONYM_PATTERN.test(patient)) {
-      throw new BadRequestException({ error: 'invalid_input', message: 'patient (the pseudonym) is required', errors: [{ field: 'patient', message: 'is required' }] });
+      const message = patient ? 'must be a patient pseudonym (pseudo: followed by 52 base32 characters)' : 'is required';
+      throw new BadRequestException({ error: 'invalid_input', message: `patient (the pseudonym) ${message}`, errors: [{ field: 'patient', message }] });
     }
     assertPatientSelf(p, patient);
     const consents = await this.store.forPatient(tenant, patient);

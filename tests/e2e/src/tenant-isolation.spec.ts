@@ -1,5 +1,5 @@
 import { Ed25519Signer } from '@clinical-ledger/chain';
-import { eventually, Infra, ServiceName, ServiceProcess, spawnService, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { eventually, Infra, ServiceName, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,12 +31,12 @@ const FHIR = 'application/fhir+json';
 
 const PROBES: Probe[] = [
   // consent
-  { service: 'consent', method: 'POST', path: '/v1/consents', body: { tenant: 'hosp-a', patient: 'pseudo:x', provision: 'permit' } },
+  { service: 'consent', method: 'POST', path: '/v1/consents', body: { tenant: 'hosp-a', patient: testPseudonym('x'), provision: 'permit' } },
   { service: 'consent', method: 'POST', path: '/v1/consents?tenant=hosp-a', body: { resourceType: 'Consent', status: 'active' }, contentType: 'application/fhir+json' },
   { service: 'consent', method: 'POST', path: '/v1/consents/c-1/revoke', body: { tenant: 'hosp-a' } },
-  { service: 'consent', method: 'GET', path: '/v1/consents?tenant=hosp-a&patient=pseudo:x' },
+  { service: 'consent', method: 'GET', path: `/v1/consents?tenant=hosp-a&patient=${testPseudonym('x')}` },
   { service: 'consent', method: 'GET', path: '/v1/consents/c-1?tenant=hosp-a' },
-  { service: 'consent', method: 'POST', path: '/v1/consent/decide', body: { tenant: 'hosp-a', subject: 'pseudo:x', actor: 'dr-b', role: 'admin', purpose: 'TREAT', dataclass: 'lab' } },
+  { service: 'consent', method: 'POST', path: '/v1/consent/decide', body: { tenant: 'hosp-a', subject: testPseudonym('x'), actor: 'dr-b', role: 'admin', purpose: 'TREAT', dataclass: 'lab' } },
   { service: 'consent', method: 'POST', path: '/v1/consent/rebuild', body: { tenant: 'hosp-a' } },
   // ledger
   { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a' },
@@ -68,7 +68,7 @@ const PROBES: Probe[] = [
     contentType: 'application/cloudevents+json',
   },
   // audit
-  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/patients/pseudo:x/access' },
+  { service: 'audit', method: 'GET', path: `/v1/audit/hosp-a/patients/${testPseudonym('x')}/access` },
   { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/actors/dr-a/access' },
   { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/stream' },
   { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/checkpoints/latest' },
@@ -176,7 +176,7 @@ describe('tenant isolation on every HTTP API', () => {
     const tokenA = await auth.token({ tenant: 'hosp-a', roles: ['admin'], sub: 'admin-a' });
     const get = async (svc: ServiceName, path: string) =>
       (await fetch(`${(running.get(svc) as ServiceProcess).url}${path}`, { headers: { authorization: `Bearer ${tokenA}` } })).json();
-    expect(await get('consent', '/v1/consents?patient=pseudo:x')).toEqual({ tenant: 'hosp-a', patient: 'pseudo:x', consents: [] });
+    expect(await get('consent', `/v1/consents?patient=${testPseudonym('x')}`)).toEqual({ tenant: 'hosp-a', patient: testPseudonym('x'), consents: [] });
     // Hospital B's own event (above) went through intake and the ledger after the refused ones:
     // once it is on B's chain, anything intake had let through for A would be on A's.
     const tokenOfB = async (path: string) =>
