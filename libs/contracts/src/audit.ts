@@ -25,6 +25,18 @@ export const AUDIT_ALERT_KINDS = [
   'entry_mismatch',
   /** The plain fields of a checkpoint message disagree with its signed note. */
   'message_mismatch',
+  /** A witness did not answer the ledger (down, timeout): checkpoints go uncosigned by it. */
+  'witness_unreachable',
+  /** A witness refused a checkpoint for a reason other than history (unknown log, untrusted key...). */
+  'witness_refused',
+  /**
+   * A witness refused a checkpoint because it contradicts what the witness cosigned before: another
+   * root for a size it saw, a size below its own, or no consistency proof from its size. A rewound
+   * store or a split view.
+   */
+  'witness_inconsistent',
+  /** A checkpoint lacks the cosignatures of the required number of trusted witnesses. */
+  'quorum_not_met',
 ] as const;
 export type AuditAlertKind = (typeof AUDIT_ALERT_KINDS)[number];
 
@@ -37,7 +49,9 @@ export interface AuditAlert {
   message: string;
   time: string;
   /** Where the monitor saw it: a message on `ledger.checkpoint.<tenant>`, its poll of the ledger, or an access entry. */
-  source: 'stream' | 'poll' | 'entry';
+  source: 'stream' | 'poll' | 'entry' | 'witness';
+  /** The witness concerned (witness_* kinds): its key id and what it answered. */
+  witness?: { kid: string; url?: string; status?: number; answer?: string; size?: number };
   /** The checkpoint at fault (its note verbatim, as evidence). */
   checkpoint?: { size?: number; rootHash?: string; note: string };
   /** The verified checkpoint it was compared with. */

@@ -19,6 +19,8 @@ export interface CheckpointMessage {
   size: number;
   /** Hex root hash. */
   rootHash: string;
-  /** The whole signed note text (C2SP tlog-checkpoint + signed-note). */
+  /** The whole signed note text (C2SP tlog-checkpoint + signed-note), with witness cosignatures once cosigned. */
   note: string;
+  /** Present on a cosigned checkpoint: kids of the witnesses whose cosignature/v1 lines are on `note`. */
+  cosignedBy?: string[];
 }

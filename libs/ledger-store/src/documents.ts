@@ -55,6 +55,8 @@ export interface HeadDoc {
   frontier: string[];
   /** Size of the latest stored checkpoint (-1: none). */
   checkpointSize: number;
+  /** Size of the latest checkpoint a quorum of witnesses cosigned (absent: none yet). */
+  cosignedSize?: number;
   updatedAt: string;
 }
 
@@ -74,6 +76,10 @@ export interface CheckpointDoc {
    * was away is published later); absent on checkpoints stored before this field existed.
    */
   published?: boolean;
+  /** The note with the witnesses' C2SP cosignature/v1 lines appended, once a quorum cosigned. */
+  cosignedNote?: string;
+  /** Kids (`<name>+<hash>`) of the witnesses whose cosignatures are on `cosignedNote`. */
+  cosigners?: string[];
 }
 
 /** The encrypted `data` of one event, beside its entry (payload.digest = sha256 of `ciphertext`). */

@@ -301,6 +301,22 @@ export class LedgerStore {
     return this.getCheckpoint(chain, head.checkpointSize);
   }
 
+  /**
+   * Records the cosigned form of a stored checkpoint (its note plus witness cosignature lines) and
+   * moves the head's cosigned marker forward (never back).
+   */
+  async putCosigned(chain: string, size: number, cosignedNote: string, cosigners: string[]): Promise<void> {
+    await this.checkpoints.updateOne({ _id: checkpointId(chain, size) }, { $set: { cosignedNote, cosigners } }, { writeConcern: DURABLE });
+    await this.heads.updateOne({ _id: chain }, { $max: { cosignedSize: size } }, { writeConcern: DURABLE });
+  }
+
+  /** The latest checkpoint a quorum of witnesses cosigned, or null. */
+  async latestCosignedCheckpoint(chain: string): Promise<CheckpointDoc | null> {
+    const head = await this.getHead(chain);
+    if (head?.cosignedSize === undefined || head.cosignedSize < 0) return null;
+    return this.getCheckpoint(chain, head.cosignedSize);
+  }
+
   async listCheckpoints(chain: string): Promise<CheckpointDoc[]> {
     return this.checkpoints.find({ chain }).sort({ size: 1 }).toArray();
   }

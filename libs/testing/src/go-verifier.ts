@@ -14,6 +14,10 @@ export interface NoteInput {
   vkey: string;
   note: string;
   origin: string;
+  /** Trusted witness keys (C2SP cosignature/v1 vkeys), verified with transparency-dev/formats' note verifier. */
+  witnesses?: string[];
+  /** How many of them must have cosigned. */
+  quorum?: number;
 }
 export interface TreeInput {
   leaves: string[];
@@ -59,6 +63,8 @@ export interface ItemResult {
   size?: number;
   root?: string;
   signedBy?: string[];
+  /** Witnesses (name+hash) whose cosignatures verified. */
+  cosignedBy?: string[];
 }
 export interface TilesResult {
   ok: boolean;

@@ -8,3 +8,4 @@ export * from './auth';
 export * from './go-verifier';
 export * from './ledger-keys';
 export * from './pseudonyms';
+export * from './witness';

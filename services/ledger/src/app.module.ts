@@ -15,6 +15,7 @@ import { ReadService } from './read/read.service';
 import { StoreReadiness, storeProviders } from './store.providers';
 import { TilesController } from './tiles/tiles.controller';
 import { TileService } from './tiles/tile.service';
+import { WitnessService } from './witness/witness.service';
 
 export interface LedgerModuleOptions {
   /** A KMS/HSM-backed signer instead of LEDGER_SIGNING_KEY_FILE. */
@@ -45,6 +46,7 @@ export class LedgerAppModule {
         RecordAccessService,
         LedgerResponders,
         TileService,
+        WitnessService,
       ],
     };
   }

@@ -93,6 +93,25 @@ export class LedgerConfig extends BaseConfig {
   @IsOptional() @IsIn(['erasure-after-intent', 'erasure-after-entry'])
   LEDGER_FAULT_INJECT?: 'erasure-after-intent' | 'erasure-after-entry';
 
+  /**
+   * C2SP tlog-witnesses that cosign each checkpoint: comma-separated `<witness vkey> <submission URL>`
+   * pairs (the vkey is the witness's cosignature/v1 key, `<name>+<hash>+<base64>`). Empty: no witnessing.
+   */
+  @IsOptional() @IsString()
+  LEDGER_WITNESSES = '';
+
+  /** Cosignatures a checkpoint needs before it is stored and published as cosigned. */
+  @Transform(toInt) @IsInt() @Min(1) @Max(100)
+  LEDGER_WITNESS_QUORUM = 1;
+
+  /** How long one add-checkpoint request may take. */
+  @Transform(toInt) @IsInt() @Min(100)
+  LEDGER_WITNESS_TIMEOUT_MS = 5_000;
+
+  /** How often a witness that is behind (down, refusing) is sent the latest checkpoint again. */
+  @Transform(toInt) @IsInt() @Min(100)
+  LEDGER_WITNESS_RETRY_MS = 10_000;
+
   /** Mongo collection prefix. */
   @Matches(/^[A-Za-z0-9_]{0,32}$/)
   LEDGER_COLLECTION_PREFIX = 'ledger_';

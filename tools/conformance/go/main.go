@@ -6,7 +6,7 @@
 // Input (stdin): one JSON document
 //
 //	{
-//	  "notes":       [{"vkey": "...", "note": "...", "origin": "..."}],
+//	  "notes":       [{"vkey": "...", "note": "...", "origin": "...", "witnesses": ["<cosignature/v1 vkey>"], "quorum": 1}],
 //	  "trees":       [{"leaves": ["<hex leaf hash>", ...]}],
 //	  "inclusion":   [{"index": 0, "size": 1, "leafHash": "<hex>", "proof": ["<hex>"], "root": "<hex>", "tree": 0}],
 //	  "consistency": [{"m": 1, "n": 2, "rootM": "<hex>", "rootN": "<hex>", "proof": ["<hex>"], "tree": 0}],
@@ -31,6 +31,7 @@ import (
 	"os"
 
 	"github.com/transparency-dev/formats/log"
+	fnote "github.com/transparency-dev/formats/note"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
@@ -41,6 +42,10 @@ type noteItem struct {
 	VKey   string `json:"vkey"`
 	Note   string `json:"note"`
 	Origin string `json:"origin"`
+	// Witnesses are C2SP tlog-cosignature (cosignature/v1) verifier keys; Quorum how many must
+	// have cosigned the note for it to pass.
+	Witnesses []string `json:"witnesses"`
+	Quorum    int      `json:"quorum"`
 }
 
 type treeItem struct {
@@ -80,6 +85,8 @@ type result struct {
 	Size   *uint64  `json:"size,omitempty"`
 	Root   string   `json:"root,omitempty"`
 	Signed []string `json:"signedBy,omitempty"`
+	// Cosigned lists the witnesses (name+hash) whose cosignatures verified.
+	Cosigned []string `json:"cosignedBy,omitempty"`
 }
 
 type output struct {
@@ -199,7 +206,17 @@ func checkNote(it noteItem) result {
 	if err != nil {
 		return finish([]error{fmt.Errorf("note.NewVerifier: %w", err)})
 	}
-	n, err := note.Open([]byte(it.Note), note.VerifierList(v))
+	verifiers := []note.Verifier{v}
+	witness := map[string]bool{}
+	for _, w := range it.Witnesses {
+		wv, err := fnote.NewVerifierForCosignatureV1(w)
+		if err != nil {
+			return finish([]error{fmt.Errorf("formats/note.NewVerifierForCosignatureV1(%q): %w", w, err)})
+		}
+		verifiers = append(verifiers, wv)
+		witness[fmt.Sprintf("%s+%08x", wv.Name(), wv.KeyHash())] = true
+	}
+	n, err := note.Open([]byte(it.Note), note.VerifierList(verifiers...))
 	if err != nil {
 		return finish([]error{fmt.Errorf("note.Open: %w", err)})
 	}
@@ -209,7 +226,15 @@ func checkNote(it noteItem) result {
 	}
 	r := result{OK: true, Origin: cp.Origin, Size: &cp.Size, Root: hex.EncodeToString(cp.Hash)}
 	for _, s := range n.Sigs {
-		r.Signed = append(r.Signed, fmt.Sprintf("%s+%08x", s.Name, s.Hash))
+		id := fmt.Sprintf("%s+%08x", s.Name, s.Hash)
+		r.Signed = append(r.Signed, id)
+		if witness[id] {
+			r.Cosigned = append(r.Cosigned, id)
+		}
+	}
+	if len(r.Cosigned) < it.Quorum {
+		r.OK = false
+		r.Errors = append(r.Errors, fmt.Sprintf("%d of %d required witness cosignatures", len(r.Cosigned), it.Quorum))
 	}
 	return r
 }

@@ -12,6 +12,7 @@ import { DataKeyService } from '../crypto/data-keys';
 import { ErasureService } from '../erasure/erasure.service';
 import { SigningKeys } from '../keys/signing-keys';
 import { StoreReadiness } from '../store.providers';
+import { WitnessService } from '../witness/witness.service';
 import { ChainWriter, type AppendResult, type FaultPoint } from './chain-writer';
 import { parseAppend } from './envelope';
 
@@ -46,6 +47,7 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
     private readonly erasure: ErasureService,
     private readonly keys: SigningKeys,
     private readonly storeReady: StoreReadiness,
+    private readonly witnesses: WitnessService,
     metrics: MetricsService,
   ) {
     this.appended = metrics.counter('ledger_entries_appended_total', 'Entries appended', ['tenant']);
@@ -168,8 +170,10 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
     const signer = this.keys.signer;
     const note = await signCheckpoint({ origin: originFor(this.config, w.chain), size, rootHash: root }, [signer]);
     const rootHash = toHex(root);
-    await this.store.putCheckpoint({ chain: w.chain, size, rootHash, note, kid: signer.kid, createdAt: new Date().toISOString(), published: false });
+    const stored = await this.store.putCheckpoint({ chain: w.chain, size, rootHash, note, kid: signer.kid, createdAt: new Date().toISOString(), published: false });
     w.checkpointSize = Math.max(w.checkpointSize, size);
+    // Witnessing runs beside the appends: never awaited here, so a slow witness holds nothing up.
+    if (stored) this.witnesses.submit({ chain: w.chain, size, rootHash, note });
     this.checkpoints.inc({ tenant: w.chain });
     try {
       await this.publishCheckpoint({ chain: w.chain, size, rootHash, note });

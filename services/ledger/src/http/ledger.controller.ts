@@ -67,11 +67,13 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant/receipts/:eventId')
-  @ApiOperation({ summary: 'Receipt of an event (the same one published on ledger.entry.<tenant>)' })
+  @ApiOperation({ summary: 'Receipt of an event (the same one published on ledger.entry.<tenant>), with the latest checkpoint (cosigned when witnessed) once one covers it' })
   @ApiParam(TENANT)
-  async receipt(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<Receipt> {
+  async receipt(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<Receipt & { checkpoint?: CheckpointView }> {
     assertTenant(p, tenant);
-    return (await this.reads.entry(tenant, { eventId })).receipt;
+    const entry = await this.reads.entry(tenant, { eventId });
+    const checkpoint = await this.reads.coveringCheckpoint(tenant, entry.seq);
+    return checkpoint ? { ...entry.receipt, checkpoint } : entry.receipt;
   }
 
   @Get('chains/:tenant/proofs/inclusion')

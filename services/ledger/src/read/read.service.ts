@@ -90,6 +90,8 @@ export interface CheckpointView {
   note: string;
   /** Always true: only checkpoints the writer signed and stored are served (nothing is signed on request). */
   stored: true;
+  /** Witnesses (kids) whose cosignature/v1 lines are on `note`; empty when not cosigned (yet). */
+  cosignedBy: string[];
 }
 
 export interface InclusionView {
@@ -221,11 +223,27 @@ export class ReadService {
     return this.checked(tenant, stored);
   }
 
+  /**
+   * The latest checkpoint readers should trust: the latest one a quorum of witnesses cosigned, once
+   * there is one (witnessed chains), else the latest signed one.
+   */
   async latestCheckpoint(tenant: string): Promise<CheckpointView> {
     checkTenant(tenant);
-    const cp = await this.store.latestCheckpoint(tenant);
+    const cp = await this.latestTrusted(tenant);
     if (!cp) throw notFound(`chain ${tenant} has no checkpoint yet`);
     return this.checked(tenant, cp);
+  }
+
+  /** The latest checkpoint (cosigned when witnessed) if it covers entry `seq`, for receipts. */
+  async coveringCheckpoint(tenant: string, seq: number): Promise<CheckpointView | null> {
+    const cp = await this.latestCheckpoint(tenant).catch(() => null);
+    return cp && cp.size > seq ? cp : null;
+  }
+
+  private async latestTrusted(tenant: string, covering = -1): Promise<CheckpointDoc | null> {
+    const cosigned = await this.store.latestCosignedCheckpoint(tenant);
+    if (cosigned && cosigned.size > covering) return cosigned;
+    return this.store.latestCheckpoint(tenant);
   }
 
   async checkpoint(tenant: string, size?: unknown): Promise<CheckpointView> {
@@ -243,7 +261,7 @@ export class ReadService {
     const doc = await this.entryDoc(tenant, ref);
     let checkpoint: CheckpointView;
     if (size === undefined || size === null || size === '') {
-      checkpoint = await this.latestOrConflict(tenant);
+      checkpoint = await this.latestOrConflict(tenant, doc.seq);
       if (doc.seq >= checkpoint.size) {
         throw new LedgerApiError(
           409,
@@ -279,7 +297,7 @@ export class ReadService {
     const m = asInt(from, 'from');
     let toCheckpoint: CheckpointView;
     if (to === undefined || to === null || to === '') {
-      toCheckpoint = await this.latestOrConflict(tenant);
+      toCheckpoint = await this.latestOrConflict(tenant, m - 1);
     } else {
       const n = asInt(to, 'to');
       if (m > n) throw badRequest('from', `must not exceed to (${n})`);
@@ -307,22 +325,27 @@ export class ReadService {
     }
   }
 
-  /** The latest stored checkpoint, or 409 while the chain has none. */
-  private async latestOrConflict(tenant: string): Promise<CheckpointView> {
-    const cp = await this.store.latestCheckpoint(tenant);
+  /**
+   * The latest stored checkpoint (the latest cosigned one when it covers entry `covering`), or 409
+   * while the chain has none.
+   */
+  private async latestOrConflict(tenant: string, covering = -1): Promise<CheckpointView> {
+    const cp = await this.latestTrusted(tenant, covering);
     if (!cp) throw new LedgerApiError(409, 'not_checkpointed', `chain ${tenant} has no signed checkpoint yet; ask again after the first one`, { latest: null });
     return this.checked(tenant, cp);
   }
 
   /** A stored checkpoint whose note verifies with our keys and says what the document says. */
   private checked(tenant: string, cp: CheckpointDoc): CheckpointView {
+    // The cosigned form once witnesses cosigned it: the same signed text with their lines appended.
+    const note = cp.cosignedNote ?? cp.note;
     try {
-      const v = verifyCheckpoint(cp.note, this.keys.keyring, { origin: this.origin(tenant) });
+      const v = verifyCheckpoint(note, this.keys.keyring, { origin: this.origin(tenant) });
       if (v.size !== cp.size || toHex(v.rootHash) !== cp.rootHash) throw new Error(`its note says size ${v.size} root ${toHex(v.rootHash)}`);
     } catch (err) {
       throw integrityError(tenant, cp.size, err, 'the stored checkpoint does not verify');
     }
-    return { tenant, origin: this.origin(tenant), size: cp.size, rootHash: cp.rootHash, note: cp.note, stored: true };
+    return { tenant, origin: this.origin(tenant), size: cp.size, rootHash: cp.rootHash, note, stored: true, cosignedBy: cp.cosigners ?? [] };
   }
 
   private async noCheckpointAt(tenant: string, size: number): Promise<LedgerApiError> {

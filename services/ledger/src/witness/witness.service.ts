@@ -1,0 +1,242 @@
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { jetstream } from '@nats-io/jetstream';
+import { addSignatureLines, consistencyPlan, resolvePlan, type VerifiedCosignature } from '@clinical-ledger/chain';
+import type { AuditAlert, AuditAlertKind, CheckpointMessage } from '@clinical-ledger/contracts';
+import { LedgerStore, type CheckpointDoc } from '@clinical-ledger/ledger-store';
+import { NatsService } from '@clinical-ledger/messaging';
+import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import type { Logger } from 'pino';
+import type { Counter, Gauge } from 'prom-client';
+import { tenantList, type LedgerConfig } from '../config';
+import { addCheckpoint, parseWitnesses, type WitnessAnswer, type WitnessEndpoint } from './witness-client';
+
+/** A stored checkpoint as the witnessing needs it. */
+export type WitnessableCheckpoint = Pick<CheckpointDoc, 'chain' | 'size' | 'rootHash' | 'note'>;
+
+/** Per chain: what each witness holds, and the checkpoint waiting for the next round. */
+interface ChainState {
+  /** Size each witness (by kid) last cosigned for this chain, as far as we know. */
+  known: Map<string, number>;
+  /** Why a witness is failing (its alert kind), by kid; absent when it last cosigned. */
+  failing: Map<string, AuditAlertKind>;
+  pending?: WitnessableCheckpoint;
+  /** Largest size sent so far (retries resend it while a witness is behind). */
+  latest?: WitnessableCheckpoint;
+  running?: Promise<void>;
+}
+
+/** Hops the 409 flow may take in one request (a witness that moves while we talk to it). */
+const MAX_HOPS = 3;
+
+/**
+ * Witnessing (C2SP tlog-witness, tlog-cosignature). Each new checkpoint goes to every configured
+ * witness with a consistency proof from the size that witness holds (learnt from its 409 answer
+ * when unknown). All witnesses get the same checkpoint in one round, so their cosignatures meet on
+ * one size; once LEDGER_WITNESS_QUORUM of them cosigned, the note with their cosignature lines is
+ * stored as the chain's latest cosigned checkpoint and published on `ledger.checkpoint.<tenant>`.
+ *
+ * Runs beside the appends and never holds them up. A witness that does not answer, refuses, or
+ * finds our history inconsistent with what it saw shows in metrics and raises an alert on
+ * `audit.alert.<tenant>`; it is sent the latest checkpoint again every LEDGER_WITNESS_RETRY_MS.
+ */
+@Injectable()
+export class WitnessService implements OnModuleInit, OnApplicationShutdown {
+  readonly witnesses: WitnessEndpoint[];
+  readonly quorum: number;
+  private readonly chains = new Map<string, ChainState>();
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+  private started = false;
+  private readonly requests: Counter<string>;
+  private readonly witnessSize: Gauge<string>;
+  private readonly witnessUp: Gauge<string>;
+  private readonly cosignedSize: Gauge<string>;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: LedgerConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly store: LedgerStore,
+    private readonly nats: NatsService,
+    metrics: MetricsService,
+  ) {
+    this.witnesses = parseWitnesses(config.LEDGER_WITNESSES, config.LEDGER_WITNESS_QUORUM);
+    this.quorum = config.LEDGER_WITNESS_QUORUM;
+    this.requests = metrics.counter('ledger_witness_requests_total', 'add-checkpoint requests to witnesses, by outcome (cosigned, conflict, inconsistent, refused, unreachable)', ['tenant', 'witness', 'outcome']);
+    this.witnessSize = metrics.gauge('ledger_witness_cosigned_size', 'Tree size a witness last cosigned', ['tenant', 'witness']);
+    this.witnessUp = metrics.gauge('ledger_witness_up', '1 when the witness cosigned the last checkpoint sent to it, 0 when it failed', ['tenant', 'witness']);
+    this.cosignedSize = metrics.gauge('ledger_cosigned_checkpoint_size', 'Tree size of the latest checkpoint cosigned by a quorum of witnesses', ['tenant']);
+  }
+
+  get enabled(): boolean {
+    return this.witnesses.length > 0;
+  }
+
+  onModuleInit(): void {
+    if (!this.enabled || this.config.LEDGER_CONSUME !== 'true') return;
+    this.timer = setInterval(() => void this.retry(), this.config.LEDGER_WITNESS_RETRY_MS);
+    this.timer.unref();
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await Promise.allSettled([...this.chains.values()].map((s) => s.running));
+  }
+
+  /** A checkpoint was stored: witness it in the background (the latest one wins if rounds queue up). */
+  submit(cp: WitnessableCheckpoint): void {
+    if (!this.enabled || this.stopped) return;
+    const state = this.state(cp.chain);
+    if (state.pending && state.pending.size >= cp.size) return;
+    state.pending = cp;
+    state.running ??= this.drain(cp.chain, state).finally(() => (state.running = undefined));
+  }
+
+  /** Waits for the rounds in flight (tests, shutdown). */
+  async idle(chain: string): Promise<void> {
+    while (this.chains.get(chain)?.running) await this.chains.get(chain)?.running;
+  }
+
+  private state(chain: string): ChainState {
+    let s = this.chains.get(chain);
+    if (!s) {
+      s = { known: new Map(), failing: new Map() };
+      this.chains.set(chain, s);
+    }
+    return s;
+  }
+
+  private async drain(chain: string, state: ChainState): Promise<void> {
+    while (state.pending && !this.stopped) {
+      const cp = state.pending;
+      state.pending = undefined;
+      if (!state.latest || cp.size >= state.latest.size) state.latest = cp;
+      try {
+        await this.round(chain, state, cp);
+      } catch (err) {
+        this.logger.warn({ chain, size: cp.size, err: String(err) }, 'witnessing round failed; retried later');
+      }
+    }
+  }
+
+  /** Resends the latest checkpoint of chains some witness is behind on; picks up chains after a restart. */
+  private async retry(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (!this.started) {
+        this.started = true;
+        const only = tenantList(this.config);
+        for (const chain of await this.store.chains()) {
+          if (only.length && !only.includes(chain)) continue;
+          const head = await this.store.getHead(chain);
+          const cp = head && head.checkpointSize > (head.cosignedSize ?? 0) ? await this.store.latestCheckpoint(chain) : null;
+          if (cp && !this.chains.get(chain)?.latest) this.submit(cp);
+        }
+      }
+      for (const [, state] of this.chains) {
+        const latest = state.latest;
+        if (!latest || state.running) continue;
+        if (this.witnesses.some((w) => (state.known.get(w.key.kid) ?? -1) < latest.size)) this.submit({ ...latest });
+      }
+    } catch (err) {
+      this.started = false; // the store was away: look for chains again next time
+      this.logger.warn({ err: String(err) }, 'witness retry failed');
+    }
+  }
+
+  private async round(chain: string, state: ChainState, cp: WitnessableCheckpoint): Promise<void> {
+    const results = await Promise.all(this.witnesses.map((w) => this.witnessOne(chain, state, cp, w)));
+    const cosignatures = results.flat();
+    if (cosignatures.length < this.quorum) {
+      this.logger.warn({ chain, size: cp.size, cosigned: cosignatures.map((c) => c.kid), quorum: this.quorum }, 'checkpoint not cosigned by a quorum of witnesses');
+      return;
+    }
+    const existing = await this.store.getCheckpoint(chain, cp.size);
+    const base = existing?.cosignedNote ?? cp.note;
+    const cosignedNote = addSignatureLines(base, cosignatures.map((c) => c.line));
+    const cosigners = [...new Set([...(existing?.cosigners ?? []), ...cosignatures.map((c) => c.kid)])];
+    if (existing?.cosignedNote === cosignedNote) return;
+    await this.store.putCosigned(chain, cp.size, cosignedNote, cosigners);
+    this.cosignedSize.set({ tenant: chain }, cp.size);
+    const msg: CheckpointMessage = { tenant: chain, size: cp.size, rootHash: cp.rootHash, note: cosignedNote, cosignedBy: cosigners };
+    try {
+      const js = jetstream(await this.nats.ready());
+      await js.publish(this.nats.subjects.checkpoint(chain), JSON.stringify(msg), { msgID: `checkpoint:${chain}:${cp.size}:cosigned:${cosigners.length}` });
+    } catch (err) {
+      this.logger.warn({ chain, size: cp.size, err: String(err) }, 'cosigned checkpoint stored but not published');
+    }
+  }
+
+  /** One witness, one checkpoint: the 409 flow, then cosignatures or an alert. */
+  private async witnessOne(chain: string, state: ChainState, cp: WitnessableCheckpoint, w: WitnessEndpoint): Promise<VerifiedCosignature[]> {
+    const kid = w.key.kid;
+    let old = state.known.get(kid) ?? 0;
+    let answer: WitnessAnswer | undefined;
+    for (let hop = 0; hop < MAX_HOPS; hop++) {
+      if (old > cp.size) {
+        await this.fail(chain, state, cp, w, 'witness_inconsistent', `witness ${kid} already cosigned size ${old} of ${chain}, larger than our checkpoint of size ${cp.size}: the store was rewound or another copy of the log is running`, { size: old });
+        return [];
+      }
+      const proof = old > 0 && old < cp.size ? await resolvePlan(this.store.treeReader(chain), consistencyPlan(old, cp.size)) : [];
+      answer = await addCheckpoint(w, old, proof, cp.note, this.config.LEDGER_WITNESS_TIMEOUT_MS);
+      this.requests.inc({ tenant: chain, witness: kid, outcome: answer.kind });
+      if (answer.kind !== 'conflict') break;
+      if (answer.size === old) {
+        // We sent the size it holds and it still disagrees: another root for that size.
+        await this.fail(chain, state, cp, w, 'witness_inconsistent', `witness ${kid} holds another root for size ${old} of ${chain}: a split view`, { size: old, status: 409 });
+        return [];
+      }
+      state.known.set(kid, answer.size);
+      old = answer.size;
+    }
+    switch (answer?.kind) {
+      case 'cosigned':
+        state.known.set(kid, cp.size);
+        state.failing.delete(kid);
+        this.witnessSize.set({ tenant: chain, witness: kid }, cp.size);
+        this.witnessUp.set({ tenant: chain, witness: kid }, 1);
+        return answer.cosignatures;
+      case 'inconsistent':
+        await this.fail(chain, state, cp, w, 'witness_inconsistent', `witness ${kid} refused checkpoint ${cp.size} of ${chain}: no valid consistency proof from the size ${old} it cosigned (HTTP ${answer.status}): our history is not the one it saw`, { size: old, status: answer.status, answer: answer.body });
+        return [];
+      case 'refused':
+        await this.fail(chain, state, cp, w, 'witness_refused', `witness ${kid} refused checkpoint ${cp.size} of ${chain} (HTTP ${answer.status}: ${answer.body || 'no reason'})`, { status: answer.status, answer: answer.body });
+        return [];
+      case 'unreachable':
+        await this.fail(chain, state, cp, w, 'witness_unreachable', `witness ${kid} did not answer for checkpoint ${cp.size} of ${chain}: ${answer.message}`, {});
+        return [];
+      default:
+        await this.fail(chain, state, cp, w, 'witness_refused', `witness ${kid} kept answering 409 for checkpoint ${cp.size} of ${chain}`, { status: 409 });
+        return [];
+    }
+  }
+
+  private async fail(chain: string, state: ChainState, cp: WitnessableCheckpoint, w: WitnessEndpoint, kind: AuditAlertKind, message: string, detail: Omit<NonNullable<AuditAlert['witness']>, 'kid'>): Promise<void> {
+    const kid = w.key.kid;
+    this.witnessUp.set({ tenant: chain, witness: kid }, 0);
+    const before = state.failing.get(kid);
+    state.failing.set(kid, kind);
+    this.logger.warn({ chain, witness: kid, size: cp.size, kind }, message);
+    // An outage is one alert until the witness cosigns again; every inconsistency is its own finding.
+    if (before === kind && kind !== 'witness_inconsistent') return;
+    const alertId = `witness:${chain}:${createHash('sha256').update(`${kid}\n${kind}\n${cp.size}\n${cp.rootHash}`).digest('hex').slice(0, 32)}`;
+    const alert: AuditAlert = {
+      alertId,
+      tenant: chain,
+      kind,
+      severity: kind === 'witness_inconsistent' ? 'critical' : 'warning',
+      message,
+      time: new Date().toISOString(),
+      source: 'witness',
+      checkpoint: { size: cp.size, rootHash: cp.rootHash, note: cp.note },
+      witness: { kid, url: w.url, ...detail },
+    };
+    try {
+      const js = jetstream(await this.nats.ready());
+      await js.publish(this.nats.subjects.audit('alert', chain), JSON.stringify(alert), { msgID: alertId });
+    } catch (err) {
+      this.logger.error({ chain, alertId, err: String(err) }, 'witness alert not published');
+    }
+  }
+}

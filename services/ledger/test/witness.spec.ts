@@ -1,0 +1,182 @@
+import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { MongoClient } from 'mongodb';
+import { randomBytes } from 'node:crypto';
+import { Frontier, signCheckpoint, toHex } from '@clinical-ledger/chain';
+import type { AuditAlert } from '@clinical-ledger/contracts';
+import { Subjects } from '@clinical-ledger/contracts';
+import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
+import { eventually, Infra, onlyLoopback, runConformanceAsync, startInfra, startWitness, type LocalWitness } from '@clinical-ledger/testing';
+import { ledgerEnv, makeEvent, makeKeyFiles, publish, startInProcess, testAuth } from './helpers';
+
+jest.setTimeout(300_000);
+
+/**
+ * Witnessing with two real transparency-dev omniwitness processes (C2SP tlog-witness), on
+ * loopback only. Cosignatures are checked by Go's sumdb/note (tools/conformance/go).
+ */
+describe('witnesses: two real omniwitness processes cosign, catch up and catch a rewound store', () => {
+  let infra: Infra;
+  let nc: NatsConnection;
+  let mongo: MongoClient;
+  let store: LedgerStore;
+  let subjects: Subjects;
+  let ledger: Awaited<ReturnType<typeof startInProcess>> | undefined;
+  let a: LocalWitness;
+  let b: LocalWitness;
+  let alertSub: Subscription;
+  const alerts: AuditAlert[] = [];
+  const keys = makeKeyFiles('witnessed-ledger');
+  const auth = testAuth();
+  const tenant = 'witnessed';
+  const origin = `clinical-ledger/${tenant}`;
+  let published = 0;
+
+  const env = () =>
+    ledgerEnv(infra, keys, auth, {
+      LEDGER_CHECKPOINT_INTERVAL_MS: '200',
+      LEDGER_WITNESSES: `${a.vkey} ${a.url},${b.vkey} ${b.url}`,
+      LEDGER_WITNESS_QUORUM: '2',
+      LEDGER_WITNESS_TIMEOUT_MS: '2000',
+      LEDGER_WITNESS_RETRY_MS: '300',
+    });
+
+  async function startLedger(): Promise<void> {
+    ledger = await startInProcess(env());
+    await eventually(() => ledger?.transport?.isRunning() === true, 15_000, 'append consumer running');
+  }
+
+  async function appendUpTo(n: number): Promise<void> {
+    const events = [];
+    for (; published < n; published++) events.push(makeEvent(tenant));
+    await Promise.all(events.map((e) => publish(nc, subjects, e)));
+    await eventually(async () => (await store.getHead(tenant))?.checkpointSize === n, 60_000, `signed checkpoint at ${n}`);
+  }
+
+  const cosignedSize = async () => (await store.getHead(tenant))?.cosignedSize;
+  const http = async (path: string) => {
+    const res = await fetch(`${ledger?.url}${path}`, { headers: { authorization: `Bearer ${await auth.token({ tenant, roles: ['auditor'] })}` } });
+    return (await res.json()) as Record<string, unknown>;
+  };
+  const metric = async (name: string, witness: LocalWitness, extra = '') => {
+    const text = await (await fetch(`${ledger?.url}/metrics`)).text();
+    const kid = witness.vkey.slice(0, witness.name.length + 9);
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(`witness="${kid}"`) && l.includes(extra));
+    return line ? Number(line.split(' ').pop()) : undefined;
+  };
+
+  beforeAll(async () => {
+    infra = await startInfra({ name: 'ledger-witness' });
+    subjects = new Subjects(infra.namespace);
+    nc = await connect({ servers: infra.natsUrl });
+    mongo = new MongoClient(infra.mongoUrl);
+    store = new LedgerStore(mongo.db(infra.dbName));
+    const logs = [{ origin, vkey: keys.signer.verifierKey }];
+    [a, b] = await Promise.all([startWitness({ name: 'regulator', logs }), startWitness({ name: 'peer-hospital', logs })]);
+    alertSub = nc.subscribe(subjects.audit('alert', tenant), { callback: (_e, m) => void alerts.push(m.json<AuditAlert>()) });
+    await startLedger();
+  });
+
+  afterAll(async () => {
+    alertSub?.unsubscribe();
+    await ledger?.close();
+    await Promise.all([a?.remove(), b?.remove()]);
+    await nc?.close();
+    await mongo?.close();
+    await infra?.close();
+  });
+
+  it('a quorum of two cosigns; Go verifies the cosignatures; latest, proofs, receipts and tiles name the cosigned checkpoint; no witness dials beyond loopback', async () => {
+    await appendUpTo(20);
+    await eventually(async () => (await cosignedSize()) === 20, 30_000, 'cosigned at 20');
+    const latest = await http(`/v1/chains/${tenant}/checkpoints/latest`);
+    expect(latest).toMatchObject({ size: 20, stored: true });
+    expect((latest['cosignedBy'] as string[]).sort()).toEqual([a.vkey, b.vkey].map((k) => k.split('+').slice(0, 2).join('+')).sort());
+    const note = latest['note'] as string;
+    expect(note.split('\n').filter((l) => l.startsWith('\u2014 '))).toHaveLength(3);
+
+    // Go: sumdb/note opens the note with the log key and the witnesses' cosignature/v1 keys.
+    const go = await runConformanceAsync({
+      notes: [
+        { vkey: keys.signer.verifierKey, note, origin, witnesses: [a.vkey, b.vkey], quorum: 2 },
+        { vkey: keys.signer.verifierKey, note, origin, witnesses: [a.vkey, b.vkey], quorum: 3 },
+      ],
+    });
+    expect(go.notes[0]).toMatchObject({ ok: true, size: 20 });
+    expect(go.notes[0].cosignedBy).toHaveLength(2);
+    expect(go.notes[1].ok).toBe(false);
+    expect(go.notes[1].errors?.join()).toMatch(/2 of 3 required witness cosignatures/);
+
+    const proof = await http(`/v1/chains/${tenant}/proofs/inclusion?seq=3`);
+    expect(proof).toMatchObject({ size: 20, checkpoint: { size: 20, note } });
+    const entry = await store.getEntry(tenant, 3);
+    const receipt = await http(`/v1/chains/${tenant}/receipts/${encodeURIComponent(entry?.eventId ?? '')}`);
+    expect(receipt).toMatchObject({ seq: 3, checkpoint: { size: 20, note } });
+    expect(await (await fetch(`${ledger?.url}/v1/chains/${tenant}/tlog/checkpoint`)).text()).toBe(note);
+
+    for (const w of [a, b]) {
+      const sockets = w.sockets();
+      expect(sockets.some((s) => s.state === 'LISTEN')).toBe(true);
+      expect(onlyLoopback(sockets)).toBe(true);
+    }
+  });
+
+  it('a witness that is down never blocks appends, shows in metrics and an alert, and catches up through the 409 flow', async () => {
+    await b.stop();
+    await appendUpTo(30);
+    await eventually(async () => alerts.some((x) => x.kind === 'witness_unreachable' && x.witness?.kid.startsWith('peer-hospital+')), 30_000, 'unreachable alert');
+    expect(await metric('ledger_witness_up', b)).toBe(0);
+    expect(await metric('ledger_witness_up', a)).toBe(1);
+    // One witness of the two required: the cosigned checkpoint stays at 20, appends went on.
+    expect(await cosignedSize()).toBe(20);
+    expect((await http(`/v1/chains/${tenant}/checkpoints/latest`))['size']).toBe(20);
+
+    // The ledger restarts and forgets what each witness holds; the witness comes back. The
+    // first request says "old 0"; the witnesses answer 409 with their sizes (20 and 30).
+    await ledger?.close();
+    await b.start();
+    await startLedger();
+    await appendUpTo(35);
+    await eventually(async () => (await cosignedSize()) === 35, 30_000, 'cosigned at 35');
+    expect(await metric('ledger_witness_requests_total', b, 'outcome="conflict"')).toBeGreaterThanOrEqual(1);
+    expect(await metric('ledger_witness_cosigned_size', b)).toBe(35);
+    expect(onlyLoopback(b.sockets())).toBe(true);
+  });
+
+  it('an older copy of the store (rewound to 25 entries) grows another history: both witnesses refuse it and alerts are raised', async () => {
+    await ledger?.close();
+    ledger = undefined;
+    // Restore the store as it was at 25 entries: later entries, lookups and checkpoints gone, the
+    // head back at 25 (what a backup taken then holds).
+    const keep = 25;
+    await store.entries.deleteMany({ chain: tenant, seq: { $gte: keep } });
+    await store.eventIds.deleteMany({ chain: tenant, seq: { $gte: keep } });
+    await store.checkpoints.deleteMany({ chain: tenant, size: { $gt: keep } });
+    const frontier = await Frontier.restore(store.treeReader(tenant), keep);
+    const last = await store.getEntry(tenant, keep - 1);
+    await store.heads.updateOne(
+      { _id: tenant },
+      { $set: { size: keep, prev: toHex(bytes(last?.leafHash ?? new Uint8Array())), frontier: frontier.toState().hashes, checkpointSize: 20, cosignedSize: 20 } },
+    );
+    alerts.length = 0;
+    await startLedger();
+    published = keep;
+    await appendUpTo(40);
+    await eventually(
+      async () => new Set(alerts.filter((x) => x.kind === 'witness_inconsistent').map((x) => x.witness?.kid.split('+')[0])).size === 2,
+      30_000,
+      'both witnesses refuse the rewound history',
+    );
+    const found = alerts.filter((x) => x.kind === 'witness_inconsistent');
+    expect(found.every((x) => x.severity === 'critical' && x.source === 'witness' && x.tenant === tenant)).toBe(true);
+    // Nothing of the other history gets cosigned.
+    expect(await cosignedSize()).toBe(20);
+
+    // Two roots for one size: a checkpoint of size 35 with another root, validly signed by the
+    // ledger's key, is refused by the witness that cosigned the real 35 (the spec says 409; this
+    // omniwitness answers 422). The ledger reads either as witness_inconsistent.
+    const forged = await signCheckpoint({ origin, size: 35, rootHash: randomBytes(32) }, [keys.signer]);
+    const res = await fetch(`${a.url}/add-checkpoint`, { method: 'POST', body: `old 35\n\n${forged}` });
+    expect([409, 422]).toContain(res.status);
+    expect(await res.text()).not.toMatch(/^\u2014 /);
+  });
+});
