@@ -15,6 +15,7 @@ import { generateKey } from './keys';
 import { renderCheckpoint, renderInclusion, renderKey, renderVerify } from './output';
 import { ProgressBar } from './progress';
 import { verifySource } from './verify';
+import { buildWitnessPolicy } from './witnesses';
 
 /** Unexpected internal failure (a bug): distinct from every documented status. */
 const EXIT_INTERNAL = 70;
@@ -32,6 +33,9 @@ interface KeyOpts {
   key?: string[];
   keyFile?: string[];
   origin?: string;
+  witness?: string[];
+  witnessFile?: string[];
+  quorum?: number;
 }
 interface LedgerOpts {
   url?: string;
@@ -46,7 +50,10 @@ function withKeys(cmd: Command): Command {
   return cmd
     .option('--key <vkey>', 'C2SP verifier key "<name>+<hash>+<base64>" to trust (repeat for rotated keys)', collect)
     .option('--key-file <file>', 'file with verifier keys, one a line (repeatable)', collect)
-    .option('--origin <origin>', 'exact checkpoint origin to expect (default: any "<prefix>/<tenant>")');
+    .option('--origin <origin>', 'exact checkpoint origin to expect (default: any "<prefix>/<tenant>")')
+    .option('--witness <vkey>', 'trusted witness key (C2SP cosignature/v1 "<name>+<hash>+<base64>"); repeat for each witness', collect)
+    .option('--witness-file <file>', 'file with trusted witness keys, one a line (repeatable)', collect)
+    .addOption(new Option('--quorum <n>', 'fail unless at least n of the trusted witnesses cosigned the checkpoint (default 0: report only)').argParser(intArg(0, 100)));
 }
 
 function withLedger(cmd: Command, opts: { pages?: boolean } = {}): Command {
@@ -111,7 +118,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     .option('--json', 'machine-readable output')
     .action(async (file: string, o: KeyOpts) => {
       const keyring = buildKeyring(o);
-      const r = verifyCheckpointNote(await readInput(io, file, 'checkpoint note'), file === '-' ? '<stdin>' : file, keyring, o);
+      const witnesses = buildWitnessPolicy(o);
+      const r = verifyCheckpointNote(await readInput(io, file, 'checkpoint note'), file === '-' ? '<stdin>' : file, keyring, { ...(o.origin !== undefined ? { origin: o.origin } : {}), ...(witnesses ? { witnesses } : {}) });
       print(r, renderCheckpoint(r));
       if (!r.ok) status = EXIT.VERIFY_FAILED;
     });
@@ -128,12 +136,14 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       if (o.file && o.url) throw new InputError('USAGE', 'give --url or --file, not both');
       if (!o.file && !o.url) throw new InputError('USAGE', 'give --url <ledger> (with --tenant and a token) or --file <export.jsonl>');
       const keyring = buildKeyring(o);
+      const witnesses = buildWitnessPolicy(o);
       const keptNote = o.fromCheckpoint !== undefined ? (await readInput(io, o.fromCheckpoint, 'kept checkpoint')).toString('utf8') : undefined;
       const bar = io.stderrIsTTY && o.progress && !o.quiet ? new ProgressBar(io.stderr, io.columns) : undefined;
       const common = {
         keyring,
         ...(o.origin !== undefined ? { origin: o.origin } : {}),
         ...(keptNote !== undefined ? { keptNote } : {}),
+        ...(witnesses ? { witnesses } : {}),
         ...(o.workers !== undefined ? { workers: o.workers } : {}),
         ...(bar ? { onProgress: (done: number, total: number) => bar.update(done, total) } : {}),
       };
@@ -169,8 +179,10 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     .action(async (o: KeyOpts & LedgerOpts & { event?: string; seq?: number; size?: number }) => {
       if ((o.event === undefined) === (o.seq === undefined)) throw new InputError('USAGE', 'give exactly one of --event <id> or --seq <n>');
       const keyring = buildKeyring(o);
+      const witnesses = buildWitnessPolicy(o);
       const { client, tenant } = ledgerClient(o, io);
       const r = await proveInclusion(client, {
+        ...(witnesses ? { witnesses } : {}),
         tenant,
         keyring,
         ref: o.event !== undefined ? { eventId: o.event } : { seq: o.seq as number },

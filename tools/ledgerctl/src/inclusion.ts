@@ -4,8 +4,9 @@
 import { ChainError, decodeCore, fromBase64, fromHex, leafHash, toHex, verifyInclusion, type EntryCore, type Keyring } from '@clinical-ledger/chain';
 import type { LedgerClient } from './client';
 import { checkNote, summarizeCheckpoint, type CheckpointSummary } from './verify';
+import { checkWitnesses, witnessReportOf, type WitnessPolicy, type WitnessReport } from './witnesses';
 
-export type InclusionFailureReason = 'DECODE' | 'CHAIN_ID' | 'SEQ' | 'EVENT_ID' | 'LEAF_HASH' | 'UNKNOWN_KID' | 'SIGNATURE' | 'CHECKPOINT' | 'PROOF';
+export type InclusionFailureReason = 'DECODE' | 'CHAIN_ID' | 'SEQ' | 'EVENT_ID' | 'LEAF_HASH' | 'UNKNOWN_KID' | 'SIGNATURE' | 'CHECKPOINT' | 'WITNESSES' | 'PROOF';
 
 export interface InclusionReport {
   ok: boolean;
@@ -19,6 +20,8 @@ export interface InclusionReport {
   size?: number;
   proofLength?: number;
   checkpoint?: CheckpointSummary & { stored: boolean };
+  /** Who of the trusted witnesses cosigned the checkpoint (when witnesses were given). */
+  witnesses?: WitnessReport;
   failure?: { reason: InclusionFailureReason; message: string };
 }
 
@@ -29,6 +32,8 @@ export interface InclusionOptions {
   /** Size of a stored checkpoint to prove against; default the latest checkpoint. */
   size?: number;
   origin?: string;
+  /** Trusted witnesses and the quorum the proof's checkpoint must meet. */
+  witnesses?: WitnessPolicy;
 }
 
 const why = (e: unknown): string => (e instanceof Error ? e.message : String(e));
@@ -70,6 +75,15 @@ export async function proveInclusion(client: LedgerClient, opts: InclusionOption
     return fail('CHECKPOINT', `checkpoint: ${why(e)}`);
   }
   r.checkpoint = { ...summarizeCheckpoint(cp), stored: inc.checkpoint.stored === true };
+  if (opts.witnesses) {
+    try {
+      r.witnesses = checkWitnesses(inc.checkpoint.note, opts.witnesses);
+    } catch (e) {
+      const w = witnessReportOf(e);
+      if (w) r.witnesses = w;
+      return fail('WITNESSES', `checkpoint: ${why(e)}`);
+    }
+  }
   r.size = cp.size;
   r.proofLength = inc.proof.length;
   if (inc.size !== cp.size) return fail('PROOF', `the proof is for tree size ${inc.size}, the checkpoint for ${cp.size}`);

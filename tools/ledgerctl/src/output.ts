@@ -3,6 +3,7 @@ import type { CheckpointVerifyReport } from './checkpoint';
 import type { InclusionReport } from './inclusion';
 import type { GeneratedKey } from './keys';
 import type { CheckpointSummary, VerifyReport } from './verify';
+import { renderWitnesses } from './witnesses';
 
 const signers = (cp: CheckpointSummary): string =>
   `signed by ${cp.signedBy.join(', ')}${cp.otherSigners.length ? ` (also by keys not given: ${cp.otherSigners.join(', ')})` : ''}`;
@@ -24,6 +25,7 @@ export function renderVerify(r: VerifyReport): string {
   if (r.checkpoint) {
     out.push(`      checkpoint  ${r.checkpoint.origin} size ${r.checkpoint.size} root ${r.checkpoint.rootHash}, ${signers(r.checkpoint)}${r.ok ? ', root matches the entries' : ''}`);
   }
+  if (r.witnesses) out.push(`      witnesses   ${renderWitnesses(r.witnesses)}`);
   if (r.uncovered) out.push(`      ${r.uncovered} entries past the checkpoint are linked and signed but not yet covered by a signed checkpoint`);
   if (r.kept) {
     const how = {
@@ -45,11 +47,14 @@ export function renderInclusion(r: InclusionReport): string {
   if (r.leafHash) out.push(`      leaf hash   ${r.leafHash}`);
   if (r.recordedAt) out.push(`      recorded    ${r.recordedAt}${r.type ? ` (${r.type})` : ''}`);
   if (r.checkpoint) out.push(`      checkpoint  ${r.checkpoint.origin} size ${r.checkpoint.size} root ${r.checkpoint.rootHash}, ${signers(r.checkpoint)}${r.checkpoint.stored ? '' : ' (signed on request)'}`);
+  if (r.witnesses) out.push(`      witnesses   ${renderWitnesses(r.witnesses)}`);
   return `${out.join('\n')}\n`;
 }
 
 export function renderCheckpoint(r: CheckpointVerifyReport): string {
-  if (!r.ok) return `FAIL  checkpoint ${r.file}: ${r.failure?.message}\n`; // the message starts with the code
+  const witnesses = r.witnesses ? [`      witnesses   ${renderWitnesses(r.witnesses)}`] : [];
+  // The message starts with the code.
+  if (!r.ok) return [`FAIL  checkpoint ${r.file}: ${r.failure?.message}`, ...witnesses].join('\n') + '\n';
   const cp = r.checkpoint as CheckpointSummary;
   return [
     `OK    checkpoint ${r.file}`,
@@ -57,6 +62,7 @@ export function renderCheckpoint(r: CheckpointVerifyReport): string {
     `      size        ${cp.size}`,
     `      root        ${cp.rootHash} (hex ${cp.rootHex})`,
     `      ${signers(cp)}`,
+    ...witnesses,
   ].join('\n') + '\n';
 }
 

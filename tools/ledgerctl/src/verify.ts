@@ -21,6 +21,7 @@ import {
 import { defaultWorkers, startChecker } from './checker';
 import { LedgerError } from './errors';
 import type { UnitResult, WorkUnit, CheckedItem } from './work';
+import { checkWitnesses, witnessReportOf, type WitnessPolicy, type WitnessReport } from './witnesses';
 
 export type VerifyFailureReason =
   | ChainFailureReason
@@ -35,7 +36,9 @@ export type VerifyFailureReason =
   /** The kept (older) checkpoint does not verify with the given keys, or is another log's. */
   | 'KEPT_CHECKPOINT'
   /** The consistency proof from the kept checkpoint to the latest one does not verify. */
-  | 'CONSISTENCY';
+  | 'CONSISTENCY'
+  /** The latest checkpoint lacks the required witness cosignatures, or one does not verify. */
+  | 'WITNESSES';
 
 export interface VerifyFailure {
   /** First bad seq, when the failure is tied to one. */
@@ -64,6 +67,8 @@ export interface VerifyReport {
   /** Hex Merkle root over the verified entries. */
   root?: string;
   checkpoint?: CheckpointSummary;
+  /** Who of the trusted witnesses cosigned the latest checkpoint (when witnesses were given). */
+  witnesses?: WitnessReport;
   /** Entries past the latest checkpoint: linked and signed, not yet covered by a signed root. */
   uncovered?: number;
   kept?: CheckpointSummary & { consistency: 'proof' | 'recomputed' | 'failed' | 'not-checked'; consistencyMessage?: string };
@@ -114,6 +119,8 @@ export interface VerifyOptions {
   workers?: number;
   /** Called now and then with the entries verified so far and the number expected. */
   onProgress?: (done: number, total: number) => void;
+  /** Trusted witnesses and the quorum the latest checkpoint must meet. */
+  witnesses?: WitnessPolicy;
 }
 
 export function summarizeCheckpoint(cp: VerifiedCheckpoint): CheckpointSummary {
@@ -156,6 +163,15 @@ export async function verifySource(src: ChainSource, opts: VerifyOptions): Promi
       return done({ reason: 'CHECKPOINT', message: `latest checkpoint: ${why(e)}` });
     }
     report.checkpoint = summarizeCheckpoint(latest);
+    if (opts.witnesses) {
+      try {
+        report.witnesses = checkWitnesses(note, opts.witnesses);
+      } catch (e) {
+        const w = witnessReportOf(e);
+        if (w) report.witnesses = w;
+        return done({ reason: 'WITNESSES', message: `latest checkpoint: ${why(e)}` });
+      }
+    }
   }
   let kept: VerifiedCheckpoint | undefined;
   if (opts.keptNote !== undefined) {
