@@ -99,6 +99,8 @@ export interface CheckpointVerified {
   note: string;
   /** Kids of the configured keys whose signatures verified. */
   signedBy: string[];
+  /** Trusted witnesses (kids) whose cosignatures verified on the note (when the auditor configured witnesses). */
+  cosignedBy?: string[];
   /** Size of the verified checkpoint it was proven consistent with; null for the first one seen. */
   consistentWith: number | null;
   verifiedAt: string;

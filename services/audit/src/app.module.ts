@@ -12,6 +12,7 @@ import { DashboardController } from './http/dashboard.controller';
 import { LedgerClient } from './ledger/ledger.client';
 import { LiveHub } from './live/live.hub';
 import { CheckpointMonitor, VERIFIER_KEYRING } from './monitor/checkpoint.monitor';
+import { loadWitnessPolicy, WITNESS_POLICY } from './monitor/witness-keys';
 import { loadVerifierKeyring } from './monitor/verifier-keys';
 import { AuditStore } from './store/audit.store';
 
@@ -30,6 +31,7 @@ export class AuditAppModule {
       providers: [
         // Loaded here, at start: no usable key stops the service with the variable named.
         { provide: VERIFIER_KEYRING, useValue: opts.keyring ?? loadVerifierKeyring(config) },
+        { provide: WITNESS_POLICY, useValue: loadWitnessPolicy(config) },
         AuditStore,
         LedgerClient,
         AlertService,

@@ -22,6 +22,17 @@ export class AuditConfig extends BaseConfig {
   @IsOptional() @IsString()
   AUDIT_VERIFIER_KEYS_FILE?: string;
 
+  /**
+   * Witnesses the auditor trusts (C2SP cosignature/v1 verifier keys, separated by commas or
+   * whitespace). The monitor reports which of them cosigned each checkpoint.
+   */
+  @IsOptional() @IsString()
+  AUDIT_WITNESS_KEYS?: string;
+
+  /** The ledger's latest checkpoint must carry this many of their cosignatures (0: report only). */
+  @Transform(toInt) @IsInt() @Min(0) @Max(100)
+  AUDIT_WITNESS_QUORUM = 0;
+
   /** Expected checkpoint origin is `<prefix>/<tenant>` (the ledger's LEDGER_ORIGIN_PREFIX). */
   @Matches(/^[^\s]{1,200}$/)
   AUDIT_ORIGIN_PREFIX = 'clinical-ledger';

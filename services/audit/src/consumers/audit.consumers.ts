@@ -74,7 +74,8 @@ export class AuditConsumers {
     if (!TENANT_PATTERN.test(tenant)) throw new PoisonMessageError('bad_subject', `no tenant in subject ${msg.subject}`);
     const note = isObj(body) && typeof body['note'] === 'string' ? body['note'] : JSON.stringify(body);
     try {
-      await this.monitor.check(tenant, { note, ...(isObj(body) ? { size: body['size'], rootHash: body['rootHash'] } : {}) }, 'stream', {
+      // A message announcing a cosigned checkpoint (cosignedBy) must meet the auditor's quorum.
+      await this.monitor.check(tenant, { note, ...(isObj(body) ? { size: body['size'], rootHash: body['rootHash'], requireQuorum: Array.isArray(body['cosignedBy']) } : {}) }, 'stream', {
         finalAttempt: msg.deliveryCount >= this.config.AUDIT_MAX_DELIVER,
       });
     } catch (err) {

@@ -208,7 +208,9 @@ export class AuditController implements OnModuleDestroy {
     const head = await this.store.monitor.findOne({ _id: tenant });
     if (!head) throw new HttpException({ error: 'not_found', message: `no verified checkpoint of ${tenant} yet` }, 404);
     const { _id, ...rest } = head;
-    return { tenant: _id, ...rest };
+    // Which trusted witnesses cosigned it (AUDIT_WITNESS_KEYS), from the verified record of that size.
+    const verified = await this.store.checkpoints.findOne({ _id: `${tenant}:${head.size}` });
+    return { tenant: _id, ...rest, ...(verified?.cosignedBy ? { cosignedBy: verified.cosignedBy } : {}) };
   }
 
   @Get(':tenant/checkpoints')

@@ -11,6 +11,7 @@ import {
   toHex,
   verifyCheckpoint,
   verifyConsistency,
+  verifyCosignatures,
   type VerifiedCheckpoint,
 } from '@clinical-ledger/chain';
 import { TENANT_PATTERN, type AuditAlert, type CheckpointVerified } from '@clinical-ledger/contracts';
@@ -22,6 +23,7 @@ import { AlertService, type NewAlert } from '../alerts/alert.service';
 import { tenantList, type AuditConfig } from '../config';
 import { LedgerClient, LedgerRefusedError, LedgerUnavailableError } from '../ledger/ledger.client';
 import { AuditStore, insertOnce, isDuplicateKey, type MonitorStateDoc, type VerifiedCheckpointDoc } from '../store/audit.store';
+import { WITNESS_POLICY, type WitnessPolicy } from './witness-keys';
 
 /** The keys the auditor trusts (AUDIT_VERIFIER_KEYS), as a provider. */
 export const VERIFIER_KEYRING = Symbol('VERIFIER_KEYRING');
@@ -39,6 +41,11 @@ export interface CheckpointInput {
   /** The plain fields beside the note in a CheckpointMessage (checked against the note). */
   size?: unknown;
   rootHash?: unknown;
+  /**
+   * The checkpoint is presented as the one readers should trust (the ledger's latest, or a message
+   * announcing a cosigned checkpoint): it must carry AUDIT_WITNESS_QUORUM cosignatures.
+   */
+  requireQuorum?: boolean;
 }
 
 const noteKey = (note: string) => createHash('sha256').update(note).digest('hex');
@@ -67,6 +74,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     @Inject(CONFIG) private readonly config: AuditConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
+    @Inject(WITNESS_POLICY) private readonly witnesses: WitnessPolicy,
     private readonly store: AuditStore,
     private readonly ledger: LedgerClient,
     private readonly alerts: AlertService,
@@ -148,6 +156,19 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     const size = cp.size;
     const rootHash = toHex(cp.rootHash);
     const evidence = { checkpoint: { size, rootHash, note } };
+    let cosignedBy: string[] | undefined;
+    if (this.witnesses.keys.length > 0) {
+      try {
+        cosignedBy = verifyCosignatures(note, this.witnesses.keys).map((c) => c.kid);
+      } catch (err) {
+        const alert = await this.alert(tenant, source, note, 'bad_signature', 'critical', `checkpoint for ${tenant} carries a witness cosignature that does not verify (forged or altered): ${(err as Error).message}`, evidence);
+        return { outcome: 'alert', alert };
+      }
+      if (input.requireQuorum && cosignedBy.length < this.witnesses.quorum) {
+        // Not a verdict on the log's history: the checkpoint is still checked below.
+        await this.alert(tenant, source, note, 'quorum_not_met', 'warning', `checkpoint of size ${size} for ${tenant} is cosigned by ${cosignedBy.length} of the ${this.witnesses.quorum} trusted witnesses required${cosignedBy.length ? ` (${cosignedBy.join(', ')})` : ''}`, evidence);
+      }
+    }
     if ((input.size !== undefined && input.size !== size) || (input.rootHash !== undefined && input.rootHash !== rootHash)) {
       // Only the signed note counts; a message whose plain fields say otherwise is still worth a look.
       await this.alert(tenant, source, note, 'message_mismatch', 'warning', `message says size ${String(input.size)} root ${String(input.rootHash)}, its signed note says size ${size} root ${rootHash}`, evidence);
@@ -158,7 +179,14 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
       // A size verified before: same root, or two signed views of one log.
       const seen = await this.store.checkpoints.findOne({ _id: `${tenant}:${size}` });
       if (seen) {
-        if (seen.rootHash === rootHash) return { outcome: 'known', size, rootHash };
+        if (seen.rootHash === rootHash) {
+          // The cosigned form of a checkpoint verified before: remember who cosigned it.
+          if (cosignedBy?.length && cosignedBy.length > (seen.cosignedBy?.length ?? 0)) {
+            await this.store.checkpoints.updateOne({ _id: seen._id }, { $set: { cosignedBy } });
+            await this.announce({ tenant, size, rootHash, note, signedBy: cp.signedBy, cosignedBy, consistentWith: seen.consistentWith, verifiedAt: seen.verifiedAt });
+          }
+          return { outcome: 'known', size, rootHash };
+        }
         const alert = await this.alert(tenant, source, note, 'fork', 'critical', `two signed checkpoints of size ${size}: root ${rootHash} and the verified ${seen.rootHash}`, {
           ...evidence,
           previous: { size: seen.size, rootHash: seen.rootHash, note: seen.note },
@@ -176,11 +204,11 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
           throw err;
         }
         this.headSize.set({ tenant }, size);
-        return this.accept(tenant, cp, note, null, source);
+        return this.accept(tenant, cp, note, null, source, cosignedBy);
       }
       if (size === head.size) {
         // The head's own record was lost (a crash between the two writes): the same root is it.
-        if (head.rootHash === rootHash) return this.accept(tenant, cp, note, head.size, source);
+        if (head.rootHash === rootHash) return this.accept(tenant, cp, note, head.size, source, cosignedBy);
         const alert = await this.alert(tenant, source, note, 'fork', 'critical', `two signed checkpoints of size ${size}: root ${rootHash} and the verified ${head.rootHash}`, {
           ...evidence,
           previous: { size: head.size, rootHash: head.rootHash, note: head.note },
@@ -219,27 +247,32 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
         if (moved.matchedCount === 0) continue;
         this.headSize.set({ tenant }, size);
       }
-      return this.accept(tenant, cp, note, head.size, source);
+      return this.accept(tenant, cp, note, head.size, source, cosignedBy);
     }
     throw new LedgerUnavailableError(`monitor head of ${tenant} kept moving; try again`);
   }
 
-  private async accept(tenant: string, cp: VerifiedCheckpoint, note: string, consistentWith: number | null, source: CheckSource): Promise<CheckOutcome> {
+  private async accept(tenant: string, cp: VerifiedCheckpoint, note: string, consistentWith: number | null, source: CheckSource, cosignedBy?: string[]): Promise<CheckOutcome> {
     const rootHash = toHex(cp.rootHash);
     const verifiedAt = new Date().toISOString();
-    const doc: VerifiedCheckpointDoc = { _id: `${tenant}:${cp.size}`, tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, consistentWith, verifiedAt, source };
+    const doc: VerifiedCheckpointDoc = { _id: `${tenant}:${cp.size}`, tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, ...(cosignedBy ? { cosignedBy } : {}), consistentWith, verifiedAt, source };
     const isNew = await insertOnce(this.store.checkpoints, doc);
     if (isNew) {
       this.verified.inc({ tenant, source });
-      const msg: CheckpointVerified = { tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, consistentWith, verifiedAt };
-      try {
-        const nc = await this.nats.ready();
-        await jetstream(nc).publish(this.nats.subjects.audit('verification', tenant), JSON.stringify(msg), { msgID: `verified:${tenant}:${cp.size}` });
-      } catch (err) {
-        this.logger.warn({ tenant, size: cp.size, err: String(err) }, 'verified checkpoint not announced');
-      }
+      await this.announce({ tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, ...(cosignedBy ? { cosignedBy } : {}), consistentWith, verifiedAt });
     }
     return { outcome: 'verified', size: cp.size, rootHash, consistentWith };
+  }
+
+  /** Announces a verified checkpoint (again, with more cosigners, once its cosigned form arrives). */
+  private async announce(msg: CheckpointVerified): Promise<void> {
+    const id = `verified:${msg.tenant}:${msg.size}${msg.cosignedBy?.length ? `:cosigned:${msg.cosignedBy.length}` : ''}`;
+    try {
+      const nc = await this.nats.ready();
+      await jetstream(nc).publish(this.nats.subjects.audit('verification', msg.tenant), JSON.stringify(msg), { msgID: id });
+    } catch (err) {
+      this.logger.warn({ tenant: msg.tenant, size: msg.size, err: String(err) }, 'verified checkpoint not announced');
+    }
   }
 
   /** Asks the ledger for the tenant's latest checkpoint and checks it; its size must never shrink. */
@@ -273,7 +306,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
       await this.check(tenant, { note: latest.note }, 'poll');
       return { outcome: 'alert', alert };
     }
-    return this.check(tenant, { note: latest.note, size: latest.size, rootHash: latest.rootHash }, 'poll');
+    return this.check(tenant, { note: latest.note, size: latest.size, rootHash: latest.rootHash, requireQuorum: true }, 'poll');
   }
 
   /** Tenants the monitor watches: configured ones and every one it has verified before. */

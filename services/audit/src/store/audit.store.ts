@@ -35,6 +35,8 @@ export interface VerifiedCheckpointDoc {
   rootHash: string;
   note: string;
   signedBy: string[];
+  /** Trusted witnesses (AUDIT_WITNESS_KEYS) whose cosignatures verified on a note of this size. */
+  cosignedBy?: string[];
   consistentWith: number | null;
   verifiedAt: string;
   source: 'stream' | 'poll';
