@@ -2,7 +2,9 @@
  * `npm run up`: the whole system on this machine. Uses NATS_URL / MONGO_URL when set; otherwise
  * starts the same nats-server and FerretDB (on its own PostgreSQL) the tests use, with data kept
  * under .local/data.
- * Then starts the four services from dist/, prints where to look, and stops it all on Ctrl-C.
+ * One local witness (transparency-dev's omniwitness, loopback only) cosigns the demo hospital's
+ * checkpoints, so the dashboard shows them cosigned. Then starts the four services from dist/,
+ * prints where to look, and stops it all on Ctrl-C.
  */
 import {
   LocalServer,
@@ -14,7 +16,9 @@ import {
   spawnService,
   startFerretDb,
   startNatsServer,
+  startWitness,
   workspaceRoot,
+  type LocalWitness,
 } from '@clinical-ledger/testing';
 import { Ed25519Signer } from '@clinical-ledger/chain';
 import { SignJWT } from 'jose';
@@ -56,6 +60,21 @@ async function main(): Promise<void> {
   // the ledger says so (that would trust the thing being audited).
   const keyName = 'clinical-ledger-local';
   const verifierKey = Ed25519Signer.fromPkcs8Pem(keyName, readFileSync(secrets.signingKeyFile, 'utf8')).verifierKey;
+  // The local stand-in for the regulator's witness: it accepts the demo hospital's log (origin and
+  // the ledger's public key), keeps its own key and state in .local/data/witness.
+  let witness: LocalWitness | undefined;
+  if (process.env['UP_WITNESS'] !== '0') {
+    witness = await startWitness({
+      name: 'local-regulator',
+      logs: [{ origin: `clinical-ledger/${TENANT}`, vkey: verifierKey }],
+      dataDir: join(root, '.local', 'data', 'witness'),
+      port: await portOr(14280),
+      metricsPort: await portOr(14281),
+    });
+  }
+  const witnessEnv: Record<string, string> = witness
+    ? { LEDGER_WITNESSES: `${witness.vkey} ${witness.url}`, LEDGER_WITNESS_QUORUM: '1', AUDIT_WITNESS_KEYS: witness.vkey, AUDIT_WITNESS_QUORUM: '1' }
+    : {};
   const consentTokenFile = join(secrets.dir, 'consent-service.jwt');
   writeFileSync(consentTokenFile, await token(['service'], 'consent-service'), { mode: 0o600 });
   const env: Record<string, string> = {
@@ -74,12 +93,13 @@ async function main(): Promise<void> {
     INTAKE_PSEUDONYM_SECRETS_FILE: secrets.pseudonymSecretsFile,
     INTAKE_DEFAULT_TENANT: TENANT,
     INTAKE_MLLP_PORT: String(await portOr(2575)),
+    ...witnessEnv,
   };
 
   const running: ServiceProcess[] = [];
   const stopAll = async () => {
     await Promise.all(running.map((s) => s.stop('SIGTERM')));
-    await Promise.all(owned.map((s) => s.stop()));
+    await Promise.all([...owned.map((s) => s.stop()), witness?.stop()]);
   };
   try {
     for (const name of ORDER) {
@@ -106,6 +126,9 @@ async function main(): Promise<void> {
     `  MongoDB (wire)       ${mongoUrl}   (${store})`,
     `  logs                 ${join(root, '.local', 'logs')}/<service>.log`,
     `  ledger verifier key  ${verifierKey}`,
+    ...(witness
+      ? [`  witness              ${witness.url}   (omniwitness, quorum 1; key ${witness.vkey}; UP_WITNESS=0 runs without)`]
+      : ['  witness              none (UP_WITNESS=0): checkpoints are signed, not cosigned']),
     '',
     `Development tokens for tenant "${TENANT}" (12 h):`,
     `  integration  ${await token(['integration'], 'mirth-demo')}`,
