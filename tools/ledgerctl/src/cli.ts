@@ -11,7 +11,7 @@ import { DEFAULT_PAGE_SIZE, HttpSource } from './http-source';
 import { proveInclusion } from './inclusion';
 import { readInput, type CliIo } from './io';
 import { buildKeyring } from './keyring';
-import { generateKey } from './keys';
+import { generateKey, generateWitnessKey } from './keys';
 import { renderCheckpoint, renderInclusion, renderKey, renderVerify } from './output';
 import { ProgressBar } from './progress';
 import { verifySource } from './verify';
@@ -98,7 +98,25 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(ledgerctl --help for usage)');
 
-  const keys = program.command('keys').description('signing keys for the ledger');
+  const keys = program.command('keys').description('signing keys for the ledger, and witness keys');
+  keys
+    .command('witness')
+    .description("new witness key (Ed25519 cosignature/v1) for whoever runs a witness: <name>.witness.key (0600) for omniwitness --private_key_path; prints the verifier key the hospital and verifiers get")
+    .requiredOption('--name <name>', 'witness key name, e.g. health-regulator.example')
+    .option('--out <dir>', 'folder for <name>.witness.key and <name>.witness.vkey', '.')
+    .option('--force', 'replace existing files')
+    .option('--json', 'machine-readable output')
+    .action((o: { name: string; out: string; force?: boolean }) => {
+      const k = generateWitnessKey(o);
+      print(k, [
+        `witness verifier key  ${k.verifierKey}`,
+        `signer key file       ${k.signerKeyFile} (mode 0600: omniwitness --private_key_path)`,
+        `verifier key file     ${k.verifierKeyFile}`,
+        '',
+        `Hospital: LEDGER_WITNESSES="${k.verifierKey} <your witness URL>"`,
+        `Verifiers: ledgerctl ... --witness ${k.verifierKey} --quorum <n>; audit: AUDIT_WITNESS_KEYS`,
+      ].join('\n') + '\n');
+    });
   keys
     .command('generate')
     .description('new Ed25519 signing key: PKCS#8 PEM (0600) for LEDGER_SIGNING_KEY_FILE; prints the verifier key and kid')

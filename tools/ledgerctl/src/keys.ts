@@ -3,7 +3,7 @@
 // verifier key auditors pass to --key, and the kid entries will carry.
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ChainError, Ed25519Signer, isValidKeyName } from '@clinical-ledger/chain';
+import { ChainError, Ed25519Signer, generateCosignerKey, isValidKeyName } from '@clinical-ledger/chain';
 import { InputError } from './errors';
 
 export interface GeneratedKey {
@@ -66,4 +66,37 @@ export function generateKey(opts: { name: string; out: string; force?: boolean; 
     verifierKeyFile,
     ...(opts.showPrivate ? { signerKey: signer.exportSignerKey() } : {}),
   };
+}
+
+export interface GeneratedWitnessKey {
+  name: string;
+  /** The cosignature/v1 verifier key the hospital (LEDGER_WITNESSES) and verifiers (--witness) get. */
+  verifierKey: string;
+  /** The C2SP signer key file omniwitness reads (--private_key_path), mode 0600. */
+  signerKeyFile: string;
+  verifierKeyFile: string;
+}
+
+/**
+ * `keys witness`: a witness key pair for a regulator, auditor or peer hospital running a witness
+ * (C2SP tlog-cosignature, Ed25519 cosignature/v1). The secret stays in a 0600 file.
+ */
+export function generateWitnessKey(opts: { name: string; out: string; force?: boolean }): GeneratedWitnessKey {
+  if (!isValidKeyName(opts.name)) throw new InputError('BAD_KEY_NAME', `--name ${JSON.stringify(opts.name)} is not a C2SP key name (non-empty, no spaces, no "+")`);
+  const { skey, vkey } = generateCosignerKey(opts.name);
+  const dir = resolve(opts.out);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (e) {
+    throw new InputError('FILE_UNWRITABLE', `cannot create ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const base = join(dir, `${fileBase(opts.name)}.witness`);
+  const signerKeyFile = `${base}.key`;
+  const verifierKeyFile = `${base}.vkey`;
+  for (const f of [signerKeyFile, verifierKeyFile]) {
+    if (!opts.force && existsSync(f)) throw new InputError('FILE_EXISTS', `${f} already exists; choose another --out or --name (or --force to replace it)`);
+  }
+  writeNew(signerKeyFile, `${skey}\n`, 0o600, opts.force === true);
+  writeNew(verifierKeyFile, `${vkey}\n`, 0o644, opts.force === true);
+  return { name: opts.name, verifierKey: vkey, signerKeyFile, verifierKeyFile };
 }

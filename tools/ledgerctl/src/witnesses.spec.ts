@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { addSignatureLines, cosignLine, Ed25519Signer, generateCosignerKey, noteParts } from '@clinical-ledger/chain';
+import { addSignatureLines, cosignLine, Ed25519Signer, generateCosignerKey, noteParts, parseCosignerKey } from '@clinical-ledger/chain';
 import { buildChain, cli, exportText } from './test/fixtures';
 
 /** Witness keys and a quorum on checkpoint verify and verify (offline); cosignatures made in-test. */
@@ -63,5 +63,21 @@ describe('ledgerctl with trusted witnesses and a quorum', () => {
     const bad = await cli(['verify', '--file', file(exportText(chain, note)), '--key', key.verifierKey, '--witness', regulator.vkey, '--quorum', '1', '--json']);
     expect(bad.code).toBe(1);
     expect(bad.json).toMatchObject({ ok: false, failure: { reason: 'WITNESSES' } });
+  });
+
+  it('keys witness writes a 0600 signer key a witness can use and prints its verifier key, which then verifies its cosignatures', async () => {
+    const out = join(dir, 'witness-keys');
+    const r = await cli(['keys', 'witness', '--name', 'health-regulator.example', '--out', out, '--json']);
+    expect(r.code).toBe(0);
+    const vkey = r.json['verifierKey'] as string;
+    expect(parseCosignerKey(vkey).name).toBe('health-regulator.example');
+    const keyFile = r.json['signerKeyFile'] as string;
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const skey = readFileSync(keyFile, 'utf8').trim();
+    expect(JSON.stringify(r.json)).not.toContain(skey.split('+').pop());
+    const line = cosignLine(skey, noteParts(note).body, 1_800_000_002);
+    const v = await cli(['checkpoint', 'verify', file(addSignatureLines(note, [line])), '--key', key.verifierKey, '--witness-file', r.json['verifierKeyFile'] as string, '--quorum', '1']);
+    expect(v.code).toBe(0);
+    expect((await cli(['keys', 'witness', '--name', 'health-regulator.example', '--out', out])).code).toBe(2);
   });
 });
