@@ -1,4 +1,4 @@
-import { NATS_SERVER_VERSION, ferretDbBinary, natsServerBinary } from './binaries';
+import { NATS_SERVER_VERSION, ferretDbBinary, natsServerBinary, omniwitnessBinary } from './binaries';
 import { postgresBinaries, postgresTemplate } from './postgres';
 import { ferretDbBackend, ferretDbDescription } from './servers';
 import { detectRoute } from './infra';
@@ -22,6 +22,8 @@ export default async function globalSetup(): Promise<void> {
     const store = backend === 'postgresql' ? `, PostgreSQL binaries in ${postgresBinaries().binDir}` : '';
     detail = `nats-server ${NATS_SERVER_VERSION} (${nats}), ${ferretDbDescription(backend)} (${ferret}${store})`;
   }
+  // Witnesses are always local processes (startWitness), whatever the route: built once here too.
+  await omniwitnessBinary();
   process.stderr.write(`\n[testing] infrastructure route: ${route} — ${detail}\n`);
 }
 
