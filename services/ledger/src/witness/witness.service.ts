@@ -147,16 +147,14 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
 
   private async round(chain: string, state: ChainState, cp: WitnessableCheckpoint): Promise<void> {
     const results = await Promise.all(this.witnesses.map((w) => this.witnessOne(chain, state, cp, w)));
-    const cosignatures = results.flat();
-    if (cosignatures.length < this.quorum) {
-      this.logger.warn({ chain, size: cp.size, cosigned: cosignatures.map((c) => c.kid), quorum: this.quorum }, 'checkpoint not cosigned by a quorum of witnesses');
+    const existing = await this.store.getCheckpoint(chain, cp.size);
+    const merged = mergeCosignatures({ note: cp.note, cosignedNote: existing?.cosignedNote, cosigners: existing?.cosigners }, results.flat());
+    if (merged.cosigners.length < this.quorum) {
+      this.logger.warn({ chain, size: cp.size, cosigned: merged.cosigners, quorum: this.quorum }, 'checkpoint not cosigned by a quorum of witnesses');
       return;
     }
-    const existing = await this.store.getCheckpoint(chain, cp.size);
-    const base = existing?.cosignedNote ?? cp.note;
-    const cosignedNote = addSignatureLines(base, cosignatures.map((c) => c.line));
-    const cosigners = [...new Set([...(existing?.cosigners ?? []), ...cosignatures.map((c) => c.kid)])];
-    if (existing?.cosignedNote === cosignedNote) return;
+    if (!merged.changed) return;
+    const { cosignedNote, cosigners } = merged;
     await this.store.putCosigned(chain, cp.size, cosignedNote, cosigners);
     this.cosignedSize.set({ tenant: chain }, cp.size);
     const msg: CheckpointMessage = { tenant: chain, size: cp.size, rootHash: cp.rootHash, note: cosignedNote, cosignedBy: cosigners };
@@ -239,4 +237,23 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
       this.logger.error({ chain, alertId, err: String(err) }, 'witness alert not published');
     }
   }
+}
+
+/**
+ * The cosigned note after a round: one cosignature line per witness, the first one kept (a witness
+ * asked again for the same size signs again with a new timestamp; that must not grow the note).
+ */
+export function mergeCosignatures(
+  stored: { note: string; cosignedNote?: string | undefined; cosigners?: string[] | undefined },
+  fresh: readonly VerifiedCosignature[],
+): { cosignedNote: string; cosigners: string[]; changed: boolean } {
+  const cosigners = [...(stored.cosigners ?? [])];
+  const lines: string[] = [];
+  for (const c of fresh) {
+    if (cosigners.includes(c.kid)) continue;
+    cosigners.push(c.kid);
+    lines.push(c.line);
+  }
+  const base = stored.cosignedNote ?? stored.note;
+  return { cosignedNote: lines.length ? addSignatureLines(base, lines) : base, cosigners, changed: lines.length > 0 };
 }
