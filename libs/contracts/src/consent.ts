@@ -73,7 +73,11 @@ export interface BreakGlassAlert {
   role: string;
   purpose: string;
   dataclass: string;
-  reason: string;
+  /*
+   * No reason: the break-glass reason is free text (it may name the patient or their condition),
+   * so it travels on no stream in plain text. It is recorded, encrypted, in the access entry, and
+   * an authorised reader gets it by a (recorded) read of that entry.
+   */
   time: string;
 }
 

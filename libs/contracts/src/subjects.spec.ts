@@ -7,7 +7,17 @@ describe('Subjects', () => {
     const s = new Subjects();
     expect(s.append('st-marys', 'clinical')).toBe('ledger.append.st-marys.clinical');
     expect(s.entry('st-marys')).toBe('ledger.entry.st-marys');
-    expect(s.streams().map((x) => x.name)).toEqual(['LEDGER_APPEND', 'LEDGER_ENTRIES', 'AUDIT', 'DEAD_LETTER']);
+    expect(s.streams().map((x) => x.name)).toEqual(['LEDGER_APPEND', 'LEDGER_ENTRIES', 'AUDIT', 'DEAD_LETTER', 'DELIVERY_EXCEEDED']);
+    // Patient data leaves the bus once recorded; the rest keeps what it holds (no patient data).
+    expect(s.streams().map((x) => [x.name, x.retention])).toEqual([
+      ['LEDGER_APPEND', 'workqueue'],
+      ['LEDGER_ENTRIES', 'limits'],
+      ['AUDIT', 'limits'],
+      ['DEAD_LETTER', 'limits'],
+      ['DELIVERY_EXCEEDED', 'workqueue'],
+    ]);
+    expect(s.streams()[4].subjects).toEqual(['$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.LEDGER_APPEND.*']);
+    expect(s.deadLetter('LEDGER_APPEND', 'h1', 'abc')).toBe('deadletter.ledger_append.h1.abc');
   });
   it('prefixes subjects and streams with a namespace and strips it back', () => {
     const s = new Subjects('t1');

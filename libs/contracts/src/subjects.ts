@@ -35,8 +35,12 @@ export class Subjects {
   audit(kind: string, tenant: string): string {
     return `${this.prefix}audit.${kind}.${tenant}`;
   }
-  deadLetter(stream: string): string {
-    return `${this.prefix}deadletter.${stream.toLowerCase()}`;
+  /**
+   * Where a consumer of `stream` sets messages aside. Extra tokens narrow it (the ledger adds the
+   * tenant and a digest of the patient pseudonym, so that an erasure can purge that patient's).
+   */
+  deadLetter(stream: string, ...tokens: string[]): string {
+    return `${this.prefix}deadletter.${stream.toLowerCase()}${tokens.map((t) => `.${t}`).join('')}`;
   }
   /** Core NATS request/reply. */
   request(name: RequestName): string {
@@ -47,13 +51,33 @@ export class Subjects {
     return this.prefix && subject.startsWith(this.prefix) ? subject.slice(this.prefix.length) : subject;
   }
 
-  streams(): StreamSpec[] {
+  /**
+   * The documented streams with their retention, set explicitly for each: LEDGER_APPEND carries
+   * plain patient data, so it is a work queue (a message leaves once the ledger acks it) with a
+   * bounded age as a backstop; the others hold no readable patient data and keep what they get
+   * (receipts and checkpoints are evidence; dead letters are sealed and erased per patient).
+   */
+  streams(ages: StreamAges = {}): StreamSpec[] {
     const p = this.prefix;
     return [
-      { name: this.stream('LEDGER_APPEND'), subjects: [`${p}ledger.append.>`] },
-      { name: this.stream('LEDGER_ENTRIES'), subjects: [`${p}ledger.entry.>`, `${p}ledger.checkpoint.>`] },
-      { name: this.stream('AUDIT'), subjects: [`${p}audit.>`] },
-      { name: this.stream('DEAD_LETTER'), subjects: [`${p}deadletter.>`] },
+      {
+        name: this.stream('LEDGER_APPEND'),
+        subjects: [`${p}ledger.append.>`],
+        retention: 'workqueue',
+        maxAgeMs: ages.appendMaxAgeMs ?? DEFAULT_APPEND_MAX_AGE_MS,
+      },
+      { name: this.stream('LEDGER_ENTRIES'), subjects: [`${p}ledger.entry.>`, `${p}ledger.checkpoint.>`], retention: 'limits', maxAgeMs: 0 },
+      { name: this.stream('AUDIT'), subjects: [`${p}audit.>`], retention: 'limits', maxAgeMs: ages.auditMaxAgeMs ?? 0 },
+      { name: this.stream('DEAD_LETTER'), subjects: [`${p}deadletter.>`], retention: 'limits', maxAgeMs: ages.deadLetterMaxAgeMs ?? 0 },
+      {
+        // The server's advisories for LEDGER_APPEND messages that used up max_deliver, kept until
+        // the ledger has moved each message to the dead letters (none is missed while it is down).
+        // Stream seqs only: no patient data.
+        name: this.stream('DELIVERY_EXCEEDED'),
+        subjects: [`${MAX_DELIVERIES_ADVISORY}.${this.stream('LEDGER_APPEND')}.*`],
+        retention: 'workqueue',
+        maxAgeMs: ages.appendMaxAgeMs ?? DEFAULT_APPEND_MAX_AGE_MS,
+      },
     ];
   }
   stream(base: StreamBase): string {
@@ -61,11 +85,30 @@ export class Subjects {
   }
 }
 
-export type StreamBase = 'LEDGER_APPEND' | 'LEDGER_ENTRIES' | 'AUDIT' | 'DEAD_LETTER';
+export type StreamBase = 'LEDGER_APPEND' | 'LEDGER_ENTRIES' | 'AUDIT' | 'DEAD_LETTER' | 'DELIVERY_EXCEEDED';
+
+/** Subject prefix of the server's advisory for a message that used up max_deliver (`.<stream>.<consumer>`). */
+export const MAX_DELIVERIES_ADVISORY = '$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES';
+/** `limits`: kept until max_age (0 = for ever); `workqueue`: removed once acked by its one consumer. */
+export type StreamRetention = 'limits' | 'workqueue';
 export interface StreamSpec {
   name: string;
   subjects: string[];
+  retention: StreamRetention;
+  /** Oldest message kept, in ms; 0 = no age limit. */
+  maxAgeMs: number;
 }
+/** Age limits an operator may set (ms; 0 = none). */
+export interface StreamAges {
+  appendMaxAgeMs?: number;
+  auditMaxAgeMs?: number;
+  deadLetterMaxAgeMs?: number;
+}
+/**
+ * LEDGER_APPEND's backstop: a message not acked within 7 days is dropped by the server. Far longer
+ * than any redelivery window (seconds to minutes), so only a ledger down for a week loses events.
+ */
+export const DEFAULT_APPEND_MAX_AGE_MS = 7 * 24 * 3_600_000;
 
 export const REQUEST_NAMES = [
   'consent.decide',

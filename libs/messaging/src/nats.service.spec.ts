@@ -1,4 +1,4 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { BaseConfig, createLogger, loadConfig, ReadinessRegistry } from '@clinical-ledger/platform';
 import { Infra, startInfra } from '@clinical-ledger/testing';
 import { inboxPrefixFor, NatsService } from './nats.service';
@@ -10,8 +10,8 @@ describe('NatsService against a real NATS JetStream', () => {
   });
   afterAll(() => infra.close());
 
-  function service(namespace = '') {
-    const config = loadConfig(BaseConfig, { NATS_URL: infra.natsUrl, NATS_NAMESPACE: namespace, SERVICE_NAME: 'test' });
+  function service(namespace = '', env: Record<string, string> = {}) {
+    const config = loadConfig(BaseConfig, { NATS_URL: infra.natsUrl, NATS_NAMESPACE: namespace, SERVICE_NAME: 'test', ...env });
     const readiness = new ReadinessRegistry();
     return { nats: new NatsService(config, createLogger('test', 'silent'), readiness), readiness };
   }
@@ -41,10 +41,17 @@ describe('NatsService against a real NATS JetStream', () => {
     const nc = await nats.ready();
     const jsm = await jetstreamManager(nc);
     const names = (await jsm.streams.names().next()).sort();
-    expect(names).toEqual(['AUDIT', 'DEAD_LETTER', 'LEDGER_APPEND', 'LEDGER_ENTRIES']);
+    expect(names).toEqual(['AUDIT', 'DEAD_LETTER', 'DELIVERY_EXCEEDED', 'LEDGER_APPEND', 'LEDGER_ENTRIES']);
     const append = await jsm.streams.info('LEDGER_APPEND');
     expect(append.config.subjects).toEqual(['ledger.append.>']);
     expect(append.config.storage).toBe('file');
+    // Patient data stays only until the ledger acks it, and a week at most.
+    expect(append.config.retention).toBe('workqueue');
+    expect(append.config.max_age).toBe(168 * 3_600 * 1e9);
+    for (const name of ['AUDIT', 'DEAD_LETTER', 'LEDGER_ENTRIES']) {
+      const info = await jsm.streams.info(name);
+      expect([info.config.retention, info.config.max_age]).toEqual(['limits', 0]);
+    }
     expect((await readiness.evaluate()).checks['nats']).toBe('ok');
     await nats.onApplicationShutdown();
   });
@@ -59,6 +66,52 @@ describe('NatsService against a real NATS JetStream', () => {
     const info = await jsm.streams.info('TENANT_A_TEST_LEDGER_APPEND');
     expect(info.config.subjects).toEqual(['tenant-a-test.ledger.append.>']);
     await again.nats.onApplicationShutdown();
+  });
+
+  it('takes the append backstop from the typed config and updates it on an existing stream', async () => {
+    const { nats } = service('ages', { NATS_APPEND_MAX_AGE_HOURS: '2', NATS_DEAD_LETTER_MAX_AGE_HOURS: '48' });
+    const jsm = await jetstreamManager(await nats.ready());
+    expect((await jsm.streams.info('AGES_LEDGER_APPEND')).config.max_age).toBe(2 * 3_600 * 1e9);
+    expect((await jsm.streams.info('AGES_DEAD_LETTER')).config.max_age).toBe(48 * 3_600 * 1e9);
+    await nats.onApplicationShutdown();
+    const again = service('ages', { NATS_APPEND_MAX_AGE_HOURS: '3' });
+    const jsm2 = await jetstreamManager(await again.nats.ready());
+    expect((await jsm2.streams.info('AGES_LEDGER_APPEND')).config.max_age).toBe(3 * 3_600 * 1e9);
+    await again.nats.onApplicationShutdown();
+    expect(() => service('ages', { NATS_APPEND_MAX_AGE_HOURS: '0' })).toThrow(/NATS_APPEND_MAX_AGE_HOURS/);
+  });
+
+  it('migrates a limits-retention LEDGER_APPEND of an older version only once everything in it was acked', async () => {
+    const { nats: admin } = service('admin-only', { NATS_MANAGE_STREAMS: 'false' });
+    const nc = await admin.ready();
+    const jsm = await jetstreamManager(nc);
+    // An older version's stream: limits retention, one recorded message, one not yet recorded.
+    await jsm.streams.add({ name: 'OLD_LEDGER_APPEND', subjects: ['old.ledger.append.>'], retention: RetentionPolicy.Limits });
+    await jsm.consumers.add('OLD_LEDGER_APPEND', { durable_name: 'ledger', ack_policy: AckPolicy.Explicit });
+    const js = jetstream(nc);
+    await js.publish('old.ledger.append.h1.clinical', '{"id":"a"}');
+    await js.publish('old.ledger.append.h1.clinical', '{"id":"b"}');
+    const c = await js.consumers.get('OLD_LEDGER_APPEND', 'ledger');
+    const first = await c.next();
+    await first?.ackAck();
+
+    // One message not acked: kept as it is (nothing unrecorded is dropped).
+    const early = service('old');
+    await early.nats.ready();
+    expect((await jsm.streams.info('OLD_LEDGER_APPEND')).config.retention).toBe('limits');
+    expect((await jsm.streams.info('OLD_LEDGER_APPEND')).state.messages).toBe(2);
+    await early.nats.onApplicationShutdown();
+
+    // Once the ledger acked everything, the next start recreates it as a work queue: the old
+    // (recorded) patient data is gone from the bus.
+    const second = await c.next();
+    await second?.ackAck();
+    const later = service('old');
+    await later.nats.ready();
+    const info = await jsm.streams.info('OLD_LEDGER_APPEND');
+    expect([info.config.retention, info.state.messages]).toEqual(['workqueue', 0]);
+    await later.nats.onApplicationShutdown();
+    await admin.onApplicationShutdown();
   });
 
   it('reports not ready while NATS is down and ready after it returns', async () => {

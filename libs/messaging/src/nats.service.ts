@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { connect, credsAuthenticator, NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { Subjects } from '@clinical-ledger/contracts';
+import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
+import { Subjects, type StreamSpec } from '@clinical-ledger/contracts';
 import { BaseConfig, CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -48,7 +48,7 @@ export class NatsService implements OnApplicationShutdown {
     this.nc = nc;
     // Streams are declared by whoever starts first; updates are idempotent. Operators who manage
     // streams themselves (and deny services that right) set NATS_MANAGE_STREAMS=false.
-    if (process.env['NATS_MANAGE_STREAMS'] !== 'false') {
+    if (this.config.NATS_MANAGE_STREAMS !== 'false') {
       // JetStream may still be electing a leader (or starting): retry rather than give up for good.
       for (let attempt = 0; ; attempt++) {
         try {
@@ -101,19 +101,82 @@ export class NatsService implements OnApplicationShutdown {
     await this.nc.flush();
   }
 
-  /** Creates or updates the documented streams (file storage; replicas from the environment). */
-  async ensureStreams(replicas = Number(process.env['NATS_STREAM_REPLICAS'] ?? 1)): Promise<void> {
+  /** The documented streams with this deployment's age limits. */
+  streamSpecs(): StreamSpec[] {
+    const hours = (h: number) => h * 3_600_000;
+    return this.subjects.streams({
+      appendMaxAgeMs: hours(this.config.NATS_APPEND_MAX_AGE_HOURS),
+      deadLetterMaxAgeMs: hours(this.config.NATS_DEAD_LETTER_MAX_AGE_HOURS),
+    });
+  }
+
+  /**
+   * Creates the documented streams (file storage, explicit retention and max_age), or updates
+   * what NATS lets change (subjects, max_age, dedupe window). Retention cannot change on an
+   * existing stream: see migrateRetention.
+   */
+  async ensureStreams(replicas = this.config.NATS_STREAM_REPLICAS): Promise<void> {
     const jsm = await jetstreamManager(this.connection);
-    for (const spec of this.subjects.streams()) {
-      const cfg = { name: spec.name, subjects: spec.subjects, num_replicas: replicas, duplicate_window: 2 * 60 * 1_000_000_000 };
+    for (const spec of this.streamSpecs()) {
+      const mutable = { subjects: spec.subjects, max_age: spec.maxAgeMs * 1_000_000, duplicate_window: 2 * 60 * 1_000_000_000 };
+      let info: StreamInfo | undefined;
       try {
-        await jsm.streams.info(spec.name);
-        await jsm.streams.update(spec.name, { subjects: spec.subjects, duplicate_window: cfg.duplicate_window });
+        info = await jsm.streams.info(spec.name);
       } catch (err) {
         if (!/stream not found/i.test(String(err))) throw err;
-        await jsm.streams.add(cfg);
+      }
+      if (info && info.config.retention !== spec.retention && !(await this.migrateRetention(jsm, info, spec))) {
+        await jsm.streams.update(spec.name, { ...mutable, max_age: Math.max(info.config.max_age, mutable.max_age) });
+        continue;
+      }
+      if (info && info.config.retention === spec.retention) {
+        await jsm.streams.update(spec.name, mutable);
+        continue;
+      }
+      try {
+        await jsm.streams.add({
+          name: spec.name,
+          storage: StorageType.File,
+          num_replicas: replicas,
+          retention: spec.retention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
+          ...mutable,
+        });
+      } catch (err) {
+        // Another service created it in between: fine, as long as it is what we asked for.
+        if (!/already in use|already exists/i.test(String(err))) throw err;
       }
     }
+  }
+
+  /**
+   * A stream declared by an older version with other retention (LEDGER_APPEND used `limits`, so
+   * every message stayed for ever). NATS cannot change retention in place, so the stream is
+   * deleted and declared again, but only when that loses nothing: it is empty, or every one of its
+   * consumers has acked everything (what stays is only what was recorded already). Otherwise it is
+   * kept as it is, with an error in the log; the next start (after the ledger caught up) migrates.
+   * Returns whether the stream was deleted (and must be created).
+   */
+  private async migrateRetention(jsm: JetStreamManager, info: StreamInfo, spec: StreamSpec): Promise<boolean> {
+    const consumers = await jsm.consumers.list(spec.name).next();
+    const lagging = consumers.filter((c) => c.num_pending > 0 || c.num_ack_pending > 0).map((c) => c.name);
+    const safe = info.state.messages === 0 || (consumers.length > 0 && lagging.length === 0);
+    if (!safe) {
+      this.logger.error(
+        { stream: spec.name, retention: info.config.retention, wanted: spec.retention, messages: info.state.messages, lagging, consumers: consumers.map((c) => c.name) },
+        'stream has the retention of an older version and messages not yet acked by every consumer: kept as it is; it is recreated at a later start once they are acked (or delete lagging consumers that are no longer used)',
+      );
+      return false;
+    }
+    try {
+      await jsm.streams.delete(spec.name);
+    } catch (err) {
+      if (!/stream not found/i.test(String(err))) throw err;
+    }
+    this.logger.warn(
+      { stream: spec.name, from: info.config.retention, to: spec.retention, dropped: info.state.messages },
+      'stream recreated with the documented retention (everything it held had been acked)',
+    );
+    return true;
   }
 
   async onApplicationShutdown(): Promise<void> {

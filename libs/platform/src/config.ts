@@ -68,6 +68,29 @@ export class BaseConfig {
   @IsOptional() @Matches(/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, { message: 'must be a subject prefix without wildcards, e.g. _INBOX_ledger' })
   NATS_INBOX_PREFIX?: string;
 
+  /**
+   * Whether this service declares the streams at connect (create, or update what may change).
+   * Operators who declare streams themselves, and deny services that right, set false.
+   */
+  @IsIn(['true', 'false'])
+  NATS_MANAGE_STREAMS = 'true';
+
+  /** Stream replicas (3 in a production NATS cluster, 1 on a single server). */
+  @Transform(toInt) @IsInt() @Min(1) @Max(5)
+  NATS_STREAM_REPLICAS = 1;
+
+  /**
+   * LEDGER_APPEND drops a message not acked within this many hours: the backstop that keeps
+   * plain patient data off the bus if the ledger never records it. Longer than any ledger outage
+   * you want to ride out (a message in a transient retry is held, not dropped, until then).
+   */
+  @Transform(toInt) @IsInt() @Min(1) @Max(24 * 365)
+  NATS_APPEND_MAX_AGE_HOURS = 168;
+
+  /** Dead letters older than this many hours are dropped (0 = kept until replayed or erased). */
+  @Transform(toInt) @IsInt() @Min(0)
+  NATS_DEAD_LETTER_MAX_AGE_HOURS = 0;
+
   @Matches(/^mongodb(\+srv)?:\/\/\S+$/, { message: 'must be a mongodb:// or mongodb+srv:// URL' })
   MONGO_URL = 'mongodb://127.0.0.1:27017/';
 

@@ -1,8 +1,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { FERRETDB_VERSION, ferretDbBinary, natsServerBinary } from './binaries';
 import { FERRETDB_PG_DATABASE, hasPostgresCluster, postgresBinaries, postgresRunAs, preparePostgresDataDir, tempPostgresDir } from './postgres';
 
@@ -138,23 +139,58 @@ export interface ServerOptions {
   configFile?: string;
   /** Extra environment, e.g. the passwords a configuration file refers to. */
   env?: Record<string, string>;
+  /**
+   * nats-server only: the JetStream store encryption key file (created with a random key, mode
+   * 0600, when missing). Default: beside a persistent dataDir (`<dataDir>.key`), or a fresh key
+   * in memory for a temporary one.
+   */
+  storeKeyFile?: string;
 }
 
-/** nats-server with JetStream, file storage in a temp folder, on a free loopback port. */
+/** The variable a nats-server configuration reads its JetStream store key from (`key: $NATS_JETSTREAM_KEY`). */
+export const NATS_STORE_KEY_VAR = 'NATS_JETSTREAM_KEY';
+
+/** Reads a store key file, creating it (random 256-bit key, hex, mode 0600) when missing. */
+export function natsStoreKey(file: string): string {
+  if (!existsSync(file)) {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+  }
+  const key = readFileSync(file, 'utf8').trim();
+  if (!/^[0-9a-f]{64}$/.test(key)) throw new Error(`${file}: expected a 64-hex-digit NATS store key`);
+  return key;
+}
+
+/**
+ * Store encryption for a server started without a configuration file: JetStream's own cipher with
+ * the key from the environment (nats-server has no command-line flag for it).
+ */
+function encryptedStoreConfig(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'clinical-ledger-nats-conf-'));
+  const file = join(dir, 'jetstream.conf');
+  writeFileSync(file, `# JetStream store encryption (the store folder comes from -sd)\njetstream {\n  cipher: chachapoly\n  key: $${NATS_STORE_KEY_VAR}\n}\n`, { mode: 0o600 });
+  return file;
+}
+
+/**
+ * nats-server with JetStream, file storage in a temp folder (or `dataDir`), on a free loopback
+ * port, the store encrypted (ChaCha20-Poly1305) under a key from `storeKeyFile` or a fresh one.
+ * A `configFile` must read its key from $NATS_JETSTREAM_KEY (deploy/nats/nats-server.conf does).
+ */
 export async function startNatsServer(port?: number, opts: ServerOptions = {}): Promise<LocalServer> {
   const bin = await natsServerBinary();
   const p = port ?? (await freePort());
+  const keyFile = opts.storeKeyFile ?? (opts.dataDir ? `${opts.dataDir.replace(/\/+$/, '')}.key` : undefined);
+  const key = opts.env?.[NATS_STORE_KEY_VAR] ?? (keyFile ? natsStoreKey(keyFile) : randomBytes(32).toString('hex'));
+  const config = opts.configFile ?? encryptedStoreConfig();
   const server = startProcess(
     'nats',
     bin,
-    (pp, dir) => [
-      ...(opts.configFile ? ['-c', opts.configFile, '-m', '0'] : []),
-      ...['-a', '127.0.0.1', '-p', String(pp), '-js', '-sd', dir, '--no_advertise'],
-    ],
+    (pp, dir) => ['-c', config, '-m', '0', ...['-a', '127.0.0.1', '-p', String(pp), '-js', '-sd', dir, '--no_advertise']],
     (pp) => `nats://127.0.0.1:${pp}`,
     p,
     opts.dataDir,
-    opts.env,
+    { ...opts.env, [NATS_STORE_KEY_VAR]: key },
   );
   await server.start();
   return server;

@@ -7,7 +7,7 @@ import { Ed25519Signer, encodeCore, toBase64, toHex } from '@clinical-ledger/cha
 import { EVENT_TYPES, type AccessLogEntry } from '@clinical-ledger/contracts';
 import { PoisonMessageError } from '@clinical-ledger/messaging';
 import { ConfigError } from '@clinical-ledger/platform';
-import { parseAccessEvent } from './access/access-event';
+import { parseAccessReceipt } from './access/access-event';
 import { entryProblem } from './access/access.projector';
 import { auditBundle, entryUuid, toAuditEvent } from './fhir/audit-event';
 import { pagePolicy } from './http/dashboard.controller';
@@ -15,43 +15,44 @@ import { loadVerifierKeyring, splitKeys } from './monitor/verifier-keys';
 import { Keyring } from '@clinical-ledger/chain';
 
 const record = { actor: 'dr-x', role: 'clinician', purpose: 'TREAT', recordEventId: 'e-1', recordSeq: 3, decision: 'permit', reason: 'ok', consentSeq: 2, breakGlass: false };
-const event = (over: Record<string, unknown> = {}, data: Record<string, unknown> = record) => ({
-  specversion: '1.0',
-  id: 'access:1',
-  type: EVENT_TYPES.recordAccessed,
+const receipt = (over: Record<string, unknown> = {}, access: Record<string, unknown> = record) => ({
   tenant: 'hosp-a',
-  subject: 'pseudo:alice',
-  time: '2026-11-25T10:00:00.000Z',
-  data,
+  seq: 7,
+  eventId: 'access:1',
+  leafHash: 'ab'.repeat(32),
+  signature: '',
+  kid: 'ledger+01020304',
+  recordedAt: '2026-11-25T10:00:01.000Z',
+  access: { subject: 'pseudo:alice', time: '2026-11-25T10:00:00.000Z', ...access },
   ...over,
 });
 
-describe('access events', () => {
-  it('keeps exactly the AccessRecord fields', () => {
-    const parsed = parseAccessEvent('hosp-a', event({}, { ...record, extra: 'ignored', consentSeq: undefined }));
+describe('access receipts', () => {
+  it('keeps exactly the access fields', () => {
+    const parsed = parseAccessReceipt('hosp-a', receipt({}, { ...record, extra: 'ignored', breakGlassReason: 'never kept', consentSeq: undefined }));
     expect(parsed).toEqual({ tenant: 'hosp-a', eventId: 'access:1', subject: 'pseudo:alice', time: '2026-11-25T10:00:00.000Z', record: { ...record, consentSeq: null } });
   });
 
-  it('ignores other event types in the access category', () => {
-    expect(parseAccessEvent('hosp-a', event({ type: 'org.example.other' }))).toBeNull();
+  it('ignores receipts of other entries', () => {
+    expect(parseAccessReceipt('hosp-a', receipt({ access: undefined }))).toBeNull();
   });
 
   it.each([
-    ['tenant', event({ tenant: 'hosp-b' }), 'tenant: must be the subject\'s tenant "hosp-a"'],
-    ['subject', event({ subject: undefined }), 'subject: an access event names the patient pseudonym'],
-    ['time', event({ time: 'yesterday' }), 'time: must be an RFC 3339 timestamp'],
-    ['decision', event({}, { ...record, decision: 'maybe' }), 'data.decision: must be permit or deny'],
-    ['recordSeq', event({}, { ...record, recordSeq: -1 }), 'data.recordSeq: must be a seq'],
-    ['breakGlass', event({}, { ...record, breakGlass: 'yes' }), 'data.breakGlass: must be a boolean'],
+    ['tenant', receipt({ tenant: 'hosp-b' }), 'tenant: must be the subject\'s tenant "hosp-a"'],
+    ['subject', receipt({}, { ...record, subject: '' }), 'access.subject: names the patient pseudonym'],
+    ['time', receipt({}, { ...record, time: 'yesterday' }), 'access.time: must be an RFC 3339 timestamp'],
+    ['decision', receipt({}, { ...record, decision: 'maybe' }), 'access.decision: must be permit or deny'],
+    ['recordSeq', receipt({}, { ...record, recordSeq: -1 }), 'access.recordSeq: must be a seq'],
+    ['breakGlass', receipt({}, { ...record, breakGlass: 'yes' }), 'access.breakGlass: must be a boolean'],
   ])('refuses a bad %s as poison with the reason', (_, body, detail) => {
     let err: unknown;
     try {
-      parseAccessEvent('hosp-a', body);
+      parseAccessReceipt('hosp-a', body);
     } catch (e) {
       err = e;
     }
     expect(err).toBeInstanceOf(PoisonMessageError);
-    expect(err).toMatchObject({ reason: 'invalid_access_event', detail });
+    expect(err).toMatchObject({ reason: 'invalid_access_receipt', detail });
   });
 });
 

@@ -13,9 +13,10 @@ import { AuditConfig } from '../src/config';
 import { Json, ledgerKeys } from './helpers';
 
 /**
- * Access events whose entries are not on the chain yet: kept durably as pending (not left to
- * message redelivery), projected once the ledger appends them, and never projected when the entry
- * cannot be verified with the auditor's keys. Malformed access events go to the dead letters.
+ * Accesses announced by a receipt whose entry the audit cannot verify yet (the ledger is away):
+ * kept durably as pending (not left to message redelivery), projected once the ledger answers,
+ * and never projected when the entry cannot be verified with the auditor's keys. Malformed access
+ * receipts go to the dead letters.
  */
 const TENANT = 'hosp-p';
 
@@ -56,6 +57,18 @@ describe('audit access projection while the ledger is away', () => {
   }
   const pendingOf = (subject: string) => mongo.db(infra.dbName).collection('audit_access_pending').countDocuments({ subject });
   const publish = (e: unknown, id: string) => jetstream(nc).publish(subjects.append(TENANT, 'access'), JSON.stringify(e), { msgID: id });
+  /** A receipt on `ledger.entry.<tenant>` carrying an access, as the ledger publishes them. */
+  const announce = (body: Record<string, unknown>) => jetstream(nc).publish(subjects.entry(TENANT), JSON.stringify(body), { msgID: `test-receipt:${String(body['eventId'])}` });
+  const receiptOf = (e: LedgerEvent<AccessRecord>) => ({
+    tenant: TENANT,
+    seq: 0,
+    eventId: e.id,
+    leafHash: '00'.repeat(32),
+    signature: '',
+    kid: 'unknown',
+    recordedAt: e.time,
+    access: { subject: e.subject, time: e.time, ...e.data },
+  });
   const log = async (svc: RunningService, subject: string) =>
     (await (await fetch(`${svc.url}/v1/audit/${TENANT}/patients/${subject}/access`, { headers: { authorization: `Bearer ${token}` } })).json()) as Json;
 
@@ -116,9 +129,11 @@ describe('audit access projection while the ledger is away', () => {
     expect(await head.findOne({ _id: tenant as never })).toMatchObject({ size: 3 });
   });
 
-  it('keeps an access event pending while no ledger appends it, and projects it with its seq once one does', async () => {
+  it('keeps an announced access pending while no ledger can show its entry, and projects it with its seq once one does', async () => {
     const ev = accessEvent(testPseudonym('carol'));
     await publish(ev, ev.id);
+    // Its receipt arrives while no ledger answers (the audit cannot check the entry yet).
+    await announce(receiptOf(ev));
     const pending = mongo.db(infra.dbName).collection('audit_access_pending');
     await eventually(async () => (await pending.countDocuments({ eventId: ev.id })) === 1, 10_000, 'pending kept');
     // Looked up again and again (backoff), still not in the log: it is not on any chain.
@@ -152,13 +167,14 @@ describe('audit access projection while the ledger is away', () => {
     expect(await b.collection('auditb_monitor').countDocuments({})).toBe(0);
   });
 
-  it('dead-letters an access event that is not one, with the reason', async () => {
-    const bad = { ...accessEvent(testPseudonym('erin')), data: { actor: 'dr-y' } };
-    await publish(bad, bad.id);
-    const find = async () => (await deadLetters()).find((d) => d['body']['id'] === bad.id);
+  it('dead-letters an access receipt that is not one, with the reason', async () => {
+    const ev = accessEvent(testPseudonym('erin'));
+    const bad = { ...receiptOf(ev), access: { subject: testPseudonym('erin'), time: ev.time, actor: 'dr-y' } };
+    await announce(bad);
+    const find = async () => (await deadLetters()).find((d) => d['body']['eventId'] === bad.eventId);
     await eventually(async () => (await find()) !== undefined, 15_000, 'dead letter');
     const found = await find();
-    expect(found).toMatchObject({ reason: 'invalid_access_event', detail: 'data.role: must be a non-empty string' });
+    expect(found).toMatchObject({ reason: 'invalid_access_receipt', detail: 'access.role: must be a non-empty string' });
     // Both auditors refuse it; the dead-letter stream keeps one copy of the one message.
     expect(String(found?.['consumer'])).toMatch(/^audit(-b)?-access$/);
     expect(await pendingOf(testPseudonym('erin'))).toBe(0);

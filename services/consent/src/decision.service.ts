@@ -124,7 +124,6 @@ export class DecisionService {
       role: req.role,
       purpose: req.purpose,
       dataclass: req.dataclass,
-      reason: req.breakGlass?.reason ?? '',
       time: at.toISOString(),
     };
     try {

@@ -22,7 +22,7 @@ import {
 } from '@clinical-ledger/testing';
 import { Ed25519Signer } from '@clinical-ledger/chain';
 import { SignJWT } from 'jose';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localSecrets } from './local-secrets';
 
@@ -30,13 +30,36 @@ const TENANT = process.env['DEMO_TENANT'] ?? 'demo-hospital';
 const PORTS: Record<ServiceName, number> = { intake: 8081, ledger: 8082, consent: 8083, audit: 8084 };
 const ORDER: ServiceName[] = ['ledger', 'consent', 'intake', 'audit'];
 
+/**
+ * The NATS store is encrypted (key in .local/keys/nats-jetstream.key, made on first use). A store
+ * folder from before that (no key file beside it) holds plain text: it is moved aside, never
+ * mixed with encrypted data, and the user is told where it went.
+ */
+function setAsideUnencryptedStore(dataDir: string, storeKeyFile: string): void {
+  if (existsSync(storeKeyFile) || !existsSync(dataDir) || readdirSync(dataDir).length === 0) return;
+  const aside = `${dataDir}.unencrypted-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  renameSync(dataDir, aside);
+  process.stderr.write(
+    [
+      `NATS now encrypts its store, and ${dataDir} was written unencrypted by an older version.`,
+      `It was moved to ${aside} and a fresh, encrypted store starts now.`,
+      'It may hold patient data in plain text (and events the ledger had not yet recorded): inspect it',
+      'with an older checkout if you need them, then delete it.',
+      '',
+    ].join('\n'),
+  );
+}
+
 async function main(): Promise<void> {
   const root = workspaceRoot(__dirname);
   const owned: LocalServer[] = [];
   let natsUrl = process.env['NATS_URL'];
   let mongoUrl = process.env['MONGO_URL'];
   if (!natsUrl) {
-    const nats = await startNatsServer(await portOr(14222), { dataDir: join(root, '.local', 'data', 'nats') });
+    const dataDir = join(root, '.local', 'data', 'nats');
+    const storeKeyFile = join(root, '.local', 'keys', 'nats-jetstream.key');
+    setAsideUnencryptedStore(dataDir, storeKeyFile);
+    const nats = await startNatsServer(await portOr(14222), { dataDir, storeKeyFile });
     owned.push(nats);
     natsUrl = nats.url;
   }

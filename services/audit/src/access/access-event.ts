@@ -1,13 +1,14 @@
-import { EVENT_TYPES, TENANT_PATTERN, type AccessRecord } from '@clinical-ledger/contracts';
+import { TENANT_PATTERN, type AccessRecord } from '@clinical-ledger/contracts';
 import { PoisonMessageError } from '@clinical-ledger/messaging';
 
-/** The part of an access event (category `access`, published by the ledger) the audit log keeps. */
+/** One record access as the audit log keeps it (from the receipt of its access entry). */
 export interface AccessEvent {
   tenant: string;
   eventId: string;
-  /** Patient pseudonym (the envelope's subject). */
+  /** Patient pseudonym (the access event's subject). */
   subject: string;
   time: string;
+  /** The AccessRecord without its break-glass reason (that stays encrypted on the chain). */
   record: AccessRecord;
 }
 
@@ -15,42 +16,40 @@ const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object
 const str = (x: unknown, max = 1_000): x is string => typeof x === 'string' && x.length > 0 && x.length <= max;
 
 function bad(detail: string): never {
-  throw new PoisonMessageError('invalid_access_event', detail);
+  throw new PoisonMessageError('invalid_access_receipt', detail);
 }
 
 /**
- * Reads an access event from `ledger.append.<tenant>.access`. Returns null for other event types
- * in the category (not ours to project); throws PoisonMessageError (dead letter, with the reason)
- * when it claims to be a record access but is not one.
+ * Reads the access part of a receipt on `ledger.entry.<tenant>` (the ledger adds it to the
+ * receipts of access entries). Returns null for receipts of other entries (and for the old
+ * request shapes that share the subject); throws PoisonMessageError (dead letter, with the reason)
+ * when a receipt carries an access part that is not well formed.
  */
-export function parseAccessEvent(subjectTenant: string, body: unknown): AccessEvent | null {
-  if (!isObj(body)) bad('event is not a JSON object');
-  if (body['type'] !== EVENT_TYPES.recordAccessed) return null;
-  if (!str(body['id'], 512)) bad('id: must be a non-empty string');
+export function parseAccessReceipt(subjectTenant: string, body: unknown): AccessEvent | null {
+  if (!isObj(body) || body['access'] === undefined) return null;
   if (body['tenant'] !== subjectTenant || !TENANT_PATTERN.test(subjectTenant)) bad(`tenant: must be the subject's tenant "${subjectTenant}"`);
-  if (!str(body['subject'], 512)) bad('subject: an access event names the patient pseudonym');
-  if (!str(body['time'], 64) || Number.isNaN(Date.parse(body['time']))) bad('time: must be an RFC 3339 timestamp');
-  const d = body['data'];
-  if (!isObj(d)) bad('data: must be an AccessRecord object');
-  for (const f of ['actor', 'role', 'purpose', 'recordEventId', 'reason'] as const) if (!str(d[f], f === 'reason' ? 4_000 : 512)) bad(`data.${f}: must be a non-empty string`);
-  if (typeof d['recordSeq'] !== 'number' || !Number.isSafeInteger(d['recordSeq']) || d['recordSeq'] < 0) bad('data.recordSeq: must be a seq');
-  if (d['decision'] !== 'permit' && d['decision'] !== 'deny') bad('data.decision: must be permit or deny');
-  const consentSeq = d['consentSeq'] ?? null;
-  if (consentSeq !== null && (typeof consentSeq !== 'number' || !Number.isSafeInteger(consentSeq) || consentSeq < 0)) bad('data.consentSeq: must be a seq or null');
-  if (typeof d['breakGlass'] !== 'boolean') bad('data.breakGlass: must be a boolean');
-  if (d['breakGlassReason'] !== undefined && !str(d['breakGlassReason'], 1_000)) bad('data.breakGlassReason: must be a non-empty string');
-  // Copy field by field: nothing but the AccessRecord's own fields reaches the projection.
+  if (!str(body['eventId'], 512)) bad('eventId: must be a non-empty string');
+  const a = body['access'];
+  if (!isObj(a)) bad('access: must be an object');
+  if (!str(a['subject'], 512)) bad('access.subject: names the patient pseudonym');
+  if (!str(a['time'], 64) || Number.isNaN(Date.parse(a['time']))) bad('access.time: must be an RFC 3339 timestamp');
+  for (const f of ['actor', 'role', 'purpose', 'recordEventId', 'reason'] as const) if (!str(a[f], 512)) bad(`access.${f}: must be a non-empty string`);
+  if (typeof a['recordSeq'] !== 'number' || !Number.isSafeInteger(a['recordSeq']) || a['recordSeq'] < 0) bad('access.recordSeq: must be a seq');
+  if (a['decision'] !== 'permit' && a['decision'] !== 'deny') bad('access.decision: must be permit or deny');
+  const consentSeq = a['consentSeq'] ?? null;
+  if (consentSeq !== null && (typeof consentSeq !== 'number' || !Number.isSafeInteger(consentSeq) || consentSeq < 0)) bad('access.consentSeq: must be a seq or null');
+  if (typeof a['breakGlass'] !== 'boolean') bad('access.breakGlass: must be a boolean');
+  // Field by field: nothing but these fields reaches the projection.
   const record: AccessRecord = {
-    actor: d['actor'] as string,
-    role: d['role'] as string,
-    purpose: d['purpose'] as string,
-    recordEventId: d['recordEventId'] as string,
-    recordSeq: d['recordSeq'],
-    decision: d['decision'],
-    reason: d['reason'] as string,
+    actor: a['actor'] as string,
+    role: a['role'] as string,
+    purpose: a['purpose'] as string,
+    recordEventId: a['recordEventId'] as string,
+    recordSeq: a['recordSeq'],
+    decision: a['decision'],
+    reason: a['reason'] as string,
     consentSeq: consentSeq as number | null,
-    breakGlass: d['breakGlass'],
-    ...(typeof d['breakGlassReason'] === 'string' ? { breakGlassReason: d['breakGlassReason'] } : {}),
+    breakGlass: a['breakGlass'],
   };
-  return { tenant: subjectTenant, eventId: body['id'], subject: body['subject'], time: body['time'], record };
+  return { tenant: subjectTenant, eventId: body['eventId'], subject: a['subject'], time: a['time'], record };
 }

@@ -54,8 +54,9 @@ export function entryProblem(entry: LedgerEntry, p: Pick<PendingAccessDoc, 'tena
 }
 
 /**
- * The access log. Source: the access events the ledger publishes on `ledger.append.<tenant>.access`
- * (their data is the AccessRecord, which the chain holds only encrypted), joined with the chain
+ * The access log. Source: the receipts of access entries on `ledger.entry.<tenant>`, which carry a
+ * PHI-free summary of the AccessRecord (the chain holds the whole record only encrypted; the
+ * break-glass reason is read from there by a recorded read), joined with the chain
  * itself: an access appears in the log only once its entry is on the chain, with its seq and leaf
  * hash, after checking the entry's bytes, envelope and signature against the auditor's keys.
  *
@@ -102,7 +103,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
     this.unlisten?.();
   }
 
-  /** One access event from LEDGER_APPEND: kept durably, then matched with the chain when it can be. */
+  /** One access from its entry's receipt: kept durably, then matched with the chain when it can be. */
   async accept(ev: AccessEvent): Promise<Resolution> {
     const now = new Date();
     const doc: PendingAccessDoc = {

@@ -5,7 +5,7 @@ import { JetStreamContext, JetStreamExceptionFilter, NatsService, PoisonMessageE
 import { CONFIG } from '@clinical-ledger/platform';
 import { AlertService } from '../alerts/alert.service';
 import { backoffList, type AuditConfig } from '../config';
-import { parseAccessEvent } from '../access/access-event';
+import { parseAccessReceipt } from '../access/access-event';
 import { AccessProjector } from '../access/access.projector';
 import { LedgerUnavailableError } from '../ledger/ledger.client';
 import { CheckpointMonitor } from '../monitor/checkpoint.monitor';
@@ -21,12 +21,15 @@ export const PATTERNS = {
 export function consumerSpecs(config: AuditConfig, s: Subjects) {
   const common = {
     deadLetterSubject: s.deadLetter('audit'),
+    // Receipts, checkpoints and alerts hold no patient data: a dead letter keeps them as they were.
+    deadLetterSealer: 'plain' as const,
     maxDeliver: config.AUDIT_MAX_DELIVER,
     backoffMs: backoffList(config),
   };
   const d = config.AUDIT_DURABLE_PREFIX;
   return {
-    [PATTERNS.access]: { ...common, stream: s.stream('LEDGER_APPEND'), durable: `${d}-access`, filterSubjects: [s.append('*', 'access')], maxInFlight: 64 },
+    // The receipts of access entries (never LEDGER_APPEND: only the ledger reads patient payloads).
+    [PATTERNS.access]: { ...common, stream: s.stream('LEDGER_ENTRIES'), durable: `${d}-access`, filterSubjects: [s.entry('*')], maxInFlight: 64 },
     [PATTERNS.checkpoints]: { ...common, stream: s.stream('LEDGER_ENTRIES'), durable: `${d}-checkpoints`, filterSubjects: [s.checkpoint('*')], maxInFlight: 16 },
     [PATTERNS.alerts]: { ...common, stream: s.stream('AUDIT'), durable: `${d}-alerts`, filterSubjects: [s.audit('alert', '*'), s.audit('breakglass', '*')], maxInFlight: 64 },
   };
@@ -56,11 +59,11 @@ export class AuditConsumers {
     return tenant;
   }
 
-  /** `ledger.append.<tenant>.access` */
+  /** `ledger.entry.<tenant>`: receipts; those of access entries carry the access. */
   @EventPattern(PATTERNS.access)
   async accessEvent(@Payload() body: unknown, @Ctx() ctx: JetStreamContext): Promise<void> {
     const msg = ctx.getMessage();
-    const ev = parseAccessEvent(this.tenantOf(msg.subject, 2), body);
+    const ev = parseAccessReceipt(this.tenantOf(msg.subject, 2), body);
     if (ev) await this.access.accept(ev);
   }
 

@@ -11,7 +11,7 @@ export interface AccessLogDoc extends AccessLogEntry {
   _id: string;
 }
 
-/** An access event seen on LEDGER_APPEND whose entry is not (yet) known to be on the chain. */
+/** An access seen on a receipt whose entry is not (yet) verified on the chain (ledger unreachable). */
 export interface PendingAccessDoc {
   /** `<tenant>:<eventId>` */
   _id: string;

@@ -13,6 +13,12 @@ export interface ReceiptStandIn {
   stop(): Promise<void>;
 }
 
+/**
+ * The chain each stand-in numbers, per server and namespace: LEDGER_APPEND is a work queue, so a
+ * stand-in started again does not see (and renumber) what an earlier one acked; it continues.
+ */
+const chains = new Map<string, { seqs: Map<string, number>; byId: Map<string, Receipt> }>();
+
 export async function startReceiptStandIn(natsUrl: string, subjects = new Subjects()): Promise<ReceiptStandIn> {
   const nc: NatsConnection = await connect({ servers: natsUrl });
   const jsm = await jetstreamManager(nc);
@@ -22,8 +28,10 @@ export async function startReceiptStandIn(natsUrl: string, subjects = new Subjec
   const js = jetstream(nc);
   const consumer = await js.consumers.get(stream, name);
   const messages = await consumer.consume();
-  const seqs = new Map<string, number>();
-  const byId = new Map<string, Receipt>();
+  const key = `${natsUrl}|${subjects.namespace}`;
+  const chain = chains.get(key) ?? { seqs: new Map<string, number>(), byId: new Map<string, Receipt>() };
+  chains.set(key, chain);
+  const { seqs, byId } = chain;
   const events: LedgerEvent[] = [];
   const done = (async () => {
     for await (const m of messages) {
