@@ -7,7 +7,9 @@ import { AppendConsumer } from './append/append.consumer';
 import { AppendService } from './append/append.service';
 import { LedgerConfig } from './config';
 import { KEK_PROVIDER, loadKekProvider, type KeyEncryptionKeyProvider } from './crypto/payload-crypto';
+import { DeadLetterService } from './deadletters/dead-letter.service';
 import { ErasureService } from './erasure/erasure.service';
+import { DeadLetterController } from './http/dead-letter.controller';
 import { LedgerController } from './http/ledger.controller';
 import { loadSigningKeys, SigningKeys } from './keys/signing-keys';
 import { LedgerResponders } from './nats/ledger.responders';
@@ -33,7 +35,7 @@ export class LedgerAppModule {
     return {
       module: LedgerAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
-      controllers: [LedgerController, TilesController, AppendConsumer],
+      controllers: [LedgerController, TilesController, DeadLetterController, AppendConsumer],
       providers: [
         // Keys are loaded here, at start: a bad key file stops the service with a clear message.
         { provide: SigningKeys, useValue: opts.signingKeys ?? loadSigningKeys(config) },
@@ -44,6 +46,7 @@ export class LedgerAppModule {
         AppendService,
         ReadService,
         RecordAccessService,
+        DeadLetterService,
         LedgerResponders,
         TileService,
         WitnessService,

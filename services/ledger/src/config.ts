@@ -56,8 +56,17 @@ export class LedgerConfig extends BaseConfig {
   @IsOptional() @Matches(/^([a-z0-9][a-z0-9-]{0,62})(,[a-z0-9][a-z0-9-]{0,62})*$|^$/)
   LEDGER_TENANTS = '';
 
+  /** Deliveries at which a message whose own handling keeps failing is dead-lettered (outages do not count). */
   @Transform(toInt) @IsInt() @Min(1) @Max(100)
   LEDGER_MAX_DELIVER = 5;
+
+  /**
+   * The consumer's server-side max_deliver (at least LEDGER_MAX_DELIVER): deliveries that ended with
+   * no verdict (the process crashed or stopped mid-message) count here; at the bound the message is
+   * moved to the dead letters.
+   */
+  @Transform(toInt) @IsInt() @Min(1) @Max(1_000)
+  LEDGER_CRASH_BOUND = 10;
 
   @Transform(toInt) @IsInt() @Min(1_000)
   LEDGER_ACK_WAIT_MS = 30_000;

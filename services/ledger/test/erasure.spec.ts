@@ -12,7 +12,7 @@ import { payloadAad } from '../src/append/chain-writer';
 import { DataKeyService, keyScope } from '../src/crypto/data-keys';
 import { open } from '../src/crypto/payload-crypto';
 import { ErasureService } from '../src/erasure/erasure.service';
-import { ledgerEnv, makeEvent, makeKeyFiles, publish, startInProcess, testAuth } from './helpers';
+import { ledgerEnv, makeEvent, makeKeyFiles, openDeadLetter, publish, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -218,8 +218,10 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
         const info = await jsm.streams.info(stream);
         for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
           const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
-          if (m?.header.get(DEAD_LETTER_HEADERS.msgId) === noSubject.id) {
-            reason = `${m.header.get(DEAD_LETTER_HEADERS.reason)}: ${m.header.get(DEAD_LETTER_HEADERS.detail)}`;
+          // Dead letters are sealed: the event id and the detail are read with the ledger's KEK.
+          const content = m ? await openDeadLetter(keys.kekFile, m) : undefined;
+          if (m && content?.headers['Nats-Msg-Id']?.[0] === noSubject.id) {
+            reason = `${m.header.get(DEAD_LETTER_HEADERS.reason)}: ${content.detail}`;
             return true;
           }
         }

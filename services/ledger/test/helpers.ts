@@ -1,17 +1,20 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type StoredMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Ed25519Signer, MemoryTreeStore } from '@clinical-ledger/chain';
 import { AppendCategory, LedgerEvent, Subjects } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
+import { DEAD_LETTER_HEADERS, deadLetterContext, type DeadLetterContent } from '@clinical-ledger/messaging';
 import { loadConfig } from '@clinical-ledger/platform';
 import { Infra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import pino from 'pino';
 import { startLedger } from '../src/bootstrap';
 import { LedgerConfig } from '../src/config';
+import { FileKekProvider } from '../src/crypto/payload-crypto';
+import { unsealDeadLetter } from '../src/deadletters/dead-letter-crypto';
 
 export interface KeyFiles {
   dir: string;
@@ -99,3 +102,10 @@ export async function storedTree(store: LedgerStore, chain: string): Promise<{ t
 
 // The Go verifier (tools/conformance/go) lives in libs/testing, shared with the conformance suite.
 export { runConformance as goVerify, conformanceFailures as failures } from '@clinical-ledger/testing';
+
+/** Unseals one of the ledger's dead letters with the KEK file (what only the ledger can do). */
+export async function openDeadLetter(kekFile: string, m: StoredMsg): Promise<DeadLetterContent> {
+  const kek = new FileKekProvider(FileKekProvider.parse(readFileSync(kekFile)));
+  const h = (k: string) => m.header.get(k);
+  return unsealDeadLetter(kek, m.data, deadLetterContext(h(DEAD_LETTER_HEADERS.stream), Number(h(DEAD_LETTER_HEADERS.streamSeq)), h(DEAD_LETTER_HEADERS.consumer)));
+}

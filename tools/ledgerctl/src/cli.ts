@@ -12,7 +12,7 @@ import { proveInclusion } from './inclusion';
 import { readInput, type CliIo } from './io';
 import { buildKeyring } from './keyring';
 import { generateKey, generateWitnessKey } from './keys';
-import { renderCheckpoint, renderInclusion, renderKey, renderVerify } from './output';
+import { renderCheckpoint, renderDeadLetters, renderInclusion, renderKey, renderReplay, renderVerify } from './output';
 import { ProgressBar } from './progress';
 import { verifySource } from './verify';
 import { buildWitnessPolicy } from './witnesses';
@@ -239,6 +239,30 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       // With --out -, stdout carries the export itself: the summary goes to stderr.
       const say = o.out === '-' ? io.stderr : io.stdout;
       say(json ? `${JSON.stringify(summary)}\n` : `exported ${writer.count} entries of chain ${tenant}${cp ? ` and its checkpoint at size ${cp.size}` : ' (no signed checkpoint yet)'} to ${o.out}\n`);
+    });
+
+  const dead = program.command('deadletters').description("the ledger's dead letters: events it could not record (admin token of the tenant)");
+  withLedger(dead.command('list'))
+    .description('list dead letters: seq, reason, detail, original subject and event id (never the payload, which stays sealed)')
+    .addOption(new Option('--after <seq>', 'continue after this dead-letter seq').argParser(intArg(0)))
+    .addOption(new Option('--limit <n>', 'at most this many').argParser(intArg(1, 500)).default(100))
+    .option('--json', 'machine-readable output')
+    .action(async (o: LedgerOpts & { after?: number; limit: number }) => {
+      const { client, tenant } = ledgerClient(o, io);
+      const page = await client.deadLetters(tenant, o.after, o.limit);
+      print(page, renderDeadLetters(page));
+    });
+  withLedger(dead.command('replay'))
+    .description('once the cause is fixed, put dead letters back on their original subject for the ledger to append (an event already on the chain stays one entry)')
+    .addOption(new Option('--seq <n>', 'dead-letter seq to replay (repeatable)').argParser((v: string, prev: number[] = []) => [...prev, intArg(1)(v)]))
+    .option('--all', "every dead letter of the tenant (up to 500 per call)")
+    .option('--json', 'machine-readable output')
+    .action(async (o: LedgerOpts & { seq?: number[]; all?: boolean }) => {
+      if (!o.all === !o.seq?.length) throw new InputError('USAGE', 'give --seq <n> (repeatable) or --all');
+      const { client, tenant } = ledgerClient(o, io);
+      const r = await client.replayDeadLetters(tenant, o.all ? 'all' : (o.seq as number[]));
+      print(r, renderReplay(r));
+      if (r.failed.length) status = EXIT.LEDGER;
     });
 
   try {

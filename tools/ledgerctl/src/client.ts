@@ -103,6 +103,29 @@ function hexList(o: Json, k: string, path: string): string[] {
   return v as string[];
 }
 
+export interface DeadLetterView {
+  seq: number;
+  reason: string;
+  detail: string;
+  subject: string;
+  streamSeq: number;
+  deliveries: number;
+  deadLetteredAt: string;
+  digest: string;
+  msgId: string | null;
+  readable: boolean;
+}
+export interface DeadLetterPage {
+  tenant: string;
+  deadLetters: DeadLetterView[];
+  next: number | null;
+}
+export interface ReplayResult {
+  tenant: string;
+  replayed: { seq: number; subject: string; msgId: string | null; newStreamSeq: number }[];
+  failed: { seq: number; error: string }[];
+}
+
 export class LedgerClient {
   private readonly base: string;
 
@@ -117,35 +140,64 @@ export class LedgerClient {
     this.base = u.href.replace(/\/+$/, '');
   }
 
-  private async get(path: string): Promise<unknown> {
+  private get(path: string): Promise<unknown> {
+    return this.call('GET', path);
+  }
+
+  private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
     const url = `${this.base}${path}`;
     let res: Response;
     try {
       res = await fetch(url, {
-        headers: { accept: 'application/json', ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}) },
+        method,
+        headers: {
+          accept: 'application/json',
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+          ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
       });
     } catch (e) {
       const err = e as Error & { cause?: { code?: string; message?: string } };
-      if (err.name === 'TimeoutError') throw new LedgerError('LEDGER_TIMEOUT', `GET ${url}: no answer within ${this.opts.timeoutMs ?? 30_000} ms`);
+      if (err.name === 'TimeoutError') throw new LedgerError('LEDGER_TIMEOUT', `${method} ${url}: no answer within ${this.opts.timeoutMs ?? 30_000} ms`);
       throw new LedgerError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${this.base}: ${err.cause?.code ?? err.cause?.message ?? err.message}`);
     }
     const text = await res.text();
-    let body: unknown;
+    let answer: unknown;
     try {
-      body = text ? JSON.parse(text) : undefined;
+      answer = text ? JSON.parse(text) : undefined;
     } catch {
-      body = undefined;
+      answer = undefined;
     }
     if (!res.ok) {
-      const msg = isObj(body) && typeof body['message'] === 'string' ? body['message'] : text.slice(0, 200) || res.statusText;
+      const msg = isObj(answer) && typeof answer['message'] === 'string' ? answer['message'] : text.slice(0, 200) || res.statusText;
       if (res.status === 401) throw new LedgerError('LEDGER_UNAUTHORIZED', `the ledger refused the token (401: ${msg}); pass a valid JWT with --token, --token-file or LEDGERCTL_TOKEN`, 401);
       if (res.status === 403) throw new LedgerError('LEDGER_FORBIDDEN', `the token may not read this (403: ${msg}); it must carry this tenant`, 403);
-      if (res.status === 404) throw new LedgerError('LEDGER_NOT_FOUND', `GET ${path}: not found (${msg})`, 404);
-      throw new LedgerError('LEDGER_HTTP_ERROR', `GET ${path}: HTTP ${res.status} (${msg})`, res.status);
+      if (res.status === 404) throw new LedgerError('LEDGER_NOT_FOUND', `${method} ${path}: not found (${msg})`, 404);
+      throw new LedgerError('LEDGER_HTTP_ERROR', `${method} ${path}: HTTP ${res.status} (${msg})`, res.status);
     }
-    if (body === undefined) bad(path, 'not JSON');
-    return body;
+    if (answer === undefined) bad(path, 'not JSON');
+    return answer;
+  }
+
+  /** A page of the chain's dead letters (admin token): why and where from, never a payload. */
+  async deadLetters(tenant: string, after?: number, limit?: number): Promise<DeadLetterPage> {
+    const q = new URLSearchParams();
+    if (after !== undefined) q.set('after', String(after));
+    if (limit !== undefined) q.set('limit', String(limit));
+    const p = `/v1/admin/chains/${encodeURIComponent(tenant)}/deadletters${q.size ? `?${q}` : ''}`;
+    const b = await this.get(p);
+    if (!isObj(b) || !Array.isArray(b['deadLetters'])) bad(p, 'no deadLetters list');
+    return b as unknown as DeadLetterPage;
+  }
+
+  /** Replays dead letters (the given seqs, or all of the tenant's) onto their original subjects. */
+  async replayDeadLetters(tenant: string, seqs: number[] | 'all'): Promise<ReplayResult> {
+    const p = `/v1/admin/chains/${encodeURIComponent(tenant)}/deadletters/replay`;
+    const b = await this.call('POST', p, seqs === 'all' ? { all: true } : { seqs });
+    if (!isObj(b) || !Array.isArray(b['replayed']) || !Array.isArray(b['failed'])) bad(p, 'no replayed/failed lists');
+    return b as unknown as ReplayResult;
   }
 
   private chainPath(tenant: string, rest = ''): string {

@@ -1,4 +1,5 @@
 // Human-readable rendering of reports. --json prints the report objects themselves instead.
+import type { DeadLetterPage, ReplayResult } from './client';
 import type { CheckpointVerifyReport } from './checkpoint';
 import type { InclusionReport } from './inclusion';
 import type { GeneratedKey } from './keys';
@@ -78,4 +79,19 @@ export function renderKey(k: GeneratedKey): string {
   ];
   if (k.signerKey) out.push('', `signer key (SECRET) ${k.signerKey}`);
   return `${out.join('\n')}\n`;
+}
+
+export function renderDeadLetters(p: DeadLetterPage): string {
+  if (!p.deadLetters.length) return `no dead letters for ${p.tenant}\n`;
+  const lines = p.deadLetters.map(
+    (d) =>
+      `#${d.seq}  ${d.deadLetteredAt}  ${d.reason}  ${d.subject} (stream seq ${d.streamSeq}, ${d.deliveries} deliveries)  event ${d.msgId ?? '?'}${d.readable ? '' : '  [cannot be unsealed here]'}\n    ${d.detail}`,
+  );
+  return `${lines.join('\n')}\n${p.next !== null ? `more: --after ${p.next}\n` : ''}`;
+}
+
+export function renderReplay(r: ReplayResult): string {
+  const ok = r.replayed.map((x) => `replayed #${x.seq} -> ${x.subject} (event ${x.msgId ?? '?'})`);
+  const bad = r.failed.map((x) => `FAILED #${x.seq}: ${x.error}`);
+  return `${[...ok, ...bad, `${r.replayed.length} replayed, ${r.failed.length} failed`].join('\n')}\n`;
 }

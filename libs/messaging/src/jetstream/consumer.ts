@@ -1,19 +1,9 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JsMsg, type ConsumerMessages } from '@nats-io/jetstream';
-import { headers as natsHeaders, nanos, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JsMsg, type ConsumerMessages, type MsgRequest } from '@nats-io/jetstream';
+import { nanos, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { buildDeadLetter, headerSafe, type DeadLetterOrigin, type DeadLetterSealer } from './dead-letter';
 import { classifyError, type Outcome } from './errors';
 
-/** Headers a dead letter carries beside the original payload (and the original headers). */
-export const DEAD_LETTER_HEADERS = {
-  reason: 'Dead-Letter-Reason',
-  detail: 'Dead-Letter-Detail',
-  stream: 'Dead-Letter-Stream',
-  subject: 'Dead-Letter-Subject',
-  streamSeq: 'Dead-Letter-Stream-Seq',
-  consumer: 'Dead-Letter-Consumer',
-  deliveries: 'Dead-Letter-Deliveries',
-  msgId: 'Dead-Letter-Msg-Id',
-  time: 'Dead-Letter-Time',
-} as const;
+export { DEAD_LETTER_HEADERS } from './dead-letter';
 
 /** What one durable pull consumer is: where it reads, how hard it retries, where poison goes. */
 export interface JetStreamConsumerSpec {
@@ -24,18 +14,44 @@ export interface JetStreamConsumerSpec {
   /** Subject (in the dead-letter stream) for poison and exhausted messages. */
   deadLetterSubject: string;
   /**
+   * Extra subject tokens for one message's dead letter (after deadLetterSubject), e.g. the tenant
+   * and a digest of the patient's pseudonym, so that dead letters can be listed and purged by them.
+   * Each token must be a valid NATS token ([A-Za-z0-9_-]); others are replaced by `_`.
+   */
+  deadLetterTokens?: (msg: { subject: string; data: Uint8Array }) => string[];
+  /**
+   * Seals a dead letter's content. `plain` keeps the payload as it was: only for consumers whose
+   * input holds no patient data (receipts, checkpoints, alerts). Absent: headers and the payload's
+   * digest only.
+   */
+  deadLetterSealer?: DeadLetterSealer | 'plain';
+  /**
    * Deliveries at which a message goes to the dead letters when its own handling keeps failing
-   * (default 5). Transient failures (RetryableError with transient: true) do not count.
+   * (default 5). Transient failures (RetryableError with transient: true) are retried in process
+   * while the message is held (`working()`), so they never use up a delivery.
    */
   maxDeliver?: number;
-  /** Deliveries after which a message with no lasting verdict is dead-lettered anyway (default max(20 × maxDeliver, 200)). */
+  /**
+   * The server-side max_deliver (default 2 × maxDeliver, at least maxDeliver): deliveries that
+   * ended with no verdict (the process crashed or was stopped mid-message) count here. A message
+   * that reaches it is moved to the dead letters from the server's MAX_DELIVERIES advisory.
+   */
   crashBound?: number;
   /** Server-side ack wait; in-flight messages are kept alive with `working()` (default 30 s). */
   ackWaitMs?: number;
-  /** Nak delay by delivery number (1-based; the last value repeats). */
+  /** Delay by attempt (1-based; the last value repeats): nak delay, and the in-process retry delay of transient failures. */
   backoffMs?: number[];
+  /** Longest wait between two in-process retries of a transient failure (default 30 s). */
+  maxRetryDelayMs?: number;
   /** Messages handled concurrently: the natural batch size for handlers that group work. */
   maxInFlight?: number;
+  /**
+   * A stream that captures this consumer's MAX_DELIVERIES advisories (Subjects' DELIVERY_EXCEEDED):
+   * read durably, so an exhausted message is dead-lettered even if it ran out while no replica
+   * listened. Without one, the advisories are heard on core NATS while running, and a start-time
+   * sweep finds what ran out before.
+   */
+  exhaustedStream?: string;
 }
 
 /** A delivered message as a handler sees it. */
@@ -45,6 +61,8 @@ export interface InboundMessage {
   readonly headers?: MsgHdrs;
   /** 1 on first delivery. */
   readonly deliveryCount: number;
+  /** 1 on the first call for this delivery; more when a transient failure is retried in process. */
+  readonly attempt: number;
   readonly streamSeq: number;
   readonly redelivered: boolean;
   /** The publisher's Nats-Msg-Id, if any. */
@@ -64,25 +82,37 @@ export interface ConsumerStats {
   naked: number;
   deadLettered: number;
   inFlight: number;
+  /** In-process retries of transient failures. */
+  transientRetries: number;
 }
 
 const DEFAULT_BACKOFF = [250, 1_000, 5_000, 15_000, 30_000];
+/** Subject of the server's advisory for a message that used up max_deliver. */
+const maxDeliveriesAdvisory = (stream: string, durable: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${durable}`;
 
-function headerSafe(value: string, max = 1024): string {
-  // Header values are single lines of printable text.
-  // eslint-disable-next-line no-control-regex
-  return value.replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, max);
+/** The stream seq an advisory names, if it is one. */
+function advisorySeq(data: Uint8Array): number | undefined {
+  try {
+    const seq = (JSON.parse(Buffer.from(data).toString('utf8')) as { stream_seq?: unknown }).stream_seq;
+    return typeof seq === 'number' && Number.isSafeInteger(seq) && seq > 0 ? seq : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
  * A durable pull consumer with explicit acks: a message is acked only when its handler resolved,
- * nak'ed with backoff when the handler failed in a way that may pass, and moved to the dead-letter
- * subject (with the reason in headers and the original payload) when it is poison or has used up
- * its deliveries. Nothing is dropped silently: if the dead letter cannot be stored, the message is
- * nak'ed instead of terminated.
+ * moved to the dead-letter subject (with the reason, its payload sealed) when it is poison or its
+ * own failures used up `maxDeliver`, and retried otherwise. Nothing is dropped silently: if the
+ * dead letter cannot be stored, the message is nak'ed instead of terminated.
  *
- * The redelivery bound is enforced here rather than by the server's max_deliver, so that a message
- * that crashes the process on every delivery still ends up in the dead letters.
+ * Failures are told apart by what they say about the message:
+ * - transient (store or broker away): retried in process with capped backoff while the message is
+ *   held with `working()`, for as long as the outage lasts; no delivery is used up;
+ * - the message's own failure: nak'ed with backoff (a delivery each) and dead-lettered at maxDeliver;
+ * - no verdict at all (the process crashed or stopped with the message in hand): the server
+ *   redelivers it, and its max_deliver (the crash bound) ends that; the MAX_DELIVERIES advisory
+ *   then moves the message to the dead letters, and `ensure` sweeps any whose advisory was missed.
  */
 export class JetStreamConsumer {
   private messages?: ConsumerMessages;
@@ -92,22 +122,26 @@ export class JetStreamConsumer {
   private readonly waiters: (() => void)[] = [];
   private keepAlive?: NodeJS.Timeout;
   private consuming = false;
-  /** Transient failures per stream seq (in memory): they do not count towards maxDeliver. */
-  private readonly transientFailures = new Map<number, number>();
+  private advisories?: Subscription;
+  private exhausted?: ConsumerMessages;
+  private readonly stopSignal: Promise<void>;
+  private signalStop!: () => void;
   private lastRetryLog = 0;
   private quietRetries = 0;
-  readonly stats: ConsumerStats = { acked: 0, naked: 0, deadLettered: 0, inFlight: 0 };
+  readonly stats: ConsumerStats = { acked: 0, naked: 0, deadLettered: 0, inFlight: 0, transientRetries: 0 };
 
   constructor(
     private readonly nc: NatsConnection,
     readonly spec: JetStreamConsumerSpec,
     private readonly handler: InboundHandler,
     private readonly logger?: ConsumerLogger,
-  ) {}
+  ) {
+    this.stopSignal = new Promise<void>((r) => (this.signalStop = r));
+  }
 
-  /** Deliveries after which a message with no lasting verdict is set aside (crash loops, lost acks). */
+  /** The server's max_deliver: deliveries with no verdict (crashes) end there. */
   get crashBound(): number {
-    return this.spec.crashBound ?? Math.max(this.maxDeliver * 20, 200);
+    return Math.max(this.spec.crashBound ?? this.maxDeliver * 2, this.maxDeliver);
   }
 
   get maxDeliver(): number {
@@ -119,20 +153,23 @@ export class JetStreamConsumer {
   private get ackWaitMs(): number {
     return this.spec.ackWaitMs ?? 30_000;
   }
+  private delay(n: number): number {
+    const backoff = this.spec.backoffMs?.length ? this.spec.backoffMs : DEFAULT_BACKOFF;
+    return backoff[Math.min(Math.max(n, 1) - 1, backoff.length - 1)];
+  }
 
   /** True while the pull loop runs (for readiness). */
   get running(): boolean {
     return this.consuming && !this.stopping;
   }
 
-  /** Creates or updates the durable consumer (idempotent). */
+  /** Creates or updates the durable consumer (idempotent); the delivery bound is the server's. */
   async ensure(): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
     const mutable = {
       ack_wait: nanos(this.ackWaitMs),
       max_ack_pending: this.maxInFlight * 4,
-      // Our own bound applies (see the class comment); the server never gives up first.
-      max_deliver: -1,
+      max_deliver: this.crashBound,
       ...(this.spec.filterSubjects?.length ? { filter_subjects: this.spec.filterSubjects } : {}),
     };
     try {
@@ -157,13 +194,17 @@ export class JetStreamConsumer {
   /** Ensures the consumer and starts pulling in the background. */
   async start(): Promise<void> {
     await this.ensure();
+    // Listen for exhausted messages before pulling, then pick up those exhausted while we were away.
+    if (this.spec.exhaustedStream) await this.followExhausted(this.spec.exhaustedStream);
+    else this.listenExhausted();
+    await this.sweepExhausted().catch((err: unknown) => this.logger?.warn({ stream: this.spec.stream, err: String(err) }, 'sweep of exhausted messages failed; the next start retries'));
     const consumer = await jetstream(this.nc).consumers.get(this.spec.stream, this.spec.durable);
     this.messages = await consumer.consume({ max_messages: this.maxInFlight });
     this.consuming = true;
-    // Long handlers (a store that stalls) must not let the server redeliver behind our back.
+    // Long handlers (a store that stalls, a transient retry) must not let the server redeliver behind our back.
     this.keepAlive = setInterval(() => {
       for (const m of this.inFlight) m.working();
-    }, Math.max(1_000, Math.floor(this.ackWaitMs / 3)));
+    }, Math.max(500, Math.floor(this.ackWaitMs / 3)));
     this.keepAlive.unref();
     this.loop = this.run(this.messages).finally(() => {
       this.consuming = false;
@@ -193,32 +234,59 @@ export class JetStreamConsumer {
     }
   }
 
-  private inbound(m: JsMsg): InboundMessage {
+  private inbound(m: JsMsg, attempt: number): InboundMessage {
     const msgId = m.headers?.get('Nats-Msg-Id') || undefined;
     return {
       subject: m.subject,
       data: m.data,
       headers: m.headers,
       deliveryCount: m.info.deliveryCount,
+      attempt,
       streamSeq: m.seq,
       redelivered: m.redelivered,
       ...(msgId ? { msgId } : {}),
     };
   }
 
+  private logRetry(fields: object): void {
+    // One line per second at most: an outage would otherwise log every in-flight message.
+    const now = Date.now();
+    if (now - this.lastRetryLog >= 1_000) {
+      this.logger?.warn({ ...fields, alsoSince: this.quietRetries }, 'message will be retried');
+      this.lastRetryLog = now;
+      this.quietRetries = 0;
+    } else {
+      this.quietRetries++;
+    }
+  }
+
   private async process(m: JsMsg): Promise<void> {
     const deliveries = m.info.deliveryCount;
     if (deliveries > this.crashBound) {
-      // Delivered this often without a verdict the message keeps (it may crash the process every
-      // time, or its acks keep getting lost): set it aside rather than loop for ever.
+      // A consumer whose bound was lowered since: set it aside rather than loop.
       await this.deadLetter(m, { kind: 'retry', reason: 'max_deliver_exceeded', detail: `delivered ${deliveries} times (bound ${this.crashBound})` });
       return;
     }
     let outcome: Outcome | undefined;
-    try {
-      await this.handler(this.inbound(m));
-    } catch (err) {
-      outcome = classifyError(err);
+    for (let attempt = 1; ; attempt++) {
+      outcome = undefined;
+      try {
+        await this.handler(this.inbound(m, attempt));
+      } catch (err) {
+        outcome = classifyError(err);
+      }
+      if (!outcome || outcome.kind === 'poison' || !outcome.transient) break;
+      // An infrastructure failure says nothing about the message: keep it in hand and try again.
+      const wait = Math.min(this.delay(attempt), this.spec.maxRetryDelayMs ?? 30_000);
+      this.stats.transientRetries++;
+      this.logRetry({ subject: m.subject, streamSeq: m.seq, deliveries, attempt, reason: outcome.reason, detail: outcome.detail, retryInMs: wait });
+      await Promise.race([new Promise<void>((r) => setTimeout(r, wait).unref()), this.stopSignal]);
+      if (this.stopping) {
+        // Hand it back: another replica (or this one after its restart) retries it.
+        m.nak();
+        this.stats.naked++;
+        return;
+      }
     }
     if (!outcome) {
       m.ack();
@@ -229,75 +297,136 @@ export class JetStreamConsumer {
       await this.deadLetter(m, outcome);
       return;
     }
-    // An infrastructure failure says nothing about the message: retry it (capped backoff) and
-    // never count it towards the dead letters; only the message's own failures do.
-    if (!outcome.transient) {
-      const own = deliveries - (this.transientFailures.get(m.seq) ?? 0);
-      if (own >= this.maxDeliver) {
-        this.transientFailures.delete(m.seq);
-        await this.deadLetter(m, { kind: 'retry', reason: 'max_deliver_exceeded', detail: `${outcome.reason}: ${outcome.detail}` });
-        return;
-      }
-    } else {
-      this.transientFailures.set(m.seq, (this.transientFailures.get(m.seq) ?? 0) + 1);
-      if (this.transientFailures.size > 100_000) this.transientFailures.clear();
+    if (deliveries >= this.maxDeliver) {
+      await this.deadLetter(m, { kind: 'retry', reason: 'max_deliver_exceeded', detail: `${outcome.reason}: ${outcome.detail}` });
+      return;
     }
-    const backoff = this.spec.backoffMs?.length ? this.spec.backoffMs : DEFAULT_BACKOFF;
-    const delay = backoff[Math.min(deliveries - 1, backoff.length - 1)];
-    // One line per second at most: an outage would otherwise log every in-flight message.
-    const now = Date.now();
-    if (now - this.lastRetryLog >= 1_000) {
-      this.logger?.warn(
-        { subject: m.subject, streamSeq: m.seq, deliveries, reason: outcome.reason, detail: outcome.detail, retryInMs: delay, alsoSince: this.quietRetries },
-        'message will be redelivered',
-      );
-      this.lastRetryLog = now;
-      this.quietRetries = 0;
-    } else {
-      this.quietRetries++;
-    }
+    const delay = this.delay(deliveries);
+    this.logRetry({ subject: m.subject, streamSeq: m.seq, deliveries, reason: outcome.reason, detail: outcome.detail, redeliverInMs: delay });
     m.nak(delay);
     this.stats.naked++;
   }
 
-  private async deadLetter(m: JsMsg, outcome: Outcome): Promise<void> {
-    const h = natsHeaders();
-    // Keep the publisher's headers (minus the dedupe id, which would collide across streams).
-    if (m.headers) {
-      for (const [k, values] of m.headers) {
-        if (k === 'Nats-Msg-Id') continue;
-        for (const v of values) h.append(k, v);
-      }
-    }
-    const msgId = m.headers?.get('Nats-Msg-Id');
-    h.set(DEAD_LETTER_HEADERS.reason, headerSafe(outcome.reason, 128));
-    h.set(DEAD_LETTER_HEADERS.detail, headerSafe(outcome.detail || outcome.reason));
-    h.set(DEAD_LETTER_HEADERS.stream, this.spec.stream);
-    h.set(DEAD_LETTER_HEADERS.subject, m.subject);
-    h.set(DEAD_LETTER_HEADERS.streamSeq, String(m.seq));
-    h.set(DEAD_LETTER_HEADERS.consumer, this.spec.durable);
-    h.set(DEAD_LETTER_HEADERS.deliveries, String(m.info.deliveryCount));
-    h.set(DEAD_LETTER_HEADERS.time, new Date().toISOString());
-    if (msgId) h.set(DEAD_LETTER_HEADERS.msgId, headerSafe(msgId, 256));
+  /** Publishes the dead letter; false (logged) when it could not be stored. */
+  private async publishDeadLetter(origin: DeadLetterOrigin, outcome: { reason: string; detail: string }): Promise<boolean> {
     try {
-      await jetstream(this.nc).publish(this.spec.deadLetterSubject, m.data, {
-        headers: h,
-        // Dead-lettering the same stream message twice (a retry after a lost ack) stores it once;
-        // the consumer name keeps two consumers rejecting one message from shadowing each other.
-        msgID: `${this.spec.stream}:${m.seq}:${this.spec.durable}`,
+      const { headers, payload } = await buildDeadLetter(origin, outcome, this.spec.deadLetterSealer);
+      const tokens = (this.spec.deadLetterTokens?.({ subject: origin.subject, data: origin.data }) ?? []).map((t) => (/^[A-Za-z0-9_-]{1,128}$/.test(t) ? t : '_'));
+      await jetstream(this.nc).publish([this.spec.deadLetterSubject, ...tokens].join('.'), payload, {
+        headers,
+        // Dead-lettering the same stream message twice (a retry after a lost ack, two replicas
+        // seeing one advisory) stores it once; the consumer name keeps two consumers apart.
+        msgID: `${this.spec.stream}:${origin.streamSeq}:${this.spec.durable}`,
       });
+      return true;
     } catch (err) {
-      this.logger?.error({ subject: m.subject, streamSeq: m.seq, err: String(err) }, 'dead letter not stored: message kept for redelivery');
-      m.nak(5_000);
+      this.logger?.error({ subject: origin.subject, streamSeq: origin.streamSeq, err: String(err) }, 'dead letter not stored');
+      return false;
+    }
+  }
+
+  private async deadLetter(m: JsMsg, outcome: Outcome): Promise<void> {
+    const stored = await this.publishDeadLetter(
+      { stream: this.spec.stream, consumer: this.spec.durable, subject: m.subject, streamSeq: m.seq, deliveries: m.info.deliveryCount, data: m.data, headers: m.headers },
+      outcome,
+    );
+    if (!stored) {
+      m.nak(this.delay(m.info.deliveryCount));
       this.stats.naked++;
       return;
     }
-    m.term(headerSafe(`${outcome.reason}: ${outcome.detail}`, 256));
+    m.term(headerSafe(outcome.reason, 128));
     this.stats.deadLettered++;
     this.logger?.warn(
-      { subject: m.subject, streamSeq: m.seq, deliveries: m.info.deliveryCount, reason: outcome.reason, detail: outcome.detail },
+      { subject: m.subject, streamSeq: m.seq, deliveries: m.info.deliveryCount, reason: outcome.reason },
       'message moved to the dead letters',
     );
+  }
+
+  private listenExhausted(): void {
+    this.advisories = this.nc.subscribe(maxDeliveriesAdvisory(this.spec.stream, this.spec.durable), {
+      callback: (err, msg) => {
+        if (err || this.stopping) return;
+        const seq = advisorySeq(msg.data);
+        if (seq !== undefined) void this.deadLetterExhausted(seq);
+      },
+    });
+  }
+
+  /** Reads the advisories captured in `stream` with a durable consumer of our own: none is missed. */
+  private async followExhausted(stream: string): Promise<void> {
+    const jsm = await jetstreamManager(this.nc);
+    const durable = `${this.spec.durable}_exhausted`;
+    const filter = maxDeliveriesAdvisory(this.spec.stream, this.spec.durable);
+    try {
+      await jsm.consumers.info(stream, durable);
+    } catch (err) {
+      if (!/consumer not found/i.test(String(err))) throw err;
+      await jsm.consumers
+        .add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: filter, ack_wait: nanos(30_000) })
+        .catch((addErr: unknown) => {
+          if (!/already (exists|in use)/i.test(String(addErr))) throw addErr;
+        });
+    }
+    const c = await jetstream(this.nc).consumers.get(stream, durable);
+    const messages = await c.consume({ max_messages: 16 });
+    this.exhausted = messages;
+    void (async () => {
+      for await (const m of messages) {
+        const seq = advisorySeq(m.data);
+        if (seq === undefined || (await this.deadLetterExhausted(seq))) m.ack();
+        else m.nak(5_000);
+      }
+    })().catch((err: unknown) => this.logger?.warn({ stream, err: String(err) }, 'exhausted-message advisories stopped'));
+  }
+
+  /**
+   * A message the server stopped delivering (max_deliver reached with no verdict): read it from
+   * the stream, dead-letter it and delete it there, so it neither loops nor lingers.
+   */
+  private async deadLetterExhausted(seq: number): Promise<boolean> {
+    const jsm = await jetstreamManager(this.nc);
+    let stored;
+    try {
+      stored = await jsm.streams.getMessage(this.spec.stream, { seq });
+    } catch (err) {
+      this.logger?.warn({ stream: this.spec.stream, streamSeq: seq, err: String(err) }, 'exhausted message not read; retried');
+      return false;
+    }
+    if (!stored) return true; // gone already (another replica, or acked after all)
+    const ok = await this.publishDeadLetter(
+      { stream: this.spec.stream, consumer: this.spec.durable, subject: stored.subject, streamSeq: seq, deliveries: this.crashBound, data: stored.data, headers: stored.header },
+      { reason: 'max_deliver_exceeded', detail: `delivered ${this.crashBound} times without a verdict (the handler crashed, hung or was stopped each time)` },
+    );
+    if (!ok) return false; // stays in the stream: retried
+    await jsm.streams.deleteMessage(this.spec.stream, seq, true).catch(() => undefined);
+    this.stats.deadLettered++;
+    this.logger?.warn({ subject: stored.subject, streamSeq: seq, deliveries: this.crashBound }, 'exhausted message moved to the dead letters');
+    return true;
+  }
+
+  /**
+   * Messages that reached max_deliver while no replica heard the advisory: delivered, not in
+   * anyone's hand, yet still in the stream (on a work queue, acked messages are gone).
+   */
+  private async sweepExhausted(): Promise<void> {
+    const jsm = await jetstreamManager(this.nc);
+    const info = await jsm.streams.info(this.spec.stream);
+    if (info.config.retention !== 'workqueue' || info.state.messages === 0) return;
+    const c = await jsm.consumers.info(this.spec.stream, this.spec.durable);
+    // Nothing in hand anywhere: every delivered message still present ran out of deliveries.
+    // Otherwise only those below the ack floor are surely not in someone's hand.
+    const floor = c.num_ack_pending === 0 ? c.delivered.stream_seq : c.ack_floor.stream_seq;
+    for (const filter of this.spec.filterSubjects?.length ? this.spec.filterSubjects : info.config.subjects) {
+      // Jump from one present message to the next: acked ones are gone, so this is cheap.
+      for (let seq = info.state.first_seq; seq <= floor; ) {
+        // The server's MSG.GET takes next_by_subj (the client's typings list it for direct gets only).
+        const next = await jsm.streams.getMessage(this.spec.stream, { next_by_subj: filter, seq } as unknown as MsgRequest).catch(() => null);
+        if (!next || next.seq > floor) break;
+        await this.deadLetterExhausted(next.seq);
+        seq = next.seq + 1;
+      }
+    }
   }
 
   /**
@@ -308,7 +437,10 @@ export class JetStreamConsumer {
   async stop(): Promise<void> {
     if (this.stopping) return this.loop;
     this.stopping = true;
+    this.signalStop();
     clearInterval(this.keepAlive);
+    this.advisories?.unsubscribe();
+    await this.exhausted?.close().catch(() => undefined);
     const within = <T>(p: Promise<T> | undefined, ms: number) =>
       Promise.race([p?.catch(() => undefined), new Promise<void>((r) => setTimeout(r, ms).unref())]);
     await within(this.messages?.close(), 2_000);

@@ -1,3 +1,4 @@
 export * from './errors';
 export * from './consumer';
 export * from './transport';
+export * from './dead-letter';

@@ -13,6 +13,7 @@ import { ErasureService } from '../erasure/erasure.service';
 import { SigningKeys } from '../keys/signing-keys';
 import { StoreReadiness } from '../store.providers';
 import { WitnessService } from '../witness/witness.service';
+import { accessSummary } from './access-summary';
 import { ChainWriter, type AppendResult, type FaultPoint } from './chain-writer';
 import { parseAppend } from './envelope';
 
@@ -109,7 +110,8 @@ export class AppendService implements OnModuleInit, OnApplicationShutdown {
       throw new RetryableError('store_unavailable', (err as Error).message, { transient: true });
     }
     const result = await this.writer(req.tenant).submit(req);
-    await this.publishReceipt(result.receipt);
+    const access = accessSummary(req.event);
+    await this.publishReceipt(access ? { ...result.receipt, access } : result.receipt);
     (result.duplicate ? this.duplicates : this.appended).inc({ tenant: req.tenant });
     this.appendSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
     return result;

@@ -1,0 +1,43 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { assertTenant, CurrentPrincipal, Principal, RequireRoles } from '@clinical-ledger/platform';
+import { DeadLetterService, type DeadLetterPage, type ReplayResult } from '../deadletters/dead-letter.service';
+import { badRequest } from '../read/read.service';
+
+const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
+
+/**
+ * Operator routes for the ledger's dead letters (what `ledgerctl deadletters` calls). Admin
+ * tokens of the chain's tenant only. The list shows why and where from, never a payload; a replay
+ * puts the sealed original back on its subject for the ledger to append.
+ */
+@ApiTags('admin')
+@ApiBearerAuth()
+@Controller('v1/admin/chains/:tenant/deadletters')
+export class DeadLetterController {
+  constructor(private readonly deadLetters: DeadLetterService) {}
+
+  @Get()
+  @RequireRoles('admin')
+  @ApiOperation({ summary: 'Dead letters of the chain (LEDGER_APPEND messages the ledger could not record): reason, detail, origin; never the payload' })
+  @ApiParam(TENANT)
+  @ApiQuery({ name: 'after', required: false, description: 'Dead-letter seq to continue after (the previous page\'s `next`)' })
+  @ApiQuery({ name: 'limit', required: false, description: 'At most this many (default 100, max 500)' })
+  list(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Query('after') after?: string, @Query('limit') limit?: string): Promise<DeadLetterPage> {
+    assertTenant(p, tenant);
+    return this.deadLetters.list(tenant, { ...(after !== undefined ? { after } : {}), ...(limit !== undefined ? { limit } : {}) });
+  }
+
+  @Post('replay')
+  @HttpCode(200)
+  @RequireRoles('admin')
+  @ApiOperation({ summary: 'Replays dead letters (body {seqs: [..]} or {all: true}) onto their original subject once the cause is fixed; replayed ones leave the dead letters' })
+  @ApiParam(TENANT)
+  replay(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Body() body: unknown): Promise<ReplayResult> {
+    assertTenant(p, tenant);
+    const b = (typeof body === 'object' && body !== null ? body : {}) as { seqs?: unknown; all?: unknown };
+    if (b.all === true && b.seqs === undefined) return this.deadLetters.replay(p, tenant);
+    if (b.all !== undefined || !Array.isArray(b.seqs)) throw badRequest('seqs', 'give {"seqs": [dead-letter seqs]} or {"all": true}');
+    return this.deadLetters.replay(p, tenant, b.seqs as number[]);
+  }
+}
