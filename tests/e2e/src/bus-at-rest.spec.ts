@@ -9,6 +9,7 @@ import {
   startFerretDb,
   startNatsServer,
   testAuth,
+  testPseudonym,
   type LocalServer,
   type ServiceProcess,
 } from '@clinical-ledger/testing';
@@ -68,7 +69,7 @@ describe('the bus at rest (real nats-server store folder)', () => {
     id,
     source: 'urn:test:his',
     type: 'org.hl7.v2.adt.a01',
-    subject: 'pseudo:rest-patient',
+    subject: testPseudonym('rest-patient'),
     time: new Date().toISOString(),
     datacontenttype: 'application/json',
     tenant,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EVENT_TYPES, Subjects, type LedgerEvent } from '@clinical-ledger/contracts';
-import { eventually, ledgerTestKeys, spawnService, startInfra, testAuth, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
+import { eventually, ledgerTestKeys, spawnService, startInfra, testAuth, testPseudonym, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
 import { cli } from './test/fixtures';
 
 jest.setTimeout(180_000);
@@ -28,7 +28,7 @@ describe('ledgerctl deadletters against running ledgers', () => {
     id: `${T}:evt-${randomBytes(4).toString('hex')}`,
     source: 'urn:test:his',
     type: 'org.hl7.v2.adt.a01',
-    subject: 'p:alice',
+    subject: testPseudonym('alice'),
     time: new Date().toISOString(),
     datacontenttype: 'application/json',
     tenant: T,
@@ -82,7 +82,7 @@ describe('ledgerctl deadletters against running ledgers', () => {
     await infra.mongo?.stop();
     ledger = await startLedger({ LEDGER_MAX_DELIVER: '1', LEDGER_CRASH_BOUND: '1' });
     await eventually(async () => (await (await jetstreamManager(nc)).streams.info(subjects.stream('LEDGER_APPEND')).catch(() => null)) !== null, 20_000, 'streams declared');
-    const crashed = event({ subject: 'p:bob', data: { name: 'Bob Example' } });
+    const crashed = event({ subject: testPseudonym('bob'), data: { name: 'Bob Example' } });
     await publish(crashed);
     await eventually(async () => {
       const info = await (await jetstreamManager(nc)).consumers.info(subjects.stream('LEDGER_APPEND'), 'ledger');
@@ -118,8 +118,8 @@ describe('ledgerctl deadletters against running ledgers', () => {
   it('dead-letters the lone-surrogate event at once (no loop), lists it with its reason, and an erasure purges the patient’s dead letters', async () => {
     await ledger?.stop('SIGTERM');
     ledger = await startLedger();
-    const surrogate = event({ type: 'org.example.\ud800', subject: 'p:carol', data: { name: 'Carol Marker' } });
-    const other = event({ subject: 'p:dave', time: 'yesterday' });
+    const surrogate = event({ type: 'org.example.\ud800', subject: testPseudonym('carol'), data: { name: 'Carol Marker' } });
+    const other = event({ subject: testPseudonym('dave'), time: 'yesterday' });
     await publish(surrogate);
     await publish(other);
     await eventually(async () => (await list()).filter((d) => d.msgId === surrogate.id || d.msgId === other.id).length === 2, 30_000, 'both dead-lettered');
@@ -140,7 +140,7 @@ describe('ledgerctl deadletters against running ledgers', () => {
 
     // Carol is erased: her dead letter goes with her key; Dave's stays.
     const before = await size();
-    await publish(event({ type: EVENT_TYPES.patientErased, subject: 'p:carol', dataclass: 'erasure', data: { reason: 'request' } }), 'erasure');
+    await publish(event({ type: EVENT_TYPES.patientErased, subject: testPseudonym('carol'), dataclass: 'erasure', data: { reason: 'request' } }), 'erasure');
     await eventually(async () => (await size()) === before + 1, 30_000, 'erasure recorded');
     await eventually(async () => !(await list()).some((d) => d.msgId === surrogate.id), 20_000, 'carol’s dead letter purged');
     expect((await list()).some((d) => d.msgId === other.id)).toBe(true);
