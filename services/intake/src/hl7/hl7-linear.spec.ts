@@ -7,8 +7,8 @@ import { Hl7Message, MAX_REPETITIONS, MAX_SEGMENTS } from './hl7-message';
 /**
  * Parsing time must grow linearly with the input (issue 11: a trailing-whitespace regex made a
  * 60,000-space frame take seconds). No absolute times: the same number of bytes is parsed once as
- * one large message and once as 16 small ones; a linear parser takes about as long for both, a
- * quadratic one 16 times as long for the large one.
+ * one large message and once as 32 small ones; a linear parser takes about as long for both, a
+ * quadratic one 32 times as long for the large one.
  */
 const HEAD = 'MSH|^~\\&|LAB|STMARYS|CLINLEDGER|CLINLEDGER|20261125120500||ORU^R01|C1|P|2.5.1\rPID|1||MRN1^^^STMARYS^MR\rOBR|1|||X^Y';
 
@@ -45,9 +45,9 @@ function fastest(runs: number, work: () => void): number {
 }
 
 describe('HL7 parsing time is linear in the input size', () => {
-  it('property: 16 x n bytes at once cost at most a few times 16 messages of n bytes', () => {
+  it('property: 32 x n bytes at once cost at most a few times 32 messages of n bytes', () => {
     const SMALL = 1_000;
-    const FACTOR = 16;
+    const FACTOR = 32;
     fc.assert(
       fc.property(
         fc.constantFrom(...Object.keys(PLACES)),
@@ -59,17 +59,22 @@ describe('HL7 parsing time is linear in the input size', () => {
           const large = build(SMALL * FACTOR);
           handle(small); // warm up
           handle(large);
-          const manySmall = fastest(5, () => {
-            for (let i = 0; i < FACTOR; i++) handle(small);
-          });
-          const oneLarge = fastest(5, () => handle(large));
-          // Linear: about 1 (often less: the small ones repeat the fixed costs). Quadratic: about 16.
-          const ratio = oneLarge / manySmall;
-          if (ratio > 5) throw new Error(`${place} with a run of ${JSON.stringify(unit)} then ${JSON.stringify(tail)}: ${FACTOR}x the bytes cost ${ratio.toFixed(1)}x the time of ${FACTOR} small messages`);
+          const measure = (runs: number) =>
+            fastest(runs, () => handle(large)) /
+            fastest(runs, () => {
+              for (let i = 0; i < FACTOR; i++) handle(small);
+            });
+          // Linear: about 1 to 5 (the garbage collector works harder on one large message than on
+          // many small ones). Quadratic: 20 or more. A high reading is measured again, longer, so
+          // that a busy machine does not fail the test.
+          let ratio = measure(5);
+          if (ratio > 10) ratio = Math.min(ratio, measure(25));
+          if (ratio > 10) throw new Error(`${place} with a run of ${JSON.stringify(unit)} then ${JSON.stringify(tail)}: ${FACTOR}x the bytes cost ${ratio.toFixed(1)}x the time of ${FACTOR} small messages`);
           return true;
         },
       ),
-      { numRuns: 60 },
+      // No shrinking: one slow case is the finding, and re-running it would only take long.
+      { numRuns: 60, endOnFailure: true },
     );
   });
 

@@ -156,16 +156,23 @@ export class Hl7Message {
     readonly text: string,
     readonly raw: RawHeader,
     readonly header: Hl7Header,
-    private readonly byName: Map<string, Hl7Segment[]>,
+    /** Every segment as sent, in order (split once; segment objects are made only when asked for). */
+    private readonly all: string[],
     private readonly names: string[],
+    private readonly delimiters: Delimiters,
   ) {}
 
   segments(name: string): Hl7Segment[] {
-    return [...(this.byName.get(name) ?? [])];
+    const out: Hl7Segment[] = [];
+    for (let i = 0; i < this.all.length; i++) {
+      if (this.names[i] === name) out.push(new Hl7Segment(name, out.length + 1, this.all[i] as string, this.delimiters));
+    }
+    return out;
   }
 
   segment(name: string): Hl7Segment | undefined {
-    return this.byName.get(name)?.[0];
+    const i = this.names.indexOf(name);
+    return i === -1 ? undefined : new Hl7Segment(name, 1, this.all[i] as string, this.delimiters);
   }
 
   segmentNames(): string[] {
@@ -178,20 +185,12 @@ export class Hl7Message {
    */
   static parse(input: string): Hl7Message {
     const text = normalise(input);
-    checkStructure(text);
+    const all = checkStructure(text);
     const raw = readRawHeader(text);
     const enc = raw.encodingCharacters;
     const delimiters: Delimiters = { field: raw.fieldSeparator, component: enc[0] as string, repetition: enc[1] as string, escape: enc[2] as string, subcomponent: enc[3] as string };
-    const names: string[] = [];
-    const byName = new Map<string, Hl7Segment[]>();
-    for (const seg of text.split('\r')) {
-      const name = seg.slice(0, 3);
-      names.push(name);
-      const list = byName.get(name) ?? [];
-      list.push(new Hl7Segment(name, list.length + 1, seg, delimiters));
-      byName.set(name, list);
-    }
-    const msh = byName.get('MSH')?.[0] as Hl7Segment;
+    const names = all.map((seg) => seg.slice(0, 3));
+    const msh = new Hl7Segment('MSH', 1, all[0] as string, delimiters);
     const header: Hl7Header = {
       sendingApplication: msh.value(3).trim(),
       sendingFacility: msh.value(4).trim() || msh.value(4, 2).trim(),
@@ -226,7 +225,7 @@ export class Hl7Message {
         field: 10,
       });
     }
-    return new Hl7Message(text, raw, header, byName, names);
+    return new Hl7Message(text, raw, header, all, names, delimiters);
   }
 }
 
@@ -301,7 +300,10 @@ function isWhitespace(c: number): boolean {
   );
 }
 
-function checkStructure(text: string): void {
+const BATCH_SEGMENTS = new Set(['BHS', 'FHS', 'BTS', 'FTS']);
+
+/** Checks the structure; returns the segments (split once, reused by the parser). */
+function checkStructure(text: string): string[] {
   if (!text.startsWith('MSH')) {
     throw new Hl7Error('segmentSequence', 'AE', 'message does not start with an MSH segment', { segment: 'MSH', sequence: 1 });
   }
@@ -345,12 +347,13 @@ function checkStructure(text: string): void {
         sequence: count,
       });
     }
-    if (['BHS', 'FHS', 'BTS', 'FTS'].includes(name)) {
+    if (BATCH_SEGMENTS.has(name)) {
       throw new Hl7Error('segmentSequence', 'AE', `${name}: batch and file envelopes are not accepted; send each message on its own`, {
         segment: name,
         sequence: count,
       });
     }
   });
+  return segments;
 }
 
