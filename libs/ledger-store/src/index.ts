@@ -1,3 +1,4 @@
 export * from './documents';
 export * from './store';
 export * from './verify';
+export * from './generate';

@@ -1,6 +1,6 @@
 import { Ed25519Signer } from '@clinical-ledger/chain';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -13,6 +13,8 @@ export interface LedgerTestKeys {
   ledgerEnv: Record<string, string>;
   /** For the audit process: the auditor trusts this public key, handed over out of band. */
   auditEnv: Record<string, string>;
+  /** Deletes the key files and their temp folder. */
+  remove(): void;
 }
 
 export function ledgerTestKeys(name = 'test-ledger'): LedgerTestKeys {
@@ -28,5 +30,6 @@ export function ledgerTestKeys(name = 'test-ledger'): LedgerTestKeys {
     kekFile,
     ledgerEnv: { LEDGER_SIGNING_KEY_FILE: signingKeyFile, LEDGER_KEK_FILE: kekFile },
     auditEnv: { AUDIT_VERIFIER_KEYS: signer.verifierKey },
+    remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

@@ -27,14 +27,16 @@ export function serviceEntry(name: ServiceName): string {
 }
 
 /**
- * Starts a service with the given environment on a free port and waits until /healthz answers.
- * Node is the one running this code (Node 24 under npm scripts).
+ * Starts a service with the given environment on a free port and waits until /healthz answers
+ * (it listens), or with `waitFor: 'readyz'` until /readyz does (its NATS consumers and store are up:
+ * what a load generator needs before it publishes). Node is the one running this code.
  */
 export async function spawnService(
   name: ServiceName,
   env: Record<string, string>,
-  opts: { port?: number; inheritOutput?: boolean; logFile?: string } = {},
+  opts: { port?: number; inheritOutput?: boolean; logFile?: string; waitFor?: 'healthz' | 'readyz' } = {},
 ): Promise<ServiceProcess> {
+  const probe = opts.waitFor ?? 'healthz';
   const port = opts.port ?? (await freePort());
   const child: ChildProcess = spawn(process.execPath, ['--enable-source-maps', serviceEntry(name)], {
     env: { ...process.env, ...env, SERVICE_NAME: name, HTTP_PORT: String(port), HTTP_HOST: env['HTTP_HOST'] ?? '127.0.0.1' },
@@ -60,14 +62,14 @@ export async function spawnService(
       throw new Error(`${name} exited during start (${child.exitCode ?? child.signalCode}):\n${out}`);
     }
     try {
-      const res = await fetch(`${url}/healthz`);
+      const res = await fetch(`${url}/${probe}`);
       if (res.ok) break;
     } catch {
       /* not listening yet */
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${name} did not answer /healthz within 30 s:\n${out}`);
+      throw new Error(`${name} did not answer /${probe} within 30 s:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
