@@ -82,11 +82,11 @@ export class WorkerChecker implements UnitChecker {
   private readonly pool: CheckWorker[];
   private closed = false;
 
-  /** `perWorker`: units in flight per worker (enough to keep each busy while results are handled). */
+  /** `perWorker`: units in flight per worker (8: about a quarter second of work), so a worker stays busy while a crowded machine keeps the main thread waiting. */
   constructor(
     keyring: Keyring,
     readonly workers: number,
-    private readonly perWorker = 4,
+    private readonly perWorker = 8,
   ) {
     const keys = keyring.verifierKeys();
     this.pool = Array.from({ length: workers }, () => new CheckWorker(keys));

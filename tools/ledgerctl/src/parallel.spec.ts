@@ -19,6 +19,7 @@ import { run } from './cli';
 import type { EntryRecord } from './client';
 import { renderProgress, ProgressBar } from './progress';
 import { buildChain, cli, exportText, type TestChain } from './test/fixtures';
+import { verifySource, type ChainSource } from './verify';
 
 /**
  * The parallel verifier (worker threads checking entries standalone, the main thread putting the
@@ -127,6 +128,28 @@ describe('ledgerctl verify: worker threads give the sequential verdict', () => {
     const l = await cli(['verify', '--file', badLine, '--key', key.verifierKey, '--workers', '2']);
     expect(l.code).toBe(2);
     expect(l.err).toContain(`${badLine} line 2503: not JSON`); // header, checkpoint, then entries from line 3
+  });
+  it('records (the ledger API path) are checked on workers with the same verdicts as on the main thread', async () => {
+    // What HttpSource hands the checkers: pages of served records, in units.
+    const served = (entries: EntryRecord[]): ChainSource => ({
+      description: 'served records',
+      checkpointNote: async () => note,
+      claimedSize: async () => entries.length,
+      async *work() {
+        for (let i = 0; i < entries.length; i += 250) yield { kind: 'records', records: entries.slice(i, i + 250) };
+      },
+    });
+    const cases: [EntryRecord[], number, string][] = [
+      [edit({ 2345: (e) => ({ ...e, signature: toBase64(key.signSync(Buffer.alloc(32))) }) }), 2345, 'SIGNATURE'],
+      [edit({ 1200: (e) => ({ ...e, leafHash: 'not hex' }) }), 1200, 'RECORD'],
+    ];
+    for (const [entries, seq, reason] of cases) {
+      const inline = await verifySource(served(entries), { tenant: chain.tenant, keyring, workers: 0 });
+      const workers = await verifySource(served(entries), { tenant: chain.tenant, keyring, workers: 2 });
+      expect(inline.failure).toMatchObject({ seq, reason });
+      expect(workers.stats?.workers).toBe(2);
+      expect({ ...workers, stats: undefined }).toEqual({ ...inline, stats: undefined });
+    }
   });
 });
 
