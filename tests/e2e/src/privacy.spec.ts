@@ -269,9 +269,9 @@ describe('privacy: no readable patient data anywhere, and nothing after erasure'
   }
 
   /** A clinician's consent-gated read of a record through the ledger. */
-  async function readRecord(eventId: string): Promise<{ status: number; text: string }> {
+  async function readRecord(eventId: string, query = 'purpose=TREAT'): Promise<{ status: number; text: string }> {
     const clinician = await auth.token({ tenant: TENANT, roles: ['clinician'], sub: 'dr-privacy' });
-    const res = await fetch(`${svc('ledger').url}/v1/chains/${TENANT}/records/${encodeURIComponent(eventId)}?purpose=TREAT`, { headers: { authorization: `Bearer ${clinician}` } });
+    const res = await fetch(`${svc('ledger').url}/v1/chains/${TENANT}/records/${encodeURIComponent(eventId)}?${query}`, { headers: { authorization: `Bearer ${clinician}` } });
     return { status: res.status, text: await res.text() };
   }
 
@@ -323,14 +323,20 @@ describe('privacy: no readable patient data anywhere, and nothing after erasure'
     const ids = (await db.collection('ledger_entries').find({ chain: TENANT, subject: pseudonym }).toArray()).map((e) => String(e['eventId']));
     await ledgerAcked(ids);
 
-    // Positive controls: the ledger really holds the marker (encrypted), and the searches can see plain text.
-    const plain = await decryptable();
-    expect(plain.filter((p) => ids.includes(p.eventId) && hitsIn(Buffer.from(p.plain), 'payload').length > 0).map((p) => p.eventId).sort()).toEqual([...ids].sort());
     // The data is there for those who may read it: a permitted read returns it (and is recorded).
     const read = await readRecord(sentIds[0] as string);
     expect(read.status).toBe(200);
     expect(read.text).toContain(core);
+    // A break-glass read whose free-text reason names the patient: the reason is patient data too.
+    const glass = await readRecord(sentIds[1] as string, `purpose=ETREAT&breakGlassReason=${encodeURIComponent(`unconscious, chart of Priv^${core}`)}`);
+    expect(glass.status).toBe(200);
     await ledgerAcked([]);
+
+    // Positive controls: the ledger really holds the marker (encrypted): in the three records and
+    // in the break-glass access record; and the searches can see plain text.
+    const plain = (await decryptable()).filter((p) => hitsIn(Buffer.from(p.plain), 'payload').length > 0).map((p) => p.eventId);
+    expect(plain.filter((id) => ids.includes(id)).sort()).toEqual([...ids].sort());
+    expect(plain.filter((id) => id.startsWith('access:'))).toHaveLength(1);
     await db.collection('privacy_control').insertOne({ _id: 'control' as never, text: control });
     const raw = await rawHits();
     expect(raw.controlSeen).toBe(true);
