@@ -132,7 +132,7 @@ describe('NATS per-service permissions', () => {
 
   it('answers requests and PubAcks on the caller\'s own inbox; a client on the shared inbox gets nothing back', async () => {
     const ledger = await as('ledger');
-    ledger.subscribe('ledger.get.entry', {
+    const stub = ledger.subscribe('ledger.get.entry', {
       callback: (_e, m) => {
         m.respond('receipt');
       },
@@ -144,6 +144,8 @@ describe('NATS per-service permissions', () => {
     const shared = await as('intake', '_INBOX');
     await expect(shared.request('ledger.get.entry', '{}', { timeout: 2_000 })).rejects.toThrow();
     await expect(jetstream(shared, { timeout: 2_000 }).publish('ledger.append.h1.clinical', '{}', { msgID: 'evt-shared-inbox' })).rejects.toThrow();
+    // The real ledger answers these below.
+    stub.unsubscribe();
   });
 
   it('lets only the ledger create, read from and ack consumers of LEDGER_APPEND (audit can never ack an event before it is stored)', async () => {
@@ -218,6 +220,10 @@ describe('NATS per-service permissions', () => {
     await expect(jsm.consumers.add('AUDIT', { durable_name: 'audit-checkpoints', ack_policy: AckPolicy.Explicit })).rejects.toThrow();
     // The ledger, in turn, has no business with audit's consumers.
     expect(await publishError(await as('ledger'), '$JS.API.CONSUMER.DELETE.LEDGER_ENTRIES.audit-checkpoints')).toMatch(/permission/i);
+    // Its own it may delete (the service below creates them afresh).
+    for (const [stream, durable] of [['LEDGER_ENTRIES', 'audit-checkpoints'], ['LEDGER_ENTRIES', 'audit-access'], ['AUDIT', 'audit-alerts']]) {
+      expect(await jsm.consumers.delete(stream, durable)).toBe(true);
+    }
   });
 
   describe('the services, each connected as its own user', () => {
@@ -235,7 +241,7 @@ describe('NATS per-service permissions', () => {
       mongo = await startFerretDb();
       // Declared by the operator: the services may not create streams or buckets.
       const kvm = new Kvm(jetstream(await as('operator')));
-      await kvm.open('INTAKE_CONTROL_IDS').catch(() => kvm.create('INTAKE_CONTROL_IDS', { history: 1 }));
+      await kvm.create('INTAKE_CONTROL_IDS', { history: 1 });
       const dir = mkdtempSync(join(tmpdir(), 'nats-users-'));
       const keys = ledgerTestKeys('nats-users');
       const common = { NATS_URL: server.url, NATS_MANAGE_STREAMS: 'false', MONGO_URL: mongo.url, MONGO_DB: 'nats_users', LOG_LEVEL: 'warn', INTAKE_MLLP_PORT: '0', ...auth.env };
@@ -243,9 +249,10 @@ describe('NATS per-service permissions', () => {
         ledger: { ...keys.ledgerEnv, LEDGER_CHECKPOINT_INTERVAL_MS: '300' },
         consent: { CONSENT_DEFAULT: 'permit-treatment' },
         intake: { INTAKE_PSEUDONYM_SECRETS_FILE: join(dir, 'pseudonyms.json') },
+        audit: { ...keys.auditEnv, AUDIT_POLL_INTERVAL_MS: '0' },
       };
       writeFileSync(join(dir, 'pseudonyms.json'), JSON.stringify({ [tenant]: randomBytes(32).toString('base64') }), { mode: 0o600 });
-      for (const name of ['ledger', 'consent', 'intake'] as const) {
+      for (const name of ['ledger', 'consent', 'intake', 'audit'] as const) {
         const passwordFile = join(dir, `${name}.password`);
         writeFileSync(passwordFile, `${passwords[name]}\n`, { mode: 0o600 });
         running.push(await spawnService(name, { ...common, ...extra[name], NATS_USER: name, NATS_PASSWORD_FILE: passwordFile }));
@@ -257,7 +264,7 @@ describe('NATS per-service permissions', () => {
       await mongo?.remove();
     });
 
-    it('takes an event through intake into the chain, proves it, and gates a record read through consent', async () => {
+    it('takes an event through intake into the chain, proves it, gates a record read through consent, and logs the read in audit', async () => {
       const integration = await auth.token({ tenant, roles: ['integration'], sub: 'engine-1' });
       const auditor = await auth.token({ tenant, roles: ['auditor'], sub: 'audit-office' });
       const clinician = await auth.token({ tenant, roles: ['clinician'], sub: 'dr-a' });
@@ -272,6 +279,13 @@ describe('NATS per-service permissions', () => {
       const read = await http('ledger', 'GET', `/v1/chains/${tenant}/records/${encodeURIComponent(eventId)}?purpose=TREAT`, clinician);
       expect(read.status).toBe(200);
       expect(read.body['data']).toEqual({ hb: 13.2 });
+      // audit's own consumer of LEDGER_ENTRIES (pulled on _INBOX_audit, acked as audit-access) puts the read in the access log.
+      const entry = await http('ledger', 'GET', `/v1/chains/${tenant}/events/${encodeURIComponent(eventId)}`, auditor);
+      const patient = ((entry.body['core'] as Record<string, Record<string, unknown>>)['event'] as Record<string, unknown>)['subject'] as string;
+      await eventually(async () => {
+        const log = await http('audit', 'GET', `/v1/audit/${tenant}/patients/${encodeURIComponent(patient)}/access`, auditor);
+        return log.status === 200 && log.body['total'] === 1;
+      }, 30_000, 'the read in the access log');
       for (const r of running) expect(r.output()).not.toMatch(/Permissions Violation/i);
     });
   });
