@@ -145,6 +145,8 @@ export interface ServerOptions {
    * in memory for a temporary one.
    */
   storeKeyFile?: string;
+  /** nats-server only: false starts it with a plain (unencrypted) store, for benchmarks comparing the two. */
+  storeEncryption?: boolean;
 }
 
 /** The variable a nats-server configuration reads its JetStream store key from (`key: $NATS_JETSTREAM_KEY`). */
@@ -180,13 +182,14 @@ function encryptedStoreConfig(): string {
 export async function startNatsServer(port?: number, opts: ServerOptions = {}): Promise<LocalServer> {
   const bin = await natsServerBinary();
   const p = port ?? (await freePort());
+  const plain = opts.storeEncryption === false && !opts.configFile;
   const keyFile = opts.storeKeyFile ?? (opts.dataDir ? `${opts.dataDir.replace(/\/+$/, '')}.key` : undefined);
-  const key = opts.env?.[NATS_STORE_KEY_VAR] ?? (keyFile ? natsStoreKey(keyFile) : randomBytes(32).toString('hex'));
-  const config = opts.configFile ?? encryptedStoreConfig();
+  const key = opts.env?.[NATS_STORE_KEY_VAR] ?? (keyFile && !plain ? natsStoreKey(keyFile) : randomBytes(32).toString('hex'));
+  const config = plain ? undefined : (opts.configFile ?? encryptedStoreConfig());
   const server = startProcess(
     'nats',
     bin,
-    (pp, dir) => ['-c', config, '-m', '0', ...['-a', '127.0.0.1', '-p', String(pp), '-js', '-sd', dir, '--no_advertise']],
+    (pp, dir) => [...(config ? ['-c', config, '-m', '0'] : []), ...['-a', '127.0.0.1', '-p', String(pp), '-js', '-sd', dir, '--no_advertise']],
     (pp) => `nats://127.0.0.1:${pp}`,
     p,
     opts.dataDir,

@@ -1,4 +1,4 @@
-import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Subjects } from '@clinical-ledger/contracts';
@@ -35,7 +35,10 @@ describe('NATS per-service permissions', () => {
     });
     const op = await as('operator');
     const jsm = await jetstreamManager(op);
-    for (const s of new Subjects().streams()) await jsm.streams.add({ name: s.name, subjects: s.subjects });
+    // As the operator declares them in production: the documented retention and max age.
+    for (const s of new Subjects().streams()) {
+      await jsm.streams.add({ name: s.name, subjects: s.subjects, retention: s.retention as RetentionPolicy, max_age: s.maxAgeMs * 1_000_000 });
+    }
   });
   afterAll(async () => {
     await Promise.all(open.map((nc) => nc.close()));
@@ -287,6 +290,27 @@ describe('NATS per-service permissions', () => {
         return log.status === 200 && log.body['total'] === 1;
       }, 30_000, 'the read in the access log');
       for (const r of running) expect(r.output()).not.toMatch(/Permissions Violation/i);
+    });
+
+    it('dead-letters (sealed) what intake sent with its expected-stream header, lists it and replays it, as the ledger user', async () => {
+      const admin = await auth.token({ tenant, roles: ['admin'], sub: 'ops' });
+      // Published as intake publishes (Nats-Expected-Stream: LEDGER_APPEND), text the ledger refuses.
+      const poison = { specversion: '1.0', id: `${tenant}:perm-poison-1`, source: 'urn:test:lis', type: 'org.example.\ud800', time: new Date().toISOString(), tenant, dataclass: 'lab', data: { note: 'PERM-MARKER' } };
+      await jetstream(await as('intake')).publish(`ledger.append.${tenant}.clinical`, JSON.stringify(poison), { msgID: poison.id, expect: { streamName: 'LEDGER_APPEND' } });
+      const listed = async () => (await http('ledger', 'GET', `/v1/admin/chains/${tenant}/deadletters`, admin)).body['deadLetters'] as { seq: number; msgId: string; reason: string }[];
+      await eventually(async () => (await listed()).some((d) => d.msgId === poison.id), 30_000, 'dead-lettered under the ledger user');
+      const first = (await listed()).find((d) => d.msgId === poison.id) as { seq: number; reason: string };
+      expect(first.reason).toBe('invalid_envelope');
+      const stored = await (await jetstreamManager(await as('operator'))).streams.getMessage('DEAD_LETTER', { seq: first.seq });
+      expect(stored?.header.get('Dead-Letter-Sealed')).toBe('ledger-kek-v1');
+      expect(stored?.string()).not.toContain('PERM-MARKER');
+      // Replay publishes the original back on its subject (still poison: it comes back as a new dead letter).
+      const replay = await http('ledger', 'POST', `/v1/admin/chains/${tenant}/deadletters/replay`, admin, { seqs: [first.seq] });
+      expect(replay).toMatchObject({ status: 200, body: { replayed: [{ seq: first.seq, msgId: poison.id }], failed: [] } });
+      await eventually(async () => (await listed()).some((d) => d.msgId === poison.id && d.seq > first.seq), 30_000, 'dead-lettered again');
+      const consumer = await (await jetstreamManager(await as('operator'))).consumers.info('LEDGER_APPEND', 'ledger');
+      expect(consumer.config.max_deliver).toBe(10);
+      for (const r of running) expect(r.output()).not.toMatch(/Permissions Violation|dead letter not stored/i);
     });
   });
 

@@ -81,18 +81,18 @@ describe('ledgerctl deadletters against running ledgers', () => {
     // The store is away: the ledger holds the message in a transient retry (delivery 1)...
     await infra.mongo?.stop();
     ledger = await startLedger({ LEDGER_MAX_DELIVER: '1', LEDGER_CRASH_BOUND: '1' });
-    await eventually(async () => (await (await jetstreamManager(nc)).streams.info(subjects.stream('LEDGER_APPEND')).catch(() => null)) !== null, 20_000, 'streams declared');
+    await eventually(async () => (await (await jetstreamManager(nc)).streams.info(subjects.stream('LEDGER_APPEND')).catch(() => null)) !== null, 60_000, 'streams declared');
     const crashed = event({ subject: testPseudonym('bob'), data: { name: 'Bob Example' } });
     await publish(crashed);
     await eventually(async () => {
       const info = await (await jetstreamManager(nc)).consumers.info(subjects.stream('LEDGER_APPEND'), 'ledger');
       return info.num_ack_pending === 1;
-    }, 20_000, 'message in hand');
+    }, 60_000, 'message in hand');
     // ... and dies with it (a crash: no ack, no nak). With a crash bound of 1, that was its last delivery.
     await ledger.stop('SIGKILL');
     await infra.mongo?.start();
     ledger = await startLedger({ LEDGER_MAX_DELIVER: '1', LEDGER_CRASH_BOUND: '1' });
-    await eventually(async () => (await list()).some((d) => d.msgId === crashed.id), 30_000, 'crashed message dead-lettered');
+    await eventually(async () => (await list()).some((d) => d.msgId === crashed.id), 60_000, 'crashed message dead-lettered');
     const dl = (await list()).find((d) => d.msgId === crashed.id);
     expect(dl).toMatchObject({ reason: 'max_deliver_exceeded', subject: subjects.append(T, 'clinical'), readable: true });
     expect(dl?.detail).toMatch(/without a verdict/);
@@ -105,7 +105,7 @@ describe('ledgerctl deadletters against running ledgers', () => {
     const human = await cli(['deadletters', 'replay', ...online(), '--seq', String(dl?.seq)]);
     expect(human.code).toBe(0);
     expect(human.out).toContain(`replayed #${dl?.seq}`);
-    await eventually(async () => (await size()) === 1, 30_000, 'replayed event on the chain');
+    await eventually(async () => (await size()) === 1, 60_000, 'replayed event on the chain');
     const entry = (await (await fetch(`${ledger.url}/v1/chains/${T}/entries/0`, { headers: { authorization: `Bearer ${admin}` } })).json()) as { eventId: string };
     expect(entry.eventId).toBe(crashed.id);
     expect((await list()).some((d) => d.msgId === crashed.id)).toBe(false);
@@ -122,7 +122,7 @@ describe('ledgerctl deadletters against running ledgers', () => {
     const other = event({ subject: testPseudonym('dave'), time: 'yesterday' });
     await publish(surrogate);
     await publish(other);
-    await eventually(async () => (await list()).filter((d) => d.msgId === surrogate.id || d.msgId === other.id).length === 2, 30_000, 'both dead-lettered');
+    await eventually(async () => (await list()).filter((d) => d.msgId === surrogate.id || d.msgId === other.id).length === 2, 60_000, 'both dead-lettered');
     const byId = Object.fromEntries((await list()).map((d) => [d.msgId, d]));
     expect(byId[surrogate.id]).toMatchObject({ reason: expect.stringMatching(/^(not_canonical|invalid_envelope)$/), readable: true });
     expect(byId[other.id]).toMatchObject({ reason: 'invalid_envelope', detail: expect.stringContaining('time') });
@@ -141,7 +141,7 @@ describe('ledgerctl deadletters against running ledgers', () => {
     // Carol is erased: her dead letter goes with her key; Dave's stays.
     const before = await size();
     await publish(event({ type: EVENT_TYPES.patientErased, subject: testPseudonym('carol'), dataclass: 'erasure', data: { reason: 'request' } }), 'erasure');
-    await eventually(async () => (await size()) === before + 1, 30_000, 'erasure recorded');
+    await eventually(async () => (await size()) === before + 1, 60_000, 'erasure recorded');
     await eventually(async () => !(await list()).some((d) => d.msgId === surrogate.id), 20_000, 'carol’s dead letter purged');
     expect((await list()).some((d) => d.msgId === other.id)).toBe(true);
   });

@@ -44,6 +44,13 @@ export interface ReplayResult {
 }
 
 const MAX_PAGE = 500;
+/** On a replayed message: the publisher's original Nats-Msg-Id (the replay has its own, for JetStream's dedupe). */
+export const REPLAY_OF_HEADER = 'Replay-Of-Msg-Id';
+
+/** The event's original message id: kept across replays. */
+function originalMsgId(content: DeadLetterContent | null): string | null {
+  return content?.headers[REPLAY_OF_HEADER]?.[0] ?? content?.headers['Nats-Msg-Id']?.[0] ?? null;
+}
 
 /**
  * The ledger's dead letters (LEDGER_APPEND messages it could not record): listed and replayed per
@@ -100,7 +107,7 @@ export class DeadLetterService implements ErasurePurger, OnModuleInit {
       deliveries: Number(h.get(DEAD_LETTER_HEADERS.deliveries)),
       deadLetteredAt: h.get(DEAD_LETTER_HEADERS.time),
       digest: h.get(DEAD_LETTER_HEADERS.digest),
-      msgId: content?.headers['Nats-Msg-Id']?.[0] ?? null,
+      msgId: originalMsgId(content),
       readable: content !== null,
     };
   }
@@ -176,7 +183,9 @@ export class DeadLetterService implements ErasurePurger, OnModuleInit {
         continue;
       }
       const h = natsHeaders();
-      for (const [k, values] of Object.entries(content.headers)) if (!/^nats-/i.test(k)) for (const v of values) h.append(k, v);
+      for (const [k, values] of Object.entries(content.headers)) if (!/^nats-/i.test(k) && k !== REPLAY_OF_HEADER) for (const v of values) h.append(k, v);
+      const original = originalMsgId(content);
+      if (original) h.set(REPLAY_OF_HEADER, original);
       try {
         const ack = await js.publish(content.subject, Buffer.from(content.data, 'base64'), {
           headers: h,
@@ -184,7 +193,7 @@ export class DeadLetterService implements ErasurePurger, OnModuleInit {
           msgID: `replay:${this.stream}:${m.seq}`,
         });
         await jsm.streams.deleteMessage(this.stream, m.seq, true).catch(() => undefined);
-        result.replayed.push({ seq: m.seq, subject: content.subject, msgId: content.headers['Nats-Msg-Id']?.[0] ?? null, newStreamSeq: ack.seq });
+        result.replayed.push({ seq: m.seq, subject: content.subject, msgId: original, newStreamSeq: ack.seq });
       } catch (err) {
         result.failed.push({ seq: m.seq, error: err instanceof Error ? err.message : String(err) });
       }
