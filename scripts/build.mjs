@@ -27,7 +27,8 @@ for (const top of roots) {
   try { files = [...walk(join(root, top))]; } catch { continue; }
   for (const file of files) {
     const rel = relative(root, file);
-    if (rel.includes('/fixtures/') || rel.includes('/test/')) continue;
+    // services/portal/web is the browser app: Vite builds it below, not SWC.
+    if (rel.includes('/fixtures/') || rel.includes('/test/') || rel.startsWith('services/portal/web/')) continue;
     const out = join(root, 'dist', rel);
     if (file.endsWith('.ts') && !file.endsWith('.spec.ts') && !file.endsWith('.d.ts')) {
       jobs.push(
@@ -54,3 +55,8 @@ for (const top of roots) {
 }
 await Promise.all(jobs);
 console.log(`build: compiled ${count} files to dist/`);
+
+// The patient app (services/portal/web) -> dist/services/portal/public, served by the portal shell.
+const { build: viteBuild } = await import('vite');
+await viteBuild({ configFile: join(root, 'services/portal/web/vite.config.mjs') });
+console.log('build: portal app built to dist/services/portal/public');

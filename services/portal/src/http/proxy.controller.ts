@@ -1,0 +1,80 @@
+import { All, BadGatewayException, Controller, ForbiddenException, Inject, NotFoundException, Req, Res } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
+import type { Request, Response } from 'express';
+import { CONFIG, CurrentPrincipal, type Principal, RequireRoles } from '@clinical-ledger/platform';
+import { PortalConfig } from '../config';
+
+type Upstream = 'ledger' | 'consent' | 'audit';
+
+interface Route {
+  upstream: Upstream;
+  method: 'GET' | 'POST';
+  pattern: RegExp;
+}
+
+const SEG = '[A-Za-z0-9._:~%-]+';
+/**
+ * The few upstream routes the app uses, and nothing else. Each upstream still decides (own-patient
+ * rules of docs/ACCESS-MODEL.md); this list only keeps the shell from being an open relay.
+ */
+export const ROUTES: Route[] = [
+  { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/patients/${SEG}/events$`) },
+  { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/events/${SEG}$`) },
+  { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/proofs/inclusion$`) },
+  { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/records/${SEG}$`) },
+  { upstream: 'audit', method: 'GET', pattern: new RegExp(`^/v1/audit/${SEG}/patients/${SEG}/access$`) },
+  { upstream: 'consent', method: 'GET', pattern: /^\/v1\/consents$/ },
+  { upstream: 'consent', method: 'POST', pattern: /^\/v1\/consents$/ },
+  { upstream: 'consent', method: 'POST', pattern: new RegExp(`^/v1/consents/${SEG}/revoke$`) },
+];
+
+const MAX_BODY = 64 * 1024;
+
+async function readBody(req: Request): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) throw new ForbiddenException({ error: 'body_too_large', message: `request bodies are limited to ${MAX_BODY} bytes` });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Same-origin forwarding of the patient's requests to ledger, consent and audit with the patient's
+ * own bearer token (see README: why a proxy rather than CORS). Only patient tokens pass.
+ */
+@ApiExcludeController()
+@RequireRoles('patient')
+@Controller('api')
+export class ProxyController {
+  constructor(@Inject(CONFIG) private readonly config: PortalConfig) {}
+
+  @All(':upstream/*path')
+  async forward(@CurrentPrincipal() p: Principal, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const m = /^\/api\/(ledger|consent|audit)(\/[^?]*)(\?.*)?$/.exec(req.originalUrl);
+    const route = m && ROUTES.find((r) => r.upstream === m[1] && r.method === req.method && r.pattern.test(m[2]));
+    if (!m || !route) throw new NotFoundException({ error: 'not_found', message: 'the portal forwards only the routes its app uses' });
+    if (!p.patient) throw new ForbiddenException({ error: 'forbidden', message: 'a patient token is needed' });
+    const base = { ledger: this.config.PORTAL_LEDGER_URL, consent: this.config.PORTAL_CONSENT_URL, audit: this.config.PORTAL_AUDIT_URL }[route.upstream];
+    const headers: Record<string, string> = { authorization: req.headers.authorization ?? '', accept: req.headers.accept ?? 'application/json' };
+    if (req.headers['content-type']) headers['content-type'] = req.headers['content-type'];
+    let upstream: globalThis.Response;
+    try {
+      upstream = await fetch(`${base.replace(/\/$/, '')}${m[2]}${m[3] ?? ''}`, {
+        method: req.method,
+        headers,
+        ...(req.method === 'POST' ? { body: new Uint8Array(await readBody(req)) } : {}),
+        signal: AbortSignal.timeout(15_000),
+      });
+    } catch (e) {
+      throw new BadGatewayException({ error: 'upstream_unavailable', upstream: route.upstream, message: e instanceof Error ? e.message : String(e) });
+    }
+    res.status(upstream.status);
+    const type = upstream.headers.get('content-type');
+    if (type) res.setHeader('content-type', type);
+    res.setHeader('Cache-Control', 'no-store');
+    res.send(Buffer.from(await upstream.arrayBuffer()));
+  }
+}

@@ -1,0 +1,141 @@
+// Two languages, chosen from the browser and switchable; dates follow the chosen locale.
+export type Locale = 'en' | 'zh-CN';
+
+const en = {
+  title: 'My health record',
+  language: 'Language',
+  navRecords: 'My records',
+  navAccess: 'Who saw my record',
+  navConsents: 'My consents',
+  signedOut: 'You are not signed in. Open the sign-in link your hospital gave you.',
+  loading: 'Loading…',
+  noRecords: 'No records yet.',
+  hospital: 'Hospital',
+  dataClass: 'Data class',
+  recordedAt: 'Recorded',
+  open: 'Open',
+  verified: 'Verified on this phone',
+  notVerified: 'Not verified',
+  checking: 'Checking…',
+  notYetCheckpointed: 'Waiting for the hospital to sign the next checkpoint',
+  cosignedBy: (n: number) => `cosigned by ${n} witness${n === 1 ? '' : 'es'}`,
+  record: 'Record',
+  back: 'Back',
+  readRecorded: 'This read was recorded on the chain.',
+  forbidden: 'This record is not yours, so it cannot be shown.',
+  noAccess: 'Nobody has looked at your record yet.',
+  permitted: 'Permitted',
+  denied: 'Denied',
+  breakGlass: 'Emergency access',
+  who: 'Who',
+  why: 'Why',
+  role: 'Role',
+  consentsNone: 'You have no consents yet.',
+  grantTitle: 'Let someone see my records',
+  grantActor: 'Clinician (their user id)',
+  grantClass: 'What they may see',
+  grantPurpose: 'What for',
+  grantUntil: 'Until (optional)',
+  grant: 'Grant',
+  revoke: 'Revoke',
+  revoked: 'revoked',
+  anyone: 'anyone',
+  allRecords: 'all your records',
+  consentSentence: (who: string, what: string, why: string, until?: string) => `${who} may see ${what} for ${why}${until ? ` until ${until}` : ''}.`,
+  denySentence: (who: string, what: string) => `${who} may not see ${what}.`,
+  purposes: { TREAT: 'treatment', ETREAT: 'emergency treatment', HPAYMT: 'payment', HRESCH: 'research', PATRQT: 'your own request' } as Record<string, string>,
+  classes: { lab: 'your lab results', imaging: 'your imaging', medication: 'your medications', encounter: 'your visits', order: 'your orders', procedure: 'your procedures', condition: 'your conditions', scheduling: 'your appointments', all: 'all your records' } as Record<string, string>,
+  reasons: {
+    core_hash_mismatch: 'the stored entry is damaged',
+    proof_malformed: 'the proof has the wrong shape',
+    proof_root_mismatch: 'the entry or its proof was altered: it does not lead to the signed checkpoint',
+    note_malformed: 'the checkpoint is malformed',
+    note_not_signed_by_hospital: 'the checkpoint is not signed by the hospital key this app trusts',
+    note_bad_signature: "the hospital's signature on the checkpoint does not match",
+    checkpoint_mismatch: 'the proof is for a different checkpoint',
+    cosignature_invalid: "a witness's cosignature does not match",
+    bad_key: 'the pinned key is invalid',
+  } as Record<string, string>,
+};
+
+type Messages = typeof en;
+
+const zh: Messages = {
+  title: '我的健康档案',
+  language: '语言',
+  navRecords: '我的记录',
+  navAccess: '谁查看了我的记录',
+  navConsents: '我的授权',
+  signedOut: '您尚未登录。请打开医院提供的登录链接。',
+  loading: '加载中…',
+  noRecords: '暂无记录。',
+  hospital: '医院',
+  dataClass: '数据类别',
+  recordedAt: '记录时间',
+  open: '打开',
+  verified: '已在本机验证',
+  notVerified: '未通过验证',
+  checking: '正在验证…',
+  notYetCheckpointed: '等待医院签署下一个检查点',
+  cosignedBy: (n: number) => `已由 ${n} 个见证方共同签名`,
+  record: '记录',
+  back: '返回',
+  readRecorded: '本次查看已记录在链上。',
+  forbidden: '这条记录不属于您，无法显示。',
+  noAccess: '还没有人查看过您的记录。',
+  permitted: '已允许',
+  denied: '已拒绝',
+  breakGlass: '紧急访问',
+  who: '访问者',
+  why: '目的',
+  role: '角色',
+  consentsNone: '您还没有任何授权。',
+  grantTitle: '允许他人查看我的记录',
+  grantActor: '医生（用户编号）',
+  grantClass: '可查看的内容',
+  grantPurpose: '用途',
+  grantUntil: '截止日期（可选）',
+  grant: '授权',
+  revoke: '撤销',
+  revoked: '已撤销',
+  anyone: '任何人',
+  allRecords: '您的全部记录',
+  consentSentence: (who, what, why, until) => `${who} 可以为${why}查看${what}${until ? `，截止到 ${until}` : ''}。`,
+  denySentence: (who, what) => `${who} 不得查看${what}。`,
+  purposes: { TREAT: '治疗', ETREAT: '急救', HPAYMT: '付费', HRESCH: '研究', PATRQT: '您本人的请求' },
+  classes: { lab: '您的化验结果', imaging: '您的影像', medication: '您的用药', encounter: '您的就诊', order: '您的医嘱', procedure: '您的手术与操作', condition: '您的诊断', scheduling: '您的预约', all: '您的全部记录' },
+  reasons: {
+    core_hash_mismatch: '存储的条目已损坏',
+    proof_malformed: '证明格式不正确',
+    proof_root_mismatch: '条目或其证明被篡改：无法推导出已签名的检查点',
+    note_malformed: '检查点格式不正确',
+    note_not_signed_by_hospital: '检查点不是由本应用信任的医院密钥签名的',
+    note_bad_signature: '医院在检查点上的签名不匹配',
+    checkpoint_mismatch: '证明对应的是另一个检查点',
+    cosignature_invalid: '见证方的共同签名不匹配',
+    bad_key: '固定的密钥无效',
+  },
+};
+
+export const MESSAGES: Record<Locale, Messages> = { en, 'zh-CN': zh };
+
+export function pickLocale(saved: string | null, languages: readonly string[]): Locale {
+  if (saved === 'en' || saved === 'zh-CN') return saved;
+  for (const l of languages) {
+    if (l.toLowerCase().startsWith('zh')) return 'zh-CN';
+    if (l.toLowerCase().startsWith('en')) return 'en';
+  }
+  return 'en';
+}
+
+export function formatTime(iso: string | undefined, locale: Locale): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : new Intl.DateTimeFormat(locale, { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+}
+
+export function formatDate(iso: string | undefined, locale: Locale): string | undefined {
+  if (!iso) return undefined;
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : new Intl.DateTimeFormat(locale, { dateStyle: 'long' }).format(d);
+}

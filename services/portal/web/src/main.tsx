@@ -1,0 +1,327 @@
+import { render } from 'preact';
+import { useEffect, useState } from 'preact/hooks';
+import { api, ApiError, enc, session, type AccessEntry, type Consent, type PatientEvent, type Session } from './api';
+import { formatDate, formatTime, MESSAGES, pickLocale, type Locale } from './i18n';
+import { markFor, type Mark } from './verify';
+
+type Msgs = (typeof MESSAGES)['en'];
+const LOCALE_KEY = 'portal.locale';
+
+function navigate(path: string): void {
+  history.pushState(null, '', path);
+  dispatchEvent(new PopStateEvent('popstate'));
+}
+
+function usePath(): string {
+  const [path, setPath] = useState(location.pathname);
+  useEffect(() => {
+    const on = () => setPath(location.pathname);
+    addEventListener('popstate', on);
+    return () => removeEventListener('popstate', on);
+  }, []);
+  return path;
+}
+
+function Link(props: { href: string; current?: boolean; children: preact.ComponentChildren; testid?: string }) {
+  return (
+    <a
+      href={props.href}
+      data-testid={props.testid}
+      aria-current={props.current ? 'page' : undefined}
+      onClick={(e) => {
+        e.preventDefault();
+        navigate(props.href);
+      }}
+    >
+      {props.children}
+    </a>
+  );
+}
+
+function VerifyMark({ s, eventId, t }: { s: Session; eventId: string; t: Msgs }) {
+  const [mark, setMark] = useState<Mark | undefined>();
+  useEffect(() => {
+    let stop = false;
+    const run = (): void => {
+      markFor(s, eventId).then(
+        (m) => {
+          if (stop) return;
+          setMark(m);
+          // A new entry waits for the next checkpoint: look again shortly.
+          if (m.verified === 'pending') setTimeout(run, 1000);
+        },
+        (e: unknown) => !stop && setMark({ verified: false, reason: 'note_malformed', message: e instanceof Error ? e.message : String(e) }),
+      );
+    };
+    run();
+    return () => {
+      stop = true;
+    };
+  }, [eventId]);
+  if (!mark) return <span class="mark wait" data-testid="mark" data-state="checking">{t.checking}</span>;
+  if (mark.verified === 'pending') return <span class="mark wait" data-testid="mark" data-state="pending">{t.notYetCheckpointed}</span>;
+  if (mark.verified) {
+    return (
+      <span class="mark ok" data-testid="mark" data-state="verified" title={`leaf ${mark.leafHash} · checkpoint ${mark.checkpointSize}`}>
+        ✓ {t.verified}
+        {mark.cosignedBy.length > 0 ? ` · ${t.cosignedBy(mark.cosignedBy.length)}` : ''}
+      </span>
+    );
+  }
+  return (
+    <span class="mark bad" data-testid="mark" data-state="not-verified" data-reason={mark.reason} role="status">
+      ✗ {t.notVerified}: {t.reasons[mark.reason] ?? mark.message}
+    </span>
+  );
+}
+
+function usePoll<T>(load: () => Promise<T>, everyMs: number, deps: unknown[]): { data?: T; error?: unknown } {
+  const [state, setState] = useState<{ data?: T; error?: unknown }>({});
+  useEffect(() => {
+    let stop = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tick = (): void => {
+      load().then(
+        (data) => !stop && setState({ data }),
+        (error: unknown) => !stop && setState({ error }),
+      ).finally(() => {
+        if (!stop && everyMs > 0) timer = setTimeout(tick, everyMs);
+      });
+    };
+    tick();
+    return () => {
+      stop = true;
+      if (timer) clearTimeout(timer);
+    };
+  }, deps);
+  return state;
+}
+
+function className(t: Msgs, dc: string): string {
+  return t.classes[dc] ?? dc;
+}
+
+function Records({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
+  // Polled every second: a record appended over MLLP shows up without a reload.
+  const { data, error } = usePoll(() => api<{ events: PatientEvent[] }>(s, `ledger/v1/chains/${enc(s.tenant)}/patients/${enc(s.patient)}/events`), 1000, [s.token]);
+  if (error) return <p class="error" role="alert">{String(error)}</p>;
+  if (!data) return <p>{t.loading}</p>;
+  if (data.events.length === 0) return <p>{t.noRecords}</p>;
+  return (
+    <ul class="list" aria-label={t.navRecords}>
+      {data.events.map((e) => (
+        <li class="card" key={e.eventId} data-testid="record" data-event-id={e.eventId}>
+          <Link href={`/records/${enc(e.eventId)}`}>{e.type}</Link>
+          <div class="meta">
+            {t.dataClass}: {className(t, e.dataclass)} · {formatTime(e.time ?? e.recordedAt, locale)} · {t.hospital}: {s.tenant}
+          </div>
+          <VerifyMark s={s} eventId={e.eventId} t={t} />
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function RecordView({ s, t, eventId }: { s: Session; t: Msgs; eventId: string }) {
+  const [state, setState] = useState<{ body?: unknown; status?: number }>({});
+  useEffect(() => {
+    // Opening a record is a read like any other: the ledger records it on the chain first.
+    api<unknown>(s, `ledger/v1/chains/${enc(s.tenant)}/records/${enc(eventId)}?purpose=PATRQT`).then(
+      (body) => setState({ body }),
+      (e: unknown) => setState({ status: e instanceof ApiError ? e.status : 0, body: e instanceof ApiError ? e.body : String(e) }),
+    );
+  }, [eventId]);
+  return (
+    <section aria-label={t.record}>
+      <p>
+        <Link href="/records">← {t.back}</Link>
+      </p>
+      {state.status === 403 || state.status === 404 ? (
+        <p class="error" role="alert" data-testid="record-forbidden" data-status={state.status}>{t.forbidden}</p>
+      ) : state.status ? (
+        <p class="error" role="alert">HTTP {state.status}</p>
+      ) : state.body ? (
+        <div class="card" data-testid="record-open">
+          <p>{t.readRecorded}</p>
+          <VerifyMark s={s} eventId={eventId} t={t} />
+          <pre>{JSON.stringify((state.body as { data?: unknown }).data ?? state.body, null, 2)}</pre>
+        </div>
+      ) : (
+        <p>{t.loading}</p>
+      )}
+    </section>
+  );
+}
+
+function AccessLog({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
+  // Audit's live stream is staff-only (docs/ACCESS-MODEL.md): the log is polled every second.
+  const { data, error } = usePoll(() => api<{ entries: AccessEntry[] }>(s, `audit/v1/audit/${enc(s.tenant)}/patients/${enc(s.patient)}/access?limit=100`), 1000, [s.token]);
+  if (error) return <p class="error" role="alert">{String(error)}</p>;
+  if (!data) return <p>{t.loading}</p>;
+  if (data.entries.length === 0) return <p>{t.noAccess}</p>;
+  return (
+    <ul class="list" aria-label={t.navAccess} aria-live="polite">
+      {data.entries.map((a) => (
+        <li class={`card${a.breakGlass ? ' breakglass' : ''}`} key={a.eventId} data-testid="access" data-actor={a.actor} data-decision={a.decision} data-record={a.recordEventId}>
+          <div>
+            <strong>{a.actor}</strong> ({t.role}: {a.role}) · {formatTime(a.time, locale)}
+          </div>
+          <div class="meta">
+            {t.why}: {t.purposes[a.purpose] ?? a.purpose} · {a.decision === 'permit' ? t.permitted : <span class="denied">{t.denied}</span>}
+            {a.breakGlass ? <strong> · ⚠ {t.breakGlass}{a.breakGlassReason ? `: ${a.breakGlassReason}` : ''}</strong> : null}
+          </div>
+          <VerifyMark s={s} eventId={a.eventId} t={t} />
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+function sentence(c: Consent, t: Msgs, locale: Locale): string {
+  const who = c.actors.length ? c.actors.join(', ') : c.roles.length ? c.roles.join(', ') : t.anyone;
+  const what = c.dataclasses.length ? c.dataclasses.map((d) => className(t, d)).join(', ') : t.allRecords;
+  if (c.provision === 'deny') return t.denySentence(who, what);
+  const why = c.purposes.length ? c.purposes.map((p) => t.purposes[p] ?? p).join(', ') : t.purposes['TREAT'];
+  return t.consentSentence(who, what, why, formatDate(c.period?.end, locale));
+}
+
+function Consents({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
+  const [version, setVersion] = useState(0);
+  const [err, setErr] = useState<string | undefined>();
+  const { data, error } = usePoll(() => api<{ consents: Consent[] }>(s, `consent/v1/consents?patient=${enc(s.patient)}`), 0, [s.token, version]);
+  const [actor, setActor] = useState('');
+  const [dataclass, setDataclass] = useState('lab');
+  const [purpose, setPurpose] = useState('TREAT');
+  const [until, setUntil] = useState('');
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    setErr(undefined);
+    try {
+      await api(s, 'consent/v1/consents', {
+        method: 'POST',
+        body: { patient: s.patient, provision: 'permit', actors: [actor.trim()], purposes: [purpose], dataclasses: dataclass === 'all' ? [] : [dataclass], ...(until ? { period: { end: new Date(`${until}T23:59:59Z`).toISOString() } } : {}) },
+      });
+      setActor('');
+      setVersion((v) => v + 1);
+    } catch (x) {
+      setErr(x instanceof ApiError ? JSON.stringify(x.body) : String(x));
+    }
+  };
+  const revoke = async (id: string): Promise<void> => {
+    setErr(undefined);
+    try {
+      await api(s, `consent/v1/consents/${enc(id)}/revoke`, { method: 'POST', body: {} });
+      setVersion((v) => v + 1);
+    } catch (x) {
+      setErr(x instanceof ApiError ? JSON.stringify(x.body) : String(x));
+    }
+  };
+  const active = (data?.consents ?? []).filter((c) => c.status === 'active');
+  return (
+    <section>
+      {error ? <p class="error" role="alert">{String(error)}</p> : null}
+      {err ? <p class="error" role="alert">{err}</p> : null}
+      {!data ? <p>{t.loading}</p> : active.length === 0 ? <p>{t.consentsNone}</p> : (
+        <ul class="list" aria-label={t.navConsents}>
+          {active.map((c) => (
+            <li class="card" key={c.consentId} data-testid="consent" data-consent-id={c.consentId}>
+              <p>{sentence(c, t, locale)}</p>
+              <button class="secondary" type="button" onClick={() => void revoke(c.consentId)} aria-label={`${t.revoke}: ${sentence(c, t, locale)}`}>
+                {t.revoke}
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      <h2>{t.grantTitle}</h2>
+      <form class="grant card" onSubmit={(e) => void submit(e)}>
+        <label>
+          {t.grantActor}
+          <input name="actor" required value={actor} onInput={(e) => setActor((e.target as HTMLInputElement).value)} autocomplete="off" />
+        </label>
+        <label>
+          {t.grantClass}
+          <select name="dataclass" value={dataclass} onChange={(e) => setDataclass((e.target as HTMLSelectElement).value)}>
+            {Object.keys(t.classes).map((k) => (
+              <option value={k} key={k}>{t.classes[k]}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t.grantPurpose}
+          <select name="purpose" value={purpose} onChange={(e) => setPurpose((e.target as HTMLSelectElement).value)}>
+            {['TREAT', 'ETREAT', 'HRESCH'].map((k) => (
+              <option value={k} key={k}>{t.purposes[k]}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          {t.grantUntil}
+          <input name="until" type="date" value={until} onInput={(e) => setUntil((e.target as HTMLInputElement).value)} />
+        </label>
+        <button type="submit">{t.grant}</button>
+      </form>
+    </section>
+  );
+}
+
+function App() {
+  const [locale, setLocale] = useState<Locale>(pickLocale(localStorage.getItem(LOCALE_KEY), navigator.languages));
+  const [s] = useState(session);
+  const path = usePath();
+  const t = MESSAGES[locale];
+  useEffect(() => {
+    document.documentElement.lang = locale;
+    document.title = t.title;
+  }, [locale]);
+  const record = /^\/records\/([^/]+)$/.exec(path);
+  return (
+    <>
+      <header>
+        <h1>{t.title}</h1>
+        <label>
+          <span class="sr">{t.language} </span>
+          <select
+            aria-label={t.language}
+            data-testid="language"
+            value={locale}
+            onChange={(e) => {
+              const l = (e.target as HTMLSelectElement).value as Locale;
+              localStorage.setItem(LOCALE_KEY, l);
+              setLocale(l);
+            }}
+          >
+            <option value="en">English</option>
+            <option value="zh-CN">中文</option>
+          </select>
+        </label>
+      </header>
+      {!s ? (
+        <main>
+          <p role="alert">{t.signedOut}</p>
+        </main>
+      ) : (
+        <>
+          <nav aria-label={t.title}>
+            <Link href="/records" current={path === '/' || path.startsWith('/records')} testid="nav-records">{t.navRecords}</Link>
+            <Link href="/access" current={path === '/access'} testid="nav-access">{t.navAccess}</Link>
+            <Link href="/consents" current={path === '/consents'} testid="nav-consents">{t.navConsents}</Link>
+          </nav>
+          <main>
+            {record ? (
+              <RecordView s={s} t={t} eventId={decodeURIComponent(record[1])} />
+            ) : path === '/access' ? (
+              <AccessLog s={s} t={t} locale={locale} />
+            ) : path === '/consents' ? (
+              <Consents s={s} t={t} locale={locale} />
+            ) : (
+              <Records s={s} t={t} locale={locale} />
+            )}
+          </main>
+        </>
+      )}
+    </>
+  );
+}
+
+render(<App />, document.getElementById('app') as HTMLElement);
