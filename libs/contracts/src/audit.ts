@@ -37,6 +37,8 @@ export const AUDIT_ALERT_KINDS = [
   'witness_inconsistent',
   /** A checkpoint lacks the cosignatures of the required number of trusted witnesses. */
   'quorum_not_met',
+  /** A refused attempt the access model (docs/ACCESS-MODEL.md) asks to alert: a consent change, say. */
+  'access_refused',
 ] as const;
 export type AuditAlertKind = (typeof AUDIT_ALERT_KINDS)[number];
 
@@ -48,8 +50,11 @@ export interface AuditAlert {
   severity: 'critical' | 'warning';
   message: string;
   time: string;
-  /** Where the monitor saw it: a message on `ledger.checkpoint.<tenant>`, its poll of the ledger, or an access entry. */
-  source: 'stream' | 'poll' | 'entry' | 'witness';
+  /**
+   * Where it was seen: a message on `ledger.checkpoint.<tenant>`, the monitor's poll of the ledger,
+   * an access entry, a witness, or a service that refused a request (`access_refused`).
+   */
+  source: 'stream' | 'poll' | 'entry' | 'witness' | 'consent';
   /** The witness concerned (witness_* kinds): its key id and what it answered. */
   witness?: { kid: string; url?: string; status?: number; answer?: string; size?: number };
   /** The checkpoint at fault (its note verbatim, as evidence). */
@@ -58,6 +63,8 @@ export interface AuditAlert {
   previous?: { size: number; rootHash: string; note: string };
   /** The chain entry at fault (entry_mismatch). */
   entry?: { seq?: number; eventId: string };
+  /** access_refused: who tried what (token sub and roles, the access-table action), about which patient. */
+  refused?: { actor: string; roles: string[]; action: string; subject?: string };
 }
 
 /**

@@ -49,7 +49,12 @@ export interface ConsentChangeData {
   /** Who recorded the change (token `sub`) and how it reached us. */
   recordedBy: string;
   via: 'fhir' | 'json' | 'nats';
-  /** Why a consent was revoked, when given. */
+  /**
+   * The token role the change was recorded in (docs/ACCESS-MODEL.md): `integration` marks a
+   * change that came from the hospital's EHR. Absent on entries recorded before it existed.
+   */
+  recordedRole?: string;
+  /** Why: for a revocation when given; required when an admin overrides a patient's deny. */
   reason?: string;
 }
 

@@ -7,6 +7,7 @@ import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { assertTenant, BearerVerifier, CurrentPrincipal, Principal, principalFrom, Public, RequireRoles } from './auth';
+import { Access } from './access';
 import { RunningService, startService } from './bootstrap';
 import { BaseConfig, loadConfig } from './config';
 import { createLogger } from './logger';
@@ -20,17 +21,20 @@ class ProbeController {
     return { open: true };
   }
 
+  @Access('ledger.chain.head')
   @Get('me')
   me(@CurrentPrincipal() p: Principal) {
     return p;
   }
 
   @RequireRoles('admin', 'auditor')
+  @Access('ledger.entries.list')
   @Get('admin')
   admin(@CurrentPrincipal() p: Principal) {
     return { actor: p.actor };
   }
 
+  @Access('ledger.chain.head')
   @Get('chains/:tenant')
   chain(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string) {
     assertTenant(p, tenant);

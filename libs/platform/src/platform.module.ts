@@ -2,7 +2,7 @@ import { DynamicModule, Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { BaseConfig } from './config';
-import { JwtAuthGuard } from './auth';
+import { AccessGuard, AccessPolicy, parseClinicalRoles } from './access';
 import { HealthController, ReadinessRegistry } from './health';
 import { createLogger } from './logger';
 import { CONFIG, LOGGER } from './tokens';
@@ -25,10 +25,12 @@ export class PlatformModule {
         { provide: LOGGER, useValue: logger },
         { provide: MetricsService, useValue: new MetricsService(config.SERVICE_NAME) },
         ReadinessRegistry,
-        // Every HTTP route needs a verified bearer token unless it is marked @Public().
-        { provide: APP_GUARD, useClass: JwtAuthGuard },
+        // The access table (docs/ACCESS-MODEL.md), with the clinical roles this deployment configures.
+        { provide: AccessPolicy, useValue: new AccessPolicy({ clinicalRoles: parseClinicalRoles(config.ACCESS_CLINICAL_ROLES) }) },
+        // Every HTTP route: a verified bearer token (unless public), then its @Access rule; no rule, no access.
+        { provide: APP_GUARD, useClass: AccessGuard },
       ],
-      exports: [CONFIG, LOGGER, MetricsService, ReadinessRegistry],
+      exports: [CONFIG, LOGGER, MetricsService, ReadinessRegistry, AccessPolicy],
     };
   }
 }

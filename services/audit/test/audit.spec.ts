@@ -123,7 +123,7 @@ describe('audit service against the real ledger and consent', () => {
     tokens['admin'] = await auth.token({ tenant: TENANT, roles: ['admin'], sub: 'admin-a' });
     tokens['clinician'] = await auth.token({ tenant: TENANT, roles: ['clinician'], sub: 'dr-x' });
     tokens['otherAuditor'] = await auth.token({ tenant: 'hosp-b', roles: ['auditor', 'admin'], sub: 'audit-b' });
-    tokens['alice'] = await auth.token({ tenant: TENANT, roles: ['patient'], sub: testPseudonym('alice') });
+    tokens['alice'] = await auth.token({ tenant: TENANT, roles: ['patient'], sub: 'app-alice', patient: testPseudonym('alice') });
     // Watching from the start, as a dashboard would.
     live = await openSse(`${audit.url}/v1/audit/${TENANT}/stream`, tokens['auditor'] as string);
 
@@ -210,6 +210,15 @@ describe('audit service against the real ledger and consent', () => {
     // The reason travels on no stream in plain text: it is in the (encrypted) access entry only.
     expect(JSON.stringify((await api(`/patients/${testPseudonym('alice')}/access?limit=1`)).body)).not.toContain(reason);
     expect(JSON.stringify(await alertsOf('breakglass'))).not.toContain(reason);
+  });
+
+  it("shows consent's refusals: a clinician granting itself access is refused, alerted, and listed with the tenant's alerts", async () => {
+    const selfGrant = await http(consent.url, 'POST', '/v1/consents', tokens['clinician'], { tenant: TENANT, patient: testPseudonym('alice'), provision: 'permit', status: 'active' });
+    expect(selfGrant).toMatchObject({ status: 403, body: { error: 'forbidden', action: 'consent.change' } });
+    await eventually(async () => (await alertsOf('access_refused')).length >= 1, 10_000, 'refusal alert stored');
+    expect((await alertsOf('access_refused'))[0]).toMatchObject({ tenant: TENANT, severity: 'warning', source: 'consent', refused: { actor: 'dr-x', roles: ['clinician'], action: 'consent.change' } });
+    // The refusal stays a refusal: the clinician still reads nothing it was denied before.
+    expect((await http(consent.url, 'GET', `/v1/consents?tenant=${TENANT}&patient=${testPseudonym('alice')}`, tokens['admin'])).body['consents'].some((c: Json) => c['recordedBy'] === 'dr-x')).toBe(false);
   });
 
   it('renders FHIR R4 AuditEvents that point at the access entries, whose inclusion proofs check against the verified checkpoint', async () => {

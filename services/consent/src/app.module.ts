@@ -13,6 +13,8 @@ import { LedgerLink } from './ledger.link';
 import { LedgerChainSource } from './ledger.source';
 import { NatsResponders } from './nats.responders';
 import { ProjectionStore } from './projection.store';
+import { RefusalAlerts } from './refusal.alerts';
+import { RefusalFilter } from './refusal.filter';
 import { ConsentEntrySource, RebuildService } from './rebuild.service';
 import { PendingSweeper } from './sweeper';
 
@@ -32,7 +34,9 @@ export class ConsentAppModule implements NestModule {
         { provide: ConsentEntrySource, useClass: LedgerChainSource },
         NatsResponders,
         PendingSweeper,
+        RefusalAlerts,
         { provide: APP_FILTER, useClass: ConsentErrorFilter },
+        { provide: APP_FILTER, useClass: RefusalFilter },
       ],
     };
   }

@@ -1,9 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, NatsConnection } from '@nats-io/transport-node';
-import { BreakGlassAlert, ConsentDecision, Subjects } from '@clinical-ledger/contracts';
+import { connect, headers, NatsConnection } from '@nats-io/transport-node';
+import { AuditAlert, BreakGlassAlert, ConsentDecision, Subjects } from '@clinical-ledger/contracts';
 import { createLogger, loadConfig, RunningService, startService } from '@clinical-ledger/platform';
 import { eventually, Infra, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConsentAppModule } from './app.module';
@@ -41,9 +41,28 @@ describe('consent service API', () => {
     return { status: res.status, body: (text ? JSON.parse(text) : undefined) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
   }
 
-  async function natsDecide(req: Record<string, unknown>): Promise<ConsentDecision & { error?: string; errors?: { field: string }[] }> {
-    const msg = await nc.request(subjects.request('consent.decide'), JSON.stringify(req), { timeout: 5_000 });
+  /** consent.decide over NATS as the ledger asks it: with a service token (docs/ACCESS-MODEL.md). */
+  async function natsDecide(req: Record<string, unknown>, token = readFileSync(auth.serviceTokenFile, 'utf8')): Promise<ConsentDecision & { error?: string; errors?: { field: string }[]; status?: number }> {
+    const h = headers();
+    h.set('Authorization', `Bearer ${token}`);
+    const msg = await nc.request(subjects.request('consent.decide'), JSON.stringify(req), { timeout: 5_000, headers: h });
     return msg.json();
+  }
+
+  /** consent.change over NATS with a token (integration engines send theirs). */
+  async function natsChange(body: Record<string, unknown>, token: string | null | undefined = tokens['integration']): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    const msg = await nc.request(subjects.request('consent.change'), JSON.stringify({ ...body, ...(token ? { token } : {}) }), { timeout: 10_000 });
+    return msg.json();
+  }
+
+  /** A patient's token: bound to the pseudonym by its `patient` claim. */
+  const patientToken = (pseudonym: string) => auth.token({ tenant: 'hosp-a', roles: ['patient'], sub: `app-${pseudonym}`, patient: pseudonym });
+
+  /** The last access_refused alert on audit.alert.hosp-a. */
+  async function lastRefusal(): Promise<AuditAlert | undefined> {
+    const jsm = await jetstreamManager(nc);
+    const stored = await jsm.streams.getMessage(subjects.stream('AUDIT'), { last_by_subj: subjects.audit('alert', 'hosp-a') }).catch(() => null);
+    return stored?.json<AuditAlert>();
   }
 
   const decideReq = (over: Record<string, unknown> = {}) => ({
@@ -84,7 +103,9 @@ describe('consent service API', () => {
     tokens['nurse'] = await auth.token({ tenant: 'hosp-a', roles: ['nurse'], sub: 'n-1' });
     tokens['service'] = await auth.token({ tenant: 'hosp-a', roles: ['service'], sub: 'svc-ledger' });
     tokens['otherHospital'] = await auth.token({ tenant: 'hosp-b', roles: ['admin'], sub: 'admin-b' });
-    tokens['patient'] = await auth.token({ tenant: 'hosp-a', roles: ['patient'], sub: testPseudonym('alice') });
+    tokens['patient'] = await patientToken(testPseudonym('alice'));
+    tokens['registration'] = await auth.token({ tenant: 'hosp-a', roles: ['registration'], sub: 'reg-1' });
+    tokens['integration'] = await auth.token({ tenant: 'hosp-a', roles: ['integration'], sub: 'mirth-1' });
   });
 
   afterAll(async () => {
@@ -94,15 +115,69 @@ describe('consent service API', () => {
     await infra?.close();
   });
 
-  it('refuses a staff member granting themselves (or their role) access, and records nothing', async () => {
+  it('refuses a staff member granting themselves (or their role, or everyone) access, records nothing, and alerts', async () => {
     const clinician = tokens['clinician'] as string;
     const self = await call('POST', '/v1/consents', { patient: testPseudonym('zed'), provision: 'permit', actors: ['dr-x'] }, { token: clinician });
-    expect(self.status).toBe(403);
-    expect(self.body['message']).toMatch(/"dr-x" in must be recorded by the patient or an administrator/);
+    expect(self).toMatchObject({ status: 403, body: { error: 'forbidden', action: 'consent.change' } });
     const role = await call('POST', '/v1/consents', { patient: testPseudonym('zed'), provision: 'permit', roles: ['clinician'] }, { token: clinician });
     expect(role.status).toBe(403);
+    // The reported hole: a clinician's open permit ("everyone") was taken as not naming them.
+    const open = await call('POST', '/v1/consents', { patient: testPseudonym('zed'), provision: 'permit', status: 'active' }, { token: clinician });
+    expect(open.status).toBe(403);
+    expect(await lastRefusal()).toMatchObject({ tenant: 'hosp-a', kind: 'access_refused', source: 'consent', refused: { actor: 'dr-x', roles: ['clinician'], action: 'consent.change' } });
+    // Writers may not widen their own access either: by actor, by role, or by an open grant.
+    for (const [who, body, why] of [
+      ['registration', { actors: ['reg-1'] }, /names the writer "reg-1"/],
+      ['registration', { roles: ['registration'] }, /writer's role "registration"/],
+      ['registration', {}, /names no one/],
+      ['integration', {}, /names no one/],
+      ['admin', {}, /names no one/],
+    ] as const) {
+      const r = await call('POST', '/v1/consents', { patient: testPseudonym('zed'), provision: 'permit', ...body }, { token: tokens[who] });
+      expect(r).toMatchObject({ status: 403, body: { error: 'forbidden' } });
+      expect(r.body['message']).toMatch(why);
+      expect(await lastRefusal()).toMatchObject({ kind: 'access_refused', message: expect.stringMatching(why), refused: { roles: [who], subject: testPseudonym('zed') } });
+    }
+    const natsOpen = await natsChange({ tenant: 'hosp-a', consent: { patient: testPseudonym('zed'), provision: 'permit' } });
+    expect(natsOpen).toMatchObject({ error: 'forbidden', status: 403, message: expect.stringMatching(/names no one/) });
     const consents = await call('GET', `/v1/consents?patient=${testPseudonym('zed')}`);
-    expect(JSON.stringify(consents.body)).not.toContain('dr-x');
+    expect(consents.body['consents']).toEqual([]);
+    // What they may record: a permit for others, or a deny; integration's changes are marked as such.
+    const forNurses = await call('POST', '/v1/consents', { patient: testPseudonym('zed'), provision: 'permit', roles: ['nurse'] }, { token: tokens['integration'] });
+    expect(forNurses).toMatchObject({ status: 201, body: { consent: { recordedBy: 'mirth-1', recordedRole: 'integration' } } });
+    expect(standIn.events.find((e) => e.id === forNurses.body['eventId'])?.data).toMatchObject({ recordedRole: 'integration' });
+    // The patient may open its own record to everyone.
+    expect((await call('POST', '/v1/consents', { patient: testPseudonym('zed'), provision: 'permit' }, { token: await patientToken(testPseudonym('zed')) })).status).toBe(201);
+  });
+
+  it("keeps a patient's deny: only the patient, or an admin with a reason recorded on the chain, revokes or overrides it", async () => {
+    const deny = await call('POST', '/v1/consents', { id: 'ivy-no', patient: testPseudonym('ivy'), provision: 'deny', roles: ['clinician'] }, { token: await patientToken(testPseudonym('ivy')) });
+    expect(deny.status).toBe(201);
+    const refused = { status: 403, body: { error: 'forbidden', message: expect.stringMatching(/only the patient, or an admin with a reason/) } };
+    expect(await call('POST', '/v1/consents/ivy-no/revoke', {}, { token: tokens['registration'] })).toMatchObject(refused);
+    expect(await call('POST', '/v1/consents', { id: 'ivy-no', patient: testPseudonym('ivy'), provision: 'permit', roles: ['clinician'] }, { token: tokens['integration'] })).toMatchObject(refused);
+    // A more specific permit would outrank the deny: an override as well.
+    expect(await call('POST', '/v1/consents', { patient: testPseudonym('ivy'), provision: 'permit', actors: ['dr-x'] }, { token: tokens['registration'] })).toMatchObject(refused);
+    expect(await natsChange({ tenant: 'hosp-a', revoke: 'ivy-no' })).toMatchObject({ error: 'forbidden', status: 403 });
+    expect(await call('POST', '/v1/consents/ivy-no/revoke', {}, { token: tokens['admin'] })).toMatchObject({ status: 403, body: { message: expect.stringMatching(/must give a reason/) } });
+    expect(await lastRefusal()).toMatchObject({ refused: { actor: 'admin-a', subject: testPseudonym('ivy') } });
+    expect((await call('GET', '/v1/consents/ivy-no')).body['consent']).toMatchObject({ status: 'active', provision: 'deny' });
+    const override = await call('POST', '/v1/consents/ivy-no/revoke', { reason: 'court order 2026/114' }, { token: tokens['admin'] });
+    expect(override).toMatchObject({ status: 201, body: { consent: { status: 'inactive', reason: 'court order 2026/114', recordedBy: 'admin-a', recordedRole: 'admin' } } });
+    expect(standIn.events.find((e) => e.id === override.body['eventId'])?.data).toMatchObject({ reason: 'court order 2026/114', recordedRole: 'admin' });
+    // The patient itself changes its own deny without giving reasons.
+    const again = await call('POST', '/v1/consents', { id: 'ivy-no2', patient: testPseudonym('ivy'), provision: 'deny' }, { token: await patientToken(testPseudonym('ivy')) });
+    expect(again.status).toBe(201);
+    expect((await call('POST', '/v1/consents/ivy-no2/revoke', {}, { token: await patientToken(testPseudonym('ivy')) })).status).toBe(201);
+  });
+
+  it('never moves a consent id to another patient, and alerts the attempt', async () => {
+    const own = await call('POST', '/v1/consents', { id: 'jay-1', patient: testPseudonym('jay'), provision: 'deny' });
+    expect(own.status).toBe(201);
+    const moved = await call('POST', '/v1/consents', { id: 'jay-1', patient: testPseudonym('kim'), provision: 'deny' });
+    expect(moved).toMatchObject({ status: 409, body: { error: 'conflict', message: expect.stringContaining('never moves between patients') } });
+    expect(await lastRefusal()).toMatchObject({ refused: { actor: 'admin-a', subject: testPseudonym('kim') } });
+    expect((await call('GET', '/v1/consents/jay-1')).body['consent']).toMatchObject({ subject: testPseudonym('jay') });
   });
 
   it('grants a consent: 201 once the ledger receipt names its seq, and decisions cite that seq', async () => {
@@ -127,7 +202,7 @@ describe('consent service API', () => {
   });
 
   it('revokes: the revocation is its own entry, decisions fall back to the default, a second revoke is a conflict', async () => {
-    const g = await call('POST', '/v1/consents', { id: 'bob-labs', patient: testPseudonym('bob'), provision: 'permit', dataclasses: ['lab'] });
+    const g = await call('POST', '/v1/consents', { id: 'bob-labs', patient: testPseudonym('bob'), provision: 'permit', dataclasses: ['lab'] }, { token: await patientToken(testPseudonym('bob')) });
     expect(g.status).toBe(201);
     expect(await natsDecide(decideReq({ subject: testPseudonym('bob') }))).toMatchObject({ decision: 'permit', consentSeq: g.body['receipt'].seq });
 
@@ -173,7 +248,9 @@ describe('consent service API', () => {
     const fhir = await call('GET', '/v1/consents/carol-imaging', undefined, { headers: { accept: 'application/fhir+json' } });
     expect(fhir.body).toMatchObject({ resourceType: 'Consent', id: 'carol-imaging', status: 'active', meta: { versionId: String(g.body['receipt'].seq) } });
 
-    const r = await call('POST', '/v1/consents', JSON.stringify({ ...resource, status: 'inactive' }), { headers });
+    // Revoking the patient's deny is the patient's (or an admin's with a reason: not in FHIR form).
+    expect((await call('POST', '/v1/consents', JSON.stringify({ ...resource, status: 'inactive' }), { headers })).status).toBe(403);
+    const r = await call('POST', '/v1/consents', JSON.stringify({ ...resource, status: 'inactive' }), { headers, token: await patientToken(testPseudonym('carol')) });
     expect(r).toMatchObject({ status: 201, body: { consent: { status: 'inactive' } } });
     const bundle = await call('GET', `/v1/consents?patient=${testPseudonym('carol')}`, undefined, { headers: { accept: 'application/fhir+json' } });
     expect(bundle.body).toMatchObject({ resourceType: 'Bundle', total: 1, entry: [{ resource: { status: 'inactive' } }] });
@@ -183,7 +260,7 @@ describe('consent service API', () => {
   });
 
   it('pseudonymises a raw patient identifier with the hospital secret, as intake does', async () => {
-    const r = await call('POST', '/v1/consents', { patientIdentifier: { system: 'urn:oid:2.16.840.1', value: 'MRN-1234' }, provision: 'permit' });
+    const r = await call('POST', '/v1/consents', { patientIdentifier: { system: 'urn:oid:2.16.840.1', value: 'MRN-1234' }, provision: 'permit', roles: ['nurse'] });
     expect(r.status).toBe(201);
     const expected = pseudonymOf(secret, 'urn:oid:2.16.840.1', 'MRN-1234');
     expect(r.body['consent'].subject).toBe(expected);
@@ -192,7 +269,7 @@ describe('consent service API', () => {
   });
 
   it('makes retries idempotent with Idempotency-Key and refuses the key for another change', async () => {
-    const body = { patient: testPseudonym('dave'), provision: 'permit' };
+    const body = { patient: testPseudonym('dave'), provision: 'permit', roles: ['clinician'] };
     const headers = { 'idempotency-key': 'form-77' };
     const first = await call('POST', '/v1/consents', body, { headers });
     const second = await call('POST', '/v1/consents', body, { headers });
@@ -239,22 +316,22 @@ describe('consent service API', () => {
   });
 
   it('records changes over NATS (consent.change) too', async () => {
-    const msg = await nc.request(
-      subjects.request('consent.change'),
-      JSON.stringify({ tenant: 'hosp-a', recordedBy: 'mirth-1', consent: { patient: testPseudonym('frank'), provision: 'permit', purposes: ['TREAT'] } }),
-      { timeout: 10_000 },
-    );
-    const r = msg.json<{ status: string; consent: { consentId: string; via: string }; receipt: { seq: number } }>();
-    expect(r).toMatchObject({ status: 'recorded', consent: { via: 'nats' } });
+    const r = await natsChange({ tenant: 'hosp-a', recordedBy: 'mirth-1', consent: { patient: testPseudonym('frank'), provision: 'permit', roles: ['clinician'], purposes: ['TREAT'] } });
+    expect(r).toMatchObject({ status: 'recorded', consent: { via: 'nats', recordedBy: 'mirth-1', recordedRole: 'integration' } });
     expect(await natsDecide(decideReq({ subject: testPseudonym('frank') }))).toMatchObject({ decision: 'permit', consentSeq: r.receipt.seq });
-    const revoke = await nc.request(
-      subjects.request('consent.change'),
-      JSON.stringify({ tenant: 'hosp-a', recordedBy: 'mirth-1', revoke: r.consent.consentId }),
-      { timeout: 10_000 },
-    );
-    expect(revoke.json()).toMatchObject({ status: 'recorded', consent: { status: 'inactive' } });
-    const bad = await nc.request(subjects.request('consent.change'), JSON.stringify({ recordedBy: 'x' }), { timeout: 5_000 });
-    expect(bad.json()).toMatchObject({ error: 'invalid_input' });
+    const revoke = await natsChange({ tenant: 'hosp-a', revoke: r['consent'].consentId });
+    expect(revoke).toMatchObject({ status: 'recorded', consent: { status: 'inactive' } });
+    expect(await natsChange({ tenant: 'hosp-a' })).toMatchObject({ error: 'invalid_input' });
+    // Checked like HTTP: a token, of this hospital, of a writer, recording as itself.
+    expect(await natsChange({ tenant: 'hosp-a', revoke: 'x' }, null)).toMatchObject({ error: 'unauthenticated', status: 401 });
+    expect(await natsChange({ tenant: 'hosp-a', consent: { patient: testPseudonym('frank'), provision: 'deny' } }, tokens['otherHospital'])).toMatchObject({ error: 'forbidden', status: 403 });
+    expect(await natsChange({ tenant: 'hosp-a', consent: { patient: testPseudonym('frank'), provision: 'deny' } }, tokens['clinician'])).toMatchObject({ error: 'forbidden', status: 403 });
+    expect(await natsChange({ tenant: 'hosp-a', recordedBy: 'someone-else', consent: { patient: testPseudonym('frank'), provision: 'deny' } })).toMatchObject({ error: 'invalid_input', errors: [{ field: 'recordedBy' }] });
+    // consent.decide needs a token too; a clinician's asks only for itself.
+    expect(await natsDecide(decideReq(), '')).toMatchObject({ status: 401 });
+    expect(await natsDecide(decideReq(), tokens['clinician'])).toMatchObject({ decision: 'permit' });
+    expect(await natsDecide(decideReq({ actor: 'dr-y' }), tokens['clinician'])).toMatchObject({ error: 'forbidden', status: 403 });
+    expect(await natsDecide(decideReq(), tokens['otherHospital'])).toMatchObject({ error: 'forbidden', status: 403 });
   });
 
   describe('authentication and tenant isolation', () => {
@@ -286,7 +363,7 @@ describe('consent service API', () => {
       const own = await call('POST', '/v1/consent/decide', decideReq(), { token: tokens['clinician'] });
       expect(own).toMatchObject({ status: 200, body: { decision: 'permit' } });
       const other = await call('POST', '/v1/consent/decide', decideReq({ actor: 'dr-y' }), { token: tokens['clinician'] });
-      expect(other).toMatchObject({ status: 403, body: { message: 'this token may ask only for its own actor and roles' } });
+      expect(other).toMatchObject({ status: 403, body: { message: expect.stringContaining('may ask only for its own actor and roles') } });
       expect((await call('POST', '/v1/consent/rebuild', {}, { token: tokens['clinician'] })).status).toBe(403);
     });
 
@@ -301,7 +378,7 @@ describe('consent service API', () => {
 
   it('answers 202 while the ledger has not recorded a change, and projects the receipt when it comes', async () => {
     await standIn.stop();
-    const r = await call('POST', '/v1/consents', { id: 'late-1', patient: testPseudonym('gina'), provision: 'permit' });
+    const r = await call('POST', '/v1/consents', { id: 'late-1', patient: testPseudonym('gina'), provision: 'permit', roles: ['clinician'] });
     expect(r).toMatchObject({ status: 202, body: { status: 'pending', consent: { consentId: 'late-1', seq: null } } });
     expect((await call('GET', '/v1/consents/late-1')).status).toBe(404);
     expect(await natsDecide(decideReq({ subject: testPseudonym('gina') }))).toMatchObject({ decision: 'deny' });
@@ -316,7 +393,7 @@ describe('consent service API', () => {
     await standIn.stop();
     await nats.stop();
     try {
-      const change = await call('POST', '/v1/consents', { patient: testPseudonym('hank'), provision: 'permit' });
+      const change = await call('POST', '/v1/consents', { patient: testPseudonym('hank'), provision: 'permit', roles: ['clinician'] });
       expect(change).toMatchObject({ status: 503, body: { error: 'unavailable', message: expect.stringContaining('retry') } });
       const bg = await call('POST', '/v1/consent/decide', decideReq({ purpose: 'ETREAT', breakGlass: { reason: 'cardiac arrest' } }), { token: tokens['service'] });
       expect(bg).toMatchObject({ status: 503, body: { error: 'unavailable', message: expect.stringContaining('break-glass alert could not be raised') } });

@@ -6,7 +6,7 @@ import {
   LedgerEvent,
   Receipt,
 } from '@clinical-ledger/contracts';
-import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import { AccessDeniedError, Admission, checkConsentChange, CONFIG, ConsentTerms, LOGGER, MetricsService } from '@clinical-ledger/platform';
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConsentConfig } from './config';
@@ -15,13 +15,18 @@ import { Pseudonymizer } from './domain/pseudonym';
 import { ConsentState } from './domain/rules';
 import { LedgerLink } from './ledger.link';
 import { ChangeDoc, ProjectionStore } from './projection.store';
+import { RefusalAlerts } from './refusal.alerts';
 
 export const EVENT_SOURCE = 'urn:clinical-ledger:consent';
 
 /** Who asks for a change, and how to make retries idempotent. */
 export interface ChangeContext {
   tenant: string;
+  /** The writer's admission for `consent.change` (token roles, tenant): the change rules need it. */
+  admission: Admission;
   recordedBy: string;
+  /** Why (recorded on the chain; an admin overriding a patient's deny must give one). */
+  reason?: string;
   /** Same key, same change: a retry returns the first answer instead of recording twice. */
   idempotencyKey?: string;
 }
@@ -54,6 +59,7 @@ export class ConsentService {
   constructor(
     private readonly store: ProjectionStore,
     private readonly ledger: LedgerLink,
+    private readonly refusals: RefusalAlerts,
     @Inject(CONFIG) private readonly config: ConsentConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     metrics: MetricsService,
@@ -71,8 +77,11 @@ export class ConsentService {
     // With an Idempotency-Key a retry must name the same new consent as the first attempt.
     const consentId = input.consentId ?? (ctx.idempotencyKey ? `c-${keyHash(ctx.tenant, ctx.idempotencyKey)}` : randomUUID());
     const current = input.consentId ? await this.store.current(ctx.tenant, consentId) : undefined;
+    // A consent id never moves between patients, whoever asks (and the attempt is refused as such).
     if (current && current.subject !== subject) {
-      throw new ConflictException({ error: 'conflict', message: `consent ${consentId} belongs to another patient` });
+      const message = `consent ${consentId} belongs to another patient: a consent id never moves between patients`;
+      await this.refusals.raise({ tenant: ctx.tenant, principal: ctx.admission.principal, action: 'consent.change', message, subject });
+      throw new ConflictException({ error: 'conflict', message });
     }
     if (input.status !== 'active') {
       if (!current) {
@@ -80,8 +89,9 @@ export class ConsentService {
           { field: 'status', message: `a new consent must be active; to revoke one, give its id (no consent "${consentId}" here)` },
         ]);
       }
-      return this.revokeState(current, input.status, undefined, input.via, ctx);
+      return this.revokeState(current, input.status, ctx.reason, input.via, ctx);
     }
+    const role = await this.admit(ctx, subject, { consentId, status: 'active', provision: input.provision, actors: input.actors, roles: input.roles, purposes: input.purposes, dataclasses: input.dataclasses }, current);
     const data: ConsentChangeData = {
       consentId,
       status: 'active',
@@ -93,8 +103,24 @@ export class ConsentService {
       ...(input.period ? { period: input.period } : {}),
       recordedBy: ctx.recordedBy,
       via: input.via,
+      recordedRole: role,
+      ...(ctx.reason ? { reason: ctx.reason } : {}),
     };
     return this.record(EVENT_TYPES.consentGranted, subject, data, ctx);
+  }
+
+  /**
+   * The access model's consent-change rules (docs/ACCESS-MODEL.md: own patient, no widening, a
+   * patient's deny): the role the change is recorded in, or AccessDeniedError naming the patient.
+   */
+  private async admit(ctx: ChangeContext, subject: string, after: ConsentTerms, before: ConsentTerms | undefined): Promise<string> {
+    const current = await this.store.forPatient(ctx.tenant, subject);
+    try {
+      return checkConsentChange(ctx.admission, { patient: subject, after, before, current, reason: ctx.reason }).role;
+    } catch (err) {
+      if (err instanceof AccessDeniedError) throw new AccessDeniedError(err.action, String((err.getResponse() as { message?: unknown }).message ?? err.message), ctx.tenant, subject);
+      throw err;
+    }
   }
 
   /** Revokes a consent by id (status inactive unless told otherwise). */
@@ -105,13 +131,14 @@ export class ConsentService {
     return this.revokeState(current, 'inactive', reason, via, ctx);
   }
 
-  private revokeState(
+  private async revokeState(
     current: ConsentState,
     status: Exclude<ConsentChangeData['status'], 'active'>,
     reason: string | undefined,
     via: ConsentChangeData['via'],
     ctx: ChangeContext,
   ): Promise<ChangeResult> {
+    const role = await this.admit({ ...ctx, ...(reason ? { reason } : {}) }, current.subject, { ...current, status }, current);
     const data: ConsentChangeData = {
       consentId: current.consentId,
       status,
@@ -123,6 +150,7 @@ export class ConsentService {
       ...(current.period ? { period: current.period } : {}),
       recordedBy: ctx.recordedBy,
       via,
+      recordedRole: role,
       ...(reason ? { reason } : {}),
     };
     // Only an active consent can be revoked (checked after the replay lookup: a retried revocation
@@ -225,6 +253,7 @@ export function stateOf(event: LedgerEvent<ConsentChangeData>, seq: number, reco
     ...(d.period ? { period: d.period } : {}),
     recordedBy: d.recordedBy,
     via: d.via,
+    ...(d.recordedRole ? { recordedRole: d.recordedRole } : {}),
     ...(d.reason ? { reason: d.reason } : {}),
     tenant: event.tenant,
     subject: event.subject as string,

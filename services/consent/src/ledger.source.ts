@@ -89,7 +89,7 @@ export class LedgerChainSource extends ConsentEntrySource {
 
   /** One consent entry's data, through the ledger's gate; a skip reason when it is erased or malformed. */
   private async data(url: string, token: string, tenant: string, eventId: string): Promise<{ data?: ConsentChangeData; skip?: string }> {
-    const res = await fetch(`${url}/v1/chains/${tenant}/records/${encodeURIComponent(eventId)}?purpose=${REBUILD_PURPOSE}&role=service`, {
+    const res = await fetch(`${url}/v1/chains/${tenant}/records/${encodeURIComponent(eventId)}?purpose=${REBUILD_PURPOSE}`, {
       headers: { authorization: `Bearer ${token}` },
       signal: AbortSignal.timeout(30_000),
     });

@@ -84,7 +84,7 @@ describe('ledger entries page (real NATS + Mongo wire server)', () => {
     expect((await get(`/v1/chains/${tenant}/entries`)).status).toBe(401);
     expect((await get(`/v1/chains/${tenant}/entries`, await auth.token({ tenant: 'other', roles: ['auditor'] }))).status).toBe(403);
     // Listing every patient's entries is for auditors and services, not for a patient or clinician.
-    expect((await get(`/v1/chains/${tenant}/entries`, await auth.token({ tenant, roles: ['patient'], sub: 'pseudo:x' }))).status).toBe(403);
+    expect((await get(`/v1/chains/${tenant}/entries`, await auth.token({ tenant, roles: ['patient'], sub: 'app-x', patient: 'pseudo:x' }))).status).toBe(403);
     expect((await get(`/v1/chains/${tenant}/entries`, await auth.token({ tenant, roles: ['clinician'] }))).status).toBe(403);
   });
 

@@ -43,6 +43,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
   let keyring: Keyring;
   let consentSub: Subscription | undefined;
   const consentAsked: ConsentDecisionRequest[] = [];
+  const consentCallers: string[] = [];
 
   const env = (extra: Record<string, string> = {}) =>
     ledgerEnv(infra, keys, auth, {
@@ -57,7 +58,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     return { status: res.status, body: (await res.json()) as Record<string, unknown> };
   }
 
-  async function request<T>(name: Parameters<Subjects['request']>[0], body: unknown, hdrs?: Record<string, string>): Promise<T> {
+  async function requestAs<T>(name: Parameters<Subjects['request']>[0], body: unknown, hdrs?: Record<string, string>): Promise<T> {
     const h = headers();
     for (const [k, v] of Object.entries(hdrs ?? {})) h.set(k, v);
     const msg = await nc.request(subjects.request(name), JSON.stringify(body), { timeout: 5_000, headers: h });
@@ -74,6 +75,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       callback: (_e, m) => {
         const req = m.json<ConsentDecisionRequest>();
         consentAsked.push(req);
+        consentCallers.push(m.headers?.get('Authorization') ?? '');
         const d: ConsentDecision =
           req.actor === 'dr-denied'
             ? { decision: 'deny', reason: 'patient refused', consentSeq: 0, breakGlass: false }
@@ -210,6 +212,9 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
 
   it('answers the read side over NATS request/reply', async () => {
     const tenant = 'h1';
+    // Every request carries the caller's token and is admitted like HTTP (docs/ACCESS-MODEL.md).
+    const as = { Authorization: `Bearer ${await auth.token({ tenant, roles: ['auditor'] })}` };
+    const request = <T>(name: Parameters<Subjects['request']>[0], body: unknown) => requestAs<T>(name, body, as);
     const byEvent = await request<{ seq: number; receipt: Receipt; core: { event: { id: string } } }>('ledger.get.entry', { tenant, eventId: 'h1:msg-00042' });
     expect(byEvent.core.event.id).toBe('h1:msg-00042');
     expect(byEvent.receipt).toMatchObject({ tenant, eventId: 'h1:msg-00042', seq: byEvent.seq });
@@ -229,6 +234,17 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     expect([...go.notes, ...go.inclusion, ...go.consistency].every((r) => r.ok)).toBe(true);
     expect(await request('ledger.get.entry', { tenant, seq: 99_999 })).toMatchObject({ error: 'not_found', status: 404 });
     expect(await request('ledger.proof.consistency', { tenant, from: 'x' })).toMatchObject({ error: 'invalid_input', status: 400 });
+    // No token, another hospital's token, a role the table refuses: the same answers as HTTP.
+    expect(await requestAs('ledger.get.entry', { tenant, seq: 1 })).toMatchObject({ error: 'unauthenticated', status: 401 });
+    expect(await requestAs('ledger.proof.consistency', { tenant, from: 1, to: 2 })).toMatchObject({ status: 401 });
+    const otherHospital = await auth.token({ tenant: 'h2', roles: ['auditor'] });
+    for (const name of ['ledger.get.entry', 'ledger.get.checkpoint', 'ledger.proof.inclusion', 'ledger.proof.consistency'] as const) {
+      expect(await requestAs(name, { tenant, seq: 1, from: 1, to: 2, token: otherHospital })).toMatchObject({ error: 'forbidden', status: 403 });
+    }
+    const clinician = await auth.token({ tenant, roles: ['clinician'] });
+    expect(await requestAs('ledger.get.entry', { tenant, seq: 1, token: clinician })).toMatchObject({ error: 'forbidden', status: 403, action: 'ledger.entry.read' });
+    expect(await requestAs('ledger.proof.inclusion', { tenant, seq: 1, token: clinician })).toMatchObject({ status: 403 });
+    expect(await requestAs('ledger.get.checkpoint', { tenant, token: clinician })).toMatchObject({ size: 10_000 });
   });
 
   it('refuses HTTP reads without a token or with another hospital\'s token', async () => {
@@ -305,6 +321,8 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       const core = decodeCore(bytes(entry?.core as Binary));
       expect(core.event).toMatchObject({ type: EVENT_TYPES.recordAccessed, subject: testPseudonym('alice'), dataclass: 'access', tenant });
       expect(consentAsked.at(-1)).toEqual({ tenant, subject: testPseudonym('alice'), actor: 'dr-a', role: 'clinician', purpose: 'TREAT', dataclass: 'lab' });
+      // The ledger asks consent with its own service token (consent admits NATS callers like HTTP).
+      expect(consentCallers.at(-1)).toBe(`Bearer ${readFileSync(auth.serviceTokenFile, 'utf8')}`);
       // The access entry's own payload is the AccessRecord (read back through the same gate).
       const again = await http(`/v1/chains/${tenant}/records/${encodeURIComponent(access.eventId)}?purpose=TREAT`, clinician);
       expect(again.body['data'] as AccessRecord).toMatchObject({ actor: 'dr-a', role: 'clinician', purpose: 'TREAT', recordEventId: alice.id, decision: 'permit', breakGlass: false });
@@ -329,18 +347,52 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       expect(r.body['decision']).toMatchObject({ breakGlass: true });
     });
 
+    it('takes the role from the token only, and binds a patient token to its own pseudonym', async () => {
+      const asked = consentAsked.length;
+      // A role in the query string is refused, never believed (and nothing is asked or recorded).
+      const named = await http(`/v1/chains/${tenant}/records/${encodeURIComponent(alice.id)}?purpose=TREAT&role=clinician`, clinician);
+      expect(named).toMatchObject({ status: 400, body: { error: 'invalid_input', errors: [{ field: 'role' }] } });
+      // Roles that are not clinical read no records, whatever consent would say.
+      for (const roles of [['auditor'], ['admin'], ['integration'], ['registration']]) {
+        const t = await auth.token({ tenant, roles, sub: 'staff-1' });
+        expect(await http(`/v1/chains/${tenant}/records/${encodeURIComponent(alice.id)}?purpose=TREAT`, t)).toMatchObject({ status: 403, body: { error: 'forbidden', action: 'ledger.record.read' } });
+      }
+      expect(consentAsked.length).toBe(asked);
+      // The patient reads its own record (recorded, without a consent decision), never another's.
+      const aliceApp = await auth.token({ tenant, roles: ['patient'], sub: 'app-alice', patient: testPseudonym('alice') });
+      const own = await http(`/v1/chains/${tenant}/records/${encodeURIComponent(alice.id)}?purpose=PATRQT`, aliceApp);
+      expect(own).toMatchObject({ status: 200, body: { data: alice.data, decision: { decision: 'permit', consentSeq: null } } });
+      expect((await store.getEntry(tenant, (own.body['access'] as Receipt).seq))?.type).toBe(EVENT_TYPES.recordAccessed);
+      expect(consentAsked.length).toBe(asked);
+      expect(await http(`/v1/chains/${tenant}/records/${encodeURIComponent(bob.id)}?purpose=PATRQT`, aliceApp)).toMatchObject({ status: 403, body: { error: 'forbidden' } });
+      // Metadata: the patient sees its own entries only; a clinician none.
+      const aliceSeq = (await store.getEntryByEventId(tenant, alice.id))?.seq as number;
+      const bobSeq = (await store.getEntryByEventId(tenant, bob.id))?.seq as number;
+      expect((await http(`/v1/chains/${tenant}/entries/${aliceSeq}`, aliceApp)).status).toBe(200);
+      expect((await http(`/v1/chains/${tenant}/receipts/${encodeURIComponent(alice.id)}`, aliceApp)).status).toBe(200);
+      expect((await http(`/v1/chains/${tenant}/proofs/inclusion?seq=${aliceSeq}`, aliceApp)).status).toBe(200);
+      expect((await http(`/v1/chains/${tenant}/entries/${bobSeq}`, aliceApp)).status).toBe(403);
+      expect((await http(`/v1/chains/${tenant}/events/${encodeURIComponent(bob.id)}`, aliceApp)).status).toBe(403);
+      expect((await http(`/v1/chains/${tenant}/proofs/inclusion?eventId=${encodeURIComponent(bob.id)}`, aliceApp)).status).toBe(403);
+      for (const path of [`entries/${aliceSeq}`, `events/${encodeURIComponent(alice.id)}`, `receipts/${encodeURIComponent(alice.id)}`, 'entries', 'verify']) {
+        expect((await http(`/v1/chains/${tenant}/${path}`, clinician)).status).toBe(403);
+      }
+    });
+
     it('over NATS (ledger.record.read) with the caller\'s JWT', async () => {
+      const request = requestAs;
       const reply = await request<{ data: unknown }>('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT' }, { Authorization: `Bearer ${clinician}` });
       expect(reply.data).toEqual(bob.data);
       expect(await request('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT' })).toMatchObject({ status: 401 });
       const other = await auth.token({ tenant: 'h1', roles: ['clinician'] });
       expect(await request('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT', token: other })).toMatchObject({ status: 403 });
+      expect(await request('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT', role: 'clinician', token: clinician })).toMatchObject({ status: 400 });
       // The HTTP guard's rules hold on NATS too: a token that never expires is refused.
       const forever = await new SignJWT({ tenant, roles: ['clinician'] })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject('dr-forever')
         .sign(readFileSync(auth.secretFile));
-      expect(await request('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT', token: forever })).toMatchObject({ status: 401 });
+      expect(await requestAs('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT', token: forever })).toMatchObject({ status: 401 });
     });
 
     it('answers 503 and returns nothing when consent does not answer (never a default permit)', async () => {

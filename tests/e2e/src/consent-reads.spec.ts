@@ -50,9 +50,14 @@ describe('consent-gated record reads across consent and ledger', () => {
   /** The chain entry at a seq, as the ledger serves it (no waiting: it must already be there). */
   const entryAt = (seq: number) => http(ledger, 'GET', `/v1/chains/${TENANT}/entries/${seq}`, tokens['auditor'] as string);
 
-  /** The AccessRecord of an access entry, read back through the same consent gate by the audit office. */
+  /**
+   * The AccessRecord of an access entry, read back through the same gate by the patient it is
+   * about ("who saw my record": a patient token reads its own patient's entries).
+   */
   async function accessRecord(access: Receipt): Promise<AccessRecord> {
-    const r = await read(access.eventId, 'purpose=HOPERAT', tokens['auditor']);
+    const subject = (await entryAt(access.seq)).body['core'].event.subject as string;
+    const patient = await auth.token({ tenant: TENANT, roles: ['patient'], sub: `app-${subject}`, patient: subject });
+    const r = await read(access.eventId, 'purpose=PATRQT', patient);
     expect(r.status).toBe(200);
     return r.body['data'] as AccessRecord;
   }
@@ -174,6 +179,27 @@ describe('consent-gated record reads across consent and ledger', () => {
       expect(entry.body).toMatchObject({ eventId: r.body['access'].eventId, core: { event: { type: EVENT_TYPES.recordAccessed, subject: testPseudonym('alice'), dataclass: 'access' } } });
     });
 
+    it('a denied clinician (or integration) cannot grant itself access: 403, alerted, and the read stays denied', async () => {
+      // The reported hole: an open permit ("everyone") posted by the very token that was denied.
+      const open = { tenant: TENANT, patient: testPseudonym('alice'), provision: 'permit', status: 'active' };
+      const byClinician = await http(consent, 'POST', '/v1/consents', tokens['clinician'] as string, open);
+      expect(byClinician).toMatchObject({ status: 403, body: { error: 'forbidden', action: 'consent.change' } });
+      const integration = await auth.token({ tenant: TENANT, roles: ['integration'], sub: 'mirth-1' });
+      expect(await http(consent, 'POST', '/v1/consents', integration, open)).toMatchObject({ status: 403, body: { error: 'forbidden' } });
+      expect((await read(record.id, 'purpose=TREAT')).body).toMatchObject({ error: 'consent_denied' });
+      // Integration reads no records at all, whatever a consent says.
+      expect(await read(record.id, 'purpose=TREAT', integration)).toMatchObject({ status: 403, body: { error: 'forbidden', action: 'ledger.record.read' } });
+      // Both refusals are alerts on audit.alert.<tenant>.
+      const js = jetstream(nc);
+      const c = await js.consumers.get(subjects.stream('AUDIT'), { filter_subjects: [subjects.audit('alert', TENANT)] });
+      const seen: { refused?: { actor: string } }[] = [];
+      for await (const m of await c.fetch({ max_messages: 2, expires: 5_000 })) {
+        seen.push(m.json());
+        if (seen.length === 2) break;
+      }
+      expect(seen.map((a) => a.refused?.actor).sort()).toEqual(['dr-x', 'mirth-1']);
+    });
+
     it('grant -> read permitted, citing the consent entry, and recorded before the answer', async () => {
       const g = await grant({ patient: testPseudonym('alice'), provision: 'permit', roles: ['clinician'], purposes: ['TREAT'], dataclasses: ['lab'] });
       grantSeq = g['receipt'].seq;
@@ -254,9 +280,9 @@ describe('consent-gated record reads across consent and ledger', () => {
       expect(JSON.stringify([alerts.at(-1), live[0]])).not.toContain(reason);
       sub.unsubscribe();
 
-      // Break-glass is for clinical staff: the audit office cannot break the glass.
+      // Break-glass is for clinical staff: the audit office reads no records at all (docs/ACCESS-MODEL.md).
       const auditor = await read(record.id, `purpose=ETREAT&breakGlassReason=${encodeURIComponent('curious')}`, tokens['auditor']);
-      expect(auditor).toMatchObject({ status: 403, body: { decision: { decision: 'deny', breakGlass: false } } });
+      expect(auditor).toMatchObject({ status: 403, body: { error: 'forbidden', action: 'ledger.record.read' } });
     });
   });
 
@@ -346,7 +372,7 @@ describe('consent-gated record reads across consent and ledger', () => {
   it('catches up a change whose receipt came while the consent service was down', async () => {
     // The ledger is away: the change is stored on the append stream, the answer is 202 (pending).
     expect(await ledger.stop('SIGTERM')).toBe(0);
-    const r = await http(consent, 'POST', '/v1/consents', tokens['admin'] as string, { tenant: TENANT, id: 'carol-1', patient: testPseudonym('carol'), provision: 'permit' });
+    const r = await http(consent, 'POST', '/v1/consents', tokens['admin'] as string, { tenant: TENANT, id: 'carol-1', patient: testPseudonym('carol'), provision: 'permit', roles: ['clinician'] });
     expect(r).toMatchObject({ status: 202, body: { status: 'pending', consent: { consentId: 'carol-1', seq: null } } });
     // The consent service dies before any receipt; the ledger comes back and records the change.
     expect(await consent.stop('SIGKILL')).toBe('SIGKILL');

@@ -1,5 +1,4 @@
 import { Controller, Get, Module, Param } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
 import { REQUEST_NAMES } from '@clinical-ledger/contracts';
 import { SignJWT } from 'jose';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +11,7 @@ import { BaseConfig, loadConfig } from '../config';
 import { createLogger } from '../logger';
 import { PlatformModule } from '../platform.module';
 import { checkConsentChange, ConsentTerms } from './consent-change';
-import { Access, AccessGuard, Admitted } from './http';
+import { Access, Admitted } from './http';
 import { accessTableMarkdown } from './markdown';
 import { AccessPolicy, Admission, parseClinicalRoles, senderSource } from './policy';
 import { actionOfRequest, ACTIONS, rule } from './table';
@@ -178,7 +177,7 @@ describe('AccessGuard', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'access-spec-')), 'jwt');
     writeFileSync(file, secret);
     const config = loadConfig(BaseConfig, { SERVICE_NAME: 'access-probe', HTTP_HOST: '127.0.0.1', AUTH_HS256_SECRET_FILE: file });
-    @Module({ imports: [PlatformModule.forRoot(config, createLogger('access-probe', 'silent'))], controllers: [ProbeController], providers: [{ provide: AccessPolicy, useValue: policy }, { provide: APP_GUARD, useClass: AccessGuard }] })
+    @Module({ imports: [PlatformModule.forRoot(config, createLogger('access-probe', 'silent'))], controllers: [ProbeController] })
     class ProbeModule {}
     svc = await startService(ProbeModule, { config, port: 0, handleSignals: false, logger: createLogger('access-probe', 'silent') });
   });

@@ -21,10 +21,13 @@ export function senderSource(actor: string): string {
   return `urn:fhir:client:${encodeURIComponent(actor)}`;
 }
 
+/** 403 from the access table: names the action; the hospital and patient the request was about, when known. */
 export class AccessDeniedError extends ForbiddenException {
   constructor(
     readonly action: Action,
     message: string,
+    readonly tenant?: string,
+    readonly subject?: string,
   ) {
     super({ error: 'forbidden', action, message });
   }
@@ -70,7 +73,7 @@ export class Admission {
   /** The hospital a request names outside the route (body, query): the token's, or 403. */
   assertTenant(tenant: string): void {
     if (this.principal.tenant !== tenant && this.principal.tenant !== '*') {
-      throw new AccessDeniedError(this.action, `token is for tenant "${this.principal.tenant}", not "${tenant}"`);
+      throw new AccessDeniedError(this.action, `token is for tenant "${this.principal.tenant}", not "${tenant}"`, tenant);
     }
   }
 
@@ -162,10 +165,10 @@ export class AccessPolicy {
     }
     if (!grants.length) {
       const allowed = this.grantees(action);
-      throw new AccessDeniedError(action, `${action} needs one of the roles: ${allowed.length ? allowed.join(', ') : '(none)'}`);
+      throw new AccessDeniedError(action, `${action} needs one of the roles: ${allowed.length ? allowed.join(', ') : '(none)'}`, tenant);
     }
     if (tenant !== undefined && principal.tenant !== tenant && principal.tenant !== '*') {
-      throw new AccessDeniedError(action, `token is for tenant "${principal.tenant}", not "${tenant}"`);
+      throw new AccessDeniedError(action, `token is for tenant "${principal.tenant}", not "${tenant}"`, tenant);
     }
     return new Admission(principal, action, grants);
   }

@@ -56,9 +56,10 @@ export class AlertService {
     return alert;
   }
 
-  /** Stores a monitor alert (raised here or by another replica); true when new. */
+  /** Stores an alert from `audit.alert.<tenant>` (a monitor's, or a service's refusal); true when new. */
   async record(alert: AuditAlert): Promise<boolean> {
-    const doc = { _id: `${alert.tenant}:${alert.alertId}`, type: 'monitor', ...alert } as AlertDoc;
+    const type = alert.kind === 'access_refused' ? 'access' : 'monitor';
+    const doc = { _id: `${alert.tenant}:${alert.alertId}`, type, ...alert } as AlertDoc;
     return insertOnce(this.store.alerts, doc);
   }
 

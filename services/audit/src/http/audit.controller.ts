@@ -1,8 +1,8 @@
-import { Controller, ForbiddenException, Get, HttpCode, HttpException, Inject, OnModuleDestroy, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, HttpCode, HttpException, Inject, OnModuleDestroy, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { TENANT_PATTERN, type AccessLogEntry } from '@clinical-ledger/contracts';
-import { assertTenant, CONFIG, CurrentPrincipal, MetricsService, Principal, RequireRoles } from '@clinical-ledger/platform';
+import { Access, Admission, Admitted, assertTenant, CONFIG, CurrentPrincipal, MetricsService, Principal } from '@clinical-ledger/platform';
 import type { Gauge } from 'prom-client';
 import type { AuditConfig } from '../config';
 import { auditBundle } from '../fhir/audit-event';
@@ -32,13 +32,10 @@ function checkTenant(p: Principal, tenant: string): void {
   if (!TENANT_PATTERN.test(tenant)) throw badRequest('tenant', 'must be a hospital id ([a-z0-9-])');
 }
 
-const PRIVILEGED = ['auditor', 'admin', 'service'] as const;
-const privileged = (p: Principal) => p.roles.some((r) => (PRIVILEGED as readonly string[]).includes(r));
-
 /**
  * The audit API: access logs (JSON or FHIR AuditEvent Bundles), the live stream (SSE), and what
- * the monitor verified and alerted. Bearer JWT of the tenant (auditor, admin or service; a patient
- * token reads only its own access log).
+ * the monitor verified and alerted. Access per docs/ACCESS-MODEL.md: auditor, admin or service of
+ * the tenant; a patient token reads only its own patient's access log.
  */
 @ApiTags('audit')
 @ApiBearerAuth()
@@ -63,10 +60,10 @@ export class AuditController implements OnModuleDestroy {
   // ---- access logs --------------------------------------------------------------------------------
 
   @Get(':tenant/patients/:subject/access')
-  @RequireRoles('auditor', 'admin', 'service', 'patient')
+  @Access('audit.access.patient')
   @ApiOperation({
     summary: "A patient's access log: every read of their records (permitted or denied) with the access entry's seq on the chain, newest first",
-    description: 'With `Accept: application/fhir+json`, a FHIR R4 Bundle (searchset) of AuditEvents; plain JSON otherwise. A patient token (sub = pseudonym) reads only its own log.',
+    description: 'With `Accept: application/fhir+json`, a FHIR R4 Bundle (searchset) of AuditEvents; plain JSON otherwise. A patient token (claim `patient` = the pseudonym) reads only its own log.',
   })
   @ApiParam(TENANT)
   @ApiParam({ name: 'subject', description: 'Patient pseudonym' })
@@ -75,6 +72,7 @@ export class AuditController implements OnModuleDestroy {
   @ApiProduces('application/json', FHIR_JSON)
   async patientAccess(
     @CurrentPrincipal() p: Principal,
+    @Admitted() admission: Admission,
     @Param('tenant') tenant: string,
     @Param('subject') subject: string,
     @Req() req: Request,
@@ -83,12 +81,12 @@ export class AuditController implements OnModuleDestroy {
     @Query('before') before?: string,
   ): Promise<unknown> {
     checkTenant(p, tenant);
-    if (!privileged(p) && p.actor !== subject) throw new ForbiddenException({ error: 'forbidden', message: 'a patient token reads only its own access log' });
+    admission.check({ patient: subject });
     return this.accessLog(req, res, tenant, { subject }, limit, before);
   }
 
   @Get(':tenant/actors/:actor/access')
-  @RequireRoles('auditor', 'admin', 'service')
+  @Access('audit.access.actor')
   @ApiOperation({ summary: "An actor's access log: every record read they attempted, newest first (JSON or FHIR AuditEvent Bundle)" })
   @ApiParam(TENANT)
   @ApiParam({ name: 'actor', description: "The actor's id (token sub)" })
@@ -136,7 +134,7 @@ export class AuditController implements OnModuleDestroy {
   // ---- the live stream ------------------------------------------------------------------------------
 
   @Get(':tenant/stream')
-  @RequireRoles('auditor', 'admin', 'service')
+  @Access('audit.stream')
   @ApiOperation({
     summary: 'Live stream (Server-Sent Events): receipt, checkpoint, verified, access and alert events of the tenant',
     description: 'Bearer auth in the Authorization header (use a fetch-based SSE client). `?types=receipt,alert` narrows it. Live means best-effort: the API is the record.',
@@ -200,7 +198,7 @@ export class AuditController implements OnModuleDestroy {
   // ---- what the monitor verified and alerted -------------------------------------------------------
 
   @Get(':tenant/checkpoints/latest')
-  @RequireRoles('auditor', 'admin', 'service')
+  @Access('audit.monitor.read')
   @ApiOperation({ summary: "The monitor's latest verified checkpoint of the tenant (its trusted head)" })
   @ApiParam(TENANT)
   async latest(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string): Promise<unknown> {
@@ -214,7 +212,7 @@ export class AuditController implements OnModuleDestroy {
   }
 
   @Get(':tenant/checkpoints')
-  @RequireRoles('auditor', 'admin', 'service')
+  @Access('audit.monitor.read')
   @ApiOperation({ summary: 'Verified checkpoints, largest first' })
   @ApiParam(TENANT)
   @ApiQuery({ name: 'limit', required: false })
@@ -226,7 +224,7 @@ export class AuditController implements OnModuleDestroy {
   }
 
   @Get(':tenant/alerts')
-  @RequireRoles('auditor', 'admin', 'service')
+  @Access('audit.monitor.read')
   @ApiOperation({ summary: "The tenant's alerts (monitor findings and break-glass), newest first" })
   @ApiParam(TENANT)
   @ApiQuery({ name: 'limit', required: false })
@@ -238,7 +236,7 @@ export class AuditController implements OnModuleDestroy {
   }
 
   @Get(':tenant/monitor')
-  @RequireRoles('auditor', 'admin', 'service')
+  @Access('audit.monitor.read')
   @ApiOperation({ summary: 'Monitor status of the tenant: trusted head, verified checkpoints, alerts, access events waiting for their entry' })
   @ApiParam(TENANT)
   @ApiOkResponse({ description: '{tenant, head, verifiedCheckpoints, alerts, pendingAccess}' })
@@ -255,7 +253,7 @@ export class AuditController implements OnModuleDestroy {
 
   @Post(':tenant/monitor/poll')
   @HttpCode(200)
-  @RequireRoles('auditor', 'admin', 'service')
+  @Access('audit.monitor.poll')
   @ApiOperation({ summary: "Checks the ledger's latest checkpoint now (signature, origin, consistency with the trusted head, no rollback)" })
   @ApiParam(TENANT)
   async poll(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string): Promise<unknown> {

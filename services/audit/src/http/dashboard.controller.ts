@@ -4,7 +4,7 @@ import type { Response } from 'express';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Public } from '@clinical-ledger/platform';
+import { Access } from '@clinical-ledger/platform';
 
 /** Content-Security-Policy that allows exactly the page's own inline script and style (by hash). */
 export function pagePolicy(html: string): string {
@@ -28,7 +28,7 @@ export function pagePolicy(html: string): string {
  * (kept in sessionStorage, sent as a bearer header, never in a URL).
  */
 @ApiExcludeController()
-@Public()
+@Access('audit.dashboard')
 @Controller()
 export class DashboardController {
   private readonly html = readFileSync(join(__dirname, '..', 'assets', 'dashboard.html'), 'utf8');

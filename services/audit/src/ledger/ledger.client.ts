@@ -1,7 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Receipt, RequestName } from '@clinical-ledger/contracts';
 import { NatsService } from '@clinical-ledger/messaging';
-import { CONFIG } from '@clinical-ledger/platform';
+import { CONFIG, ServiceToken } from '@clinical-ledger/platform';
+import { headers } from '@nats-io/transport-node';
 import type { AuditConfig } from '../config';
 
 /** The ledger's answers we read (services/ledger: read.service.ts), only the fields we use. */
@@ -53,22 +54,28 @@ export class LedgerRefusedError extends Error {
 }
 
 /**
- * The ledger's read side over core NATS request/reply (no bearer token needed: NATS permissions
- * decide who may ask). Only data comes from here, never trust: every answer the monitor uses is
+ * The ledger's read side over core NATS request/reply, asked with this service's own token
+ * (SERVICE_TOKEN_FILE: the ledger admits NATS callers by the access table like HTTP). Only data comes from here, never trust: every answer the monitor uses is
  * checked locally against the auditor's own keys and the roots it verified before.
  */
 @Injectable()
 export class LedgerClient {
+  private readonly serviceToken: ServiceToken;
+
   constructor(
     private readonly nats: NatsService,
     @Inject(CONFIG) private readonly config: AuditConfig,
-  ) {}
+  ) {
+    this.serviceToken = new ServiceToken(config.SERVICE_TOKEN_FILE);
+  }
 
   private async request<T>(name: RequestName, body: Record<string, unknown>): Promise<T> {
     let reply: unknown;
     try {
       const nc = await this.nats.ready();
-      const msg = await nc.request(this.nats.subjects.request(name), JSON.stringify(body), { timeout: this.config.AUDIT_LEDGER_TIMEOUT_MS });
+      const h = headers();
+      h.set('Authorization', this.serviceToken.authorization());
+      const msg = await nc.request(this.nats.subjects.request(name), JSON.stringify(body), { timeout: this.config.AUDIT_LEDGER_TIMEOUT_MS, headers: h });
       reply = msg.json();
     } catch (err) {
       throw new LedgerUnavailableError(`${name}: ${err instanceof Error ? err.message : String(err)}`);

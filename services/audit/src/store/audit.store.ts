@@ -51,9 +51,12 @@ export interface MonitorStateDoc {
   verifiedAt: string;
 }
 
-/** Alerts: the monitor's own (AuditAlert) and consent's break-glass alerts, `_id` `<tenant>:<alertId>`. */
+/**
+ * Alerts, `_id` `<tenant>:<alertId>`: the monitor's own (AuditAlert), refusals the access model
+ * alerts (AuditAlert of kind access_refused, type `access`) and consent's break-glass alerts.
+ */
 export type AlertDoc = { _id: string; tenant: string; alertId: string; time: string } & (
-  | ({ type: 'monitor' } & AuditAlert)
+  | ({ type: 'monitor' | 'access' } & AuditAlert)
   | ({ type: 'breakglass'; kind: 'breakglass'; severity: 'warning' } & BreakGlassAlert)
 );
 

@@ -51,6 +51,8 @@ export interface ConsentInput {
   dataclasses: string[];
   period?: { start?: string; end?: string };
   via: 'fhir' | 'json' | 'nats';
+  /** Why (JSON form only): recorded on the chain; an admin overriding a patient's deny must give one. */
+  reason?: string;
 }
 
 class PeriodDto {
@@ -103,6 +105,10 @@ export class ConsentJsonDto {
 
   @IsOptional() @ValidateNested() @Type(() => PeriodDto)
   period?: PeriodDto;
+
+  /** Why the change is made (recorded on the chain); required when an admin overrides a patient's deny. */
+  @IsOptional() @IsString() @Matches(/\S/, { message: 'reason must not be blank' }) @MaxLength(1000)
+  reason?: string;
 }
 
 export function fromJson(body: unknown, via: 'json' | 'nats' = 'json'): ConsentInput {
@@ -135,6 +141,7 @@ export function fromJson(body: unknown, via: 'json' | 'nats' = 'json'): ConsentI
     dataclasses: unique(dto.dataclasses),
     ...(dto.period ? { period: period(dto.period) } : {}),
     via,
+    ...(dto.reason ? { reason: dto.reason } : {}),
   };
 }
 

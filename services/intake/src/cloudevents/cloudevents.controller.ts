@@ -1,7 +1,7 @@
 import { Body, Controller, Headers, Inject, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiExtraModels, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { DATACONTENTTYPE_MESSAGE, DATACONTENTTYPE_PATTERN, ILL_FORMED_TEXT_MESSAGE, illFormedTextPath, InvalidInputError, LedgerEvent, validateInput } from '@clinical-ledger/contracts';
-import { CONFIG, CurrentPrincipal, LOGGER, Principal, RequireRoles } from '@clinical-ledger/platform';
+import { Access, CONFIG, CurrentPrincipal, LOGGER, Principal } from '@clinical-ledger/platform';
 import { canonicalString } from '@clinical-ledger/chain';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
@@ -40,7 +40,7 @@ export class CloudEventsController {
   ) {}
 
   @Post()
-  @RequireRoles('integration', 'service')
+  @Access('intake.submit')
   @ApiOperation({ summary: 'Submit a CloudEvent (structured, batch or binary mode)' })
   @ApiConsumes(STRUCTURED, BATCH, 'application/json', 'text/plain')
   @ApiBody({ schema: { oneOf: [{ $ref: getSchemaPath(CloudEventInDto) }, { type: 'array', items: { $ref: getSchemaPath(CloudEventInDto) } }] } })

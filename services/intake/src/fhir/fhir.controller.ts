@@ -1,6 +1,6 @@
 import { Body, Controller, Get, Headers, HttpCode, Inject, Param, Post, Put, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiParam, ApiResponse, ApiTags } from '@nestjs/swagger';
-import { CONFIG, CurrentPrincipal, Principal, Public, RequireRoles } from '@clinical-ledger/platform';
+import { Access, CONFIG, CurrentPrincipal, Principal } from '@clinical-ledger/platform';
 import type { Response } from 'express';
 import { IntakeConfig } from '../config';
 import { BodyReaderInterceptor } from '../http/body-reader.interceptor';
@@ -33,7 +33,7 @@ export class FhirController {
     @Inject(CONFIG) private readonly config: IntakeConfig,
   ) {}
 
-  @Public()
+  @Access('intake.metadata')
   @Get('metadata')
   @ApiOperation({ summary: 'CapabilityStatement: what this endpoint takes' })
   metadata(@Res() res: Response): void {
@@ -58,7 +58,7 @@ export class FhirController {
   }
 
   @Post()
-  @RequireRoles('integration', 'service')
+  @Access('intake.submit')
   @HttpCode(200)
   @ApiOperation({ summary: 'Transaction or batch Bundle: each entry resource becomes one ledger event' })
   @ApiHeader({ name: 'X-Tenant', required: false, description: 'Only for service tokens (tenant "*")' })
@@ -146,7 +146,7 @@ export class FhirController {
   }
 
   @Post(':type')
-  @RequireRoles('integration', 'service')
+  @Access('intake.submit')
   @ApiOperation({ summary: 'Create: one resource becomes one ledger event' })
   @ApiParam({ name: 'type', enum: Object.keys(RESOURCES) })
   @ApiHeader({ name: 'X-Tenant', required: false, description: 'Only for service tokens (tenant "*")' })
@@ -160,7 +160,7 @@ export class FhirController {
   }
 
   @Put(':type/:id')
-  @RequireRoles('integration', 'service')
+  @Access('intake.submit')
   @ApiOperation({ summary: 'Update: the new version becomes a new ledger event (a resend of the same version does not)' })
   @ApiParam({ name: 'type', enum: Object.keys(RESOURCES) })
   @ApiBody({ description: 'FHIR R4 resource whose id matches the URL', schema: { type: 'object' } })

@@ -1,9 +1,9 @@
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { jetstream, JetStreamClient, PubAck } from '@nats-io/jetstream';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { AppendCategory, LedgerEvent, Receipt, validateEnvelope } from '@clinical-ledger/contracts';
 import { NatsService } from '@clinical-ledger/messaging';
-import { CONFIG, LOGGER, MetricsService, ReadinessRegistry } from '@clinical-ledger/platform';
+import { CONFIG, LOGGER, MetricsService, ReadinessRegistry, ServiceToken } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Gauge, Histogram } from 'prom-client';
 import { IntakeConfig } from '../config';
@@ -39,6 +39,9 @@ export class LedgerPublisher implements OnModuleInit, OnApplicationShutdown {
   private readonly inflight = new Set<(reason: string) => void>();
   private readonly inflightGauge: Gauge<string>;
 
+  /** This service's token: the ledger admits `ledger.get.entry` callers by the access table. */
+  private readonly serviceToken: ServiceToken;
+
   constructor(
     private readonly nats: NatsService,
     @Inject(CONFIG) private readonly config: IntakeConfig,
@@ -46,6 +49,7 @@ export class LedgerPublisher implements OnModuleInit, OnApplicationShutdown {
     metrics: MetricsService,
     readiness: ReadinessRegistry,
   ) {
+    this.serviceToken = new ServiceToken(config.SERVICE_TOKEN_FILE);
     this.publishSeconds = metrics.histogram('intake_publish_seconds', 'JetStream publish latency (until PubAck)', ['outcome']);
     this.inflightGauge = metrics.gauge('intake_jetstream_inflight', 'JetStream requests (publishes, control id registry) waiting for an answer');
     if (config.INTAKE_ACK_MODE === 'receipt') {
@@ -215,8 +219,11 @@ export class LedgerPublisher implements OnModuleInit, OnApplicationShutdown {
     const nc = this.nc;
     if (!nc) return;
     try {
+      const h = headers();
+      h.set('Authorization', this.serviceToken.authorization());
       const reply = await nc.request(this.nats.subjects.request('ledger.get.entry'), JSON.stringify({ tenant, eventId }), {
         timeout: Math.min(this.config.INTAKE_RECEIPT_TIMEOUT_MS, 5_000),
+        headers: h,
       });
       const body = reply.json<Partial<Receipt> & { receipt?: Receipt }>();
       const receipt = (body.receipt ?? body) as Receipt;

@@ -12,7 +12,8 @@ import {
 } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
 import { NatsService } from '@clinical-ledger/messaging';
-import { assertTenant, CONFIG, LOGGER, MetricsService, Principal } from '@clinical-ledger/platform';
+import { Admission, CONFIG, LOGGER, MetricsService, ServiceToken } from '@clinical-ledger/platform';
+import { headers } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { LedgerConfig } from '../config';
@@ -29,7 +30,7 @@ export interface RecordReadRequest {
   purpose: string;
   /** Emergency access: the mandatory reason (recorded and alerted by consent). */
   breakGlassReason?: string;
-  /** One of the caller's roles; the first one when absent. */
+  /** Refused when given: the role comes from the token (kept to say so clearly). */
   role?: string;
 }
 
@@ -48,13 +49,17 @@ export interface RecordReadResult {
 const PURPOSE = /^[A-Z][A-Z0-9_-]{1,31}$/;
 
 /**
- * Consent-gated record reads: ask `consent.decide` (no answer in time: 503, never a default
- * permit), record the access on the chain and wait until it is durably there, and only then
- * decrypt and return the payload (403 with the decision when denied, 410 when erased).
+ * Consent-gated record reads (access table: `ledger.record.read`): a clinical role (or a service)
+ * asks `consent.decide` with this service's own token (no answer in time: 503, never a default
+ * permit); a patient token reads its own patient's records without a consent decision. Either
+ * way the access is recorded on the chain, durably, before the payload is decrypted and returned
+ * (403 with the decision when denied, 410 when erased).
  */
 @Injectable()
 export class RecordAccessService {
   private readonly reads: Counter<string>;
+  /** This service's token for consent.decide: consent checks its callers like HTTP. */
+  private readonly serviceToken: ServiceToken;
 
   constructor(
     @Inject(CONFIG) private readonly config: LedgerConfig,
@@ -67,31 +72,40 @@ export class RecordAccessService {
     metrics: MetricsService,
   ) {
     this.reads = metrics.counter('ledger_record_reads_total', 'Consent-gated record reads', ['outcome']);
+    this.serviceToken = new ServiceToken(config.SERVICE_TOKEN_FILE);
   }
 
-  async read(principal: Principal, req: RecordReadRequest): Promise<RecordReadResult> {
-    assertTenant(principal, req.tenant);
+  async read(admission: Admission, req: RecordReadRequest): Promise<RecordReadResult> {
+    const principal = admission.principal;
+    admission.assertTenant(req.tenant);
+    // Roles come from the token only: a role named by the caller is refused, not believed.
+    if (req.role !== undefined) throw badRequest('role', 'is not taken: the role comes from the bearer token');
     if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) throw badRequest('purpose', 'must be a PurposeOfUse code such as TREAT or ETREAT');
     if (req.breakGlassReason !== undefined && (typeof req.breakGlassReason !== 'string' || !req.breakGlassReason.trim() || req.breakGlassReason.length > 1_000)) {
       throw badRequest('breakGlassReason', 'must be a non-empty reason (at most 1000 characters)');
     }
-    const role = req.role ?? principal.roles[0];
-    if (!role || !principal.roles.includes(role as Principal['roles'][number])) throw badRequest('role', `must be one of the caller's roles (${principal.roles.join(', ')})`);
     const doc = await this.reader.entryDoc(req.tenant, { eventId: req.eventId });
     const core = decodeCore(bytes(doc.core));
     const subject = typeof core.event['subject'] === 'string' ? core.event['subject'] : undefined;
     const dataclass = String(core.event['dataclass']);
-    if (!subject) throw new LedgerApiError(422, 'no_subject', `event ${req.eventId} names no patient: it is not a patient record`);
+    // Whose record it is decides for a patient token (403 for anyone else's, before anything is asked).
+    const grant = admission.check({ patient: subject })[0];
+    if (!subject || !grant) throw new LedgerApiError(422, 'no_subject', `event ${req.eventId} names no patient: it is not a patient record`);
+    const role = grant.role;
+    const own = grant.conditions.includes('own-patient');
+    if (own && req.breakGlassReason) throw badRequest('breakGlassReason', "is for clinical roles: a patient reads its own records without one");
 
-    const decision = await this.decide({
-      tenant: req.tenant,
-      subject,
-      actor: principal.actor,
-      role,
-      purpose: req.purpose,
-      dataclass,
-      ...(req.breakGlassReason ? { breakGlass: { reason: req.breakGlassReason } } : {}),
-    });
+    const decision: ConsentDecision = own
+      ? { decision: 'permit', reason: "the patient reads its own record", consentSeq: null, breakGlass: false }
+      : await this.decide({
+          tenant: req.tenant,
+          subject,
+          actor: principal.actor,
+          role,
+          purpose: req.purpose,
+          dataclass,
+          ...(req.breakGlassReason ? { breakGlass: { reason: req.breakGlassReason } } : {}),
+        });
     const record: AccessRecord = {
       actor: principal.actor,
       role,
@@ -118,7 +132,9 @@ export class RecordAccessService {
     const nc = await this.nats.ready();
     let reply: unknown;
     try {
-      const msg = await nc.request(this.nats.subjects.request('consent.decide'), JSON.stringify(request), { timeout: this.config.LEDGER_CONSENT_TIMEOUT_MS });
+      const h = headers();
+      h.set('Authorization', this.serviceToken.authorization());
+      const msg = await nc.request(this.nats.subjects.request('consent.decide'), JSON.stringify(request), { timeout: this.config.LEDGER_CONSENT_TIMEOUT_MS, headers: h });
       reply = msg.json();
     } catch (err) {
       this.reads.inc({ outcome: 'consent_unavailable' });

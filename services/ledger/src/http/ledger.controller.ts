@@ -1,17 +1,20 @@
 import { Controller, Get, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { decodeCore } from '@clinical-ledger/chain';
 import type { Receipt } from '@clinical-ledger/contracts';
-import { assertTenant, CurrentPrincipal, Principal, Public, RequireRoles } from '@clinical-ledger/platform';
-import type { StoredChainReport } from '@clinical-ledger/ledger-store';
+import { Access, Admission, Admitted } from '@clinical-ledger/platform';
+import { bytes, type StoredChainReport } from '@clinical-ledger/ledger-store';
+import { entryFacts } from '../access/entry-access';
 import { RecordAccessService, type RecordReadResult } from '../access/record-access.service';
 import { ReadService, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView, type InclusionView } from '../read/read.service';
 
 const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
 
 /**
- * The ledger's HTTP read side. Every route but /v1/keys needs a bearer token of the chain's tenant
- * (a token for one hospital never reads another's chain). Entries, proofs and checkpoints carry no
- * patient data; record payloads only leave through the consent-gated /records route.
+ * The ledger's HTTP read side. Each route performs one action of the access table
+ * (docs/ACCESS-MODEL.md): the guard checks the token's roles and the `:tenant`; routes about one
+ * entry check its patient (and sender) once it is loaded. Record payloads only leave through the
+ * consent-gated /records route.
  */
 @ApiTags('ledger')
 @ApiBearerAuth()
@@ -22,7 +25,7 @@ export class LedgerController {
     private readonly records: RecordAccessService,
   ) {}
 
-  @Public()
+  @Access('ledger.keys')
   @Get('keys')
   @ApiOperation({ summary: 'Public keys (C2SP verifier keys) that verify entries and checkpoints, current and rotated' })
   keys(): { currentKid: string; verifierKeys: string[]; originPrefix: string } {
@@ -30,53 +33,58 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant')
+  @Access('ledger.chain.head')
   @ApiOperation({ summary: 'Chain head: durable size, checkpoint origin and the latest checkpoint' })
   @ApiParam(TENANT)
-  async chain(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string): Promise<{ tenant: string; size: number; origin: string; latestCheckpoint: CheckpointView | null }> {
-    assertTenant(p, tenant);
+  async chain(@Param('tenant') tenant: string): Promise<{ tenant: string; size: number; origin: string; latestCheckpoint: CheckpointView | null }> {
     const latest = await this.reads.latestCheckpoint(tenant).catch(() => null);
     return { tenant, size: await this.reads.size(tenant), origin: this.reads.origin(tenant), latestCheckpoint: latest };
   }
 
   @Get('chains/:tenant/entries')
   // The whole chain's metadata (every patient's pseudonym and event types): auditors and services.
-  @RequireRoles('auditor', 'admin', 'service')
+  @Access('ledger.entries.list')
   @ApiOperation({ summary: 'Page of stored entries in seq order (core bytes, leaf hash, signature, kid), for export and independent verification' })
   @ApiParam(TENANT)
   @ApiQuery({ name: 'from', required: false, description: 'First seq (default 0)' })
   @ApiQuery({ name: 'limit', required: false, description: 'At most this many entries (default 500, max 1000)' })
-  async entries(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Query('from') from?: string, @Query('limit') limit?: string): Promise<EntryPage> {
-    assertTenant(p, tenant);
+  async entries(@Param('tenant') tenant: string, @Query('from') from?: string, @Query('limit') limit?: string): Promise<EntryPage> {
     return this.reads.entriesPage(tenant, from, limit);
   }
 
   @Get('chains/:tenant/entries/:seq')
+  @Access('ledger.entry.read')
   @ApiOperation({ summary: 'Entry by seq: the hashed core (parsed and as stored bytes), leaf hash, signature, kid and receipt' })
   @ApiParam(TENANT)
-  async entryBySeq(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('seq') seq: string): Promise<EntryView> {
-    assertTenant(p, tenant);
-    return this.reads.entry(tenant, { seq });
+  async entryBySeq(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('seq') seq: string): Promise<EntryView> {
+    const view = await this.reads.entry(tenant, { seq });
+    access.check(entryFacts(view.core));
+    return view;
   }
 
   @Get('chains/:tenant/events/:eventId')
+  @Access('ledger.entry.read')
   @ApiOperation({ summary: 'Entry by event id' })
   @ApiParam(TENANT)
-  async entryByEvent(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<EntryView> {
-    assertTenant(p, tenant);
-    return this.reads.entry(tenant, { eventId });
+  async entryByEvent(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<EntryView> {
+    const view = await this.reads.entry(tenant, { eventId });
+    access.check(entryFacts(view.core));
+    return view;
   }
 
   @Get('chains/:tenant/receipts/:eventId')
+  @Access('ledger.receipt.read')
   @ApiOperation({ summary: 'Receipt of an event (the same one published on ledger.entry.<tenant>), with the latest checkpoint (cosigned when witnessed) once one covers it' })
   @ApiParam(TENANT)
-  async receipt(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<Receipt & { checkpoint?: CheckpointView }> {
-    assertTenant(p, tenant);
+  async receipt(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<Receipt & { checkpoint?: CheckpointView }> {
     const entry = await this.reads.entry(tenant, { eventId });
+    access.check(entryFacts(entry.core));
     const checkpoint = await this.reads.coveringCheckpoint(tenant, entry.seq);
     return checkpoint ? { ...entry.receipt, checkpoint } : entry.receipt;
   }
 
   @Get('chains/:tenant/proofs/inclusion')
+  @Access('ledger.proof.inclusion')
   @ApiOperation({
     summary: 'RFC 9162 inclusion proof of an entry (by seq or eventId) in the tree of a stored signed checkpoint, with that checkpoint',
     description: '404 checkpoint_not_found (with the nearest stored sizes) when `size` names no stored checkpoint; 409 not_checkpointed when the entry is newer than the latest checkpoint.',
@@ -86,17 +94,19 @@ export class LedgerController {
   @ApiQuery({ name: 'eventId', required: false })
   @ApiQuery({ name: 'size', required: false, description: 'Size of a stored checkpoint (default: the latest)' })
   async inclusion(
-    @CurrentPrincipal() p: Principal,
+    @Admitted() access: Admission,
     @Param('tenant') tenant: string,
     @Query('seq') seq?: string,
     @Query('eventId') eventId?: string,
     @Query('size') size?: string,
   ): Promise<InclusionView> {
-    assertTenant(p, tenant);
+    // Whose entry it is decides for patients and integration; auditors need no lookup.
+    if (!access.decided) access.check(entryFacts(decodeCore(bytes((await this.reads.entryDoc(tenant, { seq, eventId })).core))));
     return this.reads.inclusion(tenant, { seq, eventId }, size);
   }
 
   @Get('chains/:tenant/proofs/consistency')
+  @Access('ledger.proof.consistency')
   @ApiOperation({
     summary: 'RFC 9162 consistency proof between two stored signed checkpoints `from` and `to`, with both checkpoints',
     description: '404 checkpoint_not_found (with the nearest stored sizes) when either size names no stored checkpoint.',
@@ -104,54 +114,53 @@ export class LedgerController {
   @ApiParam(TENANT)
   @ApiQuery({ name: 'from', required: true })
   @ApiQuery({ name: 'to', required: false, description: 'Size of a stored checkpoint (default: the latest)' })
-  async consistency(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Query('from') from: string, @Query('to') to?: string): Promise<ConsistencyView> {
-    assertTenant(p, tenant);
+  async consistency(@Param('tenant') tenant: string, @Query('from') from: string, @Query('to') to?: string): Promise<ConsistencyView> {
     return this.reads.consistency(tenant, from, to);
   }
 
   @Get('chains/:tenant/checkpoints/latest')
+  @Access('ledger.checkpoint.read')
   @ApiOperation({ summary: 'Latest stored signed checkpoint (C2SP tlog-checkpoint note)' })
   @ApiParam(TENANT)
-  async latest(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string): Promise<CheckpointView> {
-    assertTenant(p, tenant);
+  async latest(@Param('tenant') tenant: string): Promise<CheckpointView> {
     return this.reads.latestCheckpoint(tenant);
   }
 
   @Get('chains/:tenant/checkpoints/:size')
+  @Access('ledger.checkpoint.read')
   @ApiOperation({ summary: 'The stored signed checkpoint at a tree size (404 checkpoint_not_found with the nearest stored sizes otherwise; nothing is signed on request)' })
   @ApiParam(TENANT)
-  async checkpointAt(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('size') size: string): Promise<CheckpointView> {
-    assertTenant(p, tenant);
+  async checkpointAt(@Param('tenant') tenant: string, @Param('size') size: string): Promise<CheckpointView> {
     return this.reads.checkpoint(tenant, size);
   }
 
   @Get('chains/:tenant/verify')
-  @RequireRoles('auditor', 'admin', 'service')
+  @Access('ledger.verify')
   @ApiOperation({ summary: 'Verifies the stored chain from genesis (links, hashes, signatures, tree nodes, checkpoints); names the first bad seq' })
   @ApiParam(TENANT)
   @ApiOkResponse({ description: '{ok, size, rootHash, checkpointsVerified, failure?: {seq, reason, message}}' })
-  async verify(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string): Promise<StoredChainReport> {
-    assertTenant(p, tenant);
+  async verify(@Param('tenant') tenant: string): Promise<StoredChainReport> {
     return this.reads.verify(tenant);
   }
 
   @Get('chains/:tenant/records/:eventId')
+  @Access('ledger.record.read')
   @ApiOperation({
     summary: 'Consent-gated record read: asks consent.decide, records the access on the chain (durably, first), then returns the decrypted payload',
-    description: '403 with the decision when consent denies; 503 when consent does not answer or the access cannot be recorded; 410 when the patient was erased.',
+    description:
+      "Clinical roles (and services) with a purpose: consent decides. A patient token reads its own patient's records only. The role is the token's (a `role` parameter is refused). 403 with the decision when consent denies; 503 when consent does not answer or the access cannot be recorded; 410 when the patient was erased.",
   })
   @ApiParam(TENANT)
   @ApiQuery({ name: 'purpose', required: true, description: 'HL7 v3 PurposeOfUse, e.g. TREAT, ETREAT' })
   @ApiQuery({ name: 'breakGlassReason', required: false, description: 'Emergency access reason (recorded and alerted)' })
-  @ApiQuery({ name: 'role', required: false, description: "One of the caller's roles (default: the first)" })
   async record(
-    @CurrentPrincipal() p: Principal,
+    @Admitted() access: Admission,
     @Param('tenant') tenant: string,
     @Param('eventId') eventId: string,
     @Query('purpose') purpose: string,
     @Query('breakGlassReason') breakGlassReason?: string,
     @Query('role') role?: string,
   ): Promise<RecordReadResult> {
-    return this.records.read(p, { tenant, eventId, purpose, ...(breakGlassReason ? { breakGlassReason } : {}), ...(role ? { role } : {}) });
+    return this.records.read(access, { tenant, eventId, purpose, ...(breakGlassReason ? { breakGlassReason } : {}), ...(role !== undefined ? { role } : {}) });
   }
 }

@@ -2,9 +2,12 @@ import { HttpException, Inject, Injectable, OnApplicationShutdown, OnModuleInit 
 import type { Msg, Subscription } from '@nats-io/transport-node';
 import type { RequestName } from '@clinical-ledger/contracts';
 import { NatsService } from '@clinical-ledger/messaging';
-import { BearerVerifier, CONFIG, LOGGER, Principal, ReadinessRegistry } from '@clinical-ledger/platform';
+import { decodeCore } from '@clinical-ledger/chain';
+import { bytes } from '@clinical-ledger/ledger-store';
+import { AccessPolicy, actionOfRequest, Admission, CONFIG, LOGGER, ReadinessRegistry, RequestAccess } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { LedgerConfig } from '../config';
+import { entryFacts } from '../access/entry-access';
 import { RecordAccessService } from '../access/record-access.service';
 import { checkTenant, ReadService } from '../read/read.service';
 
@@ -15,14 +18,15 @@ type Body = Record<string, unknown>;
 /**
  * The read side over core NATS request/reply: plain JSON in, plain JSON out (errors as
  * {error, message, status}), in a queue group so replicas share the load. Subjects honour the
- * namespace. Record reads need the caller's bearer JWT (header `Authorization: Bearer ...` or a
- * `token` field), verified with the same keys as HTTP.
+ * namespace. Every request needs the caller's bearer JWT (header `Authorization: Bearer ...` or a
+ * `token` field) and is admitted by the access table exactly like the HTTP route of the same
+ * action (roles, tenant, and the entry's patient or sender).
  */
 @Injectable()
 export class LedgerResponders implements OnModuleInit, OnApplicationShutdown {
   private readonly subs: Subscription[] = [];
-  /** The HTTP guard's token rules (pinned algorithms, required exp, tenant claim), on NATS. */
-  private readonly bearer: BearerVerifier;
+  /** The HTTP guard's token rules and the access table, on NATS. */
+  private readonly access: RequestAccess;
 
   constructor(
     private readonly nats: NatsService,
@@ -31,8 +35,9 @@ export class LedgerResponders implements OnModuleInit, OnApplicationShutdown {
     @Inject(CONFIG) config: LedgerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     readiness: ReadinessRegistry,
+    policy: AccessPolicy,
   ) {
-    this.bearer = new BearerVerifier(config);
+    this.access = new RequestAccess(config, policy);
     readiness.register('ledger-responders', async () => {
       if (this.subs.length === 0 || this.subs.some((s) => s.isClosed())) throw new Error('not answering ledger requests');
     });
@@ -42,25 +47,41 @@ export class LedgerResponders implements OnModuleInit, OnApplicationShutdown {
     void this.nats
       .ready()
       .then(() => {
-        const entry = (b: Body) => this.reads.entry(checkTenant(b['tenant']), { seq: b['seq'], eventId: b['eventId'] });
-        const checkpoint = (b: Body) => this.reads.checkpoint(checkTenant(b['tenant']), b['size']);
+        const entry = async (a: Admission, tenant: string, b: Body) => {
+          const view = await this.reads.entry(tenant, { seq: b['seq'], eventId: b['eventId'] });
+          a.check(entryFacts(view.core));
+          return view;
+        };
+        const checkpoint = (_: Admission, tenant: string, b: Body) => this.reads.checkpoint(tenant, b['size']);
         this.listen('ledger.get.entry', entry);
         this.listen('ledger.entry.get', entry);
         this.listen('ledger.get.checkpoint', checkpoint);
         this.listen('ledger.checkpoint.get', checkpoint);
-        this.listen('ledger.proof.inclusion', (b) => this.reads.inclusion(checkTenant(b['tenant']), { seq: b['seq'], eventId: b['eventId'] }, b['size']));
-        this.listen('ledger.proof.consistency', (b) => this.reads.consistency(checkTenant(b['tenant']), b['from'], b['to']));
-        this.listen('ledger.record.read', (b, msg) => this.recordRead(b, msg));
+        this.listen('ledger.proof.inclusion', async (a, tenant, b) => {
+          const ref = { seq: b['seq'], eventId: b['eventId'] };
+          if (!a.decided) a.check(entryFacts(decodeCore(bytes((await this.reads.entryDoc(tenant, ref)).core))));
+          return this.reads.inclusion(tenant, ref, b['size']);
+        });
+        this.listen('ledger.proof.consistency', (_, tenant, b) => this.reads.consistency(tenant, b['from'], b['to']));
+        this.listen('ledger.record.read', (a, tenant, b) => this.recordRead(a, tenant, b));
       })
       .catch((err: unknown) => this.logger.error({ err: String(err) }, 'cannot answer ledger requests'));
   }
 
-  private listen(name: RequestName, handle: (body: Body, msg: Msg) => Promise<unknown>): void {
+  /** Answers `name` for callers the access table admits to its action (none: a start-up error). */
+  private listen(name: RequestName, handle: (admission: Admission, tenant: string, body: Body) => Promise<unknown>): void {
+    const action = actionOfRequest(name);
+    if (!action) throw new Error(`no access rule for the NATS request ${name}`);
+    const admitted = async (body: Body, msg: Msg) => {
+      const principal = await this.access.principal(msg, body);
+      const tenant = checkTenant(body['tenant']);
+      return handle(this.access.policy.admit(principal, action, tenant), tenant, body);
+    };
     const sub = this.nats.connection.subscribe(this.nats.subjects.request(name), {
       queue: QUEUE,
       callback: (err, msg) => {
         if (err) return this.logger.warn({ err: err.message, subject: name }, 'request subscription error');
-        void this.answer(msg, handle);
+        void this.answer(msg, admitted);
       },
     });
     this.subs.push(sub);
@@ -84,26 +105,14 @@ export class LedgerResponders implements OnModuleInit, OnApplicationShutdown {
     if (msg.reply) msg.respond(JSON.stringify(reply));
   }
 
-  private async principal(body: Body, msg: Msg): Promise<Principal> {
-    const header = msg.headers?.get('Authorization') ?? '';
-    const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? (typeof body['token'] === 'string' ? body['token'] : undefined);
-    if (!token) throw new HttpException({ error: 'unauthenticated', message: 'missing bearer token (Authorization header or token field)' }, 401);
-    try {
-      return await this.bearer.verify(token);
-    } catch (err) {
-      throw new HttpException({ error: 'invalid_token', message: err instanceof Error ? err.message : 'invalid token' }, 401);
-    }
-  }
-
-  private async recordRead(body: Body, msg: Msg): Promise<unknown> {
-    const principal = await this.principal(body, msg);
+  private async recordRead(admission: Admission, tenant: string, body: Body): Promise<unknown> {
     const str = (k: string) => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
-    return this.records.read(principal, {
-      tenant: checkTenant(body['tenant']),
+    return this.records.read(admission, {
+      tenant,
       eventId: str('eventId') ?? '',
       purpose: str('purpose') ?? '',
       ...(str('breakGlassReason') ? { breakGlassReason: str('breakGlassReason') as string } : {}),
-      ...(str('role') ? { role: str('role') as string } : {}),
+      ...(body['role'] !== undefined ? { role: String(body['role']) } : {}),
     });
   }
 
