@@ -163,8 +163,8 @@ export class ConsentController {
     const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
     const tenant = tenantFor(admission, b['tenant']);
     const req = parseDecisionRequest({ ...b, tenant });
-    // Service, admin and auditor ask for anyone; everyone else for their own actor and token roles.
-    admission.check({ actor: req.actor, role: req.role });
+    // Service, admin and auditor ask for anyone; everyone else for their own actor and token roles (a patient: its own patient).
+    admission.check({ actor: req.actor, role: req.role, patient: req.subject });
     return this.decisions.decide(req);
   }
 

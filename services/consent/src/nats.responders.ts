@@ -102,7 +102,7 @@ export class NatsResponders implements OnModuleInit, OnApplicationShutdown {
   private decide(body: Record<string, unknown>, admission: Admission): Promise<unknown> {
     const { token: _token, ...rest } = body;
     const req = parseDecisionRequest(rest);
-    admission.check({ actor: req.actor, role: req.role });
+    admission.check({ actor: req.actor, role: req.role, patient: req.subject });
     return this.decisions.decide(req);
   }
 

@@ -25,6 +25,7 @@ import { SignJWT } from 'jose';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { localSecrets } from './local-secrets';
+import { patientPseudonym } from '@clinical-ledger/contracts';
 
 const TENANT = process.env['DEMO_TENANT'] ?? 'demo-hospital';
 const PORTS: Record<ServiceName, number> = { intake: 8081, ledger: 8082, consent: 8083, audit: 8084 };
@@ -77,8 +78,13 @@ async function main(): Promise<void> {
 
   const secrets = localSecrets(root, [TENANT]);
   const jwtSecret = readFileSync(secrets.jwtSecretFile);
-  const token = (roles: string[], sub: string, tenant = TENANT) =>
-    new SignJWT({ tenant, roles }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('12h').sign(jwtSecret);
+  const token = (roles: string[], sub: string, tenant = TENANT, claims: Record<string, string> = {}) =>
+    new SignJWT({ tenant, roles, ...claims }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('12h').sign(jwtSecret);
+  // The demo patient: the pseudonym intake gives this identifier (FHIR Patient.identifier, or HL7 PID-3
+  // mapped to this system), so the patient token below reads exactly that patient's records.
+  const demoPatient = { system: 'urn:oid:2.16.840.1.113883.19.5', value: 'DEMO-0001' };
+  const pseudonymKey = Buffer.from((JSON.parse(readFileSync(secrets.pseudonymSecretsFile, 'utf8')) as Record<string, string>)[TENANT] as string, 'base64');
+  const demoPseudonym = patientPseudonym(pseudonymKey, demoPatient.system, demoPatient.value);
   // The audit monitor trusts the ledger's public key because we hand it over here, not because
   // the ledger says so (that would trust the thing being audited).
   const keyName = 'clinical-ledger-local';
@@ -100,6 +106,9 @@ async function main(): Promise<void> {
     : {};
   const consentTokenFile = join(secrets.dir, 'consent-service.jwt');
   writeFileSync(consentTokenFile, await token(['service'], 'consent-service'), { mode: 0o600 });
+  // Each service's own token for the NATS requests it makes (checked like any caller's).
+  const serviceTokenFile = join(secrets.dir, 'service.jwt');
+  writeFileSync(serviceTokenFile, await token(['service'], 'platform-services', '*'), { mode: 0o600 });
   const env: Record<string, string> = {
     NATS_URL: natsUrl,
     MONGO_URL: mongoUrl,
@@ -112,6 +121,7 @@ async function main(): Promise<void> {
     AUDIT_VERIFIER_KEYS: verifierKey,
     CONSENT_PSEUDONYM_SECRETS_FILE: secrets.pseudonymSecretsFile,
     CONSENT_LEDGER_TOKEN_FILE: consentTokenFile,
+    SERVICE_TOKEN_FILE: serviceTokenFile,
     LEDGER_KEK_FILE: secrets.kekFile,
     INTAKE_PSEUDONYM_SECRETS_FILE: secrets.pseudonymSecretsFile,
     INTAKE_DEFAULT_TENANT: TENANT,
@@ -153,10 +163,14 @@ async function main(): Promise<void> {
       ? [`  witness              ${witness.url}   (omniwitness, quorum 1; key ${witness.vkey}; UP_WITNESS=0 runs without)`]
       : ['  witness              none (UP_WITNESS=0): checkpoints are signed, not cosigned']),
     '',
-    `Development tokens for tenant "${TENANT}" (12 h):`,
-    `  integration  ${await token(['integration'], 'mirth-demo')}`,
-    `  clinician    ${await token(['clinician'], 'dr-demo')}`,
-    `  auditor      ${await token(['auditor'], 'auditor-demo')}`,
+    `Development tokens for tenant "${TENANT}" (12 h; who may do what: docs/ACCESS-MODEL.md):`,
+    `  integration   ${await token(['integration'], 'mirth-demo')}`,
+    `  clinician     ${await token(['clinician'], 'dr-demo')}`,
+    `  registration  ${await token(['registration'], 'registration-demo')}`,
+    `  admin         ${await token(['admin'], 'admin-demo')}`,
+    `  auditor       ${await token(['auditor'], 'auditor-demo')}`,
+    `  patient       ${await token(['patient'], 'patient-app-demo', TENANT, { patient: demoPseudonym })}`,
+    `                (the demo patient: identifier ${demoPatient.system}|${demoPatient.value} = ${demoPseudonym})`,
     '',
     'Ctrl-C stops everything (data stays in .local/data).',
   ];

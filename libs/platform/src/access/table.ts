@@ -133,7 +133,7 @@ export const ACCESS_TABLE = {
       registration: ['self'],
       admin: ['tenant'],
       auditor: ['tenant'],
-      patient: ['self'],
+      patient: ['self', 'own-patient'],
       service: ['tenant'],
     },
     nats: ['consent.decide'],
