@@ -296,11 +296,11 @@ describe('consent-gated record reads across consent and ledger', () => {
     expect((await read(record.id, 'purpose=TREAT')).status).toBe(200);
 
     // Kill the ledger the moment consent's decision reaches it: between the decision and its answer.
-    // (Replies travel to the requester's inbox; a listener on every inbox sees them too.)
+    // (Replies travel to the requester's inbox, the ledger's own prefix `_INBOX_ledger`; a listener there sees them too.)
     const victim = ledger;
     let decided = 0;
     const KILL_AT = 4;
-    const watch = nc.subscribe('_INBOX.>', {
+    const watch = nc.subscribe('_INBOX_ledger.>', {
       callback: (_e, m) => {
         let body: unknown;
         try {
