@@ -38,7 +38,8 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
     return { status: res.status, body: (await res.json()) as Json };
   }
   async function request(name: 'ledger.get.checkpoint' | 'ledger.proof.inclusion' | 'ledger.proof.consistency', body: Json): Promise<Json> {
-    return (await nc.request(subjects.request(name), JSON.stringify(body), { timeout: 5_000 })).json<Json>();
+    // With the caller's token, as every ledger request needs (docs/ACCESS-MODEL.md).
+    return (await nc.request(subjects.request(name), JSON.stringify({ ...body, token }), { timeout: 5_000 })).json<Json>();
   }
   async function append(n: number, size: number): Promise<void> {
     await Promise.all(Array.from({ length: n }, () => publish(nc, subjects, makeEvent(tenant))));

@@ -102,6 +102,10 @@ export const ACCESS_TABLE = {
     nats: ['ledger.record.read'],
   },
 
+  // ---- ledger: operations ------------------------------------------------------------------------
+  'ledger.deadletters.list': { summary: "The chain's dead letters (reason and origin, never a payload)", grants: { admin: ['tenant'] } },
+  'ledger.deadletters.replay': { summary: 'Replay dead letters onto their subject', grants: { admin: ['tenant'] } },
+
   // ---- consent ----------------------------------------------------------------------------------
   'consent.change': {
     summary: 'Grant, update or revoke a consent',

@@ -89,6 +89,8 @@ export class CloudEventsController {
 
   private prepare(plain: unknown, principal: Principal, at: string): PreparedCloudEvent {
     const field = (name: string) => `${at}${at && !name.startsWith('[') ? '.' : ''}${name}`;
+    // The hospital first: a token of another one learns nothing, not even what is wrong with the event.
+    if (typeof plain === 'object' && plain !== null && typeof (plain as Record<string, unknown>)['tenant'] === 'string') requestTenant(principal, (plain as Record<string, string>)['tenant']);
     // Text that is not well-formed Unicode has no place on the chain, nor in the encrypted data.
     const illFormed = illFormedTextPath(plain);
     if (illFormed) throw new InvalidInputError([{ field: field(illFormed), message: ILL_FORMED_TEXT_MESSAGE }]);

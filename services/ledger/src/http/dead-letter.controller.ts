@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { assertTenant, CurrentPrincipal, Principal, RequireRoles } from '@clinical-ledger/platform';
+import { Access, assertTenant, CurrentPrincipal, Principal, RequireRoles } from '@clinical-ledger/platform';
 import { DeadLetterService, type DeadLetterPage, type ReplayResult } from '../deadletters/dead-letter.service';
 import { badRequest } from '../read/read.service';
 
@@ -18,6 +18,7 @@ export class DeadLetterController {
   constructor(private readonly deadLetters: DeadLetterService) {}
 
   @Get()
+  @Access('ledger.deadletters.list')
   @RequireRoles('admin')
   @ApiOperation({ summary: 'Dead letters of the chain (LEDGER_APPEND messages the ledger could not record): reason, detail, origin; never the payload' })
   @ApiParam(TENANT)
@@ -30,6 +31,7 @@ export class DeadLetterController {
 
   @Post('replay')
   @HttpCode(200)
+  @Access('ledger.deadletters.replay')
   @RequireRoles('admin')
   @ApiOperation({ summary: 'Replays dead letters (body {seqs: [..]} or {all: true}) onto their original subject once the cause is fixed; replayed ones leave the dead letters' })
   @ApiParam(TENANT)
