@@ -151,6 +151,13 @@ export const ACCESS_TABLE = {
   'audit.monitor.read': { summary: "The monitor's verified checkpoints, alerts and status", grants: copy(METADATA_STAFF) },
   'audit.monitor.poll': { summary: 'Check the latest checkpoint now', grants: copy(METADATA_STAFF) },
 
+  // ---- portal (the patient app) -------------------------------------------------------------------
+  'portal.app': { summary: 'The patient app (static shell and its pinned public keys)', public: true, grants: {} },
+  'portal.proxy': {
+    summary: "Same-origin forwarding of the app's requests (each upstream decides as in its own row)",
+    grants: { patient: ['own-patient'] },
+  },
+
   // ---- intake -----------------------------------------------------------------------------------
   'intake.submit': { summary: 'Submit clinical events (FHIR, CloudEvents)', grants: { integration: ['tenant'], service: ['tenant'] } },
 } satisfies Record<string, ActionRule>;

@@ -1,7 +1,7 @@
 import { All, BadGatewayException, Controller, ForbiddenException, Inject, NotFoundException, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { CONFIG, CurrentPrincipal, type Principal, RequireRoles } from '@clinical-ledger/platform';
+import { Access, CONFIG, CurrentPrincipal, type Principal, RequireRoles } from '@clinical-ledger/platform';
 import { PortalConfig } from '../config';
 
 type Upstream = 'ledger' | 'consent' | 'audit';
@@ -46,6 +46,7 @@ async function readBody(req: Request): Promise<Buffer> {
  * own bearer token (see README: why a proxy rather than CORS). Only patient tokens pass.
  */
 @ApiExcludeController()
+@Access('portal.proxy')
 @RequireRoles('patient')
 @Controller('api')
 export class ProxyController {

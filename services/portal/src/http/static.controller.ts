@@ -3,7 +3,7 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, normalize } from 'node:path';
-import { CONFIG, Public } from '@clinical-ledger/platform';
+import { Access, CONFIG } from '@clinical-ledger/platform';
 import { PortalConfig, splitKeys } from '../config';
 
 /**
@@ -33,7 +33,7 @@ function secure(res: Response): void {
 
 /** Serves the built app (index.html for every app route, hashed assets) and the pinned keys. */
 @ApiExcludeController()
-@Public()
+@Access('portal.app')
 @Controller()
 export class StaticController {
   private readonly dir: string;
