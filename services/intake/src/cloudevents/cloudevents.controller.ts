@@ -1,7 +1,7 @@
 import { Body, Controller, Headers, Inject, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiExtraModels, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { DATACONTENTTYPE_MESSAGE, DATACONTENTTYPE_PATTERN, ILL_FORMED_TEXT_MESSAGE, illFormedTextPath, InvalidInputError, LedgerEvent, validateInput } from '@clinical-ledger/contracts';
-import { Access, CONFIG, CurrentPrincipal, LOGGER, Principal } from '@clinical-ledger/platform';
+import { Access, CONFIG, CurrentPrincipal, LOGGER, Principal, senderSource } from '@clinical-ledger/platform';
 import { canonicalString } from '@clinical-ledger/chain';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
@@ -15,6 +15,9 @@ import { Accepted, LedgerPublisher } from '../pipeline/ledger-publisher';
 import { IntakeConfig } from '../config';
 import { MissingSecretError, Pseudonymizer } from '../pipeline/pseudonyms';
 import { CloudEventInDto, KNOWN_ATTRIBUTES } from './cloudevent.dto';
+
+/** The source FHIR intake stamps on what a token sent (libs/platform senderSource). */
+const SENDER_PREFIX = 'urn:fhir:client:';
 
 const STRUCTURED = 'application/cloudevents+json';
 const BATCH = 'application/cloudevents-batch+json';
@@ -108,6 +111,11 @@ export class CloudEventsController {
       throw err;
     }
     const tenant = requestTenant(principal, ce.tenant);
+    // `urn:fhir:client:<sub>` is how the ledger tells what an integration token sent (its receipts):
+    // a CloudEvent may claim that source only for the token's own sub.
+    if (ce.source.startsWith(SENDER_PREFIX) && ce.source !== senderSource(principal.actor)) {
+      throw new InvalidInputError([{ field: field('source'), message: `${SENDER_PREFIX}<sub> names the sending token: only ${senderSource(principal.actor)} may be used with this token` }]);
+    }
     if (!this.pseudonyms.has(tenant)) throw new MissingSecretError(tenant);
     let subject = ce.subject;
     if (ce.patientid) {

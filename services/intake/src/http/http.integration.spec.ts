@@ -217,6 +217,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
       ['no data', await post('/events', { ...ce, data: undefined }, { type: 'application/cloudevents+json' }), 400, 'data'],
       ['binary without headers', await post('/events', { a: 1 }, { type: 'application/json' }), 400, 'ce-specversion'],
       ['empty batch', await post('/events', [], { type: 'application/cloudevents-batch+json' }), 400, '(body)'],
+      ["another sender's source", await post('/events', { ...ce, source: 'urn:fhir:client:mirth-2' }, { type: 'application/cloudevents+json' }), 400, 'source'],
     ];
     for (const [what, res, status, field] of cases) {
       expect({ what, status: res.status }).toEqual({ what, status });
