@@ -1,8 +1,8 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import { APP_GUARD } from '@nestjs/core';
+import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { BaseConfig } from './config';
-import { AccessGuard, AccessPolicy, parseClinicalRoles } from './access';
+import { AccessGuard, AccessPolicy, AccessRouteAudit, parseClinicalRoles } from './access';
 import { HealthController, ReadinessRegistry } from './health';
 import { createLogger } from './logger';
 import { CONFIG, LOGGER } from './tokens';
@@ -19,6 +19,7 @@ export class PlatformModule {
   static forRoot(config: BaseConfig, logger: Logger = createLogger(config.SERVICE_NAME, config.LOG_LEVEL)): DynamicModule {
     return {
       module: PlatformModule,
+      imports: [DiscoveryModule],
       controllers: [HealthController, MetricsController],
       providers: [
         { provide: CONFIG, useValue: config },
@@ -29,6 +30,8 @@ export class PlatformModule {
         { provide: AccessPolicy, useValue: new AccessPolicy({ clinicalRoles: parseClinicalRoles(config.ACCESS_CLINICAL_ROLES) }) },
         // Every HTTP route: a verified bearer token (unless public), then its @Access rule; no rule, no access.
         { provide: APP_GUARD, useClass: AccessGuard },
+        // And no route starts without a rule.
+        AccessRouteAudit,
       ],
       exports: [CONFIG, LOGGER, MetricsService, ReadinessRegistry, AccessPolicy],
     };

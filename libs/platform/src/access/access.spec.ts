@@ -157,7 +157,10 @@ class ProbeController {
     a.check({ patient: seq === '1' ? 'pseudo:alice' : 'pseudo:bob' });
     return { seq };
   }
+}
 
+@Controller()
+class UnruledController {
   @Get('unruled')
   unruled() {
     return { open: 'by accident' };
@@ -183,7 +186,7 @@ describe('AccessGuard', () => {
   });
   afterAll(() => svc?.close());
 
-  it('enforces the table on routes and refuses a route without a rule', async () => {
+  it('enforces the table on routes', async () => {
     const auditor = await token({ tenant: 'hosp-a', roles: ['auditor'] });
     const clinician = await token({ tenant: 'hosp-a', roles: ['clinician'] });
     const alice = await token({ tenant: 'hosp-a', roles: ['patient'], patient: 'pseudo:alice' });
@@ -194,6 +197,16 @@ describe('AccessGuard', () => {
     expect((await get('/chains/hosp-b/entries', auditor)).status).toBe(403);
     expect((await get('/chains/hosp-a/entries/1', alice)).status).toBe(200);
     expect((await get('/chains/hosp-a/entries/2', alice)).status).toBe(403);
-    expect((await get('/unruled', auditor)).status).toBe(403);
+  });
+
+  it('refuses to start an application with a route that has no rule, naming it', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'access-spec-')), 'jwt');
+    writeFileSync(file, secret);
+    const config = loadConfig(BaseConfig, { SERVICE_NAME: 'access-probe', HTTP_HOST: '127.0.0.1', AUTH_HS256_SECRET_FILE: file });
+    @Module({ imports: [PlatformModule.forRoot(config, createLogger('access-probe', 'silent'))], controllers: [UnruledController] })
+    class UnruledModule {}
+    await expect(startService(UnruledModule, { config, port: 0, handleSignals: false, logger: createLogger('access-probe', 'silent') })).rejects.toThrow(
+      /routes without an access rule .*UnruledController\.unruled/,
+    );
   });
 });

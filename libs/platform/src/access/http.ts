@@ -6,11 +6,13 @@ import {
   ForbiddenException,
   Inject,
   Injectable,
+  OnApplicationBootstrap,
   OnModuleInit,
   SetMetadata,
   UnauthorizedException,
 } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
+import { PATH_METADATA } from '@nestjs/common/constants';
+import { DiscoveryService, Reflector } from '@nestjs/core';
 import { ApiExtension } from '@nestjs/swagger';
 import { JwtAuthGuard, Principal, Public, PUBLIC_KEY } from '../auth';
 import { BaseConfig } from '../config';
@@ -82,3 +84,40 @@ export const Admitted = createParamDecorator((_: unknown, ctx: ExecutionContext)
   if (!req.access) throw new UnauthorizedException({ error: 'unauthenticated', message: 'no admitted principal' });
   return req.access;
 });
+
+/**
+ * At start, every HTTP route of the application must name its action (or be public): a route
+ * nobody wrote a rule for fails the start, naming it, instead of waiting to be found by a 403 —
+ * this covers routes hidden from the OpenAPI document too (dashboards, health, the portal).
+ */
+@Injectable()
+export class AccessRouteAudit implements OnApplicationBootstrap {
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly reflector: Reflector,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const missing = unruledRoutes(this.discovery, this.reflector);
+    if (missing.length) throw new Error(`routes without an access rule (@Access, docs/ACCESS-MODEL.md): ${missing.join(', ')}`);
+  }
+}
+
+/** `Controller.handler` of every HTTP route that has neither @Access nor @Public. */
+export function unruledRoutes(discovery: DiscoveryService, reflector: Reflector): string[] {
+  const out: string[] = [];
+  for (const wrapper of discovery.getControllers()) {
+    const cls = wrapper.metatype as (new (...args: never[]) => object) | undefined;
+    if (!cls?.prototype) continue;
+    for (const name of Object.getOwnPropertyNames(cls.prototype)) {
+      if (name === 'constructor') continue;
+      const handler = (cls.prototype as Record<string, unknown>)[name];
+      // Only HTTP routes (message handlers of the JetStream transport have no path).
+      if (typeof handler !== 'function' || Reflect.getMetadata(PATH_METADATA, handler) === undefined) continue;
+      const targets = [handler, cls];
+      const ruled = reflector.getAllAndOverride<unknown>(ACCESS_KEY, targets) !== undefined || reflector.getAllAndOverride<boolean>(PUBLIC_KEY, targets) === true;
+      if (!ruled) out.push(`${cls.name}.${name}`);
+    }
+  }
+  return out;
+}
