@@ -106,9 +106,9 @@ const SERVER_SETTINGS = [
 /**
  * FerretDB 1.24's PostgreSQL backend filters equality with jsonb containment
  * (`_jsonb->'f' @> value`), which the btree indexes it creates (`(_jsonb->'f')`) cannot serve, so
- * every `_id` lookup would read the whole table. This event trigger gives each index FerretDB
- * creates a GIN twin on the same expressions, which serves exactly that operator, and drops the twin
- * with it. FerretDB itself is unchanged and does not see the twins (it lists indexes from its own
+ * every `_id` lookup would read the whole table. This event trigger gives each single-field index
+ * FerretDB creates a GIN twin on the same expression, which serves exactly that operator, and drops
+ * the twin with it. FerretDB itself is unchanged and does not see the twins (it lists indexes from its own
  * metadata); its unique btree indexes still decide duplicates.
  */
 const SETUP_SQL = `
@@ -128,7 +128,9 @@ BEGIN
       JOIN pg_class tc ON tc.oid = i.indrelid
       JOIN pg_namespace n ON n.oid = ic.relnamespace
      WHERE i.indexrelid = cmd.objid;
-    CONTINUE WHEN NOT FOUND OR idx.amname <> 'btree';
+    -- Single-field indexes only (_id, keyId...): a twin of (chain, x) would keep one huge posting
+    -- list per chain up to date on every insert, for lookups the store does not make on hot paths.
+    CONTINUE WHEN NOT FOUND OR idx.amname <> 'btree' OR idx.indnatts <> 1;
     cols := NULL;
     FOR k IN 1..idx.indnatts LOOP
       -- FerretDB's indexes are expressions over the _jsonb column only (indkey 0 = expression).
