@@ -92,7 +92,7 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
     const before = await store.listCheckpoints(tenant);
     expect(before.map((c) => c.size)).toEqual([5, 10]);
     const five = await http('/checkpoints/5');
-    expect(five.body).toEqual({ tenant, origin, size: 5, rootHash: before[0].rootHash, note: before[0].note, stored: true });
+    expect(five.body).toEqual({ tenant, origin, size: 5, rootHash: before[0].rootHash, note: before[0].note, stored: true, cosignedBy: [] });
     for (const size of [7, 3, 11, 0]) {
       const r = await http(`/checkpoints/${size}`);
       expect(r.status).toBe(404);
