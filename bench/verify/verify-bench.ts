@@ -26,6 +26,7 @@ const msg = Buffer.alloc(32, 7);
 const sig = sign(null, msg, privateKey);
 for (let i = 0; i < 200; i++) verify(null, msg, publicKey, sig);
 let n = 0;
+const cpu = process.threadCpuUsage();
 const start = process.hrtime.bigint();
 const end = start + BigInt(ms) * 1000000n;
 let now = start;
@@ -34,23 +35,24 @@ while (now < end) {
   n += 32;
   now = process.hrtime.bigint();
 }
-parentPort.postMessage(n / (Number(now - start) / 1e9));
+const used = process.threadCpuUsage(cpu);
+parentPort.postMessage({ wall: n / (Number(now - start) / 1e9), cpu: n / ((used.user + used.system) / 1e6) });
 `;
 
-/** `threads` threads verifying at once: the sum of their rates. */
-async function rawRate(threads: number, ms: number): Promise<number> {
+/** `threads` threads verifying at once: the sum of their rates, and verifies per CPU-second of one thread. */
+async function rawRate(threads: number, ms: number): Promise<{ wall: number; cpu: number }> {
   const rates = await Promise.all(
     Array.from(
       { length: threads },
       () =>
-        new Promise<number>((resolve, reject) => {
+        new Promise<{ wall: number; cpu: number }>((resolve, reject) => {
           const w = new Worker(RAW_WORKER, { eval: true, workerData: ms });
-          w.once('message', (r: number) => resolve(r));
+          w.once('message', (r: { wall: number; cpu: number }) => resolve(r));
           w.once('error', reject);
         }),
     ),
   );
-  return rates.reduce((a, b) => a + b, 0);
+  return { wall: rates.reduce((a, r) => a + r.wall, 0), cpu: rates.reduce((a, r) => a + r.cpu, 0) / threads };
 }
 
 interface VerifyRun {
@@ -64,13 +66,15 @@ interface VerifyRun {
   rawParallel: number;
   ratioToSingleTimesCores: number;
   ratioToParallel: number;
+  /** Entries per CPU-second of the whole CLI process over raw verifies per CPU-second of a thread: what the wall-clock ratio would be on an otherwise idle machine, barely moved by other load. */
+  ratioCpuTime: number;
   loadAverage: number;
 }
 
-async function raw(cores: number): Promise<{ single: number; parallel: number }> {
+async function raw(cores: number): Promise<{ single: number; parallel: number; perCpuSecond: number }> {
   const single = await rawRate(1, RAW_MS);
   const parallel = await rawRate(cores, RAW_MS);
-  return { single, parallel };
+  return { single: single.wall, parallel: parallel.wall, perCpuSecond: (single.cpu + parallel.cpu) / 2 };
 }
 
 async function verifyRun(root: string, file: string, key: string, workers: number, cores: number): Promise<VerifyRun> {
@@ -79,7 +83,7 @@ async function verifyRun(root: string, file: string, key: string, workers: numbe
   const cli = join(root, 'dist', 'tools', 'ledgerctl', 'src', 'main.js');
   const run = spawnSync(process.execPath, [cli, 'verify', '--file', file, '--key', key, '--json', '--workers', String(workers)], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 });
   if (run.status !== 0) throw new Error(`ledgerctl verify exited ${run.status}: ${run.stdout}${run.stderr}`);
-  const report = JSON.parse(run.stdout) as { ok: boolean; entries: number; stats: { workers: number; seconds: number; entriesPerSecond: number; peakRssBytes: number } };
+  const report = JSON.parse(run.stdout) as { ok: boolean; entries: number; stats: { workers: number; seconds: number; entriesPerSecond: number; cpuSeconds: number; peakRssBytes: number } };
   const after = await raw(cores);
   const single = ((before.single + after.single) / 2) * cores;
   const parallel = (before.parallel + after.parallel) / 2;
@@ -95,6 +99,7 @@ async function verifyRun(root: string, file: string, key: string, workers: numbe
     rawParallel: Math.round(parallel),
     ratioToSingleTimesCores: r3(report.stats.entriesPerSecond / single),
     ratioToParallel: r3(report.stats.entriesPerSecond / parallel),
+    ratioCpuTime: r3(report.entries / report.stats.cpuSeconds / ((before.perCpuSecond + after.perCpuSecond) / 2)),
     loadAverage: Math.round(load * 100) / 100,
   };
 }
@@ -115,6 +120,7 @@ interface CaseSummary {
   medianRatioToSingleTimesCores: number;
   medianRawParallel: number;
   medianRatioToParallel: number;
+  medianRatioCpuTime: number;
   maxPeakRssMiB: number;
   loadAverages: number[];
   all: VerifyRun[];
@@ -132,6 +138,7 @@ function summarize(entries: number, workers: number, gen: { seconds: number; byt
     medianRatioToSingleTimesCores: median(runs.map((r) => r.ratioToSingleTimesCores)),
     medianRawParallel: Math.round(median(runs.map((r) => r.rawParallel))),
     medianRatioToParallel: median(runs.map((r) => r.ratioToParallel)),
+    medianRatioCpuTime: median(runs.map((r) => r.ratioCpuTime)),
     maxPeakRssMiB: Math.round(Math.max(...runs.map((r) => r.peakRssBytes)) / 2 ** 20),
     loadAverages: runs.map((r) => r.loadAverage),
     all: runs,
@@ -145,11 +152,11 @@ function toMarkdown(r: { generatedAt: string; node: string; cpu: string; cores: 
     '',
     `${r.generatedAt}, Node ${r.node}, ${r.cores} × ${r.cpu}, load average ${r.loadAverage.join(' -> ')} (a shared machine: other work ran meanwhile; each run's load is listed).`,
     '',
-    'Valid signed chains generated with libs/chain into export files, verified offline by the built CLI (a child process): every entry parsed, canonically decoded, leaf-hashed, signature-checked on worker threads; seq, prev links, Merkle frontier and the signed root checked in order on the main thread. Raw rate = node:crypto Ed25519 verify of a 32-byte message in a tight loop, measured just before and after each run (averaged): one thread × cores, and cores threads at once. Medians over the runs; target ratio ≥ 0.8.',
+    'Valid signed chains generated with libs/chain into export files, verified offline by the built CLI (a child process): every entry parsed, canonically decoded, leaf-hashed, signature-checked on worker threads; seq, prev links, Merkle frontier and the signed root checked in order on the main thread. Raw rate = node:crypto Ed25519 verify of a 32-byte message in a tight loop, measured just before and after each run (averaged): one thread × cores, and cores threads at once. CPU-time ratio = entries per CPU-second of the whole CLI process (all threads) over raw verifies per CPU-second of one thread: the wall-clock ratio an otherwise idle machine would show, and the figure other load moves least. Medians over the runs; target ratio ≥ 0.8.',
     '',
-    '| chain | workers | runs | entries/s | raw 1 thread × cores | ratio | raw all cores at once | ratio | peak RSS | load averages |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
-    ...r.cases.map((c) => `| ${n(c.entries)} | ${c.workers} | ${c.runs} | ${n(c.medianEntriesPerSecond)} | ${n(c.medianRawSingleTimesCores)} | ${c.medianRatioToSingleTimesCores} | ${n(c.medianRawParallel)} | ${c.medianRatioToParallel} | ${c.maxPeakRssMiB} MiB | ${c.loadAverages.join(', ')} |`),
+    '| chain | workers | runs | entries/s | raw 1 thread × cores | ratio | raw all cores at once | ratio | CPU-time ratio | peak RSS | load averages |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...r.cases.map((c) => `| ${n(c.entries)} | ${c.workers} | ${c.runs} | ${n(c.medianEntriesPerSecond)} | ${n(c.medianRawSingleTimesCores)} | ${c.medianRatioToSingleTimesCores} | ${n(c.medianRawParallel)} | ${c.medianRatioToParallel} | ${c.medianRatioCpuTime} | ${c.maxPeakRssMiB} MiB | ${c.loadAverages.join(', ')} |`),
     '',
     `Export files: ${r.cases.filter((c) => c.workers === r.cores).map((c) => `${n(c.entries)} entries, ${Math.round(c.fileBytes / 2 ** 20)} MiB, ${Number.isNaN(c.generateSeconds) ? 'reused from an earlier run of this benchmark' : `generated in ${c.generateSeconds} s (encoded in order, signed on ${r.cores} worker threads)`}`).join('; ')}.`,
     '',
@@ -185,7 +192,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < runs; i++) {
         const r = await verifyRun(root, file, key, cores, cores);
         if (!r.ok || r.entries !== size) throw new Error(`verification of the generated chain failed: ${JSON.stringify(r)}`);
-        process.stdout.write(`  ${size}: ${r.entriesPerSecond} entries/s, ratio ${r.ratioToSingleTimesCores} (1 thread × ${cores}) / ${r.ratioToParallel} (all at once), peak RSS ${Math.round(r.peakRssBytes / 2 ** 20)} MiB, load ${r.loadAverage}\n`);
+        process.stdout.write(`  ${size}: ${r.entriesPerSecond} entries/s, ratio ${r.ratioToSingleTimesCores} (1 thread × ${cores}) / ${r.ratioToParallel} (all at once) / ${r.ratioCpuTime} (CPU time), peak RSS ${Math.round(r.peakRssBytes / 2 ** 20)} MiB, load ${r.loadAverage}\n`);
         results.push(r);
       }
       cases.push(summarize(size, cores, gen, results));

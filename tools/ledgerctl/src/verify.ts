@@ -82,6 +82,8 @@ export interface VerifyStats {
   workers: number;
   seconds: number;
   entriesPerSecond: number;
+  /** CPU time of the whole process (all threads) over the verification. */
+  cpuSeconds: number;
   /** Peak resident set size of the whole process (all threads) so far. */
   peakRssBytes: number;
 }
@@ -188,6 +190,7 @@ export async function verifySource(src: ChainSource, opts: VerifyOptions): Promi
   const claims: CheckpointClaim[] = [latest, kept].filter((c): c is VerifiedCheckpoint => c !== undefined);
   const verifier = new ChainVerifier(opts.keyring, { chain: opts.tenant, checkpoints: claims });
   const started = process.hrtime.bigint();
+  const cpuAtStart = process.cpuUsage();
   const checker = startChecker(opts.keyring, opts.workers ?? defaultWorkers(target));
   let failure: VerifyFailure | undefined;
   try {
@@ -206,7 +209,14 @@ export async function verifySource(src: ChainSource, opts: VerifyOptions): Promi
     await checker.close();
   }
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  report.stats = { workers: checker.workers, seconds: Math.round(seconds * 1000) / 1000, entriesPerSecond: Math.round(verifier.size / Math.max(seconds, 1e-6)), peakRssBytes: process.resourceUsage().maxRSS * 1024 };
+  const cpu = process.cpuUsage(cpuAtStart);
+  report.stats = {
+    workers: checker.workers,
+    seconds: Math.round(seconds * 1000) / 1000,
+    entriesPerSecond: Math.round(verifier.size / Math.max(seconds, 1e-6)),
+    cpuSeconds: Math.round((cpu.user + cpu.system) / 1000) / 1000,
+    peakRssBytes: process.resourceUsage().maxRSS * 1024,
+  };
   const result = verifier.finish();
   report.entries = verifier.size;
   if (!failure && !result.ok) {
