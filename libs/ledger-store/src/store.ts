@@ -102,6 +102,7 @@ export class LedgerStore {
   async ensureIndexes(): Promise<void> {
     await this.entries.createIndex({ chain: 1, seq: 1 }, { unique: true, name: 'chain_seq_unique' });
     await this.entries.createIndex({ chain: 1, eventId: 1 }, { unique: true, name: 'chain_event_unique' });
+    await this.entries.createIndex({ chain: 1, subject: 1, seq: -1 }, { name: 'chain_subject_seq' });
     await this.checkpoints.createIndex({ chain: 1, size: 1 }, { unique: true, name: 'chain_size_unique' });
     await this.payloads.createIndex({ keyId: 1 }, { name: 'key' });
     await this.erasures.createIndex({ state: 1 }, { name: 'state' });
@@ -185,6 +186,12 @@ export class LedgerStore {
     if (limit > 0 && this.multiGetMode !== 'point') cursor.limit(limit);
     const docs = await cursor.toArray();
     return limit > 0 ? docs.slice(0, limit) : docs;
+  }
+
+  /** A patient's entries (by the stored pseudonym copy), newest first: the patient app's timeline. */
+  async entriesOfSubject(chain: string, subject: string, limit: number): Promise<EntryDoc[]> {
+    const docs = await this.entries.find({ chain, subject }, { projection: { nodes: 0 } }).sort({ seq: -1 }).limit(limit).toArray();
+    return docs.slice(0, limit);
   }
 
   /** Streams a chain's entries in seq order, in batches. */

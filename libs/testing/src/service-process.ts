@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path';
 import { freePort } from './servers';
 import { workspaceRoot } from './workspace';
 
-export type ServiceName = 'intake' | 'ledger' | 'consent' | 'audit';
+export type ServiceName = 'intake' | 'ledger' | 'consent' | 'audit' | 'portal';
 
 /** A service running as its own Node process from the build output, as in production. */
 export interface ServiceProcess {

@@ -54,6 +54,7 @@ const REQUESTS: Record<string, (f: Fixture, whose: Whose, role: RoleName) => Omi
   'GET /v1/chains/{tenant}': () => ({ path: `/v1/chains/${TENANT}` }),
   'GET /v1/chains/{tenant}/entries': () => ({ path: `/v1/chains/${TENANT}/entries?limit=2` }),
   'GET /v1/chains/{tenant}/entries/{seq}': (f, w) => ({ path: `/v1/chains/${TENANT}/entries/${f.record[w].seq}` }),
+  'GET /v1/chains/{tenant}/patients/{subject}/events': (_f, w) => ({ path: `/v1/chains/${TENANT}/patients/${enc(w === 'own' ? OWN : OTHER)}/events` }),
   'GET /v1/chains/{tenant}/events/{eventId}': (f, w) => ({ path: `/v1/chains/${TENANT}/events/${enc(f.record[w].eventId)}` }),
   'GET /v1/chains/{tenant}/receipts/{eventId}': (f, w) => ({ path: `/v1/chains/${TENANT}/receipts/${enc(f.record[w].eventId)}` }),
   'GET /v1/chains/{tenant}/proofs/inclusion': (f, w) => ({ path: `/v1/chains/${TENANT}/proofs/inclusion?eventId=${enc(f.record[w].eventId)}` }),
@@ -155,6 +156,7 @@ describe('access matrix: every route and NATS request x every role x own/other h
       consent: { CONSENT_RECEIPT_TIMEOUT_MS: '10000' },
       intake: { INTAKE_MLLP_PORT: '0', INTAKE_PSEUDONYM_SECRETS_FILE: file('pseudonyms.json', JSON.stringify({ [TENANT]: randomBytes(32).toString('base64'), [OTHER_TENANT]: randomBytes(32).toString('base64') })) },
       audit: { AUDIT_VERIFIER_KEYS: signer.verifierKey },
+      portal: { PORTAL_HOSPITAL_KEYS: signer.verifierKey },
     };
     // One after the other: four Node processes starting at once on a busy machine can miss spawnService's window.
     for (const name of SERVICES) running.set(name, await spawnService(name, { ...env, ...perService[name] }));

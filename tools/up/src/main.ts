@@ -23,13 +23,41 @@ import {
 import { Ed25519Signer } from '@clinical-ledger/chain';
 import { SignJWT } from 'jose';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { localSecrets } from './local-secrets';
 import { patientPseudonym } from '@clinical-ledger/contracts';
 
 const TENANT = process.env['DEMO_TENANT'] ?? 'demo-hospital';
-const PORTS: Record<ServiceName, number> = { intake: 8081, ledger: 8082, consent: 8083, audit: 8084 };
-const ORDER: ServiceName[] = ['ledger', 'consent', 'intake', 'audit'];
+const PORTS: Record<ServiceName, number> = { intake: 8081, ledger: 8082, consent: 8083, audit: 8084, portal: 8085 };
+const ORDER: ServiceName[] = ['ledger', 'consent', 'intake', 'audit', 'portal'];
+
+/** A few HL7 v2 messages for the demo patient (fixed control ids: each start re-sends the same events). */
+function demoMessages(mrn: string): string[] {
+  const pid = `PID|1||${mrn}^^^DEMO^MR||Demo^Pat^^^^^L||19800214|F`;
+  const msh = (type: string, id: string) => `MSH|^~\\&|DEMOEHR|DEMO|CLINLEDGER|CLINLEDGER|20261125083012||${type}|${id}|P|2.5.1`;
+  return [
+    [msh('ADT^A01^ADT_A01', 'DEMO-PATIENT-1'), 'EVN|A01|20261125083000', pid, 'PV1|1|I|4WEST^412^A^DEMO'].join('\r'),
+    [msh('ADT^A03^ADT_A03', 'DEMO-PATIENT-2'), 'EVN|A03|20261127100000', pid, 'PV1|1|I|4WEST^412^A^DEMO'].join('\r'),
+  ];
+}
+
+function mllpSend(port: number, message: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(port, '127.0.0.1', () => socket.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(message, 'utf8'), Buffer.from([0x1c, 0x0d])])));
+    let got = Buffer.alloc(0);
+    socket.setTimeout(15_000, () => socket.destroy(new Error('MLLP: no acknowledgement')));
+    socket.on('data', (d: Buffer) => {
+      got = Buffer.concat([got, d]);
+      const end = got.indexOf(Buffer.from([0x1c, 0x0d]));
+      if (end >= 0) {
+        socket.end();
+        resolve(got.subarray(1, end).toString('utf8'));
+      }
+    });
+    socket.on('error', reject);
+  });
+}
 
 /**
  * The NATS store is encrypted (key in .local/keys/nats-jetstream.key, made on first use). A store
@@ -125,6 +153,8 @@ async function main(): Promise<void> {
     LEDGER_KEK_FILE: secrets.kekFile,
     INTAKE_PSEUDONYM_SECRETS_FILE: secrets.pseudonymSecretsFile,
     INTAKE_DEFAULT_TENANT: TENANT,
+    // PID-3 of the demo patient's HL7 messages (assigning authority DEMO) maps to its identifier system.
+    INTAKE_ASSIGNING_AUTHORITIES: `DEMO=${demoPatient.system}`,
     INTAKE_MLLP_PORT: String(await portOr(2575)),
     ...witnessEnv,
   };
@@ -138,7 +168,13 @@ async function main(): Promise<void> {
     for (const name of ORDER) {
       const port = await portOr(PORTS[name]);
       const ledger = running.find((r) => r.name === 'ledger');
-      const own = ledger ? { ...env, CONSENT_LEDGER_URL: ledger.url } : env;
+      const at = (n: ServiceName) => (running.find((r) => r.name === n) as ServiceProcess).url;
+      const own =
+        name === 'portal'
+          ? { ...env, PORTAL_LEDGER_URL: at('ledger'), PORTAL_CONSENT_URL: at('consent'), PORTAL_AUDIT_URL: at('audit'), PORTAL_HOSPITAL_KEYS: verifierKey, ...(witness ? { PORTAL_WITNESS_KEYS: witness.vkey } : {}) }
+          : ledger
+            ? { ...env, CONSENT_LEDGER_URL: ledger.url }
+            : env;
       running.push(await spawnService(name, own, { port, logFile: join(root, '.local', 'logs', `${name}.log`) }));
     }
   } catch (err) {
@@ -147,6 +183,12 @@ async function main(): Promise<void> {
   }
 
   const url = (n: ServiceName) => (running.find((s) => s.name === n) as ServiceProcess).url;
+  // The demo patient has a few records, sent over MLLP like any hospital's.
+  for (const m of demoMessages(demoPatient.value)) {
+    const ack = await mllpSend(Number(env['INTAKE_MLLP_PORT']), m).catch((e: unknown) => String(e));
+    if (!ack.includes('MSA|AA')) process.stderr.write(`a demo patient record was not accepted: ${ack.slice(0, 200)}\n`);
+  }
+  const patientToken = await token(['patient'], 'patient-app-demo', TENANT, { patient: demoPseudonym });
 
   const lines = [
     '',
@@ -169,8 +211,11 @@ async function main(): Promise<void> {
     `  registration  ${await token(['registration'], 'registration-demo')}`,
     `  admin         ${await token(['admin'], 'admin-demo')}`,
     `  auditor       ${await token(['auditor'], 'auditor-demo')}`,
-    `  patient       ${await token(['patient'], 'patient-app-demo', TENANT, { patient: demoPseudonym })}`,
+    `  patient       ${patientToken}`,
     `                (the demo patient: identifier ${demoPatient.system}|${demoPatient.value} = ${demoPseudonym})`,
+    '',
+    'Patient app, signed in as the demo patient (token in the fragment, never sent to a server):',
+    `  ${url('portal')}/#token=${patientToken}`,
     '',
     'Ctrl-C stops everything (data stays in .local/data).',
   ];

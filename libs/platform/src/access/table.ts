@@ -80,6 +80,7 @@ export const ACCESS_TABLE = {
   'ledger.entries.list': { summary: 'Chain listing (every entry of the hospital)', grants: copy(METADATA_STAFF) },
   'ledger.verify': { summary: 'Verify the stored chain from genesis', grants: copy(METADATA_STAFF) },
   'ledger.tlog.entries': { summary: 'C2SP tlog-tiles entry bundles (every entry core of the hospital)', grants: copy(METADATA_STAFF) },
+  'ledger.patient.events': { summary: "A patient's events (type, data class, time; the patient app's timeline)", grants: { ...copy(METADATA_STAFF), patient: ['own-patient'] } },
   'ledger.entry.read': {
     summary: 'One entry (by seq or event id)',
     grants: { ...copy(METADATA_STAFF), patient: ['own-patient'] },

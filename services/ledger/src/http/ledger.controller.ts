@@ -6,7 +6,7 @@ import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import { bytes, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { entryFacts } from '../access/entry-access';
 import { RecordAccessService, type RecordReadResult } from '../access/record-access.service';
-import { ReadService, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView, type InclusionView } from '../read/read.service';
+import { ReadService, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView, type InclusionView, type PatientEventsView } from '../read/read.service';
 
 const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
 
@@ -50,6 +50,17 @@ export class LedgerController {
   @ApiQuery({ name: 'limit', required: false, description: 'At most this many entries (default 500, max 1000)' })
   async entries(@Param('tenant') tenant: string, @Query('from') from?: string, @Query('limit') limit?: string): Promise<EntryPage> {
     return this.reads.entriesPage(tenant, from, limit);
+  }
+
+  @Get('chains/:tenant/patients/:subject/events')
+  @Access('ledger.patient.events')
+  @ApiOperation({ summary: "A patient's events (type, data class, time; no payload), newest first: the patient app's timeline. A patient token reads only its own." })
+  @ApiParam(TENANT)
+  @ApiParam({ name: 'subject', description: 'Patient pseudonym' })
+  @ApiQuery({ name: 'limit', required: false, description: '1-500 (default 100)' })
+  async patientEvents(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('subject') subject: string, @Query('limit') limit?: string): Promise<PatientEventsView> {
+    access.check({ patient: subject });
+    return this.reads.patientEvents(tenant, subject, limit);
   }
 
   @Get('chains/:tenant/entries/:seq')

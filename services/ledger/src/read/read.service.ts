@@ -94,6 +94,12 @@ export interface CheckpointView {
   cosignedBy: string[];
 }
 
+export interface PatientEventsView {
+  tenant: string;
+  subject: string;
+  events: { seq: number; eventId: string; type: string; dataclass: string; time: string | undefined; recordedAt: string }[];
+}
+
 export interface InclusionView {
   tenant: string;
   seq: number;
@@ -181,6 +187,30 @@ export class ReadService {
       throw badRequest('seq', 'give seq or eventId');
     }
     return doc;
+  }
+
+  /**
+   * A patient's timeline: the metadata copies stored beside each entry (type, data class, time),
+   * newest first, no payload. The caller's right to this patient is the controller's check.
+   */
+  async patientEvents(tenant: string, subject: string, limit?: unknown): Promise<PatientEventsView> {
+    checkTenant(tenant);
+    if (!/^pseudo:[a-z2-7]{52}$/.test(subject)) throw badRequest('subject', 'must be a patient pseudonym (pseudo: followed by 52 base32 characters)');
+    const l = limit === undefined || limit === null || limit === '' ? 100 : asInt(limit, 'limit', 1);
+    if (l > 500) throw badRequest('limit', 'must be at most 500');
+    const docs = await this.store.entriesOfSubject(tenant, subject, l);
+    const events = docs.map((d) => {
+      // A damaged core must not hide the rest of the timeline: the app's verifier names it.
+      let time: string | undefined;
+      try {
+        const t = decodeCore(bytes(d.core)).event['time'];
+        time = typeof t === 'string' ? t : undefined;
+      } catch {
+        time = undefined;
+      }
+      return { seq: d.seq, eventId: d.eventId, type: d.type, dataclass: d.dataclass, time, recordedAt: d.recordedAt };
+    });
+    return { tenant, subject, events };
   }
 
   async entry(tenant: string, ref: { seq?: unknown; eventId?: unknown }): Promise<EntryView> {

@@ -58,8 +58,10 @@ export class ProxyController {
     const route = m && ROUTES.find((r) => r.upstream === m[1] && r.method === req.method && r.pattern.test(m[2]));
     if (!m || !route) throw new NotFoundException({ error: 'not_found', message: 'the portal forwards only the routes its app uses' });
     if (!p.patient) throw new ForbiddenException({ error: 'forbidden', message: 'a patient token is needed' });
+    const patient = p.patient;
     const base = { ledger: this.config.PORTAL_LEDGER_URL, consent: this.config.PORTAL_CONSENT_URL, audit: this.config.PORTAL_AUDIT_URL }[route.upstream];
     const headers: Record<string, string> = { authorization: req.headers.authorization ?? '', accept: req.headers.accept ?? 'application/json' };
+    if (route.upstream === 'ledger') await this.assertOwnEvent(base, m[2], m[3], patient, headers.authorization);
     if (req.headers['content-type']) headers['content-type'] = req.headers['content-type'];
     let upstream: globalThis.Response;
     try {
@@ -77,5 +79,28 @@ export class ProxyController {
     if (type) res.setHeader('content-type', type);
     res.setHeader('Cache-Control', 'no-store');
     res.send(Buffer.from(await upstream.arrayBuffer()));
+  }
+
+  /**
+   * Defence in depth for "nothing of another patient, whatever the URL says": a ledger route that
+   * names an event is forwarded only when that event's subject is this token's patient.
+   */
+  private async assertOwnEvent(base: string, path: string, query: string | undefined, patient: string, authorization: string): Promise<void> {
+    const fromPath = /\/(?:events|records)\/([^/]+)$/.exec(path)?.[1];
+    const fromQuery = path.endsWith('/proofs/inclusion') ? (new URLSearchParams(query ?? '').get('eventId') ?? undefined) : undefined;
+    if (path.endsWith('/proofs/inclusion') && !fromQuery) throw new ForbiddenException({ error: 'forbidden', message: 'the portal asks for proofs by eventId only' });
+    const eventId = fromPath ? decodeURIComponent(fromPath) : fromQuery;
+    if (eventId === undefined) return;
+    const tenant = /^\/v1\/chains\/([^/]+)\//.exec(path)?.[1] ?? '';
+    let subject: unknown;
+    try {
+      const r = await fetch(`${base.replace(/\/$/, '')}/v1/chains/${tenant}/events/${encodeURIComponent(eventId)}`, { headers: { authorization, accept: 'application/json' }, signal: AbortSignal.timeout(15_000) });
+      if (r.status === 404) throw new NotFoundException({ error: 'not_found', message: 'no such record' });
+      subject = r.ok ? ((await r.json()) as { core?: { event?: { subject?: unknown } } }).core?.event?.subject : undefined;
+    } catch (e) {
+      if (e instanceof NotFoundException) throw e;
+      throw new BadGatewayException({ error: 'upstream_unavailable', upstream: 'ledger', message: e instanceof Error ? e.message : String(e) });
+    }
+    if (subject !== patient) throw new ForbiddenException({ error: 'forbidden', message: "a patient token reaches only its own patient's records" });
   }
 }

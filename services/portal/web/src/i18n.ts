@@ -55,6 +55,7 @@ const en = {
     checkpoint_mismatch: 'the proof is for a different checkpoint',
     cosignature_invalid: "a witness's cosignature does not match",
     bad_key: 'the pinned key is invalid',
+    evidence_unavailable: 'the hospital could not prove this entry is in its signed log',
   } as Record<string, string>,
 };
 
@@ -114,6 +115,7 @@ const zh: Messages = {
     checkpoint_mismatch: '证明对应的是另一个检查点',
     cosignature_invalid: '见证方的共同签名不匹配',
     bad_key: '固定的密钥无效',
+    evidence_unavailable: '医院无法证明该条目在其已签名的日志中',
   },
 };
 

@@ -106,10 +106,12 @@ function Records({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
   const { data, error } = usePoll(() => api<{ events: PatientEvent[] }>(s, `ledger/v1/chains/${enc(s.tenant)}/patients/${enc(s.patient)}/events`), 1000, [s.token]);
   if (error) return <p class="error" role="alert">{String(error)}</p>;
   if (!data) return <p>{t.loading}</p>;
-  if (data.events.length === 0) return <p>{t.noRecords}</p>;
+  // The ledger's own entries about this patient (reads, consents) show under their own views.
+  const records = data.events.filter((e) => !e.type.startsWith('org.clinical-ledger.'));
+  if (records.length === 0) return <p>{t.noRecords}</p>;
   return (
     <ul class="list" aria-label={t.navRecords}>
-      {data.events.map((e) => (
+      {records.map((e) => (
         <li class="card" key={e.eventId} data-testid="record" data-event-id={e.eventId}>
           <Link href={`/records/${enc(e.eventId)}`}>{e.type}</Link>
           <div class="meta">

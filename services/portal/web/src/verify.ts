@@ -17,7 +17,7 @@ function loadPinned(): Promise<Pinned> {
   return pinned;
 }
 
-export type Mark = RecordVerdict | { verified: 'pending' };
+export type Mark = RecordVerdict | { verified: 'pending' } | { verified: false; reason: 'evidence_unavailable'; message: string };
 
 interface EntryView {
   seq: number;
@@ -34,13 +34,17 @@ interface InclusionView {
 /** Fetches the entry and its inclusion proof and checks both in the browser. */
 export async function markFor(s: Session, eventId: string): Promise<Mark> {
   const keys = await loadPinned();
-  const entry = await api<EntryView>(s, `ledger/v1/chains/${enc(s.tenant)}/events/${enc(eventId)}`);
+  let entry: EntryView;
   let inc: InclusionView;
   try {
+    entry = await api<EntryView>(s, `ledger/v1/chains/${enc(s.tenant)}/events/${enc(eventId)}`);
     inc = await api<InclusionView>(s, `ledger/v1/chains/${enc(s.tenant)}/proofs/inclusion?eventId=${enc(eventId)}`);
   } catch (e) {
     if (e instanceof ApiError && e.status === 409) return { verified: 'pending' };
-    throw e;
+    // No evidence is no verification: a ledger that cannot prove an entry (say, its stored core no
+    // longer matches its leaf) is reported, never trusted.
+    const said = e instanceof ApiError ? ((e.body as { message?: string } | undefined)?.message ?? `HTTP ${e.status}`) : String(e);
+    return { verified: false, reason: 'evidence_unavailable', message: said };
   }
   let last: RecordVerdict = { verified: false, reason: 'note_not_signed_by_hospital', message: 'no pinned hospital key' };
   // Any pinned key may have signed (rotation): the first that verifies wins.
