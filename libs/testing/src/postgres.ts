@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { chownSync, statSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { buildOnce } from './binaries';
@@ -228,6 +228,29 @@ function copyTree(from: string, to: string): Promise<void> {
 function chownRecursive(path: string, uid: number, gid: number): void {
   const r = spawnSync('chown', ['-R', `${uid}:${gid}`, path]);
   if (r.status !== 0) throw new Error(`chown -R ${path} failed: ${r.stderr?.toString() ?? ''}`);
+}
+
+/**
+ * Where a persistent cluster can live. As root, PostgreSQL runs as another user, who must be able
+ * to walk down to its folder: a checkout under a private home (/root is 0700) is out of its reach,
+ * so the cluster then goes to /var/tmp, keyed by the preferred path, and the caller says so.
+ */
+export function postgresDataDirFor(preferred: string): string {
+  if (!postgresRunAs()) return preferred;
+  let dir = dirname(preferred);
+  for (;;) {
+    try {
+      if ((statSync(dir).mode & 0o001) === 0) {
+        const key = createHash('sha256').update(preferred).digest('hex').slice(0, 12);
+        return join('/var/tmp', `clinical-ledger-${key}`, 'postgres');
+      }
+    } catch {
+      /* not created yet: mkdir gives it the default, traversable mode */
+    }
+    const up = dirname(dir);
+    if (up === dir) return preferred;
+    dir = up;
+  }
 }
 
 /** A fresh, empty folder for a throwaway cluster (its parent is handed to the server's user). */

@@ -155,6 +155,7 @@ export const NATS_STORE_KEY_VAR = 'NATS_JETSTREAM_KEY';
 /** Reads a store key file, creating it (random 256-bit key, hex, mode 0600) when missing. */
 export function natsStoreKey(file: string): string {
   if (!existsSync(file)) {
+    mkdirSync(dirname(dirname(file)), { recursive: true });
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   }

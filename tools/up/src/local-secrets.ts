@@ -1,6 +1,6 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** Development key material for a local run, created once under .local/keys (never committed). */
 export interface LocalSecrets {
@@ -18,6 +18,8 @@ function once(file: string, make: () => string | Buffer): string {
 
 export function localSecrets(root: string, tenants: string[]): LocalSecrets {
   const dir = join(root, '.local', 'keys');
+  // Only the keys folder is private: a 0700 .local would lock out the user PostgreSQL runs as.
+  mkdirSync(dirname(dir), { recursive: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pseudonymSecretsFile = join(dir, 'pseudonym-secrets.json');
   const existing: Record<string, string> = existsSync(pseudonymSecretsFile)

@@ -13,6 +13,7 @@ import {
   ferretDbBackend,
   ferretDbDescription,
   portOr,
+  postgresDataDirFor,
   spawnService,
   startFerretDb,
   startNatsServer,
@@ -97,7 +98,8 @@ async function main(): Promise<void> {
     // FerretDB on its own PostgreSQL (cluster in .local/data/postgres). The SQLite folder of
     // earlier versions (.local/data/ferretdb) is left alone and not read.
     const backend = ferretDbBackend();
-    const dataDir = join(root, '.local', 'data', backend === 'sqlite' ? 'ferretdb' : 'postgres');
+    const preferred = join(root, '.local', 'data', backend === 'sqlite' ? 'ferretdb' : 'postgres');
+    const dataDir = backend === 'sqlite' ? preferred : postgresDataDirFor(preferred);
     const mongo = await startFerretDb(await portOr(27027), { dataDir, backend });
     owned.push(mongo);
     mongoUrl = mongo.url;
