@@ -80,9 +80,11 @@ function setAsideUnencryptedStore(dataDir: string, storeKeyFile: string): void {
   );
 }
 
+/** Servers this process started: stopped on any exit, a failed start included (no orphans). */
+const owned: LocalServer[] = [];
+
 async function main(): Promise<void> {
   const root = workspaceRoot(__dirname);
-  const owned: LocalServer[] = [];
   let natsUrl = process.env['NATS_URL'];
   let mongoUrl = process.env['MONGO_URL'];
   if (!natsUrl) {
@@ -239,7 +241,8 @@ async function main(): Promise<void> {
   await new Promise(() => undefined);
 }
 
-main().catch((err: unknown) => {
+main().catch(async (err: unknown) => {
   process.stderr.write(`up failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  await Promise.allSettled(owned.map((s) => s.stop()));
   process.exit(1);
 });
