@@ -23,11 +23,22 @@ const AUTHORITY = 'urn:oid:1.2.840.99999.7';
 const mrnA = `PA${randomBytes(4).toString('hex')}`;
 const mrnB = `PB${randomBytes(4).toString('hex')}`;
 
-/** CI on a fresh machine: the browser comes from Debian, never from a download. */
+/**
+ * CI on a fresh machine: the browser comes from Debian, never from a download, and a CJK font
+ * (WenQuanYi Zen Hei) so the zh-CN screenshots show characters rather than empty boxes.
+ */
 function ensureChromium(): void {
-  if (existsSync(CHROMIUM)) return;
-  process.stderr.write('[portal] installing Debian chromium (apt-get install -y chromium)\n');
-  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'chromium'], { stdio: 'inherit' });
+  const hasCjkFont = (): boolean => {
+    try {
+      return execFileSync('fc-list', [':lang=zh'], { encoding: 'utf8' }).trim().length > 0;
+    } catch {
+      return false;
+    }
+  };
+  const missing = [...(existsSync(CHROMIUM) ? [] : ['chromium']), ...(hasCjkFont() ? [] : ['fonts-wqy-zenhei'])];
+  if (missing.length === 0) return;
+  process.stderr.write(`[portal] installing Debian packages: apt-get install -y ${missing.join(' ')}\n`);
+  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit' });
 }
 
 function adtA01(mrn: string): string {
@@ -138,8 +149,11 @@ describe('portal in headless Chromium', () => {
     const page = await phone('en');
     const violations: string[] = [];
     page.on('console', (m) => m.text().includes('Content Security Policy') && violations.push(m.text()));
+    const started = Date.now();
     await page.goto(`${svc('portal').url}/#token=${patientToken}`);
     await page.getByText('No records yet.').waitFor();
+    // A figure for the README (first view on localhost), not an assertion.
+    process.stderr.write(`[portal] first view (navigation to the timeline shown) in ${Date.now() - started} ms\n`);
     expect(await mllpSend(mllpPort, adtA01(mrnA))).toContain('MSA|AA');
     const record = page.getByTestId('record').first();
     await record.waitFor({ timeout: 30_000 });
@@ -227,11 +241,11 @@ describe('portal in headless Chromium', () => {
         const ctx = await browser.newContext({ viewport, locale });
         const page = await ctx.newPage();
         await page.goto(`${svc('portal').url}/access#token=${patientToken}`);
-        await page.getByTestId('access').first().waitFor({ timeout: 15_000 });
+        await page.locator('[data-testid="access"] [data-state="verified"]').first().waitFor({ timeout: 30_000 });
         expect(await page.getAttribute('html', 'lang')).toBe(locale);
         await page.screenshot({ path: join(shots, `access-${kind}-${locale}.png`), fullPage: true });
         await page.goto(`${svc('portal').url}/records`);
-        await page.getByTestId('record').first().waitFor();
+        await page.getByTestId('record').first().locator('[data-state]').waitFor();
         await page.screenshot({ path: join(shots, `records-${kind}-${locale}.png`), fullPage: true });
         await ctx.close();
       }
