@@ -27,6 +27,8 @@ export async function openSse(url: string, token: string): Promise<{ status: num
   const ctl = new AbortController();
   const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: ctl.signal });
   const events: SseEvent[] = [];
+  // A refused stream's body is never read: cancel it, or its socket keeps the test process alive.
+  if (!res.ok) await res.body?.cancel();
   if (res.ok && res.body) {
     const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
     void (async () => {
