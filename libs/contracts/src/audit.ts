@@ -1,3 +1,4 @@
+import type { AccessSummary } from './receipts';
 /**
  * What the audit service publishes on the AUDIT stream (`audit.<kind>.<tenant>`, Nats-Msg-Id =
  * the id named below), for dashboards, alerting pipelines and tools.
@@ -72,7 +73,7 @@ export interface AuditAlert {
  * Nats-Msg-Id = `access:<tenant>:<seq>`): the access entry's place on the chain and its
  * AccessRecord. Pseudonyms only.
  */
-export interface AccessLogEntry {
+export interface AccessLogEntry extends AccessSummary {
   tenant: string;
   /** Seq of the access entry on the chain. */
   seq: number;
@@ -82,19 +83,7 @@ export interface AccessLogEntry {
   kid: string;
   /** When the ledger recorded the access entry. */
   recordedAt: string;
-  /** When the access happened (the event's time). */
-  time: string;
-  /** Patient pseudonym. */
-  subject: string;
-  actor: string;
-  role: string;
-  purpose: string;
-  recordEventId: string;
-  recordSeq: number;
-  decision: 'permit' | 'deny';
-  reason: string;
-  consentSeq: number | null;
-  breakGlass: boolean;
+  /** Only from a recorded read of the access entry: receipts never carry it (free text). */
   breakGlassReason?: string;
 }
 
