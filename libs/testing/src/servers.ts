@@ -43,6 +43,10 @@ export interface LocalServer {
   /** Stops it and deletes its data folder. */
   remove(): Promise<void>;
   running(): boolean;
+  /** The last few KiB the process printed (why it died, when it did). */
+  output(): string;
+  /** The server's process id while it runs (FerretDB: the FerretDB process, not PostgreSQL's). */
+  pid(): number | undefined;
 }
 
 async function waitForPort(port: number, child: ChildProcess, name: string, log: () => string): Promise<void> {
@@ -92,6 +96,8 @@ function startProcess(
     port,
     dataDir,
     running: () => !!child && child.exitCode === null && child.signalCode === null,
+    output: () => log,
+    pid: () => child?.pid,
     async start() {
       log = '';
       const running = spawn(bin, args(port, dataDir), {
@@ -261,13 +267,16 @@ export async function startFerretDb(port?: number, opts: FerretDbOptions = {}): 
     port: ferret.port,
     dataDir: pg.dataDir,
     running: () => ferret.running() && pg.running(),
+    pid: () => ferret.pid(),
+    output: () => `ferretdb:\n${ferret.output()}\npostgres:\n${pg.output()}`,
     async stop() {
       await ferret.stop();
       await pg.stop();
     },
+    // Starts whichever of the two is down (after a crash only one of them may be).
     async start() {
       if (!pg.running()) await pg.start();
-      await ferret.start();
+      if (!ferret.running()) await ferret.start();
     },
     async remove() {
       await ferret.remove();

@@ -27,6 +27,7 @@ import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { localSecrets } from './local-secrets';
+import { watchServers, watchServices, type Watched } from './watchdog';
 import { patientPseudonym } from '@clinical-ledger/contracts';
 
 const TENANT = process.env['DEMO_TENANT'] ?? 'demo-hospital';
@@ -82,6 +83,14 @@ function setAsideUnencryptedStore(dataDir: string, storeKeyFile: string): void {
 
 /** Servers this process started: stopped on any exit, a failed start included (no orphans). */
 const owned: LocalServer[] = [];
+/** The same, by name, for the watchdog. */
+const watched: Watched[] = [];
+
+function own(name: string, server: LocalServer): LocalServer {
+  owned.push(server);
+  watched.push({ name, running: () => server.running(), start: () => server.start(), output: () => server.output() });
+  return server;
+}
 
 async function main(): Promise<void> {
   const root = workspaceRoot(__dirname);
@@ -91,8 +100,7 @@ async function main(): Promise<void> {
     const dataDir = join(root, '.local', 'data', 'nats');
     const storeKeyFile = join(root, '.local', 'keys', 'nats-jetstream.key');
     setAsideUnencryptedStore(dataDir, storeKeyFile);
-    const nats = await startNatsServer(await portOr(14222), { dataDir, storeKeyFile });
-    owned.push(nats);
+    const nats = own('nats-server', await startNatsServer(await portOr(14222), { dataDir, storeKeyFile }));
     natsUrl = nats.url;
   }
   let store = 'MongoDB (MONGO_URL)';
@@ -102,8 +110,7 @@ async function main(): Promise<void> {
     const backend = ferretDbBackend();
     const preferred = join(root, '.local', 'data', backend === 'sqlite' ? 'ferretdb' : 'postgres');
     const dataDir = backend === 'sqlite' ? preferred : postgresDataDirFor(preferred);
-    const mongo = await startFerretDb(await portOr(27027), { dataDir, backend });
-    owned.push(mongo);
+    const mongo = own(backend === 'sqlite' ? 'FerretDB' : 'FerretDB/PostgreSQL', await startFerretDb(await portOr(27027), { dataDir, backend }));
     mongoUrl = mongo.url;
     store = `${ferretDbDescription(backend)}, data in ${dataDir}`;
   }
@@ -163,8 +170,11 @@ async function main(): Promise<void> {
     ...witnessEnv,
   };
 
+  if (witness) watched.push({ name: 'witness', running: () => (witness as LocalWitness).running(), start: () => (witness as LocalWitness).start() });
   const running: ServiceProcess[] = [];
+  const watchdog = watchServers(watched);
   const stopAll = async () => {
+    watchdog.stop();
     await Promise.all(running.map((s) => s.stop('SIGTERM')));
     await Promise.all([...owned.map((s) => s.stop()), witness?.stop()]);
   };
@@ -234,10 +244,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  // Say so if a service dies while we run.
-  setInterval(() => {
-    for (const s of running) if (s.exited() && !stopping) process.stderr.write(`${s.name} exited; see its log\n`);
-  }, 5_000).unref();
+  // Say so if a service dies while we run (servers are watched and restarted by the watchdog).
+  watchServices(running, join(root, '.local', 'logs'), (l) => {
+    if (!stopping) process.stderr.write(`${l}\n`);
+  });
   await new Promise(() => undefined);
 }
 
