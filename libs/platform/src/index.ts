@@ -7,3 +7,4 @@ export * from './platform.module';
 export * from './bootstrap';
 export * from './auth';
 export * from './access';
+export * from './retry';

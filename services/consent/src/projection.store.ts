@@ -1,7 +1,7 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { ConsentChangeData, LedgerEvent, Receipt } from '@clinical-ledger/contracts';
 import { LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
-import { MongoService } from '@clinical-ledger/storage';
+import { ensureIndexes, type IndexesHandle, insertOnce, MongoService } from '@clinical-ledger/storage';
 import type { Collection } from 'mongodb';
 import type { Logger } from 'pino';
 import { ConsentState, currentStates } from './domain/rules';
@@ -21,18 +21,16 @@ export interface ChangeDoc {
   receipt?: Receipt;
 }
 
-const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
-
 /**
  * The consent projection in Mongo. Versions are insert-only (one document per consent entry, id
  * `<tenant>:<seq>`), so applying the same entry twice is harmless, concurrent writers never lose
  * one another's updates, and the current state is simply the newest version of each consent.
  */
 @Injectable()
-export class ProjectionStore implements OnModuleInit {
-  readonly versions: Collection<VersionDoc>;
-  readonly changes: Collection<ChangeDoc>;
-  private indexed = false;
+export class ProjectionStore implements OnModuleInit, OnApplicationShutdown {
+  private readonly versions: Collection<VersionDoc>;
+  private readonly changes: Collection<ChangeDoc>;
+  private indexes?: IndexesHandle;
 
   constructor(
     mongo: MongoService,
@@ -44,37 +42,26 @@ export class ProjectionStore implements OnModuleInit {
   }
 
   onModuleInit(): void {
-    this.readiness.register('consent-projection', async () => {
-      if (!this.indexed) throw new Error('indexes not yet created');
-    });
     // In the background: the service starts (and says it is not ready) while Mongo is away.
-    void this.ensureIndexes();
+    this.indexes = ensureIndexes({
+      name: 'consent-projection',
+      readiness: this.readiness,
+      logger: this.logger,
+      create: [
+        { collection: this.versions, keys: { tenant: 1, subject: 1 } },
+        { collection: this.versions, keys: { tenant: 1, consentId: 1, seq: -1 } },
+        { collection: this.changes, keys: { tenant: 1, createdAt: 1 } },
+      ],
+    });
   }
 
-  private async ensureIndexes(): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await this.versions.createIndex({ tenant: 1, subject: 1 });
-        await this.versions.createIndex({ tenant: 1, consentId: 1, seq: -1 });
-        await this.changes.createIndex({ tenant: 1, createdAt: 1 });
-        this.indexed = true;
-        return;
-      } catch (err) {
-        if (attempt % 10 === 0) this.logger.warn({ err: String(err) }, 'consent projection indexes not created yet; retrying');
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
-    }
+  onApplicationShutdown(): void {
+    this.indexes?.stop();
   }
 
   /** Records one consent entry's state; true when it was new. */
   async apply(state: ConsentState): Promise<boolean> {
-    try {
-      await this.versions.insertOne({ _id: `${state.tenant}:${state.seq}`, ...state });
-      return true;
-    } catch (err) {
-      if (isDuplicateKey(err)) return false;
-      throw err;
-    }
+    return (await insertOnce(this.versions, { _id: `${state.tenant}:${state.seq}`, ...state })) === 'inserted';
   }
 
   /** Every consent of one patient at its latest version. */
@@ -126,13 +113,7 @@ export class ProjectionStore implements OnModuleInit {
 
   /** Stores a change before it is published; false when that event id is already known. */
   async recordChange(change: ChangeDoc): Promise<boolean> {
-    try {
-      await this.changes.insertOne(change);
-      return true;
-    } catch (err) {
-      if (isDuplicateKey(err)) return false;
-      throw err;
-    }
+    return (await insertOnce(this.changes, change)) === 'inserted';
   }
 
   change(eventId: string): Promise<ChangeDoc | null> {
