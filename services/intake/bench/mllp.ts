@@ -1,6 +1,9 @@
 // Intake throughput: the HL7 path in-process (decode + parse + map + ACK, no I/O) and end to end
 // over MLLP against a real nats-server on loopback (ACK after JetStream's PubAck), for 1 and 16
-// concurrent connections. Bounded: a fixed number of messages per case.
+// concurrent connections (closed loop: one message in flight each). Then open loop, as a hospital's
+// engines send: a fixed offered rate from 20 connections (1,000 msg/s), latency counted from each
+// message's scheduled send time (so a stall is not hidden by sending less), and a search for the
+// highest rate whose ACK p99 stays under 50 ms. Bounded: a fixed number of messages per case.
 // Run: npm run bench intake  (or npm run build && node dist/services/intake/bench/mllp.js)  (writes bench/results/intake-mllp.{json,md})
 import { loadConfig, startService } from '@clinical-ledger/platform';
 import { startInfra, testAuth } from '@clinical-ledger/testing';
@@ -88,10 +91,97 @@ async function mllpCase(port: number, connections: number, perConnection: number
   };
 }
 
+interface RateResult extends Result {
+  offeredPerSecond: number;
+  connections: number;
+}
+
+/** Open loop: `rate` msg/s in all, spread over `connections`, for `seconds`; ACKs matched in order per connection. */
+async function fixedRateCase(port: number, connections: number, rate: number, seconds: number, tag: string): Promise<RateResult> {
+  const latencies: number[] = [];
+  const perConnection = Math.round((rate * seconds) / connections);
+  let refused = 0;
+  // All connections are open before the clock starts: connecting is not part of the schedule.
+  const sockets = await Promise.all(
+    Array.from(
+      { length: connections },
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const s = connect(port, '127.0.0.1', () => resolve(s));
+          s.once('error', reject);
+        }),
+    ),
+  );
+  const t0 = performance.now() + 20;
+  await Promise.all(
+    sockets.map(async (socket, c) => {
+      socket.setNoDelay(true);
+      const decoder = new MllpDecoder({ maxFrameBytes: 1 << 20 });
+      const due: number[] = [];
+      let acked = 0;
+      let allAcked: () => void = () => undefined;
+      const done = new Promise<void>((resolve) => (allAcked = resolve));
+      socket.on('data', (d: Buffer) => {
+        for (const item of decoder.push(d)) {
+          if (item.kind !== 'frame') continue;
+          latencies.push(performance.now() - (due.shift() as number));
+          if (!item.payload.toString('latin1').includes('MSA|AA|')) refused++;
+          if (++acked === perConnection) allAcked();
+        }
+      });
+      // Connection c sends its k-th message at t0 + (k * connections + c) / rate: evenly interleaved.
+      for (let k = 0; k < perConnection; k++) {
+        const at = t0 + ((k * connections + c) * 1000) / rate;
+        const wait = at - performance.now();
+        if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+        due.push(at);
+        socket.write(mllpFrame(Buffer.from(message(`${tag}-${c}-${k}`), 'latin1')));
+      }
+      await Promise.race([done, new Promise((r) => setTimeout(r, 30_000))]);
+      socket.destroy();
+      if (acked < perConnection) throw new Error(`${tag}: connection ${c} got ${acked} of ${perConnection} ACKs`);
+    }),
+  );
+  const elapsed = (performance.now() - t0) / 1000;
+  if (refused) throw new Error(`${tag}: ${refused} messages not accepted`);
+  latencies.sort((a, b) => a - b);
+  const n = latencies.length;
+  return {
+    name: `MLLP open loop, ${connections} connections, offered ${rate.toLocaleString('en-US')} msg/s for ${seconds} s`,
+    messages: n,
+    seconds: elapsed,
+    perSecond: n / elapsed,
+    offeredPerSecond: rate,
+    connections,
+    p50Ms: latencies[Math.floor(n * 0.5)] as number,
+    p99Ms: latencies[Math.min(n - 1, Math.floor(n * 0.99))] as number,
+  };
+}
+
+/** Steps the offered rate up until ACK p99 reaches 50 ms (or the sender falls behind the schedule). */
+async function maxRateSearch(port: number, connections: number, seconds: number): Promise<{ steps: RateResult[]; best?: RateResult }> {
+  const steps: RateResult[] = [];
+  let best: RateResult | undefined;
+  for (const rate of [1_000, 1_500, 2_000, 2_500, 3_000, 4_000, 5_000, 6_000, 8_000]) {
+    const r = await fixedRateCase(port, connections, rate, seconds, `max-${rate}`).catch((err: unknown) => {
+      process.stdout.write(`  ${rate}/s: ${err instanceof Error ? err.message : String(err)}\n`);
+      return undefined;
+    });
+    if (!r) break;
+    steps.push(r);
+    process.stdout.write(`  offered ${rate}/s: got ${Math.round(r.perSecond)}/s, p50 ${r.p50Ms?.toFixed(1)} ms, p99 ${r.p99Ms?.toFixed(1)} ms\n`);
+    if ((r.p99Ms as number) >= 50 || r.perSecond < 0.95 * rate) break;
+    best = r;
+  }
+  return { steps, best };
+}
+
 async function main(): Promise<void> {
   const load0 = loadavg()[0] as number;
   parseCase(200); // warm-up
   const results: Result[] = [parseCase(5000)];
+  let maxRate: RateResult | undefined;
+  let searchSteps = 0;
   const infra = await startInfra({ name: 'bench-intake', ownServers: true });
   const secrets = join(mkdtempSync(join(tmpdir(), 'bench-intake-')), 's.json');
   writeFileSync(secrets, JSON.stringify({ 'st-marys': randomBytes(32).toString('base64') }));
@@ -114,11 +204,16 @@ async function main(): Promise<void> {
     await mllpCase(port, 4, 50, 'warmup');
     results.push(await mllpCase(port, 1, 1000, 'one'));
     results.push(await mllpCase(port, 16, 250, 'many'));
+    const fixedSeconds = Number(process.env['MLLP_BENCH_SECONDS'] ?? 20);
+    results.push(await fixedRateCase(port, 20, 1_000, fixedSeconds, 'fixed'));
+    const search = await maxRateSearch(port, 20, Math.max(5, Math.round(fixedSeconds / 2)));
+    maxRate = search.best;
+    searchSteps = search.steps.length;
   } finally {
     await svc.close();
     await infra.close();
   }
-  const report = { suite: 'intake-mllp', generatedAt: new Date().toISOString(), node: process.version, platform: `${process.platform}-${process.arch}`, loadAverage: [load0, loadavg()[0]], results };
+  const report = { suite: 'intake-mllp', generatedAt: new Date().toISOString(), node: process.version, platform: `${process.platform}-${process.arch}`, loadAverage: [load0, loadavg()[0]], results, maxRateP99Under50Ms: maxRate ?? null, maxRateSteps: searchSteps };
   const out = join(root(), 'bench/results');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'intake-mllp.json'), `${JSON.stringify(report, null, 2)}\n`);
@@ -133,6 +228,10 @@ async function main(): Promise<void> {
       '| case | messages | msg/s | p50 ms | p99 ms |',
       '| --- | ---: | ---: | ---: | ---: |',
       ...rows,
+      '',
+      maxRate
+        ? `Highest offered rate with ACK p99 under 50 ms (20 connections, open loop, ${searchSteps} steps tried): **${maxRate.offeredPerSecond.toLocaleString('en-US')} msg/s** (p50 ${maxRate.p50Ms?.toFixed(1)} ms, p99 ${maxRate.p99Ms?.toFixed(1)} ms).`
+        : `No offered rate from 1,000 msg/s up kept ACK p99 under 50 ms (${searchSteps} steps tried).`,
       '',
     ].join('\n'),
   );
