@@ -23,6 +23,8 @@ describe('Subjects', () => {
     const s = new Subjects('t1');
     expect(s.append('h', 'access')).toBe('t1.ledger.append.h.access');
     expect(s.stream('AUDIT')).toBe('T1_AUDIT');
+    expect(new Subjects('my-ns').bucket('INTAKE_CONTROL_IDS')).toBe('MY_NS_INTAKE_CONTROL_IDS');
+    expect(new Subjects().bucket('INTAKE_CONTROL_IDS')).toBe('INTAKE_CONTROL_IDS');
     expect(s.local('t1.ledger.entry.h')).toBe('ledger.entry.h');
     expect(() => new Subjects('bad.ns')).toThrow(/namespace/);
   });

@@ -83,7 +83,17 @@ export class Subjects {
   stream(base: StreamBase): string {
     return `${this.streamPrefix}${base}`;
   }
+  /** A JetStream KV bucket's name, namespaced like the streams (its stream is KV_<name>). */
+  bucket(base: BucketBase): string {
+    return `${this.streamPrefix}${base}`;
+  }
 }
+
+/**
+ * KV buckets: INTAKE_CONTROL_IDS holds, per HL7 event id digest, a keyed digest of the message it
+ * stood for (control id reuse); no readable patient data.
+ */
+export type BucketBase = 'INTAKE_CONTROL_IDS';
 
 export type StreamBase = 'LEDGER_APPEND' | 'LEDGER_ENTRIES' | 'AUDIT' | 'DEAD_LETTER' | 'DELIVERY_EXCEEDED';
 

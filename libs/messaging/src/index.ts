@@ -1,3 +1,4 @@
 export * from './nats.service';
+export * from './provision';
 export * from './messaging.module';
 export * from './jetstream';

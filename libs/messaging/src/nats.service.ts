@@ -1,10 +1,11 @@
 import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { connect, credsAuthenticator, NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Subjects, type StreamSpec } from '@clinical-ledger/contracts';
 import { BaseConfig, CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { ensureStream } from './provision';
 
 /**
  * The service's one NATS connection (v3 client). It connects in the background and keeps
@@ -111,72 +112,12 @@ export class NatsService implements OnApplicationShutdown {
   }
 
   /**
-   * Creates the documented streams (file storage, explicit retention and max_age), or updates
-   * what NATS lets change (subjects, max_age, dedupe window). Retention cannot change on an
-   * existing stream: see migrateRetention.
+   * Declares the documented streams (provision.ts): created when missing, their mutable settings
+   * brought to this deployment's, never scaled (replicas apply to new streams only).
    */
   async ensureStreams(replicas = this.config.NATS_STREAM_REPLICAS): Promise<void> {
     const jsm = await jetstreamManager(this.connection);
-    for (const spec of this.streamSpecs()) {
-      const mutable = { subjects: spec.subjects, max_age: spec.maxAgeMs * 1_000_000, duplicate_window: 2 * 60 * 1_000_000_000 };
-      let info: StreamInfo | undefined;
-      try {
-        info = await jsm.streams.info(spec.name);
-      } catch (err) {
-        if (!/stream not found/i.test(String(err))) throw err;
-      }
-      if (info && info.config.retention !== spec.retention && !(await this.migrateRetention(jsm, info, spec))) {
-        await jsm.streams.update(spec.name, { ...mutable, max_age: Math.max(info.config.max_age, mutable.max_age) });
-        continue;
-      }
-      if (info && info.config.retention === spec.retention) {
-        await jsm.streams.update(spec.name, mutable);
-        continue;
-      }
-      try {
-        await jsm.streams.add({
-          name: spec.name,
-          storage: StorageType.File,
-          num_replicas: replicas,
-          retention: spec.retention === 'workqueue' ? RetentionPolicy.Workqueue : RetentionPolicy.Limits,
-          ...mutable,
-        });
-      } catch (err) {
-        // Another service created it in between: fine, as long as it is what we asked for.
-        if (!/already in use|already exists/i.test(String(err))) throw err;
-      }
-    }
-  }
-
-  /**
-   * A stream declared by an older version with other retention (LEDGER_APPEND used `limits`, so
-   * every message stayed for ever). NATS cannot change retention in place, so the stream is
-   * deleted and declared again, but only when that loses nothing: it is empty, or every one of its
-   * consumers has acked everything (what stays is only what was recorded already). Otherwise it is
-   * kept as it is, with an error in the log; the next start (after the ledger caught up) migrates.
-   * Returns whether the stream was deleted (and must be created).
-   */
-  private async migrateRetention(jsm: JetStreamManager, info: StreamInfo, spec: StreamSpec): Promise<boolean> {
-    const consumers = await jsm.consumers.list(spec.name).next();
-    const lagging = consumers.filter((c) => c.num_pending > 0 || c.num_ack_pending > 0).map((c) => c.name);
-    const safe = info.state.messages === 0 || (consumers.length > 0 && lagging.length === 0);
-    if (!safe) {
-      this.logger.error(
-        { stream: spec.name, retention: info.config.retention, wanted: spec.retention, messages: info.state.messages, lagging, consumers: consumers.map((c) => c.name) },
-        'stream has the retention of an older version and messages not yet acked by every consumer: kept as it is; it is recreated at a later start once they are acked (or delete lagging consumers that are no longer used)',
-      );
-      return false;
-    }
-    try {
-      await jsm.streams.delete(spec.name);
-    } catch (err) {
-      if (!/stream not found/i.test(String(err))) throw err;
-    }
-    this.logger.warn(
-      { stream: spec.name, from: info.config.retention, to: spec.retention, dropped: info.state.messages },
-      'stream recreated with the documented retention (everything it held had been acked)',
-    );
-    return true;
+    for (const spec of this.streamSpecs()) await ensureStream(jsm, spec, { replicas, logger: this.logger });
   }
 
   async onApplicationShutdown(): Promise<void> {

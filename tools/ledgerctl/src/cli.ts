@@ -14,6 +14,7 @@ import { buildKeyring } from './keyring';
 import { generateKey, generateWitnessKey } from './keys';
 import { renderCheckpoint, renderDeadLetters, renderInclusion, renderKey, renderReplay, renderVerify } from './output';
 import { ProgressBar } from './progress';
+import { registerStreams } from './streams/command';
 import { verifySource } from './verify';
 import { buildWitnessPolicy } from './witnesses';
 
@@ -264,6 +265,8 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
       print(r, renderReplay(r));
       if (r.failed.length) status = EXIT.LEDGER;
     });
+
+  registerStreams(program, io, print, (s) => (status = s));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

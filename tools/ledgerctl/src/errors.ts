@@ -11,6 +11,8 @@ export const EXIT = {
   USAGE: 2,
   /** The ledger could not be asked: unreachable, refused the token (401/403), or answered an error. */
   LEDGER: 3,
+  /** NATS could not be reached, refused the credentials, or refused a change (`streams init`). */
+  NATS: 4,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
@@ -41,5 +43,12 @@ export class LedgerError extends CliError {
     readonly status?: number,
   ) {
     super(code, message, EXIT.LEDGER);
+  }
+}
+
+/** NATS could not do what `streams init` asked: unreachable, credentials or permissions refused, a change refused. */
+export class NatsError extends CliError {
+  constructor(code: 'NATS_UNREACHABLE' | 'NATS_REFUSED' | 'NATS_REFUSED_CHANGE', message: string) {
+    super(code, message, EXIT.NATS);
   }
 }

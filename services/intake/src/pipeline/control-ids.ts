@@ -19,8 +19,6 @@ export type ControlIdClaim =
   /** Seen with different content: the sender reused the control id. */
   | 'reuse';
 
-const BUCKET = 'INTAKE_CONTROL_IDS';
-
 /**
  * Remembers which content each HL7 event id (tenant + MSH-4 + MSH-10) stood for, so that a control
  * id reused for a different message is not silently taken as a resend: JetStream's duplicate window
@@ -62,8 +60,7 @@ export class ControlIdRegistry implements OnModuleInit {
 
   /** The bucket's name with the NATS namespace applied (tests share one server). */
   get bucketName(): string {
-    const ns = this.nats.subjects.namespace;
-    return `${ns ? `${ns.toUpperCase().replace(/-/g, '_')}_` : ''}${BUCKET}`;
+    return this.nats.subjects.bucket('INTAKE_CONTROL_IDS');
   }
 
   private open(): Promise<KV> {
