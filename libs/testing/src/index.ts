@@ -9,3 +9,5 @@ export * from './go-verifier';
 export * from './ledger-keys';
 export * from './pseudonyms';
 export * from './witness';
+export * from './events';
+export * from './stack';

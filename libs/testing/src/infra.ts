@@ -29,6 +29,11 @@ export interface Infra {
   readonly nats?: OwnedServer;
   /** Present when the test owns its Mongo wire-protocol server. */
   readonly mongo?: OwnedServer;
+  /**
+   * What a service needs to reach these servers (NATS_URL, NATS_NAMESPACE, MONGO_URL, MONGO_DB),
+   * with `extra` on top (it wins): the env map for `spawnService` or `loadConfig`.
+   */
+  env(extra?: Record<string, string>): Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -69,6 +74,23 @@ function uniqueName(label: string): string {
  * 3. local nats-server and FerretDB (on its own PostgreSQL) on free loopback ports with temp data folders.
  */
 export async function startInfra(opts: InfraOptions): Promise<Infra> {
+  return withEnv(await startServers(opts));
+}
+
+function withEnv(infra: Omit<Infra, 'env'>): Infra {
+  return {
+    ...infra,
+    env: (extra = {}) => ({
+      NATS_URL: infra.natsUrl,
+      NATS_NAMESPACE: infra.namespace,
+      MONGO_URL: infra.mongoUrl,
+      MONGO_DB: infra.dbName,
+      ...extra,
+    }),
+  };
+}
+
+async function startServers(opts: InfraOptions): Promise<Omit<Infra, 'env'>> {
   const route = await detectRoute(opts.ownServers);
   const dbName = uniqueName(opts.name);
   if (route === 'env') {

@@ -4,8 +4,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A ledger signing key and key-encryption key in temp files, and the env that hands them over. */
+/** A ledger signing key and key-encryption key in temp files, and the env that hands them over: the one key helper of the tests. */
 export interface LedgerTestKeys {
+  /** The temp folder holding both files. */
+  dir: string;
   signer: Ed25519Signer;
   signingKeyFile: string;
   kekFile: string;
@@ -25,6 +27,7 @@ export function ledgerTestKeys(name = 'test-ledger'): LedgerTestKeys {
   writeFileSync(signingKeyFile, `${signer.exportSignerKey()}\n`, { mode: 0o600 });
   writeFileSync(kekFile, randomBytes(32), { mode: 0o600 });
   return {
+    dir,
     signer,
     signingKeyFile,
     kekFile,
