@@ -1,23 +1,21 @@
 import { createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
+import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { BSON, MongoClient } from 'mongodb';
-import { EVENT_TYPES, type LedgerEvent, patientPseudonym, Subjects } from '@clinical-ledger/contracts';
+import { EVENT_TYPES, type LedgerEvent, Subjects } from '@clinical-ledger/contracts';
 import {
   eventually,
-  freePort,
-  ledgerTestKeys,
+  hl7Adt,
   type LocalServer,
+  mllpSend,
   type ServiceName,
-  type ServiceProcess,
-  spawnService,
+  type Stack,
   startFerretDb,
   startNatsServer,
-  testAuth,
+  startStack,
 } from '@clinical-ledger/testing';
 
 jest.setTimeout(300_000);
@@ -112,28 +110,7 @@ function aesGcmOpen(key: Buffer, blob: Buffer, aad: string): Buffer {
 
 /** The HL7 v2 message: the marker in the name (escaped), the MRN, the address and the phone. */
 function adtA01(controlId: string): string {
-  return [
-    'MSH|^~\\&|EPICADT|STMARYS|CLINLEDGER|CLINLEDGER|20261125083012-0500||ADT^A01^ADT_A01|' + controlId + '|P|2.5.1||||||UNICODE UTF-8',
-    'EVN|A01|20261125083000-0500',
-    `PID|1||${mrn}^^^STMARYS^MR||Priv\\S\\${core}^JANE^Q^^^^L||19800214|F|||12 ${core} ST^^SPRINGFIELD^IL^62701^USA^H||^PRN^PH^^1^217^${core}|||M`,
-    'PV1|1|I|4WEST^412^A^STMARYS',
-  ].join('\r');
-}
-
-function mllpSend(port: number, message: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect(port, '127.0.0.1', () => socket.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(message, 'utf8'), Buffer.from([0x1c, 0x0d])])));
-    let got = Buffer.alloc(0);
-    socket.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      const end = got.indexOf(Buffer.from([0x1c, 0x0d]));
-      if (end >= 0) {
-        socket.end();
-        resolve(got.subarray(1, end).toString('utf8'));
-      }
-    });
-    socket.on('error', reject);
-  });
+  return hl7Adt({ controlId, mrn, name: `Priv\\S\\${core}^JANE^Q^^^^L`, pidTail: `|||12 ${core} ST^^SPRINGFIELD^IL^62701^USA^H||^PRN^PH^^1^217^${core}|||M` });
 }
 
 describe('privacy: no readable patient data anywhere, and nothing after erasure', () => {
@@ -144,48 +121,37 @@ describe('privacy: no readable patient data anywhere, and nothing after erasure'
   const subjects = new Subjects('');
   const dbName = `privacy_${randomBytes(4).toString('hex')}`;
   const logDir = mkdtempSync(join(tmpdir(), 'privacy-logs-'));
-  const keys = ledgerTestKeys('privacy');
-  const auth = testAuth();
-  const secret = randomBytes(32);
-  const running: ServiceProcess[] = [];
-  const svc = (name: ServiceName) => running.find((s) => s.name === name) as ServiceProcess;
-  let mllpPort: number;
-  const pseudonym = patientPseudonym(secret, AUTHORITY_SYSTEM, mrn);
+  let stack: Stack;
+  let pseudonym: string;
   const sentIds: string[] = [];
 
   beforeAll(async () => {
     [nats, ferret] = await Promise.all([startNatsServer(), startFerretDb()]);
     process.stderr.write(`[privacy] nats ${nats.url} (${nats.dataDir}), FerretDB ${ferret.url} (${ferret.dataDir})\n`);
-    const dir = mkdtempSync(join(tmpdir(), 'privacy-conf-'));
-    const secretsFile = join(dir, 'pseudonyms.json');
-    writeFileSync(secretsFile, JSON.stringify({ [TENANT]: secret.toString('base64') }), { mode: 0o600 });
-    mllpPort = await freePort();
-    const env = {
-      NATS_URL: nats.url,
-      MONGO_URL: ferret.url,
-      MONGO_DB: dbName,
-      // The most talkative level: a payload logged at any level is a leak.
-      LOG_LEVEL: 'debug',
-      INTAKE_MLLP_PORT: String(mllpPort),
-      INTAKE_MLLP_HOST: '127.0.0.1',
-      INTAKE_FACILITY_TENANTS: `STMARYS=${TENANT}`,
-      INTAKE_PSEUDONYM_SECRETS_FILE: secretsFile,
-      INTAKE_ASSIGNING_AUTHORITIES: `STMARYS=${AUTHORITY_SYSTEM}`,
-      LEDGER_CHECKPOINT_INTERVAL_MS: '500',
-      // Treatment reads are permitted without a consent record: the test reads the data back once.
-      CONSENT_DEFAULT: 'permit-treatment',
-      ...auth.env,
-      ...keys.ledgerEnv,
-      ...keys.auditEnv,
-    };
-    for (const s of SERVICES) running.push(await spawnService(s, env, { logFile: join(logDir, `${s}.log`) }));
-    for (const s of running) await eventually(async () => (await fetch(`${s.url}/readyz`)).status === 200, 30_000, `${s.name} ready`);
+    stack = await startStack({
+      env: {
+        NATS_URL: nats.url,
+        MONGO_URL: ferret.url,
+        MONGO_DB: dbName,
+        // The most talkative level: a payload logged at any level is a leak.
+        LOG_LEVEL: 'debug',
+        LEDGER_CHECKPOINT_INTERVAL_MS: '500',
+        // Treatment reads are permitted without a consent record: the test reads the data back once.
+        CONSENT_DEFAULT: 'permit-treatment',
+      },
+      tenant: TENANT,
+      authority: AUTHORITY_SYSTEM,
+      services: SERVICES,
+      logDir,
+      keyName: 'privacy',
+    });
+    pseudonym = stack.patient(mrn);
     nc = await connect({ servers: nats.url });
     mongo = new MongoClient(ferret.url);
   });
 
   afterAll(async () => {
-    await Promise.all(running.map((s) => s.stop()));
+    await stack?.close();
     await nc?.close();
     await mongo?.close();
     await Promise.all([nats?.remove(), ferret?.remove()]);
@@ -229,7 +195,7 @@ describe('privacy: no readable patient data anywhere, and nothing after erasure'
 
   /** Decrypts every stored payload with the data keys the KEK unwraps: what an insider could read. */
   async function decryptable(): Promise<{ eventId: string; plain: string }[]> {
-    const kek = readFileSync(keys.kekFile);
+    const kek = readFileSync(stack.keys.kekFile);
     const db = mongo.db(dbName);
     const out: { eventId: string; plain: string }[] = [];
     const dataKeys = new Map<string, Buffer>();
@@ -264,14 +230,14 @@ describe('privacy: no readable patient data anywhere, and nothing after erasure'
       await Promise.all([nats.start(), ferret.start()]);
       // Back in business: JetStream answers this client, and every service is ready again.
       await eventually(async () => !!(await (await jetstreamManager(nc)).getAccountInfo()), 30_000, 'JetStream back');
-      for (const s of running) await eventually(async () => (await fetch(`${s.url}/readyz`)).status === 200, 30_000, `${s.name} ready again`);
+      for (const s of stack.running) await eventually(async () => (await fetch(`${s.url}/readyz`)).status === 200, 30_000, `${s.name} ready again`);
     }
   }
 
   /** A clinician's consent-gated read of a record through the ledger. */
   async function readRecord(eventId: string, query = 'purpose=TREAT'): Promise<{ status: number; text: string }> {
-    const clinician = await auth.token({ tenant: TENANT, roles: ['clinician'], sub: 'dr-privacy' });
-    const res = await fetch(`${svc('ledger').url}/v1/chains/${TENANT}/records/${encodeURIComponent(eventId)}?${query}`, { headers: { authorization: `Bearer ${clinician}` } });
+    const clinician = await stack.auth.token({ tenant: TENANT, roles: ['clinician'], sub: 'dr-privacy' });
+    const res = await fetch(`${stack.svc('ledger').url}/v1/chains/${TENANT}/records/${encodeURIComponent(eventId)}?${query}`, { headers: { authorization: `Bearer ${clinician}` } });
     return { status: res.status, text: await res.text() };
   }
 
@@ -286,10 +252,10 @@ describe('privacy: no readable patient data anywhere, and nothing after erasure'
   }
 
   it('after the ledger acked HL7 v2, FHIR and CloudEvents carrying the marker: no readable copy anywhere', async () => {
-    const token = await auth.token({ tenant: TENANT, roles: ['integration'], sub: 'mirth-1' });
-    const ack = await mllpSend(mllpPort, adtA01(`PRIV${randomBytes(4).toString('hex')}`));
+    const token = await stack.auth.token({ tenant: TENANT, roles: ['integration'], sub: 'mirth-1' });
+    const ack = await mllpSend(stack.mllpPort, adtA01(`PRIV${randomBytes(4).toString('hex')}`));
     expect(ack).toMatch(/MSA\|AA\|/);
-    const fhir = await fetch(`${svc('intake').url}/fhir/r4/Patient`, {
+    const fhir = await fetch(`${stack.svc('intake').url}/fhir/r4/Patient`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
       body: JSON.stringify({
@@ -302,7 +268,7 @@ describe('privacy: no readable patient data anywhere, and nothing after erasure'
       }),
     });
     expect(fhir.status).toBe(201);
-    const ce = await fetch(`${svc('intake').url}/events`, {
+    const ce = await fetch(`${stack.svc('intake').url}/events`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/cloudevents+json' },
       body: JSON.stringify({
@@ -370,9 +336,9 @@ describe('privacy: no readable patient data anywhere, and nothing after erasure'
     const decrypted = (await decryptable()).flatMap((p) => hitsIn(Buffer.from(p.plain), `decrypted payload ${p.eventId}`));
     expect([...decrypted, ...(await streamHits()), ...(await mongoHits()), ...logHits(), ...(await rawHits()).hits]).toEqual([]);
     // The chain still verifies, with the erased entries on it.
-    const auditor = await auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'auditor-1' });
-    await eventually(async () => (await fetch(`${svc('ledger').url}/readyz`)).status === 200, 30_000, 'ledger ready after the restarts');
-    const verify = (await (await fetch(`${svc('ledger').url}/v1/chains/${TENANT}/verify`, { headers: { authorization: `Bearer ${auditor}` } })).json()) as { ok: boolean };
+    const auditor = await stack.auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'auditor-1' });
+    await eventually(async () => (await fetch(`${stack.svc('ledger').url}/readyz`)).status === 200, 30_000, 'ledger ready after the restarts');
+    const verify = (await (await fetch(`${stack.svc('ledger').url}/v1/chains/${TENANT}/verify`, { headers: { authorization: `Bearer ${auditor}` } })).json()) as { ok: boolean };
     expect(verify.ok).toBe(true);
   });
 });
