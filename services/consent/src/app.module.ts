@@ -9,6 +9,7 @@ import { ConsentService } from './consent.service';
 import { DecisionService } from './decision.service';
 import { ConsentErrorFilter } from './errors.filter';
 import { FhirJsonMiddleware } from './fhir-json.middleware';
+import { ConsentFhirController } from './fhir/consent-fhir.controller';
 import { LedgerLink } from './ledger.link';
 import { LedgerChainSource } from './ledger.source';
 import { NatsResponders } from './nats.responders';
@@ -24,7 +25,7 @@ export class ConsentAppModule implements NestModule {
     return {
       module: ConsentAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
-      controllers: [ConsentController],
+      controllers: [ConsentController, ConsentFhirController],
       providers: [
         ProjectionStore,
         LedgerLink,
@@ -42,6 +43,6 @@ export class ConsentAppModule implements NestModule {
   }
 
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(FhirJsonMiddleware).forRoutes(ConsentController);
+    consumer.apply(FhirJsonMiddleware).forRoutes(ConsentController, ConsentFhirController);
   }
 }

@@ -1,14 +1,13 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, NatsConnection } from '@nats-io/transport-node';
 import { AuditAlert, BreakGlassAlert, ConsentDecision, Subjects } from '@clinical-ledger/contracts';
-import { createLogger, loadConfig, RunningService, startService } from '@clinical-ledger/platform';
+import { RunningService } from '@clinical-ledger/platform';
 import { eventually, Infra, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConsentAppModule } from './app.module';
-import { ConsentConfig } from './config';
 import { pseudonymOf } from './domain/pseudonym';
+import { startConsentUnderTest } from './test/consent-under-test';
 import { ReceiptStandIn, startReceiptStandIn } from './test/receipt-stand-in';
 
 /**
@@ -82,19 +81,7 @@ describe('consent service API', () => {
     const dir = mkdtempSync(join(tmpdir(), 'consent-api-'));
     const secretsFile = join(dir, 'pseudonym-secrets.json');
     writeFileSync(secretsFile, JSON.stringify({ 'hosp-a': secret.toString('base64') }));
-    const config = loadConfig(ConsentConfig, {
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
-      HTTP_HOST: '127.0.0.1',
-      CONSENT_RECEIPT_TIMEOUT_MS: '2000',
-      CONSENT_PSEUDONYM_SECRETS_FILE: secretsFile,
-      ...auth.env,
-    });
-    const logger = createLogger('consent', 'silent');
-    svc = await startService(ConsentAppModule.forRoot(config), { config, port: 0, handleSignals: false, logger });
-    await eventually(async () => (await fetch(`${svc.url}/readyz`)).status === 200, 20_000, 'consent ready');
+    svc = await startConsentUnderTest(infra, auth, { CONSENT_RECEIPT_TIMEOUT_MS: '2000', CONSENT_PSEUDONYM_SECRETS_FILE: secretsFile });
     subjects = new Subjects(infra.namespace);
     standIn = await startReceiptStandIn(infra.natsUrl, subjects);
     nc = await connect({ servers: infra.natsUrl });

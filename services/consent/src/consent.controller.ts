@@ -25,7 +25,7 @@ import { ProjectionStore } from './projection.store';
  * The hospital a request is about: named explicitly, or the token's own; always checked against
  * the token (docs/ACCESS-MODEL.md: a token of one hospital reaches no other).
  */
-function tenantFor(a: Admission, named?: unknown): string {
+export function tenantFor(a: Admission, named?: unknown): string {
   const tenant = typeof named === 'string' && named ? named : a.principal.tenant;
   if (tenant === '*') throw new BadRequestException({ error: 'invalid_input', message: 'tenant is required with an all-hospitals token', errors: [{ field: 'tenant', message: 'is required' }] });
   if (!TENANT_PATTERN.test(tenant)) throw new BadRequestException({ error: 'invalid_input', message: 'tenant must be a hospital id', errors: [{ field: 'tenant', message: 'must be a hospital id' }] });

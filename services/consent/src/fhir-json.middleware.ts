@@ -1,5 +1,6 @@
 import { Injectable, NestMiddleware, PayloadTooLargeException } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { FHIR_JSON, outcome } from './fhir/operation-outcome';
 
 const LIMIT = 1_000_000;
 
@@ -24,7 +25,9 @@ export class FhirJsonMiddleware implements NestMiddleware {
         req.body = size ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : undefined;
         next();
       } catch {
-        res.status(400).json({ error: 'invalid_input', message: 'body is not valid JSON', errors: [{ field: '(body)', message: 'must be JSON' }] });
+        // The FHIR routes answer errors as OperationOutcomes (src/fhir), the others in our JSON form.
+        if (req.originalUrl.startsWith('/fhir/')) res.status(400).type(FHIR_JSON).send(JSON.stringify(outcome([{ severity: 'error', code: 'invalid', diagnostics: 'body is not valid JSON' }])));
+        else res.status(400).json({ error: 'invalid_input', message: 'body is not valid JSON', errors: [{ field: '(body)', message: 'must be JSON' }] });
       }
     });
   }

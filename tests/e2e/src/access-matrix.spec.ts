@@ -78,6 +78,15 @@ const REQUESTS: Record<string, (f: Fixture, whose: Whose, role: RoleName) => Omi
     body: { tenant: TENANT, subject: w === 'own' ? OWN : OTHER, actor: actorOf(role), role, purpose: 'TREAT', dataclass: 'lab' },
   }),
   'POST /v1/consent/rebuild': () => ({ path: '/v1/consent/rebuild', body: { tenant: TENANT } }),
+  // consent's FHIR Consent API (the fixture consent, revoked with its recorded terms: allowed writers revoke it or get 409)
+  'POST /fhir/r4/Consent': (_f, w) => ({ path: `/fhir/r4/Consent?tenant=${TENANT}`, body: fhirConsent(w === 'own' ? OWN : OTHER, 'active', { type: 'deny', class: [{ code: 'imaging' }] }) }),
+  'GET /fhir/r4/Consent': (_f, w) => ({ path: `/fhir/r4/Consent?tenant=${TENANT}&patient=${enc(w === 'own' ? OWN : OTHER)}` }),
+  'GET /fhir/r4/Consent/{id}': (f, w) => ({ path: `/fhir/r4/Consent/${f.consent[w]}?tenant=${TENANT}` }),
+  'GET /fhir/r4/Consent/{id}/_history/{vid}': (f, w) => ({ path: `/fhir/r4/Consent/${f.consent[w]}/_history/1?tenant=${TENANT}` }),
+  'PUT /fhir/r4/Consent/{id}': (f, w) => ({
+    path: `/fhir/r4/Consent/${f.consent[w]}?tenant=${TENANT}`,
+    body: { ...fhirConsent(w === 'own' ? OWN : OTHER, 'inactive', { type: 'permit', actor: [{ role: { coding: [{ system: 'urn:clinical-ledger:role', code: 'nurse' }] } }] }), id: f.consent[w] },
+  }),
   // intake: an empty resource (allowed callers get 400, nothing is recorded)
   'POST /fhir/r4': () => ({ path: '/fhir/r4', body: { resourceType: 'Bundle', type: 'transaction', entry: [] }, headers: { 'content-type': 'application/fhir+json', 'x-tenant': TENANT } }),
   'POST /fhir/r4/{type}': () => ({ path: '/fhir/r4/Observation', body: { resourceType: 'Observation' }, headers: { 'content-type': 'application/fhir+json', 'x-tenant': TENANT } }),
@@ -107,6 +116,11 @@ const NATS_REQUESTS: Record<string, (f: Fixture, whose: Whose, role: RoleName) =
   'ledger.entry.get': (f, w) => ({ tenant: TENANT, eventId: f.record[w].eventId }),
   'ledger.get.entry': (f, w) => ({ tenant: TENANT, eventId: f.record[w].eventId }),
 };
+
+/** A FHIR R4 Consent about `patient` (the pseudonym) with the given provision. */
+function fhirConsent(patient: string, status: string, provision: Json): Json {
+  return { resourceType: 'Consent', status, patient: { identifier: { system: 'urn:clinical-ledger:pseudonym', value: patient } }, provision };
+}
 
 function enc(v: string): string {
   return encodeURIComponent(v);
