@@ -10,6 +10,11 @@ const swcrc = JSON.parse(readFileSync(join(root, '.swcrc'), 'utf8'));
 const { paths } = JSON.parse(readFileSync(join(root, 'tsconfig.base.json'), 'utf8')).compilerOptions;
 const roots = ['libs', 'services', 'tools', 'bench', 'scripts', 'tests'];
 const assetExt = /\.(html|css|svg|json)$/;
+// The browser apps: Vite builds them (below), not SWC. Each config names its output folder in dist/.
+const webApps = [
+  { dir: 'services/portal/web', what: 'portal app built to dist/services/portal/public' },
+  { dir: 'services/audit/web', what: 'staff console built to dist/services/audit/console' },
+];
 
 function* walk(dir) {
   for (const name of readdirSync(dir)) {
@@ -27,8 +32,7 @@ for (const top of roots) {
   try { files = [...walk(join(root, top))]; } catch { continue; }
   for (const file of files) {
     const rel = relative(root, file);
-    // services/portal/web is the browser app: Vite builds it below, not SWC.
-    if (rel.includes('/fixtures/') || rel.includes('/test/') || rel.startsWith('services/portal/web/')) continue;
+    if (rel.includes('/fixtures/') || rel.includes('/test/') || webApps.some((w) => rel.startsWith(`${w.dir}/`))) continue;
     const out = join(root, 'dist', rel);
     if (file.endsWith('.ts') && !file.endsWith('.spec.ts') && !file.endsWith('.d.ts')) {
       jobs.push(
@@ -56,7 +60,8 @@ for (const top of roots) {
 await Promise.all(jobs);
 console.log(`build: compiled ${count} files to dist/`);
 
-// The patient app (services/portal/web) -> dist/services/portal/public, served by the portal shell.
 const { build: viteBuild } = await import('vite');
-await viteBuild({ configFile: join(root, 'services/portal/web/vite.config.mjs') });
-console.log('build: portal app built to dist/services/portal/public');
+for (const app of webApps) {
+  await viteBuild({ configFile: join(root, app.dir, 'vite.config.mjs') });
+  console.log(`build: ${app.what}`);
+}

@@ -8,3 +8,4 @@ export * from './bootstrap';
 export * from './auth';
 export * from './access';
 export * from './retry';
+export * from './web-app';

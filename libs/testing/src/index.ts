@@ -11,3 +11,4 @@ export * from './pseudonyms';
 export * from './witness';
 export * from './events';
 export * from './stack';
+export * from './browser';

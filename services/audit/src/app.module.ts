@@ -6,6 +6,7 @@ import { StorageModule } from '@clinical-ledger/storage';
 import { AccessProjector } from './access/access.projector';
 import { AlertService } from './alerts/alert.service';
 import { AuditConfig } from './config';
+import { ConsoleModule } from './console/console.module';
 import { AuditConsumers } from './consumers/audit.consumers';
 import { AuditController } from './http/audit.controller';
 import { DashboardController } from './http/dashboard.controller';
@@ -26,7 +27,7 @@ export class AuditAppModule {
   static forRoot(config: AuditConfig, opts: AuditModuleOptions = {}): DynamicModule {
     return {
       module: AuditAppModule,
-      imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
+      imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule, ConsoleModule],
       controllers: [AuditController, DashboardController, AuditConsumers],
       providers: [
         // Loaded here, at start: no usable key stops the service with the variable named.

@@ -1,13 +1,13 @@
 import { Transform } from 'class-transformer';
 import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
-import { BaseConfig } from '@clinical-ledger/platform';
+import { ConsoleConfig } from './console/console.config';
 import { TENANT_QUOTAS_PATTERN } from './live/stream-quota';
 
 const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
 const TENANTS = /^$|^[a-z0-9][a-z0-9-]{0,62}(,[a-z0-9][a-z0-9-]{0,62})*$/;
 
-/** The audit service's variables (services/audit/README.md explains each). */
-export class AuditConfig extends BaseConfig {
+/** The audit service's variables (services/audit/README.md explains each), the console's included. */
+export class AuditConfig extends ConsoleConfig {
   override SERVICE_NAME = 'audit';
 
   /**

@@ -3,43 +3,23 @@
 // appears and verifies, opening it shows up in "who saw my record", a consent is granted and
 // revoked (the clinician's next read is denied), a tampered stored entry shows "not verified", and
 // another patient's event id in the URL gets 403. Screenshots go to the folder printed at the start.
-import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { Binary, MongoClient } from 'mongodb';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { patientPseudonym } from '@clinical-ledger/contracts';
-import { eventually, freePort, type Infra, ledgerTestKeys, type ServiceName, type ServiceProcess, spawnService, startInfra, testAuth } from '@clinical-ledger/testing';
+import { eventually, freePort, type Infra, launchChromium, ledgerTestKeys, screenshotFolder, type ServiceName, type ServiceProcess, spawnService, startInfra, testAuth } from '@clinical-ledger/testing';
 
 jest.setTimeout(300_000);
 
-const CHROMIUM = '/usr/bin/chromium';
 const TENANT = 'portal-h';
 const AUTHORITY = 'urn:oid:1.2.840.99999.7';
 const mrnA = `PA${randomBytes(4).toString('hex')}`;
 const mrnB = `PB${randomBytes(4).toString('hex')}`;
-
-/**
- * CI on a fresh machine: the browser comes from Debian, never from a download, and a CJK font
- * (WenQuanYi Zen Hei) so the zh-CN screenshots show characters rather than empty boxes.
- */
-function ensureChromium(): void {
-  const hasCjkFont = (): boolean => {
-    try {
-      return execFileSync('fc-list', [':lang=zh'], { encoding: 'utf8' }).trim().length > 0;
-    } catch {
-      return false;
-    }
-  };
-  const missing = [...(existsSync(CHROMIUM) ? [] : ['chromium']), ...(hasCjkFont() ? [] : ['fonts-wqy-zenhei'])];
-  if (missing.length === 0) return;
-  process.stderr.write(`[portal] installing Debian packages: apt-get install -y ${missing.join(' ')}\n`);
-  execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit' });
-}
 
 function adtA01(mrn: string): string {
   const id = `PORTAL${randomBytes(4).toString('hex')}`;
@@ -79,7 +59,7 @@ describe('portal in headless Chromium', () => {
   const secret = randomBytes(32);
   const patientA = patientPseudonym(secret, AUTHORITY, mrnA);
   const patientB = patientPseudonym(secret, AUTHORITY, mrnB);
-  const shots = mkdtempSync(join(tmpdir(), 'portal-screenshots-'));
+  const shots = screenshotFolder('portal');
   const logDir = mkdtempSync(join(tmpdir(), 'portal-logs-'));
   let patientToken: string;
   let eventA: string;
@@ -93,8 +73,7 @@ describe('portal in headless Chromium', () => {
   }
 
   beforeAll(async () => {
-    ensureChromium();
-    process.stderr.write(`[portal] screenshots in ${shots}\n[portal] service logs in ${logDir}\n`);
+    process.stderr.write(`[portal] service logs in ${logDir}\n`);
     infra = await startInfra({ name: 'portal' });
     const dir = mkdtempSync(join(tmpdir(), 'portal-conf-'));
     const secretsFile = join(dir, 'pseudonyms.json');
@@ -126,7 +105,7 @@ describe('portal in headless Chromium', () => {
     for (const s of running) await eventually(async () => (await fetch(`${s.url}/readyz`)).status === 200, 30_000, `${s.name} ready`);
     mongo = new MongoClient(infra.mongoUrl);
     patientToken = await tokenFor({ tenant: TENANT, roles: ['patient'], patient: patientA }, patientA);
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    browser = await launchChromium({ label: 'portal', cjkFont: true });
   });
 
   afterAll(async () => {

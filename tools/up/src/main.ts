@@ -231,6 +231,9 @@ async function main(): Promise<void> {
     'Patient app, signed in as the demo patient (token in the fragment, never sent to a server):',
     `  ${url('portal')}/#token=${patientToken}`,
     '',
+    'Staff console, signed in as the demo privacy officer (auditor; token in the fragment, never sent to a server):',
+    `  ${url('audit')}/console/#token=${await token(['auditor'], 'privacy-officer-demo')}`,
+    '',
     'Ctrl-C stops everything (data stays in .local/data).',
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -1,0 +1,179 @@
+// The staff console in real headless Chromium (Debian's package, driven by playwright-core) against
+// the real intake, ledger, consent and audit processes (built, from dist/) on real NATS and FerretDB:
+// a record sent over MLLP shows in the live feed, a forged checkpoint raises an alert the overview
+// shows, and a patient's access log in the console is the one on the chain (and exports as CSV and
+// FHIR). Screenshots go to the folder printed at the start.
+import { jetstream } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Binary, MongoClient } from 'mongodb';
+import type { Browser, Page } from 'playwright-core';
+import { EVENT_TYPES, Subjects, type CheckpointMessage } from '@clinical-ledger/contracts';
+import { webAppPolicy } from '@clinical-ledger/platform';
+import { eventually, hl7Adt, type Infra, launchChromium, mllpSend, screenshotFolder, type ServiceName, type Stack, startInfra, startStack } from '@clinical-ledger/testing';
+
+jest.setTimeout(300_000);
+
+const TENANT = 'console-h';
+const AUTHORITY = 'urn:oid:1.2.840.99999.15';
+
+describe('staff console in headless Chromium', () => {
+  let infra: Infra;
+  let stack: Stack;
+  let browser: Browser;
+  let mongo: MongoClient;
+  let nc: NatsConnection;
+  const mrn = `CN${randomBytes(4).toString('hex')}`;
+  let patient: string;
+  const shots = screenshotFolder('console');
+  const logDir = mkdtempSync(join(tmpdir(), 'console-logs-'));
+  let officer: string;
+  let recordId: string;
+
+  const svc = (n: ServiceName) => stack.svc(n);
+  const entries = () => mongo.db(infra.dbName).collection('ledger_entries');
+
+  async function page(path: string): Promise<Page> {
+    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const p = await ctx.newPage();
+    await p.goto(`${svc('audit').url}/console${path}#token=${officer}`);
+    return p;
+  }
+
+  beforeAll(async () => {
+    process.stderr.write(`[console] service logs in ${logDir}\n`);
+    infra = await startInfra({ name: 'console' });
+    stack = await startStack({
+      env: infra.env({ LEDGER_CHECKPOINT_INTERVAL_MS: '300', AUDIT_TENANTS: TENANT }),
+      tenant: TENANT,
+      authority: AUTHORITY,
+      services: ['intake', 'ledger', 'consent', 'audit'],
+      logDir,
+      keyName: 'console',
+    });
+    patient = stack.patient(mrn);
+    mongo = new MongoClient(infra.mongoUrl);
+    nc = await connect({ servers: infra.natsUrl });
+    officer = await stack.auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'privacy-officer', expiresIn: '30m' });
+    browser = await launchChromium({ label: 'console' });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await nc?.close();
+    await mongo?.close();
+    await stack?.close();
+    await infra?.close();
+  });
+
+  it('serves the console under a strict Content-Security-Policy, every view from one page', async () => {
+    for (const path of ['/console/', '/console/alerts', '/console/patients', '/console/live']) {
+      const res = await fetch(`${svc('audit').url}${path}`);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-security-policy')).toBe(webAppPolicy());
+      expect(await res.text()).toContain('<div id="app">');
+    }
+    expect((await fetch(`${svc('audit').url}/console/assets/..%2Fconfig.json`)).status).toBe(404);
+  });
+
+  it('shows a record sent over MLLP in the live feed as the ledger records it', async () => {
+    const p = await page('/live');
+    const violations: string[] = [];
+    p.on('console', (m) => m.text().includes('Content Security Policy') && violations.push(m.text()));
+    await p.locator('[data-testid="live-state"][data-state="open"]').waitFor({ timeout: 15_000 });
+    expect(p.url()).not.toContain('token=');
+    expect(await mllpSend(stack.mllpPort, hl7Adt({ controlId: `CONSOLE${randomUUID().slice(0, 8)}`, mrn }))).toContain('MSA|AA');
+    await eventually(async () => (await entries().countDocuments({ chain: TENANT, subject: patient })) > 0, 30_000, "the patient's record on the chain");
+    recordId = String((await entries().findOne({ chain: TENANT, subject: patient }))?.['eventId']);
+    // Live: it arrives on the open stream (a generous bound; how fast is for bench/, not for a test).
+    await p.locator(`[data-testid="live-event"][data-type="receipt"][data-event-id="${recordId}"]`).waitFor({ timeout: 15_000 });
+    await p.locator('[data-testid="live-event"][data-type="checkpoint"]').first().waitFor({ timeout: 15_000 });
+    await p.screenshot({ path: join(shots, 'live.png'), fullPage: true });
+    expect(violations).toEqual([]);
+  });
+
+  it("shows a patient's access log that matches the chain, and exports it as CSV and FHIR AuditEvents", async () => {
+    const consent = await fetch(`${svc('consent').url}/v1/consents`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await stack.auth.token({ tenant: TENANT, roles: ['patient'], sub: patient, patient })}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ patient, provision: 'permit', actors: ['dr-li'], purposes: ['TREAT'], dataclasses: [] }),
+    });
+    expect(consent.status).toBe(201);
+    const read = async (actor: string) =>
+      (await fetch(`${svc('ledger').url}/v1/chains/${TENANT}/records/${encodeURIComponent(recordId)}?purpose=TREAT`, { headers: { authorization: `Bearer ${await stack.auth.token({ tenant: TENANT, roles: ['clinician'], sub: actor })}` } })).status;
+    await eventually(async () => (await read('dr-li')) === 200, 30_000, 'dr-li reads under the consent');
+    expect(await read('dr-no')).toBe(403);
+    expect(await read('dr-no')).toBe(403);
+
+    // The chain's own record of who read this patient: access entries, from their signed core bytes.
+    const onChain = async () => {
+      const docs = await entries().find({ chain: TENANT, type: EVENT_TYPES.recordAccessed }).toArray();
+      return docs
+        .map((d) => ({ seq: d['seq'] as number, core: JSON.parse(Buffer.from((d['core'] as Binary).buffer).toString('utf8')) as { event: { subject?: string } } }))
+        .filter((d) => d.core.event.subject === patient)
+        .map((d) => d.seq)
+        .sort((a, b) => a - b);
+    };
+    const chainSeqs = await onChain();
+    expect(chainSeqs.length).toBeGreaterThanOrEqual(3);
+
+    const p = await page('/patients');
+    const shown = async (): Promise<number[]> => {
+      await p.getByLabel('Patient').fill(patient);
+      await p.getByRole('button', { name: 'Show access log' }).click();
+      await p.getByTestId('access-total').waitFor();
+      return (await p.getByTestId('access-row').evaluateAll((rows) => rows.map((r) => Number(r.getAttribute('data-seq'))))).sort((a, b) => a - b);
+    };
+    await eventually(async () => JSON.stringify(await shown()) === JSON.stringify(chainSeqs), 30_000, 'the console shows every access entry of the chain');
+    expect(await p.locator('[data-testid="access-row"][data-actor="dr-li"][data-decision="permit"]').count()).toBeGreaterThanOrEqual(1);
+    expect(await p.locator('[data-testid="access-row"][data-actor="dr-no"][data-decision="deny"]').count()).toBe(2);
+    await p.screenshot({ path: join(shots, 'patient-access.png'), fullPage: true });
+
+    const [csv] = await Promise.all([p.waitForEvent('download'), p.getByTestId('export-csv').click()]);
+    const lines = readFileSync(await csv.path(), 'utf8').trim().split('\r\n');
+    expect(lines[0]).toMatch(/^time,actor,role,purpose,recordEventId,decision,reason,/);
+    expect(lines).toHaveLength(chainSeqs.length + 1);
+    const [fhir] = await Promise.all([p.waitForEvent('download'), p.getByTestId('export-fhir').click()]);
+    const bundle = JSON.parse(readFileSync(await fhir.path(), 'utf8')) as { resourceType: string; total: number; entry: { resource: { resourceType: string } }[] };
+    expect(bundle).toMatchObject({ resourceType: 'Bundle', total: chainSeqs.length });
+    expect(bundle.entry.every((e) => e.resource.resourceType === 'AuditEvent')).toBe(true);
+
+    // The denied reader stands out in their own activity.
+    const a = await page('/actors');
+    await a.getByLabel('User').fill('dr-no');
+    await a.getByRole('button', { name: 'Show activity' }).click();
+    await a.locator('[data-testid="access-row"][data-decision="deny"]').first().waitFor();
+    await a.screenshot({ path: join(shots, 'actor-activity.png'), fullPage: true });
+  });
+
+  it('a forged checkpoint raises an alert that shows on the overview', async () => {
+    const ov = await page('/');
+    await ov.locator('[data-testid="chain"][data-state="verified"]').waitFor({ timeout: 30_000 });
+    await ov.screenshot({ path: join(shots, 'overview.png'), fullPage: true });
+    const latest = (await (await fetch(`${svc('audit').url}/v1/audit/${TENANT}/checkpoints/latest`, { headers: { authorization: `Bearer ${officer}` } })).json()) as { size: number; note: string };
+    // The genuine note with another root: its signature no longer verifies.
+    const lines = latest.note.split('\n');
+    const root = randomBytes(32);
+    lines[2] = root.toString('base64');
+    const forged: CheckpointMessage = { tenant: TENANT, size: latest.size, rootHash: root.toString('hex'), note: lines.join('\n') };
+    await jetstream(nc).publish(new Subjects(infra.namespace).checkpoint(TENANT), JSON.stringify(forged), { msgID: `forged:${randomUUID()}` });
+    await ov.locator('[data-testid="chain"][data-state="alert"]').waitFor({ timeout: 30_000 });
+    await ov.locator('[data-testid="overview-alert"][data-kind="bad_signature"]').waitFor();
+    await ov.screenshot({ path: join(shots, 'overview-alert.png'), fullPage: true });
+    const al = await page('/alerts');
+    await al.locator('[data-testid="alert"][data-kind="bad_signature"]').waitFor();
+    await al.screenshot({ path: join(shots, 'alerts.png'), fullPage: true });
+  });
+
+  it('verifies the chain from the page and shows the result', async () => {
+    const v = await page('/verify');
+    await v.getByTestId('verify-run').click();
+    const result = v.getByTestId('verify-result');
+    await result.waitFor({ timeout: 30_000 });
+    expect(await result.getAttribute('data-outcome')).toMatch(/^(verified|known)$/);
+    await v.screenshot({ path: join(shots, 'verify.png'), fullPage: true });
+  });
+});
