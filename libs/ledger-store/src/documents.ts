@@ -1,4 +1,6 @@
-import type { Binary } from 'mongodb';
+import { toBase64, toHex } from '@clinical-ledger/chain';
+import type { Receipt } from '@clinical-ledger/contracts';
+import { Binary } from 'mongodb';
 
 /**
  * Documents of the Mongo chain store. Every document a hot path reads is keyed by `_id`, the one
@@ -141,6 +143,20 @@ export interface KeyEpochDoc {
   _id: string;
   epoch: number;
   updatedAt: string;
+}
+
+/** The receipt a stored entry stands for (what the writer gave out when it stored it). */
+export function receiptOf(doc: Pick<EntryDoc, 'chain' | 'seq' | 'eventId' | 'leafHash' | 'signature' | 'kid' | 'recordedAt'>): Receipt {
+  const raw = (b: Binary | Uint8Array) => (b instanceof Binary ? b.value() : b);
+  return {
+    tenant: doc.chain,
+    seq: doc.seq,
+    eventId: doc.eventId,
+    leafHash: toHex(raw(doc.leafHash)),
+    signature: toBase64(raw(doc.signature)),
+    kid: doc.kid,
+    recordedAt: doc.recordedAt,
+  };
 }
 
 export const SEQ_DIGITS = 16;

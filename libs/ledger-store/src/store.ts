@@ -178,6 +178,18 @@ export class LedgerStore {
     return e;
   }
 
+  /**
+   * Entry by event id through its lookup document only (two reads by _id, never a scan): what the
+   * writer asks on its hot path. Null when the lookup is missing or names another event; the
+   * (chain, eventId) unique index still refuses a second entry for the event.
+   */
+  async findEntryByEventIdHint(chain: string, eventId: string): Promise<EntryDoc | null> {
+    const ref = await this.eventIds.findOne({ _id: eventKey(chain, eventId) });
+    if (!ref) return null;
+    const e = await this.getEntry(chain, ref.seq);
+    return e && e.eventId === eventId ? e : null;
+  }
+
   /** Entries with seq >= from, in seq order (tail recovery, verification, export). */
   async scanEntries(chain: string, from = 0, limit = 0): Promise<EntryDoc[]> {
     const cursor = this.entries.find({ chain, seq: { $gte: from } }).sort({ seq: 1 });
@@ -361,12 +373,12 @@ export class LedgerStore {
   }
 
   /**
-   * Deletes the ciphertext stored for an event unless it is the one the chain names. A resend of
-   * an event whose patient was erased may have stored a fresh ciphertext before the duplicate was
-   * found: it must not outlive the erasure.
+   * Deletes an event's ciphertext if it is the one with `digest` (an equality filter: pushed down
+   * by every wire server). A resend of an event whose patient was erased may have stored a fresh
+   * ciphertext before the duplicate was found: it must not outlive the erasure.
    */
-  async deletePayloadUnlessDigest(chain: string, eventId: string, digest: string): Promise<boolean> {
-    const r = await this.payloads.deleteOne({ _id: eventKey(chain, eventId), digest: { $ne: digest } }, { writeConcern: DURABLE });
+  async deletePayloadWithDigest(chain: string, eventId: string, digest: string): Promise<boolean> {
+    const r = await this.payloads.deleteOne({ _id: eventKey(chain, eventId), digest }, { writeConcern: DURABLE });
     return r.deletedCount > 0;
   }
 

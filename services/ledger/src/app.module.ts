@@ -1,12 +1,15 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { MessagingModule } from '@clinical-ledger/messaging';
 import { PlatformModule } from '@clinical-ledger/platform';
+import type { KeyEncryptionKeyProvider } from '@clinical-ledger/log';
 import { StorageModule } from '@clinical-ledger/storage';
 import { RecordAccessService } from './access/record-access.service';
 import { AppendConsumer } from './append/append.consumer';
 import { AppendService } from './append/append.service';
+import { appendProviders } from './append/appender.provider';
+import { CheckpointsService } from './append/checkpoints.service';
 import { LedgerConfig } from './config';
-import { KEK_PROVIDER, loadKekProvider, type KeyEncryptionKeyProvider } from './crypto/payload-crypto';
+import { KEK_PROVIDER, loadKekProvider } from './crypto/kek';
 import { DeadLetterService } from './deadletters/dead-letter.service';
 import { ErasureService } from './erasure/erasure.service';
 import { DeadLetterController } from './http/dead-letter.controller';
@@ -43,7 +46,9 @@ export class LedgerAppModule {
         ...storeProviders,
         StoreReadiness,
         ErasureService,
+        ...appendProviders,
         AppendService,
+        CheckpointsService,
         ReadService,
         RecordAccessService,
         DeadLetterService,

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { APPEND_PATTERN } from './append/append.consumer';
 import { LedgerAppModule, type LedgerModuleOptions } from './app.module';
 import { backoffList, LedgerConfig, tenantList } from './config';
-import { KEK_PROVIDER, type KeyEncryptionKeyProvider } from './crypto/payload-crypto';
+import type { KeyEncryptionKeyProvider } from '@clinical-ledger/log';
+import { KEK_PROVIDER } from './crypto/kek';
 import { deadLetterTokens, LedgerDeadLetterSealer } from './deadletters/dead-letter-crypto';
 
 /** The durable consumer on LEDGER_APPEND (a partition of tenants when LEDGER_TENANTS is set). */

@@ -40,9 +40,13 @@ export class LedgerConfig extends BaseConfig {
   @Transform(toInt) @IsInt() @Min(50)
   LEDGER_CHECKPOINT_INTERVAL_MS = 5_000;
 
-  /** Most entries one insert carries. */
+  /** Most events in one batch of a chain (one payload insert, one ordered entry insert). */
   @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
   LEDGER_BATCH_MAX = 500;
+
+  /** How long a batch waits for more events once the first arrived (0: the messages of the current pull). */
+  @Transform(toInt) @IsInt() @Min(0) @Max(1_000)
+  LEDGER_BATCH_LINGER_MS = 0;
 
   /** Messages handled at once (pulled, not yet acked). */
   @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
@@ -128,6 +132,11 @@ export class LedgerConfig extends BaseConfig {
 
 export function backoffList(config: LedgerConfig): number[] {
   return config.LEDGER_NAK_BACKOFF_MS.split(',').map(Number);
+}
+
+/** The checkpoint origin line of a tenant's chain. */
+export function originFor(config: LedgerConfig, tenant: string): string {
+  return `${config.LEDGER_ORIGIN_PREFIX}/${tenant}`;
 }
 
 export function tenantList(config: LedgerConfig): string[] {

@@ -4,8 +4,8 @@ import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import { MongoService } from '@clinical-ledger/storage';
 import type { Logger } from 'pino';
 import type { LedgerConfig } from './config';
-import { DataKeyService } from './crypto/data-keys';
-import { KEK_PROVIDER, type KeyEncryptionKeyProvider } from './crypto/payload-crypto';
+import { DataKeyService, type KeyEncryptionKeyProvider } from '@clinical-ledger/log';
+import { KEK_PROVIDER } from './crypto/kek';
 
 export const storeProviders = [
   {

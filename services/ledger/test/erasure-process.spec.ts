@@ -5,7 +5,7 @@ import { Keyring } from '@clinical-ledger/chain';
 import { EVENT_TYPES, Subjects } from '@clinical-ledger/contracts';
 import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
 import { eventually, Infra, ServiceProcess, spawnService, startInfra, testPseudonym } from '@clinical-ledger/testing';
-import { keyScope } from '../src/crypto/data-keys';
+import { keyScope } from '@clinical-ledger/log';
 import { consumerBacklog, ledgerEnv, makeEvent, makeKeyFiles, publish, testAuth } from './helpers';
 
 jest.setTimeout(180_000);

@@ -7,10 +7,7 @@ import { EVENT_TYPES, type LedgerEvent, Subjects } from '@clinical-ledger/contra
 import { bytes, LedgerStore, verifyStoredChain, type PayloadDoc } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
 import { eventually, Infra, startInfra, testPseudonym } from '@clinical-ledger/testing';
-import { AppendService } from '../src/append/append.service';
-import { payloadAad } from '../src/append/chain-writer';
-import { DataKeyService, keyScope } from '../src/crypto/data-keys';
-import { open } from '../src/crypto/payload-crypto';
+import { Appender, DataKeyService, keyScope, open, payloadAad } from '@clinical-ledger/log';
 import { ErasureService } from '../src/erasure/erasure.service';
 import { ledgerEnv, makeEvent, makeKeyFiles, openDeadLetter, publish, startInProcess, testAuth } from './helpers';
 
@@ -56,14 +53,15 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
     await infra?.close();
   });
 
-  const writer = (l: Ledger) => l.app.get(AppendService).writer(tenant);
   // Ids and subjects of the envelope grammar (docs/ENVELOPE.md): UUIDs, keyed pseudonyms.
   const newId = (t = tenant) => `${t}:evt-${randomUUID()}`;
   const patient = (label: string) => testPseudonym(`erasure-${label}`);
   const clinical = (label: string, data: unknown) => makeEvent(tenant, { id: newId(), subject: patient(label), data });
   const erasureOf = (label: string) => makeEvent(tenant, { id: newId(), subject: patient(label), type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'art. 17' } });
-  const submit = (l: Ledger, event: LedgerEvent) =>
-    writer(l).submit({ tenant, category: event.type === EVENT_TYPES.patientErased ? 'erasure' : 'clinical', event });
+  const submit = async (l: Ledger, event: LedgerEvent) => {
+    const receipt = await l.app.get(Appender).add(event);
+    return { receipt, duplicate: receipt.duplicate === true };
+  };
   const payloadOf = (event: LedgerEvent) => store.getPayload(tenant, event.id);
   const keyIdOf = async (event: LedgerEvent) => (await payloadOf(event))?.keyId as string;
 

@@ -13,7 +13,7 @@ import { Infra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testi
 import pino from 'pino';
 import { startLedger } from '../src/bootstrap';
 import { LedgerConfig } from '../src/config';
-import { FileKekProvider } from '../src/crypto/payload-crypto';
+import { FileKekProvider } from '@clinical-ledger/log';
 import { unsealDeadLetter } from '../src/deadletters/dead-letter-crypto';
 
 export interface KeyFiles {

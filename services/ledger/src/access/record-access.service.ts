@@ -17,10 +17,7 @@ import { headers } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { LedgerConfig } from '../config';
-import { DataKeyService, keyScope } from '../crypto/data-keys';
-import { open } from '../crypto/payload-crypto';
-import { AppendService } from '../append/append.service';
-import { payloadAad } from '../append/chain-writer';
+import { Appender, DataKeyService, keyScope, open, payloadAad } from '@clinical-ledger/log';
 import { badRequest, LedgerApiError, ReadService } from '../read/read.service';
 
 export interface RecordReadRequest {
@@ -68,7 +65,7 @@ export class RecordAccessService {
     private readonly store: LedgerStore,
     private readonly reader: ReadService,
     private readonly dataKeys: DataKeyService,
-    private readonly appends: AppendService,
+    private readonly appends: Appender,
     metrics: MetricsService,
   ) {
     this.reads = metrics.counter('ledger_record_reads_total', 'Consent-gated record reads', ['outcome']);

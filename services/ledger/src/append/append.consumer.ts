@@ -3,7 +3,7 @@ import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { JetStreamContext, JetStreamExceptionFilter } from '@clinical-ledger/messaging';
 import { AppendService } from './append.service';
 
-/** The JetStream transport's pattern for LEDGER_APPEND (see ledger-transport.ts). */
+/** The JetStream transport's pattern for LEDGER_APPEND (its consumer spec: bootstrap.ts). */
 export const APPEND_PATTERN = 'ledger.append';
 
 /**

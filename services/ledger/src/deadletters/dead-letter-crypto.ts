@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { TENANT_PATTERN, type Subjects } from '@clinical-ledger/contracts';
 import type { DeadLetterContent, DeadLetterSealer } from '@clinical-ledger/messaging';
-import { open, seal, type KeyEncryptionKeyProvider } from '../crypto/payload-crypto';
+import { open, seal, type KeyEncryptionKeyProvider } from '@clinical-ledger/log';
 
 /** Name written in the Dead-Letter-Sealed header of the ledger's dead letters. */
 export const LEDGER_SEALER = 'ledger-kek-v1';

@@ -5,7 +5,7 @@ import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { LedgerConfig } from '../config';
-import { DataKeyService, keyScope } from '../crypto/data-keys';
+import { DataKeyService, keyScope, type ErasureSteps } from '@clinical-ledger/log';
 import { StoreReadiness } from '../store.providers';
 
 /** Whom an erasure is about (what a purger needs to find that patient's data elsewhere). */
@@ -39,7 +39,7 @@ export interface ErasurePurger {
  *    message acked. A pending intent is completed by the redelivery or by the sweep at start.
  */
 @Injectable()
-export class ErasureService implements OnModuleInit, OnApplicationShutdown {
+export class ErasureService implements ErasureSteps, OnModuleInit, OnApplicationShutdown {
   private readonly purgers: ErasurePurger[] = [];
   private timer?: NodeJS.Timeout;
   private sweeping = false;

@@ -15,11 +15,10 @@ import {
   type EntryCore,
 } from '@clinical-ledger/chain';
 import { TENANT_PATTERN, type Receipt } from '@clinical-ledger/contracts';
-import { bytes, LedgerStore, verifyStoredChain, type CheckpointDoc, type EntryDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
+import { bytes, LedgerStore, receiptOf, verifyStoredChain, type CheckpointDoc, type EntryDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { CONFIG } from '@clinical-ledger/platform';
-import type { LedgerConfig } from '../config';
+import { originFor, type LedgerConfig } from '../config';
 import { SigningKeys } from '../keys/signing-keys';
-import { originFor } from '../append/append.service';
 
 /** A typed API error, the same over HTTP (status + body) and NATS (body). */
 export class LedgerApiError extends HttpException {
@@ -160,15 +159,7 @@ export class ReadService {
 
   private view(doc: EntryDoc): EntryView {
     const core = bytes(doc.core);
-    const receipt: Receipt = {
-      tenant: doc.chain,
-      seq: doc.seq,
-      eventId: doc.eventId,
-      leafHash: toHex(bytes(doc.leafHash)),
-      signature: toBase64(bytes(doc.signature)),
-      kid: doc.kid,
-      recordedAt: doc.recordedAt,
-    };
+    const receipt = receiptOf(doc);
     return { tenant: doc.chain, seq: doc.seq, eventId: doc.eventId, core: decodeCore(core), coreBytes: toBase64(core), leafHash: receipt.leafHash, signature: receipt.signature, kid: doc.kid, recordedAt: doc.recordedAt, receipt };
   }
 

@@ -4,6 +4,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { addSignatureLines, consistencyPlan, resolvePlan, type VerifiedCosignature } from '@clinical-ledger/chain';
 import type { AuditAlert, AuditAlertKind, CheckpointMessage } from '@clinical-ledger/contracts';
 import { LedgerStore, type CheckpointDoc } from '@clinical-ledger/ledger-store';
+import { HeadWriter } from '@clinical-ledger/log';
 import { NatsService } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
@@ -58,6 +59,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly store: LedgerStore,
     private readonly nats: NatsService,
+    private readonly heads: HeadWriter,
     metrics: MetricsService,
   ) {
     this.witnesses = parseWitnesses(config.LEDGER_WITNESSES, config.LEDGER_WITNESS_QUORUM);
@@ -155,7 +157,8 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     }
     if (!merged.changed) return;
     const { cosignedNote, cosigners } = merged;
-    await this.store.putCosigned(chain, cp.size, cosignedNote, cosigners);
+    // In turn with the writer's head updates (an update is read-modify-write on FerretDB).
+    await this.heads.exclusive(chain, () => this.store.putCosigned(chain, cp.size, cosignedNote, cosigners));
     this.cosignedSize.set({ tenant: chain }, cp.size);
     const msg: CheckpointMessage = { tenant: chain, size: cp.size, rootHash: cp.rootHash, note: cosignedNote, cosignedBy: cosigners };
     try {

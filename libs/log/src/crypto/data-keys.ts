@@ -11,7 +11,7 @@ export interface DataKey {
 /**
  * Data key scope: one key per patient pseudonym of a tenant. `<tenant>/*` is the tenant's own key:
  * it holds only the ledger's records that carry no patient data (an erasure's own entry, events
- * without data); an event with data but no subject never reaches it (envelope.ts refuses it).
+ * without data); an event with data but no subject never reaches it (the ledger's envelope check refuses it).
  */
 export function keyScope(tenant: string, subject: string | undefined): string {
   return subject ? `${tenant}/s:${subject}` : `${tenant}/*`;
@@ -88,20 +88,9 @@ export class DataKeyService {
     if (missing.length === 0) return { keys: out, epoch };
     const found = await this.store.getDataKeys(missing);
     for (const doc of found) out.set(doc._id, await this.unwrapDoc(doc._id, doc.keyId, bytes(doc.wrapped), doc.kekId));
-    for (const scope of missing.filter((s) => !out.has(s))) {
-      const key = randomBytes(32);
-      const keyId = randomBytes(12).toString('hex');
-      const wrapped = await this.kek.wrap(key, this.context(scope, keyId));
-      const inserted = await this.store.insertDataKey({ _id: scope, keyId, wrapped: bin(wrapped), kekId: this.kek.kekId, createdAt: new Date().toISOString() });
-      if (inserted) {
-        out.set(scope, { scope, keyId, key });
-      } else {
-        // Another writer created it first: use theirs.
-        const [doc] = await this.store.getDataKeys([scope]);
-        if (!doc) throw new Error(`data key for ${scope} vanished while being created`);
-        out.set(scope, await this.unwrapDoc(scope, doc.keyId, bytes(doc.wrapped), doc.kekId));
-      }
-    }
+    // New patients' keys are created side by side: a batch with many new patients is not a
+    // chain of durable round trips.
+    await Promise.all(missing.filter((s) => !out.has(s)).map(async (scope) => out.set(scope, await this.create(scope))));
     for (const k of missing.map((s) => out.get(s) as DataKey)) this.remember(cache, k);
     return { keys: out, epoch };
   }
@@ -117,6 +106,17 @@ export class DataKeyService {
     this.chainCache(chain, now);
     const current = new Map((await this.store.getDataKeys([...new Set(used.map((u) => u.scope))])).map((d) => [d._id, d.keyId]));
     return new Set(used.filter((u) => current.get(u.scope) !== u.keyId).map((u) => u.scope));
+  }
+
+  /** A fresh key for a scope, stored wrapped; the one another writer stored first if it was faster. */
+  private async create(scope: string): Promise<DataKey> {
+    const key = randomBytes(32);
+    const keyId = randomBytes(12).toString('hex');
+    const wrapped = await this.kek.wrap(key, this.context(scope, keyId));
+    if (await this.store.insertDataKey({ _id: scope, keyId, wrapped: bin(wrapped), kekId: this.kek.kekId, createdAt: new Date().toISOString() })) return { scope, keyId, key };
+    const [doc] = await this.store.getDataKeys([scope]);
+    if (!doc) throw new Error(`data key for ${scope} vanished while being created`);
+    return this.unwrapDoc(scope, doc.keyId, bytes(doc.wrapped), doc.kekId);
   }
 
   private async unwrapDoc(scope: string, keyId: string, wrapped: Uint8Array, kekId: string): Promise<DataKey> {

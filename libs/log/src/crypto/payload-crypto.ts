@@ -1,11 +1,12 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import type { LedgerConfig } from '../config';
-import { assertDevKeysAllowed, createOnce, devKeysDir } from '../keys/signing-keys';
 
 const IV = 12;
 const TAG = 16;
+
+/** Bytes the payload AEAD binds to: the ciphertext of one event cannot pass for another's. */
+export function payloadAad(chain: string, eventId: string): string {
+  return `clinical-ledger:payload:${chain}/${eventId}`;
+}
 
 /** AES-256-GCM: iv (12) || ciphertext || tag (16). `aad` binds the ciphertext to where it belongs. */
 export function seal(key: Uint8Array, plaintext: Uint8Array, aad: string): Buffer {
@@ -38,8 +39,6 @@ export interface KeyEncryptionKeyProvider {
   unwrap(wrapped: Uint8Array, context: string, kekId: string): Promise<Uint8Array>;
 }
 
-export const KEK_PROVIDER = Symbol('KEK_PROVIDER');
-
 /** A KEK from a file: AES-256-GCM key wrapping with the key's scope and id as associated data. */
 export class FileKekProvider implements KeyEncryptionKeyProvider {
   readonly kekId: string;
@@ -67,19 +66,5 @@ export class FileKekProvider implements KeyEncryptionKeyProvider {
   async unwrap(wrapped: Uint8Array, context: string, kekId: string): Promise<Uint8Array> {
     if (kekId !== this.kekId) throw new Error(`data key was wrapped by KEK ${kekId}, this ledger has ${this.kekId}`);
     return open(this.kek, wrapped, `clinical-ledger:dek:${context}`);
-  }
-}
-
-export function loadKekProvider(config: LedgerConfig): KeyEncryptionKeyProvider {
-  let file = config.LEDGER_KEK_FILE;
-  if (!file) {
-    assertDevKeysAllowed('LEDGER_KEK_FILE');
-    file = join(devKeysDir(config), 'kek.key');
-    createOnce(file, () => `${randomBytes(32).toString('hex')}\n`);
-  }
-  try {
-    return new FileKekProvider(FileKekProvider.parse(readFileSync(file)));
-  } catch (err) {
-    throw new Error(`LEDGER_KEK_FILE: ${err instanceof Error ? err.message : String(err)}`);
   }
 }

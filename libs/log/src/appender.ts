@@ -1,0 +1,113 @@
+import type { Signer } from '@clinical-ledger/chain';
+import type { LedgerEvent, Receipt } from '@clinical-ledger/contracts';
+import type { LedgerStore } from '@clinical-ledger/ledger-store';
+import { ChainLog } from './chain-log';
+import type { DataKeyService } from './crypto/data-keys';
+import { PayloadSealer } from './crypto/payload-sealer';
+import { HeadWriter } from './head-writer';
+import type { TailSnapshot } from './tail';
+import type { ErasureSteps, FaultPoint, LogLogger, WriteFence } from './types';
+
+export interface AppenderOptions {
+  store: LedgerStore;
+  dataKeys: DataKeyService;
+  erasure: ErasureSteps;
+  /** The signer in force now (rotation swaps it). */
+  signer: () => Signer;
+  logger: LogLogger;
+  /** Most events in one batch (default 1,000). */
+  batchMax?: number;
+  /** How long a batch waits for more events once the first arrived (default 0: the current burst). */
+  lingerMs?: number;
+  /** Recent receipts kept per chain (default 50,000). */
+  receiptCache?: number;
+  /** Checked before every batch is written (a writer lease's fencing token). */
+  fence?: WriteFence;
+  /** Crash tests only: called at named points. */
+  fault?: (point: FaultPoint) => void;
+  /** Shared with whatever else updates heads (checkpoints, cosignatures); one is made otherwise. */
+  heads?: HeadWriter;
+}
+
+/**
+ * The append lifecycle (in the spirit of tessera's appender): `add(event)` returns a promise of the
+ * event's receipt, resolved once its entry is durable; one pipeline of batches per chain (the
+ * event's tenant), chains side by side. What happens after an entry is durable is observed, not
+ * called back into: `onDurable` listeners (the checkpoint publisher) see the durable end of each
+ * chain move, and `waitForReceipt` lets a caller in this process wait for one event's receipt.
+ */
+export class Appender {
+  readonly heads: HeadWriter;
+  private readonly logs = new Map<string, ChainLog>();
+  private readonly sealer: PayloadSealer;
+  private readonly waiters = new Map<string, Set<(r: Receipt) => void>>();
+  private readonly durableListeners = new Set<(s: TailSnapshot) => void>();
+
+  constructor(private readonly o: AppenderOptions) {
+    this.heads = o.heads ?? new HeadWriter(o.store);
+    this.sealer = new PayloadSealer(o.store, o.dataKeys, o.logger);
+  }
+
+  /** Appends the event to its tenant's chain; the receipt says `duplicate` when it was recorded before. */
+  add(event: LedgerEvent): Promise<Receipt> {
+    return this.log(event.tenant).add(event);
+  }
+
+  private log(chain: string): ChainLog {
+    let l = this.logs.get(chain);
+    if (!l) {
+      l = new ChainLog(chain, {
+        store: this.o.store,
+        sealer: this.sealer,
+        heads: this.heads,
+        erasure: this.o.erasure,
+        ...(this.o.fence ? { fence: this.o.fence } : {}),
+        ...(this.o.fault ? { fault: this.o.fault } : {}),
+        signer: this.o.signer,
+        logger: this.o.logger,
+        batchMax: this.o.batchMax ?? 1_000,
+        lingerMs: this.o.lingerMs ?? 0,
+        receiptCache: this.o.receiptCache ?? 50_000,
+        onReceipt: (r) => this.notify(r),
+        onDurable: (s) => this.durableListeners.forEach((f) => f(s)),
+      });
+      this.logs.set(chain, l);
+    }
+    return l;
+  }
+
+  /** Calls `listener` each time a chain's durable end moves; returns the unsubscribe. */
+  onDurable(listener: (snapshot: TailSnapshot) => void): () => void {
+    this.durableListeners.add(listener);
+    return () => this.durableListeners.delete(listener);
+  }
+
+  /** The durable end of each chain this appender has written. */
+  snapshots(): TailSnapshot[] {
+    return [...this.logs.values()].map((l) => l.snapshot());
+  }
+
+  /** In-process wait for an event's receipt (a record read waits for its access entry). */
+  waitForReceipt(eventId: string): { promise: Promise<Receipt>; cancel(): void } {
+    let waiter!: (r: Receipt) => void;
+    const promise = new Promise<Receipt>((resolve) => (waiter = resolve));
+    const set = this.waiters.get(eventId) ?? new Set();
+    set.add(waiter);
+    this.waiters.set(eventId, set);
+    const cancel = () => {
+      set.delete(waiter);
+      if (!set.size) this.waiters.delete(eventId);
+    };
+    return { promise: promise.finally(cancel), cancel };
+  }
+
+  private notify(r: Receipt): void {
+    const set = this.waiters.get(r.eventId);
+    if (set) for (const w of [...set]) w(r);
+  }
+
+  /** Resolves once every chain has nothing queued or in flight. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.logs.values()].map((l) => l.idle()));
+  }
+}

@@ -1,0 +1,372 @@
+// Long: one chain's whole append pipeline (batching, sealing, sequencing, the lost-race and
+// duplicate paths, hints), kept together because its ordering rules only make sense side by side.
+import { decodeCore, encodeCore, type EntryCore, type Signer } from '@clinical-ledger/chain';
+import { EVENT_TYPES, eventHeader, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
+import { bin, bytes, entryId, eventKey, LedgerStore, receiptOf, type EntryDoc } from '@clinical-ledger/ledger-store';
+import { RetryableError } from '@clinical-ledger/messaging';
+import { BatchQueue } from './batch-queue';
+import { keyScope } from './crypto/data-keys';
+import type { PayloadSealer, SealedPayload } from './crypto/payload-sealer';
+import type { HeadWriter } from './head-writer';
+import { ChainInconsistentError, Tail, type TailSnapshot } from './tail';
+import type { ErasureSteps, FaultPoint, LogLogger, WriteFence } from './types';
+
+export interface ChainLogOptions {
+  store: LedgerStore;
+  sealer: PayloadSealer;
+  heads: HeadWriter;
+  erasure: ErasureSteps;
+  fence?: WriteFence;
+  signer: () => Signer;
+  logger: LogLogger;
+  /** Most events in one batch. */
+  batchMax: number;
+  /** How long a batch waits for more events once the first arrived (0: the current burst only). */
+  lingerMs: number;
+  /** Recent receipts kept (duplicates answered without a store read; at least 1). */
+  receiptCache: number;
+  fault?: (point: FaultPoint) => void;
+  /** Every receipt learnt (new entries and duplicates), before it is handed out. */
+  onReceipt: (r: Receipt) => void;
+  /** The durable end moved (entries and head stored). */
+  onDurable: (snapshot: TailSnapshot) => void;
+}
+
+interface Pending {
+  event: LedgerEvent;
+  resolve: (r: Receipt) => void;
+  reject: (e: unknown) => void;
+}
+
+/** One event of a batch: every submission of it (a resend may race its original), its payload once stored. */
+interface Item {
+  id: string;
+  event: LedgerEvent;
+  waiting: Pending[];
+  payload?: SealedPayload;
+}
+
+/** Lost races a batch may meet before it is handed back (transient: it never dead-letters). */
+const MAX_RACE_RETRIES = 50;
+
+const isErasure = (event: LedgerEvent) => event.type === EVENT_TYPES.patientErased;
+
+/** What went wrong with a batch, as the consumer must see it (errors.ts: transient or not). */
+function asRetryable(err: unknown): RetryableError {
+  if (err instanceof RetryableError) return err;
+  if (err instanceof ChainInconsistentError) return new RetryableError('chain_inconsistent', err.message);
+  return new RetryableError('store_unavailable', err instanceof Error ? err.message : String(err), { transient: true });
+}
+
+/**
+ * Appends to one chain, as a pipeline of batches (group commit):
+ * 1. prepare: duplicates known from recent receipts are answered; the payloads are sealed and stored
+ *    (fenced against erasures); a payload that was stored before marks an event that may be on the
+ *    chain already, which one indexed lookup settles (a resend of an old event costs that, and
+ *    waits for no other append);
+ * 2. write: seqs, links, tree nodes and signatures on a draft of the tail, one ordered insert of
+ *    the entries (in chunks FerretDB keeps ordered); the tail moves over what is durable;
+ * 3. finish: event-id lookups and the head (one coalesced update), then the receipts.
+ * Batch N+1 is prepared while N is written, and N's finish overlaps N+1's write. A batch that
+ * holds an erasure (always its last event) runs alone: nothing after it is sealed before the key
+ * is gone. No reads on the normal path; the unique indexes on (chain, seq) and (chain, eventId)
+ * catch every race, and a lost race reloads the tail and retries the rest.
+ */
+export class ChainLog {
+  private readonly tail: Tail;
+  private readonly queue: BatchQueue<Pending>;
+  private readonly recent = new Map<string, Receipt>();
+  private loaded = false;
+  private running = false;
+  /** Batches handed to the pipeline and not yet finished. */
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    readonly chain: string,
+    private readonly o: ChainLogOptions,
+  ) {
+    this.tail = new Tail(chain);
+    this.queue = new BatchQueue<Pending>({ maxSize: o.batchMax, lingerMs: o.lingerMs, endsBatch: (p) => isErasure(p.event) });
+  }
+
+  add(event: LedgerEvent): Promise<Receipt> {
+    return new Promise<Receipt>((resolve, reject) => {
+      this.queue.push({ event, resolve, reject });
+      if (!this.running) {
+        this.running = true;
+        void this.run();
+      }
+    });
+  }
+
+  /** The durable end as this writer knows it. */
+  snapshot(): TailSnapshot {
+    return this.tail.snapshot();
+  }
+
+  /** Resolves once nothing is queued or in flight (tests, shutdown). */
+  async idle(): Promise<void> {
+    while (this.queue.length > 0 || this.inFlight > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  private remember(r: Receipt): void {
+    if (this.recent.size >= Math.max(1, this.o.receiptCache)) this.recent.delete(this.recent.keys().next().value as string);
+    this.recent.set(r.eventId, r);
+  }
+
+  private async run(): Promise<void> {
+    let written: Promise<void> = Promise.resolve();
+    for (;;) {
+      const batch = await this.queue.next();
+      this.inFlight++;
+      const items = group(batch);
+      const barrier = items.some((i) => isErasure(i.event));
+      if (barrier) await written;
+      const prepared = this.prepare(items);
+      const before = written;
+      let finished: Promise<void> = Promise.resolve();
+      written = (async () => {
+        const ready = await prepared;
+        await before;
+        finished = (await this.write(ready)).finished;
+      })();
+      const done = written.then(() => finished).finally(() => {
+        this.inFlight--;
+        if (this.inFlight === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+      // An erasure's batch is finished (keys destroyed) before the next batch is sealed.
+      if (barrier) await done;
+      // Two batches at most: N+1 prepared while N is written.
+      await before;
+    }
+  }
+
+  /** Answers an item (every submission of it); a duplicate's receipt says so. */
+  private settle(item: Item, receipt: Receipt, duplicate: boolean): void {
+    this.o.onReceipt(receipt);
+    item.waiting.forEach((p, i) => p.resolve(duplicate || i > 0 ? { ...receipt, duplicate: true } : receipt));
+  }
+
+  private fail(items: Item[], err: unknown): void {
+    const e = asRetryable(err);
+    for (const it of items) for (const p of it.waiting) p.reject(e);
+  }
+
+  /** A duplicate: a repeated erasure finishes what a crash may have interrupted (idempotent). */
+  private async settleDuplicate(item: Item, receipt: Receipt): Promise<void> {
+    if (isErasure(item.event)) await this.o.erasure.complete(this.chain, item.event, receipt.recordedAt);
+    this.settle(item, receipt, true);
+  }
+
+  /** Stage 1: known duplicates answered, payloads sealed and stored, old duplicates looked up. */
+  private async prepare(items: Item[]): Promise<Item[]> {
+    let fresh: Item[] = [];
+    try {
+      for (const it of items) {
+        const known = this.recent.get(it.id);
+        if (known) await this.settleDuplicate(it, known);
+        else fresh.push(it);
+      }
+      if (fresh.length === 0) return [];
+      const erasure = fresh.find((i) => isErasure(i.event));
+      // The intent comes before anything else of the erasure, its own entry included.
+      if (erasure) {
+        await this.o.erasure.begin(this.chain, erasure.event);
+        this.o.fault?.('erasure-after-intent');
+      }
+      // An erasure's own entry is the ledger's record, under the tenant key: it must outlive the erasure.
+      const sealed = await this.o.sealer.sealAndStore(
+        this.chain,
+        fresh.map((i) => ({ eventId: i.id, scope: keyScope(this.chain, isErasure(i.event) ? undefined : i.event.subject), data: i.event.data })),
+      );
+      fresh.forEach((it, i) => (it.payload = sealed[i]));
+      // A payload stored before: an earlier attempt of this event, or the event is on the chain
+      // (a resend). One indexed lookup each, side by side, tells them apart.
+      const maybeRecorded = fresh.filter((i) => i.payload?.existed);
+      if (maybeRecorded.length > 0) {
+        const found = await Promise.all(maybeRecorded.map((i) => this.o.store.findEntryByEventIdHint(this.chain, i.id)));
+        const recorded = new Set<Item>();
+        for (const [k, doc] of found.entries()) {
+          if (!doc) continue;
+          const r = receiptOf(doc);
+          this.remember(r);
+          await this.settleDuplicate(maybeRecorded[k], r);
+          recorded.add(maybeRecorded[k]);
+        }
+        fresh = fresh.filter((i) => !recorded.has(i));
+      }
+      return fresh;
+    } catch (err) {
+      this.fail(fresh, err);
+      return [];
+    }
+  }
+
+  /**
+   * Stage 2 (one batch at a time): returns once the batch's entries are durable (or it failed),
+   * with its finish (hints, receipts) still running: the next batch may be written meanwhile.
+   */
+  private async write(items: Item[]): Promise<{ finished: Promise<void> }> {
+    let todo = items;
+    const finishing: Promise<void>[] = [];
+    try {
+      if (todo.length === 0) return { finished: Promise.resolve() };
+      await this.o.fence?.check(this.chain);
+      if (!this.loaded) await this.reload(true);
+      for (let attempt = 0; ; attempt++) {
+        // Recorded meanwhile (by the batch before, or found by a reload): answered, not written again.
+        const again: Item[] = [];
+        for (const it of todo) {
+          const known = this.recent.get(it.id);
+          if (known) await this.settleDuplicate(it, known);
+          else again.push(it);
+        }
+        todo = again;
+        if (todo.length === 0) break;
+        const { stored, conflict } = await this.appendEntries(todo);
+        finishing.push(this.finish(todo.slice(0, stored.length), stored));
+        todo = todo.slice(stored.length);
+        if (!conflict) break;
+        if (attempt >= MAX_RACE_RETRIES) throw new RetryableError('contention', `lost ${attempt + 1} races for chain ${this.chain}`, { transient: true });
+        await this.afterLostRace(todo, attempt);
+      }
+    } catch (err) {
+      // The store's state is unknown (a timeout may hide a successful insert): start over from it.
+      this.loaded = false;
+      if (err instanceof ChainInconsistentError) this.o.logger.error({ chain: this.chain, seq: err.seq, err: err.message }, 'refusing to append');
+      this.fail(todo, err);
+    }
+    return { finished: Promise.all(finishing).then(() => undefined) };
+  }
+
+  /**
+   * A lost race: another writer took the seq, or an event is on the chain already (past the
+   * receipt cache, e.g. recorded before its ciphertext was erased). Reload the tail after it, then
+   * look up every remaining event at once (one indexed lookup each, side by side): the recorded
+   * ones are answered at the retry's start, however many a batch holds.
+   */
+  private async afterLostRace(todo: Item[], attempt: number): Promise<void> {
+    await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * Math.min(attempt + 1, 5)));
+    const before = this.tail.length;
+    await this.reload(false);
+    const open = todo.filter((it) => !this.recent.has(it.id));
+    const found = await Promise.all(open.map((it) => this.o.store.findEntryByEventIdHint(this.chain, it.id)));
+    // No other writer moved the tail and no lookup explains the conflict: it was the first event's
+    // id, and its lookup document is missing (a crash before the hints); the (chain, eventId) index finds it.
+    if (open.length > 0 && this.tail.length === before && !found.some(Boolean)) found[0] = await this.o.store.getEntryByEventId(this.chain, open[0].id);
+    for (const [i, doc] of found.entries()) {
+      if (!doc) continue;
+      const it = open[i];
+      this.remember(receiptOf(doc));
+      // This attempt stored a fresh ciphertext before the duplicate showed; if the original was
+      // erased, that copy would bring the erased data back: keep only the one the chain names.
+      const named = decodeCore(bytes(doc.core)).payload.digest;
+      if (it.payload && !it.payload.existed && it.payload.digest !== named && (await this.o.store.deletePayloadWithDigest(this.chain, it.id, it.payload.digest))) {
+        this.o.logger.warn({ chain: this.chain, eventId: it.id }, 'dropped a fresh ciphertext for an already recorded (erased) event');
+      }
+    }
+  }
+
+  private async reload(first: boolean): Promise<void> {
+    const seen = await this.tail.load(this.o.store, first);
+    for (const doc of seen) this.remember(receiptOf(doc));
+    this.loaded = true;
+    // Entries past the head (a writer died before its hints): their hints now.
+    if (seen.length > 0) await this.saveHints(seen);
+  }
+
+  /** Builds and stores the entries of `items` after the tail; the tail moves over what is durable. */
+  private async appendEntries(items: Item[]): Promise<{ stored: EntryDoc[]; conflict: boolean }> {
+    const signer = this.o.signer();
+    const recordedAt = new Date().toISOString();
+    const draft = this.tail.draft();
+    const docs: EntryDoc[] = [];
+    for (const it of items) {
+      const event = it.event;
+      const seq = draft.size;
+      const core: EntryCore = {
+        v: 1,
+        chain: this.chain,
+        seq,
+        prev: draft.prev,
+        event: eventHeader(event) as unknown as Record<string, unknown>,
+        payload: { digest: (it.payload as SealedPayload).digest, enc: 'A256GCM' },
+        recordedAt,
+        kid: signer.kid,
+      };
+      const enc = encodeCore(core);
+      const signature = await signer.sign(enc.leafHash);
+      const nodes = draft.append(enc.leafHash);
+      docs.push({
+        _id: entryId(this.chain, seq),
+        chain: this.chain,
+        seq,
+        eventId: event.id,
+        core: bin(enc.bytes),
+        leafHash: bin(enc.leafHash),
+        signature: bin(signature),
+        kid: signer.kid,
+        recordedAt,
+        nodes: nodes.map(bin),
+        ...(event.subject !== undefined ? { subject: event.subject } : {}),
+        type: event.type,
+        dataclass: event.dataclass,
+      });
+    }
+    const { inserted, conflict } = await this.o.store.insertEntries(docs);
+    // Commit exactly the prefix that is durably stored.
+    this.tail.commit(draft, inserted);
+    const stored = docs.slice(0, inserted);
+    for (const d of stored) this.remember(receiptOf(d));
+    return { stored, conflict };
+  }
+
+  /**
+   * Stage 3: the hints (event-id lookups, head), then the erasure's last step, then the receipts.
+   * Hints first: whoever a receipt wakes (an access read) may read the head next and must see it.
+   */
+  private async finish(items: Item[], docs: EntryDoc[]): Promise<void> {
+    if (items.length === 0) return;
+    const snapshot = this.tail.snapshot();
+    await this.saveHints(docs);
+    this.o.onDurable(snapshot);
+    for (const [i, it] of items.entries()) {
+      const receipt = receiptOf(docs[i]);
+      if (isErasure(it.event)) {
+        try {
+          this.o.fault?.('erasure-after-entry');
+          await this.o.erasure.complete(this.chain, it.event, receipt.recordedAt);
+        } catch (err) {
+          this.fail([it], err);
+          continue;
+        }
+      }
+      this.settle(it, receipt, false);
+    }
+  }
+
+  /** Event-id lookups and the head: derived data, so a failure here is logged, not fatal. */
+  private async saveHints(docs: EntryDoc[]): Promise<void> {
+    try {
+      await Promise.all([
+        this.o.store.insertEventIds(docs.map((d) => ({ _id: eventKey(d.chain, d.eventId), chain: d.chain, eventId: d.eventId, seq: d.seq }))),
+        this.o.heads.advance(this.chain, this.tail.headState()),
+      ]);
+    } catch (err) {
+      this.o.logger.warn({ chain: this.chain, err: String(err) }, 'head/event-id hints not saved (they are rebuilt from the entries)');
+    }
+  }
+}
+
+/** One item per event id, in first-seen order: a resend racing its original is answered with it. */
+function group(batch: Pending[]): Item[] {
+  const byId = new Map<string, Item>();
+  for (const p of batch) {
+    const id = p.event.id;
+    const it = byId.get(id);
+    if (it) it.waiting.push(p);
+    else byId.set(id, { id, event: p.event, waiting: [p] });
+  }
+  return [...byId.values()];
+}

@@ -1,0 +1,78 @@
+import { payloadDigest } from '@clinical-ledger/chain';
+import { bin, eventKey, LedgerStore, type PayloadDoc } from '@clinical-ledger/ledger-store';
+import { RetryableError } from '@clinical-ledger/messaging';
+import type { LogLogger } from '../types';
+import { DataKeyService } from './data-keys';
+import { payloadAad, seal } from './payload-crypto';
+
+/** One event's data to seal under its scope's key. */
+export interface SealRequest {
+  eventId: string;
+  /** Data key scope (`keyScope(chain, subject)`). */
+  scope: string;
+  data: unknown;
+}
+
+/** What the chain entry names: the stored ciphertext's digest, and the key it is under. */
+export interface SealedPayload {
+  eventId: string;
+  digest: string;
+  keyId: string;
+  /** The ciphertext was stored before this call (an earlier attempt, or the event is recorded already). */
+  existed: boolean;
+}
+
+/** How often a batch re-encrypts after erasures raced it before it gives up (and is redelivered). */
+const MAX_KEY_RETRIES = 5;
+
+/**
+ * Payload sealing: AES-256-GCM under the patient's data key, stored beside the chain before the
+ * entry that names its digest. Fenced against erasures (data-keys.ts): the keys come with the
+ * chain's key epoch, and after the ciphertexts are stored the epoch is read again. If an erasure
+ * ran in between, the ciphertexts under a key it destroyed are deleted here (the eraser may already
+ * have swept) and encrypted again under the current key. Cached keys cost no store round trip; the
+ * two epoch reads are the only per-batch cost of the fence.
+ */
+export class PayloadSealer {
+  constructor(
+    private readonly store: LedgerStore,
+    private readonly dataKeys: DataKeyService,
+    private readonly logger: LogLogger,
+  ) {}
+
+  async sealAndStore(chain: string, items: SealRequest[]): Promise<SealedPayload[]> {
+    if (items.length === 0) return [];
+    const scopes = items.map((i) => i.scope);
+    for (let attempt = 0; ; attempt++) {
+      const { keys, epoch } = await this.dataKeys.keysFor(chain, scopes);
+      const createdAt = new Date().toISOString();
+      let docs: PayloadDoc[];
+      try {
+        docs = items.map((it) => {
+          const key = keys.get(it.scope);
+          if (!key) throw new Error(`no data key for ${it.scope}`);
+          const blob = seal(key.key, Buffer.from(JSON.stringify(it.data ?? null), 'utf8'), payloadAad(chain, it.eventId));
+          return { _id: eventKey(chain, it.eventId), chain, eventId: it.eventId, keyId: key.keyId, scope: it.scope, ciphertext: bin(blob), digest: payloadDigest(blob), createdAt };
+        });
+      } finally {
+        keys.forEach((k) => k.key.fill(0));
+      }
+      const out: SealedPayload[] = docs.map((d) => ({ eventId: d.eventId, digest: d.digest, keyId: d.keyId, existed: false }));
+      const existing = await this.store.insertPayloads(docs);
+      if (existing.length > 0) {
+        // Stored by an earlier attempt (or the event is on the chain already): the chain must name those bytes.
+        const stored = new Map((await this.store.getPayloads(existing)).map((p) => [p._id, p]));
+        docs.forEach((d, i) => {
+          const s = stored.get(d._id);
+          if (s) out[i] = { eventId: d.eventId, digest: s.digest, keyId: s.keyId, existed: true };
+        });
+      }
+      const stale = await this.dataKeys.staleScopes(chain, epoch, docs.map((d, i) => ({ scope: d.scope, keyId: out[i].keyId })));
+      if (stale.size === 0) return out;
+      const raced = out.filter((_, i) => stale.has(docs[i].scope));
+      await Promise.all(raced.map((p) => this.store.deletePayloadUnderKey(chain, p.eventId, p.keyId)));
+      this.logger.warn({ chain, payloads: raced.length, attempt }, 'an erasure raced this batch: its ciphertexts under the destroyed key were dropped and are encrypted again');
+      if (attempt + 1 >= MAX_KEY_RETRIES) throw new RetryableError('erasure_race', `erasures kept racing a batch of chain ${chain}`);
+    }
+  }
+}

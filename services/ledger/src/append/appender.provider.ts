@@ -1,0 +1,39 @@
+import type { Provider } from '@nestjs/common';
+import { LedgerStore } from '@clinical-ledger/ledger-store';
+import { Appender, DataKeyService, HeadWriter, type FaultPoint } from '@clinical-ledger/log';
+import { CONFIG, LOGGER } from '@clinical-ledger/platform';
+import type { Logger } from 'pino';
+import type { LedgerConfig } from '../config';
+import { ErasureService } from '../erasure/erasure.service';
+import { SigningKeys } from '../keys/signing-keys';
+
+/** The appender (libs/log) built from the ledger's config, and the head writer it shares with checkpoints and witnesses. */
+export const appendProviders: Provider[] = [
+  { provide: HeadWriter, useFactory: (store: LedgerStore) => new HeadWriter(store), inject: [LedgerStore] },
+  {
+    provide: Appender,
+    useFactory: (config: LedgerConfig, logger: Logger, store: LedgerStore, dataKeys: DataKeyService, erasure: ErasureService, keys: SigningKeys, heads: HeadWriter) =>
+      new Appender({
+        store,
+        dataKeys,
+        erasure,
+        heads,
+        signer: () => keys.signer,
+        logger,
+        batchMax: config.LEDGER_BATCH_MAX,
+        lingerMs: config.LEDGER_BATCH_LINGER_MS,
+        receiptCache: config.LEDGER_RECEIPT_CACHE,
+        ...(config.LEDGER_FAULT_INJECT
+          ? {
+              // Crash tests only (refused in production, see app.module.ts): dies at the named point.
+              fault: (point: FaultPoint) => {
+                if (point !== config.LEDGER_FAULT_INJECT) return;
+                logger.warn({ point }, 'fault injection: killing this process');
+                process.kill(process.pid, 'SIGKILL');
+              },
+            }
+          : {}),
+      }),
+    inject: [CONFIG, LOGGER, LedgerStore, DataKeyService, ErasureService, SigningKeys, HeadWriter],
+  },
+];
