@@ -6,6 +6,7 @@ import { ledgerTestKeys, type LedgerTestKeys } from './ledger-keys';
 import { pseudonymSecretsFile } from './pseudonyms';
 import { freePort } from './servers';
 import { eventually, type ServiceName, type ServiceProcess, spawnService } from './service-process';
+import { type LocalWitness, startWitness } from './witness';
 
 export interface StackOptions {
   /** Where the services find NATS and Mongo: `infra.env()`, or NATS_URL/MONGO_URL/MONGO_DB of own servers. */
@@ -19,6 +20,11 @@ export interface StackOptions {
   logDir?: string;
   /** Ledger key name (default `stack`). */
   keyName?: string;
+  /**
+   * Runs a real witness (omniwitness, loopback) for the hospital's log: the ledger submits each
+   * checkpoint to it (quorum 1), audit and the portal pin its key.
+   */
+  witness?: boolean;
 }
 
 /** The product's processes from dist/, wired as in a deployment: one hospital, MLLP on a free port. */
@@ -33,7 +39,9 @@ export interface Stack {
   env: Record<string, string>;
   running: ServiceProcess[];
   svc(name: ServiceName): ServiceProcess;
-  /** Stops every service and removes the key files. */
+  /** The witness, when asked for. */
+  witness?: LocalWitness;
+  /** Stops every service (and the witness) and removes the key files. */
   close(): Promise<void>;
 }
 
@@ -46,6 +54,10 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const keys = ledgerTestKeys(o.keyName ?? 'stack');
   const secret = randomBytes(32);
   const mllpPort = await freePort();
+  const witness = o.witness ? await startWitness({ name: 'stack-witness', logs: [{ origin: `clinical-ledger/${o.tenant}`, vkey: keys.auditEnv['AUDIT_VERIFIER_KEYS'] as string }] }) : undefined;
+  const witnessEnv: Record<string, string> = witness
+    ? { LEDGER_WITNESSES: `${witness.vkey} ${witness.url}`, LEDGER_WITNESS_QUORUM: '1', LEDGER_WITNESS_RETRY_MS: '300', AUDIT_WITNESS_KEYS: witness.vkey, AUDIT_WITNESS_QUORUM: '1', PORTAL_WITNESS_KEYS: witness.vkey }
+    : {};
   const env: Record<string, string> = {
     LOG_LEVEL: 'info',
     INTAKE_MLLP_PORT: String(mllpPort),
@@ -57,6 +69,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     ...auth.env,
     ...keys.ledgerEnv,
     ...keys.auditEnv,
+    ...witnessEnv,
   };
   const running: ServiceProcess[] = [];
   const svc = (name: ServiceName) => {
@@ -67,6 +80,7 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const logFile = (name: ServiceName) => (o.logDir ? { logFile: join(o.logDir, `${name}.log`) } : {});
   const close = async () => {
     await Promise.all(running.map((s) => s.stop()));
+    await witness?.remove();
     auth.remove();
     keys.remove();
   };
@@ -87,5 +101,5 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     await close();
     throw err;
   }
-  return { auth, keys, secret, patient: (mrn) => patientPseudonym(secret, o.authority, mrn), mllpPort, env, running, svc, close };
+  return { auth, keys, secret, patient: (mrn) => patientPseudonym(secret, o.authority, mrn), mllpPort, env, running, svc, ...(witness ? { witness } : {}), close };
 }

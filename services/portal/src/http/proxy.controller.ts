@@ -8,7 +8,7 @@ type Upstream = 'ledger' | 'consent' | 'audit';
 
 interface Route {
   upstream: Upstream;
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT';
   pattern: RegExp;
 }
 
@@ -20,12 +20,15 @@ const SEG = '[A-Za-z0-9._:~%-]+';
 export const ROUTES: Route[] = [
   { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/patients/${SEG}/events$`) },
   { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/events/${SEG}$`) },
-  { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/proofs/inclusion$`) },
   { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/records/${SEG}$`) },
+  // The public C2SP checkpoint and hash tiles the phone builds its inclusion proofs from (never entry bundles).
+  { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/tlog/checkpoint$`) },
+  { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/tlog/tile/[0-9]{1,2}/(?:x[0-9]{3}/)*[0-9]{3}(?:\\.p/[0-9]{1,3})?$`) },
   { upstream: 'audit', method: 'GET', pattern: new RegExp(`^/v1/audit/${SEG}/patients/${SEG}/access$`) },
-  { upstream: 'consent', method: 'GET', pattern: /^\/v1\/consents$/ },
-  { upstream: 'consent', method: 'POST', pattern: /^\/v1\/consents$/ },
-  { upstream: 'consent', method: 'POST', pattern: new RegExp(`^/v1/consents/${SEG}/revoke$`) },
+  // The consent service's FHIR Consent API: search, create, update (a revocation is status inactive).
+  { upstream: 'consent', method: 'GET', pattern: /^\/fhir\/r4\/Consent$/ },
+  { upstream: 'consent', method: 'POST', pattern: /^\/fhir\/r4\/Consent$/ },
+  { upstream: 'consent', method: 'PUT', pattern: new RegExp(`^/fhir/r4/Consent/${SEG}$`) },
 ];
 
 const MAX_BODY = 64 * 1024;
@@ -61,14 +64,15 @@ export class ProxyController {
     const patient = p.patient;
     const base = { ledger: this.config.PORTAL_LEDGER_URL, consent: this.config.PORTAL_CONSENT_URL, audit: this.config.PORTAL_AUDIT_URL }[route.upstream];
     const headers: Record<string, string> = { authorization: req.headers.authorization ?? '', accept: req.headers.accept ?? 'application/json' };
-    if (route.upstream === 'ledger') await this.assertOwnEvent(base, m[2], m[3], patient, headers.authorization);
+    if (typeof req.headers['if-match'] === 'string') headers['if-match'] = req.headers['if-match'];
+    if (route.upstream === 'ledger') await this.assertOwnEvent(base, m[2], patient, headers.authorization);
     if (req.headers['content-type']) headers['content-type'] = req.headers['content-type'];
     let upstream: globalThis.Response;
     try {
       upstream = await fetch(`${base.replace(/\/$/, '')}${m[2]}${m[3] ?? ''}`, {
         method: req.method,
         headers,
-        ...(req.method === 'POST' ? { body: new Uint8Array(await readBody(req)) } : {}),
+        ...(req.method === 'POST' || req.method === 'PUT' ? { body: new Uint8Array(await readBody(req)) } : {}),
         signal: AbortSignal.timeout(15_000),
       });
     } catch (e) {
@@ -85,12 +89,10 @@ export class ProxyController {
    * Defence in depth for "nothing of another patient, whatever the URL says": a ledger route that
    * names an event is forwarded only when that event's subject is this token's patient.
    */
-  private async assertOwnEvent(base: string, path: string, query: string | undefined, patient: string, authorization: string): Promise<void> {
+  private async assertOwnEvent(base: string, path: string, patient: string, authorization: string): Promise<void> {
     const fromPath = /\/(?:events|records)\/([^/]+)$/.exec(path)?.[1];
-    const fromQuery = path.endsWith('/proofs/inclusion') ? (new URLSearchParams(query ?? '').get('eventId') ?? undefined) : undefined;
-    if (path.endsWith('/proofs/inclusion') && !fromQuery) throw new ForbiddenException({ error: 'forbidden', message: 'the portal asks for proofs by eventId only' });
-    const eventId = fromPath ? decodeURIComponent(fromPath) : fromQuery;
-    if (eventId === undefined) return;
+    if (fromPath === undefined) return;
+    const eventId = decodeURIComponent(fromPath);
     const tenant = /^\/v1\/chains\/([^/]+)\//.exec(path)?.[1] ?? '';
     let subject: unknown;
     try {

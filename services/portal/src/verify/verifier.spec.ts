@@ -54,6 +54,11 @@ describe('portal verifier with the shared vectors', () => {
     };
     const base = evidence(1);
     expect(await reason({ ...base, coreBytes: flipBase64(base.coreBytes, 40) })).toBe('proof_root_mismatch');
+    // With the log's own leaf (from its tiles) the altered entry is named as such; a log leaf that
+    // does not lead to the signed root either leaves it at "entry or proof altered".
+    expect(await reason({ ...base, coreBytes: flipBase64(base.coreBytes, 40), logLeaf: v.entries[1].leafHash })).toBe('core_hash_mismatch');
+    expect(await reason({ ...base, coreBytes: flipBase64(base.coreBytes, 40), logLeaf: v.entries[0].leafHash })).toBe('proof_root_mismatch');
+    expect(await reason({ ...base, logLeaf: v.entries[0].leafHash })).toBe('verified');
     expect(await reason({ ...base, proof: [base.proof[0].replace(/^./, (c) => (c === '0' ? '1' : '0')), ...base.proof.slice(1)] })).toBe('proof_root_mismatch');
     expect(await reason({ ...base, proof: base.proof.slice(1) })).toBe('proof_malformed');
     expect(await reason({ ...base, note: base.note.replace('\n3\n', '\n4\n') })).toBe('note_bad_signature');

@@ -240,6 +240,11 @@ export interface RecordEvidence {
   note: string;
   /** Tree size the proof claims (must equal the checkpoint's). */
   size: number;
+  /**
+   * The leaf hash the log holds at `seq` (hex, e.g. from its level-0 tile), when known: if the core
+   * does not hash to it but it leads to the signed root, the entry itself was altered.
+   */
+  logLeaf?: string;
 }
 
 export type RecordVerdict =
@@ -266,6 +271,12 @@ export async function verifyRecord(ev: RecordEvidence, hospital: PinnedKey, witn
     }
     const root = await rootFromInclusionProof(ev.seq, cp.size, leaf, proof);
     if (!bytesEqual(root, cp.rootHash)) {
+      // Which was altered: with the log's own leaf the same proof reaches the signed root, so the
+      // proof is sound and the entry's bytes are not the ones the hospital signed.
+      const logged = ev.logLeaf !== undefined && /^[0-9a-f]{64}$/.test(ev.logLeaf) ? fromHex(ev.logLeaf) : undefined;
+      if (logged && !bytesEqual(logged, leaf) && bytesEqual(await rootFromInclusionProof(ev.seq, cp.size, logged, proof), cp.rootHash)) {
+        throw new VerifyError('core_hash_mismatch', `the entry's bytes hash to ${toHex(leaf)}, but the signed log holds ${ev.logLeaf} at ${ev.seq}: the entry was altered`);
+      }
       throw new VerifyError('proof_root_mismatch', 'the entry and its proof do not lead to the signed root (entry or proof altered)');
     }
     return { verified: true, leafHash: toHex(leaf), checkpointSize: cp.size, origin: cp.origin, cosignedBy: cp.cosignedBy };

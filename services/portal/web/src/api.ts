@@ -38,16 +38,37 @@ export class ApiError extends Error {
   }
 }
 
-export async function api<T>(s: Session, path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+export interface CallInit {
+  method?: string;
+  body?: unknown;
+  /** Content type of the JSON body and what is accepted back (FHIR routes: application/fhir+json). */
+  type?: string;
+  headers?: Record<string, string>;
+}
+
+export async function api<T>(s: Session, path: string, init: CallInit = {}): Promise<T> {
+  const type = init.type ?? 'application/json';
   const res = await fetch(`/api/${path}`, {
     method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${s.token}`, accept: 'application/json', ...(init.body !== undefined ? { 'content-type': 'application/json' } : {}) },
+    headers: { authorization: `Bearer ${s.token}`, accept: type, ...(init.body !== undefined ? { 'content-type': type } : {}), ...init.headers },
     ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
   });
   const text = await res.text();
-  const body = text ? (JSON.parse(text) as unknown) : undefined;
+  let body: unknown;
+  try {
+    body = text ? (JSON.parse(text) as unknown) : undefined;
+  } catch {
+    body = text;
+  }
   if (!res.ok) throw new ApiError(res.status, body);
   return body as T;
+}
+
+/** A non-JSON answer (checkpoint text, tile bytes), as bytes. */
+export async function apiBytes(s: Session, path: string): Promise<Uint8Array> {
+  const res = await fetch(`/api/${path}`, { headers: { authorization: `Bearer ${s.token}` } });
+  if (!res.ok) throw new ApiError(res.status, await res.text());
+  return new Uint8Array(await res.arrayBuffer());
 }
 
 export const enc = encodeURIComponent;
@@ -75,8 +96,10 @@ export interface AccessEntry {
   breakGlassReason?: string;
 }
 
+/** A consent as the app shows it, read from its FHIR Consent resource. */
 export interface Consent {
   consentId: string;
+  versionId: string;
   status: string;
   provision: 'permit' | 'deny';
   actors: string[];
@@ -84,4 +107,58 @@ export interface Consent {
   purposes: string[];
   dataclasses: string[];
   period?: { start?: string; end?: string };
+  /** The resource as the server sent it: a revocation sends it back with status inactive. */
+  resource: FhirConsent;
+}
+
+type Coding = { system?: string; code?: string };
+export interface FhirConsent {
+  resourceType: 'Consent';
+  id?: string;
+  meta?: { versionId?: string };
+  status: string;
+  patient: { identifier: { system: string; value: string } };
+  provision: {
+    type: 'permit' | 'deny';
+    period?: { start?: string; end?: string };
+    actor?: { role?: { coding?: Coding[] }; reference?: { identifier?: { system?: string; value?: string } } }[];
+    purpose?: Coding[];
+    class?: Coding[];
+  };
+}
+
+export const FHIR = 'application/fhir+json';
+const ROLE_SYSTEM = 'urn:clinical-ledger:role';
+
+export function fromFhirConsent(r: FhirConsent): Consent {
+  const actors = r.provision.actor ?? [];
+  const codes = (list?: Coding[]) => (list ?? []).map((c) => c.code ?? '').filter(Boolean);
+  return {
+    consentId: r.id ?? '',
+    versionId: r.meta?.versionId ?? '',
+    status: r.status,
+    provision: r.provision.type,
+    actors: actors.filter((a) => !a.role?.coding?.some((c) => c.system === ROLE_SYSTEM)).map((a) => a.reference?.identifier?.value ?? '').filter(Boolean),
+    roles: actors.flatMap((a) => (a.role?.coding ?? []).filter((c) => c.system === ROLE_SYSTEM).map((c) => c.code ?? '')).filter(Boolean),
+    purposes: codes(r.provision.purpose),
+    dataclasses: codes(r.provision.class),
+    ...(r.provision.period ? { period: r.provision.period } : {}),
+    resource: r,
+  };
+}
+
+/** "Dr. Li may see your lab results for treatment until 1 March", as a FHIR Consent. */
+export function grantConsent(patient: string, actor: string, purpose: string, dataclass: string | undefined, end: string | undefined): FhirConsent {
+  return {
+    resourceType: 'Consent',
+    status: 'active',
+    patient: { identifier: { system: 'urn:clinical-ledger:pseudonym', value: patient } },
+    provision: {
+      type: 'permit',
+      ...(end ? { period: { end } } : {}),
+      actor: [{ role: { coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'IRCP' }] }, reference: { identifier: { system: 'urn:clinical-ledger:actor', value: actor } } }],
+      purpose: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: purpose }],
+      ...(dataclass ? { class: [{ system: 'urn:clinical-ledger:dataclass', code: dataclass }] } : {}),
+    },
+  };
 }

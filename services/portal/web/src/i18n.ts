@@ -12,6 +12,7 @@ const en = {
   noRecords: 'No records yet.',
   hospital: 'Hospital',
   dataClass: 'Data class',
+  recordKind: 'Type',
   recordedAt: 'Recorded',
   open: 'Open',
   verified: 'Verified on this phone',
@@ -30,7 +31,7 @@ const en = {
   who: 'Who',
   why: 'Why',
   role: 'Role',
-  consentsNone: 'You have no consents yet.',
+  consentsNone: 'Nobody has your consent right now.',
   grantTitle: 'Let someone see my records',
   grantActor: 'Clinician (their user id)',
   grantClass: 'What they may see',
@@ -39,14 +40,18 @@ const en = {
   grant: 'Grant',
   revoke: 'Revoke',
   revoked: 'revoked',
+  revokedTitle: 'Revoked',
+  revokedNote: 'Revoked: from the next read on, this no longer lets anyone in.',
   anyone: 'anyone',
   allRecords: 'all your records',
   consentSentence: (who: string, what: string, why: string, until?: string) => `${who} may see ${what} for ${why}${until ? ` until ${until}` : ''}.`,
   denySentence: (who: string, what: string) => `${who} may not see ${what}.`,
   purposes: { TREAT: 'treatment', ETREAT: 'emergency treatment', HPAYMT: 'payment', HRESCH: 'research', PATRQT: 'your own request' } as Record<string, string>,
   classes: { lab: 'your lab results', imaging: 'your imaging', medication: 'your medications', encounter: 'your visits', order: 'your orders', procedure: 'your procedures', condition: 'your conditions', scheduling: 'your appointments', all: 'all your records' } as Record<string, string>,
+  /** Record kinds in plain words, by the end of the event type (HL7 v2 message or FHIR resource). */
+  kinds: { 'adt.a01': 'Admitted to hospital', 'adt.a03': 'Discharged', 'adt.a04': 'Registered for a visit', 'adt.a08': 'Your details were updated', 'oru.r01': 'Lab result', 'orm.o01': 'Order', observation: 'Test result', diagnosticreport: 'Report', encounter: 'Visit', medicationrequest: 'Prescription', condition: 'Diagnosis', procedure: 'Procedure' } as Record<string, string>,
   reasons: {
-    core_hash_mismatch: 'the stored entry is damaged',
+    core_hash_mismatch: 'this entry was changed after the hospital signed it',
     proof_malformed: 'the proof has the wrong shape',
     proof_root_mismatch: 'the entry or its proof was altered: it does not lead to the signed checkpoint',
     note_malformed: 'the checkpoint is malformed',
@@ -72,6 +77,7 @@ const zh: Messages = {
   noRecords: '暂无记录。',
   hospital: '医院',
   dataClass: '数据类别',
+  recordKind: '类型',
   recordedAt: '记录时间',
   open: '打开',
   verified: '已在本机验证',
@@ -90,7 +96,7 @@ const zh: Messages = {
   who: '访问者',
   why: '目的',
   role: '角色',
-  consentsNone: '您还没有任何授权。',
+  consentsNone: '目前没有人获得您的授权。',
   grantTitle: '允许他人查看我的记录',
   grantActor: '医生（用户编号）',
   grantClass: '可查看的内容',
@@ -99,14 +105,17 @@ const zh: Messages = {
   grant: '授权',
   revoke: '撤销',
   revoked: '已撤销',
+  revokedTitle: '已撤销的授权',
+  revokedNote: '已撤销：从下一次查看起，不再允许任何人凭此授权查看。',
   anyone: '任何人',
   allRecords: '您的全部记录',
   consentSentence: (who, what, why, until) => `${who} 可以为${why}查看${what}${until ? `，截止到 ${until}` : ''}。`,
   denySentence: (who, what) => `${who} 不得查看${what}。`,
   purposes: { TREAT: '治疗', ETREAT: '急救', HPAYMT: '付费', HRESCH: '研究', PATRQT: '您本人的请求' },
   classes: { lab: '您的化验结果', imaging: '您的影像', medication: '您的用药', encounter: '您的就诊', order: '您的医嘱', procedure: '您的手术与操作', condition: '您的诊断', scheduling: '您的预约', all: '您的全部记录' },
+  kinds: { 'adt.a01': '入院', 'adt.a03': '出院', 'adt.a04': '就诊登记', 'adt.a08': '个人信息已更新', 'oru.r01': '化验结果', 'orm.o01': '医嘱', observation: '检查结果', diagnosticreport: '报告', encounter: '就诊', medicationrequest: '处方', condition: '诊断', procedure: '手术与操作' },
   reasons: {
-    core_hash_mismatch: '存储的条目已损坏',
+    core_hash_mismatch: '该条目在医院签名后被修改过',
     proof_malformed: '证明格式不正确',
     proof_root_mismatch: '条目或其证明被篡改：无法推导出已签名的检查点',
     note_malformed: '检查点格式不正确',
@@ -140,4 +149,10 @@ export function formatDate(iso: string | undefined, locale: Locale): string | un
   if (!iso) return undefined;
   const d = new Date(iso);
   return Number.isNaN(d.getTime()) ? iso : new Intl.DateTimeFormat(locale, { dateStyle: 'long' }).format(d);
+}
+
+/** The plain-words kind of an event type (org.hl7.v2.adt.a01, org.hl7.fhir.r4.observation), else the type itself. */
+export function kindOf(type: string, kinds: Record<string, string>): string {
+  const parts = type.toLowerCase().split('.');
+  return kinds[parts.slice(-2).join('.')] ?? kinds[parts[parts.length - 1] ?? ''] ?? type;
 }

@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, enc, session, type AccessEntry, type Consent, type PatientEvent, type Session } from './api';
-import { formatDate, formatTime, MESSAGES, pickLocale, type Locale } from './i18n';
+import { api, ApiError, enc, FHIR, fromFhirConsent, grantConsent, session, type AccessEntry, type Consent, type FhirConsent, type PatientEvent, type Session } from './api';
+import { formatDate, formatTime, kindOf, MESSAGES, pickLocale, type Locale } from './i18n';
 import { markFor, type Mark } from './verify';
 
 type Msgs = (typeof MESSAGES)['en'];
@@ -62,7 +62,7 @@ function VerifyMark({ s, eventId, t }: { s: Session; eventId: string; t: Msgs })
   if (mark.verified === 'pending') return <span class="mark wait" data-testid="mark" data-state="pending">{t.notYetCheckpointed}</span>;
   if (mark.verified) {
     return (
-      <span class="mark ok" data-testid="mark" data-state="verified" title={`leaf ${mark.leafHash} · checkpoint ${mark.checkpointSize}`}>
+      <span class="mark ok" data-testid="mark" data-state="verified" data-cosigned={mark.cosignedBy.length} title={`leaf ${mark.leafHash} · checkpoint ${mark.checkpointSize}${mark.cosignedBy.length ? ` · ${mark.cosignedBy.join(', ')}` : ''}`}>
         ✓ {t.verified}
         {mark.cosignedBy.length > 0 ? ` · ${t.cosignedBy(mark.cosignedBy.length)}` : ''}
       </span>
@@ -113,9 +113,9 @@ function Records({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
     <ul class="list" aria-label={t.navRecords}>
       {records.map((e) => (
         <li class="card" key={e.eventId} data-testid="record" data-event-id={e.eventId}>
-          <Link href={`/records/${enc(e.eventId)}`}>{e.type}</Link>
+          <Link href={`/records/${enc(e.eventId)}`}>{kindOf(e.type, t.kinds)}</Link>
           <div class="meta">
-            {t.dataClass}: {className(t, e.dataclass)} · {formatTime(e.time ?? e.recordedAt, locale)} · {t.hospital}: {s.tenant}
+            {t.recordKind}: {e.type} · {t.dataClass}: {className(t, e.dataclass)} · {formatTime(e.time ?? e.recordedAt, locale)} · {t.hospital}: {s.tenant}
           </div>
           <VerifyMark s={s} eventId={e.eventId} t={t} />
         </li>
@@ -179,6 +179,12 @@ function AccessLog({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
   );
 }
 
+/** What an OperationOutcome (or our JSON error) says, for the person who asked. */
+function outcomeText(body: unknown): string {
+  const b = body as { issue?: { diagnostics?: string }[]; message?: string } | undefined;
+  return b?.issue?.map((i) => i.diagnostics).filter(Boolean).join('; ') || b?.message || JSON.stringify(body);
+}
+
 function sentence(c: Consent, t: Msgs, locale: Locale): string {
   const who = c.actors.length ? c.actors.join(', ') : c.roles.length ? c.roles.join(', ') : t.anyone;
   const what = c.dataclasses.length ? c.dataclasses.map((d) => className(t, d)).join(', ') : t.allRecords;
@@ -190,35 +196,42 @@ function sentence(c: Consent, t: Msgs, locale: Locale): string {
 function Consents({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
   const [version, setVersion] = useState(0);
   const [err, setErr] = useState<string | undefined>();
-  const { data, error } = usePoll(() => api<{ consents: Consent[] }>(s, `consent/v1/consents?patient=${enc(s.patient)}`), 0, [s.token, version]);
+  // The consent service's FHIR Consent API: search (own consents), create, update to inactive (revoke).
+  const { data, error } = usePoll(
+    () => api<{ entry?: { resource: FhirConsent }[] }>(s, 'consent/fhir/r4/Consent', { type: FHIR }).then((b) => (b.entry ?? []).map((e) => fromFhirConsent(e.resource))),
+    0,
+    [s.token, version],
+  );
   const [actor, setActor] = useState('');
   const [dataclass, setDataclass] = useState('lab');
   const [purpose, setPurpose] = useState('TREAT');
   const [until, setUntil] = useState('');
+  const failed = (x: unknown): void => setErr(x instanceof ApiError ? outcomeText(x.body) : String(x));
   const submit = async (e: Event): Promise<void> => {
     e.preventDefault();
     setErr(undefined);
     try {
-      await api(s, 'consent/v1/consents', {
-        method: 'POST',
-        body: { patient: s.patient, provision: 'permit', actors: [actor.trim()], purposes: [purpose], dataclasses: dataclass === 'all' ? [] : [dataclass], ...(until ? { period: { end: new Date(`${until}T23:59:59Z`).toISOString() } } : {}) },
-      });
+      const end = until ? new Date(`${until}T23:59:59Z`).toISOString() : undefined;
+      await api(s, 'consent/fhir/r4/Consent', { method: 'POST', type: FHIR, body: grantConsent(s.patient, actor.trim(), purpose, dataclass === 'all' ? undefined : dataclass, end) });
       setActor('');
       setVersion((v) => v + 1);
     } catch (x) {
-      setErr(x instanceof ApiError ? JSON.stringify(x.body) : String(x));
+      failed(x);
     }
   };
-  const revoke = async (id: string): Promise<void> => {
+  const revoke = async (c: Consent): Promise<void> => {
     setErr(undefined);
     try {
-      await api(s, `consent/v1/consents/${enc(id)}/revoke`, { method: 'POST', body: {} });
+      // A revocation is the same Consent with status inactive; If-Match: only the version shown here.
+      await api(s, `consent/fhir/r4/Consent/${enc(c.consentId)}`, { method: 'PUT', type: FHIR, body: { ...c.resource, status: 'inactive' }, headers: { 'if-match': `W/"${c.versionId}"` } });
       setVersion((v) => v + 1);
     } catch (x) {
-      setErr(x instanceof ApiError ? JSON.stringify(x.body) : String(x));
+      failed(x);
     }
   };
-  const active = (data?.consents ?? []).filter((c) => c.status === 'active');
+  const all = data ?? [];
+  const active = all.filter((c) => c.status === 'active');
+  const ended = all.filter((c) => c.status !== 'active');
   return (
     <section>
       {error ? <p class="error" role="alert">{String(error)}</p> : null}
@@ -226,15 +239,30 @@ function Consents({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
       {!data ? <p>{t.loading}</p> : active.length === 0 ? <p>{t.consentsNone}</p> : (
         <ul class="list" aria-label={t.navConsents}>
           {active.map((c) => (
-            <li class="card" key={c.consentId} data-testid="consent" data-consent-id={c.consentId}>
+            <li class="card" key={c.consentId} data-testid="consent" data-consent-id={c.consentId} data-status={c.status}>
               <p>{sentence(c, t, locale)}</p>
-              <button class="secondary" type="button" onClick={() => void revoke(c.consentId)} aria-label={`${t.revoke}: ${sentence(c, t, locale)}`}>
+              <button class="secondary" type="button" onClick={() => void revoke(c)} aria-label={`${t.revoke}: ${sentence(c, t, locale)}`}>
                 {t.revoke}
               </button>
             </li>
           ))}
         </ul>
       )}
+      {ended.length > 0 ? (
+        <>
+          <h2>{t.revokedTitle}</h2>
+          <ul class="list" aria-label={t.revokedTitle}>
+            {ended.map((c) => (
+              <li class="card ended" key={c.consentId} data-testid="consent" data-consent-id={c.consentId} data-status={c.status}>
+                <p>
+                  <s>{sentence(c, t, locale)}</s>
+                </p>
+                <p class="meta">{t.revokedNote}</p>
+              </li>
+            ))}
+          </ul>
+        </>
+      ) : null}
       <h2>{t.grantTitle}</h2>
       <form class="grant card" onSubmit={(e) => void submit(e)}>
         <label>
