@@ -97,6 +97,11 @@ export class NatsService implements OnApplicationShutdown {
     return this.nc;
   }
 
+  /** Whether the connection is up right now (false before the first connect and while reconnecting). */
+  get isConnected(): boolean {
+    return this.connected && !!this.nc && !this.nc.isClosed();
+  }
+
   private async check(): Promise<void> {
     if (!this.nc || !this.connected || this.nc.isClosed()) throw new Error('not connected');
     await this.nc.flush();

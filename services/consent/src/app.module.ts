@@ -1,6 +1,6 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
-import { MessagingModule } from '@clinical-ledger/messaging';
+import { MessagingModule, ReceiptAwaiter } from '@clinical-ledger/messaging';
 import { PlatformModule } from '@clinical-ledger/platform';
 import { StorageModule } from '@clinical-ledger/storage';
 import { ConsentConfig } from './config';
@@ -29,6 +29,7 @@ export class ConsentAppModule implements NestModule {
       providers: [
         ProjectionStore,
         LedgerLink,
+        ReceiptAwaiter,
         ConsentService,
         DecisionService,
         RebuildService,

@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { Inject, Injectable } from '@nestjs/common';
-import { jetstream } from '@nats-io/jetstream';
 import {
   BreakGlassAlert,
   ConsentDecision,
@@ -10,7 +9,7 @@ import {
   TENANT_PATTERN,
   validateInput,
 } from '@clinical-ledger/contracts';
-import { NatsService } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
 import { Type } from 'class-transformer';
 import { IsIn, IsNotEmpty, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
@@ -85,6 +84,7 @@ export class DecisionService {
   constructor(
     private readonly store: ProjectionStore,
     private readonly nats: NatsService,
+    private readonly publisher: JetStreamPublisher,
     @Inject(CONFIG) config: ConsentConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     metrics: MetricsService,
@@ -127,10 +127,9 @@ export class DecisionService {
       time: at.toISOString(),
     };
     try {
-      const nc = await this.nats.ready();
-      await jetstream(nc).publish(this.nats.subjects.audit('breakglass', req.tenant), JSON.stringify(alert), {
+      await this.publisher.publish(this.nats.subjects.audit('breakglass', req.tenant), JSON.stringify(alert), {
         msgID: alert.alertId,
-        timeout: 5_000,
+        timeoutMs: 5_000,
       });
     } catch (err) {
       this.logger.error({ tenant: req.tenant, actor: req.actor, err: String(err) }, 'break-glass alert failed: emergency read refused');

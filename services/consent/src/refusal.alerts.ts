@@ -1,7 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { jetstream } from '@nats-io/jetstream';
 import { TENANT_PATTERN, type AuditAlert } from '@clinical-ledger/contracts';
-import { NatsService } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, MetricsService, type Principal } from '@clinical-ledger/platform';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -29,6 +28,7 @@ export class RefusalAlerts {
 
   constructor(
     private readonly nats: NatsService,
+    private readonly publisher: JetStreamPublisher,
     @Inject(LOGGER) private readonly logger: Logger,
     metrics: MetricsService,
   ) {
@@ -56,8 +56,7 @@ export class RefusalAlerts {
       },
     };
     try {
-      const nc = await this.nats.ready();
-      await jetstream(nc).publish(this.nats.subjects.audit('alert', tenant), JSON.stringify(alert), { msgID: alert.alertId, timeout: 5_000 });
+      await this.publisher.publish(this.nats.subjects.audit('alert', tenant), JSON.stringify(alert), { msgID: alert.alertId, timeoutMs: 5_000 });
     } catch (err) {
       this.logger.error({ tenant, alertId: alert.alertId, err: String(err) }, 'refusal alert not published');
     }

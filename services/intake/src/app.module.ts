@@ -1,5 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
-import { MessagingModule } from '@clinical-ledger/messaging';
+import { MessagingModule, ReceiptAwaiter } from '@clinical-ledger/messaging';
 import { ConfigError, PlatformModule } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { parsePairs, IntakeConfig } from './config';
@@ -57,6 +57,7 @@ export class IntakeAppModule {
         { provide: Pseudonymizer, useValue: pseudonyms },
         { provide: FacilityTenants, useValue: tenants },
         LedgerPublisher,
+        ReceiptAwaiter,
         ControlIdRegistry,
         Hl7IntakeService,
         FhirIntakeService,

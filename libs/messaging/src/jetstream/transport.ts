@@ -1,7 +1,7 @@
-import { Catch, type RpcExceptionFilter } from '@nestjs/common';
 import { CustomTransportStrategy, BaseRpcContext, Server } from '@nestjs/microservices';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { lastValueFrom, Observable, throwError } from 'rxjs';
+import { lastValueFrom } from 'rxjs';
+import { PassThroughRpcFilter } from '../rpc-filter';
 import { JetStreamConsumer, type ConsumerLogger, type InboundMessage, type JetStreamConsumerSpec } from './consumer';
 import { PoisonMessageError } from './errors';
 
@@ -123,13 +123,7 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
 }
 
 /**
- * Nest's default RPC filter turns unknown errors into "Internal server error". For JetStream
- * handlers the real message belongs in the logs and the dead letter, so this filter passes every
- * error through unchanged: `@UseFilters(JetStreamExceptionFilter)` on a handler's controller.
+ * For JetStream handlers the real error message belongs in the logs and the dead letter, so their
+ * controllers pass every error through unchanged: `@UseFilters(JetStreamExceptionFilter)`.
  */
-@Catch()
-export class JetStreamExceptionFilter implements RpcExceptionFilter<unknown> {
-  catch(exception: unknown): Observable<never> {
-    return throwError(() => exception);
-  }
-}
+export const JetStreamExceptionFilter = PassThroughRpcFilter;

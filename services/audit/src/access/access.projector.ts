@@ -1,8 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { jetstream } from '@nats-io/jetstream';
 import { decodeCore, fromBase64, Keyring, leafHash, toHex } from '@clinical-ledger/chain';
 import { EVENT_TYPES, type AccessLogEntry } from '@clinical-ledger/contracts';
-import { NatsService } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter, Gauge } from 'prom-client';
@@ -81,6 +80,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
     private readonly ledger: LedgerClient,
     private readonly alerts: AlertService,
     private readonly nats: NatsService,
+    private readonly publisher: JetStreamPublisher,
     private readonly hub: LiveHub,
     metrics: MetricsService,
   ) {
@@ -173,9 +173,8 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
     const isNew = await insertOnce<AccessLogDoc>(this.store.access, { _id: `${p.tenant}:${entry.seq}`, ...log });
     if (isNew) this.projected.inc({ tenant: p.tenant, decision: log.decision });
     try {
-      const nc = await this.nats.ready();
       // Deduplicated by the stream: a replay announces nothing new.
-      await jetstream(nc).publish(this.nats.subjects.audit('access', p.tenant), JSON.stringify(log), { msgID: `access:${p.tenant}:${entry.seq}` });
+      await this.publisher.publish(this.nats.subjects.audit('access', p.tenant), JSON.stringify(log), { msgID: `access:${p.tenant}:${entry.seq}` });
     } catch (err) {
       this.logger.warn({ tenant: p.tenant, seq: entry.seq, err: String(err) }, 'access projected but not announced');
     }

@@ -1,8 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { jetstream } from '@nats-io/jetstream';
 import type { AuditAlert, BreakGlassAlert } from '@clinical-ledger/contracts';
-import { NatsService } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
@@ -31,6 +30,7 @@ export class AlertService {
   constructor(
     private readonly store: AuditStore,
     private readonly nats: NatsService,
+    private readonly publisher: JetStreamPublisher,
     @Inject(LOGGER) private readonly logger: Logger,
     metrics: MetricsService,
   ) {
@@ -47,8 +47,7 @@ export class AlertService {
       this.logger.warn({ tenant: alert.tenant, kind: alert.kind, alertId: alert.alertId, source: alert.source }, `audit alert: ${alert.message}`);
     }
     try {
-      const nc = await this.nats.ready();
-      await jetstream(nc).publish(this.nats.subjects.audit('alert', alert.tenant), JSON.stringify(alert), { msgID: alert.alertId });
+      await this.publisher.publish(this.nats.subjects.audit('alert', alert.tenant), JSON.stringify(alert), { msgID: alert.alertId });
     } catch (err) {
       // Stored already; the dashboard and API show it. Paging pipelines see it when it is raised again.
       this.logger.error({ tenant: alert.tenant, alertId: alert.alertId, err: String(err) }, 'alert stored but not published');

@@ -1,6 +1,5 @@
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { jetstream } from '@nats-io/jetstream';
 import {
   CheckpointError,
   EncodingError,
@@ -15,7 +14,7 @@ import {
   type VerifiedCheckpoint,
 } from '@clinical-ledger/chain';
 import { TENANT_PATTERN, type AuditAlert, type CheckpointVerified } from '@clinical-ledger/contracts';
-import { NatsService } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter, Gauge } from 'prom-client';
@@ -79,6 +78,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     private readonly ledger: LedgerClient,
     private readonly alerts: AlertService,
     private readonly nats: NatsService,
+    private readonly publisher: JetStreamPublisher,
     metrics: MetricsService,
   ) {
     this.verified = metrics.counter('audit_checkpoints_verified_total', 'Checkpoints verified (signature, origin and consistency)', ['tenant', 'source']);
@@ -268,8 +268,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
   private async announce(msg: CheckpointVerified): Promise<void> {
     const id = `verified:${msg.tenant}:${msg.size}${msg.cosignedBy?.length ? `:cosigned:${msg.cosignedBy.length}` : ''}`;
     try {
-      const nc = await this.nats.ready();
-      await jetstream(nc).publish(this.nats.subjects.audit('verification', msg.tenant), JSON.stringify(msg), { msgID: id });
+      await this.publisher.publish(this.nats.subjects.audit('verification', msg.tenant), JSON.stringify(msg), { msgID: id });
     } catch (err) {
       this.logger.warn({ tenant: msg.tenant, size: msg.size, err: String(err) }, 'verified checkpoint not announced');
     }

@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
-import { jetstream } from '@nats-io/jetstream';
 import { bytesEqual, decodeCore, fromHex, payloadDigest, sha256 } from '@clinical-ledger/chain';
 import {
   AccessRecord,
@@ -11,7 +10,7 @@ import {
   Receipt,
 } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
-import { NatsService } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { Admission, CONFIG, LOGGER, MetricsService, ServiceToken } from '@clinical-ledger/platform';
 import { headers } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
@@ -62,6 +61,7 @@ export class RecordAccessService {
     @Inject(CONFIG) private readonly config: LedgerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly nats: NatsService,
+    private readonly publisher: JetStreamPublisher,
     private readonly store: LedgerStore,
     private readonly reader: ReadService,
     private readonly dataKeys: DataKeyService,
@@ -163,10 +163,10 @@ export class RecordAccessService {
     const local = this.appends.waitForReceipt(event.id);
     const deadline = Date.now() + this.config.LEDGER_ACCESS_TIMEOUT_MS;
     try {
-      const nc = await this.nats.ready();
-      await jetstream(nc).publish(this.nats.subjects.append(tenant, 'access'), JSON.stringify(event), {
+      await this.nats.ready();
+      await this.publisher.publish(this.nats.subjects.append(tenant, 'access'), JSON.stringify(event), {
         msgID: event.id,
-        timeout: Math.min(5_000, this.config.LEDGER_ACCESS_TIMEOUT_MS),
+        timeoutMs: Math.min(5_000, this.config.LEDGER_ACCESS_TIMEOUT_MS),
       });
       // This replica usually appends it itself; another replica's append shows in the store.
       for (;;) {

@@ -1,8 +1,8 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
-import { jetstream, jetstreamManager, type MsgRequest, type StoredMsg } from '@nats-io/jetstream';
+import { jetstreamManager, type MsgRequest, type StoredMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
 import { TENANT_PATTERN } from '@clinical-ledger/contracts';
-import { DEAD_LETTER_HEADERS, deadLetterContext, NatsService, type DeadLetterContent } from '@clinical-ledger/messaging';
+import { DEAD_LETTER_HEADERS, deadLetterContext, JetStreamPublisher, NatsService, type DeadLetterContent } from '@clinical-ledger/messaging';
 import { LOGGER, type Principal } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { KeyEncryptionKeyProvider } from '@clinical-ledger/log';
@@ -64,6 +64,7 @@ export class DeadLetterService implements ErasurePurger, OnModuleInit {
 
   constructor(
     private readonly nats: NatsService,
+    private readonly publisher: JetStreamPublisher,
     @Inject(KEK_PROVIDER) private readonly kek: KeyEncryptionKeyProvider,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly erasure: ErasureService,
@@ -154,7 +155,6 @@ export class DeadLetterService implements ErasurePurger, OnModuleInit {
     }
     const nc = await this.nats.ready();
     const jsm = await jetstreamManager(nc);
-    const js = jetstream(nc);
     const targets: StoredMsg[] = [];
     if (seqs) {
       for (const seq of seqs) {
@@ -188,7 +188,7 @@ export class DeadLetterService implements ErasurePurger, OnModuleInit {
       const original = originalMsgId(content);
       if (original) h.set(REPLAY_OF_HEADER, original);
       try {
-        const ack = await js.publish(content.subject, Buffer.from(content.data, 'base64'), {
+        const ack = await this.publisher.publish(content.subject, Buffer.from(content.data, 'base64'), {
           headers: h,
           // A replay of one dead letter twice (a retried command) is stored once.
           msgID: `replay:${this.stream}:${m.seq}`,

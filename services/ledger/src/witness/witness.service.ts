@@ -1,11 +1,10 @@
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import { jetstream } from '@nats-io/jetstream';
 import { addSignatureLines, consistencyPlan, resolvePlan, type VerifiedCosignature } from '@clinical-ledger/chain';
 import type { AuditAlert, AuditAlertKind, CheckpointMessage } from '@clinical-ledger/contracts';
 import { LedgerStore, type CheckpointDoc } from '@clinical-ledger/ledger-store';
 import { HeadWriter } from '@clinical-ledger/log';
-import { NatsService } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter, Gauge } from 'prom-client';
@@ -60,6 +59,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     private readonly store: LedgerStore,
     private readonly nats: NatsService,
     private readonly heads: HeadWriter,
+    private readonly publisher: JetStreamPublisher,
     metrics: MetricsService,
   ) {
     this.witnesses = parseWitnesses(config.LEDGER_WITNESSES, config.LEDGER_WITNESS_QUORUM);
@@ -162,8 +162,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     this.cosignedSize.set({ tenant: chain }, cp.size);
     const msg: CheckpointMessage = { tenant: chain, size: cp.size, rootHash: cp.rootHash, note: cosignedNote, cosignedBy: cosigners };
     try {
-      const js = jetstream(await this.nats.ready());
-      await js.publish(this.nats.subjects.checkpoint(chain), JSON.stringify(msg), { msgID: `checkpoint:${chain}:${cp.size}:cosigned:${cosigners.length}` });
+      await this.publisher.publish(this.nats.subjects.checkpoint(chain), JSON.stringify(msg), { msgID: `checkpoint:${chain}:${cp.size}:cosigned:${cosigners.length}` });
     } catch (err) {
       this.logger.warn({ chain, size: cp.size, err: String(err) }, 'cosigned checkpoint stored but not published');
     }
@@ -234,8 +233,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
       witness: { kid, url: w.url, ...detail },
     };
     try {
-      const js = jetstream(await this.nats.ready());
-      await js.publish(this.nats.subjects.audit('alert', chain), JSON.stringify(alert), { msgID: alertId });
+      await this.publisher.publish(this.nats.subjects.audit('alert', chain), JSON.stringify(alert), { msgID: alertId });
     } catch (err) {
       this.logger.error({ chain, alertId, err: String(err) }, 'witness alert not published');
     }

@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './publisher';
+export * from './receipts';
