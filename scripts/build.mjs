@@ -32,7 +32,8 @@ for (const top of roots) {
   try { files = [...walk(join(root, top))]; } catch { continue; }
   for (const file of files) {
     const rel = relative(root, file);
-    if (rel.includes('/fixtures/') || rel.includes('/test/') || webApps.some((w) => rel.startsWith(`${w.dir}/`))) continue;
+    // libs/browser is browser code, bundled into each app.
+    if (rel.includes('/fixtures/') || rel.includes('/test/') || rel.startsWith('libs/browser/') || webApps.some((w) => rel.startsWith(`${w.dir}/`))) continue;
     const out = join(root, 'dist', rel);
     if (file.endsWith('.ts') && !file.endsWith('.spec.ts') && !file.endsWith('.d.ts')) {
       jobs.push(

@@ -1,5 +1,7 @@
 // Who is signed in: a bearer token (from a sign-in link's fragment, or from the hospital's OIDC
 // provider) kept in sessionStorage for this tab only, never in a URL that reaches a server.
+import { storedToken, tokenClaims } from '@clinical-ledger/browser';
+
 const TOKEN_KEY = 'console.token';
 
 export interface Session {
@@ -13,27 +15,17 @@ export interface Session {
 
 /** The claims the console needs for its URLs and menus (the audit service verifies the token; the console only reads it). */
 export function claims(token: string): Session | undefined {
-  try {
-    const part = token.split('.')[1] ?? '';
-    const body = JSON.parse(atob(part.replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
-    const tenant = body['tenant'];
-    const roles = body['roles'];
-    if (typeof tenant !== 'string' || !Array.isArray(roles)) return undefined;
-    const exp = typeof body['exp'] === 'number' ? body['exp'] : undefined;
-    return { token, tenant, actor: typeof body['sub'] === 'string' ? body['sub'] : '', roles: roles.filter((r): r is string => typeof r === 'string'), ...(exp ? { exp } : {}) };
-  } catch {
-    return undefined;
-  }
+  const body = tokenClaims(token);
+  const tenant = body?.['tenant'];
+  const roles = body?.['roles'];
+  if (typeof tenant !== 'string' || !Array.isArray(roles)) return undefined;
+  const exp = typeof body?.['exp'] === 'number' ? body['exp'] : undefined;
+  return { token, tenant, actor: typeof body?.['sub'] === 'string' ? body['sub'] : '', roles: roles.filter((r): r is string => typeof r === 'string'), ...(exp ? { exp } : {}) };
 }
 
-/** A sign-in link carries the token in the fragment; it moves to sessionStorage and leaves the address bar. */
+/** The signed-in user, unless the token has expired. */
 export function currentSession(now = Date.now()): Session | undefined {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (m?.[1]) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
-    history.replaceState(null, '', location.pathname + location.search);
-  }
-  const t = sessionStorage.getItem(TOKEN_KEY);
+  const t = storedToken(TOKEN_KEY);
   const s = t ? claims(t) : undefined;
   if (s?.exp !== undefined && s.exp * 1000 <= now) return undefined;
   return s;

@@ -1,65 +1,7 @@
 // Small pieces every view uses: client-side navigation under /console/, polling, times.
-import type { ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+export { Link, navigate, usePath, usePoll } from '@clinical-ledger/browser';
 
 export const BASE = '/console';
-
-export function navigate(path: string): void {
-  history.pushState(null, '', path);
-  dispatchEvent(new PopStateEvent('popstate'));
-}
-
-export function usePath(): string {
-  const [path, setPath] = useState(location.pathname);
-  useEffect(() => {
-    const on = () => setPath(location.pathname);
-    addEventListener('popstate', on);
-    return () => removeEventListener('popstate', on);
-  }, []);
-  return path;
-}
-
-export function Link(props: { href: string; current?: boolean; children: ComponentChildren; testid?: string }) {
-  return (
-    <a
-      href={props.href}
-      data-testid={props.testid}
-      aria-current={props.current ? 'page' : undefined}
-      onClick={(e) => {
-        e.preventDefault();
-        navigate(props.href);
-      }}
-    >
-      {props.children}
-    </a>
-  );
-}
-
-/** Loads now and every `everyMs` (0: once) while mounted; reloads when `deps` change. */
-export function usePoll<T>(load: () => Promise<T>, everyMs: number, deps: unknown[]): { data?: T; error?: unknown; reload: () => void } {
-  const [state, setState] = useState<{ data?: T; error?: unknown }>({});
-  const [tick, setTick] = useState(0);
-  useEffect(() => {
-    let stop = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const run = (): void => {
-      load()
-        .then(
-          (data) => !stop && setState({ data }),
-          (error: unknown) => !stop && setState((old) => ({ ...old, error })),
-        )
-        .finally(() => {
-          if (!stop && everyMs > 0) timer = setTimeout(run, everyMs);
-        });
-    };
-    run();
-    return () => {
-      stop = true;
-      if (timer) clearTimeout(timer);
-    };
-  }, [...deps, tick]);
-  return { ...state, reload: () => setTick((n) => n + 1) };
-}
 
 export function formatTime(iso: string | undefined): string {
   if (!iso) return '—';

@@ -1,4 +1,6 @@
 // The app's calls, all same-origin through the portal shell, with the patient's bearer token.
+import { storedToken, tokenClaims } from '@clinical-ledger/browser';
+
 const TOKEN_KEY = 'portal.token';
 
 export interface Session {
@@ -9,23 +11,14 @@ export interface Session {
 
 /** Reads the claims the app needs for its URLs (the services verify the token; the app only reads it). */
 function claims(token: string): Session | undefined {
-  try {
-    const body = JSON.parse(atob(token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))) as Record<string, unknown>;
-    if (typeof body['tenant'] === 'string' && typeof body['patient'] === 'string') return { token, tenant: body['tenant'], patient: body['patient'] };
-  } catch {
-    /* not a token */
-  }
+  const body = tokenClaims(token);
+  if (typeof body?.['tenant'] === 'string' && typeof body['patient'] === 'string') return { token, tenant: body['tenant'], patient: body['patient'] };
   return undefined;
 }
 
 /** A sign-in link carries the token in the fragment (never sent to a server or logged); it moves to sessionStorage. */
 export function session(): Session | undefined {
-  const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
-  if (m) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
-    history.replaceState(null, '', location.pathname + location.search);
-  }
-  const t = sessionStorage.getItem(TOKEN_KEY);
+  const t = storedToken(TOKEN_KEY);
   return t ? claims(t) : undefined;
 }
 

@@ -3,40 +3,10 @@ import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, enc, FHIR, fromFhirConsent, grantConsent, session, type AccessEntry, type Consent, type FhirConsent, type PatientEvent, type Session } from './api';
 import { formatDate, formatTime, kindOf, MESSAGES, pickLocale, type Locale } from './i18n';
 import { markFor, type Mark } from './verify';
+import { Link, usePath, usePoll } from '@clinical-ledger/browser';
 
 type Msgs = (typeof MESSAGES)['en'];
 const LOCALE_KEY = 'portal.locale';
-
-function navigate(path: string): void {
-  history.pushState(null, '', path);
-  dispatchEvent(new PopStateEvent('popstate'));
-}
-
-function usePath(): string {
-  const [path, setPath] = useState(location.pathname);
-  useEffect(() => {
-    const on = () => setPath(location.pathname);
-    addEventListener('popstate', on);
-    return () => removeEventListener('popstate', on);
-  }, []);
-  return path;
-}
-
-function Link(props: { href: string; current?: boolean; children: preact.ComponentChildren; testid?: string }) {
-  return (
-    <a
-      href={props.href}
-      data-testid={props.testid}
-      aria-current={props.current ? 'page' : undefined}
-      onClick={(e) => {
-        e.preventDefault();
-        navigate(props.href);
-      }}
-    >
-      {props.children}
-    </a>
-  );
-}
 
 function VerifyMark({ s, eventId, t }: { s: Session; eventId: string; t: Msgs }) {
   const [mark, setMark] = useState<Mark | undefined>();
@@ -73,28 +43,6 @@ function VerifyMark({ s, eventId, t }: { s: Session; eventId: string; t: Msgs })
       ✗ {t.notVerified}: {t.reasons[mark.reason] ?? mark.message}
     </span>
   );
-}
-
-function usePoll<T>(load: () => Promise<T>, everyMs: number, deps: unknown[]): { data?: T; error?: unknown } {
-  const [state, setState] = useState<{ data?: T; error?: unknown }>({});
-  useEffect(() => {
-    let stop = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const tick = (): void => {
-      load().then(
-        (data) => !stop && setState({ data }),
-        (error: unknown) => !stop && setState({ error }),
-      ).finally(() => {
-        if (!stop && everyMs > 0) timer = setTimeout(tick, everyMs);
-      });
-    };
-    tick();
-    return () => {
-      stop = true;
-      if (timer) clearTimeout(timer);
-    };
-  }, deps);
-  return state;
 }
 
 function className(t: Msgs, dc: string): string {
