@@ -7,3 +7,4 @@ export * from './audit';
 export * from './pseudonyms';
 export * from './envelope-grammar';
 export * from './text';
+export * from './request-dtos';

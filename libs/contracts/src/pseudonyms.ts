@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { TENANT_PATTERN } from './subjects';
 
 /**
@@ -49,6 +50,79 @@ export function parsePseudonymSecrets(json: string): Map<string, Buffer> {
     secrets.set(tenant, key);
   }
   return secrets;
+}
+
+/** A tenant has no pseudonym secret here: its raw identifiers cannot be taken (nothing identifying may pass). */
+export class MissingSecretError extends Error {
+  readonly code = 'PSEUDONYM_SECRET_MISSING';
+  constructor(
+    readonly tenant: string,
+    variable?: string,
+  ) {
+    super(`no pseudonym secret is configured for tenant "${tenant}"${variable ? ` (${variable})` : ''}`);
+    this.name = 'MissingSecretError';
+  }
+}
+
+/**
+ * The per-hospital secrets and what is keyed with them: patient pseudonyms (the scheme above) and
+ * keyed content digests for ids derived from content (domain-separated from pseudonyms). The one
+ * pseudonymizer of every service that meets raw identifiers (intake, consent).
+ */
+export class Pseudonymizer {
+  private readonly secrets: Map<string, Buffer>;
+
+  /** `variable`: the setting the secrets came from, named in errors. */
+  constructor(
+    secrets: Record<string, Buffer> | Map<string, Buffer> = {},
+    private readonly variable?: string,
+  ) {
+    this.secrets = secrets instanceof Map ? new Map(secrets) : new Map(Object.entries(secrets));
+  }
+
+  /**
+   * The secrets file named by setting `variable` (none: no secrets). An unusable file throws
+   * PseudonymSecretsError `<variable>: <problem>`, naming the file and never a secret.
+   */
+  static fromFile(path: string | undefined, variable: string): Pseudonymizer {
+    if (!path) return new Pseudonymizer({}, variable);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new PseudonymSecretsError(`${variable}: cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    try {
+      return new Pseudonymizer(parsePseudonymSecrets(text), variable);
+    } catch (err) {
+      if (err instanceof PseudonymSecretsError) throw new PseudonymSecretsError(`${variable}: ${err.message.startsWith('is not') ? `${path} ${err.message}` : err.message}`);
+      throw err;
+    }
+  }
+
+  has(tenant: string): boolean {
+    return this.secrets.has(tenant);
+  }
+
+  tenants(): string[] {
+    return [...this.secrets.keys()];
+  }
+
+  /** The patient's pseudonym at this tenant; MissingSecretError without the tenant's secret. */
+  patient(tenant: string, system: string, value: string): string {
+    return patientPseudonym(this.secret(tenant), system, value);
+  }
+
+  /** A keyed digest (hex, 160 bits) for ids derived from content, under a named purpose. */
+  digest(tenant: string, purpose: string, content: string): string {
+    return createHmac('sha256', this.secret(tenant)).update(`${purpose}\0${content}`, 'utf8').digest('hex').slice(0, 40);
+  }
+
+  private secret(tenant: string): Buffer {
+    const key = this.secrets.get(tenant);
+    if (!key) throw new MissingSecretError(tenant, this.variable);
+    return key;
+  }
 }
 
 const ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';

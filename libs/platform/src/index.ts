@@ -9,3 +9,4 @@ export * from './auth';
 export * from './access';
 export * from './retry';
 export * from './web-app';
+export * from './validation';

@@ -1,5 +1,5 @@
 import { DynamicModule, Global, Module } from '@nestjs/common';
-import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_PIPE, DiscoveryModule } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { BaseConfig } from './config';
 import { AccessGuard, AccessPolicy, AccessRouteAudit, parseClinicalRoles } from './access';
@@ -7,6 +7,7 @@ import { HealthController, ReadinessRegistry } from './health';
 import { createLogger } from './logger';
 import { CONFIG, LOGGER } from './tokens';
 import { MetricsController, MetricsService } from './metrics';
+import { EdgeValidationPipe, InvalidInputFilter } from './validation';
 
 
 /**
@@ -32,6 +33,9 @@ export class PlatformModule {
         { provide: APP_GUARD, useClass: AccessGuard },
         // And no route starts without a rule.
         AccessRouteAudit,
+        // Request bodies typed with a DTO class are validated before the handler runs; bad input is a 400.
+        { provide: APP_PIPE, useClass: EdgeValidationPipe },
+        { provide: APP_FILTER, useClass: InvalidInputFilter },
       ],
       exports: [CONFIG, LOGGER, MetricsService, ReadinessRegistry, AccessPolicy],
     };

@@ -1,12 +1,11 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, NatsConnection } from '@nats-io/transport-node';
-import { AuditAlert, BreakGlassAlert, ConsentDecision, Subjects } from '@clinical-ledger/contracts';
+import { AuditAlert, BreakGlassAlert, ConsentDecision, patientPseudonym, Subjects } from '@clinical-ledger/contracts';
 import { RunningService } from '@clinical-ledger/platform';
 import { eventually, Infra, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pseudonymOf } from './domain/pseudonym';
 import { startConsentUnderTest } from './test/consent-under-test';
 import { ReceiptStandIn, startReceiptStandIn } from './test/receipt-stand-in';
 
@@ -249,7 +248,7 @@ describe('consent service API', () => {
   it('pseudonymises a raw patient identifier with the hospital secret, as intake does', async () => {
     const r = await call('POST', '/v1/consents', { patientIdentifier: { system: 'urn:oid:2.16.840.1', value: 'MRN-1234' }, provision: 'permit', roles: ['nurse'] });
     expect(r.status).toBe(201);
-    const expected = pseudonymOf(secret, 'urn:oid:2.16.840.1', 'MRN-1234');
+    const expected = patientPseudonym(secret, 'urn:oid:2.16.840.1', 'MRN-1234');
     expect(r.body['consent'].subject).toBe(expected);
     const event = standIn.events.find((e) => e.id === r.body['eventId']);
     expect(JSON.stringify(event)).not.toContain('MRN-1234');

@@ -12,7 +12,7 @@ import {
   Res,
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { TENANT_PATTERN } from '@clinical-ledger/contracts';
+import { ConsentDecideBody, ConsentRevokeBody, TENANT_PATTERN, TenantBody } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import type { Response } from 'express';
 import { ChangeResult, ConsentService } from './consent.service';
@@ -32,6 +32,12 @@ export function tenantFor(a: Admission, named?: unknown): string {
   a.assertTenant(tenant);
   return tenant;
 }
+
+/**
+ * A consent change as sent: a FHIR Consent or the plain JSON form. The raw body on purpose (no
+ * DTO for the global pipe): which form it is decides its validator, fromFhir or fromJson.
+ */
+type ConsentSubmission = unknown;
 
 function wantsFhir(accept?: string): boolean {
   return /application\/fhir\+json/i.test(accept ?? '');
@@ -65,7 +71,7 @@ export class ConsentController {
   @ApiBody({ schema: { type: 'object' } })
   async submit(
     @Admitted() admission: Admission,
-    @Body() body: unknown,
+    @Body() body: ConsentSubmission,
     @Query('tenant') qTenant: string | undefined,
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) res: Response,
@@ -90,20 +96,15 @@ export class ConsentController {
   async revoke(
     @Admitted() admission: Admission,
     @Param('id') id: string,
-    @Body() body: unknown,
+    @Body() body: ConsentRevokeBody,
     @Query('tenant') qTenant: string | undefined,
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<ChangeResult> {
-    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-    const tenant = tenantFor(admission, b['tenant'] ?? qTenant);
-    const reason = b['reason'];
-    if (reason !== undefined && (typeof reason !== 'string' || reason.length > 1000)) {
-      throw new BadRequestException({ error: 'invalid_input', message: 'reason must be text', errors: [{ field: 'reason', message: 'must be a string of at most 1000 characters' }] });
-    }
+    const tenant = tenantFor(admission, body.tenant ?? qTenant);
     return send(
       res,
-      await this.consents.revoke(id, reason as string | undefined, 'json', { tenant, admission, recordedBy: admission.principal.actor, ...(key ? { idempotencyKey: key } : {}) }),
+      await this.consents.revoke(id, body.reason, 'json', { tenant, admission, recordedBy: admission.principal.actor, ...(key ? { idempotencyKey: key } : {}) }),
     );
   }
 
@@ -159,10 +160,9 @@ export class ConsentController {
       'Body: {tenant?, subject, actor, role, purpose, dataclass, breakGlass?: {reason}}. Service, admin and auditor tokens may ask for anyone; other tokens only for themselves. Break-glass needs purpose ETREAT and a reason (400 otherwise) and raises an alert on audit.breakglass.<tenant>.',
   })
   @ApiBody({ schema: { type: 'object' } })
-  async decide(@Admitted() admission: Admission, @Body() body: unknown): Promise<unknown> {
-    const b = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as Record<string, unknown>;
-    const tenant = tenantFor(admission, b['tenant']);
-    const req = parseDecisionRequest({ ...b, tenant });
+  async decide(@Admitted() admission: Admission, @Body() body: ConsentDecideBody): Promise<unknown> {
+    const tenant = tenantFor(admission, body.tenant);
+    const req = parseDecisionRequest({ ...body, tenant });
     // Service, admin and auditor ask for anyone; everyone else for their own actor and token roles (a patient: its own patient).
     admission.check({ actor: req.actor, role: req.role, patient: req.subject });
     return this.decisions.decide(req);
@@ -173,8 +173,7 @@ export class ConsentController {
   @Access('consent.rebuild')
   @ApiOperation({ summary: "Rebuild one hospital's consent projection from the chain", description: 'Body: {tenant?}.' })
   @ApiBody({ schema: { type: 'object', properties: { tenant: { type: 'string' } } } })
-  async rebuild(@Admitted() admission: Admission, @Body() body: unknown): Promise<unknown> {
-    const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-    return this.rebuilder.rebuild(tenantFor(admission, b['tenant']));
+  async rebuild(@Admitted() admission: Admission, @Body() body: TenantBody): Promise<unknown> {
+    return this.rebuilder.rebuild(tenantFor(admission, body.tenant));
   }
 }

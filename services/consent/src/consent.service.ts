@@ -4,6 +4,7 @@ import {
   EVENT_TYPES,
   InvalidInputError,
   LedgerEvent,
+  Pseudonymizer,
   Receipt,
 } from '@clinical-ledger/contracts';
 import { AccessDeniedError, Admission, checkConsentChange, CONFIG, ConsentTerms, LOGGER, MetricsService } from '@clinical-ledger/platform';
@@ -11,7 +12,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConsentConfig } from './config';
 import { ConsentInput, CONSENT_ID_PATTERN } from './domain/input';
-import { Pseudonymizer } from './domain/pseudonym';
+import { resolvePatient, SECRETS_VARIABLE } from './domain/pseudonym';
 import { ConsentState } from './domain/rules';
 import { LedgerLink } from './ledger.link';
 import { ChangeDoc, ProjectionStore } from './projection.store';
@@ -64,7 +65,7 @@ export class ConsentService {
     @Inject(LOGGER) private readonly logger: Logger,
     metrics: MetricsService,
   ) {
-    this.pseudonyms = new Pseudonymizer(config.CONSENT_PSEUDONYM_SECRETS_FILE);
+    this.pseudonyms = Pseudonymizer.fromFile(config.CONSENT_PSEUDONYM_SECRETS_FILE, SECRETS_VARIABLE);
     this.changesTotal = metrics.counter('consent_changes_total', 'Consent changes by type and outcome', ['type', 'status']);
   }
 
@@ -73,7 +74,7 @@ export class ConsentService {
    * entered-in-error revokes an existing consent with that id (its recorded terms are kept).
    */
   async submit(input: ConsentInput, ctx: ChangeContext): Promise<ChangeResult> {
-    const subject = this.pseudonyms.resolve(ctx.tenant, input.patient);
+    const subject = resolvePatient(this.pseudonyms, ctx.tenant, input.patient);
     // With an Idempotency-Key a retry must name the same new consent as the first attempt.
     const consentId = input.consentId ?? (ctx.idempotencyKey ? `c-${keyHash(ctx.tenant, ctx.idempotencyKey)}` : randomUUID());
     const current = input.consentId ? await this.store.current(ctx.tenant, consentId) : undefined;

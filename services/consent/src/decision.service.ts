@@ -4,55 +4,22 @@ import {
   BreakGlassAlert,
   ConsentDecision,
   ConsentDecisionRequest,
-  DATACLASSES,
+  ConsentDecisionRequestDto,
   InvalidInputError,
-  TENANT_PATTERN,
   validateInput,
 } from '@clinical-ledger/contracts';
 import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
-import { Type } from 'class-transformer';
-import { IsIn, IsNotEmpty, IsOptional, IsString, Matches, MaxLength, ValidateNested } from 'class-validator';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConsentConfig } from './config';
-import { ACTOR_PATTERN, PSEUDONYM_PATTERN, PURPOSE_PATTERN } from './domain/input';
 import { decide, EMERGENCY_PURPOSE, Policy } from './domain/rules';
 import { serviceActor } from './ledger.source';
 import { ProjectionStore } from './projection.store';
 
-class BreakGlassDto {
-  // Whitespace alone is no reason.
-  @IsString() @Matches(/\S/, { message: 'breakGlass.reason is required for an emergency read' }) @MaxLength(1000)
-  reason!: string;
-}
-
-export class DecisionRequestDto implements ConsentDecisionRequest {
-  @Matches(TENANT_PATTERN, { message: 'tenant must be a lowercase hospital id' })
-  tenant!: string;
-
-  @IsString() @Matches(PSEUDONYM_PATTERN, { message: 'subject must be the patient pseudonym' })
-  subject!: string;
-
-  @IsString() @Matches(ACTOR_PATTERN, { message: 'actor must be an actor id' })
-  actor!: string;
-
-  @IsString() @IsNotEmpty() @MaxLength(64)
-  role!: string;
-
-  @IsString() @Matches(PURPOSE_PATTERN, { message: 'purpose must be a PurposeOfUse code (TREAT, ETREAT, ...)' })
-  purpose!: string;
-
-  @IsIn(DATACLASSES as unknown as string[])
-  dataclass!: string;
-
-  @IsOptional() @ValidateNested() @Type(() => BreakGlassDto)
-  breakGlass?: BreakGlassDto;
-}
-
 /** Parses and checks a decision request; break-glass needs a reason and purpose ETREAT. */
 export function parseDecisionRequest(plain: unknown): ConsentDecisionRequest {
-  const req = validateInput(DecisionRequestDto, plain);
+  const req = validateInput(ConsentDecisionRequestDto, plain);
   if (req.breakGlass && req.purpose !== EMERGENCY_PURPOSE) {
     throw new InvalidInputError([{ field: 'purpose', message: `break-glass is for emergency treatment: purpose must be ${EMERGENCY_PURPOSE}` }]);
   }

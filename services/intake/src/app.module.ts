@@ -1,4 +1,5 @@
 import { DynamicModule, Module } from '@nestjs/common';
+import { PseudonymSecretsError, Pseudonymizer } from '@clinical-ledger/contracts';
 import { MessagingModule, ReceiptAwaiter } from '@clinical-ledger/messaging';
 import { ConfigError, PlatformModule } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
@@ -11,17 +12,18 @@ import { isTimeZone } from './hl7/hl7-time';
 import { MllpServer } from './mllp/mllp.server';
 import { ControlIdRegistry } from './pipeline/control-ids';
 import { LedgerPublisher } from './pipeline/ledger-publisher';
-import { Pseudonymizer, SecretsFileError } from './pipeline/pseudonyms';
 import { FacilityTenants } from './pipeline/tenants';
+
+const SECRETS_VARIABLE = 'INTAKE_PSEUDONYM_SECRETS_FILE';
 
 /** Checks what class-validator cannot: files, cross-variable consistency. Throws ConfigError. */
 export function checkIntakeConfig(config: IntakeConfig): { pseudonyms: Pseudonymizer; tenants: FacilityTenants } {
   const problems: { variable: string; message: string }[] = [];
-  let pseudonyms = new Pseudonymizer({});
+  let pseudonyms = new Pseudonymizer({}, SECRETS_VARIABLE);
   try {
-    pseudonyms = Pseudonymizer.fromFile(config.INTAKE_PSEUDONYM_SECRETS_FILE);
+    pseudonyms = Pseudonymizer.fromFile(config.INTAKE_PSEUDONYM_SECRETS_FILE, SECRETS_VARIABLE);
   } catch (err) {
-    if (!(err instanceof SecretsFileError)) throw err;
+    if (!(err instanceof PseudonymSecretsError)) throw err;
     problems.push({ variable: 'INTAKE_PSEUDONYM_SECRETS_FILE', message: err.message.replace(/^INTAKE_PSEUDONYM_SECRETS_FILE: /, '') });
   }
   const tenants = FacilityTenants.fromConfig(config.INTAKE_FACILITY_TENANTS, config.INTAKE_DEFAULT_TENANT);

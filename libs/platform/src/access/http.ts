@@ -37,12 +37,27 @@ export function Access(action: Action): MethodDecorator & ClassDecorator {
 interface AccessRequest {
   principal?: Principal;
   params?: Record<string, string | undefined>;
+  query?: Record<string, unknown>;
+  body?: unknown;
   access?: Admission;
 }
 
 /**
+ * The hospital a request names: its `:tenant` route parameter, else the `tenant` of its JSON body
+ * (or, without one, of its query). Checked by the guard, before any body validation: a token of
+ * another hospital learns nothing, not even what is wrong with the body.
+ */
+function namedTenant(req: AccessRequest): string | undefined {
+  const param = req.params?.['tenant'];
+  if (param !== undefined) return param;
+  const body = typeof req.body === 'object' && req.body !== null && !Array.isArray(req.body) ? (req.body as Record<string, unknown>) : {};
+  const named = body['tenant'] !== undefined ? body['tenant'] : req.query?.['tenant'];
+  return typeof named === 'string' && named !== '' ? named : undefined;
+}
+
+/**
  * The one HTTP enforcement point: after JwtAuthGuard verified the token, admits the request by
- * the route's action (roles from the token; the `:tenant` route parameter against the token's
+ * the route's action (roles from the token; the tenant the request names against the token's
  * tenant) and leaves the Admission on the request for the resource conditions.
  */
 @Injectable()
@@ -73,7 +88,7 @@ export class AccessGuard implements CanActivate, OnModuleInit {
     if (!req.principal) throw new UnauthorizedException({ error: 'unauthenticated', message: 'no verified principal' });
     // Deny by default: a route nobody wrote a rule for is not open by accident.
     if (!action) throw new ForbiddenException({ error: 'forbidden', message: `no access rule for ${ctx.getClass().name}.${ctx.getHandler().name}` });
-    req.access = this.policy.admit(req.principal, action, req.params?.['tenant']);
+    req.access = this.policy.admit(req.principal, action, namedTenant(req));
     return true;
   }
 }

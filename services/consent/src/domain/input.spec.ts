@@ -1,6 +1,6 @@
-import { InvalidInputError } from '@clinical-ledger/contracts';
-import { fromFhir, fromJson, PSEUDONYM_SYSTEM, toFhir } from './input';
-import { Pseudonymizer, pseudonymOf } from './pseudonym';
+import { InvalidInputError, patientPseudonym, Pseudonymizer } from '@clinical-ledger/contracts';
+import { fromFhir, fromJson, type PatientRef, PSEUDONYM_SYSTEM, toFhir } from './input';
+import { resolvePatient, SECRETS_VARIABLE } from './pseudonym';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -137,14 +137,15 @@ describe('pseudonymisation of raw identifiers', () => {
     const file = join(dir, 'secrets.json');
     const secret = Buffer.alloc(32, 7);
     writeFileSync(file, JSON.stringify({ 'hosp-a': secret.toString('base64') }));
-    const p = new Pseudonymizer(file);
-    const ps = p.resolve('hosp-a', { system: 'urn:oid:1.2.3', value: 'MRN-7' });
-    expect(ps).toBe(pseudonymOf(secret, 'urn:oid:1.2.3', 'MRN-7'));
+    const p = Pseudonymizer.fromFile(file, SECRETS_VARIABLE);
+    const resolve = (tenant: string, ref: PatientRef) => resolvePatient(p, tenant, ref);
+    const ps = resolve('hosp-a', { system: 'urn:oid:1.2.3', value: 'MRN-7' });
+    expect(ps).toBe(patientPseudonym(secret, 'urn:oid:1.2.3', 'MRN-7'));
     expect(ps).not.toContain('MRN-7');
     // The same vector as intake's pseudonymizer (services/intake/src/pipeline/pseudonyms.ts).
     expect(ps).toBe('pseudo:mqkxmhfpwets6d2hisuye7bveqtizxjhzq7p5chrngoibxygjwha');
-    expect(p.resolve('hosp-a', { pseudonym: testPseudonym('given') })).toBe(testPseudonym('given'));
-    expect(() => p.resolve('hosp-b', { system: 'urn:oid:1.2.3', value: 'MRN-7' })).toThrow(/no pseudonym secret for tenant "hosp-b"/);
-    expect(() => new Pseudonymizer().resolve('hosp-a', { system: 's', value: 'v' })).toThrow(InvalidInputError);
+    expect(resolve('hosp-a', { pseudonym: testPseudonym('given') })).toBe(testPseudonym('given'));
+    expect(() => resolve('hosp-b', { system: 'urn:oid:1.2.3', value: 'MRN-7' })).toThrow(/no pseudonym secret for tenant "hosp-b"/);
+    expect(() => resolvePatient(new Pseudonymizer(), 'hosp-a', { system: 's', value: 'v' })).toThrow(InvalidInputError);
   });
 });

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { DATACLASSES, FieldError, InvalidInputError, SUBJECT_PATTERN, TENANT_PATTERN, validateInput } from '@clinical-ledger/contracts';
+import { ACTOR_PATTERN, DATACLASSES, FieldError, InvalidInputError, PURPOSE_PATTERN, SUBJECT_PATTERN, TENANT_PATTERN, validateInput } from '@clinical-ledger/contracts';
 import { ROLES } from '@clinical-ledger/platform';
 import { Type } from 'class-transformer';
 import {
@@ -17,10 +17,6 @@ import {
 
 /** FHIR id shape: what a consent id may look like (it appears in URLs and on the chain). */
 export const CONSENT_ID_PATTERN = /^[A-Za-z0-9\-.]{1,64}$/;
-/** HL7 v3 PurposeOfUse-style codes: TREAT, ETREAT, HPAYMT, HOPERAT, PATRQT, ... */
-export const PURPOSE_PATTERN = /^[A-Z][A-Z0-9]{1,31}$/;
-/** Actor ids are token subjects. */
-export const ACTOR_PATTERN = /^\S{1,256}$/;
 /** The identifier system that says "this value already is the patient's pseudonym". */
 export const PSEUDONYM_SYSTEM = 'urn:clinical-ledger:pseudonym';
 /**

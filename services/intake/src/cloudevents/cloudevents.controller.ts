@@ -1,11 +1,11 @@
 import { Body, Controller, Headers, Inject, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiExtraModels, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
-import { DATACONTENTTYPE_MESSAGE, DATACONTENTTYPE_PATTERN, ILL_FORMED_TEXT_MESSAGE, illFormedTextPath, InvalidInputError, LedgerEvent, validateInput } from '@clinical-ledger/contracts';
+import { DATACONTENTTYPE_MESSAGE, DATACONTENTTYPE_PATTERN, ILL_FORMED_TEXT_MESSAGE, illFormedTextPath, InvalidInputError, LedgerEvent, MissingSecretError, Pseudonymizer, validateInput } from '@clinical-ledger/contracts';
 import { Access, CONFIG, CurrentPrincipal, LOGGER, Principal, senderSource } from '@clinical-ledger/platform';
 import { canonicalString } from '@clinical-ledger/chain';
 import type { Response } from 'express';
 import type { Logger } from 'pino';
-import { BodyReaderInterceptor, RequestWithBody } from '../http/body-reader.interceptor';
+import { BodyReaderInterceptor, type CloudEventsBody, RequestWithBody } from '../http/body-reader.interceptor';
 import { IntakeErrorsFilter } from '../http/errors.filter';
 import { requestTenant } from '../http/tenant';
 import { cloudEventId } from '../pipeline/event-ids';
@@ -13,7 +13,6 @@ import { ControlIdRegistry } from '../pipeline/control-ids';
 import { EventIdReuseError } from '../pipeline/errors';
 import { Accepted, LedgerPublisher } from '../pipeline/ledger-publisher';
 import { IntakeConfig } from '../config';
-import { MissingSecretError, Pseudonymizer } from '../pipeline/pseudonyms';
 import { CloudEventInDto, KNOWN_ATTRIBUTES } from './cloudevent.dto';
 
 /** The source FHIR intake stamps on what a token sent (libs/platform senderSource). */
@@ -53,7 +52,7 @@ export class CloudEventsController {
   @ApiResponse({ status: 403, description: 'The event names another tenant' })
   @ApiResponse({ status: 409, description: 'source + id already used for a different event (INTAKE_CONTROL_ID_REUSE=reject)' })
   @ApiResponse({ status: 503, description: 'JetStream unavailable: Retry-After; resending is safe' })
-  async submit(@Body() body: unknown, @Req() req: RequestWithBody, @Headers() headers: Record<string, string | undefined>, @CurrentPrincipal() principal: Principal, @Res() res: Response): Promise<void> {
+  async submit(@Body() body: CloudEventsBody, @Req() req: RequestWithBody, @Headers() headers: Record<string, string | undefined>, @CurrentPrincipal() principal: Principal, @Res() res: Response): Promise<void> {
     const mediaType = req.rawMediaType?.mediaType ?? '';
     if (mediaType === BATCH) {
       if (!Array.isArray(body) || body.length === 0) throw new InvalidInputError([{ field: '(body)', message: 'a batch must be a non-empty JSON array of CloudEvents' }]);

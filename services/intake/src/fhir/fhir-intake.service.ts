@@ -1,11 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { canonicalString } from '@clinical-ledger/chain';
-import { FieldError, InvalidInputError, LedgerEvent, validateInput } from '@clinical-ledger/contracts';
+import { FieldError, InvalidInputError, LedgerEvent, MissingSecretError, Pseudonymizer, validateInput } from '@clinical-ledger/contracts';
 import { LOGGER } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { fhirEventId, isSafeSourceToken } from '../pipeline/event-ids';
 import { Accepted, LedgerPublisher } from '../pipeline/ledger-publisher';
-import { MissingSecretError, Pseudonymizer } from '../pipeline/pseudonyms';
 import { IdentifierDto, ReferenceDto, RESOURCES } from './fhir-resources';
 import { OutcomeIssue } from './operation-outcome';
 

@@ -3,7 +3,7 @@ import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiParam, ApiResponse,
 import { Access, CONFIG, CurrentPrincipal, Principal } from '@clinical-ledger/platform';
 import type { Response } from 'express';
 import { IntakeConfig } from '../config';
-import { BodyReaderInterceptor } from '../http/body-reader.interceptor';
+import { BodyReaderInterceptor, type FhirBody } from '../http/body-reader.interceptor';
 import { IntakeErrorsFilter } from '../http/errors.filter';
 import { requestTenant } from '../http/tenant';
 import { TemporarilyUnavailableError } from '../pipeline/errors';
@@ -66,7 +66,7 @@ export class FhirController {
   @ApiResponse({ status: 200, description: 'transaction-response or batch-response Bundle' })
   @ApiResponse({ status: 400, description: 'OperationOutcome naming every invalid element (transaction: nothing stored)' })
   @ApiResponse({ status: 503, description: 'JetStream unavailable: OperationOutcome, Retry-After; resending is safe' })
-  async bundle(@Body() body: unknown, @CurrentPrincipal() principal: Principal, @Headers('x-tenant') xTenant: string | undefined, @Res() res: Response): Promise<void> {
+  async bundle(@Body() body: FhirBody, @CurrentPrincipal() principal: Principal, @Headers('x-tenant') xTenant: string | undefined, @Res() res: Response): Promise<void> {
     const tenant = requestTenant(principal, xTenant);
     const bundle = body as Resource | undefined;
     if (!bundle || typeof bundle !== 'object' || Array.isArray(bundle) || bundle['resourceType'] !== 'Bundle') {
@@ -155,7 +155,7 @@ export class FhirController {
   @ApiResponse({ status: 200, description: 'Already stored (a resend): same event id' })
   @ApiResponse({ status: 400, description: 'OperationOutcome naming the invalid elements' })
   @ApiResponse({ status: 503, description: 'JetStream unavailable: Retry-After; resending is safe' })
-  async create(@Param('type') type: string, @Body() body: unknown, @CurrentPrincipal() principal: Principal, @Headers('x-tenant') xTenant: string | undefined, @Res() res: Response): Promise<void> {
+  async create(@Param('type') type: string, @Body() body: FhirBody, @CurrentPrincipal() principal: Principal, @Headers('x-tenant') xTenant: string | undefined, @Res() res: Response): Promise<void> {
     await this.single(type, undefined, body, principal, xTenant, res);
   }
 
@@ -169,7 +169,7 @@ export class FhirController {
   async update(
     @Param('type') type: string,
     @Param('id') id: string,
-    @Body() body: unknown,
+    @Body() body: FhirBody,
     @CurrentPrincipal() principal: Principal,
     @Headers('x-tenant') xTenant: string | undefined,
     @Res() res: Response,

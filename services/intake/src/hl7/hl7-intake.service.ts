@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import type { LedgerEvent } from '@clinical-ledger/contracts';
+import { type LedgerEvent, MissingSecretError, Pseudonymizer } from '@clinical-ledger/contracts';
 import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
@@ -8,7 +8,6 @@ import { EventTooLargeError, TemporarilyUnavailableError, UnknownTenantError } f
 import { ControlIdRegistry } from '../pipeline/control-ids';
 import { HL7_EVENT_PURPOSE, hl7EventId, hl7EventKey, isSafeSourceToken } from '../pipeline/event-ids';
 import { LedgerPublisher } from '../pipeline/ledger-publisher';
-import { MissingSecretError, Pseudonymizer } from '../pipeline/pseudonyms';
 import { FacilityTenants } from '../pipeline/tenants';
 import { AckCode, buildAck } from './ack';
 import { decodeHl7, encodeHl7 } from './charset';

@@ -13,6 +13,15 @@ export interface ReadBody {
 
 export type RequestWithBody = Request & { rawMediaType?: ReadBody };
 
+/**
+ * A body this interceptor read, typed as what it is: raw. Intake's `@Body()`s have no DTO for the
+ * global validation pipe on purpose: which rules apply depends on the media type and the resource
+ * type, and each format's own validator answers in that format (FHIR resources and Bundles:
+ * fhir-resources.ts, OperationOutcome; CloudEvents structured/batch/binary: cloudevent.dto.ts).
+ */
+export type FhirBody = unknown;
+export type CloudEventsBody = unknown;
+
 const JSON_TYPES = /^application\/([a-z0-9.+-]+\+)?json$/;
 const TEXT_TYPES = /^(text\/[a-z0-9.+-]+|x-application\/hl7-v2\+er7|application\/hl7-v2(\+er7)?)$/;
 

@@ -1,5 +1,5 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Inject } from '@nestjs/common';
-import { InvalidInputError } from '@clinical-ledger/contracts';
+import { InvalidInputError, MissingSecretError } from '@clinical-ledger/contracts';
 import { CONFIG, LOGGER } from '@clinical-ledger/platform';
 import type { Request, Response } from 'express';
 import type { Logger } from 'pino';
@@ -7,7 +7,6 @@ import { IntakeConfig } from '../config';
 import { FhirInputError } from '../fhir/fhir-intake.service';
 import { operationOutcome, OutcomeIssue } from '../fhir/operation-outcome';
 import { EventIdReuseError, EventTooLargeError, TemporarilyUnavailableError, UnknownTenantError } from '../pipeline/errors';
-import { MissingSecretError } from '../pipeline/pseudonyms';
 
 interface Problem {
   status: number;

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkIntakeConfig } from '../app.module';
 import { IntakeConfig } from '../config';
-import { envelopeFieldProblem } from '@clinical-ledger/contracts';
+import { base32, envelopeFieldProblem, MissingSecretError, PseudonymSecretsError, Pseudonymizer } from '@clinical-ledger/contracts';
 import { cloudEventId, HL7_EVENT_PURPOSE, hl7EventId, hl7EventKey, isSafeSourceToken } from './event-ids';
-import { base32, MissingSecretError, Pseudonymizer, SecretsFileError } from './pseudonyms';
 import { FacilityTenants } from './tenants';
 
 const tmpFile = (content: string) => {
@@ -15,9 +14,13 @@ const tmpFile = (content: string) => {
   return f;
 };
 
+const SECRETS = 'INTAKE_PSEUDONYM_SECRETS_FILE';
+/** A pseudonymizer from a secrets file with this content. */
+const fromContent = (content: string) => Pseudonymizer.fromFile(tmpFile(content), SECRETS);
+
 describe('pseudonyms', () => {
   it('are keyed, stable, per tenant, and match the shared test vector (consent uses the same scheme)', () => {
-    const p = Pseudonymizer.fromFile(tmpFile(JSON.stringify({ 'hosp-a': Buffer.alloc(32, 7).toString('base64'), 'hosp-b': Buffer.alloc(32, 9).toString('base64') })));
+    const p = fromContent(JSON.stringify({ 'hosp-a': Buffer.alloc(32, 7).toString('base64'), 'hosp-b': Buffer.alloc(32, 9).toString('base64') }));
     const a = p.patient('hosp-a', 'urn:oid:1.2.3', 'MRN-7');
     expect(a).toBe('pseudo:mqkxmhfpwets6d2hisuye7bveqtizxjhzq7p5chrngoibxygjwha');
     expect(p.patient('hosp-a', ' urn:oid:1.2.3 ', 'MRN-7 ')).toBe(a);
@@ -34,14 +37,14 @@ describe('pseudonyms', () => {
   });
 
   it('refuses an unusable secrets file, naming the problem and never a secret', () => {
-    expect(() => Pseudonymizer.fromFile('/nonexistent/secrets.json')).toThrow(/cannot read \/nonexistent\/secrets.json \(ENOENT\)/);
-    expect(() => Pseudonymizer.fromFile(tmpFile('{nope'))).toThrow(/is not valid JSON/);
-    expect(() => Pseudonymizer.fromFile(tmpFile('[]'))).toThrow(SecretsFileError);
-    expect(() => Pseudonymizer.fromFile(tmpFile(JSON.stringify({ 'Bad Tenant': 'AAAA' })))).toThrow(/"Bad Tenant" is not a tenant id/);
+    expect(() => Pseudonymizer.fromFile('/nonexistent/secrets.json', SECRETS)).toThrow(/cannot read \/nonexistent\/secrets.json \(ENOENT\)/);
+    expect(() => fromContent('{nope')).toThrow(/is not valid JSON/);
+    expect(() => fromContent('[]')).toThrow(PseudonymSecretsError);
+    expect(() => fromContent(JSON.stringify({ 'Bad Tenant': 'AAAA' }))).toThrow(/"Bad Tenant" is not a tenant id/);
     const short = Buffer.alloc(8, 1).toString('base64');
-    expect(() => Pseudonymizer.fromFile(tmpFile(JSON.stringify({ h: short })))).toThrow(/at least 16 bytes \(it has 8\)/);
+    expect(() => fromContent(JSON.stringify({ h: short }))).toThrow(/at least 16 bytes \(it has 8\)/);
     try {
-      Pseudonymizer.fromFile(tmpFile(JSON.stringify({ h: short })));
+      fromContent(JSON.stringify({ h: short }));
     } catch (err) {
       expect((err as Error).message).not.toContain(short);
     }

@@ -1,11 +1,11 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, NatsConnection } from '@nats-io/transport-node';
+import { Pseudonymizer } from '@clinical-ledger/contracts';
 import { loadConfig, REDACT_PATHS, RunningService, startService } from '@clinical-ledger/platform';
-import { eventually, Infra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { eventually, Infra, pseudonymSecretsFile, testAuth, TestAuth } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { AddressInfo, connect as netConnect, createServer, Server, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { IntakeAppModule } from '../app.module';
@@ -13,7 +13,6 @@ import { IntakeConfig } from '../config';
 import { MllpServer } from '../mllp/mllp.server';
 import { mllpFrame, MllpDecoder } from '../mllp/mllp-decoder';
 import { HL7_EVENT_PURPOSE, hl7EventId, hl7EventKey } from '../pipeline/event-ids';
-import { Pseudonymizer } from '../pipeline/pseudonyms';
 
 export const FIXTURES = join(__dirname, '..', '..', 'fixtures', 'hl7');
 
@@ -52,16 +51,11 @@ export function sample(dir: 'valid' | 'malformed', e: ManifestEntry): Buffer {
 
 /** Per-tenant pseudonym secrets in a temp file, as INTAKE_PSEUDONYM_SECRETS_FILE expects. */
 export function secretsFile(tenants: string[]): { path: string; secrets: Record<string, string> } {
-  const secrets = Object.fromEntries(tenants.map((t) => [t, randomBytes(32).toString('base64')]));
-  const path = join(mkdtempSync(join(tmpdir(), 'intake-secrets-')), 'pseudonyms.json');
-  writeFileSync(path, JSON.stringify(secrets), { mode: 0o600 });
-  return { path, secrets };
+  return secretsFileWith(Object.fromEntries(tenants.map((t) => [t, randomBytes(32).toString('base64')])));
 }
 
 function secretsFileWith(secrets: Record<string, string>): { path: string; secrets: Record<string, string> } {
-  const path = join(mkdtempSync(join(tmpdir(), 'intake-secrets-')), 'pseudonyms.json');
-  writeFileSync(path, JSON.stringify(secrets), { mode: 0o600 });
-  return { path, secrets };
+  return { path: pseudonymSecretsFile(secrets), secrets };
 }
 
 export interface IntakeUnderTest {

@@ -7,6 +7,7 @@ import {
   ConsentDecisionRequest,
   EVENT_TYPES,
   LedgerEvent,
+  PURPOSE_PATTERN,
   Receipt,
 } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
@@ -42,8 +43,6 @@ export interface RecordReadResult {
   access: Receipt;
 }
 
-const PURPOSE = /^[A-Z][A-Z0-9_-]{1,31}$/;
-
 /**
  * Consent-gated record reads (access table: `ledger.record.read`): a clinical role (or a service)
  * asks `consent.decide` with this service's own token (no answer in time: 503, never a default
@@ -77,7 +76,7 @@ export class RecordAccessService {
     admission.assertTenant(req.tenant);
     // Roles come from the token only: a role named by the caller is refused, not believed.
     if (req.role !== undefined) throw badRequest('role', 'is not taken: the role comes from the bearer token');
-    if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) throw badRequest('purpose', 'must be a PurposeOfUse code such as TREAT or ETREAT');
+    if (typeof req.purpose !== 'string' || !PURPOSE_PATTERN.test(req.purpose)) throw badRequest('purpose', 'must be a PurposeOfUse code such as TREAT or ETREAT');
     if (req.breakGlassReason !== undefined && (typeof req.breakGlassReason !== 'string' || !req.breakGlassReason.trim() || req.breakGlassReason.length > 1_000)) {
       throw badRequest('breakGlassReason', 'must be a non-empty reason (at most 1000 characters)');
     }

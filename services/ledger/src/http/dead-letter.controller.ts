@@ -1,5 +1,6 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { DeadLetterReplayBody } from '@clinical-ledger/contracts';
 import { Access, assertTenant, CurrentPrincipal, Principal, RequireRoles } from '@clinical-ledger/platform';
 import { DeadLetterService, type DeadLetterPage, type ReplayResult } from '../deadletters/dead-letter.service';
 import { badRequest } from '../read/read.service';
@@ -35,11 +36,10 @@ export class DeadLetterController {
   @RequireRoles('admin')
   @ApiOperation({ summary: 'Replays dead letters (body {seqs: [..]} or {all: true}) onto their original subject once the cause is fixed; replayed ones leave the dead letters' })
   @ApiParam(TENANT)
-  replay(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Body() body: unknown): Promise<ReplayResult> {
+  replay(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Body() body: DeadLetterReplayBody): Promise<ReplayResult> {
     assertTenant(p, tenant);
-    const b = (typeof body === 'object' && body !== null ? body : {}) as { seqs?: unknown; all?: unknown };
-    if (b.all === true && b.seqs === undefined) return this.deadLetters.replay(p, tenant);
-    if (b.all !== undefined || !Array.isArray(b.seqs)) throw badRequest('seqs', 'give {"seqs": [dead-letter seqs]} or {"all": true}');
-    return this.deadLetters.replay(p, tenant, b.seqs as number[]);
+    if (body.all && body.seqs === undefined) return this.deadLetters.replay(p, tenant);
+    if (body.all !== undefined || body.seqs === undefined) throw badRequest('seqs', 'give {"seqs": [dead-letter seqs]} or {"all": true}');
+    return this.deadLetters.replay(p, tenant, body.seqs);
   }
 }
