@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 /** Debian's Chromium: browser tests drive it with playwright-core, never a downloaded browser build. */
 export const CHROMIUM = '/usr/bin/chromium';
@@ -37,4 +37,18 @@ export function screenshotFolder(label: string): string {
   const dir = mkdtempSync(join(tmpdir(), `${label}-screenshots-`));
   process.stderr.write(`[${label}] screenshots in ${dir}\n`);
   return dir;
+}
+
+/** axe-core's WCAG 2 A/AA rules (labels, names, roles, contrast) on the page as it stands. */
+export async function accessibility(page: Page): Promise<{ violations: string[]; passed: string[] }> {
+  // Evaluated through the DevTools protocol, not a <script> tag: the page's CSP stays as served.
+  await page.evaluate(readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
+  const result = (await page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })`)) as {
+    violations: { id: string; help: string; nodes: { target: string[] }[] }[];
+    passes: { id: string }[];
+  };
+  return {
+    violations: result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
+    passed: result.passes.map((p) => p.id),
+  };
 }

@@ -13,7 +13,7 @@ import { Binary, MongoClient } from 'mongodb';
 import type { Browser, Page } from 'playwright-core';
 import { EVENT_TYPES, Subjects, type CheckpointMessage } from '@clinical-ledger/contracts';
 import { webAppPolicy } from '@clinical-ledger/platform';
-import { eventually, hl7Adt, type Infra, launchChromium, mllpSend, screenshotFolder, type ServiceName, type Stack, startInfra, startStack } from '@clinical-ledger/testing';
+import { accessibility, eventually, hl7Adt, type Infra, launchChromium, mllpSend, screenshotFolder, type ServiceName, type Stack, startInfra, startStack } from '@clinical-ledger/testing';
 
 jest.setTimeout(300_000);
 
@@ -175,5 +175,22 @@ describe('staff console in headless Chromium', () => {
     await result.waitFor({ timeout: 30_000 });
     expect(await result.getAttribute('data-outcome')).toMatch(/^(verified|known)$/);
     await v.screenshot({ path: join(shots, 'verify.png'), fullPage: true });
+  });
+
+  it('has no axe-core violations (labels, names, contrast) on any view', async () => {
+    const found: string[] = [];
+    for (const view of ['', 'alerts', 'patients', 'actors', 'verify', 'live']) {
+      const p = await page(`/${view}`);
+      await p.locator(`main[data-view="${view || 'overview'}"] h2`).first().waitFor();
+      if (view === '') await p.getByTestId('chain').waitFor();
+      if (view === 'patients') {
+        await p.getByLabel('Patient').fill(patient);
+        await p.getByRole('button', { name: 'Show access log' }).click();
+        await p.getByTestId('access-total').waitFor();
+      }
+      found.push(...(await accessibility(p)).violations.map((v) => `${view || 'overview'}: ${v}`));
+      await p.context().close();
+    }
+    expect(found).toEqual([]);
   });
 });

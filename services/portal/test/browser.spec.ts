@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { Binary, MongoClient } from 'mongodb';
 import type { Browser, Page } from 'playwright-core';
-import { eventually, hl7Adt, type Infra, launchChromium, mllpSend, screenshotFolder, type Stack, startInfra, startStack } from '@clinical-ledger/testing';
+import { accessibility, eventually, hl7Adt, type Infra, launchChromium, mllpSend, screenshotFolder, type Stack, startInfra, startStack } from '@clinical-ledger/testing';
 
 jest.setTimeout(300_000);
 
@@ -22,20 +22,6 @@ const mrnA = `PA${randomBytes(4).toString('hex')}`;
 const mrnB = `PB${randomBytes(4).toString('hex')}`;
 
 const adt = (mrn: string) => hl7Adt({ mrn, controlId: `PORTAL${randomBytes(4).toString('hex')}` });
-
-/** axe-core's WCAG 2 A/AA rules (labels, names, roles, contrast) on the page as it stands. */
-async function accessibility(page: Page): Promise<{ violations: string[]; passed: string[] }> {
-  // Evaluated through the DevTools protocol, not a <script> tag: the page's CSP stays as served.
-  await page.evaluate(readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8'));
-  const result = (await page.evaluate(`axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })`)) as {
-    violations: { id: string; help: string; nodes: { target: string[] }[] }[];
-    passes: { id: string }[];
-  };
-  return {
-    violations: result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`),
-    passed: result.passes.map((p) => p.id),
-  };
-}
 
 describe('portal in headless Chromium', () => {
   let infra: Infra;
