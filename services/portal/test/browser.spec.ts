@@ -21,6 +21,9 @@ const AUTHORITY = 'urn:oid:1.2.840.99999.7';
 const mrnA = `PA${randomBytes(4).toString('hex')}`;
 const mrnB = `PB${randomBytes(4).toString('hex')}`;
 
+/** Every mark on the page has its verdict (none still checking or waiting for a checkpoint). */
+const settled = (page: Page) => page.waitForFunction(`!document.querySelector('[data-state="checking"], [data-state="pending"]')`, undefined, { timeout: 30_000 });
+
 const adt = (mrn: string) => hl7Adt({ mrn, controlId: `PORTAL${randomBytes(4).toString('hex')}` });
 
 describe('portal in headless Chromium', () => {
@@ -202,17 +205,32 @@ describe('portal in headless Chromium', () => {
   });
 
   it('switches to zh-CN, and takes phone and desktop screenshots in both languages', async () => {
+    // For the pictures: a second record (verified, beside the altered one) and a consent with an end date.
+    expect(await mllpSend(stack.mllpPort, hl7Adt({ mrn: mrnA, event: 'A03', controlId: `PORTAL${randomBytes(4).toString('hex')}` }))).toContain('MSA|AA');
+    const grant = await fetch(`${portal()}/api/consent/fhir/r4/Consent`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${patientToken}`, 'content-type': 'application/fhir+json' },
+      body: JSON.stringify({
+        resourceType: 'Consent',
+        status: 'active',
+        patient: { identifier: { system: 'urn:clinical-ledger:pseudonym', value: patientA } },
+        provision: { type: 'permit', period: { end: '2027-03-01T23:59:59Z' }, actor: [{ reference: { identifier: { value: 'dr-li' } } }], purpose: [{ code: 'TREAT' }], class: [{ code: 'lab' }] },
+      }),
+    });
+    expect(grant.status).toBe(201);
     for (const locale of ['en', 'zh-CN'] as const) {
       for (const [kind, viewport] of [['phone', { width: 360, height: 740 }], ['desktop', { width: 1280, height: 800 }]] as const) {
         const ctx = await browser.newContext({ viewport, locale });
         const page = await ctx.newPage();
         await page.goto(`${portal()}/access#token=${patientToken}`);
         await page.locator('[data-testid="access"] [data-state="verified"]').first().waitFor({ timeout: 30_000 });
+        await settled(page);
         expect(await page.getAttribute('html', 'lang')).toBe(locale);
         await page.screenshot({ path: join(shots, `access-${kind}-${locale}.png`), fullPage: true });
         for (const view of ['records', 'consents'] as const) {
           await page.getByTestId(`nav-${view}`).click();
-          await page.locator(view === 'records' ? '[data-testid="record"] [data-state]' : '[data-testid="consent"]').first().waitFor();
+          await page.locator(view === 'records' ? '[data-testid="record"] [data-state="verified"]' : '[data-testid="consent"][data-status="active"]').first().waitFor({ timeout: 30_000 });
+          await settled(page);
           await page.screenshot({ path: join(shots, `${view}-${kind}-${locale}.png`), fullPage: true });
         }
         await ctx.close();
