@@ -22,7 +22,7 @@ const mrnA = `PA${randomBytes(4).toString('hex')}`;
 const mrnB = `PB${randomBytes(4).toString('hex')}`;
 
 /** Every mark on the page has its verdict (none still checking or waiting for a checkpoint). */
-const settled = (page: Page) => page.waitForFunction(`!document.querySelector('[data-state="checking"], [data-state="pending"]')`, undefined, { timeout: 30_000 });
+const settled = (page: Page) => page.locator('[data-state="checking"], [data-state="pending"]').first().waitFor({ state: 'detached', timeout: 30_000 });
 
 const adt = (mrn: string) => hl7Adt({ mrn, controlId: `PORTAL${randomBytes(4).toString('hex')}` });
 

@@ -2,7 +2,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, enc, FHIR, fromFhirConsent, grantConsent, session, type AccessEntry, type Consent, type FhirConsent, type PatientEvent, type Session } from './api';
 import { formatDate, formatTime, kindOf, MESSAGES, pickLocale, type Locale } from './i18n';
-import { markFor, type Mark } from './verify';
+import { markFor, pinnedWitnesses, type Mark } from './verify';
 import { Link, usePath, usePoll } from '@clinical-ledger/browser';
 
 type Msgs = (typeof MESSAGES)['en'];
@@ -12,13 +12,16 @@ function VerifyMark({ s, eventId, t }: { s: Session; eventId: string; t: Msgs })
   const [mark, setMark] = useState<Mark | undefined>();
   useEffect(() => {
     let stop = false;
+    let tries = 0;
     const run = (): void => {
       markFor(s, eventId).then(
         (m) => {
           if (stop) return;
           setMark(m);
-          // A new entry waits for the next checkpoint: look again shortly.
+          // A new entry waits for the next checkpoint: look again shortly. A checkpoint the pinned
+          // witnesses have not cosigned yet is looked at again too (for a minute), for their marks.
           if (m.verified === 'pending') setTimeout(run, 1000);
+          else if (m.verified === true && tries++ < 30) void pinnedWitnesses().then((n) => !stop && m.cosignedBy.length < n && setTimeout(run, 2000));
         },
         (e: unknown) => !stop && setMark({ verified: false, reason: 'note_malformed', message: e instanceof Error ? e.message : String(e) }),
       );
@@ -114,7 +117,8 @@ function AccessLog({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
       {data.entries.map((a) => (
         <li class={`card${a.breakGlass ? ' breakglass' : ''}`} key={a.eventId} data-testid="access" data-actor={a.actor} data-decision={a.decision} data-record={a.recordEventId}>
           <div>
-            <strong>{a.actor}</strong> ({t.role}: {a.role}) · {formatTime(a.time, locale)}
+            {/* A patient token reaches only its own records: a patient's read in this log is the patient's own. */}
+            <strong>{a.role === 'patient' ? t.you : a.actor}</strong> ({t.role}: {t.roles[a.role] ?? a.role}) · {formatTime(a.time, locale)}
           </div>
           <div class="meta">
             {t.why}: {t.purposes[a.purpose] ?? a.purpose} · {a.decision === 'permit' ? t.permitted : <span class="denied">{t.denied}</span>}

@@ -21,6 +21,11 @@ function loadPinned(): Promise<Pinned> {
 
 export type Mark = RecordVerdict | { verified: 'pending' } | { verified: false; reason: 'evidence_unavailable'; message: string };
 
+/** How many witnesses the app pins: a verified mark with fewer cosignatures is checked again later. */
+export async function pinnedWitnesses(): Promise<number> {
+  return (await loadPinned()).witnesses.length;
+}
+
 interface EntryView {
   seq: number;
   coreBytes: string;
