@@ -1,14 +1,7 @@
 import { CheckpointError, Ed25519Signer, formatCheckpoint, Keyring, parseCheckpoint, signCheckpoint, toHex, verifyCheckpoint } from './index';
+import { codeOf } from './test/helpers';
 
 const root = Buffer.from('5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328', 'hex');
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-};
 
 describe('C2SP checkpoints', () => {
   const log = Ed25519Signer.generate('ledger.example/hospital-a');

@@ -1,4 +1,5 @@
 import { decodeCore, encodeCore, EntryError, leafHash, payloadDigest, toHex, validateCore, type EntryCore } from './index';
+import { codeOf } from './test/helpers';
 
 const core: EntryCore = {
   v: 1,
@@ -9,14 +10,6 @@ const core: EntryCore = {
   payload: { digest: payloadDigest(Buffer.from('ciphertext')) },
   recordedAt: '2026-11-25T10:00:01.000Z',
   kid: 'ledger+01234567',
-};
-const codeOf = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
 };
 
 describe('entry core', () => {

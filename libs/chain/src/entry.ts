@@ -74,18 +74,34 @@ export function encodeCore(core: EntryCore): EncodedCore {
  * bad shapes.
  */
 export function decodeCore(bytes: Uint8Array): EntryCore {
-  const text = decodeUtf8Strict(bytes);
-  if (text === undefined) throw new EntryError('ENTRY_NOT_UTF8', 'core bytes are not valid UTF-8');
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new EntryError('ENTRY_NOT_JSON', `core bytes are not JSON: ${(e as Error).message}`);
-  }
+  const { text, parsed } = parseCoreBytes(bytes);
+  // The fast path: text already in canonical form needs no re-serialisation to compare.
   if (isCanonicalText(parsed, text)) {
     validateCore(parsed);
     return parsed;
   }
+  return checkCanonical(parsed, bytes);
+}
+
+/**
+ * `decodeCore` without its fast path: re-serialises and compares byte for byte. The reference the
+ * fast path is held to (fast-paths.spec.ts): same value, or the same error.
+ */
+export function decodeCoreFully(bytes: Uint8Array): EntryCore {
+  return checkCanonical(parseCoreBytes(bytes).parsed, bytes);
+}
+
+function parseCoreBytes(bytes: Uint8Array): { text: string; parsed: unknown } {
+  const text = decodeUtf8Strict(bytes);
+  if (text === undefined) throw new EntryError('ENTRY_NOT_UTF8', 'core bytes are not valid UTF-8');
+  try {
+    return { text, parsed: JSON.parse(text) as unknown };
+  } catch (e) {
+    throw new EntryError('ENTRY_NOT_JSON', `core bytes are not JSON: ${(e as Error).message}`);
+  }
+}
+
+function checkCanonical(parsed: unknown, bytes: Uint8Array): EntryCore {
   let canonical: Uint8Array;
   try {
     canonical = canonicalBytes(parsed);

@@ -17,7 +17,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from './index';
-import { buildStore, leafHashes, refConsistency, refPath, refRoot } from './test/helpers';
+import { buildStore, leafHashes, refConsistency, refPath, refRoot, codeOf as code } from './test/helpers';
 
 // RFC 6962 / Certificate Transparency reference tree (as used by transparency-dev/merkle tests).
 const LEAF_INPUTS = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'];
@@ -49,14 +49,6 @@ const CONSISTENCY: [number, number, string[]][] = [
 
 const rfcLeaves = LEAF_INPUTS.map((x) => leafHash(fromHex(x)));
 const hexes = (xs: Uint8Array[]): string[] => xs.map(toHex);
-const code = (f: () => unknown): string | undefined => {
-  try {
-    f();
-    return undefined;
-  } catch (e) {
-    return (e as { code?: string }).code ?? String(e);
-  }
-};
 
 describe('hashing', () => {
   it('uses 0x00/0x01 domain separation and SHA-256("") for the empty tree', () => {

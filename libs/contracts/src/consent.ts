@@ -58,6 +58,9 @@ export interface ConsentChangeData {
   reason?: string;
 }
 
+/** A consent's terms as the change rules see them: the fields of a consent entry that grant or deny. */
+export type ConsentTerms = Pick<ConsentChangeData, 'consentId' | 'status' | 'provision' | 'actors' | 'roles' | 'purposes' | 'dataclasses'>;
+
 /** What `consent.decide` answers instead of a decision when the request itself is wrong. */
 export interface ConsentDecideError {
   error: 'invalid_input' | 'unavailable';
@@ -69,20 +72,13 @@ export interface ConsentDecideError {
  * Raised by the consent service on `audit.breakglass.<tenant>` (AUDIT stream, Nats-Msg-Id =
  * alertId) when it permits an emergency read, before it answers the decision.
  */
-export interface BreakGlassAlert {
-  alertId: string;
-  tenant: string;
-  /** Patient pseudonym. */
-  subject: string;
-  actor: string;
-  role: string;
-  purpose: string;
-  dataclass: string;
+export interface BreakGlassAlert extends Omit<ConsentDecisionRequest, 'breakGlass'> {
   /*
-   * No reason: the break-glass reason is free text (it may name the patient or their condition),
-   * so it travels on no stream in plain text. It is recorded, encrypted, in the access entry, and
-   * an authorised reader gets it by a (recorded) read of that entry.
+   * The request's fields without the reason: the break-glass reason is free text (it may name the
+   * patient or their condition), so it travels on no stream in plain text. It is recorded,
+   * encrypted, in the access entry, and an authorised reader gets it by a (recorded) read of that entry.
    */
+  alertId: string;
   time: string;
 }
 

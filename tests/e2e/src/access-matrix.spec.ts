@@ -1,13 +1,9 @@
 import { jetstream } from '@nats-io/jetstream';
 import { connect, createInbox, NatsConnection } from '@nats-io/transport-node';
-import { Ed25519Signer } from '@clinical-ledger/chain';
 import { LedgerEvent, REQUEST_NAMES, Subjects } from '@clinical-ledger/contracts';
 import { Action, ACCESS_EXTENSION, AccessPolicy, actionOfRequest, isAction, ROLE_NAMES, RoleName, rule, senderSource } from '@clinical-ledger/platform';
-import { eventually, Infra, ServiceName, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, Infra, ledgerTestKeys, pseudonymSecretsFile, ServiceName, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 /**
  * The access matrix, derived from the access table (libs/platform/src/access/table.ts, rendered in
@@ -151,6 +147,7 @@ describe('access matrix: every route and NATS request x every role x own/other h
   const operations: { service: ServiceName; key: string; method: string; action: unknown }[] = [];
   const tokens = new Map<string, string>();
   let fixture: Fixture;
+  const keys = ledgerTestKeys('matrix');
 
   const tokenFor = (role: RoleName, sameTenant: boolean) => tokens.get(`${role}:${sameTenant}`) as string;
 
@@ -158,19 +155,13 @@ describe('access matrix: every route and NATS request x every role x own/other h
     infra = await startInfra({ name: 'access-matrix' });
     auth = testAuth();
     subjects = new Subjects(infra.namespace);
-    const dir = mkdtempSync(join(tmpdir(), 'access-matrix-'));
-    const file = (name: string, content: string) => {
-      writeFileSync(join(dir, name), content, { mode: 0o600 });
-      return join(dir, name);
-    };
-    const signer = Ed25519Signer.generate('matrix');
-    const env = { NATS_URL: infra.natsUrl, NATS_NAMESPACE: infra.namespace, MONGO_URL: infra.mongoUrl, MONGO_DB: infra.dbName, LOG_LEVEL: 'warn', ...auth.env };
+    const env = infra.env({ LOG_LEVEL: 'warn', ...auth.env });
     const perService: Record<ServiceName, Record<string, string>> = {
-      ledger: { LEDGER_SIGNING_KEY_FILE: file('signing.key', `${signer.exportSignerKey()}\n`), LEDGER_KEK_FILE: file('kek.key', randomBytes(32).toString('hex')), LEDGER_CHECKPOINT_INTERVAL_MS: '300' },
+      ledger: { ...keys.ledgerEnv, LEDGER_CHECKPOINT_INTERVAL_MS: '300' },
       consent: { CONSENT_RECEIPT_TIMEOUT_MS: '10000' },
-      intake: { INTAKE_MLLP_PORT: '0', INTAKE_PSEUDONYM_SECRETS_FILE: file('pseudonyms.json', JSON.stringify({ [TENANT]: randomBytes(32).toString('base64'), [OTHER_TENANT]: randomBytes(32).toString('base64') })) },
-      audit: { AUDIT_VERIFIER_KEYS: signer.verifierKey },
-      portal: { PORTAL_HOSPITAL_KEYS: signer.verifierKey },
+      intake: { INTAKE_MLLP_PORT: '0', INTAKE_PSEUDONYM_SECRETS_FILE: pseudonymSecretsFile({ [TENANT]: randomBytes(32), [OTHER_TENANT]: randomBytes(32) }) },
+      audit: keys.auditEnv,
+      portal: { PORTAL_HOSPITAL_KEYS: keys.signer.verifierKey },
     };
     // One after the other: four Node processes starting at once on a busy machine can miss spawnService's window.
     for (const name of SERVICES) running.set(name, await spawnService(name, { ...env, ...perService[name] }));
@@ -243,6 +234,7 @@ describe('access matrix: every route and NATS request x every role x own/other h
     await nc?.close();
     await Promise.all([...running.values()].map((s) => s.stop()));
     await infra?.close();
+    keys.remove();
   });
 
   it('finds every route in the OpenAPI documents, and each names an action of the table', () => {

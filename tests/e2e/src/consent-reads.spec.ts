@@ -1,10 +1,8 @@
 import { jetstream } from '@nats-io/jetstream';
 import { connect, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { Ed25519Signer } from '@clinical-ledger/chain';
 import { AccessRecord, BreakGlassAlert, EVENT_TYPES, LedgerEvent, Receipt, Subjects } from '@clinical-ledger/contracts';
-import { eventually, freePort, Infra, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, freePort, Infra, ledgerTestKeys, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { MongoClient } from 'mongodb';
-import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +19,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 
 describe('consent-gated record reads across consent and ledger', () => {
   let infra: Infra;
+  const keys = ledgerTestKeys('e2e-ledger');
   let auth: TestAuth;
   let subjects: Subjects;
   let nc: NatsConnection;
@@ -64,18 +63,7 @@ describe('consent-gated record reads across consent and ledger', () => {
 
   /** Appends a clinical record the way intake does (JetStream, Nats-Msg-Id = event id) and waits for it. */
   async function clinicalRecord(subject: string, data: unknown): Promise<LedgerEvent> {
-    const event: LedgerEvent = {
-      specversion: '1.0',
-      id: `${TENANT}:lab-${randomUUID()}`,
-      source: 'urn:test:lis',
-      type: 'org.hl7.v2.oru.r01',
-      subject,
-      time: new Date().toISOString(),
-      datacontenttype: 'application/json',
-      tenant: TENANT,
-      dataclass: 'lab',
-      data,
-    };
+    const event = testEvent(TENANT, { subject, data });
     await jetstream(nc).publish(subjects.append(TENANT, 'clinical'), JSON.stringify(event), { msgID: event.id });
     await eventually(async () => (await http(ledger, 'GET', `/v1/chains/${TENANT}/receipts/${encodeURIComponent(event.id)}`, tokens['auditor'] as string)).status === 200, 20_000, 'record on the chain');
     return event;
@@ -114,21 +102,10 @@ describe('consent-gated record reads across consent and ledger', () => {
     auth = testAuth();
     subjects = new Subjects(infra.namespace);
     const dir = mkdtempSync(join(tmpdir(), 'consent-reads-'));
-    const signingKeyFile = join(dir, 'signing.key');
-    writeFileSync(signingKeyFile, `${Ed25519Signer.generate('e2e-ledger').exportSignerKey()}\n`, { mode: 0o600 });
-    const kekFile = join(dir, 'kek.key');
-    writeFileSync(kekFile, randomBytes(32).toString('hex'), { mode: 0o600 });
-    const common = {
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
-      LOG_LEVEL: 'info',
-      ...auth.env,
-    };
+    const common = infra.env({ LOG_LEVEL: 'info', ...auth.env });
     // A short ack wait: after the SIGKILL below, an access event the dead ledger had taken is
     // redelivered to its successor quickly.
-    ledgerEnv = { ...common, LEDGER_SIGNING_KEY_FILE: signingKeyFile, LEDGER_KEK_FILE: kekFile, LEDGER_ACK_WAIT_MS: '2000', LEDGER_CHECKPOINT_INTERVAL_MS: '500' };
+    ledgerEnv = { ...common, ...keys.ledgerEnv, LEDGER_ACK_WAIT_MS: '2000', LEDGER_CHECKPOINT_INTERVAL_MS: '500' };
     ledgerPort = await freePort();
     const serviceToken = join(dir, 'consent-service.jwt');
     tokens['consentService'] = await auth.token({ tenant: '*', roles: ['service'], sub: 'svc-consent', expiresIn: '1h' });

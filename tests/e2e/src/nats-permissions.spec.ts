@@ -6,6 +6,7 @@ import {
   eventually,
   LocalServer,
   ledgerTestKeys,
+  pseudonymSecretsFile,
   ServiceName,
   ServiceProcess,
   spawnService,
@@ -251,10 +252,9 @@ describe('NATS per-service permissions', () => {
       const extra: Partial<Record<ServiceName, Record<string, string>>> = {
         ledger: { ...keys.ledgerEnv, LEDGER_CHECKPOINT_INTERVAL_MS: '300' },
         consent: { CONSENT_DEFAULT: 'permit-treatment' },
-        intake: { INTAKE_PSEUDONYM_SECRETS_FILE: join(dir, 'pseudonyms.json') },
+        intake: { INTAKE_PSEUDONYM_SECRETS_FILE: pseudonymSecretsFile({ [tenant]: randomBytes(32) }) },
         audit: { ...keys.auditEnv, AUDIT_POLL_INTERVAL_MS: '0' },
       };
-      writeFileSync(join(dir, 'pseudonyms.json'), JSON.stringify({ [tenant]: randomBytes(32).toString('base64') }), { mode: 0o600 });
       for (const name of ['ledger', 'consent', 'intake', 'audit'] as const) {
         const passwordFile = join(dir, `${name}.password`);
         writeFileSync(passwordFile, `${passwords[name]}\n`, { mode: 0o600 });

@@ -13,17 +13,14 @@ describe('smoke: every service boots healthy on real infrastructure', () => {
   beforeAll(async () => {
     infra = await startInfra({ name: 'smoke', ownServers: true });
     const keys = ledgerTestKeys('smoke');
-    const env = {
-      NATS_URL: infra.natsUrl,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
+    const env = infra.env({
       LOG_LEVEL: 'info',
       // MLLP on a free port: 2575 may be taken on a developer's machine.
       INTAKE_MLLP_PORT: '0',
       ...testAuth().env,
       ...keys.ledgerEnv,
       ...keys.auditEnv,
-    };
+    });
     for (const s of SERVICES) running.push(await spawnService(s, env));
   });
 

@@ -1,9 +1,5 @@
-import { Ed25519Signer } from '@clinical-ledger/chain';
-import { eventually, Infra, ServiceName, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, Infra, ledgerTestKeys, pseudonymSecretsFile, ServiceName, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 /**
  * A token of one hospital never reads or writes another's chain: every tenant-scoped HTTP endpoint
@@ -90,33 +86,19 @@ describe('tenant isolation on every HTTP API', () => {
   let auth: TestAuth;
   const running = new Map<ServiceName, ServiceProcess>();
   let tokenB: string;
+  const keys = ledgerTestKeys('isolation');
 
   beforeAll(async () => {
     infra = await startInfra({ name: 'tenant-isolation' });
     auth = testAuth();
-    const dir = mkdtempSync(join(tmpdir(), 'tenant-isolation-'));
-    const file = (name: string, content: string) => {
-      writeFileSync(join(dir, name), content, { mode: 0o600 });
-      return join(dir, name);
-    };
-    const env = {
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
-      LOG_LEVEL: 'warn',
-      ...auth.env,
-    };
+    const env = infra.env({ LOG_LEVEL: 'warn', ...auth.env });
     const perService: Record<string, Record<string, string>> = {
-      ledger: {
-        LEDGER_SIGNING_KEY_FILE: file('signing.key', `${Ed25519Signer.generate('isolation').exportSignerKey()}\n`),
-        LEDGER_KEK_FILE: file('kek.key', randomBytes(32).toString('hex')),
-      },
+      ledger: keys.ledgerEnv,
       intake: {
         INTAKE_MLLP_PORT: '0',
-        INTAKE_PSEUDONYM_SECRETS_FILE: file('pseudonyms.json', JSON.stringify({ 'hosp-a': randomBytes(32).toString('base64'), 'hosp-b': randomBytes(32).toString('base64') })),
+        INTAKE_PSEUDONYM_SECRETS_FILE: pseudonymSecretsFile({ 'hosp-a': randomBytes(32), 'hosp-b': randomBytes(32) }),
       },
-      audit: { AUDIT_VERIFIER_KEYS: Ed25519Signer.generate('isolation').verifierKey },
+      audit: keys.auditEnv,
     };
     const names = [...new Set(PROBES.map((p) => p.service))];
     const started = await Promise.all(names.map((name) => spawnService(name, { ...env, ...perService[name] })));
@@ -131,6 +113,7 @@ describe('tenant isolation on every HTTP API', () => {
   afterAll(async () => {
     await Promise.all([...running.values()].map((s) => s.stop()));
     await infra?.close();
+    keys.remove();
   });
 
   async function send(p: Probe, token?: string) {

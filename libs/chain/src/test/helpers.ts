@@ -101,3 +101,13 @@ export async function buildChain(n: number, signers: Signer[], chain = 'hospital
   }
   return out;
 }
+
+/** The code of the error `f` throws (or its text), undefined when it returns: what the specs assert on. */
+export const codeOf = (f: () => unknown): string | undefined => {
+  try {
+    f();
+    return undefined;
+  } catch (e) {
+    return (e as { code?: string }).code ?? String(e);
+  }
+};

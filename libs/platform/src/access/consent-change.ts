@@ -1,15 +1,8 @@
+import type { ConsentTerms } from '@clinical-ledger/contracts';
 import { AccessDeniedError, Admission, RoleGrant } from './policy';
 
-/** A consent's terms as the change rules see them (the consent service's state has these fields). */
-export interface ConsentTerms {
-  consentId: string;
-  status: 'active' | 'inactive' | 'rejected' | 'entered-in-error';
-  provision: 'permit' | 'deny';
-  actors: string[];
-  roles: string[];
-  purposes: string[];
-  dataclasses: string[];
-}
+/** A consent's terms (libs/contracts), as the change rules below see them. */
+export type { ConsentTerms };
 
 export interface ConsentChange {
   /** The patient (pseudonym) whose consent changes. */

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { ACTOR_PATTERN, DATACLASSES, FieldError, InvalidInputError, PURPOSE_PATTERN, SUBJECT_PATTERN, TENANT_PATTERN, validateInput } from '@clinical-ledger/contracts';
+import { ACTOR_PATTERN, type ConsentChangeData, DATACLASSES, FieldError, InvalidInputError, PURPOSE_PATTERN, SUBJECT_PATTERN, TENANT_PATTERN, validateInput } from '@clinical-ledger/contracts';
 import { ROLES } from '@clinical-ledger/platform';
 import { Type } from 'class-transformer';
 import {
@@ -35,17 +35,11 @@ export const STATUSES: ConsentStatus[] = ['active', 'inactive', 'rejected', 'ent
 export type PatientRef = { pseudonym: string } | { system: string; value: string };
 
 /** A consent change as the service understands it, whatever form it arrived in. */
-export interface ConsentInput {
+export interface ConsentInput extends Pick<ConsentChangeData, 'provision' | 'actors' | 'roles' | 'purposes' | 'dataclasses' | 'period'> {
   tenant?: string;
   consentId?: string;
   patient: PatientRef;
   status: ConsentStatus;
-  provision: 'permit' | 'deny';
-  actors: string[];
-  roles: string[];
-  purposes: string[];
-  dataclasses: string[];
-  period?: { start?: string; end?: string };
   via: 'fhir' | 'json' | 'nats';
   /** Why (JSON form only): recorded on the chain; an admin overriding a patient's deny must give one. */
   reason?: string;
