@@ -202,6 +202,17 @@ describe('portal in headless Chromium', () => {
       expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(360);
     }
     expect(found).toEqual([]);
+    // Keyboard alone: Tab reaches the navigation, Enter opens the view, Tab reaches the form's fields.
+    const kb = await phone('en');
+    await kb.goto(`${portal()}/#token=${patientToken}`);
+    await kb.getByTestId('record').first().waitFor();
+    const focused = () => kb.evaluate('document.activeElement ? (document.activeElement.dataset.testid || document.activeElement.name || "") : ""');
+    for (let i = 0; i < 12 && (await focused()) !== 'nav-consents'; i++) await kb.keyboard.press('Tab');
+    expect(await focused()).toBe('nav-consents');
+    await kb.keyboard.press('Enter');
+    await kb.locator('form.grant').waitFor();
+    for (let i = 0; i < 12 && (await focused()) !== 'actor'; i++) await kb.keyboard.press('Tab');
+    expect(await focused()).toBe('actor');
   });
 
   it('switches to zh-CN, and takes phone and desktop screenshots in both languages', async () => {
