@@ -12,3 +12,4 @@ export * from './witness';
 export * from './events';
 export * from './stack';
 export * from './browser';
+export * from './bench';

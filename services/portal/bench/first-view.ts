@@ -8,28 +8,14 @@
 // Not a test. Run: npm run build && node dist/services/portal/bench/first-view.js
 // (writes bench/results/portal.{json,md}; PORTAL_BENCH_RUNS, default 7).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
-import { gzipSync } from 'node:zlib';
 import { SignJWT } from 'jose';
-import { eventually, hl7Adt, launchChromium, mllpSend, startInfra, startStack, workspaceRoot } from '@clinical-ledger/testing';
+import { bundleRows, eventually, hl7Adt, launchChromium, median, mllpSend, startInfra, startStack, webBundle, writeBenchResult } from '@clinical-ledger/testing';
 
 const TENANT = 'bench-portal';
 const RECORDS = 10;
 const RUNS = Number(process.env['PORTAL_BENCH_RUNS'] ?? 7);
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-function bundle(): { file: string; bytes: number; gzip: number }[] {
-  const dir = join(workspaceRoot(), 'dist', 'services', 'portal', 'public', 'assets');
-  return readdirSync(dir)
-    .filter((f) => /\.(js|css)$/.test(f))
-    .map((f) => ({ file: f, bytes: statSync(join(dir, f)).size, gzip: gzipSync(readFileSync(join(dir, f)), { level: 9 }).length }));
-}
 
 async function main(): Promise<void> {
   const loadBefore = loadavg()[0];
@@ -64,7 +50,7 @@ async function main(): Promise<void> {
       if (r > 0) runs.push({ firstView, allVerified, bare }); // the first run warms the services
     }
     const loadAfter = loadavg()[0];
-    const files = bundle();
+    const files = webBundle('services/portal/public');
     const result = {
       date: new Date().toISOString(),
       node: process.version,
@@ -75,11 +61,7 @@ async function main(): Promise<void> {
       medianMs: { firstView: median(runs.map((x) => x.firstView)), allVerified: median(runs.map((x) => x.allVerified)), bare: median(runs.map((x) => x.bare)) },
       bundle: files,
     };
-    const out = join(workspaceRoot(), 'bench', 'results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'portal.json'), `${JSON.stringify(result, null, 2)}\n`);
     const m = result.medianMs;
-    const kb = (n: number) => (n / 1024).toFixed(1);
     const md = [
       '# Patient app: first view and bundle',
       '',
@@ -95,13 +77,10 @@ async function main(): Promise<void> {
         ] as const
       ).map(([label, k]) => `| ${label} | ${m[k]} | ${Math.min(...runs.map((x) => x[k]))} | ${Math.max(...runs.map((x) => x[k]))} | ${(m[k] / Math.max(1, m.bare)).toFixed(1)} |`),
       '',
-      '| bundle file | bytes | gzip -9 |',
-      '| --- | ---: | ---: |',
-      ...files.map((f) => `| ${f.file.replace(/-[A-Za-z0-9_-]{8}\./, '.')} | ${kb(f.bytes)} KB | ${kb(f.gzip)} KB |`),
+      ...bundleRows(files),
       '',
     ].join('\n');
-    writeFileSync(join(out, 'portal.md'), md);
-    process.stdout.write(md);
+    writeBenchResult('portal', result, md);
   } finally {
     await browser.close();
     await stack.close();
