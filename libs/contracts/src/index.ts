@@ -4,6 +4,7 @@ export * from './receipts';
 export * from './validation';
 export * from './consent';
 export * from './audit';
+export * from './audit-api';
 export * from './pseudonyms';
 export * from './envelope-grammar';
 export * from './text';
