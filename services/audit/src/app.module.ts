@@ -12,6 +12,8 @@ import { AuditController } from './http/audit.controller';
 import { DashboardController } from './http/dashboard.controller';
 import { LedgerClient } from './ledger/ledger.client';
 import { LiveHub } from './live/live.hub';
+import { LiveSessions } from './live/live-sessions';
+import { SseController } from './live/sse.controller';
 import { CheckpointMonitor, VERIFIER_KEYRING } from './monitor/checkpoint.monitor';
 import { loadWitnessPolicy, WITNESS_POLICY } from './monitor/witness-keys';
 import { loadVerifierKeyring } from './monitor/verifier-keys';
@@ -28,7 +30,7 @@ export class AuditAppModule {
     return {
       module: AuditAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule, ConsoleModule],
-      controllers: [AuditController, DashboardController, AuditConsumers],
+      controllers: [AuditController, SseController, DashboardController, AuditConsumers],
       providers: [
         // Loaded here, at start: no usable key stops the service with the variable named.
         { provide: VERIFIER_KEYRING, useValue: opts.keyring ?? loadVerifierKeyring(config) },
@@ -37,6 +39,7 @@ export class AuditAppModule {
         LedgerClient,
         AlertService,
         LiveHub,
+        LiveSessions,
         CheckpointMonitor,
         AccessProjector,
       ],

@@ -35,6 +35,7 @@ describe('audit service against the real ledger and consent', () => {
   const tokens: Record<string, string> = {};
   let live: { events: SseEvent[]; close(): void };
   let record: LedgerEvent;
+  let burst: LedgerEvent[];
   const accessReceipts: Record<string, Receipt> = {};
 
   async function http(base: string, method: string, path: string, token?: string, body?: unknown, accept?: string) {
@@ -128,7 +129,7 @@ describe('audit service against the real ledger and consent', () => {
     live = await openSse(`${audit.url}/v1/audit/${TENANT}/stream`, tokens['auditor'] as string);
 
     // A burst of records: appended in one batch, so the chain grows past sizes no checkpoint names.
-    const burst = await Promise.all(Array.from({ length: 8 }, (_, i) => clinicalRecord(testPseudonym(`p${i}`), { i })));
+    burst = await Promise.all(Array.from({ length: 8 }, (_, i) => clinicalRecord(testPseudonym(`p${i}`), { i })));
     record = await clinicalRecord(testPseudonym('alice'), { loinc: '718-7', hb: 13.2 });
     await eventually(async () => (await http(ledger.url, 'GET', `/v1/chains/${TENANT}/receipts/${encodeURIComponent(record.id)}`, tokens['auditor'])).status === 200, 20_000, 'records on the chain');
     expect(burst).toHaveLength(8);
@@ -276,7 +277,7 @@ describe('audit service against the real ledger and consent', () => {
   it('streams receipts, checkpoints, verified checkpoints, access events and alerts over SSE; only to the token’s hospital', async () => {
     await eventually(() => new Set(live.events.map((e) => e.event)).size >= 6, 10_000, 'every kind of live event');
     const kinds = (k: string) => live.events.filter((e) => e.event === k).map((e) => e.data);
-    expect(kinds('hello')).toEqual([{ tenant: TENANT, types: ['receipt', 'checkpoint', 'access', 'alert', 'verified'] }]);
+    expect(kinds('hello')).toEqual([{ type: 'hello', tenant: TENANT, types: ['receipt', 'checkpoint', 'access', 'alert', 'verified', 'ack', 'verify'], recent: 0 }]);
     expect(kinds('receipt')).toContainEqual(expect.objectContaining({ tenant: TENANT, eventId: record.id }));
     expect(kinds('receipt')).toContainEqual(expect.objectContaining(accessReceipts['denied']));
     expect(kinds('checkpoint')).toContainEqual(expect.objectContaining({ tenant: TENANT, size: expect.any(Number), note: expect.stringContaining(ORIGIN) }));
@@ -293,7 +294,7 @@ describe('audit service against the real ledger and consent', () => {
     await clinicalRecord(testPseudonym('alice'), { more: true });
     await eventually(() => kinds('receipt').length > receipts, 10_000, 'one more receipt');
     other.close();
-    expect(other.events).toEqual([{ event: 'hello', data: { tenant: 'hosp-b', types: ['receipt', 'access'] } }]);
+    expect(other.events).toEqual([{ event: 'hello', data: { type: 'hello', tenant: 'hosp-b', types: ['receipt', 'access'], recent: 0 } }]);
   });
 
   describe('the checkpoint monitor', () => {
@@ -520,5 +521,34 @@ describe('audit service against the real ledger and consent', () => {
   it('left no access event waiting: each one met its entry on the chain', async () => {
     expect(await mongo.db(infra.dbName).collection('audit_access_pending').countDocuments({})).toBe(0);
     expect(await mongo.db(infra.dbName).collection('audit_access').countDocuments({ tenant: TENANT })).toBe(3);
+  });
+
+  it("streams a patient their own accesses: the recent ones on connect, then each new one; never another patient's", async () => {
+    const alice = testPseudonym('alice');
+    const path = `/v1/audit/${TENANT}/patients/${encodeURIComponent(alice)}/access/stream`;
+    const mine = await openSse(`${audit.url}${path}`, tokens['alice'] as string);
+    expect(mine.status).toBe(200);
+    const accesses = () => mine.events.filter((e) => e.event === 'access').map((e) => e.data);
+    await eventually(() => accesses().length === 3, 10_000, 'the three recorded accesses, sent on connect');
+    expect(mine.events[0]).toEqual({ event: 'hello', data: { type: 'hello', tenant: TENANT, patient: alice, types: ['access'], recent: 3 } });
+    // Oldest first, each marked as the recent past.
+    expect(accesses().map((a) => a['seq'])).toEqual([accessReceipts['denied']?.seq, accessReceipts['permitted']?.seq, accessReceipts['breakGlass']?.seq]);
+    expect(accesses().every((a) => a['recent'] === true && a['subject'] === alice)).toBe(true);
+
+    // Another patient's record read first, then alice's: only alice's reaches her stream, live.
+    const other = await http(ledger.url, 'GET', `/v1/chains/${TENANT}/records/${encodeURIComponent((burst[0] as LedgerEvent).id)}?purpose=TREAT`, tokens['clinician']);
+    expect(other.status).toBe(403);
+    const again = await readRecord('purpose=TREAT');
+    expect(again.status).toBe(200);
+    await eventually(() => accesses().length === 4, 10_000, "alice's new access, live");
+    expect(accesses()[3]).toMatchObject({ seq: (again.body['access'] as Receipt).seq, subject: alice, actor: 'dr-x', decision: 'permit' });
+    expect(accesses()[3]?.['recent']).toBeUndefined();
+    await eventually(async () => (await api(`/patients/${encodeURIComponent(testPseudonym('p0'))}/access`)).body['total'] === 1, 10_000, "the other patient's access projected");
+    expect(accesses()).toHaveLength(4);
+    mine.close();
+
+    // Another patient's token, a clinician's, another hospital's: 403.
+    const bob = await auth.token({ tenant: TENANT, roles: ['patient'], sub: 'app-bob', patient: testPseudonym('bob') });
+    for (const t of [bob, tokens['clinician'], tokens['otherAuditor']]) expect((await openSse(`${audit.url}${path}`, t as string)).status).toBe(403);
   });
 });

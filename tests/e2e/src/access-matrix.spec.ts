@@ -93,6 +93,7 @@ const REQUESTS: Record<string, (f: Fixture, whose: Whose, role: RoleName) => Omi
   'GET /v1/audit/{tenant}/patients/{subject}/access': (_f, w) => ({ path: `/v1/audit/${TENANT}/patients/${enc(w === 'own' ? OWN : OTHER)}/access` }),
   'GET /v1/audit/{tenant}/actors/{actor}/access': () => ({ path: `/v1/audit/${TENANT}/actors/clinician-1/access` }),
   'GET /v1/audit/{tenant}/stream': () => ({ path: `/v1/audit/${TENANT}/stream` }),
+  'GET /v1/audit/{tenant}/patients/{subject}/access/stream': (_f, w) => ({ path: `/v1/audit/${TENANT}/patients/${enc(w === 'own' ? OWN : OTHER)}/access/stream` }),
   'GET /v1/audit/{tenant}/checkpoints/latest': () => ({ path: `/v1/audit/${TENANT}/checkpoints/latest` }),
   'GET /v1/audit/{tenant}/checkpoints': () => ({ path: `/v1/audit/${TENANT}/checkpoints` }),
   'GET /v1/audit/{tenant}/alerts': () => ({ path: `/v1/audit/${TENANT}/alerts` }),

@@ -148,9 +148,15 @@ export const ACCESS_TABLE = {
   // ---- audit ------------------------------------------------------------------------------------
   'audit.access.patient': { summary: "A patient's access log", grants: { ...copy(METADATA_STAFF), patient: ['own-patient'] } },
   'audit.access.actor': { summary: "An actor's access log", grants: copy(METADATA_STAFF) },
-  'audit.stream': { summary: 'Live stream (SSE) of receipts, checkpoints, accesses and alerts', grants: copy(METADATA_STAFF) },
-  'audit.monitor.read': { summary: "The monitor's verified checkpoints, alerts and status", grants: copy(METADATA_STAFF) },
+  'audit.stream': { summary: 'Live stream (SSE or WebSocket) of receipts, checkpoints, accesses, alerts and verification', grants: copy(METADATA_STAFF) },
+  'audit.stream.patient': { summary: "Live stream (SSE or WebSocket) of one patient's access log (the patient app)", grants: { ...copy(METADATA_STAFF), patient: ['own-patient'] } },
+  'audit.patient.lookup': { summary: 'Find a patient by a raw identifier (pseudonymised on the server, never stored)', grants: { auditor: ['tenant'], admin: ['tenant'] } },
+  'audit.consents.changes': { summary: 'Consent changes recorded on the chain (pseudonyms, types, times)', grants: copy(METADATA_STAFF) },
+  'audit.monitor.read': { summary: "The monitor's verified checkpoints, alerts, chain overview and status", grants: copy(METADATA_STAFF) },
   'audit.monitor.poll': { summary: 'Check the latest checkpoint now', grants: copy(METADATA_STAFF) },
+  'audit.alerts.ack': { summary: 'Acknowledge an alert (recorded on the AUDIT stream: who and when)', grants: { auditor: ['tenant'], admin: ['tenant'] } },
+  'audit.verify': { summary: "Run the auditor's full verification of a chain and follow it", grants: copy(METADATA_STAFF) },
+  'audit.projections.rebuild': { summary: "Rebuild the audit service's projections of a chain from the ledger's record", grants: { admin: ['tenant'], service: ['tenant'] } },
 
   // ---- portal (the patient app) -------------------------------------------------------------------
   'portal.app': { summary: 'The patient app (static shell and its pinned public keys)', public: true, grants: {} },

@@ -1,12 +1,14 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { Msg, Subscription } from '@nats-io/transport-node';
-import { TENANT_PATTERN } from '@clinical-ledger/contracts';
+import { LIVE_MESSAGE_TYPES, TENANT_PATTERN, type LiveMessageType } from '@clinical-ledger/contracts';
 import { NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 
-export const LIVE_EVENT_TYPES = ['receipt', 'checkpoint', 'access', 'alert', 'verified'] as const;
-export type LiveEventType = (typeof LIVE_EVENT_TYPES)[number];
+export const LIVE_EVENT_TYPES = LIVE_MESSAGE_TYPES;
+export type LiveEventType = LiveMessageType;
+/** Receipts and checkpoints are kept nowhere else here: the last few per tenant, for a stream's start. */
+const RECENT_KEPT = 20;
 
 export interface LiveEvent {
   tenant: string;
@@ -31,6 +33,8 @@ function classify(local: string, body: unknown): { tenant: string; type: LiveEve
   if (b === 'access') return { tenant, type: 'access' };
   if (b === 'alert' || b === 'breakglass') return { tenant, type: 'alert' };
   if (b === 'verification') return { tenant, type: 'verified' };
+  if (b === 'ack') return { tenant, type: 'ack' };
+  if (b === 'verify') return { tenant, type: 'verify' };
   return undefined;
 }
 
@@ -43,6 +47,8 @@ function classify(local: string, body: unknown): { tenant: string; type: LiveEve
 export class LiveHub implements OnModuleInit, OnModuleDestroy {
   private readonly subs: Subscription[] = [];
   private readonly listeners = new Map<string, Set<Listener>>();
+  /** `<tenant>\n<type>` -> the last RECENT_KEPT receipts or checkpoints seen, oldest first. */
+  private readonly recentEvents = new Map<string, LiveEvent[]>();
 
   constructor(
     private readonly nats: NatsService,
@@ -83,6 +89,7 @@ export class LiveHub implements OnModuleInit, OnModuleDestroy {
     const what = classify(this.nats.subjects.local(msg.subject), body);
     if (!what) return;
     const event: LiveEvent = { ...what, data: body as Record<string, unknown> };
+    if (event.type === 'receipt' || event.type === 'checkpoint') this.keep(event);
     for (const key of [what.tenant, '*']) {
       for (const l of this.listeners.get(key) ?? []) {
         try {
@@ -92,6 +99,19 @@ export class LiveHub implements OnModuleInit, OnModuleDestroy {
         }
       }
     }
+  }
+
+  private keep(event: LiveEvent): void {
+    const key = `${event.tenant}\n${event.type}`;
+    const list = this.recentEvents.get(key) ?? [];
+    list.push(event);
+    if (list.length > RECENT_KEPT) list.shift();
+    this.recentEvents.set(key, list);
+  }
+
+  /** The last receipts or checkpoints this replica saw for a tenant (since it started), oldest first. */
+  recent(tenant: string, type: 'receipt' | 'checkpoint'): LiveEvent[] {
+    return [...(this.recentEvents.get(`${tenant}\n${type}`) ?? [])];
   }
 
   /** Listens to one tenant's events (or every tenant's with '*'); returns the unsubscribe. */

@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { AccessLogEntry, AccessRecord, AuditAlert, BreakGlassAlert } from '@clinical-ledger/contracts';
 import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import { MongoService } from '@clinical-ledger/storage';
@@ -79,13 +79,15 @@ export async function insertOnce<T extends { _id: string }>(coll: Collection<T>,
  * queue and the monitor's head are updated in place (by _id, never touching a unique index).
  */
 @Injectable()
-export class AuditStore implements OnModuleInit {
+export class AuditStore implements OnModuleInit, OnModuleDestroy {
   readonly access: Collection<AccessLogDoc>;
   readonly pending: Collection<PendingAccessDoc>;
   readonly checkpoints: Collection<VerifiedCheckpointDoc>;
   readonly monitor: Collection<MonitorStateDoc>;
   readonly alerts: Collection<AlertDoc>;
   private indexed = false;
+  /** Set at shutdown: the index loop stops retrying (its timer would keep the process alive). */
+  private stopped = false;
 
   constructor(
     mongo: MongoService,
@@ -109,8 +111,12 @@ export class AuditStore implements OnModuleInit {
     void this.ensureIndexes();
   }
 
+  onModuleDestroy(): void {
+    this.stopped = true;
+  }
+
   private async ensureIndexes(): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await this.access.createIndex({ tenant: 1, subject: 1, seq: -1 });
         await this.access.createIndex({ tenant: 1, actor: 1, seq: -1 });
@@ -120,6 +126,7 @@ export class AuditStore implements OnModuleInit {
         this.indexed = true;
         return;
       } catch (err) {
+        if (this.stopped) return;
         if (attempt % 10 === 0) this.logger.warn({ err: String(err) }, 'audit indexes not created yet; retrying');
         await new Promise((r) => setTimeout(r, 1_000));
       }

@@ -1,0 +1,27 @@
+import { HttpException } from '@nestjs/common';
+import { TENANT_PATTERN } from '@clinical-ledger/contracts';
+
+export const badRequest = (field: string, message: string) =>
+  new HttpException({ error: 'invalid_input', message: `${field}: ${message}`, errors: [{ field, message }] }, 400);
+
+export const notFound = (message: string) => new HttpException({ error: 'not_found', message }, 404);
+
+/** An integer query parameter within bounds, or the default; 400 naming the field otherwise. */
+export function intParam(v: string | undefined, field: string, dflt: number | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (v === undefined || v === '') return dflt;
+  if (!/^\d{1,16}$/.test(v) || Number(v) < min || Number(v) > max) throw badRequest(field, `must be an integer from ${min} to ${max}`);
+  return Number(v);
+}
+
+/** An ISO time query parameter, or the default. */
+export function timeParam(v: string | undefined, field: string, dflt: Date): Date {
+  if (v === undefined || v === '') return dflt;
+  const t = Date.parse(v);
+  if (v.length > 40 || Number.isNaN(t)) throw badRequest(field, 'must be an ISO 8601 time');
+  return new Date(t);
+}
+
+/** The route's tenant is well formed (the access guard already matched it with the token's). */
+export function checkTenant(tenant: string): void {
+  if (!TENANT_PATTERN.test(tenant)) throw badRequest('tenant', 'must be a hospital id ([a-z0-9-])');
+}
