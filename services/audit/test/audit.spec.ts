@@ -9,7 +9,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
-import { Json, ledgerKeys, metric, openSse, SseEvent } from './helpers';
+import { Json, ledgerKeys, metric, openSse, SseEvent, IN_PROCESS_ENV } from './helpers';
 
 /**
  * The audit service (in-process) beside the real ledger and consent services (built, spawned) on a
@@ -106,6 +106,7 @@ describe('audit service against the real ledger and consent', () => {
     ]);
     const config = loadConfig(AuditConfig, {
       ...common,
+      ...IN_PROCESS_ENV,
       HTTP_HOST: '127.0.0.1',
       LOG_LEVEL: 'error',
       // The auditor's own copy of the ledger's public key: never fetched from the ledger.

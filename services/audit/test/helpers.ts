@@ -4,6 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ed25519Signer } from '@clinical-ledger/chain';
 
+/**
+ * Variables every in-process start of the service needs: the staff console it serves is built
+ * (by `npm run build`) to dist only, not beside the TypeScript sources jest runs.
+ */
+export const IN_PROCESS_ENV = { AUDIT_CONSOLE_DIR: join(__dirname, '..', '..', '..', 'dist', 'services', 'audit', 'console') };
+
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** A ledger signing key file and KEK file in a fresh temp folder, and the signer itself. */

@@ -4,7 +4,7 @@ import { eventually, Infra, startInfra, testAuth } from '@clinical-ledger/testin
 import pino from 'pino';
 import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
-import { openSse } from './helpers';
+import { openSse, IN_PROCESS_ENV } from './helpers';
 
 /** Live-stream slots are shared fairly: each hospital has its own quota (429 past it), the replica a cap (503). */
 describe('live-stream quotas per tenant', () => {
@@ -16,6 +16,7 @@ describe('live-stream quotas per tenant', () => {
   beforeAll(async () => {
     infra = await startInfra({ name: 'audit-quota' });
     const config = loadConfig(AuditConfig, {
+      ...IN_PROCESS_ENV,
       NATS_URL: infra.natsUrl,
       NATS_NAMESPACE: infra.namespace,
       MONGO_URL: infra.mongoUrl,

@@ -10,7 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
-import { Json, ledgerKeys } from './helpers';
+import { Json, ledgerKeys, IN_PROCESS_ENV } from './helpers';
 
 /**
  * Accesses announced by a receipt whose entry the audit cannot verify yet (the ledger is away):
@@ -35,7 +35,7 @@ describe('audit access projection while the ledger is away', () => {
   let token: string;
 
   const startAuditWith = (extra: Record<string, string>) =>
-    startAudit(loadConfig(AuditConfig, { ...common, LOG_LEVEL: 'error', HTTP_HOST: '127.0.0.1', AUDIT_POLL_INTERVAL_MS: '0', AUDIT_PENDING_RETRY_MS: '200', AUDIT_MAX_DELIVER: '3', AUDIT_NAK_BACKOFF_MS: '200', ...extra }), {
+    startAudit(loadConfig(AuditConfig, { ...common, ...IN_PROCESS_ENV, LOG_LEVEL: 'error', HTTP_HOST: '127.0.0.1', AUDIT_POLL_INTERVAL_MS: '0', AUDIT_PENDING_RETRY_MS: '200', AUDIT_MAX_DELIVER: '3', AUDIT_NAK_BACKOFF_MS: '200', ...extra }), {
       port: 0,
       handleSignals: false,
       logger: pino({ level: 'silent' }),

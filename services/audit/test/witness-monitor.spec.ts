@@ -8,6 +8,7 @@ import { ConfigError, loadConfig, type RunningService } from '@clinical-ledger/p
 import { eventually, Infra, startInfra, testAuth } from '@clinical-ledger/testing';
 import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
+import { IN_PROCESS_ENV } from './helpers';
 import { loadWitnessPolicy } from '../src/monitor/witness-keys';
 
 jest.setTimeout(60_000);
@@ -59,6 +60,7 @@ describe('audit monitor with trusted witnesses and a quorum of 2', () => {
     infra = await startInfra({ name: 'audit-witness' });
     subjects = new Subjects(infra.namespace);
     const config = loadConfig(AuditConfig, {
+      ...IN_PROCESS_ENV,
       NATS_URL: infra.natsUrl,
       NATS_NAMESPACE: infra.namespace,
       MONGO_URL: infra.mongoUrl,
