@@ -181,6 +181,27 @@ describe('portal in headless Chromium', () => {
     await page.screenshot({ path: join(shots, 'tampered-phone-en.png'), fullPage: true });
   });
 
+  it('a checkpoint or hash tile altered on its way to the phone shows "not verified" with the reason', async () => {
+    for (const [what, pattern, alter, reason] of [
+      // One digit of the tree size changed: the hospital's signature no longer matches the note.
+      ['checkpoint', '**/tlog/checkpoint', (b: Buffer) => Buffer.from(b.toString('utf8').replace(/\n(\d+)\n/, (_m, n: string) => `\n${Number(n) + 1}\n`)), 'note_bad_signature'],
+      // Every hash of every tile flipped: no proof leads to the signed root.
+      ['hash tiles', '**/tlog/tile/**', (b: Buffer) => Buffer.from(b.map((x) => x ^ 0xff)), 'proof_root_mismatch'],
+    ] as const) {
+      const page = await phone('en');
+      await page.route(pattern, async (route) => {
+        const res = await route.fetch();
+        await route.fulfill({ response: res, body: alter(await res.body()) });
+      });
+      await page.goto(`${portal()}/access#token=${patientToken}`);
+      const bad = page.locator('[data-testid="access"] [data-state="not-verified"]').first();
+      await bad.waitFor({ timeout: 30_000 });
+      expect(`${what}: ${await bad.getAttribute('data-reason')}`).toBe(`${what}: ${reason}`);
+      expect(await page.locator('[data-testid="access"] [data-state="verified"]').count()).toBe(0);
+      await page.context().close();
+    }
+  });
+
   it('has no axe-core violations (labels, names, contrast) on any view, at 360 px, in both languages', async () => {
     const found: string[] = [];
     for (const locale of ['en', 'zh-CN'] as const) {

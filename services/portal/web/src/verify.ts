@@ -2,7 +2,7 @@
 // shell, against the keys pinned in the portal's configuration (never the ledger's /v1/keys). The
 // inclusion proof is built here from the log's public C2SP hash tiles, not taken from the server.
 import { TileHashReader } from '../../src/verify/tiles';
-import { parseLogKey, parseWitnessKey, toHex, verifyRecord, VerifyError, type PinnedKey, type RecordVerdict } from '../../src/verify/verifier';
+import { parseLogKey, parseWitnessKey, toHex, verifyCheckpointNote, verifyRecord, VerifyError, type PinnedKey, type RecordVerdict } from '../../src/verify/verifier';
 import { api, ApiError, apiBytes, enc, type Session } from './api';
 
 interface Pinned {
@@ -75,6 +75,22 @@ export async function markFor(s: Session, eventId: string): Promise<Mark> {
     // No evidence is no verification: reported, never trusted.
     return { verified: false, reason: 'evidence_unavailable', message: said(e) };
   }
+  // The note first: its size decides which tiles to read, so it must be the hospital's. Any pinned
+  // key may have signed it (rotation).
+  let hospital: PinnedKey | undefined;
+  let refused: RecordVerdict = { verified: false, reason: 'note_not_signed_by_hospital', message: 'no pinned hospital key' };
+  for (const key of keys.hospital) {
+    try {
+      await verifyCheckpointNote(log.note, key, keys.witnesses);
+      hospital = key;
+      break;
+    } catch (e) {
+      if (!(e instanceof VerifyError)) throw e;
+      refused = { verified: false, reason: e.reason, message: e.message };
+      if (e.reason !== 'note_not_signed_by_hospital') return refused;
+    }
+  }
+  if (!hospital) return refused;
   // A new entry waits for the next checkpoint.
   if (entry.seq >= log.size) return { verified: 'pending' };
   let proof: Uint8Array[];
@@ -86,11 +102,5 @@ export async function markFor(s: Session, eventId: string): Promise<Mark> {
     return { verified: false, reason: 'evidence_unavailable', message: said(e) };
   }
   const evidence = { seq: entry.seq, coreBytes: entry.coreBytes, proof: proof.map(toHex), note: log.note, size: log.size, logLeaf: toHex(logLeaf) };
-  let last: RecordVerdict = { verified: false, reason: 'note_not_signed_by_hospital', message: 'no pinned hospital key' };
-  // Any pinned key may have signed (rotation): the first that verifies wins.
-  for (const key of keys.hospital) {
-    last = await verifyRecord(evidence, key, keys.witnesses);
-    if (last.verified || last.reason !== 'note_not_signed_by_hospital') return last;
-  }
-  return last;
+  return verifyRecord(evidence, hospital, keys.witnesses);
 }
