@@ -1,77 +1,73 @@
-// Ledger throughput, end to end: events published to LEDGER_APPEND (JetStream), appended by the
-// ledger (a separate process from the build output) into the store with majority/journaled writes,
-// receipts published; for 1 and 8 chains, with publish -> receipt latency. In the same run, the
-// store's own limit: insertMany of the same entry documents (read back from this run) in the
-// ledger's chunks of 100 with the same write concern, from 1 and from 8 writers. Beside it, the
-// chain micro-benchmark's per-entry CPU cost (canonical encoding + leaf hash + Ed25519 signature)
-// as the ceiling one core could reach.
-// Not a test. Run: npm run build && node dist/bench/ledger/ledger-bench.js
-// (writes bench/results/ledger.{json,md}; LEDGER_BENCH_EVENTS sets the events per case, default
-// 20000; LEDGER_BENCH_CHAINS the chain counts, default 1,8).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Long: one benchmark with its own store-limit and CPU-ceiling measurements, kept in one run so
+// that every ratio compares figures measured side by side on the same loaded machine.
+//
+// Ledger append, end to end and sustained: events published to LEDGER_APPEND (JetStream) with a
+// fixed number outstanding, appended by the ledger (its own process from the build output),
+// receipts read off ledger.entry.<tenant>; for 1 and 8 chains, LEDGER_BENCH_SECONDS each (default
+// 60). In the same run: the store's raw insertMany rate of the same documents with the same write
+// concern (entries alone, and everything the ledger writes per event), the one-core encode + sign
+// ceiling, the ledger's peak RSS, and old duplicates after a restart against a no-restart control.
+// Not a test. Run: npm run bench -- ledger (writes bench/results/ledger.{json,md}).
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { jetstream } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
-import { Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { DURABLE, ENTRY_INSERT_CHUNK, entryId, LedgerStore, type EntryDoc } from '@clinical-ledger/ledger-store';
-import { ferretDbDescription, ledgerTestKeys, spawnService, startInfra, testAuth, testPseudonym, workspaceRoot } from '@clinical-ledger/testing';
+import { encodeCore, Ed25519Signer, type EntryCore } from '@clinical-ledger/chain';
+import { eventHeader, Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
+import { DURABLE, ENTRY_INSERT_CHUNK, entryId, eventKey, LedgerStore, type EntryDoc, type EventIdDoc, type PayloadDoc } from '@clinical-ledger/ledger-store';
+import { ferretDbDescription, ledgerTestKeys, spawnService, startInfra, testAuth, testPseudonym, workspaceRoot, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
 
-interface CaseResult {
+const SECONDS = Number(process.env['LEDGER_BENCH_SECONDS'] ?? 60);
+const WARMUP_S = 5;
+/** Events published and not yet receipted, at all times (closed loop). */
+const WINDOW = Number(process.env['LEDGER_BENCH_WINDOW'] ?? 3_000);
+const CHAINS = (process.env['LEDGER_BENCH_CHAINS'] ?? '1,8').split(',').map(Number);
+const load = () => Number(loadavg()[0].toFixed(1));
+
+interface SustainedResult {
   name: string;
-  events: number;
   chains: number;
   seconds: number;
+  events: number;
   eventsPerSec: number;
-  /** Publish -> receipt on LEDGER_ENTRIES, all events published at once (so it includes queueing). */
+  /** Publish -> receipt, events published during the measured interval. */
   latencyP50Ms: number;
   latencyP99Ms: number;
-  /** events/s over the store's raw insertMany rate of entry documents with as many writers. */
-  ratioToStoreRaw?: number;
-  /** events/s over the per-entry CPU ceiling from the chain micro-bench. */
-  ratioToChainCeiling?: number;
-  note?: string;
+  ledgerPeakRssMiB: number;
+  load: [number, number];
+  ratioToStoreEntries?: number;
+  ratioToStorePerEvent?: number;
+  ratioToCeiling?: number;
 }
 
 interface RawInsertResult {
+  what: 'entries' | 'per-event';
   writers: number;
-  documents: number;
+  events: number;
   seconds: number;
-  docsPerSec: number;
-  meanDocumentBytes: number;
+  eventsPerSec: number;
+  load: [number, number];
 }
 
-interface LedgerBenchReport {
-  suite: 'ledger';
-  generatedAt: string;
-  node: string;
-  cpus: number;
-  loadAverage: [number, number];
-  infrastructure: string;
-  writeConcern: string;
-  durability: string;
-  reference?: { source: string; encodeCorePerSec: number; signPerSec: number; chainCeilingPerSec: number };
-  results: CaseResult[];
-  storeRaw: RawInsertResult[];
+interface DuplicateResult {
+  chainSize: number;
+  resends: number;
+  fresh: number;
+  controlFreshP50Ms: number;
+  controlFreshP99Ms: number;
+  restartFreshP50Ms: number;
+  restartFreshP99Ms: number;
+  restartResendP99Ms: number;
+  p99Ratio: number;
+  load: [number, number];
 }
 
-function chainReference(root: string): LedgerBenchReport['reference'] {
-  const file = join(root, 'bench', 'results', 'chain-micro.json');
-  if (!existsSync(file)) return undefined;
-  const micro = JSON.parse(readFileSync(file, 'utf8')) as { results: { name: string; opsPerSec: number }[] };
-  const find = (prefix: string) => micro.results.find((r) => r.name.startsWith(prefix))?.opsPerSec;
-  const encode = find('encodeCore');
-  const sign = find('Ed25519 sign (signSync)') ?? find('Ed25519 sign');
-  if (!encode || !sign) return undefined;
-  // Per entry the ledger must canonicalise + hash the core and sign its leaf: 1/(1/a + 1/b).
-  return { source: 'bench/results/chain-micro.json', encodeCorePerSec: encode, signPerSec: sign, chainCeilingPerSec: Math.round(1 / (1 / encode + 1 / sign)) };
-}
-
-function event(tenant: string, i: number): LedgerEvent {
+function event(tenant: string, i: number, tag = 'bench'): LedgerEvent {
   return {
     specversion: '1.0',
-    id: `${tenant}:bench-${i.toString(36)}`,
+    id: `${tenant}:${tag}-${i.toString(36)}`,
     source: 'urn:bench',
     type: 'org.hl7.v2.oru.r01',
     subject: testPseudonym(i % 500),
@@ -83,193 +79,363 @@ function event(tenant: string, i: number): LedgerEvent {
   };
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : NaN;
+const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : NaN);
+
+/** Peak resident set of a process (Linux VmHWM), MiB. */
+function peakRssMiB(pid: number): number {
+  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+class Bench {
+  private readonly subjects: Subjects;
+  private readonly js: JetStreamClient;
+  private readonly keys = ledgerTestKeys('bench-ledger');
+  private readonly auth = testAuth();
+
+  constructor(
+    private readonly infra: Infra,
+    private readonly nc: NatsConnection,
+  ) {
+    this.subjects = new Subjects(infra.namespace);
+    this.js = jetstream(nc);
+  }
+
+  async ledger(): Promise<ServiceProcess> {
+    const i = this.infra;
+    // Ready, not just listening: the append consumer exists before the first publish.
+    return spawnService(
+      'ledger',
+      { NATS_URL: i.natsUrl, NATS_NAMESPACE: i.namespace, MONGO_URL: i.mongoUrl, MONGO_DB: i.dbName, LOG_LEVEL: 'warn', ...this.keys.ledgerEnv, ...this.auth.env, ...(process.env['LEDGER_BENCH_ENV'] ? JSON.parse(process.env['LEDGER_BENCH_ENV']) : {}) },
+      { waitFor: 'readyz' },
+    );
+  }
+
+  remove(): void {
+    this.keys.remove();
+    this.auth.remove();
+  }
+
+  private publish(e: LedgerEvent, msgID = e.id): Promise<unknown> {
+    return this.js.publish(this.subjects.append(e.tenant, 'clinical'), JSON.stringify(e), { msgID });
+  }
+
+  /** Receipts of the tenants' chains, as they arrive. */
+  private receipts(tenants: string[], onReceipt: (r: Receipt) => void): () => void {
+    const subs = tenants.map((t) => this.nc.subscribe(this.subjects.entry(t), { callback: (_e, m) => onReceipt(m.json<Receipt>()) }));
+    return () => subs.forEach((s) => s.unsubscribe());
+  }
+
+  /** Closed loop: WINDOW events outstanding, round robin over the chains, for SECONDS after a warm-up. */
+  async sustained(chains: number): Promise<SustainedResult> {
+    const ledger = await this.ledger();
+    const l0 = load();
+    const tenants = Array.from({ length: chains }, (_, i) => `sus-${chains}-${i}`);
+    const sentAt = new Map<string, number>();
+    const latencies: number[] = [];
+    let next = 0;
+    let outstanding = 0;
+    let stopping = false;
+    let measuring = false;
+    let counted = 0;
+    let published = 0;
+    let failures = 0;
+    let drained: () => void = () => undefined;
+    const allIn = new Promise<void>((r) => (drained = r));
+    const refill = () => {
+      while (!stopping && outstanding < WINDOW) {
+        const e = event(tenants[next % chains], Math.floor(next / chains));
+        next++;
+        outstanding++;
+        published++;
+        sentAt.set(e.id, performance.now());
+        this.publish(e).catch(() => failures++);
+      }
+    };
+    const stop = this.receipts(tenants, (r) => {
+      const t0 = sentAt.get(r.eventId);
+      if (t0 === undefined) return;
+      sentAt.delete(r.eventId);
+      outstanding--;
+      if (measuring) {
+        counted++;
+        latencies.push(performance.now() - t0);
+      }
+      if (stopping && outstanding === 0) drained();
+      refill();
+    });
+    await this.nc.flush();
+    refill();
+    await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+    measuring = true;
+    const started = performance.now();
+    await new Promise((r) => setTimeout(r, SECONDS * 1000));
+    const seconds = (performance.now() - started) / 1000;
+    measuring = false;
+    stopping = true;
+    const events = counted;
+    const timeout = setTimeout(() => drained(), 120_000);
+    await allIn;
+    clearTimeout(timeout);
+    stop();
+    if (outstanding > 0 || failures > 0) throw new Error(`${outstanding} of ${published} events without a receipt, ${failures} publishes failed`);
+    const rss = peakRssMiB(ledger.pid);
+    await ledger.stop('SIGTERM');
+    latencies.sort((a, b) => a - b);
+    return {
+      name: `${chains} chain${chains > 1 ? 's' : ''}, ${WINDOW} outstanding, ${Math.round(seconds)} s`,
+      chains,
+      seconds: Number(seconds.toFixed(1)),
+      events,
+      eventsPerSec: Math.round(events / seconds),
+      latencyP50Ms: Math.round(percentile(latencies, 0.5)),
+      latencyP99Ms: Math.round(percentile(latencies, 0.99)),
+      ledgerPeakRssMiB: rss,
+      load: [l0, load()],
+    };
+  }
+
+  /** Publishes events paced at `perSec`, resolves with each one's publish -> receipt latency. */
+  private async paced(events: { e: LedgerEvent; msgID: string }[], perSec: number): Promise<Map<string, number>> {
+    const tenants = [...new Set(events.map((x) => x.e.tenant))];
+    const sentAt = new Map<string, number>();
+    const latency = new Map<string, number>();
+    let done: () => void = () => undefined;
+    const all = new Promise<void>((r) => (done = r));
+    const stop = this.receipts(tenants, (r) => {
+      const t0 = sentAt.get(r.eventId);
+      if (t0 === undefined || latency.has(r.eventId)) return;
+      latency.set(r.eventId, performance.now() - t0);
+      if (latency.size === events.length) done();
+    });
+    await this.nc.flush();
+    const t0 = performance.now();
+    for (const [i, x] of events.entries()) {
+      const due = t0 + (i * 1000) / perSec;
+      const wait = due - performance.now();
+      if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      sentAt.set(x.e.id, performance.now());
+      void this.publish(x.e, x.msgID);
+    }
+    const timeout = setTimeout(() => done(), 600_000);
+    await all;
+    clearTimeout(timeout);
+    stop();
+    if (latency.size < events.length) throw new Error(`only ${latency.size} of ${events.length} receipts`);
+    return latency;
+  }
+
+  /** Appends `n` events to a chain through the ledger and waits for every receipt. */
+  private async fill(chain: string, n: number): Promise<LedgerEvent[]> {
+    const events = Array.from({ length: n }, (_, i) => event(chain, i, 'old'));
+    const got = new Set<string>();
+    let done: () => void = () => undefined;
+    const all = new Promise<void>((r) => (done = r));
+    const stop = this.receipts([chain], (r) => {
+      got.add(r.eventId);
+      if (got.size === n) done();
+    });
+    for (let i = 0; i < n; i += 2_000) await Promise.all(events.slice(i, i + 2_000).map((e) => this.publish(e)));
+    await all;
+    stop();
+    return events;
+  }
+
+  /**
+   * Old duplicates: a 10^4-entry chain, then 600 resends of its events (new msg ids: past the
+   * bus's duplicate window) mixed with 600 fresh events, paced; once on a ledger that recorded them
+   * (control), once on a ledger restarted since (empty receipt cache). Fresh events' latency compared.
+   */
+  async duplicates(): Promise<DuplicateResult> {
+    const size = Number(process.env['LEDGER_BENCH_DUP_CHAIN'] ?? 10_000);
+    const l0 = load();
+    const mixed = (chain: string, old: LedgerEvent[]) =>
+      Array.from({ length: 600 }, (_, i) => {
+        const e = event(chain, i, 'fresh');
+        return [
+          { e: old[Math.floor((i * old.length) / 600)], msgID: `resend-${chain}-${i}` },
+          { e, msgID: e.id },
+        ];
+      }).flat();
+    let ledger = await this.ledger();
+    const controlOld = await this.fill('dup-control', size);
+    const restartOld = await this.fill('dup-restart', size);
+    const control = await this.paced(mixed('dup-control', controlOld), 400);
+    await ledger.stop('SIGTERM');
+    ledger = await this.ledger();
+    const restart = await this.paced(mixed('dup-restart', restartOld), 400);
+    await ledger.stop('SIGTERM');
+    const fresh = (m: Map<string, number>) => [...m].filter(([id]) => id.includes(':fresh-')).map(([, v]) => v).sort((a, b) => a - b);
+    const resent = [...restart].filter(([id]) => id.includes(':old-')).map(([, v]) => v).sort((a, b) => a - b);
+    const [c, r] = [fresh(control), fresh(restart)];
+    return {
+      chainSize: size,
+      resends: 600,
+      fresh: 600,
+      controlFreshP50Ms: Math.round(percentile(c, 0.5)),
+      controlFreshP99Ms: Math.round(percentile(c, 0.99)),
+      restartFreshP50Ms: Math.round(percentile(r, 0.5)),
+      restartFreshP99Ms: Math.round(percentile(r, 0.99)),
+      restartResendP99Ms: Math.round(percentile(resent, 0.99)),
+      p99Ratio: Number((percentile(r, 0.99) / percentile(c, 0.99)).toFixed(2)),
+      load: [l0, load()],
+    };
+  }
 }
 
 /**
- * The store's limit for what the ledger writes most: entry documents as the ledger stored them in
- * this run (re-keyed to fresh chains), inserted like insertEntries does (ordered chunks of 100,
- * DURABLE write concern), by `writers` concurrent writers, `total` documents in all.
+ * The store's limit for what the ledger writes, with documents it stored in this run (re-keyed):
+ * `entries` = the entry documents alone, in the ledger's ordered chunks of 100; `per-event` =
+ * everything one event costs (ciphertext, entry, event-id lookup) in the ledger's batches of 1,000.
  */
-async function rawInsertRate(store: LedgerStore, sample: EntryDoc[], writers: number, total: number, run: string): Promise<RawInsertResult> {
+async function rawInsertRate(store: LedgerStore, chain: string, what: RawInsertResult['what'], writers: number, total: number): Promise<RawInsertResult> {
+  const entries = await store.scanEntries(chain, 0, 1_000);
+  const payloads = (await store.getPayloads(entries.map((e) => eventKey(chain, e.eventId)))) as PayloadDoc[];
+  if (entries.length === 0 || payloads.length === 0) throw new Error(`no documents of ${chain} to sample`);
   const per = Math.floor(total / writers);
-  const started = process.hrtime.bigint();
+  const l0 = load();
+  const started = performance.now();
   await Promise.all(
     Array.from({ length: writers }, async (_, w) => {
-      const chain = `raw-${run}-${w}`;
-      for (let from = 0; from < per; from += ENTRY_INSERT_CHUNK) {
-        const chunk: EntryDoc[] = [];
-        for (let seq = from; seq < Math.min(per, from + ENTRY_INSERT_CHUNK); seq++) {
-          const d = sample[seq % sample.length];
-          chunk.push({ ...d, _id: entryId(chain, seq), chain, seq, eventId: `${chain}:${seq}` });
+      const c = `raw-${what}-${writers}-${w}`;
+      for (let from = 0; from < per; from += 1_000) {
+        const n = Math.min(1_000, per - from);
+        const docs: EntryDoc[] = [];
+        const ids: EventIdDoc[] = [];
+        const pls: PayloadDoc[] = [];
+        for (let seq = from; seq < from + n; seq++) {
+          const eventId = `${c}:${seq}`;
+          docs.push({ ...entries[seq % entries.length], _id: entryId(c, seq), chain: c, seq, eventId });
+          ids.push({ _id: eventKey(c, eventId), chain: c, eventId, seq });
+          pls.push({ ...payloads[seq % payloads.length], _id: eventKey(c, eventId), chain: c, eventId });
         }
-        await store.entries.insertMany(chunk, { ordered: true, writeConcern: DURABLE });
+        if (what === 'per-event') await store.payloads.insertMany(pls, { ordered: false, writeConcern: DURABLE });
+        for (let k = 0; k < docs.length; k += ENTRY_INSERT_CHUNK) await store.entries.insertMany(docs.slice(k, k + ENTRY_INSERT_CHUNK), { ordered: true, writeConcern: DURABLE });
+        if (what === 'per-event') await store.eventIds.insertMany(ids, { ordered: false });
       }
     }),
   );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const bytes = sample.reduce((a, d) => a + d.core.length() + d.leafHash.length() + d.signature.length() + 32 * d.nodes.length + 200, 0);
-  return { writers, documents: per * writers, seconds: Number(seconds.toFixed(2)), docsPerSec: Math.round((per * writers) / seconds), meanDocumentBytes: Math.round(bytes / sample.length) };
+  const seconds = (performance.now() - started) / 1000;
+  return { what, writers, events: per * writers, seconds: Number(seconds.toFixed(2)), eventsPerSec: Math.round((per * writers) / seconds), load: [l0, load()] };
 }
 
-export async function runLedgerBench(opts: { events?: number; write?: boolean } = {}): Promise<LedgerBenchReport> {
-  const total = opts.events ?? Number(process.env['LEDGER_BENCH_EVENTS'] ?? 20_000);
-  const chainCounts = (process.env['LEDGER_BENCH_CHAINS'] ?? '1,8').split(',').map(Number);
+/** One core: canonical encoding + leaf hash + Ed25519 signature of entry cores like the ledger's. */
+function encodeSignCeiling(): number {
+  const signer = Ed25519Signer.generate('ceiling');
+  const e = event('ceiling', 1);
+  const core = (seq: number): EntryCore => ({
+    v: 1,
+    chain: 'ceiling',
+    seq,
+    prev: 'a'.repeat(64),
+    event: eventHeader({ ...e, id: `ceiling:c-${seq}` }) as unknown as Record<string, unknown>,
+    payload: { digest: `sha256:${'b'.repeat(64)}`, enc: 'A256GCM' },
+    recordedAt: new Date().toISOString(),
+    kid: signer.kid,
+  });
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 3_000) {
+    for (let k = 0; k < 100; k++, n++) signer.signSync(encodeCore(core(n + 1)).leafHash);
+  }
+  return Math.round(n / ((performance.now() - t0) / 1000));
+}
+
+export async function runLedgerBench(): Promise<void> {
   const root = workspaceRoot();
-  const load0 = loadavg()[0];
   const infra = await startInfra({ name: 'ledger-bench' });
-  const subjects = new Subjects(infra.namespace);
   const nc = await connect({ servers: infra.natsUrl });
   const mongo = new MongoClient(infra.mongoUrl);
   const store = new LedgerStore(mongo.db(infra.dbName));
-  // Keys and secrets in temp folders, deleted afterwards.
-  const keys = ledgerTestKeys('bench-ledger');
-  const auth = testAuth();
-  const reference = chainReference(root);
-  const results: CaseResult[] = [];
+  const bench = new Bench(infra, nc);
+  const results: SustainedResult[] = [];
   const storeRaw: RawInsertResult[] = [];
-  let ledger: Awaited<ReturnType<typeof spawnService>> | undefined;
+  let duplicates: DuplicateResult | undefined;
+  const ceiling = encodeSignCeiling();
+  const loadStart = load();
   try {
-    ledger = await spawnService(
-      'ledger',
-      { NATS_URL: infra.natsUrl, NATS_NAMESPACE: infra.namespace, MONGO_URL: infra.mongoUrl, MONGO_DB: infra.dbName, LOG_LEVEL: 'warn', ...keys.ledgerEnv, ...auth.env },
-      // Ready, not just listening: the append consumer exists before the first publish.
-      { waitFor: 'readyz' },
-    );
-    const js = jetstream(nc);
-    for (const chains of chainCounts) {
-      const tenants = Array.from({ length: chains }, (_, i) => `bench-${chains}-${i}`);
-      const per = Math.floor(total / chains);
-      const sentAt = new Map<string, number>();
-      const latencies: number[] = [];
-      let allReceipts: () => void = () => undefined;
-      const done = new Promise<void>((r) => (allReceipts = r));
-      // Receipts, not head polling: polling every head would load the store being measured.
-      const subs = tenants.map((t) =>
-        nc.subscribe(subjects.entry(t), {
-          callback: (_err, m) => {
-            const r = m.json<Receipt>();
-            const t0 = sentAt.get(r.eventId);
-            if (t0 === undefined) return;
-            sentAt.delete(r.eventId);
-            latencies.push(performance.now() - t0);
-            if (latencies.length === per * chains) allReceipts();
-          },
-        }),
-      );
-      await nc.flush();
-      const started = performance.now();
-      let published = 0;
-      for (let i = 0; i < per; i += 1_000) {
-        const batch: Promise<unknown>[] = [];
-        for (const t of tenants) {
-          for (let k = i; k < Math.min(i + 1_000, per); k++) {
-            const e = event(t, k);
-            sentAt.set(e.id, performance.now());
-            batch.push(js.publish(subjects.append(t, 'clinical'), JSON.stringify(e), { msgID: e.id }));
-          }
-        }
-        await Promise.all(batch);
-        published += batch.length;
-      }
-      const publishSeconds = (performance.now() - started) / 1000;
-      const timeout = setTimeout(() => allReceipts(), 600_000);
-      await done;
-      clearTimeout(timeout);
-      subs.forEach((s) => s.unsubscribe());
-      if (latencies.length < published) throw new Error(`only ${latencies.length} of ${published} receipts after 10 minutes`);
-      const seconds = (performance.now() - started) / 1000;
-      const eps = Math.round(published / seconds);
-      latencies.sort((a, b) => a - b);
-      results.push({
-        name: `${published} events, ${chains} chain${chains > 1 ? 's' : ''}, publish -> durable entry + receipt`,
-        events: published,
-        chains,
-        seconds: Number(seconds.toFixed(2)),
-        eventsPerSec: eps,
-        latencyP50Ms: Math.round(percentile(latencies, 0.5)),
-        latencyP99Ms: Math.round(percentile(latencies, 0.99)),
-        ...(reference ? { ratioToChainCeiling: Number((eps / reference.chainCeilingPerSec).toFixed(3)) } : {}),
-        note: `publishing alone took ${publishSeconds.toFixed(2)} s (concurrent with appending)`,
-      });
+    for (const chains of CHAINS) {
+      results.push(await bench.sustained(chains));
+      process.stdout.write(`${JSON.stringify(results[results.length - 1])}\n`);
     }
-    // The store's limit, measured now on the same servers, with entries this run stored.
-    const sample = (await Promise.all(Array.from({ length: 500 }, (_, seq) => store.getEntry(`bench-${chainCounts[0]}-0`, seq)))).filter(
-      (d): d is EntryDoc => d !== null,
-    );
-    if (sample.length === 0) throw new Error('no entries to sample for the raw insert rate');
-    for (const writers of [...new Set([1, ...chainCounts])].sort((a, b) => a - b)) {
-      storeRaw.push(await rawInsertRate(store, sample, writers, total, `w${writers}`));
+    const sample = `sus-${CHAINS[0]}-0`;
+    for (const writers of [...new Set([1, ...CHAINS])]) {
+      for (const what of ['entries', 'per-event'] as const) storeRaw.push(await rawInsertRate(store, sample, what, writers, 20_000));
     }
     for (const r of results) {
-      const raw = storeRaw.find((x) => x.writers === r.chains);
-      if (raw) r.ratioToStoreRaw = Number((r.eventsPerSec / raw.docsPerSec).toFixed(3));
+      const raw = (what: RawInsertResult['what']) => storeRaw.find((x) => x.what === what && x.writers === r.chains)?.eventsPerSec;
+      const [entries, perEvent] = [raw('entries'), raw('per-event')];
+      if (entries) r.ratioToStoreEntries = Number((r.eventsPerSec / entries).toFixed(2));
+      if (perEvent) r.ratioToStorePerEvent = Number((r.eventsPerSec / perEvent).toFixed(2));
+      r.ratioToCeiling = Number((r.eventsPerSec / ceiling).toFixed(3));
     }
+    if (process.env['LEDGER_BENCH_DUPLICATES'] !== '0') duplicates = await bench.duplicates();
   } finally {
-    await ledger?.stop('SIGTERM');
     await nc.close();
     await mongo.close();
     await infra.close();
-    keys.remove();
-    auth.remove();
+    bench.remove();
   }
   const storeName = infra.route === 'local' ? ferretDbDescription() : `${infra.route} route`;
-  const report: LedgerBenchReport = {
+  const report = {
     suite: 'ledger',
     generatedAt: new Date().toISOString(),
     node: process.version,
     cpus: cpus().length,
-    loadAverage: [load0, loadavg()[0]],
-    infrastructure: `${infra.route} route: nats-server (file storage) + ${storeName}`,
-    writeConcern: "{ w: 'majority', j: true } on entry, payload and head writes",
+    loadAverage: [loadStart, load()],
+    infrastructure: `${infra.route} route: nats-server (file storage, encrypted store) + ${storeName}`,
+    writeConcern: "{ w: 'majority', j: true } on ciphertext, entry and head writes (event-id lookups: default)",
     durability:
       infra.route === 'local'
-        ? 'an entry is acknowledged after PostgreSQL committed it (fsync on, synchronous_commit on: WAL flushed to disk); FerretDB accepts but does not need the write concern; JetStream file storage with its default sync interval'
+        ? 'a receipt is published, and the message acked, after PostgreSQL committed the entry (fsync on, synchronous_commit on: WAL flushed to disk; FerretDB accepts but does not need the write concern) and JetStream stored the receipt (file storage, default sync interval)'
         : 'as the configured servers provide',
-    ...(reference ? { reference } : {}),
+    encodeSignCeilingPerSec: ceiling,
     results,
     storeRaw,
+    ...(duplicates ? { duplicates } : {}),
   };
-  if (opts.write !== false) {
-    const out = join(root, 'bench', 'results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'ledger.json'), `${JSON.stringify(report, null, 2)}\n`);
-    const lines = [
-      '# Ledger throughput (end to end)',
-      '',
-      `${report.generatedAt}, Node ${report.node}, ${report.cpus} CPUs, load ${report.loadAverage.map((l) => l.toFixed(1)).join(' -> ')}; ${report.infrastructure}; write concern ${report.writeConcern}. Durability: ${report.durability}.`,
-      '',
-      'Events published to LEDGER_APPEND with Nats-Msg-Id, all at once, appended by the ledger process (batched inserts, tree nodes, encrypted payloads, signatures), receipts published; measured from the first publish until every receipt arrived. Latency: publish -> receipt of each event (includes queueing behind the events published before it).',
-      '',
-      '| case | events/s | seconds | p50 ms | p99 ms | ratio to store raw insert | ratio to chain ceiling |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
-      ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.seconds} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ratioToStoreRaw ?? 'n/a'} | ${r.ratioToChainCeiling ?? 'n/a'} |`),
-      '',
-      "The store's limit in the same run: insertMany of the entry documents this run stored (mean about " +
-        `${storeRaw[0]?.meanDocumentBytes ?? '?'} bytes), ordered chunks of ${ENTRY_INSERT_CHUNK}, same write concern, one chain per writer:`,
-      '',
-      '| writers | documents | docs/s | seconds |',
-      '| ---: | ---: | ---: | ---: |',
-      ...storeRaw.map((r) => `| ${r.writers} | ${r.documents} | ${r.docsPerSec} | ${r.seconds} |`),
-      '',
-      reference
-        ? `Chain ceiling: ${reference.chainCeilingPerSec} entries/s on one core = 1 / (1/encodeCore ${Math.round(reference.encodeCorePerSec)} + 1/Ed25519 sign ${Math.round(reference.signPerSec)}), from ${reference.source}.`
-        : 'No chain micro-bench results found (bench/results/chain-micro.json): no ceiling ratio.',
-      '',
-    ];
-    writeFileSync(join(out, 'ledger.md'), lines.join('\n'));
-  }
-  return report;
+  const out = join(root, 'bench', 'results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'ledger.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const lines = [
+    '# Ledger throughput (end to end, sustained)',
+    '',
+    `${report.generatedAt}, Node ${report.node}, ${report.cpus} CPUs, load ${report.loadAverage.join(' -> ')}; ${report.infrastructure}; write concern ${report.writeConcern}. Durability: ${report.durability}.`,
+    '',
+    `Events published to LEDGER_APPEND with Nats-Msg-Id, ${WINDOW} outstanding at all times (a new one per receipt), for ${SECONDS} s after a ${WARMUP_S} s warm-up; appended by the ledger process (encrypted payloads, signed entries with tree nodes, batched inserts), receipts read off ledger.entry.<tenant>. Latency: publish -> receipt (includes queueing behind the outstanding events: about ${WINDOW} / rate). A fresh ledger process per case; peak RSS is its VmHWM.`,
+    '',
+    '| case | events/s | p50 ms | p99 ms | ledger peak RSS MiB | load | / store entries raw | / store per-event raw | / encode+sign ceiling |',
+    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
+    ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ledgerPeakRssMiB} | ${r.load.join(' -> ')} | ${r.ratioToStoreEntries ?? 'n/a'} | ${r.ratioToStorePerEvent ?? 'n/a'} | ${r.ratioToCeiling ?? 'n/a'} |`),
+    '',
+    `The store's limit in the same run, documents this run stored (re-keyed), same write concern: "entries" = entry documents alone in ordered chunks of ${ENTRY_INSERT_CHUNK}; "per-event" = what one event costs the store (ciphertext, entry, event-id lookup), in batches of 1,000. One chain per writer.`,
+    '',
+    '| store writes | writers | events/s | seconds | load |',
+    '| --- | ---: | ---: | ---: | --- |',
+    ...storeRaw.map((r) => `| ${r.what} | ${r.writers} | ${r.eventsPerSec} | ${r.seconds} | ${r.load.join(' -> ')} |`),
+    '',
+    `One-core ceiling of canonical encoding + leaf hash + Ed25519 signature (measured in this run): ${ceiling} entries/s.`,
+    '',
+    ...(duplicates
+      ? [
+          `Old duplicates (${duplicates.chainSize}-entry chains): ${duplicates.resends} resends of recorded events (new msg ids, as past the bus's duplicate window) mixed with ${duplicates.fresh} fresh events, 400/s. Control: the ledger that recorded them; restart: a ledger started since (empty receipt cache).`,
+          '',
+          '| | fresh p50 ms | fresh p99 ms |',
+          '| --- | ---: | ---: |',
+          `| control (no restart) | ${duplicates.controlFreshP50Ms} | ${duplicates.controlFreshP99Ms} |`,
+          `| after a restart | ${duplicates.restartFreshP50Ms} | ${duplicates.restartFreshP99Ms} |`,
+          '',
+          `Fresh p99 after a restart / control: ${duplicates.p99Ratio} (target at most 2); resends' p99 after the restart ${duplicates.restartResendP99Ms} ms; load ${duplicates.load.join(' -> ')}.`,
+          '',
+        ]
+      : []),
+  ];
+  writeFileSync(join(out, 'ledger.md'), lines.join('\n'));
 }
 
 if (require.main === module) {
   runLedgerBench().then(
-    (r) => {
-      for (const x of r.results) process.stdout.write(`${x.name}: ${x.eventsPerSec} events/s (${x.seconds} s), p50 ${x.latencyP50Ms} ms, p99 ${x.latencyP99Ms} ms, ratio to store raw ${x.ratioToStoreRaw}\n`);
-      for (const x of r.storeRaw) process.stdout.write(`store raw insertMany, ${x.writers} writer(s): ${x.docsPerSec} docs/s\n`);
-      process.exit(0);
-    },
+    () => process.exit(0),
     (err: unknown) => {
       process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
       process.exit(1);

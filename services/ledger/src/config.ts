@@ -42,15 +42,15 @@ export class LedgerConfig extends BaseConfig {
 
   /** Most events in one batch of a chain (one payload insert, one ordered entry insert). */
   @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
-  LEDGER_BATCH_MAX = 500;
+  LEDGER_BATCH_MAX = 1_000;
 
   /** How long a batch waits for more events once the first arrived (0: the messages of the current pull). */
   @Transform(toInt) @IsInt() @Min(0) @Max(1_000)
   LEDGER_BATCH_LINGER_MS = 0;
 
-  /** Messages handled at once (pulled, not yet acked). */
+  /** Messages handled at once (pulled, not yet acked): two full batches keep a chain's pipeline busy. */
   @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
-  LEDGER_MAX_IN_FLIGHT = 1_000;
+  LEDGER_MAX_IN_FLIGHT = 2_000;
 
   /** Durable consumer name on LEDGER_APPEND. */
   @Matches(/^[A-Za-z0-9_-]{1,64}$/)
