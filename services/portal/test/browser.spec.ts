@@ -143,6 +143,19 @@ describe('portal in headless Chromium', () => {
     await page.locator('[data-testid="access"][data-actor="dr-li"][data-decision="permit"]').waitFor();
   });
 
+  it('"who saw my record" is live: a clinician\'s read appears without a reload (audit\'s stream, through the shell)', async () => {
+    const page = await phone('en');
+    await page.goto(`${portal()}/access#token=${patientToken}`);
+    await page.locator('[data-testid="live"][data-state="open"]').waitFor({ timeout: 30_000 });
+    const clinician = await tokenFor({ tenant: TENANT, roles: ['clinician'] }, 'dr-wang');
+    const read = await fetch(`${stack.svc('ledger').url}/v1/chains/${TENANT}/records/${encodeURIComponent(eventA)}?purpose=TREAT`, { headers: { authorization: `Bearer ${clinician}` } });
+    const readAt = Date.now();
+    expect(read.status).toBe(403); // no consent for dr-wang: denied, and recorded
+    await page.locator('[data-testid="access"][data-actor="dr-wang"][data-decision="deny"]').waitFor({ timeout: 15_000 });
+    // A figure for the README, not an assertion (the page never reloaded: nothing polls).
+    process.stderr.write(`[portal] live access entry shown ${Date.now() - readAt} ms after the read was answered\n`);
+  });
+
   it("another patient's event id in the URL gets 403", async () => {
     const patientB = stack.patient(mrnB);
     expect(await mllpSend(stack.mllpPort, adt(mrnB))).toContain('MSA|AA');

@@ -1,4 +1,4 @@
-import { All, BadGatewayException, Controller, ForbiddenException, Inject, NotFoundException, Req, Res } from '@nestjs/common';
+import { All, BadGatewayException, Controller, ForbiddenException, Inject, NotFoundException, OnModuleDestroy, Req, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Access, CONFIG, CurrentPrincipal, type Principal, RequireRoles } from '@clinical-ledger/platform';
@@ -10,6 +10,8 @@ interface Route {
   upstream: Upstream;
   method: 'GET' | 'POST' | 'PUT';
   pattern: RegExp;
+  /** A live stream (SSE): passed through as it comes, for as long as the app keeps it open. */
+  live?: true;
 }
 
 const SEG = '[A-Za-z0-9._:~%-]+';
@@ -25,6 +27,7 @@ export const ROUTES: Route[] = [
   { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/tlog/checkpoint$`) },
   { upstream: 'ledger', method: 'GET', pattern: new RegExp(`^/v1/chains/${SEG}/tlog/tile/[0-9]{1,2}/(?:x[0-9]{3}/)*[0-9]{3}(?:\\.p/[0-9]{1,3})?$`) },
   { upstream: 'audit', method: 'GET', pattern: new RegExp(`^/v1/audit/${SEG}/patients/${SEG}/access$`) },
+  { upstream: 'audit', method: 'GET', pattern: new RegExp(`^/v1/audit/${SEG}/patients/${SEG}/access/stream$`), live: true },
   // The consent service's FHIR Consent API: search, create, update (a revocation is status inactive).
   { upstream: 'consent', method: 'GET', pattern: /^\/fhir\/r4\/Consent$/ },
   { upstream: 'consent', method: 'POST', pattern: /^\/fhir\/r4\/Consent$/ },
@@ -52,8 +55,15 @@ async function readBody(req: Request): Promise<Buffer> {
 @Access('portal.proxy')
 @RequireRoles('patient')
 @Controller('api')
-export class ProxyController {
+export class ProxyController implements OnModuleDestroy {
+  /** Open live streams: cut at shutdown, or the HTTP server would wait for them forever. */
+  private readonly streams = new Set<AbortController>();
+
   constructor(@Inject(CONFIG) private readonly config: PortalConfig) {}
+
+  onModuleDestroy(): void {
+    for (const s of this.streams) s.abort();
+  }
 
   @All(':upstream/*path')
   async forward(@CurrentPrincipal() p: Principal, @Req() req: Request, @Res() res: Response): Promise<void> {
@@ -67,13 +77,15 @@ export class ProxyController {
     if (typeof req.headers['if-match'] === 'string') headers['if-match'] = req.headers['if-match'];
     if (route.upstream === 'ledger') await this.assertOwnEvent(base, m[2], patient, headers.authorization);
     if (req.headers['content-type']) headers['content-type'] = req.headers['content-type'];
+    // A live stream lasts until the app (or shutdown) ends it; everything else gets 15 s.
+    const live = route.live ? new AbortController() : undefined;
     let upstream: globalThis.Response;
     try {
       upstream = await fetch(`${base.replace(/\/$/, '')}${m[2]}${m[3] ?? ''}`, {
         method: req.method,
         headers,
         ...(req.method === 'POST' || req.method === 'PUT' ? { body: new Uint8Array(await readBody(req)) } : {}),
-        signal: AbortSignal.timeout(15_000),
+        signal: live ? live.signal : AbortSignal.timeout(15_000),
       });
     } catch (e) {
       throw new BadGatewayException({ error: 'upstream_unavailable', upstream: route.upstream, message: e instanceof Error ? e.message : String(e) });
@@ -82,7 +94,26 @@ export class ProxyController {
     const type = upstream.headers.get('content-type');
     if (type) res.setHeader('content-type', type);
     res.setHeader('Cache-Control', 'no-store');
+    if (live && upstream.ok && upstream.body && type?.startsWith('text/event-stream')) return this.pass(live, upstream.body, res);
     res.send(Buffer.from(await upstream.arrayBuffer()));
+  }
+
+  /** Writes each chunk of a live stream as it arrives; the app leaving (or shutdown) ends both sides. */
+  private async pass(live: AbortController, body: ReadableStream<Uint8Array>, res: Response): Promise<void> {
+    this.streams.add(live);
+    res.setHeader('X-Accel-Buffering', 'no');
+    res.flushHeaders();
+    const stop = () => live.abort();
+    res.on('close', stop); // the response's close: the connection ended (a request's close may come as soon as its body is read)
+    try {
+      for await (const chunk of body) res.write(chunk);
+    } catch {
+      /* aborted: the app left, or the portal is stopping */
+    } finally {
+      res.off('close', stop);
+      this.streams.delete(live);
+      res.end();
+    }
   }
 
   /**
