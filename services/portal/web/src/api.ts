@@ -75,19 +75,8 @@ export interface PatientEvent {
   recordedAt: string;
 }
 
-export interface AccessEntry {
-  seq: number;
-  eventId: string;
-  time: string;
-  actor: string;
-  role: string;
-  purpose: string;
-  recordEventId: string;
-  decision: 'permit' | 'deny';
-  reason: string;
-  breakGlass: boolean;
-  breakGlassReason?: string;
-}
+/** One entry of the patient's access log, as audit answers and streams it. */
+export type { AccessLogEntry as AccessEntry } from '@clinical-ledger/contracts/audit';
 
 /** A consent as the app shows it, read from its FHIR Consent resource. */
 export interface Consent {
