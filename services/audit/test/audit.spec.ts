@@ -3,13 +3,13 @@ import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Ed25519Signer, fromHex, signCheckpoint, verifyInclusion } from '@clinical-ledger/chain';
 import { CheckpointMessage, LedgerEvent, Receipt, Subjects } from '@clinical-ledger/contracts';
 import { loadConfig, type RunningService } from '@clinical-ledger/platform';
-import { eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, Infra, ledgerTestKeys, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { MongoClient } from 'mongodb';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
-import { Json, ledgerKeys, metric, openSse, SseEvent, IN_PROCESS_ENV } from './helpers';
+import { IN_PROCESS_ENV, Json, metric, openSse, SseEvent } from './helpers';
 
 /**
  * The audit service (in-process) beside the real ledger and consent services (built, spawned) on a
@@ -31,7 +31,7 @@ describe('audit service against the real ledger and consent', () => {
   let ledger: ServiceProcess;
   let consent: ServiceProcess;
   let audit: RunningService;
-  const keys = ledgerKeys();
+  const keys = ledgerTestKeys('audit-test-ledger');
   const tokens: Record<string, string> = {};
   let live: { events: SseEvent[]; close(): void };
   let record: LedgerEvent;
@@ -56,18 +56,7 @@ describe('audit service against the real ledger and consent', () => {
     http(ledger.url, 'GET', `/v1/chains/${TENANT}/records/${encodeURIComponent(record.id)}?${query}`, token);
 
   async function clinicalRecord(subject: string, data: unknown): Promise<LedgerEvent> {
-    const event: LedgerEvent = {
-      specversion: '1.0',
-      id: `${TENANT}:lab-${randomUUID()}`,
-      source: 'urn:test:lis',
-      type: 'org.hl7.v2.oru.r01',
-      subject,
-      time: new Date().toISOString(),
-      datacontenttype: 'application/json',
-      tenant: TENANT,
-      dataclass: 'lab',
-      data,
-    };
+    const event = testEvent(TENANT, { subject, data });
     await jetstream(nc).publish(subjects.append(TENANT, 'clinical'), JSON.stringify(event), { msgID: event.id });
     return event;
   }
@@ -92,16 +81,9 @@ describe('audit service against the real ledger and consent', () => {
     infra = await startInfra({ name: 'audit' });
     auth = testAuth();
     subjects = new Subjects(infra.namespace);
-    const common = {
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
-      LOG_LEVEL: 'warn',
-      ...auth.env,
-    };
+    const common = infra.env({ LOG_LEVEL: 'warn', ...auth.env });
     [ledger, consent] = await Promise.all([
-      spawnService('ledger', { ...common, LEDGER_SIGNING_KEY_FILE: keys.signingKeyFile, LEDGER_KEK_FILE: keys.kekFile, LEDGER_CHECKPOINT_INTERVAL_MS: '250' }),
+      spawnService('ledger', { ...common, ...keys.ledgerEnv, LEDGER_CHECKPOINT_INTERVAL_MS: '250' }),
       spawnService('consent', { ...common, CONSENT_DEFAULT: 'deny' }),
     ]);
     const config = loadConfig(AuditConfig, {

@@ -1,8 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Ed25519Signer } from '@clinical-ledger/chain';
 
 /**
  * Variables every in-process start of the service needs: the staff console it serves is built
@@ -11,17 +7,6 @@ import { Ed25519Signer } from '@clinical-ledger/chain';
 export const IN_PROCESS_ENV = { AUDIT_CONSOLE_DIR: join(__dirname, '..', '..', '..', 'dist', 'services', 'audit', 'console') };
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** A ledger signing key file and KEK file in a fresh temp folder, and the signer itself. */
-export function ledgerKeys(name = 'audit-test-ledger') {
-  const dir = mkdtempSync(join(tmpdir(), 'audit-keys-'));
-  const signer = Ed25519Signer.generate(name);
-  const signingKeyFile = join(dir, 'signing.key');
-  writeFileSync(signingKeyFile, `${signer.exportSignerKey()}\n`, { mode: 0o600 });
-  const kekFile = join(dir, 'kek.key');
-  writeFileSync(kekFile, randomBytes(32).toString('hex'), { mode: 0o600 });
-  return { dir, signer, signingKeyFile, kekFile };
-}
 
 export interface SseEvent {
   event: string;

@@ -17,10 +17,7 @@ describe('live-stream quotas per tenant', () => {
     infra = await startInfra({ name: 'audit-quota' });
     const config = loadConfig(AuditConfig, {
       ...IN_PROCESS_ENV,
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
+      ...infra.env(),
       HTTP_HOST: '127.0.0.1',
       LOG_LEVEL: 'error',
       AUDIT_VERIFIER_KEYS: Ed25519Signer.generate('ledger').verifierKey,

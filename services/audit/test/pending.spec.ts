@@ -4,13 +4,13 @@ import { Ed25519Signer, signCheckpoint } from '@clinical-ledger/chain';
 import { AccessRecord, EVENT_TYPES, LedgerEvent, Subjects } from '@clinical-ledger/contracts';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
 import { loadConfig, type RunningService } from '@clinical-ledger/platform';
-import { eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, Infra, ledgerTestKeys, ServiceProcess, spawnService, startInfra, testAuth, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { MongoClient } from 'mongodb';
 import { randomBytes, randomUUID } from 'node:crypto';
 import pino from 'pino';
 import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
-import { Json, ledgerKeys, IN_PROCESS_ENV } from './helpers';
+import { IN_PROCESS_ENV, Json } from './helpers';
 
 /**
  * Accesses announced by a receipt whose entry the audit cannot verify yet (the ledger is away):
@@ -26,7 +26,7 @@ describe('audit access projection while the ledger is away', () => {
   let mongo: MongoClient;
   let subjects: Subjects;
   const auth = testAuth();
-  const keys = ledgerKeys('pending-ledger');
+  const keys = ledgerTestKeys('pending-ledger');
   let common: Record<string, string>;
   let audit: RunningService;
   /** A second auditor who was given the wrong key. */
@@ -42,18 +42,14 @@ describe('audit access projection while the ledger is away', () => {
     });
 
   function accessEvent(subject: string, over: Partial<AccessRecord> = {}): LedgerEvent<AccessRecord> {
-    return {
-      specversion: '1.0',
+    return testEvent<AccessRecord>(TENANT, {
       id: `access:${randomUUID()}`,
       source: 'urn:clinical-ledger:ledger',
       type: EVENT_TYPES.recordAccessed,
       subject,
-      time: new Date().toISOString(),
-      datacontenttype: 'application/json',
-      tenant: TENANT,
       dataclass: 'access',
       data: { actor: 'dr-y', role: 'nurse', purpose: 'TREAT', recordEventId: 'hosp-p:lab-1', recordSeq: 0, decision: 'deny', reason: 'no applicable consent', consentSeq: null, breakGlass: false, ...over },
-    };
+    });
   }
   const pendingOf = (subject: string) => mongo.db(infra.dbName).collection('audit_access_pending').countDocuments({ subject });
   const publish = (e: unknown, id: string) => jetstream(nc).publish(subjects.append(TENANT, 'access'), JSON.stringify(e), { msgID: id });
@@ -75,7 +71,7 @@ describe('audit access projection while the ledger is away', () => {
   beforeAll(async () => {
     infra = await startInfra({ name: 'audit-pending' });
     subjects = new Subjects(infra.namespace);
-    common = { NATS_URL: infra.natsUrl, NATS_NAMESPACE: infra.namespace, MONGO_URL: infra.mongoUrl, MONGO_DB: infra.dbName, LOG_LEVEL: 'warn', ...auth.env };
+    common = infra.env({ LOG_LEVEL: 'warn', ...auth.env });
     audit = await startAuditWith({ AUDIT_VERIFIER_KEYS: keys.signer.verifierKey });
     misconfigured = await startAuditWith({ AUDIT_VERIFIER_KEYS: Ed25519Signer.generate('pending-ledger').verifierKey, AUDIT_DURABLE_PREFIX: 'audit-b', AUDIT_COLLECTION_PREFIX: 'auditb_' });
     for (const svc of [audit, misconfigured]) await eventually(async () => (await fetch(`${svc.url}/readyz`)).status === 200, 20_000, 'audit ready');
@@ -140,7 +136,7 @@ describe('audit access projection while the ledger is away', () => {
     await eventually(async () => ((await pending.findOne({ eventId: ev.id }))?.['attempts'] ?? 0) >= 2, 10_000, 'retried');
     expect(await log(audit, testPseudonym('carol'))).toMatchObject({ total: 0, entries: [] });
 
-    ledger = await spawnService('ledger', { ...common, LEDGER_SIGNING_KEY_FILE: keys.signingKeyFile, LEDGER_KEK_FILE: keys.kekFile, LEDGER_CHECKPOINT_INTERVAL_MS: '250' });
+    ledger = await spawnService('ledger', { ...common, ...keys.ledgerEnv, LEDGER_CHECKPOINT_INTERVAL_MS: '250' });
     await eventually(async () => (await log(audit, testPseudonym('carol')))['total'] === 1, 20_000, 'projected after the ledger appended it');
     const entry = (await log(audit, testPseudonym('carol')))['entries'][0] as Json;
     expect(entry).toMatchObject({ tenant: TENANT, eventId: ev.id, seq: 0, subject: testPseudonym('carol'), actor: 'dr-y', decision: 'deny', kid: keys.signer.kid });

@@ -15,7 +15,7 @@ describe('audit process', () => {
 
   beforeAll(async () => {
     infra = await startInfra({ name: 'audit-proc' });
-    env = { NATS_URL: infra.natsUrl, NATS_NAMESPACE: infra.namespace, MONGO_URL: infra.mongoUrl, MONGO_DB: infra.dbName, LOG_LEVEL: 'info', ...auth.env };
+    env = infra.env({ LOG_LEVEL: 'info', ...auth.env });
   });
   afterAll(() => infra?.close());
 

@@ -61,10 +61,7 @@ describe('audit monitor with trusted witnesses and a quorum of 2', () => {
     subjects = new Subjects(infra.namespace);
     const config = loadConfig(AuditConfig, {
       ...IN_PROCESS_ENV,
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
+      ...infra.env(),
       HTTP_HOST: '127.0.0.1',
       LOG_LEVEL: 'error',
       ...auth.env,

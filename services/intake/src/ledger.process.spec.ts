@@ -20,10 +20,7 @@ describe('intake + ledger (ack after receipt)', () => {
 
   const spawnLedger = () =>
     spawnService('ledger', {
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
+      ...infra.env(),
       LEDGER_DEV_KEYS_DIR: keysDir,
       LEDGER_CHECKPOINT_INTERVAL_MS: '200',
       LOG_LEVEL: 'warn',

@@ -11,10 +11,7 @@ describe('intake process (dist/services/intake)', () => {
     infra = await startInfra({ name: 'intake-process' });
     mllpPort = await freePort();
     intake = await spawnService('intake', {
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
+      ...infra.env(),
       INTAKE_MLLP_PORT: String(mllpPort),
       INTAKE_MLLP_HOST: '127.0.0.1',
       INTAKE_FACILITY_TENANTS: 'STMARYS=st-marys',

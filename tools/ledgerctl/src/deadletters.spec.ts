@@ -1,8 +1,7 @@
-import { randomBytes } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { EVENT_TYPES, Subjects, type LedgerEvent } from '@clinical-ledger/contracts';
-import { eventually, ledgerTestKeys, spawnService, startInfra, testAuth, testPseudonym, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
+import { eventually, ledgerTestKeys, spawnService, startInfra, testAuth, testEvent, testPseudonym, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
 import { cli } from './test/fixtures';
 
 jest.setTimeout(180_000);
@@ -23,31 +22,15 @@ describe('ledgerctl deadletters against running ledgers', () => {
   const T = 'dl-hosp';
   let admin: string;
 
-  const event = (over: Partial<LedgerEvent> = {}): LedgerEvent => ({
-    specversion: '1.0',
-    // Letters only: six digits in a row would look like an identifier to the envelope grammar.
-    id: `${T}:evt-${randomBytes(6).toString('hex').replace(/[0-9]/g, (d) => 'ghijklmnop'[Number(d)])}`,
-    source: 'urn:test:his',
-    type: 'org.hl7.v2.adt.a01',
-    subject: testPseudonym('alice'),
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json',
-    tenant: T,
-    dataclass: 'encounter',
-    data: { name: 'Alice Example' },
-    ...over,
-  });
+  const event = (over: Partial<LedgerEvent> = {}): LedgerEvent =>
+    testEvent(T, { type: 'org.hl7.v2.adt.a01', subject: testPseudonym('alice'), dataclass: 'encounter', data: { name: 'Alice Example' }, ...over });
   // As intake publishes: with the msg id and the expected stream (the header that broke dead-lettering).
   const publish = async (e: LedgerEvent, category: 'clinical' | 'erasure' = 'clinical') =>
     (await jetstream(nc).publish(subjects.append(T, category), JSON.stringify(e), { msgID: e.id, expect: { streamName: subjects.stream('LEDGER_APPEND') } })).seq;
 
   const startLedger = (extra: Record<string, string> = {}) =>
     spawnService('ledger', {
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
-      LOG_LEVEL: 'warn',
+      ...infra.env({ LOG_LEVEL: 'warn' }),
       LEDGER_ACK_WAIT_MS: '1000',
       LEDGER_NAK_BACKOFF_MS: '100',
       ...keys.ledgerEnv,

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,7 +9,7 @@ import { Binary, MongoClient } from 'mongodb';
 import { Ed25519Signer, signCheckpoint } from '@clinical-ledger/chain';
 import { Subjects, type LedgerEvent } from '@clinical-ledger/contracts';
 import { entryId, LedgerStore } from '@clinical-ledger/ledger-store';
-import { eventually, freePort, spawnService, startInfra, testAuth, workspaceRoot, type Infra, type ServiceProcess, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, freePort, spawnService, startInfra, testAuth, workspaceRoot, type Infra, type ServiceProcess, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { cli } from './test/fixtures';
 
 jest.setTimeout(120_000);
@@ -35,18 +35,7 @@ describe('ledgerctl against a running ledger', () => {
   const tokens: Record<string, string> = {};
   const ids: string[] = [];
 
-  const event = (tenant: string, i: number): LedgerEvent => ({
-    specversion: '1.0',
-    id: `${tenant}:evt-${i}-${randomUUID()}`,
-    source: 'urn:test:his',
-    type: 'org.hl7.v2.oru.r01',
-    subject: testPseudonym(i % 20),
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json',
-    tenant,
-    dataclass: 'lab',
-    data: { obs: i },
-  });
+  const event = (tenant: string, i: number): LedgerEvent => testEvent(tenant, { subject: testPseudonym(i % 20), data: { obs: i } });
 
   async function publish(tenant: string, from: number, count: number): Promise<string[]> {
     const js = jetstream(nc);
@@ -81,11 +70,7 @@ describe('ledgerctl against a running ledger', () => {
     const kek = join(dir, 'kek.key');
     writeFileSync(kek, randomBytes(32).toString('hex'), { mode: 0o600 });
     ledger = await spawnService('ledger', {
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
-      LOG_LEVEL: 'warn',
+      ...infra.env({ LOG_LEVEL: 'warn' }),
       LEDGER_SIGNING_KEY_FILE: pem,
       LEDGER_SIGNING_KEY_NAME: 'ctl-ledger',
       LEDGER_KEK_FILE: kek,

@@ -74,10 +74,7 @@ export async function startIntake(infra: Infra, env: Record<string, string> = {}
   // The same secrets across a restart: event ids and pseudonyms stay the same.
   const { path, secrets } = opts.secrets ? secretsFileWith(opts.secrets) : secretsFile(['st-marys', 'city-general']);
   const config = loadConfig(IntakeConfig, {
-    NATS_URL: infra.natsUrl,
-    NATS_NAMESPACE: infra.namespace,
-    MONGO_URL: infra.mongoUrl,
-    MONGO_DB: infra.dbName,
+    ...infra.env(),
     HTTP_HOST: '127.0.0.1',
     INTAKE_MLLP_PORT: '0',
     INTAKE_MLLP_HOST: '127.0.0.1',
