@@ -1,3 +1,4 @@
+// Long: every token rule of the HTTP guard (algorithms, key sources, lifetimes, issuer and audience, JWKS) against one small app.
 import { Controller, Get, Module, Param } from '@nestjs/common';
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT } from 'jose';
 import { randomBytes } from 'node:crypto';

@@ -1,3 +1,4 @@
+// Long: the local servers tests own (nats-server, FerretDB on PostgreSQL) share ports, data folders, store keys and stop/start handling.
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,3 +1,4 @@
+// Long: one scenario of the audit service beside the real ledger and consent; its tests build on the state the earlier ones left.
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Ed25519Signer, fromHex, signCheckpoint, verifyInclusion } from '@clinical-ledger/chain';

@@ -1,3 +1,4 @@
+// Long: the consent API's whole contract (JSON and FHIR forms, NATS requests, decisions, break-glass, idempotency, roles) against one running service.
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, NatsConnection } from '@nats-io/transport-node';
 import { AuditAlert, BreakGlassAlert, ConsentDecision, patientPseudonym, Subjects } from '@clinical-ledger/contracts';

@@ -1,3 +1,4 @@
+// Long: the two input forms of a consent (plain JSON, FHIR R4 Consent) with their field checks and the FHIR rendering, side by side so they stay equivalent.
 import 'reflect-metadata';
 import { ACTOR_PATTERN, type ConsentChangeData, DATACLASSES, FieldError, InvalidInputError, PURPOSE_PATTERN, SUBJECT_PATTERN, TENANT_PATTERN, validateInput } from '@clinical-ledger/contracts';
 import { ROLES } from '@clinical-ledger/platform';

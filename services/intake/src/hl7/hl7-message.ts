@@ -1,3 +1,4 @@
+// Long: one grammar (HL7 v2 ER7: delimiters, escapes, repetitions, components, header fields); split up it would be harder to check against the standard.
 /* eslint-disable no-control-regex -- HL7 v2 and MLLP are defined in terms of control characters */
 import { Hl7Error } from './hl7-errors';
 

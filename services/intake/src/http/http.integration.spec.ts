@@ -1,3 +1,4 @@
+// Long: every FHIR R4 and CloudEvents path of intake's HTTP API against one running intake.
 import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
 import { connect as netConnect } from 'node:net';
 import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, pseudonymOf, sample, startIntake } from '../test/helpers';

@@ -1,3 +1,4 @@
+// Long: the MLLP listener's framing, acknowledgements and faults (property tests included) against real NATS.
 import { freePort, Infra, startInfra } from '@clinical-ledger/testing';
 import fc from 'fast-check';
 import { decodeHl7 } from '../hl7/charset';

@@ -1,3 +1,4 @@
+// Long: intake's test kit (in-process start, HL7 fixtures, MLLP client, stream readers, id derivations) in one place so every spec shares it.
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Pseudonymizer } from '@clinical-ledger/contracts';
