@@ -1,3 +1,4 @@
+import type { ErrorReply } from './replies';
 /**
  * `consent.decide` (NATS request/reply and HTTP): may this actor, in this role and for this purpose,
  * see this patient's data of this class? Answered by the consent service from its projection of
@@ -62,11 +63,8 @@ export interface ConsentChangeData {
 export type ConsentTerms = Pick<ConsentChangeData, 'consentId' | 'status' | 'provision' | 'actors' | 'roles' | 'purposes' | 'dataclasses'>;
 
 /** What `consent.decide` answers instead of a decision when the request itself is wrong. */
-export interface ConsentDecideError {
-  error: 'invalid_input' | 'unavailable';
-  message: string;
-  errors?: { field: string; message: string }[];
-}
+/** A refused or failed `consent.decide` (the one request/reply error encoding). */
+export type ConsentDecideError = ErrorReply;
 
 /**
  * Raised by the consent service on `audit.breakglass.<tenant>` (AUDIT stream, Nats-Msg-Id =

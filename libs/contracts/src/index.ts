@@ -9,3 +9,5 @@ export * from './pseudonyms';
 export * from './envelope-grammar';
 export * from './text';
 export * from './request-dtos';
+export * from './replies';
+export * from './ledger-api';

@@ -125,15 +125,12 @@ export const REQUEST_NAMES = [
   /** Consent grants and revocations over NATS (the consent service answers with the chain seq). */
   'consent.change',
   /**
-   * Deprecated: `ledger.checkpoint.get` and `ledger.entry.get` lie inside the LEDGER_ENTRIES stream's
-   * subjects (`ledger.checkpoint.>`, `ledger.entry.>`), so JetStream stores every such request and
-   * answers it with a PubAck that usually beats the ledger's reply. The ledger still answers them;
-   * callers use `ledger.get.checkpoint` and `ledger.get.entry`.
+   * Ledger requests live under `ledger.get.*`, `ledger.proof.*` and `ledger.record.*`: outside every
+   * stream's subjects (a request on `ledger.entry.>` or `ledger.checkpoint.>` would be stored by
+   * LEDGER_ENTRIES and answered with a PubAck).
    */
-  'ledger.checkpoint.get',
   'ledger.proof.inclusion',
   'ledger.proof.consistency',
-  'ledger.entry.get',
   'ledger.record.read',
   /** {tenant, size?} -> the latest signed checkpoint, or the one at `size`. */
   'ledger.get.checkpoint',

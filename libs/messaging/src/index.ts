@@ -4,3 +4,5 @@ export * from './messaging.module';
 export * from './jetstream';
 export * from './publish';
 export * from './rpc-filter';
+export * from './request';
+export * from './transports';

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { DynamicModule, INestApplication, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { Logger } from 'pino';
 import { BaseConfig } from './config';
@@ -20,11 +21,24 @@ export interface ServiceOptions {
    * bodies (other media types, larger limits, typed errors) turns them off.
    */
   bodyParser?: boolean;
+  /**
+   * Nest transports started beside HTTP once the app exists (JetStream consumers, NATS
+   * request/reply). They inherit the app's global pipes and filters, and app.close() stops them
+   * first (in-flight messages finish) before the connections close.
+   */
+  transports?: (app: INestApplication) => CustomTransportStrategy[];
+}
+
+/** What a service is: its root module and how it starts (a service's main() hands it to runService). */
+export interface ServiceDefinition extends ServiceOptions {
+  module: DynamicModule | Type<unknown>;
 }
 
 export interface RunningService {
   app: INestApplication;
   url: string;
+  /** The started transports (`opts.transports`), in order. */
+  transports: CustomTransportStrategy[];
   close(): Promise<void>;
 }
 
@@ -55,6 +69,9 @@ export async function startService(
   const host = opts.config.HTTP_HOST === '0.0.0.0' ? '127.0.0.1' : opts.config.HTTP_HOST;
   const url = `http://${host}:${actualPort}`;
   logger.info({ url }, `${opts.config.SERVICE_NAME} listening`);
+  const transports = opts.transports?.(app) ?? [];
+  for (const strategy of transports) app.connectMicroservice({ strategy }, { inheritAppConfig: true });
+  if (transports.length) await app.startAllMicroservices();
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= app.close());
   if (opts.handleSignals !== false) {
@@ -86,15 +103,24 @@ export async function startService(
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
   }
-  return { app, url, close };
+  return { app, url, transports, close };
+}
+
+/** How a test runs a service in its own process: a free port, no signal handlers, its logger. */
+export type InProcessOptions = Pick<ServiceOptions, 'port' | 'handleSignals' | 'logger'>;
+
+/** Starts a service definition in this process (tests, benchmarks). */
+export function startDefinition(def: ServiceDefinition, local: InProcessOptions = {}): Promise<RunningService> {
+  const { port, handleSignals, logger } = local;
+  return startService(def.module, { ...def, ...(port !== undefined ? { port } : {}), ...(handleSignals !== undefined ? { handleSignals } : {}), ...(logger ? { logger } : {}) });
 }
 
 /**
- * A service's main(): builds its options (loading configuration may throw ConfigError: we print
- * the variables to fix and exit 78, EX_CONFIG) and starts it.
+ * Every service's main(): builds its definition (loading configuration may throw ConfigError: we
+ * print the variables to fix and exit 78, EX_CONFIG) and starts it (a failure: exit 1).
  */
-export function runService(build: () => ServiceOptions & { module: DynamicModule | Type<unknown> }): void {
-  let opts: ServiceOptions & { module: DynamicModule | Type<unknown> };
+export function runService(build: () => ServiceDefinition): void {
+  let opts: ServiceDefinition;
   try {
     opts = build();
   } catch (err) {

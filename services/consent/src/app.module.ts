@@ -25,7 +25,7 @@ export class ConsentAppModule implements NestModule {
     return {
       module: ConsentAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
-      controllers: [ConsentController, ConsentFhirController],
+      controllers: [ConsentController, ConsentFhirController, NatsResponders],
       providers: [
         ProjectionStore,
         LedgerLink,
@@ -34,7 +34,6 @@ export class ConsentAppModule implements NestModule {
         DecisionService,
         RebuildService,
         { provide: ConsentEntrySource, useClass: LedgerChainSource },
-        NatsResponders,
         PendingSweeper,
         RefusalAlerts,
         { provide: APP_FILTER, useClass: ConsentErrorFilter },

@@ -1,8 +1,5 @@
 import { loadConfig, runService } from '@clinical-ledger/platform';
-import { ConsentAppModule } from './app.module';
+import { consentService } from './bootstrap';
 import { ConsentConfig } from './config';
 
-runService(() => {
-  const config = loadConfig(ConsentConfig);
-  return { module: ConsentAppModule.forRoot(config), config, openapiTitle: 'clinical-ledger consent' };
-});
+runService(() => consentService(loadConfig(ConsentConfig)));

@@ -38,7 +38,7 @@ export class LedgerAppModule {
     return {
       module: LedgerAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
-      controllers: [LedgerController, TilesController, DeadLetterController, AppendConsumer],
+      controllers: [LedgerController, TilesController, DeadLetterController, AppendConsumer, LedgerResponders],
       providers: [
         // Keys are loaded here, at start: a bad key file stops the service with a clear message.
         { provide: SigningKeys, useValue: opts.signingKeys ?? loadSigningKeys(config) },
@@ -52,7 +52,6 @@ export class LedgerAppModule {
         ReadService,
         RecordAccessService,
         DeadLetterService,
-        LedgerResponders,
         TileService,
         WitnessService,
       ],

@@ -1,7 +1,6 @@
 import { Subjects } from '@clinical-ledger/contracts';
-import { JetStreamTransport, NatsService, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
-import { LOGGER, ReadinessRegistry, startService, type RunningService } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { jetStreamConsumers, JetStreamTransport, natsRequests, NatsService, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
+import { startDefinition, type InProcessOptions, type RunningService, type ServiceDefinition } from '@clinical-ledger/platform';
 import { APPEND_PATTERN } from './append/append.consumer';
 import { LedgerAppModule, type LedgerModuleOptions } from './app.module';
 import { backoffList, LedgerConfig, tenantList } from './config';
@@ -30,39 +29,29 @@ export function appendConsumerSpec(config: LedgerConfig, subjects: Subjects, kek
   };
 }
 
-export interface StartLedgerOptions extends LedgerModuleOptions {
-  port?: number;
-  handleSignals?: boolean;
-  logger?: Logger;
-}
-
 /**
- * Starts the ledger: HTTP (read side, OpenAPI), NATS request/reply responders, and the JetStream
+ * The ledger: HTTP (read side, OpenAPI), NATS request/reply responders, and the JetStream
  * transport consuming LEDGER_APPEND (unless LEDGER_CONSUME=false).
  */
-export async function startLedger(config: LedgerConfig, opts: StartLedgerOptions = {}): Promise<RunningService & { transport?: JetStreamTransport }> {
-  const running = await startService(LedgerAppModule.forRoot(config, opts), {
+export function ledgerService(config: LedgerConfig, opts: LedgerModuleOptions = {}): ServiceDefinition {
+  return {
+    module: LedgerAppModule.forRoot(config, opts),
     config,
     openapiTitle: 'clinical-ledger ledger',
-    ...(opts.port !== undefined ? { port: opts.port } : {}),
-    ...(opts.handleSignals !== undefined ? { handleSignals: opts.handleSignals } : {}),
-    ...(opts.logger ? { logger: opts.logger } : {}),
-  });
-  if (config.LEDGER_CONSUME !== 'true') return running;
-  const { app } = running;
-  const nats = app.get(NatsService);
-  const logger = app.get<Logger>(LOGGER);
-  const transport = new JetStreamTransport({
-    connection: () => nats.ready(),
-    consumers: { [APPEND_PATTERN]: appendConsumerSpec(config, nats.subjects, app.get<KeyEncryptionKeyProvider>(KEK_PROVIDER)) },
-    logger,
-  });
-  app.get(ReadinessRegistry).register('append-consumer', async () => {
-    if (!transport.isRunning()) throw new Error('LEDGER_APPEND consumer not running');
-  });
-  // On SIGTERM, app.close() stops the consumer first and waits for in-flight messages (acked only
-  // once durable) before Mongo and NATS close.
-  app.connectMicroservice({ strategy: transport }, { inheritAppConfig: true });
-  await app.startAllMicroservices();
-  return { ...running, transport };
+    transports: (app) => [
+      natsRequests(app, { queue: 'ledger', readiness: 'ledger-responders' }),
+      // On SIGTERM, app.close() stops the consumer first and waits for in-flight messages (acked
+      // only once durable) before Mongo and NATS close.
+      ...(config.LEDGER_CONSUME === 'true'
+        ? [jetStreamConsumers(app, { [APPEND_PATTERN]: appendConsumerSpec(config, app.get(NatsService).subjects, app.get<KeyEncryptionKeyProvider>(KEK_PROVIDER)) }, 'append-consumer')]
+        : []),
+    ],
+  };
+}
+
+/** Starts the ledger in this process (tests); `transport` is the LEDGER_APPEND consumer, when it consumes. */
+export async function startLedger(config: LedgerConfig, opts: LedgerModuleOptions & InProcessOptions = {}): Promise<RunningService & { transport?: JetStreamTransport }> {
+  const running = await startDefinition(ledgerService(config, opts), opts);
+  const transport = running.transports.find((t): t is JetStreamTransport => t instanceof JetStreamTransport);
+  return { ...running, ...(transport ? { transport } : {}) };
 }

@@ -105,12 +105,10 @@ const REQUESTS: Record<string, (f: Fixture, whose: Whose, role: RoleName) => Omi
 const NATS_REQUESTS: Record<string, (f: Fixture, whose: Whose, role: RoleName) => Json> = {
   'consent.decide': (_f, w, role) => ({ tenant: TENANT, subject: w === 'own' ? OWN : OTHER, actor: actorOf(role), role, purpose: 'TREAT', dataclass: 'lab' }),
   'consent.change': (_f, w) => ({ tenant: TENANT, consent: { patient: w === 'own' ? OWN : OTHER, provision: 'deny', dataclasses: ['imaging'] } }),
-  'ledger.checkpoint.get': () => ({ tenant: TENANT }),
   'ledger.get.checkpoint': () => ({ tenant: TENANT }),
   'ledger.proof.inclusion': (f, w) => ({ tenant: TENANT, eventId: f.record[w].eventId }),
   'ledger.proof.consistency': (f) => ({ tenant: TENANT, from: f.checkpointSize }),
   'ledger.record.read': (f, w) => ({ tenant: TENANT, eventId: f.record[w].eventId, purpose: 'TREAT' }),
-  'ledger.entry.get': (f, w) => ({ tenant: TENANT, eventId: f.record[w].eventId }),
   'ledger.get.entry': (f, w) => ({ tenant: TENANT, eventId: f.record[w].eventId }),
 };
 

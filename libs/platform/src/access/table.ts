@@ -72,7 +72,7 @@ export const ACCESS_TABLE = {
   'ledger.checkpoint.read': {
     summary: 'Signed checkpoints',
     grants: copy(EVERY_ROLE),
-    nats: ['ledger.get.checkpoint', 'ledger.checkpoint.get'],
+    nats: ['ledger.get.checkpoint'],
   },
   'ledger.proof.consistency': { summary: 'Consistency proof between two tree sizes', grants: copy(EVERY_ROLE), nats: ['ledger.proof.consistency'] },
 
@@ -84,7 +84,7 @@ export const ACCESS_TABLE = {
   'ledger.entry.read': {
     summary: 'One entry (by seq or event id)',
     grants: { ...copy(METADATA_STAFF), patient: ['own-patient'] },
-    nats: ['ledger.get.entry', 'ledger.entry.get'],
+    nats: ['ledger.get.entry'],
   },
   'ledger.proof.inclusion': {
     summary: 'Inclusion proof of one entry',

@@ -12,7 +12,8 @@ import { CheckpointMonitor } from '../monitor/checkpoint.monitor';
 
 /** JetStream transport patterns: one durable consumer each (see consumerSpecs). */
 export const PATTERNS = {
-  access: 'audit.access-events',
+  /** The ledger's receipts (`ledger.entry.<tenant>`); those of access entries carry the access. */
+  accessReceipts: 'audit.access-receipts',
   checkpoints: 'audit.checkpoints',
   alerts: 'audit.alerts',
 } as const;
@@ -29,7 +30,7 @@ export function consumerSpecs(config: AuditConfig, s: Subjects) {
   const d = config.AUDIT_DURABLE_PREFIX;
   return {
     // The receipts of access entries (never LEDGER_APPEND: only the ledger reads patient payloads).
-    [PATTERNS.access]: { ...common, stream: s.stream('LEDGER_ENTRIES'), durable: `${d}-access`, filterSubjects: [s.entry('*')], maxInFlight: 64 },
+    [PATTERNS.accessReceipts]: { ...common, stream: s.stream('LEDGER_ENTRIES'), durable: `${d}-access`, filterSubjects: [s.entry('*')], maxInFlight: 64 },
     [PATTERNS.checkpoints]: { ...common, stream: s.stream('LEDGER_ENTRIES'), durable: `${d}-checkpoints`, filterSubjects: [s.checkpoint('*')], maxInFlight: 16 },
     [PATTERNS.alerts]: { ...common, stream: s.stream('AUDIT'), durable: `${d}-alerts`, filterSubjects: [s.audit('alert', '*'), s.audit('breakglass', '*')], maxInFlight: 64 },
   };
@@ -60,8 +61,8 @@ export class AuditConsumers {
   }
 
   /** `ledger.entry.<tenant>`: receipts; those of access entries carry the access. */
-  @EventPattern(PATTERNS.access)
-  async accessEvent(@Payload() body: unknown, @Ctx() ctx: JetStreamContext): Promise<void> {
+  @EventPattern(PATTERNS.accessReceipts)
+  async accessReceipt(@Payload() body: unknown, @Ctx() ctx: JetStreamContext): Promise<void> {
     const msg = ctx.getMessage();
     const ev = parseAccessReceipt(this.tenantOf(msg.subject, 2), body);
     if (ev) await this.access.accept(ev);
@@ -72,7 +73,7 @@ export class AuditConsumers {
   async checkpoint(@Payload() body: unknown, @Ctx() ctx: JetStreamContext): Promise<void> {
     const msg = ctx.getMessage();
     const tenant = this.nats.subjects.local(msg.subject).split('.')[2] ?? '';
-    // `ledger.checkpoint.get` requests (deprecated) are stored on this stream too: not checkpoints.
+    // Requests on the retired name `ledger.checkpoint.get` were stored on this stream too: not checkpoints.
     if (isObj(body) && typeof body['note'] !== 'string' && !('rootHash' in body)) return;
     if (!TENANT_PATTERN.test(tenant)) throw new PoisonMessageError('bad_subject', `no tenant in subject ${msg.subject}`);
     const note = isObj(body) && typeof body['note'] === 'string' ? body['note'] : JSON.stringify(body);

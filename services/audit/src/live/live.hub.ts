@@ -26,7 +26,7 @@ function classify(local: string, body: unknown): { tenant: string; type: LiveEve
   if (parts.length !== 3 || !isObj(body)) return undefined;
   const [a, b, tenant] = parts as [string, string, string];
   if (!TENANT_PATTERN.test(tenant)) return undefined;
-  // Old-style requests (`ledger.entry.get`, `ledger.checkpoint.get`) share these subjects: shapes tell them apart.
+  // Requests on the retired names `ledger.entry.get` and `ledger.checkpoint.get` were stored on these subjects: shapes tell them apart.
   if (a === 'ledger' && b === 'entry') return typeof body['seq'] === 'number' && typeof body['leafHash'] === 'string' ? { tenant, type: 'receipt' } : undefined;
   if (a === 'ledger' && b === 'checkpoint') return typeof body['note'] === 'string' ? { tenant, type: 'checkpoint' } : undefined;
   if (a !== 'audit') return undefined;

@@ -249,7 +249,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
       }
       return this.accept(tenant, cp, note, head.size, source, cosignedBy);
     }
-    throw new LedgerUnavailableError(`monitor head of ${tenant} kept moving; try again`);
+    throw new LedgerUnavailableError('ledger.get.checkpoint', `monitor head of ${tenant} kept moving; try again`);
   }
 
   private async accept(tenant: string, cp: VerifiedCheckpoint, note: string, consistentWith: number | null, source: CheckSource, cosignedBy?: string[]): Promise<CheckOutcome> {
@@ -278,7 +278,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
   async poll(tenant: string): Promise<CheckOutcome | { outcome: 'none' }> {
     const latest = await this.ledger.latestCheckpoint(tenant);
     if (!latest) return { outcome: 'none' };
-    if (typeof latest.note !== 'string') throw new LedgerUnavailableError('ledger.get.checkpoint: answer has no note');
+    if (typeof latest.note !== 'string') throw new LedgerUnavailableError('ledger.get.checkpoint', 'answer has no note');
     const head = await this.store.monitor.findOne({ _id: tenant });
     // Judge the size the ledger signed, not the unsigned field beside it; a note that does not
     // verify is not a regression but a forgery, and check() below raises that alert.

@@ -1,6 +1,6 @@
-import { createLogger, loadConfig, RunningService, startService } from '@clinical-ledger/platform';
+import { createLogger, loadConfig, RunningService, startDefinition } from '@clinical-ledger/platform';
 import { eventually, Infra, TestAuth } from '@clinical-ledger/testing';
-import { ConsentAppModule } from '../app.module';
+import { consentService } from '../bootstrap';
 import { ConsentConfig } from '../config';
 
 /** The consent service in this process on the test's servers (loopback, any free port), once ready. */
@@ -14,7 +14,7 @@ export async function startConsentUnderTest(infra: Infra, auth: TestAuth, env: R
     ...auth.env,
     ...env,
   });
-  const svc = await startService(ConsentAppModule.forRoot(config), { config, port: 0, handleSignals: false, logger: createLogger('consent', 'silent') });
+  const svc = await startDefinition(consentService(config), { port: 0, handleSignals: false, logger: createLogger('consent', 'silent') });
   await eventually(async () => (await fetch(`${svc.url}/readyz`)).status === 200, 20_000, 'consent ready');
   return svc;
 }

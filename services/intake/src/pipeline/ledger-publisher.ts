@@ -1,8 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import type { PubAck } from '@nats-io/jetstream';
-import { headers } from '@nats-io/transport-node';
 import { AppendCategory, LedgerEvent, Receipt, validateEnvelope } from '@clinical-ledger/contracts';
-import { JetStreamPublisher, MessageTooLargeError, NatsService, PublishError, PublishUnavailableError, PublishUnconfirmedError, ReceiptAwaiter } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, LedgerNatsClient, MessageTooLargeError, NatsRequestClient, NatsService, PublishError, PublishUnavailableError, PublishUnconfirmedError, ReceiptAwaiter } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService, ServiceToken } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Histogram } from 'prom-client';
@@ -32,8 +31,8 @@ export class LedgerPublisher implements OnModuleInit {
   private readonly publisher: JetStreamPublisher;
   private readonly publishSeconds: Histogram<string>;
 
-  /** This service's token: the ledger admits `ledger.get.entry` callers by the access table. */
-  private readonly serviceToken: ServiceToken;
+  /** `ledger.get.entry`, asked with this service's token (the ledger admits callers by the access table). */
+  private readonly ledger: LedgerNatsClient;
 
   constructor(
     private readonly nats: NatsService,
@@ -42,7 +41,10 @@ export class LedgerPublisher implements OnModuleInit {
     @Inject(LOGGER) private readonly logger: Logger,
     metrics: MetricsService,
   ) {
-    this.serviceToken = new ServiceToken(config.SERVICE_TOKEN_FILE);
+    const token = new ServiceToken(config.SERVICE_TOKEN_FILE);
+    this.ledger = new LedgerNatsClient(
+      new NatsRequestClient({ connection: () => nats.ready(), subjects: nats.subjects, authorization: () => token.authorization(), timeoutMs: Math.min(config.INTAKE_RECEIPT_TIMEOUT_MS, 5_000) }),
+    );
     this.publishSeconds = metrics.histogram('intake_publish_seconds', 'JetStream publish latency (until PubAck)', ['outcome']);
     const inflight = metrics.gauge('intake_jetstream_inflight', 'JetStream requests (publishes, control id registry) waiting for an answer');
     this.publisher = new JetStreamPublisher(nats, {
@@ -124,20 +126,13 @@ export class LedgerPublisher implements OnModuleInit {
    */
   private async lookupReceipt(tenant: string, eventId: string): Promise<void> {
     try {
-      const nc = await this.nats.ready();
-      const h = headers();
-      h.set('Authorization', this.serviceToken.authorization());
-      const reply = await nc.request(this.nats.subjects.request('ledger.get.entry'), JSON.stringify({ tenant, eventId }), {
-        timeout: Math.min(this.config.INTAKE_RECEIPT_TIMEOUT_MS, 5_000),
-        headers: h,
-      });
-      const body = reply.json<Partial<Receipt> & { receipt?: Receipt }>();
-      const receipt = (body.receipt ?? body) as Receipt;
-      if (receipt.eventId === eventId && typeof receipt.seq === 'number') this.receipts.deliver(receipt);
+      const entry = await this.ledger.findEntry(tenant, { eventId });
+      if (entry?.receipt.eventId === eventId) this.receipts.deliver(entry.receipt);
     } catch {
       /* no ledger answering: the receipt subscription may still deliver */
     }
   }
+
 }
 
 function tooSlow(waiting: number): TemporarilyUnavailableError {

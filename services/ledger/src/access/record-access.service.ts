@@ -9,39 +9,19 @@ import {
   LedgerEvent,
   PURPOSE_PATTERN,
   Receipt,
+  type RecordReadRequest,
+  type RecordReadResult,
 } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
-import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, NatsRequestClient, NatsService, RequestRefusedError, RequestUnavailableError } from '@clinical-ledger/messaging';
 import { Admission, CONFIG, LOGGER, MetricsService, ServiceToken } from '@clinical-ledger/platform';
-import { headers } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { LedgerConfig } from '../config';
 import { Appender, DataKeyService, keyScope, open, payloadAad } from '@clinical-ledger/log';
 import { badRequest, LedgerApiError, ReadService } from '../read/read.service';
 
-export interface RecordReadRequest {
-  tenant: string;
-  eventId: string;
-  /** HL7 v3 PurposeOfUse (TREAT, ETREAT, ...). */
-  purpose: string;
-  /** Emergency access: the mandatory reason (recorded and alerted by consent). */
-  breakGlassReason?: string;
-  /** Refused when given: the role comes from the token (kept to say so clearly). */
-  role?: string;
-}
-
-export interface RecordReadResult {
-  tenant: string;
-  eventId: string;
-  seq: number;
-  /** The envelope as on the chain (without data). */
-  event: Record<string, unknown>;
-  data: unknown;
-  decision: ConsentDecision;
-  /** Receipt of the access entry recorded before this answer left. */
-  access: Receipt;
-}
+export type { RecordReadRequest, RecordReadResult } from '@clinical-ledger/contracts';
 
 /**
  * Consent-gated record reads (access table: `ledger.record.read`): a clinical role (or a service)
@@ -53,8 +33,8 @@ export interface RecordReadResult {
 @Injectable()
 export class RecordAccessService {
   private readonly reads: Counter<string>;
-  /** This service's token for consent.decide: consent checks its callers like HTTP. */
-  private readonly serviceToken: ServiceToken;
+  /** consent.decide, asked with this service's token: consent checks its callers like HTTP. */
+  private readonly consent: NatsRequestClient;
 
   constructor(
     @Inject(CONFIG) private readonly config: LedgerConfig,
@@ -68,7 +48,8 @@ export class RecordAccessService {
     metrics: MetricsService,
   ) {
     this.reads = metrics.counter('ledger_record_reads_total', 'Consent-gated record reads', ['outcome']);
-    this.serviceToken = new ServiceToken(config.SERVICE_TOKEN_FILE);
+    const token = new ServiceToken(config.SERVICE_TOKEN_FILE);
+    this.consent = new NatsRequestClient({ connection: () => nats.ready(), subjects: nats.subjects, authorization: () => token.authorization(), timeoutMs: config.LEDGER_CONSENT_TIMEOUT_MS });
   }
 
   async read(admission: Admission, req: RecordReadRequest): Promise<RecordReadResult> {
@@ -125,25 +106,22 @@ export class RecordAccessService {
   }
 
   private async decide(request: ConsentDecisionRequest): Promise<ConsentDecision> {
-    const nc = await this.nats.ready();
-    let reply: unknown;
+    let d: Partial<ConsentDecision>;
     try {
-      const h = headers();
-      h.set('Authorization', this.serviceToken.authorization());
-      const msg = await nc.request(this.nats.subjects.request('consent.decide'), JSON.stringify(request), { timeout: this.config.LEDGER_CONSENT_TIMEOUT_MS, headers: h });
-      reply = msg.json();
+      d = await this.consent.ask('consent.decide', request);
     } catch (err) {
       this.reads.inc({ outcome: 'consent_unavailable' });
-      throw new LedgerApiError(503, 'consent_unavailable', `no consent decision (${err instanceof Error ? err.message : String(err)}); nothing was read`);
+      if (err instanceof RequestRefusedError && err.code === 'invalid_input') throw new LedgerApiError(400, 'invalid_input', `consent rejected the request: ${err.reply?.message ?? ''}`);
+      if (err instanceof RequestUnavailableError && !err.reply) throw new LedgerApiError(503, 'consent_unavailable', `no consent decision (${err.message}); nothing was read`);
+      throw new LedgerApiError(503, 'consent_unavailable', `consent answered without a decision: ${err instanceof Error ? err.message : String(err)}; nothing was read`);
     }
-    const d = reply as Partial<ConsentDecision> & { error?: string; message?: string };
-    if (d && (d.decision === 'permit' || d.decision === 'deny') && typeof d.reason === 'string') {
+    if ((d.decision === 'permit' || d.decision === 'deny') && typeof d.reason === 'string') {
       return { decision: d.decision, reason: d.reason, consentSeq: typeof d.consentSeq === 'number' ? d.consentSeq : null, breakGlass: d.breakGlass === true };
     }
     this.reads.inc({ outcome: 'consent_unavailable' });
-    if (d && d.error === 'invalid_input') throw new LedgerApiError(400, 'invalid_input', `consent rejected the request: ${d.message ?? ''}`);
-    throw new LedgerApiError(503, 'consent_unavailable', `consent answered without a decision${d?.message ? `: ${d.message}` : ''}; nothing was read`);
+    throw new LedgerApiError(503, 'consent_unavailable', 'consent answered without a decision; nothing was read');
   }
+
 
   /** Publishes the access event and resolves once its entry is durably on the chain. */
   private async recordAccess(tenant: string, subject: string, record: AccessRecord): Promise<Receipt> {

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { jetstreamManager, type MsgRequest, type StoredMsg } from '@nats-io/jetstream';
 import { headers as natsHeaders } from '@nats-io/transport-node';
-import { TENANT_PATTERN } from '@clinical-ledger/contracts';
+import { TENANT_PATTERN, type DeadLetterPage, type DeadLetterView, type ReplayResult } from '@clinical-ledger/contracts';
 import { DEAD_LETTER_HEADERS, deadLetterContext, JetStreamPublisher, NatsService, type DeadLetterContent } from '@clinical-ledger/messaging';
 import { LOGGER, type Principal } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
@@ -11,38 +11,7 @@ import { ErasureService, type ErasurePurger, type ErasureTarget } from '../erasu
 import { badRequest, LedgerApiError, notFound } from '../read/read.service';
 import { LEDGER_SEALER, patientTag, unsealDeadLetter } from './dead-letter-crypto';
 
-/** One dead letter as an operator sees it: why, where from, and which event; never the payload. */
-export interface DeadLetterView {
-  /** Seq in the DEAD_LETTER stream: what `replay` takes. */
-  seq: number;
-  reason: string;
-  detail: string;
-  /** The original subject (`ledger.append.<tenant>.<category>`). */
-  subject: string;
-  /** Seq the message had in LEDGER_APPEND. */
-  streamSeq: number;
-  deliveries: number;
-  deadLetteredAt: string;
-  /** `sha256:<hex>` of the original payload. */
-  digest: string;
-  /** The publisher's Nats-Msg-Id (the event id), when it had one. */
-  msgId: string | null;
-  /** False when it could not be unsealed (another KEK): it can then be neither read nor replayed here. */
-  readable: boolean;
-}
-
-export interface DeadLetterPage {
-  tenant: string;
-  deadLetters: DeadLetterView[];
-  /** Pass as `after` for the next page; null at the end. */
-  next: number | null;
-}
-
-export interface ReplayResult {
-  tenant: string;
-  replayed: { seq: number; subject: string; msgId: string | null; newStreamSeq: number }[];
-  failed: { seq: number; error: string }[];
-}
+export type { DeadLetterPage, DeadLetterView, ReplayResult } from '@clinical-ledger/contracts';
 
 const MAX_PAGE = 500;
 /** On a replayed message: the publisher's original Nats-Msg-Id (the replay has its own, for JetStream's dedupe). */

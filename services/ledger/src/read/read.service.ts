@@ -14,7 +14,7 @@ import {
   verifyInclusion,
   type EntryCore,
 } from '@clinical-ledger/chain';
-import { TENANT_PATTERN, type Receipt } from '@clinical-ledger/contracts';
+import { TENANT_PATTERN, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView as ApiEntryView, type InclusionView, type PatientEventsView } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore, receiptOf, verifyStoredChain, type CheckpointDoc, type EntryDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { CONFIG } from '@clinical-ledger/platform';
 import { originFor, type LedgerConfig } from '../config';
@@ -37,92 +37,13 @@ function integrityError(tenant: string, size: number, err: unknown, what = 'stor
 export const badRequest = (field: string, message: string) =>
   new LedgerApiError(400, 'invalid_input', `${field}: ${message}`, { errors: [{ field, message }] });
 
-export interface EntryView {
-  tenant: string;
-  seq: number;
-  eventId: string;
-  /** The hashed core, parsed (the envelope without data, payload digest, prev, kid...). */
-  core: EntryCore;
-  /** The exact stored core bytes (base64): what the leaf hash covers. */
-  coreBytes: string;
-  leafHash: string;
-  signature: string;
-  kid: string;
-  recordedAt: string;
-  receipt: Receipt;
-}
-
-/** An entry as stored, for paging through a chain: bytes are served as they are, never decoded. */
-export interface EntryRecord {
-  seq: number;
-  eventId: string;
-  /** The exact stored core bytes (base64). */
-  coreBytes: string;
-  /** Stored leaf hash (hex). */
-  leafHash: string;
-  /** Stored Ed25519 signature over the leaf hash (base64). */
-  signature: string;
-  kid: string;
-  recordedAt: string;
-}
-
-export interface EntryPage {
-  tenant: string;
-  from: number;
-  limit: number;
-  /** Durable size of the chain when the page was read. */
-  size: number;
-  /** Up to `limit` stored entries with seq >= from, in seq order. */
-  entries: EntryRecord[];
-  /** `from` of the next page, or null when this page was the last. */
-  next: number | null;
-}
+/** An entry with its core parsed (libs/chain EntryCore): the ledger API contract's EntryView. */
+export type EntryView = ApiEntryView<EntryCore>;
+export type { CheckpointView, ConsistencyView, EntryPage, EntryRecord, InclusionView, PatientEventsView } from '@clinical-ledger/contracts';
 
 /** Most entries one page carries. */
 export const MAX_ENTRY_PAGE = 1_000;
 
-export interface CheckpointView {
-  tenant: string;
-  origin: string;
-  size: number;
-  rootHash: string;
-  note: string;
-  /** Always true: only checkpoints the writer signed and stored are served (nothing is signed on request). */
-  stored: true;
-  /** Witnesses (kids) whose cosignature/v1 lines are on `note`; empty when not cosigned (yet). */
-  cosignedBy: string[];
-}
-
-export interface PatientEventsView {
-  tenant: string;
-  subject: string;
-  events: { seq: number; eventId: string; type: string; dataclass: string; time: string | undefined; recordedAt: string }[];
-}
-
-export interface InclusionView {
-  tenant: string;
-  seq: number;
-  eventId: string;
-  size: number;
-  leafHash: string;
-  /** Hex hashes, leaf to root (RFC 9162 PATH). */
-  proof: string[];
-  rootHash: string;
-  checkpoint: CheckpointView;
-}
-
-export interface ConsistencyView {
-  tenant: string;
-  from: number;
-  to: number;
-  proof: string[];
-  fromRoot: string;
-  toRoot: string;
-  /** The stored checkpoint at `to`. */
-  checkpoint: CheckpointView;
-  /** The stored checkpoint at `from`. */
-  fromCheckpoint: CheckpointView;
-}
 
 function asInt(v: unknown, field: string, min = 0): number {
   const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : v;

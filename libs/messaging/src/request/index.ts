@@ -1,0 +1,4 @@
+export * from './errors';
+export * from './transport';
+export * from './client';
+export * from './ledger-client';
