@@ -17,7 +17,7 @@ import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import type { Response } from 'express';
 import { ChangeResult, ConsentService } from './consent.service';
 import { DecisionService, parseDecisionRequest } from './decision.service';
-import { fromFhir, fromJson, PSEUDONYM_PATTERN, toFhir } from './domain/input';
+import { type ConsentBody, fromFhir, fromJson, PSEUDONYM_PATTERN, toFhir } from './domain/input';
 import { RebuildService } from './rebuild.service';
 import { ProjectionStore } from './projection.store';
 
@@ -32,12 +32,6 @@ export function tenantFor(a: Admission, named?: unknown): string {
   a.assertTenant(tenant);
   return tenant;
 }
-
-/**
- * A consent change as sent: a FHIR Consent or the plain JSON form. The raw body on purpose (no
- * DTO for the global pipe): which form it is decides its validator, fromFhir or fromJson.
- */
-type ConsentSubmission = unknown;
 
 function wantsFhir(accept?: string): boolean {
   return /application\/fhir\+json/i.test(accept ?? '');
@@ -71,7 +65,7 @@ export class ConsentController {
   @ApiBody({ schema: { type: 'object' } })
   async submit(
     @Admitted() admission: Admission,
-    @Body() body: ConsentSubmission,
+    @Body() body: ConsentBody,
     @Query('tenant') qTenant: string | undefined,
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) res: Response,

@@ -32,6 +32,12 @@ const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && 
 export type ConsentStatus = 'active' | 'inactive' | 'rejected' | 'entered-in-error';
 export const STATUSES: ConsentStatus[] = ['active', 'inactive', 'rejected', 'entered-in-error'];
 
+/**
+ * A consent change as sent over HTTP: a FHIR R4 Consent or the plain JSON form. Raw on purpose (no
+ * DTO for the global validation pipe): which form it is decides its validator, fromFhir or fromJson.
+ */
+export type ConsentBody = unknown;
+
 /** A patient reference before pseudonymisation: the pseudonym itself or a raw identifier. */
 export type PatientRef = { pseudonym: string } | { system: string; value: string };
 

@@ -20,7 +20,7 @@ import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import type { Request, Response } from 'express';
 import { ChangeResult, ConsentService } from '../consent.service';
 import { tenantFor } from '../consent.controller';
-import { ConsentInput, ConsentStatus, fromFhir, PSEUDONYM_PATTERN, PSEUDONYM_SYSTEM, STATUSES, toFhir } from '../domain/input';
+import { type ConsentBody, ConsentInput, ConsentStatus, fromFhir, PSEUDONYM_PATTERN, PSEUDONYM_SYSTEM, STATUSES, toFhir } from '../domain/input';
 import { ConsentState } from '../domain/rules';
 import { ProjectionStore } from '../projection.store';
 import { FHIR_JSON, OperationOutcomeFilter, outcome } from './operation-outcome';
@@ -107,7 +107,7 @@ export class ConsentFhirController {
   @ApiBody({ schema: { type: 'object' } })
   async create(
     @Admitted() a: Admission,
-    @Body() body: unknown,
+    @Body() body: ConsentBody,
     @Query() q: Query,
     @Headers('idempotency-key') key: string | undefined,
     @Res({ passthrough: true }) res: Response,
@@ -184,7 +184,7 @@ export class ConsentFhirController {
   async update(
     @Admitted() a: Admission,
     @Param('id') id: string,
-    @Body() body: unknown,
+    @Body() body: ConsentBody,
     @Query('tenant') t: unknown,
     @Headers('if-match') ifMatch: string | undefined,
     @Headers('idempotency-key') key: string | undefined,
