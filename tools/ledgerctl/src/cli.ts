@@ -12,6 +12,7 @@ import { proveInclusion } from './inclusion';
 import { readInput, type CliIo } from './io';
 import { buildKeyring } from './keyring';
 import { generateKey, generateWitnessKey } from './keys';
+import { keysBundle, renderBundle } from './keys-bundle';
 import { renderCheckpoint, renderDeadLetters, renderInclusion, renderKey, renderReplay, renderVerify } from './output';
 import { ProgressBar } from './progress';
 import { registerStreams } from './streams/command';
@@ -129,6 +130,24 @@ export async function run(argv: string[], io: CliIo): Promise<number> {
     .action((o: { name: string; out: string; force?: boolean; showPrivate?: boolean }) => {
       const k = generateKey(o);
       print(k, renderKey(k));
+    });
+
+  keys
+    .command('bundle')
+    .description('every secret a small deployment needs (Compose, trials), one folder per service with only what it reads; keys are kept on later runs, tokens minted again')
+    .requiredOption('--out <dir>', 'bundle folder')
+    .requiredOption('--name <name>', 'the ledger signing key name (LEDGER_SIGNING_KEY_NAME)')
+    .requiredOption('--tenant <tenant>', 'a hospital id (repeat for each)', collect)
+    .option('--issuer <iss>', 'AUTH_ISSUER of the minted tokens', 'clinical-ledger-keys-bundle')
+    .option('--audience <aud>', 'AUTH_AUDIENCE of the minted tokens', 'clinical-ledger')
+    .addOption(new Option('--token-hours <h>', 'lifetime of the minted tokens').argParser(intArg(1, 24 * 366)).default(12))
+    .option('--owner <uid:gid>', 'give the files to this user (the image runs services as 1000:1000)')
+    .option('--json', 'machine-readable output')
+    .action(async (o: { out: string; name: string; tenant: string[]; issuer: string; audience: string; tokenHours: number; owner?: string }) => {
+      const owner = o.owner?.match(/^(\d+):(\d+)$/);
+      if (o.owner && !owner) throw new InputError('USAGE', '--owner must be <uid>:<gid>');
+      const r = await keysBundle({ out: o.out, name: o.name, tenants: o.tenant, issuer: o.issuer, audience: o.audience, tokenHours: o.tokenHours, ...(owner ? { owner: { uid: Number(owner[1]), gid: Number(owner[2]) } } : {}) });
+      print(r, renderBundle(r));
     });
 
   const checkpoint = program.command('checkpoint').description('signed checkpoints (C2SP tlog-checkpoint notes)');

@@ -50,6 +50,7 @@ function connectionOptions(t: NatsTarget): ConnectionOptions {
   };
 }
 
+const isTransient = (err: unknown) => /temporarily unavailable|no responders|timeout|leader/i.test(String(err));
 const isAuthError = (err: unknown) => /authoriz|authentic|permissions violation/i.test(String(err));
 
 /** Connects and reaches JetStream, retrying transient failures until `waitMs` passed; auth errors end at once. */
@@ -74,11 +75,20 @@ export async function initStreams(target: NatsTarget, o: InitOptions): Promise<I
   const assets = systemAssets(o);
   const { nc, jsm } = await reach(target);
   const done: AssetReport[] = [];
+  const deadline = Date.now() + target.waitMs;
   const step = async (what: string, f: () => Promise<AssetReport>) => {
-    try {
-      done.push(await f());
-    } catch (err) {
-      throw new NatsError('NATS_REFUSED_CHANGE', `${what}: ${String(err)}${/insufficient resources|replicas/i.test(String(err)) ? ` (${o.replicas} replicas need at least as many JetStream servers in the cluster)` : ''}`);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        done.push(await f());
+        return;
+      } catch (err) {
+        // A cluster that just started answers before it elected its JetStream leaders: wait for them.
+        if (isTransient(err) && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** attempt)));
+          continue;
+        }
+        throw new NatsError('NATS_REFUSED_CHANGE', `${what}: ${String(err)}${/insufficient resources|replicas/i.test(String(err)) ? ` (${o.replicas} replicas need at least as many JetStream servers in the cluster)` : ''}`);
+      }
     }
   };
   try {
