@@ -9,6 +9,7 @@ import { ConsentService } from './consent.service';
 import { DecisionService } from './decision.service';
 import { ConsentErrorFilter } from './errors.filter';
 import { FhirJsonMiddleware } from './fhir-json.middleware';
+import { ConsentCapabilityController } from './fhir/capability.controller';
 import { ConsentFhirController } from './fhir/consent-fhir.controller';
 import { LedgerLink } from './ledger.link';
 import { LedgerChainSource } from './ledger.source';
@@ -25,7 +26,7 @@ export class ConsentAppModule implements NestModule {
     return {
       module: ConsentAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule],
-      controllers: [ConsentController, ConsentFhirController, NatsResponders],
+      controllers: [ConsentController, ConsentFhirController, ConsentCapabilityController, NatsResponders],
       providers: [
         ProjectionStore,
         LedgerLink,

@@ -143,6 +143,7 @@ export const ACCESS_TABLE = {
     },
     nats: ['consent.decide'],
   },
+  'consent.metadata': { summary: 'FHIR CapabilityStatement of the Consent API', public: true, grants: {} },
   'consent.rebuild': { summary: "Rebuild a hospital's consent projection from the chain", grants: { admin: ['tenant'], service: ['tenant'] } },
 
   // ---- audit ------------------------------------------------------------------------------------

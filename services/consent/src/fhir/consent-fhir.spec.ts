@@ -91,6 +91,12 @@ describe('FHIR Consent API', () => {
 
   let created: Json;
 
+  it('says what it offers in a public CapabilityStatement', async () => {
+    const cap = await call('GET', '/fhir/r4/metadata', { token: null });
+    expect(cap).toMatchObject({ status: 200, body: { resourceType: 'CapabilityStatement', fhirVersion: '4.0.1', rest: [{ resource: [{ type: 'Consent' }] }] } });
+    expect(cap.body['rest'][0]['resource'][0]['interaction'].map((i: Json) => i['code'])).toEqual(['create', 'read', 'vread', 'update', 'search-type']);
+  });
+
   it('creates a consent (FHIR create), recorded on the chain, with Location and ETag', async () => {
     const res = await call('POST', '/fhir/r4/Consent', { body: consent(alice, { id: 'chosen-by-client' }) });
     expect(res.status).toBe(201);
