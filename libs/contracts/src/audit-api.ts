@@ -270,7 +270,8 @@ export type LiveMessageType = (typeof LIVE_MESSAGE_TYPES)[number];
  * Live streams, the same messages over two transports:
  * - SSE: `GET /v1/audit/:tenant/stream?types=` (staff) and
  *   `GET /v1/audit/:tenant/patients/:subject/access/stream` (the patient's own accesses; patient
- *   tokens), bearer header; each message is an SSE event named by `type` whose data is `data`.
+ *   tokens), bearer header; each message is an SSE event named by `type` whose data is `data`
+ *   (with `recent: true` inside it for the recent past), after a `hello` event (`LiveHello`).
  * - WebSocket: `GET /v1/audit/live` (upgrade); the first client message is `LiveSubscribe` (the
  *   token travels in it, never in the URL); the server answers `LiveHello` or `LiveRefused` (then
  *   closes 4401/4403/4429/4503), then sends `LiveMessage`s as JSON text frames.

@@ -58,12 +58,14 @@ export async function startStack(o: StackOptions): Promise<Stack> {
   const witnessEnv: Record<string, string> = witness
     ? { LEDGER_WITNESSES: `${witness.vkey} ${witness.url}`, LEDGER_WITNESS_QUORUM: '1', LEDGER_WITNESS_RETRY_MS: '300', AUDIT_WITNESS_KEYS: witness.vkey, AUDIT_WITNESS_QUORUM: '1', PORTAL_WITNESS_KEYS: witness.vkey }
     : {};
+  const secretsFile = pseudonymSecretsFile({ [o.tenant]: secret });
   const env: Record<string, string> = {
     LOG_LEVEL: 'info',
     INTAKE_MLLP_PORT: String(mllpPort),
     INTAKE_MLLP_HOST: '127.0.0.1',
     INTAKE_FACILITY_TENANTS: `STMARYS=${o.tenant}`,
-    INTAKE_PSEUDONYM_SECRETS_FILE: pseudonymSecretsFile({ [o.tenant]: secret }),
+    INTAKE_PSEUDONYM_SECRETS_FILE: secretsFile,
+    AUDIT_PSEUDONYM_SECRETS_FILE: secretsFile,
     INTAKE_ASSIGNING_AUTHORITIES: `STMARYS=${o.authority}`,
     ...o.env,
     ...auth.env,
@@ -85,7 +87,11 @@ export async function startStack(o: StackOptions): Promise<Stack> {
     keys.remove();
   };
   try {
-    for (const name of o.services.filter((s) => s !== 'portal')) running.push(await spawnService(name, env, logFile(name)));
+    for (const name of o.services.filter((s) => s !== 'portal')) {
+      // Audit reads the ledger's entry listing (verify jobs, the overview) over HTTP.
+      const own = name === 'audit' && running.some((r) => r.name === 'ledger') ? { ...env, AUDIT_LEDGER_URL: svc('ledger').url } : env;
+      running.push(await spawnService(name, own, logFile(name)));
+    }
     if (o.services.includes('portal')) {
       const portalEnv = {
         ...env,

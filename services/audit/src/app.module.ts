@@ -13,11 +13,17 @@ import { DashboardController } from './http/dashboard.controller';
 import { LedgerClient } from './ledger/ledger.client';
 import { LiveHub } from './live/live.hub';
 import { LiveSessions } from './live/live-sessions';
+import { LiveGateway } from './live/live.gateway';
 import { SseController } from './live/sse.controller';
 import { CheckpointMonitor, VERIFIER_KEYRING } from './monitor/checkpoint.monitor';
 import { loadWitnessPolicy, WITNESS_POLICY } from './monitor/witness-keys';
 import { loadVerifierKeyring } from './monitor/verifier-keys';
 import { AuditStore } from './store/audit.store';
+import { AckService } from './alerts/ack.service';
+import { LedgerHttp } from './ops/ledger-http';
+import { OpsController } from './ops/ops.controller';
+import { OverviewService } from './ops/overview.service';
+import { VerifyJobs } from './ops/verify-jobs';
 
 export interface AuditModuleOptions {
   /** The trusted keys, instead of AUDIT_VERIFIER_KEYS / AUDIT_VERIFIER_KEYS_FILE. */
@@ -30,7 +36,7 @@ export class AuditAppModule {
     return {
       module: AuditAppModule,
       imports: [PlatformModule.forRoot(config), MessagingModule, StorageModule, ConsoleModule],
-      controllers: [AuditController, SseController, DashboardController, AuditConsumers],
+      controllers: [AuditController, OpsController, SseController, DashboardController, AuditConsumers],
       providers: [
         // Loaded here, at start: no usable key stops the service with the variable named.
         { provide: VERIFIER_KEYRING, useValue: opts.keyring ?? loadVerifierKeyring(config) },
@@ -40,6 +46,11 @@ export class AuditAppModule {
         AlertService,
         LiveHub,
         LiveSessions,
+        LiveGateway,
+        AckService,
+        LedgerHttp,
+        VerifyJobs,
+        OverviewService,
         CheckpointMonitor,
         AccessProjector,
       ],

@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
 import { ConsoleConfig } from './console/console.config';
 import { TENANT_QUOTAS_PATTERN } from './live/stream-quota';
 
@@ -79,6 +79,25 @@ export class AuditConfig extends ConsoleConfig {
   /** SSE keep-alive comment interval. */
   @Transform(toInt) @IsInt() @Min(1_000)
   AUDIT_SSE_HEARTBEAT_MS = 15_000;
+
+  /** The ledger's HTTP base URL (its entry listing and chain head: verify jobs, the overview). Unset: those answer 503. */
+  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
+  AUDIT_LEDGER_URL?: string;
+
+  /** The hospitals' pseudonym secrets (as intake's): a raw identifier looked up is pseudonymised with it, never stored. */
+  @IsOptional() @IsString()
+  AUDIT_PSEUDONYM_SECRETS_FILE?: string;
+
+  /** Outliers: this many distinct patients read by one actor within AUDIT_OUTLIER_WINDOW_MS. */
+  @Transform(toInt) @IsInt() @Min(2)
+  AUDIT_OUTLIER_PATIENTS = 10;
+
+  @Transform(toInt) @IsInt() @Min(1_000)
+  AUDIT_OUTLIER_WINDOW_MS = 10 * 60_000;
+
+  /** Outliers: this many denials of one actor within the window. */
+  @Transform(toInt) @IsInt() @Min(1)
+  AUDIT_OUTLIER_DENIALS = 3;
 
   /** Mongo collection prefix. */
   @Matches(/^[A-Za-z0-9_]{0,32}$/)

@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
-import { IN_PROCESS_ENV, Json, metric, openSse, SseEvent } from './helpers';
+import { IN_PROCESS_ENV, Json, metric, openSse, openWs, SseEvent } from './helpers';
 
 /**
  * The audit service (in-process) beside the real ledger and consent services (built, spawned) on a
@@ -534,5 +534,43 @@ describe('audit service against the real ledger and consent', () => {
     // Another patient's token, a clinician's, another hospital's: 403.
     const bob = await auth.token({ tenant: TENANT, roles: ['patient'], sub: 'app-bob', patient: testPseudonym('bob') });
     for (const t of [bob, tokens['clinician'], tokens['otherAuditor']]) expect((await openSse(`${audit.url}${path}`, t as string)).status).toBe(403);
+  });
+
+  it('serves the same live streams over WebSocket, the token in the first message: the recent past, then live; refusals close with 4000 + status', async () => {
+    const alice = testPseudonym('alice');
+    const mine = await openWs(audit.url, { token: tokens['alice'], tenant: TENANT, patient: alice });
+    await eventually(() => mine.messages.filter((m) => m['type'] === 'access').length === 4, 10_000, "alice's four accesses over WebSocket");
+    expect(mine.messages[0]).toEqual({ type: 'hello', tenant: TENANT, patient: alice, types: ['access'], recent: 4 });
+    expect(mine.messages.slice(1).every((m) => m['recent'] === true && m['data']['subject'] === alice)).toBe(true);
+    const staff = await openWs(audit.url, { token: tokens['auditor'], tenant: TENANT, types: ['receipt'] });
+    await eventually(() => staff.messages.length > 1, 10_000, 'hello and recent receipts');
+    expect(staff.messages[0]).toMatchObject({ type: 'hello', tenant: TENANT, types: ['receipt'] });
+    const recent = staff.messages.length;
+
+    const again = await readRecord('purpose=TREAT');
+    expect(again.status).toBe(200);
+    const seq = (again.body['access'] as Receipt).seq;
+    await eventually(() => mine.messages.some((m) => m['data']?.['seq'] === seq), 10_000, 'the new access, live');
+    expect(mine.messages.find((m) => m['data']?.['seq'] === seq)).toEqual({ type: 'access', data: expect.objectContaining({ seq, subject: alice, decision: 'permit' }) });
+    await eventually(() => staff.messages.slice(recent).some((m) => m['type'] === 'receipt' && m['data']['seq'] === seq), 10_000, "the access entry's receipt, live");
+    expect(staff.messages.every((m) => m['type'] === 'hello' || m['type'] === 'receipt')).toBe(true);
+    mine.close();
+    staff.close();
+
+    const bob = await auth.token({ tenant: TENANT, roles: ['patient'], sub: 'app-bob', patient: testPseudonym('bob') });
+    const refusals: [unknown, number, string][] = [
+      [{ token: bob, tenant: TENANT, patient: alice }, 4403, 'forbidden'],
+      [{ token: bob, tenant: TENANT }, 4403, 'forbidden'],
+      [{ token: tokens['otherAuditor'], tenant: TENANT }, 4403, 'forbidden'],
+      [{ token: 'not-a-jwt', tenant: TENANT }, 4401, 'invalid_token'],
+      [{ tenant: TENANT }, 4401, 'unauthenticated'],
+      [{ token: tokens['auditor'], tenant: TENANT, types: ['nonsense'] }, 4400, 'invalid_input'],
+      ['hello', 4400, 'invalid_input'],
+    ];
+    for (const [sub, code, error] of refusals) {
+      const ws = await openWs(audit.url, sub);
+      expect(await ws.closed).toEqual({ code, reason: error });
+      expect(ws.messages).toEqual([expect.objectContaining({ type: 'refused', status: code - 4000, error })]);
+    }
   });
 });

@@ -50,6 +50,28 @@ export async function openSse(url: string, token: string): Promise<{ status: num
   return { status: res.status, events, close: () => ctl.abort() };
 }
 
+export interface WsClient {
+  messages: Json[];
+  /** Resolves with the close code and reason once the socket closed. */
+  closed: Promise<{ code: number; reason: string }>;
+  close(): void;
+}
+
+/** A WebSocket client (Node's own) that sends `subscribe` as its first message and collects what comes back. */
+export function openWs(baseUrl: string, subscribe: unknown): Promise<WsClient> {
+  const ws = new WebSocket(`${baseUrl.replace(/^http/, 'ws')}/v1/audit/live`);
+  const messages: Json[] = [];
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.addEventListener('close', (e) => resolve({ code: e.code, reason: e.reason })));
+  ws.addEventListener('message', (e) => void messages.push(JSON.parse(String(e.data)) as Json));
+  return new Promise((resolve, reject) => {
+    ws.addEventListener('open', () => {
+      ws.send(JSON.stringify(subscribe));
+      resolve({ messages, closed, close: () => ws.close() });
+    });
+    ws.addEventListener('error', () => reject(new Error('websocket failed to open')));
+  });
+}
+
 /** Reads a Prometheus counter/gauge value (summed over label sets matching `labels`). */
 export function metric(text: string, name: string, labels: Record<string, string> = {}): number {
   let sum = 0;

@@ -4,7 +4,7 @@ import { eventually, Infra, startInfra, testAuth } from '@clinical-ledger/testin
 import pino from 'pino';
 import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
-import { openSse, IN_PROCESS_ENV } from './helpers';
+import { openSse, openWs, IN_PROCESS_ENV } from './helpers';
 
 /** Live-stream slots are shared fairly: each hospital has its own quota (429 past it), the replica a cap (503). */
 describe('live-stream quotas per tenant', () => {
@@ -51,6 +51,9 @@ describe('live-stream quotas per tenant', () => {
     expect((await open('hosp-a')).status).toBe(200);
     const second = await open('hosp-a');
     expect(second.status).toBe(200);
+    // A WebSocket counts against the same quota.
+    const ws = await openWs(audit.url, { token: await token('hosp-a'), tenant: 'hosp-a' });
+    expect(await ws.closed).toEqual({ code: 4429, reason: 'quota_exceeded' });
     const refused = await refusal('hosp-a');
     expect(refused).toEqual({
       status: 429,

@@ -163,6 +163,7 @@ async function main(): Promise<void> {
     SERVICE_TOKEN_FILE: serviceTokenFile,
     LEDGER_KEK_FILE: secrets.kekFile,
     INTAKE_PSEUDONYM_SECRETS_FILE: secrets.pseudonymSecretsFile,
+    AUDIT_PSEUDONYM_SECRETS_FILE: secrets.pseudonymSecretsFile,
     INTAKE_DEFAULT_TENANT: TENANT,
     // PID-3 of the demo patient's HL7 messages (assigning authority DEMO) maps to its identifier system.
     INTAKE_ASSIGNING_AUTHORITIES: `DEMO=${demoPatient.system}`,
@@ -187,7 +188,7 @@ async function main(): Promise<void> {
         name === 'portal'
           ? { ...env, PORTAL_LEDGER_URL: at('ledger'), PORTAL_CONSENT_URL: at('consent'), PORTAL_AUDIT_URL: at('audit'), PORTAL_HOSPITAL_KEYS: verifierKey, ...(witness ? { PORTAL_WITNESS_KEYS: witness.vkey } : {}) }
           : ledger
-            ? { ...env, CONSENT_LEDGER_URL: ledger.url }
+            ? { ...env, CONSENT_LEDGER_URL: ledger.url, AUDIT_LEDGER_URL: ledger.url }
             : env;
       running.push(await spawnService(name, own, { port, logFile: join(root, '.local', 'logs', `${name}.log`) }));
     }

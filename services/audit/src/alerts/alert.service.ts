@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
-import type { AuditAlert, BreakGlassAlert } from '@clinical-ledger/contracts';
+import type { AuditAlert, BreakGlassAlert, DeadLetterAlert } from '@clinical-ledger/contracts';
 import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
@@ -67,6 +67,34 @@ export class AlertService {
     const doc = { _id: `${alert.tenant}:${alert.alertId}`, type: 'breakglass', kind: 'breakglass', severity: 'warning', ...alert } as AlertDoc;
     const isNew = await insertOnce(this.store.alerts, doc);
     if (isNew) this.breakGlass.inc({ tenant: alert.tenant });
+    return isNew;
+  }
+
+  /**
+   * Stores a dead letter of the ledger as an alert (id from its place in DEAD_LETTER: one alert per
+   * dead letter, whatever the redeliveries) and announces it live on `audit.alert.<tenant>`.
+   */
+  async recordDeadLetter(d: DeadLetterAlert['deadLetter'] & { tenant: string; time: string }): Promise<boolean> {
+    const { tenant, time, ...deadLetter } = d;
+    const alert: DeadLetterAlert = {
+      alertId: alertId('dead_letter', tenant, `${deadLetter.stream}\n${deadLetter.seq}`),
+      tenant,
+      kind: 'dead_letter',
+      severity: 'warning',
+      time,
+      message: `a message on ${deadLetter.subject || deadLetter.stream} was set aside: ${deadLetter.reason}${deadLetter.detail && deadLetter.detail !== deadLetter.reason ? ` (${deadLetter.detail})` : ''}`,
+      deadLetter,
+    };
+    if (!deadLetter.detail) delete deadLetter.detail;
+    const isNew = await insertOnce(this.store.alerts, { _id: `${tenant}:${alert.alertId}`, type: 'deadletter', ...alert } as AlertDoc);
+    if (isNew) {
+      this.raised.inc({ tenant, kind: 'dead_letter' });
+      try {
+        await this.publisher.publish(this.nats.subjects.audit('deadletter', tenant), JSON.stringify({ type: 'deadletter', ...alert }), { msgID: alert.alertId });
+      } catch (err) {
+        this.logger.warn({ tenant, err: String(err) }, 'dead-letter alert stored, not announced live');
+      }
+    }
     return isNew;
   }
 }

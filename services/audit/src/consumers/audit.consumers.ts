@@ -1,7 +1,7 @@
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { TENANT_PATTERN, Subjects, type AuditAlert, type BreakGlassAlert } from '@clinical-ledger/contracts';
-import { JetStreamContext, JetStreamExceptionFilter, NatsService, PoisonMessageError, RetryableError } from '@clinical-ledger/messaging';
+import { DEAD_LETTER_HEADERS, JetStreamContext, JetStreamExceptionFilter, NatsService, PoisonMessageError, RetryableError } from '@clinical-ledger/messaging';
 import { CONFIG } from '@clinical-ledger/platform';
 import { AlertService } from '../alerts/alert.service';
 import { backoffList, type AuditConfig } from '../config';
@@ -9,6 +9,7 @@ import { parseAccessReceipt } from '../access/access-event';
 import { AccessProjector } from '../access/access.projector';
 import { LedgerUnavailableError } from '../ledger/ledger.client';
 import { CheckpointMonitor } from '../monitor/checkpoint.monitor';
+import { OverviewService } from '../ops/overview.service';
 
 /** JetStream transport patterns: one durable consumer each (see consumerSpecs). */
 export const PATTERNS = {
@@ -16,6 +17,7 @@ export const PATTERNS = {
   accessReceipts: 'audit.access-receipts',
   checkpoints: 'audit.checkpoints',
   alerts: 'audit.alerts',
+  deadLetters: 'audit.dead-letters',
 } as const;
 
 /** The durable pull consumers the audit service reads (names from AUDIT_DURABLE_PREFIX). */
@@ -33,6 +35,8 @@ export function consumerSpecs(config: AuditConfig, s: Subjects) {
     [PATTERNS.accessReceipts]: { ...common, stream: s.stream('LEDGER_ENTRIES'), durable: `${d}-access`, filterSubjects: [s.entry('*')], maxInFlight: 64 },
     [PATTERNS.checkpoints]: { ...common, stream: s.stream('LEDGER_ENTRIES'), durable: `${d}-checkpoints`, filterSubjects: [s.checkpoint('*')], maxInFlight: 16 },
     [PATTERNS.alerts]: { ...common, stream: s.stream('AUDIT'), durable: `${d}-alerts`, filterSubjects: [s.audit('alert', '*'), s.audit('breakglass', '*')], maxInFlight: 64 },
+    // The ledger's dead letters (headers only are read: the reason and where from; the body is sealed or a digest).
+    [PATTERNS.deadLetters]: { ...common, stream: s.stream('DEAD_LETTER'), durable: `${d}-deadletters`, filterSubjects: [s.deadLetter('LEDGER_APPEND', '*', '>')], maxInFlight: 16, raw: true },
   };
 }
 
@@ -51,6 +55,7 @@ export class AuditConsumers {
     private readonly access: AccessProjector,
     private readonly monitor: CheckpointMonitor,
     private readonly alerts: AlertService,
+    private readonly overview: OverviewService,
   ) {}
 
   /** The last token of a received subject: the tenant. */
@@ -64,7 +69,10 @@ export class AuditConsumers {
   @EventPattern(PATTERNS.accessReceipts)
   async accessReceipt(@Payload() body: unknown, @Ctx() ctx: JetStreamContext): Promise<void> {
     const msg = ctx.getMessage();
-    const ev = parseAccessReceipt(this.tenantOf(msg.subject, 2), body);
+    const tenant = this.tenantOf(msg.subject, 2);
+    // Every receipt feeds the ingest chart (one insert per tenant and minute).
+    if (isObj(body) && typeof body['seq'] === 'number' && typeof body['recordedAt'] === 'string') await this.overview.sampleReceipt(tenant, body['seq'], body['recordedAt']);
+    const ev = parseAccessReceipt(tenant, body);
     if (ev) await this.access.accept(ev);
   }
 
@@ -99,5 +107,24 @@ export class AuditConsumers {
     }
     if (kind === 'breakglass') await this.alerts.recordBreakGlass(body as unknown as BreakGlassAlert);
     else await this.alerts.record(body as unknown as AuditAlert);
+  }
+
+  /** `deadletter.ledger_append.<tenant>.<tag>`: one alert per dead letter, with its reason. */
+  @EventPattern(PATTERNS.deadLetters)
+  async deadLetter(@Payload() _raw: Uint8Array, @Ctx() ctx: JetStreamContext): Promise<void> {
+    const msg = ctx.getMessage();
+    const tenant = this.tenantOf(msg.subject, 2);
+    const h = (name: string) => msg.headers?.get(name) ?? '';
+    await this.alerts.recordDeadLetter({
+      tenant,
+      stream: h(DEAD_LETTER_HEADERS.stream),
+      subject: h(DEAD_LETTER_HEADERS.subject),
+      reason: h(DEAD_LETTER_HEADERS.reason) || 'unknown',
+      detail: h(DEAD_LETTER_HEADERS.detail),
+      consumer: h(DEAD_LETTER_HEADERS.consumer),
+      deliveries: Number(h(DEAD_LETTER_HEADERS.deliveries)) || 0,
+      seq: msg.streamSeq,
+      time: h(DEAD_LETTER_HEADERS.time) || new Date().toISOString(),
+    });
   }
 }

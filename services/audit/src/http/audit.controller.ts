@@ -1,8 +1,9 @@
 import { Controller, Get, HttpCode, HttpException, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import type { AccessLogEntry } from '@clinical-ledger/contracts';
+import type { AccessLogEntry, AlertPage, AlertView } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted } from '@clinical-ledger/platform';
+import { AckService } from '../alerts/ack.service';
 import { auditBundle } from '../fhir/audit-event';
 import { LedgerUnavailableError } from '../ledger/ledger.client';
 import { badRequest, checkTenant, intParam } from './params';
@@ -25,6 +26,7 @@ export class AuditController {
   constructor(
     private readonly store: AuditStore,
     private readonly monitor: CheckpointMonitor,
+    private readonly acks: AckService,
   ) {}
 
   // ---- access logs --------------------------------------------------------------------------------
@@ -129,14 +131,20 @@ export class AuditController {
 
   @Get(':tenant/alerts')
   @Access('audit.monitor.read')
-  @ApiOperation({ summary: "The tenant's alerts (monitor findings and break-glass), newest first" })
+  @ApiOperation({ summary: "The tenant's alerts (monitor findings, refusals, break-glass, dead letters), newest first, each with its acknowledgement once acknowledged" })
   @ApiParam(TENANT)
   @ApiQuery({ name: 'limit', required: false })
-  async alerts(@Param('tenant') tenant: string, @Query('limit') limit?: string): Promise<unknown> {
+  @ApiQuery({ name: 'open', required: false, description: 'true: only those not acknowledged' })
+  @ApiQuery({ name: 'kind', required: false, description: 'Only these kinds (comma-separated)' })
+  async alerts(@Param('tenant') tenant: string, @Query('limit') limit?: string, @Query('open') open?: string, @Query('kind') kind?: string): Promise<AlertPage> {
     checkTenant(tenant);
     const n = intParam(limit, 'limit', 100, 1, MAX_LIMIT) as number;
-    const docs = await this.store.alerts.find({ tenant }, { projection: { _id: 0 } }).sort({ time: -1 }).limit(n).toArray();
-    return { tenant, alerts: docs };
+    if (open !== undefined && open !== 'true' && open !== 'false') throw badRequest('open', 'must be true or false');
+    const kinds = kind ? new Set(kind.split(',')) : undefined;
+    // Filters after the read (FerretDB serves neither $in nor negations from an index): read more when filtering.
+    const docs = await this.store.alerts.find({ tenant }, { projection: { _id: 0 } }).sort({ time: -1 }).limit(kinds || open === 'true' ? MAX_LIMIT * 5 : n).toArray();
+    const withAcks = await this.acks.attach(tenant, (docs as AlertView[]).filter((a) => !kinds || kinds.has(a.kind)));
+    return { tenant, alerts: withAcks.filter((a) => open !== 'true' || !a.ack).slice(0, n) };
   }
 
   @Get(':tenant/monitor')

@@ -31,7 +31,7 @@ function classify(local: string, body: unknown): { tenant: string; type: LiveEve
   if (a === 'ledger' && b === 'checkpoint') return typeof body['note'] === 'string' ? { tenant, type: 'checkpoint' } : undefined;
   if (a !== 'audit') return undefined;
   if (b === 'access') return { tenant, type: 'access' };
-  if (b === 'alert' || b === 'breakglass') return { tenant, type: 'alert' };
+  if (b === 'alert' || b === 'breakglass' || b === 'deadletter') return { tenant, type: 'alert' };
   if (b === 'verification') return { tenant, type: 'verified' };
   if (b === 'ack') return { tenant, type: 'ack' };
   if (b === 'verify') return { tenant, type: 'verify' };
@@ -88,9 +88,13 @@ export class LiveHub implements OnModuleInit, OnModuleDestroy {
     }
     const what = classify(this.nats.subjects.local(msg.subject), body);
     if (!what) return;
-    const event: LiveEvent = { ...what, data: body as Record<string, unknown> };
+    this.emit({ ...what, data: body as Record<string, unknown> });
+  }
+
+  /** Delivers an event to this replica's listeners (what came on NATS, or local progress such as a verify job's). */
+  emit(event: LiveEvent): void {
     if (event.type === 'receipt' || event.type === 'checkpoint') this.keep(event);
-    for (const key of [what.tenant, '*']) {
+    for (const key of [event.tenant, '*']) {
       for (const l of this.listeners.get(key) ?? []) {
         try {
           l(event);

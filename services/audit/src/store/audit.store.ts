@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import type { AccessLogEntry, AccessRecord, AuditAlert, BreakGlassAlert } from '@clinical-ledger/contracts';
+import type { AccessLogEntry, AccessRecord, AlertAck, AuditAlert, BreakGlassAlert, ConsentChangePage, DeadLetterAlert, VerifyJob } from '@clinical-ledger/contracts';
 import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import { MongoService } from '@clinical-ledger/storage';
 import type { Collection } from 'mongodb';
@@ -58,7 +58,31 @@ export interface MonitorStateDoc {
 export type AlertDoc = { _id: string; tenant: string; alertId: string; time: string } & (
   | ({ type: 'monitor' | 'access' } & AuditAlert)
   | ({ type: 'breakglass'; kind: 'breakglass'; severity: 'warning' } & BreakGlassAlert)
+  | ({ type: 'deadletter' } & DeadLetterAlert)
 );
+
+/** An acknowledgement: `_id` `<tenant>:<alertId>`, insert-only (the first one stands). */
+export interface AckDoc extends AlertAck {
+  _id: string;
+}
+
+/** A verification job: `_id` = jobId; updated by the replica running it only (one writer). */
+export interface VerifyJobDoc extends VerifyJob {
+  _id: string;
+  /** Last sign of life of the runner: a job silent for a minute was interrupted (replica gone). */
+  heartbeatAt: string;
+}
+
+/** The first receipt seen in a minute: `_id` `<tenant>:<minute ms>`, insert-only; the ingest chart's data. */
+export interface IngestSampleDoc {
+  _id: string;
+  tenant: string;
+  minute: number;
+  firstSeq: number;
+}
+
+/** A consent change on the chain: `_id` `<tenant>:<seq>`, insert-only. */
+export type ConsentChangeDoc = { _id: string; tenant: string } & ConsentChangePage['changes'][number];
 
 export const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
 
@@ -85,6 +109,10 @@ export class AuditStore implements OnModuleInit, OnModuleDestroy {
   readonly checkpoints: Collection<VerifiedCheckpointDoc>;
   readonly monitor: Collection<MonitorStateDoc>;
   readonly alerts: Collection<AlertDoc>;
+  readonly acks: Collection<AckDoc>;
+  readonly verifyJobs: Collection<VerifyJobDoc>;
+  readonly ingest: Collection<IngestSampleDoc>;
+  readonly consentChanges: Collection<ConsentChangeDoc>;
   private indexed = false;
   /** Set at shutdown: the index loop stops retrying (its timer would keep the process alive). */
   private stopped = false;
@@ -101,6 +129,10 @@ export class AuditStore implements OnModuleInit, OnModuleDestroy {
     this.checkpoints = mongo.db.collection<VerifiedCheckpointDoc>(`${p}checkpoints`);
     this.monitor = mongo.db.collection<MonitorStateDoc>(`${p}monitor`);
     this.alerts = mongo.db.collection<AlertDoc>(`${p}alerts`);
+    this.acks = mongo.db.collection<AckDoc>(`${p}acks`);
+    this.verifyJobs = mongo.db.collection<VerifyJobDoc>(`${p}verify_jobs`);
+    this.ingest = mongo.db.collection<IngestSampleDoc>(`${p}ingest`);
+    this.consentChanges = mongo.db.collection<ConsentChangeDoc>(`${p}consent_changes`);
   }
 
   onModuleInit(): void {
@@ -123,6 +155,8 @@ export class AuditStore implements OnModuleInit, OnModuleDestroy {
         await this.pending.createIndex({ nextTry: 1 });
         await this.checkpoints.createIndex({ tenant: 1, size: -1 });
         await this.alerts.createIndex({ tenant: 1, time: -1 });
+        await this.ingest.createIndex({ tenant: 1 });
+        await this.consentChanges.createIndex({ tenant: 1 });
         this.indexed = true;
         return;
       } catch (err) {
