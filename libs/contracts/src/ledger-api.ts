@@ -210,12 +210,3 @@ export interface LedgerRoutes {
 }
 export type LedgerRoute = keyof LedgerRoutes;
 
-/** The path of `route` with its `:params` filled in (URI-encoded) and the defined query values appended. */
-export function ledgerPath(route: LedgerRoute, params: Record<string, string | number>, query: Record<string, string | number | undefined> = {}): string {
-  const path = route.replace(/^\S+ /, '').replace(/:(\w+)/g, (_, name: string) => {
-    if (params[name] === undefined) throw new Error(`${route}: missing ${name}`);
-    return encodeURIComponent(String(params[name]));
-  });
-  const q = Object.entries(query).filter((e): e is [string, string | number] => e[1] !== undefined);
-  return q.length ? `${path}?${new URLSearchParams(q.map(([k, v]): [string, string] => [k, String(v)]))}` : path;
-}

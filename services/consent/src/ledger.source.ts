@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { decodeCore, EntryCore, fromBase64, leafHash, toHex } from '@clinical-ledger/chain';
 import { ConsentChangeData, EVENT_TYPES, LedgerEvent } from '@clinical-ledger/contracts';
+import { LedgerHttpClient, LedgerHttpError } from '@clinical-ledger/ledger-client';
 import { CONFIG } from '@clinical-ledger/platform';
 import { decodeJwt } from 'jose';
 import { readFileSync } from 'node:fs';
@@ -13,14 +14,6 @@ const CONSENT_TYPES: string[] = [EVENT_TYPES.consentGranted, EVENT_TYPES.consent
 export const REBUILD_PURPOSE = 'HOPERAT';
 const PARALLEL = 8;
 const PAGE = 1_000;
-
-/** One item of the ledger's `GET /v1/chains/:tenant/entries` page. */
-interface PageEntry {
-  seq: number;
-  eventId: string;
-  coreBytes: string;
-  leafHash: string;
-}
 
 /** The actor id (`sub`) of the service token, so decisions can recognise the rebuild's own reads. */
 export function serviceActor(config: ConsentConfig): string | undefined {
@@ -47,20 +40,15 @@ export class LedgerChainSource extends ConsentEntrySource {
   }
 
   async read(tenant: string): Promise<{ entries: ChainConsentEntry[]; size: number; skipped: { seq: number; reason: string }[] }> {
-    const url = this.config.CONSENT_LEDGER_URL?.replace(/\/$/, '');
+    const url = this.config.CONSENT_LEDGER_URL;
     const tokenFile = this.config.CONSENT_LEDGER_TOKEN_FILE;
     if (!url || !tokenFile) throw new Error('rebuild needs CONSENT_LEDGER_URL and CONSENT_LEDGER_TOKEN_FILE');
-    const token = readFileSync(tokenFile, 'utf8').trim();
-    const get = async <T>(path: string): Promise<T> => {
-      const res = await fetch(`${url}${path}`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(30_000) });
-      if (!res.ok) throw new Error(`ledger answered ${res.status} for ${path.split('?')[0]}`);
-      return (await res.json()) as T;
-    };
+    const ledger = new LedgerHttpClient({ url, token: readFileSync(tokenFile, 'utf8').trim() });
     // The chain's size when we start is the bound: entries appended meanwhile are left to the live path.
     let size = -1;
     const candidates: { seq: number; eventId: string; core: EntryCore }[] = [];
     for (let from = 0; size < 0 || from < size; ) {
-      const page = await get<{ size: number; entries: PageEntry[]; next: number | null }>(`/v1/chains/${tenant}/entries?from=${from}&limit=${PAGE}`);
+      const page = await ledger.entries(tenant, from, PAGE);
       if (size < 0) size = page.size;
       for (const e of page.entries) {
         if (e.seq >= size) break;
@@ -76,7 +64,7 @@ export class LedgerChainSource extends ConsentEntrySource {
     const skipped: { seq: number; reason: string }[] = [];
     for (let i = 0; i < candidates.length; i += PARALLEL) {
       const batch = candidates.slice(i, i + PARALLEL);
-      const results = await Promise.all(batch.map((c) => this.data(url, token, tenant, c.eventId)));
+      const results = await Promise.all(batch.map((c) => this.data(ledger, tenant, c.eventId)));
       batch.forEach(({ seq, core }, j) => {
         const r = results[j] as { data?: ConsentChangeData; skip?: string };
         if (r.skip) return skipped.push({ seq, reason: r.skip });
@@ -88,17 +76,17 @@ export class LedgerChainSource extends ConsentEntrySource {
   }
 
   /** One consent entry's data, through the ledger's gate; a skip reason when it is erased or malformed. */
-  private async data(url: string, token: string, tenant: string, eventId: string): Promise<{ data?: ConsentChangeData; skip?: string }> {
-    const res = await fetch(`${url}/v1/chains/${tenant}/records/${encodeURIComponent(eventId)}?purpose=${REBUILD_PURPOSE}`, {
-      headers: { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(30_000),
-    });
-    const body = (await res.json().catch(() => ({}))) as { data?: unknown; error?: string; message?: string };
-    // Crypto-shredded: the patient's data is gone, and with it their consents.
-    if (res.status === 410) return { skip: 'erased' };
-    if (res.status !== 200) throw new Error(`ledger answered ${res.status} for ${eventId}: ${body.error ?? ''} ${body.message ?? ''}`.trim());
-    return isChangeData(body.data) ? { data: body.data } : { skip: 'not consent change data' };
+  private async data(ledger: LedgerHttpClient, tenant: string, eventId: string): Promise<{ data?: ConsentChangeData; skip?: string }> {
+    try {
+      const { data } = await ledger.record({ tenant, eventId, purpose: REBUILD_PURPOSE });
+      return isChangeData(data) ? { data } : { skip: 'not consent change data' };
+    } catch (err) {
+      // Crypto-shredded: the patient's data is gone, and with it their consents.
+      if (err instanceof LedgerHttpError && err.status === 410) return { skip: 'erased' };
+      throw err;
+    }
   }
+
 }
 
 function isChangeData(d: unknown): d is ConsentChangeData {

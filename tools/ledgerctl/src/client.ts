@@ -1,6 +1,9 @@
-// A small client for the ledger's HTTP read API (services/ledger/src/http). Everything it returns
-// is untrusted input: callers verify it with the auditor's keys; this layer only turns transport
-// and HTTP failures into typed errors and checks the shapes it hands on.
+// ledgerctl's side of the ledger's HTTP API (libs/ledger-client over libs/contracts LedgerRoutes).
+// Everything it returns is untrusted input: callers verify it with the auditor's keys; this layer
+// turns transport and HTTP failures into ledgerctl's typed errors and checks the shapes it hands on.
+import type * as Api from '@clinical-ledger/contracts';
+import type { LedgerRoute } from '@clinical-ledger/contracts';
+import { LedgerHttpClient, LedgerHttpError, ledgerPath } from '@clinical-ledger/ledger-client';
 import { LedgerError } from './errors';
 
 export interface ClientOptions {
@@ -10,59 +13,28 @@ export interface ClientOptions {
   timeoutMs?: number;
 }
 
+// What ledgerctl relies on of the contract's answers (libs/contracts ledger-api.ts): the fields it
+// checks before use. Export files carry the same shapes, with fewer fields.
+
 /** One entry as served by GET /v1/chains/:tenant/entries (stored bytes, not decoded). */
-export interface EntryRecord {
-  seq: number;
-  eventId?: string;
-  coreBytes: string;
-  leafHash?: string;
-  signature: string;
-  kid?: string;
-  recordedAt?: string;
-}
+export type EntryRecord = Pick<Api.EntryRecord, 'seq' | 'coreBytes' | 'signature'> & Partial<Pick<Api.EntryRecord, 'eventId' | 'leafHash' | 'kid' | 'recordedAt'>>;
 
-export interface EntryPage {
-  entries: EntryRecord[];
-  next: number | null;
-  size?: number;
-}
+export type EntryPage = Pick<Api.EntryPage, 'next'> & { entries: EntryRecord[]; size?: number };
 
-export interface CheckpointView {
-  origin: string;
-  size: number;
-  rootHash: string;
-  note: string;
-  stored?: boolean;
-}
+export type CheckpointView = Pick<Api.CheckpointView, 'origin' | 'size' | 'rootHash' | 'note'> & { stored?: boolean };
 
-export interface ChainInfo {
-  tenant: string;
-  size: number;
-  origin: string;
-  latestCheckpoint: CheckpointView | null;
-}
+export type ChainInfo = Omit<Api.ChainHead, 'latestCheckpoint'> & { latestCheckpoint: CheckpointView | null };
 
-export interface InclusionView {
-  seq: number;
-  eventId: string;
-  size: number;
-  leafHash: string;
-  proof: string[];
-  rootHash: string;
-  checkpoint: CheckpointView;
-}
+export type InclusionView = Pick<Api.InclusionView, 'seq' | 'eventId' | 'size' | 'leafHash' | 'proof' | 'rootHash'> & { checkpoint: CheckpointView };
 
-export interface ConsistencyView {
-  from: number;
-  to: number;
-  proof: string[];
-  checkpoint: CheckpointView;
-}
+export type ConsistencyView = Pick<Api.ConsistencyView, 'from' | 'to' | 'proof'> & { checkpoint: CheckpointView };
 
 /** Full entry view (GET .../entries/:seq and .../events/:id). */
-export interface EntryView extends EntryRecord {
-  eventId: string;
-}
+export type EntryView = EntryRecord & { eventId: string };
+
+export type DeadLetterPage = Api.DeadLetterPage;
+export type DeadLetterView = Api.DeadLetterView;
+export type ReplayResult = Api.ReplayResult;
 
 type Json = Record<string, unknown>;
 
@@ -103,33 +75,10 @@ function hexList(o: Json, k: string, path: string): string[] {
   return v as string[];
 }
 
-export interface DeadLetterView {
-  seq: number;
-  reason: string;
-  detail: string;
-  subject: string;
-  streamSeq: number;
-  deliveries: number;
-  deadLetteredAt: string;
-  digest: string;
-  msgId: string | null;
-  readable: boolean;
-}
-export interface DeadLetterPage {
-  tenant: string;
-  deadLetters: DeadLetterView[];
-  next: number | null;
-}
-export interface ReplayResult {
-  tenant: string;
-  replayed: { seq: number; subject: string; msgId: string | null; newStreamSeq: number }[];
-  failed: { seq: number; error: string }[];
-}
-
 export class LedgerClient {
-  private readonly base: string;
+  private readonly http: LedgerHttpClient;
 
-  constructor(private readonly opts: ClientOptions) {
+  constructor(opts: ClientOptions) {
     let u: URL;
     try {
       u = new URL(opts.url);
@@ -137,83 +86,48 @@ export class LedgerClient {
       throw new LedgerError('LEDGER_UNREACHABLE', `--url ${JSON.stringify(opts.url)} is not a URL (e.g. http://ledger:8080)`);
     }
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new LedgerError('LEDGER_UNREACHABLE', `--url must be http(s), got ${u.protocol}`);
-    this.base = u.href.replace(/\/+$/, '');
+    this.http = new LedgerHttpClient({ url: u.href, ...(opts.token ? { token: opts.token } : {}), ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}) });
   }
 
-  private get(path: string): Promise<unknown> {
-    return this.call('GET', path);
-  }
-
-  private async call(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
-    const url = `${this.base}${path}`;
-    let res: Response;
+  /** One route of the contract (its answer and path), its failures in ledgerctl's words (what to do about them). */
+  private async call(route: LedgerRoute, params: Record<string, string | number>, opts: { query?: Record<string, string | number | undefined>; body?: unknown } = {}): Promise<{ b: Json; p: string }> {
+    const p = ledgerPath(route, params, opts.query);
     try {
-      res = await fetch(url, {
-        method,
-        headers: {
-          accept: 'application/json',
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-          ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 30_000),
-      });
+      return { b: (await this.http.request(route, params, opts)) as unknown as Json, p };
     } catch (e) {
-      const err = e as Error & { cause?: { code?: string; message?: string } };
-      if (err.name === 'TimeoutError') throw new LedgerError('LEDGER_TIMEOUT', `${method} ${url}: no answer within ${this.opts.timeoutMs ?? 30_000} ms`);
-      throw new LedgerError('LEDGER_UNREACHABLE', `cannot reach the ledger at ${this.base}: ${err.cause?.code ?? err.cause?.message ?? err.message}`);
+      if (!(e instanceof LedgerHttpError)) throw e;
+      const { code, request, detail, status } = e;
+      if (code === 'LEDGER_UNAUTHORIZED') throw new LedgerError(code, `the ledger refused the token (401: ${detail}); pass a valid JWT with --token, --token-file or LEDGERCTL_TOKEN`, 401);
+      if (code === 'LEDGER_FORBIDDEN') throw new LedgerError(code, `the token may not read this (403: ${detail}); it must carry this tenant`, 403);
+      if (code === 'LEDGER_NOT_FOUND') throw new LedgerError(code, `${request}: not found (${detail})`, 404);
+      if (code === 'LEDGER_HTTP_ERROR') throw new LedgerError(code, `${request}: HTTP ${status} (${detail})`, status);
+      if (code === 'LEDGER_BAD_RESPONSE') bad(p, 'not JSON');
+      throw new LedgerError(code, code === 'LEDGER_TIMEOUT' ? `${request}: ${detail}` : detail);
     }
-    const text = await res.text();
-    let answer: unknown;
-    try {
-      answer = text ? JSON.parse(text) : undefined;
-    } catch {
-      answer = undefined;
-    }
-    if (!res.ok) {
-      const msg = isObj(answer) && typeof answer['message'] === 'string' ? answer['message'] : text.slice(0, 200) || res.statusText;
-      if (res.status === 401) throw new LedgerError('LEDGER_UNAUTHORIZED', `the ledger refused the token (401: ${msg}); pass a valid JWT with --token, --token-file or LEDGERCTL_TOKEN`, 401);
-      if (res.status === 403) throw new LedgerError('LEDGER_FORBIDDEN', `the token may not read this (403: ${msg}); it must carry this tenant`, 403);
-      if (res.status === 404) throw new LedgerError('LEDGER_NOT_FOUND', `${method} ${path}: not found (${msg})`, 404);
-      throw new LedgerError('LEDGER_HTTP_ERROR', `${method} ${path}: HTTP ${res.status} (${msg})`, res.status);
-    }
-    if (answer === undefined) bad(path, 'not JSON');
-    return answer;
   }
 
   /** A page of the chain's dead letters (admin token): why and where from, never a payload. */
   async deadLetters(tenant: string, after?: number, limit?: number): Promise<DeadLetterPage> {
-    const q = new URLSearchParams();
-    if (after !== undefined) q.set('after', String(after));
-    if (limit !== undefined) q.set('limit', String(limit));
-    const p = `/v1/admin/chains/${encodeURIComponent(tenant)}/deadletters${q.size ? `?${q}` : ''}`;
-    const b = await this.get(p);
+    const { b, p } = await this.call('GET /v1/admin/chains/:tenant/deadletters', { tenant }, { query: { after, limit } });
     if (!isObj(b) || !Array.isArray(b['deadLetters'])) bad(p, 'no deadLetters list');
     return b as unknown as DeadLetterPage;
   }
 
   /** Replays dead letters (the given seqs, or all of the tenant's) onto their original subjects. */
   async replayDeadLetters(tenant: string, seqs: number[] | 'all'): Promise<ReplayResult> {
-    const p = `/v1/admin/chains/${encodeURIComponent(tenant)}/deadletters/replay`;
-    const b = await this.call('POST', p, seqs === 'all' ? { all: true } : { seqs });
+    const { b, p } = await this.call('POST /v1/admin/chains/:tenant/deadletters/replay', { tenant }, { body: seqs === 'all' ? { all: true } : { seqs } });
     if (!isObj(b) || !Array.isArray(b['replayed']) || !Array.isArray(b['failed'])) bad(p, 'no replayed/failed lists');
     return b as unknown as ReplayResult;
   }
 
-  private chainPath(tenant: string, rest = ''): string {
-    return `/v1/chains/${encodeURIComponent(tenant)}${rest}`;
-  }
-
   async chain(tenant: string): Promise<ChainInfo> {
-    const p = this.chainPath(tenant);
-    const b = await this.get(p);
+    const { b, p } = await this.call('GET /v1/chains/:tenant', { tenant });
     if (!isObj(b)) bad(p, 'not an object');
     return { tenant: str(b, 'tenant', p), size: int(b, 'size', p), origin: str(b, 'origin', p), latestCheckpoint: b['latestCheckpoint'] == null ? null : checkpointOf(b['latestCheckpoint'], p) };
   }
 
   async entries(tenant: string, from: number, limit: number): Promise<EntryPage> {
-    const p = this.chainPath(tenant, `/entries?from=${from}&limit=${limit}`);
-    const b = await this.get(p);
+    const { b, p } = await this.call('GET /v1/chains/:tenant/entries', { tenant }, { query: { from, limit } });
     if (!isObj(b) || !Array.isArray(b['entries'])) bad(p, 'no entries list');
     const next = b['next'];
     if (next !== null && (typeof next !== 'number' || !Number.isSafeInteger(next) || next <= from)) bad(p, 'next is not null or a seq past from');
@@ -221,17 +135,13 @@ export class LedgerClient {
   }
 
   async entry(tenant: string, ref: { seq?: number; eventId?: string }): Promise<EntryView> {
-    const p = ref.eventId !== undefined ? this.chainPath(tenant, `/events/${encodeURIComponent(ref.eventId)}`) : this.chainPath(tenant, `/entries/${ref.seq}`);
-    const b = await this.get(p);
+    const { b, p } = ref.eventId !== undefined ? await this.call('GET /v1/chains/:tenant/events/:eventId', { tenant, eventId: ref.eventId }) : await this.call('GET /v1/chains/:tenant/entries/:seq', { tenant, seq: ref.seq ?? 0 });
     const e = entryOf(b, p);
     return { ...e, eventId: e.eventId ?? '' };
   }
 
   async inclusion(tenant: string, ref: { seq?: number; eventId?: string }, size?: number): Promise<InclusionView> {
-    const q = new URLSearchParams(ref.eventId !== undefined ? { eventId: ref.eventId } : { seq: String(ref.seq) });
-    if (size !== undefined) q.set('size', String(size));
-    const p = this.chainPath(tenant, `/proofs/inclusion?${q}`);
-    const b = await this.get(p);
+    const { b, p } = await this.call('GET /v1/chains/:tenant/proofs/inclusion', { tenant }, { query: { ...(ref.eventId !== undefined ? { eventId: ref.eventId } : { seq: ref.seq }), size } });
     if (!isObj(b)) bad(p, 'not an object');
     return {
       seq: int(b, 'seq', p),
@@ -245,8 +155,7 @@ export class LedgerClient {
   }
 
   async consistency(tenant: string, from: number, to: number): Promise<ConsistencyView> {
-    const p = this.chainPath(tenant, `/proofs/consistency?from=${from}&to=${to}`);
-    const b = await this.get(p);
+    const { b, p } = await this.call('GET /v1/chains/:tenant/proofs/consistency', { tenant }, { query: { from, to } });
     if (!isObj(b)) bad(p, 'not an object');
     return { from: int(b, 'from', p), to: int(b, 'to', p), proof: hexList(b, 'proof', p), checkpoint: checkpointOf(b['checkpoint'], p) };
   }

@@ -66,14 +66,8 @@ export async function apiBytes(s: Session, path: string): Promise<Uint8Array> {
 
 export const enc = encodeURIComponent;
 
-export interface PatientEvent {
-  seq: number;
-  eventId: string;
-  type: string;
-  dataclass: string;
-  time?: string;
-  recordedAt: string;
-}
+/** The ledger's answers, typed by its API contract (type-only: nothing of the lib enters the bundle). */
+export type { PatientEvent, PatientEventsView, RecordReadResult } from '@clinical-ledger/contracts/ledger-api';
 
 /** One entry of the patient's access log, as audit answers and streams it. */
 export type { AccessLogEntry as AccessEntry } from '@clinical-ledger/contracts/audit';
