@@ -11,7 +11,7 @@ import { AccessDeniedError, Admission, checkConsentChange, CONFIG, ConsentTerms,
 import { createHash, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { ConsentConfig } from './config';
-import { ConsentInput, CONSENT_ID_PATTERN } from './domain/input';
+import { ConsentInput, CONSENT_ID_PATTERN, termsOf } from './domain/input';
 import { resolvePatient, SECRETS_VARIABLE } from './domain/pseudonym';
 import { ConsentState } from './domain/rules';
 import { LedgerLink } from './ledger.link';
@@ -92,16 +92,12 @@ export class ConsentService {
       }
       return this.revokeState(current, input.status, ctx.reason, input.via, ctx);
     }
-    const role = await this.admit(ctx, subject, { consentId, status: 'active', provision: input.provision, actors: input.actors, roles: input.roles, purposes: input.purposes, dataclasses: input.dataclasses }, current);
+    const terms = termsOf(input);
+    const role = await this.admit(ctx, subject, { consentId, status: 'active', ...terms }, current);
     const data: ConsentChangeData = {
       consentId,
       status: 'active',
-      provision: input.provision,
-      actors: input.actors,
-      roles: input.roles,
-      purposes: input.purposes,
-      dataclasses: input.dataclasses,
-      ...(input.period ? { period: input.period } : {}),
+      ...terms,
       recordedBy: ctx.recordedBy,
       via: input.via,
       recordedRole: role,

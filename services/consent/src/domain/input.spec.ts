@@ -1,5 +1,5 @@
 import { InvalidInputError, patientPseudonym, Pseudonymizer } from '@clinical-ledger/contracts';
-import { fromFhir, fromJson, type PatientRef, PSEUDONYM_SYSTEM, toFhir } from './input';
+import { fromFhir, fromJson, type PatientRef, PSEUDONYM_SYSTEM, termsOf, toFhir } from './input';
 import { resolvePatient, SECRETS_VARIABLE } from './pseudonym';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -92,12 +92,7 @@ describe('FHIR R4 Consent input', () => {
       consentId: 'c-42',
       subject: testPseudonym('abc'),
       status: input.status,
-      provision: input.provision,
-      actors: input.actors,
-      roles: input.roles,
-      purposes: input.purposes,
-      dataclasses: input.dataclasses,
-      ...(input.period ? { period: input.period } : {}),
+      ...termsOf(input),
       recordedAt: '2026-11-25T00:00:00Z',
       seq: 3,
     });

@@ -38,6 +38,18 @@ export const STATUSES: ConsentStatus[] = ['active', 'inactive', 'rejected', 'ent
  */
 export type ConsentBody = unknown;
 
+/** The terms a consent input sets (who, for what, which data, when), as a consent entry carries them. */
+export function termsOf(input: ConsentInput): Pick<ConsentChangeData, 'provision' | 'actors' | 'roles' | 'purposes' | 'dataclasses' | 'period'> {
+  return {
+    provision: input.provision,
+    actors: input.actors,
+    roles: input.roles,
+    purposes: input.purposes,
+    dataclasses: input.dataclasses,
+    ...(input.period ? { period: input.period } : {}),
+  };
+}
+
 /** A patient reference before pseudonymisation: the pseudonym itself or a raw identifier. */
 export type PatientRef = { pseudonym: string } | { system: string; value: string };
 
