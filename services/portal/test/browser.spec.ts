@@ -154,6 +154,14 @@ describe('portal in headless Chromium', () => {
     await page.locator('[data-testid="access"][data-actor="dr-wang"][data-decision="deny"]').waitFor({ timeout: 15_000 });
     // A figure for the README, not an assertion (the page never reloaded: nothing polls).
     process.stderr.write(`[portal] live access entry shown ${Date.now() - readAt} ms after the read was answered\n`);
+    // An emergency (break-glass) read stands out in the log.
+    const er = await tokenFor({ tenant: TENANT, roles: ['clinician'] }, 'dr-er');
+    const emergency = await fetch(`${stack.svc('ledger').url}/v1/chains/${TENANT}/records/${encodeURIComponent(eventA)}?purpose=ETREAT&breakGlassReason=${encodeURIComponent('unconscious in the emergency room')}`, { headers: { authorization: `Bearer ${er}` } });
+    expect(emergency.status).toBe(200);
+    const flagged = page.locator('[data-testid="access"][data-actor="dr-er"][data-decision="permit"]');
+    await flagged.waitFor({ timeout: 15_000 });
+    expect(await flagged.getAttribute('class')).toContain('breakglass');
+    expect(await flagged.textContent()).toContain('Emergency access');
   });
 
   it("another patient's event id in the URL gets 403", async () => {

@@ -146,7 +146,7 @@ function AccessLog({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
             </div>
             <div class="meta">
               {t.why}: {t.purposes[a.purpose] ?? a.purpose} · {a.decision === 'permit' ? t.permitted : <span class="denied">{t.denied}</span>}
-              {a.breakGlass ? <strong> · ⚠ {t.breakGlass}{a.breakGlassReason ? `: ${a.breakGlassReason}` : ''}</strong> : null}
+              {a.breakGlass ? <strong class="bg"> · ⚠ {t.breakGlass}{a.breakGlassReason ? `: ${a.breakGlassReason}` : ''}</strong> : null}
             </div>
             <VerifyMark s={s} eventId={a.eventId} t={t} />
           </li>
