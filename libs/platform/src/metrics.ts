@@ -1,4 +1,5 @@
-import { Controller, Get, Header, Injectable } from '@nestjs/common';
+import { Controller, Get, Header, Injectable, NestMiddleware } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
 import { ApiExcludeController } from '@nestjs/swagger';
 import { Public } from './auth';
 import { Counter, Gauge, Histogram, collectDefaultMetrics, Registry } from 'prom-client';
@@ -44,3 +45,31 @@ export class MetricsController {
     return this.metrics.registry.metrics();
   }
 }
+
+/** Seconds buckets of HTTP answers: reads are milliseconds, record reads wait for consent and the chain. */
+const HTTP_BUCKETS = [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * `http_request_duration_seconds{method,route,status}` for every HTTP answer of the service (route
+ * = the matched route pattern, so ids never become labels). Live streams (text/event-stream) are
+ * left out: their duration is how long someone watched.
+ */
+@Injectable()
+export class HttpMetricsMiddleware implements NestMiddleware {
+  private readonly seconds;
+
+  constructor(metrics: MetricsService) {
+    this.seconds = metrics.histogram('http_request_duration_seconds', 'HTTP answers by matched route, from request to the last byte', ['method', 'route', 'status'], HTTP_BUCKETS);
+  }
+
+  use(req: Request, res: Response, next: NextFunction): void {
+    const start = process.hrtime.bigint();
+    res.on('finish', () => {
+      if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) return;
+      const route = (req.route as { path?: string } | undefined)?.path;
+      this.seconds.observe({ method: req.method, route: route ? `${req.baseUrl}${route}` : 'unmatched', status: String(res.statusCode) }, Number(process.hrtime.bigint() - start) / 1e9);
+    });
+    next();
+  }
+}
+

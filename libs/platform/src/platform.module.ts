@@ -1,4 +1,4 @@
-import { DynamicModule, Global, Module } from '@nestjs/common';
+import { DynamicModule, Global, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD, APP_PIPE, DiscoveryModule } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { BaseConfig } from './config';
@@ -6,7 +6,7 @@ import { AccessGuard, AccessPolicy, AccessRouteAudit, parseClinicalRoles } from 
 import { HealthController, ReadinessRegistry } from './health';
 import { createLogger } from './logger';
 import { CONFIG, LOGGER } from './tokens';
-import { MetricsController, MetricsService } from './metrics';
+import { HttpMetricsMiddleware, MetricsController, MetricsService } from './metrics';
 import { EdgeValidationPipe, InvalidInputFilter } from './validation';
 
 
@@ -16,7 +16,7 @@ import { EdgeValidationPipe, InvalidInputFilter } from './validation';
  */
 @Global()
 @Module({})
-export class PlatformModule {
+export class PlatformModule implements NestModule {
   static forRoot(config: BaseConfig, logger: Logger = createLogger(config.SERVICE_NAME, config.LOG_LEVEL)): DynamicModule {
     return {
       module: PlatformModule,
@@ -39,5 +39,10 @@ export class PlatformModule {
       ],
       exports: [CONFIG, LOGGER, MetricsService, ReadinessRegistry, AccessPolicy],
     };
+  }
+
+  /** Every HTTP answer is timed (read latency on the operators' dashboard). */
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(HttpMetricsMiddleware).forRoutes('{*path}');
   }
 }

@@ -80,6 +80,10 @@ describe('audit operations API', () => {
     expect(o.ingest.bucketMs).toBe(60_000);
     // Every entry so far was recorded within this hour: the per-minute counts add up to the chain's size.
     expect(o.ingest.counts.reduce((a, b) => a + b, 0)).toBe(o.size);
+    // What the operators' dashboard plots: read latency by route, and the age of the verified head.
+    const metrics = await (await fetch(`${stack.svc('audit').url}/metrics`)).text();
+    expect(metrics).toMatch(/^http_request_duration_seconds_count\{[^}]*method="GET",route="\/v1\/audit\/:tenant\/overview",status="200"[^}]*\} [1-9]/m);
+    expect(metrics).toMatch(new RegExp(`^audit_monitor_head_verified_time_seconds\\{[^}]*tenant="${TENANT}"[^}]*\\} \\d`, 'm'));
   });
 
   it('runs a full verification of the chain, and names the entry whose stored signature was altered', async () => {

@@ -1,3 +1,4 @@
+// Long on purpose: the verdict on one checkpoint (signature, origin, fork, consistency, regression, quorum) is one ordered procedure, easier to audit read top to bottom than split.
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import {
@@ -68,6 +69,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
   private readonly verified: Counter<string>;
   private readonly pollFailures: Counter<string>;
   private readonly headSize: Gauge<string>;
+  private readonly headTime: Gauge<string>;
 
   constructor(
     @Inject(CONFIG) private readonly config: AuditConfig,
@@ -84,6 +86,8 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     this.verified = metrics.counter('audit_checkpoints_verified_total', 'Checkpoints verified (signature, origin and consistency)', ['tenant', 'source']);
     this.pollFailures = metrics.counter('audit_poll_failures_total', 'Polls of the ledger that got no answer', ['tenant']);
     this.headSize = metrics.gauge('audit_monitor_head_size', "Tree size of the monitor's trusted head (latest verified checkpoint)", ['tenant']);
+    // time() minus this is the age of the newest verified checkpoint: it grows when checkpoints stop or stop verifying.
+    this.headTime = metrics.gauge('audit_monitor_head_verified_time_seconds', "Unix time the monitor's head last moved (a larger checkpoint verified)", ['tenant']);
     for (const t of tenantList(config)) this.known.add(t);
   }
 
@@ -204,6 +208,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
           throw err;
         }
         this.headSize.set({ tenant }, size);
+        this.headTime.set({ tenant }, Date.now() / 1000);
         return this.accept(tenant, cp, note, null, source, cosignedBy);
       }
       if (size === head.size) {
@@ -246,6 +251,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
         const moved = await this.store.monitor.updateOne({ _id: tenant, size: head.size, rootHash: head.rootHash }, { $set: { size, rootHash, note, verifiedAt: new Date().toISOString() } });
         if (moved.matchedCount === 0) continue;
         this.headSize.set({ tenant }, size);
+        this.headTime.set({ tenant }, Date.now() / 1000);
       }
       return this.accept(tenant, cp, note, head.size, source, cosignedBy);
     }
