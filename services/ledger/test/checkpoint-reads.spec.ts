@@ -1,13 +1,13 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Binary, MongoClient } from 'mongodb';
+import { type NatsConnection } from '@nats-io/transport-node';
+import { Binary } from 'mongodb';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromHex, Keyring, verifyCheckpoint, verifyConsistency, verifyInclusion } from '@clinical-ledger/chain';
 import { Subjects } from '@clinical-ledger/contracts';
 import { checkpointId, entryId, LedgerStore } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
-import { ledgerEnv, makeEvent, makeKeyFiles, publish, startInProcess, testAuth } from './helpers';
+import { eventually, Infra, ledgerTestKeys, testEvent } from '@clinical-ledger/testing';
+import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -20,12 +20,12 @@ type Json = Record<string, unknown>;
  */
 describe('proofs and checkpoints against stored checkpoints only', () => {
   let infra: Infra;
+  let world: LedgerWorld;
   let nc: NatsConnection;
-  let mongo: MongoClient;
   let store: LedgerStore;
   let subjects: Subjects;
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
-  const keys = makeKeyFiles('reads-ledger');
+  const keys = ledgerTestKeys('reads-ledger');
   const auth = testAuth();
   const keyring = new Keyring();
   keyring.addVerifierKey(keys.signer.verifierKey);
@@ -42,19 +42,15 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
     return (await nc.request(subjects.request(name), JSON.stringify({ ...body, token }), { timeout: 5_000 })).json<Json>();
   }
   async function append(n: number, size: number): Promise<void> {
-    await Promise.all(Array.from({ length: n }, () => publish(nc, subjects, makeEvent(tenant))));
+    await Promise.all(Array.from({ length: n }, () => publish(nc, subjects, testEvent(tenant))));
     await eventually(async () => (await store.getHead(tenant))?.size === size, 20_000, `${size} entries`);
   }
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'ledger-cp-reads' });
-    subjects = new Subjects(infra.namespace);
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
+    world = await ledgerWorld('ledger-cp-reads');
+    ({ infra, subjects, nc, store } = world);
     // A checkpoint after every 5 new entries and none on a timer: the stored sizes are 5 and 10.
-    ledger = await startInProcess(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_EVERY: '5', LEDGER_CHECKPOINT_INTERVAL_MS: '3600000' }));
-    await eventually(() => ledger.transport?.isRunning() === true, 15_000, 'append consumer running');
+    ledger = await startConsuming(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_EVERY: '5', LEDGER_CHECKPOINT_INTERVAL_MS: '3600000' }));
     token = await auth.token({ tenant, roles: ['auditor'] });
     await append(5, 5);
     await append(4, 9);
@@ -63,9 +59,7 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
 
   afterAll(async () => {
     await ledger?.close();
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
+    await world?.close();
   });
 
   it('answers 409 for an entry no checkpoint covers yet, and proves it once one does', async () => {
@@ -202,30 +196,24 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
 /** issue 17: a checkpoint stored while NATS was down is published once NATS is back. */
 describe('checkpoints stored during a NATS outage', () => {
   let infra: Infra;
+  let world: LedgerWorld;
   let nc: NatsConnection;
-  let mongo: MongoClient;
   let store: LedgerStore;
   let subjects: Subjects;
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
   const tenant = 'cq';
-  const keys = makeKeyFiles('outage-ledger');
+  const keys = ledgerTestKeys('outage-ledger');
   const auth = testAuth();
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'ledger-cp-outage', ownServers: true });
-    subjects = new Subjects(infra.namespace);
-    nc = await connect({ servers: infra.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
-    ledger = await startInProcess(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_INTERVAL_MS: '1000' }));
-    await eventually(() => ledger.transport?.isRunning() === true, 15_000, 'append consumer running');
+    world = await ledgerWorld('ledger-cp-outage', { ownServers: true, nats: { maxReconnectAttempts: -1, reconnectTimeWait: 200 } });
+    ({ infra, subjects, nc, store } = world);
+    ledger = await startConsuming(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_INTERVAL_MS: '1000' }));
   });
 
   afterAll(async () => {
     await ledger?.close();
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
+    await world?.close();
   });
 
   /** How many checkpoint messages of the tenant LEDGER_ENTRIES holds, and the size the last one names. */
@@ -245,7 +233,7 @@ describe('checkpoints stored during a NATS outage', () => {
     let size = 0;
     // Entries stored, NATS gone before the timer checkpoints them (retried if the timer was quicker).
     for (let attempt = 0; ; attempt++) {
-      await Promise.all(Array.from({ length: 3 }, () => publish(nc, subjects, makeEvent(tenant))));
+      await Promise.all(Array.from({ length: 3 }, () => publish(nc, subjects, testEvent(tenant))));
       size += 3;
       await eventually(async () => (await store.getHead(tenant))?.size === size, 20_000, `${size} entries`);
       if (((await store.latestCheckpoint(tenant))?.size ?? 0) < size) break;

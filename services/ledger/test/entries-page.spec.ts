@@ -1,10 +1,10 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Binary, MongoClient } from 'mongodb';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { Binary } from 'mongodb';
 import { createHash } from 'node:crypto';
 import { Subjects } from '@clinical-ledger/contracts';
 import { entryId, LedgerStore } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
-import { ledgerEnv, makeEvent, makeKeyFiles, publish, startInProcess, testAuth } from './helpers';
+import { eventually, Infra, ledgerTestKeys, testEvent } from '@clinical-ledger/testing';
+import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -15,11 +15,12 @@ const fromBase64 = (b64: string): Buffer => Buffer.from(b64, 'base64');
 /** GET /v1/chains/:tenant/entries?from=&limit=: paging through the stored chain (export, ledgerctl verify). */
 describe('ledger entries page (real NATS + Mongo wire server)', () => {
   let infra: Infra;
+  let world: LedgerWorld;
   let nc: NatsConnection;
-  let mongo: MongoClient;
   let store: LedgerStore;
+  let subjects: Subjects;
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
-  const keys = makeKeyFiles('page-ledger');
+  const keys = ledgerTestKeys('page-ledger');
   const auth = testAuth();
   const tenant = 'pg1';
   const N = 25;
@@ -30,22 +31,16 @@ describe('ledger entries page (real NATS + Mongo wire server)', () => {
   }
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'ledger-page' });
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
-    ledger = await startInProcess(ledgerEnv(infra, keys, auth));
-    await eventually(() => ledger.transport?.isRunning() === true, 15_000, 'append consumer running');
-    const subjects = new Subjects(infra.namespace);
-    for (let i = 0; i < N; i++) await publish(nc, subjects, makeEvent(tenant, { id: `${tenant}:e-${i}` }));
+    world = await ledgerWorld('ledger-page');
+    ({ infra, subjects, nc, store } = world);
+    ledger = await startConsuming(ledgerEnv(infra, keys, auth));
+    for (let i = 0; i < N; i++) await publish(nc, subjects, testEvent(tenant, { id: `${tenant}:e-${i}` }));
     await eventually(async () => ((await store.getHead(tenant))?.size ?? 0) >= N, 60_000, `${N} entries`);
   });
 
   afterAll(async () => {
     await ledger?.close();
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
+    await world?.close();
   });
 
   it('pages through every entry in seq order with the stored bytes, leaf hash, signature and kid', async () => {

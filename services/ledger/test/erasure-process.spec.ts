@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { MongoClient } from 'mongodb';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { Keyring } from '@clinical-ledger/chain';
 import { EVENT_TYPES, Subjects } from '@clinical-ledger/contracts';
 import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, ServiceProcess, spawnService, startInfra, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, Infra, ledgerTestKeys, ServiceProcess, spawnService, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { keyScope } from '@clinical-ledger/log';
-import { consumerBacklog, ledgerEnv, makeEvent, makeKeyFiles, publish, testAuth } from './helpers';
+import { consumerBacklog, ledgerEnv, ledgerWorld, type LedgerWorld, publish, testAuth } from './helpers';
 
 jest.setTimeout(180_000);
 
@@ -16,11 +15,11 @@ jest.setTimeout(180_000);
  */
 describe('erasure survives a crash (built main.js, real NATS + Mongo wire server)', () => {
   let infra: Infra;
+  let world: LedgerWorld;
   let nc: NatsConnection;
-  let mongo: MongoClient;
   let store: LedgerStore;
   let subjects: Subjects;
-  const keys = makeKeyFiles('erasure-proc');
+  const keys = ledgerTestKeys('erasure-proc');
   const auth = testAuth();
   const keyring = new Keyring();
   keyring.addVerifierKey(keys.signer.verifierKey);
@@ -35,11 +34,8 @@ describe('erasure survives a crash (built main.js, real NATS + Mongo wire server
   };
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'erasure-proc' });
-    subjects = new Subjects(infra.namespace);
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
+    world = await ledgerWorld('erasure-proc');
+    ({ infra, subjects, nc, store } = world);
   });
 
   // A test that fails early must not leave a ledger (with its fault point) consuming for the next.
@@ -48,9 +44,7 @@ describe('erasure survives a crash (built main.js, real NATS + Mongo wire server
   });
 
   afterAll(async () => {
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
+    await world?.close();
   });
 
   it.each(['erasure-after-entry', 'erasure-after-intent'] as const)('SIGKILL at %s, then a restart: key destroyed, ciphertexts gone, chain valid', async (point) => {
@@ -59,14 +53,14 @@ describe('erasure survives a crash (built main.js, real NATS + Mongo wire server
     const other = testPseudonym('other');
     const newId = () => `${tenant}:evt-${randomUUID()}`;
     const victim = await spawnLedger({ LEDGER_FAULT_INJECT: point });
-    const events = Array.from({ length: 20 }, (_, i) => makeEvent(tenant, { id: newId(), subject: i % 2 ? subject : other, data: { n: i } }));
+    const events = Array.from({ length: 20 }, (_, i) => testEvent(tenant, { id: newId(), subject: i % 2 ? subject : other, data: { n: i } }));
     for (const e of events) await publish(nc, subjects, e);
     await eventually(async () => ((await store.getHead(tenant))?.size ?? 0) >= events.length, 30_000, 'events appended');
     const [key] = await store.getDataKeys([keyScope(tenant, subject)]);
     expect(key).toBeDefined();
     expect(await store.payloads.countDocuments({ keyId: key.keyId })).toBe(10);
 
-    const erasure = makeEvent(tenant, { id: newId(), subject, type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'art. 17' } });
+    const erasure = testEvent(tenant, { id: newId(), subject, type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'art. 17' } });
     await publish(nc, subjects, erasure, 'erasure');
     await eventually(() => victim.exited(), 30_000, 'the ledger killed at the fault point');
     expect(await victim.stop()).toBe('SIGKILL');

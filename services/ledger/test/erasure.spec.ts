@@ -1,15 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { MongoClient } from 'mongodb';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { Keyring } from '@clinical-ledger/chain';
 import { EVENT_TYPES, type LedgerEvent, Subjects } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore, verifyStoredChain, type PayloadDoc } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
-import { eventually, Infra, startInfra, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, Infra, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { Appender, DataKeyService, keyScope, open, payloadAad } from '@clinical-ledger/log';
 import { ErasureService } from '../src/erasure/erasure.service';
-import { ledgerEnv, makeEvent, makeKeyFiles, openDeadLetter, publish, startInProcess, testAuth } from './helpers';
+import { ledgerEnv, ledgerWorld, type LedgerWorld, openDeadLetter, publish, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -22,22 +21,19 @@ type Ledger = Awaited<ReturnType<typeof startInProcess>>;
  */
 describe('erasure: two writers, key fencing, races (real NATS + Mongo wire server)', () => {
   let infra: Infra;
+  let world: LedgerWorld;
   let nc: NatsConnection;
-  let mongo: MongoClient;
   let store: LedgerStore;
   let subjects: Subjects;
   let a: Ledger;
   let b: Ledger;
-  const keys = makeKeyFiles('erasure-ledger');
+  const keys = ledgerTestKeys('erasure-ledger');
   const auth = testAuth();
   const tenant = 'e1';
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'ledger-erasure' });
-    subjects = new Subjects(infra.namespace);
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
+    world = await ledgerWorld('ledger-erasure');
+    ({ infra, subjects, nc, store } = world);
     const env = ledgerEnv(infra, keys, auth, { LEDGER_MAX_DELIVER: '5', LEDGER_NAK_BACKOFF_MS: '100' });
     a = await startInProcess(env);
     // B appends only when told to (it is driven directly): a second writer with its own cache.
@@ -48,16 +44,14 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
   afterAll(async () => {
     await a?.close();
     await b?.close();
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
+    await world?.close();
   });
 
   // Ids and subjects of the envelope grammar (docs/ENVELOPE.md): UUIDs, keyed pseudonyms.
   const newId = (t = tenant) => `${t}:evt-${randomUUID()}`;
   const patient = (label: string) => testPseudonym(`erasure-${label}`);
-  const clinical = (label: string, data: unknown) => makeEvent(tenant, { id: newId(), subject: patient(label), data });
-  const erasureOf = (label: string) => makeEvent(tenant, { id: newId(), subject: patient(label), type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'art. 17' } });
+  const clinical = (label: string, data: unknown) => testEvent(tenant, { id: newId(), subject: patient(label), data });
+  const erasureOf = (label: string) => testEvent(tenant, { id: newId(), subject: patient(label), type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'art. 17' } });
   const submit = async (l: Ledger, event: LedgerEvent) => {
     const receipt = await l.app.get(Appender).add(event);
     return { receipt, duplicate: receipt.duplicate === true };
@@ -202,10 +196,10 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
     const js = jetstream(nc);
     const jsm = await jetstreamManager(nc);
     const t = 'e2';
-    const noSubject = makeEvent(t, { id: newId(t), data: { name: 'Jane Roe' } });
+    const noSubject = testEvent(t, { id: newId(t), data: { name: 'Jane Roe' } });
     delete (noSubject as Partial<LedgerEvent>).subject;
     await js.publish(subjects.append(t, 'clinical'), JSON.stringify(noSubject), { msgID: noSubject.id });
-    const empty = makeEvent(t, { id: newId(t), data: {} });
+    const empty = testEvent(t, { id: newId(t), data: {} });
     delete (empty as Partial<LedgerEvent>).subject;
     await publish(nc, subjects, empty as LedgerEvent);
     await eventually(async () => !!(await store.getEntryByEventId(t, empty.id)), 20_000, 'subject-less event without data appended');

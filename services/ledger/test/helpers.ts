@@ -1,51 +1,48 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager, type StoredMsg } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import { Ed25519Signer, MemoryTreeStore } from '@clinical-ledger/chain';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
+import { MemoryTreeStore } from '@clinical-ledger/chain';
 import { AppendCategory, LedgerEvent, Subjects } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS, deadLetterContext, type DeadLetterContent } from '@clinical-ledger/messaging';
 import { loadConfig } from '@clinical-ledger/platform';
-import { Infra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, Infra, type LedgerTestKeys, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import { startLedger } from '../src/bootstrap';
 import { LedgerConfig } from '../src/config';
 import { FileKekProvider } from '@clinical-ledger/log';
 import { unsealDeadLetter } from '../src/deadletters/dead-letter-crypto';
 
-export interface KeyFiles {
-  dir: string;
-  signingKeyFile: string;
-  kekFile: string;
-  signer: Ed25519Signer;
+export function ledgerEnv(infra: Infra, keys: LedgerTestKeys, auth: TestAuth, extra: Record<string, string> = {}): Record<string, string> {
+  return infra.env({ LOG_LEVEL: 'warn', ...keys.ledgerEnv, LEDGER_CHECKPOINT_INTERVAL_MS: '500', ...auth.env, ...extra });
 }
 
-/** A signing key (C2SP signer key file) and a KEK file in a fresh temp folder. */
-export function makeKeyFiles(name = 'test-ledger'): KeyFiles {
-  const dir = mkdtempSync(join(tmpdir(), 'ledger-keys-'));
-  const signer = Ed25519Signer.generate(name);
-  const signingKeyFile = join(dir, 'signing.key');
-  writeFileSync(signingKeyFile, `${signer.exportSignerKey()}\n`, { mode: 0o600 });
-  const kekFile = join(dir, 'kek.key');
-  writeFileSync(kekFile, randomBytes(32).toString('hex'), { mode: 0o600 });
-  return { dir, signingKeyFile, kekFile, signer };
+/** What a ledger spec reaches the servers with: its infra, a NATS client and the store, read directly. */
+export interface LedgerWorld {
+  infra: Infra;
+  subjects: Subjects;
+  nc: NatsConnection;
+  mongo: MongoClient;
+  store: LedgerStore;
+  close(): Promise<void>;
 }
 
-export function ledgerEnv(infra: Infra, keys: KeyFiles, auth: TestAuth, extra: Record<string, string> = {}): Record<string, string> {
+export async function ledgerWorld(name: string, opts: { ownServers?: boolean; nats?: Partial<ConnectionOptions> } = {}): Promise<LedgerWorld> {
+  const infra = await startInfra({ name, ...(opts.ownServers ? { ownServers: true } : {}) });
+  const nc = await connect({ servers: infra.natsUrl, ...opts.nats });
+  const mongo = new MongoClient(infra.mongoUrl);
   return {
-    NATS_URL: infra.natsUrl,
-    NATS_NAMESPACE: infra.namespace,
-    MONGO_URL: infra.mongoUrl,
-    MONGO_DB: infra.dbName,
-    LOG_LEVEL: 'warn',
-    LEDGER_SIGNING_KEY_FILE: keys.signingKeyFile,
-    LEDGER_KEK_FILE: keys.kekFile,
-    LEDGER_CHECKPOINT_INTERVAL_MS: '500',
-    ...auth.env,
-    ...extra,
+    infra,
+    subjects: new Subjects(infra.namespace),
+    nc,
+    mongo,
+    store: new LedgerStore(mongo.db(infra.dbName)),
+    close: async () => {
+      await nc.close();
+      await mongo.close();
+      await infra.close();
+    },
   };
 }
 
@@ -56,24 +53,16 @@ export async function startInProcess(env: Record<string, string>) {
   return startLedger(config, { port: 0, handleSignals: false, logger });
 }
 
-export { testAuth };
+export type InProcessLedger = Awaited<ReturnType<typeof startInProcess>>;
 
-let counter = 0;
-export function makeEvent(tenant: string, opts: { id?: string; subject?: string; type?: string; dataclass?: string; data?: unknown } = {}): LedgerEvent {
-  const n = counter++;
-  return {
-    specversion: '1.0',
-    id: opts.id ?? `${tenant}:evt-${n}-${randomUUID()}`,
-    source: 'urn:test:his',
-    type: opts.type ?? 'org.hl7.v2.oru.r01',
-    subject: opts.subject ?? testPseudonym(n % 50),
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json',
-    tenant,
-    dataclass: opts.dataclass ?? 'lab',
-    data: opts.data ?? { obs: n, value: `result ${n}` },
-  };
+/** The ledger in this process, once its append consumer runs. */
+export async function startConsuming(env: Record<string, string>, timeoutMs = 15_000): Promise<InProcessLedger> {
+  const ledger = await startInProcess(env);
+  await eventually(() => ledger.transport?.isRunning() === true, timeoutMs, 'append consumer running');
+  return ledger;
 }
+
+export { testAuth };
 
 export async function publish(nc: NatsConnection, subjects: Subjects, event: LedgerEvent, category: AppendCategory = 'clinical', msgID: string | null = event.id): Promise<void> {
   await jetstream(nc).publish(subjects.append(event.tenant, category), JSON.stringify(event), msgID ? { msgID } : {});

@@ -1,12 +1,11 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { MongoClient } from 'mongodb';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { Keyring } from '@clinical-ledger/chain';
 import { Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
 import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
 import { Appender } from '@clinical-ledger/log';
-import { eventually, Infra, startInfra, testPseudonym } from '@clinical-ledger/testing';
-import { consumerBacklog, ledgerEnv, makeEvent, makeKeyFiles, publish, startInProcess, testAuth } from './helpers';
+import { eventually, Infra, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { consumerBacklog, ledgerEnv, ledgerWorld, type LedgerWorld, publish, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -19,34 +18,29 @@ jest.setTimeout(300_000);
  */
 describe('late resends after a restart (real NATS + Mongo wire server)', () => {
   let infra: Infra;
+  let world: LedgerWorld;
   let nc: NatsConnection;
-  let mongo: MongoClient;
   let store: LedgerStore;
   let subjects: Subjects;
-  const keys = makeKeyFiles('late-dup');
+  const keys = ledgerTestKeys('late-dup');
   const auth = testAuth();
   const tenant = 'd1';
   const SIZE = 10_000;
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'ledger-late-dup' });
-    subjects = new Subjects(infra.namespace);
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
+    world = await ledgerWorld('ledger-late-dup');
+    ({ infra, subjects, nc, store } = world);
   });
 
   afterAll(async () => {
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
+    await world?.close();
   });
 
   it('600 late resends mixed with 600 fresh events on a 10^4-entry chain: exactly once, every receipt, chain verifies', async () => {
     const env = ledgerEnv(infra, keys, auth);
     // The chain, appended in bulk through the appender of a first ledger.
     const first = await startInProcess(env);
-    const old = Array.from({ length: SIZE }, (_, i) => makeEvent(tenant, { id: `${tenant}:old-${i.toString(36)}`, subject: testPseudonym(i % 300) }));
+    const old = Array.from({ length: SIZE }, (_, i) => testEvent(tenant, { id: `${tenant}:old-${i.toString(36)}`, subject: testPseudonym(i % 300) }));
     const originals = new Map<string, Receipt>();
     for (let i = 0; i < SIZE; i += 2_000) for (const r of await Promise.all(old.slice(i, i + 2_000).map((e) => first.app.get(Appender).add(e)))) originals.set(r.eventId, r);
     await first.close();
@@ -54,7 +48,7 @@ describe('late resends after a restart (real NATS + Mongo wire server)', () => {
     const second = await startInProcess(env);
     try {
       await eventually(() => second.transport?.isRunning() === true, 30_000, 'append consumer running');
-      const fresh = Array.from({ length: 600 }, (_, i) => makeEvent(tenant, { id: `${tenant}:fresh-${i.toString(36)}` }));
+      const fresh = Array.from({ length: 600 }, (_, i) => testEvent(tenant, { id: `${tenant}:fresh-${i.toString(36)}` }));
       const resent = Array.from({ length: 600 }, (_, i) => old[Math.floor((i * SIZE) / 600)]);
       const receipts = new Map<string, Receipt>();
       const sub = nc.subscribe(subjects.entry(tenant), {

@@ -1,28 +1,17 @@
+// Long: the ledger's whole behaviour against one running instance (append, dedupe, poison, reads, proofs, consent-gated reads, erasure, key rotation); later tests build on the chain the earlier ones made.
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import { jetstream, jetstreamManager, type StoredMsg } from '@nats-io/jetstream';
-import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { Binary, MongoClient } from 'mongodb';
+import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { Binary } from 'mongodb';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { consistencyProof, decodeCore, Ed25519Signer, inclusionProof, Keyring, leafHash, rootAt, toHex } from '@clinical-ledger/chain';
 import { AccessRecord, ConsentDecision, ConsentDecisionRequest, EVENT_TYPES, LedgerEvent, Receipt, Subjects } from '@clinical-ledger/contracts';
 import { bytes, entryId, LedgerStore } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
-import { eventually, Infra, startInfra, testPseudonym } from '@clinical-ledger/testing';
-import {
-  consumerBacklog,
-  failures,
-  goVerify,
-  ledgerEnv,
-  makeEvent,
-  makeKeyFiles,
-  openDeadLetter,
-  publish,
-  startInProcess,
-  storedTree,
-  testAuth,
-} from './helpers';
+import { eventually, Infra, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { consumerBacklog, failures, goVerify, ledgerEnv, ledgerWorld, type LedgerWorld, openDeadLetter, publish, startConsuming, startInProcess, storedTree, testAuth } from './helpers';
 
 jest.setTimeout(180_000);
 
@@ -33,12 +22,12 @@ jest.setTimeout(180_000);
  */
 describe('ledger service (real NATS + Mongo wire server)', () => {
   let infra: Infra;
+  let world: LedgerWorld;
   let nc: NatsConnection;
-  let mongo: MongoClient;
   let store: LedgerStore;
   let subjects: Subjects;
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
-  const keys = makeKeyFiles('test-ledger');
+  const keys = ledgerTestKeys('test-ledger');
   const auth = testAuth();
   let keyring: Keyring;
   let consentSub: Subscription | undefined;
@@ -86,29 +75,23 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
   }
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'ledger', ownServers: true });
-    subjects = new Subjects(infra.namespace);
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
+    world = await ledgerWorld('ledger', { ownServers: true });
+    ({ infra, subjects, nc, store } = world);
     keyring = new Keyring();
     keyring.addVerifierKey(keys.signer.verifierKey);
-    ledger = await startInProcess(env());
-    await eventually(() => ledger.transport?.isRunning() === true, 15_000, 'append consumer running');
+    ledger = await startConsuming(env());
   });
 
   afterAll(async () => {
     consentSub?.unsubscribe();
     await ledger?.close();
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
+    await world?.close();
   });
 
   it('10,000 events with duplicates and redeliveries: exactly 10,000 entries, one chain, every proof valid in Go', async () => {
     const tenant = 'h1';
     const N = 10_000;
-    const events = Array.from({ length: N }, (_, i) => makeEvent(tenant, { id: `h1:msg-${String(i).padStart(5, '0')}`, subject: testPseudonym(i % 200) }));
+    const events = Array.from({ length: N }, (_, i) => testEvent(tenant, { id: `h1:msg-${String(i).padStart(5, '0')}`, subject: testPseudonym(i % 200) }));
     // Published out of order, with 500 resends inside JetStream's dedupe window (same Nats-Msg-Id)
     // and 1,000 resends that get past it (another msg id: the ledger itself must see the duplicate).
     const plan: { e: LedgerEvent; msgID: string }[] = events.map((e) => ({ e, msgID: e.id }));
@@ -262,15 +245,15 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     const seqOf: Record<string, number> = {};
     const put = async (id: string, body: string) => (seqOf[id] = (await js.publish(subjects.append('h9', 'clinical'), body, { msgID: id })).seq);
     await put('poison-1', '{"broken json');
-    await put('poison-2', JSON.stringify(makeEvent('h8')));
-    await put('poison-3', JSON.stringify({ ...makeEvent('h9'), time: 'yesterday' }));
+    await put('poison-2', JSON.stringify(testEvent('h8')));
+    await put('poison-3', JSON.stringify({ ...testEvent('h9'), time: 'yesterday' }));
     // A consent decision smuggled in as a clinical event (or any of our own types) is refused.
-    await put('poison-4', JSON.stringify({ ...makeEvent('h9'), type: EVENT_TYPES.consentGranted }));
-    await put('poison-5', JSON.stringify({ ...makeEvent('h9'), type: 'org.clinical-ledger.anything' }));
+    await put('poison-4', JSON.stringify({ ...testEvent('h9'), type: EVENT_TYPES.consentGranted }));
+    await put('poison-5', JSON.stringify({ ...testEvent('h9'), type: 'org.clinical-ledger.anything' }));
     // Text that is not well-formed Unicode, and an identifier where the envelope grammar allows none.
-    await put('poison-6', JSON.stringify({ ...makeEvent('h9'), type: 'org.example.\ud800' }));
-    await put('poison-7', JSON.stringify({ ...makeEvent('h9'), source: 'urn:example:MRN00012345' }));
-    const good = makeEvent('h9');
+    await put('poison-6', JSON.stringify({ ...testEvent('h9'), type: 'org.example.\ud800' }));
+    await put('poison-7', JSON.stringify({ ...testEvent('h9'), source: 'urn:example:MRN00012345' }));
+    const good = testEvent('h9');
     await publish(nc, subjects, good);
     await waitForSize('h9', 1, 20_000);
     const stream = subjects.stream('DEAD_LETTER');
@@ -299,8 +282,8 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
 
   describe('consent-gated record reads and erasure', () => {
     const tenant = 'h3';
-    const alice = makeEvent(tenant, { subject: testPseudonym('alice'), data: { hb: 13.2, note: 'alice lab' } });
-    const bob = makeEvent(tenant, { subject: testPseudonym('bob'), data: { hb: 15.1, note: 'bob lab' } });
+    const alice = testEvent(tenant, { subject: testPseudonym('alice'), data: { hb: 13.2, note: 'alice lab' } });
+    const bob = testEvent(tenant, { subject: testPseudonym('bob'), data: { hb: 15.1, note: 'bob lab' } });
     let clinician: string;
 
     beforeAll(async () => {
@@ -407,7 +390,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     });
 
     it('erasure destroys the patient key: payload unreadable, chain, proofs and checkpoints still verify', async () => {
-      const erasure = makeEvent(tenant, { subject: testPseudonym('alice'), type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'GDPR art. 17 request' } });
+      const erasure = testEvent(tenant, { subject: testPseudonym('alice'), type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'GDPR art. 17 request' } });
       const oldKey = (await store.getPayload(tenant, alice.id))?.keyId;
       expect(oldKey).toBeDefined();
       await publish(nc, subjects, erasure, 'erasure');
@@ -421,7 +404,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       expect(await store.payloads.countDocuments({ keyId: oldKey })).toBe(0);
       // Bob is untouched; new data for the same pseudonym gets a new key and is readable.
       expect((await http(`/v1/chains/${tenant}/records/${encodeURIComponent(bob.id)}?purpose=TREAT`, clinician)).body['data']).toEqual(bob.data);
-      const later = makeEvent(tenant, { subject: testPseudonym('alice'), data: { after: true } });
+      const later = testEvent(tenant, { subject: testPseudonym('alice'), data: { after: true } });
       await publish(nc, subjects, later);
       await eventually(async () => !!(await store.getEntryByEventId(tenant, later.id)), 20_000, 'later entry');
       expect((await http(`/v1/chains/${tenant}/records/${encodeURIComponent(later.id)}?purpose=TREAT`, clinician)).body['data']).toEqual({ after: true });
@@ -444,7 +427,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
 
   it('a stored entry altered in Mongo fails verification, naming that seq', async () => {
     const tenant = 'h4';
-    for (let i = 0; i < 300; i += 100) await Promise.all(Array.from({ length: 100 }, () => publish(nc, subjects, makeEvent(tenant))));
+    for (let i = 0; i < 300; i += 100) await Promise.all(Array.from({ length: 100 }, () => publish(nc, subjects, testEvent(tenant))));
     await waitForSize(tenant, 300);
     const auditor = await auth.token({ tenant, roles: ['auditor'] });
     expect((await http(`/v1/chains/${tenant}/verify`, auditor)).body).toMatchObject({ ok: true, size: 300 });
@@ -471,7 +454,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
 
   it('rotates the signing key: new entries carry the new kid, old ones still verify', async () => {
     const tenant = 'h5';
-    await Promise.all(Array.from({ length: 40 }, () => publish(nc, subjects, makeEvent(tenant))));
+    await Promise.all(Array.from({ length: 40 }, () => publish(nc, subjects, testEvent(tenant))));
     await waitForSize(tenant, 40);
     await eventually(async () => (await store.latestCheckpoint(tenant))?.size === 40, 10_000, 'checkpoint at 40');
     await ledger.close();
@@ -481,7 +464,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     const olderFile = join(keys.dir, 'older.keys');
     writeFileSync(olderFile, `# rotated out\n${keys.signer.verifierKey}\n`);
     ledger = await startInProcess(env({ LEDGER_SIGNING_KEY_FILE: newKeyFile, LEDGER_VERIFIER_KEYS: olderFile }));
-    await Promise.all(Array.from({ length: 40 }, () => publish(nc, subjects, makeEvent(tenant))));
+    await Promise.all(Array.from({ length: 40 }, () => publish(nc, subjects, testEvent(tenant))));
     await waitForSize(tenant, 80);
     const kids = (await store.entries.find({ chain: tenant }).sort({ seq: 1 }).toArray()).map((d) => d.kid);
     expect(kids.slice(0, 40).every((k) => k === keys.signer.kid)).toBe(true);

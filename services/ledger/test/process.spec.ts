@@ -1,11 +1,10 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { MongoClient } from 'mongodb';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { Keyring } from '@clinical-ledger/chain';
 import { Subjects } from '@clinical-ledger/contracts';
 import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, ServiceProcess, spawnService, startInfra, testPseudonym } from '@clinical-ledger/testing';
-import { consumerBacklog, ledgerEnv, makeEvent, makeKeyFiles, publish, testAuth } from './helpers';
+import { eventually, Infra, ledgerTestKeys, ServiceProcess, spawnService, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { consumerBacklog, ledgerEnv, ledgerWorld, type LedgerWorld, publish, testAuth } from './helpers';
 
 jest.setTimeout(180_000);
 
@@ -15,11 +14,11 @@ jest.setTimeout(180_000);
  */
 describe('ledger processes (built main.js, real NATS + Mongo wire server)', () => {
   let infra: Infra;
+  let world: LedgerWorld;
   let nc: NatsConnection;
-  let mongo: MongoClient;
   let store: LedgerStore;
   let subjects: Subjects;
-  const keys = makeKeyFiles('proc-ledger');
+  const keys = ledgerTestKeys('proc-ledger');
   const auth = testAuth();
   const keyring = new Keyring();
   keyring.addVerifierKey(keys.signer.verifierKey);
@@ -37,22 +36,17 @@ describe('ledger processes (built main.js, real NATS + Mongo wire server)', () =
   };
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'ledger-proc' });
-    subjects = new Subjects(infra.namespace);
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
+    world = await ledgerWorld('ledger-proc');
+    ({ infra, subjects, nc, store } = world);
   });
 
   afterAll(async () => {
     await Promise.all(running.map((p) => p.stop('SIGKILL')));
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
+    await world?.close();
   });
 
   async function publishAll(tenant: string, n: number): Promise<string[]> {
-    const events = Array.from({ length: n }, (_, i) => makeEvent(tenant, { id: `${tenant}:m-${i}`, subject: testPseudonym(i % 100) }));
+    const events = Array.from({ length: n }, (_, i) => testEvent(tenant, { id: `${tenant}:m-${i}`, subject: testPseudonym(i % 100) }));
     for (let i = 0; i < n; i += 1_000) await Promise.all(events.slice(i, i + 1_000).map((e) => publish(nc, subjects, e)));
     return events.map((e) => e.id);
   }

@@ -1,10 +1,10 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type NatsConnection } from '@nats-io/transport-node';
 import { Binary, MongoClient } from 'mongodb';
 import { Subjects } from '@clinical-ledger/contracts';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, runConformanceAsync, startInfra } from '@clinical-ledger/testing';
+import { eventually, Infra, ledgerTestKeys, runConformanceAsync, testEvent } from '@clinical-ledger/testing';
 import { formatTilePath, parseTilePath } from '../src/tiles/tile-path';
-import { ledgerEnv, makeEvent, makeKeyFiles, publish, startInProcess, testAuth } from './helpers';
+import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(600_000);
 
@@ -15,12 +15,13 @@ jest.setTimeout(600_000);
  */
 describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', () => {
   let infra: Infra;
+  let world: LedgerWorld;
   let nc: NatsConnection;
   let mongo: MongoClient;
   let store: LedgerStore;
   let subjects: Subjects;
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
-  const keys = makeKeyFiles('tiles-ledger');
+  const keys = ledgerTestKeys('tiles-ledger');
   const auth = testAuth();
   const tenant = 'tiles';
   const origin = `clinical-ledger/${tenant}`;
@@ -28,7 +29,7 @@ describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', (
 
   async function appendUpTo(n: number): Promise<void> {
     const events = [];
-    for (; appended < n; appended++) events.push(makeEvent(tenant, { id: `${tenant}:e-${appended}` }));
+    for (; appended < n; appended++) events.push(testEvent(tenant, { id: `${tenant}:e-${appended}` }));
     for (let i = 0; i < events.length; i += 500) await Promise.all(events.slice(i, i + 500).map((e) => publish(nc, subjects, e)));
     await eventually(async () => (await store.latestCheckpoint(tenant))?.size === n, 120_000, `checkpoint at ${n}`);
   }
@@ -38,20 +39,14 @@ describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', (
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'ledger-tiles' });
-    subjects = new Subjects(infra.namespace);
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
-    ledger = await startInProcess(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_INTERVAL_MS: '100', LEDGER_CHECKPOINT_EVERY: '100000' }));
-    await eventually(() => ledger.transport?.isRunning() === true, 15_000, 'append consumer running');
+    world = await ledgerWorld('ledger-tiles');
+    ({ infra, subjects, nc, mongo, store } = world);
+    ledger = await startConsuming(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_INTERVAL_MS: '100', LEDGER_CHECKPOINT_EVERY: '100000' }));
   });
 
   afterAll(async () => {
     await ledger?.close();
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
+    await world?.close();
   });
 
   it('tile names follow the spec both ways', () => {

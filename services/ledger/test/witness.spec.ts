@@ -1,12 +1,11 @@
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { MongoClient } from 'mongodb';
+import { type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
 import { Frontier, signCheckpoint, toHex } from '@clinical-ledger/chain';
 import type { AuditAlert } from '@clinical-ledger/contracts';
 import { Subjects } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, onlyLoopback, runConformanceAsync, startInfra, startWitness, type LocalWitness } from '@clinical-ledger/testing';
-import { ledgerEnv, makeEvent, makeKeyFiles, publish, startInProcess, testAuth } from './helpers';
+import { eventually, Infra, ledgerTestKeys, type LocalWitness, onlyLoopback, runConformanceAsync, startWitness, testEvent } from '@clinical-ledger/testing';
+import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -16,8 +15,8 @@ jest.setTimeout(300_000);
  */
 describe('witnesses: two real omniwitness processes cosign, catch up and catch a rewound store', () => {
   let infra: Infra;
+  let world: LedgerWorld;
   let nc: NatsConnection;
-  let mongo: MongoClient;
   let store: LedgerStore;
   let subjects: Subjects;
   let ledger: Awaited<ReturnType<typeof startInProcess>> | undefined;
@@ -25,7 +24,7 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
   let b: LocalWitness;
   let alertSub: Subscription;
   const alerts: AuditAlert[] = [];
-  const keys = makeKeyFiles('witnessed-ledger');
+  const keys = ledgerTestKeys('witnessed-ledger');
   const auth = testAuth();
   const tenant = 'witnessed';
   const origin = `clinical-ledger/${tenant}`;
@@ -41,13 +40,12 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
     });
 
   async function startLedger(): Promise<void> {
-    ledger = await startInProcess(env());
-    await eventually(() => ledger?.transport?.isRunning() === true, 15_000, 'append consumer running');
+    ledger = await startConsuming(env());
   }
 
   async function appendUpTo(n: number): Promise<void> {
     const events = [];
-    for (; published < n; published++) events.push(makeEvent(tenant));
+    for (; published < n; published++) events.push(testEvent(tenant));
     await Promise.all(events.map((e) => publish(nc, subjects, e)));
     await eventually(async () => (await store.getHead(tenant))?.checkpointSize === n, 60_000, `signed checkpoint at ${n}`);
   }
@@ -65,11 +63,8 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
   };
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'ledger-witness' });
-    subjects = new Subjects(infra.namespace);
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
+    world = await ledgerWorld('ledger-witness');
+    ({ infra, subjects, nc, store } = world);
     const logs = [{ origin, vkey: keys.signer.verifierKey }];
     [a, b] = await Promise.all([startWitness({ name: 'regulator', logs }), startWitness({ name: 'peer-hospital', logs })]);
     alertSub = nc.subscribe(subjects.audit('alert', tenant), { callback: (_e, m) => void alerts.push(m.json<AuditAlert>()) });
@@ -80,9 +75,7 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
     alertSub?.unsubscribe();
     await ledger?.close();
     await Promise.all([a?.remove(), b?.remove()]);
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
+    await world?.close();
   });
 
   it('a quorum of two cosigns; Go verifies the cosignatures; latest, proofs, receipts and tiles name the cosigned checkpoint; no witness dials beyond loopback', async () => {

@@ -8,6 +8,7 @@
  */
 import {
   LocalServer,
+  mllpSend,
   ServiceName,
   ServiceProcess,
   ferretDbBackend,
@@ -24,7 +25,6 @@ import {
 import { Ed25519Signer } from '@clinical-ledger/chain';
 import { SignJWT } from 'jose';
 import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { localSecrets } from './local-secrets';
 import { watchServers, watchServices, type Watched } from './watchdog';
@@ -42,23 +42,6 @@ function demoMessages(mrn: string): string[] {
     [msh('ADT^A01^ADT_A01', 'DEMO-PATIENT-1'), 'EVN|A01|20261125083000', pid, 'PV1|1|I|4WEST^412^A^DEMO'].join('\r'),
     [msh('ADT^A03^ADT_A03', 'DEMO-PATIENT-2'), 'EVN|A03|20261127100000', pid, 'PV1|1|I|4WEST^412^A^DEMO'].join('\r'),
   ];
-}
-
-function mllpSend(port: number, message: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect(port, '127.0.0.1', () => socket.write(Buffer.concat([Buffer.from([0x0b]), Buffer.from(message, 'utf8'), Buffer.from([0x1c, 0x0d])])));
-    let got = Buffer.alloc(0);
-    socket.setTimeout(15_000, () => socket.destroy(new Error('MLLP: no acknowledgement')));
-    socket.on('data', (d: Buffer) => {
-      got = Buffer.concat([got, d]);
-      const end = got.indexOf(Buffer.from([0x1c, 0x0d]));
-      if (end >= 0) {
-        socket.end();
-        resolve(got.subarray(1, end).toString('utf8'));
-      }
-    });
-    socket.on('error', reject);
-  });
 }
 
 /**
