@@ -152,6 +152,22 @@ describe('the Helm chart (helm lint, helm template, strict schema check of every
     expect([...nats].sort()).toEqual(['nats_consumer_num_pending', 'nats_stream_total_messages']);
   });
 
+  it('renders valid objects with the other switches too: JWT-account NATS creds, a local JWKS, no NetworkPolicies or monitoring', async () => {
+    const r = await template('-f', ciValues, '--set', 'nats.auth=creds', '--set', 'secrets.names.authKeys=idp-jwks', '--set', 'networkPolicy.enabled=false', '--set', 'monitoring.serviceMonitor.enabled=false', '--set', 'monitoring.prometheusRule.enabled=false', '--set', 'streamsInit.consumers=false');
+    const checked = await runTool(check, ['manifests', '--json'], { input: r.stdout });
+    expect(checked.stderr).toMatch(/objects valid/);
+    const objs = JSON.parse(checked.stdout) as K8sObject[];
+    expect(objs.filter((o) => ['NetworkPolicy', 'ServiceMonitor', 'PrometheusRule'].includes(o.kind))).toEqual([]);
+    const intake = podOf(objs.find((o) => o.kind === 'Deployment' && o.metadata.name === 'rel-clinical-ledger-intake') as K8sObject);
+    expect(intake.containers[0].env?.find((e) => e.name === 'NATS_CREDS_FILE')?.value).toBe('/var/run/nats/intake.creds');
+    expect(intake.volumes?.find((v) => v.name === 'nats-auth')?.secret?.items?.map((i) => i.key)).toEqual(['intake.creds']);
+    expect(intake.volumes?.find((v) => v.name === 'auth-keys')?.secret?.secretName).toBe('idp-jwks');
+    const config = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'rel-clinical-ledger-config') as K8sObject;
+    expect([config.data?.['AUTH_JWKS_FILE'], config.data?.['AUTH_JWKS_URL']]).toEqual(['/var/run/auth/jwks.json', undefined]);
+    const job = podOf(objs.find((o) => o.kind === 'Job') as K8sObject).containers[0];
+    expect(job.command?.slice(-1)).toEqual(['--no-consumers']);
+  });
+
   it('the schema check refuses a misspelt field and an alert expression PromQL cannot parse', async () => {
     const rendered = (await template('-f', ciValues)).stdout;
     const misspelt = await runTool(check, ['manifests'], { input: rendered.replace('revisionHistoryLimit: 5', 'revisionHistoryLimt: 5') });
