@@ -1,8 +1,7 @@
 import { Injectable } from '@nestjs/common';
-import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import type { Receipt } from '@clinical-ledger/contracts';
 import { Appender } from '@clinical-ledger/log';
-import { NatsService, RetryableError, type InboundMessage } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, NatsService, RetryableError, type InboundMessage } from '@clinical-ledger/messaging';
 import { MetricsService } from '@clinical-ledger/platform';
 import type { Counter, Histogram } from 'prom-client';
 import { StoreReadiness } from '../store.providers';
@@ -16,13 +15,13 @@ import { parseAppend } from './envelope';
  */
 @Injectable()
 export class AppendService {
-  private js?: JetStreamClient;
   private readonly appended: Counter<string>;
   private readonly duplicates: Counter<string>;
   private readonly appendSeconds: Histogram<string>;
 
   constructor(
     private readonly nats: NatsService,
+    private readonly publisher: JetStreamPublisher,
     private readonly appender: Appender,
     private readonly storeReady: StoreReadiness,
     metrics: MetricsService,
@@ -30,11 +29,6 @@ export class AppendService {
     this.appended = metrics.counter('ledger_entries_appended_total', 'Entries appended', ['tenant']);
     this.duplicates = metrics.counter('ledger_duplicates_total', 'Events that were already on the chain', ['tenant']);
     this.appendSeconds = metrics.histogram('ledger_append_seconds', 'Message received to receipt published', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
-  }
-
-  private async jetstream(): Promise<JetStreamClient> {
-    this.js ??= jetstream(await this.nats.ready());
-    return this.js;
   }
 
   /** One LEDGER_APPEND message: parse (poison on failure), append, publish the receipt. */
@@ -56,9 +50,8 @@ export class AppendService {
 
   private async publishReceipt(r: Receipt): Promise<void> {
     try {
-      const js = await this.jetstream();
       // Same msg id for a re-published receipt (a redelivery, a resend): stored once within the window.
-      await js.publish(this.nats.subjects.entry(r.tenant), JSON.stringify(r), { msgID: `receipt:${r.tenant}:${r.seq}` });
+      await this.publisher.publish(this.nats.subjects.entry(r.tenant), JSON.stringify(r), { msgID: `receipt:${r.tenant}:${r.seq}` });
     } catch (err) {
       // The entry is durable; the redelivery will find it and publish the receipt then.
       throw new RetryableError('receipt_not_published', err instanceof Error ? err.message : String(err), { transient: true });

@@ -1,9 +1,8 @@
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { jetstream } from '@nats-io/jetstream';
 import type { CheckpointMessage } from '@clinical-ledger/contracts';
 import { Appender, CheckpointPublisher, type StoredCheckpoint } from '@clinical-ledger/log';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
-import { NatsService } from '@clinical-ledger/messaging';
+import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { originFor, type LedgerConfig } from '../config';
@@ -23,6 +22,7 @@ export class CheckpointsService implements OnModuleInit, OnApplicationShutdown {
     @Inject(CONFIG) config: LedgerConfig,
     @Inject(LOGGER) logger: Logger,
     nats: NatsService,
+    bus: JetStreamPublisher,
     store: LedgerStore,
     appender: Appender,
     keys: SigningKeys,
@@ -41,7 +41,7 @@ export class CheckpointsService implements OnModuleInit, OnApplicationShutdown {
       publish: async (cp: StoredCheckpoint) => {
         const msg: CheckpointMessage = { tenant: cp.chain, size: cp.size, rootHash: cp.rootHash, note: cp.note };
         // Same msg id on every attempt: a publish whose ack was lost is stored once.
-        await jetstream(await nats.ready()).publish(nats.subjects.checkpoint(cp.chain), JSON.stringify(msg), { msgID: `checkpoint:${cp.chain}:${cp.size}` });
+        await bus.publish(nats.subjects.checkpoint(cp.chain), JSON.stringify(msg), { msgID: `checkpoint:${cp.chain}:${cp.size}` });
       },
       onSigned: (cp, stored) => {
         signed.inc({ tenant: cp.chain });
