@@ -32,3 +32,20 @@ export async function api<T>(s: Session, path: string, init: { method?: string; 
 
 /** `/v1/audit/<tenant>/<rest>` of the signed-in tenant. */
 export const auditPath = (s: Session, rest: string) => `/v1/audit/${enc(s.tenant)}/${rest}`;
+
+/** A file the API answers (an export): its text, type and suggested name. */
+export async function apiFile(s: Session, path: string, fallbackName: string): Promise<{ name: string; type: string; text: string }> {
+  const res = await fetch(path, { headers: { authorization: `Bearer ${s.token}` } });
+  const text = await res.text();
+  if (!res.ok) {
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* not JSON */
+    }
+    throw new ApiError(res.status, body);
+  }
+  const named = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '');
+  return { name: named?.[1] ?? fallbackName, type: res.headers.get('content-type') ?? 'application/octet-stream', text };
+}

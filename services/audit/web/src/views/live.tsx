@@ -1,64 +1,62 @@
 import { useEffect, useState } from 'preact/hooks';
-import { auditPath } from '../api';
-import { follow, type LiveMessage, type LiveState } from '../live';
+import { follow, type LiveEvent, type LiveState, type Transport } from '../live';
 import type { Session } from '../session';
 import { formatTime } from '../ui';
 
 const KEEP = 200;
 
-interface Row {
+interface Row extends LiveEvent {
   n: number;
   at: string;
-  type: string;
-  data: Record<string, unknown>;
 }
+
+const str = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 
 function summary(r: Row): string {
   const d = r.data;
   switch (r.type) {
     case 'receipt':
-      return `entry ${String(d['seq'])} · ${String(d['eventId'])}${d['access'] ? ' · access' : ''}`;
+      return `entry ${str(d['seq'])} · ${str(d['eventId'])}`;
     case 'checkpoint':
-      return `checkpoint size ${String(d['size'])}${Array.isArray(d['cosignedBy']) ? ` · cosigned by ${(d['cosignedBy'] as unknown[]).length}` : ''}`;
+      return `checkpoint size ${str(d['size'])}${Array.isArray(d['cosignedBy']) ? ` · cosigned by ${(d['cosignedBy'] as unknown[]).length}` : ''}`;
     case 'verified':
-      return `verified size ${String(d['size'])}`;
+      return `verified size ${str(d['size'])}`;
     case 'access':
-      return `${String(d['actor'])} read ${String(d['recordEventId'])} (${String(d['purpose'])}): ${String(d['decision'])}`;
+      return `${str(d['actor'])} read ${str(d['recordEventId'])} (${str(d['purpose'])}): ${str(d['decision'])}`;
     case 'alert':
-      return `${String(d['kind'])}: ${String(d['message'] ?? '')}`;
+      return `${str(d['kind'])}: ${str(d['message'])}`;
+    case 'ack':
+      return `alert ${str(d['alertId'])} acknowledged by ${str(d['by'])}`;
+    case 'verify':
+      return `verification ${str(d['state'])}: ${str(d['checked'])} of ${str(d['total'])}`;
     default:
       return JSON.stringify(d);
   }
 }
 
-/** The tenant's events as they happen (receipts, checkpoints, verifications, accesses, alerts). */
+/** The tenant's events as they happen (the recent past first): receipts, checkpoints, verifications, accesses, alerts. */
 export function LiveFeed({ s }: { s: Session }) {
   const [rows, setRows] = useState<Row[]>([]);
-  const [state, setState] = useState<LiveState>('connecting');
+  const [state, setState] = useState<{ st: LiveState; transport: Transport }>({ st: 'connecting', transport: 'websocket' });
   useEffect(() => {
     let n = 0;
     return follow(
       s,
-      auditPath(s, 'stream'),
-      (m: LiveMessage) => {
-        if (m.event === 'hello' || typeof m.data !== 'object' || m.data === null) return;
-        const row: Row = { n: ++n, at: new Date().toISOString(), type: m.event, data: m.data as Record<string, unknown> };
-        setRows((old) => [row, ...old].slice(0, KEEP));
-      },
-      setState,
+      (e) => setRows((old) => [{ ...e, n: ++n, at: typeof e.data['recordedAt'] === 'string' && e.recent ? e.data['recordedAt'] : new Date().toISOString() }, ...old].slice(0, KEEP)),
+      (st, transport) => setState({ st, transport }),
     );
   }, [s.token]);
   return (
     <section>
       <p>
-        <span class={`pill ${state === 'open' ? 'ok' : 'wait'}`} data-testid="live-state" data-state={state}>
-          {state === 'open' ? '● live' : state}
+        <span class={`pill ${state.st === 'open' ? 'ok' : 'wait'}`} data-testid="live-state" data-state={state.st} data-transport={state.transport}>
+          {state.st === 'open' ? `● live (${state.transport === 'websocket' ? 'WebSocket' : 'SSE'})` : state.st}
         </span>
       </p>
       {rows.length === 0 ? <p>Nothing yet: events appear here as the ledger records them.</p> : null}
-      <ul class="feed" aria-live="polite" aria-label="Live events">
+      <ul class="feed" hidden={rows.length === 0} aria-live="polite" aria-label="Live events">
         {rows.map((r) => (
-          <li key={r.n} class={r.type} data-testid="live-event" data-type={r.type} data-event-id={typeof r.data['eventId'] === 'string' ? r.data['eventId'] : undefined}>
+          <li key={r.n} class={`${r.type}${r.recent ? ' recent' : ''}`} data-testid="live-event" data-type={r.type} data-recent={r.recent ? 'yes' : 'no'} data-event-id={typeof r.data['eventId'] === 'string' ? r.data['eventId'] : undefined}>
             <span class="meta">{formatTime(r.at)}</span> <strong>{r.type}</strong> {summary(r)}
           </li>
         ))}

@@ -1,52 +1,57 @@
 import { api, auditPath } from '../api';
 import type { Session } from '../session';
-import { ratePerMinute, sparkPoints } from '../spark';
-import type { AuditAlert, CheckpointVerified, MonitorStatus } from '../types';
-import { ago, ErrorLine, Link, BASE, usePoll } from '../ui';
+import { sparkPoints } from '../spark';
+import type { AlertPage, ChainOverview } from '../types';
+import { alertText } from '../alert-text';
+import { ago, BASE, ErrorLine, Link, usePoll } from '../ui';
 
-const HOUR = 3_600_000;
-
-function Spark({ samples }: { samples: { t: number; size: number }[] }) {
-  const to = Date.now();
-  const series = ratePerMinute(samples, to - HOUR, to);
-  const total = Math.round(series.reduce((n, p) => n + p.value, 0));
+/** Entries per minute over the last hour, as a line with the hour's total beside it. */
+function Spark({ ingest }: { ingest: ChainOverview['ingest'] }) {
+  const total = ingest.counts.reduce((n, c) => n + c, 0);
+  const peak = Math.max(0, ...ingest.counts);
   return (
     <figure class="spark" data-testid="ingest-chart" data-total={total}>
-      <svg viewBox="0 0 120 28" width="120" height="28" role="img" aria-label={`${total} entries in the last hour`}>
-        <polyline points={sparkPoints(series, to - HOUR, to, 120, 28)} />
+      <svg viewBox="0 0 120 28" width="120" height="28" role="img" aria-label={`${total} entries in the last hour, at most ${peak} a minute`}>
+        <polyline points={sparkPoints(ingest.counts, 120, 28)} />
       </svg>
       <figcaption>{total} / h</figcaption>
     </figure>
   );
 }
 
-interface ChainView {
-  status: MonitorStatus;
-  latest?: CheckpointVerified;
-  checkpoints: CheckpointVerified[];
-  alerts: AuditAlert[];
+const STATE = { ok: 'verified', alert: 'alert', unknown: 'waiting' } as const;
+
+function Verification({ o }: { o: ChainOverview }) {
+  if (o.verification === 'alert') return <span class="pill bad" data-testid="verification">✗ {o.openAlerts} open alert{o.openAlerts === 1 ? '' : 's'}</span>;
+  if (o.verification === 'ok') return <span class="pill ok" data-testid="verification">✓ verified {ago(o.verified?.verifiedAt)}</span>;
+  return <span class="pill wait" data-testid="verification">waiting for a checkpoint</span>;
 }
 
-async function load(s: Session): Promise<ChainView> {
-  const [status, latest, cps, alerts] = await Promise.all([
-    api<MonitorStatus>(s, auditPath(s, 'monitor')),
-    api<CheckpointVerified>(s, auditPath(s, 'checkpoints/latest')).catch(() => undefined),
-    api<{ checkpoints: CheckpointVerified[] }>(s, auditPath(s, 'checkpoints?limit=500')),
-    api<{ alerts: AuditAlert[] }>(s, auditPath(s, 'alerts?limit=100')),
-  ]);
-  return { status, checkpoints: cps.checkpoints, alerts: alerts.alerts, ...(latest ? { latest } : {}) };
+function Witnesses({ o }: { o: ChainOverview }) {
+  const cosigned = o.verified?.cosignedBy ?? [];
+  if (o.witnesses.trusted.length === 0) return <span class="meta">none configured</span>;
+  const short = cosigned.length < o.witnesses.quorum;
+  return (
+    <span class={short ? 'bad-text' : undefined} title={cosigned.join(', ')}>
+      {cosigned.length} of {o.witnesses.trusted.length} cosigned{o.witnesses.quorum ? ` (quorum ${o.witnesses.quorum})` : ''}
+    </span>
+  );
 }
 
-/** Every chain the signed-in user may see: size, ingest, checkpoint, witnesses, verification, open alerts. */
+async function load(s: Session): Promise<{ overview: ChainOverview; alerts: AlertPage }> {
+  const [overview, alerts] = await Promise.all([api<ChainOverview>(s, auditPath(s, 'overview')), api<AlertPage>(s, auditPath(s, 'alerts?limit=5&open=true'))]);
+  return { overview, alerts };
+}
+
+/** Every chain the signed-in user may see: size, ingest, checkpoints, witnesses, verification, writer, dead letters. */
 export function Overview({ s }: { s: Session }) {
   const { data, error } = usePoll(() => load(s), 2_000, [s.token]);
   if (!data) return error ? <ErrorLine error={error} /> : <p>Loading…</p>;
-  const { status, latest, checkpoints, alerts } = data;
-  const critical = alerts.filter((a) => a.severity === 'critical');
-  const state = critical.length > 0 ? 'alert' : status.head ? 'verified' : 'waiting';
+  const o = data.overview;
   return (
     <section>
       {error ? <ErrorLine error={error} /> : null}
+      {o.ledgerError ? <p class="bad-text">The ledger did not answer: {o.ledgerError}</p> : null}
       <table class="grid" aria-label="Chains">
         <thead>
           <tr>
@@ -61,45 +66,51 @@ export function Overview({ s }: { s: Session }) {
           </tr>
         </thead>
         <tbody>
-          <tr data-testid="chain" data-chain={status.tenant} data-state={state}>
-            <th scope="row">{status.tenant}</th>
-            <td data-testid="chain-size">{status.head?.size ?? 0}</td>
+          <tr data-testid="chain" data-chain={o.tenant} data-state={STATE[o.verification]}>
+            <th scope="row">{o.tenant}</th>
+            <td data-testid="chain-size">{o.size ?? '—'}</td>
             <td>
-              <Spark samples={checkpoints.map((c) => ({ t: new Date(c.verifiedAt).getTime(), size: c.size }))} />
+              <Spark ingest={o.ingest} />
             </td>
             <td>
-              {latest ? (
+              {o.latestCheckpoint ? (
                 <>
-                  size {latest.size} · {ago(latest.verifiedAt)}
-                  <div class="meta mono" title={latest.rootHash}>{latest.rootHash.slice(0, 16)}…</div>
+                  size {o.latestCheckpoint.size}
+                  <div class="meta mono" title={o.latestCheckpoint.rootHash}>
+                    {o.latestCheckpoint.rootHash.slice(0, 16)}…
+                  </div>
+                  {o.verified ? <div class="meta">verified up to {o.verified.size}</div> : null}
                 </>
               ) : (
                 'none yet'
               )}
             </td>
-            <td data-testid="cosigned">{latest?.cosignedBy?.length ? latest.cosignedBy.join(', ') : 'none'}</td>
-            <td>
-              {state === 'alert' ? (
-                <span class="pill bad" data-testid="verification">✗ {critical.length} critical alert{critical.length === 1 ? '' : 's'}</span>
-              ) : state === 'verified' ? (
-                <span class="pill ok" data-testid="verification">✓ verified {ago(status.head?.verifiedAt)}</span>
-              ) : (
-                <span class="pill wait" data-testid="verification">waiting for a checkpoint</span>
-              )}
+            <td data-testid="cosigned">
+              <Witnesses o={o} />
             </td>
-            <td class="meta">not reported</td>
-            <td class="meta">not reported</td>
+            <td>
+              <Verification o={o} />
+              {o.lastVerifyJob ? (
+                <div class="meta">
+                  full check: {o.lastVerifyJob.state} {ago(o.lastVerifyJob.finishedAt ?? o.lastVerifyJob.startedAt)}
+                </div>
+              ) : null}
+            </td>
+            <td class="mono">{o.writer ?? '—'}</td>
+            <td data-testid="dead-letters" class={o.deadLetters > 0 ? 'bad-text' : undefined}>
+              {o.deadLetters}
+            </td>
           </tr>
         </tbody>
       </table>
       <h2>Open alerts</h2>
-      {alerts.length === 0 ? (
-        <p>No alerts.</p>
+      {data.alerts.alerts.length === 0 ? (
+        <p>No open alerts.</p>
       ) : (
         <ul class="list">
-          {alerts.slice(0, 5).map((a) => (
+          {data.alerts.alerts.map((a) => (
             <li class={`card ${a.severity}`} key={a.alertId} data-testid="overview-alert" data-kind={a.kind}>
-              <strong>{a.kind}</strong> · {ago(a.time)} — {a.message}
+              <strong>{a.kind}</strong> · {ago(a.time)} — {alertText(a)}
             </li>
           ))}
         </ul>

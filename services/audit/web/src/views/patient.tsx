@@ -1,65 +1,89 @@
 import { useState } from 'preact/hooks';
-import { api, auditPath, enc } from '../api';
-import { toCsv } from '../csv';
+import { api, apiFile, auditPath, enc } from '../api';
 import type { Session } from '../session';
-import type { AccessLogEntry } from '../types';
+import type { AccessExportFormat, AccessLogPage, PatientLookupResult } from '../types';
 import { download, ErrorLine } from '../ui';
 import { AccessTable } from './access-table';
 
 const PSEUDONYM = /^pseudo:[a-z2-7]{52}$/;
-export const CSV_COLUMNS: (keyof AccessLogEntry & string)[] = ['time', 'actor', 'role', 'purpose', 'recordEventId', 'decision', 'reason', 'breakGlass', 'subject', 'seq', 'eventId', 'leafHash', 'kid', 'recordedAt'];
 
-interface Log {
-  subject: string;
-  total: number;
-  entries: AccessLogEntry[];
-}
-
-/** Finds a patient by pseudonym; shows who saw their records; exports FHIR AuditEvents or CSV. */
+/**
+ * Finds a patient by pseudonym, or by a raw identifier that the server pseudonymises (sent in a
+ * request body, never in a URL, never stored); shows who saw their records; exports the log.
+ */
 export function PatientAccess({ s }: { s: Session }) {
-  const [query, setQuery] = useState('');
-  const [log, setLog] = useState<Log | undefined>();
+  const [by, setBy] = useState<'pseudonym' | 'identifier'>('pseudonym');
+  const [pseudonym, setPseudonym] = useState('');
+  const [system, setSystem] = useState('');
+  const [value, setValue] = useState('');
+  const [log, setLog] = useState<AccessLogPage | undefined>();
   const [error, setError] = useState<unknown>();
-  const path = (subject: string) => auditPath(s, `patients/${enc(subject)}/access?limit=1000`);
   const search = async (e: Event): Promise<void> => {
     e.preventDefault();
     setError(undefined);
-    const q = query.trim();
-    if (!PSEUDONYM.test(q)) {
-      setError(new Error('Enter a patient pseudonym (pseudo: followed by 52 letters and digits).'));
-      return;
-    }
+    setLog(undefined);
     try {
-      setLog(await api<Log>(s, path(q)));
+      let subject = pseudonym.trim();
+      if (by === 'identifier') {
+        subject = (await api<PatientLookupResult>(s, auditPath(s, 'patients/lookup'), { method: 'POST', body: { system: system.trim(), value: value.trim() } })).subject;
+        // The identifier is not kept here either: only the pseudonym it stands for.
+        setValue('');
+      } else if (!PSEUDONYM.test(subject)) {
+        throw new Error('Enter a patient pseudonym (pseudo: followed by 52 letters and digits), or search by identifier.');
+      }
+      setLog(await api<AccessLogPage>(s, auditPath(s, `patients/${enc(subject)}/access?limit=1000`)));
     } catch (x) {
       setError(x);
     }
   };
-  const exportFhir = async (): Promise<void> => {
-    if (!log) return;
-    const bundle = await api<unknown>(s, path(log.subject), { accept: 'application/fhir+json' });
-    download(`access-${log.subject.slice(7, 19)}.fhir.json`, 'application/fhir+json', JSON.stringify(bundle, null, 2));
+  const exportAs = async (format: AccessExportFormat): Promise<void> => {
+    if (!log?.subject) return;
+    const file = await apiFile(s, auditPath(s, `patients/${enc(log.subject)}/access/export?format=${format}`), `access-${log.subject.slice(7, 19)}.${format === 'fhir' ? 'fhir.json' : 'csv'}`);
+    download(file.name, file.type, file.text);
   };
   return (
     <section>
       <form class="search" onSubmit={(e) => void search(e)}>
-        <label>
-          Patient
-          <input name="patient" value={query} placeholder="pseudo:…" autocomplete="off" spellcheck={false} onInput={(e) => setQuery((e.target as HTMLInputElement).value)} />
-        </label>
+        <fieldset class="by">
+          <legend>Find the patient by</legend>
+          <label class="inline">
+            <input type="radio" name="by" checked={by === 'pseudonym'} onChange={() => setBy('pseudonym')} /> pseudonym
+          </label>
+          <label class="inline">
+            <input type="radio" name="by" checked={by === 'identifier'} onChange={() => setBy('identifier')} /> identifier (MRN, national id)
+          </label>
+        </fieldset>
+        {by === 'pseudonym' ? (
+          <label>
+            Patient
+            <input name="patient" value={pseudonym} placeholder="pseudo:…" autocomplete="off" spellcheck={false} onInput={(e) => setPseudonym((e.target as HTMLInputElement).value)} />
+          </label>
+        ) : (
+          <>
+            <label>
+              Identifier system
+              <input name="system" value={system} placeholder="urn:oid:…" autocomplete="off" spellcheck={false} onInput={(e) => setSystem((e.target as HTMLInputElement).value)} />
+            </label>
+            <label>
+              Identifier
+              <input name="value" value={value} autocomplete="off" spellcheck={false} onInput={(e) => setValue((e.target as HTMLInputElement).value)} />
+            </label>
+          </>
+        )}
         <button type="submit">Show access log</button>
       </form>
       {error ? <ErrorLine error={error} /> : null}
-      {log ? (
+      {log?.subject ? (
         <>
-          <p data-testid="access-total" data-total={log.total}>
+          <p data-testid="access-total" data-total={log.total} data-subject={log.subject}>
             {log.total} access{log.total === 1 ? '' : 'es'} to the records of <span class="mono">{log.subject}</span>
+            {log.next !== null ? ` (the newest ${log.entries.length} shown; the exports hold all)` : ''}
           </p>
           <p class="actions">
-            <button type="button" class="secondary" data-testid="export-fhir" onClick={() => void exportFhir().catch(setError)}>
-              Export FHIR AuditEvents
+            <button type="button" class="secondary" data-testid="export-fhir" onClick={() => void exportAs('fhir').catch(setError)}>
+              Export FHIR AuditEvents (IHE BALP)
             </button>
-            <button type="button" class="secondary" data-testid="export-csv" onClick={() => download(`access-${log.subject.slice(7, 19)}.csv`, 'text/csv', toCsv(log.entries, CSV_COLUMNS))}>
+            <button type="button" class="secondary" data-testid="export-csv" onClick={() => void exportAs('csv').catch(setError)}>
               Export CSV
             </button>
           </p>
