@@ -20,7 +20,9 @@ import { loadWitnessPolicy, WITNESS_POLICY } from './monitor/witness-keys';
 import { loadVerifierKeyring } from './monitor/verifier-keys';
 import { AuditStore } from './store/audit.store';
 import { AckService } from './alerts/ack.service';
+import { ChainFollower } from './ops/chain-follower';
 import { LedgerHttp } from './ops/ledger-http';
+import { ProjectionRebuild } from './ops/rebuild';
 import { OpsController } from './ops/ops.controller';
 import { OverviewService } from './ops/overview.service';
 import { VerifyJobs } from './ops/verify-jobs';
@@ -51,6 +53,8 @@ export class AuditAppModule {
         LedgerHttp,
         VerifyJobs,
         OverviewService,
+        ChainFollower,
+        ProjectionRebuild,
         CheckpointMonitor,
         AccessProjector,
       ],

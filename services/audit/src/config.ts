@@ -60,6 +60,10 @@ export class AuditConfig extends ConsoleConfig {
   @Transform(toInt) @IsInt() @Min(1) @Max(100)
   AUDIT_MAX_DELIVER = 10;
 
+  /** How long a delivered message may go unacknowledged before JetStream delivers it again (a replica killed mid-message). */
+  @Transform(toInt) @IsInt() @Min(1_000)
+  AUDIT_ACK_WAIT_MS = 30_000;
+
   /** Nak delays in ms by delivery number, comma-separated (the last repeats). */
   @Matches(/^\d+(,\d+)*$/)
   AUDIT_NAK_BACKOFF_MS = '1000,5000,15000,30000,60000';

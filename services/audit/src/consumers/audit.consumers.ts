@@ -9,6 +9,7 @@ import { parseAccessReceipt } from '../access/access-event';
 import { AccessProjector } from '../access/access.projector';
 import { LedgerUnavailableError } from '../ledger/ledger.client';
 import { CheckpointMonitor } from '../monitor/checkpoint.monitor';
+import { ChainFollower } from '../ops/chain-follower';
 import { OverviewService } from '../ops/overview.service';
 
 /** JetStream transport patterns: one durable consumer each (see consumerSpecs). */
@@ -28,6 +29,7 @@ export function consumerSpecs(config: AuditConfig, s: Subjects) {
     deadLetterSealer: 'plain' as const,
     maxDeliver: config.AUDIT_MAX_DELIVER,
     backoffMs: backoffList(config),
+    ackWaitMs: config.AUDIT_ACK_WAIT_MS,
   };
   const d = config.AUDIT_DURABLE_PREFIX;
   return {
@@ -56,6 +58,7 @@ export class AuditConsumers {
     private readonly monitor: CheckpointMonitor,
     private readonly alerts: AlertService,
     private readonly overview: OverviewService,
+    private readonly follower: ChainFollower,
   ) {}
 
   /** The last token of a received subject: the tenant. */
@@ -71,7 +74,11 @@ export class AuditConsumers {
     const msg = ctx.getMessage();
     const tenant = this.tenantOf(msg.subject, 2);
     // Every receipt feeds the ingest chart (one insert per tenant and minute).
-    if (isObj(body) && typeof body['seq'] === 'number' && typeof body['recordedAt'] === 'string') await this.overview.sampleReceipt(tenant, body['seq'], body['recordedAt']);
+    if (isObj(body) && typeof body['seq'] === 'number' && typeof body['recordedAt'] === 'string') {
+      await this.overview.sampleReceipt(tenant, body['seq'], body['recordedAt']);
+      // The chain grew: the follower reads on (consent changes come from the entries themselves).
+      this.follower.poke(tenant);
+    }
     const ev = parseAccessReceipt(tenant, body);
     if (ev) await this.access.accept(ev);
   }

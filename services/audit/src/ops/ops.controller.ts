@@ -1,15 +1,16 @@
 import { Body, Controller, Get, HttpCode, HttpException, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { ACCESS_EXPORT_FORMATS, MissingSecretError, Pseudonymizer, type AccessLogEntry, type ActivitySummary, type ActorActivity, type AlertAck, type ChainOverview, type PatientLookupResult, type VerifyJob } from '@clinical-ledger/contracts';
+import { ACCESS_EXPORT_FORMATS, MissingSecretError, Pseudonymizer, type AccessLogEntry, type ActivitySummary, type ActorActivity, type AlertAck, type ChainOverview, type ConsentChangePage, type PatientLookupResult, type VerifyJob } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted, CONFIG, CurrentPrincipal, type Principal } from '@clinical-ledger/platform';
 import { AckService } from '../alerts/ack.service';
 import type { AuditConfig } from '../config';
 import { accessCsv, balpBundle } from '../fhir/export';
-import { badRequest, checkTenant, timeParam } from '../http/params';
+import { badRequest, checkTenant, intParam, timeParam } from '../http/params';
 import { AuditStore } from '../store/audit.store';
 import { findOutliers, type OutlierRules } from './outliers';
 import { OverviewService } from './overview.service';
+import { ProjectionRebuild, type RebuildResult } from './rebuild';
 import { VerifyJobs } from './verify-jobs';
 
 const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
@@ -35,6 +36,7 @@ export class OpsController {
     private readonly overviews: OverviewService,
     private readonly acks: AckService,
     private readonly verifyJobs: VerifyJobs,
+    private readonly rebuilds: ProjectionRebuild,
     @Inject(CONFIG) config: AuditConfig,
   ) {
     this.pseudonyms = Pseudonymizer.fromFile(config.AUDIT_PSEUDONYM_SECRETS_FILE, 'AUDIT_PSEUDONYM_SECRETS_FILE');
@@ -172,5 +174,28 @@ export class OpsController {
   job(@Param('tenant') tenant: string, @Param('jobId') jobId: string): Promise<VerifyJob> {
     checkTenant(tenant);
     return this.verifyJobs.get(tenant, jobId);
+  }
+
+  @Get(':tenant/consents/changes')
+  @Access('audit.consents.changes')
+  @ApiOperation({ summary: "Consent changes recorded on the chain (granted, revoked: pseudonym, times, seq), newest first, read from the chain's entries" })
+  @ApiParam(TENANT)
+  @ApiQuery({ name: 'subject', required: false, description: 'Only this patient (pseudonym)' })
+  @ApiQuery({ name: 'limit', required: false, description: '1-1000 (default 100)' })
+  async consentChanges(@Param('tenant') tenant: string, @Query('subject') subject?: string, @Query('limit') limit?: string): Promise<ConsentChangePage> {
+    checkTenant(tenant);
+    const n = intParam(limit, 'limit', 100, 1, 1_000) as number;
+    const docs = await this.store.consentChanges.find({ tenant, ...(subject ? { subject } : {}) }, { projection: { _id: 0, tenant: 0 } }).sort({ seq: -1 }).limit(n).toArray();
+    return { tenant, changes: docs };
+  }
+
+  @Post(':tenant/projections/rebuild')
+  @HttpCode(200)
+  @Access('audit.projections.rebuild')
+  @ApiOperation({ summary: "Rebuilds the chain's projections from what the ledger recorded: the access log from the receipts on LEDGER_ENTRIES (each matched with the chain again), consent changes from the chain's entries" })
+  @ApiParam(TENANT)
+  rebuild(@Param('tenant') tenant: string): Promise<RebuildResult> {
+    checkTenant(tenant);
+    return this.rebuilds.rebuild(tenant);
   }
 }

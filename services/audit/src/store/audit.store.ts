@@ -113,6 +113,8 @@ export class AuditStore implements OnModuleInit, OnModuleDestroy {
   readonly verifyJobs: Collection<VerifyJobDoc>;
   readonly ingest: Collection<IngestSampleDoc>;
   readonly consentChanges: Collection<ConsentChangeDoc>;
+  /** The chain follower's cursors: `_id` = tenant, `next` = the first seq not yet read. */
+  readonly cursors: Collection<{ _id: string; next: number }>;
   private indexed = false;
   /** Set at shutdown: the index loop stops retrying (its timer would keep the process alive). */
   private stopped = false;
@@ -133,6 +135,7 @@ export class AuditStore implements OnModuleInit, OnModuleDestroy {
     this.verifyJobs = mongo.db.collection<VerifyJobDoc>(`${p}verify_jobs`);
     this.ingest = mongo.db.collection<IngestSampleDoc>(`${p}ingest`);
     this.consentChanges = mongo.db.collection<ConsentChangeDoc>(`${p}consent_changes`);
+    this.cursors = mongo.db.collection<{ _id: string; next: number }>(`${p}follow`);
   }
 
   onModuleInit(): void {

@@ -1,0 +1,116 @@
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { checkEntryStandalone, decodeCore, fromBase64, fromHex, type Keyring } from '@clinical-ledger/chain';
+import { EVENT_TYPES } from '@clinical-ledger/contracts';
+import { CONFIG, LOGGER } from '@clinical-ledger/platform';
+import type { Logger } from 'pino';
+import { AlertService } from '../alerts/alert.service';
+import type { AuditConfig } from '../config';
+import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
+import { AuditStore, insertOnce, type ConsentChangeDoc } from '../store/audit.store';
+import { LedgerHttp } from './ledger-http';
+
+const CONSENT_TYPES = new Set<string>([EVENT_TYPES.consentGranted, EVENT_TYPES.consentRevoked]);
+const PAGE = 500;
+
+/**
+ * Projections read from the chain itself, in seq order: consent changes (their entries' cores:
+ * type, pseudonym, times; the terms stay encrypted). A cursor per chain (`<prefix>follow`,
+ * `_id` = tenant, `next` = the first seq not yet read) makes it durable: after a restart it goes on
+ * from there; entries are inserted by `<tenant>:<seq>` (a replay changes nothing), and each one's
+ * leaf hash and signature are checked with the auditor's keys before it is projected. Resetting the
+ * cursor to 0 rebuilds the projection from the chain. Woken by every receipt the durable consumer
+ * reads, and every AUDIT_PENDING_RETRY_MS for the chains it knows.
+ */
+@Injectable()
+export class ChainFollower implements OnModuleInit, OnModuleDestroy {
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly again = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: AuditConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
+    private readonly store: AuditStore,
+    private readonly ledger: LedgerHttp,
+    private readonly alerts: AlertService,
+  ) {}
+
+  onModuleInit(): void {
+    if (!this.ledger.configured) return;
+    this.timer = setInterval(() => void this.sweep(), this.config.AUDIT_PENDING_RETRY_MS);
+    this.timer.unref();
+  }
+
+  onModuleDestroy(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+  }
+
+  private async sweep(): Promise<void> {
+    try {
+      for (const c of await this.store.cursors.find({}).toArray()) this.poke(c._id);
+    } catch (err) {
+      this.logger.debug({ err: String(err) }, 'chain follower sweep failed; next round');
+    }
+  }
+
+  /** Something was appended to this chain: read on (one run per chain at a time; a poke during a run runs it again). */
+  poke(tenant: string): void {
+    if (!this.ledger.configured || this.stopped) return;
+    if (this.running.has(tenant)) {
+      this.again.add(tenant);
+      return;
+    }
+    const run = this.follow(tenant)
+      .catch((err: unknown) => this.logger.warn({ tenant, err: String(err) }, 'chain follower stopped; resumes on the next receipt or sweep'))
+      .finally(() => {
+        this.running.delete(tenant);
+        if (this.again.delete(tenant)) this.poke(tenant);
+      });
+    this.running.set(tenant, run);
+  }
+
+  /** Waits for the chain's run (tests, rebuilds). */
+  async settled(tenant: string): Promise<void> {
+    while (this.running.has(tenant)) await this.running.get(tenant);
+  }
+
+  /** Forgets the chain's consent projection and reads the chain again from seq 0. */
+  async rebuild(tenant: string): Promise<void> {
+    await this.settled(tenant);
+    await this.store.consentChanges.deleteMany({ tenant });
+    await this.store.cursors.updateOne({ _id: tenant }, { $set: { next: 0 } }, { upsert: true });
+    this.poke(tenant);
+    await this.settled(tenant);
+  }
+
+  private async follow(tenant: string): Promise<void> {
+    let next = (await this.store.cursors.findOne({ _id: tenant }))?.next ?? 0;
+    for (;;) {
+      if (this.stopped) return;
+      const page = await this.ledger.entries(tenant, next, PAGE);
+      if (!page.entries.length) break;
+      for (const e of page.entries) {
+        const bytes = fromBase64(e.coreBytes);
+        const check = checkEntryStandalone({ bytes, signature: fromBase64(e.signature), leafHash: fromHex(e.leafHash, 32) }, this.keyring);
+        if (check.failure || check.core?.seq !== e.seq || check.core?.chain !== tenant) {
+          // Not projected, and said out loud: the verify job will name it too.
+          await this.alerts.raise({ tenant, kind: 'entry_mismatch', severity: 'critical', source: 'entry', message: `chain entry ${e.seq}: ${check.failure?.message ?? 'seq or chain differ from the listing'}`, key: `follow\n${e.seq}\n${e.leafHash}`, entry: { seq: e.seq, eventId: e.eventId } });
+          continue;
+        }
+        const ev = decodeCore(bytes).event;
+        const type = String(ev['type']);
+        if (!CONSENT_TYPES.has(type)) continue;
+        const doc: ConsentChangeDoc = { _id: `${tenant}:${e.seq}`, tenant, seq: e.seq, eventId: e.eventId, type, subject: String(ev['subject'] ?? ''), time: String(ev['time'] ?? ''), recordedAt: e.recordedAt };
+        await insertOnce(this.store.consentChanges, doc);
+      }
+      next = (page.entries[page.entries.length - 1]?.seq ?? next) + 1;
+      // Forward only: another replica may have read further.
+      await this.store.cursors.updateOne({ _id: tenant, next: { $lt: next } }, { $set: { next } });
+      await insertOnce(this.store.cursors, { _id: tenant, next });
+      if (page.next === null) break;
+    }
+  }
+}
