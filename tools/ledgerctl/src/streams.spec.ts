@@ -55,6 +55,7 @@ describe('ledgerctl streams init', () => {
       'consumer LEDGER_ENTRIES/audit-access': 'created',
       'consumer LEDGER_ENTRIES/audit-checkpoints': 'created',
       'consumer AUDIT/audit-alerts': 'created',
+      'consumer DEAD_LETTER/audit-deadletters': 'created',
     });
     const append = await jsm.streams.info('LEDGER_APPEND');
     expect([append.config.retention, append.config.storage, append.config.max_age, append.config.num_replicas]).toEqual(['workqueue', 'file', 168 * 3_600 * 1e9, 1]);
@@ -69,7 +70,7 @@ describe('ledgerctl streams init', () => {
     await nc.flush();
     sub.unsubscribe();
     expect(again.code).toBe(0);
-    expect(again.out).toMatch(/OK +11 assets at .* \(replicas 1\): 11 unchanged\n$/);
+    expect(again.out).toMatch(/OK +12 assets at .* \(replicas 1\): 12 unchanged\n$/);
     expect(changes()).toBe(before);
   });
 
@@ -144,7 +145,7 @@ describe('ledgerctl streams init', () => {
 
       const env = { NATS_URL: conf.url, NATS_USER: 'operator', NATS_PASSWORD_FILE: pw('operator') };
       expect((await cli(['streams', 'init'], { env })).code).toBe(0);
-      expect((await cli(['streams', 'init'], { env })).out).toMatch(/11 unchanged\n$/);
+      expect((await cli(['streams', 'init'], { env })).out).toMatch(/12 unchanged\n$/);
 
       // Intake (NATS_MANAGE_STREAMS=false) only binds to the bucket and claims a control id.
       intake = await connect({ servers: conf.url, user: 'intake', pass: passwords.intake, inboxPrefix: '_INBOX_intake' });

@@ -65,6 +65,8 @@ export function systemAssets(o: AssetOptions): SystemAssets {
           { stream: entries, durable: `${a}-access`, filterSubjects: [s.entry('*')] },
           { stream: entries, durable: `${a}-checkpoints`, filterSubjects: [s.checkpoint('*')] },
           { stream: s.stream('AUDIT'), durable: `${a}-alerts`, filterSubjects: [s.audit('alert', '*'), s.audit('breakglass', '*')] },
+          // Audit's alerts for the ledger's dead letters (headers only).
+          { stream: s.stream('DEAD_LETTER'), durable: `${a}-deadletters`, filterSubjects: [s.deadLetter('LEDGER_APPEND', '*', '>')] },
         ]
       : [],
   };
