@@ -1,5 +1,6 @@
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
+import { TENANT_PATTERN } from './subjects';
 import { ILL_FORMED_TEXT_MESSAGE, illFormedTextPath } from './text';
 
 /** One failed field: the path (`data.code`) and what was wrong with it. */
@@ -38,4 +39,13 @@ export function validateInput<T extends object>(cls: new () => T, plain: unknown
   const errors = validateSync(instance, { whitelist: false, forbidUnknownValues: true });
   if (errors.length) throw new InvalidInputError(flatten(errors));
   return instance;
+}
+
+/**
+ * A hospital id that came from outside (a route, a query, a request body): the one check, for
+ * HTTP and NATS alike (the access rules compare it with the token's tenant separately).
+ */
+export function parseTenant(value: unknown, field = 'tenant'): string {
+  if (typeof value !== 'string' || !TENANT_PATTERN.test(value)) throw new InvalidInputError([{ field, message: 'must be a hospital id ([a-z0-9-])' }]);
+  return value;
 }

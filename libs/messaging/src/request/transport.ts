@@ -1,7 +1,7 @@
 import { applyDecorators, Controller, UseFilters } from '@nestjs/common';
 import { BaseRpcContext, CustomTransportStrategy, MessagePattern, Server } from '@nestjs/microservices';
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { InvalidInputError, TENANT_PATTERN, type RequestName, type Subjects } from '@clinical-ledger/contracts';
+import { InvalidInputError, parseTenant, type RequestName, type Subjects } from '@clinical-ledger/contracts';
 import { actionOfRequest, type Admission, type Principal, type RequestAccess } from '@clinical-ledger/platform';
 import { lastValueFrom } from 'rxjs';
 import { PassThroughRpcFilter } from '../rpc-filter';
@@ -113,8 +113,7 @@ export class NatsRequestTransport extends Server implements CustomTransportStrat
       const body = parseBody(msg);
       const principal = await this.options.access.principal(msg, body);
       caller.principal = principal;
-      const tenant = body['tenant'];
-      if (typeof tenant !== 'string' || !TENANT_PATTERN.test(tenant)) throw new InvalidInputError([{ field: 'tenant', message: 'must be a hospital id ([a-z0-9-])' }]);
+      const tenant = parseTenant(body['tenant']);
       caller.tenant = tenant;
       const action = actionOfRequest(name);
       if (!action) throw new Error(`no access rule for ${name}`);

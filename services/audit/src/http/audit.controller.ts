@@ -1,12 +1,12 @@
 import { Controller, Get, HttpCode, HttpException, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import type { AccessLogEntry, AlertPage, AlertView } from '@clinical-ledger/contracts';
+import { parseTenant, type AccessLogEntry, type AlertPage, type AlertView } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import { AckService } from '../alerts/ack.service';
 import { auditBundle } from '../fhir/audit-event';
 import { LedgerUnavailableError } from '../ledger/ledger.client';
-import { badRequest, checkTenant, intParam } from './params';
+import { badRequest, intParam } from './params';
 import { CheckpointMonitor } from '../monitor/checkpoint.monitor';
 import { AuditStore } from '../store/audit.store';
 
@@ -51,7 +51,7 @@ export class AuditController {
     @Query('limit') limit?: string,
     @Query('before') before?: string,
   ): Promise<unknown> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     admission.check({ patient: subject });
     return this.accessLog(req, res, tenant, { subject }, limit, before);
   }
@@ -72,7 +72,7 @@ export class AuditController {
     @Query('limit') limit?: string,
     @Query('before') before?: string,
   ): Promise<unknown> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     return this.accessLog(req, res, tenant, { actor }, limit, before);
   }
 
@@ -108,7 +108,7 @@ export class AuditController {
   @ApiOperation({ summary: "The monitor's latest verified checkpoint of the tenant (its trusted head)" })
   @ApiParam(TENANT)
   async latest(@Param('tenant') tenant: string): Promise<unknown> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const head = await this.store.monitor.findOne({ _id: tenant });
     if (!head) throw new HttpException({ error: 'not_found', message: `no verified checkpoint of ${tenant} yet` }, 404);
     const { _id, ...rest } = head;
@@ -123,7 +123,7 @@ export class AuditController {
   @ApiParam(TENANT)
   @ApiQuery({ name: 'limit', required: false })
   async checkpoints(@Param('tenant') tenant: string, @Query('limit') limit?: string): Promise<unknown> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const n = intParam(limit, 'limit', 50, 1, MAX_LIMIT) as number;
     const docs = await this.store.checkpoints.find({ tenant }, { projection: { _id: 0 } }).sort({ size: -1 }).limit(n).toArray();
     return { tenant, checkpoints: docs };
@@ -137,7 +137,7 @@ export class AuditController {
   @ApiQuery({ name: 'open', required: false, description: 'true: only those not acknowledged' })
   @ApiQuery({ name: 'kind', required: false, description: 'Only these kinds (comma-separated)' })
   async alerts(@Param('tenant') tenant: string, @Query('limit') limit?: string, @Query('open') open?: string, @Query('kind') kind?: string): Promise<AlertPage> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const n = intParam(limit, 'limit', 100, 1, MAX_LIMIT) as number;
     if (open !== undefined && open !== 'true' && open !== 'false') throw badRequest('open', 'must be true or false');
     const kinds = kind ? new Set(kind.split(',')) : undefined;
@@ -153,7 +153,7 @@ export class AuditController {
   @ApiParam(TENANT)
   @ApiOkResponse({ description: '{tenant, head, verifiedCheckpoints, alerts, pendingAccess}' })
   async status(@Param('tenant') tenant: string): Promise<unknown> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const [head, verifiedCheckpoints, alerts, pendingAccess] = await Promise.all([
       this.store.monitor.findOne({ _id: tenant }),
       this.store.checkpoints.countDocuments({ tenant }),
@@ -169,7 +169,7 @@ export class AuditController {
   @ApiOperation({ summary: "Checks the ledger's latest checkpoint now (signature, origin, consistency with the trusted head, no rollback)" })
   @ApiParam(TENANT)
   async poll(@Param('tenant') tenant: string): Promise<unknown> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     try {
       return { tenant, ...(await this.monitor.poll(tenant)) };
     } catch (err) {

@@ -1,5 +1,4 @@
 import { HttpException } from '@nestjs/common';
-import { TENANT_PATTERN } from '@clinical-ledger/contracts';
 
 export const badRequest = (field: string, message: string) =>
   new HttpException({ error: 'invalid_input', message: `${field}: ${message}`, errors: [{ field, message }] }, 400);
@@ -19,9 +18,4 @@ export function timeParam(v: string | undefined, field: string, dflt: Date): Dat
   const t = Date.parse(v);
   if (v.length > 40 || Number.isNaN(t)) throw badRequest(field, 'must be an ISO 8601 time');
   return new Date(t);
-}
-
-/** The route's tenant is well formed (the access guard already matched it with the token's). */
-export function checkTenant(tenant: string): void {
-  if (!TENANT_PATTERN.test(tenant)) throw badRequest('tenant', 'must be a hospital id ([a-z0-9-])');
 }

@@ -1,9 +1,9 @@
+import { parseTenant } from '@clinical-ledger/contracts';
 import { Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Access, Admission, Admitted, CONFIG } from '@clinical-ledger/platform';
 import type { AuditConfig } from '../config';
-import { checkTenant } from '../http/params';
 import { LIVE_EVENT_TYPES } from './live.hub';
 import { LiveSessions, parseTypes, type LiveFilter } from './live-sessions';
 
@@ -32,7 +32,7 @@ export class SseController {
   @ApiQuery({ name: 'types', required: false, description: LIVE_EVENT_TYPES.join(',') })
   @ApiProduces('text/event-stream')
   async stream(@Param('tenant') tenant: string, @Req() req: Request, @Res() res: Response, @Query('types') types?: string): Promise<void> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     await this.serve(req, res, { tenant, types: parseTypes(types) });
   }
 
@@ -46,7 +46,7 @@ export class SseController {
   @ApiParam({ name: 'subject', description: 'Patient pseudonym' })
   @ApiProduces('text/event-stream')
   async patientStream(@Admitted() admission: Admission, @Param('tenant') tenant: string, @Param('subject') subject: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     admission.check({ patient: subject });
     await this.serve(req, res, { tenant, patient: subject, types: new Set(['access'] as const) });
   }

@@ -1,12 +1,12 @@
 import { Body, Controller, Get, HttpCode, HttpException, Inject, Param, Post, Query, Res } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { ACCESS_EXPORT_FORMATS, MissingSecretError, Pseudonymizer, type AccessLogEntry, type ActivitySummary, type ActorActivity, type AlertAck, type ChainOverview, type ConsentChangePage, type PatientLookupResult, type VerifyJob } from '@clinical-ledger/contracts';
+import { ACCESS_EXPORT_FORMATS, MissingSecretError, parseTenant, Pseudonymizer, type AccessLogEntry, type ActivitySummary, type ActorActivity, type AlertAck, type ChainOverview, type ConsentChangePage, type PatientLookupResult, type VerifyJob } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted, CONFIG, CurrentPrincipal, type Principal } from '@clinical-ledger/platform';
 import { AckService } from '../alerts/ack.service';
 import type { AuditConfig } from '../config';
 import { accessCsv, balpBundle } from '../fhir/export';
-import { badRequest, checkTenant, intParam, timeParam } from '../http/params';
+import { badRequest, intParam, timeParam } from '../http/params';
 import { AuditStore } from '../store/audit.store';
 import { findOutliers, type OutlierRules } from './outliers';
 import { OverviewService } from './overview.service';
@@ -48,7 +48,7 @@ export class OpsController {
   @ApiOperation({ summary: "The chain at a glance: size, last hour's ingest per minute, latest and verified checkpoints, witnesses, verification state, writer, dead letters, open alerts, last verify job" })
   @ApiParam(TENANT)
   overview(@Param('tenant') tenant: string): Promise<ChainOverview> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     return this.overviews.overview(tenant);
   }
 
@@ -58,7 +58,7 @@ export class OpsController {
   @ApiOperation({ summary: 'Acknowledges an alert: who and when, recorded once and published on audit.ack.<tenant> (409 with the first acknowledgement when repeated)' })
   @ApiParam(TENANT)
   ack(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('alertId') alertId: string, @Body() body: unknown): Promise<AlertAck> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const note = isObj(body) ? body['note'] : undefined;
     if (note !== undefined && typeof note !== 'string') throw badRequest('note', 'must be text');
     return this.acks.ack(tenant, alertId, p, note);
@@ -70,7 +70,7 @@ export class OpsController {
   @ApiOperation({ summary: "Finds a patient by a raw identifier ({system, value} in the body), pseudonymised here with the hospital's secret; the identifier is neither stored nor logged" })
   @ApiParam(TENANT)
   async lookup(@Param('tenant') tenant: string, @Body() body: unknown): Promise<PatientLookupResult> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const b = isObj(body) ? body : {};
     for (const f of ['system', 'value'] as const) {
       const v = b[f];
@@ -93,7 +93,7 @@ export class OpsController {
   @ApiQuery({ name: 'format', required: true, description: ACCESS_EXPORT_FORMATS.join(' | ') })
   @ApiProduces('application/fhir+json', 'text/csv')
   async export(@Admitted() admission: Admission, @Param('tenant') tenant: string, @Param('subject') subject: string, @Res() res: Response, @Query('format') format?: string): Promise<void> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     admission.check({ patient: subject });
     if (!(ACCESS_EXPORT_FORMATS as readonly string[]).includes(format ?? '')) throw badRequest('format', `must be one of ${ACCESS_EXPORT_FORMATS.join(', ')}`);
     const entries = (await this.store.access.find({ tenant, subject }, { projection: { _id: 0 } }).sort({ seq: 1 }).limit(MAX_ROWS).toArray()) as AccessLogEntry[];
@@ -114,7 +114,7 @@ export class OpsController {
   @ApiParam(TENANT)
   @ApiQuery({ name: 'since', required: false, description: 'ISO time (default: 24 hours ago)' })
   async activity(@Param('tenant') tenant: string, @Param('actor') actor: string, @Query('since') sinceQ?: string): Promise<ActorActivity> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     if (!actor || actor.length > 512) throw badRequest('actor', 'must be 1-512 characters');
     const since = timeParam(sinceQ, 'since', new Date(Date.now() - DAY)).toISOString();
     const entries = (await this.store.access.find({ tenant, actor }, { projection: { _id: 0 } }).sort({ seq: -1 }).limit(MAX_ROWS).toArray()).filter((e) => e.time >= since) as AccessLogEntry[];
@@ -139,7 +139,7 @@ export class OpsController {
   @ApiParam(TENANT)
   @ApiQuery({ name: 'since', required: false })
   async summary(@Param('tenant') tenant: string, @Query('since') sinceQ?: string): Promise<ActivitySummary> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const since = timeParam(sinceQ, 'since', new Date(Date.now() - DAY)).toISOString();
     const all = (await this.store.access.find({ tenant }, { projection: { _id: 0 } }).sort({ seq: -1 }).limit(MAX_ROWS).toArray()).filter((e) => e.time >= since) as AccessLogEntry[];
     const byActor = new Map<string, AccessLogEntry[]>();
@@ -163,7 +163,7 @@ export class OpsController {
   @ApiOperation({ summary: "Starts the auditor's full verification of the chain (every entry against the auditor's keys and every verified checkpoint's root); answers the running job if one is" })
   @ApiParam(TENANT)
   async verify(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string): Promise<VerifyJob> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     return (await this.verifyJobs.start(tenant, p)).job;
   }
 
@@ -172,7 +172,7 @@ export class OpsController {
   @ApiOperation({ summary: 'A verify job: progress (checked of total), then ok / failed (first bad seq and why) / error' })
   @ApiParam(TENANT)
   job(@Param('tenant') tenant: string, @Param('jobId') jobId: string): Promise<VerifyJob> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     return this.verifyJobs.get(tenant, jobId);
   }
 
@@ -183,7 +183,7 @@ export class OpsController {
   @ApiQuery({ name: 'subject', required: false, description: 'Only this patient (pseudonym)' })
   @ApiQuery({ name: 'limit', required: false, description: '1-1000 (default 100)' })
   async consentChanges(@Param('tenant') tenant: string, @Query('subject') subject?: string, @Query('limit') limit?: string): Promise<ConsentChangePage> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const n = intParam(limit, 'limit', 100, 1, 1_000) as number;
     const docs = await this.store.consentChanges.find({ tenant, ...(subject ? { subject } : {}) }, { projection: { _id: 0, tenant: 0 } }).sort({ seq: -1 }).limit(n).toArray();
     return { tenant, changes: docs };
@@ -195,7 +195,7 @@ export class OpsController {
   @ApiOperation({ summary: "Rebuilds the chain's projections from what the ledger recorded: the access log from the receipts on LEDGER_ENTRIES (each matched with the chain again), consent changes from the chain's entries" })
   @ApiParam(TENANT)
   rebuild(@Param('tenant') tenant: string): Promise<RebuildResult> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     return this.rebuilds.rebuild(tenant);
   }
 }

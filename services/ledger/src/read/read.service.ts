@@ -14,7 +14,7 @@ import {
   verifyInclusion,
   type EntryCore,
 } from '@clinical-ledger/chain';
-import { TENANT_PATTERN, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView as ApiEntryView, type InclusionView, type PatientEventsView } from '@clinical-ledger/contracts';
+import { type CheckpointView, type ConsistencyView, type EntryPage, type EntryView as ApiEntryView, type InclusionView, parseTenant, type PatientEventsView } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore, receiptOf, verifyStoredChain, type CheckpointDoc, type EntryDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { CONFIG } from '@clinical-ledger/platform';
 import { originFor, type LedgerConfig } from '../config';
@@ -51,11 +51,6 @@ function asInt(v: unknown, field: string, min = 0): number {
   return n;
 }
 
-export function checkTenant(tenant: unknown): string {
-  if (typeof tenant !== 'string' || !TENANT_PATTERN.test(tenant)) throw badRequest('tenant', 'must be a hospital id ([a-z0-9-])');
-  return tenant;
-}
-
 /**
  * Entries, receipts, proofs and checkpoints, for HTTP and NATS alike. O(log n) store reads per
  * proof. Proofs are served only against stored checkpoints and checked against their signed roots
@@ -85,7 +80,7 @@ export class ReadService {
   }
 
   async entryDoc(tenant: string, ref: { seq?: unknown; eventId?: unknown }): Promise<EntryDoc> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     let doc: EntryDoc | null;
     if (ref.eventId !== undefined && ref.eventId !== null && ref.eventId !== '') {
       if (typeof ref.eventId !== 'string') throw badRequest('eventId', 'must be a string');
@@ -106,7 +101,7 @@ export class ReadService {
    * newest first, no payload. The caller's right to this patient is the controller's check.
    */
   async patientEvents(tenant: string, subject: string, limit?: unknown): Promise<PatientEventsView> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     if (!/^pseudo:[a-z2-7]{52}$/.test(subject)) throw badRequest('subject', 'must be a patient pseudonym (pseudo: followed by 52 base32 characters)');
     const l = limit === undefined || limit === null || limit === '' ? 100 : asInt(limit, 'limit', 1);
     if (l > 500) throw badRequest('limit', 'must be at most 500');
@@ -134,7 +129,7 @@ export class ReadService {
    * decoded here: a damaged entry must reach the auditor's verifier, not end in a 500.
    */
   async entriesPage(tenant: string, from?: unknown, limit?: unknown): Promise<EntryPage> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const f = from === undefined || from === null || from === '' ? 0 : asInt(from, 'from');
     const l = limit === undefined || limit === null || limit === '' ? 500 : asInt(limit, 'limit', 1);
     if (l > MAX_ENTRY_PAGE) throw badRequest('limit', `must be at most ${MAX_ENTRY_PAGE}`);
@@ -170,7 +165,7 @@ export class ReadService {
    * there is one (witnessed chains), else the latest signed one.
    */
   async latestCheckpoint(tenant: string): Promise<CheckpointView> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const cp = await this.latestTrusted(tenant);
     if (!cp) throw notFound(`chain ${tenant} has no checkpoint yet`);
     return this.checked(tenant, cp);
@@ -189,7 +184,7 @@ export class ReadService {
   }
 
   async checkpoint(tenant: string, size?: unknown): Promise<CheckpointView> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     if (size === undefined || size === null || size === '') return this.latestCheckpoint(tenant);
     return this.checkpointAt(tenant, asInt(size, 'size'));
   }
@@ -235,7 +230,7 @@ export class ReadService {
    * for a size with no checkpoint. Checked against both signed roots before it leaves.
    */
   async consistency(tenant: string, from: unknown, to?: unknown): Promise<ConsistencyView> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const m = asInt(from, 'from');
     let toCheckpoint: CheckpointView;
     if (to === undefined || to === null || to === '') {
@@ -309,7 +304,7 @@ export class ReadService {
   }
 
   async verify(tenant: string): Promise<StoredChainReport> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     return verifyStoredChain(this.store, tenant, this.keys.keyring, { origin: this.origin(tenant) });
   }
 }

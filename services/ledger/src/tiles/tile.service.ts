@@ -1,3 +1,4 @@
+import { parseTenant } from '@clinical-ledger/contracts';
 import { Inject, Injectable } from '@nestjs/common';
 import { Binary, type Collection } from 'mongodb';
 import type { NodeId } from '@clinical-ledger/chain';
@@ -5,7 +6,7 @@ import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
 import { CONFIG, MetricsService } from '@clinical-ledger/platform';
 import type { Counter } from 'prom-client';
 import type { LedgerConfig } from '../config';
-import { checkTenant, LedgerApiError, notFound } from '../read/read.service';
+import { LedgerApiError, notFound } from '../read/read.service';
 import { TILE_HEIGHT, TILE_WIDTH, type TileRef } from './tile-path';
 
 /** A full tile or entry bundle, written once the first time it is read (it never changes). */
@@ -93,7 +94,7 @@ export class TileService {
   }
 
   async tile(tenant: string, ref: TileRef): Promise<TileResult> {
-    checkTenant(tenant);
+    parseTenant(tenant);
     const size = await this.servedSize(tenant);
     const perSlot = ref.level === 'entries' ? 1 : TILE_WIDTH ** ref.level;
     // Slots of this tile that lie inside the checkpointed tree.
