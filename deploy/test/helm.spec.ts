@@ -82,7 +82,7 @@ describe('the Helm chart (helm lint, helm template, strict schema check of every
     expect(objects.filter((o) => o.kind === 'NetworkPolicy').map((o) => o.metadata.name)).toContain('rel-clinical-ledger-default-deny');
   });
 
-  it('gives every pod only its own secrets: its NATS password, and the signing key to the writer alone', () => {
+  it('gives every pod only its own secrets: its NATS password, and the signing key and the KEK to the writer alone', () => {
     const secretKeys = (d: K8sObject) =>
       Object.fromEntries((podOf(d).volumes ?? []).filter((v) => v.secret).map((v) => [v.secret?.secretName, (v.secret?.items ?? []).map((i) => i.key).sort()]));
     const name = (c: string) => `rel-clinical-ledger-${c}`;
@@ -91,7 +91,7 @@ describe('the Helm chart (helm lint, helm template, strict schema check of every
       'clinical-ledger-service-token': ['service.jwt'],
       'clinical-ledger-ledger-keys': ['kek.key', 'signing.pem', 'verifier.keys'],
     });
-    expect(secretKeys(find('Deployment', name('ledger-reader')))['clinical-ledger-ledger-keys']).toEqual(['kek.key', 'verifier.keys']);
+    expect(secretKeys(find('Deployment', name('ledger-reader')))['clinical-ledger-ledger-keys']).toEqual(['verifier.keys']);
     expect(secretKeys(find('Deployment', name('intake')))).toEqual({
       'clinical-ledger-nats': ['intake.password'],
       'clinical-ledger-service-token': ['service.jwt'],
@@ -104,8 +104,8 @@ describe('the Helm chart (helm lint, helm template, strict schema check of every
     const writer = find('Deployment', name('ledger-writer')).spec as { replicas: number; strategy: { type: string } };
     expect([writer.replicas, writer.strategy.type]).toEqual([1, 'Recreate']);
     const readerEnv = podOf(find('Deployment', name('ledger-reader'))).containers[0].env ?? [];
-    expect(readerEnv.find((e) => e.name === 'LEDGER_CONSUME')?.value).toBe('false');
-    expect(readerEnv.some((e) => e.name === 'LEDGER_SIGNING_KEY_FILE')).toBe(false);
+    expect(readerEnv.find((e) => e.name === 'LEDGER_ROLE')?.value).toBe('reader');
+    expect(readerEnv.some((e) => e.name === 'LEDGER_SIGNING_KEY_FILE' || e.name === 'LEDGER_KEK_FILE')).toBe(false);
   });
 
   it('runs `ledgerctl streams init` as a pre-install/pre-upgrade hook, as the NATS operator, at R3; services may not manage streams', () => {

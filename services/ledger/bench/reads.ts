@@ -101,7 +101,7 @@ async function main(): Promise<void> {
       cases.push(['inclusion proof, no node cache', uncached, (svc) => svc.inclusion(CHAIN, { seq: random(size) })]);
       cases.push(['consistency proof (stored checkpoint -> latest)', cached, (svc) => svc.consistency(CHAIN, checkpointSizes[random(checkpointSizes.length)])]);
       for (const [name, store, op] of cases) {
-        const svc = new ReadService(store, new SigningKeys(signer), config);
+        const svc = new ReadService(store, new SigningKeys(signer).verifier, config);
         for (let i = 0; i < Math.min(200, requests / 10); i++) await op(svc);
         const lat: number[] = [];
         const perRequest: number[] = [];

@@ -29,11 +29,18 @@ export function appendConsumerSpec(config: LedgerConfig, subjects: Subjects, kek
   };
 }
 
+export interface LedgerServiceOptions extends LedgerModuleOptions {
+  /** false: a writer that does not consume LEDGER_APPEND (tests drive its appender directly). */
+  consume?: boolean;
+}
+
 /**
- * The ledger: HTTP (read side, OpenAPI), NATS request/reply responders, and the JetStream
- * transport consuming LEDGER_APPEND (unless LEDGER_CONSUME=false).
+ * The ledger in its LEDGER_ROLE: HTTP (read API on readers, admin routes on writers, health and
+ * OpenAPI on both), NATS request/reply responders, and on writers the JetStream transport
+ * consuming LEDGER_APPEND.
  */
-export function ledgerService(config: LedgerConfig, opts: LedgerModuleOptions = {}): ServiceDefinition {
+export function ledgerService(config: LedgerConfig, opts: LedgerServiceOptions = {}): ServiceDefinition {
+  const consumes = config.LEDGER_ROLE !== 'reader' && opts.consume !== false;
   return {
     module: LedgerAppModule.forRoot(config, opts),
     config,
@@ -42,7 +49,7 @@ export function ledgerService(config: LedgerConfig, opts: LedgerModuleOptions = 
       natsRequests(app, { queue: 'ledger', readiness: 'ledger-responders' }),
       // On SIGTERM, app.close() stops the consumer first and waits for in-flight messages (acked
       // only once durable) before Mongo and NATS close.
-      ...(config.LEDGER_CONSUME === 'true'
+      ...(consumes
         ? [jetStreamConsumers(app, { [APPEND_PATTERN]: appendConsumerSpec(config, app.get(NatsService).subjects, app.get<KeyEncryptionKeyProvider>(KEK_PROVIDER)) }, 'append-consumer')]
         : []),
     ],
@@ -50,7 +57,7 @@ export function ledgerService(config: LedgerConfig, opts: LedgerModuleOptions = 
 }
 
 /** Starts the ledger in this process (tests); `transport` is the LEDGER_APPEND consumer, when it consumes. */
-export async function startLedger(config: LedgerConfig, opts: LedgerModuleOptions & InProcessOptions = {}): Promise<RunningService & { transport?: JetStreamTransport }> {
+export async function startLedger(config: LedgerConfig, opts: LedgerServiceOptions & InProcessOptions = {}): Promise<RunningService & { transport?: JetStreamTransport }> {
   const running = await startDefinition(ledgerService(config, opts), opts);
   const transport = running.transports.find((t): t is JetStreamTransport => t instanceof JetStreamTransport);
   return { ...running, ...(transport ? { transport } : {}) };

@@ -1,27 +1,48 @@
 import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { IsEmpty, IsIn, IsNotEmpty, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
 import { BaseConfig } from '@clinical-ledger/platform';
 
 const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
+
+/** What one ledger process does (docs/DEVELOPING.md "Ledger roles"). */
+export const LEDGER_ROLES = ['all', 'writer', 'reader'] as const;
+export type LedgerRole = (typeof LEDGER_ROLES)[number];
+
+const isReader = (c: LedgerConfig) => c.LEDGER_ROLE === 'reader';
+const NO_SECRETS_ON_READERS = { message: '$property must not be set with LEDGER_ROLE=reader: a reader holds no signing key and no KEK' };
 
 /** The ledger's variables (services/ledger/README.md explains each). */
 export class LedgerConfig extends BaseConfig {
   override SERVICE_NAME = 'ledger';
 
+  /**
+   * `writer`: appends (consumes LEDGER_APPEND), signs checkpoints, holds the signing key and the
+   * KEK, answers consent-gated record reads and the dead-letter admin routes; no public read API.
+   * `reader`: entries, proofs, stored checkpoints and tiles with public keys only; record reads
+   * are forwarded to a writer over NATS. `all`: both in one process (development, `npm run up`).
+   */
+  @IsIn(LEDGER_ROLES)
+  LEDGER_ROLE: LedgerRole = 'all';
+
   /** Signing key: a C2SP signer key ("PRIVATE+KEY+name+hash+key") or a PKCS#8 Ed25519 PEM. */
-  @IsOptional() @IsString()
+  @IsOptional() @IsString() @ValidateIf(isReader) @IsEmpty(NO_SECRETS_ON_READERS)
   LEDGER_SIGNING_KEY_FILE?: string;
 
   /** Key name for a PEM signing key (C2SP key names: no spaces, no "+"). */
   @Matches(/^[^\s+]{1,64}$/)
   LEDGER_SIGNING_KEY_NAME = 'clinical-ledger';
 
-  /** Older public keys that still verify (rotation): a file or a directory of files, one C2SP verifier key a line. */
-  @IsOptional() @IsString()
+  /**
+   * Public keys that verify (a file or a directory of files, one C2SP verifier key a line): on a
+   * writer the older keys after a rotation; on a reader all of them, the current one first
+   * (required in production; in development a reader falls back to the dev writer's public key).
+   */
+  @ValidateIf((c: LedgerConfig) => !!c.LEDGER_VERIFIER_KEYS || (isReader(c) && c.NODE_ENV === 'production'))
+  @IsString() @IsNotEmpty({ message: '$property is required with LEDGER_ROLE=reader in production: the public keys to verify with' })
   LEDGER_VERIFIER_KEYS?: string;
 
   /** Key-encryption key: 32 bytes, raw or as 64 hex digits or base64. */
-  @IsOptional() @IsString()
+  @IsOptional() @IsString() @ValidateIf(isReader) @IsEmpty(NO_SECRETS_ON_READERS)
   LEDGER_KEK_FILE?: string;
 
   /** Without key files (development only, never with NODE_ENV=production): keys generated once and kept here. */
@@ -78,10 +99,6 @@ export class LedgerConfig extends BaseConfig {
   /** Nak delays in ms by delivery number, comma-separated (the last repeats). */
   @Matches(/^\d+(,\d+)*$/)
   LEDGER_NAK_BACKOFF_MS = '250,1000,5000,15000';
-
-  /** Whether this replica appends (false: a read-only replica). */
-  @IsIn(['true', 'false'])
-  LEDGER_CONSUME = 'true';
 
   /** Recent receipts kept per chain (duplicates answered without a store read; at least 1: a lost race settles through it). */
   @Transform(toInt) @IsInt() @Min(1)

@@ -135,7 +135,7 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
   it('a read replica with public keys only (no signing key) serves the same checkpoints and proofs', async () => {
     const vkeys = join(keys.dir, 'verifier.keys');
     writeFileSync(vkeys, `${keys.signer.verifierKey}\n`);
-    const replica = await startInProcess(ledgerEnv(infra, keys, auth, { LEDGER_CONSUME: 'false', LEDGER_SIGNING_KEY_FILE: '', LEDGER_VERIFIER_KEYS: vkeys }));
+    const replica = await startInProcess(ledgerEnv(infra, keys, auth, { LEDGER_ROLE: 'reader', LEDGER_SIGNING_KEY_FILE: '', LEDGER_KEK_FILE: '', LEDGER_VERIFIER_KEYS: vkeys }));
     try {
       const get = async (path: string) => {
         const res = await fetch(`${replica.url}/v1/chains/${tenant}${path}`, { headers: { authorization: `Bearer ${token}` } });

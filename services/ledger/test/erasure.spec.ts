@@ -37,7 +37,7 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
     const env = ledgerEnv(infra, keys, auth, { LEDGER_MAX_DELIVER: '5', LEDGER_NAK_BACKOFF_MS: '100' });
     a = await startInProcess(env);
     // B appends only when told to (it is driven directly): a second writer with its own cache.
-    b = await startInProcess({ ...env, LEDGER_CONSUME: 'false' });
+    b = await startInProcess({ ...env, LEDGER_KEY_CACHE_CHECK_MS: '60000' }, { consume: false });
     await eventually(() => a.transport?.isRunning() === true, 15_000, 'append consumer running');
   });
 

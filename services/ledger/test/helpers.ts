@@ -47,10 +47,10 @@ export async function ledgerWorld(name: string, opts: { ownServers?: boolean; na
 }
 
 /** The ledger in this process (Nest app + JetStream transport), as main.ts starts it. */
-export async function startInProcess(env: Record<string, string>) {
+export async function startInProcess(env: Record<string, string>, opts: { consume?: boolean } = {}) {
   const config = loadConfig(LedgerConfig, { ...env });
   const logger = pino({ level: env['LOG_LEVEL'] ?? 'warn' });
-  return startLedger(config, { port: 0, handleSignals: false, logger });
+  return startLedger(config, { port: 0, handleSignals: false, logger, ...opts });
 }
 
 export type InProcessLedger = Awaited<ReturnType<typeof startInProcess>>;

@@ -317,9 +317,10 @@ Input: dict root, signing (bool).
     secretName: {{ .root.Values.secrets.names.ledgerKeys }}
     defaultMode: 0440
     items:
+      {{- /* The writer's secrets; a reader (LEDGER_ROLE=reader) gets the public keys only. */}}
       {{- if .signing }}
       - { key: signing.pem, path: signing.pem }
-      {{- end }}
       - { key: kek.key, path: kek.key }
+      {{- end }}
       - { key: verifier.keys, path: verifier.keys }
 {{- end -}}

@@ -21,6 +21,8 @@ import type { LedgerConfig } from '../config';
 import { Appender, DataKeyService, keyScope, open, payloadAad } from '@clinical-ledger/log';
 import { badRequest, LedgerApiError, ReadService } from '../read/read.service';
 
+import type { RecordReads } from './record-reads';
+
 export type { RecordReadRequest, RecordReadResult } from '@clinical-ledger/contracts';
 
 /**
@@ -31,7 +33,9 @@ export type { RecordReadRequest, RecordReadResult } from '@clinical-ledger/contr
  * (403 with the decision when denied, 410 when erased).
  */
 @Injectable()
-export class RecordAccessService {
+export class RecordAccessService implements RecordReads {
+  /** The writer reads records itself: it holds the KEK and appends the access entry first. */
+  readonly local = true;
   private readonly reads: Counter<string>;
   /** consent.decide, asked with this service's token: consent checks its callers like HTTP. */
   private readonly consent: NatsRequestClient;

@@ -4,7 +4,7 @@ import { Appender } from '@clinical-ledger/log';
 import { JetStreamPublisher, NatsService, RetryableError, type InboundMessage } from '@clinical-ledger/messaging';
 import { MetricsService } from '@clinical-ledger/platform';
 import type { Counter, Histogram } from 'prom-client';
-import { StoreReadiness } from '../store.providers';
+import { StoreIndexes } from '../store/store-indexes';
 import { accessSummary } from './access-summary';
 import { parseAppend } from './envelope';
 
@@ -23,7 +23,7 @@ export class AppendService {
     private readonly nats: NatsService,
     private readonly publisher: JetStreamPublisher,
     private readonly appender: Appender,
-    private readonly storeReady: StoreReadiness,
+    private readonly storeReady: StoreIndexes,
     metrics: MetricsService,
   ) {
     this.appended = metrics.counter('ledger_entries_appended_total', 'Entries appended', ['tenant']);

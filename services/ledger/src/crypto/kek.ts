@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileKekProvider, type KeyEncryptionKeyProvider } from '@clinical-ledger/log';
 import type { LedgerConfig } from '../config';
-import { assertDevKeysAllowed, createOnce, devKeysDir } from '../keys/signing-keys';
+import { assertDevKeysAllowed, createOnce, devKeysDir } from '../keys/dev-keys';
 
 /** Nest token of the ledger's KeyEncryptionKeyProvider (file-based here, a KMS in production). */
 export const KEK_PROVIDER = Symbol('KEK_PROVIDER');

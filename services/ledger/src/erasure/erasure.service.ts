@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { LedgerConfig } from '../config';
 import { DataKeyService, keyScope, type ErasureSteps } from '@clinical-ledger/log';
-import { StoreReadiness } from '../store.providers';
+import { StoreIndexes } from '../store/store-indexes';
 
 /** Whom an erasure is about (what a purger needs to find that patient's data elsewhere). */
 export interface ErasureTarget {
@@ -51,7 +51,7 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly store: LedgerStore,
     private readonly dataKeys: DataKeyService,
-    private readonly storeReady: StoreReadiness,
+    private readonly storeReady: StoreIndexes,
     metrics: MetricsService,
   ) {
     this.erased = metrics.counter('ledger_erasures_completed_total', 'Erasures completed (key destroyed, purgers run)', ['tenant']);
@@ -63,7 +63,6 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
   }
 
   onModuleInit(): void {
-    if (this.config.LEDGER_CONSUME !== 'true') return;
     this.timer = setInterval(() => void this.sweep(), this.config.LEDGER_KEY_CACHE_CHECK_MS);
     this.timer.unref();
   }

@@ -1,11 +1,11 @@
-import { Controller, Get, Param, Query } from '@nestjs/common';
+import { Controller, Get, Headers, Inject, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { decodeCore } from '@clinical-ledger/chain';
-import type { Receipt } from '@clinical-ledger/contracts';
+import type { Receipt, RecordReadResult } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import { bytes, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { entryFacts } from '../access/entry-access';
-import { RecordAccessService, type RecordReadResult } from '../access/record-access.service';
+import { RECORD_READS, type RecordReads } from '../access/record-reads';
 import { ReadService, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView, type InclusionView, type PatientEventsView } from '../read/read.service';
 
 const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
@@ -22,7 +22,7 @@ const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', exampl
 export class LedgerController {
   constructor(
     private readonly reads: ReadService,
-    private readonly records: RecordAccessService,
+    @Inject(RECORD_READS) private readonly records: RecordReads,
   ) {}
 
   @Access('ledger.keys')
@@ -171,7 +171,9 @@ export class LedgerController {
     @Query('purpose') purpose: string,
     @Query('breakGlassReason') breakGlassReason?: string,
     @Query('role') role?: string,
+    @Headers('authorization') authorization?: string,
   ): Promise<RecordReadResult> {
-    return this.records.read(access, { tenant, eventId, purpose, ...(breakGlassReason ? { breakGlassReason } : {}), ...(role !== undefined ? { role } : {}) });
+    // On a reader this is forwarded to a writer under the caller's own token (RemoteRecordReads).
+    return this.records.read(access, { tenant, eventId, purpose, ...(breakGlassReason ? { breakGlassReason } : {}), ...(role !== undefined ? { role } : {}) }, authorization);
   }
 }

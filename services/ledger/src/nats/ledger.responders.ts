@@ -1,24 +1,21 @@
 import { Ctx, Payload } from '@nestjs/microservices';
-import type { RecordReadResult, ResponseOf } from '@clinical-ledger/contracts';
+import type { ResponseOf } from '@clinical-ledger/contracts';
 import { OnRequest, RequestResponders, type RequestBody, type RequestContext } from '@clinical-ledger/messaging';
 import { decodeCore } from '@clinical-ledger/chain';
 import { bytes } from '@clinical-ledger/ledger-store';
 import { entryFacts } from '../access/entry-access';
-import { RecordAccessService } from '../access/record-access.service';
 import { ReadService } from '../read/read.service';
 
 /**
  * The read side over core NATS request/reply (libs/messaging NatsRequestTransport: plain JSON in
  * and out, errors as ErrorReply, queue group `ledger`). The transport has verified the caller's
  * token and admitted it to the request's action on the body's tenant; handlers check the entry's
- * patient or sender, exactly like the HTTP route of the same action.
+ * patient or sender, exactly like the HTTP route of the same action. Readers answer these
+ * (LedgerReadApiModule); `ledger.record.read` is the writer's (RecordReadResponder).
  */
 @RequestResponders()
 export class LedgerResponders {
-  constructor(
-    private readonly reads: ReadService,
-    private readonly records: RecordAccessService,
-  ) {}
+  constructor(private readonly reads: ReadService) {}
 
   @OnRequest('ledger.get.entry')
   async entry(@Payload() b: RequestBody, @Ctx() ctx: RequestContext): Promise<ResponseOf<'ledger.get.entry'>> {
@@ -42,17 +39,5 @@ export class LedgerResponders {
   @OnRequest('ledger.proof.consistency')
   consistency(@Payload() b: RequestBody, @Ctx() ctx: RequestContext): Promise<ResponseOf<'ledger.proof.consistency'>> {
     return this.reads.consistency(ctx.tenant, b['from'], b['to']);
-  }
-
-  @OnRequest('ledger.record.read')
-  record(@Payload() b: RequestBody, @Ctx() ctx: RequestContext): Promise<RecordReadResult> {
-    const str = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : undefined);
-    return this.records.read(ctx.admission, {
-      tenant: ctx.tenant,
-      eventId: str('eventId') ?? '',
-      purpose: str('purpose') ?? '',
-      ...(str('breakGlassReason') ? { breakGlassReason: str('breakGlassReason') as string } : {}),
-      ...(b['role'] !== undefined ? { role: String(b['role']) } : {}),
-    });
   }
 }

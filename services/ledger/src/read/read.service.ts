@@ -18,7 +18,7 @@ import { type CheckpointView, type ConsistencyView, type EntryPage, type EntryVi
 import { bytes, LedgerStore, receiptOf, verifyStoredChain, type CheckpointDoc, type EntryDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { CONFIG } from '@clinical-ledger/platform';
 import { originFor, type LedgerConfig } from '../config';
-import { SigningKeys } from '../keys/signing-keys';
+import { VerifierKeys } from '../keys/verifier-keys';
 
 /** A typed API error, the same over HTTP (status + body) and NATS (body). */
 export class LedgerApiError extends HttpException {
@@ -60,7 +60,7 @@ function asInt(v: unknown, field: string, min = 0): number {
 export class ReadService {
   constructor(
     private readonly store: LedgerStore,
-    private readonly keys: SigningKeys,
+    private readonly keys: VerifierKeys,
     @Inject(CONFIG) private readonly config: LedgerConfig,
   ) {}
 

@@ -75,7 +75,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    if (!this.enabled || this.config.LEDGER_CONSUME !== 'true') return;
+    if (!this.enabled) return;
     this.timer = setInterval(() => void this.retry(), this.config.LEDGER_WITNESS_RETRY_MS);
     this.timer.unref();
   }

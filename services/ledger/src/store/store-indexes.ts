@@ -1,31 +1,15 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
-import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
-import { MongoService } from '@clinical-ledger/storage';
+import { LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
-import type { LedgerConfig } from './config';
-import { DataKeyService, type KeyEncryptionKeyProvider } from '@clinical-ledger/log';
-import { KEK_PROVIDER } from './crypto/kek';
-
-export const storeProviders = [
-  {
-    provide: LedgerStore,
-    useFactory: (mongo: MongoService, config: LedgerConfig) => new LedgerStore(mongo.db, { prefix: config.LEDGER_COLLECTION_PREFIX }),
-    inject: [MongoService, CONFIG],
-  },
-  {
-    provide: DataKeyService,
-    useFactory: (store: LedgerStore, kek: KeyEncryptionKeyProvider) => new DataKeyService(store, kek),
-    inject: [LedgerStore, KEK_PROVIDER],
-  },
-];
 
 /**
  * Creates the store's indexes once Mongo answers (retrying in the background, so the service
- * starts while Mongo is away). Appends wait for it: the unique indexes are what make them safe.
+ * starts while Mongo is away) and reports it on /readyz. Appends and erasures wait for `ready()`:
+ * the unique indexes are what make them safe.
  */
 @Injectable()
-export class StoreReadiness implements OnModuleInit {
+export class StoreIndexes implements OnModuleInit {
   private done = false;
   private resolveReady!: () => void;
   private readonly readyPromise = new Promise<void>((r) => (this.resolveReady = r));
