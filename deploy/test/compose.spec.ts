@@ -91,7 +91,7 @@ describe('the Compose NATS cluster configuration on three real nats-servers', ()
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('forms the cluster, takes R3 streams from streams init (idempotent) and keeps acknowledging with a node down', async () => {
+  it('forms the cluster, takes streams from streams init, moves them from R1 to R3 (then changes nothing) and keeps acknowledging with a node down', async () => {
     const bundle = join(dir, 'keys');
     const keys = await runTool(process.execPath, [ledgerctl, 'keys', 'bundle', '--out', bundle, '--name', 'ledger.test.example', '--tenant', 'demo-hospital']);
     expect(keys.stderr).toBe('');
@@ -114,20 +114,32 @@ describe('the Compose NATS cluster configuration on three real nats-servers', ()
     servers.push(...(await Promise.all([1, 2, 3].map((n) => startNatsServer(undefined, { configFile: join(dir, `node-${n}.conf`), env: { ...env, NATS_SERVER_NAME: `nats-${n}` } })))));
     const urls = servers.map((s) => s.url).join(',');
 
-    const init = (...extra: string[]) =>
-      runTool(process.execPath, [ledgerctl, 'streams', 'init', '--server', urls, '--user', 'operator', '--password-file', join(bundle, 'operator', 'nats.password'), '--replicas', '3', '--json', ...extra]);
-    const first = await init();
-    expect(first.stderr).toBe('');
-    const report = JSON.parse(first.stdout) as { ok: boolean; assets: { action: string }[] };
-    expect([report.ok, report.assets.length, report.assets.every((a) => a.action === 'created')]).toEqual([true, 11, true]);
-    const again = JSON.parse((await init()).stdout) as { assets: { action: string }[] };
+    type Report = { ok: boolean; assets: { kind: string; action: string; changes: string[] }[] };
+    const init = async (replicas: number): Promise<Report> => {
+      const r = await runTool(process.execPath, [ledgerctl, 'streams', 'init', '--server', urls, '--user', 'operator', '--password-file', join(bundle, 'operator', 'nats.password'), '--replicas', String(replicas), '--json']);
+      expect(r.stderr).toBe('');
+      return JSON.parse(r.stdout) as Report;
+    };
+    // Declared at R1 first (what a service with the default NATS_STREAM_REPLICAS=1 would make), then
+    // moved to R3 by the init job; a third run changes nothing.
+    const first = await init(1);
+    expect([first.ok, first.assets.length, first.assets.every((a) => a.action === 'created')]).toEqual([true, 11, true]);
+    const scaled = await init(3);
+    expect(scaled.assets.filter((a) => a.kind !== 'consumer').map((a) => [a.action, a.changes])).toEqual(Array(6).fill(['updated', ['num_replicas: 1 -> 3']]));
+    expect(scaled.assets.filter((a) => a.kind === 'consumer').every((a) => a.action === 'unchanged')).toBe(true);
+    const again = await init(3);
     expect(again.assets.every((a) => a.action === 'unchanged')).toBe(true);
 
     const nc = await connect({ servers: servers[0].url, user: 'intake', pass: env['NATS_INTAKE_PASSWORD'], inboxPrefix: '_INBOX_intake' });
     try {
       const op = await connect({ servers: urls, user: 'operator', pass: env['NATS_OPERATOR_PASSWORD'] });
-      const info = await (await jetstreamManager(op)).streams.info('LEDGER_APPEND');
-      expect([info.config.num_replicas, info.cluster?.replicas?.length]).toEqual([3, 2]);
+      const jsm = await jetstreamManager(op);
+      expect((await jsm.streams.info('LEDGER_APPEND')).config.num_replicas).toBe(3);
+      // The two new peers join the stream's group (a leader and two replicas) and catch up.
+      await eventually(async () => {
+        const peers = (await jsm.streams.info('LEDGER_APPEND')).cluster?.replicas ?? [];
+        return peers.length === 2 && peers.every((p) => p.current);
+      }, 60_000, 'LEDGER_APPEND current on three servers');
       await op.close();
       // One node down (not the one we publish through): the other two are a majority and keep acking.
       await servers[2].stop();
