@@ -80,13 +80,11 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
 function withEnv(infra: Omit<Infra, 'env'>): Infra {
   return {
     ...infra,
-    env: (extra = {}) => ({
-      NATS_URL: infra.natsUrl,
-      NATS_NAMESPACE: infra.namespace,
-      MONGO_URL: infra.mongoUrl,
-      MONGO_DB: infra.dbName,
-      ...extra,
-    }),
+    // `this`, not the servers' record: a copy with another address (`{ ...infra, natsUrl: proxy.url }`,
+    // NATS behind a fault proxy) gets the env of that address.
+    env(this: Infra, extra = {}) {
+      return { NATS_URL: this.natsUrl, NATS_NAMESPACE: this.namespace, MONGO_URL: this.mongoUrl, MONGO_DB: this.dbName, ...extra };
+    },
   };
 }
 
