@@ -209,12 +209,13 @@ describe('NATS per-service permissions', () => {
     }
   });
 
-  it('lets audit manage and ack only its own consumers on LEDGER_ENTRIES and AUDIT', async () => {
+  it('lets audit manage and ack only its own consumers on LEDGER_ENTRIES, AUDIT and DEAD_LETTER', async () => {
     const audit = await as('audit');
     const jsm = await jetstreamManager(audit, { timeout: 2_000 });
     await jsm.consumers.add('LEDGER_ENTRIES', { durable_name: 'audit-checkpoints', ack_policy: AckPolicy.Explicit, filter_subjects: ['ledger.checkpoint.*'] });
     await jsm.consumers.add('LEDGER_ENTRIES', { durable_name: 'audit-access', ack_policy: AckPolicy.Explicit, filter_subjects: ['ledger.entry.*'] });
     await jsm.consumers.add('AUDIT', { durable_name: 'audit-alerts', ack_policy: AckPolicy.Explicit, filter_subjects: ['audit.alert.*', 'audit.breakglass.*'] });
+    await jsm.consumers.add('DEAD_LETTER', { durable_name: 'audit-deadletters', ack_policy: AckPolicy.Explicit, filter_subjects: ['deadletter.ledger_append.*.>'] });
     await jetstream(await as('ledger')).publish('ledger.checkpoint.h1', JSON.stringify({ size: 1 }), { msgID: 'cp-perm-1' });
     const m = await (await jetstream(audit).consumers.get('LEDGER_ENTRIES', 'audit-checkpoints')).next({ expires: 5_000 });
     expect(m?.json()).toEqual({ size: 1 });
@@ -225,7 +226,7 @@ describe('NATS per-service permissions', () => {
     // The ledger, in turn, has no business with audit's consumers.
     expect(await publishError(await as('ledger'), '$JS.API.CONSUMER.DELETE.LEDGER_ENTRIES.audit-checkpoints')).toMatch(/permission/i);
     // Its own it may delete (the service below creates them afresh).
-    for (const [stream, durable] of [['LEDGER_ENTRIES', 'audit-checkpoints'], ['LEDGER_ENTRIES', 'audit-access'], ['AUDIT', 'audit-alerts']]) {
+    for (const [stream, durable] of [['LEDGER_ENTRIES', 'audit-checkpoints'], ['LEDGER_ENTRIES', 'audit-access'], ['AUDIT', 'audit-alerts'], ['DEAD_LETTER', 'audit-deadletters']]) {
       expect(await jsm.consumers.delete(stream, durable)).toBe(true);
     }
   });

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type MsgRequest } from '@nats-io/jetstream';
 import { NatsService } from '@clinical-ledger/messaging';
 import { parseAccessReceipt } from '../access/access-event';
 import { AccessProjector } from '../access/access.projector';
@@ -17,7 +17,7 @@ export interface RebuildResult {
 
 /**
  * Rebuilds a chain's projections from what the ledger recorded: the access log from the receipts
- * kept for ever on LEDGER_ENTRIES (an ordered consumer from the first, each access matched with its
+ * kept for ever on LEDGER_ENTRIES (read one by one from the first, each access matched with its
  * entry on the chain again, as when it first came), consent changes from the chain's entries (the
  * follower from seq 0). What was projected is forgotten first; the durable consumers go on meanwhile
  * and their inserts are the same documents (`<tenant>:<seq>`), so nothing is counted twice.
@@ -34,36 +34,31 @@ export class ProjectionRebuild {
   async rebuild(tenant: string): Promise<RebuildResult> {
     await Promise.all([this.store.access.deleteMany({ tenant }), this.store.pending.deleteMany({ tenant })]);
     const nc = await this.nats.ready();
+    const jsm = await jetstreamManager(nc);
     const stream = this.nats.subjects.stream('LEDGER_ENTRIES');
     const subject = this.nats.subjects.entry(tenant);
-    const info = await (await jetstreamManager(nc)).streams.info(stream, { subjects_filter: subject });
     let receipts = 0;
     let accesses = 0;
-    if ((info.state.subjects?.[subject] ?? 0) > 0) {
-      const consumer = await jetstream(nc).consumers.get(stream, { filter_subjects: [subject] });
-      const messages = await consumer.consume();
-      for await (const m of messages) {
-        receipts++;
-        let body: unknown;
-        try {
-          body = m.json();
-        } catch {
-          body = undefined;
-        }
-        const ev = (() => {
-          try {
-            return parseAccessReceipt(tenant, body);
-          } catch {
-            return null; // a malformed receipt was dead-lettered the first time; it stays out
-          }
-        })();
-        if (ev) {
-          accesses++;
-          await this.projector.accept(ev);
-        }
-        if (m.info.pending === 0) break;
+    // Message by message (`next_by_subj`), not a consumer: audit's NATS user may create only its own
+    // named consumers, and a read of stored messages is all a rebuild needs.
+    for (let seq = 1; ; ) {
+      const m = await jsm.streams.getMessage(stream, { seq, next_by_subj: subject } as unknown as MsgRequest).catch((err: unknown) => {
+        if (/no message found/i.test(String(err))) return null;
+        throw err;
+      });
+      if (!m) break;
+      seq = m.seq + 1;
+      receipts++;
+      let ev: ReturnType<typeof parseAccessReceipt> = null;
+      try {
+        ev = parseAccessReceipt(tenant, m.json());
+      } catch {
+        ev = null; // a malformed receipt was dead-lettered the first time; it stays out
       }
-      await messages.close();
+      if (ev) {
+        accesses++;
+        await this.projector.accept(ev);
+      }
     }
     await this.follower.rebuild(tenant);
     return { tenant, receipts, accesses, consentChanges: await this.store.consentChanges.countDocuments({ tenant }) };
