@@ -1,5 +1,6 @@
 // What the browser apps (the patient app, the staff console) share: navigation, polling, sign-in
 // tokens. Browser code only (DOM, Preact): bundled by Vite, type-checked by each app's tsconfig.
+export * from './api';
 export * from './live';
 export * from './navigation';
 export * from './poll';

@@ -1,6 +1,11 @@
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './browser';
+import { startInfra } from './infra';
+import { type Stack, type StackOptions, startStack } from './stack';
 import { workspaceRoot } from './workspace';
 
 /** The middle value (the mean of the two middle ones for an even count). */
@@ -32,4 +37,36 @@ export function writeBenchResult(name: string, json: unknown, md: string): void 
   writeFileSync(join(out, `${name}.json`), `${JSON.stringify(json, null, 2)}\n`);
   writeFileSync(join(out, `${name}.md`), md);
   process.stdout.write(md);
+}
+
+export interface BrowserBench {
+  stack: Stack;
+  browser: Browser;
+  /** The 1-minute load average when the bench started (reported beside its figures). */
+  loadBefore: number;
+}
+
+/**
+ * Runs a browser benchmark as a script: fresh servers, the product's processes from dist/ (checkpoints
+ * every 300 ms, warn-level logs), headless Chromium; everything stopped afterwards, and exit 1 with
+ * the error when it fails.
+ */
+export function runBrowserBench(name: string, stack: Omit<StackOptions, 'env'>, body: (b: BrowserBench) => Promise<void>): void {
+  const run = async (): Promise<void> => {
+    const loadBefore = loadavg()[0] ?? 0;
+    const infra = await startInfra({ name });
+    const started = await startStack({ ...stack, env: { ...infra.env(), LEDGER_CHECKPOINT_INTERVAL_MS: '300', LOG_LEVEL: 'warn' } });
+    const browser = await launchChromium({ label: name });
+    try {
+      await body({ stack: started, browser, loadBefore });
+    } finally {
+      await browser.close();
+      await started.close();
+      await infra.close();
+    }
+  };
+  run().catch((err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
 }

@@ -1,5 +1,5 @@
 // The app's calls, all same-origin through the portal shell, with the patient's bearer token.
-import { storedToken, tokenClaims } from '@clinical-ledger/browser';
+import { ApiError, callJson, storedToken, tokenClaims, type CallInit } from '@clinical-ledger/browser';
 
 const TOKEN_KEY = 'portal.token';
 
@@ -22,39 +22,10 @@ export function session(): Session | undefined {
   return t ? claims(t) : undefined;
 }
 
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: unknown,
-  ) {
-    super(`HTTP ${status}`);
-  }
-}
+export { ApiError, type CallInit } from '@clinical-ledger/browser';
 
-export interface CallInit {
-  method?: string;
-  body?: unknown;
-  /** Content type of the JSON body and what is accepted back (FHIR routes: application/fhir+json). */
-  type?: string;
-  headers?: Record<string, string>;
-}
-
-export async function api<T>(s: Session, path: string, init: CallInit = {}): Promise<T> {
-  const type = init.type ?? 'application/json';
-  const res = await fetch(`/api/${path}`, {
-    method: init.method ?? 'GET',
-    headers: { authorization: `Bearer ${s.token}`, accept: type, ...(init.body !== undefined ? { 'content-type': type } : {}), ...init.headers },
-    ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
-  });
-  const text = await res.text();
-  let body: unknown;
-  try {
-    body = text ? (JSON.parse(text) as unknown) : undefined;
-  } catch {
-    body = text;
-  }
-  if (!res.ok) throw new ApiError(res.status, body);
-  return body as T;
+export function api<T>(s: Session, path: string, init: CallInit = {}): Promise<T> {
+  return callJson<T>(`/api/${path}`, s.token, init);
 }
 
 /** A non-JSON answer (checkpoint text, tile bytes), as bytes. */
