@@ -2,7 +2,7 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { connect, credsAuthenticator, NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Subjects, type StreamSpec } from '@clinical-ledger/contracts';
-import { BaseConfig, CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
+import { BaseConfig, CONFIG, LOGGER, ReadinessRegistry, retryWithBackoff } from '@clinical-ledger/platform';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ensureStream } from './provision';
@@ -51,16 +51,7 @@ export class NatsService implements OnApplicationShutdown {
     // streams themselves (and deny services that right) set NATS_MANAGE_STREAMS=false.
     if (this.config.NATS_MANAGE_STREAMS !== 'false') {
       // JetStream may still be electing a leader (or starting): retry rather than give up for good.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.ensureStreams();
-          break;
-        } catch (err) {
-          if (nc.isClosed()) throw err;
-          this.logger.warn({ err: String(err), attempt }, 'JetStream streams not declared yet; retrying');
-          await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)));
-        }
-      }
+      await retryWithBackoff(() => this.ensureStreams(), { what: 'declaring the JetStream streams', logger: this.logger, logEvery: 1, retryable: () => !nc.isClosed() });
     }
     this.connected = true;
     this.logger.info({ server: nc.getServer() }, 'connected to NATS');

@@ -1,6 +1,7 @@
 import { CustomTransportStrategy, BaseRpcContext, Server } from '@nestjs/microservices';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { lastValueFrom } from 'rxjs';
+import { retryWithBackoff } from '@clinical-ledger/platform';
 import { PassThroughRpcFilter } from '../rpc-filter';
 import { JetStreamConsumer, type ConsumerLogger, type InboundMessage, type JetStreamConsumerSpec } from './consumer';
 import { PoisonMessageError } from './errors';
@@ -66,15 +67,11 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
       if (this.closed) return;
       const consumer = new JetStreamConsumer(nc, spec, (msg) => this.dispatch(pattern, spec.raw === true, msg), this.options.logger);
       // Retry until the stream exists (another service may create it) or we are closed.
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await consumer.start();
-          break;
-        } catch (err) {
-          if (this.closed) return;
-          this.options.logger?.warn({ pattern, err: String(err), attempt }, 'JetStream consumer not started yet; retrying');
-          await new Promise((r) => setTimeout(r, Math.min(5_000, 250 * 2 ** attempt)));
-        }
+      try {
+        await retryWithBackoff(() => consumer.start(), { what: `starting the JetStream consumer ${pattern}`, logger: this.options.logger, baseMs: 250, logEvery: 1, retryable: () => !this.closed });
+      } catch (err) {
+        if (this.closed) return;
+        throw err;
       }
       this.consumers.set(pattern, consumer);
       this.options.logger?.info({ pattern, stream: spec.stream, durable: spec.durable }, 'JetStream consumer started');
