@@ -1,5 +1,6 @@
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Receipt } from '@clinical-ledger/contracts';
+import { LedgerHttpClient, LedgerHttpError } from '@clinical-ledger/ledger-client';
 import { CONFIG, LOGGER } from '@clinical-ledger/platform';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
@@ -62,15 +63,15 @@ export class PendingSweeper implements OnModuleInit, OnApplicationShutdown {
   }
 
   private async receipt(token: string, tenant: string, eventId: string): Promise<Receipt | undefined> {
-    const base = (this.config.CONSENT_LEDGER_URL as string).replace(/\/$/, '');
-    const res = await fetch(`${base}/v1/chains/${tenant}/receipts/${encodeURIComponent(eventId)}`, {
-      headers: { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(10_000),
-    });
-    if (res.status === 404) return undefined; // not (yet) on the chain
-    if (!res.ok) throw new Error(`ledger answered ${res.status} for the receipt of ${eventId}`);
-    return (await res.json()) as Receipt;
+    const ledger = new LedgerHttpClient({ url: this.config.CONSENT_LEDGER_URL as string, token, timeoutMs: 10_000 });
+    try {
+      return await ledger.request('GET /v1/chains/:tenant/receipts/:eventId', { tenant, eventId });
+    } catch (err) {
+      if (err instanceof LedgerHttpError && err.status === 404) return undefined; // not (yet) on the chain
+      throw err;
+    }
   }
+
 
   onApplicationShutdown(): void {
     clearInterval(this.timer);
