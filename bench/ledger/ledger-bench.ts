@@ -23,7 +23,7 @@ const SECONDS = Number(process.env['LEDGER_BENCH_SECONDS'] ?? 60);
 const WARMUP_S = 5;
 /** Events published and not yet receipted, at all times (closed loop). */
 const WINDOW = Number(process.env['LEDGER_BENCH_WINDOW'] ?? 3_000);
-const CHAINS = (process.env['LEDGER_BENCH_CHAINS'] ?? '1,8').split(',').map(Number);
+const CHAINS = (process.env['LEDGER_BENCH_CHAINS'] ?? '1,8').split(',').filter(Boolean).map(Number);
 const load = () => Number(loadavg()[0].toFixed(1));
 
 interface SustainedResult {
@@ -359,7 +359,7 @@ export async function runLedgerBench(): Promise<void> {
       process.stdout.write(`${JSON.stringify(results[results.length - 1])}\n`);
     }
     const sample = `sus-${CHAINS[0]}-0`;
-    for (const writers of [...new Set([1, ...CHAINS])]) {
+    for (const writers of CHAINS.length ? [...new Set([1, ...CHAINS])] : []) {
       for (const what of ['entries', 'per-event'] as const) storeRaw.push(await rawInsertRate(store, sample, what, writers, 20_000));
     }
     for (const r of results) {

@@ -41,6 +41,16 @@ export interface EventIdDoc {
   chain: string;
   eventId: string;
   seq: number;
+  /** The entry's receipt fields (absent on older lookups): a resend is answered from this one read. */
+  leafHash?: Binary;
+  signature?: Binary;
+  kid?: string;
+  recordedAt?: string;
+}
+
+/** The event-id lookup of a stored entry, with its receipt fields. */
+export function eventIdDocOf(doc: EntryDoc): EventIdDoc {
+  return { _id: eventKey(doc.chain, doc.eventId), chain: doc.chain, eventId: doc.eventId, seq: doc.seq, leafHash: doc.leafHash, signature: doc.signature, kid: doc.kid, recordedAt: doc.recordedAt };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Binary, Collection, Db, MongoBulkWriteError, MongoServerError, type WriteConcernSettings } from 'mongodb';
 import { TreeError, type NodeId, type TreeReader } from '@clinical-ledger/chain';
+import type { Receipt } from '@clinical-ledger/contracts';
 import {
   CheckpointDoc,
   checkpointId,
@@ -12,6 +13,7 @@ import {
   HeadDoc,
   KeyEpochDoc,
   PayloadDoc,
+  receiptOf,
 } from './documents';
 
 /** Majority, journaled: what "durably in Mongo" means before a message is acked. */
@@ -188,6 +190,20 @@ export class LedgerStore {
     if (!ref) return null;
     const e = await this.getEntry(chain, ref.seq);
     return e && e.eventId === eventId ? e : null;
+  }
+
+  /**
+   * The receipt of an event already on the chain, from its lookup document (one read by _id; the
+   * entry is read too for lookups written before they carried the receipt). Null when there is none.
+   */
+  async findReceiptByEventId(chain: string, eventId: string): Promise<Receipt | null> {
+    const ref = await this.eventIds.findOne({ _id: eventKey(chain, eventId) });
+    if (!ref) return null;
+    if (ref.leafHash && ref.signature && ref.kid && ref.recordedAt) {
+      return receiptOf({ chain, seq: ref.seq, eventId, leafHash: ref.leafHash, signature: ref.signature, kid: ref.kid, recordedAt: ref.recordedAt });
+    }
+    const e = await this.getEntry(chain, ref.seq);
+    return e && e.eventId === eventId ? receiptOf(e) : null;
   }
 
   /** Entries with seq >= from, in seq order (tail recovery, verification, export). */
@@ -394,14 +410,16 @@ export class LedgerStore {
     return this.multiGet(this.dataKeys, scopes);
   }
 
-  /** Inserts a new data key; false when the scope already has one (another writer was first). */
-  async insertDataKey(doc: DataKeyDoc): Promise<boolean> {
+  /** Inserts new data keys in one durable write; returns the scopes that had one already (another writer was first). */
+  async insertDataKeys(docs: DataKeyDoc[]): Promise<string[]> {
+    if (docs.length === 0) return [];
     try {
-      await this.dataKeys.insertOne(doc, { writeConcern: DURABLE });
-      return true;
+      await this.dataKeys.insertMany(docs, { ordered: false, writeConcern: DURABLE });
+      return [];
     } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-      return false;
+      if (!isDuplicateKey(err) || !(err instanceof MongoBulkWriteError)) throw err;
+      const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      return errs.map((e) => docs[e.index]._id);
     }
   }
 
@@ -450,9 +468,10 @@ export class LedgerStore {
     return doc.keyIds;
   }
 
+  /** Marks a pending intent done (an intent another attempt finished first keeps its record). */
   async finishErasureIntent(chain: string, eventId: string, payloads: number): Promise<void> {
     await this.erasures.updateOne(
-      { _id: eventKey(chain, eventId) },
+      { _id: eventKey(chain, eventId), state: 'pending' },
       { $set: { state: 'done', doneAt: new Date().toISOString(), payloads } },
       { writeConcern: DURABLE },
     );

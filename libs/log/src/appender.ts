@@ -1,6 +1,7 @@
 import type { Signer } from '@clinical-ledger/chain';
 import type { LedgerEvent, Receipt } from '@clinical-ledger/contracts';
 import type { LedgerStore } from '@clinical-ledger/ledger-store';
+import { ReceiptWaiters, type ReceiptWait } from '@clinical-ledger/messaging';
 import { ChainLog } from './chain-log';
 import type { DataKeyService } from './crypto/data-keys';
 import { PayloadSealer } from './crypto/payload-sealer';
@@ -40,7 +41,7 @@ export class Appender {
   readonly heads: HeadWriter;
   private readonly logs = new Map<string, ChainLog>();
   private readonly sealer: PayloadSealer;
-  private readonly waiters = new Map<string, Set<(r: Receipt) => void>>();
+  private readonly receipts = new ReceiptWaiters();
   private readonly durableListeners = new Set<(s: TailSnapshot) => void>();
 
   constructor(private readonly o: AppenderOptions) {
@@ -87,23 +88,13 @@ export class Appender {
     return [...this.logs.values()].map((l) => l.snapshot());
   }
 
-  /** In-process wait for an event's receipt (a record read waits for its access entry). */
-  waitForReceipt(eventId: string): { promise: Promise<Receipt>; cancel(): void } {
-    let waiter!: (r: Receipt) => void;
-    const promise = new Promise<Receipt>((resolve) => (waiter = resolve));
-    const set = this.waiters.get(eventId) ?? new Set();
-    set.add(waiter);
-    this.waiters.set(eventId, set);
-    const cancel = () => {
-      set.delete(waiter);
-      if (!set.size) this.waiters.delete(eventId);
-    };
-    return { promise: promise.finally(cancel), cancel };
+  /** In-process wait for an event's receipt (a record read waits for its access entry); undefined at the timeout. */
+  waitForReceipt(eventId: string, timeoutMs = 60_000): ReceiptWait {
+    return this.receipts.wait(eventId, timeoutMs);
   }
 
   private notify(r: Receipt): void {
-    const set = this.waiters.get(r.eventId);
-    if (set) for (const w of [...set]) w(r);
+    this.receipts.deliver(r);
   }
 
   /** Resolves once every chain has nothing queued or in flight. */

@@ -2,7 +2,7 @@
 // duplicate paths, hints), kept together because its ordering rules only make sense side by side.
 import { decodeCore, encodeCore, type EntryCore, type Signer } from '@clinical-ledger/chain';
 import { EVENT_TYPES, eventHeader, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { bin, bytes, entryId, eventKey, LedgerStore, receiptOf, type EntryDoc } from '@clinical-ledger/ledger-store';
+import { bin, bytes, entryId, eventIdDocOf, LedgerStore, receiptOf, type EntryDoc } from '@clinical-ledger/ledger-store';
 import { RetryableError } from '@clinical-ledger/messaging';
 import { BatchQueue } from './batch-queue';
 import { keyScope } from './crypto/data-keys';
@@ -60,10 +60,11 @@ function asRetryable(err: unknown): RetryableError {
 
 /**
  * Appends to one chain, as a pipeline of batches (group commit):
- * 1. prepare: duplicates known from recent receipts are answered; the payloads are sealed and stored
- *    (fenced against erasures); a payload that was stored before marks an event that may be on the
- *    chain already, which one indexed lookup settles (a resend of an old event costs that, and
- *    waits for no other append);
+ * 1. prepare: duplicates known from recent receipts are answered; events older than this log's
+ *    knowledge of the chain (a resend after a restart) are looked up first, one indexed lookup
+ *    each, beside the previous batch's write; the payloads are sealed and stored (fenced against
+ *    erasures), and a payload stored before marks another event that may be recorded, which the
+ *    same lookup settles;
  * 2. write: seqs, links, tree nodes and signatures on a draft of the tail, one ordered insert of
  *    the entries (in chunks FerretDB keeps ordered); the tail moves over what is durable;
  * 3. finish: event-id lookups and the head (one coalesced update), then the receipts.
@@ -77,6 +78,8 @@ export class ChainLog {
   private readonly queue: BatchQueue<Pending>;
   private readonly recent = new Map<string, Receipt>();
   private loaded = false;
+  /** Events older than this may have been recorded before this log knew the chain (receipt cache empty then). */
+  private readonly knownSince = Date.now();
   private running = false;
   /** Batches handed to the pipeline and not yet finished. */
   private inFlight = 0;
@@ -169,6 +172,10 @@ export class ChainLog {
         else fresh.push(it);
       }
       if (fresh.length === 0) return [];
+      // Events from before this log knew the chain (a sender's resend after a restart) may be on
+      // it already: one indexed lookup each, side by side, before anything is sealed or stored.
+      fresh = await this.answerRecorded(fresh, fresh.filter((i) => !(Date.parse(i.event.time) >= this.knownSince)));
+      if (fresh.length === 0) return [];
       const erasure = fresh.find((i) => isErasure(i.event));
       // The intent comes before anything else of the erasure, its own entry included.
       if (erasure) {
@@ -182,25 +189,26 @@ export class ChainLog {
       );
       fresh.forEach((it, i) => (it.payload = sealed[i]));
       // A payload stored before: an earlier attempt of this event, or the event is on the chain
-      // (a resend). One indexed lookup each, side by side, tells them apart.
-      const maybeRecorded = fresh.filter((i) => i.payload?.existed);
-      if (maybeRecorded.length > 0) {
-        const found = await Promise.all(maybeRecorded.map((i) => this.o.store.findEntryByEventIdHint(this.chain, i.id)));
-        const recorded = new Set<Item>();
-        for (const [k, doc] of found.entries()) {
-          if (!doc) continue;
-          const r = receiptOf(doc);
-          this.remember(r);
-          await this.settleDuplicate(maybeRecorded[k], r);
-          recorded.add(maybeRecorded[k]);
-        }
-        fresh = fresh.filter((i) => !recorded.has(i));
-      }
-      return fresh;
+      // (a resend). One indexed lookup each tells them apart.
+      return await this.answerRecorded(fresh, fresh.filter((i) => i.payload?.existed));
     } catch (err) {
       this.fail(fresh, err);
       return [];
     }
+  }
+
+  /** Looks up `suspects` (of `items`) on the chain; answers the recorded ones as duplicates, returns the rest of `items`. */
+  private async answerRecorded(items: Item[], suspects: Item[]): Promise<Item[]> {
+    if (suspects.length === 0) return items;
+    const found = await Promise.all(suspects.map((i) => this.o.store.findReceiptByEventId(this.chain, i.id)));
+    const recorded = new Set<Item>();
+    for (const [k, r] of found.entries()) {
+      if (!r) continue;
+      this.remember(r);
+      await this.settleDuplicate(suspects[k], r);
+      recorded.add(suspects[k]);
+    }
+    return items.filter((i) => !recorded.has(i));
   }
 
   /**
@@ -213,7 +221,7 @@ export class ChainLog {
     try {
       if (todo.length === 0) return { finished: Promise.resolve() };
       await this.o.fence?.check(this.chain);
-      if (!this.loaded) await this.reload(true);
+      if (!this.loaded) await this.reload();
       for (let attempt = 0; ; attempt++) {
         // Recorded meanwhile (by the batch before, or found by a reload): answered, not written again.
         const again: Item[] = [];
@@ -249,7 +257,7 @@ export class ChainLog {
   private async afterLostRace(todo: Item[], attempt: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * Math.min(attempt + 1, 5)));
     const before = this.tail.length;
-    await this.reload(false);
+    await this.reload();
     const open = todo.filter((it) => !this.recent.has(it.id));
     const found = await Promise.all(open.map((it) => this.o.store.findEntryByEventIdHint(this.chain, it.id)));
     // No other writer moved the tail and no lookup explains the conflict: it was the first event's
@@ -268,8 +276,8 @@ export class ChainLog {
     }
   }
 
-  private async reload(first: boolean): Promise<void> {
-    const seen = await this.tail.load(this.o.store, first);
+  private async reload(): Promise<void> {
+    const seen = await this.tail.load(this.o.store);
     for (const doc of seen) this.remember(receiptOf(doc));
     this.loaded = true;
     // Entries past the head (a writer died before its hints): their hints now.
@@ -350,7 +358,7 @@ export class ChainLog {
   private async saveHints(docs: EntryDoc[]): Promise<void> {
     try {
       await Promise.all([
-        this.o.store.insertEventIds(docs.map((d) => ({ _id: eventKey(d.chain, d.eventId), chain: d.chain, eventId: d.eventId, seq: d.seq }))),
+        this.o.store.insertEventIds(docs.map(eventIdDocOf)),
         this.o.heads.advance(this.chain, this.tail.headState()),
       ]);
     } catch (err) {

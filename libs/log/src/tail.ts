@@ -107,11 +107,11 @@ export class Tail {
 
   /**
    * Loads the end from the store: the head hint, then every entry past it (left by a writer that
-   * died before moving the head, or by another writer). `first` scans past the head in one query;
-   * later loads (after a lost race) follow the tail with point reads by _id and take the head
-   * again when another writer is far ahead. Returns the entries it found past the head.
+   * died before moving the head, or by another writer), followed with point reads by _id, a
+   * window of them side by side (a range query would read the whole collection on FerretDB), and
+   * the head taken again when another writer is far ahead. Returns the entries found past the head.
    */
-  async load(store: LedgerStore, first: boolean): Promise<EntryDoc[]> {
+  async load(store: LedgerStore): Promise<EntryDoc[]> {
     let head = await store.getHead(this.chain);
     if (!head) {
       await store.initHead(this.chain);
@@ -120,22 +120,23 @@ export class Tail {
     }
     let state = await stateFromHead(store, this.chain, head);
     const seen: EntryDoc[] = [];
-    if (first) {
-      for (const doc of await store.scanEntries(this.chain, state.size)) {
+    for (let window = 1; ; window = Math.min(window * 2, 64)) {
+      const from = state.size;
+      const docs = await Promise.all(Array.from({ length: window }, (_, i) => store.getEntry(this.chain, from + i)));
+      let end = false;
+      for (const doc of docs) {
+        if (!doc) {
+          end = true;
+          break;
+        }
         state = link(state, doc);
         seen.push(doc);
       }
-    } else {
-      for (let probes = 1; ; probes++) {
-        const doc = await store.getEntry(this.chain, state.size);
-        if (!doc) break;
-        state = link(state, doc);
-        seen.push(doc);
-        if (probes % 16 === 0) {
-          // Another writer is ahead: its head is cheaper to take than its entries one by one.
-          const h = await store.getHead(this.chain);
-          if (h && h.size > state.size) state = await stateFromHead(store, this.chain, h);
-        }
+      if (end) break;
+      if (window === 64) {
+        // Another writer is ahead: its head is cheaper to take than its entries one by one.
+        const h = await store.getHead(this.chain);
+        if (h && h.size > state.size) state = await stateFromHead(store, this.chain, h);
       }
     }
     this.size = state.size;

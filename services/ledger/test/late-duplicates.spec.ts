@@ -42,8 +42,13 @@ describe('late resends after a restart (real NATS + Mongo wire server)', () => {
     const first = await startInProcess(env);
     const old = Array.from({ length: SIZE }, (_, i) => testEvent(tenant, { id: `${tenant}:old-${i.toString(36)}`, subject: testPseudonym(i % 300) }));
     const originals = new Map<string, Receipt>();
-    for (let i = 0; i < SIZE; i += 2_000) for (const r of await Promise.all(old.slice(i, i + 2_000).map((e) => first.app.get(Appender).add(e)))) originals.set(r.eventId, r);
-    await first.close();
+    try {
+      // Ready: the store answers and its unique indexes exist (the consumer waits for that too).
+      await eventually(async () => (await fetch(`${first.url}/readyz`)).status === 200, 60_000, 'first ledger ready');
+      for (let i = 0; i < SIZE; i += 2_000) for (const r of await Promise.all(old.slice(i, i + 2_000).map((e) => first.app.get(Appender).add(e)))) originals.set(r.eventId, r);
+    } finally {
+      await first.close();
+    }
 
     const second = await startInProcess(env);
     try {

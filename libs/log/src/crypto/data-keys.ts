@@ -88,9 +88,7 @@ export class DataKeyService {
     if (missing.length === 0) return { keys: out, epoch };
     const found = await this.store.getDataKeys(missing);
     for (const doc of found) out.set(doc._id, await this.unwrapDoc(doc._id, doc.keyId, bytes(doc.wrapped), doc.kekId));
-    // New patients' keys are created side by side: a batch with many new patients is not a
-    // chain of durable round trips.
-    await Promise.all(missing.filter((s) => !out.has(s)).map(async (scope) => out.set(scope, await this.create(scope))));
+    for (const k of await this.create(missing.filter((s) => !out.has(s)))) out.set(k.scope, k);
     for (const k of missing.map((s) => out.get(s) as DataKey)) this.remember(cache, k);
     return { keys: out, epoch };
   }
@@ -108,15 +106,29 @@ export class DataKeyService {
     return new Set(used.filter((u) => current.get(u.scope) !== u.keyId).map((u) => u.scope));
   }
 
-  /** A fresh key for a scope, stored wrapped; the one another writer stored first if it was faster. */
-  private async create(scope: string): Promise<DataKey> {
-    const key = randomBytes(32);
-    const keyId = randomBytes(12).toString('hex');
-    const wrapped = await this.kek.wrap(key, this.context(scope, keyId));
-    if (await this.store.insertDataKey({ _id: scope, keyId, wrapped: bin(wrapped), kekId: this.kek.kekId, createdAt: new Date().toISOString() })) return { scope, keyId, key };
-    const [doc] = await this.store.getDataKeys([scope]);
-    if (!doc) throw new Error(`data key for ${scope} vanished while being created`);
-    return this.unwrapDoc(scope, doc.keyId, bytes(doc.wrapped), doc.kekId);
+  /**
+   * Fresh keys for new scopes, stored wrapped in one durable write (a batch with many new patients
+   * is not a chain of round trips); for a scope another writer created first, its key.
+   */
+  private async create(scopes: string[]): Promise<DataKey[]> {
+    if (scopes.length === 0) return [];
+    const createdAt = new Date().toISOString();
+    const made = await Promise.all(
+      scopes.map(async (scope) => {
+        const key = randomBytes(32);
+        const keyId = randomBytes(12).toString('hex');
+        const wrapped = await this.kek.wrap(key, this.context(scope, keyId));
+        return { key: { scope, keyId, key }, doc: { _id: scope, keyId, wrapped: bin(wrapped), kekId: this.kek.kekId, createdAt } };
+      }),
+    );
+    const taken = new Set(await this.store.insertDataKeys(made.map((m) => m.doc)));
+    for (const m of made) if (taken.has(m.key.scope)) m.key.key.fill(0);
+    const theirs = await this.store.getDataKeys([...taken]);
+    if (theirs.length !== taken.size) throw new Error('a data key vanished while being created');
+    return [
+      ...made.filter((m) => !taken.has(m.key.scope)).map((m) => m.key),
+      ...(await Promise.all(theirs.map((doc) => this.unwrapDoc(doc._id, doc.keyId, bytes(doc.wrapped), doc.kekId)))),
+    ];
   }
 
   private async unwrapDoc(scope: string, keyId: string, wrapped: Uint8Array, kekId: string): Promise<DataKey> {

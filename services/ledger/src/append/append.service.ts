@@ -51,7 +51,7 @@ export class AppendService {
   private async publishReceipt(r: Receipt): Promise<void> {
     try {
       // Same msg id for a re-published receipt (a redelivery, a resend): stored once within the window.
-      await this.publisher.publish(this.nats.subjects.entry(r.tenant), JSON.stringify(r), { msgID: `receipt:${r.tenant}:${r.seq}` });
+      await this.publisher.publish(this.nats.subjects.entry(r.tenant), JSON.stringify(r), { msgID: `receipt:${r.tenant}:${r.seq}`, expectStream: 'LEDGER_ENTRIES' });
     } catch (err) {
       // The entry is durable; the redelivery will find it and publish the receipt then.
       throw new RetryableError('receipt_not_published', err instanceof Error ? err.message : String(err), { transient: true });

@@ -22,7 +22,7 @@ export class CheckpointsService implements OnModuleInit, OnApplicationShutdown {
     @Inject(CONFIG) config: LedgerConfig,
     @Inject(LOGGER) logger: Logger,
     nats: NatsService,
-    bus: JetStreamPublisher,
+    publisher: JetStreamPublisher,
     store: LedgerStore,
     appender: Appender,
     keys: SigningKeys,
@@ -41,7 +41,7 @@ export class CheckpointsService implements OnModuleInit, OnApplicationShutdown {
       publish: async (cp: StoredCheckpoint) => {
         const msg: CheckpointMessage = { tenant: cp.chain, size: cp.size, rootHash: cp.rootHash, note: cp.note };
         // Same msg id on every attempt: a publish whose ack was lost is stored once.
-        await bus.publish(nats.subjects.checkpoint(cp.chain), JSON.stringify(msg), { msgID: `checkpoint:${cp.chain}:${cp.size}` });
+        await publisher.publish(nats.subjects.checkpoint(cp.chain), JSON.stringify(msg), { msgID: `checkpoint:${cp.chain}:${cp.size}`, expectStream: 'LEDGER_ENTRIES' });
       },
       onSigned: (cp, stored) => {
         signed.inc({ tenant: cp.chain });

@@ -41,6 +41,8 @@ export interface ErasurePurger {
 @Injectable()
 export class ErasureService implements ErasureSteps, OnModuleInit, OnApplicationShutdown {
   private readonly purgers: ErasurePurger[] = [];
+  /** Finishes in progress by intent id: the redelivery and the start-time sweep may meet on one. */
+  private readonly finishing = new Map<string, Promise<void>>();
   private timer?: NodeJS.Timeout;
   private sweeping = false;
   private sweeps = 0;
@@ -123,7 +125,16 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
     if (intent.state !== 'done') await this.finish(intent);
   }
 
-  private async finish(intent: ErasureDoc): Promise<void> {
+  private finish(intent: ErasureDoc): Promise<void> {
+    let run = this.finishing.get(intent._id);
+    if (!run) {
+      run = this.finishOnce(intent).finally(() => this.finishing.delete(intent._id));
+      this.finishing.set(intent._id, run);
+    }
+    return run;
+  }
+
+  private async finishOnce(intent: ErasureDoc): Promise<void> {
     const { chain, eventId, scope } = intent;
     this.dataKeys.forgetChain(chain);
     let keyIds = intent.keyIds;
