@@ -5,12 +5,10 @@
 // nats-server of its own. Not a test. Run: npm run bench -- bus
 // (writes bench/results/bus.{json,md}; BUS_BENCH_MESSAGES sets the count per trial, default 20000).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { NATS_SERVER_VERSION, startNatsServer, workspaceRoot } from '@clinical-ledger/testing';
+import { NATS_SERVER_VERSION, startNatsServer, writeBenchResult } from '@clinical-ledger/testing';
 
 interface Config {
   name: string;
@@ -122,10 +120,6 @@ async function main(): Promise<void> {
     results,
     raw: trials,
   };
-  const root = workspaceRoot(__dirname);
-  const out = join(root, 'bench', 'results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'bus.json'), `${JSON.stringify(report, null, 2)}\n`);
   const md = [
     '## Bus: store encryption and work-queue retention',
     '',
@@ -137,8 +131,7 @@ async function main(): Promise<void> {
     '',
     `Encrypted + work queue (what runs now) moves ${now.ratioToBefore.toFixed(2)} × the messages per second of plain + limits.`,
   ].join('\n');
-  writeFileSync(join(out, 'bus.md'), `${md}\n`);
-  process.stdout.write(`${md}\n`);
+  writeBenchResult('bus', report, `${md}\n`);
 }
 
 main().then(
