@@ -3,7 +3,7 @@
  * starts the same nats-server and FerretDB (on its own PostgreSQL) the tests use, with data kept
  * under .local/data.
  * One local witness (transparency-dev's omniwitness, loopback only) cosigns the demo hospital's
- * checkpoints, so the dashboard shows them cosigned. Then starts the four services from dist/,
+ * checkpoints, so the staff console shows them cosigned. Then starts the four services from dist/,
  * prints where to look, and stops it all on Ctrl-C.
  */
 import {
@@ -192,7 +192,7 @@ async function main(): Promise<void> {
     '',
     'clinical-ledger is up.',
     '',
-    `  dashboard            ${url('audit')}/`,
+    `  staff console        ${url('audit')}/console/   (sign-in link below)`,
     ...ORDER.map((n) => `  ${n.padEnd(20)} ${url(n)}   (OpenAPI: ${url(n)}/docs, health: /healthz /readyz, metrics: /metrics)`),
     `  MLLP (HL7 v2)        127.0.0.1:${env['INTAKE_MLLP_PORT']}`,
     `  NATS                 ${natsUrl}`,
