@@ -42,3 +42,10 @@ export async function callJson<T>(url: string, token: string, init: CallInit = {
   if (!res.ok) throw new ApiError(res.status, body);
   return body as T;
 }
+
+/** `url` with the bearer token, for answers that are not JSON (files, bytes); ApiError for anything but 2xx. */
+export async function fetchOk(url: string, token: string): Promise<Response> {
+  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  if (!res.ok) throw new ApiError(res.status, parseBody(await res.text()));
+  return res;
+}

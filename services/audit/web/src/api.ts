@@ -1,5 +1,5 @@
 // The console's calls: same origin (the audit service serves both), the signed-in user's bearer token.
-import { ApiError, callJson, parseBody, type CallInit } from '@clinical-ledger/browser';
+import { callJson, fetchOk, type CallInit } from '@clinical-ledger/browser';
 import type { Session } from './session';
 
 export const enc = encodeURIComponent;
@@ -13,9 +13,7 @@ export const auditPath = (s: Session, rest: string) => `/v1/audit/${enc(s.tenant
 
 /** A file the API answers (an export): its text, type and suggested name. */
 export async function apiFile(s: Session, path: string, fallbackName: string): Promise<{ name: string; type: string; text: string }> {
-  const res = await fetch(path, { headers: { authorization: `Bearer ${s.token}` } });
-  const text = await res.text();
-  if (!res.ok) throw new ApiError(res.status, parseBody(text));
+  const res = await fetchOk(path, s.token);
   const named = /filename="?([^";]+)"?/.exec(res.headers.get('content-disposition') ?? '');
-  return { name: named?.[1] ?? fallbackName, type: res.headers.get('content-type') ?? 'application/octet-stream', text };
+  return { name: named?.[1] ?? fallbackName, type: res.headers.get('content-type') ?? 'application/octet-stream', text: await res.text() };
 }

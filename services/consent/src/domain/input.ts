@@ -1,6 +1,6 @@
 // Long: the two input forms of a consent (plain JSON, FHIR R4 Consent) with their field checks and the FHIR rendering, side by side so they stay equivalent.
 import 'reflect-metadata';
-import { ACTOR_PATTERN, type ConsentChangeData, DATACLASSES, FieldError, InvalidInputError, PURPOSE_PATTERN, SUBJECT_PATTERN, TENANT_PATTERN, validateInput } from '@clinical-ledger/contracts';
+import { ACTOR_PATTERN, type ConsentChangeData, type ConsentTerms, DATACLASSES, FieldError, InvalidInputError, PURPOSE_PATTERN, SUBJECT_PATTERN, TENANT_PATTERN, validateInput } from '@clinical-ledger/contracts';
 import { ROLES } from '@clinical-ledger/platform';
 import { Type } from 'class-transformer';
 import {
@@ -29,7 +29,7 @@ export const PSEUDONYM_PATTERN = SUBJECT_PATTERN;
 type Json = Record<string, unknown>;
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-export type ConsentStatus = 'active' | 'inactive' | 'rejected' | 'entered-in-error';
+export type ConsentStatus = ConsentChangeData['status'];
 export const STATUSES: ConsentStatus[] = ['active', 'inactive', 'rejected', 'entered-in-error'];
 
 /**
@@ -362,19 +362,7 @@ function fhirPeriod(p: unknown, field: string, fail: (f: string, m: string) => v
 }
 
 /** The FHIR rendition of a consent state (what GET answers with for application/fhir+json). */
-export function toFhir(c: {
-  consentId: string;
-  subject: string;
-  status: ConsentStatus;
-  provision: 'permit' | 'deny';
-  actors: string[];
-  roles: string[];
-  purposes: string[];
-  dataclasses: string[];
-  period?: { start?: string; end?: string };
-  recordedAt: string;
-  seq: number;
-}): Json {
+export function toFhir(c: ConsentTerms & Pick<ConsentChangeData, 'period'> & { subject: string; recordedAt: string; seq: number }): Json {
   return {
     resourceType: 'Consent',
     id: c.consentId,

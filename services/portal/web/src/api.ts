@@ -1,5 +1,6 @@
 // The app's calls, all same-origin through the portal shell, with the patient's bearer token.
-import { ApiError, callJson, storedToken, tokenClaims, type CallInit } from '@clinical-ledger/browser';
+import { callJson, fetchOk, storedToken, tokenClaims, type CallInit } from '@clinical-ledger/browser';
+import type { ConsentChangeData, ConsentTerms } from '@clinical-ledger/contracts/consent';
 
 const TOKEN_KEY = 'portal.token';
 
@@ -30,9 +31,7 @@ export function api<T>(s: Session, path: string, init: CallInit = {}): Promise<T
 
 /** A non-JSON answer (checkpoint text, tile bytes), as bytes. */
 export async function apiBytes(s: Session, path: string): Promise<Uint8Array> {
-  const res = await fetch(`/api/${path}`, { headers: { authorization: `Bearer ${s.token}` } });
-  if (!res.ok) throw new ApiError(res.status, await res.text());
-  return new Uint8Array(await res.arrayBuffer());
+  return new Uint8Array(await (await fetchOk(`/api/${path}`, s.token)).arrayBuffer());
 }
 
 export const enc = encodeURIComponent;
@@ -44,16 +43,10 @@ export type { PatientEvent, PatientEventsView, RecordReadResult } from '@clinica
 export type { AccessLogEntry as AccessEntry } from '@clinical-ledger/contracts/audit';
 
 /** A consent as the app shows it, read from its FHIR Consent resource. */
-export interface Consent {
-  consentId: string;
+export interface Consent extends Omit<ConsentTerms, 'status'>, Pick<ConsentChangeData, 'period'> {
   versionId: string;
+  /** As the server sent it (FHIR Consent.status). */
   status: string;
-  provision: 'permit' | 'deny';
-  actors: string[];
-  roles: string[];
-  purposes: string[];
-  dataclasses: string[];
-  period?: { start?: string; end?: string };
   /** The resource as the server sent it: a revocation sends it back with status inactive. */
   resource: FhirConsent;
 }
