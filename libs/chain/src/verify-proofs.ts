@@ -61,6 +61,23 @@ export function consistencyProofLength(m: number, n: number): number {
 const half = (x: number): number => Math.floor(x / 2);
 const odd = (x: number): boolean => x % 2 === 1;
 
+/** RFC 9162 §2.1.3.2 / §2.1.4.2: the next proof hash goes on the left when fn is odd or fn equals sn. */
+const isLeftSibling = (fn: number, sn: number): boolean => odd(fn) || fn === sn;
+
+/**
+ * The step up after one proof hash, the same in both verifications: after a left sibling, shift
+ * fn and sn right until fn is odd or 0; then shift both right once.
+ */
+function climb(fn: number, sn: number, left: boolean): [number, number] {
+  if (left) {
+    while (!odd(fn) && fn !== 0) {
+      fn = half(fn);
+      sn = half(sn);
+    }
+  }
+  return [half(fn), half(sn)];
+}
+
 /** Recomputes the root from an inclusion proof (RFC 9162 §2.1.3.2 steps 1-4). */
 export function rootFromInclusionProof(index: number, size: number, leaf: Uint8Array, proof: readonly Uint8Array[]): Uint8Array {
   checkSize(index, 'leaf index');
@@ -75,19 +92,9 @@ export function rootFromInclusionProof(index: number, size: number, leaf: Uint8A
   let r: Uint8Array = leaf;
   for (const p of proof) {
     if (sn === 0) throw new ProofError('PROOF_WRONG_LENGTH', 'inclusion proof is too long');
-    if (odd(fn) || fn === sn) {
-      r = nodeHash(p, r);
-      if (!odd(fn)) {
-        while (!odd(fn) && fn !== 0) {
-          fn = half(fn);
-          sn = half(sn);
-        }
-      }
-    } else {
-      r = nodeHash(r, p);
-    }
-    fn = half(fn);
-    sn = half(sn);
+    const left = isLeftSibling(fn, sn);
+    r = left ? nodeHash(p, r) : nodeHash(r, p);
+    [fn, sn] = climb(fn, sn, left);
   }
   if (sn !== 0) throw new ProofError('PROOF_WRONG_LENGTH', 'inclusion proof is too short');
   return r;
@@ -135,20 +142,10 @@ export function verifyConsistency(m: number, n: number, root1: Uint8Array, root2
   let sr = path[0];
   for (const c of path.slice(1)) {
     if (sn === 0) throw new ProofError('PROOF_WRONG_LENGTH', 'consistency proof is too long');
-    if (odd(fn) || fn === sn) {
-      fr = nodeHash(c, fr);
-      sr = nodeHash(c, sr);
-      if (!odd(fn)) {
-        while (!odd(fn) && fn !== 0) {
-          fn = half(fn);
-          sn = half(sn);
-        }
-      }
-    } else {
-      sr = nodeHash(sr, c);
-    }
-    fn = half(fn);
-    sn = half(sn);
+    const left = isLeftSibling(fn, sn);
+    if (left) fr = nodeHash(c, fr);
+    sr = left ? nodeHash(c, sr) : nodeHash(sr, c);
+    [fn, sn] = climb(fn, sn, left);
   }
   if (sn !== 0) throw new ProofError('PROOF_WRONG_LENGTH', 'consistency proof is too short');
   if (!bytesEqual(fr, root1)) throw new ProofError('PROOF_ROOT_MISMATCH', `proof yields first root ${toHex(fr)}, expected ${toHex(root1)}`);

@@ -20,6 +20,7 @@ import { DecisionService, parseDecisionRequest } from './decision.service';
 import { type ConsentBody, fromFhir, fromJson, PSEUDONYM_PATTERN, toFhir } from './domain/input';
 import { RebuildService } from './rebuild.service';
 import { ProjectionStore } from './projection.store';
+import { ConsentChangeRoute } from './consent-change.route';
 
 /**
  * The hospital a request is about: named explicitly, or the token's own; always checked against
@@ -55,14 +56,10 @@ export class ConsentController {
   ) {}
 
   @Post('consents')
-  @Access('consent.change')
-  @ApiOperation({
-    summary: 'Grant, update or revoke a consent (FHIR R4 Consent or plain JSON)',
-    description:
-      'A FHIR Consent (resourceType "Consent", application/json or application/fhir+json) or the plain JSON form. Status active grants/updates; inactive, rejected or entered-in-error revokes the consent with that id. Answers 201 with the chain receipt once the ledger recorded it, 202 while pending. Idempotency-Key makes retries safe. Who may (docs/ACCESS-MODEL.md): the patient (own consents), registration, admin and integration; never a permit that lets the writer itself in (by actor, role or an open grant); a patient\'s deny is revoked or overridden only by the patient or an admin giving `reason`. Refusals are 403 and raise an alert on audit.alert.<tenant>.',
-  })
-  @ApiQuery({ name: 'tenant', required: false })
-  @ApiBody({ schema: { type: 'object' } })
+  @ConsentChangeRoute(
+    'Grant, update or revoke a consent (FHIR R4 Consent or plain JSON)',
+    'A FHIR Consent (resourceType "Consent", application/json or application/fhir+json) or the plain JSON form. Status active grants/updates; inactive, rejected or entered-in-error revokes the consent with that id. Answers 201 with the chain receipt once the ledger recorded it, 202 while pending. Idempotency-Key makes retries safe. Who may (docs/ACCESS-MODEL.md): the patient (own consents), registration, admin and integration; never a permit that lets the writer itself in (by actor, role or an open grant); a patient\'s deny is revoked or overridden only by the patient or an admin giving `reason`. Refusals are 403 and raise an alert on audit.alert.<tenant>.',
+  )
   async submit(
     @Admitted() admission: Admission,
     @Body() body: ConsentBody,

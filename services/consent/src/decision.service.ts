@@ -23,15 +23,12 @@ export function parseDecisionRequest(plain: unknown): ConsentDecisionRequest {
   if (req.breakGlass && req.purpose !== EMERGENCY_PURPOSE) {
     throw new InvalidInputError([{ field: 'purpose', message: `break-glass is for emergency treatment: purpose must be ${EMERGENCY_PURPOSE}` }]);
   }
-  return {
-    tenant: req.tenant,
-    subject: req.subject,
-    actor: req.actor,
-    role: req.role,
-    purpose: req.purpose,
-    dataclass: req.dataclass,
-    ...(req.breakGlass ? { breakGlass: { reason: req.breakGlass.reason.trim() } } : {}),
-  };
+  return { ...withoutReason(req), ...(req.breakGlass ? { breakGlass: { reason: req.breakGlass.reason.trim() } } : {}) };
+}
+
+/** Who asks for what of whom, without the break-glass reason: free text, so never on a stream or in a log. */
+function withoutReason(req: ConsentDecisionRequest): Omit<ConsentDecisionRequest, 'breakGlass'> {
+  return { tenant: req.tenant, subject: req.subject, actor: req.actor, role: req.role, purpose: req.purpose, dataclass: req.dataclass };
 }
 
 /** Thrown when a permitted break-glass could not be alerted: the read must not go ahead. */
@@ -76,23 +73,14 @@ export class DecisionService {
     // Pseudonym, actor and outcome only: the break-glass reason is free text and stays out of logs.
     // Every read's decision is on the chain already; the log line is for operators (break-glass at info).
     this.logger[decision.breakGlass ? 'info' : 'debug'](
-      { tenant: req.tenant, subject: req.subject, actor: req.actor, role: req.role, purpose: req.purpose, dataclass: req.dataclass, decision: decision.decision, consentSeq: decision.consentSeq, breakGlass: decision.breakGlass },
+      { ...withoutReason(req), decision: decision.decision, consentSeq: decision.consentSeq, breakGlass: decision.breakGlass },
       'consent decision',
     );
     return decision;
   }
 
   private async alert(req: ConsentDecisionRequest, at: Date): Promise<void> {
-    const alert: BreakGlassAlert = {
-      alertId: randomUUID(),
-      tenant: req.tenant,
-      subject: req.subject,
-      actor: req.actor,
-      role: req.role,
-      purpose: req.purpose,
-      dataclass: req.dataclass,
-      time: at.toISOString(),
-    };
+    const alert: BreakGlassAlert = { alertId: randomUUID(), ...withoutReason(req), time: at.toISOString() };
     try {
       await this.publisher.publish(this.nats.subjects.audit('breakglass', req.tenant), JSON.stringify(alert), {
         msgID: alert.alertId,

@@ -14,7 +14,7 @@ import {
   Res,
   UseFilters,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { InvalidInputError } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import type { Request, Response } from 'express';
@@ -24,6 +24,7 @@ import { type ConsentBody, ConsentInput, ConsentStatus, fromFhir, PSEUDONYM_PATT
 import { ConsentState } from '../domain/rules';
 import { ProjectionStore } from '../projection.store';
 import { FHIR_JSON, OperationOutcomeFilter, outcome } from './operation-outcome';
+import { ConsentChangeRoute } from '../consent-change.route';
 
 const BASE = '/fhir/r4/Consent';
 /** The search parameters the API knows; anything else is a 400 rather than a silently wider answer. */
@@ -97,14 +98,10 @@ export class ConsentFhirController {
   ) {}
 
   @Post()
-  @Access('consent.change')
-  @ApiOperation({
-    summary: 'FHIR create: grant a consent',
-    description:
-      'Body: a FHIR R4 Consent with status active (mapping: consent README). The server assigns the id (a given id is ignored, as FHIR create says). 201 with the recorded Consent (meta.versionId = the chain seq), Location and ETag; 202 with an OperationOutcome while the ledger has not answered. Idempotency-Key makes retries safe. Who may: as POST /v1/consents (docs/ACCESS-MODEL.md, consent.change).',
-  })
-  @ApiQuery({ name: 'tenant', required: false })
-  @ApiBody({ schema: { type: 'object' } })
+  @ConsentChangeRoute(
+    'FHIR create: grant a consent',
+    'Body: a FHIR R4 Consent with status active (mapping: consent README). The server assigns the id (a given id is ignored, as FHIR create says). 201 with the recorded Consent (meta.versionId = the chain seq), Location and ETag; 202 with an OperationOutcome while the ledger has not answered. Idempotency-Key makes retries safe. Who may: as POST /v1/consents (docs/ACCESS-MODEL.md, consent.change).',
+  )
   async create(
     @Admitted() a: Admission,
     @Body() body: ConsentBody,
@@ -173,14 +170,10 @@ export class ConsentFhirController {
   }
 
   @Put(':id')
-  @Access('consent.change')
-  @ApiOperation({
-    summary: 'FHIR update: change or revoke a consent',
-    description:
-      'Body: the Consent with the same id. Status active records new terms; inactive, rejected or entered-in-error revokes it (the terms must be the recorded ones: a revocation changes only the status). If-Match: W/"<versionId>" refuses (412) when the consent changed meanwhile. Unknown ids: 405 (create with POST). Who may: as POST /v1/consents.',
-  })
-  @ApiQuery({ name: 'tenant', required: false })
-  @ApiBody({ schema: { type: 'object' } })
+  @ConsentChangeRoute(
+    'FHIR update: change or revoke a consent',
+    'Body: the Consent with the same id. Status active records new terms; inactive, rejected or entered-in-error revokes it (the terms must be the recorded ones: a revocation changes only the status). If-Match: W/"<versionId>" refuses (412) when the consent changed meanwhile. Unknown ids: 405 (create with POST). Who may: as POST /v1/consents.',
+  )
   async update(
     @Admitted() a: Admission,
     @Param('id') id: string,

@@ -74,23 +74,22 @@ export class DiagnosticReportDto extends ResourceDto {
   @IsOptional() @IsArray() category?: { coding?: { code?: string }[] }[];
 }
 
-export class MedicationRequestDto extends ResourceDto {
-  @IsIn(MEDREQ_STATUS) status!: string;
-  @IsIn(REQUEST_INTENT) intent!: string;
+/** What a medication request and a medication administration both need: a subject and the medication (coded or referenced). */
+abstract class MedicationResourceDto extends ResourceDto {
   @ValidateNested() @Type(() => ReferenceDto) subject!: ReferenceDto;
-  @ValidateIf((o: MedicationRequestDto) => o.medicationReference === undefined)
+  @ValidateIf((o: MedicationResourceDto) => o.medicationReference === undefined)
   @IsNotEmptyObject({}, { message: 'medicationCodeableConcept or medicationReference is required' })
   medicationCodeableConcept?: Record<string, unknown>;
   @IsOptional() @IsObject() medicationReference?: Record<string, unknown>;
 }
 
-export class MedicationAdministrationDto extends ResourceDto {
+export class MedicationRequestDto extends MedicationResourceDto {
+  @IsIn(MEDREQ_STATUS) status!: string;
+  @IsIn(REQUEST_INTENT) intent!: string;
+}
+
+export class MedicationAdministrationDto extends MedicationResourceDto {
   @IsIn(MEDADMIN_STATUS) status!: string;
-  @ValidateNested() @Type(() => ReferenceDto) subject!: ReferenceDto;
-  @ValidateIf((o: MedicationAdministrationDto) => o.medicationReference === undefined)
-  @IsNotEmptyObject({}, { message: 'medicationCodeableConcept or medicationReference is required' })
-  medicationCodeableConcept?: Record<string, unknown>;
-  @IsOptional() @IsObject() medicationReference?: Record<string, unknown>;
 }
 
 export class ProcedureDto extends ResourceDto {

@@ -230,6 +230,9 @@ export class Hl7Message {
   }
 }
 
+/** Highlighting and character set switches: dropped from the text. */
+const DROPPED_ESCAPES = new Set(['H', 'N', 'C', 'M', 'Z']);
+
 /**
  * HL7 escape sequences (chapter 2.7): \F\ \S\ \T\ \R\ \E\ become the delimiters, \Xhh..\ the
  * characters of those hex bytes; highlighting and character set switches (\H\ \N\ \C..\ \M..\
@@ -238,6 +241,13 @@ export class Hl7Message {
 export function unescapeHl7(value: string, d: { field: string; component: string; repetition: string; escape: string; subcomponent: string }): string {
   const esc = d.escape;
   if (!esc || !value.includes(esc)) return value;
+  const delimiters = new Map([
+    ['F', d.field],
+    ['S', d.component],
+    ['T', d.subcomponent],
+    ['R', d.repetition],
+    ['E', esc],
+  ]);
   let out = '';
   let i = 0;
   while (i < value.length) {
@@ -249,35 +259,13 @@ export function unescapeHl7(value: string, d: { field: string; component: string
     }
     out += value.slice(i, start);
     const body = value.slice(start + 1, end);
-    switch (body[0]) {
-      case 'F':
-        out += d.field;
-        break;
-      case 'S':
-        out += d.component;
-        break;
-      case 'T':
-        out += d.subcomponent;
-        break;
-      case 'R':
-        out += d.repetition;
-        break;
-      case 'E':
-        out += esc;
-        break;
-      case 'X':
-        // Pairs of hex digits are bytes (a last lone digit is a byte too).
-        out += /^[0-9A-Fa-f]*$/.test(body.slice(1)) ? body.slice(1).replace(/[0-9A-Fa-f]{1,2}/g, (h) => String.fromCharCode(parseInt(h, 16))) : `${esc}${body}${esc}`;
-        break;
-      case 'H':
-      case 'N':
-      case 'C':
-      case 'M':
-      case 'Z':
-        break;
-      default:
-        out += `${esc}${body}${esc}`;
-    }
+    const kind = body.charAt(0);
+    const delimiter = delimiters.get(kind);
+    if (delimiter !== undefined) out += delimiter;
+    else if (kind === 'X') {
+      // Pairs of hex digits are bytes (a last lone digit is a byte too).
+      out += /^[0-9A-Fa-f]*$/.test(body.slice(1)) ? body.slice(1).replace(/[0-9A-Fa-f]{1,2}/g, (h) => String.fromCharCode(parseInt(h, 16))) : `${esc}${body}${esc}`;
+    } else if (!DROPPED_ESCAPES.has(kind)) out += `${esc}${body}${esc}`;
     i = end + 1;
   }
   return out;

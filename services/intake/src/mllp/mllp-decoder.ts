@@ -83,41 +83,29 @@ export class MllpDecoder {
           }
           break;
         }
-        case 'frame': {
-          const end = indexOfAny(chunk, i);
-          const stop = end === -1 ? chunk.length : end;
-          if (stop > i) this.append(chunk.subarray(i, stop));
-          i = stop;
-          // The frame just outgrew the limit: its end (if here) is handled in the skip state.
-          if (end === -1 || this.state !== 'frame') break;
-          if (chunk[end] === VT) {
-            out.push({ kind: 'abandoned', size: this.size });
-            this.startFrame();
-            i = end + 1;
-            break;
-          }
-          // FS: the frame is complete.
-          i = end + 1;
-          this.finishFrame(out);
-          break;
-        }
+        case 'frame':
         case 'skip': {
-          // Oversize: count bytes until FS without keeping them.
           const end = indexOfAny(chunk, i);
           const stop = end === -1 ? chunk.length : end;
-          this.size += stop - i;
+          // A frame keeps its bytes (and may outgrow the limit here, turning to skip); an oversize one
+          // only counts them until its end.
+          if (this.state === 'frame') {
+            if (stop > i) this.append(chunk.subarray(i, stop));
+          } else this.size += stop - i;
           i = stop;
           if (end === -1) break;
+          i = end + 1;
           if (chunk[end] === VT) {
             // Never terminated: nobody waits for an answer to it.
             out.push({ kind: 'abandoned', size: this.size });
             this.startFrame();
-            i = end + 1;
-            break;
+          } else if (this.state === 'frame') {
+            // FS: the frame is complete.
+            this.finishFrame(out);
+          } else {
+            out.push({ kind: 'oversize', head: this.head, size: this.size });
+            this.reset('afterFs');
           }
-          i = end + 1;
-          out.push({ kind: 'oversize', head: this.head, size: this.size });
-          this.reset('afterFs');
           break;
         }
       }
