@@ -1,12 +1,10 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection } from '@nats-io/transport-node';
 import { Binary } from 'mongodb';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fromHex, Keyring, verifyCheckpoint, verifyConsistency, verifyInclusion } from '@clinical-ledger/chain';
-import { Subjects } from '@clinical-ledger/contracts';
-import { checkpointId, entryId, LedgerStore } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, ledgerTestKeys, testEvent } from '@clinical-ledger/testing';
+import { checkpointId, entryId } from '@clinical-ledger/ledger-store';
+import { eventually, ledgerTestKeys, testEvent } from '@clinical-ledger/testing';
 import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(120_000);
@@ -19,11 +17,9 @@ type Json = Record<string, unknown>;
  * nearest stored sizes, and stored data that disagrees with a signed root is never served.
  */
 describe('proofs and checkpoints against stored checkpoints only', () => {
-  let infra: Infra;
   let world: LedgerWorld;
-  let nc: NatsConnection;
-  let store: LedgerStore;
-  let subjects: Subjects;
+  // Assigned in beforeAll from the world (typed by it).
+  let { infra, nc, store, subjects } = {} as LedgerWorld;
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
   const keys = ledgerTestKeys('reads-ledger');
   const auth = testAuth();
@@ -195,11 +191,9 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
 
 /** issue 17: a checkpoint stored while NATS was down is published once NATS is back. */
 describe('checkpoints stored during a NATS outage', () => {
-  let infra: Infra;
   let world: LedgerWorld;
-  let nc: NatsConnection;
-  let store: LedgerStore;
-  let subjects: Subjects;
+  // Assigned in beforeAll from the world (typed by it).
+  let { infra, nc, store, subjects } = {} as LedgerWorld;
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
   const tenant = 'cq';
   const keys = ledgerTestKeys('outage-ledger');

@@ -1,9 +1,7 @@
-import type { NatsConnection } from '@nats-io/transport-node';
 import { Binary } from 'mongodb';
 import { createHash } from 'node:crypto';
-import { Subjects } from '@clinical-ledger/contracts';
-import { entryId, LedgerStore } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, ledgerTestKeys, testEvent } from '@clinical-ledger/testing';
+import { entryId } from '@clinical-ledger/ledger-store';
+import { eventually, ledgerTestKeys, testEvent } from '@clinical-ledger/testing';
 import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(120_000);
@@ -14,11 +12,9 @@ const fromBase64 = (b64: string): Buffer => Buffer.from(b64, 'base64');
 
 /** GET /v1/chains/:tenant/entries?from=&limit=: paging through the stored chain (export, ledgerctl verify). */
 describe('ledger entries page (real NATS + Mongo wire server)', () => {
-  let infra: Infra;
   let world: LedgerWorld;
-  let nc: NatsConnection;
-  let store: LedgerStore;
-  let subjects: Subjects;
+  // Assigned in beforeAll from the world (typed by it).
+  let { infra, nc, store, subjects } = {} as LedgerWorld;
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
   const keys = ledgerTestKeys('page-ledger');
   const auth = testAuth();

@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { type NatsConnection } from '@nats-io/transport-node';
 import { Keyring } from '@clinical-ledger/chain';
-import { EVENT_TYPES, Subjects } from '@clinical-ledger/contracts';
-import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, ledgerTestKeys, ServiceProcess, spawnService, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { EVENT_TYPES } from '@clinical-ledger/contracts';
+import { verifyStoredChain } from '@clinical-ledger/ledger-store';
+import { eventually, ledgerTestKeys, ServiceProcess, spawnService, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { keyScope } from '@clinical-ledger/log';
 import { consumerBacklog, ledgerEnv, ledgerWorld, type LedgerWorld, publish, testAuth } from './helpers';
 
@@ -14,11 +13,9 @@ jest.setTimeout(180_000);
  * erasure, then started again: the erasure intent is completed, the key and its ciphertexts are gone.
  */
 describe('erasure survives a crash (built main.js, real NATS + Mongo wire server)', () => {
-  let infra: Infra;
   let world: LedgerWorld;
-  let nc: NatsConnection;
-  let store: LedgerStore;
-  let subjects: Subjects;
+  // Assigned in beforeAll from the world (typed by it).
+  let { infra, nc, store, subjects } = {} as LedgerWorld;
   const keys = ledgerTestKeys('erasure-proc');
   const auth = testAuth();
   const keyring = new Keyring();

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection } from '@nats-io/transport-node';
 import { Keyring } from '@clinical-ledger/chain';
-import { EVENT_TYPES, type LedgerEvent, Subjects } from '@clinical-ledger/contracts';
+import { EVENT_TYPES, type LedgerEvent } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore, verifyStoredChain, type PayloadDoc } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
-import { eventually, Infra, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { Appender, DataKeyService, keyScope, open, payloadAad } from '@clinical-ledger/log';
 import { ErasureService } from '../src/erasure/erasure.service';
 import { ledgerEnv, ledgerWorld, type LedgerWorld, openDeadLetter, publish, startInProcess, testAuth } from './helpers';
@@ -20,11 +19,9 @@ type Ledger = Awaited<ReturnType<typeof startInProcess>>;
  * one writer at a point of its real store calls (a gate), not by mocking the store.
  */
 describe('erasure: two writers, key fencing, races (real NATS + Mongo wire server)', () => {
-  let infra: Infra;
   let world: LedgerWorld;
-  let nc: NatsConnection;
-  let store: LedgerStore;
-  let subjects: Subjects;
+  // Assigned in beforeAll from the world (typed by it).
+  let { infra, nc, store, subjects } = {} as LedgerWorld;
   let a: Ledger;
   let b: Ledger;
   const keys = ledgerTestKeys('erasure-ledger');

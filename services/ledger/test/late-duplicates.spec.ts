@@ -1,10 +1,9 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection } from '@nats-io/transport-node';
 import { Keyring } from '@clinical-ledger/chain';
-import { Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
+import { type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
+import { verifyStoredChain } from '@clinical-ledger/ledger-store';
 import { Appender } from '@clinical-ledger/log';
-import { eventually, Infra, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { consumerBacklog, ledgerEnv, ledgerWorld, type LedgerWorld, publish, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(300_000);
@@ -17,11 +16,9 @@ jest.setTimeout(300_000);
  * no-restart control is measured in bench/ledger, not asserted here.)
  */
 describe('late resends after a restart (real NATS + Mongo wire server)', () => {
-  let infra: Infra;
   let world: LedgerWorld;
-  let nc: NatsConnection;
-  let store: LedgerStore;
-  let subjects: Subjects;
+  // Assigned in beforeAll from the world (typed by it).
+  let { infra, nc, store, subjects } = {} as LedgerWorld;
   const keys = ledgerTestKeys('late-dup');
   const auth = testAuth();
   const tenant = 'd1';

@@ -2,15 +2,15 @@
 import { readFileSync } from 'node:fs';
 import { SignJWT } from 'jose';
 import { jetstream, jetstreamManager, type StoredMsg } from '@nats-io/jetstream';
-import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { headers, type Subscription } from '@nats-io/transport-node';
 import { Binary } from 'mongodb';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { consistencyProof, decodeCore, Ed25519Signer, inclusionProof, Keyring, leafHash, rootAt, toHex } from '@clinical-ledger/chain';
 import { AccessRecord, ConsentDecision, ConsentDecisionRequest, EVENT_TYPES, LedgerEvent, Receipt, Subjects } from '@clinical-ledger/contracts';
-import { bytes, entryId, LedgerStore } from '@clinical-ledger/ledger-store';
+import { bytes, entryId } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
-import { eventually, Infra, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { eventually, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { consumerBacklog, failures, goVerify, ledgerEnv, ledgerWorld, type LedgerWorld, openDeadLetter, publish, startConsuming, startInProcess, storedTree, testAuth } from './helpers';
 
 jest.setTimeout(180_000);
@@ -21,11 +21,9 @@ jest.setTimeout(180_000);
  * golang.org/x/mod/sumdb and transparency-dev/merkle only.
  */
 describe('ledger service (real NATS + Mongo wire server)', () => {
-  let infra: Infra;
   let world: LedgerWorld;
-  let nc: NatsConnection;
-  let store: LedgerStore;
-  let subjects: Subjects;
+  // Assigned in beforeAll from the world (typed by it).
+  let { infra, nc, store, subjects } = {} as LedgerWorld;
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
   const keys = ledgerTestKeys('test-ledger');
   const auth = testAuth();

@@ -1,9 +1,7 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { type NatsConnection } from '@nats-io/transport-node';
 import { Keyring } from '@clinical-ledger/chain';
-import { Subjects } from '@clinical-ledger/contracts';
-import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, ledgerTestKeys, ServiceProcess, spawnService, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { verifyStoredChain } from '@clinical-ledger/ledger-store';
+import { eventually, ledgerTestKeys, ServiceProcess, spawnService, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { consumerBacklog, ledgerEnv, ledgerWorld, type LedgerWorld, publish, testAuth } from './helpers';
 
 jest.setTimeout(180_000);
@@ -13,11 +11,9 @@ jest.setTimeout(180_000);
  * the middle of a batch, and two instances writing one chain at once.
  */
 describe('ledger processes (built main.js, real NATS + Mongo wire server)', () => {
-  let infra: Infra;
   let world: LedgerWorld;
-  let nc: NatsConnection;
-  let store: LedgerStore;
-  let subjects: Subjects;
+  // Assigned in beforeAll from the world (typed by it).
+  let { infra, nc, store, subjects } = {} as LedgerWorld;
   const keys = ledgerTestKeys('proc-ledger');
   const auth = testAuth();
   const keyring = new Keyring();

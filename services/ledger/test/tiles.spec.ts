@@ -1,8 +1,5 @@
-import { type NatsConnection } from '@nats-io/transport-node';
-import { Binary, MongoClient } from 'mongodb';
-import { Subjects } from '@clinical-ledger/contracts';
-import { LedgerStore } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, ledgerTestKeys, runConformanceAsync, testEvent } from '@clinical-ledger/testing';
+import { Binary } from 'mongodb';
+import { eventually, ledgerTestKeys, runConformanceAsync, testEvent } from '@clinical-ledger/testing';
 import { formatTilePath, parseTilePath } from '../src/tiles/tile-path';
 import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
 
@@ -14,12 +11,9 @@ jest.setTimeout(600_000);
  * and entry bundles included. None of our code takes part in the checking.
  */
 describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', () => {
-  let infra: Infra;
   let world: LedgerWorld;
-  let nc: NatsConnection;
-  let mongo: MongoClient;
-  let store: LedgerStore;
-  let subjects: Subjects;
+  // Assigned in beforeAll from the world (typed by it).
+  let { infra, nc, mongo, store, subjects } = {} as LedgerWorld;
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
   const keys = ledgerTestKeys('tiles-ledger');
   const auth = testAuth();

@@ -1,10 +1,9 @@
-import { type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { type Subscription } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
 import { Frontier, signCheckpoint, toHex } from '@clinical-ledger/chain';
 import type { AuditAlert } from '@clinical-ledger/contracts';
-import { Subjects } from '@clinical-ledger/contracts';
-import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
-import { eventually, Infra, ledgerTestKeys, type LocalWitness, onlyLoopback, runConformanceAsync, startWitness, testEvent } from '@clinical-ledger/testing';
+import { bytes } from '@clinical-ledger/ledger-store';
+import { eventually, ledgerTestKeys, type LocalWitness, onlyLoopback, runConformanceAsync, startWitness, testEvent } from '@clinical-ledger/testing';
 import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
 
 jest.setTimeout(300_000);
@@ -14,11 +13,9 @@ jest.setTimeout(300_000);
  * loopback only. Cosignatures are checked by Go's sumdb/note (tools/conformance/go).
  */
 describe('witnesses: two real omniwitness processes cosign, catch up and catch a rewound store', () => {
-  let infra: Infra;
   let world: LedgerWorld;
-  let nc: NatsConnection;
-  let store: LedgerStore;
-  let subjects: Subjects;
+  // Assigned in beforeAll from the world (typed by it).
+  let { infra, nc, store, subjects } = {} as LedgerWorld;
   let ledger: Awaited<ReturnType<typeof startInProcess>> | undefined;
   let a: LocalWitness;
   let b: LocalWitness;
