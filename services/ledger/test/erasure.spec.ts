@@ -31,7 +31,8 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
   beforeAll(async () => {
     world = await ledgerWorld('ledger-erasure');
     ({ infra, subjects, nc, store } = world);
-    const env = ledgerEnv(infra, keys, auth, { LEDGER_MAX_DELIVER: '5', LEDGER_NAK_BACKOFF_MS: '100' });
+    // A consent timeout with room for the in-process stand-in on a loaded machine (the default is 2 s).
+    const env = ledgerEnv(infra, keys, auth, { LEDGER_MAX_DELIVER: '5', LEDGER_NAK_BACKOFF_MS: '100', LEDGER_CONSENT_TIMEOUT_MS: '10000' });
     a = await startInProcess(env);
     // B appends only when told to (it is driven directly): a second writer with its own cache.
     b = await startInProcess({ ...env, LEDGER_KEY_CACHE_CHECK_MS: '60000' }, { consume: false });
@@ -178,6 +179,8 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
         m.respond(JSON.stringify({ decision: 'permit', reason: 'treatment', consentSeq: 0, breakGlass: false }));
       },
     });
+    // The server has the subscription before a ledger asks (unflushed, a read could find no responder: 503).
+    await nc.flush();
     try {
       for (const l of [a, b]) {
         const res = await fetch(`${l.url}/v1/chains/${tenant}/records/${encodeURIComponent(e.id)}?purpose=TREAT`, { headers: { authorization: `Bearer ${clinician}` } });

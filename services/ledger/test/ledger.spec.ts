@@ -36,7 +36,8 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     ledgerEnv(infra, keys, auth, {
       LEDGER_MAX_DELIVER: '30',
       LEDGER_NAK_BACKOFF_MS: '200,500,1000',
-      LEDGER_CONSENT_TIMEOUT_MS: '500',
+      // Room for the in-process stand-in on a loaded machine; with none subscribed NATS says so at once (503).
+      LEDGER_CONSENT_TIMEOUT_MS: '5000',
       ...extra,
     });
 
@@ -57,7 +58,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
   }
 
   /** A stand-in for the consent service on consent.decide: permits unless the actor is dr-denied. */
-  function consentUp(): void {
+  async function consentUp(): Promise<void> {
     consentSub = nc.subscribe(subjects.request('consent.decide'), {
       callback: (_e, m) => {
         const req = m.json<ConsentDecisionRequest>();
@@ -70,6 +71,8 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
         m.respond(JSON.stringify(d));
       },
     });
+    // Until the server has the subscription, the ledger's ask finds no responder (503).
+    await nc.flush();
   }
 
   beforeAll(async () => {
@@ -285,7 +288,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     let clinician: string;
 
     beforeAll(async () => {
-      consentUp();
+      await consentUp();
       clinician = await auth.token({ tenant, roles: ['clinician'], sub: 'dr-a' });
       await publish(nc, subjects, alice);
       await publish(nc, subjects, bob);
@@ -378,13 +381,14 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
 
     it('answers 503 and returns nothing when consent does not answer (never a default permit)', async () => {
       consentSub?.unsubscribe();
+      await nc.flush();
       const before = (await store.getHead(tenant))?.size ?? 0;
       const r = await http(`/v1/chains/${tenant}/records/${encodeURIComponent(alice.id)}?purpose=TREAT`, clinician);
       expect(r.status).toBe(503);
       expect(r.body).toMatchObject({ error: 'consent_unavailable' });
       expect(r.body['data']).toBeUndefined();
       expect((await store.getHead(tenant))?.size).toBe(before);
-      consentUp();
+      await consentUp();
     });
 
     it('erasure destroys the patient key: payload unreadable, chain, proofs and checkpoints still verify', async () => {
