@@ -79,6 +79,8 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
   });
 
   it('serves a stored checkpoint and refuses any other size with 404 naming the stored ones; nothing is signed on a read', async () => {
+    // A checkpoint is stored first and marked published after the bus took it: compare once both are settled.
+    await eventually(async () => (await store.listCheckpoints(tenant)).every((c) => c.published), 20_000, 'stored checkpoints marked published');
     const before = await store.listCheckpoints(tenant);
     expect(before.map((c) => c.size)).toEqual([5, 10]);
     const five = await http('/checkpoints/5');
@@ -202,7 +204,8 @@ describe('checkpoints stored during a NATS outage', () => {
   beforeAll(async () => {
     world = await ledgerWorld('ledger-cp-outage', { ownServers: true, nats: { maxReconnectAttempts: -1, reconnectTimeWait: 200 } });
     ({ infra, subjects, nc, store } = world);
-    ledger = await startConsuming(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_INTERVAL_MS: '1000' }));
+    // A tick slow enough that stopping NATS (seconds on a loaded machine) usually comes first.
+    ledger = await startConsuming(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_INTERVAL_MS: '4000' }));
   });
 
   afterAll(async () => {
@@ -226,14 +229,18 @@ describe('checkpoints stored during a NATS outage', () => {
     if (!natsServer) throw new Error('this test owns its NATS server');
     let size = 0;
     // Entries stored, NATS gone before the timer checkpoints them (retried if the timer was quicker).
+    // Checked only once NATS is down: a checkpoint stored after that cannot have reached the bus,
+    // while one signed as the server was stopping (seconds on a loaded machine) may have.
     for (let attempt = 0; ; attempt++) {
       await Promise.all(Array.from({ length: 3 }, () => publish(nc, subjects, testEvent(tenant))));
       size += 3;
       await eventually(async () => (await store.getHead(tenant))?.size === size, 20_000, `${size} entries`);
+      await natsServer.stop();
       if (((await store.latestCheckpoint(tenant))?.size ?? 0) < size) break;
+      await natsServer.start();
+      await eventually(() => published().then(() => true, () => false), 30_000, 'NATS back');
       if (attempt === 10) throw new Error('the timer always checkpointed before NATS could be stopped');
     }
-    await natsServer.stop();
     try {
       await eventually(async () => (await store.latestCheckpoint(tenant))?.size === size, 30_000, 'checkpoint stored while NATS is down');
       expect((await store.getCheckpoint(tenant, size))?.published).toBe(false);
