@@ -99,6 +99,10 @@ describe('the Helm chart (helm lint, helm template, strict schema check of every
     });
     expect(secretKeys(find('Deployment', name('consent')))['clinical-ledger-nats']).toEqual(['consent.password']);
     expect(secretKeys(find('Deployment', name('audit')))['clinical-ledger-nats']).toEqual(['audit.password']);
+    // Audit reads the chain through the readers (verify jobs, rebuilds) and pseudonymises looked-up identifiers.
+    const auditEnv = Object.fromEntries((podOf(find('Deployment', name('audit'))).containers[0].env ?? []).map((e) => [e.name, e.value]));
+    expect(auditEnv).toMatchObject({ AUDIT_LEDGER_URL: 'http://rel-clinical-ledger-ledger-reader', AUDIT_PSEUDONYM_SECRETS_FILE: '/var/run/keys/pseudonym-secrets.json' });
+    expect(secretKeys(find('Deployment', name('audit')))['clinical-ledger-pseudonyms']).toEqual(['pseudonym-secrets.json']);
     expect(secretKeys(find('Deployment', name('portal')))).toEqual({});
     // One writer per chain until the ledger leases chains: Recreate, one replica.
     const writer = find('Deployment', name('ledger-writer')).spec as { replicas: number; strategy: { type: string } };

@@ -19,7 +19,7 @@ describe('ledgerctl keys bundle', () => {
     expect(files('ledger')).toEqual(['kek.key', 'nats.password', 'service.jwt', 'signing.pem', 'token-verify.pem', 'verifier.keys']);
     expect(files('intake')).toEqual(['nats.password', 'pseudonym-secrets.json', 'service.jwt', 'token-verify.pem']);
     expect(files('consent')).toEqual(['nats.password', 'pseudonym-secrets.json', 'service.jwt', 'token-verify.pem']);
-    expect(files('audit')).toEqual(['nats.password', 'service.jwt', 'token-verify.pem', 'verifier.keys']);
+    expect(files('audit')).toEqual(['nats.password', 'pseudonym-secrets.json', 'service.jwt', 'token-verify.pem', 'verifier.keys']);
     expect(files('portal')).toEqual(['hospital.vkey', 'token-verify.pem']);
     expect(files('operator')).toEqual(['nats.password']);
     expect(statSync(join(out, 'ledger', 'signing.pem')).mode & 0o777).toBe(0o400);
@@ -32,6 +32,7 @@ describe('ledgerctl keys bundle', () => {
     // Each service's NATS password is the one the servers get.
     expect(read('nats/nats.env')).toContain(`NATS_INTAKE_PASSWORD=${read('intake/nats.password').trim()}\n`);
     expect(JSON.parse(read('consent/pseudonym-secrets.json'))).toEqual(JSON.parse(read('intake/pseudonym-secrets.json')));
+    expect(JSON.parse(read('audit/pseudonym-secrets.json'))).toEqual(JSON.parse(read('intake/pseudonym-secrets.json')));
   });
 
   it('mints tokens the services accept (EdDSA, issuer, audience) with the roles they name', async () => {

@@ -87,6 +87,8 @@ export async function keysBundle(o: BundleOptions): Promise<BundleReport> {
   write('audit/verifier.keys', `${verifierKey}\n`);
   write('portal/hospital.vkey', `${verifierKey}\n`);
   write('consent/pseudonym-secrets.json', JSON.stringify(pseudonyms));
+  // Audit pseudonymises an identifier a privacy officer looks up (and keeps nothing of it).
+  write('audit/pseudonym-secrets.json', JSON.stringify(pseudonyms));
   for (const u of NATS_USERS) write(`${u}/nats.password`, `${passwords[u]}\n`);
   write('tokens/token-verify.pem', tokenPublic);
   for (const svc of ['intake', 'ledger', 'consent', 'audit', 'portal']) write(`${svc}/token-verify.pem`, tokenPublic);

@@ -297,7 +297,7 @@ spec:
 {{- end }}
 {{- end -}}
 
-{{/* The tenants' pseudonym secrets (intake and consent derive the same patient pseudonyms). */}}
+{{/* The tenants' pseudonym secrets (intake and consent derive the same patient pseudonyms; audit pseudonymises a looked-up identifier with them and keeps nothing). */}}
 {{- define "cl.pseudonymsVolume" -}}
 - name: pseudonyms
   secret:
