@@ -2,21 +2,16 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { listening, stopChild, waitForPort } from './child-process';
 import { FERRETDB_VERSION, ferretDbBinary, natsServerBinary } from './binaries';
 import { FERRETDB_PG_DATABASE, hasPostgresCluster, postgresBinaries, postgresRunAs, preparePostgresDataDir, tempPostgresDir } from './postgres';
 
 /** `preferred` when nothing listens there, else a free port (local runs like stable addresses). */
 export async function portOr(preferred: number): Promise<number> {
-  const taken = await new Promise<boolean>((resolve) => {
-    const s = new Socket();
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => (s.destroy(), resolve(false)));
-    s.connect(preferred, '127.0.0.1');
-  });
-  return taken ? freePort() : preferred;
+  return (await listening(preferred)) ? freePort() : preferred;
 }
 
 /** A free TCP port on loopback, as the kernel hands it out. */
@@ -48,22 +43,6 @@ export interface LocalServer {
   output(): string;
   /** The server's process id while it runs (FerretDB: the FerretDB process, not PostgreSQL's). */
   pid(): number | undefined;
-}
-
-async function waitForPort(port: number, child: ChildProcess, name: string, log: () => string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}:\n${log()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = new Socket();
-      s.once('connect', () => (s.destroy(), resolve(true)));
-      s.once('error', () => (s.destroy(), resolve(false)));
-      s.connect(port, '127.0.0.1');
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`${name} did not listen on ${port} within 30 s:\n${log()}`);
 }
 
 /** How a server process is run beyond its arguments (PostgreSQL: another user, fast shutdown). */
@@ -121,13 +100,7 @@ function startProcess(
       }
     },
     async stop() {
-      const running = child;
-      if (!running || running.exitCode !== null || running.signalCode !== null) return;
-      await new Promise<void>((resolve) => {
-        const kill = setTimeout(() => running.kill('SIGKILL'), 5_000);
-        running.once('exit', () => (clearTimeout(kill), resolve()));
-        running.kill(proc.stopSignal ?? 'SIGTERM');
-      });
+      await stopChild(child, proc.stopSignal);
     },
     async remove() {
       await server.stop();

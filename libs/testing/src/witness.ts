@@ -5,9 +5,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Socket } from 'node:net';
 import { generateCosignerKey } from '@clinical-ledger/chain';
 import { omniwitnessBinary } from './binaries';
+import { stopChild, waitForPort } from './child-process';
 import { freePort } from './servers';
 
 /** A log the witness accepts checkpoints for. */
@@ -122,28 +122,10 @@ export async function startWitness(opts: WitnessOptions): Promise<LocalWitness> 
       const keep = (d: Buffer) => (log = (log + d.toString()).slice(-16_000));
       proc.stdout?.on('data', keep);
       proc.stderr?.on('data', keep);
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        if (proc.exitCode !== null) throw new Error(`omniwitness exited with ${proc.exitCode}:\n${log}`);
-        const up = await new Promise<boolean>((resolve) => {
-          const s = new Socket();
-          s.once('connect', () => (s.destroy(), resolve(true)));
-          s.once('error', () => (s.destroy(), resolve(false)));
-          s.connect(port, '127.0.0.1');
-        });
-        if (up) return;
-        if (Date.now() > deadline) throw new Error(`omniwitness did not listen on ${port} within 30 s:\n${log}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitForPort(port, proc, 'omniwitness', () => log);
     },
     async stop() {
-      const proc = child;
-      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-      await new Promise<void>((resolve) => {
-        const kill = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-        proc.once('exit', () => (clearTimeout(kill), resolve()));
-        proc.kill('SIGTERM');
-      });
+      await stopChild(child);
     },
     async remove() {
       await witness.stop();

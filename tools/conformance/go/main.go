@@ -193,6 +193,33 @@ func sameProof(a, b [][]byte) bool {
 	return true
 }
 
+// decodeProofItem decodes the two hex hashes and the hex proof of a proof item.
+func decodeProofItem(a, b string, proofHex []string) ([]byte, []byte, [][]byte, error) {
+	x, err1 := hex.DecodeString(a)
+	y, err2 := hex.DecodeString(b)
+	pr, err3 := decodeAll(proofHex)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, nil, nil, fmt.Errorf("bad hex: %w", err)
+	}
+	return x, y, pr, nil
+}
+
+// sameAsGenerated compares a proof with the one transparency-dev/merkle generates from the same
+// tree (nodes and nodesErr: what proof.Inclusion or proof.Consistency returned).
+func sameAsGenerated(nodes proof.Nodes, nodesErr error, tree *store, pr [][]byte) error {
+	if nodesErr != nil {
+		return fmt.Errorf("regenerate: %w", nodesErr)
+	}
+	want, err := goProof(nodes, tree)
+	if err != nil {
+		return fmt.Errorf("regenerate: %w", err)
+	}
+	if !sameProof(want, pr) {
+		return errors.New("regenerate: proof differs from the one transparency-dev/merkle generates")
+	}
+	return nil
+}
+
 func finish(errs []error) result {
 	r := result{OK: len(errs) == 0}
 	for _, e := range errs {
@@ -241,11 +268,9 @@ func checkNote(it noteItem) result {
 
 func checkInclusion(it inclusionItem, trees []*store) result {
 	var errs []error
-	leaf, err1 := hex.DecodeString(it.LeafHash)
-	root, err2 := hex.DecodeString(it.Root)
-	pr, err3 := decodeAll(it.Proof)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return finish([]error{fmt.Errorf("bad hex: %w", err)})
+	leaf, root, pr, err := decodeProofItem(it.LeafHash, it.Root, it.Proof)
+	if err != nil {
+		return finish([]error{err})
 	}
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, it.Index, it.Size, leaf, pr, root); err != nil {
 		errs = append(errs, fmt.Errorf("merkle/proof.VerifyInclusion: %w", err))
@@ -260,14 +285,8 @@ func checkInclusion(it inclusionItem, trees []*store) result {
 	}
 	if it.Tree != nil {
 		nodes, err := proof.Inclusion(it.Index, it.Size)
-		if err == nil {
-			var want [][]byte
-			if want, err = goProof(nodes, trees[*it.Tree]); err == nil && !sameProof(want, pr) {
-				err = errors.New("proof differs from the one transparency-dev/merkle generates")
-			}
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("regenerate: %w", err))
+		if err := sameAsGenerated(nodes, err, trees[*it.Tree], pr); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return finish(errs)
@@ -275,11 +294,9 @@ func checkInclusion(it inclusionItem, trees []*store) result {
 
 func checkConsistency(it consistencyItem, trees []*store) result {
 	var errs []error
-	r1, err1 := hex.DecodeString(it.RootM)
-	r2, err2 := hex.DecodeString(it.RootN)
-	pr, err3 := decodeAll(it.Proof)
-	if err := errors.Join(err1, err2, err3); err != nil {
-		return finish([]error{fmt.Errorf("bad hex: %w", err)})
+	r1, r2, pr, err := decodeProofItem(it.RootM, it.RootN, it.Proof)
+	if err != nil {
+		return finish([]error{err})
 	}
 	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, it.M, it.N, pr, r1, r2); err != nil {
 		errs = append(errs, fmt.Errorf("merkle/proof.VerifyConsistency: %w", err))
@@ -297,14 +314,8 @@ func checkConsistency(it consistencyItem, trees []*store) result {
 	}
 	if it.Tree != nil {
 		nodes, err := proof.Consistency(it.M, it.N)
-		if err == nil {
-			var want [][]byte
-			if want, err = goProof(nodes, trees[*it.Tree]); err == nil && !sameProof(want, pr) {
-				err = errors.New("proof differs from the one transparency-dev/merkle generates")
-			}
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("regenerate: %w", err))
+		if err := sameAsGenerated(nodes, err, trees[*it.Tree], pr); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return finish(errs)

@@ -10,7 +10,8 @@ import type { AuditConfig } from '../config';
 import { LedgerClient, type LedgerEntry } from '../ledger/ledger.client';
 import { LiveHub } from '../live/live.hub';
 import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
-import { AuditStore, insertOnce, type AccessLogDoc, type PendingAccessDoc } from '../store/audit.store';
+import { insertOnce } from '@clinical-ledger/storage';
+import { AuditStore, type AccessLogDoc, type PendingAccessDoc } from '../store/audit.store';
 import type { AccessEvent } from './access-event';
 
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -117,7 +118,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
       nextTry: new Date(now.getTime() + this.config.AUDIT_PENDING_RETRY_MS),
       attempts: 0,
     };
-    if (!(await insertOnce(this.store.pending, doc))) {
+    if ((await insertOnce(this.store.pending, doc)) === 'already-there') {
       const existing = await this.store.pending.findOne({ _id: doc._id });
       if (!existing || existing.failed) return existing?.failed ? 'failed' : 'projected';
     }
@@ -170,7 +171,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
       ...p.record,
       consentSeq: p.record.consentSeq ?? null,
     };
-    const isNew = await insertOnce<AccessLogDoc>(this.store.access, { _id: `${p.tenant}:${entry.seq}`, ...log });
+    const isNew = (await insertOnce<AccessLogDoc>(this.store.access, { _id: `${p.tenant}:${entry.seq}`, ...log })) === 'inserted';
     if (isNew) this.projected.inc({ tenant: p.tenant, decision: log.decision });
     try {
       // Deduplicated by the stream: a replay announces nothing new.

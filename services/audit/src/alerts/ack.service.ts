@@ -3,7 +3,8 @@ import type { AlertAck, AlertView } from '@clinical-ledger/contracts';
 import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, type Principal } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
-import { AuditStore, insertOnce, type AckDoc } from '../store/audit.store';
+import { insertOnce } from '@clinical-ledger/storage';
+import { AuditStore, type AckDoc } from '../store/audit.store';
 
 /**
  * Acknowledgements of alerts: who and when, insert-only (the first stands; a second answers 409
@@ -27,7 +28,7 @@ export class AckService {
     if (!alert) throw new HttpException({ error: 'not_found', message: `no alert ${alertId} of ${tenant}` }, 404);
     const ack: AlertAck = { tenant, alertId, by: by.actor, roles: [...by.roles], at: new Date().toISOString(), ...(note ? { note } : {}) };
     const doc: AckDoc = { _id: `${tenant}:${alertId}`, ...ack };
-    if (!(await insertOnce(this.store.acks, doc))) {
+    if ((await insertOnce(this.store.acks, doc)) === 'already-there') {
       const { _id, ...first } = (await this.store.acks.findOne({ _id: doc._id })) as AckDoc;
       throw new HttpException({ error: 'already_acknowledged', message: `alert ${alertId} was acknowledged by ${first.by} at ${first.at}`, ack: first }, 409);
     }

@@ -5,7 +5,8 @@ import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { AuditStore, insertOnce, type AlertDoc } from '../store/audit.store';
+import { insertOnce } from '@clinical-ledger/storage';
+import { AuditStore, type AlertDoc } from '../store/audit.store';
 
 export type NewAlert = Omit<AuditAlert, 'alertId' | 'time'> & {
   /** What makes two findings the same alert (hashed into the alert id). */
@@ -59,13 +60,13 @@ export class AlertService {
   async record(alert: AuditAlert): Promise<boolean> {
     const type = alert.kind === 'access_refused' ? 'access' : 'monitor';
     const doc = { _id: `${alert.tenant}:${alert.alertId}`, type, ...alert } as AlertDoc;
-    return insertOnce(this.store.alerts, doc);
+    return (await insertOnce(this.store.alerts, doc)) === 'inserted';
   }
 
   /** Stores consent's break-glass alert; true when new. */
   async recordBreakGlass(alert: BreakGlassAlert): Promise<boolean> {
     const doc = { _id: `${alert.tenant}:${alert.alertId}`, type: 'breakglass', kind: 'breakglass', severity: 'warning', ...alert } as AlertDoc;
-    const isNew = await insertOnce(this.store.alerts, doc);
+    const isNew = (await insertOnce(this.store.alerts, doc)) === 'inserted';
     if (isNew) this.breakGlass.inc({ tenant: alert.tenant });
     return isNew;
   }
@@ -86,7 +87,7 @@ export class AlertService {
       deadLetter,
     };
     if (!deadLetter.detail) delete deadLetter.detail;
-    const isNew = await insertOnce(this.store.alerts, { _id: `${tenant}:${alert.alertId}`, type: 'deadletter', ...alert } as AlertDoc);
+    const isNew = (await insertOnce(this.store.alerts, { _id: `${tenant}:${alert.alertId}`, type: 'deadletter', ...alert } as AlertDoc)) === 'inserted';
     if (isNew) {
       this.raised.inc({ tenant, kind: 'dead_letter' });
       try {

@@ -1,16 +1,15 @@
-import { Controller, Get, HttpCode, HttpException, Param, Post, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Get, HttpCode, HttpException, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiQuery } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { parseTenant, type AccessLogEntry, type AlertPage, type AlertView } from '@clinical-ledger/contracts';
+import type { AccessLogEntry, AlertPage, AlertView } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import { AckService } from '../alerts/ack.service';
 import { auditBundle } from '../fhir/audit-event';
 import { LedgerUnavailableError } from '../ledger/ledger.client';
-import { badRequest, intParam } from './params';
+import { AuditApiController, badRequest, intParam, TenantParam } from './params';
 import { CheckpointMonitor } from '../monitor/checkpoint.monitor';
 import { AuditStore } from '../store/audit.store';
 
-const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
 const FHIR_JSON = 'application/fhir+json';
 const MAX_LIMIT = 1_000;
 
@@ -19,9 +18,7 @@ const MAX_LIMIT = 1_000;
  * the monitor verified and alerted. Access per docs/ACCESS-MODEL.md: auditor, admin or service of
  * the tenant; a patient token reads only its own patient's access log.
  */
-@ApiTags('audit')
-@ApiBearerAuth()
-@Controller('v1/audit')
+@AuditApiController()
 export class AuditController {
   constructor(
     private readonly store: AuditStore,
@@ -31,48 +28,44 @@ export class AuditController {
 
   // ---- access logs --------------------------------------------------------------------------------
 
-  @Get(':tenant/patients/:subject/access')
+  @Get('patients/:subject/access')
   @Access('audit.access.patient')
   @ApiOperation({
     summary: "A patient's access log: every read of their records (permitted or denied) with the access entry's seq on the chain, newest first",
     description: 'With `Accept: application/fhir+json`, a FHIR R4 Bundle (searchset) of AuditEvents; plain JSON otherwise. A patient token (claim `patient` = the pseudonym) reads only its own log.',
   })
-  @ApiParam(TENANT)
   @ApiParam({ name: 'subject', description: 'Patient pseudonym' })
   @ApiQuery({ name: 'limit', required: false, description: `1-${MAX_LIMIT} (default 100)` })
   @ApiQuery({ name: 'before', required: false, description: 'Only entries with seq below this (the `next` of the previous page)' })
   @ApiProduces('application/json', FHIR_JSON)
   async patientAccess(
     @Admitted() admission: Admission,
-    @Param('tenant') tenant: string,
+    @TenantParam() tenant: string,
     @Param('subject') subject: string,
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
     @Query('limit') limit?: string,
     @Query('before') before?: string,
   ): Promise<unknown> {
-    parseTenant(tenant);
     admission.check({ patient: subject });
     return this.accessLog(req, res, tenant, { subject }, limit, before);
   }
 
-  @Get(':tenant/actors/:actor/access')
+  @Get('actors/:actor/access')
   @Access('audit.access.actor')
   @ApiOperation({ summary: "An actor's access log: every record read they attempted, newest first (JSON or FHIR AuditEvent Bundle)" })
-  @ApiParam(TENANT)
   @ApiParam({ name: 'actor', description: "The actor's id (token sub)" })
   @ApiQuery({ name: 'limit', required: false })
   @ApiQuery({ name: 'before', required: false })
   @ApiProduces('application/json', FHIR_JSON)
   async actorAccess(
-    @Param('tenant') tenant: string,
+    @TenantParam() tenant: string,
     @Param('actor') actor: string,
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
     @Query('limit') limit?: string,
     @Query('before') before?: string,
   ): Promise<unknown> {
-    parseTenant(tenant);
     return this.accessLog(req, res, tenant, { actor }, limit, before);
   }
 
@@ -103,12 +96,10 @@ export class AuditController {
 
   // ---- what the monitor verified and alerted -------------------------------------------------------
 
-  @Get(':tenant/checkpoints/latest')
+  @Get('checkpoints/latest')
   @Access('audit.monitor.read')
   @ApiOperation({ summary: "The monitor's latest verified checkpoint of the tenant (its trusted head)" })
-  @ApiParam(TENANT)
-  async latest(@Param('tenant') tenant: string): Promise<unknown> {
-    parseTenant(tenant);
+  async latest(@TenantParam() tenant: string): Promise<unknown> {
     const head = await this.store.monitor.findOne({ _id: tenant });
     if (!head) throw new HttpException({ error: 'not_found', message: `no verified checkpoint of ${tenant} yet` }, 404);
     const { _id, ...rest } = head;
@@ -117,27 +108,23 @@ export class AuditController {
     return { tenant: _id, ...rest, ...(verified?.cosignedBy ? { cosignedBy: verified.cosignedBy } : {}) };
   }
 
-  @Get(':tenant/checkpoints')
+  @Get('checkpoints')
   @Access('audit.monitor.read')
   @ApiOperation({ summary: 'Verified checkpoints, largest first' })
-  @ApiParam(TENANT)
   @ApiQuery({ name: 'limit', required: false })
-  async checkpoints(@Param('tenant') tenant: string, @Query('limit') limit?: string): Promise<unknown> {
-    parseTenant(tenant);
+  async checkpoints(@TenantParam() tenant: string, @Query('limit') limit?: string): Promise<unknown> {
     const n = intParam(limit, 'limit', 50, 1, MAX_LIMIT) as number;
     const docs = await this.store.checkpoints.find({ tenant }, { projection: { _id: 0 } }).sort({ size: -1 }).limit(n).toArray();
     return { tenant, checkpoints: docs };
   }
 
-  @Get(':tenant/alerts')
+  @Get('alerts')
   @Access('audit.monitor.read')
   @ApiOperation({ summary: "The tenant's alerts (monitor findings, refusals, break-glass, dead letters), newest first, each with its acknowledgement once acknowledged" })
-  @ApiParam(TENANT)
   @ApiQuery({ name: 'limit', required: false })
   @ApiQuery({ name: 'open', required: false, description: 'true: only those not acknowledged' })
   @ApiQuery({ name: 'kind', required: false, description: 'Only these kinds (comma-separated)' })
-  async alerts(@Param('tenant') tenant: string, @Query('limit') limit?: string, @Query('open') open?: string, @Query('kind') kind?: string): Promise<AlertPage> {
-    parseTenant(tenant);
+  async alerts(@TenantParam() tenant: string, @Query('limit') limit?: string, @Query('open') open?: string, @Query('kind') kind?: string): Promise<AlertPage> {
     const n = intParam(limit, 'limit', 100, 1, MAX_LIMIT) as number;
     if (open !== undefined && open !== 'true' && open !== 'false') throw badRequest('open', 'must be true or false');
     const kinds = kind ? new Set(kind.split(',')) : undefined;
@@ -147,13 +134,11 @@ export class AuditController {
     return { tenant, alerts: withAcks.filter((a) => open !== 'true' || !a.ack).slice(0, n) };
   }
 
-  @Get(':tenant/monitor')
+  @Get('monitor')
   @Access('audit.monitor.read')
   @ApiOperation({ summary: 'Monitor status of the tenant: trusted head, verified checkpoints, alerts, access events waiting for their entry' })
-  @ApiParam(TENANT)
   @ApiOkResponse({ description: '{tenant, head, verifiedCheckpoints, alerts, pendingAccess}' })
-  async status(@Param('tenant') tenant: string): Promise<unknown> {
-    parseTenant(tenant);
+  async status(@TenantParam() tenant: string): Promise<unknown> {
     const [head, verifiedCheckpoints, alerts, pendingAccess] = await Promise.all([
       this.store.monitor.findOne({ _id: tenant }),
       this.store.checkpoints.countDocuments({ tenant }),
@@ -163,13 +148,11 @@ export class AuditController {
     return { tenant, head: head ? { size: head.size, rootHash: head.rootHash, verifiedAt: head.verifiedAt } : null, verifiedCheckpoints, alerts, pendingAccess };
   }
 
-  @Post(':tenant/monitor/poll')
+  @Post('monitor/poll')
   @HttpCode(200)
   @Access('audit.monitor.poll')
   @ApiOperation({ summary: "Checks the ledger's latest checkpoint now (signature, origin, consistency with the trusted head, no rollback)" })
-  @ApiParam(TENANT)
-  async poll(@Param('tenant') tenant: string): Promise<unknown> {
-    parseTenant(tenant);
+  async poll(@TenantParam() tenant: string): Promise<unknown> {
     try {
       return { tenant, ...(await this.monitor.poll(tenant)) };
     } catch (err) {

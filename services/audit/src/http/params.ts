@@ -1,4 +1,13 @@
-import { HttpException } from '@nestjs/common';
+import { applyDecorators, Controller, HttpException, Param } from '@nestjs/common';
+import { ApiBearerAuth, ApiParam, ApiTags } from '@nestjs/swagger';
+import { parseTenant } from '@clinical-ledger/contracts';
+
+/** A controller of the audit API: every route is under `/v1/audit/:tenant` and takes a bearer token. */
+export const AuditApiController = () =>
+  applyDecorators(ApiTags('audit'), ApiBearerAuth(), Controller('v1/audit/:tenant'), ApiParam({ name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' }));
+
+/** The `:tenant` route parameter, a hospital id (400 invalid_input otherwise). */
+export const TenantParam = () => Param('tenant', { transform: (v: unknown) => parseTenant(v) });
 
 export const badRequest = (field: string, message: string) =>
   new HttpException({ error: 'invalid_input', message: `${field}: ${message}`, errors: [{ field, message }] }, 400);

@@ -1,52 +1,44 @@
-import { parseTenant } from '@clinical-ledger/contracts';
-import { Controller, Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Get, Inject, Param, Query, Req, Res } from '@nestjs/common';
+import { ApiOperation, ApiParam, ApiProduces, ApiQuery } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { Access, Admission, Admitted, CONFIG } from '@clinical-ledger/platform';
 import type { AuditConfig } from '../config';
 import { LIVE_EVENT_TYPES } from './live.hub';
 import { LiveSessions, parseTypes, type LiveFilter } from './live-sessions';
-
-const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
+import { AuditApiController, TenantParam } from '../http/params';
 
 /**
  * The live streams over Server-Sent Events (the WebSocket twin is live.gateway.ts): the bearer
  * header authenticates like every other route, the access table admits, LiveSessions does the rest.
  */
-@ApiTags('audit')
-@ApiBearerAuth()
-@Controller('v1/audit')
+@AuditApiController()
 export class SseController {
   constructor(
     private readonly sessions: LiveSessions,
     @Inject(CONFIG) private readonly config: AuditConfig,
   ) {}
 
-  @Get(':tenant/stream')
+  @Get('stream')
   @Access('audit.stream')
   @ApiOperation({
     summary: 'Live stream (Server-Sent Events) of the tenant: receipt, checkpoint, verified, access, alert, ack and verify messages; the recent past first',
     description: 'Bearer auth in the Authorization header (use a fetch-based SSE client). `?types=receipt,alert` narrows it. Live means best-effort: the API is the record.',
   })
-  @ApiParam(TENANT)
   @ApiQuery({ name: 'types', required: false, description: LIVE_EVENT_TYPES.join(',') })
   @ApiProduces('text/event-stream')
-  async stream(@Param('tenant') tenant: string, @Req() req: Request, @Res() res: Response, @Query('types') types?: string): Promise<void> {
-    parseTenant(tenant);
+  async stream(@TenantParam() tenant: string, @Req() req: Request, @Res() res: Response, @Query('types') types?: string): Promise<void> {
     await this.serve(req, res, { tenant, types: parseTypes(types) });
   }
 
-  @Get(':tenant/patients/:subject/access/stream')
+  @Get('patients/:subject/access/stream')
   @Access('audit.stream.patient')
   @ApiOperation({
     summary: "Live stream (Server-Sent Events) of one patient's access log: its recent entries, then each new one as the audit service projects it",
     description: 'A patient token (claim `patient`) reaches only its own pseudonym. Messages are `access` events (AccessLogEntry).',
   })
-  @ApiParam(TENANT)
   @ApiParam({ name: 'subject', description: 'Patient pseudonym' })
   @ApiProduces('text/event-stream')
-  async patientStream(@Admitted() admission: Admission, @Param('tenant') tenant: string, @Param('subject') subject: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    parseTenant(tenant);
+  async patientStream(@Admitted() admission: Admission, @TenantParam() tenant: string, @Param('subject') subject: string, @Req() req: Request, @Res() res: Response): Promise<void> {
     admission.check({ patient: subject });
     await this.serve(req, res, { tenant, patient: subject, types: new Set(['access'] as const) });
   }

@@ -22,7 +22,8 @@ import type { Counter, Gauge } from 'prom-client';
 import { AlertService, type NewAlert } from '../alerts/alert.service';
 import { tenantList, type AuditConfig } from '../config';
 import { LedgerClient, LedgerRefusedError, LedgerUnavailableError } from '../ledger/ledger.client';
-import { AuditStore, insertOnce, isDuplicateKey, type MonitorStateDoc, type VerifiedCheckpointDoc } from '../store/audit.store';
+import { insertOnce, isDuplicateKey } from '@clinical-ledger/storage';
+import { AuditStore, type MonitorStateDoc, type VerifiedCheckpointDoc } from '../store/audit.store';
 import { WITNESS_POLICY, type WitnessPolicy } from './witness-keys';
 
 /** The keys the auditor trusts (AUDIT_VERIFIER_KEYS), as a provider. */
@@ -262,7 +263,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     const rootHash = toHex(cp.rootHash);
     const verifiedAt = new Date().toISOString();
     const doc: VerifiedCheckpointDoc = { _id: `${tenant}:${cp.size}`, tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, ...(cosignedBy ? { cosignedBy } : {}), consistentWith, verifiedAt, source };
-    const isNew = await insertOnce(this.store.checkpoints, doc);
+    const isNew = (await insertOnce(this.store.checkpoints, doc)) === 'inserted';
     if (isNew) {
       this.verified.inc({ tenant, source });
       await this.announce({ tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, ...(cosignedBy ? { cosignedBy } : {}), consistentWith, verifiedAt });

@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { AlertService } from '../alerts/alert.service';
 import type { AuditConfig } from '../config';
 import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
-import { AuditStore, insertOnce, type ConsentChangeDoc } from '../store/audit.store';
+import { insertOnce } from '@clinical-ledger/storage';
+import { AuditStore, type ConsentChangeDoc } from '../store/audit.store';
 import { LedgerHttp } from './ledger-http';
 
 const CONSENT_TYPES = new Set<string>([EVENT_TYPES.consentGranted, EVENT_TYPES.consentRevoked]);

@@ -1,19 +1,18 @@
-import { Body, Controller, Get, HttpCode, HttpException, Inject, Param, Post, Query, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Body, Get, HttpCode, HttpException, Inject, Param, Post, Query, Res } from '@nestjs/common';
+import { ApiOperation, ApiProduces, ApiQuery } from '@nestjs/swagger';
 import type { Response } from 'express';
-import { ACCESS_EXPORT_FORMATS, MissingSecretError, parseTenant, Pseudonymizer, type AccessLogEntry, type ActivitySummary, type ActorActivity, type AlertAck, type ChainOverview, type ConsentChangePage, type PatientLookupResult, type VerifyJob } from '@clinical-ledger/contracts';
+import { ACCESS_EXPORT_FORMATS, MissingSecretError, Pseudonymizer, type AccessLogEntry, type ActivitySummary, type ActorActivity, type AlertAck, type ChainOverview, type ConsentChangePage, type PatientLookupResult, type VerifyJob } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted, CONFIG, CurrentPrincipal, type Principal } from '@clinical-ledger/platform';
 import { AckService } from '../alerts/ack.service';
 import type { AuditConfig } from '../config';
 import { accessCsv, balpBundle } from '../fhir/export';
-import { badRequest, intParam, timeParam } from '../http/params';
+import { AuditApiController, badRequest, intParam, TenantParam, timeParam } from '../http/params';
 import { AuditStore } from '../store/audit.store';
 import { findOutliers, type OutlierRules } from './outliers';
 import { OverviewService } from './overview.service';
 import { ProjectionRebuild, type RebuildResult } from './rebuild';
 import { VerifyJobs } from './verify-jobs';
 
-const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
 /** Most entries an export or an activity report reads. */
 const MAX_ROWS = 50_000;
 const DAY = 24 * 3_600_000;
@@ -24,9 +23,7 @@ const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object
  * What the staff console asks beyond the access logs: the chain overview, acknowledging alerts,
  * finding a patient by a raw identifier, exports, actor activity with outliers, verify jobs.
  */
-@ApiTags('audit')
-@ApiBearerAuth()
-@Controller('v1/audit')
+@AuditApiController()
 export class OpsController {
   private readonly pseudonyms: Pseudonymizer;
   private readonly rules: OutlierRules;
@@ -43,34 +40,28 @@ export class OpsController {
     this.rules = { patients: config.AUDIT_OUTLIER_PATIENTS, windowMs: config.AUDIT_OUTLIER_WINDOW_MS, denials: config.AUDIT_OUTLIER_DENIALS };
   }
 
-  @Get(':tenant/overview')
+  @Get('overview')
   @Access('audit.monitor.read')
   @ApiOperation({ summary: "The chain at a glance: size, last hour's ingest per minute, latest and verified checkpoints, witnesses, verification state, writer, dead letters, open alerts, last verify job" })
-  @ApiParam(TENANT)
-  overview(@Param('tenant') tenant: string): Promise<ChainOverview> {
-    parseTenant(tenant);
+  overview(@TenantParam() tenant: string): Promise<ChainOverview> {
     return this.overviews.overview(tenant);
   }
 
-  @Post(':tenant/alerts/:alertId/ack')
+  @Post('alerts/:alertId/ack')
   @HttpCode(201)
   @Access('audit.alerts.ack')
   @ApiOperation({ summary: 'Acknowledges an alert: who and when, recorded once and published on audit.ack.<tenant> (409 with the first acknowledgement when repeated)' })
-  @ApiParam(TENANT)
-  ack(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('alertId') alertId: string, @Body() body: unknown): Promise<AlertAck> {
-    parseTenant(tenant);
+  ack(@CurrentPrincipal() p: Principal, @TenantParam() tenant: string, @Param('alertId') alertId: string, @Body() body: unknown): Promise<AlertAck> {
     const note = isObj(body) ? body['note'] : undefined;
     if (note !== undefined && typeof note !== 'string') throw badRequest('note', 'must be text');
     return this.acks.ack(tenant, alertId, p, note);
   }
 
-  @Post(':tenant/patients/lookup')
+  @Post('patients/lookup')
   @HttpCode(200)
   @Access('audit.patient.lookup')
   @ApiOperation({ summary: "Finds a patient by a raw identifier ({system, value} in the body), pseudonymised here with the hospital's secret; the identifier is neither stored nor logged" })
-  @ApiParam(TENANT)
-  async lookup(@Param('tenant') tenant: string, @Body() body: unknown): Promise<PatientLookupResult> {
-    parseTenant(tenant);
+  async lookup(@TenantParam() tenant: string, @Body() body: unknown): Promise<PatientLookupResult> {
     const b = isObj(body) ? body : {};
     for (const f of ['system', 'value'] as const) {
       const v = b[f];
@@ -86,14 +77,12 @@ export class OpsController {
     return { tenant, subject, accessCount: await this.store.access.countDocuments({ tenant, subject }) };
   }
 
-  @Get(':tenant/patients/:subject/access/export')
+  @Get('patients/:subject/access/export')
   @Access('audit.access.patient')
   @ApiOperation({ summary: "A patient's whole access log as a download: FHIR R4 Bundle of IHE BALP PatientRead AuditEvents (format=fhir) or CSV (format=csv), oldest first" })
-  @ApiParam(TENANT)
   @ApiQuery({ name: 'format', required: true, description: ACCESS_EXPORT_FORMATS.join(' | ') })
   @ApiProduces('application/fhir+json', 'text/csv')
-  async export(@Admitted() admission: Admission, @Param('tenant') tenant: string, @Param('subject') subject: string, @Res() res: Response, @Query('format') format?: string): Promise<void> {
-    parseTenant(tenant);
+  async export(@Admitted() admission: Admission, @TenantParam() tenant: string, @Param('subject') subject: string, @Res() res: Response, @Query('format') format?: string): Promise<void> {
     admission.check({ patient: subject });
     if (!(ACCESS_EXPORT_FORMATS as readonly string[]).includes(format ?? '')) throw badRequest('format', `must be one of ${ACCESS_EXPORT_FORMATS.join(', ')}`);
     const entries = (await this.store.access.find({ tenant, subject }, { projection: { _id: 0 } }).sort({ seq: 1 }).limit(MAX_ROWS).toArray()) as AccessLogEntry[];
@@ -108,13 +97,11 @@ export class OpsController {
     }
   }
 
-  @Get(':tenant/actors/:actor/activity')
+  @Get('actors/:actor/activity')
   @Access('audit.access.actor')
   @ApiOperation({ summary: "One actor's reads since a time (default: 24 h) with what stands out: many patients in a short time, reads no consent decided, repeated denials, break-glass" })
-  @ApiParam(TENANT)
   @ApiQuery({ name: 'since', required: false, description: 'ISO time (default: 24 hours ago)' })
-  async activity(@Param('tenant') tenant: string, @Param('actor') actor: string, @Query('since') sinceQ?: string): Promise<ActorActivity> {
-    parseTenant(tenant);
+  async activity(@TenantParam() tenant: string, @Param('actor') actor: string, @Query('since') sinceQ?: string): Promise<ActorActivity> {
     if (!actor || actor.length > 512) throw badRequest('actor', 'must be 1-512 characters');
     const since = timeParam(sinceQ, 'since', new Date(Date.now() - DAY)).toISOString();
     const entries = (await this.store.access.find({ tenant, actor }, { projection: { _id: 0 } }).sort({ seq: -1 }).limit(MAX_ROWS).toArray()).filter((e) => e.time >= since) as AccessLogEntry[];
@@ -133,13 +120,11 @@ export class OpsController {
     };
   }
 
-  @Get(':tenant/activity')
+  @Get('activity')
   @Access('audit.access.actor')
   @ApiOperation({ summary: 'Every actor with reads since a time (default: 24 h), those with outliers first' })
-  @ApiParam(TENANT)
   @ApiQuery({ name: 'since', required: false })
-  async summary(@Param('tenant') tenant: string, @Query('since') sinceQ?: string): Promise<ActivitySummary> {
-    parseTenant(tenant);
+  async summary(@TenantParam() tenant: string, @Query('since') sinceQ?: string): Promise<ActivitySummary> {
     const since = timeParam(sinceQ, 'since', new Date(Date.now() - DAY)).toISOString();
     const all = (await this.store.access.find({ tenant }, { projection: { _id: 0 } }).sort({ seq: -1 }).limit(MAX_ROWS).toArray()).filter((e) => e.time >= since) as AccessLogEntry[];
     const byActor = new Map<string, AccessLogEntry[]>();
@@ -157,45 +142,37 @@ export class OpsController {
     return { tenant, since, actors };
   }
 
-  @Post(':tenant/verify')
+  @Post('verify')
   @HttpCode(202)
   @Access('audit.verify')
   @ApiOperation({ summary: "Starts the auditor's full verification of the chain (every entry against the auditor's keys and every verified checkpoint's root); answers the running job if one is" })
-  @ApiParam(TENANT)
-  async verify(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string): Promise<VerifyJob> {
-    parseTenant(tenant);
+  async verify(@CurrentPrincipal() p: Principal, @TenantParam() tenant: string): Promise<VerifyJob> {
     return (await this.verifyJobs.start(tenant, p)).job;
   }
 
-  @Get(':tenant/verify/:jobId')
+  @Get('verify/:jobId')
   @Access('audit.verify')
   @ApiOperation({ summary: 'A verify job: progress (checked of total), then ok / failed (first bad seq and why) / error' })
-  @ApiParam(TENANT)
-  job(@Param('tenant') tenant: string, @Param('jobId') jobId: string): Promise<VerifyJob> {
-    parseTenant(tenant);
+  job(@TenantParam() tenant: string, @Param('jobId') jobId: string): Promise<VerifyJob> {
     return this.verifyJobs.get(tenant, jobId);
   }
 
-  @Get(':tenant/consents/changes')
+  @Get('consents/changes')
   @Access('audit.consents.changes')
   @ApiOperation({ summary: "Consent changes recorded on the chain (granted, revoked: pseudonym, times, seq), newest first, read from the chain's entries" })
-  @ApiParam(TENANT)
   @ApiQuery({ name: 'subject', required: false, description: 'Only this patient (pseudonym)' })
   @ApiQuery({ name: 'limit', required: false, description: '1-1000 (default 100)' })
-  async consentChanges(@Param('tenant') tenant: string, @Query('subject') subject?: string, @Query('limit') limit?: string): Promise<ConsentChangePage> {
-    parseTenant(tenant);
+  async consentChanges(@TenantParam() tenant: string, @Query('subject') subject?: string, @Query('limit') limit?: string): Promise<ConsentChangePage> {
     const n = intParam(limit, 'limit', 100, 1, 1_000) as number;
     const docs = await this.store.consentChanges.find({ tenant, ...(subject ? { subject } : {}) }, { projection: { _id: 0, tenant: 0 } }).sort({ seq: -1 }).limit(n).toArray();
     return { tenant, changes: docs };
   }
 
-  @Post(':tenant/projections/rebuild')
+  @Post('projections/rebuild')
   @HttpCode(200)
   @Access('audit.projections.rebuild')
   @ApiOperation({ summary: "Rebuilds the chain's projections from what the ledger recorded: the access log from the receipts on LEDGER_ENTRIES (each matched with the chain again), consent changes from the chain's entries" })
-  @ApiParam(TENANT)
-  rebuild(@Param('tenant') tenant: string): Promise<RebuildResult> {
-    parseTenant(tenant);
+  rebuild(@TenantParam() tenant: string): Promise<RebuildResult> {
     return this.rebuilds.rebuild(tenant);
   }
 }

@@ -6,7 +6,8 @@ import { LOGGER } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { LedgerClient } from '../ledger/ledger.client';
 import { WITNESS_POLICY, type WitnessPolicy } from '../monitor/witness-keys';
-import { AuditStore, isDuplicateKey } from '../store/audit.store';
+import { isDuplicateKey } from '@clinical-ledger/storage';
+import { AuditStore } from '../store/audit.store';
 import { LedgerHttp } from './ledger-http';
 import { VerifyJobs } from './verify-jobs';
 

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import type { AccessLogEntry, AccessRecord, AlertAck, AuditAlert, BreakGlassAlert, ConsentChangePage, DeadLetterAlert, VerifyJob } from '@clinical-ledger/contracts';
+import type { AccessLogEntry, AccessRecord, AlertAck, AuditAlert, BreakGlassAlert, CheckpointVerified, ConsentChangePage, DeadLetterAlert, VerifyJob } from '@clinical-ledger/contracts';
 import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
-import { MongoService } from '@clinical-ledger/storage';
+import { ensureIndexes, type IndexesHandle, MongoService } from '@clinical-ledger/storage';
 import type { Collection } from 'mongodb';
 import type { Logger } from 'pino';
 import type { AuditConfig } from '../config';
@@ -27,18 +27,9 @@ export interface PendingAccessDoc {
   failed?: string;
 }
 
-/** A checkpoint the monitor verified: `_id` `<tenant>:<size>`, insert-only. */
-export interface VerifiedCheckpointDoc {
+/** A checkpoint the monitor verified: `_id` `<tenant>:<size>`, insert-only; how it was seen (stream or poll). */
+export interface VerifiedCheckpointDoc extends CheckpointVerified {
   _id: string;
-  tenant: string;
-  size: number;
-  rootHash: string;
-  note: string;
-  signedBy: string[];
-  /** Trusted witnesses (AUDIT_WITNESS_KEYS) whose cosignatures verified on a note of this size. */
-  cosignedBy?: string[];
-  consistentWith: number | null;
-  verifiedAt: string;
   source: 'stream' | 'poll';
 }
 
@@ -84,19 +75,6 @@ export interface IngestSampleDoc {
 /** A consent change on the chain: `_id` `<tenant>:<seq>`, insert-only. */
 export type ConsentChangeDoc = { _id: string; tenant: string } & ConsentChangePage['changes'][number];
 
-export const isDuplicateKey = (err: unknown) => (err as { code?: number })?.code === 11000;
-
-/** Inserts; false when the id was there already (replays, redeliveries, other replicas). */
-export async function insertOnce<T extends { _id: string }>(coll: Collection<T>, doc: T): Promise<boolean> {
-  try {
-    await coll.insertOne(doc as Parameters<Collection<T>['insertOne']>[0]);
-    return true;
-  } catch (err) {
-    if (isDuplicateKey(err)) return false;
-    throw err;
-  }
-}
-
 /**
  * The audit service's own collections. Everything the chain decides (access entries, verified
  * checkpoints, alerts) is insert-only and keyed so that a replay is a no-op; only the pending
@@ -115,9 +93,7 @@ export class AuditStore implements OnModuleInit, OnModuleDestroy {
   readonly consentChanges: Collection<ConsentChangeDoc>;
   /** The chain follower's cursors: `_id` = tenant, `next` = the first seq not yet read. */
   readonly cursors: Collection<{ _id: string; next: number }>;
-  private indexed = false;
-  /** Set at shutdown: the index loop stops retrying (its timer would keep the process alive). */
-  private stopped = false;
+  private indexes?: IndexesHandle;
 
   constructor(
     mongo: MongoService,
@@ -139,34 +115,25 @@ export class AuditStore implements OnModuleInit, OnModuleDestroy {
   }
 
   onModuleInit(): void {
-    this.readiness.register('audit-store', async () => {
-      if (!this.indexed) throw new Error('indexes not yet created');
-    });
     // In the background: the service starts (and says it is not ready) while Mongo is away.
-    void this.ensureIndexes();
+    this.indexes = ensureIndexes({
+      name: 'audit-store',
+      readiness: this.readiness,
+      logger: this.logger,
+      create: [
+        { collection: this.access, keys: { tenant: 1, subject: 1, seq: -1 } },
+        { collection: this.access, keys: { tenant: 1, actor: 1, seq: -1 } },
+        { collection: this.pending, keys: { nextTry: 1 } },
+        { collection: this.checkpoints, keys: { tenant: 1, size: -1 } },
+        { collection: this.alerts, keys: { tenant: 1, time: -1 } },
+        { collection: this.ingest, keys: { tenant: 1 } },
+        { collection: this.consentChanges, keys: { tenant: 1 } },
+      ],
+    });
   }
 
   onModuleDestroy(): void {
-    this.stopped = true;
-  }
-
-  private async ensureIndexes(): Promise<void> {
-    for (let attempt = 0; !this.stopped; attempt++) {
-      try {
-        await this.access.createIndex({ tenant: 1, subject: 1, seq: -1 });
-        await this.access.createIndex({ tenant: 1, actor: 1, seq: -1 });
-        await this.pending.createIndex({ nextTry: 1 });
-        await this.checkpoints.createIndex({ tenant: 1, size: -1 });
-        await this.alerts.createIndex({ tenant: 1, time: -1 });
-        await this.ingest.createIndex({ tenant: 1 });
-        await this.consentChanges.createIndex({ tenant: 1 });
-        this.indexed = true;
-        return;
-      } catch (err) {
-        if (this.stopped) return;
-        if (attempt % 10 === 0) this.logger.warn({ err: String(err) }, 'audit indexes not created yet; retrying');
-        await new Promise((r) => setTimeout(r, 1_000));
-      }
-    }
+    // Stops retrying (its timer would keep the process alive).
+    this.indexes?.stop();
   }
 }
