@@ -36,6 +36,8 @@ interface SustainedResult {
   latencyP50Ms: number;
   latencyP99Ms: number;
   ledgerPeakRssMiB: number;
+  /** The ledger's "will be retried" warnings (at most one a second: seconds in which a store or bus operation failed or timed out). */
+  ledgerRetryWarnings: number;
   load: [number, number];
   ratioToStoreEntries?: number;
   ratioToStorePerEvent?: number;
@@ -180,6 +182,8 @@ class Bench {
     stop();
     if (outstanding > 0 || failures > 0) throw new Error(`${outstanding} of ${published} events without a receipt, ${failures} publishes failed`);
     const rss = peakRssMiB(ledger.pid);
+    const retries = ledger.output().split('\n').filter((l) => l.includes('will be retried'));
+    if (retries.length > 0) process.stderr.write(`ledger retry warnings (${retries.length}), last: ${retries[retries.length - 1]}\n`);
     await ledger.stop('SIGTERM');
     latencies.sort((a, b) => a - b);
     return {
@@ -191,6 +195,7 @@ class Bench {
       latencyP50Ms: Math.round(percentile(latencies, 0.5)),
       latencyP99Ms: Math.round(percentile(latencies, 0.99)),
       ledgerPeakRssMiB: rss,
+      ledgerRetryWarnings: retries.length,
       load: [l0, load()],
     };
   }
@@ -404,9 +409,9 @@ export async function runLedgerBench(): Promise<void> {
     '',
     `Events published to LEDGER_APPEND with Nats-Msg-Id, ${WINDOW} outstanding at all times (a new one per receipt), for ${SECONDS} s after a ${WARMUP_S} s warm-up; appended by the ledger process (encrypted payloads, signed entries with tree nodes, batched inserts), receipts read off ledger.entry.<tenant>. Latency: publish -> receipt (includes queueing behind the outstanding events: about ${WINDOW} / rate). A fresh ledger process per case; peak RSS is its VmHWM.`,
     '',
-    '| case | events/s | p50 ms | p99 ms | ledger peak RSS MiB | load | / store entries raw | / store per-event raw | / encode+sign ceiling |',
-    '| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
-    ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ledgerPeakRssMiB} | ${r.load.join(' -> ')} | ${r.ratioToStoreEntries ?? 'n/a'} | ${r.ratioToStorePerEvent ?? 'n/a'} | ${r.ratioToCeiling ?? 'n/a'} |`),
+    '| case | events/s | p50 ms | p99 ms | ledger peak RSS MiB | retry warnings | load | / store entries raw | / store per-event raw | / encode+sign ceiling |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
+    ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ledgerPeakRssMiB} | ${r.ledgerRetryWarnings} | ${r.load.join(' -> ')} | ${r.ratioToStoreEntries ?? 'n/a'} | ${r.ratioToStorePerEvent ?? 'n/a'} | ${r.ratioToCeiling ?? 'n/a'} |`),
     '',
     `The store's limit in the same run, documents this run stored (re-keyed), same write concern: "entries" = entry documents alone in ordered chunks of ${ENTRY_INSERT_CHUNK}; "per-event" = what one event costs the store (ciphertext, entry, event-id lookup), in batches of 1,000. One chain per writer.`,
     '',

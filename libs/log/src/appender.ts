@@ -43,6 +43,8 @@ export class Appender {
   private readonly sealer: PayloadSealer;
   private readonly receipts = new ReceiptWaiters();
   private readonly durableListeners = new Set<(s: TailSnapshot) => void>();
+  /** Events timed before this appender existed may have been recorded by an earlier process. */
+  private readonly startedAt = Date.now();
 
   constructor(private readonly o: AppenderOptions) {
     this.heads = o.heads ?? new HeadWriter(o.store);
@@ -69,6 +71,7 @@ export class Appender {
         batchMax: this.o.batchMax ?? 1_000,
         lingerMs: this.o.lingerMs ?? 0,
         receiptCache: this.o.receiptCache ?? 50_000,
+        knownSince: this.startedAt,
         onReceipt: (r) => this.notify(r),
         onDurable: (s) => this.durableListeners.forEach((f) => f(s)),
       });

@@ -26,6 +26,8 @@ export interface ChainLogOptions {
   /** Recent receipts kept (duplicates answered without a store read; at least 1). */
   receiptCache: number;
   fault?: (point: FaultPoint) => void;
+  /** Events whose time is before this may have been recorded by an earlier process (default: now). */
+  knownSince?: number;
   /** Every receipt learnt (new entries and duplicates), before it is handed out. */
   onReceipt: (r: Receipt) => void;
   /** The durable end moved (entries and head stored). */
@@ -34,6 +36,8 @@ export interface ChainLogOptions {
 
 interface Pending {
   event: LedgerEvent;
+  /** Looked up already (an old event that was not on the chain): goes the fresh way now. */
+  checked?: boolean;
   resolve: (r: Receipt) => void;
   reject: (e: unknown) => void;
 }
@@ -60,9 +64,10 @@ function asRetryable(err: unknown): RetryableError {
 
 /**
  * Appends to one chain, as a pipeline of batches (group commit):
- * 1. prepare: duplicates known from recent receipts are answered; events older than this log's
- *    knowledge of the chain (a resend after a restart) are looked up first, one indexed lookup
- *    each, beside the previous batch's write; the payloads are sealed and stored (fenced against
+ * 1. prepare: duplicates known from recent receipts are answered; events timed before this process
+ *    started (a resend after a restart) go aside for one indexed lookup each, beside the pipeline,
+ *    so fresh events never wait for them (those not on the chain come back as fresh); the
+ *    payloads are sealed and stored (fenced against
  *    erasures), and a payload stored before marks another event that may be recorded, which the
  *    same lookup settles;
  * 2. write: seqs, links, tree nodes and signatures on a draft of the tail, one ordered insert of
@@ -79,10 +84,12 @@ export class ChainLog {
   private readonly recent = new Map<string, Receipt>();
   private loaded = false;
   /** Events older than this may have been recorded before this log knew the chain (receipt cache empty then). */
-  private readonly knownSince = Date.now();
+  private readonly knownSince: number;
   private running = false;
   /** Batches handed to the pipeline and not yet finished. */
   private inFlight = 0;
+  /** Lookups of old events running beside the pipeline. */
+  private aside = 0;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -90,6 +97,7 @@ export class ChainLog {
     private readonly o: ChainLogOptions,
   ) {
     this.tail = new Tail(chain);
+    this.knownSince = o.knownSince ?? Date.now();
     this.queue = new BatchQueue<Pending>({ maxSize: o.batchMax, lingerMs: o.lingerMs, endsBatch: (p) => isErasure(p.event) });
   }
 
@@ -110,7 +118,11 @@ export class ChainLog {
 
   /** Resolves once nothing is queued or in flight (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.queue.length > 0 || this.inFlight > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    while (this.queue.length > 0 || this.inFlight > 0 || this.aside > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+  }
+
+  private wakeIdle(): void {
+    if (this.inFlight === 0 && this.aside === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private remember(r: Receipt): void {
@@ -136,7 +148,7 @@ export class ChainLog {
       })();
       const done = written.then(() => finished).finally(() => {
         this.inFlight--;
-        if (this.inFlight === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+        this.wakeIdle();
       });
       // An erasure's batch is finished (keys destroyed) before the next batch is sealed.
       if (barrier) await done;
@@ -174,7 +186,12 @@ export class ChainLog {
       if (fresh.length === 0) return [];
       // Events from before this log knew the chain (a sender's resend after a restart) may be on
       // it already: one indexed lookup each, side by side, before anything is sealed or stored.
-      fresh = await this.answerRecorded(fresh, fresh.filter((i) => !(Date.parse(i.event.time) >= this.knownSince)));
+      // They go aside, so fresh events never wait for their lookups; those not on the chain come back.
+      const old = fresh.filter((i) => !i.waiting.every((p) => p.checked) && !(Date.parse(i.event.time) >= this.knownSince));
+      if (old.length > 0) {
+        this.lookAside(old);
+        fresh = fresh.filter((i) => !old.includes(i));
+      }
       if (fresh.length === 0) return [];
       const erasure = fresh.find((i) => isErasure(i.event));
       // The intent comes before anything else of the erasure, its own entry included.
@@ -195,6 +212,18 @@ export class ChainLog {
       this.fail(fresh, err);
       return [];
     }
+  }
+
+  /** Old events' lookups beside the pipeline: recorded ones answered, the others queued again, marked checked. */
+  private lookAside(items: Item[]): void {
+    this.aside++;
+    void this.answerRecorded(items, items)
+      .then((rest) => this.queue.unshift(rest.flatMap((i) => i.waiting.map((p) => ({ ...p, checked: true })))))
+      .catch((err: unknown) => this.fail(items, err))
+      .finally(() => {
+        this.aside--;
+        this.wakeIdle();
+      });
   }
 
   /** Looks up `suspects` (of `items`) on the chain; answers the recorded ones as duplicates, returns the rest of `items`. */
