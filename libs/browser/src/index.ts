@@ -4,4 +4,5 @@ export * from './api';
 export * from './live';
 export * from './navigation';
 export * from './poll';
+export * from './table';
 export * from './token';

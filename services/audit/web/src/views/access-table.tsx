@@ -1,20 +1,12 @@
 import type { AccessLogEntry } from '../types';
 import { formatTime } from '../ui';
+import { TableHead } from '@clinical-ledger/browser';
 
 /** Who saw what, when, why and whether it was permitted; `flag` marks rows to highlight (with the reason). */
 export function AccessTable({ entries, by, flag }: { entries: AccessLogEntry[]; by: 'patient' | 'actor'; flag?: (e: AccessLogEntry) => string | undefined }) {
   return (
     <table class="grid" aria-label="Access log">
-      <thead>
-        <tr>
-          <th>When</th>
-          <th>{by === 'patient' ? 'Who' : 'Patient'}</th>
-          <th>Why</th>
-          <th>Record</th>
-          <th>Decision</th>
-          <th>Chain seq</th>
-        </tr>
-      </thead>
+      <TableHead columns={['When', by === 'patient' ? 'Who' : 'Patient', 'Why', 'Record', 'Decision', 'Chain seq']} />
       <tbody>
         {entries.map((e) => {
           const why = flag?.(e);

@@ -4,6 +4,7 @@ import type { Session } from '../session';
 import type { ActivitySummary, ActorActivity as Activity } from '../types';
 import { ErrorLine, formatTime, usePoll } from '../ui';
 import { AccessTable } from './access-table';
+import { TableHead } from '@clinical-ledger/browser';
 
 const WINDOWS = [
   { label: 'last 24 hours', ms: 86_400_000 },
@@ -93,16 +94,7 @@ export function ActorActivity({ s }: { s: Session }) {
         <p>Nobody read records in this period.</p>
       ) : (
         <table class="grid" aria-label="Readers">
-          <thead>
-            <tr>
-              <th>User</th>
-              <th>Reads</th>
-              <th>Patients</th>
-              <th>Denied</th>
-              <th>Break-glass</th>
-              <th>Stands out</th>
-            </tr>
-          </thead>
+          <TableHead columns={['User', 'Reads', 'Patients', 'Denied', 'Break-glass', 'Stands out']} />
           <tbody>
             {data.actors.map((a) => (
               <tr key={a.actor} class={a.outliers.length ? 'outlier' : undefined} data-testid="actor-row" data-actor={a.actor} data-outliers={a.outliers.join(' ')}>

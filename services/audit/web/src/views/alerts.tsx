@@ -4,6 +4,7 @@ import { api, auditPath, enc } from '../api';
 import type { Session } from '../session';
 import type { AlertAck, AlertPage, AlertView } from '../types';
 import { ErrorLine, formatTime, usePoll } from '../ui';
+import { TableHead } from '@clinical-ledger/browser';
 
 /** Acknowledges an alert (recorded with who and when); a note says what was done about it. */
 function Ack({ s, a, done }: { s: Session; a: AlertView; done: () => void }) {
@@ -55,15 +56,7 @@ export function Alerts({ s }: { s: Session }) {
         <p>{open ? 'No open alerts.' : 'No alerts.'}</p>
       ) : (
         <table class="grid" aria-label="Alerts">
-          <thead>
-            <tr>
-              <th>When</th>
-              <th>Kind</th>
-              <th>Severity</th>
-              <th>What</th>
-              <th>Acknowledgement</th>
-            </tr>
-          </thead>
+          <TableHead columns={['When', 'Kind', 'Severity', 'What', 'Acknowledgement']} />
           <tbody>
             {data.alerts.map((a) => (
               <tr key={a.alertId} class={a.severity} data-testid="alert" data-kind={a.kind} data-alert-id={a.alertId} data-acked={a.ack ? 'yes' : 'no'}>

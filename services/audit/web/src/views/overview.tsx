@@ -4,6 +4,7 @@ import { sparkPoints } from '../spark';
 import type { AlertPage, ChainOverview } from '../types';
 import { alertText } from '../alert-text';
 import { ago, BASE, ErrorLine, Link, usePoll } from '../ui';
+import { TableHead } from '@clinical-ledger/browser';
 
 /** Entries per minute over the last hour, as a line with the hour's total beside it. */
 function Spark({ ingest }: { ingest: ChainOverview['ingest'] }) {
@@ -53,18 +54,7 @@ export function Overview({ s }: { s: Session }) {
       {error ? <ErrorLine error={error} /> : null}
       {o.ledgerError ? <p class="bad-text">The ledger did not answer: {o.ledgerError}</p> : null}
       <table class="grid" aria-label="Chains">
-        <thead>
-          <tr>
-            <th>Chain</th>
-            <th>Entries</th>
-            <th>Ingest, last hour</th>
-            <th>Latest checkpoint</th>
-            <th>Witnesses</th>
-            <th>Verification</th>
-            <th>Writer</th>
-            <th>Dead letters</th>
-          </tr>
-        </thead>
+        <TableHead columns={['Chain', 'Entries', 'Ingest, last hour', 'Latest checkpoint', 'Witnesses', 'Verification', 'Writer', 'Dead letters']} />
         <tbody>
           <tr data-testid="chain" data-chain={o.tenant} data-state={STATE[o.verification]}>
             <th scope="row">{o.tenant}</th>
