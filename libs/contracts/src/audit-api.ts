@@ -1,3 +1,5 @@
+// Long: every audit HTTP answer and live message type in one contract file, so the console, the
+// patient app and the service build against the same shapes; it holds types only.
 import type { AccessLogEntry, AuditAlert, AuditAlertKind, CheckpointVerified } from './audit';
 import type { BreakGlassAlert } from './consent';
 

@@ -1,3 +1,6 @@
+// Long: one durable pull consumer's whole delivery contract (pull, ack, in-hand retries of transient
+// failures, nak with backoff, dead letters, the server's crash bound and its advisories) in one place,
+// because each rule depends on how the others count deliveries.
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JsMsg, type ConsumerMessages, type MsgRequest } from '@nats-io/jetstream';
 import { nanos, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { buildDeadLetter, headerSafe, type DeadLetterOrigin, type DeadLetterSealer } from './dead-letter';
