@@ -10,3 +10,4 @@ export * from './access';
 export * from './retry';
 export * from './web-app';
 export * from './validation';
+export * from './oidc-config';

@@ -13,3 +13,4 @@ export * from './events';
 export * from './stack';
 export * from './browser';
 export * from './bench';
+export * from './oidc-provider';

@@ -1,4 +1,4 @@
-import { BaseConfig } from '@clinical-ledger/platform';
+import { BaseConfig, OidcClientId, OidcIssuer, OidcScope } from '@clinical-ledger/platform';
 import { IsOptional, IsString, Matches } from 'class-validator';
 
 const URL_RE = /^https?:\/\/[^\s/]+(\/[^\s]*)?$/;
@@ -27,6 +27,22 @@ export class PortalConfig extends BaseConfig {
   /** Witness cosignature/v1 keys whose cosignatures the app checks (comma-separated, optional). */
   @IsOptional() @IsString()
   PORTAL_WITNESS_KEYS?: string;
+
+  /**
+   * Sign-in in production: the hospital's OIDC provider (authorization code + PKCE, a public client;
+   * the browser reads its `/.well-known/openid-configuration`). Its access token is the patient
+   * token the services check (AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE), so it must carry `tenant`,
+   * `roles: [patient]` and `patient: <pseudonym>`. Unset: sign-in links only.
+   */
+  @OidcIssuer()
+  PORTAL_OIDC_ISSUER?: string;
+
+  /** The app's client id at that provider (a public client: no secret in a browser). */
+  @OidcClientId('PORTAL_OIDC_ISSUER')
+  PORTAL_OIDC_CLIENT_ID?: string;
+
+  @OidcScope()
+  PORTAL_OIDC_SCOPE = 'openid';
 
   /** Where the built app is (default: the `public` folder next to the compiled shell). */
   @IsOptional() @IsString()

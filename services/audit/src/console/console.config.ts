@@ -1,5 +1,5 @@
-import { IsOptional, IsString, IsUrl, Matches, ValidateIf } from 'class-validator';
-import { BaseConfig } from '@clinical-ledger/platform';
+import { IsOptional, IsString } from 'class-validator';
+import { BaseConfig, OidcClientId, OidcIssuer, OidcScope } from '@clinical-ledger/platform';
 
 /**
  * The staff console's variables (services/audit/README.md, "Staff console"). Sign-in in production
@@ -9,15 +9,14 @@ import { BaseConfig } from '@clinical-ledger/platform';
  */
 export class ConsoleConfig extends BaseConfig {
   /** The OIDC provider (its `/.well-known/openid-configuration` is read by the browser). Unset: sign-in links only. */
-  @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['https', 'http'] })
+  @OidcIssuer()
   AUDIT_CONSOLE_OIDC_ISSUER?: string;
 
   /** The console's client id at that provider (a public client: no secret in a browser). */
-  @ValidateIf((c: ConsoleConfig) => c.AUDIT_CONSOLE_OIDC_ISSUER !== undefined)
-  @Matches(/^[^\s]{1,200}$/, { message: 'is required with AUDIT_CONSOLE_OIDC_ISSUER' })
+  @OidcClientId('AUDIT_CONSOLE_OIDC_ISSUER')
   AUDIT_CONSOLE_OIDC_CLIENT_ID?: string;
 
-  @Matches(/^[!#-[\]-~]+( [!#-[\]-~]+)*$/, { message: 'must be space-separated scope tokens' })
+  @OidcScope()
   AUDIT_CONSOLE_OIDC_SCOPE = 'openid';
 
   /** Sent as `audience` on the authorization request, for providers that pick the token's audience by it. */

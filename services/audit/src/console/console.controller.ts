@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { join } from 'node:path';
-import { Access, CONFIG, readWebAppIndex, secureWebApp, sendWebAppPage, sendWebAsset, webAppPolicy } from '@clinical-ledger/platform';
+import { Access, CONFIG, readWebAppIndex, secureWebApp, sendWebAppPage, sendWebAsset, oidcAppConfig, oidcAppPolicy } from '@clinical-ledger/platform';
 import { ConsoleConfig } from './console.config';
 
 /** The console's routes (client-side views); each serves the same page. */
@@ -24,7 +24,7 @@ export class ConsoleController {
   constructor(@Inject(CONFIG) private readonly config: ConsoleConfig) {
     this.dir = config.AUDIT_CONSOLE_DIR ?? join(__dirname, '..', '..', 'console');
     this.index = readWebAppIndex(this.dir, 'audit console');
-    this.policy = webAppPolicy(config.AUDIT_CONSOLE_OIDC_ISSUER ? [new URL(config.AUDIT_CONSOLE_OIDC_ISSUER).origin] : []);
+    this.policy = oidcAppPolicy(config.AUDIT_CONSOLE_OIDC_ISSUER);
   }
 
   /** How to sign in (public: the provider and the client id are not secrets). */
@@ -34,9 +34,7 @@ export class ConsoleController {
     res.setHeader('Cache-Control', 'no-store');
     const c = this.config;
     res.json(
-      c.AUDIT_CONSOLE_OIDC_ISSUER
-        ? { oidc: { authority: c.AUDIT_CONSOLE_OIDC_ISSUER, clientId: c.AUDIT_CONSOLE_OIDC_CLIENT_ID, scope: c.AUDIT_CONSOLE_OIDC_SCOPE, ...(c.AUDIT_CONSOLE_OIDC_AUDIENCE ? { audience: c.AUDIT_CONSOLE_OIDC_AUDIENCE } : {}) } }
-        : {},
+      oidcAppConfig({ issuer: c.AUDIT_CONSOLE_OIDC_ISSUER, clientId: c.AUDIT_CONSOLE_OIDC_CLIENT_ID, scope: c.AUDIT_CONSOLE_OIDC_SCOPE, audience: c.AUDIT_CONSOLE_OIDC_AUDIENCE }),
     );
   }
 

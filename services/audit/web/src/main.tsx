@@ -2,6 +2,7 @@ import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
 import { currentSession, keepToken, signOut, type ConsoleConfig, type Session } from './session';
 import { BASE, ErrorLine, Link, navigate, usePath } from './ui';
+import { signInWith, useSignInCallback } from '@clinical-ledger/browser';
 import { ActorActivity } from './views/actor';
 import { Alerts } from './views/alerts';
 import { LiveFeed } from './views/live';
@@ -18,6 +19,8 @@ const VIEWS = [
   { path: `${BASE}/live`, label: 'Live', id: 'live', View: LiveFeed },
 ] as const;
 
+const CALLBACK_PATH = `${BASE}/callback`;
+
 async function loadConfig(): Promise<ConsoleConfig> {
   const res = await fetch(`${BASE}/config.json`);
   return res.ok ? ((await res.json()) as ConsoleConfig) : {};
@@ -31,7 +34,7 @@ function SignIn({ config }: { config?: ConsoleConfig }) {
     <main>
       <h2>Sign in</h2>
       {oidc ? (
-        <button type="button" data-testid="signin-oidc" onClick={() => void import('./oidc').then((m) => m.startSignIn(oidc)).catch(setError)}>
+        <button type="button" data-testid="signin-oidc" onClick={() => signInWith(oidc, CALLBACK_PATH, setError)}>
           Sign in with your hospital account
         </button>
       ) : (
@@ -45,17 +48,10 @@ function SignIn({ config }: { config?: ConsoleConfig }) {
 }
 
 function Callback({ config, onToken }: { config?: ConsoleConfig; onToken: (t: string) => void }) {
-  const [error, setError] = useState<unknown>();
-  useEffect(() => {
-    const oidc = config?.oidc;
-    if (!oidc) return;
-    import('./oidc')
-      .then((m) => m.finishSignIn(oidc))
-      .then((token) => {
-        onToken(token);
-        navigate(`${BASE}/`);
-      }, setError);
-  }, [config]);
+  const error = useSignInCallback(config?.oidc, CALLBACK_PATH, (token) => {
+    onToken(token);
+    navigate(`${BASE}/`);
+  });
   return <main>{error ? <ErrorLine error={error} /> : <p>Signing in…</p>}</main>;
 }
 
@@ -90,7 +86,7 @@ function App() {
           </span>
         ) : null}
       </header>
-      {path === `${BASE}/callback` ? (
+      {path === CALLBACK_PATH ? (
         <Callback
           config={config}
           onToken={(t) => {

@@ -1,6 +1,6 @@
 // Who is signed in: a bearer token (from a sign-in link's fragment, or from the hospital's OIDC
 // provider) kept in sessionStorage for this tab only, never in a URL that reaches a server.
-import { storedToken, tokenClaims } from '@clinical-ledger/browser';
+import { storedToken, tokenClaims, type OidcSettings } from '@clinical-ledger/browser';
 
 const TOKEN_KEY = 'console.token';
 
@@ -41,5 +41,5 @@ export function signOut(): void {
 
 /** What the audit service tells the console about sign-in (`/console/config.json`). */
 export interface ConsoleConfig {
-  oidc?: { authority: string; clientId: string; scope: string; audience?: string };
+  oidc?: OidcSettings;
 }

@@ -2,12 +2,13 @@ import { Controller, Get, Inject, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { join } from 'node:path';
-import { Access, CONFIG, readWebAppIndex, secureWebApp, sendWebAppPage, sendWebAsset } from '@clinical-ledger/platform';
+import { Access, CONFIG, readWebAppIndex, secureWebApp, sendWebAppPage, sendWebAsset, oidcAppConfig, oidcAppPolicy } from '@clinical-ledger/platform';
 import { PortalConfig, splitKeys } from '../config';
 
 /**
  * Serves the built app (index.html for every app route, hashed assets) and the pinned keys, under
- * libs/platform's web-app policy: scripts, styles and requests to this origin, nothing inline, no frames.
+ * libs/platform's web-app policy: scripts, styles and requests to this origin (and the OIDC provider's,
+ * for discovery and the token request, when sign-in goes there), nothing inline, no frames.
  */
 @ApiExcludeController()
 @Access('portal.app')
@@ -15,27 +16,34 @@ import { PortalConfig, splitKeys } from '../config';
 export class StaticController {
   private readonly dir: string;
   private readonly index: string;
+  private readonly policy: string;
 
   constructor(@Inject(CONFIG) private readonly config: PortalConfig) {
     this.dir = config.PORTAL_STATIC_DIR ?? join(__dirname, '..', '..', 'public');
     this.index = readWebAppIndex(this.dir, 'portal');
+    this.policy = oidcAppPolicy(config.PORTAL_OIDC_ISSUER);
   }
 
-  /** What the app pins: the hospital's checkpoint keys and the trusted witnesses (public data). */
+  /** What the app pins (the hospital's checkpoint keys, the trusted witnesses) and how to sign in: public data. */
   @Get('config.json')
   appConfig(@Res() res: Response): void {
-    secureWebApp(res);
+    const c = this.config;
+    secureWebApp(res, this.policy);
     res.setHeader('Cache-Control', 'no-store');
-    res.json({ hospitalKeys: splitKeys(this.config.PORTAL_HOSPITAL_KEYS), witnessKeys: splitKeys(this.config.PORTAL_WITNESS_KEYS) });
+    res.json({
+      hospitalKeys: splitKeys(c.PORTAL_HOSPITAL_KEYS),
+      witnessKeys: splitKeys(c.PORTAL_WITNESS_KEYS),
+      ...oidcAppConfig({ issuer: c.PORTAL_OIDC_ISSUER, clientId: c.PORTAL_OIDC_CLIENT_ID, scope: c.PORTAL_OIDC_SCOPE }),
+    });
   }
 
   @Get('assets/:file')
   asset(@Param('file') file: string, @Res() res: Response): void {
-    sendWebAsset(this.dir, file, res);
+    sendWebAsset(this.dir, file, res, this.policy);
   }
 
-  @Get(['', 'records', 'records/:eventId', 'access', 'consents', 'signin'])
+  @Get(['', 'records', 'records/:eventId', 'access', 'consents', 'signin', 'callback'])
   page(@Res() res: Response): void {
-    sendWebAppPage(this.index, res);
+    sendWebAppPage(this.index, res, this.policy);
   }
 }

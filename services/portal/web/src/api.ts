@@ -1,5 +1,5 @@
 // The app's calls, all same-origin through the portal shell, with the patient's bearer token.
-import { callJson, fetchOk, storedToken, tokenClaims, type CallInit } from '@clinical-ledger/browser';
+import { callJson, fetchOk, storedToken, tokenClaims, type CallInit, type OidcSettings } from '@clinical-ledger/browser';
 import type { ConsentChangeData, ConsentTerms } from '@clinical-ledger/contracts/consent';
 
 const TOKEN_KEY = 'portal.token';
@@ -21,6 +21,25 @@ function claims(token: string): Session | undefined {
 export function session(): Session | undefined {
   const t = storedToken(TOKEN_KEY);
   return t ? claims(t) : undefined;
+}
+
+/** Keeps the token the OIDC provider issued, for this tab only (as a link's token is kept). */
+export function keepToken(token: string): void {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+/** The shell's `/config.json`: the keys the app pins, and the OIDC provider when sign-in goes there. */
+export interface AppConfig {
+  hospitalKeys: string[];
+  witnessKeys: string[];
+  oidc?: OidcSettings;
+}
+
+let config: Promise<AppConfig> | undefined;
+
+export function appConfig(): Promise<AppConfig> {
+  config ??= fetch('/config.json').then((r) => r.json() as Promise<AppConfig>);
+  return config;
 }
 
 export { ApiError, type CallInit } from '@clinical-ledger/browser';

@@ -1,9 +1,9 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, ApiError, enc, FHIR, fromFhirConsent, grantConsent, session, type AccessEntry, type Consent, type FhirConsent, type PatientEvent, type Session } from './api';
+import { api, ApiError, appConfig, enc, FHIR, keepToken, fromFhirConsent, grantConsent, session, type AccessEntry, type Consent, type FhirConsent, type PatientEvent, type Session } from './api';
 import { formatDate, formatTime, kindOf, MESSAGES, pickLocale, type Locale } from './i18n';
 import { markFor, pinnedWitnesses, type Mark } from './verify';
-import { follow, Link, usePath, usePoll, type LiveState } from '@clinical-ledger/browser';
+import { follow, Link, navigate, signInWith, usePath, usePoll, useSignInCallback, type LiveState, type OidcSettings } from '@clinical-ledger/browser';
 
 type Msgs = (typeof MESSAGES)['en'];
 const LOCALE_KEY = 'portal.locale';
@@ -272,10 +272,41 @@ function Consents({ s, t, locale }: { s: Session; t: Msgs; locale: Locale }) {
   );
 }
 
+const CALLBACK_PATH = '/callback';
+
+/** Signed out: the hospital's sign-in (OIDC) when the portal is configured for it; otherwise the link. */
+function SignIn({ t, oidc }: { t: Msgs; oidc?: OidcSettings }) {
+  const [error, setError] = useState<unknown>();
+  return (
+    <main>
+      <p role="alert" data-testid="signed-out">{oidc ? t.signInPrompt : t.signedOut}</p>
+      {oidc ? (
+        <button type="button" data-testid="signin-oidc" onClick={() => signInWith(oidc, CALLBACK_PATH, setError)}>
+          {t.signIn}
+        </button>
+      ) : null}
+      {error ? <p class="error" role="alert">{String(error)}</p> : null}
+    </main>
+  );
+}
+
+/** Back from the provider: the code becomes the patient token (kept in this tab), and the timeline shows. */
+function Callback({ t, oidc, onToken }: { t: Msgs; oidc?: OidcSettings; onToken: (token: string) => void }) {
+  const error = useSignInCallback(oidc, CALLBACK_PATH, (token) => {
+    onToken(token);
+    navigate('/records');
+  });
+  return <main>{error ? <p class="error" role="alert">{String(error)}</p> : <p>{t.signingIn}</p>}</main>;
+}
+
 function App() {
   const [locale, setLocale] = useState<Locale>(pickLocale(localStorage.getItem(LOCALE_KEY), navigator.languages));
-  const [s] = useState(session);
+  const [s, setSession] = useState(session);
+  const [oidc, setOidc] = useState<OidcSettings | undefined>();
   const path = usePath();
+  useEffect(() => {
+    appConfig().then((c) => setOidc(c.oidc), () => setOidc(undefined));
+  }, []);
   const t = MESSAGES[locale];
   useEffect(() => {
     document.documentElement.lang = locale;
@@ -303,10 +334,17 @@ function App() {
           </select>
         </label>
       </header>
-      {!s ? (
-        <main>
-          <p role="alert">{t.signedOut}</p>
-        </main>
+      {path === CALLBACK_PATH ? (
+        <Callback
+          t={t}
+          oidc={oidc}
+          onToken={(token) => {
+            keepToken(token);
+            setSession(session());
+          }}
+        />
+      ) : !s ? (
+        <SignIn t={t} oidc={oidc} />
       ) : (
         <>
           <nav aria-label={t.title}>

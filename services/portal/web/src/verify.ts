@@ -3,7 +3,7 @@
 // inclusion proof is built here from the log's public C2SP hash tiles, not taken from the server.
 import { TileHashReader } from '../../src/verify/tiles';
 import { parseLogKey, parseWitnessKey, toHex, verifyCheckpointNote, verifyRecord, VerifyError, type PinnedKey, type RecordVerdict } from '../../src/verify/verifier';
-import { api, ApiError, apiBytes, enc, type Session } from './api';
+import { api, ApiError, apiBytes, appConfig, enc, type Session } from './api';
 
 interface Pinned {
   hospital: PinnedKey[];
@@ -13,9 +13,7 @@ interface Pinned {
 let pinned: Promise<Pinned> | undefined;
 
 function loadPinned(): Promise<Pinned> {
-  pinned ??= fetch('/config.json')
-    .then((r) => r.json() as Promise<{ hospitalKeys: string[]; witnessKeys: string[] }>)
-    .then(async (c) => ({ hospital: await Promise.all(c.hospitalKeys.map(parseLogKey)), witnesses: await Promise.all(c.witnessKeys.map(parseWitnessKey)) }));
+  pinned ??= appConfig().then(async (c) => ({ hospital: await Promise.all(c.hospitalKeys.map(parseLogKey)), witnesses: await Promise.all(c.witnessKeys.map(parseWitnessKey)) }));
   return pinned;
 }
 
