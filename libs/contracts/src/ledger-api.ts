@@ -60,6 +60,13 @@ export interface ChainHead {
   size: number;
   origin: string;
   latestCheckpoint: CheckpointView | null;
+  /**
+   * With writer leases (LEDGER_LEASES): the ledger replica writing the chain now (LEDGER_REPLICA_ID)
+   * and its lease's revision (the fencing token). Absent while no replica holds the chain, and
+   * without leases.
+   */
+  writer?: string;
+  writerRevision?: number;
 }
 
 export interface KeysView {

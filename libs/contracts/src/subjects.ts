@@ -91,9 +91,10 @@ export class Subjects {
 
 /**
  * KV buckets: INTAKE_CONTROL_IDS holds, per HL7 event id digest, a keyed digest of the message it
- * stood for (control id reuse); no readable patient data.
+ * stood for (control id reuse); no readable patient data. LEDGER_LEASES holds the ledger's writer
+ * leases (`chain.<tenant>` -> the replica writing it, `replica.<id>` -> a live replica).
  */
-export type BucketBase = 'INTAKE_CONTROL_IDS';
+export type BucketBase = 'INTAKE_CONTROL_IDS' | 'LEDGER_LEASES';
 
 export type StreamBase = 'LEDGER_APPEND' | 'LEDGER_ENTRIES' | 'AUDIT' | 'DEAD_LETTER' | 'DELIVERY_EXCEEDED';
 

@@ -4,6 +4,7 @@ import { PlatformModule } from '@clinical-ledger/platform';
 import { StorageModule } from '@clinical-ledger/storage';
 import type { LedgerConfig } from './config';
 import { LedgerKeysModule, type WriterKeyOptions } from './keys/keys.module';
+import { LedgerLeaseModule } from './lease/lease.module';
 import { LedgerReadApiModule, RemoteRecordReadsModule } from './read/read.module';
 import { LedgerStoreModule } from './store/ledger-store.module';
 import { LedgerWriteModule } from './write.module';
@@ -32,6 +33,7 @@ export class LedgerAppModule {
         MessagingModule,
         StorageModule,
         LedgerStoreModule,
+        LedgerLeaseModule,
         ...(role === 'reader' ? [LedgerKeysModule.forReader(config), RemoteRecordReadsModule] : [LedgerKeysModule.forWriter(config, opts), LedgerWriteModule]),
         ...(role === 'writer' ? [] : [LedgerReadApiModule]),
       ],

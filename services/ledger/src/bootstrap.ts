@@ -1,3 +1,5 @@
+import type { INestApplication } from '@nestjs/common';
+import type { CustomTransportStrategy } from '@nestjs/microservices';
 import { Subjects } from '@clinical-ledger/contracts';
 import { jetStreamConsumers, JetStreamTransport, natsRequests, NatsService, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
 import { startDefinition, type InProcessOptions, type RunningService, type ServiceDefinition } from '@clinical-ledger/platform';
@@ -7,6 +9,7 @@ import { backoffList, LedgerConfig, tenantList } from './config';
 import type { KeyEncryptionKeyProvider } from '@clinical-ledger/log';
 import { KEK_PROVIDER } from './crypto/kek';
 import { deadLetterTokens, LedgerDeadLetterSealer } from './deadletters/dead-letter-crypto';
+import { chainWriters } from './lease/chain-writers';
 
 /** The durable consumer on LEDGER_APPEND (a partition of tenants when LEDGER_TENANTS is set). */
 export function appendConsumerSpec(config: LedgerConfig, subjects: Subjects, kek: KeyEncryptionKeyProvider): JetStreamConsumerSpec {
@@ -29,6 +32,11 @@ export function appendConsumerSpec(config: LedgerConfig, subjects: Subjects, kek
   };
 }
 
+function appendTransport(app: INestApplication, config: LedgerConfig): CustomTransportStrategy {
+  const spec = appendConsumerSpec(config, app.get(NatsService).subjects, app.get<KeyEncryptionKeyProvider>(KEK_PROVIDER));
+  return config.LEDGER_LEASES ? chainWriters(app, spec, 'append-consumer') : jetStreamConsumers(app, { [APPEND_PATTERN]: spec }, 'append-consumer');
+}
+
 export interface LedgerServiceOptions extends LedgerModuleOptions {
   /** false: a writer that does not consume LEDGER_APPEND (tests drive its appender directly). */
   consume?: boolean;
@@ -49,9 +57,8 @@ export function ledgerService(config: LedgerConfig, opts: LedgerServiceOptions =
       natsRequests(app, { queue: 'ledger', readiness: 'ledger-responders' }),
       // On SIGTERM, app.close() stops the consumer first and waits for in-flight messages (acked
       // only once durable) before Mongo and NATS close.
-      ...(consumes
-        ? [jetStreamConsumers(app, { [APPEND_PATTERN]: appendConsumerSpec(config, app.get(NatsService).subjects, app.get<KeyEncryptionKeyProvider>(KEK_PROVIDER)) }, 'append-consumer')]
-        : []),
+      // With LEDGER_LEASES, a consumer per chain whose lease this replica holds (src/lease).
+      ...(consumes ? [appendTransport(app, config)] : []),
     ],
   };
 }

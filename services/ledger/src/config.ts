@@ -1,5 +1,5 @@
 import { Transform } from 'class-transformer';
-import { IsEmpty, IsIn, IsNotEmpty, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
+import { IsBoolean, IsEmpty, IsIn, IsNotEmpty, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
 import { BaseConfig } from '@clinical-ledger/platform';
 
 const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
@@ -80,6 +80,27 @@ export class LedgerConfig extends BaseConfig {
   /** Only these tenants (comma-separated) — a partition of the chains; empty = all. */
   @IsOptional() @Matches(/^([a-z0-9][a-z0-9-]{0,62})(,[a-z0-9][a-z0-9-]{0,62})*$|^$/)
   LEDGER_TENANTS = '';
+
+  /**
+   * One writer per chain through NATS KV leases (src/lease): a replica appends to a chain only while
+   * it holds the chain's lease, each chain with its own durable consumer (`<LEDGER_DURABLE>_<tenant>`)
+   * pulled by its holder only; chains spread over the live replicas. false: one writer process (or a
+   * static LEDGER_TENANTS partition) with the shared durable LEDGER_DURABLE.
+   */
+  @Transform(({ value }: { value: unknown }) => value === true || value === 'true') @IsBoolean()
+  LEDGER_LEASES = false;
+
+  /** A lease not renewed for this long expires and its chain moves to another replica. */
+  @Transform(toInt) @IsInt() @Min(1_000) @Max(600_000)
+  LEDGER_LEASE_TTL_MS = 10_000;
+
+  /** How often a replica looks for chains to take (new chains, expired leases, a changed replica count). */
+  @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
+  LEDGER_LEASE_SCAN_MS = 1_000;
+
+  /** This replica's name in the leases, the metric and /v1/chains (default: host name and pid; on Kubernetes the pod name). */
+  @IsOptional() @Matches(/^[A-Za-z0-9_-]{1,100}$/)
+  LEDGER_REPLICA_ID?: string;
 
   /** Deliveries at which a message whose own handling keeps failing is dead-lettered (outages do not count). */
   @Transform(toInt) @IsInt() @Min(1) @Max(100)

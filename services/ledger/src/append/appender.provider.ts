@@ -5,6 +5,7 @@ import { CONFIG, LOGGER } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { LedgerConfig } from '../config';
 import { ErasureService } from '../erasure/erasure.service';
+import { ChainLeases } from '../lease/chain-leases';
 import { SigningKeys } from '../keys/signing-keys';
 
 /** The appender (libs/log) built from the ledger's config, and the head writer it shares with checkpoints and witnesses. */
@@ -12,7 +13,7 @@ export const appendProviders: Provider[] = [
   { provide: HeadWriter, useFactory: (store: LedgerStore) => new HeadWriter(store), inject: [LedgerStore] },
   {
     provide: Appender,
-    useFactory: (config: LedgerConfig, logger: Logger, store: LedgerStore, dataKeys: DataKeyService, erasure: ErasureService, keys: SigningKeys, heads: HeadWriter) =>
+    useFactory: (config: LedgerConfig, logger: Logger, store: LedgerStore, dataKeys: DataKeyService, erasure: ErasureService, keys: SigningKeys, heads: HeadWriter, leases: ChainLeases) =>
       new Appender({
         store,
         dataKeys,
@@ -23,6 +24,8 @@ export const appendProviders: Provider[] = [
         batchMax: config.LEDGER_BATCH_MAX,
         lingerMs: config.LEDGER_BATCH_LINGER_MS,
         receiptCache: config.LEDGER_RECEIPT_CACHE,
+        // With leases, a batch is written only while this replica holds the chain's lease (src/lease).
+        ...(config.LEDGER_LEASES ? { fence: leases } : {}),
         ...(config.LEDGER_FAULT_INJECT
           ? {
               // Crash tests only (refused in production, see app.module.ts): dies at the named point.
@@ -34,6 +37,6 @@ export const appendProviders: Provider[] = [
             }
           : {}),
       }),
-    inject: [CONFIG, LOGGER, LedgerStore, DataKeyService, ErasureService, SigningKeys, HeadWriter],
+    inject: [CONFIG, LOGGER, LedgerStore, DataKeyService, ErasureService, SigningKeys, HeadWriter, ChainLeases],
   },
 ];

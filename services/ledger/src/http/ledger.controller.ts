@@ -1,11 +1,12 @@
 import { Controller, Get, Headers, Inject, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { decodeCore } from '@clinical-ledger/chain';
-import type { Receipt, RecordReadResult } from '@clinical-ledger/contracts';
+import type { ChainHead, Receipt, RecordReadResult } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import { bytes, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { entryFacts } from '../access/entry-access';
 import { RECORD_READS, type RecordReads } from '../access/record-reads';
+import { ChainOwners } from '../lease/chain-leases';
 import { ReadService, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView, type InclusionView, type PatientEventsView } from '../read/read.service';
 
 const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
@@ -23,6 +24,7 @@ export class LedgerController {
   constructor(
     private readonly reads: ReadService,
     @Inject(RECORD_READS) private readonly records: RecordReads,
+    private readonly owners: ChainOwners,
   ) {}
 
   @Access('ledger.keys')
@@ -34,11 +36,14 @@ export class LedgerController {
 
   @Get('chains/:tenant')
   @Access('ledger.chain.head')
-  @ApiOperation({ summary: 'Chain head: durable size, checkpoint origin and the latest checkpoint' })
+  @ApiOperation({ summary: 'Chain head: durable size, checkpoint origin, the latest checkpoint and (with writer leases) the replica writing it' })
   @ApiParam(TENANT)
-  async chain(@Param('tenant') tenant: string): Promise<{ tenant: string; size: number; origin: string; latestCheckpoint: CheckpointView | null }> {
+  async chain(@Param('tenant') tenant: string): Promise<ChainHead> {
     const latest = await this.reads.latestCheckpoint(tenant).catch(() => null);
-    return { tenant, size: await this.reads.size(tenant), origin: this.reads.origin(tenant), latestCheckpoint: latest };
+    const head: ChainHead = { tenant, size: await this.reads.size(tenant), origin: this.reads.origin(tenant), latestCheckpoint: latest };
+    // Who writes it is a lease lookup; the head is served even while NATS does not answer.
+    const writer = await this.owners.writer(tenant).catch(() => undefined);
+    return writer ? { ...head, writer: writer.replica, writerRevision: writer.revision } : head;
   }
 
   @Get('chains/:tenant/entries')

@@ -1,0 +1,192 @@
+import { hostname } from 'node:os';
+import { Inject, Injectable } from '@nestjs/common';
+import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Lease, LeaseBucket, LeaseLostError } from '@clinical-ledger/lease';
+import type { WriteFence } from '@clinical-ledger/log';
+import { NatsService, RetryableError } from '@clinical-ledger/messaging';
+import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import type { Logger } from 'pino';
+import type { Gauge } from 'prom-client';
+import type { LedgerConfig } from '../config';
+
+/** Keys in the LEDGER_LEASES bucket: one per chain (its writer), one per live replica. */
+export const chainKey = (tenant: string) => `chain.${tenant}`;
+const REPLICA_PREFIX = 'replica.';
+
+/** Who writes a chain now, as the lease bucket says (`/v1/chains/:tenant`). */
+export interface ChainWriter {
+  replica: string;
+  /** The lease's KV revision: the fencing token the writer checks before every batch. */
+  revision: number;
+}
+
+export function replicaId(config: LedgerConfig): string {
+  return config.LEDGER_REPLICA_ID ?? `${hostname().replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 80)}-${process.pid}`;
+}
+
+/**
+ * This replica's chain leases (libs/lease over the LEDGER_LEASES KV bucket) and the WriteFence the
+ * appender asks before every batch: a batch is written only while this replica holds the chain's
+ * lease by its own monotonic deadline, under the lease's revision. Also keeps this replica's
+ * presence key alive, so that the others know how many replicas share the chains.
+ */
+@Injectable()
+export class ChainLeases implements WriteFence {
+  readonly replica: string;
+  private opening?: Promise<{ bucket: LeaseBucket; kv: KV }>;
+  private readonly held = new Map<string, Lease>();
+  private presence?: Lease;
+  private readonly writer: Gauge<string>;
+  /** Told when a chain's lease was lost (not renewed in time, or taken): its consumer must stop. */
+  onLost: (chain: string, reason: string) => void = () => undefined;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: LedgerConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly nats: NatsService,
+    metrics: MetricsService,
+  ) {
+    this.replica = replicaId(config);
+    this.writer = metrics.gauge('ledger_chain_writer', 'Chains this ledger replica writes: 1 per chain lease it holds', ['tenant', 'replica']);
+  }
+
+  /** The bucket (bound; created when this service manages NATS assets and it is missing). */
+  open(): Promise<{ bucket: LeaseBucket; kv: KV }> {
+    this.opening ??= this.openOnce().catch((err: unknown) => {
+      this.opening = undefined;
+      throw err;
+    });
+    return this.opening;
+  }
+
+  private async openOnce(): Promise<{ bucket: LeaseBucket; kv: KV }> {
+    const nc = await this.nats.ready();
+    const name = this.nats.subjects.bucket('LEDGER_LEASES');
+    const o = { bucket: name, ttlMs: this.config.LEDGER_LEASE_TTL_MS, holder: this.replica };
+    // Binding does not look at the server: ask whether the bucket's stream exists.
+    const exists = await (await jetstreamManager(nc)).streams.info(`KV_${name}`).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof JetStreamApiError && err.code === JetStreamApiCodes.StreamNotFound) return false;
+        throw err;
+      },
+    );
+    if (!exists && this.config.NATS_MANAGE_STREAMS === 'false') throw new Error(`KV bucket ${name} is missing: run \`ledgerctl streams init\``);
+    const bucket = await LeaseBucket.open(nc, exists ? o : { ...o, create: { replicas: 1 } });
+    return { bucket, kv: await new Kvm(jetstream(nc)).open(name) };
+  }
+
+  /** Keeps this replica's presence key alive (taken again after a pause let it expire). */
+  async keepPresent(): Promise<void> {
+    if (this.presence?.held()) return;
+    const { bucket } = await this.open();
+    const lease = await bucket.acquire(`${REPLICA_PREFIX}${this.replica}`);
+    if (!lease) return; // our previous presence has not expired yet: it still counts us
+    lease.keepAlive(() => undefined);
+    this.presence = lease;
+  }
+
+  /** Replicas whose presence key is alive (at least this one). */
+  async liveReplicas(): Promise<number> {
+    const { kv } = await this.open();
+    let n = 0;
+    for await (const key of await kv.keys(`${REPLICA_PREFIX}>`)) if (key) n++;
+    return Math.max(n, 1);
+  }
+
+  /** Takes the chain's lease when nobody holds it; true when this replica now writes the chain. */
+  async acquire(chain: string): Promise<boolean> {
+    if (this.held.get(chain)?.held()) return true;
+    const { bucket } = await this.open();
+    const lease = await bucket.acquire(chainKey(chain));
+    if (!lease) return false;
+    this.held.set(chain, lease);
+    this.writer.set({ tenant: chain, replica: this.replica }, 1);
+    lease.keepAlive((reason) => this.lost(chain, lease, reason));
+    this.logger.info({ chain, revision: lease.revision, replica: this.replica }, 'chain lease taken: this replica writes the chain');
+    return true;
+  }
+
+  /** Hands the chain over at once (its consumer must have stopped first). */
+  async release(chain: string): Promise<void> {
+    const lease = this.held.get(chain);
+    if (!lease) return;
+    this.forget(chain, lease);
+    await lease.release();
+    this.logger.info({ chain, revision: lease.revision }, 'chain lease released');
+  }
+
+  /** Chains whose lease this replica holds now. */
+  chains(): string[] {
+    return [...this.held.entries()].filter(([, l]) => l.held()).map(([c]) => c);
+  }
+
+  /** The fence: refuses unless this replica holds the chain's lease right now (by its own deadline). */
+  check(chain: string): Promise<void> {
+    try {
+      this.token(chain);
+      return Promise.resolve();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /** The lease revision to write `chain` under; a transient refusal (never a dead letter) otherwise. */
+  token(chain: string): number {
+    const lease = this.held.get(chain);
+    if (!lease) throw new RetryableError('lease_not_held', `replica ${this.replica} holds no lease on chain ${chain}`, { transient: true });
+    try {
+      return lease.assertHeld();
+    } catch (err) {
+      if (!(err instanceof LeaseLostError)) throw err;
+      this.logger.warn({ chain, revision: lease.revision }, 'batch refused by the fence: the chain lease is no longer held');
+      this.lost(chain, lease, err.message);
+      throw new RetryableError('lease_lost', err.message, { transient: true });
+    }
+  }
+
+  /** Releases everything (SIGTERM): the others take the chains without waiting for the TTL. */
+  async releaseAll(): Promise<void> {
+    await Promise.all([...this.held.keys()].map((c) => this.release(c).catch((err: unknown) => this.logger.warn({ chain: c, err: String(err) }, 'chain lease not released; it expires after the TTL'))));
+    const presence = this.presence;
+    this.presence = undefined;
+    await presence?.release().catch(() => undefined);
+  }
+
+  private lost(chain: string, lease: Lease, reason: string): void {
+    if (this.held.get(chain) !== lease) return;
+    this.forget(chain, lease);
+    this.logger.warn({ chain, revision: lease.revision, reason }, 'chain lease lost: this replica stops writing the chain');
+    this.onLost(chain, reason);
+  }
+
+  private forget(chain: string, lease: Lease): void {
+    if (this.held.get(chain) !== lease) return;
+    lease.stop();
+    this.held.delete(chain);
+    this.writer.remove({ tenant: chain, replica: this.replica });
+  }
+}
+
+/** Reads who writes a chain (every role: the read API shows it); undefined without leases. */
+@Injectable()
+export class ChainOwners {
+  private kv?: Promise<KV>;
+  constructor(
+    @Inject(CONFIG) private readonly config: LedgerConfig,
+    private readonly nats: NatsService,
+  ) {}
+
+  async writer(tenant: string): Promise<ChainWriter | null | undefined> {
+    if (!this.config.LEDGER_LEASES) return undefined;
+    this.kv ??= this.nats.ready().then((nc) => new Kvm(jetstream(nc)).open(this.nats.subjects.bucket('LEDGER_LEASES')));
+    try {
+      const e = await (await this.kv).get(chainKey(tenant));
+      return e && e.operation === 'PUT' ? { replica: e.string(), revision: e.revision } : null;
+    } catch (err) {
+      this.kv = undefined;
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,179 @@
+import type { INestApplication } from '@nestjs/common';
+import { CustomTransportStrategy, Server } from '@nestjs/microservices';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { TENANT_PATTERN } from '@clinical-ledger/contracts';
+import { LedgerStore } from '@clinical-ledger/ledger-store';
+import { JetStreamConsumer, NatsService, PoisonMessageError, type InboundMessage, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
+import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
+import type { Logger } from 'pino';
+import { AppendService } from '../append/append.service';
+import { tenantList, type LedgerConfig } from '../config';
+import { ChainLeases } from './chain-leases';
+
+/**
+ * The append side with leases (LEDGER_LEASES=true), in place of the one shared LEDGER_APPEND
+ * consumer: every LEDGER_LEASE_SCAN_MS this replica looks at the known chains (heads in the store,
+ * tenants with messages waiting in LEDGER_APPEND), counts the live replicas (their presence keys)
+ * and takes free chain leases up to its fair share, ceil(chains / replicas); above its share it
+ * hands one chain back per scan. For each chain it holds it pulls that chain's own durable consumer
+ * (`<LEDGER_DURABLE>_<tenant>`, filtered to the chain's subjects): messages of a chain it does not
+ * hold never reach it, so nothing is nak'ed or dead-lettered for being on the wrong replica. A lost
+ * lease stops the chain's consumer (what it held is handed back; its fence already refuses), and
+ * SIGTERM stops the consumers, then releases the leases: the others take over at their next scan.
+ */
+export class ChainWritersTransport extends Server implements CustomTransportStrategy {
+  private readonly consumers = new Map<string, JetStreamConsumer>();
+  private readonly stopping = new Map<string, Promise<void>>();
+  private timer?: NodeJS.Timeout;
+  private scanning?: Promise<void>;
+  private closed = false;
+  private scanned = false;
+  private lastError?: string;
+
+  constructor(
+    private readonly config: LedgerConfig,
+    private readonly nats: NatsService,
+    private readonly leases: ChainLeases,
+    private readonly appends: AppendService,
+    private readonly store: LedgerStore,
+    private readonly baseSpec: JetStreamConsumerSpec,
+    private readonly log: Logger,
+  ) {
+    super();
+    leases.onLost = (chain) => void this.stopChain(chain);
+  }
+
+  listen(callback: (...optionalParams: unknown[]) => unknown): void {
+    this.timer = setInterval(() => void this.scan(), this.config.LEDGER_LEASE_SCAN_MS);
+    void this.scan();
+    callback();
+  }
+
+  /** Ready once a scan ran (this replica knows its chains; it may hold none of them). */
+  get running(): boolean {
+    return this.scanned && !this.closed;
+  }
+
+  /** The chains this replica is consuming now. */
+  chains(): string[] {
+    return [...this.consumers.keys()];
+  }
+
+  private scan(): Promise<void> {
+    this.scanning ??= this.scanOnce()
+      .then(() => {
+        this.scanned = true;
+        this.lastError = undefined;
+      })
+      .catch((err: unknown) => {
+        // Once per distinct failure: an outage would otherwise log every scan.
+        if (String(err) !== this.lastError) this.log.warn({ err: String(err) }, 'chain lease scan failed; the next ones retry');
+        this.lastError = String(err);
+      })
+      .finally(() => (this.scanning = undefined));
+    return this.scanning;
+  }
+
+  private async scanOnce(): Promise<void> {
+    if (this.closed) return;
+    await this.leases.keepPresent();
+    const known = await this.knownChains();
+    const share = Math.ceil(known.size / (await this.leases.liveReplicas()));
+    const held = new Set(this.leases.chains());
+    for (const chain of held) if (!this.consumers.has(chain) && !this.stopping.has(chain)) await this.startChain(chain);
+    if (held.size > share) {
+      // Hand one chain back per scan: the replica that joined takes it at its next scan.
+      const chain = [...held].sort()[0];
+      await this.stopChain(chain);
+      await this.leases.release(chain);
+      return;
+    }
+    const free = [...known].filter((c) => !held.has(c)).sort(() => Math.random() - 0.5);
+    for (const chain of free) {
+      if (this.closed || this.leases.chains().length >= share) break;
+      if (this.stopping.has(chain)) continue;
+      if (await this.leases.acquire(chain)) await this.startChain(chain);
+    }
+  }
+
+  /** Chains with a head in the store or messages waiting in LEDGER_APPEND (LEDGER_TENANTS narrows them). */
+  private async knownChains(): Promise<Set<string>> {
+    const chains = new Set(await this.store.chains());
+    const jsm = await jetstreamManager(await this.nats.ready());
+    const info = await jsm.streams.info(this.baseSpec.stream, { subjects_filter: this.nats.subjects.appendAll() });
+    for (const subject of Object.keys(info.state.subjects ?? {})) {
+      const tenant = this.nats.subjects.local(subject).split('.')[2];
+      if (tenant && TENANT_PATTERN.test(tenant)) chains.add(tenant);
+    }
+    const only = tenantList(this.config);
+    return only.length ? new Set([...chains].filter((c) => only.includes(c))) : chains;
+  }
+
+  private async startChain(chain: string): Promise<void> {
+    const spec: JetStreamConsumerSpec = { ...this.baseSpec, durable: `${this.config.LEDGER_DURABLE}_${chain}`, filterSubjects: [this.nats.subjects.appendAll(chain)] };
+    const consumer = new JetStreamConsumer(await this.nats.ready(), spec, (msg) => this.handle(msg), this.log);
+    this.consumers.set(chain, consumer);
+    try {
+      await consumer.start();
+      this.log.info({ chain, durable: spec.durable }, 'consuming the chain');
+    } catch (err) {
+      this.consumers.delete(chain);
+      await consumer.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async handle(msg: InboundMessage): Promise<void> {
+    let body: unknown;
+    try {
+      body = JSON.parse(Buffer.from(msg.data).toString('utf8'));
+    } catch (err) {
+      throw new PoisonMessageError('invalid_json', `payload is not JSON: ${(err as Error).message}`);
+    }
+    await this.appends.handle(msg, body);
+  }
+
+  private stopChain(chain: string): Promise<void> {
+    const consumer = this.consumers.get(chain);
+    if (!consumer) return this.stopping.get(chain) ?? Promise.resolve();
+    this.consumers.delete(chain);
+    const done = consumer.stop().finally(() => this.stopping.delete(chain));
+    this.stopping.set(chain, done);
+    return done;
+  }
+
+  /** SIGTERM: in-flight batches finish under the leases, then every lease is handed back. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.timer);
+    await this.scanning;
+    await Promise.all([...this.consumers.keys()].map((c) => this.stopChain(c)));
+    await Promise.all([...this.stopping.values()]);
+    await this.leases.releaseAll();
+  }
+
+  on(): void {
+    /* no transport-level events */
+  }
+
+  unwrap<T>(): T {
+    return this.consumers as unknown as T;
+  }
+}
+
+/** The transport for the ledger's ServiceDefinition (bootstrap.ts), with its readiness check. */
+export function chainWriters(app: INestApplication, baseSpec: JetStreamConsumerSpec, readiness: string): ChainWritersTransport {
+  const transport = new ChainWritersTransport(
+    app.get<LedgerConfig>(CONFIG),
+    app.get(NatsService),
+    app.get(ChainLeases),
+    app.get(AppendService),
+    app.get(LedgerStore),
+    baseSpec,
+    app.get<Logger>(LOGGER),
+  );
+  app.get(ReadinessRegistry).register(readiness, async () => {
+    if (!transport.running) throw new Error('chain leases not scanned yet');
+  });
+  return transport;
+}
