@@ -1,3 +1,4 @@
+// Long: every read and write of the chain store, one method each, beside the FerretDB limits it works around.
 import { Binary, Collection, Db, MongoBulkWriteError, MongoServerError, type WriteConcernSettings } from 'mongodb';
 import { TreeError, type NodeId, type TreeReader } from '@clinical-ledger/chain';
 import type { Receipt } from '@clinical-ledger/contracts';
