@@ -72,6 +72,8 @@ const en = {
 };
 
 type Messages = typeof en;
+/** The messages of one language (every view takes them as `t`). */
+export type Msgs = Messages;
 
 const zh: Messages = {
   title: '我的健康档案',
