@@ -94,6 +94,18 @@ export interface CheckpointDoc {
   cosigners?: string[];
 }
 
+/**
+ * A full C2SP tile, immutable once written (tiles.ts): a hash tile (256 hashes of tree level 8L)
+ * or an entry bundle. Derived data, like the event-id lookups: rebuilt from the entries when missing.
+ */
+export interface TileDoc {
+  /** `<chain>/<level or "entries">/<index>` (tileId). */
+  _id: string;
+  chain: string;
+  data: Binary;
+  createdAt: string;
+}
+
 /** The encrypted `data` of one event, beside its entry (payload.digest = sha256 of `ciphertext`). */
 export interface PayloadDoc {
   /** `<chain>/<event id>`. */

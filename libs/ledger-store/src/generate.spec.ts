@@ -12,7 +12,7 @@ import {
   verifyInclusion,
 } from '@clinical-ledger/chain';
 import { Infra, startInfra } from '@clinical-ledger/testing';
-import { bytes, generateChain, generatedEventId, LedgerStore, verifyStoredChain } from './index';
+import { bytes, generateChain, generatedEventId, LedgerStore, tileId, verifyStoredChain } from './index';
 
 /** The read benchmark's chain generator, scaled down to 10^4 entries: a check of correctness, not speed. */
 describe('generateChain (bulk-loaded signed chains)', () => {
@@ -65,6 +65,47 @@ describe('generateChain (bulk-loaded signed chains)', () => {
     if (!older) throw new Error('no checkpoint at 2,500');
     const proof = await resolvePlan(store.treeReader(chain), consistencyPlan(2_500, latest.size));
     expect(() => verifyConsistency(2_500, latest.size, fromHex(older.rootHash, 32), root, proof)).not.toThrow();
+  });
+
+  it('stores every full hash tile (the one the resume point crossed too), and proofs read from the tiles verify', async () => {
+    // 10,000 leaves: level-0 tiles 0..38 are full (39 * 256 = 9,984); no level-1 tile is.
+    const stored = await store.tiles.find({ chain }).toArray();
+    expect(stored.map((t) => t._id).sort()).toEqual(Array.from({ length: 39 }, (_, i) => tileId(chain, 0, i)).sort());
+    const leaves: Uint8Array[] = [];
+    for await (const batch of store.streamEntries(chain)) for (const d of batch) leaves.push(bytes(d.leafHash));
+    for (const t of stored) {
+      const n = Number(t._id.split('/').pop());
+      expect(Buffer.from(bytes(t.data)).equals(Buffer.concat(leaves.slice(n * 256, n * 256 + 256)))).toBe(true);
+    }
+    const latest = await store.latestCheckpoint(chain);
+    if (!latest) throw new Error('no checkpoint');
+    const root = verifyCheckpoint(latest.note, keyring, { origin }).rootHash;
+    // A store that has read nothing yet: every node under a full tile comes from the tile.
+    const monitored = await MongoClient.connect(infra.mongoUrl, { monitorCommands: true });
+    const finds: string[] = [];
+    monitored.on('commandStarted', (e) => {
+      if (e.commandName === 'find') finds.push(String(e.command['find']));
+    });
+    try {
+      const fresh = new LedgerStore(monitored.db(infra.dbName), { nodeCacheSize: 0 });
+      // (also picks one point read per document on FerretDB, as the ledger's store does)
+      await fresh.ensureIndexes();
+      for (const seq of [0, 255, 6_450, 9_983, 9_984, 9_999]) {
+        finds.length = 0;
+        const plan = inclusionPlan(seq, latest.size);
+        const proof = await resolvePlan(fresh.treeReader(chain, { size: latest.size }), plan);
+        expect(() => verifyInclusion(seq, latest.size, leaves[seq], proof, root)).not.toThrow();
+        // Levels 0-7 under a full tile: no entry read for them (at most one tile read, none when cached).
+        const underTile = plan.flat().filter((id) => id.level < 8 && Math.floor((id.index * 2 ** id.level) / 256) < 39).length;
+        expect(finds.filter((c) => c.endsWith('entries')).length).toBe(new Set(plan.flat().map((id) => `${id.level}/${id.index}`)).size - underTile);
+      }
+    } finally {
+      await monitored.close();
+    }
+    const fresh = new LedgerStore(client.db(infra.dbName), { nodeCacheSize: 0 });
+    const proof = await resolvePlan(fresh.treeReader(chain, { size: latest.size }), consistencyPlan(2_500, latest.size));
+    const older = await store.getCheckpoint(chain, 2_500);
+    expect(() => verifyConsistency(2_500, latest.size, fromHex(older?.rootHash ?? '', 32), root, proof)).not.toThrow();
   });
 
   it('refuses to shrink a chain', async () => {

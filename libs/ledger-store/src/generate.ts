@@ -9,10 +9,11 @@ import {
 } from '@clinical-ledger/chain';
 import { entryId, eventKey, type EntryDoc, type EventIdDoc } from './documents';
 import { bin, LedgerStore } from './store';
+import { partialTileRows, TileBuilder, type FullTile } from './tiles';
 
 /**
  * Builds a large, valid, signed chain straight into the store, as the ledger's writer would have
- * stored it (same core shape, tree nodes on the entries, event-id lookups, signed checkpoints, head),
+ * stored it (same core shape, tree nodes on the entries, event-id lookups, full hash tiles, signed checkpoints, head),
  * without the pipeline: for read benchmarks and load tests. Events carry no data, so no payloads
  * or data keys are written. Resumes from the chain's head, so one chain can be grown size by size.
  */
@@ -73,6 +74,11 @@ export async function generateChain(store: LedgerStore, opts: GenerateChainOptio
   if (opts.size < from) throw new Error(`chain ${chain} already has ${from} entries, more than ${opts.size}`);
   const frontier = from === 0 ? Frontier.empty() : await Frontier.restore(store.treeReader(chain), from);
   let prev = head.prev;
+  // Full hash tiles as they fill, as the ledger's tile materialiser would store them; seeded with
+  // the partial tiles' nodes when resuming.
+  const seed = new Map<number, Uint8Array[]>();
+  for (const { level, ids } of partialTileRows(from)) seed.set(level, ids.length ? await store.treeReader(chain).getNodes(ids) : []);
+  const tileBuilder = new TileBuilder(seed);
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
   const submit = (work: Promise<void>) => {
@@ -94,6 +100,7 @@ export async function generateChain(store: LedgerStore, opts: GenerateChainOptio
     const recordedAt = new Date().toISOString();
     const entries: EntryDoc[] = [];
     const lookups: EventIdDoc[] = [];
+    const tiles: FullTile[] = [];
     for (let seq = start; seq < end; seq++) {
       const event = generatedEvent(chain, seq);
       const eventId = event['id'] as string;
@@ -108,7 +115,9 @@ export async function generateChain(store: LedgerStore, opts: GenerateChainOptio
         kid: signer.kid,
       };
       const enc = encodeCore(core);
-      const nodes = frontier.append(enc.leafHash).slice(1);
+      const completed = frontier.append(enc.leafHash);
+      tiles.push(...tileBuilder.add(completed));
+      const nodes = completed.slice(1);
       entries.push({
         _id: entryId(chain, seq),
         chain,
@@ -134,6 +143,7 @@ export async function generateChain(store: LedgerStore, opts: GenerateChainOptio
         // Unordered: nothing else writes this chain meanwhile, and order does not matter to a bulk load.
         await store.entries.insertMany(entries, { ordered: false });
         await store.eventIds.insertMany(lookups, { ordered: false });
+        for (const t of tiles) await store.putTile(chain, t.level, t.index, t.data);
       })(),
     );
     start = end;

@@ -2,3 +2,4 @@ export * from './documents';
 export * from './store';
 export * from './verify';
 export * from './generate';
+export * from './tiles';

@@ -15,7 +15,9 @@ import {
   KeyEpochDoc,
   PayloadDoc,
   receiptOf,
+  TileDoc,
 } from './documents';
+import { tileId, tileIsFull, tilePosition, TileTree } from './tiles';
 
 /** Majority, journaled: what "durably in Mongo" means before a message is acked. */
 export const DURABLE: WriteConcernSettings = { w: 'majority', j: true };
@@ -59,6 +61,22 @@ export interface LedgerStoreOptions {
   multiGet?: 'in' | 'point' | 'auto';
   /** Entries whose tree nodes are kept in memory (immutable, so always safe to cache). */
   nodeCacheSize?: number;
+  /** Full hash tiles kept in memory (16 KiB each with their computed levels; immutable). */
+  tileCacheSize?: number;
+  /** false: proofs read every node from the entries (benchmarks compare the two). */
+  useTiles?: boolean;
+}
+
+/** How long a full tile found missing is not asked for again (it is derived data: written later). */
+const MISSING_TILE_TTL_MS = 30_000;
+
+/** What a tree reader does for one proof (the benchmark counts them). */
+export interface TreeReaderOptions {
+  /**
+   * The tree size the nodes are read for (a stored checkpoint's): nodes under full hash tiles are
+   * then computed from the stored tiles (about one read per 8 levels), the rest read from entries.
+   */
+  size?: number;
 }
 
 interface CachedNodes {
@@ -80,9 +98,14 @@ export class LedgerStore {
   readonly dataKeys: Collection<DataKeyDoc>;
   readonly erasures: Collection<ErasureDoc>;
   readonly keyEpochs: Collection<KeyEpochDoc>;
+  readonly tiles: Collection<TileDoc>;
   private multiGetMode: 'in' | 'point' | undefined;
   private readonly nodeCache = new Map<string, CachedNodes>();
   private readonly nodeCacheSize: number;
+  private readonly tileCache = new Map<string, TileTree>();
+  private readonly tileCacheSize: number;
+  private readonly useTiles: boolean;
+  private readonly missingTiles = new Map<string, number>();
 
   constructor(
     readonly db: Db,
@@ -97,7 +120,10 @@ export class LedgerStore {
     this.dataKeys = db.collection<DataKeyDoc>(`${p}data_keys`);
     this.erasures = db.collection<ErasureDoc>(`${p}erasures`);
     this.keyEpochs = db.collection<KeyEpochDoc>(`${p}key_epochs`);
+    this.tiles = db.collection<TileDoc>(`${p}tiles`);
     this.nodeCacheSize = options.nodeCacheSize ?? 200_000;
+    this.tileCacheSize = options.tileCacheSize ?? 2_048;
+    this.useTiles = options.useTiles ?? true;
     if (options.multiGet && options.multiGet !== 'auto') this.multiGetMode = options.multiGet;
   }
 
@@ -283,33 +309,109 @@ export class LedgerStore {
     this.nodeCache.set(d._id, { leafHash: bytes(d.leafHash), nodes: d.nodes.map(bytes) });
   }
 
-  /** Forgets cached nodes (tests that alter the store behind the ledger's back). */
+  /** Forgets cached nodes and tiles (tests that alter the store behind the ledger's back). */
   clearCache(): void {
     this.nodeCache.clear();
+    this.tileCache.clear();
   }
 
   /**
-   * Tree nodes for proofs: node (level l, index i) lives on entry (i + 1) * 2^l - 1. A proof's
-   * O(log n) nodes cost one batched read (cache misses only).
+   * Tree nodes for proofs. With `size`, nodes under full hash tiles come from the stored tiles
+   * (one point read per tile, all at once; cached, as tiles never change); the others, and those
+   * of a tile not stored (yet), from the entries: node (level l, index i) lives on entry
+   * (i + 1) * 2^l - 1, one point read each, all at once (cache misses only).
    */
-  treeReader(chain: string): TreeReader {
+  treeReader(chain: string, opts: TreeReaderOptions = {}): TreeReader {
     return {
       getNodes: async (ids: readonly NodeId[]): Promise<Uint8Array[]> => {
-        const want = ids.map((id) => entryId(chain, (id.index + 1) * 2 ** id.level - 1));
-        const missing = [...new Set(want.filter((w) => !this.nodeCache.has(w)))];
-        const found = new Map<string, CachedNodes>();
-        for (const d of await this.multiGet(this.entries, missing, { _id: 1, leafHash: 1, nodes: 1 })) {
-          this.cacheNodes(d);
-          found.set(d._id, { leafHash: bytes(d.leafHash), nodes: d.nodes.map(bytes) });
+        const out = new Array<Uint8Array | undefined>(ids.length);
+        if (opts.size !== undefined && this.useTiles) {
+          const size = opts.size;
+          const positions = ids.map((id) => tilePosition(id));
+          const wanted = new Set(positions.filter((p) => tileIsFull(p.level, p.index, size)).map((p) => tileId(chain, p.level, p.index)));
+          const tiles = await this.tileTrees([...wanted]);
+          positions.forEach((p, i) => {
+            out[i] = tiles.get(tileId(chain, p.level, p.index))?.node(p.height, p.offset);
+          });
         }
-        return ids.map((id, i) => {
-          const e = this.nodeCache.get(want[i]) ?? found.get(want[i]);
-          const h = e && (id.level === 0 ? e.leafHash : e.nodes[id.level - 1]);
-          if (!h) throw new TreeError('TREE_NODE_MISSING', `node ${id.level}/${id.index} of chain ${chain} is not stored`);
-          return h;
-        });
+        const rest = ids.flatMap((id, i) => (out[i] ? [] : [{ id, i }]));
+        const fromEntries = await this.entryNodes(chain, rest.map((r) => r.id));
+        rest.forEach((r, k) => (out[r.i] = fromEntries[k]));
+        return out as Uint8Array[];
       },
     };
+  }
+
+  /** Nodes read from the entries that complete them (cache first). */
+  private async entryNodes(chain: string, ids: readonly NodeId[]): Promise<Uint8Array[]> {
+    const want = ids.map((id) => entryId(chain, (id.index + 1) * 2 ** id.level - 1));
+    const missing = [...new Set(want.filter((w) => !this.nodeCache.has(w)))];
+    const found = new Map<string, CachedNodes>();
+    for (const d of await this.multiGet(this.entries, missing, { _id: 1, leafHash: 1, nodes: 1 })) {
+      this.cacheNodes(d);
+      found.set(d._id, { leafHash: bytes(d.leafHash), nodes: d.nodes.map(bytes) });
+    }
+    return ids.map((id, i) => {
+      const e = this.nodeCache.get(want[i]) ?? found.get(want[i]);
+      const h = e && (id.level === 0 ? e.leafHash : e.nodes[id.level - 1]);
+      if (!h) throw new TreeError('TREE_NODE_MISSING', `node ${id.level}/${id.index} of chain ${chain} is not stored`);
+      return h;
+    });
+  }
+
+  /** Stored full hash tiles by id (cache first; absent ones are simply not in the map). */
+  private async tileTrees(ids: string[]): Promise<Map<string, TileTree>> {
+    const out = new Map<string, TileTree>();
+    const missing: string[] = [];
+    const now = Date.now();
+    for (const id of ids) {
+      const gone = this.missingTiles.get(id);
+      if (gone !== undefined && now - gone < MISSING_TILE_TTL_MS) continue;
+      const t = this.tileCache.get(id);
+      if (t) {
+        // Most recently used last: the upper tiles every proof reads stay.
+        this.tileCache.delete(id);
+        this.tileCache.set(id, t);
+        out.set(id, t);
+      } else missing.push(id);
+    }
+    const docs = await this.multiGet(this.tiles, missing);
+    const found = new Set(docs.map((d) => d._id));
+    for (const id of missing) {
+      if (found.has(id)) this.missingTiles.delete(id);
+      else this.missingTiles.set(id, now);
+    }
+    if (this.missingTiles.size > 10_000) this.missingTiles.clear();
+    for (const doc of docs) {
+      let tree: TileTree;
+      try {
+        tree = new TileTree(bytes(doc.data));
+      } catch {
+        continue; // not a full hash tile: read from the entries instead
+      }
+      out.set(doc._id, tree);
+      this.tileCache.set(doc._id, tree);
+      if (this.tileCache.size > this.tileCacheSize) this.tileCache.delete(this.tileCache.keys().next().value as string);
+    }
+    return out;
+  }
+
+  // ---- tiles ---------------------------------------------------------------------------------
+
+  /** A stored full tile's bytes, or null. */
+  async getTile(chain: string, level: number | 'entries', index: number): Promise<Uint8Array | null> {
+    const doc = await this.tiles.findOne({ _id: tileId(chain, level, index) });
+    return doc ? bytes(doc.data) : null;
+  }
+
+  /** Stores a full tile once (derived data: a tile already stored is left alone, it has the same bytes). */
+  async putTile(chain: string, level: number | 'entries', index: number, data: Uint8Array): Promise<void> {
+    this.missingTiles.delete(tileId(chain, level, index));
+    try {
+      await this.tiles.insertOne({ _id: tileId(chain, level, index), chain, data: bin(data), createdAt: new Date().toISOString() });
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw err;
+    }
   }
 
   // ---- checkpoints ---------------------------------------------------------------------------

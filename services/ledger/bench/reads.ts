@@ -1,7 +1,7 @@
 // Read latency by chain size: entry by seq, entry by event id, inclusion proof, consistency proof,
 // served by the ledger's ReadService (the code behind its HTTP and NATS reads) from the embedded
 // store, at chain sizes 10^4, 10^5, 10^6. Chains are bulk-loaded with libs/ledger-store's
-// generateChain (valid, signed, checkpointed; one chain grown size by size) and verified with
+// generateChain (valid, signed, checkpointed, with its full hash tiles; one chain grown size by size) and verified with
 // verifyStoredChain at 10^4 (a whole-chain scan on FerretDB reads and sorts the chain in memory). Storage reads per request are counted with the MongoDB driver's command monitoring.
 // Not a test. Run: npm run build && node dist/services/ledger/bench/reads.js
 // (writes bench/results/ledger-reads.{json,md}; READ_BENCH_SIZES=10000,100000 for fewer sizes,
@@ -93,12 +93,13 @@ async function main(): Promise<void> {
       const cases: [string, LedgerStore, (svc: ReadService) => Promise<unknown>][] = [];
       // A store per size and case group, so its node cache starts empty as in a fresh replica.
       const cached = new LedgerStore(monitored.db(infra.dbName));
-      const uncached = new LedgerStore(monitored.db(infra.dbName), { nodeCacheSize: 0 });
-      await Promise.all([cached.ensureIndexes(), uncached.ensureIndexes()]);
+      // The path before hash tiles: every node from its entry, no caches (a cold replica).
+      const entriesOnly = new LedgerStore(monitored.db(infra.dbName), { nodeCacheSize: 0, useTiles: false });
+      await Promise.all([cached.ensureIndexes(), entriesOnly.ensureIndexes()]);
       cases.push(['entry by seq', cached, (svc) => svc.entry(CHAIN, { seq: random(size) })]);
       cases.push(['entry by event id', cached, (svc) => svc.entry(CHAIN, { eventId: generatedEventId(CHAIN, random(size)) })]);
       cases.push(['inclusion proof (latest checkpoint)', cached, (svc) => svc.inclusion(CHAIN, { seq: random(size) })]);
-      cases.push(['inclusion proof, no node cache', uncached, (svc) => svc.inclusion(CHAIN, { seq: random(size) })]);
+      cases.push(['inclusion proof, nodes from entries, no caches', entriesOnly, (svc) => svc.inclusion(CHAIN, { seq: random(size) })]);
       cases.push(['consistency proof (stored checkpoint -> latest)', cached, (svc) => svc.consistency(CHAIN, checkpointSizes[random(checkpointSizes.length)])]);
       for (const [name, store, op] of cases) {
         const svc = new ReadService(store, new SigningKeys(signer).verifier, config);

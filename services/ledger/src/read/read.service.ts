@@ -1,3 +1,4 @@
+// Long: every read the ledger answers (entries, pages, timelines, checkpoints, proofs) shares the checkpoint checks and error shapes kept here.
 import { HttpException, Inject, Injectable } from '@nestjs/common';
 import {
   consistencyPlan,
@@ -15,7 +16,7 @@ import {
   type EntryCore,
 } from '@clinical-ledger/chain';
 import { type CheckpointView, type ConsistencyView, type EntryPage, type EntryView as ApiEntryView, type InclusionView, parseTenant, type PatientEventsView } from '@clinical-ledger/contracts';
-import { bytes, LedgerStore, receiptOf, verifyStoredChain, type CheckpointDoc, type EntryDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
+import { bytes, LedgerStore, receiptOf, verifyStoredChain, type CheckpointDoc, type EntryDoc, type HeadDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { CONFIG } from '@clinical-ledger/platform';
 import { originFor, type LedgerConfig } from '../config';
 import { VerifierKeys } from '../keys/verifier-keys';
@@ -58,6 +59,8 @@ function asInt(v: unknown, field: string, min = 0): number {
  */
 @Injectable()
 export class ReadService {
+  private readonly verifiedNotes = new Map<string, { size: number; rootHash: string }>();
+
   constructor(
     private readonly store: LedgerStore,
     private readonly keys: VerifierKeys,
@@ -177,10 +180,19 @@ export class ReadService {
     return cp && cp.size > seq ? cp : null;
   }
 
-  private async latestTrusted(tenant: string, covering = -1): Promise<CheckpointDoc | null> {
-    const cosigned = await this.store.latestCosignedCheckpoint(tenant);
-    if (cosigned && cosigned.size > covering) return cosigned;
-    return this.store.latestCheckpoint(tenant);
+  /** The size of the checkpoint readers should trust (see latestCheckpoint), from one head read; null without one. */
+  private trustedSize(head: HeadDoc | null, covering = -1): number | null {
+    if (!head) return null;
+    if (head.cosignedSize !== undefined && head.cosignedSize >= 0 && head.cosignedSize > covering) return head.cosignedSize;
+    return head.checkpointSize >= 0 ? head.checkpointSize : null;
+  }
+
+  private async latestTrusted(tenant: string, covering = -1, head?: HeadDoc | null): Promise<CheckpointDoc | null> {
+    const h = head === undefined ? await this.store.getHead(tenant) : head;
+    const size = this.trustedSize(h, covering);
+    const cp = size === null ? null : await this.store.getCheckpoint(tenant, size);
+    // A cosigned marker without its document: the latest signed one.
+    return cp ?? (h && size !== h.checkpointSize && h.checkpointSize >= 0 ? this.store.getCheckpoint(tenant, h.checkpointSize) : null);
   }
 
   async checkpoint(tenant: string, size?: unknown): Promise<CheckpointView> {
@@ -195,33 +207,38 @@ export class ReadService {
    * The proof is checked against the checkpoint's signed root before it leaves.
    */
   async inclusion(tenant: string, ref: { seq?: unknown; eventId?: unknown }, size?: unknown): Promise<InclusionView> {
-    const doc = await this.entryDoc(tenant, ref);
-    let checkpoint: CheckpointView;
-    if (size === undefined || size === null || size === '') {
-      checkpoint = await this.latestOrConflict(tenant, doc.seq);
-      if (doc.seq >= checkpoint.size) {
-        throw new LedgerApiError(
-          409,
-          'not_checkpointed',
-          `entry ${doc.seq} of chain ${tenant} is not covered by a signed checkpoint yet (the latest covers ${checkpoint.size} entries); ask again after the next checkpoint`,
-          { seq: doc.seq, latest: checkpoint.size },
-        );
-      }
-    } else {
-      const n = asInt(size, 'size', 1);
-      if (doc.seq >= n) throw badRequest('size', `entry ${doc.seq} is not in a tree of ${n} entries`);
-      checkpoint = await this.checkpointAt(tenant, n);
+    parseTenant(tenant);
+    const latest = size === undefined || size === null || size === '';
+    const named = latest ? 0 : asInt(size, 'size', 1);
+    // Round 1, at once: the entry, and the head (latest) or the named checkpoint. Errors in the order
+    // of the sequential reads: the entry's first.
+    const [entry, other] = await Promise.allSettled([this.entryDoc(tenant, ref), latest ? this.store.getHead(tenant) : this.checkpointAt(tenant, named)]);
+    if (entry.status === 'rejected') throw entry.reason;
+    const doc = entry.value;
+    if (!latest && doc.seq >= named) throw badRequest('size', `entry ${doc.seq} is not in a tree of ${named} entries`);
+    if (other.status === 'rejected') throw other.reason;
+    // Round 2, at once: the checkpoint (latest) and the proof's nodes for its size.
+    const head = latest ? (other.value as HeadDoc | null) : null;
+    let n = latest ? (this.trustedSize(head, doc.seq) ?? 0) : named;
+    const checkpointP = latest ? this.latestOrConflict(tenant, doc.seq, head) : Promise.resolve(other.value as CheckpointView);
+    const nodesP = (size: number) => (size > doc.seq ? this.nodes(tenant, size, inclusionPlan(doc.seq, size), true) : Promise.resolve([]));
+    const [checkpoint, first] = await Promise.all([checkpointP, nodesP(n)]);
+    let tiled = first;
+    if (checkpoint.size !== n) [n, tiled] = [checkpoint.size, await nodesP(checkpoint.size)];
+    if (doc.seq >= n) {
+      throw new LedgerApiError(
+        409,
+        'not_checkpointed',
+        `entry ${doc.seq} of chain ${tenant} is not covered by a signed checkpoint yet (the latest covers ${n} entries); ask again after the next checkpoint`,
+        { seq: doc.seq, latest: n },
+      );
     }
-    const n = checkpoint.size;
-    const proof = await this.nodes(tenant, n, inclusionPlan(doc.seq, n));
+    const plan = inclusionPlan(doc.seq, n);
     const leaf = bytes(doc.leafHash);
-    try {
-      // The stored leaf hash must be the hash of the stored core, and the stored nodes must lead to the signed root.
-      if (toHex(leafHash(bytes(doc.core))) !== toHex(leaf)) throw new Error(`entry ${doc.seq}: stored leaf hash is not the hash of its stored core`);
-      verifyInclusion(doc.seq, n, leaf, proof, fromHex(checkpoint.rootHash, 32));
-    } catch (err) {
-      throw integrityError(tenant, n, err);
-    }
+    // The stored leaf hash must be the hash of the stored core, and the stored nodes must lead to the signed root.
+    if (toHex(leafHash(bytes(doc.core))) !== toHex(leaf)) throw integrityError(tenant, n, new Error(`entry ${doc.seq}: stored leaf hash is not the hash of its stored core`));
+    const root = fromHex(checkpoint.rootHash, 32);
+    const proof = await this.proven(tenant, n, plan, tiled, (p) => verifyInclusion(doc.seq, n, leaf, p, root));
     return { tenant, seq: doc.seq, eventId: doc.eventId, size: n, leafHash: toHex(leaf), proof: proof.map(toHex), rootHash: checkpoint.rootHash, checkpoint };
   }
 
@@ -242,20 +259,23 @@ export class ReadService {
     }
     const n = toCheckpoint.size;
     if (m > n) throw badRequest('from', `must not exceed the latest checkpoint's size (${n})`);
-    const fromCheckpoint = await this.checkpointAt(tenant, m);
-    const proof = await this.nodes(tenant, n, consistencyPlan(m, n));
-    try {
-      verifyConsistency(m, n, fromHex(fromCheckpoint.rootHash, 32), fromHex(toCheckpoint.rootHash, 32), proof);
-    } catch (err) {
-      throw integrityError(tenant, n, err);
-    }
+    const plan = consistencyPlan(m, n);
+    const [from_, nodes] = await Promise.allSettled([this.checkpointAt(tenant, m), this.nodes(tenant, n, plan, true)]);
+    if (from_.status === 'rejected') throw from_.reason;
+    if (nodes.status === 'rejected') throw nodes.reason;
+    const fromCheckpoint = from_.value;
+    const proof = await this.proven(tenant, n, plan, nodes.value, (p) => verifyConsistency(m, n, fromHex(fromCheckpoint.rootHash, 32), fromHex(toCheckpoint.rootHash, 32), p));
     return { tenant, from: m, to: n, proof: proof.map(toHex), fromRoot: fromCheckpoint.rootHash, toRoot: toCheckpoint.rootHash, checkpoint: toCheckpoint, fromCheckpoint };
   }
 
-  /** Stored tree nodes of a plan; a node missing below a signed size is an integrity failure, not a 404. */
-  private async nodes(tenant: string, size: number, plan: Parameters<typeof resolvePlan>[1]): Promise<Uint8Array[]> {
+  /**
+   * Stored tree nodes of a plan for a tree of `size`: with `tiles`, those under full hash tiles
+   * from the stored tiles (about one read per 8 levels), else from the entries. A node missing
+   * below a signed size is an integrity failure, not a 404.
+   */
+  private async nodes(tenant: string, size: number, plan: Parameters<typeof resolvePlan>[1], tiles: boolean): Promise<Uint8Array[]> {
     try {
-      return await resolvePlan(this.store.treeReader(tenant), plan);
+      return await resolvePlan(this.store.treeReader(tenant, tiles ? { size } : {}), plan);
     } catch (err) {
       if (err instanceof TreeError) throw integrityError(tenant, size, err);
       throw err;
@@ -263,11 +283,30 @@ export class ReadService {
   }
 
   /**
-   * The latest stored checkpoint (the latest cosigned one when it covers entry `covering`), or 409
-   * while the chain has none.
+   * A proof that `check` accepts: the one from the tiles, or else the one from the entries (a
+   * stored tile that disagrees with the signed root never decides); neither: an integrity failure.
    */
-  private async latestOrConflict(tenant: string, covering = -1): Promise<CheckpointView> {
-    const cp = await this.latestTrusted(tenant, covering);
+  private async proven(tenant: string, size: number, plan: Parameters<typeof resolvePlan>[1], tiled: Uint8Array[], check: (proof: Uint8Array[]) => void): Promise<Uint8Array[]> {
+    try {
+      check(tiled);
+      return tiled;
+    } catch {
+      const plain = await this.nodes(tenant, size, plan, false);
+      try {
+        check(plain);
+      } catch (err) {
+        throw integrityError(tenant, size, err);
+      }
+      return plain;
+    }
+  }
+
+  /**
+   * The latest stored checkpoint (the latest cosigned one when it covers entry `covering`), or 409
+   * while the chain has none. `head`: already read.
+   */
+  private async latestOrConflict(tenant: string, covering = -1, head?: HeadDoc | null): Promise<CheckpointView> {
+    const cp = await this.latestTrusted(tenant, covering, head);
     if (!cp) throw new LedgerApiError(409, 'not_checkpointed', `chain ${tenant} has no signed checkpoint yet; ask again after the first one`, { latest: null });
     return this.checked(tenant, cp);
   }
@@ -277,8 +316,16 @@ export class ReadService {
     // The cosigned form once witnesses cosigned it: the same signed text with their lines appended.
     const note = cp.cosignedNote ?? cp.note;
     try {
-      const v = verifyCheckpoint(note, this.keys.keyring, { origin: this.origin(tenant) });
-      if (v.size !== cp.size || toHex(v.rootHash) !== cp.rootHash) throw new Error(`its note says size ${v.size} root ${toHex(v.rootHash)}`);
+      // A note verified once is remembered (by its exact text and origin): it cannot change.
+      const key = `${this.origin(tenant)}\n${note}`;
+      let v = this.verifiedNotes.get(key);
+      if (!v) {
+        const r = verifyCheckpoint(note, this.keys.keyring, { origin: this.origin(tenant) });
+        v = { size: r.size, rootHash: toHex(r.rootHash) };
+        if (this.verifiedNotes.size >= 1_024) this.verifiedNotes.delete(this.verifiedNotes.keys().next().value as string);
+        this.verifiedNotes.set(key, v);
+      }
+      if (v.size !== cp.size || v.rootHash !== cp.rootHash) throw new Error(`its note says size ${v.size} root ${v.rootHash}`);
     } catch (err) {
       throw integrityError(tenant, cp.size, err, 'the stored checkpoint does not verify');
     }

@@ -1,22 +1,11 @@
 import { parseTenant } from '@clinical-ledger/contracts';
-import { Inject, Injectable } from '@nestjs/common';
-import { Binary, type Collection } from 'mongodb';
+import { Injectable } from '@nestjs/common';
 import type { NodeId } from '@clinical-ledger/chain';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
-import { CONFIG, MetricsService } from '@clinical-ledger/platform';
+import { MetricsService } from '@clinical-ledger/platform';
 import type { Counter } from 'prom-client';
-import type { LedgerConfig } from '../config';
 import { LedgerApiError, notFound } from '../read/read.service';
 import { TILE_HEIGHT, TILE_WIDTH, type TileRef } from './tile-path';
-
-/** A full tile or entry bundle, written once the first time it is read (it never changes). */
-interface TileDoc {
-  /** `<chain>/<level or "entries">/<index>`. */
-  _id: string;
-  chain: string;
-  data: Binary;
-  createdAt: string;
-}
 
 /** Largest entry an entry bundle can carry (uint16 length prefix). */
 const MAX_BUNDLE_ENTRY = 0xffff;
@@ -73,17 +62,14 @@ function encodeBundle(cores: readonly Uint8Array[]): Uint8Array {
  */
 @Injectable()
 export class TileService {
-  private readonly tiles: Collection<TileDoc>;
   private readonly served: Counter<string>;
   private readonly hashCache = new TileCache(HASH_CACHE);
   private readonly bundleCache = new TileCache(BUNDLE_CACHE);
 
   constructor(
     private readonly store: LedgerStore,
-    @Inject(CONFIG) config: LedgerConfig,
     metrics: MetricsService,
   ) {
-    this.tiles = store.db.collection<TileDoc>(`${config.LEDGER_COLLECTION_PREFIX}tiles`);
     this.served = metrics.counter('ledger_tiles_served_total', 'C2SP tiles served, by kind and where they came from', ['kind', 'source']);
   }
 
@@ -108,7 +94,7 @@ export class TileService {
     let tile = cache.get(key);
     let source = 'memory';
     if (!tile || tile.width < ref.width) {
-      ({ tile, source } = await this.load(tenant, ref, key, available));
+      ({ tile, source } = await this.load(tenant, ref, available));
       cache.set(key, tile);
     }
     this.served.inc({ kind, source });
@@ -116,12 +102,11 @@ export class TileService {
     return { data, full: ref.width === TILE_WIDTH };
   }
 
-  private async load(tenant: string, ref: TileRef, key: string, width: number): Promise<{ tile: CachedTile; source: string }> {
+  private async load(tenant: string, ref: TileRef, width: number): Promise<{ tile: CachedTile; source: string }> {
     const isBundle = ref.level === 'entries';
     if (width === TILE_WIDTH) {
-      const stored = await this.tiles.findOne({ _id: key });
-      if (stored) {
-        const data = bytes(stored.data);
+      const data = await this.store.getTile(tenant, ref.level, ref.index);
+      if (data) {
         return { tile: isBundle ? { width, cores: splitBundle(data) } : { width, hashes: data }, source: 'materialised' };
       }
     }
@@ -129,7 +114,8 @@ export class TileService {
     if (width === TILE_WIDTH) {
       const data = tile.hashes ?? encodeBundle(tile.cores ?? []);
       // Best effort: a reader that was first wrote the same bytes; a failed write is derived again.
-      await this.tiles.insertOne({ _id: key, chain: tenant, data: new Binary(data), createdAt: new Date().toISOString() }).catch(() => undefined);
+      // (the store's tiles: inclusion proofs read the same hash tiles).
+      await this.store.putTile(tenant, ref.level, ref.index, data).catch(() => undefined);
     }
     return { tile, source: 'derived' };
   }
