@@ -201,4 +201,28 @@ describe('the Helm chart (helm lint, helm template, strict schema check of every
     expect(leased.code).toBe(0);
     expect(leased.stdout).toMatch(/name: rel-clinical-ledger-ledger-writer[\s\S]*?replicas: 3[\s\S]*?type: RollingUpdate/);
   });
+
+  it('with ledger.writer.leases: the writers run LEDGER_LEASES with the pod name as replica id; streams init makes the lease bucket and no shared consumer', async () => {
+    const rendered = await template('-f', ciValues, '--set', 'ledger.writer.leases=true', '--set', 'ledger.writer.replicas=2', '--set', 'ledger.writer.leaseTtlMs=6000');
+    expect(rendered.stderr).toBe('');
+    const checked = await runTool(check, ['manifests', '--json'], { input: rendered.stdout });
+    if (checked.code !== 0) throw new Error(checked.stderr);
+    const leased = JSON.parse(checked.stdout) as K8sObject[];
+    const name = (c: string) => `rel-clinical-ledger-${c}`;
+    const get = (kind: string, n: string) => leased.find((x) => x.kind === kind && x.metadata.name === n) as K8sObject;
+    const writer = get('Deployment', name('ledger-writer'));
+    expect((writer.spec as { strategy: { type: string } }).strategy.type).toBe('RollingUpdate');
+    type Env = { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } };
+    const env = (podOf(writer).containers[0].env ?? []) as Env[];
+    const byName = (n: string) => env.filter((e) => e.name === n);
+    expect(byName('LEDGER_LEASES')).toEqual([{ name: 'LEDGER_LEASES', value: 'true' }]);
+    expect(byName('LEDGER_LEASE_TTL_MS')).toEqual([{ name: 'LEDGER_LEASE_TTL_MS', value: '6000' }]);
+    expect(byName('LEDGER_REPLICA_ID')).toEqual([{ name: 'LEDGER_REPLICA_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]);
+    // Readers hold no leases.
+    expect((podOf(get('Deployment', name('ledger-reader'))).containers[0].env ?? []).some((e) => e.name.startsWith('LEDGER_LEASE'))).toBe(false);
+    const job = leased.find((x) => x.kind === 'Job' && /streams-init/.test(x.metadata.name)) as K8sObject;
+    const init = podOf(job).containers[0] as { command?: string[]; env?: Env[] };
+    expect(init.command).toContain('--leases');
+    expect(init.env?.find((e) => e.name === 'LEDGER_LEASE_TTL_MS')?.value).toBe('6000');
+  });
 });

@@ -209,6 +209,27 @@ describe('NATS per-service permissions', () => {
     }
   });
 
+  it('lets the ledger alone take, read and list chain leases (LEDGER_LEASES), never delete or purge the bucket', async () => {
+    await new Kvm(jetstream(await as('operator'))).create('LEDGER_LEASES', { history: 1, ttl: 10_000 });
+    const kv = await new Kvm(jetstream(await as('ledger'))).open('LEDGER_LEASES');
+    const revision = await kv.create('chain.h1', 'writer-0');
+    expect(await kv.update('chain.h1', 'writer-0', revision)).toBeGreaterThan(revision);
+    expect((await kv.get('chain.h1'))?.string()).toBe('writer-0');
+    const keys: string[] = [];
+    for await (const k of await kv.keys('chain.>')) keys.push(k);
+    expect(keys).toEqual(['chain.h1']);
+    const ledger = await as('ledger');
+    for (const api of ['STREAM.DELETE.KV_LEDGER_LEASES', 'STREAM.PURGE.KV_LEDGER_LEASES', 'STREAM.UPDATE.KV_LEDGER_LEASES']) {
+      expect(await publishError(ledger, `$JS.API.${api}`)).toMatch(/permission/i);
+    }
+    for (const user of ['audit', 'intake', 'consent'] as const) {
+      const nc = await as(user);
+      expect(await publishError(nc, '$KV.LEDGER_LEASES.chain.h1')).toMatch(/permission/i);
+      expect(await publishError(nc, '$JS.API.DIRECT.GET.KV_LEDGER_LEASES.$KV.LEDGER_LEASES.chain.h1')).toMatch(/permission/i);
+      expect(await publishError(nc, '$JS.API.CONSUMER.CREATE.KV_LEDGER_LEASES.x.$KV.LEDGER_LEASES.>')).toMatch(/permission/i);
+    }
+  });
+
   it('lets audit manage and ack only its own consumers on LEDGER_ENTRIES, AUDIT and DEAD_LETTER', async () => {
     const audit = await as('audit');
     const jsm = await jetstreamManager(audit, { timeout: 2_000 });

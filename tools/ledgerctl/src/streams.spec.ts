@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, type JetStreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { LeaseBucket } from '@clinical-ledger/lease';
 import { startNatsServer, workspaceRoot, type LocalServer } from '@clinical-ledger/testing';
 import { cli } from './test/fixtures';
 
@@ -116,6 +117,25 @@ describe('ledgerctl streams init', () => {
     expect((await jsm.streams.info('OLD_LEDGER_APPEND')).config.retention).toBe('workqueue');
   });
 
+  it('with --leases: creates the LEDGER_LEASES bucket with the lease TTL and no shared ledger consumer; a second run changes nothing', async () => {
+    const ns = ['--namespace', 'leased'];
+    const env = { NATS_URL: server.url, LEDGER_LEASES: 'true', LEDGER_LEASE_TTL_MS: '6000' };
+    const first = await cli(['streams', 'init', ...ns, '--json'], { env });
+    expect(first.code).toBe(0);
+    expect(actions(first.json)['kv LEASED_LEDGER_LEASES']).toBe('created');
+    expect(actions(first.json)['consumer LEASED_LEDGER_APPEND/ledger']).toBeUndefined();
+    const kv = await jsm.streams.info('KV_LEASED_LEDGER_LEASES');
+    expect([kv.config.max_msgs_per_subject, kv.config.max_age]).toEqual([1, 6_000 * 1e6]);
+    expect((await jsm.consumers.list('LEASED_LEDGER_APPEND').next()).map((c) => c.name)).toEqual([]);
+    const again = await cli(['streams', 'init', ...ns, '--leases', '--lease-ttl-ms', '6000', '--json'], { env: { NATS_URL: server.url } });
+    expect(again.code).toBe(0);
+    expect(new Set(assetsOf(again.json).map((a) => a.action))).toEqual(new Set(['unchanged']));
+    expect(assetsOf(again.json)).toHaveLength(assetsOf(first.json).length);
+    // A new TTL is applied to the existing bucket.
+    const longer = await cli(['streams', 'init', ...ns, '--leases', '--lease-ttl-ms', '9000', '--json'], { env: { NATS_URL: server.url } });
+    expect(assetsOf(longer.json).find((a) => a.name === 'LEASED_LEDGER_LEASES')).toMatchObject({ action: 'updated', changes: [`max_age: ${6_000 * 1e6} -> ${9_000 * 1e6}`] });
+  });
+
   it('refuses replicas the server cannot hold and an unreachable server with NATS errors (status 4)', async () => {
     const r3 = await cli(['streams', 'init', '--server', server.url, '--namespace', 'rthree', '--replicas', '3', '--json']);
     expect(r3.code).toBe(4);
@@ -138,6 +158,7 @@ describe('ledgerctl streams init', () => {
       return join(dir, user);
     };
     let intake: NatsConnection | undefined;
+    let ledger: NatsConnection | undefined;
     try {
       const refused = await cli(['streams', 'init', '--server', conf.url, '--user', 'intake', '--password-file', pw('intake'), '--wait', '0', '--json']);
       expect(refused.code).toBe(4);
@@ -152,8 +173,26 @@ describe('ledgerctl streams init', () => {
       const kv = await new Kvm(jetstream(intake)).open('INTAKE_CONTROL_IDS');
       expect(await kv.create('digest-of-an-event-id', 'keyed-digest')).toBeGreaterThan(0);
       expect((await kv.get('digest-of-an-event-id'))?.string()).toBe('keyed-digest');
+
+      // With leases, the ledger (NATS_MANAGE_STREAMS=false) binds to the operator's lease bucket and
+      // takes, renews, reads, lists and hands back chain leases with its own rights.
+      expect((await cli(['streams', 'init', '--leases'], { env })).code).toBe(0);
+      ledger = await connect({ servers: conf.url, user: 'ledger', pass: passwords.ledger, inboxPrefix: '_INBOX_ledger' });
+      const leases = await LeaseBucket.open(ledger, { bucket: 'LEDGER_LEASES', ttlMs: 10_000, holder: 'writer-0' });
+      const lease = await leases.acquire('chain.h1');
+      expect(lease?.revision).toBeGreaterThan(0);
+      expect(await leases.acquire('chain.h1')).toBeUndefined();
+      expect(await lease?.renew()).toBe(true);
+      expect(await leases.owner('chain.h1')).toEqual({ holder: 'writer-0', revision: lease?.revision });
+      const keys: string[] = [];
+      for await (const k of await new Kvm(jetstream(ledger)).open('LEDGER_LEASES').then((b) => b.keys('chain.>'))) keys.push(k);
+      expect(keys).toEqual(['chain.h1']);
+      await lease?.release();
+      expect(await leases.owner('chain.h1')).toBeUndefined();
+      expect(await leases.acquire('chain.h1')).toBeDefined();
     } finally {
       await intake?.close();
+      await ledger?.close();
       await conf.remove();
     }
   });

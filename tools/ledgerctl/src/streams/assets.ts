@@ -20,6 +20,10 @@ export interface AssetOptions {
   ledgerDurable: string;
   /** Prefix of audit's consumers (AUDIT_DURABLE_PREFIX). */
   auditDurablePrefix: string;
+  /** The ledger runs with chain leases (LEDGER_LEASES=true): their KV bucket, and no shared ledger consumer. */
+  leases: boolean;
+  /** A lease's life without renewal: the LEDGER_LEASES bucket's TTL (LEDGER_LEASE_TTL_MS). */
+  leaseTtlMs: number;
 }
 
 /** The services' defaults: what a deployment without overrides runs with. */
@@ -31,6 +35,8 @@ export const DEFAULT_ASSET_OPTIONS: AssetOptions = {
   consumers: true,
   ledgerDurable: 'ledger',
   auditDurablePrefix: 'audit',
+  leases: false,
+  leaseTtlMs: 10_000,
 };
 
 export interface SystemAssets {
@@ -55,12 +61,15 @@ export function systemAssets(o: AssetOptions): SystemAssets {
         ttlMs: o.controlIdTtlDays * 24 * HOUR_MS,
         description: 'intake: HL7 event id digest -> keyed digest of the message (control id reuse)',
       },
+      // The ledger's chain leases (services/ledger/src/lease): a value not renewed within the TTL expires.
+      ...(o.leases ? [{ bucket: s.bucket('LEDGER_LEASES'), history: 1, ttlMs: o.leaseTtlMs, description: 'one writer per chain: key = chain, value = holder' }] : []),
     ],
     consumers: o.consumers
       ? [
           // LEDGER_APPEND is a work queue: one consumer per subject, so this one takes every tenant.
-          // A deployment partitioning tenants (LEDGER_TENANTS) runs with --no-consumers.
-          { stream: append, durable: o.ledgerDurable, filterSubjects: [s.appendAll()] },
+          // A deployment partitioning tenants (LEDGER_TENANTS) runs with --no-consumers. With leases each
+          // chain has its own consumer (<LEDGER_DURABLE>_<tenant>, made by its writer): this one would overlap them.
+          ...(o.leases ? [] : [{ stream: append, durable: o.ledgerDurable, filterSubjects: [s.appendAll()] }]),
           { stream: s.stream('DELIVERY_EXCEEDED'), durable: `${o.ledgerDurable}_exhausted`, filterSubjects: [`${MAX_DELIVERIES_ADVISORY}.${append}.${o.ledgerDurable}`] },
           { stream: entries, durable: `${a}-access`, filterSubjects: [s.entry('*')] },
           { stream: entries, durable: `${a}-checkpoints`, filterSubjects: [s.checkpoint('*')] },

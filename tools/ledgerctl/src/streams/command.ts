@@ -28,6 +28,8 @@ interface InitCliOptions {
   consumers: boolean;
   ledgerDurable: string;
   auditDurablePrefix: string;
+  leases?: boolean;
+  leaseTtlMs?: number;
 }
 
 export function registerStreams(program: Command, io: CliIo, print: (value: unknown, human: string) => void, setStatus: (s: number) => void): void {
@@ -71,9 +73,11 @@ export function registerStreams(program: Command, io: CliIo, print: (value: unkn
     .option('--no-consumers', 'do not declare the durable consumers (their services create them at start; use when tenants are partitioned with LEDGER_TENANTS)')
     .addOption(new Option('--ledger-durable <name>', "the ledger's consumer on LEDGER_APPEND (env LEDGER_DURABLE)").default(env['LEDGER_DURABLE'] || DEFAULT_ASSET_OPTIONS.ledgerDurable))
     .addOption(new Option('--audit-durable-prefix <prefix>', "prefix of audit's consumers (env AUDIT_DURABLE_PREFIX)").default(env['AUDIT_DURABLE_PREFIX'] || DEFAULT_ASSET_OPTIONS.auditDurablePrefix))
+    .option('--leases', 'the ledger runs with chain leases: create the LEDGER_LEASES KV bucket and no shared ledger consumer on LEDGER_APPEND (env LEDGER_LEASES=true)')
+    .addOption(envInt('--lease-ttl-ms <ms>', "the LEDGER_LEASES bucket's TTL: a chain lease not renewed this long expires", 'LEDGER_LEASE_TTL_MS', DEFAULT_ASSET_OPTIONS.leaseTtlMs, 1_000, 3_600_000))
     .option('--json', 'machine-readable output')
     .action(async (o: InitCliOptions) => {
-      const int = (key: 'replicas' | 'appendMaxAgeHours' | 'deadLetterMaxAgeHours' | 'controlIdTtlDays') => o[key] ?? envInts[key]();
+      const int = (key: 'replicas' | 'appendMaxAgeHours' | 'deadLetterMaxAgeHours' | 'controlIdTtlDays' | 'leaseTtlMs') => o[key] ?? envInts[key]();
       if (o.namespace && !/^[a-z0-9_-]+$/.test(o.namespace)) throw new InputError('USAGE', `--namespace must be of [a-z0-9_-], not "${o.namespace}"`);
       const report = await initStreams(
         { servers: o.server, waitMs: o.wait, ...(o.user ? { user: o.user } : {}), ...(o.passwordFile ? { passwordFile: o.passwordFile } : {}), ...(o.creds ? { credsFile: o.creds } : {}) },
@@ -86,6 +90,8 @@ export function registerStreams(program: Command, io: CliIo, print: (value: unkn
           consumers: o.consumers,
           ledgerDurable: o.ledgerDurable,
           auditDurablePrefix: o.auditDurablePrefix,
+          leases: o.leases ?? env['LEDGER_LEASES'] === 'true',
+          leaseTtlMs: int('leaseTtlMs'),
         },
       );
       print(report, renderInit(report));
