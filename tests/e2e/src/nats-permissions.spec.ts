@@ -252,11 +252,15 @@ describe('NATS per-service permissions', () => {
     }
   });
 
-  describe('the services, each connected as its own user', () => {
+  // Also with the ledger's chain leases (LEDGER_LEASES=true, as ledger.writer.leases in the chart):
+  // the lease bucket and the per-chain consumer must work under the ledger user's rights.
+  describe.each([
+    { leases: false, tenant: 'hosp-a' },
+    { leases: true, tenant: 'hosp-b' },
+  ])('the services, each connected as its own user (leases: $leases)', ({ leases, tenant }) => {
     const auth = testAuth();
     let mongo: LocalServer;
     const running: ServiceProcess[] = [];
-    const tenant = 'hosp-a';
     const svc = (name: ServiceName) => running.find((r) => r.name === name) as ServiceProcess;
     async function http(name: ServiceName, method: string, path: string, token: string, body?: unknown, type = 'application/json') {
       const res = await fetch(`${svc(name).url}${path}`, { method, headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': type } : {}) }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
@@ -268,11 +272,16 @@ describe('NATS per-service permissions', () => {
       // Declared by the operator: the services may not create streams or buckets.
       const kvm = new Kvm(jetstream(await as('operator')));
       await kvm.create('INTAKE_CONTROL_IDS', { history: 1 });
+      if (leases) {
+        // As `ledgerctl streams init --leases` leaves it: the lease bucket, no shared ledger consumer.
+        await kvm.create('LEDGER_LEASES', { history: 1, ttl: 10_000 });
+        await (await jetstreamManager(await as('operator'))).consumers.delete('LEDGER_APPEND', 'ledger').catch(() => undefined);
+      }
       const dir = mkdtempSync(join(tmpdir(), 'nats-users-'));
       const keys = ledgerTestKeys('nats-users');
       const common = { NATS_URL: server.url, NATS_MANAGE_STREAMS: 'false', MONGO_URL: mongo.url, MONGO_DB: 'nats_users', LOG_LEVEL: 'warn', INTAKE_MLLP_PORT: '0', ...auth.env };
       const extra: Partial<Record<ServiceName, Record<string, string>>> = {
-        ledger: { ...keys.ledgerEnv, LEDGER_CHECKPOINT_INTERVAL_MS: '300' },
+        ledger: { ...keys.ledgerEnv, LEDGER_CHECKPOINT_INTERVAL_MS: '300', ...(leases ? { LEDGER_LEASES: 'true', LEDGER_REPLICA_ID: 'ledger-writer-0', LEDGER_LEASE_SCAN_MS: '200' } : {}) },
         consent: { CONSENT_DEFAULT: 'permit-treatment' },
         intake: { INTAKE_PSEUDONYM_SECRETS_FILE: pseudonymSecretsFile({ [tenant]: randomBytes(32) }) },
         audit: { ...keys.auditEnv, AUDIT_POLL_INTERVAL_MS: '0' },
@@ -330,7 +339,7 @@ describe('NATS per-service permissions', () => {
       const replay = await http('ledger', 'POST', `/v1/admin/chains/${tenant}/deadletters/replay`, admin, { seqs: [first.seq] });
       expect(replay).toMatchObject({ status: 200, body: { replayed: [{ seq: first.seq, msgId: poison.id }], failed: [] } });
       await eventually(async () => (await listed()).some((d) => d.msgId === poison.id && d.seq > first.seq), 30_000, 'dead-lettered again');
-      const consumer = await (await jetstreamManager(await as('operator'))).consumers.info('LEDGER_APPEND', 'ledger');
+      const consumer = await (await jetstreamManager(await as('operator'))).consumers.info('LEDGER_APPEND', leases ? `ledger_${tenant}` : 'ledger');
       expect(consumer.config.max_deliver).toBe(10);
       for (const r of running) expect(r.output()).not.toMatch(/Permissions Violation|dead letter not stored/i);
     });
