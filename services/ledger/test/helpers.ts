@@ -58,7 +58,13 @@ export type InProcessLedger = Awaited<ReturnType<typeof startInProcess>>;
 /** The ledger in this process, once its append consumer runs. */
 export async function startConsuming(env: Record<string, string>, timeoutMs = 15_000): Promise<InProcessLedger> {
   const ledger = await startInProcess(env);
-  await eventually(() => ledger.transport?.isRunning() === true, timeoutMs, 'append consumer running');
+  try {
+    await eventually(() => ledger.transport?.isRunning() === true, timeoutMs, 'append consumer running');
+  } catch (err) {
+    // Nobody else holds it: left open, its HTTP server and timers keep Jest from ever exiting.
+    await ledger.close();
+    throw err;
+  }
   return ledger;
 }
 
