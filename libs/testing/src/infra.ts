@@ -83,7 +83,8 @@ function withEnv(infra: Omit<Infra, 'env'>): Infra {
     // `this`, not the servers' record: a copy with another address (`{ ...infra, natsUrl: proxy.url }`,
     // NATS behind a fault proxy) gets the env of that address.
     env(this: Infra, extra = {}) {
-      return { NATS_URL: this.natsUrl, NATS_NAMESPACE: this.namespace, MONGO_URL: this.mongoUrl, MONGO_DB: this.dbName, ...extra };
+      // Services a test starts listen on loopback only (the config's default is every interface).
+      return { NATS_URL: this.natsUrl, NATS_NAMESPACE: this.namespace, MONGO_URL: this.mongoUrl, MONGO_DB: this.dbName, HTTP_HOST: '127.0.0.1', ...extra };
     },
   };
 }
