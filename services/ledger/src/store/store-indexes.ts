@@ -1,4 +1,4 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
 import { LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
  * the unique indexes are what make them safe.
  */
 @Injectable()
-export class StoreIndexes implements OnModuleInit {
+export class StoreIndexes implements OnModuleInit, OnApplicationShutdown {
   private done = false;
   private resolveReady!: () => void;
   private readonly readyPromise = new Promise<void>((r) => (this.resolveReady = r));
@@ -35,7 +35,8 @@ export class StoreIndexes implements OnModuleInit {
           return;
         } catch (err) {
           if (attempt % 10 === 0) this.logger.warn({ err: String(err) }, 'ledger store not ready; retrying');
-          await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** Math.min(attempt, 5))));
+          if (this.stopped) return;
+          await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** Math.min(attempt, 5))).unref());
         }
       }
     })();
@@ -59,5 +60,11 @@ export class StoreIndexes implements OnModuleInit {
 
   stop(): void {
     this.stopped = true;
+  }
+
+  // A retry still waiting when the app closes would go on against a closed client for ever (and keep
+  // the process, a test runner included, from exiting).
+  onApplicationShutdown(): void {
+    this.stop();
   }
 }
