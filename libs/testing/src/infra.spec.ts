@@ -31,12 +31,13 @@ describe('startInfra', () => {
       expect(infra.route).toBe('env');
       expect(infra.natsUrl).toBe('nats://example:4222');
       expect(infra.namespace).toMatch(/^ns_[0-9a-f]{8}$/);
-      // The env map a service needs, with the caller's extras on top.
+      // The env map a service needs (listening on loopback only), with the caller's extras on top.
       expect(infra.env({ LOG_LEVEL: 'warn', MONGO_DB: 'mine' })).toEqual({
         NATS_URL: 'nats://example:4222',
         NATS_NAMESPACE: infra.namespace,
         MONGO_URL: 'mongodb://example:27017/',
         MONGO_DB: 'mine',
+        HTTP_HOST: '127.0.0.1',
         LOG_LEVEL: 'warn',
       });
       // ownServers overrides the environment: fault tests need servers they can stop.
