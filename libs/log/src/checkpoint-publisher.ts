@@ -153,7 +153,9 @@ export class CheckpointPublisher {
 
   private async publishOne(cp: StoredCheckpoint): Promise<void> {
     await this.o.publish(cp);
-    await this.o.store.markCheckpointPublished(cp.chain, cp.size);
+    // Under the chain's lock, like the witnesses' putCosigned on the same document: FerretDB applies
+    // an update as read-modify-write, so the two at once could lose the cosignature (seen under load).
+    await this.o.heads.exclusive(cp.chain, () => this.o.store.markCheckpointPublished(cp.chain, cp.size));
   }
 
   /** Stored checkpoints that never reached the bus, oldest first; the chain stays pending until all are out. */
