@@ -357,6 +357,8 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       const bobSeq = (await store.getEntryByEventId(tenant, bob.id))?.seq as number;
       expect((await http(`/v1/chains/${tenant}/entries/${aliceSeq}`, aliceApp)).status).toBe(200);
       expect((await http(`/v1/chains/${tenant}/receipts/${encodeURIComponent(alice.id)}`, aliceApp)).status).toBe(200);
+      // A proof needs a checkpoint covering alice's entry (409 until the next one is signed).
+      await eventually(async () => (await http(`/v1/chains/${tenant}/proofs/inclusion?seq=${aliceSeq}`, aliceApp)).status !== 409, 15_000, 'a checkpoint covering alice');
       expect((await http(`/v1/chains/${tenant}/proofs/inclusion?seq=${aliceSeq}`, aliceApp)).status).toBe(200);
       expect((await http(`/v1/chains/${tenant}/entries/${bobSeq}`, aliceApp)).status).toBe(403);
       expect((await http(`/v1/chains/${tenant}/events/${encodeURIComponent(bob.id)}`, aliceApp)).status).toBe(403);
