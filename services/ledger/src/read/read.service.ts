@@ -20,7 +20,6 @@ import { bytes, LedgerStore, receiptOf, verifyStoredChain, type CheckpointDoc, t
 import { CONFIG } from '@clinical-ledger/platform';
 import { originFor, type LedgerConfig } from '../config';
 import { VerifierKeys } from '../keys/verifier-keys';
-import { ServedCheckpoints } from './served-checkpoints';
 
 /** A typed API error, the same over HTTP (status + body) and NATS (body). */
 export class LedgerApiError extends HttpException {
@@ -61,8 +60,6 @@ function asInt(v: unknown, field: string, min = 0): number {
 @Injectable()
 export class ReadService {
   private readonly verifiedNotes = new Map<string, { size: number; rootHash: string }>();
-  /** "latest" never goes below a checkpoint this replica already served (see ServedCheckpoints). */
-  private readonly served = new ServedCheckpoints();
 
   constructor(
     private readonly store: LedgerStore,
@@ -183,26 +180,19 @@ export class ReadService {
     return cp && cp.size > seq ? cp : null;
   }
 
-  /** The latest signed size, from one head read, never below what this replica served already; -1 without one. */
-  private signedSize(tenant: string, head: HeadDoc | null): number {
-    return Math.max(head?.checkpointSize ?? -1, this.served.floor(tenant).signed);
-  }
-
   /** The size of the checkpoint readers should trust (see latestCheckpoint), from one head read; null without one. */
-  private trustedSize(tenant: string, head: HeadDoc | null, covering = -1): number | null {
-    const cosigned = Math.max(head?.cosignedSize ?? -1, this.served.floor(tenant).cosigned);
-    if (cosigned >= 0 && cosigned > covering) return cosigned;
-    const signed = this.signedSize(tenant, head);
-    return signed >= 0 ? signed : null;
+  private trustedSize(head: HeadDoc | null, covering = -1): number | null {
+    if (!head) return null;
+    if (head.cosignedSize !== undefined && head.cosignedSize >= 0 && head.cosignedSize > covering) return head.cosignedSize;
+    return head.checkpointSize >= 0 ? head.checkpointSize : null;
   }
 
   private async latestTrusted(tenant: string, covering = -1, head?: HeadDoc | null): Promise<CheckpointDoc | null> {
     const h = head === undefined ? await this.store.getHead(tenant) : head;
-    const size = this.trustedSize(tenant, h, covering);
+    const size = this.trustedSize(h, covering);
     const cp = size === null ? null : await this.store.getCheckpoint(tenant, size);
     // A cosigned marker without its document: the latest signed one.
-    const signed = this.signedSize(tenant, h);
-    return cp ?? (size !== signed && signed >= 0 ? this.store.getCheckpoint(tenant, signed) : null);
+    return cp ?? (h && size !== h.checkpointSize && h.checkpointSize >= 0 ? this.store.getCheckpoint(tenant, h.checkpointSize) : null);
   }
 
   async checkpoint(tenant: string, size?: unknown): Promise<CheckpointView> {
@@ -229,7 +219,7 @@ export class ReadService {
     if (other.status === 'rejected') throw other.reason;
     // Round 2, at once: the checkpoint (latest) and the proof's nodes for its size.
     const head = latest ? (other.value as HeadDoc | null) : null;
-    let n = latest ? (this.trustedSize(tenant, head, doc.seq) ?? 0) : named;
+    let n = latest ? (this.trustedSize(head, doc.seq) ?? 0) : named;
     const checkpointP = latest ? this.latestOrConflict(tenant, doc.seq, head) : Promise.resolve(other.value as CheckpointView);
     const nodesP = (size: number) => (size > doc.seq ? this.nodes(tenant, size, inclusionPlan(doc.seq, size), true) : Promise.resolve([]));
     const [checkpoint, first] = await Promise.all([checkpointP, nodesP(n)]);
@@ -339,7 +329,6 @@ export class ReadService {
     } catch (err) {
       throw integrityError(tenant, cp.size, err, 'the stored checkpoint does not verify');
     }
-    this.served.note(tenant, cp.size, cp.cosignedNote !== undefined);
     return { tenant, origin: this.origin(tenant), size: cp.size, rootHash: cp.rootHash, note, stored: true, cosignedBy: cp.cosigners ?? [] };
   }
 
