@@ -1,9 +1,9 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { MongoClient } from 'mongodb';
 import { Ed25519Signer, Keyring, verifyCheckpoint } from '@clinical-ledger/chain';
 import type { LedgerEvent } from '@clinical-ledger/contracts';
 import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
-import { eventually, startInfra, testPseudonym, type Infra } from '@clinical-ledger/testing';
+import { eventually, startInfra, testEvent, testPseudonym, type Infra } from '@clinical-ledger/testing';
 import pino from 'pino';
 import { Appender } from './appender';
 import { CheckpointPublisher, type StoredCheckpoint } from './checkpoint-publisher';
@@ -30,18 +30,9 @@ describe('Appender (real Mongo wire server)', () => {
   };
   const appender = (opts: { batchMax?: number } = {}) =>
     new Appender({ store, dataKeys: new DataKeyService(store, kek), erasure: noErasures, signer: () => signer, logger, batchMax: opts.batchMax ?? 200 });
-  const event = (tenant: string, n: number, id = `${tenant}:evt-${randomUUID()}`): LedgerEvent => ({
-    specversion: '1.0',
-    id,
-    source: 'urn:test:his',
-    type: 'org.hl7.v2.oru.r01',
-    subject: testPseudonym(n % 20),
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json',
-    tenant,
-    dataclass: 'lab',
-    data: { n },
-  });
+  // libs/testing's event, with the subject spread over 20 patients and `n` as its data.
+  const event = (tenant: string, n: number, id?: string): LedgerEvent =>
+    testEvent(tenant, { subject: testPseudonym(n % 20), data: { n }, ...(id ? { id } : {}) });
   const verify = (chain: string) => verifyStoredChain(store, chain, keyring, { origin: `test/${chain}` });
 
   beforeAll(async () => {
