@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { AckPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { NATS_SERVER_VERSION, startNatsServer, writeBenchResult } from '@clinical-ledger/testing';
+import { NATS_SERVER_VERSION, runBenchMain, startNatsServer, writeBenchResult } from '@clinical-ledger/testing';
 
 interface Config {
   name: string;
@@ -134,10 +134,4 @@ async function main(): Promise<void> {
   writeBenchResult('bus', report, `${md}\n`);
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`bus bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBenchMain(main);

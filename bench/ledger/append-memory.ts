@@ -4,15 +4,13 @@
 // Not a test. Run: npm run build && node dist/bench/ledger/append-memory.js
 // (LEDGER_BENCH_MEMORY_EVENTS, default 1,000,000; writes bench/results/ledger-memory.{json,md}).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { Ed25519Signer } from '@clinical-ledger/chain';
 import type { LedgerEvent } from '@clinical-ledger/contracts';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
 import { Appender, DataKeyService, FileKekProvider, type ErasureSteps } from '@clinical-ledger/log';
-import { ferretDbDescription, startInfra, testPseudonym, workspaceRoot } from '@clinical-ledger/testing';
+import { ferretDbDescription, runBenchMain, startInfra, testEvent, testPseudonym, writeBenchResult } from '@clinical-ledger/testing';
 import pino from 'pino';
 
 const EVENTS = Number(process.env['LEDGER_BENCH_MEMORY_EVENTS'] ?? 1_000_000);
@@ -45,18 +43,8 @@ export async function runAppendMemory(): Promise<void> {
     signer: () => signer,
     logger: pino({ level: 'warn' }),
   });
-  const event = (i: number): LedgerEvent => ({
-    specversion: '1.0',
-    id: `mem:e-${i.toString(36)}`,
-    source: 'urn:bench',
-    type: 'org.hl7.v2.oru.r01',
-    subject: testPseudonym(i % 5_000),
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json',
-    tenant: 'mem',
-    dataclass: 'lab',
-    data: { observation: 'HGB', value: i % 30, note: 'x'.repeat(200) },
-  });
+  const event = (i: number): LedgerEvent =>
+    testEvent('mem', { id: `mem:e-${i.toString(36)}`, source: 'urn:bench', subject: testPseudonym(i % 5_000), data: { observation: 'HGB', value: i % 30, note: 'x'.repeat(200) } });
   let peak = 0;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 1_000);
   const marks: Mark[] = [];
@@ -100,11 +88,9 @@ export async function runAppendMemory(): Promise<void> {
     eventsPerSec: Math.round(EVENTS / seconds),
     marks,
   };
-  const out = join(workspaceRoot(), 'bench', 'results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'ledger-memory.json'), `${JSON.stringify(report, null, 2)}\n`);
-  writeFileSync(
-    join(out, 'ledger-memory.md'),
+  writeBenchResult(
+    'ledger-memory',
+    report,
     [
       '# Appender memory as a chain grows',
       '',
@@ -118,12 +104,4 @@ export async function runAppendMemory(): Promise<void> {
   );
 }
 
-if (require.main === module) {
-  runAppendMemory().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runBenchMain(runAppendMemory);

@@ -8,16 +8,15 @@
 // concern (entries alone, and everything the ledger writes per event), the one-core encode + sign
 // ceiling, the ledger's peak RSS, and old duplicates after a restart against a no-restart control.
 // Not a test. Run: npm run bench -- ledger (writes bench/results/ledger.{json,md}).
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
 import { encodeCore, Ed25519Signer, type EntryCore } from '@clinical-ledger/chain';
 import { eventHeader, Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
 import { DURABLE, ENTRY_INSERT_CHUNK, entryId, eventKey, LedgerStore, type EntryDoc, type EventIdDoc, type PayloadDoc } from '@clinical-ledger/ledger-store';
-import { ferretDbDescription, ledgerTestKeys, spawnService, startInfra, testAuth, testPseudonym, workspaceRoot, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
+import { ferretDbDescription, ledgerTestKeys, runBenchMain, spawnService, startInfra, testAuth, testEvent, testPseudonym, writeBenchResult, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
 
 const SECONDS = Number(process.env['LEDGER_BENCH_SECONDS'] ?? 60);
 const WARMUP_S = 5;
@@ -66,19 +65,14 @@ interface DuplicateResult {
   load: [number, number];
 }
 
+/** A lab result with a deterministic id (resends must carry the recorded event's id) and a ~200-byte body. */
 function event(tenant: string, i: number, tag = 'bench'): LedgerEvent {
-  return {
-    specversion: '1.0',
+  return testEvent(tenant, {
     id: `${tenant}:${tag}-${i.toString(36)}`,
     source: 'urn:bench',
-    type: 'org.hl7.v2.oru.r01',
     subject: testPseudonym(i % 500),
-    time: new Date().toISOString(),
-    datacontenttype: 'application/json',
-    tenant,
-    dataclass: 'lab',
     data: { observation: 'HGB', value: 13 + (i % 30) / 10, unit: 'g/dL', note: 'x'.repeat(200) },
-  };
+  });
 }
 
 const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : NaN);
@@ -347,7 +341,6 @@ function encodeSignCeiling(): number {
 }
 
 export async function runLedgerBench(): Promise<void> {
-  const root = workspaceRoot();
   const infra = await startInfra({ name: 'ledger-bench' });
   const nc = await connect({ servers: infra.natsUrl });
   const mongo = new MongoClient(infra.mongoUrl);
@@ -399,9 +392,6 @@ export async function runLedgerBench(): Promise<void> {
     storeRaw,
     ...(duplicates ? { duplicates } : {}),
   };
-  const out = join(root, 'bench', 'results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'ledger.json'), `${JSON.stringify(report, null, 2)}\n`);
   const lines = [
     '# Ledger throughput (end to end, sustained)',
     '',
@@ -435,15 +425,7 @@ export async function runLedgerBench(): Promise<void> {
         ]
       : []),
   ];
-  writeFileSync(join(out, 'ledger.md'), lines.join('\n'));
+  writeBenchResult('ledger', report, lines.join('\n'));
 }
 
-if (require.main === module) {
-  runLedgerBench().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runBenchMain(runLedgerBench);

@@ -5,12 +5,10 @@
 // Not a test. Run: npm run build && node dist/bench/store/store-options.js
 // (writes bench/results/store-options.{json,md}; STORE_BENCH_DOCS sets the documents per insert case).
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { Binary, MongoClient } from 'mongodb';
 import { DURABLE, ENTRY_INSERT_CHUNK, entryId, LedgerStore, type EntryDoc } from '@clinical-ledger/ledger-store';
-import { ferretDbDescription, startFerretDb, workspaceRoot, type FerretDbBackend } from '@clinical-ledger/testing';
+import { ferretDbDescription, runBenchMain, startFerretDb, writeBenchResult, type FerretDbBackend } from '@clinical-ledger/testing';
 
 interface OptionResult {
   store: string;
@@ -106,9 +104,6 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify(r)}\n`);
   }
   const report = { suite: 'store-options', generatedAt: new Date().toISOString(), node: process.version, cpus: cpus().length, loadAverage: [load0, loadavg()[0]], results };
-  const out = join(workspaceRoot(), 'bench', 'results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'store-options.json'), `${JSON.stringify(report, null, 2)}\n`);
   const lines = [
     '# Embedded store options',
     '',
@@ -119,13 +114,7 @@ async function main(): Promise<void> {
     ...results.map((r) => `| ${r.store} | ${r.insert1WriterDocsPerSec} | ${r.insert8WritersDocsPerSec} | ${r.byIdP50Ms} / ${r.byIdP99Ms} | ${r.byEventIdP50Ms} / ${r.byEventIdP99Ms} |`),
     '',
   ];
-  writeFileSync(join(out, 'store-options.md'), lines.join('\n'));
+  writeBenchResult('store-options', report, lines.join('\n'));
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBenchMain(main);

@@ -65,8 +65,20 @@ export function runBrowserBench(name: string, stack: Omit<StackOptions, 'env'>, 
       await infra.close();
     }
   };
-  run().catch((err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  });
+  runBenchMain(run);
+}
+
+/**
+ * Runs a benchmark script's main function: exit 0 once it resolves, else the error's stack on stderr
+ * and exit 1 (each bench is its own process and `npm run bench` goes by the exit code; exiting also
+ * ends a run whose clients left a handle open).
+ */
+export function runBenchMain(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -8,7 +8,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { cpus, loadavg } from 'node:os';
 import { Subjects } from '@clinical-ledger/contracts';
-import { median, startInfra, startStack, testEvent, testPseudonym, writeBenchResult } from '@clinical-ledger/testing';
+import { median, runBenchMain, startInfra, startStack, testEvent, testPseudonym, writeBenchResult } from '@clinical-ledger/testing';
 
 const TENANT = 'bench-patient-live';
 const RUNS = Number(process.env['PATIENT_LIVE_BENCH_RUNS'] ?? 20);
@@ -106,7 +106,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+runBenchMain(main);

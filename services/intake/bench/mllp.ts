@@ -6,7 +6,7 @@
 // highest rate whose ACK p99 stays under 50 ms. Bounded: a fixed number of messages per case.
 // Run: npm run bench intake  (or npm run build && node dist/services/intake/bench/mllp.js)  (writes bench/results/intake-mllp.{json,md})
 import { loadConfig, startService } from '@clinical-ledger/platform';
-import { startInfra, testAuth } from '@clinical-ledger/testing';
+import { runBenchMain, startInfra, testAuth } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect, Socket } from 'node:net';
@@ -238,7 +238,4 @@ async function main(): Promise<void> {
   process.stdout.write(`${rows.join('\n')}\n`);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
-  process.exit(1);
-});
+runBenchMain(main);

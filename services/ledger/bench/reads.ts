@@ -6,13 +6,11 @@
 // Not a test. Run: npm run build && node dist/services/ledger/bench/reads.js
 // (writes bench/results/ledger-reads.{json,md}; READ_BENCH_SIZES=10000,100000 for fewer sizes,
 // READ_BENCH_REQUESTS for the requests per case, default 2000).
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
 import { Ed25519Signer, Keyring } from '@clinical-ledger/chain';
 import { generateChain, generatedEventId, LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
-import { ferretDbDescription, startInfra, workspaceRoot } from '@clinical-ledger/testing';
+import { ferretDbDescription, runBenchMain, startInfra, writeBenchResult } from '@clinical-ledger/testing';
 import type { LedgerConfig } from '../src/config';
 import { SigningKeys } from '../src/keys/signing-keys';
 import { ReadService } from '../src/read/read.service';
@@ -48,7 +46,6 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const sizes = (process.env['READ_BENCH_SIZES'] ?? '10000,100000,1000000').split(',').map(Number);
   const requests = Number(process.env['READ_BENCH_REQUESTS'] ?? 2_000);
-  const root = workspaceRoot();
   const load0 = loadavg()[0];
   const infra = await startInfra({ name: 'read-bench' });
   const loader = await MongoClient.connect(infra.mongoUrl);
@@ -155,9 +152,6 @@ async function main(): Promise<void> {
     results,
     flatness,
   };
-  const out = join(root, 'bench', 'results');
-  mkdirSync(out, { recursive: true });
-  writeFileSync(join(out, 'ledger-reads.json'), `${JSON.stringify(report, null, 2)}\n`);
   const lines = [
     '# Ledger reads by chain size',
     '',
@@ -176,13 +170,7 @@ async function main(): Promise<void> {
     ...generated.map((g) => `- ${g.size.toLocaleString('en-US')}: ${g.entriesPerSecond.toLocaleString('en-US')} entries/s (${g.generateSeconds} s); ${g.verified}`),
     '',
   ];
-  writeFileSync(join(out, 'ledger-reads.md'), lines.join('\n'));
+  writeBenchResult('ledger-reads', report, lines.join('\n'));
 }
 
-main().then(
-  () => process.exit(0),
-  (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+runBenchMain(main);
