@@ -5,19 +5,7 @@ import { createHash, generateKeyPairSync, hash as rawHash, sign as rawSign, veri
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
-import {
-  consistencyProof,
-  Ed25519Signer,
-  encodeCore,
-  Frontier,
-  inclusionProof,
-  Keyring,
-  leafHash,
-  MemoryTreeStore,
-  toHex,
-  verifyChain,
-  type EntryCore,
-} from '@clinical-ledger/chain';
+import { consistencyProof, Ed25519Signer, encodeCore, Frontier, inclusionProof, Keyring, leafHash, MemoryTreeStore, toHex, verifyChain, type EntryCore } from '@clinical-ledger/chain';
 
 export interface BenchResult {
   name: string;

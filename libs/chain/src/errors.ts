@@ -12,12 +12,7 @@ export class ChainError<C extends string = string> extends Error {
   }
 }
 
-export type JcsErrorCode =
-  | 'JCS_UNDEFINED'
-  | 'JCS_NON_FINITE_NUMBER'
-  | 'JCS_UNSUPPORTED_TYPE'
-  | 'JCS_LONE_SURROGATE'
-  | 'JCS_CYCLE';
+export type JcsErrorCode = 'JCS_UNDEFINED' | 'JCS_NON_FINITE_NUMBER' | 'JCS_UNSUPPORTED_TYPE' | 'JCS_LONE_SURROGATE' | 'JCS_CYCLE';
 /** A value cannot be represented as RFC 8785 canonical JSON (I-JSON). */
 export class JcsError extends ChainError<JcsErrorCode> {}
 
@@ -29,13 +24,7 @@ export type EntryErrorCode = 'ENTRY_NOT_UTF8' | 'ENTRY_NOT_JSON' | 'ENTRY_NOT_CA
 /** Stored entry bytes are not a canonical, well-formed entry core. */
 export class EntryError extends ChainError<EntryErrorCode> {}
 
-export type KeyErrorCode =
-  | 'KEY_BAD_NAME'
-  | 'KEY_BAD_FORMAT'
-  | 'KEY_BAD_ALGORITHM'
-  | 'KEY_HASH_MISMATCH'
-  | 'KEY_DUPLICATE_KID'
-  | 'KEY_UNKNOWN_KID';
+export type KeyErrorCode = 'KEY_BAD_NAME' | 'KEY_BAD_FORMAT' | 'KEY_BAD_ALGORITHM' | 'KEY_HASH_MISMATCH' | 'KEY_DUPLICATE_KID' | 'KEY_UNKNOWN_KID';
 /** Bad key material, key strings or key ids. */
 export class KeyError extends ChainError<KeyErrorCode> {}
 
@@ -43,36 +32,15 @@ export type TreeErrorCode = 'TREE_BAD_SIZE' | 'TREE_BAD_INDEX' | 'TREE_NODE_MISS
 /** Bad tree coordinates, a node missing from storage or an inconsistent frontier state. */
 export class TreeError extends ChainError<TreeErrorCode> {}
 
-export type ProofErrorCode =
-  | 'PROOF_BAD_SIZE'
-  | 'PROOF_INDEX_OUT_OF_RANGE'
-  | 'PROOF_SIZES_REVERSED'
-  | 'PROOF_WRONG_LENGTH'
-  | 'PROOF_BAD_HASH_LENGTH'
-  | 'PROOF_ROOT_MISMATCH';
+export type ProofErrorCode = 'PROOF_BAD_SIZE' | 'PROOF_INDEX_OUT_OF_RANGE' | 'PROOF_SIZES_REVERSED' | 'PROOF_WRONG_LENGTH' | 'PROOF_BAD_HASH_LENGTH' | 'PROOF_ROOT_MISMATCH';
 /** An inclusion or consistency proof failed to verify. */
 export class ProofError extends ChainError<ProofErrorCode> {}
 
-export type NoteErrorCode =
-  | 'NOTE_INVALID_UTF8'
-  | 'NOTE_CONTROL_CHARACTER'
-  | 'NOTE_BAD_TEXT'
-  | 'NOTE_NO_SIGNATURE_BLOCK'
-  | 'NOTE_BAD_SIGNATURE_LINE'
-  | 'NOTE_TOO_MANY_SIGNATURES'
-  | 'NOTE_INVALID_SIGNATURE'
-  | 'NOTE_UNVERIFIED';
+export type NoteErrorCode = 'NOTE_INVALID_UTF8' | 'NOTE_CONTROL_CHARACTER' | 'NOTE_BAD_TEXT' | 'NOTE_NO_SIGNATURE_BLOCK' | 'NOTE_BAD_SIGNATURE_LINE' | 'NOTE_TOO_MANY_SIGNATURES' | 'NOTE_INVALID_SIGNATURE' | 'NOTE_UNVERIFIED';
 /** A C2SP signed note is malformed, unsigned by any known key, or carries a bad signature. */
 export class NoteError extends ChainError<NoteErrorCode> {}
 
-export type CheckpointErrorCode =
-  | 'CHECKPOINT_MALFORMED'
-  | 'CHECKPOINT_BAD_ORIGIN'
-  | 'CHECKPOINT_BAD_SIZE'
-  | 'CHECKPOINT_BAD_ROOT_HASH'
-  | 'CHECKPOINT_BAD_EXTENSION'
-  | 'CHECKPOINT_ORIGIN_MISMATCH'
-  | 'CHECKPOINT_MISSING_SIGNER';
+export type CheckpointErrorCode = 'CHECKPOINT_MALFORMED' | 'CHECKPOINT_BAD_ORIGIN' | 'CHECKPOINT_BAD_SIZE' | 'CHECKPOINT_BAD_ROOT_HASH' | 'CHECKPOINT_BAD_EXTENSION' | 'CHECKPOINT_ORIGIN_MISMATCH' | 'CHECKPOINT_MISSING_SIGNER';
 /** A C2SP tlog-checkpoint body is malformed or not the expected log's. */
 export class CheckpointError extends ChainError<CheckpointErrorCode> {}
 

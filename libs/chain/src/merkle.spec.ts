@@ -82,6 +82,22 @@ describe('RFC 6962 reference vectors', () => {
     verifyConsistency(m, n, fromHex(ROOTS[m - 1]), fromHex(ROOTS[n - 1]), proof.map((p) => fromHex(p)));
   });
 
+  // The probes both proof kinds share: the first coordinate (index or old size) off by one either
+  // way or with a bit flipped, the tree size doubled or halved; and the proof with one hash's bit flipped.
+  const offCoordinates = (first: number, size: number): [number, number][] => [
+    [first - 1, size],
+    [first + 1, size],
+    [first ^ 2, size],
+    [first, size * 2],
+    [first, Math.floor(size / 2)],
+  ];
+  const eachHashFlipped = (proof: Uint8Array[], bit: number): Uint8Array[][] =>
+    proof.map((_, i) => {
+      const p = proof.map((x) => Uint8Array.from(x));
+      p[i][0] ^= bit;
+      return p;
+    });
+
   it('rejects the corruptions transparency-dev/merkle probes for inclusion proofs', () => {
     const some = fromHex('abacaba000000000000000000000000000000000000000000060061e00123456');
     for (const [index, size, hx] of INCLUSION) {
@@ -89,21 +105,13 @@ describe('RFC 6962 reference vectors', () => {
       const root = fromHex(ROOTS[size - 1]);
       const leaf = rfcLeaves[index];
       const probes: [number, number, Uint8Array, Uint8Array[], Uint8Array][] = [
-        [index - 1, size, leaf, proof, root],
-        [index + 1, size, leaf, proof, root],
-        [index ^ 2, size, leaf, proof, root],
-        [index, size * 2, leaf, proof, root],
-        [index, Math.floor(size / 2), leaf, proof, root],
+        ...offCoordinates(index, size).map(([i, s]): [number, number, Uint8Array, Uint8Array[], Uint8Array] => [i, s, leaf, proof, root]),
         [index, size, Buffer.from('WrongLeaf'), proof, root],
         [index, size, leaf, proof, EMPTY_ROOT],
         [index, size, leaf, proof, some],
         [index, size, leaf, [...proof, root], root],
         [index, size, leaf, [root, ...proof], root],
-        ...proof.map((_, i): [number, number, Uint8Array, Uint8Array[], Uint8Array] => {
-          const p = proof.map((x) => Uint8Array.from(x));
-          p[i][0] ^= 8;
-          return [index, size, leaf, p, root];
-        }),
+        ...eachHashFlipped(proof, 8).map((p): [number, number, Uint8Array, Uint8Array[], Uint8Array] => [index, size, leaf, p, root]),
       ];
       if (proof.length > 0) probes.push([index, size, leaf, proof.slice(0, -1), root]);
       if (proof.length > 1) probes.push([index, size, leaf, [proof[0], some, ...proof.slice(1)], root]);
@@ -117,11 +125,7 @@ describe('RFC 6962 reference vectors', () => {
       const r1 = fromHex(ROOTS[m - 1]);
       const r2 = fromHex(ROOTS[n - 1]);
       const probes: [number, number, Uint8Array, Uint8Array, Uint8Array[]][] = [
-        [m - 1, n, r1, r2, proof],
-        [m + 1, n, r1, r2, proof],
-        [m ^ 2, n, r1, r2, proof],
-        [m, n * 2, r1, r2, proof],
-        [m, Math.floor(n / 2), r1, r2, proof],
+        ...offCoordinates(m, n).map(([a, b]): [number, number, Uint8Array, Uint8Array, Uint8Array[]] => [a, b, r1, r2, proof]),
         [m, n, Buffer.from('WrongRoot'), r2, proof],
         [m, n, r1, Buffer.from('WrongRoot'), proof],
         [m, n, r2, r1, proof],
@@ -132,11 +136,7 @@ describe('RFC 6962 reference vectors', () => {
         [m, n, r1, r2, [r2, ...proof]],
         [m, n, r1, r2, [proof[0], ...proof]],
         [m, n, r1, r2, proof.slice(0, -1)],
-        ...proof.map((_, i): [number, number, Uint8Array, Uint8Array, Uint8Array[]] => {
-          const p = proof.map((x) => Uint8Array.from(x));
-          p[i][0] ^= 16;
-          return [m, n, r1, r2, p];
-        }),
+        ...eachHashFlipped(proof, 16).map((p): [number, number, Uint8Array, Uint8Array, Uint8Array[]] => [m, n, r1, r2, p]),
       ];
       for (const [a, b, x, y, p] of probes) expect(code(() => verifyConsistency(a, b, x, y, p))).toMatch(/^PROOF_/);
     }
