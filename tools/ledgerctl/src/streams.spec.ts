@@ -136,6 +136,39 @@ describe('ledgerctl streams init', () => {
     expect(assetsOf(longer.json).find((a) => a.name === 'LEASED_LEDGER_LEASES')).toMatchObject({ action: 'updated', changes: [`max_age: ${6_000 * 1e6} -> ${9_000 * 1e6}`] });
   });
 
+  it('switching to --leases removes the shared ledger consumers; what they had not acked stays for the chains` own; a second run says nothing of them', async () => {
+    const ns = ['--server', server.url, '--namespace', 'switch', '--json'];
+    expect((await cli(['streams', 'init', ...ns])).code).toBe(0);
+    // The shared consumer (no leases yet) holds one delivered-unacked event and one not delivered.
+    await jetstream(nc).publish('switch.ledger.append.h1.clinical', '{"id":"a"}');
+    await jetstream(nc).publish('switch.ledger.append.h2.clinical', '{"id":"b"}');
+    const pulled = await (await jetstream(nc).consumers.get('SWITCH_LEDGER_APPEND', 'ledger')).next();
+    expect(pulled?.subject).toBe('switch.ledger.append.h1.clinical');
+    // While it exists, a chain's own consumer overlaps it on the work queue: the server refuses it.
+    const chainConsumer = { durable_name: 'ledger_h1', ack_policy: AckPolicy.Explicit, filter_subject: 'switch.ledger.append.h1.>' };
+    await expect(jsm.consumers.add('SWITCH_LEDGER_APPEND', chainConsumer)).rejects.toThrow(/filtered consumer not unique on workqueue stream/);
+
+    const switched = await cli(['streams', 'init', ...ns, '--leases']);
+    expect(switched.code).toBe(0);
+    expect(assetsOf(switched.json).filter((a) => a.action === 'removed')).toEqual([
+      { kind: 'consumer', name: 'SWITCH_LEDGER_APPEND/ledger', action: 'removed', changes: [], note: expect.stringMatching(/its 2 messages not yet acked stay in SWITCH_LEDGER_APPEND/) },
+      { kind: 'consumer', name: 'SWITCH_DELIVERY_EXCEEDED/ledger_exhausted', action: 'removed', changes: [], note: 'not used with leases' },
+    ]);
+    const left = async (stream: string) => (await jsm.consumers.list(stream).next()).map((c) => c.name);
+    expect(await left('SWITCH_LEDGER_APPEND')).toEqual([]);
+    expect(await left('SWITCH_DELIVERY_EXCEEDED')).toEqual([]);
+    // Nothing was lost: both events wait in the stream, and the chain's own consumer now gets its one.
+    expect((await jsm.streams.info('SWITCH_LEDGER_APPEND')).state.messages).toBe(2);
+    await jsm.consumers.add('SWITCH_LEDGER_APPEND', chainConsumer);
+    expect((await (await jetstream(nc).consumers.get('SWITCH_LEDGER_APPEND', 'ledger_h1')).next())?.json()).toEqual({ id: 'a' });
+
+    const again = await cli(['streams', 'init', ...ns, '--leases']);
+    expect(again.code).toBe(0);
+    expect(new Set(assetsOf(again.json).map((a) => a.action))).toEqual(new Set(['unchanged']));
+    const human = await cli(['streams', 'init', '--server', server.url, '--namespace', 'switch', '--leases']);
+    expect(human.out).not.toMatch(/removed/);
+  });
+
   it('refuses replicas the server cannot hold and an unreachable server with NATS errors (status 4)', async () => {
     const r3 = await cli(['streams', 'init', '--server', server.url, '--namespace', 'rthree', '--replicas', '3', '--json']);
     expect(r3.code).toBe(4);

@@ -43,6 +43,8 @@ export interface SystemAssets {
   streams: StreamSpec[];
   buckets: KvBucketSpec[];
   consumers: DurableConsumerSpec[];
+  /** Consumers that must not exist (removed when present): the shared ledger ones once leases are on. */
+  obsolete: { stream: string; durable: string }[];
 }
 
 const HOUR_MS = 3_600_000;
@@ -51,6 +53,7 @@ export function systemAssets(o: AssetOptions): SystemAssets {
   const s = new Subjects(o.namespace);
   const append = s.stream('LEDGER_APPEND');
   const entries = s.stream('LEDGER_ENTRIES');
+  const exceeded = s.stream('DELIVERY_EXCEEDED');
   const a = o.auditDurablePrefix;
   return {
     streams: s.streams({ appendMaxAgeMs: o.appendMaxAgeHours * HOUR_MS, deadLetterMaxAgeMs: o.deadLetterMaxAgeHours * HOUR_MS }),
@@ -69,13 +72,26 @@ export function systemAssets(o: AssetOptions): SystemAssets {
           // LEDGER_APPEND is a work queue: one consumer per subject, so this one takes every tenant.
           // A deployment partitioning tenants (LEDGER_TENANTS) runs with --no-consumers. With leases each
           // chain has its own consumer (<LEDGER_DURABLE>_<tenant>, made by its writer): this one would overlap them.
-          ...(o.leases ? [] : [{ stream: append, durable: o.ledgerDurable, filterSubjects: [s.appendAll()] }]),
-          { stream: s.stream('DELIVERY_EXCEEDED'), durable: `${o.ledgerDurable}_exhausted`, filterSubjects: [`${MAX_DELIVERIES_ADVISORY}.${append}.${o.ledgerDurable}`] },
+          // Its exhausted-message follower likewise: each chain's consumer has its own (<LEDGER_DURABLE>_<tenant>_exhausted).
+          ...(o.leases
+            ? []
+            : [
+                { stream: append, durable: o.ledgerDurable, filterSubjects: [s.appendAll()] },
+                { stream: exceeded, durable: `${o.ledgerDurable}_exhausted`, filterSubjects: [`${MAX_DELIVERIES_ADVISORY}.${append}.${o.ledgerDurable}`] },
+              ]),
           { stream: entries, durable: `${a}-access`, filterSubjects: [s.entry('*')] },
           { stream: entries, durable: `${a}-checkpoints`, filterSubjects: [s.checkpoint('*')] },
           { stream: s.stream('AUDIT'), durable: `${a}-alerts`, filterSubjects: [s.audit('alert', '*'), s.audit('breakglass', '*')] },
           // Audit's alerts for the ledger's dead letters (headers only).
           { stream: s.stream('DEAD_LETTER'), durable: `${a}-deadletters`, filterSubjects: [s.deadLetter('LEDGER_APPEND', '*', '>')] },
+        ]
+      : [],
+    // Switching to leases: a shared consumer left from before would overlap every chain's own on the
+    // work queue (the server refuses them). Whatever it had not acked stays in the stream for them.
+    obsolete: o.leases
+      ? [
+          { stream: append, durable: o.ledgerDurable },
+          { stream: exceeded, durable: `${o.ledgerDurable}_exhausted` },
         ]
       : [],
   };

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { ensureDurableConsumer, ensureKvBucket, ensureStream, type AssetReport } from '@clinical-ledger/messaging';
+import { ensureDurableConsumer, ensureKvBucket, ensureStream, type AssetAction, type AssetReport } from '@clinical-ledger/messaging';
 import { InputError, NatsError } from '../errors';
 import { systemAssets, type AssetOptions } from './assets';
 
@@ -22,11 +22,14 @@ export interface InitOptions extends AssetOptions {
   replicas: number;
 }
 
+/** What init did with one asset; `removed`: a consumer that must not exist any more was deleted. */
+export type InitAssetReport = Omit<AssetReport, 'action'> & { action: AssetAction | 'removed' };
+
 export interface InitReport {
   ok: boolean;
   servers: string;
   replicas: number;
-  assets: AssetReport[];
+  assets: InitAssetReport[];
 }
 
 function readSecret(file: string, what: string): string {
@@ -74,12 +77,13 @@ async function reach(t: NatsTarget): Promise<{ nc: NatsConnection; jsm: JetStrea
 export async function initStreams(target: NatsTarget, o: InitOptions): Promise<InitReport> {
   const assets = systemAssets(o);
   const { nc, jsm } = await reach(target);
-  const done: AssetReport[] = [];
+  const done: InitAssetReport[] = [];
   const deadline = Date.now() + target.waitMs;
-  const step = async (what: string, f: () => Promise<AssetReport>) => {
+  const step = async (what: string, f: () => Promise<InitAssetReport | undefined>) => {
     for (let attempt = 0; ; attempt++) {
       try {
-        done.push(await f());
+        const report = await f();
+        if (report) done.push(report);
         return;
       } catch (err) {
         // A cluster that just started answers before it elected its JetStream leaders: wait for them.
@@ -96,12 +100,36 @@ export async function initStreams(target: NatsTarget, o: InitOptions): Promise<I
     for (const spec of assets.streams) await step(`stream ${spec.name}`, () => ensureStream(jsm, spec, provision));
     for (const spec of assets.buckets) await step(`KV bucket ${spec.bucket}`, () => ensureKvBucket(nc, jsm, spec, provision));
     for (const spec of assets.consumers) await step(`consumer ${spec.stream}/${spec.durable}`, () => ensureDurableConsumer(jsm, spec));
+    for (const c of assets.obsolete) await step(`consumer ${c.stream}/${c.durable}`, () => removeConsumer(jsm, c.stream, c.durable));
   } finally {
     await nc.close().catch(() => undefined);
   }
   // A stream left as it was (an older version's retention with unacked messages) needs another run.
   const ok = !done.some((a) => a.kind === 'stream' && a.action === 'kept');
   return { ok, servers: target.servers, replicas: o.replicas, assets: done };
+}
+
+/**
+ * Deletes a consumer that must not exist any more; nothing to report when it is already gone (so a
+ * second run says nothing about it). On a work queue its unacked messages stay in the stream.
+ */
+async function removeConsumer(jsm: JetStreamManager, stream: string, durable: string): Promise<InitAssetReport | undefined> {
+  let pending: number;
+  try {
+    const info = await jsm.consumers.info(stream, durable);
+    pending = info.num_pending + info.num_ack_pending;
+  } catch (err) {
+    if (/(consumer|stream) not found/i.test(String(err))) return undefined;
+    throw err;
+  }
+  try {
+    await jsm.consumers.delete(stream, durable);
+  } catch (err) {
+    if (/consumer not found/i.test(String(err))) return undefined;
+    throw err;
+  }
+  const note = `not used with leases${pending ? `: its ${pending} messages not yet acked stay in ${stream} for the chains' own consumers` : ''}`;
+  return { kind: 'consumer', name: `${stream}/${durable}`, action: 'removed', changes: [], note };
 }
 
 export function renderInit(r: InitReport): string {
@@ -111,7 +139,7 @@ export function renderInit(r: InitReport): string {
     return `${a.kind.padEnd(8)} ${a.name.padEnd(width)}  ${a.action.padEnd(9)}${detail ? ` ${detail}` : ''}`.trimEnd();
   });
   const count = (action: string) => r.assets.filter((a) => a.action === action).length;
-  const summary = ['created', 'updated', 'recreated', 'unchanged', 'kept']
+  const summary = ['created', 'updated', 'recreated', 'removed', 'unchanged', 'kept']
     .map((a) => [a, count(a)] as const)
     .filter(([, n]) => n > 0)
     .map(([a, n]) => `${n} ${a}`)
