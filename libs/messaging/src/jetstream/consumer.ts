@@ -121,6 +121,7 @@ export class JetStreamConsumer {
   private messages?: ConsumerMessages;
   private stopping = false;
   private loop?: Promise<void>;
+  private startup?: Promise<void>;
   private readonly inFlight = new Set<JsMsg>();
   private readonly waiters: (() => void)[] = [];
   private keepAlive?: NodeJS.Timeout;
@@ -194,14 +195,25 @@ export class JetStreamConsumer {
     }
   }
 
-  /** Ensures the consumer and starts pulling in the background. */
-  async start(): Promise<void> {
+  /**
+   * Ensures the consumer and starts pulling in the background. A `stop()` that comes while this
+   * runs wins: nothing is pulled, and `stop()` waits for this to end.
+   */
+  start(): Promise<void> {
+    if (this.stopping) return Promise.resolve();
+    this.startup = this.startPulling();
+    return this.startup;
+  }
+
+  private async startPulling(): Promise<void> {
     await this.ensure();
+    if (this.stopping) return;
     // Listen for exhausted messages before pulling, then pick up those exhausted while we were away.
     if (this.spec.exhaustedStream) await this.followExhausted(this.spec.exhaustedStream);
     else this.listenExhausted();
     await this.sweepExhausted().catch((err: unknown) => this.logger?.warn({ stream: this.spec.stream, err: String(err) }, 'sweep of exhausted messages failed; the next start retries'));
     const consumer = await jetstream(this.nc).consumers.get(this.spec.stream, this.spec.durable);
+    if (this.stopping) return;
     this.messages = await consumer.consume({ max_messages: this.maxInFlight });
     this.consuming = true;
     // Long handlers (a store that stalls, a transient retry) must not let the server redeliver behind our back.
@@ -347,6 +359,7 @@ export class JetStreamConsumer {
   }
 
   private listenExhausted(): void {
+    this.advisories?.unsubscribe(); // a start that failed after subscribing is being retried
     this.advisories = this.nc.subscribe(maxDeliveriesAdvisory(this.spec.stream, this.spec.durable), {
       callback: (err, msg) => {
         if (err || this.stopping) return;
@@ -372,6 +385,7 @@ export class JetStreamConsumer {
         });
     }
     const c = await jetstream(this.nc).consumers.get(stream, durable);
+    await this.exhausted?.close().catch(() => undefined); // a start that failed after this point is being retried
     const messages = await c.consume({ max_messages: 16 });
     this.exhausted = messages;
     void (async () => {
@@ -441,6 +455,8 @@ export class JetStreamConsumer {
     if (this.stopping) return this.loop;
     this.stopping = true;
     this.signalStop();
+    // A start still under way ends first (it pulls nothing now), so what it opened is closed below.
+    await this.startup?.catch(() => undefined);
     clearInterval(this.keepAlive);
     this.advisories?.unsubscribe();
     await this.exhausted?.close().catch(() => undefined);

@@ -256,6 +256,38 @@ describe('JetStream transport (real NATS)', () => {
     await Promise.all(processes.map((p) => (p.isClosed() ? undefined : p.close())));
   });
 
+  it('close() wins over a consumer still starting: it is stopped, not left pulling', async () => {
+    const durable = 'late-worker';
+    const late = new JetStreamTransport({
+      connection: async () => nc,
+      consumers: { work: { stream: subjects.stream('LEDGER_APPEND'), durable, filterSubjects: [subjects.appendAll('late')], deadLetterSubject: subjects.deadLetter('LEDGER_APPEND') } },
+    });
+    const starts = jest.spyOn(JetStreamConsumer.prototype, 'start');
+    // close() is asked while the consumer's start waits on the server (its first consumer request).
+    let closing: Promise<void> | undefined;
+    const sub = nc.subscribe(`$JS.API.CONSUMER.*.${subjects.stream('LEDGER_APPEND')}.${durable}`, {
+      callback: () => {
+        closing ??= late.close();
+      },
+    });
+    await nc.flush();
+    const lateApp = await NestFactory.createMicroservice(TestModule, { strategy: late, logger: false });
+    try {
+      await lateApp.listen();
+      await eventually(() => closing !== undefined, 10_000, 'close() asked mid-start');
+      await closing;
+      // The start under way has ended by now (and stays ended: nothing pulls for this transport).
+      await Promise.all(starts.mock.results.map((r) => (r.value as Promise<void>).catch(() => undefined)));
+      const info = await (await jetstreamManager(nc)).consumers.info(subjects.stream('LEDGER_APPEND'), durable);
+      expect(info.num_waiting).toBe(0);
+      expect(late.isRunning()).toBe(false);
+    } finally {
+      sub.unsubscribe();
+      starts.mockRestore();
+      await lateApp.close();
+    }
+  });
+
   it('close() waits for in-flight handlers and acks them', async () => {
     await publish({ id: 'slow-1', mode: 'slow' }, 'slow-1');
     await eventually(() => seen.some((s) => s.id === 'slow-1'), 10_000, 'slow-1 started');

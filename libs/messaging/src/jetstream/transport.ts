@@ -36,6 +36,9 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   override readonly transportId = JETSTREAM_TRANSPORT;
   private readonly consumers = new Map<string, JetStreamConsumer>();
   private starting?: Promise<void>;
+  /** The consumer whose start is under way (not yet in `consumers`): close() stops it too. */
+  private pending?: JetStreamConsumer;
+  private readonly closing = new AbortController();
   private closed = false;
 
   constructor(private readonly options: JetStreamTransportOptions) {
@@ -66,13 +69,25 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
     for (const [pattern, spec] of Object.entries(this.options.consumers)) {
       if (this.closed) return;
       const consumer = new JetStreamConsumer(nc, spec, (msg) => this.dispatch(pattern, spec.raw === true, msg), this.options.logger);
+      this.pending = consumer;
       // Retry until the stream exists (another service may create it) or we are closed.
       try {
-        await retryWithBackoff(() => consumer.start(), { what: `starting the JetStream consumer ${pattern}`, logger: this.options.logger, baseMs: 250, logEvery: 1, retryable: () => !this.closed });
+        await retryWithBackoff(() => consumer.start(), {
+          what: `starting the JetStream consumer ${pattern}`,
+          logger: this.options.logger,
+          baseMs: 250,
+          logEvery: 1,
+          retryable: () => !this.closed,
+          signal: this.closing.signal,
+        });
       } catch (err) {
         if (this.closed) return;
         throw err;
+      } finally {
+        this.pending = undefined;
       }
+      // close() came while it started: close() has stopped it (a stopped consumer pulls nothing).
+      if (this.closed) return;
       this.consumers.set(pattern, consumer);
       this.options.logger?.info({ pattern, stream: spec.stream, durable: spec.durable }, 'JetStream consumer started');
     }
@@ -107,7 +122,9 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   /** Stops pulling and waits until every in-flight message is acked, nak'ed or dead-lettered. */
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all([...this.consumers.values()].map((c) => c.stop()));
+    this.closing.abort();
+    // A consumer still starting is stopped as well: its stop() waits for that start to end.
+    await Promise.all([...this.consumers.values(), ...(this.pending ? [this.pending] : [])].map((c) => c.stop()));
   }
 
   on(): void {
