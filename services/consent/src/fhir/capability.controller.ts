@@ -19,6 +19,8 @@ export const CAPABILITY_STATEMENT = {
       resource: [
         {
           type: 'Consent',
+          documentation:
+            "Why a change is made goes in FHIR's X-Provenance header: a Provenance (target left out) whose reason[].text is recorded on the chain with the change. An admin revoking or overriding a patient's deny must give one.",
           versioning: 'versioned',
           readHistory: false,
           updateCreate: false,

@@ -25,6 +25,7 @@ import { ConsentState } from '../domain/rules';
 import { ProjectionStore } from '../projection.store';
 import { FHIR_JSON, OperationOutcomeFilter, outcome } from './operation-outcome';
 import { ConsentChangeRoute } from '../consent-change.route';
+import { PROVENANCE_HEADER, reasonFromProvenance } from './provenance-header';
 
 const BASE = '/fhir/r4/Consent';
 /** The search parameters the API knows; anything else is a 400 rather than a silently wider answer. */
@@ -100,19 +101,21 @@ export class ConsentFhirController {
   @Post()
   @ConsentChangeRoute(
     'FHIR create: grant a consent',
-    'Body: a FHIR R4 Consent with status active (mapping: consent README). The server assigns the id (a given id is ignored, as FHIR create says). 201 with the recorded Consent (meta.versionId = the chain seq), Location and ETag; 202 with an OperationOutcome while the ledger has not answered. Idempotency-Key makes retries safe. Who may: as POST /v1/consents (docs/ACCESS-MODEL.md, consent.change).',
+    'Body: a FHIR R4 Consent with status active (mapping: consent README). The server assigns the id (a given id is ignored, as FHIR create says). 201 with the recorded Consent (meta.versionId = the chain seq), Location and ETag; 202 with an OperationOutcome while the ledger has not answered. Idempotency-Key makes retries safe. Why (recorded on the chain; an admin overriding a patient\'s deny must say): the X-Provenance header, a Provenance with reason[].text. Who may: as POST /v1/consents (docs/ACCESS-MODEL.md, consent.change).',
   )
   async create(
     @Admitted() a: Admission,
     @Body() body: ConsentBody,
     @Query() q: Query,
     @Headers('idempotency-key') key: string | undefined,
+    @Headers(PROVENANCE_HEADER) provenance: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<unknown> {
     const tenant = tenantFor(a, q['tenant']);
     const { consentId: _assigned, ...input } = fromFhir(body);
     if (input.status !== 'active') throw bad('status', `a new consent is active; to revoke one, update it (PUT ${BASE}/<id>) with status inactive`);
-    return this.answer(res, await this.consents.submit(input, { tenant, admission: a, recordedBy: a.principal.actor, ...(key ? { idempotencyKey: key } : {}) }), 201);
+    const reason = reasonFromProvenance(provenance);
+    return this.answer(res, await this.consents.submit(input, { tenant, admission: a, recordedBy: a.principal.actor, ...(reason ? { reason } : {}), ...(key ? { idempotencyKey: key } : {}) }), 201);
   }
 
   @Get()
@@ -172,7 +175,7 @@ export class ConsentFhirController {
   @Put(':id')
   @ConsentChangeRoute(
     'FHIR update: change or revoke a consent',
-    'Body: the Consent with the same id. Status active records new terms; inactive, rejected or entered-in-error revokes it (the terms must be the recorded ones: a revocation changes only the status). If-Match: W/"<versionId>" refuses (412) when the consent changed meanwhile. Unknown ids: 405 (create with POST). Who may: as POST /v1/consents.',
+    'Body: the Consent with the same id. Status active records new terms; inactive, rejected or entered-in-error revokes it (the terms must be the recorded ones: a revocation changes only the status). If-Match: W/"<versionId>" refuses (412) when the consent changed meanwhile. Unknown ids: 405 (create with POST). Why (recorded on the chain; an admin revoking or overriding a patient\'s deny must say): the X-Provenance header, a Provenance with reason[].text. Who may: as POST /v1/consents.',
   )
   async update(
     @Admitted() a: Admission,
@@ -181,11 +184,13 @@ export class ConsentFhirController {
     @Query('tenant') t: unknown,
     @Headers('if-match') ifMatch: string | undefined,
     @Headers('idempotency-key') key: string | undefined,
+    @Headers(PROVENANCE_HEADER) provenance: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<unknown> {
     const tenant = tenantFor(a, t);
     const input = fromFhir(body);
     if (input.consentId !== id) throw bad('id', `must be the id in the URL ("${id}")`);
+    const reason = reasonFromProvenance(provenance, id);
     const current = await this.store.current(tenant, id);
     if (!current) throw new MethodNotAllowedException({ message: `no Consent/${id} here; create consents with POST ${BASE} (the server assigns ids)` });
     if (ifMatch !== undefined && ifMatch !== etag(current.seq)) {
@@ -194,7 +199,7 @@ export class ConsentFhirController {
     if (input.status !== 'active' && !sameTerms(input, current)) {
       throw bad('provision', 'a revocation changes only the status: send the recorded terms unchanged (read the consent first)');
     }
-    return this.answer(res, await this.consents.submit(input, { tenant, admission: a, recordedBy: a.principal.actor, ...(key ? { idempotencyKey: key } : {}) }), 200);
+    return this.answer(res, await this.consents.submit(input, { tenant, admission: a, recordedBy: a.principal.actor, ...(reason ? { reason } : {}), ...(key ? { idempotencyKey: key } : {}) }), 200);
   }
 
   private resource(res: Response, c: ConsentState): unknown {

@@ -177,4 +177,27 @@ describe('FHIR Consent API', () => {
     expect((await call('GET', '/fhir/r4/Consent?status=active')).body['total']).toBe(0);
     expect(await call('PUT', `/fhir/r4/Consent/${id}`, { body: { ...created, status: 'inactive' } })).toMatchObject({ status: 409, body: { issue: [{ code: 'conflict' }] } });
   });
+
+  it("takes an admin's reason for overriding a patient's deny from the X-Provenance header, and records it on the chain", async () => {
+    const deny = await call('POST', '/fhir/r4/Consent', { body: consent(alice, { provision: { type: 'deny', actor: consent(alice)['provision']['actor'] } }) });
+    expect(deny.status).toBe(201);
+    const id = deny.body['id'] as string;
+    const revoke = (headers: Record<string, string> = {}) => call('PUT', `/fhir/r4/Consent/${id}`, { body: { ...deny.body, status: 'inactive' }, token: t['admin'], headers });
+    // Header values are ASCII: other characters travel as JSON escapes.
+    const provenance = (over: Json) => ({ 'x-provenance': JSON.stringify({ resourceType: 'Provenance', recorded: '2026-11-30T12:00:00Z', ...over }).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) });
+
+    expect(await revoke()).toMatchObject({ status: 403, body: { issue: [{ code: 'forbidden', diagnostics: expect.stringMatching(/must give a reason/) }] } });
+    expect(await revoke(provenance({ reason: [{ text: '  ' }] }))).toMatchObject({ status: 403, body: { issue: [{ diagnostics: expect.stringMatching(/must give a reason/) }] } });
+    expect(await revoke({ 'x-provenance': 'court order' })).toMatchObject({ status: 400, body: { issue: [{ code: 'invalid', expression: ['X-Provenance'] }] } });
+    expect(await revoke(provenance({ resourceType: 'AuditEvent' }))).toMatchObject({ status: 400, body: { issue: [{ expression: ['X-Provenance.resourceType'] }] } });
+    expect(await revoke(provenance({ target: [{ reference: 'Consent/another' }], reason: [{ text: 'court order' }] }))).toMatchObject({ status: 400, body: { issue: [{ expression: ['X-Provenance.target'] }] } });
+    expect(await call('POST', '/fhir/r4/Consent', { body: consent(alice), headers: provenance({ target: [{ reference: `Consent/${id}` }] }) })).toMatchObject({ status: 400, body: { issue: [{ expression: ['X-Provenance.target'] }] } });
+    expect((await call('GET', `/fhir/r4/Consent/${id}`)).body).toMatchObject({ status: 'active', provision: { type: 'deny' } });
+
+    const reason = 'court order 2026/114 (\u00e9tat)';
+    const override = await revoke(provenance({ target: [{ reference: `Consent/${id}` }], reason: [{ text: reason, coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ActReason', code: 'LEGAL' }] }] }));
+    expect(override).toMatchObject({ status: 200, body: { id, status: 'inactive' } });
+    const entry = standIn.events.find((e) => (e.data as Json)['consentId'] === id && e.type === 'org.clinical-ledger.consent.revoked');
+    expect(entry?.data).toMatchObject({ via: 'fhir', reason, recordedBy: 'admin-a', recordedRole: 'admin' });
+  });
 });
