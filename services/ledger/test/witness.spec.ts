@@ -65,6 +65,8 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
     const logs = [{ origin, vkey: keys.signer.verifierKey }];
     [a, b] = await Promise.all([startWitness({ name: 'regulator', logs }), startWitness({ name: 'peer-hospital', logs })]);
     alertSub = nc.subscribe(subjects.audit('alert', tenant), { callback: (_e, m) => void alerts.push(m.json<AuditAlert>()) });
+    // The server has the subscription before the ledger (another connection) can raise an alert.
+    await nc.flush();
     await startLedger();
   });
 
