@@ -2,3 +2,4 @@ export * from './mongo.service';
 export * from './storage.module';
 export * from './insert-once';
 export * from './indexes';
+export * from './collections';

@@ -1,10 +1,11 @@
 import { BaseConfig, loadConfig, ReadinessRegistry } from '@clinical-ledger/platform';
 import { Infra, startInfra } from '@clinical-ledger/testing';
+import { storeCollections } from './collections';
 import { ensureIndexes } from './indexes';
 import { insertOnce, isDuplicateKey } from './insert-once';
 import { MongoService } from './mongo.service';
 
-describe('insertOnce and ensureIndexes against a real Mongo wire-protocol server', () => {
+describe('insertOnce, storeCollections and ensureIndexes against a real Mongo wire-protocol server', () => {
   let infra: Infra;
   let mongo: MongoService;
   beforeAll(async () => {
@@ -21,6 +22,13 @@ describe('insertOnce and ensureIndexes against a real Mongo wire-protocol server
     expect(await insertOnce(coll, { _id: 'a', n: 1 })).toBe('inserted');
     expect(await insertOnce(coll, { _id: 'a', n: 2 })).toBe('already-there');
     expect(await coll.findOne({ _id: 'a' })).toEqual({ _id: 'a', n: 1 });
+  });
+
+  it('opens a store\'s collections from one table, each under the prefix', async () => {
+    const c = storeCollections<{ items: { _id: string; n: number }; marks: { _id: string } }>(mongo.db, 'tbl_', { items: 'items', marks: 'item_marks' });
+    expect([c.items.collectionName, c.marks.collectionName]).toEqual(['tbl_items', 'tbl_item_marks']);
+    await c.items.insertOne({ _id: 'a', n: 1 });
+    expect(await mongo.db.collection('tbl_items').findOne({ _id: 'a' as unknown as never })).toEqual({ _id: 'a', n: 1 });
   });
 
   it('rethrows failures that are not a duplicate key', async () => {

@@ -10,8 +10,7 @@ import type { AuditConfig } from '../config';
 import { LedgerClient, type LedgerEntry } from '../ledger/ledger.client';
 import { LiveHub } from '../live/live.hub';
 import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
-import { insertOnce } from '@clinical-ledger/storage';
-import { AuditStore, type AccessLogDoc, type PendingAccessDoc } from '../store/audit.store';
+import { AuditStore, type PendingAccessDoc } from '../store/audit.store';
 import type { AccessEvent } from './access-event';
 
 const MAX_BACKOFF_MS = 5 * 60_000;
@@ -118,8 +117,8 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
       nextTry: new Date(now.getTime() + this.config.AUDIT_PENDING_RETRY_MS),
       attempts: 0,
     };
-    if ((await insertOnce(this.store.pending, doc)) === 'already-there') {
-      const existing = await this.store.pending.findOne({ _id: doc._id });
+    if ((await this.store.accessLog.keepPending(doc)) === 'already-there') {
+      const existing = await this.store.accessLog.pendingOne(doc._id);
       if (!existing || existing.failed) return existing?.failed ? 'failed' : 'projected';
     }
     if (this.awaited.size < MAX_AWAITED) this.awaited.set(doc._id, doc);
@@ -155,7 +154,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
         await this.later(p);
         return 'waiting';
       }
-      await this.store.pending.updateOne({ _id: p._id }, { $set: { failed: bad.problem } });
+      await this.store.accessLog.markFailed(p._id, bad.problem);
       this.awaited.delete(p._id);
       return 'failed';
     }
@@ -171,7 +170,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
       ...p.record,
       consentSeq: p.record.consentSeq ?? null,
     };
-    const isNew = (await insertOnce<AccessLogDoc>(this.store.access, { _id: `${p.tenant}:${entry.seq}`, ...log })) === 'inserted';
+    const isNew = await this.store.accessLog.add(log);
     if (isNew) this.projected.inc({ tenant: p.tenant, decision: log.decision });
     try {
       // Deduplicated by the stream: a replay announces nothing new.
@@ -179,7 +178,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
     } catch (err) {
       this.logger.warn({ tenant: p.tenant, seq: entry.seq, err: String(err) }, 'access projected but not announced');
     }
-    await this.store.pending.deleteOne({ _id: p._id });
+    await this.store.accessLog.resolved(p._id);
     this.awaited.delete(p._id);
     return 'projected';
   }
@@ -187,7 +186,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
   private async later(p: PendingAccessDoc): Promise<void> {
     const attempts = (p.attempts ?? 0) + 1;
     const delay = Math.min(MAX_BACKOFF_MS, this.config.AUDIT_PENDING_RETRY_MS * 2 ** Math.min(attempts - 1, 10));
-    await this.store.pending.updateOne({ _id: p._id }, { $set: { nextTry: new Date(Date.now() + delay), attempts } });
+    await this.store.accessLog.retryAt(p._id, new Date(Date.now() + delay), attempts);
     p.attempts = attempts;
   }
 
@@ -196,13 +195,9 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
     if (this.sweeping) return;
     this.sweeping = true;
     try {
-      const due = await this.store.pending
-        .find({ nextTry: { $lte: new Date() }, failed: { $exists: false } })
-        .sort({ nextTry: 1 })
-        .limit(200)
-        .toArray();
+      const due = await this.store.accessLog.due(200);
       for (const p of due) await this.resolve(p);
-      this.pendingGauge.set(await this.store.pending.countDocuments({ failed: { $exists: false } }));
+      this.pendingGauge.set(await this.store.accessLog.countWaiting());
     } catch (err) {
       this.logger.warn({ err: String(err) }, 'pending access sweep failed; retried on the next round');
     } finally {

@@ -3,8 +3,7 @@ import type { AlertAck, AlertView } from '@clinical-ledger/contracts';
 import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, type Principal } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
-import { insertOnce } from '@clinical-ledger/storage';
-import { AuditStore, type AckDoc } from '../store/audit.store';
+import { AuditStore } from '../store/audit.store';
 
 /**
  * Acknowledgements of alerts: who and when, insert-only (the first stands; a second answers 409
@@ -24,12 +23,11 @@ export class AckService {
     if (note !== undefined && (typeof note !== 'string' || note.length > 500)) {
       throw new HttpException({ error: 'invalid_input', message: 'note: must be text of at most 500 characters', errors: [{ field: 'note', message: 'must be text of at most 500 characters' }] }, 400);
     }
-    const alert = await this.store.alerts.findOne({ _id: `${tenant}:${alertId}` });
+    const alert = await this.store.alerts.get(tenant, alertId);
     if (!alert) throw new HttpException({ error: 'not_found', message: `no alert ${alertId} of ${tenant}` }, 404);
     const ack: AlertAck = { tenant, alertId, by: by.actor, roles: [...by.roles], at: new Date().toISOString(), ...(note ? { note } : {}) };
-    const doc: AckDoc = { _id: `${tenant}:${alertId}`, ...ack };
-    if ((await insertOnce(this.store.acks, doc)) === 'already-there') {
-      const { _id, ...first } = (await this.store.acks.findOne({ _id: doc._id })) as AckDoc;
+    if ((await this.store.alerts.addAck(ack)) === 'already-there') {
+      const first = (await this.store.alerts.ack(tenant, alertId)) as AlertAck;
       throw new HttpException({ error: 'already_acknowledged', message: `alert ${alertId} was acknowledged by ${first.by} at ${first.at}`, ack: first }, 409);
     }
     try {
@@ -45,7 +43,7 @@ export class AckService {
   async attach(tenant: string, alerts: AlertView[]): Promise<AlertView[]> {
     if (!alerts.length) return alerts;
     // Point reads by _id (FerretDB serves those from the index; an $in would scan).
-    const acks = await Promise.all(alerts.map((a) => this.store.acks.findOne({ _id: `${tenant}:${a.alertId}` }, { projection: { _id: 0 } })));
+    const acks = await Promise.all(alerts.map((a) => this.store.alerts.ack(tenant, a.alertId)));
     return alerts.map((a, i) => (acks[i] ? { ...a, ack: acks[i] as AlertAck } : a));
   }
 }

@@ -5,7 +5,6 @@ import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
-import { insertOnce } from '@clinical-ledger/storage';
 import { AuditStore, type AlertDoc } from '../store/audit.store';
 
 export type NewAlert = Omit<AuditAlert, 'alertId' | 'time'> & {
@@ -60,13 +59,13 @@ export class AlertService {
   async record(alert: AuditAlert): Promise<boolean> {
     const type = alert.kind === 'access_refused' ? 'access' : 'monitor';
     const doc = { _id: `${alert.tenant}:${alert.alertId}`, type, ...alert } as AlertDoc;
-    return (await insertOnce(this.store.alerts, doc)) === 'inserted';
+    return this.store.alerts.add(doc);
   }
 
   /** Stores consent's break-glass alert; true when new. */
   async recordBreakGlass(alert: BreakGlassAlert): Promise<boolean> {
     const doc = { _id: `${alert.tenant}:${alert.alertId}`, type: 'breakglass', kind: 'breakglass', severity: 'warning', ...alert } as AlertDoc;
-    const isNew = (await insertOnce(this.store.alerts, doc)) === 'inserted';
+    const isNew = await this.store.alerts.add(doc);
     if (isNew) this.breakGlass.inc({ tenant: alert.tenant });
     return isNew;
   }
@@ -87,7 +86,7 @@ export class AlertService {
       deadLetter,
     };
     if (!deadLetter.detail) delete deadLetter.detail;
-    const isNew = (await insertOnce(this.store.alerts, { _id: `${tenant}:${alert.alertId}`, type: 'deadletter', ...alert } as AlertDoc)) === 'inserted';
+    const isNew = await this.store.alerts.add({ _id: `${tenant}:${alert.alertId}`, type: 'deadletter', ...alert } as AlertDoc);
     if (isNew) {
       this.raised.inc({ tenant, kind: 'dead_letter' });
       try {

@@ -76,12 +76,8 @@ export class AuditController {
     if (!key || key.length > 512) throw badRequest('subject' in by ? 'subject' : 'actor', 'must be 1-512 characters');
     const filter = { tenant, ...by };
     const [docs, total] = await Promise.all([
-      this.store.access
-        .find({ ...filter, ...(before !== undefined ? { seq: { $lt: before } } : {}) }, { projection: { _id: 0 } })
-        .sort({ seq: -1 })
-        .limit(limit + 1)
-        .toArray(),
-      this.store.access.countDocuments(filter),
+      this.store.accessLog.newest(filter, limit + 1, before),
+      this.store.accessLog.count(filter),
     ]);
     const entries = docs.slice(0, limit) as AccessLogEntry[];
     const next = docs.length > limit ? (entries[entries.length - 1] as AccessLogEntry).seq : null;
@@ -100,11 +96,11 @@ export class AuditController {
   @Access('audit.monitor.read')
   @ApiOperation({ summary: "The monitor's latest verified checkpoint of the tenant (its trusted head)" })
   async latest(@TenantParam() tenant: string): Promise<unknown> {
-    const head = await this.store.monitor.findOne({ _id: tenant });
+    const head = await this.store.monitor.head(tenant);
     if (!head) throw new HttpException({ error: 'not_found', message: `no verified checkpoint of ${tenant} yet` }, 404);
     const { _id, ...rest } = head;
     // Which trusted witnesses cosigned it (AUDIT_WITNESS_KEYS), from the verified record of that size.
-    const verified = await this.store.checkpoints.findOne({ _id: `${tenant}:${head.size}` });
+    const verified = await this.store.monitor.verified(tenant, head.size);
     return { tenant: _id, ...rest, ...(verified?.cosignedBy ? { cosignedBy: verified.cosignedBy } : {}) };
   }
 
@@ -114,7 +110,7 @@ export class AuditController {
   @ApiQuery({ name: 'limit', required: false })
   async checkpoints(@TenantParam() tenant: string, @Query('limit') limit?: string): Promise<unknown> {
     const n = intParam(limit, 'limit', 50, 1, MAX_LIMIT) as number;
-    const docs = await this.store.checkpoints.find({ tenant }, { projection: { _id: 0 } }).sort({ size: -1 }).limit(n).toArray();
+    const docs = await this.store.monitor.newestVerified(tenant, n);
     return { tenant, checkpoints: docs };
   }
 
@@ -129,7 +125,7 @@ export class AuditController {
     if (open !== undefined && open !== 'true' && open !== 'false') throw badRequest('open', 'must be true or false');
     const kinds = kind ? new Set(kind.split(',')) : undefined;
     // Filters after the read (FerretDB serves neither $in nor negations from an index): read more when filtering.
-    const docs = await this.store.alerts.find({ tenant }, { projection: { _id: 0 } }).sort({ time: -1 }).limit(kinds || open === 'true' ? MAX_LIMIT * 5 : n).toArray();
+    const docs = await this.store.alerts.newest(tenant, kinds || open === 'true' ? MAX_LIMIT * 5 : n);
     const withAcks = await this.acks.attach(tenant, (docs as AlertView[]).filter((a) => !kinds || kinds.has(a.kind)));
     return { tenant, alerts: withAcks.filter((a) => open !== 'true' || !a.ack).slice(0, n) };
   }
@@ -140,10 +136,10 @@ export class AuditController {
   @ApiOkResponse({ description: '{tenant, head, verifiedCheckpoints, alerts, pendingAccess}' })
   async status(@TenantParam() tenant: string): Promise<unknown> {
     const [head, verifiedCheckpoints, alerts, pendingAccess] = await Promise.all([
-      this.store.monitor.findOne({ _id: tenant }),
-      this.store.checkpoints.countDocuments({ tenant }),
-      this.store.alerts.countDocuments({ tenant }),
-      this.store.pending.countDocuments({ tenant, failed: { $exists: false } }),
+      this.store.monitor.head(tenant),
+      this.store.monitor.countVerified(tenant),
+      this.store.alerts.count(tenant),
+      this.store.accessLog.countWaiting(tenant),
     ]);
     return { tenant, head: head ? { size: head.size, rootHash: head.rootHash, verifiedAt: head.verifiedAt } : null, verifiedCheckpoints, alerts, pendingAccess };
   }

@@ -135,18 +135,17 @@ export class LiveSessions implements OnModuleDestroy {
   private async recent(filter: LiveFilter): Promise<{ type: LiveMessageType; data: Record<string, unknown> }[]> {
     const { tenant, types } = filter;
     const out: { type: LiveMessageType; data: Record<string, unknown>; at: string }[] = [];
-    const proj = { projection: { _id: 0 } };
     if (types.has('access')) {
-      const docs = await this.store.access.find({ tenant, ...(filter.patient !== undefined ? { subject: filter.patient } : {}) }, proj).sort({ seq: -1 }).limit(RECENT_PER_TYPE).toArray();
+      const docs = await this.store.accessLog.newest({ tenant, ...(filter.patient !== undefined ? { subject: filter.patient } : {}) }, RECENT_PER_TYPE);
       for (const d of docs) out.push({ type: 'access', data: d as unknown as Record<string, unknown>, at: d.recordedAt });
     }
     if (filter.patient === undefined) {
       if (types.has('alert')) {
-        const docs = await this.store.alerts.find({ tenant }, proj).sort({ time: -1 }).limit(RECENT_PER_TYPE).toArray();
+        const docs = await this.store.alerts.newest(tenant, RECENT_PER_TYPE);
         for (const d of docs) out.push({ type: 'alert', data: d as unknown as Record<string, unknown>, at: d.time });
       }
       if (types.has('verified')) {
-        const docs = await this.store.checkpoints.find({ tenant }, proj).sort({ size: -1 }).limit(5).toArray();
+        const docs = await this.store.monitor.newestVerified(tenant, 5);
         for (const d of docs) out.push({ type: 'verified', data: d as unknown as Record<string, unknown>, at: d.verifiedAt });
       }
       for (const type of ['receipt', 'checkpoint'] as const) {

@@ -22,7 +22,6 @@ import type { Counter, Gauge } from 'prom-client';
 import { AlertService, type NewAlert } from '../alerts/alert.service';
 import { tenantList, type AuditConfig } from '../config';
 import { LedgerClient, LedgerRefusedError, LedgerUnavailableError } from '../ledger/ledger.client';
-import { insertOnce, isDuplicateKey } from '@clinical-ledger/storage';
 import { AuditStore, type MonitorStateDoc, type VerifiedCheckpointDoc } from '../store/audit.store';
 import { WITNESS_POLICY, type WitnessPolicy } from './witness-keys';
 
@@ -182,12 +181,12 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
 
     for (let attempt = 0; attempt < 20; attempt++) {
       // A size verified before: same root, or two signed views of one log.
-      const seen = await this.store.checkpoints.findOne({ _id: `${tenant}:${size}` });
+      const seen = await this.store.monitor.verified(tenant, size);
       if (seen) {
         if (seen.rootHash === rootHash) {
           // The cosigned form of a checkpoint verified before: remember who cosigned it.
           if (cosignedBy?.length && cosignedBy.length > (seen.cosignedBy?.length ?? 0)) {
-            await this.store.checkpoints.updateOne({ _id: seen._id }, { $set: { cosignedBy } });
+            await this.store.monitor.setCosigners(tenant, size, cosignedBy);
             await this.announce({ tenant, size, rootHash, note, signedBy: cp.signedBy, cosignedBy, consistentWith: seen.consistentWith, verifiedAt: seen.verifiedAt });
           }
           return { outcome: 'known', size, rootHash };
@@ -198,16 +197,11 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
         });
         return { outcome: 'alert', alert };
       }
-      const head = await this.store.monitor.findOne({ _id: tenant });
+      const head = await this.store.monitor.head(tenant);
       if (!head) {
         // Trust on first use: signature and origin are all there is to check.
         const state: MonitorStateDoc = { _id: tenant, size, rootHash, note, verifiedAt: new Date().toISOString() };
-        try {
-          await this.store.monitor.insertOne(state);
-        } catch (err) {
-          if (isDuplicateKey(err)) continue; // another replica got there first: check against its head
-          throw err;
-        }
+        if (!(await this.store.monitor.firstHead(state))) continue; // another replica got there first: check against its head
         this.headSize.set({ tenant }, size);
         this.headTime.set({ tenant }, Date.now() / 1000);
         return this.accept(tenant, cp, note, null, source, cosignedBy);
@@ -249,8 +243,8 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
       }
       if (size > head.size) {
         // Compare-and-set: only from the head we proved against; otherwise check again.
-        const moved = await this.store.monitor.updateOne({ _id: tenant, size: head.size, rootHash: head.rootHash }, { $set: { size, rootHash, note, verifiedAt: new Date().toISOString() } });
-        if (moved.matchedCount === 0) continue;
+        const moved = await this.store.monitor.moveHead(tenant, head, { size, rootHash, note, verifiedAt: new Date().toISOString() });
+        if (!moved) continue;
         this.headSize.set({ tenant }, size);
         this.headTime.set({ tenant }, Date.now() / 1000);
       }
@@ -263,7 +257,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     const rootHash = toHex(cp.rootHash);
     const verifiedAt = new Date().toISOString();
     const doc: VerifiedCheckpointDoc = { _id: `${tenant}:${cp.size}`, tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, ...(cosignedBy ? { cosignedBy } : {}), consistentWith, verifiedAt, source };
-    const isNew = (await insertOnce(this.store.checkpoints, doc)) === 'inserted';
+    const isNew = await this.store.monitor.addVerified(doc);
     if (isNew) {
       this.verified.inc({ tenant, source });
       await this.announce({ tenant, size: cp.size, rootHash, note, signedBy: cp.signedBy, ...(cosignedBy ? { cosignedBy } : {}), consistentWith, verifiedAt });
@@ -286,7 +280,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     const latest = await this.ledger.latestCheckpoint(tenant);
     if (!latest) return { outcome: 'none' };
     if (typeof latest.note !== 'string') throw new LedgerUnavailableError('ledger.get.checkpoint', 'answer has no note');
-    const head = await this.store.monitor.findOne({ _id: tenant });
+    const head = await this.store.monitor.head(tenant);
     // Judge the size the ledger signed, not the unsigned field beside it; a note that does not
     // verify is not a regression but a forgery, and check() below raises that alert.
     let signedSize: number | undefined;
@@ -317,8 +311,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
 
   /** Tenants the monitor watches: configured ones and every one it has verified before. */
   async tenants(): Promise<string[]> {
-    const heads = await this.store.monitor.find({}, { projection: { _id: 1 } }).toArray();
-    for (const h of heads) this.known.add(h._id);
+    for (const t of await this.store.monitor.tenants()) this.known.add(t);
     return [...this.known].sort();
   }
 

@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import { AlertService } from '../alerts/alert.service';
 import type { AuditConfig } from '../config';
 import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
-import { insertOnce } from '@clinical-ledger/storage';
 import { AuditStore, type ConsentChangeDoc } from '../store/audit.store';
 import { LedgerHttp } from './ledger-http';
 
@@ -51,7 +50,7 @@ export class ChainFollower implements OnModuleInit, OnModuleDestroy {
 
   private async sweep(): Promise<void> {
     try {
-      for (const c of await this.store.cursors.find({}).toArray()) this.poke(c._id);
+      for (const tenant of await this.store.consentChanges.followed()) this.poke(tenant);
     } catch (err) {
       this.logger.debug({ err: String(err) }, 'chain follower sweep failed; next round');
     }
@@ -81,14 +80,13 @@ export class ChainFollower implements OnModuleInit, OnModuleDestroy {
   /** Forgets the chain's consent projection and reads the chain again from seq 0. */
   async rebuild(tenant: string): Promise<void> {
     await this.settled(tenant);
-    await this.store.consentChanges.deleteMany({ tenant });
-    await this.store.cursors.updateOne({ _id: tenant }, { $set: { next: 0 } }, { upsert: true });
+    await this.store.consentChanges.restart(tenant);
     this.poke(tenant);
     await this.settled(tenant);
   }
 
   private async follow(tenant: string): Promise<void> {
-    let next = (await this.store.cursors.findOne({ _id: tenant }))?.next ?? 0;
+    let next = await this.store.consentChanges.cursor(tenant);
     for (;;) {
       if (this.stopped) return;
       const page = await this.ledger.entries(tenant, next, PAGE);
@@ -105,12 +103,10 @@ export class ChainFollower implements OnModuleInit, OnModuleDestroy {
         const type = String(ev['type']);
         if (!CONSENT_TYPES.has(type)) continue;
         const doc: ConsentChangeDoc = { _id: `${tenant}:${e.seq}`, tenant, seq: e.seq, eventId: e.eventId, type, subject: String(ev['subject'] ?? ''), time: String(ev['time'] ?? ''), recordedAt: e.recordedAt };
-        await insertOnce(this.store.consentChanges, doc);
+        await this.store.consentChanges.add(doc);
       }
       next = (page.entries[page.entries.length - 1]?.seq ?? next) + 1;
-      // Forward only: another replica may have read further.
-      await this.store.cursors.updateOne({ _id: tenant, next: { $lt: next } }, { $set: { next } });
-      await insertOnce(this.store.cursors, { _id: tenant, next });
+      await this.store.consentChanges.advance(tenant, next);
       if (page.next === null) break;
     }
   }

@@ -74,7 +74,7 @@ export class OpsController {
       if (err instanceof MissingSecretError) throw new HttpException({ error: 'unavailable', message: `no pseudonym secret for ${tenant} here (AUDIT_PSEUDONYM_SECRETS_FILE): look the patient up by pseudonym` }, 503);
       throw err;
     }
-    return { tenant, subject, accessCount: await this.store.access.countDocuments({ tenant, subject }) };
+    return { tenant, subject, accessCount: await this.store.accessLog.count({ tenant, subject }) };
   }
 
   @Get('patients/:subject/access/export')
@@ -85,7 +85,7 @@ export class OpsController {
   async export(@Admitted() admission: Admission, @TenantParam() tenant: string, @Param('subject') subject: string, @Res() res: Response, @Query('format') format?: string): Promise<void> {
     admission.check({ patient: subject });
     if (!(ACCESS_EXPORT_FORMATS as readonly string[]).includes(format ?? '')) throw badRequest('format', `must be one of ${ACCESS_EXPORT_FORMATS.join(', ')}`);
-    const entries = (await this.store.access.find({ tenant, subject }, { projection: { _id: 0 } }).sort({ seq: 1 }).limit(MAX_ROWS).toArray()) as AccessLogEntry[];
+    const entries = await this.store.accessLog.oldest({ tenant, subject }, MAX_ROWS);
     const name = `access-${tenant}-${subject.replace(/[^a-z0-9]/gi, '').slice(-12)}`;
     res.setHeader('Cache-Control', 'no-store');
     if (format === 'csv') {
@@ -104,7 +104,7 @@ export class OpsController {
   async activity(@TenantParam() tenant: string, @Param('actor') actor: string, @Query('since') sinceQ?: string): Promise<ActorActivity> {
     if (!actor || actor.length > 512) throw badRequest('actor', 'must be 1-512 characters');
     const since = timeParam(sinceQ, 'since', new Date(Date.now() - DAY)).toISOString();
-    const entries = (await this.store.access.find({ tenant, actor }, { projection: { _id: 0 } }).sort({ seq: -1 }).limit(MAX_ROWS).toArray()).filter((e) => e.time >= since) as AccessLogEntry[];
+    const entries = (await this.store.accessLog.newest({ tenant, actor }, MAX_ROWS)).filter((e) => e.time >= since);
     return {
       tenant,
       actor,
@@ -126,7 +126,7 @@ export class OpsController {
   @ApiQuery({ name: 'since', required: false })
   async summary(@TenantParam() tenant: string, @Query('since') sinceQ?: string): Promise<ActivitySummary> {
     const since = timeParam(sinceQ, 'since', new Date(Date.now() - DAY)).toISOString();
-    const all = (await this.store.access.find({ tenant }, { projection: { _id: 0 } }).sort({ seq: -1 }).limit(MAX_ROWS).toArray()).filter((e) => e.time >= since) as AccessLogEntry[];
+    const all = (await this.store.accessLog.newest({ tenant }, MAX_ROWS)).filter((e) => e.time >= since);
     const byActor = new Map<string, AccessLogEntry[]>();
     for (const e of all) byActor.set(e.actor, [...(byActor.get(e.actor) ?? []), e]);
     const actors = [...byActor].map(([actor, es]) => ({
@@ -164,7 +164,7 @@ export class OpsController {
   @ApiQuery({ name: 'limit', required: false, description: '1-1000 (default 100)' })
   async consentChanges(@TenantParam() tenant: string, @Query('subject') subject?: string, @Query('limit') limit?: string): Promise<ConsentChangePage> {
     const n = intParam(limit, 'limit', 100, 1, 1_000) as number;
-    const docs = await this.store.consentChanges.find({ tenant, ...(subject ? { subject } : {}) }, { projection: { _id: 0, tenant: 0 } }).sort({ seq: -1 }).limit(n).toArray();
+    const docs = await this.store.consentChanges.newest(tenant, subject, n);
     return { tenant, changes: docs };
   }
 

@@ -6,7 +6,6 @@ import { LOGGER } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { LedgerClient } from '../ledger/ledger.client';
 import { WITNESS_POLICY, type WitnessPolicy } from '../monitor/witness-keys';
-import { isDuplicateKey } from '@clinical-ledger/storage';
 import { AuditStore } from '../store/audit.store';
 import { LedgerHttp } from './ledger-http';
 import { VerifyJobs } from './verify-jobs';
@@ -63,13 +62,7 @@ export class OverviewService {
     if (known !== undefined && known <= seq) return;
     this.lowest.set(id, seq);
     if (this.lowest.size > 10_000) this.lowest.clear();
-    try {
-      await this.store.ingest.updateOne({ _id: id }, { $min: { firstSeq: seq }, $setOnInsert: { tenant, minute } }, { upsert: true });
-    } catch (err) {
-      // Two upserts of a new minute at once: the other one inserted; lower it if needed.
-      if (!isDuplicateKey(err)) throw err;
-      await this.store.ingest.updateOne({ _id: id }, { $min: { firstSeq: seq } });
-    }
+    await this.store.ops.sampleIngest(tenant, minute, seq);
   }
 
   async overview(tenant: string): Promise<ChainOverview> {
@@ -85,16 +78,16 @@ export class OverviewService {
     const size = head?.size ?? null;
     const since = Date.now() - (HOUR_BUCKETS + 1) * MINUTE;
     const [samples, monitorHead, alerts, acks, criticalAlerts, lastVerifyJob, deadLetters] = await Promise.all([
-      this.store.ingest.find({ tenant, minute: { $gte: since } }).toArray(),
-      this.store.monitor.findOne({ _id: tenant }),
-      this.store.alerts.countDocuments({ tenant }),
-      this.store.acks.countDocuments({ tenant }),
-      this.store.alerts.find({ tenant, type: 'monitor', severity: 'critical' }, { projection: { alertId: 1 } }).toArray(),
+      this.store.ops.ingestSince(tenant, since),
+      this.store.monitor.head(tenant),
+      this.store.alerts.count(tenant),
+      this.store.alerts.countAcks(tenant),
+      this.store.alerts.criticalMonitorAlerts(tenant),
       this.verifyJobs.latest(tenant),
       this.deadLetters(tenant),
     ]);
-    const verifiedCp = monitorHead ? await this.store.checkpoints.findOne({ _id: `${tenant}:${monitorHead.size}` }) : null;
-    const acked = await Promise.all(criticalAlerts.map((a) => this.store.acks.findOne({ _id: `${tenant}:${a.alertId}` })));
+    const verifiedCp = monitorHead ? await this.store.monitor.verified(tenant, monitorHead.size) : null;
+    const acked = await Promise.all(criticalAlerts.map((alertId) => this.store.alerts.ack(tenant, alertId)));
     const openCritical = acked.filter((a) => !a).length;
     return {
       tenant,

@@ -32,7 +32,7 @@ export class ProjectionRebuild {
   ) {}
 
   async rebuild(tenant: string): Promise<RebuildResult> {
-    await Promise.all([this.store.access.deleteMany({ tenant }), this.store.pending.deleteMany({ tenant })]);
+    await this.store.accessLog.forget(tenant);
     const nc = await this.nats.ready();
     const jsm = await jetstreamManager(nc);
     const stream = this.nats.subjects.stream('LEDGER_ENTRIES');
@@ -61,6 +61,6 @@ export class ProjectionRebuild {
       }
     }
     await this.follower.rebuild(tenant);
-    return { tenant, receipts, accesses, consentChanges: await this.store.consentChanges.countDocuments({ tenant }) };
+    return { tenant, receipts, accesses, consentChanges: await this.store.consentChanges.count(tenant) };
   }
 }

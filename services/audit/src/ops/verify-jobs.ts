@@ -44,13 +44,13 @@ export class VerifyJobs implements OnModuleDestroy {
   ) {}
 
   async get(tenant: string, jobId: string): Promise<VerifyJob> {
-    const doc = await this.store.verifyJobs.findOne({ _id: jobId, tenant });
+    const doc = await this.store.ops.job(tenant, jobId);
     if (!doc) throw new HttpException({ error: 'not_found', message: `no verify job ${jobId} of ${tenant}` }, 404);
     return view(doc);
   }
 
   async latest(tenant: string): Promise<VerifyJob | null> {
-    const [doc] = await this.store.verifyJobs.find({ tenant }).sort({ startedAt: -1 }).limit(1).toArray();
+    const doc = await this.store.ops.latestJob(tenant);
     return doc ? view(doc) : null;
   }
 
@@ -62,7 +62,7 @@ export class VerifyJobs implements OnModuleDestroy {
     const now = new Date().toISOString();
     const doc: VerifyJobDoc = { _id: randomUUID(), jobId: '', tenant, state: 'running', startedBy: by.actor, startedAt: now, heartbeatAt: now, checked: 0, total: head.size, checkpointsMatched: 0 };
     doc.jobId = doc._id;
-    await this.store.verifyJobs.insertOne(doc);
+    await this.store.ops.addJob(doc);
     const abort = new AbortController();
     this.running.set(doc._id, abort);
     void this.run(doc, abort.signal).finally(() => this.running.delete(doc._id));
@@ -71,14 +71,13 @@ export class VerifyJobs implements OnModuleDestroy {
 
   private async save(doc: VerifyJobDoc): Promise<void> {
     doc.heartbeatAt = new Date().toISOString();
-    const { _id, ...rest } = doc;
-    await this.store.verifyJobs.updateOne({ _id }, { $set: rest });
+    await this.store.ops.saveJob(doc);
     this.hub.emit({ tenant: doc.tenant, type: 'verify', data: view(doc) as unknown as Record<string, unknown> });
   }
 
   private async run(doc: VerifyJobDoc, signal: AbortSignal): Promise<void> {
     try {
-      const verified = await this.store.checkpoints.find({ tenant: doc.tenant, size: { $lte: doc.total } }).toArray();
+      const verified = await this.store.monitor.verifiedUpTo(doc.tenant, doc.total);
       const claims = verified.map((c) => ({ size: c.size, rootHash: fromHex(c.rootHash, 32) })).sort((a, b) => a.size - b.size);
       const verifier = new ChainVerifier(this.keyring, { chain: doc.tenant, checkpoints: claims });
       let from = 0;
