@@ -1,6 +1,7 @@
 export * from './workspace';
 export * from './binaries';
 export * from './servers';
+export * from './nats-cluster';
 export * from './postgres';
 export * from './infra';
 export * from './service-process';
