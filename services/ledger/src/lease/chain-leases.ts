@@ -73,7 +73,8 @@ export class ChainLeases implements WriteFence {
       },
     );
     if (!exists && this.config.NATS_MANAGE_STREAMS === 'false') throw new Error(`KV bucket ${name} is missing: run \`ledgerctl streams init\``);
-    const bucket = await LeaseBucket.open(nc, exists ? o : { ...o, create: { replicas: 1 } });
+    // Made here only when this service manages NATS assets: with the replicas of every other stream.
+    const bucket = await LeaseBucket.open(nc, exists ? o : { ...o, create: { replicas: this.config.NATS_STREAM_REPLICAS } });
     return { bucket, kv: await new Kvm(jetstream(nc)).open(name) };
   }
 
