@@ -91,9 +91,11 @@ export class ChainLeases implements WriteFence {
   /** Replicas whose presence key is alive (at least this one). */
   async liveReplicas(): Promise<number> {
     const { kv } = await this.open();
-    let n = 0;
-    for await (const key of await kv.keys(`${REPLICA_PREFIX}>`)) if (key) n++;
-    return Math.max(n, 1);
+    // Distinct keys: keys() follows the bucket until it is caught up, so a presence key renewed
+    // meanwhile comes again (with two replicas it counted 3 or 4, and they handed chains back and forth).
+    const live = new Set<string>();
+    for await (const key of await kv.keys(`${REPLICA_PREFIX}>`)) if (key) live.add(key);
+    return Math.max(live.size, 1);
   }
 
   /** Takes the chain's lease when nobody holds it; true when this replica now writes the chain. */

@@ -78,12 +78,14 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     if (this.closed) return;
     await this.leases.keepPresent();
     const known = await this.knownChains();
-    const share = Math.ceil(known.size / (await this.leases.liveReplicas()));
+    const live = await this.leases.liveReplicas();
+    const share = Math.ceil(known.size / live);
     const held = new Set(this.leases.chains());
     for (const chain of held) if (!this.consumers.has(chain) && !this.stopping.has(chain)) await this.startChain(chain);
     if (held.size > share) {
       // Hand one chain back per scan: the replica that joined takes it at its next scan.
       const chain = [...held].sort()[0];
+      this.log.info({ chain, held: held.size, chains: known.size, replicas: live, share }, 'handing a chain back: this replica holds more than its fair share');
       await this.stopChain(chain);
       await this.leases.release(chain);
       return;
