@@ -220,8 +220,9 @@ describe('fault test: 3-node NATS cluster, two ledger replicas with leases, inta
     );
   });
 
-  async function spawnLedger(replica: 'ledger-a' | 'ledger-b'): Promise<ServiceProcess> {
-    return spawnService('ledger', ledgerEnv(replica), { waitFor: 'readyz', logFile: join(logDir, `${replica}.log`) });
+  /** A replica started (first start: ready; a restart under load: listening, it joins when it can). */
+  async function spawnLedger(replica: 'ledger-a' | 'ledger-b', waitFor: 'readyz' | 'healthz' = 'readyz'): Promise<ServiceProcess> {
+    return spawnService('ledger', ledgerEnv(replica), { waitFor, logFile: join(logDir, `${replica}.log`) });
   }
 
   afterAll(async () => {
@@ -334,7 +335,7 @@ describe('fault test: 3-node NATS cluster, two ledger replicas with leases, inta
     const spread = (x: Record<string, string | undefined>) => TENANTS.every((t) => x[t]) && new Set(Object.values(x)).size === 2;
     await eventually(async () => spread((w = await writers())) && (await Promise.all(TENANTS.map(onChain))).every((n) => n >= 20), 60_000, 'every chain written, by both replicas');
     const kills: Kill[] = [];
-    const writersReach = (ok: (x: Record<string, string | undefined>) => boolean, what: string) => eventually(async () => ok((w = await writers())), 60_000, what);
+    const writersReach = (ok: (x: Record<string, string | undefined>) => boolean, what: string) => eventually(async () => ok((w = await writers())), 120_000, what);
     const phase = async (what: string) => process.stdout.write(`[fault-nats] +${((Date.now() - started) / 1000).toFixed(1)} s ${what}; writers ${JSON.stringify(await writers())}; accepted ${accepted.size}\n`);
     await phase('steady load');
     await pause(5_000);
@@ -364,7 +365,7 @@ describe('fault test: 3-node NATS cluster, two ledger replicas with leases, inta
     await writersReach((x) => TENANTS.every((t) => x[t] === second), `every chain moved to ${second}`);
     await phase('every chain on the surviving replica');
     await pause(8_000);
-    ledgers.set(first, await spawnLedger(first));
+    ledgers.set(first, await spawnLedger(first, 'healthz'));
     await writersReach(spread, `${first} writing a chain again`);
     await phase(`restarted ${first}`);
     await pause(5_000);
