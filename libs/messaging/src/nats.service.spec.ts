@@ -114,6 +114,30 @@ describe('NatsService against a real NATS JetStream', () => {
     await admin.onApplicationShutdown();
   });
 
+  it('shut down before its first connection is made, it leaves none open: ready() rejects', async () => {
+    // The first connect is under way (nothing has answered yet) when the service shuts down.
+    const { nats } = service();
+    await nats.onApplicationShutdown();
+    await expect(nats.ready()).rejects.toThrow(/shutting down/);
+  });
+
+  it('started while NATS is down, connects once it is up; shut down while it is down, stops dialling', async () => {
+    await infra.nats?.stop();
+    const { nats: early } = service();
+    const { nats: late } = service();
+    try {
+      await expect(Promise.race([early.ready(), new Promise((r) => setTimeout(() => r('still dialling'), 1_000))])).resolves.toBe('still dialling');
+      await late.onApplicationShutdown();
+      await expect(late.ready()).rejects.toThrow(/shutting down/);
+    } finally {
+      await infra.nats?.start();
+    }
+    const nc = await early.ready();
+    expect(nc.isClosed()).toBe(false);
+    await early.onApplicationShutdown();
+    expect(nc.isClosed()).toBe(true);
+  });
+
   it('reports not ready while NATS is down and ready after it returns', async () => {
     const { nats, readiness } = service();
     await nats.ready();

@@ -10,6 +10,7 @@ import { ensureStream } from './provision';
 /**
  * The service's one NATS connection (v3 client). It connects in the background and keeps
  * reconnecting, so the service starts (and answers /healthz) while NATS is away; /readyz tells.
+ * Shutting down ends a first connection still being made too (ready() then rejects).
  */
 @Injectable()
 export class NatsService implements OnApplicationShutdown {
@@ -17,6 +18,7 @@ export class NatsService implements OnApplicationShutdown {
   private nc?: NatsConnection;
   private readonly connecting: Promise<NatsConnection>;
   private connected = false;
+  private readonly closing = new AbortController();
 
   constructor(
     @Inject(CONFIG) private readonly config: BaseConfig,
@@ -31,27 +33,24 @@ export class NatsService implements OnApplicationShutdown {
   }
 
   private async connect(): Promise<NatsConnection> {
-    const nc = await connect({
-      servers: this.config.NATS_URL.split(','),
-      name: this.config.SERVICE_NAME,
-      waitOnFirstConnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
-      pingInterval: 5_000,
-      inboxPrefix: this.inboxPrefix,
-      ...(this.config.NATS_CREDS_FILE
-        ? { authenticator: credsAuthenticator(readFileSync(this.config.NATS_CREDS_FILE)) }
-        : {}),
-      ...(this.config.NATS_USER
-        ? { user: this.config.NATS_USER, pass: this.config.NATS_PASSWORD_FILE ? readFileSync(this.config.NATS_PASSWORD_FILE, 'utf8').trim() : '' }
-        : {}),
+    // Our retry rather than the client's waitOnFirstConnect: shutdown can stop it. A first connect
+    // still dialling when the app closed used to connect later and stay open, and dial for ever
+    // once the server went away (a timer that kept test runners alive after the last test).
+    const nc = await retryWithBackoff(() => this.dial(), {
+      what: 'connecting to NATS',
+      logger: this.logger,
+      baseMs: 250,
+      maxMs: 2_000,
+      logEvery: 20,
+      signal: this.closing.signal,
+      retryable: () => !this.closing.signal.aborted, // shutting down: not a failure to report
     });
     this.nc = nc;
     // Streams are declared by whoever starts first; updates are idempotent. Operators who manage
     // streams themselves (and deny services that right) set NATS_MANAGE_STREAMS=false.
     if (this.config.NATS_MANAGE_STREAMS !== 'false') {
       // JetStream may still be electing a leader (or starting): retry rather than give up for good.
-      await retryWithBackoff(() => this.ensureStreams(), { what: 'declaring the JetStream streams', logger: this.logger, logEvery: 1, retryable: () => !nc.isClosed() });
+      await retryWithBackoff(() => this.ensureStreams(), { what: 'declaring the JetStream streams', logger: this.logger, logEvery: 1, retryable: () => !nc.isClosed(), signal: this.closing.signal });
     }
     this.connected = true;
     this.logger.info({ server: nc.getServer() }, 'connected to NATS');
@@ -66,6 +65,29 @@ export class NatsService implements OnApplicationShutdown {
         }
       }
     })();
+    return nc;
+  }
+
+  /** One attempt at the first connection; closed at once if the service shut down meanwhile. */
+  private async dial(): Promise<NatsConnection> {
+    const nc = await connect({
+      servers: this.config.NATS_URL.split(','),
+      name: this.config.SERVICE_NAME,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+      pingInterval: 5_000,
+      inboxPrefix: this.inboxPrefix,
+      ...(this.config.NATS_CREDS_FILE
+        ? { authenticator: credsAuthenticator(readFileSync(this.config.NATS_CREDS_FILE)) }
+        : {}),
+      ...(this.config.NATS_USER
+        ? { user: this.config.NATS_USER, pass: this.config.NATS_PASSWORD_FILE ? readFileSync(this.config.NATS_PASSWORD_FILE, 'utf8').trim() : '' }
+        : {}),
+    });
+    if (this.closing.signal.aborted) {
+      await nc.close();
+      throw new Error('NATS connection not needed: the service is shutting down');
+    }
     return nc;
   }
 
@@ -117,6 +139,11 @@ export class NatsService implements OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    this.closing.abort(new Error('the service is shutting down'));
+    if (!this.nc) {
+      // A dial under way closes what it opens (dial()); wait for it, briefly (a dial has its own timeout).
+      await Promise.race([this.connecting.catch(() => undefined), new Promise((r) => setTimeout(r, 5_000).unref())]);
+    }
     if (this.nc && !this.nc.isClosed()) await this.nc.drain().catch(() => this.nc?.close());
   }
 }

@@ -65,7 +65,13 @@ export class JetStreamTransport extends Server implements CustomTransportStrateg
   }
 
   private async startAll(): Promise<void> {
-    const nc = await this.options.connection();
+    let nc: NatsConnection;
+    try {
+      nc = await this.options.connection();
+    } catch (err) {
+      if (this.closed) return; // shut down before NATS first answered
+      throw err;
+    }
     for (const [pattern, spec] of Object.entries(this.options.consumers)) {
       if (this.closed) return;
       const consumer = new JetStreamConsumer(nc, spec, (msg) => this.dispatch(pattern, spec.raw === true, msg), this.options.logger);

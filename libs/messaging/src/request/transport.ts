@@ -97,7 +97,9 @@ export class NatsRequestTransport extends Server implements CustomTransportStrat
           );
         }
       })
-      .catch((err: unknown) => this.options.logger?.error({ err: String(err) }, 'cannot answer NATS requests'));
+      .catch((err: unknown) => {
+        if (!this.closed) this.options.logger?.error({ err: String(err) }, 'cannot answer NATS requests');
+      });
     callback();
   }
 
