@@ -8,6 +8,7 @@ export * from './bootstrap';
 export * from './auth';
 export * from './access';
 export * from './retry';
+export * from './periodic';
 export * from './web-app';
 export * from './validation';
 export * from './oidc-config';

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Receipt } from '@clinical-ledger/contracts';
 import { LedgerHttpClient, LedgerHttpError } from '@clinical-ledger/ledger-client';
-import { CONFIG, LOGGER } from '@clinical-ledger/platform';
+import { CONFIG, LOGGER, Periodic } from '@clinical-ledger/platform';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ConsentConfig } from './config';
@@ -18,48 +18,43 @@ const HORIZON_MS = 24 * 3_600_000;
  */
 @Injectable()
 export class PendingSweeper implements OnModuleInit, OnApplicationShutdown {
-  private timer?: NodeJS.Timeout;
-  private running = false;
+  private readonly sweeper: Periodic;
 
   constructor(
     private readonly store: ProjectionStore,
     private readonly consents: ConsentService,
     @Inject(CONFIG) private readonly config: ConsentConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+  ) {
+    this.sweeper = new Periodic(() => this.confirmPending(), { everyMs: config.CONSENT_SWEEP_INTERVAL_MS, failed: 'sweep of pending consent changes failed; next pass retries', logger });
+  }
 
   onModuleInit(): void {
     if (!this.config.CONSENT_LEDGER_URL || !this.config.CONSENT_LEDGER_TOKEN_FILE) {
       this.logger.info('no CONSENT_LEDGER_URL/CONSENT_LEDGER_TOKEN_FILE: receipts missed during a restart are caught up by a rebuild only');
       return;
     }
-    this.timer = setInterval(() => void this.sweep(), this.config.CONSENT_SWEEP_INTERVAL_MS);
-    this.timer.unref();
+    this.sweeper.start();
   }
 
-  /** One pass; returns how many pending changes it confirmed. */
-  async sweep(): Promise<number> {
-    if (this.running) return 0;
-    this.running = true;
+  /** One pass (none while another one runs). */
+  sweep(): Promise<void> {
+    return this.sweeper.run();
+  }
+
+  private async confirmPending(): Promise<void> {
     let confirmed = 0;
-    try {
-      const now = Date.now();
-      const pending = await this.store.unconfirmed(new Date(now - HORIZON_MS), new Date(now - this.config.CONSENT_RECEIPT_TIMEOUT_MS));
-      if (!pending.length) return 0;
-      const token = readFileSync(this.config.CONSENT_LEDGER_TOKEN_FILE as string, 'utf8').trim();
-      for (const change of pending) {
-        const receipt = await this.receipt(token, change.tenant, change._id);
-        if (!receipt) continue;
-        await this.consents.confirmed(change, receipt);
-        confirmed++;
-      }
-      if (confirmed) this.logger.info({ confirmed, pending: pending.length }, 'pending consent changes caught up from the ledger');
-    } catch (err) {
-      this.logger.warn({ err: String(err) }, 'sweep of pending consent changes failed; next pass retries');
-    } finally {
-      this.running = false;
+    const now = Date.now();
+    const pending = await this.store.unconfirmed(new Date(now - HORIZON_MS), new Date(now - this.config.CONSENT_RECEIPT_TIMEOUT_MS));
+    if (!pending.length) return;
+    const token = readFileSync(this.config.CONSENT_LEDGER_TOKEN_FILE as string, 'utf8').trim();
+    for (const change of pending) {
+      const receipt = await this.receipt(token, change.tenant, change._id);
+      if (!receipt) continue;
+      await this.consents.confirmed(change, receipt);
+      confirmed++;
     }
-    return confirmed;
+    if (confirmed) this.logger.info({ confirmed, pending: pending.length }, 'pending consent changes caught up from the ledger');
   }
 
   private async receipt(token: string, tenant: string, eventId: string): Promise<Receipt | undefined> {
@@ -74,6 +69,6 @@ export class PendingSweeper implements OnModuleInit, OnApplicationShutdown {
 
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.sweeper.stop();
   }
 }

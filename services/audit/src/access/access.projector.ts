@@ -1,8 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { decodeCore, fromBase64, Keyring, leafHash, toHex } from '@clinical-ledger/chain';
 import { EVENT_TYPES, type AccessLogEntry } from '@clinical-ledger/contracts';
-import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
-import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import { CONFIG, LOGGER, MetricsService, Periodic } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter, Gauge } from 'prom-client';
 import { AlertService } from '../alerts/alert.service';
@@ -10,6 +9,7 @@ import type { AuditConfig } from '../config';
 import { LedgerClient, type LedgerEntry } from '../ledger/ledger.client';
 import { LiveHub } from '../live/live.hub';
 import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
+import { AuditStream } from '../announce/audit-stream';
 import { AuditStore, type PendingAccessDoc } from '../store/audit.store';
 import type { AccessEvent } from './access-event';
 
@@ -66,8 +66,7 @@ export function entryProblem(entry: LedgerEntry, p: Pick<PendingAccessDoc, 'tena
 @Injectable()
 export class AccessProjector implements OnModuleInit, OnModuleDestroy {
   private readonly awaited = new Map<string, PendingAccessDoc>();
-  private timer?: NodeJS.Timeout;
-  private sweeping = false;
+  private readonly sweeper: Periodic;
   private unlisten?: () => void;
   private readonly projected: Counter<string>;
   private readonly pendingGauge: Gauge<string>;
@@ -79,13 +78,13 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
     private readonly store: AuditStore,
     private readonly ledger: LedgerClient,
     private readonly alerts: AlertService,
-    private readonly nats: NatsService,
-    private readonly publisher: JetStreamPublisher,
+    private readonly stream: AuditStream,
     private readonly hub: LiveHub,
     metrics: MetricsService,
   ) {
     this.projected = metrics.counter('audit_access_projected_total', 'Access entries added to the access log', ['tenant', 'decision']);
     this.pendingGauge = metrics.gauge('audit_access_pending', 'Access events not yet matched with their chain entry');
+    this.sweeper = new Periodic(() => this.sweepDue(), { everyMs: config.AUDIT_PENDING_RETRY_MS, failed: 'pending access sweep failed; retried on the next round', logger });
   }
 
   onModuleInit(): void {
@@ -94,12 +93,11 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
       const p = this.awaited.get(`${ev.tenant}:${String(ev.data['eventId'])}`);
       if (p) void this.resolve(p).catch((err: unknown) => this.logger.warn({ err: String(err) }, 'access projection failed; the sweeper retries'));
     });
-    this.timer = setInterval(() => void this.sweep(), this.config.AUDIT_PENDING_RETRY_MS);
-    this.timer.unref();
+    this.sweeper.start();
   }
 
   onModuleDestroy(): void {
-    clearInterval(this.timer);
+    this.sweeper.stop();
     this.unlisten?.();
   }
 
@@ -174,7 +172,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
     if (isNew) this.projected.inc({ tenant: p.tenant, decision: log.decision });
     try {
       // Deduplicated by the stream: a replay announces nothing new.
-      await this.publisher.publish(this.nats.subjects.audit('access', p.tenant), JSON.stringify(log), { msgID: `access:${p.tenant}:${entry.seq}` });
+      await this.stream.announce('access', p.tenant, log, `access:${p.tenant}:${entry.seq}`);
     } catch (err) {
       this.logger.warn({ tenant: p.tenant, seq: entry.seq, err: String(err) }, 'access projected but not announced');
     }
@@ -191,17 +189,12 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
   }
 
   /** Retries pending events that are due (this replica's and any other's). */
-  async sweep(): Promise<void> {
-    if (this.sweeping) return;
-    this.sweeping = true;
-    try {
-      const due = await this.store.accessLog.due(200);
-      for (const p of due) await this.resolve(p);
-      this.pendingGauge.set(await this.store.accessLog.countWaiting());
-    } catch (err) {
-      this.logger.warn({ err: String(err) }, 'pending access sweep failed; retried on the next round');
-    } finally {
-      this.sweeping = false;
-    }
+  sweep(): Promise<void> {
+    return this.sweeper.run();
+  }
+
+  private async sweepDue(): Promise<void> {
+    for (const p of await this.store.accessLog.due(200)) await this.resolve(p);
+    this.pendingGauge.set(await this.store.accessLog.countWaiting());
   }
 }

@@ -15,13 +15,13 @@ import {
   type VerifiedCheckpoint,
 } from '@clinical-ledger/chain';
 import { TENANT_PATTERN, type AuditAlert, type CheckpointVerified } from '@clinical-ledger/contracts';
-import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
-import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import { CONFIG, LOGGER, MetricsService, Periodic } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter, Gauge } from 'prom-client';
 import { AlertService, type NewAlert } from '../alerts/alert.service';
 import { tenantList, type AuditConfig } from '../config';
 import { LedgerClient, LedgerRefusedError, LedgerUnavailableError } from '../ledger/ledger.client';
+import { AuditStream } from '../announce/audit-stream';
 import { AuditStore, type MonitorStateDoc, type VerifiedCheckpointDoc } from '../store/audit.store';
 import { WITNESS_POLICY, type WitnessPolicy } from './witness-keys';
 
@@ -64,8 +64,7 @@ const noteKey = (note: string) => createHash('sha256').update(note).digest('hex'
 export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly known = new Set<string>();
-  private timer?: NodeJS.Timeout;
-  private polling = false;
+  private readonly poller: Periodic;
   private readonly verified: Counter<string>;
   private readonly pollFailures: Counter<string>;
   private readonly headSize: Gauge<string>;
@@ -79,8 +78,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     private readonly store: AuditStore,
     private readonly ledger: LedgerClient,
     private readonly alerts: AlertService,
-    private readonly nats: NatsService,
-    private readonly publisher: JetStreamPublisher,
+    private readonly stream: AuditStream,
     metrics: MetricsService,
   ) {
     this.verified = metrics.counter('audit_checkpoints_verified_total', 'Checkpoints verified (signature, origin and consistency)', ['tenant', 'source']);
@@ -89,17 +87,15 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     // time() minus this is the age of the newest verified checkpoint: it grows when checkpoints stop or stop verifying.
     this.headTime = metrics.gauge('audit_monitor_head_verified_time_seconds', "Unix time the monitor's head last moved (a larger checkpoint verified)", ['tenant']);
     for (const t of tenantList(config)) this.known.add(t);
+    this.poller = new Periodic(() => this.pollRound(), { everyMs: config.AUDIT_POLL_INTERVAL_MS, failed: 'checkpoint poll round failed', logger });
   }
 
   onModuleInit(): void {
-    if (this.config.AUDIT_POLL_INTERVAL_MS > 0) {
-      this.timer = setInterval(() => void this.pollAll(), this.config.AUDIT_POLL_INTERVAL_MS);
-      this.timer.unref();
-    }
+    if (this.config.AUDIT_POLL_INTERVAL_MS > 0) this.poller.start();
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.poller.stop();
   }
 
   origin(tenant: string): string {
@@ -269,7 +265,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
   private async announce(msg: CheckpointVerified): Promise<void> {
     const id = `verified:${msg.tenant}:${msg.size}${msg.cosignedBy?.length ? `:cosigned:${msg.cosignedBy.length}` : ''}`;
     try {
-      await this.publisher.publish(this.nats.subjects.audit('verification', msg.tenant), JSON.stringify(msg), { msgID: id });
+      await this.stream.announce('verification', msg.tenant, msg, id);
     } catch (err) {
       this.logger.warn({ tenant: msg.tenant, size: msg.size, err: String(err) }, 'verified checkpoint not announced');
     }
@@ -315,22 +311,18 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     return [...this.known].sort();
   }
 
-  async pollAll(): Promise<void> {
-    if (this.polling) return;
-    this.polling = true;
-    try {
-      for (const tenant of await this.tenants()) {
-        try {
-          await this.poll(tenant);
-        } catch (err) {
-          this.pollFailures.inc({ tenant });
-          this.logger.warn({ tenant, err: String(err) }, 'checkpoint poll failed; retried on the next round');
-        }
+  pollAll(): Promise<void> {
+    return this.poller.run();
+  }
+
+  private async pollRound(): Promise<void> {
+    for (const tenant of await this.tenants()) {
+      try {
+        await this.poll(tenant);
+      } catch (err) {
+        this.pollFailures.inc({ tenant });
+        this.logger.warn({ tenant, err: String(err) }, 'checkpoint poll failed; retried on the next round');
       }
-    } catch (err) {
-      this.logger.warn({ err: String(err) }, 'checkpoint poll round failed');
-    } finally {
-      this.polling = false;
     }
   }
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { checkEntryStandalone, decodeCore, fromBase64, fromHex, type Keyring } from '@clinical-ledger/chain';
 import { EVENT_TYPES } from '@clinical-ledger/contracts';
-import { CONFIG, LOGGER } from '@clinical-ledger/platform';
+import { CONFIG, LOGGER, Periodic } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { AlertService } from '../alerts/alert.service';
 import type { AuditConfig } from '../config';
@@ -25,35 +25,32 @@ const PAGE = 500;
 export class ChainFollower implements OnModuleInit, OnModuleDestroy {
   private readonly running = new Map<string, Promise<void>>();
   private readonly again = new Set<string>();
-  private timer?: NodeJS.Timeout;
+  private readonly sweeper: Periodic;
   private stopped = false;
 
   constructor(
-    @Inject(CONFIG) private readonly config: AuditConfig,
+    @Inject(CONFIG) config: AuditConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
     private readonly store: AuditStore,
     private readonly ledger: LedgerHttp,
     private readonly alerts: AlertService,
-  ) {}
+  ) {
+    this.sweeper = new Periodic(async () => (await this.store.consentChanges.followed()).forEach((tenant) => this.poke(tenant)), {
+      everyMs: config.AUDIT_PENDING_RETRY_MS,
+      failed: 'chain follower sweep failed; next round',
+      logger,
+      level: 'debug',
+    });
+  }
 
   onModuleInit(): void {
-    if (!this.ledger.configured) return;
-    this.timer = setInterval(() => void this.sweep(), this.config.AUDIT_PENDING_RETRY_MS);
-    this.timer.unref();
+    if (this.ledger.configured) this.sweeper.start();
   }
 
   onModuleDestroy(): void {
     this.stopped = true;
-    clearInterval(this.timer);
-  }
-
-  private async sweep(): Promise<void> {
-    try {
-      for (const tenant of await this.store.consentChanges.followed()) this.poke(tenant);
-    } catch (err) {
-      this.logger.debug({ err: String(err) }, 'chain follower sweep failed; next round');
-    }
+    this.sweeper.stop();
   }
 
   /** Something was appended to this chain: read on (one run per chain at a time; a poke during a run runs it again). */

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { LedgerEvent } from '@clinical-ledger/contracts';
 import { eventKey, LedgerStore, type ErasureDoc } from '@clinical-ledger/ledger-store';
-import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import { CONFIG, LOGGER, MetricsService, Periodic } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import type { LedgerConfig } from '../config';
@@ -43,13 +43,12 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
   private readonly purgers: ErasurePurger[] = [];
   /** Finishes in progress by intent id: the redelivery and the start-time sweep may meet on one. */
   private readonly finishing = new Map<string, Promise<void>>();
-  private timer?: NodeJS.Timeout;
-  private sweeping = false;
+  private readonly sweeper: Periodic;
   private sweeps = 0;
   private readonly erased: Counter<string>;
 
   constructor(
-    @Inject(CONFIG) private readonly config: LedgerConfig,
+    @Inject(CONFIG) config: LedgerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly store: LedgerStore,
     private readonly dataKeys: DataKeyService,
@@ -57,6 +56,7 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
     metrics: MetricsService,
   ) {
     this.erased = metrics.counter('ledger_erasures_completed_total', 'Erasures completed (key destroyed, purgers run)', ['tenant']);
+    this.sweeper = new Periodic(() => this.sweep(), { everyMs: config.LEDGER_KEY_CACHE_CHECK_MS, failed: 'key cache / erasure sweep failed; retried on the next one', logger });
   }
 
   /** Adds a purger (another module that keeps patient data outside the payloads). */
@@ -65,12 +65,11 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
   }
 
   onModuleInit(): void {
-    this.timer = setInterval(() => void this.sweep(), this.config.LEDGER_KEY_CACHE_CHECK_MS);
-    this.timer.unref();
+    this.sweeper.start();
   }
 
   onApplicationShutdown(): void {
-    clearInterval(this.timer);
+    this.sweeper.stop();
   }
 
   /**
@@ -79,17 +78,9 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
    * completed (a crash left them; the redelivery usually comes first).
    */
   private async sweep(): Promise<void> {
-    if (this.sweeping) return;
-    this.sweeping = true;
-    try {
-      await this.storeReady.ready();
-      await this.dataKeys.sweep();
-      if (this.sweeps++ % 30 === 0) await this.recoverPending();
-    } catch (err) {
-      this.logger.warn({ err: String(err) }, 'key cache / erasure sweep failed; retried on the next one');
-    } finally {
-      this.sweeping = false;
-    }
+    await this.storeReady.ready();
+    await this.dataKeys.sweep();
+    if (this.sweeps++ % 30 === 0) await this.recoverPending();
   }
 
   /** Step 1, before anything else of the erasure: the durable intent, then the epoch. */

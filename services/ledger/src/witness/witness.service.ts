@@ -5,7 +5,7 @@ import type { AuditAlert, AuditAlertKind, CheckpointMessage } from '@clinical-le
 import { LedgerStore, type CheckpointDoc } from '@clinical-ledger/ledger-store';
 import { HeadWriter } from '@clinical-ledger/log';
 import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
-import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import { CONFIG, LOGGER, MetricsService, Periodic } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter, Gauge } from 'prom-client';
 import { tenantList, type LedgerConfig } from '../config';
@@ -45,7 +45,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
   readonly witnesses: WitnessEndpoint[];
   readonly quorum: number;
   private readonly chains = new Map<string, ChainState>();
-  private timer?: NodeJS.Timeout;
+  private readonly retries: Periodic;
   private stopped = false;
   private started = false;
   private readonly requests: Counter<string>;
@@ -68,6 +68,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     this.witnessSize = metrics.gauge('ledger_witness_cosigned_size', 'Tree size a witness last cosigned', ['tenant', 'witness']);
     this.witnessUp = metrics.gauge('ledger_witness_up', '1 when the witness cosigned the last checkpoint sent to it, 0 when it failed', ['tenant', 'witness']);
     this.cosignedSize = metrics.gauge('ledger_cosigned_checkpoint_size', 'Tree size of the latest checkpoint cosigned by a quorum of witnesses', ['tenant']);
+    this.retries = new Periodic(() => this.retry(), { everyMs: config.LEDGER_WITNESS_RETRY_MS, failed: 'witness retry failed', logger });
   }
 
   get enabled(): boolean {
@@ -75,14 +76,12 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
   }
 
   onModuleInit(): void {
-    if (!this.enabled) return;
-    this.timer = setInterval(() => void this.retry(), this.config.LEDGER_WITNESS_RETRY_MS);
-    this.timer.unref();
+    if (this.enabled) this.retries.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.timer);
+    this.retries.stop();
     await Promise.allSettled([...this.chains.values()].map((s) => s.running));
   }
 
@@ -143,7 +142,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
       }
     } catch (err) {
       this.started = false; // the store was away: look for chains again next time
-      this.logger.warn({ err: String(err) }, 'witness retry failed');
+      throw err;
     }
   }
 
