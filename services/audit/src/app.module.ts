@@ -19,6 +19,7 @@ import { CheckpointMonitor, VERIFIER_KEYRING } from './monitor/checkpoint.monito
 import { loadWitnessPolicy, WITNESS_POLICY } from './monitor/witness-keys';
 import { loadVerifierKeyring } from './monitor/verifier-keys';
 import { AuditStore } from './store/audit.store';
+import { AuditStream } from './announce/audit-stream';
 import { AckService } from './alerts/ack.service';
 import { ChainFollower } from './ops/chain-follower';
 import { LedgerHttp } from './ops/ledger-http';
@@ -44,6 +45,7 @@ export class AuditAppModule {
         { provide: VERIFIER_KEYRING, useValue: opts.keyring ?? loadVerifierKeyring(config) },
         { provide: WITNESS_POLICY, useValue: loadWitnessPolicy(config) },
         AuditStore,
+        AuditStream,
         LedgerClient,
         AlertService,
         LiveHub,

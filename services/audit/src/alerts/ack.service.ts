@@ -1,8 +1,8 @@
 import { HttpException, Inject, Injectable } from '@nestjs/common';
 import type { AlertAck, AlertView } from '@clinical-ledger/contracts';
-import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, type Principal } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
+import { AuditStream } from '../announce/audit-stream';
 import { AuditStore } from '../store/audit.store';
 
 /**
@@ -14,8 +14,7 @@ import { AuditStore } from '../store/audit.store';
 export class AckService {
   constructor(
     private readonly store: AuditStore,
-    private readonly nats: NatsService,
-    private readonly publisher: JetStreamPublisher,
+    private readonly stream: AuditStream,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
@@ -31,7 +30,7 @@ export class AckService {
       throw new HttpException({ error: 'already_acknowledged', message: `alert ${alertId} was acknowledged by ${first.by} at ${first.at}`, ack: first }, 409);
     }
     try {
-      await this.publisher.publish(this.nats.subjects.audit('ack', tenant), JSON.stringify(ack), { msgID: `ack:${tenant}:${alertId}` });
+      await this.stream.announce('ack', tenant, ack, `ack:${tenant}:${alertId}`);
     } catch (err) {
       // Stored, so the API shows it; the stream copy is missing, and the log says so.
       this.logger.error({ tenant, alertId, err: String(err) }, 'acknowledgement stored but not published');

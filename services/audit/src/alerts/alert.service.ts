@@ -1,10 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { AuditAlert, BreakGlassAlert, DeadLetterAlert } from '@clinical-ledger/contracts';
-import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, MetricsService } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
+import { AuditStream } from '../announce/audit-stream';
 import { AuditStore, type AlertDoc } from '../store/audit.store';
 
 export type NewAlert = Omit<AuditAlert, 'alertId' | 'time'> & {
@@ -29,8 +29,7 @@ export class AlertService {
 
   constructor(
     private readonly store: AuditStore,
-    private readonly nats: NatsService,
-    private readonly publisher: JetStreamPublisher,
+    private readonly stream: AuditStream,
     @Inject(LOGGER) private readonly logger: Logger,
     metrics: MetricsService,
   ) {
@@ -47,7 +46,7 @@ export class AlertService {
       this.logger.warn({ tenant: alert.tenant, kind: alert.kind, alertId: alert.alertId, source: alert.source }, `audit alert: ${alert.message}`);
     }
     try {
-      await this.publisher.publish(this.nats.subjects.audit('alert', alert.tenant), JSON.stringify(alert), { msgID: alert.alertId });
+      await this.stream.announce('alert', alert.tenant, alert, alert.alertId);
     } catch (err) {
       // Stored already; the dashboard and API show it. Paging pipelines see it when it is raised again.
       this.logger.error({ tenant: alert.tenant, alertId: alert.alertId, err: String(err) }, 'alert stored but not published');
@@ -90,7 +89,7 @@ export class AlertService {
     if (isNew) {
       this.raised.inc({ tenant, kind: 'dead_letter' });
       try {
-        await this.publisher.publish(this.nats.subjects.audit('deadletter', tenant), JSON.stringify({ type: 'deadletter', ...alert }), { msgID: alert.alertId });
+        await this.stream.announce('deadletter', tenant, { type: 'deadletter', ...alert }, alert.alertId);
       } catch (err) {
         this.logger.warn({ tenant, err: String(err) }, 'dead-letter alert stored, not announced live');
       }

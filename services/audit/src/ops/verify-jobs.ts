@@ -2,11 +2,11 @@ import { HttpException, Inject, Injectable, OnModuleDestroy } from '@nestjs/comm
 import { randomUUID } from 'node:crypto';
 import { ChainVerifier, fromBase64, fromHex, toHex, type Keyring } from '@clinical-ledger/chain';
 import type { VerifyJob } from '@clinical-ledger/contracts';
-import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
 import { LOGGER, type Principal } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { LiveHub } from '../live/live.hub';
 import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
+import { AuditStream } from '../announce/audit-stream';
 import { AuditStore, type VerifyJobDoc } from '../store/audit.store';
 import { LedgerHttp } from './ledger-http';
 
@@ -39,8 +39,7 @@ export class VerifyJobs implements OnModuleDestroy {
     private readonly store: AuditStore,
     private readonly ledger: LedgerHttp,
     private readonly hub: LiveHub,
-    private readonly nats: NatsService,
-    private readonly publisher: JetStreamPublisher,
+    private readonly stream: AuditStream,
   ) {}
 
   async get(tenant: string, jobId: string): Promise<VerifyJob> {
@@ -109,7 +108,7 @@ export class VerifyJobs implements OnModuleDestroy {
     }
     try {
       await this.save(doc);
-      await this.publisher.publish(this.nats.subjects.audit('verify', doc.tenant), JSON.stringify(view(doc)), { msgID: `verify:${doc.tenant}:${doc._id}` });
+      await this.stream.announce('verify', doc.tenant, view(doc), `verify:${doc.tenant}:${doc._id}`);
     } catch (err) {
       this.logger.warn({ tenant: doc.tenant, jobId: doc._id, err: String(err) }, 'verify job result not recorded or not published');
     }
