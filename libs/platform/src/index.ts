@@ -9,6 +9,7 @@ export * from './auth';
 export * from './access';
 export * from './retry';
 export * from './periodic';
+export * from './service-context';
 export * from './web-app';
 export * from './validation';
 export * from './oidc-config';

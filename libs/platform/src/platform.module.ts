@@ -7,6 +7,7 @@ import { HealthController, ReadinessRegistry } from './health';
 import { createLogger } from './logger';
 import { CONFIG, LOGGER } from './tokens';
 import { HttpMetricsMiddleware, MetricsController, MetricsService } from './metrics';
+import { ServiceContext } from './service-context';
 import { EdgeValidationPipe, InvalidInputFilter } from './validation';
 
 
@@ -27,6 +28,7 @@ export class PlatformModule implements NestModule {
         { provide: LOGGER, useValue: logger },
         { provide: MetricsService, useValue: new MetricsService(config.SERVICE_NAME) },
         ReadinessRegistry,
+        ServiceContext,
         // The access table (docs/ACCESS-MODEL.md), with the clinical roles this deployment configures.
         { provide: AccessPolicy, useValue: new AccessPolicy({ clinicalRoles: parseClinicalRoles(config.ACCESS_CLINICAL_ROLES) }) },
         // Every HTTP route: a verified bearer token (unless public), then its @Access rule; no rule, no access.
@@ -37,7 +39,7 @@ export class PlatformModule implements NestModule {
         { provide: APP_PIPE, useClass: EdgeValidationPipe },
         { provide: APP_FILTER, useClass: InvalidInputFilter },
       ],
-      exports: [CONFIG, LOGGER, MetricsService, ReadinessRegistry, AccessPolicy],
+      exports: [CONFIG, LOGGER, MetricsService, ServiceContext, ReadinessRegistry, AccessPolicy],
     };
   }
 

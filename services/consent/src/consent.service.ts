@@ -1,4 +1,4 @@
-import { ConflictException, Inject, Injectable, NotFoundException } from '@nestjs/common';
+import { ConflictException, Injectable, NotFoundException } from '@nestjs/common';
 import {
   ConsentChangeData,
   EVENT_TYPES,
@@ -7,9 +7,8 @@ import {
   Pseudonymizer,
   Receipt,
 } from '@clinical-ledger/contracts';
-import { AccessDeniedError, Admission, checkConsentChange, CONFIG, ConsentTerms, LOGGER, MetricsService } from '@clinical-ledger/platform';
+import { AccessDeniedError, Admission, checkConsentChange, ConsentTerms, ServiceContext } from '@clinical-ledger/platform';
 import { createHash, randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 import { ConsentConfig } from './config';
 import { ConsentInput, CONSENT_ID_PATTERN, termsOf } from './domain/input';
 import { resolvePatient, SECRETS_VARIABLE } from './domain/pseudonym';
@@ -58,15 +57,13 @@ export class ConsentService {
   private readonly changesTotal;
 
   constructor(
+    private readonly service: ServiceContext<ConsentConfig>,
     private readonly store: ProjectionStore,
     private readonly ledger: LedgerLink,
     private readonly refusals: RefusalAlerts,
-    @Inject(CONFIG) private readonly config: ConsentConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
-    metrics: MetricsService,
   ) {
-    this.pseudonyms = Pseudonymizer.fromFile(config.CONSENT_PSEUDONYM_SECRETS_FILE, SECRETS_VARIABLE);
-    this.changesTotal = metrics.counter('consent_changes_total', 'Consent changes by type and outcome', ['type', 'status']);
+    this.pseudonyms = Pseudonymizer.fromFile(service.config.CONSENT_PSEUDONYM_SECRETS_FILE, SECRETS_VARIABLE);
+    this.changesTotal = service.metrics.counter('consent_changes_total', 'Consent changes by type and outcome', ['type', 'status']);
   }
 
   /**
@@ -201,14 +198,14 @@ export class ConsentService {
     }
     if (change.receipt) return this.confirmed(change, change.receipt, true);
     const published = change;
-    const receipt = await this.ledger.publishAndWait(change.event, 'consent', this.config.CONSENT_RECEIPT_TIMEOUT_MS, (late) => {
+    const receipt = await this.ledger.publishAndWait(change.event, 'consent', this.service.config.CONSENT_RECEIPT_TIMEOUT_MS, (late) => {
       this.confirmed(published, late).catch((err: unknown) =>
-        this.logger.error({ eventId: published._id, err: String(err) }, 'late receipt not projected (the sweeper retries)'),
+        this.service.logger.error({ eventId: published._id, err: String(err) }, 'late receipt not projected (the sweeper retries)'),
       );
     });
     if (!receipt) {
       this.changesTotal.inc({ type: short(type), status: 'pending' });
-      this.logger.warn({ tenant: ctx.tenant, eventId, consentId: data.consentId }, 'no ledger receipt yet: consent change pending');
+      this.service.logger.warn({ tenant: ctx.tenant, eventId, consentId: data.consentId }, 'no ledger receipt yet: consent change pending');
       return { status: 'pending', consent: view(change, null), eventId, ...(replayed ? { replayed } : {}) };
     }
     return this.confirmed(change, receipt, replayed);
@@ -220,7 +217,7 @@ export class ConsentService {
     await this.store.apply(state);
     await this.store.confirmChange(change._id, receipt);
     if (!replayed) this.changesTotal.inc({ type: short(change.event.type), status: 'recorded' });
-    this.logger.info(
+    this.service.logger.info(
       { tenant: state.tenant, subject: state.subject, consentId: state.consentId, status: state.status, seq: receipt.seq, eventId: change._id },
       'consent change recorded',
     );

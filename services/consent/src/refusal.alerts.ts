@@ -1,9 +1,8 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { TENANT_PATTERN, type AuditAlert } from '@clinical-ledger/contracts';
 import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
-import { LOGGER, MetricsService, type Principal } from '@clinical-ledger/platform';
+import { type Principal, ServiceContext } from '@clinical-ledger/platform';
 import { randomUUID } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 
 /** A refused attempt, as the access model asks to alert it. */
@@ -27,18 +26,17 @@ export class RefusalAlerts {
   private readonly raised: Counter<string>;
 
   constructor(
+    private readonly service: ServiceContext,
     private readonly nats: NatsService,
     private readonly publisher: JetStreamPublisher,
-    @Inject(LOGGER) private readonly logger: Logger,
-    metrics: MetricsService,
   ) {
-    this.raised = metrics.counter('consent_refusals_total', 'Refused consent changes (each alerted on audit.alert.<tenant>)', ['action']);
+    this.raised = service.metrics.counter('consent_refusals_total', 'Refused consent changes (each alerted on audit.alert.<tenant>)', ['action']);
   }
 
   async raise(r: Refusal): Promise<void> {
     const tenant = [r.tenant, r.principal?.tenant].find((t): t is string => !!t && TENANT_PATTERN.test(t));
     this.raised.inc({ action: r.action });
-    this.logger.warn({ tenant, actor: r.principal?.actor, roles: r.principal?.roles, action: r.action, subject: r.subject }, `refused: ${r.message}`);
+    this.service.logger.warn({ tenant, actor: r.principal?.actor, roles: r.principal?.roles, action: r.action, subject: r.subject }, `refused: ${r.message}`);
     if (!tenant) return; // no hospital to alert (a malformed request from an all-hospitals token)
     const alert: AuditAlert = {
       alertId: `access_refused:${randomUUID()}`,
@@ -58,7 +56,7 @@ export class RefusalAlerts {
     try {
       await this.publisher.publish(this.nats.subjects.audit('alert', tenant), JSON.stringify(alert), { msgID: alert.alertId, timeoutMs: 5_000 });
     } catch (err) {
-      this.logger.error({ tenant, alertId: alert.alertId, err: String(err) }, 'refusal alert not published');
+      this.service.logger.error({ tenant, alertId: alert.alertId, err: String(err) }, 'refusal alert not published');
     }
   }
 }

@@ -1,9 +1,8 @@
-import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Receipt } from '@clinical-ledger/contracts';
 import { LedgerHttpClient, LedgerHttpError } from '@clinical-ledger/ledger-client';
-import { CONFIG, LOGGER, Periodic } from '@clinical-ledger/platform';
+import { Periodic, ServiceContext } from '@clinical-ledger/platform';
 import { readFileSync } from 'node:fs';
-import type { Logger } from 'pino';
 import { ConsentConfig } from './config';
 import { ConsentService } from './consent.service';
 import { ProjectionStore } from './projection.store';
@@ -21,17 +20,16 @@ export class PendingSweeper implements OnModuleInit, OnApplicationShutdown {
   private readonly sweeper: Periodic;
 
   constructor(
+    private readonly service: ServiceContext<ConsentConfig>,
     private readonly store: ProjectionStore,
     private readonly consents: ConsentService,
-    @Inject(CONFIG) private readonly config: ConsentConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    this.sweeper = new Periodic(() => this.confirmPending(), { everyMs: config.CONSENT_SWEEP_INTERVAL_MS, failed: 'sweep of pending consent changes failed; next pass retries', logger });
+    this.sweeper = new Periodic(() => this.confirmPending(), { everyMs: service.config.CONSENT_SWEEP_INTERVAL_MS, failed: 'sweep of pending consent changes failed; next pass retries', logger: service.logger });
   }
 
   onModuleInit(): void {
-    if (!this.config.CONSENT_LEDGER_URL || !this.config.CONSENT_LEDGER_TOKEN_FILE) {
-      this.logger.info('no CONSENT_LEDGER_URL/CONSENT_LEDGER_TOKEN_FILE: receipts missed during a restart are caught up by a rebuild only');
+    if (!this.service.config.CONSENT_LEDGER_URL || !this.service.config.CONSENT_LEDGER_TOKEN_FILE) {
+      this.service.logger.info('no CONSENT_LEDGER_URL/CONSENT_LEDGER_TOKEN_FILE: receipts missed during a restart are caught up by a rebuild only');
       return;
     }
     this.sweeper.start();
@@ -45,20 +43,20 @@ export class PendingSweeper implements OnModuleInit, OnApplicationShutdown {
   private async confirmPending(): Promise<void> {
     let confirmed = 0;
     const now = Date.now();
-    const pending = await this.store.unconfirmed(new Date(now - HORIZON_MS), new Date(now - this.config.CONSENT_RECEIPT_TIMEOUT_MS));
+    const pending = await this.store.unconfirmed(new Date(now - HORIZON_MS), new Date(now - this.service.config.CONSENT_RECEIPT_TIMEOUT_MS));
     if (!pending.length) return;
-    const token = readFileSync(this.config.CONSENT_LEDGER_TOKEN_FILE as string, 'utf8').trim();
+    const token = readFileSync(this.service.config.CONSENT_LEDGER_TOKEN_FILE as string, 'utf8').trim();
     for (const change of pending) {
       const receipt = await this.receipt(token, change.tenant, change._id);
       if (!receipt) continue;
       await this.consents.confirmed(change, receipt);
       confirmed++;
     }
-    if (confirmed) this.logger.info({ confirmed, pending: pending.length }, 'pending consent changes caught up from the ledger');
+    if (confirmed) this.service.logger.info({ confirmed, pending: pending.length }, 'pending consent changes caught up from the ledger');
   }
 
   private async receipt(token: string, tenant: string, eventId: string): Promise<Receipt | undefined> {
-    const ledger = new LedgerHttpClient({ url: this.config.CONSENT_LEDGER_URL as string, token, timeoutMs: 10_000 });
+    const ledger = new LedgerHttpClient({ url: this.service.config.CONSENT_LEDGER_URL as string, token, timeoutMs: 10_000 });
     try {
       return await ledger.request('GET /v1/chains/:tenant/receipts/:eventId', { tenant, eventId });
     } catch (err) {

@@ -1,8 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { decodeCore, fromBase64, Keyring, leafHash, toHex } from '@clinical-ledger/chain';
 import { EVENT_TYPES, type AccessLogEntry } from '@clinical-ledger/contracts';
-import { CONFIG, LOGGER, MetricsService, Periodic } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { Periodic, ServiceContext } from '@clinical-ledger/platform';
 import type { Counter, Gauge } from 'prom-client';
 import { AlertService } from '../alerts/alert.service';
 import type { AuditConfig } from '../config';
@@ -72,26 +71,24 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
   private readonly pendingGauge: Gauge<string>;
 
   constructor(
-    @Inject(CONFIG) private readonly config: AuditConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly service: ServiceContext<AuditConfig>,
     @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
     private readonly store: AuditStore,
     private readonly ledger: LedgerClient,
     private readonly alerts: AlertService,
     private readonly stream: AuditStream,
     private readonly hub: LiveHub,
-    metrics: MetricsService,
   ) {
-    this.projected = metrics.counter('audit_access_projected_total', 'Access entries added to the access log', ['tenant', 'decision']);
-    this.pendingGauge = metrics.gauge('audit_access_pending', 'Access events not yet matched with their chain entry');
-    this.sweeper = new Periodic(() => this.sweepDue(), { everyMs: config.AUDIT_PENDING_RETRY_MS, failed: 'pending access sweep failed; retried on the next round', logger });
+    this.projected = service.metrics.counter('audit_access_projected_total', 'Access entries added to the access log', ['tenant', 'decision']);
+    this.pendingGauge = service.metrics.gauge('audit_access_pending', 'Access events not yet matched with their chain entry');
+    this.sweeper = new Periodic(() => this.sweepDue(), { everyMs: service.config.AUDIT_PENDING_RETRY_MS, failed: 'pending access sweep failed; retried on the next round', logger: service.logger });
   }
 
   onModuleInit(): void {
     this.unlisten = this.hub.listen('*', (ev) => {
       if (ev.type !== 'receipt') return;
       const p = this.awaited.get(`${ev.tenant}:${String(ev.data['eventId'])}`);
-      if (p) void this.resolve(p).catch((err: unknown) => this.logger.warn({ err: String(err) }, 'access projection failed; the sweeper retries'));
+      if (p) void this.resolve(p).catch((err: unknown) => this.service.logger.warn({ err: String(err) }, 'access projection failed; the sweeper retries'));
     });
     this.sweeper.start();
   }
@@ -112,7 +109,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
       time: ev.time,
       record: ev.record,
       firstSeen: now,
-      nextTry: new Date(now.getTime() + this.config.AUDIT_PENDING_RETRY_MS),
+      nextTry: new Date(now.getTime() + this.service.config.AUDIT_PENDING_RETRY_MS),
       attempts: 0,
     };
     if ((await this.store.accessLog.keepPending(doc)) === 'already-there') {
@@ -128,7 +125,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
     try {
       entry = await this.ledger.entryByEventId(p.tenant, p.eventId);
     } catch (err) {
-      this.logger.debug({ tenant: p.tenant, eventId: p.eventId, err: String(err) }, 'access entry lookup failed; retried later');
+      this.service.logger.debug({ tenant: p.tenant, eventId: p.eventId, err: String(err) }, 'access entry lookup failed; retried later');
       entry = null;
     }
     if (!entry) {
@@ -174,7 +171,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
       // Deduplicated by the stream: a replay announces nothing new.
       await this.stream.announce('access', p.tenant, log, `access:${p.tenant}:${entry.seq}`);
     } catch (err) {
-      this.logger.warn({ tenant: p.tenant, seq: entry.seq, err: String(err) }, 'access projected but not announced');
+      this.service.logger.warn({ tenant: p.tenant, seq: entry.seq, err: String(err) }, 'access projected but not announced');
     }
     await this.store.accessLog.resolved(p._id);
     this.awaited.delete(p._id);
@@ -183,7 +180,7 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
 
   private async later(p: PendingAccessDoc): Promise<void> {
     const attempts = (p.attempts ?? 0) + 1;
-    const delay = Math.min(MAX_BACKOFF_MS, this.config.AUDIT_PENDING_RETRY_MS * 2 ** Math.min(attempts - 1, 10));
+    const delay = Math.min(MAX_BACKOFF_MS, this.service.config.AUDIT_PENDING_RETRY_MS * 2 ** Math.min(attempts - 1, 10));
     await this.store.accessLog.retryAt(p._id, new Date(Date.now() + delay), attempts);
     p.attempts = attempts;
   }

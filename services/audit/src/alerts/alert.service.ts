@@ -1,8 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import type { AuditAlert, BreakGlassAlert, DeadLetterAlert } from '@clinical-ledger/contracts';
-import { LOGGER, MetricsService } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { ServiceContext } from '@clinical-ledger/platform';
 import type { Counter } from 'prom-client';
 import { AuditStream } from '../announce/audit-stream';
 import { AuditStore, type AlertDoc } from '../store/audit.store';
@@ -28,13 +27,12 @@ export class AlertService {
   private readonly breakGlass: Counter<string>;
 
   constructor(
+    private readonly service: ServiceContext,
     private readonly store: AuditStore,
     private readonly stream: AuditStream,
-    @Inject(LOGGER) private readonly logger: Logger,
-    metrics: MetricsService,
   ) {
-    this.raised = metrics.counter('audit_alerts_total', 'Alerts raised by the audit monitor (new findings)', ['tenant', 'kind']);
-    this.breakGlass = metrics.counter('audit_breakglass_alerts_total', 'Break-glass alerts projected', ['tenant']);
+    this.raised = service.metrics.counter('audit_alerts_total', 'Alerts raised by the audit monitor (new findings)', ['tenant', 'kind']);
+    this.breakGlass = service.metrics.counter('audit_breakglass_alerts_total', 'Break-glass alerts projected', ['tenant']);
   }
 
   async raise(input: NewAlert): Promise<AuditAlert> {
@@ -43,13 +41,13 @@ export class AlertService {
     const isNew = await this.record(alert);
     if (isNew) {
       this.raised.inc({ tenant: alert.tenant, kind: alert.kind });
-      this.logger.warn({ tenant: alert.tenant, kind: alert.kind, alertId: alert.alertId, source: alert.source }, `audit alert: ${alert.message}`);
+      this.service.logger.warn({ tenant: alert.tenant, kind: alert.kind, alertId: alert.alertId, source: alert.source }, `audit alert: ${alert.message}`);
     }
     try {
       await this.stream.announce('alert', alert.tenant, alert, alert.alertId);
     } catch (err) {
       // Stored already; the dashboard and API show it. Paging pipelines see it when it is raised again.
-      this.logger.error({ tenant: alert.tenant, alertId: alert.alertId, err: String(err) }, 'alert stored but not published');
+      this.service.logger.error({ tenant: alert.tenant, alertId: alert.alertId, err: String(err) }, 'alert stored but not published');
     }
     return alert;
   }
@@ -91,7 +89,7 @@ export class AlertService {
       try {
         await this.stream.announce('deadletter', tenant, { type: 'deadletter', ...alert }, alert.alertId);
       } catch (err) {
-        this.logger.warn({ tenant, err: String(err) }, 'dead-letter alert stored, not announced live');
+        this.service.logger.warn({ tenant, err: String(err) }, 'dead-letter alert stored, not announced live');
       }
     }
     return isNew;

@@ -15,8 +15,7 @@ import {
   type VerifiedCheckpoint,
 } from '@clinical-ledger/chain';
 import { TENANT_PATTERN, type AuditAlert, type CheckpointVerified } from '@clinical-ledger/contracts';
-import { CONFIG, LOGGER, MetricsService, Periodic } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { Periodic, ServiceContext } from '@clinical-ledger/platform';
 import type { Counter, Gauge } from 'prom-client';
 import { AlertService, type NewAlert } from '../alerts/alert.service';
 import { tenantList, type AuditConfig } from '../config';
@@ -71,27 +70,25 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
   private readonly headTime: Gauge<string>;
 
   constructor(
-    @Inject(CONFIG) private readonly config: AuditConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly service: ServiceContext<AuditConfig>,
     @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
     @Inject(WITNESS_POLICY) private readonly witnesses: WitnessPolicy,
     private readonly store: AuditStore,
     private readonly ledger: LedgerClient,
     private readonly alerts: AlertService,
     private readonly stream: AuditStream,
-    metrics: MetricsService,
   ) {
-    this.verified = metrics.counter('audit_checkpoints_verified_total', 'Checkpoints verified (signature, origin and consistency)', ['tenant', 'source']);
-    this.pollFailures = metrics.counter('audit_poll_failures_total', 'Polls of the ledger that got no answer', ['tenant']);
-    this.headSize = metrics.gauge('audit_monitor_head_size', "Tree size of the monitor's trusted head (latest verified checkpoint)", ['tenant']);
+    this.verified = service.metrics.counter('audit_checkpoints_verified_total', 'Checkpoints verified (signature, origin and consistency)', ['tenant', 'source']);
+    this.pollFailures = service.metrics.counter('audit_poll_failures_total', 'Polls of the ledger that got no answer', ['tenant']);
+    this.headSize = service.metrics.gauge('audit_monitor_head_size', "Tree size of the monitor's trusted head (latest verified checkpoint)", ['tenant']);
     // time() minus this is the age of the newest verified checkpoint: it grows when checkpoints stop or stop verifying.
-    this.headTime = metrics.gauge('audit_monitor_head_verified_time_seconds', "Unix time the monitor's head last moved (a larger checkpoint verified)", ['tenant']);
-    for (const t of tenantList(config)) this.known.add(t);
-    this.poller = new Periodic(() => this.pollRound(), { everyMs: config.AUDIT_POLL_INTERVAL_MS, failed: 'checkpoint poll round failed', logger });
+    this.headTime = service.metrics.gauge('audit_monitor_head_verified_time_seconds', "Unix time the monitor's head last moved (a larger checkpoint verified)", ['tenant']);
+    for (const t of tenantList(service.config)) this.known.add(t);
+    this.poller = new Periodic(() => this.pollRound(), { everyMs: service.config.AUDIT_POLL_INTERVAL_MS, failed: 'checkpoint poll round failed', logger: service.logger });
   }
 
   onModuleInit(): void {
-    if (this.config.AUDIT_POLL_INTERVAL_MS > 0) this.poller.start();
+    if (this.service.config.AUDIT_POLL_INTERVAL_MS > 0) this.poller.start();
   }
 
   onApplicationShutdown(): void {
@@ -99,7 +96,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
   }
 
   origin(tenant: string): string {
-    return `${this.config.AUDIT_ORIGIN_PREFIX}/${tenant}`;
+    return `${this.service.config.AUDIT_ORIGIN_PREFIX}/${tenant}`;
   }
 
   /** Runs checks of one tenant one at a time, in arrival order. */
@@ -267,7 +264,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     try {
       await this.stream.announce('verification', msg.tenant, msg, id);
     } catch (err) {
-      this.logger.warn({ tenant: msg.tenant, size: msg.size, err: String(err) }, 'verified checkpoint not announced');
+      this.service.logger.warn({ tenant: msg.tenant, size: msg.size, err: String(err) }, 'verified checkpoint not announced');
     }
   }
 
@@ -321,7 +318,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
         await this.poll(tenant);
       } catch (err) {
         this.pollFailures.inc({ tenant });
-        this.logger.warn({ tenant, err: String(err) }, 'checkpoint poll failed; retried on the next round');
+        this.service.logger.warn({ tenant, err: String(err) }, 'checkpoint poll failed; retried on the next round');
       }
     }
   }

@@ -1,8 +1,7 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { checkEntryStandalone, decodeCore, fromBase64, fromHex, type Keyring } from '@clinical-ledger/chain';
 import { EVENT_TYPES } from '@clinical-ledger/contracts';
-import { CONFIG, LOGGER, Periodic } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { Periodic, ServiceContext } from '@clinical-ledger/platform';
 import { AlertService } from '../alerts/alert.service';
 import type { AuditConfig } from '../config';
 import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
@@ -29,17 +28,16 @@ export class ChainFollower implements OnModuleInit, OnModuleDestroy {
   private stopped = false;
 
   constructor(
-    @Inject(CONFIG) config: AuditConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly service: ServiceContext<AuditConfig>,
     @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
     private readonly store: AuditStore,
     private readonly ledger: LedgerHttp,
     private readonly alerts: AlertService,
   ) {
     this.sweeper = new Periodic(async () => (await this.store.consentChanges.followed()).forEach((tenant) => this.poke(tenant)), {
-      everyMs: config.AUDIT_PENDING_RETRY_MS,
+      everyMs: service.config.AUDIT_PENDING_RETRY_MS,
       failed: 'chain follower sweep failed; next round',
-      logger,
+      logger: service.logger,
       level: 'debug',
     });
   }
@@ -61,7 +59,7 @@ export class ChainFollower implements OnModuleInit, OnModuleDestroy {
       return;
     }
     const run = this.follow(tenant)
-      .catch((err: unknown) => this.logger.warn({ tenant, err: String(err) }, 'chain follower stopped; resumes on the next receipt or sweep'))
+      .catch((err: unknown) => this.service.logger.warn({ tenant, err: String(err) }, 'chain follower stopped; resumes on the next receipt or sweep'))
       .finally(() => {
         this.running.delete(tenant);
         if (this.again.delete(tenant)) this.poke(tenant);

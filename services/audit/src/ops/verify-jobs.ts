@@ -2,8 +2,7 @@ import { HttpException, Inject, Injectable, OnModuleDestroy } from '@nestjs/comm
 import { randomUUID } from 'node:crypto';
 import { ChainVerifier, fromBase64, fromHex, toHex, type Keyring } from '@clinical-ledger/chain';
 import type { VerifyJob } from '@clinical-ledger/contracts';
-import { LOGGER, type Principal } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { type Principal, ServiceContext } from '@clinical-ledger/platform';
 import { LiveHub } from '../live/live.hub';
 import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
 import { AuditStream } from '../announce/audit-stream';
@@ -34,8 +33,8 @@ export class VerifyJobs implements OnModuleDestroy {
   private readonly running = new Map<string, AbortController>();
 
   constructor(
+    private readonly service: ServiceContext,
     @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
-    @Inject(LOGGER) private readonly logger: Logger,
     private readonly store: AuditStore,
     private readonly ledger: LedgerHttp,
     private readonly hub: LiveHub,
@@ -110,7 +109,7 @@ export class VerifyJobs implements OnModuleDestroy {
       await this.save(doc);
       await this.stream.announce('verify', doc.tenant, view(doc), `verify:${doc.tenant}:${doc._id}`);
     } catch (err) {
-      this.logger.warn({ tenant: doc.tenant, jobId: doc._id, err: String(err) }, 'verify job result not recorded or not published');
+      this.service.logger.warn({ tenant: doc.tenant, jobId: doc._id, err: String(err) }, 'verify job result not recorded or not published');
     }
   }
 

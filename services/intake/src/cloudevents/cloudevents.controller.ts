@@ -1,10 +1,9 @@
-import { Body, Controller, Headers, Inject, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
+import { Body, Controller, Headers, Post, Req, Res, UseFilters, UseInterceptors } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiConsumes, ApiExtraModels, ApiOperation, ApiResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { DATACONTENTTYPE_MESSAGE, DATACONTENTTYPE_PATTERN, ILL_FORMED_TEXT_MESSAGE, illFormedTextPath, InvalidInputError, LedgerEvent, MissingSecretError, Pseudonymizer, validateInput } from '@clinical-ledger/contracts';
-import { Access, CONFIG, CurrentPrincipal, LOGGER, Principal, senderSource } from '@clinical-ledger/platform';
+import { Access, CurrentPrincipal, Principal, senderSource, ServiceContext } from '@clinical-ledger/platform';
 import { canonicalString } from '@clinical-ledger/chain';
 import type { Response } from 'express';
-import type { Logger } from 'pino';
 import { BodyReaderInterceptor, type CloudEventsBody, RequestWithBody } from '../http/body-reader.interceptor';
 import { IntakeErrorsFilter } from '../http/errors.filter';
 import { requestTenant } from '../http/tenant';
@@ -34,11 +33,10 @@ const BATCH = 'application/cloudevents-batch+json';
 @Controller('events')
 export class CloudEventsController {
   constructor(
+    private readonly service: ServiceContext<IntakeConfig>,
     private readonly publisher: LedgerPublisher,
     private readonly pseudonyms: Pseudonymizer,
     private readonly controlIds: ControlIdRegistry,
-    @Inject(CONFIG) private readonly config: IntakeConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   @Post()
@@ -158,14 +156,14 @@ export class CloudEventsController {
     // CloudEvents: source + id identify an event. The same pair with other content is not a
     // resend: refused (409) or, with INTAKE_CONTROL_ID_REUSE=accept, an event of its own.
     if ((await this.controlIds.claim(event.id, prepared.contentDigest)) === 'reuse') {
-      this.logger.warn({ eventId: event.id, tenant: event.tenant, mode: this.config.INTAKE_CONTROL_ID_REUSE }, 'CloudEvent id reused for different content');
-      if (this.config.INTAKE_CONTROL_ID_REUSE === 'reject') {
+      this.service.logger.warn({ eventId: event.id, tenant: event.tenant, mode: this.service.config.INTAKE_CONTROL_ID_REUSE }, 'CloudEvent id reused for different content');
+      if (this.service.config.INTAKE_CONTROL_ID_REUSE === 'reject') {
         throw new EventIdReuseError(`${prepared.at}${prepared.at ? '.' : ''}id`, 'source and id were already used for a different event; a resend must be identical, a new event needs a new id');
       }
       event.id = cloudEventId(event.tenant, prepared.source, `${prepared.senderId}\0${prepared.contentDigest}`);
     }
     const accepted = await this.publisher.submit(event, 'clinical');
-    this.logger.info({ eventId: event.id, tenant: event.tenant, type: event.type, dataclass: event.dataclass, duplicate: accepted.duplicate }, 'CloudEvent accepted');
+    this.service.logger.info({ eventId: event.id, tenant: event.tenant, type: event.type, dataclass: event.dataclass, duplicate: accepted.duplicate }, 'CloudEvent accepted');
     return accepted;
   }
 }

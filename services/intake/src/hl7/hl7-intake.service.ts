@@ -1,7 +1,6 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { type LedgerEvent, MissingSecretError, Pseudonymizer } from '@clinical-ledger/contracts';
-import { CONFIG, LOGGER, MetricsService } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { ServiceContext } from '@clinical-ledger/platform';
 import type { Counter } from 'prom-client';
 import { IntakeConfig, parsePairs } from '../config';
 import { EventTooLargeError, TemporarilyUnavailableError, UnknownTenantError } from '../pipeline/errors';
@@ -37,17 +36,15 @@ export class Hl7IntakeService {
   private readonly messages: Counter<string>;
 
   constructor(
-    @Inject(CONFIG) private readonly config: IntakeConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly service: ServiceContext<IntakeConfig>,
     private readonly publisher: LedgerPublisher,
     private readonly pseudonyms: Pseudonymizer,
     private readonly tenants: FacilityTenants,
     private readonly controlIds: ControlIdRegistry,
-    metrics: MetricsService,
   ) {
-    this.processingIds = config.INTAKE_HL7_PROCESSING_IDS.split(',');
-    this.authorities = parsePairs(config.INTAKE_ASSIGNING_AUTHORITIES);
-    this.messages = metrics.counter('intake_hl7_messages_total', 'HL7 v2 messages by acknowledgment code', ['code', 'reason']);
+    this.processingIds = service.config.INTAKE_HL7_PROCESSING_IDS.split(',');
+    this.authorities = parsePairs(service.config.INTAKE_ASSIGNING_AUTHORITIES);
+    this.messages = service.metrics.counter('intake_hl7_messages_total', 'HL7 v2 messages by acknowledgment code', ['code', 'reason']);
   }
 
   async handle(payload: Buffer, ctx: { pinnedTenant?: string; peer?: string } = {}): Promise<Hl7Outcome> {
@@ -58,7 +55,7 @@ export class Hl7IntakeService {
       encoding = decoded.encoding;
       const msg = Hl7Message.parse(decoded.text);
       raw = msg.raw;
-      const mapped = mapHl7(msg, { timeZone: this.config.INTAKE_HL7_TIMEZONE, authorities: this.authorities, processingIds: this.processingIds });
+      const mapped = mapHl7(msg, { timeZone: this.service.config.INTAKE_HL7_TIMEZONE, authorities: this.authorities, processingIds: this.processingIds });
       const tenant = this.tenants.resolve(msg.header.sendingFacility, ctx.pinnedTenant);
       // No secret, no intake: even a message without PID may carry identifiers elsewhere.
       if (!this.pseudonyms.has(tenant)) throw new MissingSecretError(tenant);
@@ -77,7 +74,7 @@ export class Hl7IntakeService {
       if (mapped.patient) event.subject = this.pseudonyms.patient(tenant, mapped.patient.system, mapped.patient.value);
       const reused = await this.checkControlId(tenant, msg, event);
       const accepted = await this.publisher.submit(event, 'clinical');
-      this.logger.info(
+      this.service.logger.info(
         { eventId: event.id, tenant, type: event.type, dataclass: event.dataclass, duplicate: accepted.duplicate, seq: accepted.receipt?.seq, peer: ctx.peer },
         'HL7 message accepted',
       );
@@ -88,7 +85,7 @@ export class Hl7IntakeService {
     } catch (err) {
       const error = toHl7Error(err);
       if (!error) throw err;
-      this.logger.warn(
+      this.service.logger.warn(
         { ackCode: error.ackCode, hl7Error: error.code, location: error.location, reason: error.message, controlId: raw.field(10).slice(0, 64), peer: ctx.peer },
         'HL7 message refused',
       );
@@ -104,8 +101,8 @@ export class Hl7IntakeService {
   private async checkControlId(tenant: string, msg: Hl7Message, event: LedgerEvent<string>): Promise<boolean> {
     const content = this.pseudonyms.digest(tenant, 'hl7-content', msg.text);
     if ((await this.controlIds.claim(event.id, content)) !== 'reuse') return false;
-    this.logger.warn({ eventId: event.id, tenant, controlId: msg.header.controlId.slice(0, 64), mode: this.config.INTAKE_CONTROL_ID_REUSE }, 'HL7 control id reused for a different message');
-    if (this.config.INTAKE_CONTROL_ID_REUSE === 'reject') {
+    this.service.logger.warn({ eventId: event.id, tenant, controlId: msg.header.controlId.slice(0, 64), mode: this.service.config.INTAKE_CONTROL_ID_REUSE }, 'HL7 control id reused for a different message');
+    if (this.service.config.INTAKE_CONTROL_ID_REUSE === 'reject') {
       throw new Hl7Error(
         'duplicateKey',
         'AE',
@@ -125,11 +122,11 @@ export class Hl7IntakeService {
   /** The answer for an MLLP frame that was too large: only its head was kept. */
   oversize(head: Buffer, size: number): Hl7Outcome {
     const raw = readRawHeader(head.toString('latin1'));
-    const error = new Hl7Error('internal', 'AE', `message of ${size} bytes exceeds the limit of ${this.config.INTAKE_MAX_MESSAGE_BYTES} bytes`, {
+    const error = new Hl7Error('internal', 'AE', `message of ${size} bytes exceeds the limit of ${this.service.config.INTAKE_MAX_MESSAGE_BYTES} bytes`, {
       segment: 'MSH',
       sequence: 1,
     });
-    this.logger.warn({ size, limit: this.config.INTAKE_MAX_MESSAGE_BYTES, controlId: raw.field(10).slice(0, 64) }, 'oversize HL7 message refused');
+    this.service.logger.warn({ size, limit: this.service.config.INTAKE_MAX_MESSAGE_BYTES, controlId: raw.field(10).slice(0, 64) }, 'oversize HL7 message refused');
     return this.answer(raw, 'latin1', 'AE', error);
   }
 
@@ -137,7 +134,7 @@ export class Hl7IntakeService {
   overloaded(head: Buffer, limit: number): Hl7Outcome {
     const raw = readRawHeader(head.toString('latin1'));
     const error = new Hl7Error('internal', 'AR', `temporary failure: intake holds ${limit} bytes of messages not yet stored (INTAKE_MLLP_MAX_BUFFERED_BYTES); resend later`, { segment: 'MSH', sequence: 1 }, true);
-    this.logger.warn({ limit, controlId: raw.field(10).slice(0, 64) }, 'HL7 message refused at the MLLP memory bound');
+    this.service.logger.warn({ limit, controlId: raw.field(10).slice(0, 64) }, 'HL7 message refused at the MLLP memory bound');
     return this.answer(raw, 'latin1', 'AR', error);
   }
 

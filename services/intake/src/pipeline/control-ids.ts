@@ -1,10 +1,9 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import { jetstream } from '@nats-io/jetstream';
 import { KV, Kvm } from '@nats-io/kv';
 import { NatsService } from '@clinical-ledger/messaging';
-import { CONFIG, LOGGER, MetricsService, ReadinessRegistry } from '@clinical-ledger/platform';
+import { ReadinessRegistry, ServiceContext } from '@clinical-ledger/platform';
 import { createHash } from 'node:crypto';
-import type { Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { IntakeConfig } from '../config';
 import { TemporarilyUnavailableError } from './errors';
@@ -37,14 +36,12 @@ export class ControlIdRegistry implements OnModuleInit {
   private readonly claims: Counter<string>;
 
   constructor(
+    private readonly service: ServiceContext<IntakeConfig>,
     private readonly nats: NatsService,
     private readonly publisher: LedgerPublisher,
-    @Inject(CONFIG) private readonly config: IntakeConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
-    metrics: MetricsService,
     readiness: ReadinessRegistry,
   ) {
-    this.claims = metrics.counter('intake_control_id_claims_total', 'HL7 control ids checked for reuse, by outcome', ['outcome']);
+    this.claims = service.metrics.counter('intake_control_id_claims_total', 'HL7 control ids checked for reuse, by outcome', ['outcome']);
     readiness.register('control-ids', async () => {
       await this.open();
     });
@@ -55,7 +52,7 @@ export class ControlIdRegistry implements OnModuleInit {
     void this.nats
       .ready()
       .then(() => this.open())
-      .catch((err: unknown) => this.logger.warn({ err: String(err) }, 'control id bucket not open yet'));
+      .catch((err: unknown) => this.service.logger.warn({ err: String(err) }, 'control id bucket not open yet'));
   }
 
   /** The bucket's name with the NATS namespace applied (tests share one server). */
@@ -66,13 +63,13 @@ export class ControlIdRegistry implements OnModuleInit {
   private open(): Promise<KV> {
     if (!this.bucket) {
       const attempt = (async () => {
-        const kvm = new Kvm(jetstream(await this.nats.ready(), { timeout: this.config.INTAKE_PUBLISH_TIMEOUT_MS }));
+        const kvm = new Kvm(jetstream(await this.nats.ready(), { timeout: this.service.config.INTAKE_PUBLISH_TIMEOUT_MS }));
         // Operators who declare JetStream assets themselves (NATS_MANAGE_STREAMS=false) create the
         // bucket too; intake then only binds to it.
         if (process.env['NATS_MANAGE_STREAMS'] === 'false') return kvm.open(this.bucketName);
         return kvm.create(this.bucketName, {
           history: 1,
-          ttl: this.config.INTAKE_CONTROL_ID_TTL_DAYS * 24 * 3600 * 1000,
+          ttl: this.service.config.INTAKE_CONTROL_ID_TTL_DAYS * 24 * 3600 * 1000,
           replicas: Number(process.env['NATS_STREAM_REPLICAS'] ?? 1),
           description: 'intake: HL7 event id digest -> keyed digest of the message (control id reuse)',
         });

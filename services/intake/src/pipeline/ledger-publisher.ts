@@ -1,9 +1,8 @@
-import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { PubAck } from '@nats-io/jetstream';
 import { AppendCategory, LedgerEvent, Receipt, validateEnvelope } from '@clinical-ledger/contracts';
 import { JetStreamPublisher, LedgerNatsClient, MessageTooLargeError, NatsRequestClient, NatsService, PublishError, PublishUnavailableError, PublishUnconfirmedError, ReceiptAwaiter } from '@clinical-ledger/messaging';
-import { CONFIG, LOGGER, MetricsService, ServiceToken } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { ServiceToken, ServiceContext } from '@clinical-ledger/platform';
 import type { Histogram } from 'prom-client';
 import { IntakeConfig } from '../config';
 import { EventTooLargeError, TemporarilyUnavailableError } from './errors';
@@ -35,28 +34,26 @@ export class LedgerPublisher implements OnModuleInit {
   private readonly ledger: LedgerNatsClient;
 
   constructor(
+    private readonly service: ServiceContext<IntakeConfig>,
     private readonly nats: NatsService,
     private readonly receipts: ReceiptAwaiter,
-    @Inject(CONFIG) private readonly config: IntakeConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
-    metrics: MetricsService,
   ) {
-    const token = new ServiceToken(config.SERVICE_TOKEN_FILE);
+    const token = new ServiceToken(service.config.SERVICE_TOKEN_FILE);
     this.ledger = new LedgerNatsClient(
-      new NatsRequestClient({ connection: () => nats.ready(), subjects: nats.subjects, authorization: () => token.authorization(), timeoutMs: Math.min(config.INTAKE_RECEIPT_TIMEOUT_MS, 5_000) }),
+      new NatsRequestClient({ connection: () => nats.ready(), subjects: nats.subjects, authorization: () => token.authorization(), timeoutMs: Math.min(service.config.INTAKE_RECEIPT_TIMEOUT_MS, 5_000) }),
     );
-    this.publishSeconds = metrics.histogram('intake_publish_seconds', 'JetStream publish latency (until PubAck)', ['outcome']);
-    const inflight = metrics.gauge('intake_jetstream_inflight', 'JetStream requests (publishes, control id registry) waiting for an answer');
+    this.publishSeconds = service.metrics.histogram('intake_publish_seconds', 'JetStream publish latency (until PubAck)', ['outcome']);
+    const inflight = service.metrics.gauge('intake_jetstream_inflight', 'JetStream requests (publishes, control id registry) waiting for an answer');
     this.publisher = new JetStreamPublisher(nats, {
-      maxInflight: config.INTAKE_MAX_INFLIGHT_PUBLISHES,
-      timeoutMs: config.INTAKE_PUBLISH_TIMEOUT_MS,
+      maxInflight: service.config.INTAKE_MAX_INFLIGHT_PUBLISHES,
+      timeoutMs: service.config.INTAKE_PUBLISH_TIMEOUT_MS,
       onInflight: (n) => inflight.set(n),
     });
   }
 
   onModuleInit(): void {
     // Subscribed before any publish, so a receipt cannot outrun its waiter.
-    if (this.config.INTAKE_ACK_MODE === 'receipt') void this.receipts.start().catch(() => undefined);
+    if (this.service.config.INTAKE_ACK_MODE === 'receipt') void this.receipts.start().catch(() => undefined);
   }
 
   /** Whether a publish can be attempted right now (for readiness-style answers). */
@@ -71,8 +68,8 @@ export class LedgerPublisher implements OnModuleInit {
     const body = Buffer.from(JSON.stringify(event), 'utf8');
     if (!this.publisher.available) throw new TemporarilyUnavailableError('JetStream is not reachable; nothing was stored, resend later');
     // Refused before the receipt waiter exists: a refusal here leaves nothing behind.
-    if (this.publisher.waiting >= this.config.INTAKE_MAX_INFLIGHT_PUBLISHES) throw tooSlow(this.publisher.waiting);
-    const receipt = this.config.INTAKE_ACK_MODE === 'receipt' ? this.receipts.wait(event.id, this.config.INTAKE_RECEIPT_TIMEOUT_MS) : undefined;
+    if (this.publisher.waiting >= this.service.config.INTAKE_MAX_INFLIGHT_PUBLISHES) throw tooSlow(this.publisher.waiting);
+    const receipt = this.service.config.INTAKE_ACK_MODE === 'receipt' ? this.receipts.wait(event.id, this.service.config.INTAKE_RECEIPT_TIMEOUT_MS) : undefined;
     const started = process.hrtime.bigint();
     let ack: PubAck;
     try {
@@ -82,7 +79,7 @@ export class LedgerPublisher implements OnModuleInit {
       this.observe(started, 'error');
       if (err instanceof MessageTooLargeError) throw new EventTooLargeError(err.bytes, err.limit);
       if (err instanceof PublishUnconfirmedError) {
-        this.logger.warn({ eventId: event.id, tenant: event.tenant, err: err.message }, 'JetStream did not accept the event');
+        this.service.logger.warn({ eventId: event.id, tenant: event.tenant, err: err.message }, 'JetStream did not accept the event');
         // A timeout or a dropped connection may hide a stored message; the resend carries the same
         // Nats-Msg-Id (deduplicated by JetStream, and by the ledger past the window).
         throw new TemporarilyUnavailableError(`${err.message.replace('the message', 'the event')}; resend later`, err.maybeStored);
@@ -96,7 +93,7 @@ export class LedgerPublisher implements OnModuleInit {
     const got = await receipt.promise;
     if (!got) {
       throw new TemporarilyUnavailableError(
-        `the event is stored on the append stream but the ledger's receipt did not come within ${this.config.INTAKE_RECEIPT_TIMEOUT_MS} ms; resend later (it will not be recorded twice)`,
+        `the event is stored on the append stream but the ledger's receipt did not come within ${this.service.config.INTAKE_RECEIPT_TIMEOUT_MS} ms; resend later (it will not be recorded twice)`,
         true,
       );
     }

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { bytesEqual, decodeCore, fromHex, payloadDigest, sha256 } from '@clinical-ledger/chain';
 import {
@@ -14,8 +14,7 @@ import {
 } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
 import { JetStreamPublisher, NatsRequestClient, NatsService, RequestRefusedError, RequestUnavailableError } from '@clinical-ledger/messaging';
-import { Admission, CONFIG, LOGGER, MetricsService, ServiceToken } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { Admission, ServiceToken, ServiceContext } from '@clinical-ledger/platform';
 import type { Counter } from 'prom-client';
 import type { LedgerConfig } from '../config';
 import { Appender, DataKeyService, keyScope, open, payloadAad } from '@clinical-ledger/log';
@@ -41,19 +40,17 @@ export class RecordAccessService implements RecordReads {
   private readonly consent: NatsRequestClient;
 
   constructor(
-    @Inject(CONFIG) private readonly config: LedgerConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly service: ServiceContext<LedgerConfig>,
     private readonly nats: NatsService,
     private readonly publisher: JetStreamPublisher,
     private readonly store: LedgerStore,
     private readonly reader: ReadService,
     private readonly dataKeys: DataKeyService,
     private readonly appends: Appender,
-    metrics: MetricsService,
   ) {
-    this.reads = metrics.counter('ledger_record_reads_total', 'Consent-gated record reads', ['outcome']);
-    const token = new ServiceToken(config.SERVICE_TOKEN_FILE);
-    this.consent = new NatsRequestClient({ connection: () => nats.ready(), subjects: nats.subjects, authorization: () => token.authorization(), timeoutMs: config.LEDGER_CONSENT_TIMEOUT_MS });
+    this.reads = service.metrics.counter('ledger_record_reads_total', 'Consent-gated record reads', ['outcome']);
+    const token = new ServiceToken(service.config.SERVICE_TOKEN_FILE);
+    this.consent = new NatsRequestClient({ connection: () => nats.ready(), subjects: nats.subjects, authorization: () => token.authorization(), timeoutMs: service.config.LEDGER_CONSENT_TIMEOUT_MS });
   }
 
   async read(admission: Admission, req: RecordReadRequest): Promise<RecordReadResult> {
@@ -142,12 +139,12 @@ export class RecordAccessService implements RecordReads {
       data: record,
     };
     const local = this.appends.waitForReceipt(event.id);
-    const deadline = Date.now() + this.config.LEDGER_ACCESS_TIMEOUT_MS;
+    const deadline = Date.now() + this.service.config.LEDGER_ACCESS_TIMEOUT_MS;
     try {
       await this.nats.ready();
       await this.publisher.publish(this.nats.subjects.append(tenant, 'access'), JSON.stringify(event), {
         msgID: event.id,
-        timeoutMs: Math.min(5_000, this.config.LEDGER_ACCESS_TIMEOUT_MS),
+        timeoutMs: Math.min(5_000, this.service.config.LEDGER_ACCESS_TIMEOUT_MS),
       });
       // This replica usually appends it itself; another replica's append shows in the store.
       for (;;) {
@@ -159,7 +156,7 @@ export class RecordAccessService implements RecordReads {
         if (stored) return (await this.reader.entry(tenant, { seq: stored.seq })).receipt;
       }
     } catch (err) {
-      this.logger.warn({ tenant, err: String(err) }, 'access entry not recorded');
+      this.service.logger.warn({ tenant, err: String(err) }, 'access entry not recorded');
     } finally {
       local.cancel();
     }

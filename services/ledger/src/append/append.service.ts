@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import type { Receipt } from '@clinical-ledger/contracts';
 import { Appender } from '@clinical-ledger/log';
 import { JetStreamPublisher, NatsService, RetryableError, type InboundMessage } from '@clinical-ledger/messaging';
-import { MetricsService } from '@clinical-ledger/platform';
+import { ServiceContext } from '@clinical-ledger/platform';
 import type { Counter, Histogram } from 'prom-client';
 import { StoreIndexes } from '../store/store-indexes';
 import { accessSummary } from './access-summary';
@@ -20,15 +20,15 @@ export class AppendService {
   private readonly appendSeconds: Histogram<string>;
 
   constructor(
+    service: ServiceContext,
     private readonly nats: NatsService,
     private readonly publisher: JetStreamPublisher,
     private readonly appender: Appender,
     private readonly storeReady: StoreIndexes,
-    metrics: MetricsService,
   ) {
-    this.appended = metrics.counter('ledger_entries_appended_total', 'Entries appended', ['tenant']);
-    this.duplicates = metrics.counter('ledger_duplicates_total', 'Events that were already on the chain', ['tenant']);
-    this.appendSeconds = metrics.histogram('ledger_append_seconds', 'Message received to receipt published', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
+    this.appended = service.metrics.counter('ledger_entries_appended_total', 'Entries appended', ['tenant']);
+    this.duplicates = service.metrics.counter('ledger_duplicates_total', 'Events that were already on the chain', ['tenant']);
+    this.appendSeconds = service.metrics.histogram('ledger_append_seconds', 'Message received to receipt published', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]);
   }
 
   /** One LEDGER_APPEND message: parse (poison on failure), append, publish the receipt. */

@@ -1,8 +1,7 @@
-import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { LedgerEvent } from '@clinical-ledger/contracts';
 import { eventKey, LedgerStore, type ErasureDoc } from '@clinical-ledger/ledger-store';
-import { CONFIG, LOGGER, MetricsService, Periodic } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { Periodic, ServiceContext } from '@clinical-ledger/platform';
 import type { Counter } from 'prom-client';
 import type { LedgerConfig } from '../config';
 import { DataKeyService, keyScope, type ErasureSteps } from '@clinical-ledger/log';
@@ -48,15 +47,13 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
   private readonly erased: Counter<string>;
 
   constructor(
-    @Inject(CONFIG) config: LedgerConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly service: ServiceContext<LedgerConfig>,
     private readonly store: LedgerStore,
     private readonly dataKeys: DataKeyService,
     private readonly storeReady: StoreIndexes,
-    metrics: MetricsService,
   ) {
-    this.erased = metrics.counter('ledger_erasures_completed_total', 'Erasures completed (key destroyed, purgers run)', ['tenant']);
-    this.sweeper = new Periodic(() => this.sweep(), { everyMs: config.LEDGER_KEY_CACHE_CHECK_MS, failed: 'key cache / erasure sweep failed; retried on the next one', logger });
+    this.erased = service.metrics.counter('ledger_erasures_completed_total', 'Erasures completed (key destroyed, purgers run)', ['tenant']);
+    this.sweeper = new Periodic(() => this.sweep(), { everyMs: service.config.LEDGER_KEY_CACHE_CHECK_MS, failed: 'key cache / erasure sweep failed; retried on the next one', logger: service.logger });
   }
 
   /** Adds a purger (another module that keeps patient data outside the payloads). */
@@ -147,7 +144,7 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
     }
     await this.store.finishErasureIntent(chain, eventId, payloads);
     this.erased.inc({ tenant: chain });
-    this.logger.info({ chain, eventId, keys: keyIds.length, payloads }, 'patient data key destroyed');
+    this.service.logger.info({ chain, eventId, keys: keyIds.length, payloads }, 'patient data key destroyed');
   }
 
   /** Completes pending intents whose entry is on the chain; the others wait for their redelivery. */
@@ -156,7 +153,7 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
     for (const intent of await this.store.pendingErasures()) {
       if (!(await this.store.getEntryByEventId(intent.chain, intent.eventId))) continue;
       await this.finish(intent);
-      this.logger.warn({ chain: intent.chain, eventId: intent.eventId }, 'completed an erasure that a crash had interrupted');
+      this.service.logger.warn({ chain: intent.chain, eventId: intent.eventId }, 'completed an erasure that a crash had interrupted');
       done++;
     }
     return done;

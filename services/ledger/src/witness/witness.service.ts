@@ -1,12 +1,11 @@
-import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { addSignatureLines, consistencyPlan, resolvePlan, type VerifiedCosignature } from '@clinical-ledger/chain';
 import type { AuditAlert, AuditAlertKind, CheckpointMessage } from '@clinical-ledger/contracts';
 import { LedgerStore, type CheckpointDoc } from '@clinical-ledger/ledger-store';
 import { HeadWriter } from '@clinical-ledger/log';
 import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
-import { CONFIG, LOGGER, MetricsService, Periodic } from '@clinical-ledger/platform';
-import type { Logger } from 'pino';
+import { Periodic, ServiceContext } from '@clinical-ledger/platform';
 import type { Counter, Gauge } from 'prom-client';
 import { tenantList, type LedgerConfig } from '../config';
 import { addCheckpoint, parseWitnesses, type WitnessAnswer, type WitnessEndpoint } from './witness-client';
@@ -54,21 +53,19 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
   private readonly cosignedSize: Gauge<string>;
 
   constructor(
-    @Inject(CONFIG) private readonly config: LedgerConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
+    private readonly service: ServiceContext<LedgerConfig>,
     private readonly store: LedgerStore,
     private readonly nats: NatsService,
     private readonly heads: HeadWriter,
     private readonly publisher: JetStreamPublisher,
-    metrics: MetricsService,
   ) {
-    this.witnesses = parseWitnesses(config.LEDGER_WITNESSES, config.LEDGER_WITNESS_QUORUM);
-    this.quorum = config.LEDGER_WITNESS_QUORUM;
-    this.requests = metrics.counter('ledger_witness_requests_total', 'add-checkpoint requests to witnesses, by outcome (cosigned, conflict, inconsistent, refused, unreachable)', ['tenant', 'witness', 'outcome']);
-    this.witnessSize = metrics.gauge('ledger_witness_cosigned_size', 'Tree size a witness last cosigned', ['tenant', 'witness']);
-    this.witnessUp = metrics.gauge('ledger_witness_up', '1 when the witness cosigned the last checkpoint sent to it, 0 when it failed', ['tenant', 'witness']);
-    this.cosignedSize = metrics.gauge('ledger_cosigned_checkpoint_size', 'Tree size of the latest checkpoint cosigned by a quorum of witnesses', ['tenant']);
-    this.retries = new Periodic(() => this.retry(), { everyMs: config.LEDGER_WITNESS_RETRY_MS, failed: 'witness retry failed', logger });
+    this.witnesses = parseWitnesses(service.config.LEDGER_WITNESSES, service.config.LEDGER_WITNESS_QUORUM);
+    this.quorum = service.config.LEDGER_WITNESS_QUORUM;
+    this.requests = service.metrics.counter('ledger_witness_requests_total', 'add-checkpoint requests to witnesses, by outcome (cosigned, conflict, inconsistent, refused, unreachable)', ['tenant', 'witness', 'outcome']);
+    this.witnessSize = service.metrics.gauge('ledger_witness_cosigned_size', 'Tree size a witness last cosigned', ['tenant', 'witness']);
+    this.witnessUp = service.metrics.gauge('ledger_witness_up', '1 when the witness cosigned the last checkpoint sent to it, 0 when it failed', ['tenant', 'witness']);
+    this.cosignedSize = service.metrics.gauge('ledger_cosigned_checkpoint_size', 'Tree size of the latest checkpoint cosigned by a quorum of witnesses', ['tenant']);
+    this.retries = new Periodic(() => this.retry(), { everyMs: service.config.LEDGER_WITNESS_RETRY_MS, failed: 'witness retry failed', logger: service.logger });
   }
 
   get enabled(): boolean {
@@ -116,7 +113,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
       try {
         await this.round(chain, state, cp);
       } catch (err) {
-        this.logger.warn({ chain, size: cp.size, err: String(err) }, 'witnessing round failed; retried later');
+        this.service.logger.warn({ chain, size: cp.size, err: String(err) }, 'witnessing round failed; retried later');
       }
     }
   }
@@ -127,7 +124,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     try {
       if (!this.started) {
         this.started = true;
-        const only = tenantList(this.config);
+        const only = tenantList(this.service.config);
         for (const chain of await this.store.chains()) {
           if (only.length && !only.includes(chain)) continue;
           const head = await this.store.getHead(chain);
@@ -151,7 +148,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     const existing = await this.store.getCheckpoint(chain, cp.size);
     const merged = mergeCosignatures({ note: cp.note, cosignedNote: existing?.cosignedNote, cosigners: existing?.cosigners }, results.flat());
     if (merged.cosigners.length < this.quorum) {
-      this.logger.warn({ chain, size: cp.size, cosigned: merged.cosigners, quorum: this.quorum }, 'checkpoint not cosigned by a quorum of witnesses');
+      this.service.logger.warn({ chain, size: cp.size, cosigned: merged.cosigners, quorum: this.quorum }, 'checkpoint not cosigned by a quorum of witnesses');
       return;
     }
     if (!merged.changed) return;
@@ -163,7 +160,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     try {
       await this.publisher.publish(this.nats.subjects.checkpoint(chain), JSON.stringify(msg), { msgID: `checkpoint:${chain}:${cp.size}:cosigned:${cosigners.length}` });
     } catch (err) {
-      this.logger.warn({ chain, size: cp.size, err: String(err) }, 'cosigned checkpoint stored but not published');
+      this.service.logger.warn({ chain, size: cp.size, err: String(err) }, 'cosigned checkpoint stored but not published');
     }
   }
 
@@ -178,7 +175,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
         return [];
       }
       const proof = old > 0 && old < cp.size ? await resolvePlan(this.store.treeReader(chain), consistencyPlan(old, cp.size)) : [];
-      answer = await addCheckpoint(w, old, proof, cp.note, this.config.LEDGER_WITNESS_TIMEOUT_MS);
+      answer = await addCheckpoint(w, old, proof, cp.note, this.service.config.LEDGER_WITNESS_TIMEOUT_MS);
       this.requests.inc({ tenant: chain, witness: kid, outcome: answer.kind });
       if (answer.kind !== 'conflict') break;
       if (answer.size === old) {
@@ -216,7 +213,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     this.witnessUp.set({ tenant: chain, witness: kid }, 0);
     const before = state.failing.get(kid);
     state.failing.set(kid, kind);
-    this.logger.warn({ chain, witness: kid, size: cp.size, kind }, message);
+    this.service.logger.warn({ chain, witness: kid, size: cp.size, kind }, message);
     // An outage is one alert until the witness cosigns again; every inconsistency is its own finding.
     if (before === kind && kind !== 'witness_inconsistent') return;
     const alertId = `witness:${chain}:${createHash('sha256').update(`${kid}\n${kind}\n${cp.size}\n${cp.rootHash}`).digest('hex').slice(0, 32)}`;
@@ -234,7 +231,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     try {
       await this.publisher.publish(this.nats.subjects.audit('alert', chain), JSON.stringify(alert), { msgID: alertId });
     } catch (err) {
-      this.logger.error({ chain, alertId, err: String(err) }, 'witness alert not published');
+      this.service.logger.error({ chain, alertId, err: String(err) }, 'witness alert not published');
     }
   }
 }
