@@ -79,7 +79,7 @@ export class OpsController {
 
   @Get('patients/:subject/access/export')
   @Access('audit.access.patient')
-  @ApiOperation({ summary: "A patient's whole access log as a download: FHIR R4 Bundle of IHE BALP PatientRead AuditEvents (format=fhir) or CSV (format=csv), oldest first" })
+  @ApiOperation({ summary: "A patient's whole access log as a download: FHIR R4 Bundle of AuditEvents following IHE BALP, permitted reads claiming PatientRead (format=fhir) or CSV (format=csv), oldest first" })
   @ApiQuery({ name: 'format', required: true, description: ACCESS_EXPORT_FORMATS.join(' | ') })
   @ApiProduces('application/fhir+json', 'text/csv')
   async export(@Admitted() admission: Admission, @TenantParam() tenant: string, @Param('subject') subject: string, @Res() res: Response, @Query('format') format?: string): Promise<void> {
