@@ -106,6 +106,14 @@ export interface TileDoc {
   createdAt: string;
 }
 
+/** How far the tile writer got: every full hash tile of the tree of `size` leaves is stored. */
+export interface TileMarkDoc {
+  /** The chain id. */
+  _id: string;
+  size: number;
+  updatedAt: string;
+}
+
 /** The encrypted `data` of one event, beside its entry (payload.digest = sha256 of `ciphertext`). */
 export interface PayloadDoc {
   /** `<chain>/<event id>`. */

@@ -9,7 +9,7 @@ import {
 } from '@clinical-ledger/chain';
 import { entryId, eventKey, type EntryDoc, type EventIdDoc } from './documents';
 import { bin, LedgerStore } from './store';
-import { partialTileRows, TileBuilder, type FullTile } from './tiles';
+import { partialTileRows, TILE_WIDTH, TileBuilder, type FullTile } from './tiles';
 
 /**
  * Builds a large, valid, signed chain straight into the store, as the ledger's writer would have
@@ -143,7 +143,7 @@ export async function generateChain(store: LedgerStore, opts: GenerateChainOptio
         // Unordered: nothing else writes this chain meanwhile, and order does not matter to a bulk load.
         await store.entries.insertMany(entries, { ordered: false });
         await store.eventIds.insertMany(lookups, { ordered: false });
-        for (const t of tiles) await store.putTile(chain, t.level, t.index, t.data);
+        await store.putTiles(chain, tiles);
       })(),
     );
     start = end;
@@ -155,6 +155,8 @@ export async function generateChain(store: LedgerStore, opts: GenerateChainOptio
       const note = await signCheckpoint({ origin: opts.origin, size, rootHash: root }, [signer]);
       await store.advanceHead(chain, size, prev, frontier.toState().hashes);
       await store.putCheckpoint({ chain, size, rootHash: toHex(root), note, kid: signer.kid, createdAt: new Date().toISOString(), published: true });
+      // Every full tile below here is stored: a ledger's tile writer resumes from this size.
+      await store.advanceTileMark(chain, size - (size % TILE_WIDTH));
       opts.progress?.(size);
     }
   }

@@ -3,3 +3,4 @@ export * from './store';
 export * from './verify';
 export * from './generate';
 export * from './tiles';
+export * from './tile-writer';

@@ -1,6 +1,7 @@
-// Long: every read and write of the chain store, one method each, beside the FerretDB limits it works around.
-import { Binary, Collection, Db, MongoBulkWriteError, MongoServerError, type WriteConcernSettings } from 'mongodb';
-import { TreeError, type NodeId, type TreeReader } from '@clinical-ledger/chain';
+// Long: every read and write of the chain store, one method each, beside the FerretDB limits it works around
+// (the tree's caches are tree-nodes.ts, the write helpers mongo-writes.ts).
+import { Collection, Db, MongoBulkWriteError } from 'mongodb';
+import type { TreeReader } from '@clinical-ledger/chain';
 import type { Receipt } from '@clinical-ledger/contracts';
 import {
   CheckpointDoc,
@@ -16,33 +17,17 @@ import {
   PayloadDoc,
   receiptOf,
   TileDoc,
+  TileMarkDoc,
 } from './documents';
-import { tileId, tileIsFull, tilePosition, TileTree } from './tiles';
+import { bin, bytes, DURABLE, insertNew, isDuplicateKey, multiGet, type MultiGetMode } from './mongo-writes';
+import { tileId } from './tiles';
+import { StoredTree, type TreeReaderOptions } from './tree-nodes';
 
-/** Majority, journaled: what "durably in Mongo" means before a message is acked. */
-export const DURABLE: WriteConcernSettings = { w: 'majority', j: true };
-
-export function bin(bytes: Uint8Array): Binary {
-  return new Binary(bytes);
-}
-
-export function bytes(b: Binary | Uint8Array): Uint8Array {
-  return b instanceof Binary ? b.value() : b;
-}
+export { bin, bytes, DURABLE } from './mongo-writes';
+export type { TreeReaderOptions } from './tree-nodes';
 
 /** Largest ordered entry insert: FerretDB keeps ordered semantics only within its 100-document batches. */
 export const ENTRY_INSERT_CHUNK = 100;
-
-function isDuplicateKey(err: unknown): boolean {
-  if (err instanceof MongoBulkWriteError) {
-    // A write-concern failure beside the duplicate means the prefix may not be durable: not a
-    // plain conflict, so the caller must not ack anything from this attempt.
-    if (err.result?.getWriteConcernError?.()) return false;
-    const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    return errs.length > 0 && errs.every((e) => e.code === 11000);
-  }
-  return err instanceof MongoServerError && err.code === 11000;
-}
 
 export interface InsertEntriesResult {
   /** Entries stored, from the first: an ordered insert stops at the first conflict. */
@@ -67,23 +52,6 @@ export interface LedgerStoreOptions {
   useTiles?: boolean;
 }
 
-/** How long a full tile found missing is not asked for again (it is derived data: written later). */
-const MISSING_TILE_TTL_MS = 30_000;
-
-/** What a tree reader does for one proof (the benchmark counts them). */
-export interface TreeReaderOptions {
-  /**
-   * The tree size the nodes are read for (a stored checkpoint's): nodes under full hash tiles are
-   * then computed from the stored tiles (about one read per 8 levels), the rest read from entries.
-   */
-  size?: number;
-}
-
-interface CachedNodes {
-  leafHash: Uint8Array;
-  nodes: Uint8Array[];
-}
-
 /**
  * The per-hospital chains in MongoDB, without transactions: entries are only ever inserted, and
  * unique indexes on (chain, seq) and (chain, eventId) decide every race. Pure storage: what goes
@@ -99,13 +67,9 @@ export class LedgerStore {
   readonly erasures: Collection<ErasureDoc>;
   readonly keyEpochs: Collection<KeyEpochDoc>;
   readonly tiles: Collection<TileDoc>;
-  private multiGetMode: 'in' | 'point' | undefined;
-  private readonly nodeCache = new Map<string, CachedNodes>();
-  private readonly nodeCacheSize: number;
-  private readonly tileCache = new Map<string, TileTree>();
-  private readonly tileCacheSize: number;
-  private readonly useTiles: boolean;
-  private readonly missingTiles = new Map<string, number>();
+  readonly tileMarks: Collection<TileMarkDoc>;
+  private multiGetMode: MultiGetMode | undefined;
+  private readonly tree: StoredTree;
 
   constructor(
     readonly db: Db,
@@ -121,9 +85,12 @@ export class LedgerStore {
     this.erasures = db.collection<ErasureDoc>(`${p}erasures`);
     this.keyEpochs = db.collection<KeyEpochDoc>(`${p}key_epochs`);
     this.tiles = db.collection<TileDoc>(`${p}tiles`);
-    this.nodeCacheSize = options.nodeCacheSize ?? 200_000;
-    this.tileCacheSize = options.tileCacheSize ?? 2_048;
-    this.useTiles = options.useTiles ?? true;
+    this.tileMarks = db.collection<TileMarkDoc>(`${p}tile_marks`);
+    this.tree = new StoredTree(this.entries, this.tiles, () => this.multiGetMode, {
+      nodeCacheSize: options.nodeCacheSize ?? 200_000,
+      tileCacheSize: options.tileCacheSize ?? 2_048,
+      useTiles: options.useTiles ?? true,
+    });
     if (options.multiGet && options.multiGet !== 'auto') this.multiGetMode = options.multiGet;
   }
 
@@ -144,14 +111,8 @@ export class LedgerStore {
     await this.erasures.createIndex({ state: 1 }, { name: 'state' });
   }
 
-  private async multiGet<T extends { _id: string }>(coll: Collection<T>, ids: string[], projection?: Record<string, 1>): Promise<T[]> {
-    if (ids.length === 0) return [];
-    const opts = projection ? { projection } : {};
-    if (this.multiGetMode === 'point' || ids.length === 1) {
-      const found = await Promise.all(ids.map((id) => coll.findOne({ _id: id } as never, opts)));
-      return found.filter((d): d is NonNullable<typeof d> => d !== null) as unknown as T[];
-    }
-    return (await coll.find({ _id: { $in: ids } } as never, opts).toArray()) as unknown as T[];
+  private multiGet<T extends { _id: string }>(coll: Collection<T>, ids: string[], projection?: Record<string, 1>): Promise<T[]> {
+    return multiGet(this.multiGetMode, coll, ids, projection);
   }
 
   // ---- entries -------------------------------------------------------------------------------
@@ -175,10 +136,10 @@ export class LedgerStore {
       } catch (err) {
         if (!isDuplicateKey(err)) throw err;
         const n = err instanceof MongoBulkWriteError ? err.insertedCount : 0;
-        for (const d of chunk.slice(0, n)) this.cacheNodes(d);
+        for (const d of chunk.slice(0, n)) this.tree.cacheNodes(d);
         return { inserted: inserted + n, conflict: true };
       }
-      for (const d of chunk) this.cacheNodes(d);
+      for (const d of chunk) this.tree.cacheNodes(d);
       inserted += chunk.length;
     }
     return { inserted, conflict: false };
@@ -299,104 +260,29 @@ export class LedgerStore {
 
   // ---- tree ----------------------------------------------------------------------------------
 
-  private cacheNodes(d: Pick<EntryDoc, '_id' | 'leafHash' | 'nodes'>): void {
-    if (this.nodeCacheSize <= 0) return;
-    if (this.nodeCache.size >= this.nodeCacheSize) {
-      // Drop the oldest eighth (Map keeps insertion order): cheap, good enough for hot upper nodes.
-      let n = Math.ceil(this.nodeCacheSize / 8);
-      for (const k of this.nodeCache.keys()) {
-        this.nodeCache.delete(k);
-        if (--n <= 0) break;
-      }
-    }
-    this.nodeCache.set(d._id, { leafHash: bytes(d.leafHash), nodes: d.nodes.map(bytes) });
-  }
-
   /** Forgets cached nodes and tiles (tests that alter the store behind the ledger's back). */
   clearCache(): void {
-    this.nodeCache.clear();
-    this.tileCache.clear();
+    this.tree.clear();
   }
 
   /**
-   * Tree nodes for proofs. With `size`, nodes under full hash tiles come from the stored tiles
-   * (one point read per tile, all at once; cached, as tiles never change); the others, and those
-   * of a tile not stored (yet), from the entries: node (level l, index i) lives on entry
-   * (i + 1) * 2^l - 1, one point read each, all at once (cache misses only).
+   * Tree nodes for proofs (tree-nodes.ts): with `size`, those under full hash tiles from the stored
+   * tiles, the rest from the entries that complete them; both cached, as neither ever changes.
    */
   treeReader(chain: string, opts: TreeReaderOptions = {}): TreeReader {
-    return {
-      getNodes: async (ids: readonly NodeId[]): Promise<Uint8Array[]> => {
-        const out = new Array<Uint8Array | undefined>(ids.length);
-        if (opts.size !== undefined && this.useTiles) {
-          const size = opts.size;
-          const positions = ids.map((id) => tilePosition(id));
-          const wanted = new Set(positions.filter((p) => tileIsFull(p.level, p.index, size)).map((p) => tileId(chain, p.level, p.index)));
-          const tiles = await this.tileTrees([...wanted]);
-          positions.forEach((p, i) => {
-            out[i] = tiles.get(tileId(chain, p.level, p.index))?.node(p.height, p.offset);
-          });
-        }
-        const rest = ids.flatMap((id, i) => (out[i] ? [] : [{ id, i }]));
-        const fromEntries = await this.entryNodes(chain, rest.map((r) => r.id));
-        rest.forEach((r, k) => (out[r.i] = fromEntries[k]));
-        return out as Uint8Array[];
-      },
-    };
+    return this.tree.reader(chain, opts);
   }
 
-  /** Nodes read from the entries that complete them (cache first). */
-  private async entryNodes(chain: string, ids: readonly NodeId[]): Promise<Uint8Array[]> {
-    const want = ids.map((id) => entryId(chain, (id.index + 1) * 2 ** id.level - 1));
-    const missing = [...new Set(want.filter((w) => !this.nodeCache.has(w)))];
-    const found = new Map<string, CachedNodes>();
-    for (const d of await this.multiGet(this.entries, missing, { _id: 1, leafHash: 1, nodes: 1 })) {
-      this.cacheNodes(d);
-      found.set(d._id, { leafHash: bytes(d.leafHash), nodes: d.nodes.map(bytes) });
-    }
+  /** Leaf hashes of entries from..to-1, in order (point reads side by side); throws if one is not stored. */
+  async leafHashes(chain: string, from: number, to: number): Promise<Uint8Array[]> {
+    const ids = Array.from({ length: Math.max(0, to - from) }, (_, i) => entryId(chain, from + i));
+    const docs = await this.multiGet(this.entries, ids, { _id: 1, leafHash: 1 });
+    const byId = new Map(docs.map((d) => [d._id, bytes(d.leafHash)]));
     return ids.map((id, i) => {
-      const e = this.nodeCache.get(want[i]) ?? found.get(want[i]);
-      const h = e && (id.level === 0 ? e.leafHash : e.nodes[id.level - 1]);
-      if (!h) throw new TreeError('TREE_NODE_MISSING', `node ${id.level}/${id.index} of chain ${chain} is not stored`);
+      const h = byId.get(id);
+      if (!h) throw new Error(`entry ${from + i} of chain ${chain} is not stored`);
       return h;
     });
-  }
-
-  /** Stored full hash tiles by id (cache first; absent ones are simply not in the map). */
-  private async tileTrees(ids: string[]): Promise<Map<string, TileTree>> {
-    const out = new Map<string, TileTree>();
-    const missing: string[] = [];
-    const now = Date.now();
-    for (const id of ids) {
-      const gone = this.missingTiles.get(id);
-      if (gone !== undefined && now - gone < MISSING_TILE_TTL_MS) continue;
-      const t = this.tileCache.get(id);
-      if (t) {
-        // Most recently used last: the upper tiles every proof reads stay.
-        this.tileCache.delete(id);
-        this.tileCache.set(id, t);
-        out.set(id, t);
-      } else missing.push(id);
-    }
-    const docs = await this.multiGet(this.tiles, missing);
-    const found = new Set(docs.map((d) => d._id));
-    for (const id of missing) {
-      if (found.has(id)) this.missingTiles.delete(id);
-      else this.missingTiles.set(id, now);
-    }
-    if (this.missingTiles.size > 10_000) this.missingTiles.clear();
-    for (const doc of docs) {
-      let tree: TileTree;
-      try {
-        tree = new TileTree(bytes(doc.data));
-      } catch {
-        continue; // not a full hash tile: read from the entries instead
-      }
-      out.set(doc._id, tree);
-      this.tileCache.set(doc._id, tree);
-      if (this.tileCache.size > this.tileCacheSize) this.tileCache.delete(this.tileCache.keys().next().value as string);
-    }
-    return out;
   }
 
   // ---- tiles ---------------------------------------------------------------------------------
@@ -409,15 +295,32 @@ export class LedgerStore {
 
   /** Stores a full tile once (derived data: a tile already stored is left alone, it has the same bytes). */
   async putTile(chain: string, level: number | 'entries', index: number, data: Uint8Array): Promise<void> {
-    this.missingTiles.delete(tileId(chain, level, index));
-    try {
-      await this.tiles.insertOne({ _id: tileId(chain, level, index), chain, data: bin(data), createdAt: new Date().toISOString() });
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-    }
+    await this.putTiles(chain, [{ level, index, data }]);
+  }
+
+  /** Stores full tiles in one unordered write (those stored already are left alone: same bytes). */
+  async putTiles(chain: string, tiles: readonly { level: number | 'entries'; index: number; data: Uint8Array }[]): Promise<void> {
+    const createdAt = new Date().toISOString();
+    const docs = tiles.map((t) => ({ _id: tileId(chain, t.level, t.index), chain, data: bin(t.data), createdAt }));
+    await insertNew(this.tiles, docs, false);
+    for (const d of docs) this.tree.tileStored(d._id);
+  }
+
+  /** Size below which every full hash tile of the chain is stored (the tile writer's progress; 0 when none). */
+  async getTileMark(chain: string): Promise<number> {
+    return (await this.tileMarks.findOne({ _id: chain }))?.size ?? 0;
+  }
+
+  /** Moves the tile writer's progress forward (never back). */
+  async advanceTileMark(chain: string, size: number): Promise<void> {
+    await this.tileMarks.updateOne({ _id: chain }, { $max: { size }, $set: { updatedAt: new Date().toISOString() } }, { upsert: true });
   }
 
   // ---- checkpoints ---------------------------------------------------------------------------
+
+  // A checkpoint is two writes: its document, then the head's marker (one durable write each, no
+  // transactions). The marker is the commit point: readers serve a checkpoint by size only once the
+  // marker reached it (committedCheckpoint), so "latest" never lags a checkpoint served by size.
 
   /** Stores a checkpoint (first one at a size wins) and moves the head's checkpoint marker. */
   async putCheckpoint(doc: Omit<CheckpointDoc, '_id'>): Promise<boolean> {
@@ -428,12 +331,36 @@ export class LedgerStore {
       if (!isDuplicateKey(err)) throw err;
       stored = false;
     }
-    await this.heads.updateOne({ _id: doc.chain }, { $max: { checkpointSize: doc.size } }, { writeConcern: DURABLE });
+    await this.moveCheckpointMarker(doc.chain, doc.size);
     return stored;
   }
 
+  /**
+   * Moves the head's checkpoint marker to a stored checkpoint (never back): also how a checkpoint
+   * whose marker a crash left behind is committed later. A head update: under the chain's head lock.
+   */
+  async moveCheckpointMarker(chain: string, size: number): Promise<void> {
+    await this.heads.updateOne({ _id: chain }, { $max: { checkpointSize: size } }, { writeConcern: DURABLE });
+  }
+
+  /** The stored checkpoint document at `size` as written (committed or not: see committedCheckpoint). */
   async getCheckpoint(chain: string, size: number): Promise<CheckpointDoc | null> {
     return this.checkpoints.findOne({ _id: checkpointId(chain, size) });
+  }
+
+  /**
+   * The checkpoint at `size` as readers may see it: null until the head's marker reached it, and
+   * its cosigned form only once the cosigned marker did (the head and the document, read at once;
+   * `head`: already read). A rewound marker hides the newer ones again, as it should.
+   */
+  async committedCheckpoint(chain: string, size: number, head?: HeadDoc | null): Promise<CheckpointDoc | null> {
+    const [h, doc] = await Promise.all([head === undefined ? this.getHead(chain) : head, this.getCheckpoint(chain, size)]);
+    if (!doc || !h || size > h.checkpointSize) return null;
+    if (doc.cosignedNote !== undefined && size > (h.cosignedSize ?? -1)) {
+      const { cosignedNote: _note, cosigners: _cosigners, ...signed } = doc;
+      return signed;
+    }
+    return doc;
   }
 
   async latestCheckpoint(chain: string): Promise<CheckpointDoc | null> {
@@ -444,7 +371,7 @@ export class LedgerStore {
 
   /**
    * Records the cosigned form of a stored checkpoint (its note plus witness cosignature lines) and
-   * moves the head's cosigned marker forward (never back).
+   * moves the head's cosigned marker forward (never back): the cosigned form is served from then on.
    */
   async putCosigned(chain: string, size: number, cosignedNote: string, cosigners: string[]): Promise<void> {
     await this.checkpoints.updateOne({ _id: checkpointId(chain, size) }, { $set: { cosignedNote, cosigners } }, { writeConcern: DURABLE });
@@ -483,15 +410,7 @@ export class LedgerStore {
 
   /** Inserts ciphertexts durably; returns the ids that already existed (left untouched). */
   async insertPayloads(docs: PayloadDoc[]): Promise<string[]> {
-    if (docs.length === 0) return [];
-    try {
-      await this.payloads.insertMany(docs, { ordered: false, writeConcern: DURABLE });
-      return [];
-    } catch (err) {
-      if (!isDuplicateKey(err) || !(err instanceof MongoBulkWriteError)) throw err;
-      const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-      return errs.map((e) => docs[e.index]._id);
-    }
+    return insertNew(this.payloads, docs);
   }
 
   /**
@@ -518,15 +437,7 @@ export class LedgerStore {
 
   /** Inserts new data keys in one durable write; returns the scopes that had one already (another writer was first). */
   async insertDataKeys(docs: DataKeyDoc[]): Promise<string[]> {
-    if (docs.length === 0) return [];
-    try {
-      await this.dataKeys.insertMany(docs, { ordered: false, writeConcern: DURABLE });
-      return [];
-    } catch (err) {
-      if (!isDuplicateKey(err) || !(err instanceof MongoBulkWriteError)) throw err;
-      const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-      return errs.map((e) => docs[e.index]._id);
-    }
+    return insertNew(this.dataKeys, docs);
   }
 
   /**

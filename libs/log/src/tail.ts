@@ -16,7 +16,15 @@ export interface TailSnapshot {
   readonly size: number;
   /** Root of the tree of `size` leaves. */
   root(): Uint8Array;
+  /**
+   * The leaf hashes of entries `from`..size-1 while this process still holds them (the last few
+   * thousand committed), else undefined: the tile writer reads them here instead of the store.
+   */
+  leaves?(from: number): readonly Uint8Array[] | undefined;
 }
+
+/** Committed leaves kept for `TailSnapshot.leaves` (32 bytes each: 128 KiB per chain). */
+const RECENT_LEAVES = 4_096;
 
 /** Entries being built after the tail: their seqs, links and tree nodes, not yet durable. */
 export class TailDraft {
@@ -64,6 +72,9 @@ export class Tail {
   private prev = '';
   private frontier = Frontier.empty();
   private snapshotCache?: TailSnapshot;
+  /** Leaves of entries recentFrom..size-1 (replaced, never shrunk in place: snapshots hold the old array). */
+  private recent: Uint8Array[] = [];
+  private recentFrom = 0;
 
   constructor(readonly chain: string) {}
 
@@ -87,6 +98,11 @@ export class Tail {
     }
     this.size += count;
     this.prev = toHex(leaves[count - 1]);
+    for (let i = 0; i < count; i++) this.recent.push(leaves[i]);
+    if (this.recent.length > 2 * RECENT_LEAVES) {
+      this.recentFrom += this.recent.length - RECENT_LEAVES;
+      this.recent = this.recent.slice(-RECENT_LEAVES);
+    }
     this.snapshotCache = undefined;
   }
 
@@ -94,8 +110,15 @@ export class Tail {
   snapshot(): TailSnapshot {
     if (!this.snapshotCache) {
       const frontier = this.frontier.clone();
+      const [size, recent, recentFrom] = [this.size, this.recent, this.recentFrom];
       let root: Uint8Array | undefined;
-      this.snapshotCache = { chain: this.chain, size: this.size, root: () => (root ??= frontier.root()) };
+      this.snapshotCache = {
+        chain: this.chain,
+        size,
+        root: () => (root ??= frontier.root()),
+        // Pushes after this snapshot land past `size`; a trim replaces the array: this view stays right.
+        leaves: (from) => (from >= recentFrom && from <= size ? recent.slice(from - recentFrom, size - recentFrom) : undefined),
+      };
     }
     return this.snapshotCache;
   }
@@ -142,6 +165,8 @@ export class Tail {
     this.size = state.size;
     this.prev = state.prev;
     this.frontier = state.frontier;
+    this.recent = [];
+    this.recentFrom = state.size;
     this.snapshotCache = undefined;
     return seen;
   }

@@ -13,6 +13,7 @@ import { ErasureService } from './erasure/erasure.service';
 import { DeadLetterController } from './http/dead-letter.controller';
 import { RecordReadResponder } from './nats/record-read.responder';
 import { ChainReadModule } from './read/read.module';
+import { TileWriterService } from './tiles/tile-writer.service';
 import { WitnessService } from './witness/witness.service';
 
 /**
@@ -35,6 +36,7 @@ import { WitnessService } from './witness/witness.service';
     ...appendProviders,
     AppendService,
     CheckpointsService,
+    TileWriterService,
     DeadLetterService,
     WitnessService,
     RecordAccessService,

@@ -106,6 +106,23 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
     expect(await store.listCheckpoints(tenant)).toEqual(before);
   });
 
+  it('a checkpoint stored but not yet committed by the head\'s marker is not served by size either: "latest" never lags one that is', async () => {
+    // putCheckpoint stores the document, then moves the head's marker: hold the marker at 5 as in between.
+    await store.heads.updateOne({ _id: tenant }, { $set: { checkpointSize: 5 } });
+    try {
+      expect(await http('/checkpoints/latest')).toMatchObject({ status: 200, body: { size: 5 } });
+      expect(await http('/checkpoints/10')).toMatchObject({ status: 404, body: { error: 'checkpoint_not_found', size: 10, latest: 5, after: null } });
+      expect(await http('/proofs/inclusion?seq=2&size=10')).toMatchObject({ status: 404, body: { error: 'checkpoint_not_found' } });
+      expect(await http('/proofs/consistency?from=5&to=10')).toMatchObject({ status: 404, body: { error: 'checkpoint_not_found' } });
+      expect(await http('/proofs/inclusion?seq=2')).toMatchObject({ status: 200, body: { size: 5 } });
+    } finally {
+      await store.heads.updateOne({ _id: tenant }, { $max: { checkpointSize: 10 } });
+    }
+    // Committed: both views move together.
+    expect(await http('/checkpoints/10')).toMatchObject({ status: 200, body: { size: 10 } });
+    expect(await http('/checkpoints/latest')).toMatchObject({ status: 200, body: { size: 10 } });
+  });
+
   it('proves inclusion only in the tree of a stored checkpoint', async () => {
     const atFive = await http('/proofs/inclusion?seq=2&size=5');
     expect(atFive.status).toBe(200);

@@ -95,6 +95,10 @@ describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', (
 
   it('past 10,000 entries: level-1 partial tiles, sizes around the tile edges up to 10,300 and proofs to the new checkpoint; full tiles come from the materialised copy', async () => {
     await appendUpTo(10_300);
+    // The writer's tile writer stored every full hash tile as the chain grew (Go has read none of 1..39 yet).
+    await eventually(async () => (await store.getTileMark(tenant)) === 10_240, 60_000, 'tile mark at 10,240');
+    const written = await mongo.db(infra.dbName).collection<{ _id: string }>('ledger_tiles').find({ chain: tenant }, { projection: { _id: 1 } }).toArray();
+    expect(Array.from({ length: 40 }, (_, i) => `${tenant}/0/${i}`).filter((id) => !written.some((d) => d._id === id))).toEqual([]);
     const token = await auth.token({ tenant, roles: ['auditor'] });
     // Past 10,000: around level-0 and level-1 tile edges (10,240 = 40 full level-0 tiles) and the
     // last partial tiles up to the checkpoint; every size 1..300 was checked above.

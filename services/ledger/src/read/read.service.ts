@@ -158,7 +158,8 @@ export class ReadService {
    * needs no signing key: nothing is signed on a read). 404 naming the nearest stored sizes otherwise.
    */
   async checkpointAt(tenant: string, size: number): Promise<CheckpointView> {
-    const stored = await this.store.getCheckpoint(tenant, size);
+    // Only once the head's marker reached it: "latest" (read from that marker) never lags what is served here.
+    const stored = await this.store.committedCheckpoint(tenant, size);
     if (!stored) throw await this.noCheckpointAt(tenant, size);
     return this.checked(tenant, stored);
   }
@@ -333,7 +334,9 @@ export class ReadService {
   }
 
   private async noCheckpointAt(tenant: string, size: number): Promise<LedgerApiError> {
-    const [{ before, after }, latest] = await Promise.all([this.store.checkpointSizesAround(tenant, size), this.store.latestCheckpoint(tenant)]);
+    const [around, latest] = await Promise.all([this.store.checkpointSizesAround(tenant, size), this.store.latestCheckpoint(tenant)]);
+    const before = around.before !== null && latest && around.before <= latest.size ? around.before : null;
+    const after = around.after !== null && latest && around.after <= latest.size ? around.after : null;
     const near = [before, after].filter((s): s is number => s !== null);
     const hint = latest
       ? `; nearest stored sizes: ${near.join(' and ')}; latest: ${latest.size}`

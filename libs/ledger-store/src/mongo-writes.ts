@@ -1,0 +1,57 @@
+import { Binary, Collection, MongoBulkWriteError, MongoServerError, type WriteConcernSettings } from 'mongodb';
+
+/** Majority, journaled: what "durably in Mongo" means before a message is acked. */
+export const DURABLE: WriteConcernSettings = { w: 'majority', j: true };
+
+export function bin(bytes: Uint8Array): Binary {
+  return new Binary(bytes);
+}
+
+export function bytes(b: Binary | Uint8Array): Uint8Array {
+  return b instanceof Binary ? b.value() : b;
+}
+
+/** Whether a failed write is only unique-index conflicts (nothing else went wrong). */
+export function isDuplicateKey(err: unknown): boolean {
+  if (err instanceof MongoBulkWriteError) {
+    // A write-concern failure beside the duplicate means the prefix may not be durable: not a
+    // plain conflict, so the caller must not ack anything from this attempt.
+    if (err.result?.getWriteConcernError?.()) return false;
+    const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    return errs.length > 0 && errs.every((e) => e.code === 11000);
+  }
+  return err instanceof MongoServerError && err.code === 11000;
+}
+
+/**
+ * Inserts documents keyed by `_id` in one unordered write (durable unless told otherwise);
+ * returns the ids that existed already (left untouched: another writer was first).
+ */
+export async function insertNew<T extends { _id: string }>(coll: Collection<T>, docs: T[], durable = true): Promise<string[]> {
+  if (docs.length === 0) return [];
+  try {
+    await coll.insertMany(docs as never[], { ordered: false, ...(durable ? { writeConcern: DURABLE } : {}) });
+    return [];
+  } catch (err) {
+    if (!isDuplicateKey(err) || !(err instanceof MongoBulkWriteError)) throw err;
+    const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+    return errs.map((e) => docs[e.index]._id);
+  }
+}
+
+/** How several documents are read by `_id`: one `$in` query, or one equality query each, side by side. */
+export type MultiGetMode = 'in' | 'point';
+
+/**
+ * Documents by `_id` (absent ones left out). FerretDB 1.x pushes down only equality, so there
+ * each id is its own point read, all at once; MongoDB answers one `$in` from its index.
+ */
+export async function multiGet<T extends { _id: string }>(mode: MultiGetMode | undefined, coll: Collection<T>, ids: string[], projection?: Record<string, 1>): Promise<T[]> {
+  if (ids.length === 0) return [];
+  const opts = projection ? { projection } : {};
+  if (mode === 'point' || ids.length === 1) {
+    const found = await Promise.all(ids.map((id) => coll.findOne({ _id: id } as never, opts)));
+    return found.filter((d): d is NonNullable<typeof d> => d !== null) as unknown as T[];
+  }
+  return (await coll.find({ _id: { $in: ids } } as never, opts).toArray()) as unknown as T[];
+}
