@@ -8,6 +8,7 @@ import {
   type Signer,
 } from '@clinical-ledger/chain';
 import { entryId, eventKey, type EntryDoc, type EventIdDoc } from './documents';
+import { insertNew } from './mongo-writes';
 import { bin, LedgerStore } from './store';
 import { partialTileRows, TILE_WIDTH, TileBuilder, type FullTile } from './tiles';
 
@@ -32,6 +33,11 @@ export interface GenerateChainOptions {
   concurrency?: number;
   /** Called after each stored batch with the durable size. */
   progress?: (size: number) => void;
+  /**
+   * Stop at the first checkpoint size reached after this time (ms since the epoch): a bounded run.
+   * The next call resumes from there.
+   */
+  stopAt?: number;
 }
 
 export interface GeneratedChain {
@@ -56,6 +62,11 @@ export function generatedEvent(chain: string, seq: number): Record<string, unkno
     tenant: chain,
     dataclass: 'lab',
   };
+}
+
+/** When entry `seq` was recorded: fixed by the seq, so a resumed run rewrites an entry a stopped one stored with the same bytes. */
+export function generatedRecordedAt(seq: number): string {
+  return new Date(Date.UTC(2026, 0, 1) + seq * 1000 + 250).toISOString();
 }
 
 export function generatedEventId(chain: string, seq: number): string {
@@ -97,13 +108,13 @@ export async function generateChain(store: LedgerStore, opts: GenerateChainOptio
     // A batch never crosses a checkpoint size: the checkpoint is signed over the tree right there.
     const nextCheckpoint = Math.min(opts.size, (Math.floor(start / every) + 1) * every);
     const end = Math.min(start + batchSize, nextCheckpoint);
-    const recordedAt = new Date().toISOString();
     const entries: EntryDoc[] = [];
     const lookups: EventIdDoc[] = [];
     const tiles: FullTile[] = [];
     for (let seq = start; seq < end; seq++) {
       const event = generatedEvent(chain, seq);
       const eventId = event['id'] as string;
+      const recordedAt = generatedRecordedAt(seq);
       const core: EntryCore = {
         v: 1,
         chain,
@@ -140,9 +151,10 @@ export async function generateChain(store: LedgerStore, opts: GenerateChainOptio
     if (failure) throw failure;
     submit(
       (async () => {
-        // Unordered: nothing else writes this chain meanwhile, and order does not matter to a bulk load.
-        await store.entries.insertMany(entries, { ordered: false });
-        await store.eventIds.insertMany(lookups, { ordered: false });
+        // Unordered: nothing else writes this chain meanwhile, and order does not matter to a bulk
+        // load. Entries a stopped run stored past the head are there already, byte for byte the same.
+        await insertNew(store.entries, entries, false);
+        await insertNew(store.eventIds, lookups, false);
         await store.putTiles(chain, tiles);
       })(),
     );
@@ -158,6 +170,7 @@ export async function generateChain(store: LedgerStore, opts: GenerateChainOptio
       // Every full tile below here is stored: a ledger's tile writer resumes from this size.
       await store.advanceTileMark(chain, size - (size % TILE_WIDTH));
       opts.progress?.(size);
+      if (opts.stopAt !== undefined && Date.now() >= opts.stopAt) break;
     }
   }
   await drain();

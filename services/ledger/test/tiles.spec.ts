@@ -24,7 +24,7 @@ describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', (
   async function appendUpTo(n: number): Promise<void> {
     const events = [];
     for (; appended < n; appended++) events.push(testEvent(tenant, { id: `${tenant}:e-${appended}` }));
-    for (let i = 0; i < events.length; i += 500) await Promise.all(events.slice(i, i + 500).map((e) => publish(nc, subjects, e)));
+    for (let i = 0; i < events.length; i += 100) await Promise.all(events.slice(i, i + 100).map((e) => publish(nc, subjects, e)));
     await eventually(async () => (await store.latestCheckpoint(tenant))?.size === n, 120_000, `checkpoint at ${n}`);
   }
 
