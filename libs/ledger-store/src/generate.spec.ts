@@ -14,6 +14,9 @@ import {
 import { Infra, startInfra } from '@clinical-ledger/testing';
 import { bytes, generateChain, generatedEventId, LedgerStore, tileId, verifyStoredChain } from './index';
 
+// Bulk loads on a shared, loaded machine: minutes, not seconds.
+jest.setTimeout(600_000);
+
 /** The read benchmark's chain generator, scaled down to 10^4 entries: a check of correctness, not speed. */
 describe('generateChain (bulk-loaded signed chains)', () => {
   let infra: Infra;

@@ -46,7 +46,7 @@ export interface LedgerStoreOptions {
   multiGet?: 'in' | 'point' | 'auto';
   /** Entries whose tree nodes are kept in memory (immutable, so always safe to cache). */
   nodeCacheSize?: number;
-  /** Full hash tiles kept in memory (16 KiB each with their computed levels; immutable). */
+  /** Full hash tiles kept in memory (16 KiB each with their computed levels; immutable). Default 4,096 (64 MiB): every level-0 tile of a 10^6 chain. */
   tileCacheSize?: number;
   /** false: proofs read every node from the entries (benchmarks compare the two). */
   useTiles?: boolean;
@@ -88,7 +88,7 @@ export class LedgerStore {
     this.tileMarks = db.collection<TileMarkDoc>(`${p}tile_marks`);
     this.tree = new StoredTree(this.entries, this.tiles, () => this.multiGetMode, {
       nodeCacheSize: options.nodeCacheSize ?? 200_000,
-      tileCacheSize: options.tileCacheSize ?? 2_048,
+      tileCacheSize: options.tileCacheSize ?? 4_096,
       useTiles: options.useTiles ?? true,
     });
     if (options.multiGet && options.multiGet !== 'auto') this.multiGetMode = options.multiGet;

@@ -3,6 +3,9 @@ import { Ed25519Signer, inclusionPlan, resolvePlan } from '@clinical-ledger/chai
 import { Infra, startInfra } from '@clinical-ledger/testing';
 import { bytes, generateChain, LedgerStore, tileId, TileWriter, type TileDoc } from './index';
 
+// Bulk loads on a shared, loaded machine: minutes, not seconds.
+jest.setTimeout(600_000);
+
 /** The writer's tile builder: a chain stored without tiles gets them, and a new writer resumes from the stored mark. */
 describe('TileWriter (hash tiles stored as a chain grows)', () => {
   let infra: Infra;

@@ -35,25 +35,29 @@ export function tileIsFull(level: number, index: number, size: number): boolean 
   return (index + 1) * TILE_WIDTH * TILE_WIDTH ** level <= size;
 }
 
-/** A full hash tile with the seven levels of nodes above its row, computed once (255 hashes). */
+/**
+ * A full hash tile with the seven levels of nodes above its row, computed once (255 hashes) and
+ * kept in one buffer (16 KiB), so that thousands of them can be cached.
+ */
 export class TileTree {
-  private readonly rows: Uint8Array[][];
+  /** Row 0 (256 hashes), then 128, 64, ... 2: the node at (height, offset) is hash 512 - (512 >> height) + offset. */
+  private readonly hashes: Uint8Array;
 
   constructor(data: Uint8Array) {
     if (data.length !== TILE_WIDTH * HASH_SIZE) throw new Error(`a full hash tile has ${TILE_WIDTH * HASH_SIZE} bytes, not ${data.length}`);
-    const row: Uint8Array[] = [];
-    for (let j = 0; j < TILE_WIDTH; j++) row.push(data.subarray(j * HASH_SIZE, (j + 1) * HASH_SIZE));
-    this.rows = [row];
-    for (let h = 1; h < TILE_HEIGHT; h++) {
-      const below = this.rows[h - 1];
-      const up: Uint8Array[] = [];
-      for (let j = 0; j < below.length; j += 2) up.push(nodeHash(below[j], below[j + 1]));
-      this.rows.push(up);
+    const hashes = new Uint8Array((2 * TILE_WIDTH - 2) * HASH_SIZE);
+    hashes.set(data);
+    const at = (i: number) => hashes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
+    for (let h = 1, below = 0, width = TILE_WIDTH; h < TILE_HEIGHT; h++, below += width, width /= 2) {
+      const start = below + width;
+      for (let j = 0; j < width / 2; j++) hashes.set(nodeHash(at(below + 2 * j), at(below + 2 * j + 1)), (start + j) * HASH_SIZE);
     }
+    this.hashes = hashes;
   }
 
   node(height: number, offset: number): Uint8Array {
-    return this.rows[height][offset];
+    const i = 2 * TILE_WIDTH - (2 * TILE_WIDTH >> height) + offset;
+    return this.hashes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
   }
 }
 

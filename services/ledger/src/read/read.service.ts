@@ -157,9 +157,9 @@ export class ReadService {
    * The stored checkpoint at `size`, its note verified with the ledger's public keys (a replica
    * needs no signing key: nothing is signed on a read). 404 naming the nearest stored sizes otherwise.
    */
-  async checkpointAt(tenant: string, size: number): Promise<CheckpointView> {
+  async checkpointAt(tenant: string, size: number, head?: HeadDoc | null): Promise<CheckpointView> {
     // Only once the head's marker reached it: "latest" (read from that marker) never lags what is served here.
-    const stored = await this.store.committedCheckpoint(tenant, size);
+    const stored = await this.store.committedCheckpoint(tenant, size, head);
     if (!stored) throw await this.noCheckpointAt(tenant, size);
     return this.checked(tenant, stored);
   }
@@ -251,17 +251,19 @@ export class ReadService {
     parseTenant(tenant);
     const m = asInt(from, 'from');
     let toCheckpoint: CheckpointView;
+    // One head read decides both checkpoints.
+    const head = await this.store.getHead(tenant);
     if (to === undefined || to === null || to === '') {
-      toCheckpoint = await this.latestOrConflict(tenant, m - 1);
+      toCheckpoint = await this.latestOrConflict(tenant, m - 1, head);
     } else {
       const n = asInt(to, 'to');
       if (m > n) throw badRequest('from', `must not exceed to (${n})`);
-      toCheckpoint = await this.checkpointAt(tenant, n);
+      toCheckpoint = await this.checkpointAt(tenant, n, head);
     }
     const n = toCheckpoint.size;
     if (m > n) throw badRequest('from', `must not exceed the latest checkpoint's size (${n})`);
     const plan = consistencyPlan(m, n);
-    const [from_, nodes] = await Promise.allSettled([this.checkpointAt(tenant, m), this.nodes(tenant, n, plan, true)]);
+    const [from_, nodes] = await Promise.allSettled([this.checkpointAt(tenant, m, head), this.nodes(tenant, n, plan, true)]);
     if (from_.status === 'rejected') throw from_.reason;
     if (nodes.status === 'rejected') throw nodes.reason;
     const fromCheckpoint = from_.value;
