@@ -1,4 +1,5 @@
-import { Binary, Collection, MongoBulkWriteError, MongoServerError, type WriteConcernSettings } from 'mongodb';
+import { Binary, Collection, MongoBulkWriteError, type WriteConcernSettings } from 'mongodb';
+import { isDuplicateKey } from '@clinical-ledger/storage';
 
 /** Majority, journaled: what "durably in Mongo" means before a message is acked. */
 export const DURABLE: WriteConcernSettings = { w: 'majority', j: true };
@@ -9,18 +10,6 @@ export function bin(bytes: Uint8Array): Binary {
 
 export function bytes(b: Binary | Uint8Array): Uint8Array {
   return b instanceof Binary ? b.value() : b;
-}
-
-/** Whether a failed write is only unique-index conflicts (nothing else went wrong). */
-export function isDuplicateKey(err: unknown): boolean {
-  if (err instanceof MongoBulkWriteError) {
-    // A write-concern failure beside the duplicate means the prefix may not be durable: not a
-    // plain conflict, so the caller must not ack anything from this attempt.
-    if (err.result?.getWriteConcernError?.()) return false;
-    const errs = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-    return errs.length > 0 && errs.every((e) => e.code === 11000);
-  }
-  return err instanceof MongoServerError && err.code === 11000;
 }
 
 /**

@@ -19,7 +19,8 @@ import {
   TileDoc,
   TileMarkDoc,
 } from './documents';
-import { bin, bytes, DURABLE, insertNew, isDuplicateKey, multiGet, type MultiGetMode } from './mongo-writes';
+import { isDuplicateKey } from '@clinical-ledger/storage';
+import { bin, bytes, DURABLE, insertNew, multiGet, type MultiGetMode } from './mongo-writes';
 import { tileId } from './tiles';
 import { StoredTree, type TreeReaderOptions } from './tree-nodes';
 
