@@ -26,6 +26,32 @@ export class ConfigError extends Error {
 const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
 
 /**
+ * A whole-number variable of at least `min` (and at most `max`): the environment's text is read as
+ * a number, so `HTTP_PORT=x` is a ConfigError naming the variable, not NaN. One line per setting:
+ * `@IntSetting(1) LEDGER_BATCH_MAX = 1_000;`.
+ */
+export function IntSetting(min: number, max?: number): PropertyDecorator {
+  // Applied in the order a stack `@Transform(toInt) @IsInt() @Min(min) @Max(max)` is (bottom-up).
+  const stack = [Transform(toInt), IsInt(), Min(min), ...(max === undefined ? [] : [Max(max)])].reverse();
+  return (target, key) => {
+    for (const d of stack) d(target, key as string);
+  };
+}
+
+/** Delays in milliseconds, comma-separated (a JetStream consumer's nak backoff by delivery number; the last repeats). */
+export function DelayList(): PropertyDecorator {
+  return Matches(/^\d+(,\d+)*$/);
+}
+
+/** An optional text variable (a file path, a list parsed later by its reader). */
+export function OptionalText(): PropertyDecorator {
+  return (target, key) => {
+    IsString()(target, key as string);
+    IsOptional()(target, key as string);
+  };
+}
+
+/**
  * What every service reads from its environment. Field names are the variable names, so a
  * validation message names exactly the variable an operator must fix.
  */
@@ -36,8 +62,7 @@ export class BaseConfig {
   @IsString() @IsNotEmpty()
   HTTP_HOST = '0.0.0.0';
 
-  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
-  HTTP_PORT = 8080;
+  @IntSetting(0, 65535) HTTP_PORT = 8080;
 
   @Matches(/^(nats|tls|wss?):\/\/[^\s,]+(,(nats|tls|wss?):\/\/[^\s,]+)*$/, {
     message: 'must be one or more nats://host:port URLs separated by commas',
@@ -76,20 +101,17 @@ export class BaseConfig {
   NATS_MANAGE_STREAMS = 'true';
 
   /** Stream replicas (3 in a production NATS cluster, 1 on a single server). */
-  @Transform(toInt) @IsInt() @Min(1) @Max(5)
-  NATS_STREAM_REPLICAS = 1;
+  @IntSetting(1, 5) NATS_STREAM_REPLICAS = 1;
 
   /**
    * LEDGER_APPEND drops a message not acked within this many hours: the backstop that keeps
    * plain patient data off the bus if the ledger never records it. Longer than any ledger outage
    * you want to ride out (a message in a transient retry is held, not dropped, until then).
    */
-  @Transform(toInt) @IsInt() @Min(1) @Max(24 * 365)
-  NATS_APPEND_MAX_AGE_HOURS = 168;
+  @IntSetting(1, 24 * 365) NATS_APPEND_MAX_AGE_HOURS = 168;
 
   /** Dead letters older than this many hours are dropped (0 = kept until replayed or erased). */
-  @Transform(toInt) @IsInt() @Min(0)
-  NATS_DEAD_LETTER_MAX_AGE_HOURS = 0;
+  @IntSetting(0) NATS_DEAD_LETTER_MAX_AGE_HOURS = 0;
 
   @Matches(/^mongodb(\+srv)?:\/\/\S+$/, { message: 'must be a mongodb:// or mongodb+srv:// URL' })
   MONGO_URL = 'mongodb://127.0.0.1:27017/';
@@ -129,8 +151,7 @@ export class BaseConfig {
    * Longest lifetime a bearer token may have, in seconds (exp − iat, or exp − now without iat):
    * a stolen long-lived token is a standing credential. 12 h covers a clinical shift.
    */
-  @Transform(toInt) @IsInt() @Min(60)
-  AUTH_MAX_TOKEN_LIFETIME_S = 12 * 60 * 60;
+  @IntSetting(60) AUTH_MAX_TOKEN_LIFETIME_S = 12 * 60 * 60;
 
   /** `production` turns on the checks development may skip (issuer and audience required). */
   @IsOptional() @IsString()
@@ -148,8 +169,7 @@ export class BaseConfig {
   SERVICE_TOKEN_FILE?: string;
 
   /** Milliseconds SIGTERM waits for in-flight work before closing connections. */
-  @Transform(toInt) @IsInt() @Min(0)
-  SHUTDOWN_GRACE_MS = 10_000;
+  @IntSetting(0) SHUTDOWN_GRACE_MS = 10_000;
 }
 
 /** Reads and validates configuration from the environment; throws ConfigError at the first start. */

@@ -13,3 +13,4 @@ export * from './service-context';
 export * from './web-app';
 export * from './validation';
 export * from './oidc-config';
+export * from './served-web-app';

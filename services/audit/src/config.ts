@@ -1,9 +1,8 @@
-import { Transform } from 'class-transformer';
-import { IsInt, IsOptional, IsString, IsUrl, Matches, Max, Min } from 'class-validator';
+import { DelayList, IntSetting, OptionalText } from '@clinical-ledger/platform';
+import { IsOptional, IsUrl, Matches } from 'class-validator';
 import { ConsoleConfig } from './console/console.config';
 import { TENANT_QUOTAS_PATTERN } from './live/stream-quota';
 
-const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
 const TENANTS = /^$|^[a-z0-9][a-z0-9-]{0,62}(,[a-z0-9][a-z0-9-]{0,62})*$/;
 
 /** The audit service's variables (services/audit/README.md explains each), the console's included. */
@@ -15,23 +14,19 @@ export class AuditConfig extends ConsoleConfig {
    * ("name+hash+base64"), separated by commas or whitespace. Configured by the auditor, never
    * fetched from the ledger (that would trust the thing being audited).
    */
-  @IsOptional() @IsString()
-  AUDIT_VERIFIER_KEYS?: string;
+  @OptionalText() AUDIT_VERIFIER_KEYS?: string;
 
   /** The same as a file, or a directory of files: one verifier key a line, `#` comments. */
-  @IsOptional() @IsString()
-  AUDIT_VERIFIER_KEYS_FILE?: string;
+  @OptionalText() AUDIT_VERIFIER_KEYS_FILE?: string;
 
   /**
    * Witnesses the auditor trusts (C2SP cosignature/v1 verifier keys, separated by commas or
    * whitespace). The monitor reports which of them cosigned each checkpoint.
    */
-  @IsOptional() @IsString()
-  AUDIT_WITNESS_KEYS?: string;
+  @OptionalText() AUDIT_WITNESS_KEYS?: string;
 
   /** The ledger's latest checkpoint must carry this many of their cosignatures (0: report only). */
-  @Transform(toInt) @IsInt() @Min(0) @Max(100)
-  AUDIT_WITNESS_QUORUM = 0;
+  @IntSetting(0, 100) AUDIT_WITNESS_QUORUM = 0;
 
   /** Expected checkpoint origin is `<prefix>/<tenant>` (the ledger's LEDGER_ORIGIN_PREFIX). */
   @Matches(/^[^\s]{1,200}$/)
@@ -42,66 +37,53 @@ export class AuditConfig extends ConsoleConfig {
   AUDIT_TENANTS = '';
 
   /** How often the monitor asks the ledger for each tenant's latest checkpoint (0 = never). */
-  @Transform(toInt) @IsInt() @Min(0)
-  AUDIT_POLL_INTERVAL_MS = 60_000;
+  @IntSetting(0) AUDIT_POLL_INTERVAL_MS = 60_000;
 
   /** How long a request to the ledger (entry, checkpoint, proof) may take. */
-  @Transform(toInt) @IsInt() @Min(100)
-  AUDIT_LEDGER_TIMEOUT_MS = 5_000;
+  @IntSetting(100) AUDIT_LEDGER_TIMEOUT_MS = 5_000;
 
   /** How often access events not yet seen on the chain are looked up again. */
-  @Transform(toInt) @IsInt() @Min(100)
-  AUDIT_PENDING_RETRY_MS = 2_000;
+  @IntSetting(100) AUDIT_PENDING_RETRY_MS = 2_000;
 
   /** Prefix of the durable consumer names (`<prefix>-access`, `-checkpoints`, `-alerts`). */
   @Matches(/^[A-Za-z0-9_-]{1,48}$/)
   AUDIT_DURABLE_PREFIX = 'audit';
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(100)
-  AUDIT_MAX_DELIVER = 10;
+  @IntSetting(1, 100) AUDIT_MAX_DELIVER = 10;
 
   /** How long a delivered message may go unacknowledged before JetStream delivers it again (a replica killed mid-message). */
-  @Transform(toInt) @IsInt() @Min(1_000)
-  AUDIT_ACK_WAIT_MS = 30_000;
+  @IntSetting(1_000) AUDIT_ACK_WAIT_MS = 30_000;
 
-  /** Nak delays in ms by delivery number, comma-separated (the last repeats). */
-  @Matches(/^\d+(,\d+)*$/)
-  AUDIT_NAK_BACKOFF_MS = '1000,5000,15000,30000,60000';
+  /** Nak delays by delivery number. */
+  @DelayList() AUDIT_NAK_BACKOFF_MS = '1000,5000,15000,30000,60000';
 
   /** Most SSE clients at once on this replica, all hospitals together (each holds a connection). */
-  @Transform(toInt) @IsInt() @Min(1)
-  AUDIT_SSE_MAX_CLIENTS = 500;
+  @IntSetting(1) AUDIT_SSE_MAX_CLIENTS = 500;
 
   /** Most SSE clients of one hospital at once on this replica (429 beyond), unless AUDIT_SSE_TENANT_QUOTAS says otherwise. */
-  @Transform(toInt) @IsInt() @Min(1)
-  AUDIT_SSE_MAX_CLIENTS_PER_TENANT = 50;
+  @IntSetting(1) AUDIT_SSE_MAX_CLIENTS_PER_TENANT = 50;
 
   /** Per-hospital overrides of that quota: `tenant=limit` pairs, comma-separated (e.g. `st-marys=200,clinic-b=5`). */
   @Matches(TENANT_QUOTAS_PATTERN, { message: 'must be tenant=limit pairs separated by commas' })
   AUDIT_SSE_TENANT_QUOTAS = '';
 
   /** SSE keep-alive comment interval. */
-  @Transform(toInt) @IsInt() @Min(1_000)
-  AUDIT_SSE_HEARTBEAT_MS = 15_000;
+  @IntSetting(1_000) AUDIT_SSE_HEARTBEAT_MS = 15_000;
 
   /** The ledger's HTTP base URL (its entry listing and chain head: verify jobs, the overview). Unset: those answer 503. */
   @IsOptional() @IsUrl({ require_tld: false, require_protocol: true, protocols: ['http', 'https'] })
   AUDIT_LEDGER_URL?: string;
 
   /** The hospitals' pseudonym secrets (as intake's): a raw identifier looked up is pseudonymised with it, never stored. */
-  @IsOptional() @IsString()
-  AUDIT_PSEUDONYM_SECRETS_FILE?: string;
+  @OptionalText() AUDIT_PSEUDONYM_SECRETS_FILE?: string;
 
   /** Outliers: this many distinct patients read by one actor within AUDIT_OUTLIER_WINDOW_MS. */
-  @Transform(toInt) @IsInt() @Min(2)
-  AUDIT_OUTLIER_PATIENTS = 10;
+  @IntSetting(2) AUDIT_OUTLIER_PATIENTS = 10;
 
-  @Transform(toInt) @IsInt() @Min(1_000)
-  AUDIT_OUTLIER_WINDOW_MS = 10 * 60_000;
+  @IntSetting(1_000) AUDIT_OUTLIER_WINDOW_MS = 10 * 60_000;
 
   /** Outliers: this many denials of one actor within the window. */
-  @Transform(toInt) @IsInt() @Min(1)
-  AUDIT_OUTLIER_DENIALS = 3;
+  @IntSetting(1) AUDIT_OUTLIER_DENIALS = 3;
 
   /** Mongo collection prefix. */
   @Matches(/^[A-Za-z0-9_]{0,32}$/)

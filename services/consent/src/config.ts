@@ -1,8 +1,6 @@
-import { BaseConfig } from '@clinical-ledger/platform';
-import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { BaseConfig, IntSetting, OptionalText } from '@clinical-ledger/platform';
+import { IsIn, IsOptional, Matches } from 'class-validator';
 
-const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
 
 export class ConsentConfig extends BaseConfig {
   override SERVICE_NAME = 'consent';
@@ -19,22 +17,19 @@ export class ConsentConfig extends BaseConfig {
   CONSENT_BREAKGLASS_ROLES = 'clinician,nurse';
 
   /** How long a consent change waits for the ledger's receipt before answering 202 (pending). */
-  @Transform(toInt) @IsInt() @Min(100) @Max(120_000)
-  CONSENT_RECEIPT_TIMEOUT_MS = 10_000;
+  @IntSetting(100, 120_000) CONSENT_RECEIPT_TIMEOUT_MS = 10_000;
 
   /**
    * How often changes still waiting for their receipt (after a restart, say) are looked up at the
    * ledger (needs CONSENT_LEDGER_URL and CONSENT_LEDGER_TOKEN_FILE).
    */
-  @Transform(toInt) @IsInt() @Min(100)
-  CONSENT_SWEEP_INTERVAL_MS = 15_000;
+  @IntSetting(100) CONSENT_SWEEP_INTERVAL_MS = 15_000;
 
   /**
    * The per-hospital pseudonym secrets (JSON {tenant: base64 secret}: the same file intake reads),
    * for consents that name a patient by a raw identifier. Unset: callers send the pseudonym.
    */
-  @IsOptional() @IsString()
-  CONSENT_PSEUDONYM_SECRETS_FILE?: string;
+  @OptionalText() CONSENT_PSEUDONYM_SECRETS_FILE?: string;
 
   /**
    * Rebuilding the projection from the chain (and the sweeper): the ledger's HTTP base URL (its
@@ -44,6 +39,5 @@ export class ConsentConfig extends BaseConfig {
   CONSENT_LEDGER_URL?: string;
 
   /** ... with this service's bearer JWT (role `service`; re-read at every use, so it can rotate). */
-  @IsOptional() @IsString()
-  CONSENT_LEDGER_TOKEN_FILE?: string;
+  @OptionalText() CONSENT_LEDGER_TOKEN_FILE?: string;
 }

@@ -1,8 +1,6 @@
-import { BaseConfig } from '@clinical-ledger/platform';
-import { Transform } from 'class-transformer';
-import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min } from 'class-validator';
+import { BaseConfig, IntSetting, OptionalText } from '@clinical-ledger/platform';
+import { IsIn, IsOptional, IsString, Matches } from 'class-validator';
 
-const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
 const TENANT = '[a-z0-9][a-z0-9-]{0,62}';
 
 /**
@@ -12,8 +10,7 @@ export class IntakeConfig extends BaseConfig {
   override SERVICE_NAME = 'intake';
 
   /** MLLP listener (HL7 v2). 0 picks a free port (tests); the port is logged. */
-  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
-  INTAKE_MLLP_PORT = 2575;
+  @IntSetting(0, 65535) INTAKE_MLLP_PORT = 2575;
 
   @IsString()
   INTAKE_MLLP_HOST = '0.0.0.0';
@@ -25,33 +22,26 @@ export class IntakeConfig extends BaseConfig {
   INTAKE_MLLP_PORT_TENANTS?: string;
 
   /** TLS for MLLP: PEM certificate chain and key; with a CA file, clients must present a certificate. */
-  @IsOptional() @IsString()
-  INTAKE_MLLP_TLS_CERT_FILE?: string;
+  @OptionalText() INTAKE_MLLP_TLS_CERT_FILE?: string;
 
-  @IsOptional() @IsString()
-  INTAKE_MLLP_TLS_KEY_FILE?: string;
+  @OptionalText() INTAKE_MLLP_TLS_KEY_FILE?: string;
 
-  @IsOptional() @IsString()
-  INTAKE_MLLP_TLS_CA_FILE?: string;
+  @OptionalText() INTAKE_MLLP_TLS_CA_FILE?: string;
 
   /** Largest HL7 message (MLLP frame payload) in bytes; larger ones are answered AE. */
-  @Transform(toInt) @IsInt() @Min(1024) @Max(64 * 1024 * 1024)
-  INTAKE_MAX_MESSAGE_BYTES = 512 * 1024;
+  @IntSetting(1024, 64 * 1024 * 1024) INTAKE_MAX_MESSAGE_BYTES = 512 * 1024;
 
   /** Idle MLLP connections are closed after this many ms (0 = never). */
-  @Transform(toInt) @IsInt() @Min(0)
-  INTAKE_MLLP_IDLE_TIMEOUT_MS = 10 * 60_000;
+  @IntSetting(0) INTAKE_MLLP_IDLE_TIMEOUT_MS = 10 * 60_000;
 
-  @Transform(toInt) @IsInt() @Min(1)
-  INTAKE_MLLP_MAX_CONNECTIONS = 1000;
+  @IntSetting(1) INTAKE_MLLP_MAX_CONNECTIONS = 1000;
 
   /**
    * Bytes of HL7 held in memory across all MLLP connections (unfinished frames, frames waiting or
    * being stored). A finished frame that would pass it is answered AR at once (resend later); a
    * connection whose unfinished frame passes it is closed.
    */
-  @Transform(toInt) @IsInt() @Min(64 * 1024)
-  INTAKE_MLLP_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
+  @IntSetting(64 * 1024) INTAKE_MLLP_MAX_BUFFERED_BYTES = 64 * 1024 * 1024;
 
   /** Sending facility (MSH-4.1) -> tenant: "FAC1=st-marys,FAC2=city-general". */
   @IsOptional() @Matches(new RegExp(`^([^=,\\s][^=,]*=${TENANT})(,[^=,\\s][^=,]*=${TENANT})*$`), {
@@ -68,8 +58,7 @@ export class IntakeConfig extends BaseConfig {
    * start (a bad file stops the start); a tenant without a secret gets every message refused with
    * a clear error until one is configured.
    */
-  @IsOptional() @IsString()
-  INTAKE_PSEUDONYM_SECRETS_FILE?: string;
+  @OptionalText() INTAKE_PSEUDONYM_SECRETS_FILE?: string;
 
   /** Assigning authority (PID-3.4.1) -> identifier system: "HOSP=urn:oid:1.2.3,LAB=http://lab.example/mrn". */
   @IsOptional() @Matches(/^([^=,\s][^=,]*=[^=,\s]+)(,[^=,\s][^=,]*=[^=,\s]+)*$/, {
@@ -93,23 +82,19 @@ export class IntakeConfig extends BaseConfig {
   INTAKE_ACK_MODE: 'durable' | 'receipt' = 'durable';
 
   /** How long to wait for JetStream's acknowledgment of a publish. */
-  @Transform(toInt) @IsInt() @Min(100)
-  INTAKE_PUBLISH_TIMEOUT_MS = 5000;
+  @IntSetting(100) INTAKE_PUBLISH_TIMEOUT_MS = 5000;
 
   /**
    * Events waiting for JetStream's PubAck at once (all channels). Past it, intake answers "resend
    * later" at once (HTTP 503 + Retry-After, MLLP AR) instead of queueing while NATS is slow.
    */
-  @Transform(toInt) @IsInt() @Min(1)
-  INTAKE_MAX_INFLIGHT_PUBLISHES = 512;
+  @IntSetting(1) INTAKE_MAX_INFLIGHT_PUBLISHES = 512;
 
   /** How long to wait for the ledger's receipt (INTAKE_ACK_MODE=receipt). */
-  @Transform(toInt) @IsInt() @Min(100)
-  INTAKE_RECEIPT_TIMEOUT_MS = 15_000;
+  @IntSetting(100) INTAKE_RECEIPT_TIMEOUT_MS = 15_000;
 
   /** Retry-After (seconds) on HTTP 503 while JetStream is unavailable. */
-  @Transform(toInt) @IsInt() @Min(1)
-  INTAKE_RETRY_AFTER_SECONDS = 5;
+  @IntSetting(1) INTAKE_RETRY_AFTER_SECONDS = 5;
 
   /**
    * An HL7 control id (MSH-10, from the same facility) reused for a different message: `reject`
@@ -120,12 +105,10 @@ export class IntakeConfig extends BaseConfig {
   INTAKE_CONTROL_ID_REUSE: 'reject' | 'accept' = 'reject';
 
   /** How long the control id registry remembers a control id's content. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(3650)
-  INTAKE_CONTROL_ID_TTL_DAYS = 90;
+  @IntSetting(1, 3650) INTAKE_CONTROL_ID_TTL_DAYS = 90;
 
   /** Largest HTTP request body in bytes. */
-  @Transform(toInt) @IsInt() @Min(1024)
-  INTAKE_HTTP_MAX_BODY_BYTES = 4 * 1024 * 1024;
+  @IntSetting(1024) INTAKE_HTTP_MAX_BODY_BYTES = 4 * 1024 * 1024;
 }
 
 /** "a=b,c=d" -> {a: b, c: d}. */

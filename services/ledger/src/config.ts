@@ -1,8 +1,7 @@
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsEmpty, IsIn, IsNotEmpty, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
-import { BaseConfig } from '@clinical-ledger/platform';
+import { IsBoolean, IsEmpty, IsIn, IsNotEmpty, IsOptional, IsString, Matches, ValidateIf } from 'class-validator';
+import { BaseConfig, DelayList, IntSetting, OptionalText } from '@clinical-ledger/platform';
 
-const toInt = ({ value }: { value: unknown }) => (value === undefined || value === '' ? undefined : Number(value));
 
 /** What one ledger process does (docs/DEVELOPING.md "Ledger roles"). */
 export const LEDGER_ROLES = ['all', 'writer', 'reader'] as const;
@@ -46,32 +45,26 @@ export class LedgerConfig extends BaseConfig {
   LEDGER_KEK_FILE?: string;
 
   /** Without key files (development only, never with NODE_ENV=production): keys generated once and kept here. */
-  @IsOptional() @IsString()
-  LEDGER_DEV_KEYS_DIR?: string;
+  @OptionalText() LEDGER_DEV_KEYS_DIR?: string;
 
   /** Checkpoint origin is `<prefix>/<tenant>`. */
   @Matches(/^[^\s]{1,200}$/)
   LEDGER_ORIGIN_PREFIX = 'clinical-ledger';
 
   /** A checkpoint after this many new entries ... */
-  @Transform(toInt) @IsInt() @Min(1)
-  LEDGER_CHECKPOINT_EVERY = 1_000;
+  @IntSetting(1) LEDGER_CHECKPOINT_EVERY = 1_000;
 
   /** ... or after this many milliseconds with new entries, whichever comes first. */
-  @Transform(toInt) @IsInt() @Min(50)
-  LEDGER_CHECKPOINT_INTERVAL_MS = 5_000;
+  @IntSetting(50) LEDGER_CHECKPOINT_INTERVAL_MS = 5_000;
 
   /** Most events in one batch of a chain (one payload insert, one ordered entry insert). */
-  @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
-  LEDGER_BATCH_MAX = 1_000;
+  @IntSetting(1, 10_000) LEDGER_BATCH_MAX = 1_000;
 
   /** How long a batch waits for more events once the first arrived (0: the messages of the current pull). */
-  @Transform(toInt) @IsInt() @Min(0) @Max(1_000)
-  LEDGER_BATCH_LINGER_MS = 0;
+  @IntSetting(0, 1_000) LEDGER_BATCH_LINGER_MS = 0;
 
   /** Messages handled at once (pulled, not yet acked): two full batches keep a chain's pipeline busy. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(10_000)
-  LEDGER_MAX_IN_FLIGHT = 2_000;
+  @IntSetting(1, 10_000) LEDGER_MAX_IN_FLIGHT = 2_000;
 
   /** Durable consumer name on LEDGER_APPEND. */
   @Matches(/^[A-Za-z0-9_-]{1,64}$/)
@@ -91,54 +84,44 @@ export class LedgerConfig extends BaseConfig {
   LEDGER_LEASES = false;
 
   /** A lease not renewed for this long expires and its chain moves to another replica. */
-  @Transform(toInt) @IsInt() @Min(1_000) @Max(600_000)
-  LEDGER_LEASE_TTL_MS = 10_000;
+  @IntSetting(1_000, 600_000) LEDGER_LEASE_TTL_MS = 10_000;
 
   /** How often a replica looks for chains to take (new chains, expired leases, a changed replica count). */
-  @Transform(toInt) @IsInt() @Min(100) @Max(60_000)
-  LEDGER_LEASE_SCAN_MS = 1_000;
+  @IntSetting(100, 60_000) LEDGER_LEASE_SCAN_MS = 1_000;
 
   /** This replica's name in the leases, the metric and /v1/chains (default: host name and pid; on Kubernetes the pod name). */
   @IsOptional() @Matches(/^[A-Za-z0-9_-]{1,100}$/)
   LEDGER_REPLICA_ID?: string;
 
   /** Deliveries at which a message whose own handling keeps failing is dead-lettered (outages do not count). */
-  @Transform(toInt) @IsInt() @Min(1) @Max(100)
-  LEDGER_MAX_DELIVER = 5;
+  @IntSetting(1, 100) LEDGER_MAX_DELIVER = 5;
 
   /**
    * The consumer's server-side max_deliver (at least LEDGER_MAX_DELIVER): deliveries that ended with
    * no verdict (the process crashed or stopped mid-message) count here; at the bound the message is
    * moved to the dead letters.
    */
-  @Transform(toInt) @IsInt() @Min(1) @Max(1_000)
-  LEDGER_CRASH_BOUND = 10;
+  @IntSetting(1, 1_000) LEDGER_CRASH_BOUND = 10;
 
-  @Transform(toInt) @IsInt() @Min(1_000)
-  LEDGER_ACK_WAIT_MS = 30_000;
+  @IntSetting(1_000) LEDGER_ACK_WAIT_MS = 30_000;
 
-  /** Nak delays in ms by delivery number, comma-separated (the last repeats). */
-  @Matches(/^\d+(,\d+)*$/)
-  LEDGER_NAK_BACKOFF_MS = '250,1000,5000,15000';
+  /** Nak delays by delivery number. */
+  @DelayList() LEDGER_NAK_BACKOFF_MS = '250,1000,5000,15000';
 
   /** Recent receipts kept per chain (duplicates answered without a store read; at least 1: a lost race settles through it). */
-  @Transform(toInt) @IsInt() @Min(1)
-  LEDGER_RECEIPT_CACHE = 50_000;
+  @IntSetting(1) LEDGER_RECEIPT_CACHE = 50_000;
 
   /** How long a record read waits for consent.decide before answering 503. */
-  @Transform(toInt) @IsInt() @Min(50)
-  LEDGER_CONSENT_TIMEOUT_MS = 2_000;
+  @IntSetting(50) LEDGER_CONSENT_TIMEOUT_MS = 2_000;
 
   /** How long a record read waits for its access entry to be on the chain before answering 503. */
-  @Transform(toInt) @IsInt() @Min(100)
-  LEDGER_ACCESS_TIMEOUT_MS = 10_000;
+  @IntSetting(100) LEDGER_ACCESS_TIMEOUT_MS = 10_000;
 
   /**
    * How often cached data keys are checked against the chains' key epochs (an erasure in another
    * process drops them here within this time; every use is fenced regardless).
    */
-  @Transform(toInt) @IsInt() @Min(50) @Max(60_000)
-  LEDGER_KEY_CACHE_CHECK_MS = 1_000;
+  @IntSetting(50, 60_000) LEDGER_KEY_CACHE_CHECK_MS = 1_000;
 
   /** Crash tests only, refused with NODE_ENV=production: the ledger SIGKILLs itself at this point. */
   @IsOptional() @IsIn(['erasure-after-intent', 'erasure-after-entry'])
@@ -148,20 +131,16 @@ export class LedgerConfig extends BaseConfig {
    * C2SP tlog-witnesses that cosign each checkpoint: comma-separated `<witness vkey> <submission URL>`
    * pairs (the vkey is the witness's cosignature/v1 key, `<name>+<hash>+<base64>`). Empty: no witnessing.
    */
-  @IsOptional() @IsString()
-  LEDGER_WITNESSES = '';
+  @OptionalText() LEDGER_WITNESSES = '';
 
   /** Cosignatures a checkpoint needs before it is stored and published as cosigned. */
-  @Transform(toInt) @IsInt() @Min(1) @Max(100)
-  LEDGER_WITNESS_QUORUM = 1;
+  @IntSetting(1, 100) LEDGER_WITNESS_QUORUM = 1;
 
   /** How long one add-checkpoint request may take. */
-  @Transform(toInt) @IsInt() @Min(100)
-  LEDGER_WITNESS_TIMEOUT_MS = 5_000;
+  @IntSetting(100) LEDGER_WITNESS_TIMEOUT_MS = 5_000;
 
   /** How often a witness that is behind (down, refusing) is sent the latest checkpoint again. */
-  @Transform(toInt) @IsInt() @Min(100)
-  LEDGER_WITNESS_RETRY_MS = 10_000;
+  @IntSetting(100) LEDGER_WITNESS_RETRY_MS = 10_000;
 
   /** Mongo collection prefix. */
   @Matches(/^[A-Za-z0-9_]{0,32}$/)

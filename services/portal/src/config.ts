@@ -1,5 +1,5 @@
-import { BaseConfig, OidcClientId, OidcIssuer, OidcScope } from '@clinical-ledger/platform';
-import { IsOptional, IsString, Matches } from 'class-validator';
+import { BaseConfig, OidcClientId, OidcIssuer, OidcScope, OptionalText } from '@clinical-ledger/platform';
+import { Matches } from 'class-validator';
 
 const URL_RE = /^https?:\/\/[^\s/]+(\/[^\s]*)?$/;
 const VKEY_RE = /^[^+\s]+\+[0-9a-f]{8}\+[A-Za-z0-9+/=]+$/;
@@ -25,8 +25,7 @@ export class PortalConfig extends BaseConfig {
   PORTAL_HOSPITAL_KEYS!: string;
 
   /** Witness cosignature/v1 keys whose cosignatures the app checks (comma-separated, optional). */
-  @IsOptional() @IsString()
-  PORTAL_WITNESS_KEYS?: string;
+  @OptionalText() PORTAL_WITNESS_KEYS?: string;
 
   /**
    * Sign-in in production: the hospital's OIDC provider (authorization code + PKCE, a public client;
@@ -34,19 +33,15 @@ export class PortalConfig extends BaseConfig {
    * token the services check (AUTH_JWKS_URL, AUTH_ISSUER, AUTH_AUDIENCE), so it must carry `tenant`,
    * `roles: [patient]` and `patient: <pseudonym>`. Unset: sign-in links only.
    */
-  @OidcIssuer()
-  PORTAL_OIDC_ISSUER?: string;
+  @OidcIssuer() PORTAL_OIDC_ISSUER?: string;
 
   /** The app's client id at that provider (a public client: no secret in a browser). */
-  @OidcClientId('PORTAL_OIDC_ISSUER')
-  PORTAL_OIDC_CLIENT_ID?: string;
+  @OidcClientId('PORTAL_OIDC_ISSUER') PORTAL_OIDC_CLIENT_ID?: string;
 
-  @OidcScope()
-  PORTAL_OIDC_SCOPE = 'openid';
+  @OidcScope() PORTAL_OIDC_SCOPE = 'openid';
 
   /** Where the built app is (default: the `public` folder next to the compiled shell). */
-  @IsOptional() @IsString()
-  PORTAL_STATIC_DIR?: string;
+  @OptionalText() PORTAL_STATIC_DIR?: string;
 }
 
 export function splitKeys(list: string | undefined): string[] {

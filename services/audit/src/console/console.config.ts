@@ -1,5 +1,4 @@
-import { IsOptional, IsString } from 'class-validator';
-import { BaseConfig, OidcClientId, OidcIssuer, OidcScope } from '@clinical-ledger/platform';
+import { BaseConfig, OidcClientId, OidcIssuer, OidcScope, OptionalText } from '@clinical-ledger/platform';
 
 /**
  * The staff console's variables (services/audit/README.md, "Staff console"). Sign-in in production
@@ -9,21 +8,16 @@ import { BaseConfig, OidcClientId, OidcIssuer, OidcScope } from '@clinical-ledge
  */
 export class ConsoleConfig extends BaseConfig {
   /** The OIDC provider (its `/.well-known/openid-configuration` is read by the browser). Unset: sign-in links only. */
-  @OidcIssuer()
-  AUDIT_CONSOLE_OIDC_ISSUER?: string;
+  @OidcIssuer() AUDIT_CONSOLE_OIDC_ISSUER?: string;
 
   /** The console's client id at that provider (a public client: no secret in a browser). */
-  @OidcClientId('AUDIT_CONSOLE_OIDC_ISSUER')
-  AUDIT_CONSOLE_OIDC_CLIENT_ID?: string;
+  @OidcClientId('AUDIT_CONSOLE_OIDC_ISSUER') AUDIT_CONSOLE_OIDC_CLIENT_ID?: string;
 
-  @OidcScope()
-  AUDIT_CONSOLE_OIDC_SCOPE = 'openid';
+  @OidcScope() AUDIT_CONSOLE_OIDC_SCOPE = 'openid';
 
   /** Sent as `audience` on the authorization request, for providers that pick the token's audience by it. */
-  @IsOptional() @IsString()
-  AUDIT_CONSOLE_OIDC_AUDIENCE?: string;
+  @OptionalText() AUDIT_CONSOLE_OIDC_AUDIENCE?: string;
 
   /** Where the built console is (default: dist/services/audit/console, beside the service). */
-  @IsOptional() @IsString()
-  AUDIT_CONSOLE_DIR?: string;
+  @OptionalText() AUDIT_CONSOLE_DIR?: string;
 }

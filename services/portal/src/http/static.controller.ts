@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Param, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
 import { join } from 'node:path';
-import { Access, CONFIG, readWebAppIndex, secureWebApp, sendWebAppPage, sendWebAsset, oidcAppConfig, oidcAppPolicy } from '@clinical-ledger/platform';
+import { Access, CONFIG, oidcAppConfig, ServedWebApp } from '@clinical-ledger/platform';
 import { PortalConfig, splitKeys } from '../config';
 
 /**
@@ -14,23 +14,17 @@ import { PortalConfig, splitKeys } from '../config';
 @Access('portal.app')
 @Controller()
 export class StaticController {
-  private readonly dir: string;
-  private readonly index: string;
-  private readonly policy: string;
+  private readonly app: ServedWebApp;
 
   constructor(@Inject(CONFIG) private readonly config: PortalConfig) {
-    this.dir = config.PORTAL_STATIC_DIR ?? join(__dirname, '..', '..', 'public');
-    this.index = readWebAppIndex(this.dir, 'portal');
-    this.policy = oidcAppPolicy(config.PORTAL_OIDC_ISSUER);
+    this.app = new ServedWebApp(config.PORTAL_STATIC_DIR ?? join(__dirname, '..', '..', 'public'), 'portal', config.PORTAL_OIDC_ISSUER);
   }
 
   /** What the app pins (the hospital's checkpoint keys, the trusted witnesses) and how to sign in: public data. */
   @Get('config.json')
   appConfig(@Res() res: Response): void {
     const c = this.config;
-    secureWebApp(res, this.policy);
-    res.setHeader('Cache-Control', 'no-store');
-    res.json({
+    this.app.sendConfig(res, {
       hospitalKeys: splitKeys(c.PORTAL_HOSPITAL_KEYS),
       witnessKeys: splitKeys(c.PORTAL_WITNESS_KEYS),
       ...oidcAppConfig({ issuer: c.PORTAL_OIDC_ISSUER, clientId: c.PORTAL_OIDC_CLIENT_ID, scope: c.PORTAL_OIDC_SCOPE }),
@@ -39,11 +33,11 @@ export class StaticController {
 
   @Get('assets/:file')
   asset(@Param('file') file: string, @Res() res: Response): void {
-    sendWebAsset(this.dir, file, res, this.policy);
+    this.app.sendAsset(file, res);
   }
 
   @Get(['', 'records', 'records/:eventId', 'access', 'consents', 'signin', 'callback'])
   page(@Res() res: Response): void {
-    sendWebAppPage(this.index, res, this.policy);
+    this.app.sendPage(res);
   }
 }
