@@ -37,6 +37,8 @@ interface SustainedResult {
   ledgerPeakRssMiB: number;
   /** The ledger's "will be retried" warnings (at most one a second: seconds in which a store or bus operation failed or timed out). */
   ledgerRetryWarnings: number;
+  /** The bench's publishes sent again after an ack timeout (a starved bus). */
+  publishRetries: number;
   load: [number, number];
   ratioToStoreEntries?: number;
   ratioToStorePerEvent?: number;
@@ -103,7 +105,8 @@ class Bench {
     return spawnService(
       'ledger',
       { NATS_URL: i.natsUrl, NATS_NAMESPACE: i.namespace, MONGO_URL: i.mongoUrl, MONGO_DB: i.dbName, LOG_LEVEL: 'warn', ...this.keys.ledgerEnv, ...this.auth.env, ...(process.env['LEDGER_BENCH_ENV'] ? JSON.parse(process.env['LEDGER_BENCH_ENV']) : {}) },
-      { waitFor: 'readyz' },
+      // A loaded machine may take longer than the default 30 s to start it.
+      { waitFor: 'readyz', startTimeoutMs: 120_000 },
     );
   }
 
@@ -112,9 +115,25 @@ class Bench {
     this.auth.remove();
   }
 
-  private publish(e: LedgerEvent, msgID = e.id): Promise<unknown> {
-    return this.js.publish(this.subjects.append(e.tenant, 'clinical'), JSON.stringify(e), { msgID });
+  /**
+   * Publishes until the stream has it: a publish whose ack timed out (a loaded machine) is sent
+   * again with the same msg id, which the stream stores once. Counts the retries.
+   */
+  private async publish(e: LedgerEvent, msgID = e.id): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.js.publish(this.subjects.append(e.tenant, 'clinical'), JSON.stringify(e), { msgID, timeout: 10_000 });
+        return;
+      } catch (err) {
+        if (attempt >= 10) throw err;
+        this.publishRetries++;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
   }
+
+  /** Publishes sent again after an ack timeout (reported: they show a starved bus). */
+  publishRetries = 0;
 
   /** Receipts of the tenants' chains, as they arrive. */
   private receipts(tenants: string[], onReceipt: (r: Receipt) => void): () => void {
@@ -125,7 +144,16 @@ class Bench {
   /** Closed loop: WINDOW events outstanding, round robin over the chains, for SECONDS after a warm-up. */
   async sustained(chains: number): Promise<SustainedResult> {
     const ledger = await this.ledger();
+    try {
+      return await this.sustainedOn(ledger, chains);
+    } finally {
+      await ledger.stop('SIGTERM');
+    }
+  }
+
+  private async sustainedOn(ledger: ServiceProcess, chains: number): Promise<SustainedResult> {
     const l0 = load();
+    const retries0 = this.publishRetries;
     const tenants = Array.from({ length: chains }, (_, i) => `sus-${chains}-${i}`);
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
@@ -178,7 +206,6 @@ class Bench {
     const rss = peakRssMiB(ledger.pid);
     const retries = ledger.output().split('\n').filter((l) => l.includes('will be retried'));
     if (retries.length > 0) process.stderr.write(`ledger retry warnings (${retries.length}), last: ${retries[retries.length - 1]}\n`);
-    await ledger.stop('SIGTERM');
     latencies.sort((a, b) => a - b);
     return {
       name: `${chains} chain${chains > 1 ? 's' : ''}, ${WINDOW} outstanding, ${Math.round(seconds)} s`,
@@ -190,6 +217,7 @@ class Bench {
       latencyP99Ms: Math.round(percentile(latencies, 0.99)),
       ledgerPeakRssMiB: rss,
       ledgerRetryWarnings: retries.length,
+      publishRetries: this.publishRetries - retries0,
       load: [l0, load()],
     };
   }
@@ -256,14 +284,20 @@ class Bench {
           { e, msgID: e.id },
         ];
       }).flat();
-    let ledger = await this.ledger();
-    const controlOld = await this.fill('dup-control', size);
-    const restartOld = await this.fill('dup-restart', size);
-    const control = await this.paced(mixed('dup-control', controlOld), 400);
-    await ledger.stop('SIGTERM');
-    ledger = await this.ledger();
-    const restart = await this.paced(mixed('dup-restart', restartOld), 400);
-    await ledger.stop('SIGTERM');
+    let ledger: ServiceProcess | undefined = await this.ledger();
+    let control: Map<string, number>;
+    let restart: Map<string, number>;
+    try {
+      const controlOld = await this.fill('dup-control', size);
+      const restartOld = await this.fill('dup-restart', size);
+      control = await this.paced(mixed('dup-control', controlOld), 400);
+      await ledger.stop('SIGTERM');
+      ledger = undefined;
+      ledger = await this.ledger();
+      restart = await this.paced(mixed('dup-restart', restartOld), 400);
+    } finally {
+      await ledger?.stop('SIGTERM');
+    }
     const fresh = (m: Map<string, number>) => [...m].filter(([id]) => id.includes(':fresh-')).map(([, v]) => v).sort((a, b) => a - b);
     const resent = [...restart].filter(([id]) => id.includes(':old-')).map(([, v]) => v).sort((a, b) => a - b);
     const [c, r] = [fresh(control), fresh(restart)];
@@ -357,7 +391,7 @@ export async function runLedgerBench(): Promise<void> {
       process.stdout.write(`${JSON.stringify(results[results.length - 1])}\n`);
     }
     const sample = `sus-${CHAINS[0]}-0`;
-    for (const writers of CHAINS.length ? [...new Set([1, ...CHAINS])] : []) {
+    for (const writers of CHAINS.length && process.env['LEDGER_BENCH_RAW'] !== '0' ? [...new Set([1, ...CHAINS])] : []) {
       for (const what of ['entries', 'per-event'] as const) storeRaw.push(await rawInsertRate(store, sample, what, writers, 20_000));
     }
     for (const r of results) {
@@ -385,7 +419,7 @@ export async function runLedgerBench(): Promise<void> {
     writeConcern: "{ w: 'majority', j: true } on ciphertext, entry and head writes (event-id lookups: default)",
     durability:
       infra.route === 'local'
-        ? 'a receipt is published, and the message acked, after PostgreSQL committed the entry (fsync on, synchronous_commit on: WAL flushed to disk; FerretDB accepts but does not need the write concern) and JetStream stored the receipt (file storage, default sync interval)'
+        ? 'a receipt is published, and the message acked, only after PostgreSQL committed the ciphertext, the entry and the event-id lookup (fsync on, synchronous_commit on: the WAL is flushed to disk at every commit, and FerretDB commits every 100 documents; it accepts the write concern but has no replicas to wait for) and JetStream stored the receipt (file storage, encrypted; this harness keeps nats-server\'s default sync_interval of 2 min, so a host crash could lose the bus\'s messages, receipts and acks of the last 2 min, though no stored entry; deploy/ sets sync_interval: always). The store\'s raw rates below use the same write concern into the same store'
         : 'as the configured servers provide',
     encodeSignCeilingPerSec: ceiling,
     results,
@@ -399,9 +433,9 @@ export async function runLedgerBench(): Promise<void> {
     '',
     `Events published to LEDGER_APPEND with Nats-Msg-Id, ${WINDOW} outstanding at all times (a new one per receipt), for ${SECONDS} s after a ${WARMUP_S} s warm-up; appended by the ledger process (encrypted payloads, signed entries with tree nodes, batched inserts), receipts read off ledger.entry.<tenant>. Latency: publish -> receipt (includes queueing behind the outstanding events: about ${WINDOW} / rate). A fresh ledger process per case; peak RSS is its VmHWM.`,
     '',
-    '| case | events/s | p50 ms | p99 ms | ledger peak RSS MiB | retry warnings | load | / store entries raw | / store per-event raw | / encode+sign ceiling |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
-    ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ledgerPeakRssMiB} | ${r.ledgerRetryWarnings} | ${r.load.join(' -> ')} | ${r.ratioToStoreEntries ?? 'n/a'} | ${r.ratioToStorePerEvent ?? 'n/a'} | ${r.ratioToCeiling ?? 'n/a'} |`),
+    '| case | events/s | p50 ms | p99 ms | ledger peak RSS MiB | retry warnings | publish retries | load | / store entries raw | / store per-event raw | / encode+sign ceiling |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
+    ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ledgerPeakRssMiB} | ${r.ledgerRetryWarnings} | ${r.publishRetries} | ${r.load.join(' -> ')} | ${r.ratioToStoreEntries ?? 'n/a'} | ${r.ratioToStorePerEvent ?? 'n/a'} | ${r.ratioToCeiling ?? 'n/a'} |`),
     '',
     `The store's limit in the same run, documents this run stored (re-keyed), same write concern: "entries" = entry documents alone in ordered chunks of ${ENTRY_INSERT_CHUNK}; "per-event" = what one event costs the store (ciphertext, entry, event-id lookup), in batches of 1,000. One chain per writer.`,
     '',

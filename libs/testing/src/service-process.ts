@@ -34,7 +34,7 @@ export function serviceEntry(name: ServiceName): string {
 export async function spawnService(
   name: ServiceName,
   env: Record<string, string>,
-  opts: { port?: number; inheritOutput?: boolean; logFile?: string; waitFor?: 'healthz' | 'readyz' } = {},
+  opts: { port?: number; inheritOutput?: boolean; logFile?: string; waitFor?: 'healthz' | 'readyz'; /** Default 30 s (a loaded machine's benchmark may give more). */ startTimeoutMs?: number } = {},
 ): Promise<ServiceProcess> {
   const probe = opts.waitFor ?? 'healthz';
   const port = opts.port ?? (await freePort());
@@ -56,7 +56,8 @@ export async function spawnService(
     child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
   );
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const startTimeoutMs = opts.startTimeoutMs ?? 30_000;
+  const deadline = Date.now() + startTimeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       throw new Error(`${name} exited during start (${child.exitCode ?? child.signalCode}):\n${out}`);
@@ -69,7 +70,7 @@ export async function spawnService(
     }
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      throw new Error(`${name} did not answer /${probe} within 30 s:\n${out}`);
+      throw new Error(`${name} did not answer /${probe} within ${startTimeoutMs / 1000} s:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
