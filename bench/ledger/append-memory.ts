@@ -10,7 +10,7 @@
 //   driver's buffers (bounded by one batch) are in the store phase's figure instead.
 // Not a test. Run: npm run build && node dist/bench/ledger/append-memory.js
 // (LEDGER_BENCH_MEMORY_EVENTS, default 1,000,000; time budgets LEDGER_BENCH_MEMORY_STORE_SECONDS,
-// default 60, and LEDGER_BENCH_MEMORY_SECONDS for the sink, default 300; writes
+// default 60, and LEDGER_BENCH_MEMORY_SECONDS for the sink, default 240; writes
 // bench/results/ledger-memory.{json,md}).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,7 +25,7 @@ import pino from 'pino';
 
 const EVENTS = Number(process.env['LEDGER_BENCH_MEMORY_EVENTS'] ?? 1_000_000);
 /** Time budgets: the store phase shows the driver's share in a minute; the sink phase goes to 10^6. */
-const BUDGET_S = { store: Number(process.env['LEDGER_BENCH_MEMORY_STORE_SECONDS'] ?? 60), sink: Number(process.env['LEDGER_BENCH_MEMORY_SECONDS'] ?? 300) };
+const BUDGET_S = { store: Number(process.env['LEDGER_BENCH_MEMORY_STORE_SECONDS'] ?? 60), sink: Number(process.env['LEDGER_BENCH_MEMORY_SECONDS'] ?? 240) };
 const OUTSTANDING = 4_000;
 
 interface Mark {
