@@ -15,3 +15,6 @@ export * from './stack';
 export * from './browser';
 export * from './bench';
 export * from './oidc-provider';
+export * from './sse';
+export * from './teardown';
+export * from './store-spec';

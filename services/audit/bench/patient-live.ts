@@ -8,38 +8,13 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { cpus, loadavg } from 'node:os';
 import { Subjects } from '@clinical-ledger/contracts';
-import { median, runBenchMain, startInfra, startStack, testEvent, testPseudonym, writeBenchResult } from '@clinical-ledger/testing';
+import { median, openSse, runBenchMain, startInfra, startStack, testEvent, testPseudonym, writeBenchResult } from '@clinical-ledger/testing';
 
 const TENANT = 'bench-patient-live';
 const RUNS = Number(process.env['PATIENT_LIVE_BENCH_RUNS'] ?? 20);
 
 /** Seqs of access messages as they arrive, with their arrival time. */
 type Arrivals = Map<number, number>;
-
-async function sse(url: string, token: string, arrivals: Arrivals): Promise<AbortController> {
-  const ctl = new AbortController();
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: ctl.signal });
-  const reader = (res.body as ReadableStream<Uint8Array>).pipeThrough(new TextDecoderStream()).getReader();
-  void (async () => {
-    let buf = '';
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return;
-        buf += value;
-        for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
-          const block = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          const data = block.split('\n').find((l) => l.startsWith('data: '));
-          if (block.includes('event: access') && data) arrivals.set((JSON.parse(data.slice(6)) as { seq: number }).seq, performance.now());
-        }
-      }
-    } catch {
-      /* closed */
-    }
-  })();
-  return ctl;
-}
 
 async function main(): Promise<void> {
   const loadBefore = loadavg()[0] ?? 0;
@@ -58,7 +33,9 @@ async function main(): Promise<void> {
 
     const viaSse: Arrivals = new Map();
     const viaWs: Arrivals = new Map();
-    const ctl = await sse(`${audit}/v1/audit/${TENANT}/patients/${encodeURIComponent(patient)}/access/stream`, token, viaSse);
+    const stream = await openSse<{ seq: number }>(`${audit}/v1/audit/${TENANT}/patients/${encodeURIComponent(patient)}/access/stream`, token, (e) => {
+      if (e.event === 'access') viaSse.set(e.data.seq, performance.now());
+    });
     const ws = new WebSocket(`${audit.replace(/^http/, 'ws')}/v1/audit/live`);
     await new Promise((r) => ws.addEventListener('open', r));
     ws.addEventListener('message', (e) => {
@@ -77,7 +54,7 @@ async function main(): Promise<void> {
       if (!viaSse.has(seq) || !viaWs.has(seq)) throw new Error(`access ${seq} did not reach both streams within 1.5 s`);
       if (i > 0) runs.push({ read: readMs, sse: (viaSse.get(seq) as number) - t, ws: (viaWs.get(seq) as number) - t }); // the first warms the path
     }
-    ctl.abort();
+    stream.close();
     ws.close();
 
     const loadAfter = loadavg()[0] ?? 0;

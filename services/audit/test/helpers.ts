@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { openSse as openTestSse, type SseEvent as TestSseEvent, type SseStream } from '@clinical-ledger/testing';
 
 /**
  * Variables every in-process start of the service needs: the staff console it serves is built
@@ -8,47 +9,10 @@ export const IN_PROCESS_ENV = { AUDIT_CONSOLE_DIR: join(__dirname, '..', '..', '
 
 export type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-export interface SseEvent {
-  event: string;
-  data: Json;
-}
+export type SseEvent = TestSseEvent<Json>;
 
-/** A fetch-based SSE client (bearer header), collecting every event until closed. */
-export async function openSse(url: string, token: string): Promise<{ status: number; events: SseEvent[]; close(): void }> {
-  const ctl = new AbortController();
-  const res = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' }, signal: ctl.signal });
-  const events: SseEvent[] = [];
-  // A refused stream's body is never read: cancel it, or its socket keeps the test process alive.
-  if (!res.ok) await res.body?.cancel();
-  if (res.ok && res.body) {
-    const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-    void (async () => {
-      let buf = '';
-      try {
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) return;
-          buf += value;
-          let i: number;
-          while ((i = buf.indexOf('\n\n')) >= 0) {
-            const block = buf.slice(0, i);
-            buf = buf.slice(i + 2);
-            let event = 'message';
-            let data = '';
-            for (const line of block.split('\n')) {
-              if (line.startsWith('event: ')) event = line.slice(7);
-              else if (line.startsWith('data: ')) data += line.slice(6);
-            }
-            if (data) events.push({ event, data: JSON.parse(data) as Json });
-          }
-        }
-      } catch {
-        /* aborted */
-      }
-    })();
-  }
-  return { status: res.status, events, close: () => ctl.abort() };
-}
+/** libs/testing's SSE client, with the audit streams' JSON events. */
+export const openSse = (url: string, token: string): Promise<SseStream<Json>> => openTestSse<Json>(url, token);
 
 export interface WsClient {
   messages: Json[];
