@@ -215,23 +215,14 @@ describe('JWT auth guard', () => {
       const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`;
       const svc = await start({ AUTH_JWKS_URL: url, AUTH_ISSUER: 'https://idp.example', AUTH_AUDIENCE: 'clinical-ledger' });
       try {
-        const good = await new SignJWT(claims)
-          .setProtectedHeader({ alg: 'ES256', kid: 'es-1' })
-          .setSubject('dr-b')
-          .setIssuer('https://idp.example')
-          .setAudience('clinical-ledger')
-          .setExpirationTime('5m')
-          .sign(es.privateKey);
+        // Signed with the JWKS key, for dr-b, by the configured issuer, for `audience`.
+        const esToken = (audience: string) =>
+          new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'es-1' }).setSubject('dr-b').setIssuer('https://idp.example').setAudience(audience).setExpirationTime('5m').sign(es.privateKey);
+        const good = await esToken('clinical-ledger');
         expect(await get(svc, '/me', good)).toMatchObject({ status: 200, body: { tenant: 'hosp-b' } });
         expect(hits).toBeGreaterThan(0);
         // Right key, wrong audience.
-        const other = await new SignJWT(claims)
-          .setProtectedHeader({ alg: 'ES256', kid: 'es-1' })
-          .setSubject('dr-b')
-          .setIssuer('https://idp.example')
-          .setAudience('another-app')
-          .setExpirationTime('5m')
-          .sign(es.privateKey);
+        const other = await esToken('another-app');
         expect((await get(svc, '/me', other)).body['message']).toMatch(/unexpected "aud" claim value/);
       } finally {
         await svc.close();
