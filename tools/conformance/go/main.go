@@ -206,6 +206,22 @@ func decodeProofItem(a, b string, proofHex []string) ([]byte, []byte, [][]byte, 
 
 // sameAsGenerated compares a proof with the one transparency-dev/merkle generates from the same
 // tree (nodes and nodesErr: what proof.Inclusion or proof.Consistency returned).
+// tlogArgs is a proof and two hex hashes as x/mod/sumdb/tlog takes them, with every decoding error.
+func tlogArgs(pr [][]byte, a, b string) ([]tlog.Hash, tlog.Hash, tlog.Hash, error) {
+	tp, err := toTlog(pr)
+	ha, errA := hash32(a)
+	hb, errB := hash32(b)
+	return tp, ha, hb, errors.Join(err, errA, errB)
+}
+
+// appendErr appends err when there is one.
+func appendErr(errs []error, err error) []error {
+	if err != nil {
+		return append(errs, err)
+	}
+	return errs
+}
+
 func sameAsGenerated(nodes proof.Nodes, nodesErr error, tree *store, pr [][]byte) error {
 	if nodesErr != nil {
 		return fmt.Errorf("regenerate: %w", nodesErr)
@@ -275,19 +291,14 @@ func checkInclusion(it inclusionItem, trees []*store) result {
 	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, it.Index, it.Size, leaf, pr, root); err != nil {
 		errs = append(errs, fmt.Errorf("merkle/proof.VerifyInclusion: %w", err))
 	}
-	tp, err := toTlog(pr)
-	lh, errL := hash32(it.LeafHash)
-	th, errR := hash32(it.Root)
-	if err = errors.Join(err, errL, errR); err != nil {
+	if tp, lh, th, err := tlogArgs(pr, it.LeafHash, it.Root); err != nil {
 		errs = append(errs, fmt.Errorf("tlog: %w", err))
 	} else if err := tlog.CheckRecord(tp, int64(it.Size), th, int64(it.Index), lh); err != nil {
 		errs = append(errs, fmt.Errorf("tlog.CheckRecord: %w", err))
 	}
 	if it.Tree != nil {
 		nodes, err := proof.Inclusion(it.Index, it.Size)
-		if err := sameAsGenerated(nodes, err, trees[*it.Tree], pr); err != nil {
-			errs = append(errs, err)
-		}
+		errs = appendErr(errs, sameAsGenerated(nodes, err, trees[*it.Tree], pr))
 	}
 	return finish(errs)
 }
@@ -303,10 +314,7 @@ func checkConsistency(it consistencyItem, trees []*store) result {
 	}
 	// tlog has no notion of the empty tree; it checks every non-empty prefix.
 	if it.M > 0 {
-		tp, err := toTlog(pr)
-		h1, errA := hash32(it.RootM)
-		h2, errB := hash32(it.RootN)
-		if err = errors.Join(err, errA, errB); err != nil {
+		if tp, h1, h2, err := tlogArgs(pr, it.RootM, it.RootN); err != nil {
 			errs = append(errs, fmt.Errorf("tlog: %w", err))
 		} else if err := tlog.CheckTree(tp, int64(it.N), h2, int64(it.M), h1); err != nil {
 			errs = append(errs, fmt.Errorf("tlog.CheckTree: %w", err))
@@ -314,9 +322,7 @@ func checkConsistency(it consistencyItem, trees []*store) result {
 	}
 	if it.Tree != nil {
 		nodes, err := proof.Consistency(it.M, it.N)
-		if err := sameAsGenerated(nodes, err, trees[*it.Tree], pr); err != nil {
-			errs = append(errs, err)
-		}
+		errs = appendErr(errs, sameAsGenerated(nodes, err, trees[*it.Tree], pr))
 	}
 	return finish(errs)
 }
