@@ -11,7 +11,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '@clinical-ledger/chain';
-import { Infra, startInfra } from '@clinical-ledger/testing';
+import { storeSpec } from '@clinical-ledger/testing';
 import { bytes, generateChain, generatedEventId, LedgerStore, tileId, verifyStoredChain } from './index';
 
 // Bulk loads on a shared, loaded machine: minutes, not seconds.
@@ -19,78 +19,65 @@ jest.setTimeout(600_000);
 
 /** The read benchmark's chain generator, scaled down to 10^4 entries: a check of correctness, not speed. */
 describe('generateChain (bulk-loaded signed chains)', () => {
-  let infra: Infra;
-  let client: MongoClient;
-  let store: LedgerStore;
+  const t = storeSpec('generate', (db) => new LedgerStore(db));
   const signer = Ed25519Signer.generate('generator-test');
   const keyring = new Keyring();
   keyring.add(signer.name, signer.publicKey);
   const chain = 'gen-hospital';
   const origin = `clinical-ledger/${chain}`;
 
-  beforeAll(async () => {
-    infra = await startInfra({ name: 'generate' });
-    client = await MongoClient.connect(infra.mongoUrl);
-    store = new LedgerStore(client.db(infra.dbName));
-    await store.ensureIndexes();
-  });
-  afterAll(async () => {
-    await client?.close();
-    await infra?.close();
-  });
-
   it('stores 10^4 entries in two runs (the second resumes from the head) that verify like the ledger\'s own', async () => {
-    const first = await generateChain(store, { chain, size: 6_500, signer, origin, checkpointEvery: 2_500 });
+    const first = await generateChain(t.store, { chain, size: 6_500, signer, origin, checkpointEvery: 2_500 });
     expect(first).toMatchObject({ from: 0, size: 6_500 });
-    const second = await generateChain(store, { chain, size: 10_000, signer, origin, checkpointEvery: 2_500, batch: 700 });
+    const second = await generateChain(t.store, { chain, size: 10_000, signer, origin, checkpointEvery: 2_500, batch: 700 });
     expect(second).toMatchObject({ from: 6_500, size: 10_000 });
 
-    const report = await verifyStoredChain(store, chain, keyring, { origin });
+    const report = await verifyStoredChain(t.store, chain, keyring, { origin });
     expect(report).toMatchObject({ ok: true, size: 10_000, rootHash: second.rootHash });
     expect(report.checkpointsVerified).toEqual([2_500, 5_000, 6_500, 7_500, 10_000]);
-    expect(await store.getHead(chain)).toMatchObject({ size: 10_000, checkpointSize: 10_000 });
-    expect(await store.entries.countDocuments({ chain })).toBe(10_000);
-    expect(await store.eventIds.countDocuments({ chain })).toBe(10_000);
+    expect(await t.store.getHead(chain)).toMatchObject({ size: 10_000, checkpointSize: 10_000 });
+    expect(await t.store.entries.countDocuments({ chain })).toBe(10_000);
+    expect(await t.store.eventIds.countDocuments({ chain })).toBe(10_000);
   });
 
   it('serves lookups by seq and event id, and proofs that check against the signed checkpoints', async () => {
-    const latest = await store.latestCheckpoint(chain);
+    const latest = await t.store.latestCheckpoint(chain);
     if (!latest) throw new Error('no checkpoint');
     const root = verifyCheckpoint(latest.note, keyring, { origin }).rootHash;
     for (const seq of [0, 1, 4_095, 6_499, 6_500, 9_999]) {
-      const byEvent = await store.getEntryByEventId(chain, generatedEventId(chain, seq));
+      const byEvent = await t.store.getEntryByEventId(chain, generatedEventId(chain, seq));
       expect(byEvent?.seq).toBe(seq);
       expect(decodeCore(bytes(byEvent?.core ?? new Uint8Array())).event['id']).toBe(generatedEventId(chain, seq));
-      const proof = await resolvePlan(store.treeReader(chain), inclusionPlan(seq, latest.size));
+      const proof = await resolvePlan(t.store.treeReader(chain), inclusionPlan(seq, latest.size));
       expect(() => verifyInclusion(seq, latest.size, bytes(byEvent?.leafHash ?? new Uint8Array()), proof, root)).not.toThrow();
     }
-    const older = await store.getCheckpoint(chain, 2_500);
+    const older = await t.store.getCheckpoint(chain, 2_500);
     if (!older) throw new Error('no checkpoint at 2,500');
-    const proof = await resolvePlan(store.treeReader(chain), consistencyPlan(2_500, latest.size));
+    const proof = await resolvePlan(t.store.treeReader(chain), consistencyPlan(2_500, latest.size));
     expect(() => verifyConsistency(2_500, latest.size, fromHex(older.rootHash, 32), root, proof)).not.toThrow();
   });
 
   it('stores every full hash tile (the one the resume point crossed too), and proofs read from the tiles verify', async () => {
     // 10,000 leaves: level-0 tiles 0..38 are full (39 * 256 = 9,984); no level-1 tile is.
-    const stored = await store.tiles.find({ chain }).toArray();
-    expect(stored.map((t) => t._id).sort()).toEqual(Array.from({ length: 39 }, (_, i) => tileId(chain, 0, i)).sort());
+    const stored = await t.store.tiles.find({ chain }).toArray();
+    expect(stored.map((tile) => tile._id).sort()).toEqual(Array.from({ length: 39 }, (_, i) => tileId(chain, 0, i)).sort());
     const leaves: Uint8Array[] = [];
-    for await (const batch of store.streamEntries(chain)) for (const d of batch) leaves.push(bytes(d.leafHash));
+    for await (const batch of t.store.streamEntries(chain)) for (const d of batch) leaves.push(bytes(d.leafHash));
     for (const t of stored) {
       const n = Number(t._id.split('/').pop());
       expect(Buffer.from(bytes(t.data)).equals(Buffer.concat(leaves.slice(n * 256, n * 256 + 256)))).toBe(true);
     }
-    const latest = await store.latestCheckpoint(chain);
+    const latest = await t.store.latestCheckpoint(chain);
     if (!latest) throw new Error('no checkpoint');
     const root = verifyCheckpoint(latest.note, keyring, { origin }).rootHash;
     // A store that has read nothing yet: every node under a full tile comes from the tile.
-    const monitored = await MongoClient.connect(infra.mongoUrl, { monitorCommands: true });
+    const monitored = await MongoClient.connect(t.infra.mongoUrl, { monitorCommands: true });
     const finds: string[] = [];
     monitored.on('commandStarted', (e) => {
       if (e.commandName === 'find') finds.push(String(e.command['find']));
     });
     try {
-      const fresh = new LedgerStore(monitored.db(infra.dbName), { nodeCacheSize: 0 });
+      const fresh = new LedgerStore(monitored.db(t.infra.dbName), { nodeCacheSize: 0 });
       // (also picks one point read per document on FerretDB, as the ledger's store does)
       await fresh.ensureIndexes();
       for (const seq of [0, 255, 6_450, 9_983, 9_984, 9_999]) {
@@ -105,13 +92,13 @@ describe('generateChain (bulk-loaded signed chains)', () => {
     } finally {
       await monitored.close();
     }
-    const fresh = new LedgerStore(client.db(infra.dbName), { nodeCacheSize: 0 });
+    const fresh = new LedgerStore(t.client.db(t.infra.dbName), { nodeCacheSize: 0 });
     const proof = await resolvePlan(fresh.treeReader(chain, { size: latest.size }), consistencyPlan(2_500, latest.size));
-    const older = await store.getCheckpoint(chain, 2_500);
+    const older = await t.store.getCheckpoint(chain, 2_500);
     expect(() => verifyConsistency(2_500, latest.size, fromHex(older?.rootHash ?? '', 32), root, proof)).not.toThrow();
   });
 
   it('refuses to shrink a chain', async () => {
-    await expect(generateChain(store, { chain, size: 10, signer, origin })).rejects.toThrow(/already has 10000 entries/);
+    await expect(generateChain(t.store, { chain, size: 10, signer, origin })).rejects.toThrow(/already has 10000 entries/);
   });
 });

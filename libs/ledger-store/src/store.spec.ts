@@ -1,4 +1,3 @@
-import { MongoClient } from 'mongodb';
 import {
   Ed25519Signer,
   encodeCore,
@@ -11,7 +10,7 @@ import {
   rootAt,
   type EntryCore,
 } from '@clinical-ledger/chain';
-import { Infra, startInfra } from '@clinical-ledger/testing';
+import { storeSpec } from '@clinical-ledger/testing';
 import { bin, entryId, LedgerStore, verifyStoredChain, type EntryDoc } from './index';
 
 const signer = Ed25519Signer.generate('store-test');
@@ -54,41 +53,28 @@ function buildEntries(chain: string, n: number, start = 0, frontier = Frontier.e
 }
 
 describe('LedgerStore on a real Mongo wire-protocol server', () => {
-  let infra: Infra;
-  let client: MongoClient;
-  let store: LedgerStore;
+  const t = storeSpec('ledger-store', (db) => new LedgerStore(db));
   const keyring = new Keyring();
   keyring.add('store-test', signer.publicKey);
 
-  beforeAll(async () => {
-    infra = await startInfra({ name: 'ledger-store' });
-    client = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(client.db(infra.dbName));
-    await store.ensureIndexes();
-  });
-  afterAll(async () => {
-    await client?.close();
-    await infra?.close();
-  });
-
   it('inserts in order and reports how far an insert got before a unique-index conflict', async () => {
     const { docs } = buildEntries('c1', 6);
-    expect(await store.insertEntries(docs.slice(0, 3))).toEqual({ inserted: 3, conflict: false });
+    expect(await t.store.insertEntries(docs.slice(0, 3))).toEqual({ inserted: 3, conflict: false });
     // Seq 3 is taken: a second entry for it (another writer's) goes nowhere, nor anything after it.
-    expect(await store.insertEntries([docs[3]])).toEqual({ inserted: 1, conflict: false });
-    expect(await store.insertEntries([{ ...docs[3], eventId: 'other' }, docs[4]])).toEqual({ inserted: 0, conflict: true });
+    expect(await t.store.insertEntries([docs[3]])).toEqual({ inserted: 1, conflict: false });
+    expect(await t.store.insertEntries([{ ...docs[3], eventId: 'other' }, docs[4]])).toEqual({ inserted: 0, conflict: true });
     // An event already on the chain under another seq stops the insert there.
-    expect(await store.insertEntries([docs[4], { ...docs[5], eventId: 'ev-1' }])).toEqual({ inserted: 1, conflict: true });
-    expect(await store.entries.countDocuments({ chain: 'c1' })).toBe(5);
-    expect((await store.getEntryByEventId('c1', 'ev-2'))?.seq).toBe(2);
+    expect(await t.store.insertEntries([docs[4], { ...docs[5], eventId: 'ev-1' }])).toEqual({ inserted: 1, conflict: true });
+    expect(await t.store.entries.countDocuments({ chain: 'c1' })).toBe(5);
+    expect((await t.store.getEntryByEventId('c1', 'ev-2'))?.seq).toBe(2);
   });
 
   it('serves O(log n) proofs from the nodes stored with the entries, and verifies the chain', async () => {
     const n = 77;
     const { docs, mem } = buildEntries('c2', n);
-    for (let i = 0; i < n; i += 20) await store.insertEntries(docs.slice(i, i + 20));
-    store.clearCache();
-    const reader = store.treeReader('c2');
+    for (let i = 0; i < n; i += 20) await t.store.insertEntries(docs.slice(i, i + 20));
+    t.store.clearCache();
+    const reader = t.store.treeReader('c2');
     const root = await rootAt(reader, n);
     expect(toHex(root)).toBe(toHex(await rootAt(mem, n)));
     for (const i of [0, 1, 31, 32, 63, 76]) {
@@ -96,22 +82,22 @@ describe('LedgerStore on a real Mongo wire-protocol server', () => {
       expect(proof.map(toHex)).toEqual((await inclusionProof(mem, i, n)).map(toHex));
       verifyInclusion(i, n, docs[i].leafHash.value(), proof, root);
     }
-    expect(await verifyStoredChain(store, 'c2', keyring)).toMatchObject({ ok: true, size: n });
+    expect(await verifyStoredChain(t.store, 'c2', keyring)).toMatchObject({ ok: true, size: n });
   });
 
   it('verification names the seq of a bad tree node and of a gap', async () => {
-    const nodes = [...((await store.getEntry('c2', 63))?.nodes ?? [])];
+    const nodes = [...((await t.store.getEntry('c2', 63))?.nodes ?? [])];
     nodes[5] = bin(new Uint8Array(32));
-    await store.entries.updateOne({ _id: entryId('c2', 63) }, { $set: { nodes } });
-    expect(await verifyStoredChain(store, 'c2', keyring)).toMatchObject({ ok: false, failure: { seq: 63, reason: 'TREE_NODES' } });
-    await store.entries.deleteOne({ _id: entryId('c2', 10) });
-    expect(await verifyStoredChain(store, 'c2', keyring)).toMatchObject({ ok: false, failure: { seq: 10, reason: 'SEQ' } });
+    await t.store.entries.updateOne({ _id: entryId('c2', 63) }, { $set: { nodes } });
+    expect(await verifyStoredChain(t.store, 'c2', keyring)).toMatchObject({ ok: false, failure: { seq: 63, reason: 'TREE_NODES' } });
+    await t.store.entries.deleteOne({ _id: entryId('c2', 10) });
+    expect(await verifyStoredChain(t.store, 'c2', keyring)).toMatchObject({ ok: false, failure: { seq: 10, reason: 'SEQ' } });
   });
 
   it('keeps the head moving forward only', async () => {
-    await store.initHead('c3');
-    await store.advanceHead('c3', 10, 'a'.repeat(64), []);
-    await store.advanceHead('c3', 5, 'b'.repeat(64), []);
-    expect(await store.getHead('c3')).toMatchObject({ size: 10, prev: 'a'.repeat(64), checkpointSize: -1 });
+    await t.store.initHead('c3');
+    await t.store.advanceHead('c3', 10, 'a'.repeat(64), []);
+    await t.store.advanceHead('c3', 5, 'b'.repeat(64), []);
+    expect(await t.store.getHead('c3')).toMatchObject({ size: 10, prev: 'a'.repeat(64), checkpointSize: -1 });
   });
 });

@@ -1,9 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { MongoClient } from 'mongodb';
 import { Ed25519Signer, Keyring, verifyCheckpoint } from '@clinical-ledger/chain';
 import type { LedgerEvent } from '@clinical-ledger/contracts';
 import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
-import { eventually, startInfra, testEvent, testPseudonym, type Infra } from '@clinical-ledger/testing';
+import { eventually, storeSpec, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import pino from 'pino';
 import { Appender } from './appender';
 import { CheckpointPublisher, type StoredCheckpoint } from './checkpoint-publisher';
@@ -15,9 +14,7 @@ jest.setTimeout(120_000);
 
 /** The append lifecycle against a real Mongo wire-protocol server (FerretDB), without the service. */
 describe('Appender (real Mongo wire server)', () => {
-  let infra: Infra;
-  let mongo: MongoClient;
-  let store: LedgerStore;
+  const t = storeSpec('log-appender', (db) => new LedgerStore(db));
   const signer = Ed25519Signer.generate('log-test');
   const keyring = new Keyring();
   keyring.addVerifierKey(signer.verifierKey);
@@ -29,23 +26,11 @@ describe('Appender (real Mongo wire server)', () => {
     complete: async () => Promise.reject(new Error('no erasure expected')),
   };
   const appender = (opts: { batchMax?: number } = {}) =>
-    new Appender({ store, dataKeys: new DataKeyService(store, kek), erasure: noErasures, signer: () => signer, logger, batchMax: opts.batchMax ?? 200 });
+    new Appender({ store: t.store, dataKeys: new DataKeyService(t.store, kek), erasure: noErasures, signer: () => signer, logger, batchMax: opts.batchMax ?? 200 });
   // libs/testing's event, with the subject spread over 20 patients and `n` as its data.
   const event = (tenant: string, n: number, id?: string): LedgerEvent =>
     testEvent(tenant, { subject: testPseudonym(n % 20), data: { n }, ...(id ? { id } : {}) });
-  const verify = (chain: string) => verifyStoredChain(store, chain, keyring, { origin: `test/${chain}` });
-
-  beforeAll(async () => {
-    infra = await startInfra({ name: 'log-appender' });
-    mongo = new MongoClient(infra.mongoUrl);
-    store = new LedgerStore(mongo.db(infra.dbName));
-    await store.ensureIndexes();
-  });
-
-  afterAll(async () => {
-    await mongo?.close();
-    await infra?.close();
-  });
+  const verify = (chain: string) => verifyStoredChain(t.store, chain, keyring, { origin: `test/${chain}` });
 
   it('appends two chains side by side: consecutive seqs, receipts once durable, resends answered as duplicates', async () => {
     const a = appender({ batchMax: 50 });
@@ -53,13 +38,13 @@ describe('Appender (real Mongo wire server)', () => {
     const receipts = await Promise.all(events.map((e) => a.add(e)));
     expect(receipts.filter((r) => r.tenant === 'la').map((r) => r.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 300 }, (_, i) => i));
     expect(receipts.every((r) => r.duplicate !== true)).toBe(true);
-    for (const r of receipts) expect((await store.getEntry(r.tenant, r.seq))?.eventId).toBe(r.eventId);
+    for (const r of receipts) expect((await t.store.getEntry(r.tenant, r.seq))?.eventId).toBe(r.eventId);
     // A resend racing its original in one batch, and a later one: the original receipt, marked.
     const e = event('la', 1);
     const [first, racing] = await Promise.all([a.add(e), a.add(e)]);
     expect(racing).toEqual({ ...first, duplicate: true });
     expect(await a.add(e)).toEqual({ ...first, duplicate: true });
-    expect(await store.entries.countDocuments({ chain: 'la' })).toBe(301);
+    expect(await t.store.entries.countDocuments({ chain: 'la' })).toBe(301);
     expect(await verify('la')).toMatchObject({ ok: true, size: 301 });
     expect(await verify('lb')).toMatchObject({ ok: true, size: 120 });
   });
@@ -80,7 +65,7 @@ describe('Appender (real Mongo wire server)', () => {
       else expect(r.seq).toBeGreaterThanOrEqual(400);
     }
     expect(new Set(receipts.filter((r) => !r.duplicate).map((r) => r.seq)).size).toBe(200);
-    expect(await store.entries.countDocuments({ chain: 'lc' })).toBe(600);
+    expect(await t.store.entries.countDocuments({ chain: 'lc' })).toBe(600);
     expect(await verify('lc')).toMatchObject({ ok: true, size: 600 });
   });
 
@@ -89,7 +74,7 @@ describe('Appender (real Mongo wire server)', () => {
     const published: StoredCheckpoint[] = [];
     let busUp = false;
     const publisher = new CheckpointPublisher(a, {
-      store,
+      store: t.store,
       heads: a.heads,
       signer: () => signer,
       origin: (chain) => `test/${chain}`,
@@ -104,11 +89,11 @@ describe('Appender (real Mongo wire server)', () => {
     publisher.start();
     try {
       await Promise.all(Array.from({ length: 250 }, (_, i) => a.add(event('ld', i))));
-      await eventually(async () => (await store.getHead('ld'))?.checkpointSize === 250, 20_000, 'checkpoint of the whole chain');
+      await eventually(async () => (await t.store.getHead('ld'))?.checkpointSize === 250, 20_000, 'checkpoint of the whole chain');
       expect(published).toHaveLength(0);
-      expect((await store.unpublishedCheckpoints('ld')).length).toBeGreaterThan(0);
+      expect((await t.store.unpublishedCheckpoints('ld')).length).toBeGreaterThan(0);
       busUp = true;
-      await eventually(async () => (await store.unpublishedCheckpoints('ld')).length === 0, 20_000, 'stored checkpoints published');
+      await eventually(async () => (await t.store.unpublishedCheckpoints('ld')).length === 0, 20_000, 'stored checkpoints published');
       const sizes = published.map((p) => p.size);
       expect(sizes).toEqual([...sizes].sort((x, y) => x - y));
       expect(sizes[sizes.length - 1]).toBe(250);
