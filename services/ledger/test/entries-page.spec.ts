@@ -1,8 +1,8 @@
 import { Binary } from 'mongodb';
 import { createHash } from 'node:crypto';
 import { entryId } from '@clinical-ledger/ledger-store';
-import { eventually, ledgerTestKeys, testEvent } from '@clinical-ledger/testing';
-import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
+import { closeAll, eventually, testEvent } from '@clinical-ledger/testing';
+import { ledgerSpec, publish, startConsuming, startInProcess } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -12,12 +12,8 @@ const fromBase64 = (b64: string): Buffer => Buffer.from(b64, 'base64');
 
 /** GET /v1/chains/:tenant/entries?from=&limit=: paging through the stored chain (export, ledgerctl verify). */
 describe('ledger entries page (real NATS + Mongo wire server)', () => {
-  let world: LedgerWorld;
-  // Assigned in beforeAll from the world (typed by it).
-  let { infra, nc, store, subjects } = {} as LedgerWorld;
+  const w = ledgerSpec('ledger-page', { keyName: 'page-ledger' });
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
-  const keys = ledgerTestKeys('page-ledger');
-  const auth = testAuth();
   const tenant = 'pg1';
   const N = 25;
 
@@ -27,20 +23,15 @@ describe('ledger entries page (real NATS + Mongo wire server)', () => {
   }
 
   beforeAll(async () => {
-    world = await ledgerWorld('ledger-page');
-    ({ infra, subjects, nc, store } = world);
-    ledger = await startConsuming(ledgerEnv(infra, keys, auth));
-    for (let i = 0; i < N; i++) await publish(nc, subjects, testEvent(tenant, { id: `${tenant}:e-${i}` }));
-    await eventually(async () => ((await store.getHead(tenant))?.size ?? 0) >= N, 60_000, `${N} entries`);
+    ledger = await startConsuming(w.env());
+    for (let i = 0; i < N; i++) await publish(w.nc, w.subjects, testEvent(tenant, { id: `${tenant}:e-${i}` }));
+    await eventually(async () => ((await w.store.getHead(tenant))?.size ?? 0) >= N, 60_000, `${N} entries`);
   });
 
-  afterAll(async () => {
-    await ledger?.close();
-    await world?.close();
-  });
+  afterAll(() => closeAll(ledger, w));
 
   it('pages through every entry in seq order with the stored bytes, leaf hash, signature and kid', async () => {
-    const token = await auth.token({ tenant, roles: ['auditor'] });
+    const token = await w.auth.token({ tenant, roles: ['auditor'] });
     const seen: Record<string, unknown>[] = [];
     let from: number | null = 0;
     let pages = 0;
@@ -57,8 +48,8 @@ describe('ledger entries page (real NATS + Mongo wire server)', () => {
     for (const e of seen) {
       const core = fromBase64(e['coreBytes'] as string);
       expect(e['leafHash']).toBe(leafHash(core));
-      expect(JSON.parse(Buffer.from(core).toString('utf8'))).toMatchObject({ seq: e['seq'], kid: keys.signer.kid, chain: tenant });
-      expect(e['kid']).toBe(keys.signer.kid);
+      expect(JSON.parse(Buffer.from(core).toString('utf8'))).toMatchObject({ seq: e['seq'], kid: w.keys.signer.kid, chain: tenant });
+      expect(e['kid']).toBe(w.keys.signer.kid);
       expect(fromBase64(e['signature'] as string)).toHaveLength(64);
     }
     // A page past the end is empty and final.
@@ -66,26 +57,26 @@ describe('ledger entries page (real NATS + Mongo wire server)', () => {
   });
 
   it('answers 400 naming the field for a bad from/limit, 401 without a token, 403 for another hospital', async () => {
-    const token = await auth.token({ tenant, roles: ['auditor'] });
+    const token = await w.auth.token({ tenant, roles: ['auditor'] });
     for (const q of ['limit=0', 'limit=1001', 'from=-1', 'from=x']) {
       const { status, body } = await get(`/v1/chains/${tenant}/entries?${q}`, token);
       expect(status).toBe(400);
       expect((body['errors'] as { field: string }[])[0].field).toBe(q.split('=')[0]);
     }
     expect((await get(`/v1/chains/${tenant}/entries`)).status).toBe(401);
-    expect((await get(`/v1/chains/${tenant}/entries`, await auth.token({ tenant: 'other', roles: ['auditor'] }))).status).toBe(403);
+    expect((await get(`/v1/chains/${tenant}/entries`, await w.auth.token({ tenant: 'other', roles: ['auditor'] }))).status).toBe(403);
     // Listing every patient's entries is for auditors and services, not for a patient or clinician.
-    expect((await get(`/v1/chains/${tenant}/entries`, await auth.token({ tenant, roles: ['patient'], sub: 'app-x', patient: 'pseudo:x' }))).status).toBe(403);
-    expect((await get(`/v1/chains/${tenant}/entries`, await auth.token({ tenant, roles: ['clinician'] }))).status).toBe(403);
+    expect((await get(`/v1/chains/${tenant}/entries`, await w.auth.token({ tenant, roles: ['patient'], sub: 'app-x', patient: 'pseudo:x' }))).status).toBe(403);
+    expect((await get(`/v1/chains/${tenant}/entries`, await w.auth.token({ tenant, roles: ['clinician'] }))).status).toBe(403);
   });
 
   it('serves a damaged stored entry as stored (for the auditor to catch), not a 500', async () => {
-    const token = await auth.token({ tenant, roles: ['auditor'] });
-    const doc = await store.entries.findOne({ _id: entryId(tenant, 3) });
+    const token = await w.auth.token({ tenant, roles: ['auditor'] });
+    const doc = await w.store.entries.findOne({ _id: entryId(tenant, 3) });
     if (!doc) throw new Error('entry 3 is missing');
     const damaged = Buffer.from(doc.core.buffer);
     damaged[damaged.length - 2] ^= 0xff; // no longer UTF-8 JSON
-    await store.entries.updateOne({ _id: entryId(tenant, 3) }, { $set: { core: new Binary(damaged) } });
+    await w.store.entries.updateOne({ _id: entryId(tenant, 3) }, { $set: { core: new Binary(damaged) } });
     const { status, body } = await get(`/v1/chains/${tenant}/entries?from=3&limit=1`, token);
     expect(status).toBe(200);
     const [e] = body['entries'] as Record<string, string>[];
@@ -94,8 +85,8 @@ describe('ledger entries page (real NATS + Mongo wire server)', () => {
   });
 
   it('pages on past a missing entry (the verifier then names that seq)', async () => {
-    const token = await auth.token({ tenant, roles: ['auditor'] });
-    await store.entries.deleteOne({ _id: entryId(tenant, 7) });
+    const token = await w.auth.token({ tenant, roles: ['auditor'] });
+    await w.store.entries.deleteOne({ _id: entryId(tenant, 7) });
     const { body } = await get(`/v1/chains/${tenant}/entries?from=0&limit=10`, token);
     expect((body['entries'] as { seq: number }[]).map((e) => e.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 8, 9, 10]);
     expect(body['next']).toBe(11);

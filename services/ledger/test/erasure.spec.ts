@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { Keyring } from '@clinical-ledger/chain';
 import { EVENT_TYPES, type LedgerEvent } from '@clinical-ledger/contracts';
-import { bytes, LedgerStore, verifyStoredChain, type PayloadDoc } from '@clinical-ledger/ledger-store';
+import { bytes, LedgerStore, type PayloadDoc } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
-import { eventually, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { closeAll, eventually, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { Appender, DataKeyService, keyScope, open, payloadAad } from '@clinical-ledger/log';
 import { ErasureService } from '../src/erasure/erasure.service';
-import { ledgerEnv, ledgerWorld, type LedgerWorld, openDeadLetter, publish, startInProcess, testAuth } from './helpers';
+import { ledgerSpec, openDeadLetter, publish, startInProcess } from './helpers';
 
 jest.setTimeout(120_000);
 
@@ -19,31 +18,21 @@ type Ledger = Awaited<ReturnType<typeof startInProcess>>;
  * one writer at a point of its real store calls (a gate), not by mocking the store.
  */
 describe('erasure: two writers, key fencing, races (real NATS + Mongo wire server)', () => {
-  let world: LedgerWorld;
-  // Assigned in beforeAll from the world (typed by it).
-  let { infra, nc, store, subjects } = {} as LedgerWorld;
+  const w = ledgerSpec('ledger-erasure', { keyName: 'erasure-ledger' });
   let a: Ledger;
   let b: Ledger;
-  const keys = ledgerTestKeys('erasure-ledger');
-  const auth = testAuth();
   const tenant = 'e1';
 
   beforeAll(async () => {
-    world = await ledgerWorld('ledger-erasure');
-    ({ infra, subjects, nc, store } = world);
     // A consent timeout with room for the in-process stand-in on a loaded machine (the default is 2 s).
-    const env = ledgerEnv(infra, keys, auth, { LEDGER_MAX_DELIVER: '5', LEDGER_NAK_BACKOFF_MS: '100', LEDGER_CONSENT_TIMEOUT_MS: '10000' });
+    const env = w.env({ LEDGER_MAX_DELIVER: '5', LEDGER_NAK_BACKOFF_MS: '100', LEDGER_CONSENT_TIMEOUT_MS: '10000' });
     a = await startInProcess(env);
     // B appends only when told to (it is driven directly): a second writer with its own cache.
     b = await startInProcess({ ...env, LEDGER_KEY_CACHE_CHECK_MS: '60000' }, { consume: false });
     await eventually(() => a.transport?.isRunning() === true, 15_000, 'append consumer running');
   });
 
-  afterAll(async () => {
-    await a?.close();
-    await b?.close();
-    await world?.close();
-  });
+  afterAll(() => closeAll(a, b, w));
 
   // Ids and subjects of the envelope grammar (docs/ENVELOPE.md): UUIDs, keyed pseudonyms.
   const newId = (t = tenant) => `${t}:evt-${randomUUID()}`;
@@ -54,7 +43,7 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
     const receipt = await l.app.get(Appender).add(event);
     return { receipt, duplicate: receipt.duplicate === true };
   };
-  const payloadOf = (event: LedgerEvent) => store.getPayload(tenant, event.id);
+  const payloadOf = (event: LedgerEvent) => w.store.getPayload(tenant, event.id);
   const keyIdOf = async (event: LedgerEvent) => (await payloadOf(event))?.keyId as string;
 
   /** Decrypts a stored payload the way an attacker with the KEK would: with whatever key is stored. */
@@ -65,9 +54,9 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
   }
 
   async function expectErased(keyId: string, label: string, erasure: LedgerEvent): Promise<void> {
-    expect(await store.payloads.countDocuments({ keyId })).toBe(0);
-    expect(await store.dataKeys.countDocuments({ keyId })).toBe(0);
-    const intent = await store.getErasureIntent(tenant, erasure.id);
+    expect(await w.store.payloads.countDocuments({ keyId })).toBe(0);
+    expect(await w.store.dataKeys.countDocuments({ keyId })).toBe(0);
+    const intent = await w.store.getErasureIntent(tenant, erasure.id);
     expect(intent).toMatchObject({ state: 'done', scope: keyScope(tenant, patient(label)), keyIds: [keyId] });
   }
 
@@ -89,9 +78,9 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
     expect(p.keyId).not.toBe(old);
     expect(await decryptWithStoredKey(a, p)).toEqual({ note: 'x after' });
     expect(b.app.get(DataKeyService).cachedKeyIds()).not.toContain(old);
-    expect(await store.payloads.countDocuments({ keyId: old })).toBe(0);
+    expect(await w.store.payloads.countDocuments({ keyId: old })).toBe(0);
     // The chain orders them: the later event is after the erasure entry.
-    expect(r.receipt.seq).toBeGreaterThan((await store.getEntryByEventId(tenant, erasure.id))?.seq as number);
+    expect(r.receipt.seq).toBeGreaterThan((await w.store.getEntryByEventId(tenant, erasure.id))?.seq as number);
   });
 
   it('an idle writer drops a destroyed key from memory at its next sweep', async () => {
@@ -148,11 +137,11 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
       const r = await pending;
 
       // B noticed (epoch fence), dropped what it stored under the destroyed key and encrypted again.
-      expect(await store.payloads.countDocuments({ keyId: old })).toBe(0);
+      expect(await w.store.payloads.countDocuments({ keyId: old })).toBe(0);
       const p = (await payloadOf(racing)) as PayloadDoc;
       expect(p.keyId).not.toBe(old);
       expect(await decryptWithStoredKey(a, p)).toEqual({ n: 2 });
-      const entry = await store.getEntry(tenant, r.receipt.seq);
+      const entry = await w.store.getEntry(tenant, r.receipt.seq);
       expect(entry?.eventId).toBe(racing.id);
     },
   );
@@ -166,21 +155,21 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
     const again = await submit(b, e);
     expect(again.receipt.seq).toBe(original.receipt.seq);
     expect(await payloadOf(e)).toBeNull();
-    expect(await store.entries.countDocuments({ chain: tenant, eventId: e.id })).toBe(1);
+    expect(await w.store.entries.countDocuments({ chain: tenant, eventId: e.id })).toBe(1);
   });
 
   it('record reads of an erased event answer 410, never the data', async () => {
     const e = clinical('read', { secret: 'read me' });
     await submit(b, e);
     await submit(a, erasureOf('read'));
-    const clinician = await auth.token({ tenant, roles: ['clinician'], sub: 'dr-a' });
-    const consent = nc.subscribe(subjects.request('consent.decide'), {
+    const clinician = await w.auth.token({ tenant, roles: ['clinician'], sub: 'dr-a' });
+    const consent = w.nc.subscribe(w.subjects.request('consent.decide'), {
       callback: (_e, m) => {
         m.respond(JSON.stringify({ decision: 'permit', reason: 'treatment', consentSeq: 0, breakGlass: false }));
       },
     });
     // The server has the subscription before a ledger asks (unflushed, a read could find no responder: 503).
-    await nc.flush();
+    await w.nc.flush();
     try {
       for (const l of [a, b]) {
         const res = await fetch(`${l.url}/v1/chains/${tenant}/records/${encodeURIComponent(e.id)}?purpose=TREAT`, { headers: { authorization: `Bearer ${clinician}` } });
@@ -193,17 +182,17 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
   });
 
   it('refuses data without a subject as poison (missing_subject), never under the hospital-wide key; appends a subject-less event without data', async () => {
-    const js = jetstream(nc);
-    const jsm = await jetstreamManager(nc);
+    const js = jetstream(w.nc);
+    const jsm = await jetstreamManager(w.nc);
     const t = 'e2';
     const noSubject = testEvent(t, { id: newId(t), data: { name: 'Jane Roe' } });
     delete (noSubject as Partial<LedgerEvent>).subject;
-    await js.publish(subjects.append(t, 'clinical'), JSON.stringify(noSubject), { msgID: noSubject.id });
+    await js.publish(w.subjects.append(t, 'clinical'), JSON.stringify(noSubject), { msgID: noSubject.id });
     const empty = testEvent(t, { id: newId(t), data: {} });
     delete (empty as Partial<LedgerEvent>).subject;
-    await publish(nc, subjects, empty as LedgerEvent);
-    await eventually(async () => !!(await store.getEntryByEventId(t, empty.id)), 20_000, 'subject-less event without data appended');
-    const stream = subjects.stream('DEAD_LETTER');
+    await publish(w.nc, w.subjects, empty as LedgerEvent);
+    await eventually(async () => !!(await w.store.getEntryByEventId(t, empty.id)), 20_000, 'subject-less event without data appended');
+    const stream = w.subjects.stream('DEAD_LETTER');
     let reason = '';
     await eventually(
       async () => {
@@ -211,7 +200,7 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
         for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
           const m = await jsm.streams.getMessage(stream, { seq }).catch(() => null);
           // Dead letters are sealed: the event id and the detail are read with the ledger's KEK.
-          const content = m ? await openDeadLetter(keys.kekFile, m) : undefined;
+          const content = m ? await openDeadLetter(w.keys.kekFile, m) : undefined;
           if (m && content?.headers['Nats-Msg-Id']?.[0] === noSubject.id) {
             reason = `${m.header.get(DEAD_LETTER_HEADERS.reason)}: ${content.detail}`;
             return true;
@@ -223,8 +212,8 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
       'dead letter of the subject-less event',
     );
     expect(reason).toMatch(/^missing_subject: subject: an event that carries data must name the patient pseudonym/);
-    expect(await store.getEntryByEventId(t, noSubject.id)).toBeNull();
-    expect(await store.getPayload(t, noSubject.id)).toBeNull();
+    expect(await w.store.getEntryByEventId(t, noSubject.id)).toBeNull();
+    expect(await w.store.getPayload(t, noSubject.id)).toBeNull();
   });
 
   it('a pending intent whose entry is on the chain is completed by the recovery sweep', async () => {
@@ -240,14 +229,12 @@ describe('erasure: two writers, key fencing, races (real NATS + Mongo wire serve
     };
     await expect(submit(a, erasure)).rejects.toThrow();
     erasures.complete = complete;
-    expect(await store.getErasureIntent(tenant, erasure.id)).toMatchObject({ state: 'pending' });
-    expect(await store.getEntryByEventId(tenant, erasure.id)).not.toBeNull();
-    expect(await store.dataKeys.countDocuments({ keyId: old })).toBe(1);
+    expect(await w.store.getErasureIntent(tenant, erasure.id)).toMatchObject({ state: 'pending' });
+    expect(await w.store.getEntryByEventId(tenant, erasure.id)).not.toBeNull();
+    expect(await w.store.dataKeys.countDocuments({ keyId: old })).toBe(1);
 
     expect(await b.app.get(ErasureService).recoverPending()).toBeGreaterThanOrEqual(1);
     await expectErased(old, 'sweep', erasure);
-    const keyring = new Keyring();
-    keyring.addVerifierKey(keys.signer.verifierKey);
-    expect(await verifyStoredChain(store, tenant, keyring, { origin: `clinical-ledger/${tenant}` })).toMatchObject({ ok: true });
+    expect(await w.verifyChain(tenant)).toMatchObject({ ok: true });
   });
 });

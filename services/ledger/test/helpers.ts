@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { jetstream, jetstreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { MemoryTreeStore } from '@clinical-ledger/chain';
+import { Keyring, MemoryTreeStore } from '@clinical-ledger/chain';
 import { AppendCategory, LedgerEvent, Subjects } from '@clinical-ledger/contracts';
-import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
+import { bytes, LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS, deadLetterContext, type DeadLetterContent } from '@clinical-ledger/messaging';
 import { loadConfig } from '@clinical-ledger/platform';
-import { eventually, Infra, type LedgerTestKeys, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { eventually, Infra, ledgerTestKeys, type LedgerTestKeys, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
 import { MongoClient } from 'mongodb';
 import pino from 'pino';
 import { startLedger } from '../src/bootstrap';
@@ -44,6 +44,43 @@ export async function ledgerWorld(name: string, opts: { ownServers?: boolean; na
       await infra.close();
     },
   };
+}
+
+/** A ledger spec's world (its fields set once beforeAll ran), the ledger's signing key and test auth. */
+export interface LedgerSpec extends LedgerWorld {
+  keys: LedgerTestKeys;
+  auth: TestAuth;
+  /** Trusts `keys.signer`. */
+  keyring: Keyring;
+  /** The ledger's env on this world with these keys and auth, `extra` on top (`ledgerEnv`). */
+  env(extra?: Record<string, string>): Record<string, string>;
+  /** `verifyStoredChain` of `tenant`'s stored chain against `keyring`. */
+  verifyChain(tenant: string): ReturnType<typeof verifyStoredChain>;
+}
+
+/**
+ * What most ledger specs start from: registers a beforeAll that starts `ledgerWorld(name, opts)`
+ * into the returned spec. The spec closes it in its own afterAll, after the ledgers it runs on it
+ * (`afterAll(() => closeAll(ledger, w))`: afterAll hooks run in the order they are declared).
+ */
+export function ledgerSpec(name: string, opts: { keyName: string; ownServers?: boolean; nats?: Partial<ConnectionOptions> }): LedgerSpec {
+  const keys = ledgerTestKeys(opts.keyName);
+  const auth = testAuth();
+  const keyring = new Keyring();
+  keyring.addVerifierKey(keys.signer.verifierKey);
+  const spec = {
+    keys,
+    auth,
+    keyring,
+    // Until beforeAll ran: nothing to close.
+    close: async () => undefined,
+    env: (extra: Record<string, string> = {}) => ledgerEnv(spec.infra, keys, auth, extra),
+    verifyChain: (tenant: string) => verifyStoredChain(spec.store, tenant, keyring, { origin: `clinical-ledger/${tenant}` }),
+  } as LedgerSpec;
+  beforeAll(async () => {
+    Object.assign(spec, await ledgerWorld(name, opts));
+  });
+  return spec;
 }
 
 /** The ledger in this process (Nest app + JetStream transport), as main.ts starts it. */

@@ -1,10 +1,8 @@
 import { jetstreamManager } from '@nats-io/jetstream';
-import { Keyring } from '@clinical-ledger/chain';
 import { type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { verifyStoredChain } from '@clinical-ledger/ledger-store';
 import { Appender } from '@clinical-ledger/log';
-import { eventually, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
-import { consumerBacklog, ledgerEnv, ledgerWorld, type LedgerWorld, publish, startInProcess, testAuth } from './helpers';
+import { eventually, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { consumerBacklog, ledgerSpec, publish, startInProcess } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -16,25 +14,14 @@ jest.setTimeout(300_000);
  * no-restart control is measured in bench/ledger, not asserted here.)
  */
 describe('late resends after a restart (real NATS + Mongo wire server)', () => {
-  let world: LedgerWorld;
-  // Assigned in beforeAll from the world (typed by it).
-  let { infra, nc, store, subjects } = {} as LedgerWorld;
-  const keys = ledgerTestKeys('late-dup');
-  const auth = testAuth();
+  const w = ledgerSpec('ledger-late-dup', { keyName: 'late-dup' });
   const tenant = 'd1';
   const SIZE = 10_000;
 
-  beforeAll(async () => {
-    world = await ledgerWorld('ledger-late-dup');
-    ({ infra, subjects, nc, store } = world);
-  });
-
-  afterAll(async () => {
-    await world?.close();
-  });
+  afterAll(() => w.close());
 
   it('600 late resends mixed with 600 fresh events on a 10^4-entry chain: exactly once, every receipt, chain verifies', async () => {
-    const env = ledgerEnv(infra, keys, auth);
+    const env = w.env();
     // The chain, appended in bulk through the appender of a first ledger.
     const first = await startInProcess(env);
     const old = Array.from({ length: SIZE }, (_, i) => testEvent(tenant, { id: `${tenant}:old-${i.toString(36)}`, subject: testPseudonym(i % 300) }));
@@ -53,20 +40,20 @@ describe('late resends after a restart (real NATS + Mongo wire server)', () => {
       const fresh = Array.from({ length: 600 }, (_, i) => testEvent(tenant, { id: `${tenant}:fresh-${i.toString(36)}` }));
       const resent = Array.from({ length: 600 }, (_, i) => old[Math.floor((i * SIZE) / 600)]);
       const receipts = new Map<string, Receipt>();
-      const sub = nc.subscribe(subjects.entry(tenant), {
+      const sub = w.nc.subscribe(w.subjects.entry(tenant), {
         callback: (_e, m) => {
           const r = m.json<Receipt>();
           receipts.set(r.eventId, r);
         },
       });
-      await nc.flush();
+      await w.nc.flush();
       const plan: { e: LedgerEvent; msgID: string }[] = fresh.flatMap((e, i) => [
         { e: resent[i], msgID: `${resent[i].id}#late` },
         { e, msgID: e.id },
       ]);
-      for (let i = 0; i < plan.length; i += 200) await Promise.all(plan.slice(i, i + 200).map((p) => publish(nc, subjects, p.e, 'clinical', p.msgID)));
+      for (let i = 0; i < plan.length; i += 200) await Promise.all(plan.slice(i, i + 200).map((p) => publish(w.nc, w.subjects, p.e, 'clinical', p.msgID)));
       await eventually(() => receipts.size === 1_200, 120_000, 'a receipt for every event');
-      await eventually(async () => (await consumerBacklog(nc, subjects)) === 0, 30_000, 'append stream drained');
+      await eventually(async () => (await consumerBacklog(w.nc, w.subjects)) === 0, 30_000, 'append stream drained');
       sub.unsubscribe();
 
       for (const e of resent) expect(receipts.get(e.id)).toEqual({ ...originals.get(e.id), duplicate: true });
@@ -74,12 +61,10 @@ describe('late resends after a restart (real NATS + Mongo wire server)', () => {
       expect(freshSeqs.every((s) => s >= SIZE)).toBe(true);
       expect(new Set(freshSeqs).size).toBe(600);
       expect(fresh.every((e) => receipts.get(e.id)?.duplicate !== true)).toBe(true);
-      expect(await store.entries.countDocuments({ chain: tenant })).toBe(SIZE + 600);
-      const jsm = await jetstreamManager(nc);
-      expect((await jsm.streams.info(subjects.stream('DEAD_LETTER'))).state.messages).toBe(0);
-      const keyring = new Keyring();
-      keyring.addVerifierKey(keys.signer.verifierKey);
-      expect(await verifyStoredChain(store, tenant, keyring, { origin: `clinical-ledger/${tenant}` })).toMatchObject({ ok: true, size: SIZE + 600 });
+      expect(await w.store.entries.countDocuments({ chain: tenant })).toBe(SIZE + 600);
+      const jsm = await jetstreamManager(w.nc);
+      expect((await jsm.streams.info(w.subjects.stream('DEAD_LETTER'))).state.messages).toBe(0);
+      expect(await w.verifyChain(tenant)).toMatchObject({ ok: true, size: SIZE + 600 });
     } finally {
       await second.close();
     }

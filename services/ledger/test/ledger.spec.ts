@@ -6,12 +6,12 @@ import { headers, type Subscription } from '@nats-io/transport-node';
 import { Binary } from 'mongodb';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { consistencyProof, decodeCore, Ed25519Signer, inclusionProof, Keyring, leafHash, rootAt, toHex } from '@clinical-ledger/chain';
+import { consistencyProof, decodeCore, Ed25519Signer, inclusionProof, leafHash, rootAt, toHex } from '@clinical-ledger/chain';
 import { AccessRecord, ConsentDecision, ConsentDecisionRequest, EVENT_TYPES, LedgerEvent, Receipt, Subjects } from '@clinical-ledger/contracts';
 import { bytes, entryId } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
-import { eventually, ledgerTestKeys, testEvent, testPseudonym } from '@clinical-ledger/testing';
-import { consumerBacklog, failures, goVerify, ledgerEnv, ledgerWorld, type LedgerWorld, openDeadLetter, publish, startConsuming, startInProcess, storedTree, testAuth } from './helpers';
+import { eventually, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { consumerBacklog, failures, goVerify, ledgerSpec, openDeadLetter, publish, startConsuming, startInProcess, storedTree } from './helpers';
 
 jest.setTimeout(180_000);
 
@@ -21,19 +21,14 @@ jest.setTimeout(180_000);
  * golang.org/x/mod/sumdb and transparency-dev/merkle only.
  */
 describe('ledger service (real NATS + Mongo wire server)', () => {
-  let world: LedgerWorld;
-  // Assigned in beforeAll from the world (typed by it).
-  let { infra, nc, store, subjects } = {} as LedgerWorld;
+  const w = ledgerSpec('ledger', { keyName: 'test-ledger', ownServers: true });
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
-  const keys = ledgerTestKeys('test-ledger');
-  const auth = testAuth();
-  let keyring: Keyring;
   let consentSub: Subscription | undefined;
   const consentAsked: ConsentDecisionRequest[] = [];
   const consentCallers: string[] = [];
 
   const env = (extra: Record<string, string> = {}) =>
-    ledgerEnv(infra, keys, auth, {
+    w.env({
       LEDGER_MAX_DELIVER: '30',
       LEDGER_NAK_BACKOFF_MS: '200,500,1000',
       // Room for the in-process stand-in on a loaded machine; with none subscribed NATS says so at once (503).
@@ -49,17 +44,17 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
   async function requestAs<T>(name: Parameters<Subjects['request']>[0], body: unknown, hdrs?: Record<string, string>): Promise<T> {
     const h = headers();
     for (const [k, v] of Object.entries(hdrs ?? {})) h.set(k, v);
-    const msg = await nc.request(subjects.request(name), JSON.stringify(body), { timeout: 5_000, headers: h });
+    const msg = await w.nc.request(w.subjects.request(name), JSON.stringify(body), { timeout: 5_000, headers: h });
     return msg.json<T>();
   }
 
   async function waitForSize(tenant: string, size: number, ms = 60_000): Promise<void> {
-    await eventually(async () => ((await store.getHead(tenant))?.size ?? 0) >= size, ms, `${tenant} reaches ${size} entries`);
+    await eventually(async () => ((await w.store.getHead(tenant))?.size ?? 0) >= size, ms, `${tenant} reaches ${size} entries`);
   }
 
   /** A stand-in for the consent service on consent.decide: permits unless the actor is dr-denied. */
   async function consentUp(): Promise<void> {
-    consentSub = nc.subscribe(subjects.request('consent.decide'), {
+    consentSub = w.nc.subscribe(w.subjects.request('consent.decide'), {
       callback: (_e, m) => {
         const req = m.json<ConsentDecisionRequest>();
         consentAsked.push(req);
@@ -72,21 +67,17 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       },
     });
     // Until the server has the subscription, the ledger's ask finds no responder (503).
-    await nc.flush();
+    await w.nc.flush();
   }
 
   beforeAll(async () => {
-    world = await ledgerWorld('ledger', { ownServers: true });
-    ({ infra, subjects, nc, store } = world);
-    keyring = new Keyring();
-    keyring.addVerifierKey(keys.signer.verifierKey);
     ledger = await startConsuming(env());
   });
 
   afterAll(async () => {
     consentSub?.unsubscribe();
     await ledger?.close();
-    await world?.close();
+    await w.close();
   });
 
   it('10,000 events with duplicates and redeliveries: exactly 10,000 entries, one chain, every proof valid in Go', async () => {
@@ -105,7 +96,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       [plan[i], plan[j]] = [plan[j], plan[i]];
     }
     const send = async (slice: typeof plan) => {
-      for (let i = 0; i < slice.length; i += 1_000) await Promise.all(slice.slice(i, i + 1_000).map((p) => publish(nc, subjects, p.e, 'clinical', p.msgID)));
+      for (let i = 0; i < slice.length; i += 1_000) await Promise.all(slice.slice(i, i + 1_000).map((p) => publish(w.nc, w.subjects, p.e, 'clinical', p.msgID)));
     };
     const first = plan.slice(0, 4_000);
     const second = plan.slice(4_000, 5_000);
@@ -113,7 +104,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     await send(first);
     // The store goes away while messages are in flight: appends fail and are retried in hand (an
     // outage uses up no delivery), some after their entry was in fact written.
-    const mongoServer = infra.mongo;
+    const mongoServer = w.infra.mongo;
     if (!mongoServer) throw new Error('this test owns its Mongo server');
     await mongoServer.stop();
     await send(second);
@@ -122,33 +113,33 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     await mongoServer.start();
     await send(rest);
     await waitForSize(tenant, N, 120_000);
-    await eventually(async () => (await consumerBacklog(nc, subjects)) === 0, 60_000, 'append stream drained');
+    await eventually(async () => (await consumerBacklog(w.nc, w.subjects)) === 0, 60_000, 'append stream drained');
     expect(consumer?.stats.transientRetries).toBeGreaterThan(0);
 
     // Exactly the 10,000 events, once each, on one chain.
-    const docs = await store.entries.find({ chain: tenant }, { projection: { seq: 1, eventId: 1 } }).toArray();
+    const docs = await w.store.entries.find({ chain: tenant }, { projection: { seq: 1, eventId: 1 } }).toArray();
     expect(docs).toHaveLength(N);
     expect(new Set(docs.map((d) => d.eventId))).toEqual(new Set(events.map((e) => e.id)));
     expect(new Set(docs.map((d) => d.seq)).size).toBe(N);
     expect(Math.max(...docs.map((d) => d.seq))).toBe(N - 1);
 
     // One receipt per entry on ledger.entry.<tenant>, none for the duplicates.
-    const jsm = await jetstreamManager(nc);
-    const entries = await jsm.streams.info(subjects.stream('LEDGER_ENTRIES'), { subjects_filter: subjects.entry(tenant) });
-    expect(entries.state.subjects?.[subjects.entry(tenant)]).toBe(N);
+    const jsm = await jetstreamManager(w.nc);
+    const entries = await jsm.streams.info(w.subjects.stream('LEDGER_ENTRIES'), { subjects_filter: w.subjects.entry(tenant) });
+    expect(entries.state.subjects?.[w.subjects.entry(tenant)]).toBe(N);
     // Nothing went to the dead letters.
-    expect((await jsm.streams.info(subjects.stream('DEAD_LETTER'))).state.messages).toBe(0);
+    expect((await jsm.streams.info(w.subjects.stream('DEAD_LETTER'))).state.messages).toBe(0);
 
     // The whole stored chain verifies (links, hashes, signatures, tree nodes, checkpoints).
-    await eventually(async () => (await store.latestCheckpoint(tenant))?.size === N, 10_000, 'checkpoint at the final size');
-    const verified = await http(`/v1/chains/${tenant}/verify`, await auth.token({ tenant, roles: ['auditor'] }));
+    await eventually(async () => (await w.store.latestCheckpoint(tenant))?.size === N, 10_000, 'checkpoint at the final size');
+    const verified = await http(`/v1/chains/${tenant}/verify`, await w.auth.token({ tenant, roles: ['auditor'] }));
     expect(verified.body).toMatchObject({ ok: true, size: N });
-    const checkpoints = await store.listCheckpoints(tenant);
+    const checkpoints = await w.store.listCheckpoints(tenant);
     expect((verified.body['checkpointsVerified'] as number[]).length).toBe(checkpoints.length);
 
     // Every inclusion proof (from the stored tree nodes) and the consistency proofs between all
     // stored checkpoints, verified by the Go verifier against the signed notes.
-    const { tree, leaves } = await storedTree(store, tenant);
+    const { tree, leaves } = await storedTree(w.store, tenant);
     const latest = checkpoints[checkpoints.length - 1];
     const inclusion = [];
     for (let i = 0; i < N; i++) {
@@ -164,7 +155,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     }
     const origin = `clinical-ledger/${tenant}`;
     const go = goVerify({
-      notes: checkpoints.map((c) => ({ vkey: keys.signer.verifierKey, note: c.note, origin })),
+      notes: checkpoints.map((c) => ({ vkey: w.keys.signer.verifierKey, note: c.note, origin })),
       trees: [{ leaves }],
       inclusion,
       consistency,
@@ -178,7 +169,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     expect(toHex(await rootAt(tree, N))).toBe(latest.rootHash);
 
     // The same proofs over the HTTP API (served from the store, O(log n) reads each).
-    const token = await auth.token({ tenant, roles: ['auditor'] });
+    const token = await w.auth.token({ tenant, roles: ['auditor'] });
     const apiIncl = [];
     for (const seq of [0, 1, 4321, N - 2, N - 1]) {
       const r = await http(`/v1/chains/${tenant}/proofs/inclusion?seq=${seq}&size=${N}`, token);
@@ -200,7 +191,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
   it('answers the read side over NATS request/reply', async () => {
     const tenant = 'h1';
     // Every request carries the caller's token and is admitted like HTTP (docs/ACCESS-MODEL.md).
-    const as = { Authorization: `Bearer ${await auth.token({ tenant, roles: ['auditor'] })}` };
+    const as = { Authorization: `Bearer ${await w.auth.token({ tenant, roles: ['auditor'] })}` };
     const request = <T>(name: Parameters<Subjects['request']>[0], body: unknown) => requestAs<T>(name, body, as);
     const byEvent = await request<{ seq: number; receipt: Receipt; core: { event: { id: string } } }>('ledger.get.entry', { tenant, eventId: 'h1:msg-00042' });
     expect(byEvent.core.event.id).toBe('h1:msg-00042');
@@ -211,10 +202,10 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     expect(cp.size).toBe(10_000);
     const incl = await request<{ proof: string[]; leafHash: string; size: number; rootHash: string; checkpoint: { note: string } }>('ledger.proof.inclusion', { tenant, eventId: 'h1:msg-00042' });
     // Proofs only between stored checkpoints: the first one the ledger stored, and the last.
-    const first = (await store.listCheckpoints(tenant))[0];
+    const first = (await w.store.listCheckpoints(tenant))[0];
     const cons = await request<{ proof: string[]; fromRoot: string; toRoot: string }>('ledger.proof.consistency', { tenant, from: first.size, to: 10_000 });
     const go = goVerify({
-      notes: [{ vkey: keys.signer.verifierKey, note: incl.checkpoint.note, origin: 'clinical-ledger/h1' }],
+      notes: [{ vkey: w.keys.signer.verifierKey, note: incl.checkpoint.note, origin: 'clinical-ledger/h1' }],
       inclusion: [{ index: byEvent.seq, size: incl.size, leafHash: incl.leafHash, proof: incl.proof, root: incl.rootHash }],
       consistency: [{ m: first.size, n: 10_000, rootM: cons.fromRoot, rootN: cons.toRoot, proof: cons.proof }],
     });
@@ -224,11 +215,11 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     // No token, another hospital's token, a role the table refuses: the same answers as HTTP.
     expect(await requestAs('ledger.get.entry', { tenant, seq: 1 })).toMatchObject({ error: 'unauthenticated', status: 401 });
     expect(await requestAs('ledger.proof.consistency', { tenant, from: 1, to: 2 })).toMatchObject({ status: 401 });
-    const otherHospital = await auth.token({ tenant: 'h2', roles: ['auditor'] });
+    const otherHospital = await w.auth.token({ tenant: 'h2', roles: ['auditor'] });
     for (const name of ['ledger.get.entry', 'ledger.get.checkpoint', 'ledger.proof.inclusion', 'ledger.proof.consistency'] as const) {
       expect(await requestAs(name, { tenant, seq: 1, from: 1, to: 2, token: otherHospital })).toMatchObject({ error: 'forbidden', status: 403 });
     }
-    const clinician = await auth.token({ tenant, roles: ['clinician'] });
+    const clinician = await w.auth.token({ tenant, roles: ['clinician'] });
     expect(await requestAs('ledger.get.entry', { tenant, seq: 1, token: clinician })).toMatchObject({ error: 'forbidden', status: 403, action: 'ledger.entry.read' });
     expect(await requestAs('ledger.proof.inclusion', { tenant, seq: 1, token: clinician })).toMatchObject({ status: 403 });
     expect(await requestAs('ledger.get.checkpoint', { tenant, token: clinician })).toMatchObject({ size: 10_000 });
@@ -236,18 +227,18 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
 
   it('refuses HTTP reads without a token or with another hospital\'s token', async () => {
     expect((await http('/v1/chains/h1/checkpoints/latest')).status).toBe(401);
-    expect((await http('/v1/chains/h1/checkpoints/latest', await auth.token({ tenant: 'h2', roles: ['auditor'] }))).status).toBe(403);
+    expect((await http('/v1/chains/h1/checkpoints/latest', await w.auth.token({ tenant: 'h2', roles: ['auditor'] }))).status).toBe(403);
     const keysView = await http('/v1/keys');
-    expect(keysView.body['verifierKeys']).toEqual([keys.signer.verifierKey]);
+    expect(keysView.body['verifierKeys']).toEqual([w.keys.signer.verifierKey]);
     const spec = (await (await fetch(`${ledger.url}/openapi.json`)).json()) as { paths: Record<string, unknown> };
     expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(['/v1/chains/{tenant}/proofs/inclusion', '/v1/chains/{tenant}/records/{eventId}']));
   });
 
   it('moves poison messages to the dead letters with the reason, and keeps appending', async () => {
-    const jsm = await jetstreamManager(nc);
-    const js = jetstream(nc);
+    const jsm = await jetstreamManager(w.nc);
+    const js = jetstream(w.nc);
     const seqOf: Record<string, number> = {};
-    const put = async (id: string, body: string) => (seqOf[id] = (await js.publish(subjects.append('h9', 'clinical'), body, { msgID: id })).seq);
+    const put = async (id: string, body: string) => (seqOf[id] = (await js.publish(w.subjects.append('h9', 'clinical'), body, { msgID: id })).seq);
     await put('poison-1', '{"broken json');
     await put('poison-2', JSON.stringify(testEvent('h8')));
     await put('poison-3', JSON.stringify({ ...testEvent('h9'), time: 'yesterday' }));
@@ -258,15 +249,15 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     await put('poison-6', JSON.stringify({ ...testEvent('h9'), type: 'org.example.\ud800' }));
     await put('poison-7', JSON.stringify({ ...testEvent('h9'), source: 'urn:example:MRN00012345' }));
     const good = testEvent('h9');
-    await publish(nc, subjects, good);
+    await publish(w.nc, w.subjects, good);
     await waitForSize('h9', 1, 20_000);
-    const stream = subjects.stream('DEAD_LETTER');
+    const stream = w.subjects.stream('DEAD_LETTER');
     await eventually(async () => (await jsm.streams.info(stream)).state.messages >= 7, 20_000, 'seven dead letters');
     const reasons: Record<string, string> = {};
     for (let seq = 1; seq <= 7; seq++) {
       const m = await jsm.streams.getMessage(stream, { seq });
       const id = Object.keys(seqOf).find((k) => String(seqOf[k]) === m?.header.get(DEAD_LETTER_HEADERS.streamSeq)) ?? '';
-      reasons[id] = `${m?.header.get(DEAD_LETTER_HEADERS.reason)}: ${(await openDeadLetter(keys.kekFile, m as StoredMsg)).detail}`;
+      reasons[id] = `${m?.header.get(DEAD_LETTER_HEADERS.reason)}: ${(await openDeadLetter(w.keys.kekFile, m as StoredMsg)).detail}`;
       // Sealed: neither the payload nor the detail is readable without the ledger's KEK.
       expect(m?.header.get(DEAD_LETTER_HEADERS.sealed)).toBe('ledger-kek-v1');
       expect(m?.string()).not.toContain('yesterday');
@@ -281,7 +272,7 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
     expect(reasons['poison-6']).toMatch(/^invalid_envelope: type: is not well-formed Unicode/);
     expect(reasons['poison-7']).toMatch(/^invalid_envelope: source: source must not contain a sequence of 6 or more digits/);
     expect(reasons['poison-7']).not.toContain('00012345');
-    expect((await store.getEntry('h9', 0))?.eventId).toBe(good.id);
+    expect((await w.store.getEntry('h9', 0))?.eventId).toBe(good.id);
   });
 
   describe('consent-gated record reads and erasure', () => {
@@ -292,9 +283,9 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
 
     beforeAll(async () => {
       await consentUp();
-      clinician = await auth.token({ tenant, roles: ['clinician'], sub: 'dr-a' });
-      await publish(nc, subjects, alice);
-      await publish(nc, subjects, bob);
+      clinician = await w.auth.token({ tenant, roles: ['clinician'], sub: 'dr-a' });
+      await publish(w.nc, w.subjects, alice);
+      await publish(w.nc, w.subjects, bob);
       await waitForSize(tenant, 2);
     });
 
@@ -304,26 +295,26 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       expect(r.body['data']).toEqual(alice.data);
       expect(r.body['decision']).toMatchObject({ decision: 'permit' });
       const access = r.body['access'] as Receipt;
-      const entry = await store.getEntry(tenant, access.seq);
+      const entry = await w.store.getEntry(tenant, access.seq);
       const core = decodeCore(bytes(entry?.core as Binary));
       expect(core.event).toMatchObject({ type: EVENT_TYPES.recordAccessed, subject: testPseudonym('alice'), dataclass: 'access', tenant });
       expect(consentAsked.at(-1)).toEqual({ tenant, subject: testPseudonym('alice'), actor: 'dr-a', role: 'clinician', purpose: 'TREAT', dataclass: 'lab' });
       // The ledger asks consent with its own service token (consent admits NATS callers like HTTP).
-      expect(consentCallers.at(-1)).toBe(`Bearer ${readFileSync(auth.serviceTokenFile, 'utf8')}`);
+      expect(consentCallers.at(-1)).toBe(`Bearer ${readFileSync(w.auth.serviceTokenFile, 'utf8')}`);
       // The access entry's own payload is the AccessRecord (read back through the same gate).
       const again = await http(`/v1/chains/${tenant}/records/${encodeURIComponent(access.eventId)}?purpose=TREAT`, clinician);
       expect(again.body['data'] as AccessRecord).toMatchObject({ actor: 'dr-a', role: 'clinician', purpose: 'TREAT', recordEventId: alice.id, decision: 'permit', breakGlass: false });
     });
 
     it('denies with 403 and the decision, and still records the attempt', async () => {
-      const denied = await auth.token({ tenant, roles: ['nurse'], sub: 'dr-denied' });
-      const before = (await store.getHead(tenant))?.size ?? 0;
+      const denied = await w.auth.token({ tenant, roles: ['nurse'], sub: 'dr-denied' });
+      const before = (await w.store.getHead(tenant))?.size ?? 0;
       const r = await http(`/v1/chains/${tenant}/records/${encodeURIComponent(bob.id)}?purpose=TREAT`, denied);
       expect(r.status).toBe(403);
       expect(r.body).toMatchObject({ error: 'consent_denied', decision: { decision: 'deny', reason: 'patient refused' } });
       expect(r.body['data']).toBeUndefined();
       expect((r.body['access'] as Receipt).seq).toBeGreaterThanOrEqual(before);
-      const recorded = await store.getEntry(tenant, (r.body['access'] as Receipt).seq);
+      const recorded = await w.store.getEntry(tenant, (r.body['access'] as Receipt).seq);
       expect(recorded?.type).toBe(EVENT_TYPES.recordAccessed);
     });
 
@@ -341,20 +332,20 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       expect(named).toMatchObject({ status: 400, body: { error: 'invalid_input', errors: [{ field: 'role' }] } });
       // Roles that are not clinical read no records, whatever consent would say.
       for (const roles of [['auditor'], ['admin'], ['integration'], ['registration']]) {
-        const t = await auth.token({ tenant, roles, sub: 'staff-1' });
+        const t = await w.auth.token({ tenant, roles, sub: 'staff-1' });
         expect(await http(`/v1/chains/${tenant}/records/${encodeURIComponent(alice.id)}?purpose=TREAT`, t)).toMatchObject({ status: 403, body: { error: 'forbidden', action: 'ledger.record.read' } });
       }
       expect(consentAsked.length).toBe(asked);
       // The patient reads its own record (recorded, without a consent decision), never another's.
-      const aliceApp = await auth.token({ tenant, roles: ['patient'], sub: 'app-alice', patient: testPseudonym('alice') });
+      const aliceApp = await w.auth.token({ tenant, roles: ['patient'], sub: 'app-alice', patient: testPseudonym('alice') });
       const own = await http(`/v1/chains/${tenant}/records/${encodeURIComponent(alice.id)}?purpose=PATRQT`, aliceApp);
       expect(own).toMatchObject({ status: 200, body: { data: alice.data, decision: { decision: 'permit', consentSeq: null } } });
-      expect((await store.getEntry(tenant, (own.body['access'] as Receipt).seq))?.type).toBe(EVENT_TYPES.recordAccessed);
+      expect((await w.store.getEntry(tenant, (own.body['access'] as Receipt).seq))?.type).toBe(EVENT_TYPES.recordAccessed);
       expect(consentAsked.length).toBe(asked);
       expect(await http(`/v1/chains/${tenant}/records/${encodeURIComponent(bob.id)}?purpose=PATRQT`, aliceApp)).toMatchObject({ status: 403, body: { error: 'forbidden' } });
       // Metadata: the patient sees its own entries only; a clinician none.
-      const aliceSeq = (await store.getEntryByEventId(tenant, alice.id))?.seq as number;
-      const bobSeq = (await store.getEntryByEventId(tenant, bob.id))?.seq as number;
+      const aliceSeq = (await w.store.getEntryByEventId(tenant, alice.id))?.seq as number;
+      const bobSeq = (await w.store.getEntryByEventId(tenant, bob.id))?.seq as number;
       expect((await http(`/v1/chains/${tenant}/entries/${aliceSeq}`, aliceApp)).status).toBe(200);
       expect((await http(`/v1/chains/${tenant}/receipts/${encodeURIComponent(alice.id)}`, aliceApp)).status).toBe(200);
       // A proof needs a checkpoint covering alice's entry (409 until the next one is signed).
@@ -373,59 +364,59 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
       const reply = await request<{ data: unknown }>('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT' }, { Authorization: `Bearer ${clinician}` });
       expect(reply.data).toEqual(bob.data);
       expect(await request('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT' })).toMatchObject({ status: 401 });
-      const other = await auth.token({ tenant: 'h1', roles: ['clinician'] });
+      const other = await w.auth.token({ tenant: 'h1', roles: ['clinician'] });
       expect(await request('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT', token: other })).toMatchObject({ status: 403 });
       expect(await request('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT', role: 'clinician', token: clinician })).toMatchObject({ status: 400 });
       // The HTTP guard's rules hold on NATS too: a token that never expires is refused.
       const forever = await new SignJWT({ tenant, roles: ['clinician'] })
         .setProtectedHeader({ alg: 'HS256' })
         .setSubject('dr-forever')
-        .sign(readFileSync(auth.secretFile));
+        .sign(readFileSync(w.auth.secretFile));
       expect(await requestAs('ledger.record.read', { tenant, eventId: bob.id, purpose: 'TREAT', token: forever })).toMatchObject({ status: 401 });
     });
 
     it('answers 503 and returns nothing when consent does not answer (never a default permit)', async () => {
       consentSub?.unsubscribe();
-      await nc.flush();
-      const before = (await store.getHead(tenant))?.size ?? 0;
+      await w.nc.flush();
+      const before = (await w.store.getHead(tenant))?.size ?? 0;
       const r = await http(`/v1/chains/${tenant}/records/${encodeURIComponent(alice.id)}?purpose=TREAT`, clinician);
       expect(r.status).toBe(503);
       expect(r.body).toMatchObject({ error: 'consent_unavailable' });
       expect(r.body['data']).toBeUndefined();
-      expect((await store.getHead(tenant))?.size).toBe(before);
+      expect((await w.store.getHead(tenant))?.size).toBe(before);
       await consentUp();
     });
 
     it('erasure destroys the patient key: payload unreadable, chain, proofs and checkpoints still verify', async () => {
       const erasure = testEvent(tenant, { subject: testPseudonym('alice'), type: EVENT_TYPES.patientErased, dataclass: 'erasure', data: { reason: 'GDPR art. 17 request' } });
-      const oldKey = (await store.getPayload(tenant, alice.id))?.keyId;
+      const oldKey = (await w.store.getPayload(tenant, alice.id))?.keyId;
       expect(oldKey).toBeDefined();
-      await publish(nc, subjects, erasure, 'erasure');
-      await eventually(async () => !!(await store.getEntryByEventId(tenant, erasure.id)), 20_000, 'erasure entry');
+      await publish(w.nc, w.subjects, erasure, 'erasure');
+      await eventually(async () => !!(await w.store.getEntryByEventId(tenant, erasure.id)), 20_000, 'erasure entry');
       const gone = await http(`/v1/chains/${tenant}/records/${encodeURIComponent(alice.id)}?purpose=TREAT`, clinician);
       expect(gone.status).toBe(410);
       expect(gone.body).toMatchObject({ error: 'erased' });
-      expect(await store.getPayload(tenant, alice.id)).toBeNull();
+      expect(await w.store.getPayload(tenant, alice.id)).toBeNull();
       // The key is gone (the access just recorded for this read is under a new key of alice's).
-      expect(await store.dataKeys.countDocuments({ keyId: oldKey })).toBe(0);
-      expect(await store.payloads.countDocuments({ keyId: oldKey })).toBe(0);
+      expect(await w.store.dataKeys.countDocuments({ keyId: oldKey })).toBe(0);
+      expect(await w.store.payloads.countDocuments({ keyId: oldKey })).toBe(0);
       // Bob is untouched; new data for the same pseudonym gets a new key and is readable.
       expect((await http(`/v1/chains/${tenant}/records/${encodeURIComponent(bob.id)}?purpose=TREAT`, clinician)).body['data']).toEqual(bob.data);
       const later = testEvent(tenant, { subject: testPseudonym('alice'), data: { after: true } });
-      await publish(nc, subjects, later);
-      await eventually(async () => !!(await store.getEntryByEventId(tenant, later.id)), 20_000, 'later entry');
+      await publish(w.nc, w.subjects, later);
+      await eventually(async () => !!(await w.store.getEntryByEventId(tenant, later.id)), 20_000, 'later entry');
       expect((await http(`/v1/chains/${tenant}/records/${encodeURIComponent(later.id)}?purpose=TREAT`, clinician)).body['data']).toEqual({ after: true });
       // The erased entry is still on the chain, and everything verifies.
-      const auditor = await auth.token({ tenant, roles: ['auditor'] });
-      const size = (await store.getHead(tenant))?.size ?? 0;
-      await eventually(async () => (await store.latestCheckpoint(tenant))?.size === size, 10_000, 'checkpoint after erasure');
+      const auditor = await w.auth.token({ tenant, roles: ['auditor'] });
+      const size = (await w.store.getHead(tenant))?.size ?? 0;
+      await eventually(async () => (await w.store.latestCheckpoint(tenant))?.size === size, 10_000, 'checkpoint after erasure');
       expect((await http(`/v1/chains/${tenant}/verify`, auditor)).body).toMatchObject({ ok: true, size });
       const entry = await http(`/v1/chains/${tenant}/events/${encodeURIComponent(alice.id)}`, auditor);
       expect(entry.status).toBe(200);
       const incl = await http(`/v1/chains/${tenant}/proofs/inclusion?eventId=${encodeURIComponent(alice.id)}`, auditor);
       const cp = incl.body['checkpoint'] as { note: string };
       const go = goVerify({
-        notes: [{ vkey: keys.signer.verifierKey, note: cp.note, origin: `clinical-ledger/${tenant}` }],
+        notes: [{ vkey: w.keys.signer.verifierKey, note: cp.note, origin: `clinical-ledger/${tenant}` }],
         inclusion: [{ index: incl.body['seq'] as number, size: incl.body['size'] as number, leafHash: incl.body['leafHash'] as string, proof: incl.body['proof'] as string[], root: incl.body['rootHash'] as string }],
       });
       expect([...go.notes, ...go.inclusion].every((x) => x.ok)).toBe(true);
@@ -434,61 +425,61 @@ describe('ledger service (real NATS + Mongo wire server)', () => {
 
   it('a stored entry altered in Mongo fails verification, naming that seq', async () => {
     const tenant = 'h4';
-    for (let i = 0; i < 300; i += 100) await Promise.all(Array.from({ length: 100 }, () => publish(nc, subjects, testEvent(tenant))));
+    for (let i = 0; i < 300; i += 100) await Promise.all(Array.from({ length: 100 }, () => publish(w.nc, w.subjects, testEvent(tenant))));
     await waitForSize(tenant, 300);
-    const auditor = await auth.token({ tenant, roles: ['auditor'] });
+    const auditor = await w.auth.token({ tenant, roles: ['auditor'] });
     expect((await http(`/v1/chains/${tenant}/verify`, auditor)).body).toMatchObject({ ok: true, size: 300 });
     // Change the recorded subject inside entry 123's core bytes.
-    const doc = await store.entries.findOne({ _id: entryId(tenant, 123) });
+    const doc = await w.store.entries.findOne({ _id: entryId(tenant, 123) });
     const original = Buffer.from(bytes(doc?.core as Binary));
     const forged = Buffer.from(original.toString('utf8').replace(/"subject":"pseudo:[a-z2-7]+"/, `"subject":"${testPseudonym(999)}"`), 'utf8');
     expect(forged.equals(original)).toBe(false);
-    await store.entries.updateOne({ _id: entryId(tenant, 123) }, { $set: { core: new Binary(forged) } });
+    await w.store.entries.updateOne({ _id: entryId(tenant, 123) }, { $set: { core: new Binary(forged) } });
     const bad = await http(`/v1/chains/${tenant}/verify`, auditor);
     expect(bad.body).toMatchObject({ ok: false, failure: { seq: 123, reason: 'LEAF_HASH' } });
     // Forging the leaf hash too does not help: the signature names the seq.
-    await store.entries.updateOne({ _id: entryId(tenant, 123) }, { $set: { leafHash: new Binary(leafHash(forged)) } });
+    await w.store.entries.updateOne({ _id: entryId(tenant, 123) }, { $set: { leafHash: new Binary(leafHash(forged)) } });
     const bad2 = await http(`/v1/chains/${tenant}/verify`, auditor);
     expect(bad2.body).toMatchObject({ ok: false, failure: { seq: 123, reason: 'SIGNATURE' } });
     // Restored, and a stored tree node altered instead.
-    await store.entries.updateOne({ _id: entryId(tenant, 123) }, { $set: { core: new Binary(original), leafHash: doc?.leafHash } });
-    const node = await store.entries.findOne({ _id: entryId(tenant, 255) });
+    await w.store.entries.updateOne({ _id: entryId(tenant, 123) }, { $set: { core: new Binary(original), leafHash: doc?.leafHash } });
+    const node = await w.store.entries.findOne({ _id: entryId(tenant, 255) });
     const nodes = [...(node?.nodes ?? [])];
     nodes[3] = new Binary(Buffer.alloc(32, 7));
-    await store.entries.updateOne({ _id: entryId(tenant, 255) }, { $set: { nodes } });
+    await w.store.entries.updateOne({ _id: entryId(tenant, 255) }, { $set: { nodes } });
     expect((await http(`/v1/chains/${tenant}/verify`, auditor)).body).toMatchObject({ ok: false, failure: { seq: 255, reason: 'TREE_NODES' } });
   });
 
   it('rotates the signing key: new entries carry the new kid, old ones still verify', async () => {
     const tenant = 'h5';
-    await Promise.all(Array.from({ length: 40 }, () => publish(nc, subjects, testEvent(tenant))));
+    await Promise.all(Array.from({ length: 40 }, () => publish(w.nc, w.subjects, testEvent(tenant))));
     await waitForSize(tenant, 40);
-    await eventually(async () => (await store.latestCheckpoint(tenant))?.size === 40, 10_000, 'checkpoint at 40');
+    await eventually(async () => (await w.store.latestCheckpoint(tenant))?.size === 40, 10_000, 'checkpoint at 40');
     await ledger.close();
     const next = Ed25519Signer.generate('test-ledger');
-    const newKeyFile = join(keys.dir, 'signing-2.key');
+    const newKeyFile = join(w.keys.dir, 'signing-2.key');
     writeFileSync(newKeyFile, next.exportSignerKey());
-    const olderFile = join(keys.dir, 'older.keys');
-    writeFileSync(olderFile, `# rotated out\n${keys.signer.verifierKey}\n`);
+    const olderFile = join(w.keys.dir, 'older.keys');
+    writeFileSync(olderFile, `# rotated out\n${w.keys.signer.verifierKey}\n`);
     ledger = await startInProcess(env({ LEDGER_SIGNING_KEY_FILE: newKeyFile, LEDGER_VERIFIER_KEYS: olderFile }));
-    await Promise.all(Array.from({ length: 40 }, () => publish(nc, subjects, testEvent(tenant))));
+    await Promise.all(Array.from({ length: 40 }, () => publish(w.nc, w.subjects, testEvent(tenant))));
     await waitForSize(tenant, 80);
-    const kids = (await store.entries.find({ chain: tenant }).sort({ seq: 1 }).toArray()).map((d) => d.kid);
-    expect(kids.slice(0, 40).every((k) => k === keys.signer.kid)).toBe(true);
+    const kids = (await w.store.entries.find({ chain: tenant }).sort({ seq: 1 }).toArray()).map((d) => d.kid);
+    expect(kids.slice(0, 40).every((k) => k === w.keys.signer.kid)).toBe(true);
     expect(kids.slice(40).every((k) => k === next.kid)).toBe(true);
-    const auditor = await auth.token({ tenant, roles: ['auditor'] });
-    await eventually(async () => (await store.latestCheckpoint(tenant))?.size === 80, 10_000, 'checkpoint at 80');
+    const auditor = await w.auth.token({ tenant, roles: ['auditor'] });
+    await eventually(async () => (await w.store.latestCheckpoint(tenant))?.size === 80, 10_000, 'checkpoint at 80');
     expect((await http(`/v1/chains/${tenant}/verify`, auditor)).body).toMatchObject({ ok: true, size: 80 });
     const published = (await http('/v1/keys')).body;
     expect(published).toMatchObject({ currentKid: next.kid });
-    expect(published['verifierKeys']).toEqual(expect.arrayContaining([keys.signer.verifierKey, next.verifierKey]));
+    expect(published['verifierKeys']).toEqual(expect.arrayContaining([w.keys.signer.verifierKey, next.verifierKey]));
     // Checkpoints from before and after the rotation verify in Go under their own keys.
-    const cps = await store.listCheckpoints(tenant);
+    const cps = await w.store.listCheckpoints(tenant);
     const before = cps.find((c) => c.size === 40);
     const after = cps.find((c) => c.size === 80);
     const go = goVerify({
       notes: [
-        { vkey: keys.signer.verifierKey, note: before?.note ?? '', origin: `clinical-ledger/${tenant}` },
+        { vkey: w.keys.signer.verifierKey, note: before?.note ?? '', origin: `clinical-ledger/${tenant}` },
         { vkey: next.verifierKey, note: after?.note ?? '', origin: `clinical-ledger/${tenant}` },
       ],
     });

@@ -6,7 +6,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { fromHex, Keyring, verifyCheckpoint, verifyConsistency, verifyInclusion } from '@clinical-ledger/chain';
 import { Subjects } from '@clinical-ledger/contracts';
 import { ConfigError, loadConfig } from '@clinical-ledger/platform';
-import { eventually, Infra, ledgerTestKeys, ServiceProcess, spawnService, startInfra, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { closeAll, eventually, Infra, ledgerTestKeys, ServiceProcess, spawnService, startInfra, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { AppendService } from '../src/append/append.service';
 import { LedgerConfig } from '../src/config';
 import { Appender } from '@clinical-ledger/log';
@@ -53,12 +53,7 @@ describe('ledger roles (reader process from the build output, writer in process)
     reader = await spawnService('ledger', readerEnv(), { waitFor: 'readyz' });
   });
 
-  afterAll(async () => {
-    await reader?.stop();
-    await writer?.close();
-    await nc?.close();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(reader, writer, nc, infra));
 
   const get = async (path: string, token?: string) => {
     const res = await fetch(`${reader.url}${path}`, { headers: { authorization: `Bearer ${token ?? (await auth.token({ tenant, roles: ['auditor'] }))}` } });

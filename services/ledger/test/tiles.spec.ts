@@ -1,7 +1,7 @@
 import { Binary } from 'mongodb';
-import { eventually, ledgerTestKeys, runConformanceAsync, testEvent } from '@clinical-ledger/testing';
+import { closeAll, eventually, runConformanceAsync, testEvent } from '@clinical-ledger/testing';
 import { formatTilePath, parseTilePath } from '../src/tiles/tile-path';
-import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
+import { ledgerSpec, publish, startConsuming, startInProcess } from './helpers';
 
 jest.setTimeout(600_000);
 
@@ -11,12 +11,8 @@ jest.setTimeout(600_000);
  * and entry bundles included. None of our code takes part in the checking.
  */
 describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', () => {
-  let world: LedgerWorld;
-  // Assigned in beforeAll from the world (typed by it).
-  let { infra, nc, mongo, store, subjects } = {} as LedgerWorld;
+  const w = ledgerSpec('ledger-tiles', { keyName: 'tiles-ledger' });
   let ledger: Awaited<ReturnType<typeof startInProcess>>;
-  const keys = ledgerTestKeys('tiles-ledger');
-  const auth = testAuth();
   const tenant = 'tiles';
   const origin = `clinical-ledger/${tenant}`;
   let appended = 0;
@@ -24,8 +20,8 @@ describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', (
   async function appendUpTo(n: number): Promise<void> {
     const events = [];
     for (; appended < n; appended++) events.push(testEvent(tenant, { id: `${tenant}:e-${appended}` }));
-    for (let i = 0; i < events.length; i += 100) await Promise.all(events.slice(i, i + 100).map((e) => publish(nc, subjects, e)));
-    await eventually(async () => (await store.latestCheckpoint(tenant))?.size === n, 120_000, `checkpoint at ${n}`);
+    for (let i = 0; i < events.length; i += 100) await Promise.all(events.slice(i, i + 100).map((e) => publish(w.nc, w.subjects, e)));
+    await eventually(async () => (await w.store.latestCheckpoint(tenant))?.size === n, 120_000, `checkpoint at ${n}`);
   }
 
   const prefix = () => `${ledger.url}/v1/chains/${tenant}/tlog/`;
@@ -33,15 +29,10 @@ describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', (
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
   beforeAll(async () => {
-    world = await ledgerWorld('ledger-tiles');
-    ({ infra, subjects, nc, mongo, store } = world);
-    ledger = await startConsuming(ledgerEnv(infra, keys, auth, { LEDGER_CHECKPOINT_INTERVAL_MS: '100', LEDGER_CHECKPOINT_EVERY: '100000' }));
+    ledger = await startConsuming(w.env({ LEDGER_CHECKPOINT_INTERVAL_MS: '100', LEDGER_CHECKPOINT_EVERY: '100000' }));
   });
 
-  afterAll(async () => {
-    await ledger?.close();
-    await world?.close();
-  });
+  afterAll(() => closeAll(ledger, w));
 
   it('tile names follow the spec both ways', () => {
     expect(parseTilePath(['0', 'x001', 'x234', '067'])).toEqual({ level: 0, index: 1_234_067, width: 256 });
@@ -54,11 +45,11 @@ describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', (
 
   it('every size 1..300 against a checkpoint of 300: hash tiles, entry bundles and proofs verify in Go', async () => {
     await appendUpTo(300);
-    const token = await auth.token({ tenant, roles: ['auditor'] });
-    const [go] = (await runConformanceAsync({ tiles: [{ url: prefix(), vkey: keys.signer.verifierKey, origin, token, sizes: range(1, 300) }] })).tiles;
+    const token = await w.auth.token({ tenant, roles: ['auditor'] });
+    const [go] = (await runConformanceAsync({ tiles: [{ url: prefix(), vkey: w.keys.signer.verifierKey, origin, token, sizes: range(1, 300) }] })).tiles;
     expect(go.errors ?? []).toEqual([]);
     expect(go).toMatchObject({ ok: true, size: 300, checked: 300 });
-    expect(go.root).toBe((await store.latestCheckpoint(tenant))?.rootHash);
+    expect(go.root).toBe((await w.store.latestCheckpoint(tenant))?.rootHash);
 
     // Nothing past the checkpoint: the full level-0 tile 1 (entries 256..511) and wider partials.
     expect((await get('tile/0/001')).status).toBe(404);
@@ -84,9 +75,9 @@ describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', (
     expect((await tile.arrayBuffer()).byteLength).toBe(256 * 32);
 
     expect((await get('tile/entries/000')).status).toBe(401);
-    expect((await get('tile/entries/000', await auth.token({ tenant: 'other', roles: ['auditor'] }))).status).toBe(403);
-    expect((await get('tile/entries/000', await auth.token({ tenant, roles: ['clinician'] }))).status).toBe(403);
-    const bundle = await get('tile/entries/000', await auth.token({ tenant, roles: ['service'] }));
+    expect((await get('tile/entries/000', await w.auth.token({ tenant: 'other', roles: ['auditor'] }))).status).toBe(403);
+    expect((await get('tile/entries/000', await w.auth.token({ tenant, roles: ['clinician'] }))).status).toBe(403);
+    const bundle = await get('tile/entries/000', await w.auth.token({ tenant, roles: ['service'] }));
     expect(bundle.status).toBe(200);
     expect(bundle.headers.get('cache-control')).toBe('private, max-age=31536000, immutable');
     // An unknown chain has no checkpoint to serve.
@@ -96,19 +87,19 @@ describe('tlog-tiles read API (real NATS + Mongo wire server, checked by Go)', (
   it('past 10,000 entries: level-1 partial tiles, sizes around the tile edges up to 10,300 and proofs to the new checkpoint; full tiles come from the materialised copy', async () => {
     await appendUpTo(10_300);
     // The writer's tile writer stored every full hash tile as the chain grew (Go has read none of 1..39 yet).
-    await eventually(async () => (await store.getTileMark(tenant)) === 10_240, 60_000, 'tile mark at 10,240');
-    const written = await mongo.db(infra.dbName).collection<{ _id: string }>('ledger_tiles').find({ chain: tenant }, { projection: { _id: 1 } }).toArray();
+    await eventually(async () => (await w.store.getTileMark(tenant)) === 10_240, 60_000, 'tile mark at 10,240');
+    const written = await w.mongo.db(w.infra.dbName).collection<{ _id: string }>('ledger_tiles').find({ chain: tenant }, { projection: { _id: 1 } }).toArray();
     expect(Array.from({ length: 40 }, (_, i) => `${tenant}/0/${i}`).filter((id) => !written.some((d) => d._id === id))).toEqual([]);
-    const token = await auth.token({ tenant, roles: ['auditor'] });
+    const token = await w.auth.token({ tenant, roles: ['auditor'] });
     // Past 10,000: around level-0 and level-1 tile edges (10,240 = 40 full level-0 tiles) and the
     // last partial tiles up to the checkpoint; every size 1..300 was checked above.
     const sizes = [...range(1, 20), 255, 256, 257, 511, 512, 513, 4_095, 4_096, 4_097, 9_999, ...range(10_000, 10_020), ...range(10_230, 10_250), ...range(10_280, 10_300)];
-    const [go] = (await runConformanceAsync({ tiles: [{ url: prefix(), vkey: keys.signer.verifierKey, origin, token, sizes }] })).tiles;
+    const [go] = (await runConformanceAsync({ tiles: [{ url: prefix(), vkey: w.keys.signer.verifierKey, origin, token, sizes }] })).tiles;
     expect(go.errors ?? []).toEqual([]);
     expect(go).toMatchObject({ ok: true, size: 10_300, checked: sizes.length });
 
     // Full tiles were written once to their own collection, byte for byte what is served.
-    const tiles = mongo.db(infra.dbName).collection<{ _id: string; data: Binary }>('ledger_tiles');
+    const tiles = w.mongo.db(w.infra.dbName).collection<{ _id: string; data: Binary }>('ledger_tiles');
     const docs = await tiles.find({ chain: tenant }).toArray();
     // Go read every full entry bundle (40 of them) and some full hash tiles.
     expect(docs.filter((d) => d._id.startsWith(`${tenant}/entries/`))).toHaveLength(40);

@@ -3,8 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { Frontier, signCheckpoint, toHex } from '@clinical-ledger/chain';
 import type { AuditAlert } from '@clinical-ledger/contracts';
 import { bytes } from '@clinical-ledger/ledger-store';
-import { eventually, ledgerTestKeys, type LocalWitness, onlyLoopback, runConformanceAsync, startWitness, testEvent } from '@clinical-ledger/testing';
-import { ledgerEnv, ledgerWorld, type LedgerWorld, publish, startConsuming, startInProcess, testAuth } from './helpers';
+import { eventually, type LocalWitness, onlyLoopback, runConformanceAsync, startWitness, testEvent } from '@clinical-ledger/testing';
+import { ledgerSpec, publish, startConsuming, startInProcess } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -13,22 +13,18 @@ jest.setTimeout(300_000);
  * loopback only. Cosignatures are checked by Go's sumdb/note (tools/conformance/go).
  */
 describe('witnesses: two real omniwitness processes cosign, catch up and catch a rewound store', () => {
-  let world: LedgerWorld;
-  // Assigned in beforeAll from the world (typed by it).
-  let { infra, nc, store, subjects } = {} as LedgerWorld;
+  const w = ledgerSpec('ledger-witness', { keyName: 'witnessed-ledger' });
   let ledger: Awaited<ReturnType<typeof startInProcess>> | undefined;
   let a: LocalWitness;
   let b: LocalWitness;
   let alertSub: Subscription;
   const alerts: AuditAlert[] = [];
-  const keys = ledgerTestKeys('witnessed-ledger');
-  const auth = testAuth();
   const tenant = 'witnessed';
   const origin = `clinical-ledger/${tenant}`;
   let published = 0;
 
   const env = () =>
-    ledgerEnv(infra, keys, auth, {
+    w.env({
       LEDGER_CHECKPOINT_INTERVAL_MS: '200',
       LEDGER_WITNESSES: `${a.vkey} ${a.url},${b.vkey} ${b.url}`,
       LEDGER_WITNESS_QUORUM: '2',
@@ -43,13 +39,13 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
   async function appendUpTo(n: number): Promise<void> {
     const events = [];
     for (; published < n; published++) events.push(testEvent(tenant));
-    await Promise.all(events.map((e) => publish(nc, subjects, e)));
-    await eventually(async () => (await store.getHead(tenant))?.checkpointSize === n, 60_000, `signed checkpoint at ${n}`);
+    await Promise.all(events.map((e) => publish(w.nc, w.subjects, e)));
+    await eventually(async () => (await w.store.getHead(tenant))?.checkpointSize === n, 60_000, `signed checkpoint at ${n}`);
   }
 
-  const cosignedSize = async () => (await store.getHead(tenant))?.cosignedSize;
+  const cosignedSize = async () => (await w.store.getHead(tenant))?.cosignedSize;
   const http = async (path: string) => {
-    const res = await fetch(`${ledger?.url}${path}`, { headers: { authorization: `Bearer ${await auth.token({ tenant, roles: ['auditor'] })}` } });
+    const res = await fetch(`${ledger?.url}${path}`, { headers: { authorization: `Bearer ${await w.auth.token({ tenant, roles: ['auditor'] })}` } });
     return (await res.json()) as Record<string, unknown>;
   };
   const metric = async (name: string, witness: LocalWitness, extra = '') => {
@@ -60,13 +56,11 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
   };
 
   beforeAll(async () => {
-    world = await ledgerWorld('ledger-witness');
-    ({ infra, subjects, nc, store } = world);
-    const logs = [{ origin, vkey: keys.signer.verifierKey }];
+    const logs = [{ origin, vkey: w.keys.signer.verifierKey }];
     [a, b] = await Promise.all([startWitness({ name: 'regulator', logs }), startWitness({ name: 'peer-hospital', logs })]);
-    alertSub = nc.subscribe(subjects.audit('alert', tenant), { callback: (_e, m) => void alerts.push(m.json<AuditAlert>()) });
+    alertSub = w.nc.subscribe(w.subjects.audit('alert', tenant), { callback: (_e, m) => void alerts.push(m.json<AuditAlert>()) });
     // The server has the subscription before the ledger (another connection) can raise an alert.
-    await nc.flush();
+    await w.nc.flush();
     await startLedger();
   });
 
@@ -74,7 +68,7 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
     alertSub?.unsubscribe();
     await ledger?.close();
     await Promise.all([a?.remove(), b?.remove()]);
-    await world?.close();
+    await w.close();
   });
 
   it('a quorum of two cosigns; Go verifies the cosignatures; latest, proofs, receipts and tiles name the cosigned checkpoint; no witness dials beyond loopback', async () => {
@@ -89,8 +83,8 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
     // Go: sumdb/note opens the note with the log key and the witnesses' cosignature/v1 keys.
     const go = await runConformanceAsync({
       notes: [
-        { vkey: keys.signer.verifierKey, note, origin, witnesses: [a.vkey, b.vkey], quorum: 2 },
-        { vkey: keys.signer.verifierKey, note, origin, witnesses: [a.vkey, b.vkey], quorum: 3 },
+        { vkey: w.keys.signer.verifierKey, note, origin, witnesses: [a.vkey, b.vkey], quorum: 2 },
+        { vkey: w.keys.signer.verifierKey, note, origin, witnesses: [a.vkey, b.vkey], quorum: 3 },
       ],
     });
     expect(go.notes[0]).toMatchObject({ ok: true, size: 20 });
@@ -100,7 +94,7 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
 
     const proof = await http(`/v1/chains/${tenant}/proofs/inclusion?seq=3`);
     expect(proof).toMatchObject({ size: 20, checkpoint: { size: 20, note } });
-    const entry = await store.getEntry(tenant, 3);
+    const entry = await w.store.getEntry(tenant, 3);
     const receipt = await http(`/v1/chains/${tenant}/receipts/${encodeURIComponent(entry?.eventId ?? '')}`);
     expect(receipt).toMatchObject({ seq: 3, checkpoint: { size: 20, note } });
     expect(await (await fetch(`${ledger?.url}/v1/chains/${tenant}/tlog/checkpoint`)).text()).toBe(note);
@@ -140,12 +134,12 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
     // Restore the store as it was at 25 entries: later entries, lookups and checkpoints gone, the
     // head back at 25 (what a backup taken then holds).
     const keep = 25;
-    await store.entries.deleteMany({ chain: tenant, seq: { $gte: keep } });
-    await store.eventIds.deleteMany({ chain: tenant, seq: { $gte: keep } });
-    await store.checkpoints.deleteMany({ chain: tenant, size: { $gt: keep } });
-    const frontier = await Frontier.restore(store.treeReader(tenant), keep);
-    const last = await store.getEntry(tenant, keep - 1);
-    await store.heads.updateOne(
+    await w.store.entries.deleteMany({ chain: tenant, seq: { $gte: keep } });
+    await w.store.eventIds.deleteMany({ chain: tenant, seq: { $gte: keep } });
+    await w.store.checkpoints.deleteMany({ chain: tenant, size: { $gt: keep } });
+    const frontier = await Frontier.restore(w.store.treeReader(tenant), keep);
+    const last = await w.store.getEntry(tenant, keep - 1);
+    await w.store.heads.updateOne(
       { _id: tenant },
       { $set: { size: keep, prev: toHex(bytes(last?.leafHash ?? new Uint8Array())), frontier: frontier.toState().hashes, checkpointSize: 20, cosignedSize: 20 } },
     );
@@ -166,7 +160,7 @@ describe('witnesses: two real omniwitness processes cosign, catch up and catch a
     // Two roots for one size: a checkpoint of size 35 with another root, validly signed by the
     // ledger's key, is refused by the witness that cosigned the real 35 (the spec says 409; this
     // omniwitness answers 422). The ledger reads either as witness_inconsistent.
-    const forged = await signCheckpoint({ origin, size: 35, rootHash: randomBytes(32) }, [keys.signer]);
+    const forged = await signCheckpoint({ origin, size: 35, rootHash: randomBytes(32) }, [w.keys.signer]);
     const res = await fetch(`${a.url}/add-checkpoint`, { method: 'POST', body: `old 35\n\n${forged}` });
     expect([409, 422]).toContain(res.status);
     expect(await res.text()).not.toMatch(/^\u2014 /);
