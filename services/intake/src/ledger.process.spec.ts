@@ -1,4 +1,4 @@
-import { eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth } from '@clinical-ledger/testing';
+import { closeAll, eventually, Infra, ServiceProcess, spawnService, startInfra, testAuth } from '@clinical-ledger/testing';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -40,11 +40,7 @@ describe('intake + ledger (ack after receipt)', () => {
     intake = await startIntake(infra, { INTAKE_ACK_MODE: 'receipt', INTAKE_RECEIPT_TIMEOUT_MS: '3000', INTAKE_MAX_MESSAGE_BYTES: '8192' }, { auth });
   });
 
-  afterAll(async () => {
-    await intake?.close();
-    await ledger?.stop();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(intake, ledger, infra));
 
   it('answers AA only with the ledger receipt; a resend is acknowledged with the same entry, never a second one', async () => {
     const e = m.valid[0]!;

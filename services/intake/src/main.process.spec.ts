@@ -1,4 +1,4 @@
-import { freePort, Infra, ServiceProcess, spawnService, startInfra, testAuth, eventually } from '@clinical-ledger/testing';
+import { closeAll, eventually, freePort, Infra, ServiceProcess, spawnService, startInfra, testAuth } from '@clinical-ledger/testing';
 import { ackFields, MllpClient, manifest, sample, secretsFile } from './test/helpers';
 
 /** Intake as it runs in production: the built main.js as its own process. */
@@ -21,10 +21,7 @@ describe('intake process (dist/services/intake)', () => {
     await eventually(async () => (await fetch(`${intake.url}/readyz`)).status === 200, 20_000, 'intake ready');
   });
 
-  afterAll(async () => {
-    await intake?.stop();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(intake, infra));
 
   it('acknowledges over MLLP, logs JSON without patient data, and exits 0 on SIGTERM', async () => {
     const client = await MllpClient.connect(mllpPort);

@@ -1,29 +1,21 @@
 // Long: every FHIR R4 and CloudEvents path of intake's HTTP API against one running intake.
-import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
+import { eventually } from '@clinical-ledger/testing';
 import { connect as netConnect } from 'node:net';
-import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, pseudonymOf, sample, startIntake } from '../test/helpers';
+import { ackFields, appendStream, hl7Id, intakeSpec, manifest, MllpClient, pseudonymOf, sample } from '../test/helpers';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /** FHIR R4 and CloudEvents over HTTP against a real NATS JetStream. */
 describe('HTTP intake: FHIR R4 and CloudEvents', () => {
-  let infra: Infra;
-  let intake: IntakeUnderTest;
+  const sut = intakeSpec('intake-http', { INTAKE_ASSIGNING_AUTHORITIES: 'STMARYS=urn:oid:1.2.3.4', INTAKE_HTTP_MAX_BODY_BYTES: '20000' });
   let token: string;
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'intake-http' });
-    intake = await startIntake(infra, { INTAKE_ASSIGNING_AUTHORITIES: 'STMARYS=urn:oid:1.2.3.4', INTAKE_HTTP_MAX_BODY_BYTES: '20000' });
-    token = await intake.auth.token({ tenant: 'st-marys', roles: ['integration'], sub: 'mirth-1' });
-  });
-
-  afterAll(async () => {
-    await intake?.close();
-    await infra?.close();
+    token = await sut.intake.auth.token({ tenant: 'st-marys', roles: ['integration'], sub: 'mirth-1' });
   });
 
   const post = async (path: string, body: unknown, opts: { type?: string; token?: string | null; headers?: Record<string, string>; method?: string } = {}) => {
-    const res = await fetch(`${intake.url}${path}`, {
+    const res = await fetch(`${sut.intake.url}${path}`, {
       method: opts.method ?? 'POST',
       headers: {
         'content-type': opts.type ?? 'application/fhir+json',
@@ -41,7 +33,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     }
     return { status: res.status, headers: res.headers, json };
   };
-  const eventsById = async () => new Map((await appendStream(infra)).map((s) => [s.event['id'] as string, s]));
+  const eventsById = async () => new Map((await appendStream(sut.infra)).map((s) => [s.event['id'] as string, s]));
 
   const observation = {
     resourceType: 'Observation',
@@ -69,7 +61,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     expect(updated.status).toBe(201);
     expect(updated.headers.get('x-event-id')).not.toBe(id);
 
-    const client = await MllpClient.connect(intake.mllpPort);
+    const client = await MllpClient.connect(sut.intake.mllpPort);
     const lab = manifest().valid.find((e) => e.file === 'oru-r01-lab.hl7')!;
     expect(ackFields(await client.send(sample('valid', lab))).code).toBe('AA');
     client.close();
@@ -77,7 +69,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     const fhirEvent = events.get(id)!.event;
     expect(fhirEvent).toMatchObject({ tenant: 'st-marys', dataclass: 'lab', type: 'org.hl7.fhir.r4.observation', datacontenttype: 'application/fhir+json', time: '2026-11-25T16:30:00.000Z' });
     expect(fhirEvent['data']).toEqual(observation);
-    const hl7Event = events.get(hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'LAB2026112500042'))!.event;
+    const hl7Event = events.get(hl7Id(sut.intake.secrets, 'st-marys', 'STMARYS', 'LAB2026112500042'))!.event;
     expect(fhirEvent['subject']).toMatch(/^pseudo:/);
     expect(hl7Event['subject']).toBe(fhirEvent['subject']);
     const { data: _d, ...header } = fhirEvent;
@@ -115,11 +107,11 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     const count = events.length;
     const again = await post('/fhir/r4', bundle);
     expect(again.json['entry'].map((e: Json) => e['response']['status'])).toEqual(Array(6).fill('200 OK'));
-    expect((await appendStream(infra)).length).toBe(count);
+    expect((await appendStream(sut.infra)).length).toBe(count);
   });
 
   it('refuses an invalid transaction whole, naming every element at fault, and stores nothing', async () => {
-    const before = (await appendStream(infra)).length;
+    const before = (await appendStream(sut.infra)).length;
     const res = await post('/fhir/r4', {
       resourceType: 'Bundle',
       type: 'transaction',
@@ -141,7 +133,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
       'Bundle.entry[4].request.method',
     ]);
     expect(res.json['issue'][2]['code']).toBe('not-supported');
-    expect((await appendStream(infra)).length).toBe(before);
+    expect((await appendStream(sut.infra)).length).toBe(before);
   });
 
   it('answers a batch entry by entry', async () => {
@@ -163,7 +155,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
   it('answers bad requests with an OperationOutcome and the right status', async () => {
     const cases: [string, Awaited<ReturnType<typeof post>>, number, string][] = [
       ['no token', await post('/fhir/r4/Observation', observation, { token: null }), 401, 'login'],
-      ['wrong role', await post('/fhir/r4/Observation', observation, { token: await intake.auth.token({ tenant: 'st-marys', roles: ['clinician'] }) }), 403, 'forbidden'],
+      ['wrong role', await post('/fhir/r4/Observation', observation, { token: await sut.intake.auth.token({ tenant: 'st-marys', roles: ['clinician'] }) }), 403, 'forbidden'],
       ['other tenant', await post('/fhir/r4/Observation', observation, { headers: { 'x-tenant': 'city-general' } }), 403, 'forbidden'],
       ['not JSON', await post('/fhir/r4/Observation', '{"resourceType": "Observation",'), 400, 'structure'],
       ['media type', await post('/fhir/r4/Observation', '<Observation/>', { type: 'application/fhir+xml' }), 415, 'not-supported'],
@@ -193,7 +185,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
       headers: { 'ce-specversion': '1.0', 'ce-id': 'bin-1', 'ce-source': 'urn:example:engine', 'ce-type': 'org.example.hl7', 'ce-dataclass': 'lab', 'ce-patientid': encodeURIComponent('urn:oid:1.2.3.4|MRN00012345') },
     });
     expect(b.status).toBe(201);
-    const batch = await post('/events', [{ ...ce, id: 'evt-2' }, { ...ce, id: 'evt-3', patientid: undefined, subject: pseudonymOf(intake.secrets, 'st-marys', 'urn:oid:1.2.3.4', 'MRN00012345') }], { type: 'application/cloudevents-batch+json' });
+    const batch = await post('/events', [{ ...ce, id: 'evt-2' }, { ...ce, id: 'evt-3', patientid: undefined, subject: pseudonymOf(sut.intake.secrets, 'st-marys', 'urn:oid:1.2.3.4', 'MRN00012345') }], { type: 'application/cloudevents-batch+json' });
     expect(batch.status).toBe(200);
     expect(batch.json).toHaveLength(2);
     const events = await eventsById();
@@ -202,7 +194,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     expect(structured).toMatchObject({ source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', data: { glucose: 112 }, time: '2026-11-25T10:00:00.000Z' });
     expect(structured).not.toHaveProperty('patientid');
     expect(binary).toMatchObject({ datacontenttype: 'x-application/hl7-v2+er7', data: 'MSH|^~\\&|X|STMARYS|||20261125||ORU^R01|1|P|2.5' });
-    const hl7Subject = events.get(hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'LAB2026112500042'))!.event['subject'];
+    const hl7Subject = events.get(hl7Id(sut.intake.secrets, 'st-marys', 'STMARYS', 'LAB2026112500042'))!.event['subject'];
     expect(structured['subject']).toBe(hl7Subject);
     expect(binary['subject']).toBe(hl7Subject);
   });
@@ -227,7 +219,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
   });
 
   it('refuses text that is not well-formed Unicode (a lone surrogate) in any field at any depth, naming it, and stores nothing', async () => {
-    const before = (await appendStream(infra)).length;
+    const before = (await appendStream(sut.infra)).length;
     const ce = { specversion: '1.0', id: 'evt-u', source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', patientid: 'urn:oid:1.2.3.4|MRN00012345', data: { ok: 1 } };
     const structured = { type: 'application/cloudevents+json' };
     const errorsOf = (res: Awaited<ReturnType<typeof post>>) => ({ status: res.status, fields: ((res.json['errors'] ?? []) as Json[]).map((e) => e['field']) });
@@ -242,11 +234,11 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     expect({ status: fhir.status, where: fhir.json['issue'].map((i: Json) => i['expression'][0]) }).toEqual({ status: 400, where: ['Observation.note[1].text'] });
     const bundle = await post('/fhir/r4', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: { ...observation, id: 'obs-v', code: { text: '\udfff' } }, request: { method: 'POST', url: 'Observation' } }] });
     expect({ status: bundle.status, where: bundle.json['issue'].map((i: Json) => i['expression'][0]) }).toEqual({ status: 400, where: ['Bundle.entry[0].resource.code.text'] });
-    expect((await appendStream(infra)).length).toBe(before);
+    expect((await appendStream(sut.infra)).length).toBe(before);
   });
 
   it('refuses identifier-like envelope values (docs/ENVELOPE.md), naming the field, and stores nothing', async () => {
-    const before = (await appendStream(infra)).length;
+    const before = (await appendStream(sut.infra)).length;
     const ce = { specversion: '1.0', id: 'evt-g', source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', patientid: 'urn:oid:1.2.3.4|MRN00012345', data: { ok: 1 } };
     const structured = { type: 'application/cloudevents+json' };
     const cases: [string, Record<string, unknown>, string][] = [
@@ -264,11 +256,11 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
       expect({ what, status: res.status, fields: (res.json['errors'] as Json[]).map((e) => e['field']) }).toEqual({ what, status: 400, fields: [field] });
       expect(JSON.stringify(res.json)).not.toMatch(/00012345|Jane|555-123/);
     }
-    expect((await appendStream(infra)).length).toBe(before);
+    expect((await appendStream(sut.infra)).length).toBe(before);
     // Media type parameters other than charset are dropped; a client id that is not a plain name becomes a digest.
     const ok = await post('/events', { ...ce, id: 'evt-g2', datacontenttype: 'Application/JSON; charset=UTF-8; patient=jane' }, structured);
     expect(ok.status).toBe(201);
-    const other = await intake.auth.token({ tenant: 'st-marys', roles: ['integration'], sub: 'jane.doe@st-marys.example' });
+    const other = await sut.intake.auth.token({ tenant: 'st-marys', roles: ['integration'], sub: 'jane.doe@st-marys.example' });
     const fhir = await post('/fhir/r4/Observation', { ...observation, id: 'obs-g' }, { token: other });
     expect(fhir.status).toBe(201);
     const events = await eventsById();
@@ -278,7 +270,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
   });
 
   it('refuses patient data that names no patient (it could never be erased), naming the field, and stores nothing', async () => {
-    const before = (await appendStream(infra)).length;
+    const before = (await appendStream(sut.infra)).length;
     const ce = { specversion: '1.0', id: 'evt-np', source: 'urn:example:lis', type: 'org.example.lab.result', dataclass: 'lab', data: { glucose: 112, name: 'Jane Doe' } };
     const s = await post('/events', ce, { type: 'application/cloudevents+json' });
     expect({ status: s.status, fields: (s.json['errors'] as Json[]).map((e) => e['field']), message: s.json['errors'][0]['message'] }).toEqual({ status: 400, fields: ['subject'], message: expect.stringContaining('names no patient') });
@@ -297,7 +289,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     }
     const tx = await post('/fhir/r4', { resourceType: 'Bundle', type: 'transaction', entry: [{ resource: observation, request: { method: 'POST', url: 'Observation' } }, { resource: fhirCases[0]![1], request: { method: 'POST', url: 'Patient' } }] });
     expect({ status: tx.status, where: tx.json['issue'].map((i: Json) => i['expression'][0]) }).toEqual({ status: 400, where: ['Bundle.entry[1].resource.identifier'] });
-    expect((await appendStream(infra)).length).toBe(before);
+    expect((await appendStream(sut.infra)).length).toBe(before);
     // A Patient with only a server id still has a pseudonym (urn:fhir:reference|Patient/<id>): taken.
     expect((await post('/fhir/r4/Patient', { resourceType: 'Patient', id: 'p-77', name: [{ family: 'Doe' }] })).status).toBe(201);
   });
@@ -320,7 +312,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     // Headers only: the body is never sent. An answer can only come if intake does not wait for it.
     const exchange = (headers: Record<string, string>) =>
       new Promise<{ head: string; closed: boolean }>((resolve, reject) => {
-        const socket = netConnect(Number(new URL(intake.url).port), '127.0.0.1');
+        const socket = netConnect(Number(new URL(sut.intake.url).port), '127.0.0.1');
         let got = '';
         socket.on('data', (d: Buffer) => {
           got += d.toString('latin1');
@@ -334,7 +326,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
     expect(anonymous.head).toMatch(/^HTTP\/1\.1 401 /);
     expect(anonymous.head).toMatch(/connection: close/i);
     expect(anonymous.head).toContain('"code":"login"');
-    const clinician = await intake.auth.token({ tenant: 'st-marys', roles: ['clinician'] });
+    const clinician = await sut.intake.auth.token({ tenant: 'st-marys', roles: ['clinician'] });
     const wrongRole = await exchange({ 'content-type': 'application/fhir+json', authorization: `Bearer ${clinician}` });
     expect(wrongRole.head).toMatch(/^HTTP\/1\.1 403 /);
     const forged = await exchange({ 'content-type': 'application/cloudevents+json', authorization: 'Bearer eyJhbGciOiJIUzI1NiJ9.e30.x' });
@@ -342,7 +334,7 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
   });
 
   it('reads the body only after the token is checked, and still limits it', async () => {
-    const socket = netConnect(Number(new URL(intake.url).port), '127.0.0.1');
+    const socket = netConnect(Number(new URL(sut.intake.url).port), '127.0.0.1');
     let got = '';
     socket.on('data', (d: Buffer) => {
       got += d.toString('latin1');
@@ -359,10 +351,10 @@ describe('HTTP intake: FHIR R4 and CloudEvents', () => {
   });
 
   it('publishes an OpenAPI document for FHIR and CloudEvents', async () => {
-    const doc = (await (await fetch(`${intake.url}/openapi.json`)).json()) as Json;
+    const doc = (await (await fetch(`${sut.intake.url}/openapi.json`)).json()) as Json;
     expect(Object.keys(doc['paths'])).toEqual(expect.arrayContaining(['/fhir/r4', '/fhir/r4/{type}', '/fhir/r4/{type}/{id}', '/events']));
     expect(doc['components']['schemas']).toHaveProperty('CloudEventInDto');
-    const cap = (await (await fetch(`${intake.url}/fhir/r4/metadata`)).json()) as Json;
+    const cap = (await (await fetch(`${sut.intake.url}/fhir/r4/metadata`)).json()) as Json;
     expect(cap['resourceType']).toBe('CapabilityStatement');
   });
 });

@@ -1,6 +1,6 @@
 import { eventually, freePort, Infra, startInfra } from '@clinical-ledger/testing';
 import { connect as netConnect } from 'node:net';
-import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, metric, MllpClient, NatsProxy, sample, startIntake } from '../test/helpers';
+import { ackFields, appendStream, hl7Id, intakeSpec, IntakeUnderTest, manifest, metric, MllpClient, NatsProxy, sample, startIntake } from '../test/helpers';
 import { mllpFrame, VT } from './mllp-decoder';
 
 const base = sample('valid', manifest().valid.find((e) => e.file === 'oru-r01-lab.hl7')!).toString('latin1');
@@ -19,39 +19,28 @@ async function state(p: Promise<unknown>): Promise<'pending' | 'settled'> {
 }
 
 describe('MLLP: one memory bound across all connections', () => {
-  let infra: Infra;
-  let intake: IntakeUnderTest;
-
-  beforeAll(async () => {
-    infra = await startInfra({ name: 'intake-mllp-memory' });
-    intake = await startIntake(infra, { INTAKE_MLLP_MAX_BUFFERED_BYTES: String(64 * 1024), INTAKE_MAX_MESSAGE_BYTES: String(60 * 1024) });
-  });
-
-  afterAll(async () => {
-    await intake?.close();
-    await infra?.close();
-  });
+  const sut = intakeSpec('intake-mllp-memory', { INTAKE_MLLP_MAX_BUFFERED_BYTES: String(64 * 1024), INTAKE_MAX_MESSAGE_BYTES: String(60 * 1024) });
 
   it('answers AR to a finished frame and closes a connection with an unfinished one once the bound is reached, then takes them again', async () => {
-    const held = () => metric(intake.url, 'intake_mllp_buffered_bytes');
+    const held = () => metric(sut.intake.url, 'intake_mllp_buffered_bytes');
     // Connection A holds 58 KiB of an unfinished frame.
-    const a = await MllpClient.connect(intake.mllpPort);
+    const a = await MllpClient.connect(sut.intake.mllpPort);
     const first = mllpFrame(message('MEM-A', 58 * 1024));
     a.write(first.subarray(0, first.length - 2));
     await eventually(async () => (await held()) >= 58 * 1024, 10_000, 'intake holds the unfinished frame');
 
     // B sends a whole 10 KiB frame: over the bound, so AR at once (resend later), nothing kept.
-    const b = await MllpClient.connect(intake.mllpPort);
+    const b = await MllpClient.connect(sut.intake.mllpPort);
     const refused = ackFields(await b.send(message('MEM-B', 10 * 1024)));
     expect(refused).toMatchObject({ code: 'AR', controlId: 'MEM-B', err: '207' });
     expect(refused.errMessage).toMatch(/temporary failure.*INTAKE_MLLP_MAX_BUFFERED_BYTES/);
 
     // C starts a 20 KiB frame it has not finished: the connection is closed.
-    const c = await MllpClient.connect(intake.mllpPort);
+    const c = await MllpClient.connect(sut.intake.mllpPort);
     c.write(Buffer.concat([Buffer.from([VT]), Buffer.from(message('MEM-C', 20 * 1024), 'latin1')]));
     await expect(c.next(10_000)).rejects.toThrow(/closed/);
-    expect(await metric(intake.url, 'intake_mllp_overload_total', { action: 'close' })).toBe(1);
-    expect(await metric(intake.url, 'intake_mllp_overload_total', { action: 'ar' })).toBe(1);
+    expect(await metric(sut.intake.url, 'intake_mllp_overload_total', { action: 'close' })).toBe(1);
+    expect(await metric(sut.intake.url, 'intake_mllp_overload_total', { action: 'ar' })).toBe(1);
 
     // A finishes: stored. B resends: now under the bound, stored.
     a.write(first.subarray(first.length - 2));
@@ -60,9 +49,9 @@ describe('MLLP: one memory bound across all connections', () => {
     a.close();
     b.close();
     await eventually(async () => (await held()) === 0, 10_000, 'nothing held once answered');
-    const ids = (await appendStream(infra)).map((s) => s.event['id']);
-    expect(ids).toEqual(expect.arrayContaining([hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'MEM-A'), hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'MEM-B')]));
-    expect(ids).not.toContain(hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'MEM-C'));
+    const ids = (await appendStream(sut.infra)).map((s) => s.event['id']);
+    expect(ids).toEqual(expect.arrayContaining([hl7Id(sut.intake.secrets, 'st-marys', 'STMARYS', 'MEM-A'), hl7Id(sut.intake.secrets, 'st-marys', 'STMARYS', 'MEM-B')]));
+    expect(ids).not.toContain(hl7Id(sut.intake.secrets, 'st-marys', 'STMARYS', 'MEM-C'));
   });
 });
 

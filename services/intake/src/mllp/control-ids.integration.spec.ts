@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Subjects } from '@clinical-ledger/contracts';
-import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
+import { closeAll, eventually, Infra, startInfra } from '@clinical-ledger/testing';
 import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
 
 /**
@@ -24,11 +24,7 @@ describe('HL7 control id reuse (real NATS JetStream KV)', () => {
     nc = await connect({ servers: infra.natsUrl });
   });
 
-  afterAll(async () => {
-    await intake?.close();
-    await nc?.close();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(intake, nc, infra));
 
   it('answers AE 205 to a reused control id, AA to an identical resend, across a restart and past the duplicate window', async () => {
     intake = await startIntake(infra);

@@ -1,5 +1,5 @@
 // Long: the MLLP listener's framing, acknowledgements and faults (property tests included) against real NATS.
-import { freePort, Infra, startInfra } from '@clinical-ledger/testing';
+import { closeAll, freePort, Infra, startInfra } from '@clinical-ledger/testing';
 import fc from 'fast-check';
 import { decodeHl7 } from '../hl7/charset';
 import { mapHl7 } from '../hl7/hl7-mapping';
@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
-import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
+import { ackFields, appendStream, hl7Id, intakeSpec, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
 import { mllpFrame, MllpDecoder } from './mllp-decoder';
 import { MllpServer } from './mllp.server';
 
@@ -19,31 +19,20 @@ import { MllpServer } from './mllp.server';
  * leaves the stream untouched.
  */
 describe('MLLP intake (real NATS JetStream)', () => {
-  let infra: Infra;
-  let intake: IntakeUnderTest;
+  const sut = intakeSpec('intake-mllp', { INTAKE_MAX_MESSAGE_BYTES: '8192' });
   const m = manifest();
 
-  beforeAll(async () => {
-    infra = await startInfra({ name: 'intake-mllp' });
-    intake = await startIntake(infra, { INTAKE_MAX_MESSAGE_BYTES: '8192' });
-  });
-
-  afterAll(async () => {
-    await intake?.close();
-    await infra?.close();
-  });
-
   it('acknowledges every valid sample only once it is on the stream, pseudonymised', async () => {
-    const client = await MllpClient.connect(intake.mllpPort);
+    const client = await MllpClient.connect(sut.intake.mllpPort);
     for (const e of m.valid) {
       const ack = ackFields(await client.send(sample('valid', e)));
       expect({ file: e.file, code: ack.code, controlId: ack.controlId }).toEqual({ file: e.file, code: e.ack ?? 'AA', controlId: e.controlId });
     }
     client.close();
-    const stream = await appendStream(infra);
+    const stream = await appendStream(sut.infra);
     expect(stream).toHaveLength(m.valid.length);
     for (const e of m.valid) {
-      const msg = stream.find((s) => s.event['id'] === hl7Id(intake.secrets, e.tenant!, Object.keys(m.facilities).find((f) => (s.event['data'] as string).includes(f))!, e.controlId!));
+      const msg = stream.find((s) => s.event['id'] === hl7Id(sut.intake.secrets, e.tenant!, Object.keys(m.facilities).find((f) => (s.event['data'] as string).includes(f))!, e.controlId!));
       expect(msg).toBeDefined();
       const ev = msg!.event;
       expect(msg!.subject).toBe(`ledger.append.${e.tenant}.clinical`);
@@ -63,14 +52,14 @@ describe('MLLP intake (real NATS JetStream)', () => {
     const subjectsOf = (id: string, tenant: string) => new Set(stream.filter((s) => s.event['tenant'] === tenant && (s.event['data'] as string).includes(id)).map((s) => s.event['subject']));
     expect(subjectsOf('MRN00012345', 'st-marys').size).toBe(1);
     // Logs name events, never patients.
-    const logs = intake.logs.join('\n');
+    const logs = sut.intake.logs.join('\n');
     expect(logs).toContain('HL7 message accepted');
     expect(logs).not.toMatch(/MRN0001|DOE\^JANE|MUSTERMANN|19800214/);
   });
 
   it('refuses every malformed sample with the right code and ERR, and stores nothing', async () => {
-    const before = (await appendStream(infra)).length;
-    const client = await MllpClient.connect(intake.mllpPort);
+    const before = (await appendStream(sut.infra)).length;
+    const client = await MllpClient.connect(sut.intake.mllpPort);
     for (const e of m.malformed) {
       const ack = ackFields(await client.send(sample('malformed', e)));
       expect({ file: e.file, code: ack.code, err: ack.err }).toEqual({ file: e.file, code: e.ack, err: e.err });
@@ -78,16 +67,16 @@ describe('MLLP intake (real NATS JetStream)', () => {
       if (e.errLocation) expect(ack.errLocation).toBe(e.errLocation);
     }
     client.close();
-    expect(await appendStream(infra)).toHaveLength(before);
+    expect(await appendStream(sut.infra)).toHaveLength(before);
   });
 
   it('a resent message is the same event: acknowledged again, stored once', async () => {
     const e = m.valid[0]!;
-    const client = await MllpClient.connect(intake.mllpPort);
-    const before = await appendStream(infra);
+    const client = await MllpClient.connect(sut.intake.mllpPort);
+    const before = await appendStream(sut.infra);
     for (let i = 0; i < 3; i++) expect(ackFields(await client.send(sample('valid', e))).code).toBe('AA');
     client.close();
-    const after = await appendStream(infra);
+    const after = await appendStream(sut.infra);
     expect(after).toHaveLength(before.length);
     expect(after.filter((s) => (s.event['data'] as string).includes(`|${e.controlId}|`))).toHaveLength(1);
   });
@@ -95,13 +84,13 @@ describe('MLLP intake (real NATS JetStream)', () => {
   it('answers an oversize frame with AE naming the limit, then goes on on the same connection', async () => {
     const base = sample('valid', m.valid[1]!).toString('latin1').replace('STM000100002', 'BIG-0001');
     const big = `${base}\rNTE|1||${'x'.repeat(9000)}`;
-    const client = await MllpClient.connect(intake.mllpPort);
+    const client = await MllpClient.connect(sut.intake.mllpPort);
     const ack = ackFields(await client.send(big));
     expect(ack).toMatchObject({ code: 'AE', controlId: 'BIG-0001', err: '207' });
     expect(ack.errMessage).toContain('exceeds the limit of 8192 bytes');
     expect(ackFields(await client.send(base.replace('BIG-0001', 'BIG-0002'))).code).toBe('AA');
     client.close();
-    const stream = await appendStream(infra);
+    const stream = await appendStream(sut.infra);
     expect(stream.some((s) => (s.event['data'] as string).includes('|BIG-0001|'))).toBe(false);
     expect(stream.some((s) => (s.event['data'] as string).includes('|BIG-0002|'))).toBe(true);
   });
@@ -110,7 +99,7 @@ describe('MLLP intake (real NATS JetStream)', () => {
     const base = sample('valid', m.valid[1]!).toString('latin1');
     const ids = Array.from({ length: 6 }, (_, i) => `PIPE-${i}`);
     const frames = ids.map((id) => mllpFrame(base.replace('STM000100002', id)));
-    const client = await MllpClient.connect(intake.mllpPort);
+    const client = await MllpClient.connect(sut.intake.mllpPort);
     client.write(Buffer.concat(frames.slice(0, 3)));
     const rest = Buffer.concat(frames.slice(3));
     for (let i = 0; i < rest.length; i += 7) client.write(rest.subarray(i, i + 7));
@@ -122,7 +111,7 @@ describe('MLLP intake (real NATS JetStream)', () => {
 
   it('serves many concurrent connections', async () => {
     const base = sample('valid', m.valid[5]!).toString('latin1');
-    const clients = await Promise.all(Array.from({ length: 20 }, () => MllpClient.connect(intake.mllpPort)));
+    const clients = await Promise.all(Array.from({ length: 20 }, () => MllpClient.connect(sut.intake.mllpPort)));
     const results = await Promise.all(
       clients.map(async (c, ci) => {
         const codes: string[] = [];
@@ -132,7 +121,7 @@ describe('MLLP intake (real NATS JetStream)', () => {
       }),
     );
     expect(results.flat().every((c) => c === 'AA')).toBe(true);
-    const stored = (await appendStream(infra)).filter((s) => /\|CONC-\d+-\d\|/.test(s.event['data'] as string));
+    const stored = (await appendStream(sut.infra)).filter((s) => /\|CONC-\d+-\d\|/.test(s.event['data'] as string));
     expect(new Set(stored.map((s) => s.event['id'])).size).toBe(100);
     expect(stored).toHaveLength(100);
   });
@@ -140,7 +129,7 @@ describe('MLLP intake (real NATS JetStream)', () => {
   it('enhanced mode: MSH-15 NE stores without answering, ER answers only errors (CE), AL answers CA', async () => {
     const base = sample('valid', m.valid[1]!).toString('latin1');
     const withMsh15 = (id: string, v: string) => base.replace('STM000100002|P|2.5.1', `${id}|P|2.5.1|||${v}|NE`);
-    const client = await MllpClient.connect(intake.mllpPort);
+    const client = await MllpClient.connect(sut.intake.mllpPort);
     client.write(mllpFrame(withMsh15('ENH-NE', 'NE')));
     client.write(mllpFrame(withMsh15('ENH-ER-OK', 'ER')));
     client.write(mllpFrame(withMsh15('ENH-ER-BAD', 'ER').replace('ADT^A03', 'ADT^A99')));
@@ -148,24 +137,24 @@ describe('MLLP intake (real NATS JetStream)', () => {
     expect(ackFields(await client.next())).toMatchObject({ code: 'CR', controlId: 'ENH-ER-BAD', err: '201' });
     expect(ackFields(await client.next())).toMatchObject({ code: 'CA', controlId: 'ENH-AL' });
     client.close();
-    const ids = (await appendStream(infra)).map((s) => s.event['id']);
-    for (const id of ['ENH-NE', 'ENH-ER-OK', 'ENH-AL']) expect(ids).toContain(hl7Id(intake.secrets, 'st-marys', 'STMARYS', id));
-    expect(ids).not.toContain(hl7Id(intake.secrets, 'st-marys', 'STMARYS', 'ENH-ER-BAD'));
+    const ids = (await appendStream(sut.infra)).map((s) => s.event['id']);
+    for (const id of ['ENH-NE', 'ENH-ER-OK', 'ENH-AL']) expect(ids).toContain(hl7Id(sut.intake.secrets, 'st-marys', 'STMARYS', id));
+    expect(ids).not.toContain(hl7Id(sut.intake.secrets, 'st-marys', 'STMARYS', 'ENH-ER-BAD'));
   });
 
   it('refuses a message whose text is not well-formed Unicode (an encoded surrogate) with AE and ERR, and stores nothing', async () => {
-    const before = (await appendStream(infra)).length;
+    const before = (await appendStream(sut.infra)).length;
     const base = sample('valid', m.valid[1]!).toString('latin1').replace('STM000100002|P|2.5.1', 'SURR-1|P|2.5.1||||||UNICODE UTF-8');
     // ED A0 80: a UTF-16 surrogate written as UTF-8 bytes (CESU-8), which UTF-8 does not allow.
     const bytes = Buffer.concat([Buffer.from(base, 'latin1'), Buffer.from('\rNTE|1||', 'latin1'), Buffer.from([0xed, 0xa0, 0x80])]);
-    const client = await MllpClient.connect(intake.mllpPort);
+    const client = await MllpClient.connect(sut.intake.mllpPort);
     expect(ackFields(await client.send(bytes))).toMatchObject({ code: 'AE', controlId: 'SURR-1', err: '102', errLocation: 'MSH^1^18' });
     client.close();
-    expect(await appendStream(infra)).toHaveLength(before);
+    expect(await appendStream(sut.infra)).toHaveLength(before);
   });
 
   it('ignores bytes outside frames and still answers the frame after them', async () => {
-    const client = await MllpClient.connect(intake.mllpPort);
+    const client = await MllpClient.connect(sut.intake.mllpPort);
     client.write(Buffer.from('GET / HTTP/1.1\r\n\r\n'));
     const ack = ackFields(await client.send(sample('valid', m.valid[1]!).toString('latin1').replace('STM000100002', 'AFTER-JUNK')));
     expect(ack).toMatchObject({ code: 'AA', controlId: 'AFTER-JUNK' });
@@ -192,10 +181,7 @@ describe('MLLP over TLS, and a port pinned to a tenant', () => {
     });
   });
 
-  afterAll(async () => {
-    await intake?.close();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(intake, infra));
 
   it('answers over TLS', async () => {
     const socket = tlsConnect({ port: intake.mllpPort, host: '127.0.0.1', ca: readFileSync(join(dir, 'cert.pem')), servername: 'localhost' });
@@ -254,18 +240,7 @@ describe('MLLP over TLS, and a port pinned to a tenant', () => {
  * AA'd messages are on the stream. Bounded (numRuns) to a few seconds.
  */
 describe('fuzz: MLLP listener end to end', () => {
-  let infra: Infra;
-  let intake: IntakeUnderTest;
-
-  beforeAll(async () => {
-    infra = await startInfra({ name: 'intake-fuzz' });
-    intake = await startIntake(infra, { INTAKE_MAX_MESSAGE_BYTES: '4096' });
-  });
-
-  afterAll(async () => {
-    await intake?.close();
-    await infra?.close();
-  });
+  const sut = intakeSpec('intake-fuzz', { INTAKE_MAX_MESSAGE_BYTES: '4096' });
 
   it('property: AA iff the message is valid, one answer per frame, nothing else stored', async () => {
     const valid = manifest().valid.filter((e) => !e.rawLineEnds).map((e) => sample('valid', e).toString('latin1'));
@@ -281,7 +256,7 @@ describe('fuzz: MLLP listener end to end', () => {
         // Unique control ids, so every valid frame is a new event.
         const payloads = texts.map((t) => Buffer.from(t.replace(/(ADT|ORU|ORM|OML|RDE|SIU|MDM|VXU)([\^$])(\w+)([^|#\r]*)([|#])([^|#\r]*)/, (_m, a, b, c, d, e) => `${a}${b}${c}${d}${e}FZ${n++}`), 'latin1'));
         const bytes = Buffer.concat(payloads.map((p) => mllpFrame(p)));
-        const client = await MllpClient.connect(intake.mllpPort);
+        const client = await MllpClient.connect(sut.intake.mllpPort);
         const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
         let last = 0;
         for (const p of [...points, bytes.length]) {
@@ -296,7 +271,7 @@ describe('fuzz: MLLP listener end to end', () => {
             const msg = Hl7Message.parse(decodeHl7(p).text);
             mapHl7(msg, { timeZone: 'UTC', authorities: {}, processingIds: ['P', 'T', 'D'] });
             ok = ['STMARYS', 'CITYGEN'].includes(msg.header.sendingFacility.toUpperCase()) && p.length <= 4096;
-            id = hl7Id(intake.secrets, msg.header.sendingFacility.toUpperCase() === 'STMARYS' ? 'st-marys' : 'city-general', msg.header.sendingFacility, msg.header.controlId);
+            id = hl7Id(sut.intake.secrets, msg.header.sendingFacility.toUpperCase() === 'STMARYS' ? 'st-marys' : 'city-general', msg.header.sendingFacility, msg.header.controlId);
           } catch {
             ok = false;
           }
@@ -308,7 +283,7 @@ describe('fuzz: MLLP listener end to end', () => {
       { numRuns: 60 },
     );
     expect(accepted.size).toBeGreaterThan(0);
-    const stream = await appendStream(infra);
+    const stream = await appendStream(sut.infra);
     expect(new Set(stream.map((s) => String(s.event['id'])))).toEqual(accepted);
   });
 });

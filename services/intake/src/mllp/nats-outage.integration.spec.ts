@@ -1,5 +1,5 @@
-import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
-import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, sample, startIntake } from '../test/helpers';
+import { eventually } from '@clinical-ledger/testing';
+import { ackFields, appendStream, hl7Id, intakeSpec, manifest, MllpClient, sample } from '../test/helpers';
 
 /**
  * JetStream goes away mid-stream: every message sent meanwhile is refused (AR, "resend later";
@@ -7,25 +7,14 @@ import { ackFields, appendStream, hl7Id, IntakeUnderTest, manifest, MllpClient, 
  * exactly once.
  */
 describe('NATS outage (own nats-server, stopped and restarted)', () => {
-  let infra: Infra;
-  let intake: IntakeUnderTest;
+  const sut = intakeSpec('intake-outage', { INTAKE_PUBLISH_TIMEOUT_MS: '1000' }, { ownServers: true });
   const base = sample('valid', manifest().valid[5]!).toString('latin1');
   const msg = (id: string) => base.replace('LAB2026112500042', id);
 
-  beforeAll(async () => {
-    infra = await startInfra({ name: 'intake-outage', ownServers: true });
-    intake = await startIntake(infra, { INTAKE_PUBLISH_TIMEOUT_MS: '1000' });
-  });
-
-  afterAll(async () => {
-    await intake?.close();
-    await infra?.close();
-  });
-
   it('answers AR (not AA) while JetStream is down, and stores each resent message once after', async () => {
-    const nats = infra.nats;
+    const nats = sut.infra.nats;
     if (!nats) throw new Error('this test needs its own NATS server');
-    const client = await MllpClient.connect(intake.mllpPort);
+    const client = await MllpClient.connect(sut.intake.mllpPort);
     const before = ['UP-0', 'UP-1', 'UP-2'];
     for (const id of before) expect(ackFields(await client.send(msg(id))).code).toBe('AA');
 
@@ -36,8 +25,8 @@ describe('NATS outage (own nats-server, stopped and restarted)', () => {
       expect(ack).toMatchObject({ code: 'AR', controlId: id, err: '207' });
       expect(ack.errMessage).toMatch(/temporary failure/);
     }
-    const token = await intake.auth.token({ tenant: 'st-marys', roles: ['integration'] });
-    const res = await fetch(`${intake.url}/fhir/r4/Observation`, {
+    const token = await sut.intake.auth.token({ tenant: 'st-marys', roles: ['integration'] });
+    const res = await fetch(`${sut.intake.url}/fhir/r4/Observation`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/fhir+json' },
       body: JSON.stringify({ resourceType: 'Observation', status: 'final', code: { text: 'pulse' }, subject: { reference: 'Patient/p1' }, valueQuantity: { value: 71 } }),
@@ -47,16 +36,16 @@ describe('NATS outage (own nats-server, stopped and restarted)', () => {
     expect(((await res.json()) as { issue: { code: string }[] }).issue[0]?.code).toBe('transient');
 
     await nats.start();
-    await eventually(async () => (await fetch(`${intake.url}/readyz`)).status === 200, 30_000, 'intake ready again');
+    await eventually(async () => (await fetch(`${sut.intake.url}/readyz`)).status === 200, 30_000, 'intake ready again');
     // The engine resends what was refused (and, say, one it had an AA for).
     for (const id of [...during, 'UP-1']) {
       await eventually(async () => ackFields(await client.send(msg(id))).code === 'AA', 15_000, `${id} accepted`);
     }
     client.close();
 
-    const stream = await appendStream(infra);
+    const stream = await appendStream(sut.infra);
     for (const id of [...before, ...during]) {
-      expect({ id, count: stream.filter((s) => s.event['id'] === hl7Id(intake.secrets, 'st-marys', 'STMARYS', id)).length }).toEqual({ id, count: 1 });
+      expect({ id, count: stream.filter((s) => s.event['id'] === hl7Id(sut.intake.secrets, 'st-marys', 'STMARYS', id)).length }).toEqual({ id, count: 1 });
     }
     expect(stream).toHaveLength(before.length + during.length);
   });

@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Pseudonymizer } from '@clinical-ledger/contracts';
 import { loadConfig, REDACT_PATHS, RunningService, startService } from '@clinical-ledger/platform';
-import { eventually, Infra, pseudonymSecretsFile, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { closeAll, eventually, Infra, pseudonymSecretsFile, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { AddressInfo, connect as netConnect, createServer, Server, Socket } from 'node:net';
@@ -98,6 +98,26 @@ export async function startIntake(infra: Infra, env: Record<string, string> = {}
   await eventually(async () => (await fetch(`${service.url}/readyz`)).status === 200, 20_000, 'intake ready');
   const mllpPort = (await service.app.get(MllpServer).whenListening())[0]?.port as number;
   return { service, url: service.url, mllpPort, auth, secrets, logs, close: () => service.close() };
+}
+
+/** A spec's intake on its own servers; the fields are set once beforeAll ran. */
+export interface IntakeSpec {
+  infra: Infra;
+  intake: IntakeUnderTest;
+}
+
+/**
+ * Registers a beforeAll that starts the servers (`ownServers` for a spec that stops NATS) and
+ * `startIntake(infra, env)`, and an afterAll that closes both; call it first in the describe.
+ */
+export function intakeSpec(name: string, env: Record<string, string> = {}, opts: { ownServers?: boolean } = {}): IntakeSpec {
+  const spec = {} as IntakeSpec;
+  beforeAll(async () => {
+    spec.infra = await startInfra({ name, ...opts });
+    spec.intake = await startIntake(spec.infra, env);
+  });
+  afterAll(() => closeAll(spec.intake, spec.infra));
+  return spec;
 }
 
 /**
