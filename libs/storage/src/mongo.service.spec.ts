@@ -1,5 +1,5 @@
 import { BaseConfig, loadConfig, ReadinessRegistry } from '@clinical-ledger/platform';
-import { Infra, startInfra } from '@clinical-ledger/testing';
+import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
 import { MongoService } from './mongo.service';
 
 describe('MongoService against a real Mongo wire-protocol server', () => {
@@ -20,6 +20,28 @@ describe('MongoService against a real Mongo wire-protocol server', () => {
     await infra.mongo?.stop();
     expect((await readiness.evaluate()).ready).toBe(false);
     await infra.mongo?.start();
+    await mongo.onApplicationShutdown();
+  });
+
+  it('started while the server is away, works once it is back (the driver alone kept a closed topology: "Topology is closed" for good)', async () => {
+    await infra.mongo?.stop();
+    const config = loadConfig(BaseConfig, { MONGO_URL: infra.mongoUrl, MONGO_DB: infra.dbName });
+    const mongo = new MongoService(config, new ReadinessRegistry());
+    try {
+      // The first operation's connect fails (server selection gives up after 5 s).
+      await expect(mongo.db.command({ ping: 1 })).rejects.toThrow();
+    } finally {
+      await infra.mongo?.start();
+    }
+    await eventually(
+      async () => {
+        await mongo.db.command({ ping: 1 });
+        return true;
+      },
+      30_000,
+      'a ping answered after the server came back',
+    );
+    expect(await mongo.db.collection('probe').countDocuments()).toBeGreaterThanOrEqual(0);
     await mongo.onApplicationShutdown();
   });
 });
