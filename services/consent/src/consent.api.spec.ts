@@ -3,7 +3,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, headers, NatsConnection } from '@nats-io/transport-node';
 import { AuditAlert, BreakGlassAlert, ConsentDecision, patientPseudonym, Subjects } from '@clinical-ledger/contracts';
 import { RunningService } from '@clinical-ledger/platform';
-import { eventually, Infra, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
+import { closeAll, eventually, Infra, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,12 +95,7 @@ describe('consent service API', () => {
     tokens['integration'] = await auth.token({ tenant: 'hosp-a', roles: ['integration'], sub: 'mirth-1' });
   });
 
-  afterAll(async () => {
-    await nc?.close();
-    await standIn?.stop();
-    await svc?.close();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(nc, standIn, svc, infra));
 
   it('refuses a staff member granting themselves (or their role, or everyone) access, records nothing, and alerts', async () => {
     const clinician = tokens['clinician'] as string;

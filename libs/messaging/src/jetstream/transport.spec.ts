@@ -5,7 +5,7 @@ import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Subjects } from '@clinical-ledger/contracts';
-import { eventually, Infra, startInfra } from '@clinical-ledger/testing';
+import { closeAll, eventually, Infra, startInfra } from '@clinical-ledger/testing';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import {
   DEAD_LETTER_HEADERS,
@@ -94,11 +94,7 @@ describe('JetStream transport (real NATS)', () => {
     await eventually(() => transport.isRunning(), 10_000, 'consumer running');
   });
 
-  afterAll(async () => {
-    await app?.close();
-    await nc?.close();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(app, nc, infra));
 
   async function publish(body: unknown, id: string): Promise<void> {
     const data = typeof body === 'string' ? body : JSON.stringify(body);

@@ -2,7 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, NatsConnection } from '@nats-io/transport-node';
 import { AuditAlert, Subjects } from '@clinical-ledger/contracts';
 import { RunningService } from '@clinical-ledger/platform';
-import { Infra, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
+import { closeAll, Infra, startInfra, testAuth, TestAuth, testPseudonym } from '@clinical-ledger/testing';
 import { startConsentUnderTest } from '../test/consent-under-test';
 import { startReceiptStandIn, type ReceiptStandIn } from '../test/receipt-stand-in';
 
@@ -82,12 +82,7 @@ describe('FHIR Consent API', () => {
     t['otherHospital'] = await auth.token({ tenant: 'hosp-b', roles: ['patient'], sub: 'app-alice', patient: alice });
   });
 
-  afterAll(async () => {
-    await nc?.close();
-    await standIn?.stop();
-    await svc?.close();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(nc, standIn, svc, infra));
 
   let created: Json;
 
