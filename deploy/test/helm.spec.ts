@@ -123,13 +123,14 @@ describe('the Helm chart (helm lint, helm template, strict schema check of every
     expect(find('ConfigMap', 'rel-clinical-ledger-config').data).toMatchObject({ NATS_MANAGE_STREAMS: 'false', NATS_STREAM_REPLICAS: '3' });
   });
 
-  it('alerts on the five conditions, with metric names the services and the NATS exporter really export', () => {
+  it('alerts on the five conditions (and a chain without a writer under leases), with metric names the services and the NATS exporter really export', () => {
     const rule = find('PrometheusRule', 'rel-clinical-ledger').spec as { groups: { rules: { alert: string; expr: string }[] }[] };
     const rules = rule.groups.flatMap((g) => g.rules);
     expect(rules.map((r) => r.alert)).toEqual(
       expect.arrayContaining([
         'ClinicalLedgerWitnessQuorumLost',
         'ClinicalLedgerChainWriterMissing',
+        'ClinicalLedgerChainWithoutWriter',
         'ClinicalLedgerDeadLettersGrowing',
         'ClinicalLedgerVerificationAlert',
         'ClinicalLedgerConsumerLag',
