@@ -28,6 +28,7 @@ export function appendConsumerSpec(config: LedgerConfig, subjects: Subjects, kek
     exhaustedStream: subjects.stream('DELIVERY_EXCEEDED'),
     ackWaitMs: config.LEDGER_ACK_WAIT_MS,
     backoffMs: backoffList(config),
+    maxRetryDelayMs: config.LEDGER_RETRY_MAX_DELAY_MS,
     maxInFlight: config.LEDGER_MAX_IN_FLIGHT,
   };
 }

@@ -108,6 +108,13 @@ export class LedgerConfig extends BaseConfig {
   /** Nak delays by delivery number. */
   @DelayList() LEDGER_NAK_BACKOFF_MS = '250,1000,5000,15000';
 
+  /**
+   * Longest wait between two in-hand retries of a message while the store or NATS is away: how soon
+   * appends resume once the outage ends (the nak backoff's 15 s step made a 4 s store crash stall a
+   * chain for 25 s). A retry of a whole batch costs one failed store call.
+   */
+  @IntSetting(50, 60_000) LEDGER_RETRY_MAX_DELAY_MS = 1_000;
+
   /** Recent receipts kept per chain (duplicates answered without a store read; at least 1: a lost race settles through it). */
   @IntSetting(1) LEDGER_RECEIPT_CACHE = 50_000;
 
