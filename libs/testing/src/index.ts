@@ -18,3 +18,5 @@ export * from './oidc-provider';
 export * from './sse';
 export * from './teardown';
 export * from './store-spec';
+export * from './intake-load';
+export * from './leased-stack';

@@ -7,7 +7,7 @@ import { bytes, LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-s
 import { DEAD_LETTER_HEADERS, deadLetterContext, type DeadLetterContent } from '@clinical-ledger/messaging';
 import { loadConfig } from '@clinical-ledger/platform';
 import { eventually, Infra, ledgerTestKeys, type LedgerTestKeys, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
-import { MongoClient } from 'mongodb';
+import { type Db, MongoClient } from 'mongodb';
 import pino from 'pino';
 import { startLedger } from '../src/bootstrap';
 import { LedgerConfig } from '../src/config';
@@ -140,4 +140,12 @@ export async function openDeadLetter(kekFile: string, m: StoredMsg): Promise<Dea
   const kek = new FileKekProvider(FileKekProvider.parse(readFileSync(kekFile)));
   const h = (k: string) => m.header.get(k);
   return unsealDeadLetter(kek, m.data, deadLetterContext(h(DEAD_LETTER_HEADERS.stream), Number(h(DEAD_LETTER_HEADERS.streamSeq)), h(DEAD_LETTER_HEADERS.consumer)));
+}
+
+/** A stored chain verifies with the ledger's key, its checkpoints included (LeasedStack's `verify`). */
+export async function storedChainVerifies(db: Db, tenant: string, verifierKey: string): Promise<boolean> {
+  const keyring = new Keyring();
+  keyring.addVerifierKey(verifierKey);
+  const r = await verifyStoredChain(new LedgerStore(db), tenant, keyring, { origin: `clinical-ledger/${tenant}` });
+  return r.ok && r.size > 0;
 }

@@ -220,7 +220,14 @@ describe('ledgerctl streams init', () => {
       const keys: string[] = [];
       for await (const k of await new Kvm(jetstream(ledger)).open('LEDGER_LEASES').then((b) => b.keys('chain.>'))) keys.push(k);
       expect(keys).toEqual(['chain.h1']);
+      // It watches the bucket (a hand-over is taken at once, not at the next scan): it sees the release.
+      const watch = await (await new Kvm(jetstream(ledger)).open('LEDGER_LEASES')).watch({ include: 'updates' });
       await lease?.release();
+      for await (const e of watch) {
+        expect([e.key, e.operation]).toEqual(['chain.h1', 'DEL']);
+        break;
+      }
+      watch.stop();
       expect(await leases.owner('chain.h1')).toBeUndefined();
       expect(await leases.acquire('chain.h1')).toBeDefined();
     } finally {

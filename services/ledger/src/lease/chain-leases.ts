@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { Inject, Injectable } from '@nestjs/common';
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
 import { Lease, LeaseBucket, LeaseLostError } from '@clinical-ledger/lease';
 import type { WriteFence } from '@clinical-ledger/log';
 import { NatsService, RetryableError } from '@clinical-ledger/messaging';
@@ -98,6 +98,36 @@ export class ChainLeases implements WriteFence {
     return Math.max(live.size, 1);
   }
 
+  /**
+   * Calls `onChange` when a chain lease is handed back (deleted) or a replica joins or leaves (its
+   * presence key appears or is deleted): the moments a scan can take or hand back a chain, so a
+   * hand-over need not wait for the next scan. Expiries leave no mark in the bucket: the scan timer
+   * finds those. Resolves once watching; `onEnd` is told when the watch stops (NATS gone for good).
+   */
+  async watch(onChange: () => void, onEnd: (err?: unknown) => void): Promise<{ stop(): void }> {
+    const { kv } = await this.open();
+    // The whole bucket (chain and replica keys only): one filter subject, which the ledger's NATS
+    // permissions allow (several keys would need the filterless consumer create).
+    const it = await kv.watch({ include: KvWatchInclude.UpdatesOnly });
+    const replicas = new Set<string>();
+    void (async () => {
+      for await (const e of it) {
+        const replica = e.key.startsWith(REPLICA_PREFIX);
+        // Renewals are updates of a known key: only a new replica or a deleted key can move a chain.
+        if (e.operation === 'PUT' && (!replica || replicas.has(e.key))) continue;
+        if (replica) {
+          if (e.operation === 'PUT') replicas.add(e.key);
+          else replicas.delete(e.key);
+        }
+        onChange();
+      }
+    })().then(
+      () => onEnd(),
+      (err: unknown) => onEnd(err),
+    );
+    return { stop: () => it.stop() };
+  }
+
   /** Takes the chain's lease when nobody holds it; true when this replica now writes the chain. */
   async acquire(chain: string): Promise<boolean> {
     if (this.held.get(chain)?.held()) return true;
@@ -149,12 +179,21 @@ export class ChainLeases implements WriteFence {
     }
   }
 
-  /** Releases everything (SIGTERM): the others take the chains without waiting for the TTL. */
-  async releaseAll(): Promise<void> {
-    await Promise.all([...this.held.keys()].map((c) => this.release(c).catch((err: unknown) => this.logger.warn({ chain: c, err: String(err) }, 'chain lease not released; it expires after the TTL'))));
+  /**
+   * Withdraws this replica's presence key (SIGTERM, before draining): the others count one replica
+   * less at once, so each chain this one hands back a moment later fits in their share and is taken
+   * at their first scan after the delete.
+   */
+  async leave(): Promise<void> {
     const presence = this.presence;
     this.presence = undefined;
     await presence?.release().catch(() => undefined);
+  }
+
+  /** Releases everything (SIGTERM): the others take the chains without waiting for the TTL. */
+  async releaseAll(): Promise<void> {
+    await this.leave();
+    await Promise.all([...this.held.keys()].map((c) => this.release(c).catch((err: unknown) => this.logger.warn({ chain: c, err: String(err) }, 'chain lease not released; it expires after the TTL'))));
   }
 
   private lost(chain: string, lease: Lease, reason: string): void {

@@ -19,7 +19,9 @@ import { ChainLeases } from './chain-leases';
  * (`<LEDGER_DURABLE>_<tenant>`, filtered to the chain's subjects): messages of a chain it does not
  * hold never reach it, so nothing is nak'ed or dead-lettered for being on the wrong replica. A lost
  * lease stops the chain's consumer (what it held is handed back; its fence already refuses), and
- * SIGTERM stops the consumers, then releases the leases: the others take over at their next scan.
+ * SIGTERM stops the consumers (in-flight batches finish), then releases the leases. Every replica
+ * also watches the bucket and scans at once when a lease is handed back or a replica joins or
+ * leaves, so a hand-over (SIGTERM, a rolling upgrade, rebalancing) does not wait for the timer.
  */
 export class ChainWritersTransport extends Server implements CustomTransportStrategy {
   private readonly consumers = new Map<string, JetStreamConsumer>();
@@ -29,6 +31,9 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   private closed = false;
   private scanned = false;
   private lastError?: string;
+  /** A scan was asked for while one ran: run another after it (it may have read the bucket too early). */
+  private rescan = false;
+  private watching?: Promise<{ stop(): void } | undefined>;
 
   constructor(
     private readonly config: LedgerConfig,
@@ -70,12 +75,39 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
         if (String(err) !== this.lastError) this.log.warn({ err: String(err) }, 'chain lease scan failed; the next ones retry');
         this.lastError = String(err);
       })
-      .finally(() => (this.scanning = undefined));
+      .finally(() => {
+        this.scanning = undefined;
+        if (this.rescan && !this.closed) {
+          this.rescan = false;
+          void this.scan();
+        }
+      });
     return this.scanning;
+  }
+
+  /** A lease was handed back or a replica came or went: scan now rather than at the next tick. */
+  private kick(): void {
+    if (this.closed) return;
+    if (this.scanning) this.rescan = true;
+    else void this.scan();
+  }
+
+  /** Watches the lease bucket (again after NATS dropped the watch; the timer scans meanwhile). */
+  private watchBucket(): void {
+    if (this.watching || this.closed) return;
+    const ended = (err?: unknown) => {
+      this.watching = undefined;
+      if (err && !this.closed) this.log.warn({ err: String(err) }, 'lease bucket watch ended; scans go on by the timer and watch again');
+    };
+    this.watching = this.leases.watch(() => this.kick(), ended).catch((err: unknown) => {
+      ended(err);
+      return undefined;
+    });
   }
 
   private async scanOnce(): Promise<void> {
     if (this.closed) return;
+    this.watchBucket();
     await this.leases.keepPresent();
     const known = await this.knownChains();
     const live = await this.leases.liveReplicas();
@@ -144,11 +176,13 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     return done;
   }
 
-  /** SIGTERM: in-flight batches finish under the leases, then every lease is handed back. */
+  /** SIGTERM: this replica leaves the count, in-flight batches finish under the leases, then every lease is handed back. */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
+    (await this.watching)?.stop();
     await this.scanning;
+    await this.leases.leave();
     await Promise.all([...this.consumers.keys()].map((c) => this.stopChain(c)));
     await Promise.all([...this.stopping.values()]);
     await this.leases.releaseAll();
