@@ -13,7 +13,7 @@ import { Binary, MongoClient } from 'mongodb';
 import type { Browser, Page } from 'playwright-core';
 import { ACCESS_CSV_COLUMNS, EVENT_TYPES, Subjects, type ActorActivity, type AlertPage, type CheckpointMessage } from '@clinical-ledger/contracts';
 import { webAppPolicy } from '@clinical-ledger/platform';
-import { accessibility, eventually, hl7Adt, type Infra, launchChromium, mllpSend, screenshotFolder, type ServiceName, type Stack, startInfra, startStack } from '@clinical-ledger/testing';
+import { accessibility, closeAll, eventually, hl7Adt, type Infra, launchChromium, mllpSend, screenshotFolder, type ServiceName, type Stack, startInfra, startStack } from '@clinical-ledger/testing';
 
 jest.setTimeout(300_000);
 
@@ -69,13 +69,7 @@ describe('staff console in headless Chromium', () => {
     browser = await launchChromium({ label: 'console' });
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await nc?.close();
-    await mongo?.close();
-    await stack?.close();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(browser, nc, mongo, stack, infra));
 
   it('serves the console under a strict Content-Security-Policy, every view from one page', async () => {
     for (const path of ['/console/', '/console/alerts', '/console/patients', '/console/live']) {

@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { ACCESS_CSV_COLUMNS, Subjects, type AlertAck, type ChainOverview, type LedgerEvent, type VerifyJob } from '@clinical-ledger/contracts';
-import { eventually, startInfra, startStack, testEvent, testPseudonym, type Infra, type Stack } from '@clinical-ledger/testing';
+import { closeAll, eventually, type Infra, type Stack, startInfra, startStack, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { MongoClient } from 'mongodb';
 import type { Json } from './helpers';
 
@@ -63,12 +63,7 @@ describe('audit operations API', () => {
     await eventually(async () => (await http('GET', `/v1/chains/${TENANT}/receipts/${encodeURIComponent((records[3] as LedgerEvent).id)}`, tokens['auditor'], undefined, stack.svc('ledger').url)).status === 200, 20_000, 'records on the chain');
   });
 
-  afterAll(async () => {
-    await nc?.close();
-    await mongo?.close();
-    await stack?.close();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(nc, mongo, stack, infra));
 
   it('shows the chain: size, the last hour of ingest, verified checkpoint, witnesses, verification state', async () => {
     await eventually(async () => (await api('GET', 'overview')).body['verified'] !== null, 20_000, 'a verified checkpoint');

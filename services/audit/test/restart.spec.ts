@@ -2,7 +2,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { decodeCore, fromBase64 } from '@clinical-ledger/chain';
 import { EVENT_TYPES, Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { eventually, spawnService, startInfra, startStack, testEvent, testPseudonym, type Infra, type ServiceProcess, type Stack } from '@clinical-ledger/testing';
+import { closeAll, eventually, type Infra, type ServiceProcess, spawnService, type Stack, startInfra, startStack, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import type { Json } from './helpers';
 
 /**
@@ -127,12 +127,7 @@ describe('audit projections across a kill mid-burst', () => {
     await eventually(async () => (await http(ledgerUrl(), 'GET', `/v1/chains/${TENANT}/receipts/${encodeURIComponent(records[PATIENTS - 1]?.id as string)}`, tokens['auditor'] as string)).status === 200, 20_000, 'records on the chain');
   });
 
-  afterAll(async () => {
-    await audit?.stop();
-    await nc?.close();
-    await stack?.close();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(audit, nc, stack, infra));
 
   it('equals the chain after a burst of mixed events', async () => {
     for (let i = 0; i < 12; i++) await step(i);

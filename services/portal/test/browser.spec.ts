@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { SignJWT } from 'jose';
 import { Binary, MongoClient } from 'mongodb';
 import type { Browser, Page } from 'playwright-core';
-import { accessibility, eventually, hl7Adt, type Infra, launchChromium, mllpSend, screenshotFolder, type Stack, startInfra, startStack } from '@clinical-ledger/testing';
+import { accessibility, closeAll, eventually, hl7Adt, type Infra, launchChromium, mllpSend, screenshotFolder, type Stack, startInfra, startStack } from '@clinical-ledger/testing';
 
 jest.setTimeout(300_000);
 
@@ -64,12 +64,7 @@ describe('portal in headless Chromium', () => {
     browser = await launchChromium({ label: 'portal', cjkFont: true });
   });
 
-  afterAll(async () => {
-    await browser?.close();
-    await mongo?.close();
-    await stack?.close();
-    await infra?.close();
-  });
+  afterAll(() => closeAll(browser, mongo, stack, infra));
 
   it('serves the app under a strict Content-Security-Policy', async () => {
     const res = await fetch(`${portal()}/`);

@@ -25,6 +25,9 @@ const OBSERVATION = {
 };
 const FHIR = 'application/fhir+json';
 
+/** GET probes of one service: `prefix` + each of `paths`. */
+const gets = (service: ServiceName, prefix: string, paths: string[]): Probe[] => paths.map((path) => ({ service, method: 'GET', path: `${prefix}${path}` }));
+
 const PROBES: Probe[] = [
   // consent
   { service: 'consent', method: 'POST', path: '/v1/consents', body: { tenant: 'hosp-a', patient: testPseudonym('x'), provision: 'permit' } },
@@ -35,16 +38,7 @@ const PROBES: Probe[] = [
   { service: 'consent', method: 'POST', path: '/v1/consent/decide', body: { tenant: 'hosp-a', subject: testPseudonym('x'), actor: 'dr-b', role: 'admin', purpose: 'TREAT', dataclass: 'lab' } },
   { service: 'consent', method: 'POST', path: '/v1/consent/rebuild', body: { tenant: 'hosp-a' } },
   // ledger
-  { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a' },
-  { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a/entries/0' },
-  { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a/events/e-1' },
-  { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a/receipts/e-1' },
-  { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a/proofs/inclusion?seq=0' },
-  { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a/proofs/consistency?from=1' },
-  { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a/checkpoints/latest' },
-  { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a/checkpoints/1' },
-  { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a/verify' },
-  { service: 'ledger', method: 'GET', path: '/v1/chains/hosp-a/records/e-1?purpose=TREAT' },
+  ...gets('ledger', '/v1/chains/hosp-a', ['', '/entries/0', '/events/e-1', '/receipts/e-1', '/proofs/inclusion?seq=0', '/proofs/consistency?from=1', '/checkpoints/latest', '/checkpoints/1', '/verify', '/records/e-1?purpose=TREAT']),
   // intake: the token's hospital is where events go; naming another one is refused
   { service: 'intake', method: 'POST', path: '/fhir/r4/Observation', body: OBSERVATION, contentType: FHIR, headers: { 'x-tenant': 'hosp-a' } },
   { service: 'intake', method: 'PUT', path: '/fhir/r4/Observation/obs-1', body: OBSERVATION, contentType: FHIR, headers: { 'x-tenant': 'hosp-a' } },
@@ -64,13 +58,7 @@ const PROBES: Probe[] = [
     contentType: 'application/cloudevents+json',
   },
   // audit
-  { service: 'audit', method: 'GET', path: `/v1/audit/hosp-a/patients/${testPseudonym('x')}/access` },
-  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/actors/dr-a/access' },
-  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/stream' },
-  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/checkpoints/latest' },
-  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/checkpoints' },
-  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/alerts' },
-  { service: 'audit', method: 'GET', path: '/v1/audit/hosp-a/monitor' },
+  ...gets('audit', '/v1/audit/hosp-a', [`/patients/${testPseudonym('x')}/access`, '/actors/dr-a/access', '/stream', '/checkpoints/latest', '/checkpoints', '/alerts', '/monitor']),
   { service: 'audit', method: 'POST', path: '/v1/audit/hosp-a/monitor/poll' },
 ];
 
