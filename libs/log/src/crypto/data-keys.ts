@@ -24,11 +24,6 @@ export function scopeChain(scope: string): string {
 
 const CACHE_TTL_MS = 5 * 60_000;
 const CACHE_MAX = 20_000;
-/**
- * How long the epoch read after one batch's ciphertexts were stored also opens the next batch:
- * within DESIGN's "dropped within 1 s of an erasure in every writer".
- */
-const EPOCH_REUSE_MS = 1_000;
 
 interface ChainCache {
   /** The chain's key epoch when these keys were read or made. */
@@ -47,17 +42,14 @@ export interface KeysForBatch {
  *
  * Unwrapped keys are cached for encryption only, per chain, together with the chain's key epoch
  * (`ledger_key_epochs`), which every erasure raises before it destroys anything. Every use is
- * fenced: the epoch is read before the keys are handed out (or taken from the previous batch's
- * read, at most 1 s old; a changed epoch drops the chain's cache) and again after the ciphertexts
- * are stored (`staleScopes`), so no writer in any process uses a key more than a second after an
- * erasure destroyed it, nor leaves a ciphertext under it.
+ * fenced: the epoch is read before the keys are handed out (a changed epoch drops the chain's
+ * cache) and again after the ciphertexts are stored (`staleScopes`), so no writer in any process
+ * encrypts under a key that an acknowledged erasure destroyed, nor leaves a ciphertext under it.
  * Decryption never uses the cache: it reads the wrapped key from the store, and checks it again
  * after decrypting (`stillCurrent`).
  */
 export class DataKeyService {
   private readonly cache = new Map<string, ChainCache>();
-  /** Each chain's key epoch as last read, and when. */
-  private readonly epochs = new Map<string, { epoch: number; at: number }>();
 
   constructor(
     private readonly store: LedgerStore,
@@ -79,23 +71,9 @@ export class DataKeyService {
     return c;
   }
 
-  private async readEpoch(chain: string): Promise<number> {
-    const epoch = await this.store.getKeyEpoch(chain);
-    this.epochs.set(chain, { epoch, at: Date.now() });
-    return epoch;
-  }
-
-  /**
-   * Current keys for the scopes of one chain, creating the missing ones. The epoch they come with
-   * may be the one the previous batch's fence read (`staleScopes`) less than a second ago rather
-   * than a new read: the fence is the read after the ciphertexts are stored, and an erasure since
-   * the earlier read shows there as a changed epoch, so the batch is encrypted again under the
-   * current keys. One store read per batch instead of two while batches follow each other within
-   * a second; only an erasure costs a retry.
-   */
+  /** Current keys for the scopes of one chain, creating the missing ones. */
   async keysFor(chain: string, scopes: string[]): Promise<KeysForBatch> {
-    const known = this.epochs.get(chain);
-    const epoch = known && Date.now() - known.at < EPOCH_REUSE_MS ? known.epoch : await this.readEpoch(chain);
+    const epoch = await this.store.getKeyEpoch(chain);
     const cache = this.chainCache(chain, epoch);
     const out = new Map<string, DataKey>();
     const now = Date.now();
@@ -121,7 +99,7 @@ export class DataKeyService {
    * is dropped and the key documents decide.
    */
   async staleScopes(chain: string, epoch: number, used: { scope: string; keyId: string }[]): Promise<Set<string>> {
-    const now = await this.readEpoch(chain);
+    const now = await this.store.getKeyEpoch(chain);
     if (now === epoch) return new Set();
     this.chainCache(chain, now);
     const current = new Map((await this.store.getDataKeys([...new Set(used.map((u) => u.scope))])).map((d) => [d._id, d.keyId]));
@@ -178,7 +156,6 @@ export class DataKeyService {
 
   /** Drops every cached key of a chain at once (an erasure in this process is starting). */
   forgetChain(chain: string): void {
-    this.epochs.delete(chain);
     const c = this.cache.get(chain);
     c?.keys.forEach((k) => k.key.fill(0));
     this.cache.delete(chain);
