@@ -1,4 +1,5 @@
 import { Frontier } from '@clinical-ledger/chain';
+import { CoalescingRounds } from '@clinical-ledger/platform';
 import { LedgerStore } from './store';
 import { partialTileRows, TILE_WIDTH, TileBuilder, type FullTile } from './tiles';
 
@@ -27,8 +28,6 @@ interface ChainTiles {
   bufFrom: number;
   /** Tiles made but not stored yet (a failed write is retried before anything else). */
   unsaved: FullTile[];
-  running?: Promise<void>;
-  again: boolean;
 }
 
 /**
@@ -43,6 +42,11 @@ interface ChainTiles {
 export class TileWriter {
   private readonly chains = new Map<string, ChainTiles>();
   private stopped = false;
+  /** A failed round is tried again on the next observation. */
+  private readonly rounds = new CoalescingRounds<string>(
+    (chain) => this.run(chain, this.state(chain)),
+    (chain, err) => this.o.onError?.(chain, err),
+  );
 
   constructor(
     private readonly store: LedgerStore,
@@ -63,44 +67,26 @@ export class TileWriter {
         for (const leaf of got) c.buffer.push(leaf);
       }
     }
-    this.kick(chain, c);
+    this.rounds.request(chain);
   }
 
   /** Waits for the rounds in flight of a chain (tests, shutdown). */
   async idle(chain: string): Promise<void> {
-    while (this.chains.get(chain)?.running) await this.chains.get(chain)?.running;
+    await this.rounds.idle(chain);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    await Promise.allSettled([...this.chains.values()].map((c) => c.running));
+    await this.rounds.stop();
   }
 
   private state(chain: string): ChainTiles {
     let c = this.chains.get(chain);
     if (!c) {
-      c = { loaded: false, target: 0, fed: 0, buffer: [], bufFrom: 0, unsaved: [], again: false };
+      c = { loaded: false, target: 0, fed: 0, buffer: [], bufFrom: 0, unsaved: [] };
       this.chains.set(chain, c);
     }
     return c;
-  }
-
-  private kick(chain: string, c: ChainTiles): void {
-    if (c.running) {
-      c.again = true;
-      return;
-    }
-    c.running = (async () => {
-      do {
-        c.again = false;
-        try {
-          await this.run(chain, c);
-        } catch (err) {
-          this.o.onError?.(chain, err);
-          return; // the next observation tries again
-        }
-      } while (c.again && !this.stopped);
-    })().finally(() => (c.running = undefined));
   }
 
   /** Resumes from the stored mark: the frontier there, and the partial tiles' nodes so far. */

@@ -1,4 +1,5 @@
 import { signCheckpoint, toHex, type Signer } from '@clinical-ledger/chain';
+import { CoalescingRounds } from '@clinical-ledger/platform';
 import type { CheckpointDoc, LedgerStore } from '@clinical-ledger/ledger-store';
 import type { HeadWriter } from './head-writer';
 import type { TailSnapshot } from './tail';
@@ -41,8 +42,6 @@ interface ChainState {
   unpublished: boolean;
   /** A checkpoint is due (by count or by time). */
   due: boolean;
-  running?: Promise<void>;
-  again: boolean;
 }
 
 /**
@@ -55,7 +54,10 @@ export class CheckpointPublisher {
   private readonly chains = new Map<string, ChainState>();
   private unsubscribe?: () => void;
   private timer?: NodeJS.Timeout;
-  private stopped = false;
+  private readonly rounds = new CoalescingRounds<string>(
+    (chain) => this.run(chain, this.state(chain)),
+    (chain, err) => this.o.logger.warn({ chain, err: String(err) }, 'checkpoint failed; retried on the next tick'),
+  );
 
   constructor(
     private readonly source: DurableSource,
@@ -69,16 +71,15 @@ export class CheckpointPublisher {
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     this.unsubscribe?.();
     clearInterval(this.timer);
-    await Promise.allSettled([...this.chains.values()].map((c) => c.running));
+    await this.rounds.stop();
   }
 
   private state(chain: string): ChainState {
     let s = this.chains.get(chain);
     if (!s) {
-      s = { signed: -1, loaded: false, unpublished: true, due: false, again: false };
+      s = { signed: -1, loaded: false, unpublished: true, due: false };
       this.chains.set(chain, s);
     }
     return s;
@@ -88,7 +89,7 @@ export class CheckpointPublisher {
     const s = this.state(snapshot.chain);
     if (!s.latest || snapshot.size > s.latest.size) s.latest = snapshot;
     if (snapshot.size - Math.max(s.signed, 0) >= this.o.every) s.due = true;
-    if (s.due || !s.loaded) this.kick(snapshot.chain, s);
+    if (s.due || !s.loaded) this.rounds.request(snapshot.chain);
   }
 
   private tick(): void {
@@ -96,31 +97,13 @@ export class CheckpointPublisher {
       const s = this.state(snap.chain);
       if (!s.latest || snap.size > s.latest.size) s.latest = snap;
       if (snap.size > s.signed) s.due = true;
-      if (s.due || s.unpublished || !s.loaded) this.kick(snap.chain, s);
+      if (s.due || s.unpublished || !s.loaded) this.rounds.request(snap.chain);
     }
-  }
-
-  private kick(chain: string, s: ChainState): void {
-    if (this.stopped) return;
-    if (s.running) {
-      s.again = true;
-      return;
-    }
-    s.running = (async () => {
-      do {
-        s.again = false;
-        try {
-          await this.run(chain, s);
-        } catch (err) {
-          this.o.logger.warn({ chain, err: String(err) }, 'checkpoint failed; retried on the next tick');
-        }
-      } while (s.again && !this.stopped);
-    })().finally(() => (s.running = undefined));
   }
 
   /** Waits for the work in flight for a chain (tests). */
   async idle(chain: string): Promise<void> {
-    while (this.chains.get(chain)?.running) await this.chains.get(chain)?.running;
+    await this.rounds.idle(chain);
   }
 
   private async run(chain: string, s: ChainState): Promise<void> {

@@ -14,3 +14,4 @@ export * from './web-app';
 export * from './validation';
 export * from './oidc-config';
 export * from './served-web-app';
+export * from './coalescing-rounds';
