@@ -1,5 +1,10 @@
+import { Controller, Get, Inject, Param, Res, type Type } from '@nestjs/common';
+import { ApiExcludeController } from '@nestjs/swagger';
 import type { Response } from 'express';
+import { Access } from './access/http';
+import type { Action } from './access/table';
 import { oidcAppPolicy } from './oidc-config';
+import { CONFIG } from './tokens';
 import { readWebAppIndex, secureWebApp, sendWebAppPage, sendWebAsset } from './web-app';
 
 /**
@@ -35,4 +40,52 @@ export class ServedWebApp {
   sendPage(res: Response): void {
     sendWebAppPage(this.index, res, this.policy);
   }
+}
+
+/** What a service says about the browser app it serves; read from its configuration at start. */
+export interface WebAppShellOptions<C> {
+  /** The mount path ('' for the root). */
+  path: string;
+  /** The access table's action for the app's routes (public ones: the page holds no data). */
+  access: Action;
+  /** The app's client-side routes: each serves the page. */
+  views: string[];
+  /** The built app's folder, its name in errors, and the OIDC provider sign-in goes to. */
+  app(config: C): { dir: string; name: string; oidcIssuer?: string };
+  /** The public `config.json` the app reads at start. */
+  publicConfig(config: C): object;
+}
+
+/**
+ * The Nest controller of one served app: `config.json`, hashed assets and the page for every view
+ * (`export class ConsoleController extends WebAppShell<ConsoleConfig>({ ... }) {}`).
+ */
+export function WebAppShell<C>(o: WebAppShellOptions<C>): Type<object> {
+  @ApiExcludeController()
+  @Access(o.access)
+  @Controller(o.path)
+  class WebAppShellController {
+    private readonly app: ServedWebApp;
+
+    constructor(@Inject(CONFIG) private readonly config: C) {
+      const a = o.app(config);
+      this.app = new ServedWebApp(a.dir, a.name, a.oidcIssuer);
+    }
+
+    @Get('config.json')
+    appConfig(@Res() res: Response): void {
+      this.app.sendConfig(res, o.publicConfig(this.config));
+    }
+
+    @Get('assets/:file')
+    asset(@Param('file') file: string, @Res() res: Response): void {
+      this.app.sendAsset(file, res);
+    }
+
+    @Get(o.views)
+    page(@Res() res: Response): void {
+      this.app.sendPage(res);
+    }
+  }
+  return WebAppShellController;
 }
