@@ -2,10 +2,11 @@ import { Inject, Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { connect, credsAuthenticator, NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { Subjects, type StreamSpec } from '@clinical-ledger/contracts';
-import { BaseConfig, CONFIG, LOGGER, ReadinessRegistry, retryWithBackoff } from '@clinical-ledger/platform';
+import { BaseConfig, CONFIG, LOGGER, ReadinessRegistry, retryWithBackoff, ServiceToken } from '@clinical-ledger/platform';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ensureStream } from './provision';
+import { NatsRequestClient } from './request/client';
 
 /**
  * The service's one NATS connection (v3 client). It connects in the background and keeps
@@ -102,6 +103,15 @@ export class NatsService implements OnApplicationShutdown {
   /** Resolves with the connection once NATS first answers. */
   ready(): Promise<NatsConnection> {
     return this.connecting;
+  }
+
+  /**
+   * A client of the request/reply responders that asks with this service's own token
+   * (SERVICE_TOKEN_FILE, read at each request): responders admit NATS callers by the access table.
+   */
+  requestClient(timeoutMs: number): NatsRequestClient {
+    const token = new ServiceToken(this.config.SERVICE_TOKEN_FILE);
+    return new NatsRequestClient({ connection: () => this.ready(), subjects: this.subjects, authorization: () => token.authorization(), timeoutMs });
   }
 
   /** The connection; throws while NATS has not yet answered. */

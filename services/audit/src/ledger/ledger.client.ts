@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { CheckpointView, ConsistencyView, EntryView } from '@clinical-ledger/contracts';
-import { LedgerNatsClient, NatsRequestClient, NatsService, RequestUnavailableError } from '@clinical-ledger/messaging';
-import { CONFIG, ServiceToken } from '@clinical-ledger/platform';
+import { LedgerNatsClient, NatsService, RequestUnavailableError } from '@clinical-ledger/messaging';
+import { CONFIG } from '@clinical-ledger/platform';
 import type { AuditConfig } from '../config';
 
 /** What audit reads of an entry: it checks the stored bytes itself, never the ledger's parsed core. */
@@ -23,10 +23,7 @@ export class LedgerClient {
   private readonly ledger: LedgerNatsClient;
 
   constructor(nats: NatsService, @Inject(CONFIG) config: AuditConfig) {
-    const token = new ServiceToken(config.SERVICE_TOKEN_FILE);
-    this.ledger = new LedgerNatsClient(
-      new NatsRequestClient({ connection: () => nats.ready(), subjects: nats.subjects, authorization: () => token.authorization(), timeoutMs: config.AUDIT_LEDGER_TIMEOUT_MS }),
-    );
+    this.ledger = new LedgerNatsClient(nats.requestClient(config.AUDIT_LEDGER_TIMEOUT_MS));
   }
 
   /** The entry of an event, or null while it is not on the chain. */

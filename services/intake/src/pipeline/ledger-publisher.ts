@@ -1,8 +1,8 @@
 import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { PubAck } from '@nats-io/jetstream';
 import { AppendCategory, LedgerEvent, Receipt, validateEnvelope } from '@clinical-ledger/contracts';
-import { JetStreamPublisher, LedgerNatsClient, MessageTooLargeError, NatsRequestClient, NatsService, PublishError, PublishUnavailableError, PublishUnconfirmedError, ReceiptAwaiter } from '@clinical-ledger/messaging';
-import { ServiceToken, ServiceContext } from '@clinical-ledger/platform';
+import { JetStreamPublisher, LedgerNatsClient, MessageTooLargeError, NatsService, PublishError, PublishUnavailableError, PublishUnconfirmedError, ReceiptAwaiter } from '@clinical-ledger/messaging';
+import { ServiceContext } from '@clinical-ledger/platform';
 import type { Histogram } from 'prom-client';
 import { IntakeConfig } from '../config';
 import { EventTooLargeError, TemporarilyUnavailableError } from './errors';
@@ -38,10 +38,7 @@ export class LedgerPublisher implements OnModuleInit {
     private readonly nats: NatsService,
     private readonly receipts: ReceiptAwaiter,
   ) {
-    const token = new ServiceToken(service.config.SERVICE_TOKEN_FILE);
-    this.ledger = new LedgerNatsClient(
-      new NatsRequestClient({ connection: () => nats.ready(), subjects: nats.subjects, authorization: () => token.authorization(), timeoutMs: Math.min(service.config.INTAKE_RECEIPT_TIMEOUT_MS, 5_000) }),
-    );
+    this.ledger = new LedgerNatsClient(nats.requestClient(Math.min(service.config.INTAKE_RECEIPT_TIMEOUT_MS, 5_000)));
     this.publishSeconds = service.metrics.histogram('intake_publish_seconds', 'JetStream publish latency (until PubAck)', ['outcome']);
     const inflight = service.metrics.gauge('intake_jetstream_inflight', 'JetStream requests (publishes, control id registry) waiting for an answer');
     this.publisher = new JetStreamPublisher(nats, {

@@ -14,7 +14,7 @@ import {
 } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
 import { JetStreamPublisher, NatsRequestClient, NatsService, RequestRefusedError, RequestUnavailableError } from '@clinical-ledger/messaging';
-import { Admission, ServiceToken, ServiceContext } from '@clinical-ledger/platform';
+import { Admission, ServiceContext } from '@clinical-ledger/platform';
 import type { Counter } from 'prom-client';
 import type { LedgerConfig } from '../config';
 import { Appender, DataKeyService, keyScope, open, payloadAad } from '@clinical-ledger/log';
@@ -49,8 +49,7 @@ export class RecordAccessService implements RecordReads {
     private readonly appends: Appender,
   ) {
     this.reads = service.metrics.counter('ledger_record_reads_total', 'Consent-gated record reads', ['outcome']);
-    const token = new ServiceToken(service.config.SERVICE_TOKEN_FILE);
-    this.consent = new NatsRequestClient({ connection: () => nats.ready(), subjects: nats.subjects, authorization: () => token.authorization(), timeoutMs: service.config.LEDGER_CONSENT_TIMEOUT_MS });
+    this.consent = nats.requestClient(service.config.LEDGER_CONSENT_TIMEOUT_MS);
   }
 
   async read(admission: Admission, req: RecordReadRequest): Promise<RecordReadResult> {
