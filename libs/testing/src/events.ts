@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { connect as netConnect } from 'node:net';
-import type { LedgerEvent } from '@clinical-ledger/contracts';
+import type { AccessLogEntry, LedgerEvent } from '@clinical-ledger/contracts';
 import { testPseudonym } from './pseudonyms';
 
 let counter = 0;
@@ -23,6 +23,33 @@ export function testEvent<T = unknown>(tenant: string, over: Partial<LedgerEvent
     tenant,
     dataclass: 'lab',
     data: { obs: n, value: `result ${n}` } as T,
+    ...over,
+  };
+}
+
+/**
+ * An access-log line as audit projects it: a clinician's read of record `e-1` (seq 3) at seq 12 of
+ * `hosp-a`, permitted by consent seq 2. `over` replaces any field.
+ */
+export function testAccessLogEntry(over: Partial<AccessLogEntry> = {}): AccessLogEntry {
+  return {
+    tenant: 'hosp-a',
+    seq: 12,
+    eventId: 'access:1',
+    leafHash: 'ab'.repeat(32),
+    kid: 'ledger+01020304',
+    recordedAt: '2026-11-25T10:00:01.000Z',
+    time: '2026-11-25T10:00:00.000Z',
+    subject: 'pseudo:alice',
+    actor: 'dr-x',
+    role: 'clinician',
+    purpose: 'TREAT',
+    recordEventId: 'e-1',
+    recordSeq: 3,
+    decision: 'permit',
+    reason: 'consent permits',
+    consentSeq: 2,
+    breakGlass: false,
     ...over,
   };
 }

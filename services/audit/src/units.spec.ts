@@ -4,9 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { Ed25519Signer, encodeCore, toBase64, toHex } from '@clinical-ledger/chain';
-import { EVENT_TYPES, type AccessLogEntry } from '@clinical-ledger/contracts';
+import { EVENT_TYPES } from '@clinical-ledger/contracts';
 import { PoisonMessageError } from '@clinical-ledger/messaging';
 import { ConfigError } from '@clinical-ledger/platform';
+import { testAccessLogEntry } from '@clinical-ledger/testing';
 import { parseAccessReceipt } from './access/access-event';
 import { entryProblem } from './access/access.projector';
 import { auditBundle, entryUuid, toAuditEvent } from './fhir/audit-event';
@@ -93,26 +94,7 @@ describe('chain entries backing access events', () => {
 });
 
 describe('FHIR AuditEvent rendering', () => {
-  const e: AccessLogEntry = {
-    tenant: 'hosp-a',
-    seq: 12,
-    eventId: 'access:1',
-    leafHash: 'ab'.repeat(32),
-    kid: 'ledger+01020304',
-    recordedAt: '2026-11-25T10:00:01.000Z',
-    time: '2026-11-25T10:00:00.000Z',
-    subject: 'pseudo:alice',
-    actor: 'dr-x',
-    role: 'nurse',
-    purpose: 'ETREAT',
-    recordEventId: 'e-1',
-    recordSeq: 3,
-    decision: 'permit',
-    reason: 'break-glass',
-    consentSeq: null,
-    breakGlass: true,
-    breakGlassReason: 'arrest',
-  };
+  const e = testAccessLogEntry({ role: 'nurse', purpose: 'ETREAT', reason: 'break-glass', consentSeq: null, breakGlass: true, breakGlassReason: 'arrest' });
 
   it('gives every access entry one stable RFC 4122 urn:uuid', () => {
     expect(entryUuid('hosp-a', 12)).toBe(entryUuid('hosp-a', 12));

@@ -1,4 +1,5 @@
 import type { AccessLogEntry } from '@clinical-ledger/contracts';
+import { testAccessLogEntry } from '@clinical-ledger/testing';
 import { balpBundle, BALP_PATIENT_READ, toBalpAuditEvent } from './export';
 
 type Json = Record<string, unknown>;
@@ -89,25 +90,7 @@ function patientReadViolations(ev: Json): string[] {
 }
 
 describe('BALP export (IHE Basic Audit Log Patterns, PatientRead)', () => {
-  const permit: AccessLogEntry = {
-    tenant: 'hosp-a',
-    seq: 12,
-    eventId: 'access:1',
-    leafHash: 'ab'.repeat(32),
-    kid: 'ledger+01020304',
-    recordedAt: '2026-11-25T10:00:01.000Z',
-    time: '2026-11-25T10:00:00.000Z',
-    subject: 'pseudo:alice',
-    actor: 'dr-x',
-    role: 'clinician',
-    purpose: 'TREAT',
-    recordEventId: 'e-1',
-    recordSeq: 3,
-    decision: 'permit',
-    reason: 'consent permits',
-    consentSeq: 2,
-    breakGlass: false,
-  };
+  const permit = testAccessLogEntry();
   const breakGlass: AccessLogEntry = { ...permit, seq: 13, purpose: 'ETREAT', reason: 'break-glass', consentSeq: null, breakGlass: true, breakGlassReason: 'arrest' };
   const deny: AccessLogEntry = { ...permit, seq: 14, decision: 'deny', reason: 'no consent', consentSeq: null };
 
