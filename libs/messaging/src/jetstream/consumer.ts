@@ -120,7 +120,10 @@ function advisorySeq(data: Uint8Array): number | undefined {
 export class JetStreamConsumer {
   private messages?: ConsumerMessages;
   private stopping = false;
+  /** stop()'s deadline passed: what is still delivered is nak'ed, not handled. */
+  private abandoned = false;
   private loop?: Promise<void>;
+  private stopped?: Promise<void>;
   private startup?: Promise<void>;
   private readonly inFlight = new Set<JsMsg>();
   private readonly waiters: (() => void)[] = [];
@@ -228,14 +231,15 @@ export class JetStreamConsumer {
 
   private async run(messages: ConsumerMessages): Promise<void> {
     for await (const m of messages) {
-      if (this.stopping) {
-        // Pulled after stop: hand it back at once rather than waiting for the ack timeout.
-        m.nak();
+      // Delivered before the pull stopped (stop() drains the subscription): handled like the rest, so
+      // a hand-over leaves nothing to redeliver. Past stop()'s deadline: handed back at once instead.
+      if (this.abandoned) {
+        this.handBack(m);
         continue;
       }
       while (this.inFlight.size >= this.maxInFlight) await new Promise<void>((r) => this.waiters.push(r));
-      if (this.stopping) {
-        m.nak();
+      if (this.abandoned) {
+        this.handBack(m);
         continue;
       }
       this.inFlight.add(m);
@@ -275,6 +279,12 @@ export class JetStreamConsumer {
     }
   }
 
+  /** Hands a message back unprocessed as this holder stops: redelivered at once. */
+  private handBack(m: JsMsg): void {
+    m.nak();
+    this.stats.naked++;
+  }
+
   private async process(m: JsMsg): Promise<void> {
     const deliveries = m.info.deliveryCount;
     if (deliveries > this.crashBound) {
@@ -298,8 +308,7 @@ export class JetStreamConsumer {
       await Promise.race([new Promise<void>((r) => setTimeout(r, wait).unref()), this.stopSignal]);
       if (this.stopping) {
         // Hand it back: another replica (or this one after its restart) retries it.
-        m.nak();
-        this.stats.naked++;
+        this.handBack(m);
         return;
       }
     }
@@ -447,27 +456,45 @@ export class JetStreamConsumer {
   }
 
   /**
-   * Stops pulling, hands back what was pulled but not started, and waits for in-flight work, at
-   * most `ackWaitMs`: a handler stuck on a dependency must not hold a replica's shutdown forever,
-   * and whatever it leaves unacked is redelivered anyway.
+   * Stops pulling and finishes what was delivered, at most `ackWaitMs`: a handler stuck on a
+   * dependency must not hold a replica's shutdown forever (what it leaves is nak'ed or redelivered).
+   * The pull subscription is drained rather than dropped (UNSUB, then a flush): the server delivers
+   * nothing more once it has the UNSUB, and what it sent before arrives before the flush's reply. So
+   * every message this consumer was given is handled here, none waits out the ack wait in a closed
+   * inbox, and a clean hand-over (a rolling upgrade) adds no delivery to any message. Transient
+   * retries in hand end at once with a nak (no delay): the next holder retries them.
    */
   async stop(): Promise<void> {
-    if (this.stopping) return this.loop;
+    if (this.stopping) return this.stopped;
     this.stopping = true;
-    this.signalStop();
+    this.stopped = this.stopOnce();
+    return this.stopped;
+  }
+
+  private async stopOnce(): Promise<void> {
+    const deadline = Date.now() + this.ackWaitMs;
     // A start still under way ends first (it pulls nothing now), so what it opened is closed below.
     await this.startup?.catch(() => undefined);
     clearInterval(this.keepAlive);
     this.advisories?.unsubscribe();
     await this.exhausted?.close().catch(() => undefined);
     const within = <T>(p: Promise<T> | undefined, ms: number) =>
-      Promise.race([p?.catch(() => undefined), new Promise<void>((r) => setTimeout(r, ms).unref())]);
+      Promise.race([p?.catch(() => undefined), new Promise<void>((r) => setTimeout(r, Math.max(ms, 0)).unref())]);
+    // nats.js drops a pull subscription at close(); its Subscription.drain() is what keeps the
+    // messages already on the wire. The consume iterator does not expose it, hence the cast.
+    const sub = (this.messages as unknown as { sub?: Subscription } | undefined)?.sub;
+    const drained = within(sub?.drain(), 2_000);
+    // The UNSUB is on its way: the hand-backs (naks) of retries in hand follow it, so the server
+    // redelivers them to the next holder, never to this one.
+    this.signalStop();
+    await drained;
     await within(this.messages?.close(), 2_000);
-    await within(this.loop, 2_000);
-    const deadline = Date.now() + this.ackWaitMs;
+    await within(this.loop, deadline - Date.now());
     while (this.inFlight.size > 0 && Date.now() < deadline) {
       await Promise.race([new Promise<void>((r) => this.waiters.push(r)), new Promise<void>((r) => setTimeout(r, 250).unref())]);
     }
+    this.abandoned = true;
+    for (const w of this.waiters.splice(0)) w();
     if (this.inFlight.size > 0) {
       this.logger?.warn({ stream: this.spec.stream, durable: this.spec.durable, inFlight: this.inFlight.size }, 'stopped with messages still in flight: they will be redelivered');
     }

@@ -113,7 +113,8 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     const live = await this.leases.liveReplicas();
     const share = Math.ceil(known.size / live);
     const held = new Set(this.leases.chains());
-    for (const chain of held) if (!this.consumers.has(chain) && !this.stopping.has(chain)) await this.startChain(chain);
+    // Still held (close() may have handed it over while this scan was reading the bucket).
+    for (const chain of held) if (!this.closed && this.leases.chains().includes(chain) && !this.consumers.has(chain) && !this.stopping.has(chain)) await this.startChain(chain);
     if (held.size > share) {
       // Hand one chain back per scan: the replica that joined takes it at its next scan.
       const chain = [...held].sort()[0];
@@ -126,7 +127,8 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     for (const chain of free) {
       if (this.closed || this.leases.chains().length >= share) break;
       if (this.stopping.has(chain)) continue;
-      if (await this.leases.acquire(chain)) await this.startChain(chain);
+      // Taken as close() began: close() hands it over again once this scan ends.
+      if ((await this.leases.acquire(chain)) && !this.closed) await this.startChain(chain);
     }
   }
 
@@ -176,15 +178,26 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     return done;
   }
 
-  /** SIGTERM: this replica leaves the count, in-flight batches finish under the leases, then every lease is handed back. */
+  /**
+   * SIGTERM, a hand-over per chain: the chain's consumer stops pulling and finishes every message
+   * it was given (libs/messaging drains the pull, so none is left for the ack wait or redelivered
+   * with one delivery more), then that chain's lease is released at once, without waiting for the
+   * other chains; the successor, watching the bucket, takes it at the delete. Meanwhile this replica
+   * leaves the count, so the chain fits in the others' share.
+   */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    (await this.watching)?.stop();
+    const handOver = (chain: string) => this.stopChain(chain).then(() => this.leases.release(chain));
+    await Promise.all([
+      this.leases.leave(),
+      ...[...this.consumers.keys()].map(handOver),
+      ...[...this.stopping.keys()].map(handOver),
+      this.watching?.then((w) => w?.stop()),
+    ]);
+    // A scan that was taking a chain as this began: hand that over too.
     await this.scanning;
-    await this.leases.leave();
-    await Promise.all([...this.consumers.keys()].map((c) => this.stopChain(c)));
-    await Promise.all([...this.stopping.values()]);
+    await Promise.all([...this.consumers.keys()].map(handOver));
     await this.leases.releaseAll();
   }
 
