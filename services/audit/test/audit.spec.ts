@@ -1,16 +1,11 @@
 // Long: one scenario of the audit service beside the real ledger and consent; its tests build on the state the earlier ones left.
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Ed25519Signer, fromHex, signCheckpoint, verifyInclusion } from '@clinical-ledger/chain';
-import { CheckpointMessage, LedgerEvent, Receipt, Subjects } from '@clinical-ledger/contracts';
-import { loadConfig, type RunningService } from '@clinical-ledger/platform';
-import { eventually, Infra, ledgerTestKeys, ServiceProcess, spawnService, startInfra, testAuth, TestAuth, testEvent, testPseudonym } from '@clinical-ledger/testing';
-import { MongoClient } from 'mongodb';
+import { CheckpointMessage, LedgerEvent, Receipt } from '@clinical-ledger/contracts';
+import { type RunningService } from '@clinical-ledger/platform';
+import { eventually, ledgerTestKeys, ServiceProcess, spawnService, testAuth, TestAuth, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
-import { startAudit } from '../src/bootstrap';
-import { AuditConfig } from '../src/config';
-import { IN_PROCESS_ENV, Json, metric, openSse, openWs, SseEvent } from './helpers';
+import { auditTestBed, Json, metric, openSse, openWs, SseEvent, startAuditHere } from './helpers';
 
 /**
  * The audit service (in-process) beside the real ledger and consent services (built, spawned) on a
@@ -24,11 +19,7 @@ const ORIGIN = `clinical-ledger/${TENANT}`;
 const FHIR = 'application/fhir+json';
 
 describe('audit service against the real ledger and consent', () => {
-  let infra: Infra;
   let auth: TestAuth;
-  let subjects: Subjects;
-  let nc: NatsConnection;
-  let mongo: MongoClient;
   let ledger: ServiceProcess;
   let consent: ServiceProcess;
   let audit: RunningService;
@@ -38,6 +29,7 @@ describe('audit service against the real ledger and consent', () => {
   let record: LedgerEvent;
   let burst: LedgerEvent[];
   const accessReceipts: Record<string, Receipt> = {};
+  const bed = auditTestBed('audit', { closeFirst: () => [live, audit, ledger, consent] });
 
   async function http(base: string, method: string, path: string, token?: string, body?: unknown, accept?: string) {
     const res = await fetch(`${base}${path}`, {
@@ -58,52 +50,42 @@ describe('audit service against the real ledger and consent', () => {
 
   async function clinicalRecord(subject: string, data: unknown): Promise<LedgerEvent> {
     const event = testEvent(TENANT, { subject, data });
-    await jetstream(nc).publish(subjects.append(TENANT, 'clinical'), JSON.stringify(event), { msgID: event.id });
+    await jetstream(bed.nc).publish(bed.subjects.append(TENANT, 'clinical'), JSON.stringify(event), { msgID: event.id });
     return event;
   }
 
   /** Waits until the audit consumer of LEDGER_ENTRIES has handled everything published so far. */
   async function checkpointsHandled(): Promise<void> {
-    const jsm = await jetstreamManager(nc);
+    const jsm = await jetstreamManager(bed.nc);
     await eventually(async () => {
-      const info = await jsm.consumers.info(subjects.stream('LEDGER_ENTRIES'), 'audit-checkpoints');
+      const info = await jsm.consumers.info(bed.subjects.stream('LEDGER_ENTRIES'), 'audit-checkpoints');
       return info.num_pending === 0 && info.num_ack_pending === 0;
     }, 15_000, 'checkpoints handled');
   }
 
   async function publishCheckpoint(note: string, fields: { size: number; rootHash: string }): Promise<void> {
     const msg: CheckpointMessage = { tenant: TENANT, note, ...fields };
-    await jetstream(nc).publish(subjects.checkpoint(TENANT), JSON.stringify(msg), { msgID: `test:${randomBytes(8).toString('hex')}` });
+    await jetstream(bed.nc).publish(bed.subjects.checkpoint(TENANT), JSON.stringify(msg), { msgID: `test:${randomBytes(8).toString('hex')}` });
   }
 
   const alertsOf = async (kind: string) => ((await api('/alerts')).body['alerts'] as Json[]).filter((a) => a['kind'] === kind);
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'audit' });
     auth = testAuth();
-    subjects = new Subjects(infra.namespace);
-    const common = infra.env({ LOG_LEVEL: 'warn', ...auth.env });
+    const common = bed.infra.env({ LOG_LEVEL: 'warn', ...auth.env });
     [ledger, consent] = await Promise.all([
       spawnService('ledger', { ...common, ...keys.ledgerEnv, LEDGER_CHECKPOINT_INTERVAL_MS: '250' }),
       spawnService('consent', { ...common, CONSENT_DEFAULT: 'deny' }),
     ]);
-    const config = loadConfig(AuditConfig, {
-      ...common,
-      ...IN_PROCESS_ENV,
-      HTTP_HOST: '127.0.0.1',
-      LOG_LEVEL: 'error',
+    audit = await startAuditHere(common, {
       // The auditor's own copy of the ledger's public key: never fetched from the ledger.
       AUDIT_VERIFIER_KEYS: keys.signer.verifierKey,
-      AUDIT_POLL_INTERVAL_MS: '0',
       AUDIT_PENDING_RETRY_MS: '200',
       AUDIT_NAK_BACKOFF_MS: '200',
     });
-    audit = await startAudit(config, { port: 0, handleSignals: false, logger: pino({ level: 'silent' }) });
     for (const svc of [ledger.url, consent.url, audit.url]) {
       await eventually(async () => (await fetch(`${svc}/readyz`)).status === 200, 30_000, `${svc} ready`);
     }
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
     tokens['auditor'] = await auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'audit-office' });
     tokens['admin'] = await auth.token({ tenant: TENANT, roles: ['admin'], sub: 'admin-a' });
     tokens['clinician'] = await auth.token({ tenant: TENANT, roles: ['clinician'], sub: 'dr-x' });
@@ -119,14 +101,6 @@ describe('audit service against the real ledger and consent', () => {
     expect(burst).toHaveLength(8);
   });
 
-  afterAll(async () => {
-    live?.close();
-    await nc?.close();
-    await mongo?.close();
-    await audit?.close();
-    await Promise.all([ledger?.stop(), consent?.stop()]);
-    await infra?.close();
-  });
 
   it('puts a denied and a permitted consent-gated read in the access log, each with its seq on the chain', async () => {
     const denied = await readRecord('purpose=TREAT');
@@ -313,11 +287,11 @@ describe('audit service against the real ledger and consent', () => {
 
     /** The ledger's largest stored checkpoint below the head (stored, published and verified here). */
     async function olderStored(): Promise<Json> {
-      return (await mongo.db(infra.dbName).collection('ledger_checkpoints').find({ chain: TENANT, size: { $lt: head['size'] } }).sort({ size: -1 }).limit(1).next()) as Json;
+      return (await bed.mongo.db(bed.infra.dbName).collection('ledger_checkpoints').find({ chain: TENANT, size: { $lt: head['size'] } }).sort({ size: -1 }).limit(1).next()) as Json;
     }
     /** Makes the monitor forget it verified that size (as if it had missed the message); returns the restore. */
     async function forget(size: number): Promise<() => Promise<void>> {
-      const verified = mongo.db(infra.dbName).collection<Json>('audit_checkpoints');
+      const verified = bed.mongo.db(bed.infra.dbName).collection<Json>('audit_checkpoints');
       const doc = await verified.findOne({ _id: `${TENANT}:${size}` } as Json);
       expect(doc).not.toBeNull();
       await verified.deleteOne({ _id: `${TENANT}:${size}` } as Json);
@@ -385,7 +359,7 @@ describe('audit service against the real ledger and consent', () => {
         'validly signed, a size below the head the ledger has no checkpoint of (it proves only between stored ones)',
         'unprovable',
         async () => {
-          const stored = new Set((await mongo.db(infra.dbName).collection('ledger_checkpoints').find({ chain: TENANT }).toArray()).map((c) => c['size']));
+          const stored = new Set((await bed.mongo.db(bed.infra.dbName).collection('ledger_checkpoints').find({ chain: TENANT }).toArray()).map((c) => c['size']));
           const size = Array.from({ length: head['size'] - 1 }, (_, i) => i + 1).find((s) => !stored.has(s)) as number;
           const root = random();
           return { note: await signCheckpoint({ origin: ORIGIN, size, rootHash: root }, [keys.signer]), size, rootHash: root.toString('hex') };
@@ -438,8 +412,8 @@ describe('audit service against the real ledger and consent', () => {
 
     it('notices the ledger’s latest checkpoint going backwards (polled), while a late genuine message on the stream is no alarm', async () => {
       // One of the ledger's own older checkpoints (stored by it, published, verified here).
-      const older = (await mongo
-        .db(infra.dbName)
+      const older = (await bed.mongo
+        .db(bed.infra.dbName)
         .collection('ledger_checkpoints')
         .find({ chain: TENANT, size: { $lt: head['size'] } })
         .sort({ size: -1 })
@@ -453,7 +427,7 @@ describe('audit service against the real ledger and consent', () => {
       expect((await http(audit.url, 'POST', `/v1/audit/${TENANT}/monitor/poll`, tokens['auditor'])).body).toMatchObject({ tenant: TENANT, outcome: 'known', size: head['size'] });
 
       // Someone rolls the ledger's store back to an older checkpoint.
-      const heads = mongo.db(infra.dbName).collection<{ _id: string; checkpointSize: number }>('ledger_heads');
+      const heads = bed.mongo.db(bed.infra.dbName).collection<{ _id: string; checkpointSize: number }>('ledger_heads');
       await heads.updateOne({ _id: TENANT }, { $set: { checkpointSize: older['size'] } });
       try {
         const polled = await http(audit.url, 'POST', `/v1/audit/${TENANT}/monitor/poll`, tokens['auditor']);
@@ -503,8 +477,8 @@ describe('audit service against the real ledger and consent', () => {
   });
 
   it('left no access event waiting: each one met its entry on the chain', async () => {
-    expect(await mongo.db(infra.dbName).collection('audit_access_pending').countDocuments({})).toBe(0);
-    expect(await mongo.db(infra.dbName).collection('audit_access').countDocuments({ tenant: TENANT })).toBe(3);
+    expect(await bed.mongo.db(bed.infra.dbName).collection('audit_access_pending').countDocuments({})).toBe(0);
+    expect(await bed.mongo.db(bed.infra.dbName).collection('audit_access').countDocuments({ tenant: TENANT })).toBe(3);
   });
 
   it("streams a patient their own accesses: the recent ones on connect, then each new one; never another patient's", async () => {

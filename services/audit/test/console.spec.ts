@@ -4,16 +4,16 @@
 // shows, and a patient's access log in the console is the one on the chain (and exports as CSV and
 // FHIR). Screenshots go to the folder printed at the start.
 import { jetstream } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Binary, MongoClient } from 'mongodb';
-import type { Browser, Page } from 'playwright-core';
-import { ACCESS_CSV_COLUMNS, EVENT_TYPES, Subjects, type ActorActivity, type AlertPage, type CheckpointMessage } from '@clinical-ledger/contracts';
+import { Binary } from 'mongodb';
+import type { Page } from 'playwright-core';
+import { ACCESS_CSV_COLUMNS, EVENT_TYPES, type ActorActivity, type AlertPage, type CheckpointMessage } from '@clinical-ledger/contracts';
 import { webAppPolicy } from '@clinical-ledger/platform';
-import { accessibility, closeAll, eventually, hl7Adt, type Infra, launchChromium, mllpSend, screenshotFolder, type ServiceName, type Stack, startInfra, startStack } from '@clinical-ledger/testing';
+import { accessibility, eventually, hl7Adt, mllpSend, screenshotFolder, type ServiceName } from '@clinical-ledger/testing';
+import { auditTestBed } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -21,11 +21,21 @@ const TENANT = 'console-h';
 const AUTHORITY = 'urn:oid:1.2.840.99999.15';
 
 describe('staff console in headless Chromium', () => {
-  let infra: Infra;
-  let stack: Stack;
-  let browser: Browser;
-  let mongo: MongoClient;
-  let nc: NatsConnection;
+  const bed = auditTestBed('console', {
+    stack: () => {
+      process.stderr.write(`[console] service logs in ${logDir}\n`);
+      return {
+        env: { LEDGER_CHECKPOINT_INTERVAL_MS: '300', AUDIT_TENANTS: TENANT },
+        tenant: TENANT,
+        authority: AUTHORITY,
+        services: ['intake', 'ledger', 'consent', 'audit'],
+        logDir,
+        keyName: 'console',
+        witness: true,
+      };
+    },
+    chromium: 'console',
+  });
   const mrn = `CN${randomBytes(4).toString('hex')}`;
   let patient: string;
   const shots = screenshotFolder('console');
@@ -34,42 +44,26 @@ describe('staff console in headless Chromium', () => {
 
   /** Sends an HL7 admission of `mrn` over MLLP and answers the event id the ledger recorded for it. */
   async function admit(mrn: string): Promise<string> {
-    expect(await mllpSend(stack.mllpPort, hl7Adt({ controlId: `CONSOLE${randomUUID().slice(0, 8)}`, mrn }))).toContain('MSA|AA');
-    const subject = stack.patient(mrn);
+    expect(await mllpSend(bed.stack.mllpPort, hl7Adt({ controlId: `CONSOLE${randomUUID().slice(0, 8)}`, mrn }))).toContain('MSA|AA');
+    const subject = bed.stack.patient(mrn);
     await eventually(async () => (await entries().countDocuments({ chain: TENANT, subject })) > 0, 30_000, "the patient's record on the chain");
     return String((await entries().findOne({ chain: TENANT, subject }))?.['eventId']);
   }
 
-  const svc = (n: ServiceName) => stack.svc(n);
-  const entries = () => mongo.db(infra.dbName).collection('ledger_entries');
+  const svc = (n: ServiceName) => bed.stack.svc(n);
+  const entries = () => bed.mongo.db(bed.infra.dbName).collection('ledger_entries');
 
   async function page(path: string): Promise<Page> {
-    const ctx = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+    const ctx = await bed.browser.newContext({ viewport: { width: 1280, height: 860 } });
     const p = await ctx.newPage();
     await p.goto(`${svc('audit').url}/console${path}#token=${officer}`);
     return p;
   }
 
   beforeAll(async () => {
-    process.stderr.write(`[console] service logs in ${logDir}\n`);
-    infra = await startInfra({ name: 'console' });
-    stack = await startStack({
-      env: infra.env({ LEDGER_CHECKPOINT_INTERVAL_MS: '300', AUDIT_TENANTS: TENANT }),
-      tenant: TENANT,
-      authority: AUTHORITY,
-      services: ['intake', 'ledger', 'consent', 'audit'],
-      logDir,
-      keyName: 'console',
-      witness: true,
-    });
-    patient = stack.patient(mrn);
-    mongo = new MongoClient(infra.mongoUrl);
-    nc = await connect({ servers: infra.natsUrl });
-    officer = await stack.auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'privacy-officer', expiresIn: '30m' });
-    browser = await launchChromium({ label: 'console' });
+    patient = bed.stack.patient(mrn);
+    officer = await bed.stack.auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'privacy-officer', expiresIn: '30m' });
   });
-
-  afterAll(() => closeAll(browser, nc, mongo, stack, infra));
 
   it('serves the console under a strict Content-Security-Policy, every view from one page', async () => {
     for (const path of ['/console/', '/console/alerts', '/console/patients', '/console/live']) {
@@ -99,12 +93,12 @@ describe('staff console in headless Chromium', () => {
     const recordId = await admit(mrn);
     const consent = await fetch(`${svc('consent').url}/v1/consents`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${await stack.auth.token({ tenant: TENANT, roles: ['patient'], sub: patient, patient })}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${await bed.stack.auth.token({ tenant: TENANT, roles: ['patient'], sub: patient, patient })}`, 'content-type': 'application/json' },
       body: JSON.stringify({ patient, provision: 'permit', actors: ['dr-li'], purposes: ['TREAT'], dataclasses: [] }),
     });
     expect(consent.status).toBe(201);
     const read = async (actor: string) =>
-      (await fetch(`${svc('ledger').url}/v1/chains/${TENANT}/records/${encodeURIComponent(recordId)}?purpose=TREAT`, { headers: { authorization: `Bearer ${await stack.auth.token({ tenant: TENANT, roles: ['clinician'], sub: actor })}` } })).status;
+      (await fetch(`${svc('ledger').url}/v1/chains/${TENANT}/records/${encodeURIComponent(recordId)}?purpose=TREAT`, { headers: { authorization: `Bearer ${await bed.stack.auth.token({ tenant: TENANT, roles: ['clinician'], sub: actor })}` } })).status;
     await eventually(async () => (await read('dr-li')) === 200, 30_000, 'dr-li reads under the consent');
     for (let i = 0; i < 3; i++) expect(await read('dr-no')).toBe(403);
 
@@ -172,7 +166,7 @@ describe('staff console in headless Chromium', () => {
     const root = randomBytes(32);
     lines[2] = root.toString('base64');
     const forged: CheckpointMessage = { tenant: TENANT, size: latest.size, rootHash: root.toString('hex'), note: lines.join('\n') };
-    await jetstream(nc).publish(new Subjects(infra.namespace).checkpoint(TENANT), JSON.stringify(forged), { msgID: `forged:${randomUUID()}` });
+    await jetstream(bed.nc).publish(bed.subjects.checkpoint(TENANT), JSON.stringify(forged), { msgID: `forged:${randomUUID()}` });
     await ov.locator('[data-testid="chain"][data-state="alert"]').waitFor({ timeout: 30_000 });
     await ov.locator('[data-testid="overview-alert"][data-kind="bad_signature"]').waitFor();
     await ov.screenshot({ path: join(shots, 'overview-alert.png'), fullPage: true });

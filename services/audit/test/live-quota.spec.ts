@@ -1,38 +1,23 @@
 import { Ed25519Signer } from '@clinical-ledger/chain';
 import { loadConfig, type RunningService } from '@clinical-ledger/platform';
-import { eventually, Infra, startInfra, testAuth } from '@clinical-ledger/testing';
-import pino from 'pino';
-import { startAudit } from '../src/bootstrap';
 import { AuditConfig } from '../src/config';
-import { openSse, openWs, IN_PROCESS_ENV } from './helpers';
+import { eventually, testAuth } from '@clinical-ledger/testing';
+import { auditTestBed, openSse, openWs, startAuditHere } from './helpers';
 
 /** Live-stream slots are shared fairly: each hospital has its own quota (429 past it), the replica a cap (503). */
 describe('live-stream quotas per tenant', () => {
-  let infra: Infra;
   let audit: RunningService;
   const auth = testAuth();
   const streams: { close(): void }[] = [];
+  const bed = auditTestBed('audit-quota', { closeFirst: () => [...streams, audit] });
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'audit-quota' });
-    const config = loadConfig(AuditConfig, {
-      ...IN_PROCESS_ENV,
-      ...infra.env(),
-      HTTP_HOST: '127.0.0.1',
-      LOG_LEVEL: 'error',
+    audit = await startAuditHere(bed.infra.env(auth.env), {
       AUDIT_VERIFIER_KEYS: Ed25519Signer.generate('ledger').verifierKey,
-      AUDIT_POLL_INTERVAL_MS: '0',
       AUDIT_SSE_MAX_CLIENTS: '6',
       AUDIT_SSE_MAX_CLIENTS_PER_TENANT: '2',
       AUDIT_SSE_TENANT_QUOTAS: 'hosp-big=3',
-      ...auth.env,
     });
-    audit = await startAudit(config, { port: 0, handleSignals: false, logger: pino({ level: 'silent' }) });
-  });
-  afterAll(async () => {
-    for (const s of streams) s.close();
-    await audit?.close();
-    await infra?.close();
   });
 
   const token = (tenant: string) => auth.token({ tenant, roles: ['auditor'], sub: `audit-${tenant}` });

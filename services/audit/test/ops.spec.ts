@@ -1,12 +1,10 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { ACCESS_CSV_COLUMNS, Subjects, type AlertAck, type ChainOverview, type LedgerEvent, type VerifyJob } from '@clinical-ledger/contracts';
-import { closeAll, eventually, type Infra, type Stack, startInfra, startStack, testEvent, testPseudonym } from '@clinical-ledger/testing';
-import { MongoClient } from 'mongodb';
-import type { Json } from './helpers';
+import { ACCESS_CSV_COLUMNS, type AlertAck, type ChainOverview, type LedgerEvent, type VerifyJob } from '@clinical-ledger/contracts';
+import { eventually, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { auditTestBed, type Json } from './helpers';
 
 /**
- * The console's operations API against the real stack (ledger, consent, audit from dist): the
+ * The console's operations API against the real bed.stack (ledger, consent, audit from dist): the
  * chain overview, verify jobs (a tampered entry fails at its seq), acknowledged alerts on record,
  * dead letters as alerts, a raw identifier looked up without being kept, exports and outliers.
  */
@@ -14,15 +12,18 @@ const TENANT = 'hosp-ops';
 const AUTHORITY = 'urn:oid:1.2.3.4';
 
 describe('audit operations API', () => {
-  let infra: Infra;
-  let stack: Stack;
-  let nc: NatsConnection;
-  let subjects: Subjects;
-  let mongo: MongoClient;
+  const bed = auditTestBed('audit-ops', {
+    stack: () => ({
+      env: { LEDGER_CHECKPOINT_INTERVAL_MS: '250', CONSENT_DEFAULT: 'deny', AUDIT_OUTLIER_PATIENTS: '3', AUDIT_OUTLIER_DENIALS: '3', AUDIT_POLL_INTERVAL_MS: '0' },
+      tenant: TENANT,
+      authority: AUTHORITY,
+      services: ['ledger', 'consent', 'audit'],
+    }),
+  });
   const tokens: Record<string, string> = {};
   const records: LedgerEvent[] = [];
 
-  async function http(method: string, path: string, token = tokens['auditor'], body?: unknown, base = stack.svc('audit').url) {
+  async function http(method: string, path: string, token = tokens['auditor'], body?: unknown, base = bed.stack.svc('audit').url) {
     const res = await fetch(`${base}${path}`, {
       method,
       headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
@@ -38,32 +39,20 @@ describe('audit operations API', () => {
     return { status: res.status, type: res.headers.get('content-type') ?? '', disposition: res.headers.get('content-disposition') ?? '', text, body: json };
   }
   const api = (method: string, rest: string, token?: string, body?: unknown) => http(method, `/v1/audit/${TENANT}/${rest}`, token, body);
-  const read = (e: LedgerEvent, token = tokens['clinician']) => http('GET', `/v1/chains/${TENANT}/records/${encodeURIComponent(e.id)}?purpose=TREAT`, token, undefined, stack.svc('ledger').url);
-  const accessCount = async () => mongo.db(infra.dbName).collection('audit_access').countDocuments({ tenant: TENANT });
+  const read = (e: LedgerEvent, token = tokens['clinician']) => http('GET', `/v1/chains/${TENANT}/records/${encodeURIComponent(e.id)}?purpose=TREAT`, token, undefined, bed.stack.svc('ledger').url);
+  const accessCount = async () => bed.mongo.db(bed.infra.dbName).collection('audit_access').countDocuments({ tenant: TENANT });
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'audit-ops' });
-    stack = await startStack({
-      env: infra.env({ LEDGER_CHECKPOINT_INTERVAL_MS: '250', CONSENT_DEFAULT: 'deny', AUDIT_OUTLIER_PATIENTS: '3', AUDIT_OUTLIER_DENIALS: '3', AUDIT_POLL_INTERVAL_MS: '0' }),
-      tenant: TENANT,
-      authority: AUTHORITY,
-      services: ['ledger', 'consent', 'audit'],
-    });
-    subjects = new Subjects(infra.namespace);
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
-    tokens['auditor'] = await stack.auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'privacy-officer' });
-    tokens['admin'] = await stack.auth.token({ tenant: TENANT, roles: ['admin'], sub: 'it-admin' });
-    tokens['clinician'] = await stack.auth.token({ tenant: TENANT, roles: ['clinician'], sub: 'dr-curious' });
+    tokens['auditor'] = await bed.stack.auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'privacy-officer' });
+    tokens['admin'] = await bed.stack.auth.token({ tenant: TENANT, roles: ['admin'], sub: 'it-admin' });
+    tokens['clinician'] = await bed.stack.auth.token({ tenant: TENANT, roles: ['clinician'], sub: 'dr-curious' });
     for (let i = 0; i < 4; i++) {
-      const e = testEvent(TENANT, { subject: i === 0 ? stack.patient('MRN-OPS-1') : testPseudonym(`ops-${i}`) });
+      const e = testEvent(TENANT, { subject: i === 0 ? bed.stack.patient('MRN-OPS-1') : testPseudonym(`ops-${i}`) });
       records.push(e);
-      await jetstream(nc).publish(subjects.append(TENANT, 'clinical'), JSON.stringify(e), { msgID: e.id });
+      await jetstream(bed.nc).publish(bed.subjects.append(TENANT, 'clinical'), JSON.stringify(e), { msgID: e.id });
     }
-    await eventually(async () => (await http('GET', `/v1/chains/${TENANT}/receipts/${encodeURIComponent((records[3] as LedgerEvent).id)}`, tokens['auditor'], undefined, stack.svc('ledger').url)).status === 200, 20_000, 'records on the chain');
+    await eventually(async () => (await http('GET', `/v1/chains/${TENANT}/receipts/${encodeURIComponent((records[3] as LedgerEvent).id)}`, tokens['auditor'], undefined, bed.stack.svc('ledger').url)).status === 200, 20_000, 'records on the chain');
   });
-
-  afterAll(() => closeAll(nc, mongo, stack, infra));
 
   it('shows the chain: size, the last hour of ingest, verified checkpoint, witnesses, verification state', async () => {
     await eventually(async () => (await api('GET', 'overview')).body['verified'] !== null, 20_000, 'a verified checkpoint');
@@ -76,7 +65,7 @@ describe('audit operations API', () => {
     // Every entry so far was recorded within this hour: the per-minute counts add up to the chain's size.
     expect(o.ingest.counts.reduce((a, b) => a + b, 0)).toBe(o.size);
     // What the operators' dashboard plots: read latency by route, and the age of the verified head.
-    const metrics = await (await fetch(`${stack.svc('audit').url}/metrics`)).text();
+    const metrics = await (await fetch(`${bed.stack.svc('audit').url}/metrics`)).text();
     expect(metrics).toMatch(/^http_request_duration_seconds_count\{[^}]*method="GET",route="\/v1\/audit\/:tenant\/overview",status="200"[^}]*\} [1-9]/m);
     expect(metrics).toMatch(new RegExp(`^audit_monitor_head_verified_time_seconds\\{[^}]*tenant="${TENANT}"[^}]*\\} \\d`, 'm'));
   });
@@ -93,7 +82,7 @@ describe('audit operations API', () => {
     expect((await api('GET', 'overview')).body['lastVerifyJob']).toMatchObject({ jobId: ok.jobId, state: 'ok' });
 
     // Someone with database access rewrites entry 1's signature: the next job stops there.
-    const entries = mongo.db(infra.dbName).collection('ledger_entries');
+    const entries = bed.mongo.db(bed.infra.dbName).collection('ledger_entries');
     const doc = (await entries.findOne({ chain: TENANT, seq: 1 })) as Json;
     const forged = Buffer.from(doc['signature'].buffer as Uint8Array);
     forged[0] = (forged[0] as number) ^ 0xff;
@@ -111,7 +100,7 @@ describe('audit operations API', () => {
   it('turns a dead letter of the ledger into an alert with its reason; an acknowledgement is recorded once and published', async () => {
     // An envelope the ledger can never append: it is dead-lettered with the reason.
     const bad = { ...testEvent(TENANT), subject: 'not a pseudonym' };
-    await jetstream(nc).publish(subjects.append(TENANT, 'clinical'), JSON.stringify(bad), { msgID: bad.id });
+    await jetstream(bed.nc).publish(bed.subjects.append(TENANT, 'clinical'), JSON.stringify(bad), { msgID: bad.id });
     await eventually(async () => ((await api('GET', 'alerts?kind=dead_letter')).body['alerts'] as Json[]).length === 1, 20_000, 'the dead-letter alert');
     const [alert] = (await api('GET', 'alerts?kind=dead_letter')).body['alerts'] as Json[];
     expect(alert).toMatchObject({ type: 'deadletter', kind: 'dead_letter', tenant: TENANT, deadLetter: { reason: expect.any(String), seq: expect.any(Number) } });
@@ -128,20 +117,20 @@ describe('audit operations API', () => {
     expect(((await api('GET', 'alerts?kind=dead_letter')).body['alerts'] as Json[])[0]).toMatchObject({ ack: { by: 'privacy-officer' } });
     expect(((await api('GET', 'alerts?open=true')).body['alerts'] as Json[]).some((a) => a['alertId'] === alert?.['alertId'])).toBe(false);
     // On record: the acknowledgement is on the AUDIT stream.
-    const jsm = await jetstreamManager(nc);
-    const onStream = await jsm.streams.getMessage(subjects.stream('AUDIT'), { last_by_subj: subjects.audit('ack', TENANT) });
+    const jsm = await jetstreamManager(bed.nc);
+    const onStream = await jsm.streams.getMessage(bed.subjects.stream('AUDIT'), { last_by_subj: bed.subjects.audit('ack', TENANT) });
     expect(onStream?.json<AlertAck>()).toEqual(ack.body);
   });
 
   it('finds a patient by a raw identifier without keeping or logging it, and exports their access log as BALP AuditEvents or CSV', async () => {
-    const subject = stack.patient('MRN-OPS-1');
+    const subject = bed.stack.patient('MRN-OPS-1');
     expect((await read(records[0] as LedgerEvent)).status).toBe(403);
     await eventually(async () => (await accessCount()) >= 1, 15_000, 'the access projected');
     const found = await api('POST', 'patients/lookup', tokens['auditor'], { system: AUTHORITY, value: 'MRN-OPS-1' });
     expect(found).toMatchObject({ status: 200, body: { tenant: TENANT, subject, accessCount: 1 } });
     expect((await api('POST', 'patients/lookup', tokens['auditor'], { system: AUTHORITY })).status).toBe(400);
     expect((await api('POST', 'patients/lookup', tokens['clinician'], { system: AUTHORITY, value: 'MRN-OPS-1' })).status).toBe(403);
-    expect(stack.svc('audit').output()).not.toContain('MRN-OPS-1');
+    expect(bed.stack.svc('audit').output()).not.toContain('MRN-OPS-1');
 
     const fhir = await api('GET', `patients/${encodeURIComponent(subject)}/access/export?format=fhir`);
     expect(fhir.type).toMatch(/^application\/fhir\+json/);

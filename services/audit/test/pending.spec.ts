@@ -1,16 +1,11 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { connect, NatsConnection } from '@nats-io/transport-node';
 import { Ed25519Signer, signCheckpoint } from '@clinical-ledger/chain';
-import { AccessRecord, EVENT_TYPES, LedgerEvent, Subjects } from '@clinical-ledger/contracts';
+import { AccessRecord, EVENT_TYPES, LedgerEvent } from '@clinical-ledger/contracts';
 import { DEAD_LETTER_HEADERS } from '@clinical-ledger/messaging';
-import { loadConfig, type RunningService } from '@clinical-ledger/platform';
-import { eventually, Infra, ledgerTestKeys, ServiceProcess, spawnService, startInfra, testAuth, testEvent, testPseudonym } from '@clinical-ledger/testing';
-import { MongoClient } from 'mongodb';
+import { type RunningService } from '@clinical-ledger/platform';
+import { eventually, ledgerTestKeys, ServiceProcess, spawnService, testAuth, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { randomBytes, randomUUID } from 'node:crypto';
-import pino from 'pino';
-import { startAudit } from '../src/bootstrap';
-import { AuditConfig } from '../src/config';
-import { IN_PROCESS_ENV, Json } from './helpers';
+import { auditTestBed, Json, startAuditHere } from './helpers';
 
 /**
  * Accesses announced by a receipt whose entry the audit cannot verify yet (the ledger is away):
@@ -21,10 +16,6 @@ import { IN_PROCESS_ENV, Json } from './helpers';
 const TENANT = 'hosp-p';
 
 describe('audit access projection while the ledger is away', () => {
-  let infra: Infra;
-  let nc: NatsConnection;
-  let mongo: MongoClient;
-  let subjects: Subjects;
   const auth = testAuth();
   const keys = ledgerTestKeys('pending-ledger');
   let common: Record<string, string>;
@@ -33,13 +24,10 @@ describe('audit access projection while the ledger is away', () => {
   let misconfigured: RunningService;
   let ledger: ServiceProcess | undefined;
   let token: string;
+  const bed = auditTestBed('audit-pending', { closeFirst: () => [audit, misconfigured, ledger] });
 
   const startAuditWith = (extra: Record<string, string>) =>
-    startAudit(loadConfig(AuditConfig, { ...common, ...IN_PROCESS_ENV, LOG_LEVEL: 'error', HTTP_HOST: '127.0.0.1', AUDIT_POLL_INTERVAL_MS: '0', AUDIT_PENDING_RETRY_MS: '200', AUDIT_MAX_DELIVER: '3', AUDIT_NAK_BACKOFF_MS: '200', ...extra }), {
-      port: 0,
-      handleSignals: false,
-      logger: pino({ level: 'silent' }),
-    });
+    startAuditHere(common, { AUDIT_PENDING_RETRY_MS: '200', AUDIT_MAX_DELIVER: '3', AUDIT_NAK_BACKOFF_MS: '200', ...extra });
 
   function accessEvent(subject: string, over: Partial<AccessRecord> = {}): LedgerEvent<AccessRecord> {
     return testEvent<AccessRecord>(TENANT, {
@@ -51,10 +39,10 @@ describe('audit access projection while the ledger is away', () => {
       data: { actor: 'dr-y', role: 'nurse', purpose: 'TREAT', recordEventId: 'hosp-p:lab-1', recordSeq: 0, decision: 'deny', reason: 'no applicable consent', consentSeq: null, breakGlass: false, ...over },
     });
   }
-  const pendingOf = (subject: string) => mongo.db(infra.dbName).collection('audit_access_pending').countDocuments({ subject });
-  const publish = (e: unknown, id: string) => jetstream(nc).publish(subjects.append(TENANT, 'access'), JSON.stringify(e), { msgID: id });
+  const pendingOf = (subject: string) => bed.mongo.db(bed.infra.dbName).collection('audit_access_pending').countDocuments({ subject });
+  const publish = (e: unknown, id: string) => jetstream(bed.nc).publish(bed.subjects.append(TENANT, 'access'), JSON.stringify(e), { msgID: id });
   /** A receipt on `ledger.entry.<tenant>` carrying an access, as the ledger publishes them. */
-  const announce = (body: Record<string, unknown>) => jetstream(nc).publish(subjects.entry(TENANT), JSON.stringify(body), { msgID: `test-receipt:${String(body['eventId'])}` });
+  const announce = (body: Record<string, unknown>) => jetstream(bed.nc).publish(bed.subjects.entry(TENANT), JSON.stringify(body), { msgID: `test-receipt:${String(body['eventId'])}` });
   const receiptOf = (e: LedgerEvent<AccessRecord>) => ({
     tenant: TENANT,
     seq: 0,
@@ -69,31 +57,19 @@ describe('audit access projection while the ledger is away', () => {
     (await (await fetch(`${svc.url}/v1/audit/${TENANT}/patients/${subject}/access`, { headers: { authorization: `Bearer ${token}` } })).json()) as Json;
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'audit-pending' });
-    subjects = new Subjects(infra.namespace);
-    common = infra.env({ LOG_LEVEL: 'warn', ...auth.env });
+    common = bed.infra.env({ LOG_LEVEL: 'warn', ...auth.env });
     audit = await startAuditWith({ AUDIT_VERIFIER_KEYS: keys.signer.verifierKey });
     misconfigured = await startAuditWith({ AUDIT_VERIFIER_KEYS: Ed25519Signer.generate('pending-ledger').verifierKey, AUDIT_DURABLE_PREFIX: 'audit-b', AUDIT_COLLECTION_PREFIX: 'auditb_' });
     for (const svc of [audit, misconfigured]) await eventually(async () => (await fetch(`${svc.url}/readyz`)).status === 200, 20_000, 'audit ready');
-    nc = await connect({ servers: infra.natsUrl });
-    mongo = new MongoClient(infra.mongoUrl);
     token = await auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'audit-office' });
-  });
-
-  afterAll(async () => {
-    await Promise.all([audit?.close(), misconfigured?.close()]);
-    await ledger?.stop();
-    await nc?.close();
-    await mongo?.close();
-    await infra?.close();
   });
 
   /** Dead letters of the audit consumers, read from the start. */
   async function deadLetters(): Promise<Json[]> {
-    const jsm = await jetstreamManager(nc);
-    const info = await jsm.streams.info(subjects.stream('DEAD_LETTER')).catch(() => undefined);
+    const jsm = await jetstreamManager(bed.nc);
+    const info = await jsm.streams.info(bed.subjects.stream('DEAD_LETTER')).catch(() => undefined);
     if (!info || info.state.messages === 0) return [];
-    const c = await jetstream(nc).consumers.get(subjects.stream('DEAD_LETTER'), { filter_subjects: [subjects.deadLetter('audit')] });
+    const c = await jetstream(bed.nc).consumers.get(bed.subjects.stream('DEAD_LETTER'), { filter_subjects: [bed.subjects.deadLetter('audit')] });
     const out: Json[] = [];
     const pending = (await c.info(true)).num_pending;
     if (pending === 0) return out;
@@ -109,14 +85,14 @@ describe('audit access projection while the ledger is away', () => {
     const cp = async (size: number) => {
       const rootHash = randomBytes(32);
       const note = await signCheckpoint({ origin: `clinical-ledger/${tenant}`, size, rootHash }, [keys.signer]);
-      await jetstream(nc).publish(subjects.checkpoint(tenant), JSON.stringify({ tenant, size, rootHash: rootHash.toString('hex'), note }));
+      await jetstream(bed.nc).publish(bed.subjects.checkpoint(tenant), JSON.stringify({ tenant, size, rootHash: rootHash.toString('hex'), note }));
       return note;
     };
     await cp(3); // the first one seen is trusted on first use: no proof needed
-    const head = mongo.db(infra.dbName).collection('audit_monitor');
+    const head = bed.mongo.db(bed.infra.dbName).collection('audit_monitor');
     await eventually(async () => (await head.countDocuments({ _id: tenant as never })) === 1, 10_000, 'first checkpoint trusted');
     const note = await cp(5);
-    const alerts = mongo.db(infra.dbName).collection('audit_alerts');
+    const alerts = bed.mongo.db(bed.infra.dbName).collection('audit_alerts');
     await eventually(async () => (await alerts.countDocuments({ tenant, kind: 'unverifiable' })) === 1, 15_000, 'unverifiable alert');
     expect(await alerts.findOne({ tenant, kind: 'unverifiable' })).toMatchObject({ severity: 'warning', source: 'stream', checkpoint: { note }, message: expect.stringContaining('ledger.proof.consistency') });
     await eventually(async () => (await deadLetters()).some((d) => d['body']['note'] === note), 10_000, 'dead letter');
@@ -130,7 +106,7 @@ describe('audit access projection while the ledger is away', () => {
     await publish(ev, ev.id);
     // Its receipt arrives while no ledger answers (the audit cannot check the entry yet).
     await announce(receiptOf(ev));
-    const pending = mongo.db(infra.dbName).collection('audit_access_pending');
+    const pending = bed.mongo.db(bed.infra.dbName).collection('audit_access_pending');
     await eventually(async () => (await pending.countDocuments({ eventId: ev.id })) === 1, 10_000, 'pending kept');
     // Looked up again and again (backoff), still not in the log: it is not on any chain.
     await eventually(async () => ((await pending.findOne({ eventId: ev.id }))?.['attempts'] ?? 0) >= 2, 10_000, 'retried');
@@ -146,7 +122,7 @@ describe('audit access projection while the ledger is away', () => {
   });
 
   it('does not project an entry signed by a key the auditor does not trust: one alert per unknown key, kept pending', async () => {
-    const b = mongo.db(infra.dbName);
+    const b = bed.mongo.db(bed.infra.dbName);
     await eventually(async () => (await b.collection('auditb_alerts').countDocuments({ kind: 'entry_mismatch' })) === 1, 15_000, 'entry_mismatch alert');
     const ev = accessEvent(testPseudonym('dave'));
     await publish(ev, ev.id);

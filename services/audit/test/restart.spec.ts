@@ -1,9 +1,8 @@
 import { jetstream } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { decodeCore, fromBase64 } from '@clinical-ledger/chain';
-import { EVENT_TYPES, Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { closeAll, eventually, type Infra, type ServiceProcess, spawnService, type Stack, startInfra, startStack, testEvent, testPseudonym } from '@clinical-ledger/testing';
-import type { Json } from './helpers';
+import { EVENT_TYPES, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
+import { eventually, type ServiceProcess, spawnService, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { auditTestBed, type Json } from './helpers';
 
 /**
  * Audit's projections come from what the ledger recorded, through durable consumers: after a burst
@@ -15,10 +14,16 @@ const TENANT = 'hosp-restart';
 const PATIENTS = 5;
 
 describe('audit projections across a kill mid-burst', () => {
-  let infra: Infra;
-  let stack: Stack;
-  let nc: NatsConnection;
   let audit: ServiceProcess;
+  const bed = auditTestBed('audit-restart', {
+    stack: () => ({
+      env: { LEDGER_CHECKPOINT_INTERVAL_MS: '250', CONSENT_DEFAULT: 'deny' },
+      tenant: TENANT,
+      authority: 'urn:oid:1.2.3.9',
+      services: ['ledger', 'consent'],
+    }),
+    closeFirst: () => [audit],
+  });
   let auditEnv: Record<string, string>;
   const tokens: Record<string, string> = {};
   const records: LedgerEvent[] = [];
@@ -35,13 +40,13 @@ describe('audit projections across a kill mid-burst', () => {
     const text = await res.text();
     return { status: res.status, body: (text ? JSON.parse(text) : {}) as Json };
   }
-  const ledgerUrl = () => stack.svc('ledger').url;
+  const ledgerUrl = () => bed.stack.svc('ledger').url;
 
   /** One step of the burst: a grant every fourth step, a break-glass read every seventh, otherwise a plain read. */
   async function step(i: number): Promise<void> {
     const record = records[i % PATIENTS] as LedgerEvent;
     if (i % 4 === 0) {
-      const grant = await http(stack.svc('consent').url, 'POST', '/v1/consents', tokens['admin'] as string, { tenant: TENANT, patient: record.subject, provision: 'permit', roles: ['clinician'], purposes: ['TREAT'], dataclasses: ['lab'] });
+      const grant = await http(bed.stack.svc('consent').url, 'POST', '/v1/consents', tokens['admin'] as string, { tenant: TENANT, patient: record.subject, provision: 'permit', roles: ['clinician'], purposes: ['TREAT'], dataclasses: ['lab'] });
       expect(grant.status).toBe(201);
       consentGrants++;
     }
@@ -104,30 +109,19 @@ describe('audit projections across a kill mid-burst', () => {
   }
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'audit-restart' });
-    stack = await startStack({
-      env: infra.env({ LEDGER_CHECKPOINT_INTERVAL_MS: '250', CONSENT_DEFAULT: 'deny' }),
-      tenant: TENANT,
-      authority: 'urn:oid:1.2.3.9',
-      services: ['ledger', 'consent'],
-    });
     // Short ack wait: what the killed process held is delivered again within seconds, not 30.
-    auditEnv = { ...stack.env, AUDIT_LEDGER_URL: ledgerUrl(), AUDIT_ACK_WAIT_MS: '2000', AUDIT_PENDING_RETRY_MS: '300', AUDIT_NAK_BACKOFF_MS: '300', AUDIT_POLL_INTERVAL_MS: '0', LOG_LEVEL: 'warn' };
+    auditEnv = { ...bed.stack.env, AUDIT_LEDGER_URL: ledgerUrl(), AUDIT_ACK_WAIT_MS: '2000', AUDIT_PENDING_RETRY_MS: '300', AUDIT_NAK_BACKOFF_MS: '300', AUDIT_POLL_INTERVAL_MS: '0', LOG_LEVEL: 'warn' };
     audit = await spawnService('audit', auditEnv);
-    nc = await connect({ servers: infra.natsUrl });
-    tokens['auditor'] = await stack.auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'officer' });
-    tokens['admin'] = await stack.auth.token({ tenant: TENANT, roles: ['admin'], sub: 'admin-1' });
-    tokens['clinician'] = await stack.auth.token({ tenant: TENANT, roles: ['clinician'], sub: 'dr-x' });
-    const subjects = new Subjects(infra.namespace);
+    tokens['auditor'] = await bed.stack.auth.token({ tenant: TENANT, roles: ['auditor'], sub: 'officer' });
+    tokens['admin'] = await bed.stack.auth.token({ tenant: TENANT, roles: ['admin'], sub: 'admin-1' });
+    tokens['clinician'] = await bed.stack.auth.token({ tenant: TENANT, roles: ['clinician'], sub: 'dr-x' });
     for (let p = 0; p < PATIENTS; p++) {
       const e = testEvent(TENANT, { subject: testPseudonym(`restart-${p}`) });
       records.push(e);
-      await jetstream(nc).publish(subjects.append(TENANT, 'clinical'), JSON.stringify(e), { msgID: e.id });
+      await jetstream(bed.nc).publish(bed.subjects.append(TENANT, 'clinical'), JSON.stringify(e), { msgID: e.id });
     }
     await eventually(async () => (await http(ledgerUrl(), 'GET', `/v1/chains/${TENANT}/receipts/${encodeURIComponent(records[PATIENTS - 1]?.id as string)}`, tokens['auditor'] as string)).status === 200, 20_000, 'records on the chain');
   });
-
-  afterAll(() => closeAll(audit, nc, stack, infra));
 
   it('equals the chain after a burst of mixed events', async () => {
     for (let i = 0; i < 12; i++) await step(i);

@@ -1,14 +1,10 @@
 import { jetstream } from '@nats-io/jetstream';
-import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
 import { addSignatureLines, cosignLine, Ed25519Signer, generateCosignerKey, noteParts, signCheckpoint, toHex } from '@clinical-ledger/chain';
-import { Subjects, type AuditAlert, type CheckpointMessage, type CheckpointVerified } from '@clinical-ledger/contracts';
-import { ConfigError, loadConfig, type RunningService } from '@clinical-ledger/platform';
-import { eventually, Infra, startInfra, testAuth } from '@clinical-ledger/testing';
-import { startAudit } from '../src/bootstrap';
-import { AuditConfig } from '../src/config';
-import { IN_PROCESS_ENV } from './helpers';
+import { type AuditAlert, type CheckpointMessage, type CheckpointVerified } from '@clinical-ledger/contracts';
+import { ConfigError, type RunningService } from '@clinical-ledger/platform';
+import { eventually, testAuth } from '@clinical-ledger/testing';
+import { auditTestBed, startAuditHere } from './helpers';
 import { loadWitnessPolicy } from '../src/monitor/witness-keys';
 
 jest.setTimeout(60_000);
@@ -39,50 +35,27 @@ describe('AUDIT_WITNESS_KEYS and AUDIT_WITNESS_QUORUM', () => {
 
 /** The monitor checks cosignatures on the checkpoints it sees (real NATS and Mongo wire server; no ledger needed: one size only). */
 describe('audit monitor with trusted witnesses and a quorum of 2', () => {
-  let infra: Infra;
-  let nc: NatsConnection;
-  let subjects: Subjects;
+  const bed = auditTestBed('audit-witness', { closeFirst: () => [audit] });
   let audit: RunningService;
   const log = Ed25519Signer.generate('clinical-ledger');
   const a = generateCosignerKey('regulator');
   const b = generateCosignerKey('auditor');
   const alerts: AuditAlert[] = [];
   const verified: CheckpointVerified[] = [];
-  const subs: Subscription[] = [];
   const auth = testAuth();
 
   async function publish(note: string, size: number, rootHash: string, cosignedBy?: string[]): Promise<void> {
     const msg: CheckpointMessage = { tenant: TENANT, size, rootHash, note, ...(cosignedBy ? { cosignedBy } : {}) };
-    await jetstream(nc).publish(subjects.checkpoint(TENANT), JSON.stringify(msg), { msgID: `test:${randomBytes(8).toString('hex')}` });
+    await jetstream(bed.nc).publish(bed.subjects.checkpoint(TENANT), JSON.stringify(msg), { msgID: `test:${randomBytes(8).toString('hex')}` });
   }
 
   beforeAll(async () => {
-    infra = await startInfra({ name: 'audit-witness' });
-    subjects = new Subjects(infra.namespace);
-    const config = loadConfig(AuditConfig, {
-      ...IN_PROCESS_ENV,
-      ...infra.env(),
-      HTTP_HOST: '127.0.0.1',
-      LOG_LEVEL: 'error',
-      ...auth.env,
-      AUDIT_VERIFIER_KEYS: log.verifierKey,
-      AUDIT_WITNESS_KEYS: `${a.vkey} ${b.vkey}`,
-      AUDIT_WITNESS_QUORUM: '2',
-      AUDIT_POLL_INTERVAL_MS: '0',
-    });
-    audit = await startAudit(config, { port: 0, handleSignals: false, logger: pino({ level: 'silent' }) });
+    audit = await startAuditHere(bed.infra.env(auth.env), { AUDIT_VERIFIER_KEYS: log.verifierKey, AUDIT_WITNESS_KEYS: `${a.vkey} ${b.vkey}`, AUDIT_WITNESS_QUORUM: '2' });
     // Ready once its streams and consumers exist.
     await eventually(async () => (await fetch(`${audit.url}/readyz`)).status === 200, 30_000, 'audit ready');
-    nc = await connect({ servers: infra.natsUrl });
-    subs.push(nc.subscribe(subjects.audit('alert', TENANT), { callback: (_e, m) => void alerts.push(m.json<AuditAlert>()) }));
-    subs.push(nc.subscribe(subjects.audit('verification', TENANT), { callback: (_e, m) => void verified.push(m.json<CheckpointVerified>()) }));
-  });
-
-  afterAll(async () => {
-    subs.forEach((s) => s.unsubscribe());
-    await nc?.close();
-    await audit?.close();
-    await infra?.close();
+    // Ended with the connection, which the test bed closes.
+    bed.nc.subscribe(bed.subjects.audit('alert', TENANT), { callback: (_e, m) => void alerts.push(m.json<AuditAlert>()) });
+    bed.nc.subscribe(bed.subjects.audit('verification', TENANT), { callback: (_e, m) => void verified.push(m.json<CheckpointVerified>()) });
   });
 
   it('reports who cosigned, alerts when a cosigned checkpoint lacks the quorum, and calls a forged cosignature a bad signature', async () => {
