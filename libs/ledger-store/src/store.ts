@@ -21,7 +21,7 @@ import {
 } from './documents';
 import { isDuplicateKey } from '@clinical-ledger/storage';
 import { bin, bytes, DURABLE, insertNew, multiGet, type MultiGetMode } from './mongo-writes';
-import { tileId } from './tiles';
+import { tileId, type AppendedLeaf } from './tiles';
 import { StoredTree, type TreeReaderOptions } from './tree-nodes';
 
 export { bin, bytes, DURABLE } from './mongo-writes';
@@ -283,6 +283,18 @@ export class LedgerStore {
       const h = byId.get(id);
       if (!h) throw new Error(`entry ${from + i} of chain ${chain} is not stored`);
       return h;
+    });
+  }
+
+  /** Leaf hashes and stored subtree hashes of entries from..to-1, in order (what tiles are made of); throws if one is not stored. */
+  async appendedLeaves(chain: string, from: number, to: number): Promise<AppendedLeaf[]> {
+    const ids = Array.from({ length: Math.max(0, to - from) }, (_, i) => entryId(chain, from + i));
+    const docs = await this.multiGet(this.entries, ids, { _id: 1, leafHash: 1, nodes: 1 });
+    const byId = new Map(docs.map((d) => [d._id, d]));
+    return ids.map((id, i) => {
+      const d = byId.get(id);
+      if (!d) throw new Error(`entry ${from + i} of chain ${chain} is not stored`);
+      return { leaf: bytes(d.leafHash), nodes: d.nodes.map(bytes) };
     });
   }
 

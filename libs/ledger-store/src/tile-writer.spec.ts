@@ -1,10 +1,29 @@
 import { MongoClient } from 'mongodb';
-import { Ed25519Signer, inclusionPlan, resolvePlan } from '@clinical-ledger/chain';
+import { Ed25519Signer, Frontier, inclusionPlan, resolvePlan, sha256, type NodeWithId } from '@clinical-ledger/chain';
 import { Infra, startInfra } from '@clinical-ledger/testing';
-import { bytes, generateChain, LedgerStore, tileId, TileWriter, type TileDoc } from './index';
+import { bytes, generateChain, LedgerStore, tileId, tileRowNodes, TileWriter, type AppendedLeaf, type TileDoc } from './index';
 
 // Bulk loads on a shared, loaded machine: minutes, not seconds.
 jest.setTimeout(600_000);
+
+describe('tileRowNodes (tile rows from what the appender stored)', () => {
+  it('gives the nodes of levels 0, 8, 16 that Frontier.append computes, from the leaf and its stored subtree hashes', () => {
+    const frontier = Frontier.empty();
+    const show = (ns: readonly NodeWithId[]) => ns.map((n) => `${n.level}/${n.index}/${Buffer.from(n.hash).toString('hex')}`).join(' ');
+    const [want, got]: string[][] = [[], []];
+    // Past 2^16 leaves: rows of tile levels 0, 1 and 2.
+    for (let seq = 0; seq < 65_600; seq++) {
+      const leaf = sha256(Buffer.from(String(seq)));
+      const completed = frontier.append(leaf);
+      want.push(show(completed.filter((n) => n.level % 8 === 0)));
+      got.push(show(tileRowNodes(seq, { leaf, nodes: completed.slice(1).map((n) => n.hash) })));
+    }
+    expect(got).toEqual(want);
+    // 256 nodes of level 8 and one of level 16 among them.
+    expect(got.filter((s) => s.includes(' 8/')).length).toBe(256);
+    expect(got.filter((s) => s.includes(' 16/')).length).toBe(1);
+  });
+});
 
 /** The writer's tile builder: a chain stored without tiles gets them, and a new writer resumes from the stored mark. */
 describe('TileWriter (hash tiles stored as a chain grows)', () => {
@@ -16,6 +35,7 @@ describe('TileWriter (hash tiles stored as a chain grows)', () => {
   const chain = 'tiles-hospital';
   let expected: TileDoc[];
   let leaves: Uint8Array[];
+  let appended: AppendedLeaf[];
   const finds: string[] = [];
 
   beforeAll(async () => {
@@ -33,6 +53,7 @@ describe('TileWriter (hash tiles stored as a chain grows)', () => {
     await store.tiles.deleteMany({ chain });
     await store.tileMarks.deleteMany({ _id: chain });
     leaves = await store.leafHashes(chain, 0, 1_300);
+    appended = await store.appendedLeaves(chain, 0, 1_300);
   });
   afterAll(async () => {
     await monitored?.close();
@@ -69,9 +90,9 @@ describe('TileWriter (hash tiles stored as a chain grows)', () => {
     const entryReads = finds.filter((c) => c.endsWith('entries')).length;
     expect(entryReads).toBeLessThan(520);
     expect(entryReads).toBeGreaterThanOrEqual(1_000 - 512);
-    // The appender's snapshot holds the leaves from 900 on: nothing more is read for them.
+    // The appender's snapshot holds the appends from 900 on: nothing more is read for them.
     finds.length = 0;
-    writer.observe(chain, 1_300, (from) => (from >= 900 ? leaves.slice(from, 1_300) : undefined));
+    writer.observe(chain, 1_300, (from) => (from >= 900 ? appended.slice(from, 1_300) : undefined));
     await writer.idle(chain);
     expect(finds.filter((c) => c.endsWith('entries'))).toEqual([]);
     const tiles = await storedTiles();

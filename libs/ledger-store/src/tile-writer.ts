@@ -1,7 +1,6 @@
-import { Frontier } from '@clinical-ledger/chain';
 import { CoalescingRounds } from '@clinical-ledger/platform';
 import { LedgerStore } from './store';
-import { partialTileRows, TILE_WIDTH, TileBuilder, type FullTile } from './tiles';
+import { partialTileRows, TILE_WIDTH, TileBuilder, tileRowNodes, type AppendedLeaf, type FullTile } from './tiles';
 
 export interface TileWriterOptions {
   /** A round failed (store away, entry missing): it is tried again on the next observation. */
@@ -12,19 +11,21 @@ export interface TileWriterOptions {
   readWindow?: number;
 }
 
-/** Where the leaves of a chain's newest entries can be had without the store (the appender's snapshot). */
-export type RecentLeaves = (from: number) => readonly Uint8Array[] | undefined;
+/**
+ * Where a chain's newest appends (leaf hash and the subtree hashes it completed, as the appender
+ * computed and stored them) can be had without the store: the appender's snapshot.
+ */
+export type RecentLeaves = (from: number) => readonly AppendedLeaf[] | undefined;
 
 interface ChainTiles {
   loaded: boolean;
   /** Largest durable size observed. */
   target: number;
-  /** Leaves fed to `builder` so far (the tree size its frontier is at). */
+  /** Leaves fed to `builder` so far. */
   fed: number;
-  frontier?: Frontier;
   builder?: TileBuilder;
-  /** Leaves handed over by observations: leaves bufFrom.. in order. */
-  buffer: Uint8Array[];
+  /** Appends handed over by observations: leaves bufFrom.. in order. */
+  buffer: AppendedLeaf[];
   bufFrom: number;
   /** Tiles made but not stored yet (a failed write is retried before anything else). */
   unsaved: FullTile[];
@@ -33,10 +34,11 @@ interface ChainTiles {
 /**
  * Stores the full C2SP hash tiles of the chains a writer appends, as they fill: it observes the
  * durable end of each chain (never on the append path: a round runs beside the appends, one per
- * chain at a time), takes the new leaves from memory when the appender still holds them and from
- * the store otherwise, and stores each tile once its 256 hashes exist. Tiles are derived data:
- * writing one twice is harmless (same bytes), and every proof built from them is checked against
- * the signed root before it is served. Progress is kept in the store (getTileMark), so a restart
+ * chain at a time), takes the new leaves and the subtree hashes they completed from memory when
+ * the appender still holds them and from the entries otherwise (the appender computed and stored
+ * every node a tile holds: nothing is hashed again), and stores each tile once its 256 hashes
+ * exist. Tiles are derived data: writing one twice is harmless (same bytes), and every proof
+ * built from them is checked against the signed root before it is served. Progress is kept in the store (getTileMark), so a restart
  * resumes where the last one stopped.
  */
 export class TileWriter {
@@ -53,7 +55,7 @@ export class TileWriter {
     private readonly o: TileWriterOptions = {},
   ) {}
 
-  /** The durable end of `chain` is now `size`; `leaves`, when given, has its newest leaf hashes. */
+  /** The durable end of `chain` is now `size`; `leaves`, when given, has its newest appends. */
   observe(chain: string, size: number, leaves?: RecentLeaves): void {
     if (this.stopped) return;
     const c = this.state(chain);
@@ -89,15 +91,15 @@ export class TileWriter {
     return c;
   }
 
-  /** Resumes from the stored mark: the frontier there, and the partial tiles' nodes so far. */
+  /** Resumes from the stored mark: the partial tiles' nodes so far. */
   private async load(chain: string, c: ChainTiles): Promise<void> {
     const mark = await this.store.getTileMark(chain);
     const size = mark - (mark % TILE_WIDTH);
     const reader = this.store.treeReader(chain);
-    const frontier = size === 0 ? Frontier.empty() : await Frontier.restore(reader, size);
-    const seed = new Map<number, Uint8Array[]>();
-    for (const { level, ids } of partialTileRows(size)) seed.set(level, ids.length ? await reader.getNodes(ids) : []);
-    Object.assign(c, { frontier, builder: new TileBuilder(seed), fed: size, buffer: [], bufFrom: size, loaded: true });
+    const rows = partialTileRows(size);
+    const nodes = await Promise.all(rows.map(({ ids }) => (ids.length ? reader.getNodes(ids) : [])));
+    const seed = new Map(rows.map(({ level }, i) => [level, nodes[i]]));
+    Object.assign(c, { builder: new TileBuilder(seed), fed: size, buffer: [], bufFrom: size, loaded: true });
   }
 
   private async run(chain: string, c: ChainTiles): Promise<void> {
@@ -110,18 +112,17 @@ export class TileWriter {
         c.buffer = c.buffer.slice(c.fed - c.bufFrom);
         c.bufFrom = c.fed;
       }
-      let leaves: readonly Uint8Array[];
+      let leaves: readonly AppendedLeaf[];
       if (c.buffer.length && c.bufFrom === c.fed) {
         leaves = c.buffer.slice(0, c.target - c.fed);
         c.buffer = c.buffer.slice(leaves.length);
         c.bufFrom += leaves.length;
       } else {
         const end = Math.min(c.target, c.fed + window, c.buffer.length ? c.bufFrom : Infinity);
-        leaves = await this.store.leafHashes(chain, c.fed, end);
+        leaves = await this.store.appendedLeaves(chain, c.fed, end);
       }
-      const frontier = c.frontier as Frontier;
       const builder = c.builder as TileBuilder;
-      for (const leaf of leaves) c.unsaved.push(...builder.add(frontier.append(leaf)));
+      leaves.forEach((a, i) => c.unsaved.push(...builder.add(tileRowNodes(c.fed + i, a))));
       c.fed += leaves.length;
       await this.save(chain, c);
     }

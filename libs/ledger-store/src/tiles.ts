@@ -102,6 +102,24 @@ export class TileBuilder {
   }
 }
 
+/**
+ * One leaf as the appender stored it: its hash and the complete-subtree hashes it completed
+ * (levels 1..k, an entry's `nodes`). Everything a hash tile holds is among these, so tiles are
+ * built from them without hashing anything again.
+ */
+export interface AppendedLeaf {
+  leaf: Uint8Array;
+  nodes: readonly Uint8Array[];
+}
+
+/** The nodes of leaf `seq`'s append that sit on tile rows (tree levels 0, 8, 16...), for TileBuilder.add. */
+export function tileRowNodes(seq: number, a: AppendedLeaf): NodeWithId[] {
+  const out: NodeWithId[] = [{ level: 0, index: seq, hash: a.leaf }];
+  // Node (level l) completed by leaf seq has index (seq + 1) / 2^l - 1, and sits at nodes[l - 1].
+  for (let l = TILE_HEIGHT; l <= a.nodes.length; l += TILE_HEIGHT) out.push({ level: l, index: (seq + 1) / 2 ** l - 1, hash: a.nodes[l - 1] });
+  return out;
+}
+
 /** The nodes already in each partial tile of a tree of `size` leaves (what a TileBuilder resuming there is seeded with). */
 export function partialTileRows(size: number): { level: number; ids: NodeId[] }[] {
   const out: { level: number; ids: NodeId[] }[] = [];

@@ -1,5 +1,5 @@
 import { bytesEqual, decodeCore, Frontier, leafHash as computeLeafHash, toHex } from '@clinical-ledger/chain';
-import { bytes, type EntryDoc, type HeadDoc, type LedgerStore } from '@clinical-ledger/ledger-store';
+import { bytes, type AppendedLeaf, type EntryDoc, type HeadDoc, type LedgerStore } from '@clinical-ledger/ledger-store';
 
 export class ChainInconsistentError extends Error {
   constructor(
@@ -17,18 +17,19 @@ export interface TailSnapshot {
   /** Root of the tree of `size` leaves. */
   root(): Uint8Array;
   /**
-   * The leaf hashes of entries `from`..size-1 while this process still holds them (the last few
-   * thousand committed), else undefined: the tile writer reads them here instead of the store.
+   * The leaf hashes and completed subtree hashes of entries `from`..size-1 while this process
+   * still holds them (the last few thousand committed), else undefined: the tile writer builds
+   * tiles from them instead of reading the store or hashing again.
    */
-  leaves?(from: number): readonly Uint8Array[] | undefined;
+  leaves?(from: number): readonly AppendedLeaf[] | undefined;
 }
 
-/** Committed leaves kept for `TailSnapshot.leaves` (32 bytes each: 128 KiB per chain). */
+/** Committed appends kept for `TailSnapshot.leaves` (about 64 bytes each: 256 KiB per chain). */
 const RECENT_LEAVES = 4_096;
 
 /** Entries being built after the tail: their seqs, links and tree nodes, not yet durable. */
 export class TailDraft {
-  private readonly leaves: Uint8Array[] = [];
+  private readonly leaves: AppendedLeaf[] = [];
 
   constructor(
     private readonly frontier: Frontier,
@@ -45,14 +46,14 @@ export class TailDraft {
 
   /** Adds a leaf; returns the completed subtree hashes it stores (levels 1..k). */
   append(leaf: Uint8Array): Uint8Array[] {
-    const nodes = this.frontier.append(leaf).slice(1);
-    this.leaves.push(leaf);
+    const nodes = this.frontier.append(leaf).slice(1).map((n) => n.hash);
+    this.leaves.push({ leaf, nodes });
     this.prevHex = toHex(leaf);
-    return nodes.map((n) => n.hash);
+    return nodes;
   }
 
-  /** @internal the leaves in order (Tail.commit). */
-  get appended(): readonly Uint8Array[] {
+  /** @internal the appends in order (Tail.commit). */
+  get appended(): readonly AppendedLeaf[] {
     return this.leaves;
   }
 
@@ -72,8 +73,8 @@ export class Tail {
   private prev = '';
   private frontier = Frontier.empty();
   private snapshotCache?: TailSnapshot;
-  /** Leaves of entries recentFrom..size-1 (replaced, never shrunk in place: snapshots hold the old array). */
-  private recent: Uint8Array[] = [];
+  /** Appends of entries recentFrom..size-1 (replaced, never shrunk in place: snapshots hold the old array). */
+  private recent: AppendedLeaf[] = [];
   private recentFrom = 0;
 
   constructor(readonly chain: string) {}
@@ -94,10 +95,10 @@ export class Tail {
     if (count === leaves.length) {
       this.frontier = draft.result.clone();
     } else {
-      for (const leaf of leaves.slice(0, count)) this.frontier.append(leaf);
+      for (const a of leaves.slice(0, count)) this.frontier.append(a.leaf);
     }
     this.size += count;
-    this.prev = toHex(leaves[count - 1]);
+    this.prev = toHex(leaves[count - 1].leaf);
     for (let i = 0; i < count; i++) this.recent.push(leaves[i]);
     if (this.recent.length > 2 * RECENT_LEAVES) {
       this.recentFrom += this.recent.length - RECENT_LEAVES;
