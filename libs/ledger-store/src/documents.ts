@@ -69,7 +69,32 @@ export interface HeadDoc {
   checkpointSize: number;
   /** Size of the latest checkpoint a quorum of witnesses cosigned (absent: none yet). */
   cosignedSize?: number;
+  /**
+   * Copies of the checkpoint documents at `checkpointSize` (signed form) and at `cosignedSize`
+   * (cosigned form), written with the markers: a proof against the latest checkpoint learns its
+   * size, root and note from the one head read. A copy whose size is not its marker's (a head
+   * written before copies existed) is ignored and the document read instead (headCheckpoint).
+   */
+  checkpoint?: HeadCheckpoint;
+  cosigned?: HeadCheckpoint;
   updatedAt: string;
+}
+
+/** A checkpoint document as the head carries it. */
+export type HeadCheckpoint = Omit<CheckpointDoc, '_id' | 'published'>;
+
+/** The head's copy of the checkpoint at `size` as readers may see it (see committedCheckpoint), or undefined: read the document. */
+export function headCheckpoint(head: HeadDoc, size: number): CheckpointDoc | undefined {
+  const cosigned = size <= (head.cosignedSize ?? -1);
+  const copy = cosigned ? head.cosigned : head.checkpoint;
+  if (!copy || copy.size !== size || size > head.checkpointSize) return undefined;
+  return { _id: checkpointId(copy.chain, copy.size), ...copy };
+}
+
+/** What the head keeps of a checkpoint document. */
+export function headCopyOf(doc: Omit<CheckpointDoc, '_id'>): HeadCheckpoint {
+  const { _id: _, published: __, ...copy } = doc as CheckpointDoc;
+  return copy;
 }
 
 export interface CheckpointDoc {

@@ -11,7 +11,7 @@ import {
   type EntryCore,
 } from '@clinical-ledger/chain';
 import { storeSpec } from '@clinical-ledger/testing';
-import { bin, entryId, LedgerStore, verifyStoredChain, type EntryDoc } from './index';
+import { bin, checkpointId, entryId, LedgerStore, verifyStoredChain, type EntryDoc } from './index';
 
 const signer = Ed25519Signer.generate('store-test');
 
@@ -99,5 +99,31 @@ describe('LedgerStore on a real Mongo wire-protocol server', () => {
     await t.store.advanceHead('c3', 10, 'a'.repeat(64), []);
     await t.store.advanceHead('c3', 5, 'b'.repeat(64), []);
     expect(await t.store.getHead('c3')).toMatchObject({ size: 10, prev: 'a'.repeat(64), checkpointSize: -1 });
+  });
+
+  it('the head carries the latest checkpoint and the latest cosigned one, and never moves back', async () => {
+    const cp = (size: number) => ({ chain: 'c4', size, rootHash: String(size).padStart(64, '0'), note: `note ${size}\n`, kid: signer.kid, createdAt: '2026-11-30T10:00:00Z', published: false });
+    await t.store.initHead('c4');
+    await t.store.putCheckpoint(cp(10));
+    await t.store.putCheckpoint(cp(20));
+    let head = await t.store.getHead('c4');
+    expect(head).toMatchObject({ checkpointSize: 20, checkpoint: { size: 20, rootHash: cp(20).rootHash, note: 'note 20\n' } });
+    expect(head?.checkpoint).not.toHaveProperty('published');
+    // A marker moved again for an older one (a crash-orphaned checkpoint committed late) leaves the newer copy.
+    await t.store.moveCheckpointMarker('c4', 10, cp(10));
+    head = await t.store.getHead('c4');
+    expect(head).toMatchObject({ checkpointSize: 20, checkpoint: { size: 20 } });
+    // Served from the head without reading the document (it is gone here, so a read would find nothing).
+    await t.store.checkpoints.deleteOne({ _id: checkpointId('c4', 20) });
+    expect(await t.store.committedCheckpoint('c4', 20, head)).toMatchObject({ size: 20, note: 'note 20\n' });
+    expect(await t.store.committedCheckpoint('c4', 10, head)).toMatchObject({ size: 10, note: 'note 10\n' });
+    // Cosigned: the head's copy has the cosignatures; the newer signed one is still served signed.
+    await t.store.putCosigned('c4', 10, 'note 10\n\n— witness sig\n', ['witness+1234']);
+    head = await t.store.getHead('c4');
+    expect(head).toMatchObject({ cosignedSize: 10, cosigned: { size: 10, cosignedNote: 'note 10\n\n— witness sig\n', cosigners: ['witness+1234'] } });
+    await t.store.checkpoints.deleteMany({ chain: 'c4' });
+    expect(await t.store.committedCheckpoint('c4', 10, head)).toMatchObject({ size: 10, cosigners: ['witness+1234'] });
+    expect(await t.store.committedCheckpoint('c4', 20, head)).toMatchObject({ size: 20, note: 'note 20\n' });
+    expect((await t.store.committedCheckpoint('c4', 20, head))?.cosignedNote).toBeUndefined();
   });
 });

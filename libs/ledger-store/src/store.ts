@@ -13,6 +13,8 @@ import {
   EventIdDoc,
   eventKey,
   HeadDoc,
+  headCheckpoint,
+  headCopyOf,
   KeyEpochDoc,
   PayloadDoc,
   receiptOf,
@@ -266,6 +268,11 @@ export class LedgerStore {
     this.tree.clear();
   }
 
+  /** Reads the hash tile holding leaf `seq` into the tree cache (a proof of that leaf comes next). */
+  async prefetchLeafTile(chain: string, seq: number): Promise<void> {
+    await this.tree.prefetchLeafTile(chain, seq);
+  }
+
   /**
    * Tree nodes for proofs (tree-nodes.ts): with `size`, those under full hash tiles from the stored
    * tiles, the rest from the entries that complete them; both cached, as neither ever changes.
@@ -344,16 +351,22 @@ export class LedgerStore {
       if (!isDuplicateKey(err)) throw err;
       stored = false;
     }
-    await this.moveCheckpointMarker(doc.chain, doc.size);
+    await this.moveCheckpointMarker(doc.chain, doc.size, doc);
     return stored;
   }
 
   /**
-   * Moves the head's checkpoint marker to a stored checkpoint (never back): also how a checkpoint
-   * whose marker a crash left behind is committed later. A head update: under the chain's head lock.
+   * Moves the head's checkpoint marker to a stored checkpoint (never back), with a copy of `doc`
+   * (the document at `size`) beside it: also how a checkpoint whose marker a crash left behind is
+   * committed later. A head update: under the chain's head lock.
    */
-  async moveCheckpointMarker(chain: string, size: number): Promise<void> {
-    await this.heads.updateOne({ _id: chain }, { $max: { checkpointSize: size } }, { writeConcern: DURABLE });
+  async moveCheckpointMarker(chain: string, size: number, doc?: Omit<CheckpointDoc, '_id'>): Promise<void> {
+    if (!doc) {
+      await this.heads.updateOne({ _id: chain }, { $max: { checkpointSize: size } }, { writeConcern: DURABLE });
+      return;
+    }
+    // At the marker too ($lte): a head whose copy is missing or older gets it.
+    await this.heads.updateOne({ _id: chain, checkpointSize: { $lte: size } }, { $set: { checkpointSize: size, checkpoint: headCopyOf(doc) } }, { writeConcern: DURABLE });
   }
 
   /** The stored checkpoint document at `size` as written (committed or not: see committedCheckpoint). */
@@ -367,6 +380,8 @@ export class LedgerStore {
    * `head`: already read). A rewound marker hides the newer ones again, as it should.
    */
   async committedCheckpoint(chain: string, size: number, head?: HeadDoc | null): Promise<CheckpointDoc | null> {
+    const copy = head ? headCheckpoint(head, size) : undefined;
+    if (copy) return copy;
     const [h, doc] = await Promise.all([head === undefined ? this.getHead(chain) : head, this.getCheckpoint(chain, size)]);
     if (!doc || !h || size > h.checkpointSize) return null;
     if (doc.cosignedNote !== undefined && size > (h.cosignedSize ?? -1)) {
@@ -389,6 +404,9 @@ export class LedgerStore {
   async putCosigned(chain: string, size: number, cosignedNote: string, cosigners: string[]): Promise<void> {
     await this.checkpoints.updateOne({ _id: checkpointId(chain, size) }, { $set: { cosignedNote, cosigners } }, { writeConcern: DURABLE });
     await this.heads.updateOne({ _id: chain }, { $max: { cosignedSize: size } }, { writeConcern: DURABLE });
+    // The head's copy of the cosigned form, if the marker is still there (witnessing is off the hot path: one more read and write).
+    const doc = await this.getCheckpoint(chain, size);
+    if (doc) await this.heads.updateOne({ _id: chain, cosignedSize: size }, { $set: { cosigned: headCopyOf(doc) } }, { writeConcern: DURABLE });
   }
 
   /** The latest checkpoint a quorum of witnesses cosigned, or null. */

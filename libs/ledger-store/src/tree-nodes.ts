@@ -2,7 +2,7 @@ import type { Collection } from 'mongodb';
 import { TreeError, type NodeId, type TreeReader } from '@clinical-ledger/chain';
 import { entryId, type EntryDoc, type TileDoc } from './documents';
 import { bytes, multiGet, type MultiGetMode } from './mongo-writes';
-import { tileId, tileIsFull, tilePosition, TileTree } from './tiles';
+import { TILE_WIDTH, tileId, tileIsFull, tilePosition, TileTree } from './tiles';
 
 /**
  * How long a full tile found missing is not asked for again. Tiles are derived data written just
@@ -101,6 +101,14 @@ export class StoredTree {
         return out as Uint8Array[];
       },
     };
+  }
+
+  /**
+   * Reads the level-0 hash tile holding leaf `seq` into the cache, before the proof that needs it
+   * knows its tree size (one round trip less); a tile not stored is remembered as missing as usual.
+   */
+  async prefetchLeafTile(chain: string, seq: number): Promise<void> {
+    if (this.o.useTiles) await this.tileTrees([tileId(chain, 0, Math.floor(seq / TILE_WIDTH))]);
   }
 
   /** Nodes read from the entries that complete them (cache first). */

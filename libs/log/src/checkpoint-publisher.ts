@@ -146,7 +146,7 @@ export class CheckpointPublisher {
     try {
       for (const cp of await this.o.store.unpublishedCheckpoints(chain)) {
         // Readers see a checkpoint once the head's marker reaches it: a crash may have left it behind.
-        await this.o.heads.exclusive(chain, () => this.o.store.moveCheckpointMarker(chain, cp.size));
+        await this.o.heads.exclusive(chain, () => this.o.store.moveCheckpointMarker(chain, cp.size, cp));
         await this.publishOne(cp);
         this.o.logger.info({ chain, size: cp.size }, 'published a checkpoint stored earlier');
       }

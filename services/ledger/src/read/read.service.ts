@@ -16,7 +16,7 @@ import {
   type EntryCore,
 } from '@clinical-ledger/chain';
 import { type CheckpointView, type ConsistencyView, type EntryPage, type EntryView as ApiEntryView, type InclusionView, parseTenant, type PatientEventsView } from '@clinical-ledger/contracts';
-import { bytes, LedgerStore, receiptOf, verifyStoredChain, type CheckpointDoc, type EntryDoc, type HeadDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
+import { bytes, headCheckpoint, LedgerStore, receiptOf, verifyStoredChain, type CheckpointDoc, type EntryDoc, type HeadDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { CONFIG } from '@clinical-ledger/platform';
 import { originFor, type LedgerConfig } from '../config';
 import { VerifierKeys } from '../keys/verifier-keys';
@@ -191,7 +191,8 @@ export class ReadService {
   private async latestTrusted(tenant: string, covering = -1, head?: HeadDoc | null): Promise<CheckpointDoc | null> {
     const h = head === undefined ? await this.store.getHead(tenant) : head;
     const size = this.trustedSize(h, covering);
-    const cp = size === null ? null : await this.store.getCheckpoint(tenant, size);
+    // The head's copy when it has one (no second read), else the document.
+    const cp = size === null ? null : ((h && headCheckpoint(h, size)) ?? (await this.store.getCheckpoint(tenant, size)));
     // A cosigned marker without its document: the latest signed one.
     return cp ?? (h && size !== h.checkpointSize && h.checkpointSize >= 0 ? this.store.getCheckpoint(tenant, h.checkpointSize) : null);
   }
@@ -211,9 +212,16 @@ export class ReadService {
     parseTenant(tenant);
     const latest = size === undefined || size === null || size === '';
     const named = latest ? 0 : asInt(size, 'size', 1);
-    // Round 1, at once: the entry, and the head (latest) or the named checkpoint. Errors in the order
-    // of the sequential reads: the entry's first.
-    const [entry, other] = await Promise.allSettled([this.entryDoc(tenant, ref), latest ? this.store.getHead(tenant) : this.checkpointAt(tenant, named)]);
+    // Round 1, at once: the entry, the head (latest: it carries the checkpoint) or the named
+    // checkpoint, and the hash tile of the entry's leaf when its seq is given (most of the proof's
+    // nodes; usually the only read left). Errors in the order of the sequential reads: the entry's first.
+    const bySeq = (ref.eventId === undefined || ref.eventId === null || ref.eventId === '') && (typeof ref.seq === 'number' || (typeof ref.seq === 'string' && /^\d+$/.test(ref.seq)));
+    const seq = bySeq ? Number(ref.seq) : NaN;
+    const [entry, other] = await Promise.allSettled([
+      this.entryDoc(tenant, ref),
+      latest ? this.store.getHead(tenant) : this.checkpointAt(tenant, named),
+      Number.isSafeInteger(seq) && seq >= 0 ? this.store.prefetchLeafTile(tenant, seq) : undefined,
+    ]);
     if (entry.status === 'rejected') throw entry.reason;
     const doc = entry.value;
     if (!latest && doc.seq >= named) throw badRequest('size', `entry ${doc.seq} is not in a tree of ${named} entries`);
