@@ -4,6 +4,7 @@
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JsMsg, type ConsumerMessages, type MsgRequest } from '@nats-io/jetstream';
 import { nanos, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { buildDeadLetter, headerSafe, type DeadLetterOrigin, type DeadLetterSealer } from './dead-letter';
+import { decodeHandBacks, encodeHandBacks, HAND_BACKS_METADATA } from './hand-backs';
 import { classifyError, type Outcome } from './errors';
 
 export { DEAD_LETTER_HEADERS } from './dead-letter';
@@ -55,6 +56,14 @@ export interface JetStreamConsumerSpec {
    * sweep finds what ran out before.
    */
   exhaustedStream?: string;
+  /**
+   * The consumer changes hands (one holder at a time, e.g. under a lease): a message a holder hands
+   * back unprocessed when it stops (a transient retry in hand, a write its lease's fence refused) is
+   * not the message's fault, so that delivery does not count toward maxDeliver or the crash bound.
+   * Holders record those hand-backs in the consumer's metadata (hand-backs.ts), and the bound is then
+   * checked here at every delivery: the server's max_deliver is lifted, since it counts them all.
+   */
+  discountHandBacks?: boolean;
 }
 
 /** A delivered message as a handler sees it. */
@@ -133,6 +142,9 @@ export class JetStreamConsumer {
   private exhausted?: ConsumerMessages;
   private readonly stopSignal: Promise<void>;
   private signalStop!: () => void;
+  /** Deliveries handed back per stream seq (discountHandBacks): read at start, added to at stop. */
+  private handBacks = new Map<number, number>();
+  private handedBack = false;
   private lastRetryLog = 0;
   private quietRetries = 0;
   readonly stats: ConsumerStats = { acked: 0, naked: 0, deadLettered: 0, inFlight: 0, transientRetries: 0 };
@@ -176,11 +188,13 @@ export class JetStreamConsumer {
     const mutable = {
       ack_wait: nanos(this.ackWaitMs),
       max_ack_pending: this.maxInFlight * 4,
-      max_deliver: this.crashBound,
+      // -1: unbounded on the server, which cannot tell hand-backs from crashes; process() bounds it.
+      max_deliver: this.spec.discountHandBacks ? -1 : this.crashBound,
       ...(this.spec.filterSubjects?.length ? { filter_subjects: this.spec.filterSubjects } : {}),
     };
     try {
-      await jsm.consumers.info(this.spec.stream, this.spec.durable);
+      const info = await jsm.consumers.info(this.spec.stream, this.spec.durable);
+      if (this.spec.discountHandBacks) this.handBacks = decodeHandBacks(info.config.metadata?.[HAND_BACKS_METADATA]);
       await jsm.consumers.update(this.spec.stream, this.spec.durable, mutable);
     } catch (err) {
       if (!/consumer not found/i.test(String(err))) throw err;
@@ -279,14 +293,19 @@ export class JetStreamConsumer {
     }
   }
 
-  /** Hands a message back unprocessed as this holder stops: redelivered at once. */
+  /** Hands a message back unprocessed as this holder stops: redelivered at once, that delivery not counted. */
   private handBack(m: JsMsg): void {
+    if (this.spec.discountHandBacks) {
+      this.handBacks.set(m.seq, (this.handBacks.get(m.seq) ?? 0) + 1);
+      this.handedBack = true;
+    }
     m.nak();
     this.stats.naked++;
   }
 
   private async process(m: JsMsg): Promise<void> {
-    const deliveries = m.info.deliveryCount;
+    // Deliveries that were hand-backs (discountHandBacks) say nothing about the message.
+    const deliveries = Math.max(1, m.info.deliveryCount - (this.handBacks.get(m.seq) ?? 0));
     if (deliveries > this.crashBound) {
       // A consumer whose bound was lowered since: set it aside rather than loop.
       await this.deadLetter(m, { kind: 'retry', reason: 'max_deliver_exceeded', detail: `delivered ${deliveries} times (bound ${this.crashBound})` });
@@ -498,5 +517,21 @@ export class JetStreamConsumer {
     if (this.inFlight.size > 0) {
       this.logger?.warn({ stream: this.spec.stream, durable: this.spec.durable, inFlight: this.inFlight.size }, 'stopped with messages still in flight: they will be redelivered');
     }
+    if (this.handedBack) await this.saveHandBacks().catch((err: unknown) => this.logger?.warn({ durable: this.spec.durable, err: String(err) }, 'hand-backs not recorded: those deliveries will count'));
+  }
+
+  /**
+   * Writes this holder's hand-backs into the consumer's metadata for the next holder (before the
+   * lease is released). Seqs at or below the ack floor are settled and dropped.
+   */
+  private async saveHandBacks(): Promise<void> {
+    const jsm = await jetstreamManager(this.nc);
+    const info = await jsm.consumers.info(this.spec.stream, this.spec.durable);
+    const counts = decodeHandBacks(info.config.metadata?.[HAND_BACKS_METADATA]);
+    for (const [seq, n] of this.handBacks) counts.set(seq, Math.max(counts.get(seq) ?? 0, n));
+    for (const seq of [...counts.keys()]) if (seq <= info.ack_floor.stream_seq) counts.delete(seq);
+    // The server's own entries (`_nats.*`) are its to write.
+    const own = Object.fromEntries(Object.entries(info.config.metadata ?? {}).filter(([k]) => !k.startsWith('_nats.')));
+    await jsm.consumers.update(this.spec.stream, this.spec.durable, { metadata: { ...own, [HAND_BACKS_METADATA]: encodeHandBacks(counts) } });
   }
 }

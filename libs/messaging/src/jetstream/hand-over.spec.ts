@@ -2,7 +2,8 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Subjects } from '@clinical-ledger/contracts';
 import { closeAll, eventually, type Infra, startInfra } from '@clinical-ledger/testing';
-import { JetStreamConsumer, type JetStreamConsumerSpec } from './index';
+import { decodeHandBacks, encodeHandBacks } from './hand-backs';
+import { JetStreamConsumer, RetryableError, type InboundMessage, type JetStreamConsumerSpec } from './index';
 
 /**
  * A consumer handed from one holder to the next under steady publishing (what a rolling upgrade of
@@ -77,4 +78,91 @@ describe('JetStreamConsumer hand-over (real NATS)', () => {
     expect(new Set(handled.map((h) => h.by))).toEqual(new Set(['first', 'second']));
   });
 
+  it('an event handed back more times than the crash bound (its store away across hand-overs) is still handled, not dead-lettered', async () => {
+    const bounded = { ...spec('ho-bound', 't2'), maxDeliver: 2, crashBound: 3, backoffMs: [20], discountHandBacks: true, deadLetterTokens: () => ['t2'] };
+    let storeUp = false;
+    const tries: number[] = [];
+    const done: number[] = [];
+    const handler = async (m: InboundMessage) => {
+      tries.push(m.deliveryCount);
+      if (!storeUp) throw new RetryableError('store_unavailable', 'store away', { transient: true });
+      done.push(m.deliveryCount);
+    };
+    await jetstream(nc).publish(subjects.append('t2', 'clinical'), 'x', { msgID: 'ho-bound-1' });
+    // Six holders in turn, each stopping (a hand-over) while the event is in its hand.
+    for (let holder = 1; holder <= 6; holder++) {
+      const c = new JetStreamConsumer(nc, bounded, handler);
+      await c.start();
+      await eventually(() => tries.length > 0 && tries[tries.length - 1] === holder, 20_000, `holder ${holder} has the event`);
+      await c.stop();
+    }
+    storeUp = true;
+    const last = new JetStreamConsumer(nc, bounded, handler);
+    await last.start();
+    await eventually(() => done.length === 1, 20_000, 'event handled once the store is back');
+    await last.stop();
+    // Its seventh delivery, over twice the crash bound: none of the hand-backs counted.
+    expect(done).toEqual([7]);
+    const jsm = await jetstreamManager(nc);
+    expect((await jsm.streams.info(subjects.stream('DEAD_LETTER'), { subjects_filter: `${subjects.deadLetter('LEDGER_APPEND')}.t2` })).state.subjects ?? {}).toEqual({});
+    expect((await jsm.consumers.info(stream, 'ho-bound')).num_ack_pending).toBe(0);
+  });
+
+  it('without discountHandBacks the same hand-overs use up the crash bound (what the option prevents)', async () => {
+    const bounded = { ...spec('ho-plain', 't3'), maxDeliver: 2, crashBound: 3, backoffMs: [20] };
+    const tries: number[] = [];
+    const handler = async (m: InboundMessage) => {
+      tries.push(m.deliveryCount);
+      throw new RetryableError('store_unavailable', 'store away', { transient: true });
+    };
+    await jetstream(nc).publish(subjects.append('t3', 'clinical'), 'y', { msgID: 'ho-plain-1' });
+    for (let holder = 1; holder <= 3; holder++) {
+      const c = new JetStreamConsumer(nc, bounded, handler);
+      await c.start();
+      await eventually(() => tries[tries.length - 1] === holder, 20_000, `holder ${holder} has the event`);
+      await c.stop();
+    }
+    // The server delivered it its 3 times: the next holder never sees it again.
+    const c = new JetStreamConsumer(nc, bounded, handler);
+    await c.start();
+    await new Promise((r) => setTimeout(r, 500));
+    await c.stop();
+    expect(Math.max(...tries)).toBe(3);
+    expect((await (await jetstreamManager(nc)).consumers.info(stream, 'ho-plain')).num_pending).toBe(0);
+  });
+
+  it('with discountHandBacks a crash still counts: an event that kills its holder every time is dead-lettered past the crash bound', async () => {
+    const bounded = { ...spec('ho-crash', 't4'), maxDeliver: 2, crashBound: 3, ackWaitMs: 1_000, discountHandBacks: true, deadLetterTokens: () => ['t4'] };
+    const tries: number[] = [];
+    await jetstream(nc).publish(subjects.append('t4', 'clinical'), 'z', { msgID: 'ho-crash-1' });
+    // Each holder on its own connection, "crashing" (the connection gone) with the event in hand: no verdict.
+    for (let holder = 1; holder <= 3; holder++) {
+      const own = await connect({ servers: infra.natsUrl });
+      const c = new JetStreamConsumer(own, bounded, async (m) => {
+        tries.push(m.deliveryCount);
+        await new Promise(() => undefined);
+      });
+      await c.start();
+      await eventually(() => tries[tries.length - 1] === holder, 20_000, `holder ${holder} has the event`);
+      await own.close();
+      await c.stop(); // its handler never ends: stop() gives up after the ack wait
+    }
+    const last = new JetStreamConsumer(nc, bounded, async (m) => {
+      tries.push(m.deliveryCount);
+    });
+    await last.start();
+    const jsm = await jetstreamManager(nc);
+    const dead = subjects.deadLetter('LEDGER_APPEND') + '.t4';
+    await eventually(async () => Object.keys((await jsm.streams.info(subjects.stream('DEAD_LETTER'), { subjects_filter: dead })).state.subjects ?? {}).length === 1, 20_000, 'dead-lettered');
+    await last.stop();
+    // The fourth delivery went to the dead letters without reaching the handler.
+    expect(tries).toEqual([1, 2, 3]);
+  });
+
+  it('hand-back counts survive their metadata encoding (runs of seqs), and a garbled run is left out', () => {
+    const counts = new Map([[5, 1], [6, 1], [7, 1], [9, 2], [10, 1]]);
+    expect(encodeHandBacks(counts)).toBe('5-7:1,9:2,10:1');
+    expect(decodeHandBacks(encodeHandBacks(counts))).toEqual(counts);
+    expect(decodeHandBacks('3:1,x-4:2,9-1:1,1-999999:1')).toEqual(new Map([[3, 1]]));
+  });
 });

@@ -146,7 +146,9 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   }
 
   private async startChain(chain: string): Promise<void> {
-    const spec: JetStreamConsumerSpec = { ...this.baseSpec, durable: `${this.config.LEDGER_DURABLE}_${chain}`, filterSubjects: [this.nats.subjects.appendAll(chain)] };
+    // discountHandBacks: what a holder hands back as its lease goes (SIGTERM, a lease lost) is no
+    // delivery of the event's own: hand-overs never push an event to LEDGER_CRASH_BOUND.
+    const spec: JetStreamConsumerSpec = { ...this.baseSpec, durable: `${this.config.LEDGER_DURABLE}_${chain}`, filterSubjects: [this.nats.subjects.appendAll(chain)], discountHandBacks: true };
     const consumer = new JetStreamConsumer(await this.nats.ready(), spec, (msg) => this.handle(msg), this.log);
     this.consumers.set(chain, consumer);
     try {
