@@ -119,6 +119,14 @@ export class BaseConfig {
   @Matches(/^[A-Za-z0-9_-]{1,63}$/, { message: 'must be a database name of [A-Za-z0-9_-]' })
   MONGO_DB = 'clinical_ledger';
 
+  /**
+   * Longest wait for the answer to one MongoDB command before its connection is dropped and the
+   * command fails (retried by the caller). Without it, a command sent as the server died could wait
+   * for an answer for good (after FerretDB's kill -9, a find stayed unanswered over 100 s: issue 16);
+   * a crashed host that never resets its connections does the same. Above the slowest command.
+   */
+  @IntSetting(1_000) MONGO_SOCKET_TIMEOUT_MS = 30_000;
+
   @IsIn(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'])
   LOG_LEVEL = 'info';
 

@@ -17,6 +17,8 @@ export class MongoService implements OnApplicationShutdown {
   constructor(@Inject(CONFIG) config: BaseConfig, readiness: ReadinessRegistry, @Optional() @Inject(LOGGER) logger?: Logger) {
     this.client = new MongoClient(config.MONGO_URL, {
       serverSelectionTimeoutMS: 5_000,
+      // An unanswered command fails after this (the driver's default waits for ever): see the setting.
+      socketTimeoutMS: config.MONGO_SOCKET_TIMEOUT_MS,
       appName: config.SERVICE_NAME,
     });
     this.db = this.client.db(config.MONGO_DB);
