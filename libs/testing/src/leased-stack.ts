@@ -1,3 +1,4 @@
+// Long: one fault-test stack (processes, steady load, receipts, the chain checks and the roll report) whose parts only make sense together.
 import { randomBytes } from 'node:crypto';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';

@@ -1,3 +1,4 @@
+// Long: one benchmark script, read top to bottom: the in-process, closed-loop and open-loop cases share one setup and one report.
 // Intake throughput: the HL7 path in-process (decode + parse + map + ACK, no I/O) and end to end
 // over MLLP against a real nats-server on loopback (ACK after JetStream's PubAck), for 1 and 16
 // concurrent connections (closed loop: one message in flight each). Then open loop, as a hospital's

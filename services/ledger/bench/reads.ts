@@ -1,3 +1,4 @@
+// Long: one benchmark script, read top to bottom: the cached chain generation, the cases per size and the report stay together.
 // Read latency by chain size: entry by seq, entry by event id, inclusion proof, consistency proof,
 // served by the ledger's ReadService (the code behind its HTTP and NATS reads) from the embedded
 // store, on chains of 10^4, 10^5 and 10^6 entries, beside the store's own floor (one point read by
