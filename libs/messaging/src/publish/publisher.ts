@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
-import type { StreamBase } from '@clinical-ledger/contracts';
+import type { StreamBase, Subjects } from '@clinical-ledger/contracts';
 import { NatsService } from '../nats.service';
 import { MessageTooLargeError, PublishUnavailableError, PublishUnconfirmedError } from './errors';
 
@@ -68,6 +68,11 @@ export class JetStreamPublisher {
         } else if (s.type === 'reconnect') this.connected = true;
       }
     })().catch(() => undefined);
+  }
+
+  /** The subjects of this service's namespace, to publish to. */
+  get subjects(): Subjects {
+    return this.nats.subjects;
   }
 
   /** Whether a publish can be attempted right now. */

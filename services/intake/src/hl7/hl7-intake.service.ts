@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { type LedgerEvent, MissingSecretError, Pseudonymizer } from '@clinical-ledger/contracts';
-import { ServiceContext } from '@clinical-ledger/platform';
-import type { Counter } from 'prom-client';
+import { metric, ServiceContext } from '@clinical-ledger/platform';
 import { IntakeConfig, parsePairs } from '../config';
 import { EventTooLargeError, TemporarilyUnavailableError, UnknownTenantError } from '../pipeline/errors';
 import { ControlIdRegistry } from '../pipeline/control-ids';
@@ -15,6 +14,8 @@ import { mapHl7 } from './hl7-mapping';
 import { Hl7Message, readRawHeader, RawHeader } from './hl7-message';
 
 export const HL7_DATACONTENTTYPE = 'x-application/hl7-v2+er7';
+
+const MESSAGES = metric.counter('intake_hl7_messages_total', 'HL7 v2 messages by acknowledgment code', ['code', 'reason']);
 
 export interface Hl7Outcome {
   /** The answer to send (encoded like the message), or undefined when MSH-15 asked for none. */
@@ -33,7 +34,6 @@ export interface Hl7Outcome {
 export class Hl7IntakeService {
   private readonly processingIds: string[];
   private readonly authorities: Record<string, string>;
-  private readonly messages: Counter<string>;
 
   constructor(
     private readonly service: ServiceContext<IntakeConfig>,
@@ -44,7 +44,6 @@ export class Hl7IntakeService {
   ) {
     this.processingIds = service.config.INTAKE_HL7_PROCESSING_IDS.split(',');
     this.authorities = parsePairs(service.config.INTAKE_ASSIGNING_AUTHORITIES);
-    this.messages = service.metrics.counter('intake_hl7_messages_total', 'HL7 v2 messages by acknowledgment code', ['code', 'reason']);
   }
 
   async handle(payload: Buffer, ctx: { pinnedTenant?: string; peer?: string } = {}): Promise<Hl7Outcome> {
@@ -139,7 +138,7 @@ export class Hl7IntakeService {
   }
 
   private answer(raw: RawHeader, encoding: string, code: 'AA' | 'AE' | 'AR', error?: Hl7Error, text?: string, eventId?: string): Hl7Outcome {
-    this.messages.inc({ code, reason: error?.kind ?? 'ok' });
+    this.service.metrics.of(MESSAGES).inc({ code, reason: error?.kind ?? 'ok' });
     // Enhanced mode (MSH-15 set): an accept acknowledgment (CA/CE/CR), sent as MSH-15 asks.
     const enc = raw.component(15).trim().toUpperCase();
     const enhanced = enc !== '';

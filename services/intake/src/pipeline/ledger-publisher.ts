@@ -2,10 +2,12 @@ import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { PubAck } from '@nats-io/jetstream';
 import { AppendCategory, LedgerEvent, Receipt, validateEnvelope } from '@clinical-ledger/contracts';
 import { JetStreamPublisher, LedgerNatsClient, MessageTooLargeError, NatsService, PublishError, PublishUnavailableError, PublishUnconfirmedError, ReceiptAwaiter } from '@clinical-ledger/messaging';
-import { ServiceContext } from '@clinical-ledger/platform';
-import type { Histogram } from 'prom-client';
+import { metric, ServiceContext } from '@clinical-ledger/platform';
 import { IntakeConfig } from '../config';
 import { EventTooLargeError, TemporarilyUnavailableError } from './errors';
+
+const PUBLISH_SECONDS = metric.histogram('intake_publish_seconds', 'JetStream publish latency (until PubAck)', ['outcome']);
+const INFLIGHT = metric.gauge('intake_jetstream_inflight', 'JetStream requests (publishes, control id registry) waiting for an answer');
 
 /** What a positive answer may say: JetStream stored it (and, in receipt mode, the ledger's receipt). */
 export interface Accepted {
@@ -28,7 +30,6 @@ export interface Accepted {
 @Injectable()
 export class LedgerPublisher implements OnModuleInit {
   private readonly publisher: JetStreamPublisher;
-  private readonly publishSeconds: Histogram<string>;
 
   /** `ledger.get.entry`, asked with this service's token (the ledger admits callers by the access table). */
   private readonly ledger: LedgerNatsClient;
@@ -39,8 +40,7 @@ export class LedgerPublisher implements OnModuleInit {
     private readonly receipts: ReceiptAwaiter,
   ) {
     this.ledger = new LedgerNatsClient(nats.requestClient(Math.min(service.config.INTAKE_RECEIPT_TIMEOUT_MS, 5_000)));
-    this.publishSeconds = service.metrics.histogram('intake_publish_seconds', 'JetStream publish latency (until PubAck)', ['outcome']);
-    const inflight = service.metrics.gauge('intake_jetstream_inflight', 'JetStream requests (publishes, control id registry) waiting for an answer');
+    const inflight = service.metrics.of(INFLIGHT);
     this.publisher = new JetStreamPublisher(nats, {
       maxInflight: service.config.INTAKE_MAX_INFLIGHT_PUBLISHES,
       timeoutMs: service.config.INTAKE_PUBLISH_TIMEOUT_MS,
@@ -111,7 +111,7 @@ export class LedgerPublisher implements OnModuleInit {
   }
 
   private observe(started: bigint, outcome: string): void {
-    this.publishSeconds.observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
+    this.service.metrics.of(PUBLISH_SECONDS).observe({ outcome }, Number(process.hrtime.bigint() - started) / 1e9);
   }
 
   /**

@@ -14,8 +14,7 @@ import {
 } from '@clinical-ledger/contracts';
 import { bytes, LedgerStore } from '@clinical-ledger/ledger-store';
 import { JetStreamPublisher, NatsRequestClient, NatsService, RequestRefusedError, RequestUnavailableError } from '@clinical-ledger/messaging';
-import { Admission, ServiceContext } from '@clinical-ledger/platform';
-import type { Counter } from 'prom-client';
+import { Admission, metric, ServiceContext } from '@clinical-ledger/platform';
 import type { LedgerConfig } from '../config';
 import { Appender, DataKeyService, keyScope, open, payloadAad } from '@clinical-ledger/log';
 import { badRequest, LedgerApiError, ReadService } from '../read/read.service';
@@ -23,6 +22,8 @@ import { badRequest, LedgerApiError, ReadService } from '../read/read.service';
 import type { RecordReads } from './record-reads';
 
 export type { RecordReadRequest, RecordReadResult } from '@clinical-ledger/contracts';
+
+const READS = metric.counter('ledger_record_reads_total', 'Consent-gated record reads', ['outcome']);
 
 /**
  * Consent-gated record reads (access table: `ledger.record.read`): a clinical role (or a service)
@@ -35,7 +36,6 @@ export type { RecordReadRequest, RecordReadResult } from '@clinical-ledger/contr
 export class RecordAccessService implements RecordReads {
   /** The writer reads records itself: it holds the KEK and appends the access entry first. */
   readonly local = true;
-  private readonly reads: Counter<string>;
   /** consent.decide, asked with this service's token: consent checks its callers like HTTP. */
   private readonly consent: NatsRequestClient;
 
@@ -48,7 +48,6 @@ export class RecordAccessService implements RecordReads {
     private readonly dataKeys: DataKeyService,
     private readonly appends: Appender,
   ) {
-    this.reads = service.metrics.counter('ledger_record_reads_total', 'Consent-gated record reads', ['outcome']);
     this.consent = nats.requestClient(service.config.LEDGER_CONSENT_TIMEOUT_MS);
   }
 
@@ -97,11 +96,11 @@ export class RecordAccessService implements RecordReads {
     };
     const access = await this.recordAccess(req.tenant, subject, record);
     if (decision.decision !== 'permit') {
-      this.reads.inc({ outcome: 'denied' });
+      this.service.metrics.of(READS).inc({ outcome: 'denied' });
       throw new LedgerApiError(403, 'consent_denied', `consent denies this read: ${decision.reason}`, { decision, access });
     }
     const data = await this.decrypt(req.tenant, doc.eventId, core.payload.digest, subject);
-    this.reads.inc({ outcome: 'permitted' });
+    this.service.metrics.of(READS).inc({ outcome: 'permitted' });
     return { tenant: req.tenant, eventId: doc.eventId, seq: doc.seq, event: core.event, data, decision, access };
   }
 
@@ -110,7 +109,7 @@ export class RecordAccessService implements RecordReads {
     try {
       d = await this.consent.ask('consent.decide', request);
     } catch (err) {
-      this.reads.inc({ outcome: 'consent_unavailable' });
+      this.service.metrics.of(READS).inc({ outcome: 'consent_unavailable' });
       if (err instanceof RequestRefusedError && err.code === 'invalid_input') throw new LedgerApiError(400, 'invalid_input', `consent rejected the request: ${err.reply?.message ?? ''}`);
       if (err instanceof RequestUnavailableError && !err.reply) throw new LedgerApiError(503, 'consent_unavailable', `no consent decision (${err.message}); nothing was read`);
       throw new LedgerApiError(503, 'consent_unavailable', `consent answered without a decision: ${err instanceof Error ? err.message : String(err)}; nothing was read`);
@@ -118,7 +117,7 @@ export class RecordAccessService implements RecordReads {
     if ((d.decision === 'permit' || d.decision === 'deny') && typeof d.reason === 'string') {
       return { decision: d.decision, reason: d.reason, consentSeq: typeof d.consentSeq === 'number' ? d.consentSeq : null, breakGlass: d.breakGlass === true };
     }
-    this.reads.inc({ outcome: 'consent_unavailable' });
+    this.service.metrics.of(READS).inc({ outcome: 'consent_unavailable' });
     throw new LedgerApiError(503, 'consent_unavailable', 'consent answered without a decision; nothing was read');
   }
 
@@ -159,7 +158,7 @@ export class RecordAccessService implements RecordReads {
     } finally {
       local.cancel();
     }
-    this.reads.inc({ outcome: 'access_not_recorded' });
+    this.service.metrics.of(READS).inc({ outcome: 'access_not_recorded' });
     throw new LedgerApiError(503, 'access_not_recorded', 'the access could not be recorded on the chain in time; nothing was read');
   }
 
