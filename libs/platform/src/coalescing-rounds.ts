@@ -7,7 +7,7 @@
 export class CoalescingRounds<K> {
   private readonly running = new Map<K, Promise<void>>();
   private readonly again = new Set<K>();
-  private stopped = false;
+  private halted = false;
 
   constructor(
     private readonly round: (key: K) => Promise<void>,
@@ -16,7 +16,7 @@ export class CoalescingRounds<K> {
 
   /** A round for `key` now, or one more after the running one. Nothing once stopped. */
   request(key: K): void {
-    if (this.stopped) return;
+    if (this.halted) return;
     if (this.running.has(key)) {
       this.again.add(key);
       return;
@@ -29,9 +29,19 @@ export class CoalescingRounds<K> {
         } catch (err) {
           this.onError(key, err);
         }
-      } while (this.again.has(key) && !this.stopped);
+      } while (this.again.has(key) && !this.halted);
     })().finally(() => this.running.delete(key));
     this.running.set(key, run);
+  }
+
+  /** Whether a round of `key` runs now. */
+  busy(key: K): boolean {
+    return this.running.has(key);
+  }
+
+  /** Whether stop() was called (a long round may end early). */
+  get stopped(): boolean {
+    return this.halted;
   }
 
   /** Resolves once no round of `key` runs (tests, shutdown). */
@@ -41,7 +51,7 @@ export class CoalescingRounds<K> {
 
   /** No more rounds; resolves when those running have ended. */
   async stop(): Promise<void> {
-    this.stopped = true;
+    this.halted = true;
     await Promise.allSettled([...this.running.values()]);
   }
 }

@@ -22,6 +22,7 @@ import { AuditStore } from './store/audit.store';
 import { AuditStream } from './announce/audit-stream';
 import { AckService } from './alerts/ack.service';
 import { ChainFollower } from './ops/chain-follower';
+import { EntryChecks } from './monitor/entry-checks';
 import { LedgerHttp } from './ops/ledger-http';
 import { ProjectionRebuild } from './ops/rebuild';
 import { OpsController } from './ops/ops.controller';
@@ -48,6 +49,7 @@ export class AuditAppModule {
         AuditStream,
         LedgerClient,
         AlertService,
+        EntryChecks,
         LiveHub,
         LiveSessions,
         LiveGateway,

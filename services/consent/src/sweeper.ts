@@ -1,4 +1,4 @@
-import { Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleInit } from '@nestjs/common';
 import type { Receipt } from '@clinical-ledger/contracts';
 import { LedgerHttpClient, LedgerHttpError } from '@clinical-ledger/ledger-client';
 import { Periodic, ServiceContext } from '@clinical-ledger/platform';
@@ -16,7 +16,7 @@ const HORIZON_MS = 24 * 3_600_000;
  * JetStream stored is recorded by the ledger sooner or later; this makes the projection follow.
  */
 @Injectable()
-export class PendingSweeper implements OnModuleInit, OnApplicationShutdown {
+export class PendingSweeper implements OnModuleInit {
   private readonly sweeper: Periodic;
 
   constructor(
@@ -24,15 +24,20 @@ export class PendingSweeper implements OnModuleInit, OnApplicationShutdown {
     private readonly store: ProjectionStore,
     private readonly consents: ConsentService,
   ) {
-    this.sweeper = new Periodic(() => this.confirmPending(), { everyMs: service.config.CONSENT_SWEEP_INTERVAL_MS, failed: 'sweep of pending consent changes failed; next pass retries', logger: service.logger });
+    this.sweeper = service.periodic(() => this.confirmPending(), {
+      everyMs: service.config.CONSENT_SWEEP_INTERVAL_MS,
+      failed: 'sweep of pending consent changes failed; next pass retries',
+      when: () => this.linked,
+    });
+  }
+
+  /** Whether it can ask the ledger for receipts. */
+  private get linked(): boolean {
+    return !!this.service.config.CONSENT_LEDGER_URL && !!this.service.config.CONSENT_LEDGER_TOKEN_FILE;
   }
 
   onModuleInit(): void {
-    if (!this.service.config.CONSENT_LEDGER_URL || !this.service.config.CONSENT_LEDGER_TOKEN_FILE) {
-      this.service.logger.info('no CONSENT_LEDGER_URL/CONSENT_LEDGER_TOKEN_FILE: receipts missed during a restart are caught up by a rebuild only');
-      return;
-    }
-    this.sweeper.start();
+    if (!this.linked) this.service.logger.info('no CONSENT_LEDGER_URL/CONSENT_LEDGER_TOKEN_FILE: receipts missed during a restart are caught up by a rebuild only');
   }
 
   /** One pass (none while another one runs). */
@@ -63,10 +68,5 @@ export class PendingSweeper implements OnModuleInit, OnApplicationShutdown {
       if (err instanceof LedgerHttpError && err.status === 404) return undefined; // not (yet) on the chain
       throw err;
     }
-  }
-
-
-  onApplicationShutdown(): void {
-    this.sweeper.stop();
   }
 }

@@ -1,13 +1,12 @@
-import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import { decodeCore, fromBase64, Keyring, leafHash, toHex } from '@clinical-ledger/chain';
 import { EVENT_TYPES, type AccessLogEntry } from '@clinical-ledger/contracts';
 import { Periodic, ServiceContext } from '@clinical-ledger/platform';
 import type { Counter, Gauge } from 'prom-client';
-import { AlertService } from '../alerts/alert.service';
 import type { AuditConfig } from '../config';
 import { LedgerClient, type LedgerEntry } from '../ledger/ledger.client';
 import { LiveHub } from '../live/live.hub';
-import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
+import { EntryChecks } from '../monitor/entry-checks';
 import { AuditStream } from '../announce/audit-stream';
 import { AuditStore, type PendingAccessDoc } from '../store/audit.store';
 import type { AccessEvent } from './access-event';
@@ -72,16 +71,15 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
 
   constructor(
     private readonly service: ServiceContext<AuditConfig>,
-    @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
+    private readonly checks: EntryChecks,
     private readonly store: AuditStore,
     private readonly ledger: LedgerClient,
-    private readonly alerts: AlertService,
     private readonly stream: AuditStream,
     private readonly hub: LiveHub,
   ) {
     this.projected = service.metrics.counter('audit_access_projected_total', 'Access entries added to the access log', ['tenant', 'decision']);
     this.pendingGauge = service.metrics.gauge('audit_access_pending', 'Access events not yet matched with their chain entry');
-    this.sweeper = new Periodic(() => this.sweepDue(), { everyMs: service.config.AUDIT_PENDING_RETRY_MS, failed: 'pending access sweep failed; retried on the next round', logger: service.logger });
+    this.sweeper = service.periodic(() => this.sweepDue(), { everyMs: service.config.AUDIT_PENDING_RETRY_MS, failed: 'pending access sweep failed; retried on the next round' });
   }
 
   onModuleInit(): void {
@@ -90,11 +88,9 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
       const p = this.awaited.get(`${ev.tenant}:${String(ev.data['eventId'])}`);
       if (p) void this.resolve(p).catch((err: unknown) => this.service.logger.warn({ err: String(err) }, 'access projection failed; the sweeper retries'));
     });
-    this.sweeper.start();
   }
 
   onModuleDestroy(): void {
-    this.sweeper.stop();
     this.unlisten?.();
   }
 
@@ -132,18 +128,15 @@ export class AccessProjector implements OnModuleInit, OnModuleDestroy {
       await this.later(p);
       return 'waiting';
     }
-    const bad = entryProblem(entry, p, this.keyring);
+    const bad = entryProblem(entry, p, this.checks.keyring);
     if (bad) {
-      await this.alerts.raise({
-        tenant: p.tenant,
-        kind: 'entry_mismatch',
-        severity: 'critical',
-        source: 'entry',
-        message: `access entry ${entry.seq} (${p.eventId}): ${bad.problem}`,
+      await this.checks.mismatch(
+        p.tenant,
+        { seq: entry.seq, eventId: p.eventId },
+        `access entry ${entry.seq} (${p.eventId}): ${bad.problem}`,
         // One alert per unknown key, not one per entry it signed.
-        key: bad.unknownKid ? `unknown-kid\n${bad.unknownKid}` : `entry\n${p.eventId}\n${bad.problem}`,
-        entry: { seq: entry.seq, eventId: p.eventId },
-      });
+        bad.unknownKid ? `unknown-kid\n${bad.unknownKid}` : `entry\n${p.eventId}\n${bad.problem}`,
+      );
       if (bad.unknownKid) {
         // Projected once the auditor configures the key (after a restart); until then, retried slowly.
         await this.later(p);

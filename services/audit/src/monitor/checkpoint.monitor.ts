@@ -1,5 +1,5 @@
 // Long on purpose: the verdict on one checkpoint (signature, origin, fork, consistency, regression, quorum) is one ordered procedure, easier to audit read top to bottom than split.
-import { Inject, Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import {
   CheckpointError,
@@ -60,7 +60,7 @@ const noteKey = (note: string) => createHash('sha256').update(note).digest('hex'
  * The first checkpoint seen for a tenant is trusted on first use (signature and origin only).
  */
 @Injectable()
-export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
+export class CheckpointMonitor {
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly known = new Set<string>();
   private readonly poller: Periodic;
@@ -84,15 +84,7 @@ export class CheckpointMonitor implements OnModuleInit, OnApplicationShutdown {
     // time() minus this is the age of the newest verified checkpoint: it grows when checkpoints stop or stop verifying.
     this.headTime = service.metrics.gauge('audit_monitor_head_verified_time_seconds', "Unix time the monitor's head last moved (a larger checkpoint verified)", ['tenant']);
     for (const t of tenantList(service.config)) this.known.add(t);
-    this.poller = new Periodic(() => this.pollRound(), { everyMs: service.config.AUDIT_POLL_INTERVAL_MS, failed: 'checkpoint poll round failed', logger: service.logger });
-  }
-
-  onModuleInit(): void {
-    if (this.service.config.AUDIT_POLL_INTERVAL_MS > 0) this.poller.start();
-  }
-
-  onApplicationShutdown(): void {
-    this.poller.stop();
+    this.poller = service.periodic(() => this.pollRound(), { everyMs: service.config.AUDIT_POLL_INTERVAL_MS, failed: 'checkpoint poll round failed', when: () => service.config.AUDIT_POLL_INTERVAL_MS > 0 });
   }
 
   origin(tenant: string): string {

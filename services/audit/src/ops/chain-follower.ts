@@ -1,10 +1,9 @@
-import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { checkEntryStandalone, decodeCore, fromBase64, fromHex, type Keyring } from '@clinical-ledger/chain';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
+import { checkEntryStandalone, decodeCore, fromBase64, fromHex } from '@clinical-ledger/chain';
 import { EVENT_TYPES } from '@clinical-ledger/contracts';
-import { Periodic, ServiceContext } from '@clinical-ledger/platform';
-import { AlertService } from '../alerts/alert.service';
+import { CoalescingRounds, ServiceContext } from '@clinical-ledger/platform';
 import type { AuditConfig } from '../config';
-import { VERIFIER_KEYRING } from '../monitor/checkpoint.monitor';
+import { EntryChecks } from '../monitor/entry-checks';
 import { AuditStore, type ConsentChangeDoc } from '../store/audit.store';
 import { LedgerHttp } from './ledger-http';
 
@@ -21,55 +20,39 @@ const PAGE = 500;
  * reads, and every AUDIT_PENDING_RETRY_MS for the chains it knows.
  */
 @Injectable()
-export class ChainFollower implements OnModuleInit, OnModuleDestroy {
-  private readonly running = new Map<string, Promise<void>>();
-  private readonly again = new Set<string>();
-  private readonly sweeper: Periodic;
-  private stopped = false;
+export class ChainFollower implements OnModuleDestroy {
+  /** One run per chain at a time; a poke during a run runs it again. */
+  private readonly rounds = new CoalescingRounds<string>(
+    (tenant) => this.follow(tenant),
+    (tenant, err) => this.service.logger.warn({ tenant, err: String(err) }, 'chain follower stopped; resumes on the next receipt or sweep'),
+  );
 
   constructor(
     private readonly service: ServiceContext<AuditConfig>,
-    @Inject(VERIFIER_KEYRING) private readonly keyring: Keyring,
+    private readonly checks: EntryChecks,
     private readonly store: AuditStore,
     private readonly ledger: LedgerHttp,
-    private readonly alerts: AlertService,
   ) {
-    this.sweeper = new Periodic(async () => (await this.store.consentChanges.followed()).forEach((tenant) => this.poke(tenant)), {
+    service.periodic(async () => (await this.store.consentChanges.followed()).forEach((tenant) => this.poke(tenant)), {
       everyMs: service.config.AUDIT_PENDING_RETRY_MS,
       failed: 'chain follower sweep failed; next round',
-      logger: service.logger,
       level: 'debug',
+      when: () => this.ledger.configured,
     });
   }
 
-  onModuleInit(): void {
-    if (this.ledger.configured) this.sweeper.start();
-  }
-
   onModuleDestroy(): void {
-    this.stopped = true;
-    this.sweeper.stop();
+    void this.rounds.stop();
   }
 
   /** Something was appended to this chain: read on (one run per chain at a time; a poke during a run runs it again). */
   poke(tenant: string): void {
-    if (!this.ledger.configured || this.stopped) return;
-    if (this.running.has(tenant)) {
-      this.again.add(tenant);
-      return;
-    }
-    const run = this.follow(tenant)
-      .catch((err: unknown) => this.service.logger.warn({ tenant, err: String(err) }, 'chain follower stopped; resumes on the next receipt or sweep'))
-      .finally(() => {
-        this.running.delete(tenant);
-        if (this.again.delete(tenant)) this.poke(tenant);
-      });
-    this.running.set(tenant, run);
+    if (this.ledger.configured) this.rounds.request(tenant);
   }
 
   /** Waits for the chain's run (tests, rebuilds). */
   async settled(tenant: string): Promise<void> {
-    while (this.running.has(tenant)) await this.running.get(tenant);
+    await this.rounds.idle(tenant);
   }
 
   /** Forgets the chain's consent projection and reads the chain again from seq 0. */
@@ -83,15 +66,15 @@ export class ChainFollower implements OnModuleInit, OnModuleDestroy {
   private async follow(tenant: string): Promise<void> {
     let next = await this.store.consentChanges.cursor(tenant);
     for (;;) {
-      if (this.stopped) return;
+      if (this.rounds.stopped) return;
       const page = await this.ledger.entries(tenant, next, PAGE);
       if (!page.entries.length) break;
       for (const e of page.entries) {
         const bytes = fromBase64(e.coreBytes);
-        const check = checkEntryStandalone({ bytes, signature: fromBase64(e.signature), leafHash: fromHex(e.leafHash, 32) }, this.keyring);
+        const check = checkEntryStandalone({ bytes, signature: fromBase64(e.signature), leafHash: fromHex(e.leafHash, 32) }, this.checks.keyring);
         if (check.failure || check.core?.seq !== e.seq || check.core?.chain !== tenant) {
           // Not projected, and said out loud: the verify job will name it too.
-          await this.alerts.raise({ tenant, kind: 'entry_mismatch', severity: 'critical', source: 'entry', message: `chain entry ${e.seq}: ${check.failure?.message ?? 'seq or chain differ from the listing'}`, key: `follow\n${e.seq}\n${e.leafHash}`, entry: { seq: e.seq, eventId: e.eventId } });
+          await this.checks.mismatch(tenant, { seq: e.seq, eventId: e.eventId }, `chain entry ${e.seq}: ${check.failure?.message ?? 'seq or chain differ from the listing'}`, `follow\n${e.seq}\n${e.leafHash}`);
           continue;
         }
         const ev = decodeCore(bytes).event;

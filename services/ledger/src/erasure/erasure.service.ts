@@ -1,11 +1,12 @@
-import { Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { LedgerEvent } from '@clinical-ledger/contracts';
 import { eventKey, LedgerStore, type ErasureDoc } from '@clinical-ledger/ledger-store';
-import { Periodic, ServiceContext } from '@clinical-ledger/platform';
-import type { Counter } from 'prom-client';
+import { metric, ServiceContext } from '@clinical-ledger/platform';
 import type { LedgerConfig } from '../config';
 import { DataKeyService, keyScope, type ErasureSteps } from '@clinical-ledger/log';
 import { StoreIndexes } from '../store/store-indexes';
+
+const ERASED = metric.counter('ledger_erasures_completed_total', 'Erasures completed (key destroyed, purgers run)', ['tenant']);
 
 /** Whom an erasure is about (what a purger needs to find that patient's data elsewhere). */
 export interface ErasureTarget {
@@ -38,13 +39,11 @@ export interface ErasurePurger {
  *    message acked. A pending intent is completed by the redelivery or by the sweep at start.
  */
 @Injectable()
-export class ErasureService implements ErasureSteps, OnModuleInit, OnApplicationShutdown {
+export class ErasureService implements ErasureSteps {
   private readonly purgers: ErasurePurger[] = [];
   /** Finishes in progress by intent id: the redelivery and the start-time sweep may meet on one. */
   private readonly finishing = new Map<string, Promise<void>>();
-  private readonly sweeper: Periodic;
   private sweeps = 0;
-  private readonly erased: Counter<string>;
 
   constructor(
     private readonly service: ServiceContext<LedgerConfig>,
@@ -52,21 +51,12 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
     private readonly dataKeys: DataKeyService,
     private readonly storeReady: StoreIndexes,
   ) {
-    this.erased = service.metrics.counter('ledger_erasures_completed_total', 'Erasures completed (key destroyed, purgers run)', ['tenant']);
-    this.sweeper = new Periodic(() => this.sweep(), { everyMs: service.config.LEDGER_KEY_CACHE_CHECK_MS, failed: 'key cache / erasure sweep failed; retried on the next one', logger: service.logger });
+    service.periodic(() => this.sweep(), { everyMs: service.config.LEDGER_KEY_CACHE_CHECK_MS, failed: 'key cache / erasure sweep failed; retried on the next one' });
   }
 
   /** Adds a purger (another module that keeps patient data outside the payloads). */
   addPurger(purger: ErasurePurger): void {
     this.purgers.push(purger);
-  }
-
-  onModuleInit(): void {
-    this.sweeper.start();
-  }
-
-  onApplicationShutdown(): void {
-    this.sweeper.stop();
   }
 
   /**
@@ -143,7 +133,7 @@ export class ErasureService implements ErasureSteps, OnModuleInit, OnApplication
       }
     }
     await this.store.finishErasureIntent(chain, eventId, payloads);
-    this.erased.inc({ tenant: chain });
+    this.service.metrics.of(ERASED).inc({ tenant: chain });
     this.service.logger.info({ chain, eventId, keys: keyIds.length, payloads }, 'patient data key destroyed');
   }
 

@@ -1,12 +1,11 @@
-import { Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
+import { Injectable, OnApplicationShutdown } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { addSignatureLines, consistencyPlan, resolvePlan, type VerifiedCosignature } from '@clinical-ledger/chain';
 import type { AuditAlert, AuditAlertKind, CheckpointMessage } from '@clinical-ledger/contracts';
 import { LedgerStore, type CheckpointDoc } from '@clinical-ledger/ledger-store';
 import { HeadWriter } from '@clinical-ledger/log';
-import { JetStreamPublisher, NatsService } from '@clinical-ledger/messaging';
-import { Periodic, ServiceContext } from '@clinical-ledger/platform';
-import type { Counter, Gauge } from 'prom-client';
+import { JetStreamPublisher } from '@clinical-ledger/messaging';
+import { CoalescingRounds, metric, ServiceContext } from '@clinical-ledger/platform';
 import { tenantList, type LedgerConfig } from '../config';
 import { addCheckpoint, parseWitnesses, type WitnessAnswer, type WitnessEndpoint } from './witness-client';
 
@@ -22,11 +21,15 @@ interface ChainState {
   pending?: WitnessableCheckpoint;
   /** Largest size sent so far (retries resend it while a witness is behind). */
   latest?: WitnessableCheckpoint;
-  running?: Promise<void>;
 }
 
 /** Hops the 409 flow may take in one request (a witness that moves while we talk to it). */
 const MAX_HOPS = 3;
+
+const REQUESTS = metric.counter('ledger_witness_requests_total', 'add-checkpoint requests to witnesses, by outcome (cosigned, conflict, inconsistent, refused, unreachable)', ['tenant', 'witness', 'outcome']);
+const WITNESS_SIZE = metric.gauge('ledger_witness_cosigned_size', 'Tree size a witness last cosigned', ['tenant', 'witness']);
+const WITNESS_UP = metric.gauge('ledger_witness_up', '1 when the witness cosigned the last checkpoint sent to it, 0 when it failed', ['tenant', 'witness']);
+const COSIGNED_SIZE = metric.gauge('ledger_cosigned_checkpoint_size', 'Tree size of the latest checkpoint cosigned by a quorum of witnesses', ['tenant']);
 
 /**
  * Witnessing (C2SP tlog-witness, tlog-cosignature). Each new checkpoint goes to every configured
@@ -40,60 +43,48 @@ const MAX_HOPS = 3;
  * `audit.alert.<tenant>`; it is sent the latest checkpoint again every LEDGER_WITNESS_RETRY_MS.
  */
 @Injectable()
-export class WitnessService implements OnModuleInit, OnApplicationShutdown {
+export class WitnessService implements OnApplicationShutdown {
   readonly witnesses: WitnessEndpoint[];
   readonly quorum: number;
   private readonly chains = new Map<string, ChainState>();
-  private readonly retries: Periodic;
-  private stopped = false;
+  /** One round per chain at a time, with the latest checkpoint submitted meanwhile. */
+  private readonly rounds = new CoalescingRounds<string>(
+    (chain) => this.witnessPending(chain),
+    (chain, err) => this.service.logger.warn({ chain, err: String(err) }, 'witnessing round failed; retried later'),
+  );
   private started = false;
-  private readonly requests: Counter<string>;
-  private readonly witnessSize: Gauge<string>;
-  private readonly witnessUp: Gauge<string>;
-  private readonly cosignedSize: Gauge<string>;
 
   constructor(
     private readonly service: ServiceContext<LedgerConfig>,
     private readonly store: LedgerStore,
-    private readonly nats: NatsService,
     private readonly heads: HeadWriter,
     private readonly publisher: JetStreamPublisher,
   ) {
     this.witnesses = parseWitnesses(service.config.LEDGER_WITNESSES, service.config.LEDGER_WITNESS_QUORUM);
     this.quorum = service.config.LEDGER_WITNESS_QUORUM;
-    this.requests = service.metrics.counter('ledger_witness_requests_total', 'add-checkpoint requests to witnesses, by outcome (cosigned, conflict, inconsistent, refused, unreachable)', ['tenant', 'witness', 'outcome']);
-    this.witnessSize = service.metrics.gauge('ledger_witness_cosigned_size', 'Tree size a witness last cosigned', ['tenant', 'witness']);
-    this.witnessUp = service.metrics.gauge('ledger_witness_up', '1 when the witness cosigned the last checkpoint sent to it, 0 when it failed', ['tenant', 'witness']);
-    this.cosignedSize = service.metrics.gauge('ledger_cosigned_checkpoint_size', 'Tree size of the latest checkpoint cosigned by a quorum of witnesses', ['tenant']);
-    this.retries = new Periodic(() => this.retry(), { everyMs: service.config.LEDGER_WITNESS_RETRY_MS, failed: 'witness retry failed', logger: service.logger });
+    service.periodic(() => this.retry(), { everyMs: service.config.LEDGER_WITNESS_RETRY_MS, failed: 'witness retry failed', when: () => this.enabled });
   }
 
   get enabled(): boolean {
     return this.witnesses.length > 0;
   }
 
-  onModuleInit(): void {
-    if (this.enabled) this.retries.start();
-  }
-
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    this.retries.stop();
-    await Promise.allSettled([...this.chains.values()].map((s) => s.running));
+    await this.rounds.stop();
   }
 
   /** A checkpoint was stored: witness it in the background (the latest one wins if rounds queue up). */
   submit(cp: WitnessableCheckpoint): void {
-    if (!this.enabled || this.stopped) return;
+    if (!this.enabled) return;
     const state = this.state(cp.chain);
     if (state.pending && state.pending.size >= cp.size) return;
     state.pending = cp;
-    state.running ??= this.drain(cp.chain, state).finally(() => (state.running = undefined));
+    this.rounds.request(cp.chain);
   }
 
   /** Waits for the rounds in flight (tests, shutdown). */
   async idle(chain: string): Promise<void> {
-    while (this.chains.get(chain)?.running) await this.chains.get(chain)?.running;
+    await this.rounds.idle(chain);
   }
 
   private state(chain: string): ChainState {
@@ -105,22 +96,22 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     return s;
   }
 
-  private async drain(chain: string, state: ChainState): Promise<void> {
-    while (state.pending && !this.stopped) {
-      const cp = state.pending;
-      state.pending = undefined;
-      if (!state.latest || cp.size >= state.latest.size) state.latest = cp;
-      try {
-        await this.round(chain, state, cp);
-      } catch (err) {
-        this.service.logger.warn({ chain, size: cp.size, err: String(err) }, 'witnessing round failed; retried later');
-      }
+  private async witnessPending(chain: string): Promise<void> {
+    const state = this.state(chain);
+    const cp = state.pending;
+    if (!cp) return;
+    state.pending = undefined;
+    if (!state.latest || cp.size >= state.latest.size) state.latest = cp;
+    try {
+      await this.round(chain, state, cp);
+    } catch (err) {
+      this.service.logger.warn({ chain, size: cp.size, err: String(err) }, 'witnessing round failed; retried later');
     }
   }
 
   /** Resends the latest checkpoint of chains some witness is behind on; picks up chains after a restart. */
   private async retry(): Promise<void> {
-    if (this.stopped) return;
+    if (this.rounds.stopped) return;
     try {
       if (!this.started) {
         this.started = true;
@@ -132,9 +123,9 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
           if (cp && !this.chains.get(chain)?.latest) this.submit(cp);
         }
       }
-      for (const [, state] of this.chains) {
+      for (const [chain, state] of this.chains) {
         const latest = state.latest;
-        if (!latest || state.running) continue;
+        if (!latest || this.rounds.busy(chain)) continue;
         if (this.witnesses.some((w) => (state.known.get(w.key.kid) ?? -1) < latest.size)) this.submit({ ...latest });
       }
     } catch (err) {
@@ -155,10 +146,10 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
     const { cosignedNote, cosigners } = merged;
     // In turn with the writer's head updates (an update is read-modify-write on FerretDB).
     await this.heads.exclusive(chain, () => this.store.putCosigned(chain, cp.size, cosignedNote, cosigners));
-    this.cosignedSize.set({ tenant: chain }, cp.size);
+    this.service.metrics.of(COSIGNED_SIZE).set({ tenant: chain }, cp.size);
     const msg: CheckpointMessage = { tenant: chain, size: cp.size, rootHash: cp.rootHash, note: cosignedNote, cosignedBy: cosigners };
     try {
-      await this.publisher.publish(this.nats.subjects.checkpoint(chain), JSON.stringify(msg), { msgID: `checkpoint:${chain}:${cp.size}:cosigned:${cosigners.length}` });
+      await this.publisher.publish(this.publisher.subjects.checkpoint(chain), JSON.stringify(msg), { msgID: `checkpoint:${chain}:${cp.size}:cosigned:${cosigners.length}` });
     } catch (err) {
       this.service.logger.warn({ chain, size: cp.size, err: String(err) }, 'cosigned checkpoint stored but not published');
     }
@@ -176,7 +167,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
       }
       const proof = old > 0 && old < cp.size ? await resolvePlan(this.store.treeReader(chain), consistencyPlan(old, cp.size)) : [];
       answer = await addCheckpoint(w, old, proof, cp.note, this.service.config.LEDGER_WITNESS_TIMEOUT_MS);
-      this.requests.inc({ tenant: chain, witness: kid, outcome: answer.kind });
+      this.service.metrics.of(REQUESTS).inc({ tenant: chain, witness: kid, outcome: answer.kind });
       if (answer.kind !== 'conflict') break;
       if (answer.size === old) {
         // We sent the size it holds and it still disagrees: another root for that size.
@@ -190,8 +181,8 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
       case 'cosigned':
         state.known.set(kid, cp.size);
         state.failing.delete(kid);
-        this.witnessSize.set({ tenant: chain, witness: kid }, cp.size);
-        this.witnessUp.set({ tenant: chain, witness: kid }, 1);
+        this.service.metrics.of(WITNESS_SIZE).set({ tenant: chain, witness: kid }, cp.size);
+        this.service.metrics.of(WITNESS_UP).set({ tenant: chain, witness: kid }, 1);
         return answer.cosignatures;
       case 'inconsistent':
         await this.fail(chain, state, cp, w, 'witness_inconsistent', `witness ${kid} refused checkpoint ${cp.size} of ${chain}: no valid consistency proof from the size ${old} it cosigned (HTTP ${answer.status}): our history is not the one it saw`, { size: old, status: answer.status, answer: answer.body });
@@ -210,7 +201,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
 
   private async fail(chain: string, state: ChainState, cp: WitnessableCheckpoint, w: WitnessEndpoint, kind: AuditAlertKind, message: string, detail: Omit<NonNullable<AuditAlert['witness']>, 'kid'>): Promise<void> {
     const kid = w.key.kid;
-    this.witnessUp.set({ tenant: chain, witness: kid }, 0);
+    this.service.metrics.of(WITNESS_UP).set({ tenant: chain, witness: kid }, 0);
     const before = state.failing.get(kid);
     state.failing.set(kid, kind);
     this.service.logger.warn({ chain, witness: kid, size: cp.size, kind }, message);
@@ -229,7 +220,7 @@ export class WitnessService implements OnModuleInit, OnApplicationShutdown {
       witness: { kid, url: w.url, ...detail },
     };
     try {
-      await this.publisher.publish(this.nats.subjects.audit('alert', chain), JSON.stringify(alert), { msgID: alertId });
+      await this.publisher.publish(this.publisher.subjects.audit('alert', chain), JSON.stringify(alert), { msgID: alertId });
     } catch (err) {
       this.service.logger.error({ chain, alertId, err: String(err) }, 'witness alert not published');
     }
