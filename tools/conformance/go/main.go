@@ -214,6 +214,24 @@ func tlogArgs(pr [][]byte, a, b string) ([]tlog.Hash, tlog.Hash, tlog.Hash, erro
 	return tp, ha, hb, errors.Join(err, errA, errB)
 }
 
+// wrapped names the check that failed; nil stays nil.
+func wrapped(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// viaTlog checks a proof a second time with golang.org/x/mod/sumdb/tlog, given its two hex hashes
+// (leaf and root, or the two roots); `what` names the tlog check.
+func viaTlog(pr [][]byte, a, b, what string, check func(p []tlog.Hash, ha, hb tlog.Hash) error) error {
+	tp, ha, hb, err := tlogArgs(pr, a, b)
+	if err != nil {
+		return wrapped("tlog", err)
+	}
+	return wrapped(what, check(tp, ha, hb))
+}
+
 // appendErr appends err when there is one.
 func appendErr(errs []error, err error) []error {
 	if err != nil {
@@ -282,49 +300,43 @@ func checkNote(it noteItem) result {
 	return r
 }
 
-func checkInclusion(it inclusionItem, trees []*store) result {
-	var errs []error
-	leaf, root, pr, err := decodeProofItem(it.LeafHash, it.Root, it.Proof)
+// checkProof runs one proof item's checks: its two hashes and proof decoded, then `checks` (the
+// proof verified by each library), then, when the item names a tree, the proof compared with the
+// one generated from that tree.
+func checkProof(a, b string, proofHex []string, tree *int, trees []*store, checks func(ha, hb []byte, pr [][]byte) []error, generate func() (proof.Nodes, error)) result {
+	ha, hb, pr, err := decodeProofItem(a, b, proofHex)
 	if err != nil {
 		return finish([]error{err})
 	}
-	if err := proof.VerifyInclusion(rfc6962.DefaultHasher, it.Index, it.Size, leaf, pr, root); err != nil {
-		errs = append(errs, fmt.Errorf("merkle/proof.VerifyInclusion: %w", err))
-	}
-	if tp, lh, th, err := tlogArgs(pr, it.LeafHash, it.Root); err != nil {
-		errs = append(errs, fmt.Errorf("tlog: %w", err))
-	} else if err := tlog.CheckRecord(tp, int64(it.Size), th, int64(it.Index), lh); err != nil {
-		errs = append(errs, fmt.Errorf("tlog.CheckRecord: %w", err))
-	}
-	if it.Tree != nil {
-		nodes, err := proof.Inclusion(it.Index, it.Size)
-		errs = appendErr(errs, sameAsGenerated(nodes, err, trees[*it.Tree], pr))
+	errs := checks(ha, hb, pr)
+	if tree != nil {
+		nodes, err := generate()
+		errs = appendErr(errs, sameAsGenerated(nodes, err, trees[*tree], pr))
 	}
 	return finish(errs)
 }
 
+func checkInclusion(it inclusionItem, trees []*store) result {
+	return checkProof(it.LeafHash, it.Root, it.Proof, it.Tree, trees, func(leaf, root []byte, pr [][]byte) []error {
+		return appendErr(appendErr(nil,
+			wrapped("merkle/proof.VerifyInclusion", proof.VerifyInclusion(rfc6962.DefaultHasher, it.Index, it.Size, leaf, pr, root))),
+			viaTlog(pr, it.LeafHash, it.Root, "tlog.CheckRecord", func(tp []tlog.Hash, lh, th tlog.Hash) error {
+				return tlog.CheckRecord(tp, int64(it.Size), th, int64(it.Index), lh)
+			}))
+	}, func() (proof.Nodes, error) { return proof.Inclusion(it.Index, it.Size) })
+}
+
 func checkConsistency(it consistencyItem, trees []*store) result {
-	var errs []error
-	r1, r2, pr, err := decodeProofItem(it.RootM, it.RootN, it.Proof)
-	if err != nil {
-		return finish([]error{err})
-	}
-	if err := proof.VerifyConsistency(rfc6962.DefaultHasher, it.M, it.N, pr, r1, r2); err != nil {
-		errs = append(errs, fmt.Errorf("merkle/proof.VerifyConsistency: %w", err))
-	}
-	// tlog has no notion of the empty tree; it checks every non-empty prefix.
-	if it.M > 0 {
-		if tp, h1, h2, err := tlogArgs(pr, it.RootM, it.RootN); err != nil {
-			errs = append(errs, fmt.Errorf("tlog: %w", err))
-		} else if err := tlog.CheckTree(tp, int64(it.N), h2, int64(it.M), h1); err != nil {
-			errs = append(errs, fmt.Errorf("tlog.CheckTree: %w", err))
+	return checkProof(it.RootM, it.RootN, it.Proof, it.Tree, trees, func(r1, r2 []byte, pr [][]byte) []error {
+		errs := appendErr(nil, wrapped("merkle/proof.VerifyConsistency", proof.VerifyConsistency(rfc6962.DefaultHasher, it.M, it.N, pr, r1, r2)))
+		// tlog has no notion of the empty tree; it checks every non-empty prefix.
+		if it.M > 0 {
+			errs = appendErr(errs, viaTlog(pr, it.RootM, it.RootN, "tlog.CheckTree", func(tp []tlog.Hash, h1, h2 tlog.Hash) error {
+				return tlog.CheckTree(tp, int64(it.N), h2, int64(it.M), h1)
+			}))
 		}
-	}
-	if it.Tree != nil {
-		nodes, err := proof.Consistency(it.M, it.N)
-		errs = appendErr(errs, sameAsGenerated(nodes, err, trees[*it.Tree], pr))
-	}
-	return finish(errs)
+		return errs
+	}, func() (proof.Nodes, error) { return proof.Consistency(it.M, it.N) })
 }
 
 func run() error {
