@@ -33,6 +33,13 @@ import { patientPseudonym } from '@clinical-ledger/contracts';
 const TENANT = process.env['DEMO_TENANT'] ?? 'demo-hospital';
 const PORTS: Record<ServiceName, number> = { intake: 8081, ledger: 8082, consent: 8083, audit: 8084, portal: 8085 };
 const ORDER: ServiceName[] = ['ledger', 'consent', 'intake', 'audit', 'portal'];
+/**
+ * The ledger writes its chains under leases, as the Helm chart's leased writers do: one replica here,
+ * holding every chain, so the writer shows in /v1/chains and the staff console. The ack wait follows
+ * the lease TTL (deploy/README.md, "Scaling"). On a store first used without leases the ledger drops
+ * the shared consumer itself (it manages its NATS assets here).
+ */
+const LEDGER_LEASES = { LEDGER_LEASES: 'true', LEDGER_REPLICA_ID: 'ledger-local', LEDGER_LEASE_TTL_MS: '10000', LEDGER_ACK_WAIT_MS: '10000' };
 
 /** A few HL7 v2 messages for the demo patient (fixed control ids: each start re-sends the same events). */
 function demoMessages(mrn: string): string[] {
@@ -173,7 +180,7 @@ async function main(): Promise<void> {
           : ledger
             ? { ...env, CONSENT_LEDGER_URL: ledger.url, AUDIT_LEDGER_URL: ledger.url }
             : env;
-      running.push(await spawnService(name, own, { port, logFile: join(root, '.local', 'logs', `${name}.log`) }));
+      running.push(await spawnService(name, name === 'ledger' ? { ...own, ...LEDGER_LEASES } : own, { port, logFile: join(root, '.local', 'logs', `${name}.log`) }));
     }
   } catch (err) {
     await stopAll();

@@ -107,6 +107,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
 
   private async scanOnce(): Promise<void> {
     if (this.closed) return;
+    if (!this.scanned) await this.removeSharedConsumer();
     this.watchBucket();
     await this.leases.keepPresent();
     const known = await this.knownChains();
@@ -129,6 +130,28 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
       if (this.stopping.has(chain)) continue;
       // Taken as close() began: close() hands it over again once this scan ends.
       if ((await this.leases.acquire(chain)) && !this.closed) await this.startChain(chain);
+    }
+  }
+
+  /**
+   * Where this service manages its NATS assets (NATS_MANAGE_STREAMS, e.g. `npm run up` on a store
+   * first used without leases): the shared consumer of a run without leases would overlap every
+   * chain's own on the work queue (the server refuses them), so it goes, as `ledgerctl streams init
+   * --leases` does in production. What it had not acked stays in the stream for the chains' consumers.
+   */
+  private async removeSharedConsumer(): Promise<void> {
+    if (this.config.NATS_MANAGE_STREAMS === 'false') return;
+    const jsm = await jetstreamManager(await this.nats.ready());
+    const shared = [
+      [this.baseSpec.stream, this.config.LEDGER_DURABLE],
+      [this.nats.subjects.stream('DELIVERY_EXCEEDED'), `${this.config.LEDGER_DURABLE}_exhausted`],
+    ];
+    for (const [stream, durable] of shared) {
+      const removed = await jsm.consumers.delete(stream, durable).catch((err: unknown) => {
+        if (/consumer not found|stream not found/i.test(String(err))) return false;
+        throw err;
+      });
+      if (removed) this.log.info({ stream, durable }, 'shared ledger consumer removed: with leases each chain has its own');
     }
   }
 
