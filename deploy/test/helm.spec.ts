@@ -219,6 +219,10 @@ describe('the Helm chart (helm lint, helm template, strict schema check of every
     expect(byName('LEDGER_LEASES')).toEqual([{ name: 'LEDGER_LEASES', value: 'true' }]);
     expect(byName('LEDGER_LEASE_TTL_MS')).toEqual([{ name: 'LEDGER_LEASE_TTL_MS', value: '6000' }]);
     expect(byName('LEDGER_REPLICA_ID')).toEqual([{ name: 'LEDGER_REPLICA_ID', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]);
+    // The ack wait follows the lease TTL unless set: a killed writer's pulled events come back as its chains move.
+    expect(byName('LEDGER_ACK_WAIT_MS')).toEqual([{ name: 'LEDGER_ACK_WAIT_MS', value: '6000' }]);
+    const tuned = await template('-f', ciValues, '--set', 'ledger.writer.leases=true', '--set', 'ledger.writer.ackWaitMs=8000', '--show-only', 'templates/ledger.yaml');
+    expect(tuned.stdout).toMatch(/name: LEDGER_ACK_WAIT_MS, value: "8000"/);
     // Readers hold no leases.
     expect((podOf(get('Deployment', name('ledger-reader'))).containers[0].env ?? []).some((e) => e.name.startsWith('LEDGER_LEASE'))).toBe(false);
     const job = leased.find((x) => x.kind === 'Job' && /streams-init/.test(x.metadata.name)) as K8sObject;
