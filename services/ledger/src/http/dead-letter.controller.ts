@@ -1,11 +1,10 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { DeadLetterReplayBody } from '@clinical-ledger/contracts';
-import { Access, assertTenant, CurrentPrincipal, Principal, RequireRoles } from '@clinical-ledger/platform';
+import { assertTenant, CurrentPrincipal, Principal, RequireRoles } from '@clinical-ledger/platform';
 import { DeadLetterService, type DeadLetterPage, type ReplayResult } from '../deadletters/dead-letter.service';
 import { badRequest } from '../read/read.service';
-
-const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
+import { ChainRoute } from './chain-route';
 
 /**
  * Operator routes for the ledger's dead letters (what `ledgerctl deadletters` calls). Admin
@@ -19,10 +18,8 @@ export class DeadLetterController {
   constructor(private readonly deadLetters: DeadLetterService) {}
 
   @Get()
-  @Access('ledger.deadletters.list')
+  @ChainRoute('ledger.deadletters.list', 'Dead letters of the chain (LEDGER_APPEND messages the ledger could not record): reason, detail, origin; never the payload')
   @RequireRoles('admin')
-  @ApiOperation({ summary: 'Dead letters of the chain (LEDGER_APPEND messages the ledger could not record): reason, detail, origin; never the payload' })
-  @ApiParam(TENANT)
   @ApiQuery({ name: 'after', required: false, description: 'Dead-letter seq to continue after (the previous page\'s `next`)' })
   @ApiQuery({ name: 'limit', required: false, description: 'At most this many (default 100, max 500)' })
   list(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Query('after') after?: string, @Query('limit') limit?: string): Promise<DeadLetterPage> {
@@ -32,10 +29,8 @@ export class DeadLetterController {
 
   @Post('replay')
   @HttpCode(200)
-  @Access('ledger.deadletters.replay')
+  @ChainRoute('ledger.deadletters.replay', 'Replays dead letters (body {seqs: [..]} or {all: true}) onto their original subject once the cause is fixed; replayed ones leave the dead letters')
   @RequireRoles('admin')
-  @ApiOperation({ summary: 'Replays dead letters (body {seqs: [..]} or {all: true}) onto their original subject once the cause is fixed; replayed ones leave the dead letters' })
-  @ApiParam(TENANT)
   replay(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Body() body: DeadLetterReplayBody): Promise<ReplayResult> {
     assertTenant(p, tenant);
     if (body.all && body.seqs === undefined) return this.deadLetters.replay(p, tenant);

@@ -7,9 +7,8 @@ import { bytes, type StoredChainReport } from '@clinical-ledger/ledger-store';
 import { entryFacts } from '../access/entry-access';
 import { RECORD_READS, type RecordReads } from '../access/record-reads';
 import { ChainOwners } from '../lease/chain-leases';
+import { ChainRoute } from './chain-route';
 import { ReadService, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView, type InclusionView, type PatientEventsView } from '../read/read.service';
-
-const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
 
 /**
  * The ledger's HTTP read side. Each route performs one action of the access table
@@ -35,9 +34,7 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant')
-  @Access('ledger.chain.head')
-  @ApiOperation({ summary: 'Chain head: durable size, checkpoint origin, the latest checkpoint and (with writer leases) the replica writing it' })
-  @ApiParam(TENANT)
+  @ChainRoute('ledger.chain.head', 'Chain head: durable size, checkpoint origin, the latest checkpoint and (with writer leases) the replica writing it')
   async chain(@Param('tenant') tenant: string): Promise<ChainHead> {
     const latest = await this.reads.latestCheckpoint(tenant).catch(() => null);
     const head: ChainHead = { tenant, size: await this.reads.size(tenant), origin: this.reads.origin(tenant), latestCheckpoint: latest };
@@ -48,9 +45,7 @@ export class LedgerController {
 
   @Get('chains/:tenant/entries')
   // The whole chain's metadata (every patient's pseudonym and event types): auditors and services.
-  @Access('ledger.entries.list')
-  @ApiOperation({ summary: 'Page of stored entries in seq order (core bytes, leaf hash, signature, kid), for export and independent verification' })
-  @ApiParam(TENANT)
+  @ChainRoute('ledger.entries.list', 'Page of stored entries in seq order (core bytes, leaf hash, signature, kid), for export and independent verification')
   @ApiQuery({ name: 'from', required: false, description: 'First seq (default 0)' })
   @ApiQuery({ name: 'limit', required: false, description: 'At most this many entries (default 500, max 1000)' })
   async entries(@Param('tenant') tenant: string, @Query('from') from?: string, @Query('limit') limit?: string): Promise<EntryPage> {
@@ -58,9 +53,7 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant/patients/:subject/events')
-  @Access('ledger.patient.events')
-  @ApiOperation({ summary: "A patient's events (type, data class, time; no payload), newest first: the patient app's timeline. A patient token reads only its own." })
-  @ApiParam(TENANT)
+  @ChainRoute('ledger.patient.events', "A patient's events (type, data class, time; no payload), newest first: the patient app's timeline. A patient token reads only its own.")
   @ApiParam({ name: 'subject', description: 'Patient pseudonym' })
   @ApiQuery({ name: 'limit', required: false, description: '1-500 (default 100)' })
   async patientEvents(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('subject') subject: string, @Query('limit') limit?: string): Promise<PatientEventsView> {
@@ -69,43 +62,31 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant/entries/:seq')
-  @Access('ledger.entry.read')
-  @ApiOperation({ summary: 'Entry by seq: the hashed core (parsed and as stored bytes), leaf hash, signature, kid and receipt' })
-  @ApiParam(TENANT)
+  @ChainRoute('ledger.entry.read', 'Entry by seq: the hashed core (parsed and as stored bytes), leaf hash, signature, kid and receipt')
   async entryBySeq(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('seq') seq: string): Promise<EntryView> {
-    const view = await this.reads.entry(tenant, { seq });
-    access.check(entryFacts(view.core));
-    return view;
+    return this.admittedEntry(access, tenant, { seq });
   }
 
   @Get('chains/:tenant/events/:eventId')
-  @Access('ledger.entry.read')
-  @ApiOperation({ summary: 'Entry by event id' })
-  @ApiParam(TENANT)
+  @ChainRoute('ledger.entry.read', 'Entry by event id')
   async entryByEvent(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<EntryView> {
-    const view = await this.reads.entry(tenant, { eventId });
-    access.check(entryFacts(view.core));
-    return view;
+    return this.admittedEntry(access, tenant, { eventId });
   }
 
   @Get('chains/:tenant/receipts/:eventId')
-  @Access('ledger.receipt.read')
-  @ApiOperation({ summary: 'Receipt of an event (the same one published on ledger.entry.<tenant>), with the latest checkpoint (cosigned when witnessed) once one covers it' })
-  @ApiParam(TENANT)
+  @ChainRoute('ledger.receipt.read', 'Receipt of an event (the same one published on ledger.entry.<tenant>), with the latest checkpoint (cosigned when witnessed) once one covers it')
   async receipt(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<Receipt & { checkpoint?: CheckpointView }> {
-    const entry = await this.reads.entry(tenant, { eventId });
-    access.check(entryFacts(entry.core));
+    const entry = await this.admittedEntry(access, tenant, { eventId });
     const checkpoint = await this.reads.coveringCheckpoint(tenant, entry.seq);
     return checkpoint ? { ...entry.receipt, checkpoint } : entry.receipt;
   }
 
   @Get('chains/:tenant/proofs/inclusion')
-  @Access('ledger.proof.inclusion')
-  @ApiOperation({
-    summary: 'RFC 9162 inclusion proof of an entry (by seq or eventId) in the tree of a stored signed checkpoint, with that checkpoint',
-    description: '404 checkpoint_not_found (with the nearest stored sizes) when `size` names no stored checkpoint; 409 not_checkpointed when the entry is newer than the latest checkpoint.',
-  })
-  @ApiParam(TENANT)
+  @ChainRoute(
+    'ledger.proof.inclusion',
+    'RFC 9162 inclusion proof of an entry (by seq or eventId) in the tree of a stored signed checkpoint, with that checkpoint',
+    '404 checkpoint_not_found (with the nearest stored sizes) when `size` names no stored checkpoint; 409 not_checkpointed when the entry is newer than the latest checkpoint.',
+  )
   @ApiQuery({ name: 'seq', required: false })
   @ApiQuery({ name: 'eventId', required: false })
   @ApiQuery({ name: 'size', required: false, description: 'Size of a stored checkpoint (default: the latest)' })
@@ -122,12 +103,11 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant/proofs/consistency')
-  @Access('ledger.proof.consistency')
-  @ApiOperation({
-    summary: 'RFC 9162 consistency proof between two stored signed checkpoints `from` and `to`, with both checkpoints',
-    description: '404 checkpoint_not_found (with the nearest stored sizes) when either size names no stored checkpoint.',
-  })
-  @ApiParam(TENANT)
+  @ChainRoute(
+    'ledger.proof.consistency',
+    'RFC 9162 consistency proof between two stored signed checkpoints `from` and `to`, with both checkpoints',
+    '404 checkpoint_not_found (with the nearest stored sizes) when either size names no stored checkpoint.',
+  )
   @ApiQuery({ name: 'from', required: true })
   @ApiQuery({ name: 'to', required: false, description: 'Size of a stored checkpoint (default: the latest)' })
   async consistency(@Param('tenant') tenant: string, @Query('from') from: string, @Query('to') to?: string): Promise<ConsistencyView> {
@@ -135,38 +115,30 @@ export class LedgerController {
   }
 
   @Get('chains/:tenant/checkpoints/latest')
-  @Access('ledger.checkpoint.read')
-  @ApiOperation({ summary: 'Latest stored signed checkpoint (C2SP tlog-checkpoint note)' })
-  @ApiParam(TENANT)
+  @ChainRoute('ledger.checkpoint.read', 'Latest stored signed checkpoint (C2SP tlog-checkpoint note)')
   async latest(@Param('tenant') tenant: string): Promise<CheckpointView> {
     return this.reads.latestCheckpoint(tenant);
   }
 
   @Get('chains/:tenant/checkpoints/:size')
-  @Access('ledger.checkpoint.read')
-  @ApiOperation({ summary: 'The stored signed checkpoint at a tree size (404 checkpoint_not_found with the nearest stored sizes otherwise; nothing is signed on request)' })
-  @ApiParam(TENANT)
+  @ChainRoute('ledger.checkpoint.read', 'The stored signed checkpoint at a tree size (404 checkpoint_not_found with the nearest stored sizes otherwise; nothing is signed on request)')
   async checkpointAt(@Param('tenant') tenant: string, @Param('size') size: string): Promise<CheckpointView> {
     return this.reads.checkpoint(tenant, size);
   }
 
   @Get('chains/:tenant/verify')
-  @Access('ledger.verify')
-  @ApiOperation({ summary: 'Verifies the stored chain from genesis (links, hashes, signatures, tree nodes, checkpoints); names the first bad seq' })
-  @ApiParam(TENANT)
+  @ChainRoute('ledger.verify', 'Verifies the stored chain from genesis (links, hashes, signatures, tree nodes, checkpoints); names the first bad seq')
   @ApiOkResponse({ description: '{ok, size, rootHash, checkpointsVerified, failure?: {seq, reason, message}}' })
   async verify(@Param('tenant') tenant: string): Promise<StoredChainReport> {
     return this.reads.verify(tenant);
   }
 
   @Get('chains/:tenant/records/:eventId')
-  @Access('ledger.record.read')
-  @ApiOperation({
-    summary: 'Consent-gated record read: asks consent.decide, records the access on the chain (durably, first), then returns the decrypted payload',
-    description:
-      "Clinical roles (and services) with a purpose: consent decides. A patient token reads its own patient's records only. The role is the token's (a `role` parameter is refused). 403 with the decision when consent denies; 503 when consent does not answer or the access cannot be recorded; 410 when the patient was erased.",
-  })
-  @ApiParam(TENANT)
+  @ChainRoute(
+    'ledger.record.read',
+    'Consent-gated record read: asks consent.decide, records the access on the chain (durably, first), then returns the decrypted payload',
+    "Clinical roles (and services) with a purpose: consent decides. A patient token reads its own patient's records only. The role is the token's (a `role` parameter is refused). 403 with the decision when consent denies; 503 when consent does not answer or the access cannot be recorded; 410 when the patient was erased.",
+  )
   @ApiQuery({ name: 'purpose', required: true, description: 'HL7 v3 PurposeOfUse, e.g. TREAT, ETREAT' })
   @ApiQuery({ name: 'breakGlassReason', required: false, description: 'Emergency access reason (recorded and alerted)' })
   async record(
@@ -180,5 +152,12 @@ export class LedgerController {
   ): Promise<RecordReadResult> {
     // On a reader this is forwarded to a writer under the caller's own token (RemoteRecordReads).
     return this.records.read(access, { tenant, eventId, purpose, ...(breakGlassReason ? { breakGlassReason } : {}), ...(role !== undefined ? { role } : {}) }, authorization);
+  }
+
+  /** An entry, once the caller is admitted to its facts (whose record it is, who sent it). */
+  private async admittedEntry(access: Admission, tenant: string, key: { seq: string } | { eventId: string }): Promise<EntryView> {
+    const view = await this.reads.entry(tenant, key);
+    access.check(entryFacts(view.core));
+    return view;
   }
 }

@@ -1,13 +1,13 @@
 import { gzipSync } from 'node:zlib';
 import { Controller, Get, Param, Req, Res } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiParam, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiParam, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
-import { Access, assertTenant, CurrentPrincipal, Principal, Public, RequireRoles } from '@clinical-ledger/platform';
+import { assertTenant, CurrentPrincipal, Principal, Public, RequireRoles } from '@clinical-ledger/platform';
 import { badRequest, ReadService } from '../read/read.service';
 import { parseTilePath, TilePathError, type TileRef } from './tile-path';
 import { TileService, type TileResult } from './tile.service';
+import { ChainRoute } from '../http/chain-route';
 
-const TENANT = { name: 'tenant', description: 'Hospital id (= chain id)', example: 'st-marys' };
 /** Full tiles, and partial tiles at a given width, never change (RFC 8246 immutable). */
 const IMMUTABLE = 'max-age=31536000, immutable';
 
@@ -46,10 +46,8 @@ export class TilesController {
   ) {}
 
   @Public()
-  @Access('ledger.tlog.checkpoint')
+  @ChainRoute('ledger.tlog.checkpoint', 'C2SP checkpoint: the latest stored signed checkpoint note (text/plain)')
   @Get('checkpoint')
-  @ApiOperation({ summary: 'C2SP checkpoint: the latest stored signed checkpoint note (text/plain)' })
-  @ApiParam(TENANT)
   @ApiProduces('text/plain')
   async checkpoint(@Param('tenant') tenant: string, @Res() res: Response): Promise<void> {
     const cp = await this.reads.latestCheckpoint(tenant);
@@ -60,11 +58,9 @@ export class TilesController {
   }
 
   @Get('tile/entries/*path')
-  @Access('ledger.tlog.entries')
+  @ChainRoute('ledger.tlog.entries', 'C2SP entry bundle: uint16-length-prefixed stored entry cores (each hashes to the level-0 tile hash)')
   @ApiBearerAuth()
   @RequireRoles('auditor', 'admin', 'service')
-  @ApiOperation({ summary: 'C2SP entry bundle: uint16-length-prefixed stored entry cores (each hashes to the level-0 tile hash)' })
-  @ApiParam(TENANT)
   @ApiParam({ name: 'path', description: '<N>[.p/<W>], N as x-prefixed 3-digit elements', example: '000.p/12' })
   @ApiProduces('application/octet-stream')
   async entries(@CurrentPrincipal() p: Principal, @Param('tenant') tenant: string, @Param('path') path: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
@@ -74,10 +70,8 @@ export class TilesController {
   }
 
   @Public()
-  @Access('ledger.tlog.tiles')
+  @ChainRoute('ledger.tlog.tiles', 'C2SP hash tile: 32-byte Merkle tree hashes at level 8L')
   @Get('tile/*path')
-  @ApiOperation({ summary: 'C2SP hash tile: 32-byte Merkle tree hashes at level 8L' })
-  @ApiParam(TENANT)
   @ApiParam({ name: 'path', description: '<L>/<N>[.p/<W>]', example: '0/x001/234.p/7' })
   @ApiProduces('application/octet-stream')
   async hashTile(@Param('tenant') tenant: string, @Param('path') path: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
