@@ -1,4 +1,4 @@
-import { Get, HttpCode, HttpException, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { applyDecorators, createParamDecorator, type ExecutionContext, Get, HttpCode, HttpException, Param, Post, Query } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiParam, ApiProduces, ApiQuery } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import type { AccessLogEntry, AlertPage, AlertView } from '@clinical-ledger/contracts';
@@ -12,6 +12,29 @@ import { AuditStore } from '../store/audit.store';
 
 const FHIR_JSON = 'application/fhir+json';
 const MAX_LIMIT = 1_000;
+
+/** One page of an access log as asked for: `limit`, `before` (raw: checked after the caller is admitted) and the exchange, whose Accept picks JSON or FHIR. */
+interface AccessLogAsk {
+  req: Request;
+  res: Response;
+  limit?: string;
+  before?: string;
+}
+
+const AccessLogPage = createParamDecorator((_: unknown, ctx: ExecutionContext): AccessLogAsk => {
+  const http = ctx.switchToHttp();
+  const req = http.getRequest<Request>();
+  const q = req.query as Record<string, string | undefined>;
+  return { req, res: http.getResponse<Response>(), limit: q['limit'], before: q['before'] };
+});
+
+/** What an access-log route takes and gives, for OpenAPI. */
+const AccessLogPaging = () =>
+  applyDecorators(
+    ApiQuery({ name: 'limit', required: false, description: `1-${MAX_LIMIT} (default 100)` }),
+    ApiQuery({ name: 'before', required: false, description: 'Only entries with seq below this (the `next` of the previous page)' }),
+    ApiProduces('application/json', FHIR_JSON),
+  );
 
 /**
  * The audit API: access logs (JSON or FHIR AuditEvent Bundles), the live stream (SSE), and what
@@ -35,43 +58,24 @@ export class AuditController {
     description: 'With `Accept: application/fhir+json`, a FHIR R4 Bundle (searchset) of AuditEvents; plain JSON otherwise. A patient token (claim `patient` = the pseudonym) reads only its own log.',
   })
   @ApiParam({ name: 'subject', description: 'Patient pseudonym' })
-  @ApiQuery({ name: 'limit', required: false, description: `1-${MAX_LIMIT} (default 100)` })
-  @ApiQuery({ name: 'before', required: false, description: 'Only entries with seq below this (the `next` of the previous page)' })
-  @ApiProduces('application/json', FHIR_JSON)
-  async patientAccess(
-    @Admitted() admission: Admission,
-    @TenantParam() tenant: string,
-    @Param('subject') subject: string,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
-    @Query('limit') limit?: string,
-    @Query('before') before?: string,
-  ): Promise<unknown> {
+  @AccessLogPaging()
+  async patientAccess(@Admitted() admission: Admission, @TenantParam() tenant: string, @Param('subject') subject: string, @AccessLogPage() page: AccessLogAsk): Promise<unknown> {
     admission.check({ patient: subject });
-    return this.accessLog(req, res, tenant, { subject }, limit, before);
+    return this.accessLog(page, tenant, { subject });
   }
 
   @Get('actors/:actor/access')
   @Access('audit.access.actor')
   @ApiOperation({ summary: "An actor's access log: every record read they attempted, newest first (JSON or FHIR AuditEvent Bundle)" })
   @ApiParam({ name: 'actor', description: "The actor's id (token sub)" })
-  @ApiQuery({ name: 'limit', required: false })
-  @ApiQuery({ name: 'before', required: false })
-  @ApiProduces('application/json', FHIR_JSON)
-  async actorAccess(
-    @TenantParam() tenant: string,
-    @Param('actor') actor: string,
-    @Req() req: Request,
-    @Res({ passthrough: true }) res: Response,
-    @Query('limit') limit?: string,
-    @Query('before') before?: string,
-  ): Promise<unknown> {
-    return this.accessLog(req, res, tenant, { actor }, limit, before);
+  @AccessLogPaging()
+  async actorAccess(@TenantParam() tenant: string, @Param('actor') actor: string, @AccessLogPage() page: AccessLogAsk): Promise<unknown> {
+    return this.accessLog(page, tenant, { actor });
   }
 
-  private async accessLog(req: Request, res: Response, tenant: string, by: { subject: string } | { actor: string }, limitQ?: string, beforeQ?: string): Promise<unknown> {
-    const limit = intParam(limitQ, 'limit', 100, 1, MAX_LIMIT) as number;
-    const before = intParam(beforeQ, 'before', undefined, 0);
+  private async accessLog({ req, res, ...q }: AccessLogAsk, tenant: string, by: { subject: string } | { actor: string }): Promise<unknown> {
+    const limit = intParam(q.limit, 'limit', 100, 1, MAX_LIMIT) as number;
+    const before = intParam(q.before, 'before', undefined, 0);
     const key = 'subject' in by ? by.subject : by.actor;
     if (!key || key.length > 512) throw badRequest('subject' in by ? 'subject' : 'actor', 'must be 1-512 characters');
     const filter = { tenant, ...by };
