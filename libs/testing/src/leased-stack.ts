@@ -1,5 +1,6 @@
 // Long: one fault-test stack (processes, steady load, receipts, the chain checks and the roll report) whose parts only make sense together.
 import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect, type NatsConnection, type Subscription } from '@nats-io/transport-node';
@@ -33,6 +34,11 @@ export interface LeasedStackOptions {
    * passed in, since ledger-store's own tests use this library).
    */
   verify?: (db: Db, tenant: string, verifierKey: string) => Promise<boolean>;
+  /**
+   * A folder that gets each service's whole output (`<replica>.log`, `intake.log`): a fault test's
+   * evidence when a chain stalls. Default: LEASED_STACK_LOG_DIR from the environment, else none.
+   */
+  logDir?: string;
 }
 
 /** The ledger's entries collection (libs/ledger-store, default prefix): read directly, as an auditor's copy would be. */
@@ -108,7 +114,10 @@ export class LeasedStack {
   private sub?: Subscription;
   private readonly secrets: Record<string, Buffer>;
 
+  private readonly logDir: string | undefined;
+
   constructor(readonly o: LeasedStackOptions) {
+    this.logDir = o.logDir ?? process.env['LEASED_STACK_LOG_DIR'];
     this.secrets = Object.fromEntries(o.tenants.map((t) => [t.tenant, randomBytes(32)]));
   }
 
@@ -127,7 +136,7 @@ export class LeasedStack {
     this.intake = await spawnService(
       'intake',
       this.infra.env({
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: process.env['LEASED_STACK_LOG_LEVEL'] ?? 'warn',
         ...this.auth.env,
         INTAKE_MLLP_PORT: String(mllpPort),
         INTAKE_MLLP_HOST: '127.0.0.1',
@@ -136,7 +145,7 @@ export class LeasedStack {
         INTAKE_PSEUDONYM_SECRETS_FILE: pseudonymSecretsFile(this.secrets),
       }),
       // Several Node processes starting on a loaded CI machine: give them time.
-      { waitFor: 'readyz', startTimeoutMs: 90_000 },
+      { waitFor: 'readyz', startTimeoutMs: 90_000, ...this.logFile('intake') },
     );
     this.load = new IntakeLoad({ intakeUrl: this.intake.url, mllpPort, auth: this.auth, tenants: this.o.tenants, secrets: this.secrets, intervalMs: this.o.intervalMs, label: this.o.name.slice(0, 8) });
   }
@@ -146,7 +155,7 @@ export class LeasedStack {
     const p = await spawnService(
       'ledger',
       this.infra.env({
-        LOG_LEVEL: 'warn',
+        LOG_LEVEL: process.env['LEASED_STACK_LOG_LEVEL'] ?? 'warn',
         ...this.keys.ledgerEnv,
         ...this.auth.env,
         LEDGER_CHECKPOINT_INTERVAL_MS: '500',
@@ -156,10 +165,14 @@ export class LeasedStack {
         LEDGER_LEASE_SCAN_MS: '200',
         ...this.o.ledgerEnv,
       }),
-      { waitFor: 'readyz', startTimeoutMs: 90_000 },
+      { waitFor: 'readyz', startTimeoutMs: 90_000, ...this.logFile(replica) },
     );
     this.ledgers.set(replica, p);
     return p;
+  }
+
+  private logFile(name: string): { logFile?: string } {
+    return this.logDir ? { logFile: join(this.logDir, `${this.o.name}-${name}.log`) } : {};
   }
 
   /** SIGTERM to a replica (a rolling upgrade's stop); resolves with its exit code. */
