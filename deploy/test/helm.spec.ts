@@ -144,7 +144,7 @@ describe('the Helm chart (helm lint, helm template, strict schema check of every
         if (statSync(p).isDirectory()) {
           if (f !== 'node_modules' && f !== 'web') scan(p);
         } else if (p.endsWith('.ts') && !p.endsWith('.spec.ts')) {
-          for (const m of readFileSync(p, 'utf8').matchAll(/metrics\.(?:counter|gauge|histogram)\(\s*'([a-z_]+)'/g)) registered.add(m[1]);
+          for (const m of readFileSync(p, 'utf8').matchAll(/\b(?:metrics|metric)\.(?:counter|gauge|histogram)\(\s*'([a-z_]+)'/g)) registered.add(m[1]);
         }
       }
     };
