@@ -6,7 +6,7 @@ import { AppendCategory, LedgerEvent, Subjects } from '@clinical-ledger/contract
 import { bytes, LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS, deadLetterContext, type DeadLetterContent } from '@clinical-ledger/messaging';
 import { loadConfig } from '@clinical-ledger/platform';
-import { eventually, Infra, ledgerTestKeys, type LedgerTestKeys, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { eventually, Infra, type LeasedStack, ledgerTestKeys, type LedgerTestKeys, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
 import { type Db, MongoClient } from 'mongodb';
 import pino from 'pino';
 import { startLedger } from '../src/bootstrap';
@@ -148,4 +148,29 @@ export async function storedChainVerifies(db: Db, tenant: string, verifierKey: s
   keyring.addVerifierKey(verifierKey);
   const r = await verifyStoredChain(new LedgerStore(db), tenant, keyring, { origin: `clinical-ledger/${tenant}` });
   return r.ok && r.size > 0;
+}
+
+/**
+ * After a leased stack's load stopped: each chain catches up, holds every event acknowledged to a
+ * sender exactly once with dense seqs and verifies, and nothing was dead-lettered.
+ */
+export async function expectEveryAckedEventOnce(stack: LeasedStack, tenants: readonly string[], minAcked: number): Promise<void> {
+  for (const tenant of tenants) await eventually(() => stack.caughtUp(tenant), 90_000, `${tenant}: every acknowledged event stored`);
+  for (const tenant of tenants) {
+    const c = await stack.check(tenant);
+    console.log(`${tenant}: ${c.entries} entries, ${c.acked} acknowledged to senders, refusals ${JSON.stringify(stack.load.of(tenant).refusals)}`);
+    expect(c.acked).toBeGreaterThan(minAcked);
+    expect({ tenant, missing: c.missing, repeated: c.repeated, foreign: c.foreign, dense: c.dense, verified: c.verified, seqConflicts: c.seqConflicts }).toEqual({
+      tenant,
+      missing: [],
+      repeated: [],
+      foreign: [],
+      dense: true,
+      verified: true,
+      seqConflicts: 0,
+    });
+  }
+  // Outages and hand-overs are transient: nothing may be set aside as undeliverable.
+  expect(await stack.deadLetters()).toBe(0);
+  expect(stack.deadLetterLines()).toEqual([]);
 }
