@@ -230,7 +230,14 @@ describe('privacy: no readable patient data anywhere, and nothing after erasure'
       await Promise.all([nats.start(), ferret.start()]);
       // Back in business: JetStream answers this client, and every service is ready again.
       await eventually(async () => !!(await (await jetstreamManager(nc)).getAccountInfo()), 30_000, 'JetStream back');
-      for (const s of stack.running) await eventually(async () => (await fetch(`${s.url}/readyz`)).status === 200, 30_000, `${s.name} ready again`);
+      // A service not ready names its failing check in the /readyz body: the failure message carries it.
+      for (const s of stack.running) {
+        await eventually(async () => {
+          const res = await fetch(`${s.url}/readyz`);
+          if (res.status !== 200) throw new Error(`/readyz ${res.status} ${await res.text()}`);
+          return true;
+        }, 30_000, `${s.name} ready again`);
+      }
     }
   }
 
