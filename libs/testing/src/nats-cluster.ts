@@ -29,8 +29,8 @@ export interface NatsCluster {
   /** Every node's client URL, comma separated: what NATS_URL takes. */
   readonly urls: string;
   node(name: string): NatsClusterNode;
-  /** The node leading a stream's raft group now. */
-  leaderOf(stream: string): Promise<NatsClusterNode>;
+  /** The node leading `stream`, asked again (up to `timeoutMs`) while an election leaves none. */
+  leaderOf(stream: string, timeoutMs?: number): Promise<NatsClusterNode>;
   /** Resolves once the cluster places an R`size` stream (JetStream meta leader elected, every node in). */
   ready(timeoutMs?: number): Promise<void>;
   /** Stops every node and deletes the data folders. */
@@ -134,10 +134,22 @@ export async function startNatsCluster(o: NatsClusterOptions = {}): Promise<Nats
     nodes,
     urls,
     node,
-    async leaderOf(stream) {
-      const leader = await withJsm(async (jsm) => (await jsm.streams.info(stream)).cluster?.leader);
-      if (!leader) throw new Error(`stream ${stream} has no leader now`);
-      return node(leader);
+    async leaderOf(stream, timeoutMs = 20_000) {
+      // Just after a node died the JetStream API may time out or name no leader while the cluster
+      // elects new ones (the meta leader too): ask again until one is named.
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        let last: unknown;
+        try {
+          const leader = await withJsm(async (jsm) => (await jsm.streams.info(stream)).cluster?.leader);
+          if (leader) return node(leader);
+          last = new Error(`stream ${stream} has no leader now`);
+        } catch (err) {
+          last = err;
+        }
+        if (Date.now() > deadline) throw last;
+        await new Promise((r) => setTimeout(r, 250));
+      }
     },
     async ready(timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
