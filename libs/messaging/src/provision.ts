@@ -230,3 +230,27 @@ export async function ensureDurableConsumer(jsm: JetStreamManager, spec: Durable
   }
   return { kind: 'consumer', name, action: 'created', changes: [] };
 }
+
+/**
+ * Deletes a durable consumer that must not exist any more (e.g. the shared ledger consumer once
+ * chains have their own). Resolves to what it had not yet delivered or acked (on a work queue those
+ * stay in the stream), or undefined when it (or its stream) is already gone.
+ */
+export async function removeDurableConsumer(jsm: JetStreamManager, stream: string, durable: string): Promise<{ pending: number } | undefined> {
+  const gone = (err: unknown) => /(consumer|stream) not found/i.test(String(err));
+  let pending: number;
+  try {
+    const info = await jsm.consumers.info(stream, durable);
+    pending = info.num_pending + info.num_ack_pending;
+  } catch (err) {
+    if (gone(err)) return undefined;
+    throw err;
+  }
+  try {
+    await jsm.consumers.delete(stream, durable);
+  } catch (err) {
+    if (gone(err)) return undefined;
+    throw err;
+  }
+  return { pending };
+}

@@ -3,7 +3,7 @@ import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { TENANT_PATTERN } from '@clinical-ledger/contracts';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
-import { JetStreamConsumer, NatsService, PoisonMessageError, type InboundMessage, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
+import { JetStreamConsumer, NatsService, PoisonMessageError, removeDurableConsumer, type InboundMessage, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { AppendService } from '../append/append.service';
@@ -147,11 +147,8 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
       [this.nats.subjects.stream('DELIVERY_EXCEEDED'), `${this.config.LEDGER_DURABLE}_exhausted`],
     ];
     for (const [stream, durable] of shared) {
-      const removed = await jsm.consumers.delete(stream, durable).catch((err: unknown) => {
-        if (/consumer not found|stream not found/i.test(String(err))) return false;
-        throw err;
-      });
-      if (removed) this.log.info({ stream, durable }, 'shared ledger consumer removed: with leases each chain has its own');
+      const removed = await removeDurableConsumer(jsm, stream, durable);
+      if (removed) this.log.info({ stream, durable, pending: removed.pending }, 'shared ledger consumer removed: with leases each chain has its own');
     }
   }
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { connect, credsAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { ensureDurableConsumer, ensureKvBucket, ensureStream, type AssetAction, type AssetReport } from '@clinical-ledger/messaging';
+import { ensureDurableConsumer, ensureKvBucket, ensureStream, removeDurableConsumer, type AssetAction, type AssetReport } from '@clinical-ledger/messaging';
 import { InputError, NatsError } from '../errors';
 import { systemAssets, type AssetOptions } from './assets';
 
@@ -114,21 +114,9 @@ export async function initStreams(target: NatsTarget, o: InitOptions): Promise<I
  * second run says nothing about it). On a work queue its unacked messages stay in the stream.
  */
 async function removeConsumer(jsm: JetStreamManager, stream: string, durable: string): Promise<InitAssetReport | undefined> {
-  let pending: number;
-  try {
-    const info = await jsm.consumers.info(stream, durable);
-    pending = info.num_pending + info.num_ack_pending;
-  } catch (err) {
-    if (/(consumer|stream) not found/i.test(String(err))) return undefined;
-    throw err;
-  }
-  try {
-    await jsm.consumers.delete(stream, durable);
-  } catch (err) {
-    if (/consumer not found/i.test(String(err))) return undefined;
-    throw err;
-  }
-  const note = `not used with leases${pending ? `: its ${pending} messages not yet acked stay in ${stream} for the chains' own consumers` : ''}`;
+  const removed = await removeDurableConsumer(jsm, stream, durable);
+  if (!removed) return undefined;
+  const note = `not used with leases${removed.pending ? `: its ${removed.pending} messages not yet acked stay in ${stream} for the chains' own consumers` : ''}`;
   return { kind: 'consumer', name: `${stream}/${durable}`, action: 'removed', changes: [], note };
 }
 
