@@ -6,7 +6,7 @@ import { AppendCategory, LedgerEvent, Subjects } from '@clinical-ledger/contract
 import { bytes, LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
 import { DEAD_LETTER_HEADERS, deadLetterContext, type DeadLetterContent } from '@clinical-ledger/messaging';
 import { loadConfig } from '@clinical-ledger/platform';
-import { eventually, Infra, type LeasedStack, ledgerTestKeys, type LedgerTestKeys, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
+import { eventually, Infra, LeasedStack, ledgerTestKeys, type LoadTenant, type LedgerTestKeys, startInfra, testAuth, TestAuth } from '@clinical-ledger/testing';
 import { type Db, MongoClient } from 'mongodb';
 import pino from 'pino';
 import { startLedger } from '../src/bootstrap';
@@ -173,4 +173,20 @@ export async function expectEveryAckedEventOnce(stack: LeasedStack, tenants: rea
   // Outages and hand-overs are transient: nothing may be set aside as undeliverable.
   expect(await stack.deadLetters()).toBe(0);
   expect(stack.deadLetterLines()).toEqual([]);
+}
+
+/**
+ * A leased stack (3 s lease) with two ledger replicas, ledger-a and ledger-b, started before the
+ * describe block's tests and closed after them: the setup of the fault specs under intake load.
+ */
+export function twoLeasedWriters(name: string, tenants: LoadTenant[]): LeasedStack {
+  const stack = new LeasedStack({ name, tenants, ttlMs: 3_000, intervalMs: 50, verify: storedChainVerifies });
+  beforeAll(async () => {
+    await stack.start();
+    await Promise.all([stack.spawnLedger('ledger-a'), stack.spawnLedger('ledger-b')]);
+  });
+  afterAll(async () => {
+    await stack.close();
+  });
+  return stack;
 }

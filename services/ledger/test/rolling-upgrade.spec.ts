@@ -1,5 +1,5 @@
-import { eventually, LeasedStack } from '@clinical-ledger/testing';
-import { expectEveryAckedEventOnce, storedChainVerifies } from './helpers';
+import { eventually } from '@clinical-ledger/testing';
+import { expectEveryAckedEventOnce, twoLeasedWriters } from './helpers';
 
 jest.setTimeout(300_000);
 
@@ -17,16 +17,7 @@ const TENANTS = [
  * gaps, time without a writer) is printed here and measured in bench/leases (no timed assertions).
  */
 describe('rolling upgrade of leased ledger replicas under load', () => {
-  const stack = new LeasedStack({ name: 'rollupgr', tenants: TENANTS, ttlMs: 3_000, intervalMs: 50, verify: storedChainVerifies });
-
-  beforeAll(async () => {
-    await stack.start();
-    await Promise.all([stack.spawnLedger('ledger-a'), stack.spawnLedger('ledger-b')]);
-  });
-
-  afterAll(async () => {
-    await stack.close();
-  });
+  const stack = twoLeasedWriters('rollupgr', TENANTS);
 
   it('hands every chain over without losing, duplicating or dead-lettering an acknowledged event', async () => {
     stack.load.start();

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { eventually, LeasedStack, type LocalServer, type OwnedServer } from '@clinical-ledger/testing';
-import { expectEveryAckedEventOnce, storedChainVerifies } from './helpers';
+import { eventually, type LocalServer, type OwnedServer } from '@clinical-ledger/testing';
+import { expectEveryAckedEventOnce, twoLeasedWriters } from './helpers';
 
 jest.setTimeout(240_000);
 
@@ -39,16 +39,7 @@ function postgresPids(mongo: LocalServer): number[] {
  * Not testable here: a MongoDB replica-set election (deploy/README.md says what the design relies on).
  */
 describe('store faults under load (FerretDB and PostgreSQL killed -9, two leased ledger replicas)', () => {
-  const stack = new LeasedStack({ name: 'storefault', tenants: TENANTS, ttlMs: 3_000, intervalMs: 50, verify: storedChainVerifies });
-
-  beforeAll(async () => {
-    await stack.start();
-    await Promise.all([stack.spawnLedger('ledger-a'), stack.spawnLedger('ledger-b')]);
-  });
-
-  afterAll(async () => {
-    await stack.close();
-  });
+  const stack = twoLeasedWriters('storefault', TENANTS);
 
   /** Kills with SIGKILL, keeps the store down DOWN_MS, starts it again; returns the stall per chain. */
   async function crash(what: string, kill: () => void): Promise<Record<string, number>> {
