@@ -45,6 +45,30 @@ export type Outcome =
   | { kind: 'poison'; reason: string; detail: string }
   | { kind: 'retry'; reason: string; detail: string; transient?: boolean };
 
+/**
+ * The MongoDB driver's errors that mean the store is away or changing primary, not that the
+ * message is bad: a handler that did not catch one (audit's projections, consent's stores) must
+ * not use up the message's deliveries while the store restarts. Recognised by the driver's class
+ * names and error labels, so that messaging does not depend on the driver.
+ */
+const STORE_AWAY_ERRORS = new Set([
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoServerSelectionError',
+  'MongoNotConnectedError',
+  'MongoTopologyClosedError',
+  'MongoPoolClearedError',
+]);
+/** Labels the driver puts on errors a retry can fix (a primary stepping down, a pool reset). */
+const STORE_AWAY_LABELS = ['RetryableWriteError', 'ResetPool', 'TransientTransactionError'];
+
+export function isStoreUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (STORE_AWAY_ERRORS.has(err.name)) return true;
+  const labelled = err as Error & { hasErrorLabel?: (label: string) => boolean };
+  return typeof labelled.hasErrorLabel === 'function' && STORE_AWAY_LABELS.some((l) => labelled.hasErrorLabel?.(l) === true);
+}
+
 /** Classifies anything a handler threw (directly, or as the error object of Nest's RPC filter). */
 export function classifyError(err: unknown): Outcome {
   if (err instanceof PoisonMessageError) return { kind: 'poison', reason: err.reason, detail: err.detail };
@@ -57,5 +81,6 @@ export function classifyError(err: unknown): Outcome {
     return { kind: 'retry', reason, detail, transient: e.transient === true };
   }
   const detail = err instanceof Error ? err.message : typeof err === 'object' ? JSON.stringify(err) : String(err);
+  if (isStoreUnavailable(err)) return { kind: 'retry', reason: 'store_unavailable', detail, transient: true };
   return { kind: 'retry', reason: 'handler_error', detail };
 }

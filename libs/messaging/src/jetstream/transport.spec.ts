@@ -5,7 +5,8 @@ import { Ctx, EventPattern, Payload } from '@nestjs/microservices';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Subjects } from '@clinical-ledger/contracts';
-import { closeAll, eventually, Infra, startInfra } from '@clinical-ledger/testing';
+import { closeAll, eventually, freePort, Infra, startInfra } from '@clinical-ledger/testing';
+import { MongoClient } from 'mongodb';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import {
   DEAD_LETTER_HEADERS,
@@ -40,6 +41,10 @@ function unseal(blob: Uint8Array, context: string): DeadLetterContent {
 /** What the test handler saw, and how it should answer each message (by its `mode`). */
 const seen: { id: string; deliveries: number; attempt: number }[] = [];
 let release: (() => void) | undefined;
+/** A MongoDB client for a loopback port nothing listens on: its driver errors are real. */
+let awayStore: MongoClient | undefined;
+/** The errors awayStore gave the handler (their driver class names). */
+const storeErrors: string[] = [];
 
 @Controller()
 @UseFilters(JetStreamExceptionFilter)
@@ -53,6 +58,16 @@ class TestHandler {
     if (body.mode === 'broken') throw new Error('always failing');
     // The store is away for longer than maxDeliver (and the crash bound) attempts: an outage, not the message's fault.
     if (body.mode === 'outage' && msg.attempt < 8) throw new RetryableError('store_unavailable', 'store away', { transient: true });
+    // A handler that does not catch its store's errors (audit's projections): the store is away for
+    // more attempts than maxDeliver and the crash bound allow.
+    if (body.mode === 'store-away' && msg.attempt < 6) {
+      try {
+        await awayStore?.db('t').collection('c').insertOne({ id: body.id });
+      } catch (err) {
+        storeErrors.push((err as Error).name);
+        throw err;
+      }
+    }
     if (body.mode === 'slow') await new Promise<void>((r) => (release = r));
   }
 }
@@ -206,6 +221,20 @@ describe('JetStream transport (real NATS)', () => {
     // Eight transient failures: more than maxDeliver (3) and the server's bound (6), all on delivery 1.
     expect(seen.filter((s) => s.id === 'outage-1').map((s) => [s.deliveries, s.attempt])).toEqual([1, 2, 3, 4, 5, 6, 7, 8].map((a) => [1, a]));
     expect((await deadLetters()).some((d) => payloadOf(d).includes('outage-1'))).toBe(false);
+  });
+
+  it("treats the MongoDB driver's own unavailability errors as an outage: retried in hand, never dead-lettered", async () => {
+    awayStore = new MongoClient(`mongodb://127.0.0.1:${await freePort()}/`, { serverSelectionTimeoutMS: 100, connectTimeoutMS: 100 });
+    try {
+      await publish({ id: 'store-away-1', mode: 'store-away' }, 'store-away-1');
+      await eventually(async () => seen.filter((s) => s.id === 'store-away-1').length === 6 && (await pending()) === 0, 20_000, 'store-away-1 acked');
+    } finally {
+      await awayStore.close();
+    }
+    // The first try fails server selection; the driver then keeps its closed topology for the rest.
+    expect(storeErrors).toEqual(['MongoServerSelectionError', ...Array(4).fill('MongoTopologyClosedError')]);
+    expect(seen.filter((s) => s.id === 'store-away-1').map((s) => [s.deliveries, s.attempt])).toEqual([1, 2, 3, 4, 5, 6].map((a) => [1, a]));
+    expect((await deadLetters()).some((d) => payloadOf(d).includes('store-away-1'))).toBe(false);
   });
 
   it('dead-letters a message that crashes the process on every delivery, and stops delivering it', async () => {
