@@ -60,9 +60,9 @@ class SinkStore extends LedgerStore {
   private readonly keyDocs = new Map<string, DataKeyDoc>();
 
   override async insertEntries(docs: EntryDoc[]): Promise<InsertEntriesResult> {
-    // The real insert caches each stored entry's nodes (private there: the same call, by name).
-    const cache = (this as unknown as { cacheNodes(d: EntryDoc): void }).cacheNodes.bind(this);
-    docs.forEach(cache);
+    // The real insert caches each stored entry's nodes in the store's tree (private there: the same call, by name).
+    const tree = (this as unknown as { tree: { cacheNodes(d: EntryDoc): void } }).tree;
+    docs.forEach((d) => tree.cacheNodes(d));
     return { inserted: docs.length, conflict: false };
   }
   override async insertEventIds(): Promise<void> {

@@ -6,7 +6,7 @@
 // receipts read off ledger.entry.<tenant>; for 1 and 8 chains, LEDGER_BENCH_SECONDS each (default
 // 60). In the same run: the store's raw insertMany rate of the same documents with the same write
 // concern (entries alone, and everything the ledger writes per event), the one-core encode + sign
-// ceiling, the ledger's peak RSS, and old duplicates after a restart against a no-restart control.
+// ceiling and the ledger's peak RSS (old duplicates after a restart: duplicates-bench.ts).
 // Not a test. Run: npm run bench -- ledger (writes bench/results/ledger.{json,md}).
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -23,7 +23,7 @@ const WARMUP_S = 5;
 /** Events published and not yet receipted, at all times (closed loop). */
 const WINDOW = Number(process.env['LEDGER_BENCH_WINDOW'] ?? 3_000);
 const CHAINS = (process.env['LEDGER_BENCH_CHAINS'] ?? '1,8').split(',').filter(Boolean).map(Number);
-const load = () => Number(loadavg()[0].toFixed(1));
+export const load = () => Number(loadavg()[0].toFixed(1));
 
 interface SustainedResult {
   name: string;
@@ -54,21 +54,8 @@ interface RawInsertResult {
   load: [number, number];
 }
 
-interface DuplicateResult {
-  chainSize: number;
-  resends: number;
-  fresh: number;
-  controlFreshP50Ms: number;
-  controlFreshP99Ms: number;
-  restartFreshP50Ms: number;
-  restartFreshP99Ms: number;
-  restartResendP99Ms: number;
-  p99Ratio: number;
-  load: [number, number];
-}
-
 /** A lab result with a deterministic id (resends must carry the recorded event's id) and a ~200-byte body. */
-function event(tenant: string, i: number, tag = 'bench'): LedgerEvent {
+export function event(tenant: string, i: number, tag = 'bench'): LedgerEvent {
   return testEvent(tenant, {
     id: `${tenant}:${tag}-${i.toString(36)}`,
     source: 'urn:bench',
@@ -77,7 +64,7 @@ function event(tenant: string, i: number, tag = 'bench'): LedgerEvent {
   });
 }
 
-const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : NaN);
+export const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : NaN);
 
 /** Peak resident set of a process (Linux VmHWM), MiB. */
 function peakRssMiB(pid: number): number {
@@ -85,7 +72,7 @@ function peakRssMiB(pid: number): number {
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
-class Bench {
+export class Bench {
   private readonly subjects: Subjects;
   private readonly js: JetStreamClient;
   private readonly keys = ledgerTestKeys('bench-ledger');
@@ -229,7 +216,7 @@ class Bench {
   }
 
   /** Publishes events paced at `perSec`, resolves with each one's publish -> receipt latency. */
-  private async paced(events: { e: LedgerEvent; msgID: string }[], perSec: number): Promise<Map<string, number>> {
+  async paced(events: { e: LedgerEvent; msgID: string }[], perSec: number): Promise<Map<string, number>> {
     const tenants = [...new Set(events.map((x) => x.e.tenant))];
     const sentAt = new Map<string, number>();
     const latency = new Map<string, number>();
@@ -259,7 +246,7 @@ class Bench {
   }
 
   /** Appends `n` events to a chain through the ledger and waits for every receipt. */
-  private async fill(chain: string, n: number): Promise<LedgerEvent[]> {
+  async fill(chain: string, n: number): Promise<LedgerEvent[]> {
     const events = Array.from({ length: n }, (_, i) => event(chain, i, 'old'));
     const got = new Set<string>();
     let done: () => void = () => undefined;
@@ -272,53 +259,6 @@ class Bench {
     await all;
     stop();
     return events;
-  }
-
-  /**
-   * Old duplicates: a 10^4-entry chain, then 600 resends of its events (new msg ids: past the
-   * bus's duplicate window) mixed with 600 fresh events, paced; once on a ledger that recorded them
-   * (control), once on a ledger restarted since (empty receipt cache). Fresh events' latency compared.
-   */
-  async duplicates(): Promise<DuplicateResult> {
-    const size = Number(process.env['LEDGER_BENCH_DUP_CHAIN'] ?? 10_000);
-    const l0 = load();
-    const mixed = (chain: string, old: LedgerEvent[]) =>
-      Array.from({ length: 600 }, (_, i) => {
-        const e = event(chain, i, 'fresh');
-        return [
-          { e: old[Math.floor((i * old.length) / 600)], msgID: `resend-${chain}-${i}` },
-          { e, msgID: e.id },
-        ];
-      }).flat();
-    let ledger: ServiceProcess | undefined = await this.ledger();
-    let control: Map<string, number>;
-    let restart: Map<string, number>;
-    try {
-      const controlOld = await this.fill('dup-control', size);
-      const restartOld = await this.fill('dup-restart', size);
-      control = await this.paced(mixed('dup-control', controlOld), 400);
-      await ledger.stop('SIGTERM');
-      ledger = undefined;
-      ledger = await this.ledger();
-      restart = await this.paced(mixed('dup-restart', restartOld), 400);
-    } finally {
-      await ledger?.stop('SIGTERM');
-    }
-    const fresh = (m: Map<string, number>) => [...m].filter(([id]) => id.includes(':fresh-')).map(([, v]) => v).sort((a, b) => a - b);
-    const resent = [...restart].filter(([id]) => id.includes(':old-')).map(([, v]) => v).sort((a, b) => a - b);
-    const [c, r] = [fresh(control), fresh(restart)];
-    return {
-      chainSize: size,
-      resends: 600,
-      fresh: 600,
-      controlFreshP50Ms: Math.round(percentile(c, 0.5)),
-      controlFreshP99Ms: Math.round(percentile(c, 0.99)),
-      restartFreshP50Ms: Math.round(percentile(r, 0.5)),
-      restartFreshP99Ms: Math.round(percentile(r, 0.99)),
-      restartResendP99Ms: Math.round(percentile(resent, 0.99)),
-      p99Ratio: Number((percentile(r, 0.99) / percentile(c, 0.99)).toFixed(2)),
-      load: [l0, load()],
-    };
   }
 }
 
@@ -388,7 +328,6 @@ export async function runLedgerBench(): Promise<void> {
   const bench = new Bench(infra, nc);
   const results: SustainedResult[] = [];
   const storeRaw: RawInsertResult[] = [];
-  let duplicates: DuplicateResult | undefined;
   const ceiling = encodeSignCeiling();
   const loadStart = load();
   try {
@@ -407,7 +346,6 @@ export async function runLedgerBench(): Promise<void> {
       if (perEvent) r.ratioToStorePerEvent = Number((r.eventsPerSec / perEvent).toFixed(2));
       r.ratioToCeiling = Number((r.eventsPerSec / ceiling).toFixed(3));
     }
-    if (process.env['LEDGER_BENCH_DUPLICATES'] !== '0') duplicates = await bench.duplicates();
   } finally {
     await nc.close();
     await mongo.close();
@@ -430,7 +368,6 @@ export async function runLedgerBench(): Promise<void> {
     encodeSignCeilingPerSec: ceiling,
     results,
     storeRaw,
-    ...(duplicates ? { duplicates } : {}),
   };
   const lines = [
     '# Ledger throughput (end to end, sustained)',
@@ -451,19 +388,6 @@ export async function runLedgerBench(): Promise<void> {
     '',
     `One-core ceiling of canonical encoding + leaf hash + Ed25519 signature (measured in this run): ${ceiling} entries/s.`,
     '',
-    ...(duplicates
-      ? [
-          `Old duplicates (${duplicates.chainSize}-entry chains): ${duplicates.resends} resends of recorded events (new msg ids, as past the bus's duplicate window) mixed with ${duplicates.fresh} fresh events, 400/s. Control: the ledger that recorded them; restart: a ledger started since (empty receipt cache).`,
-          '',
-          '| | fresh p50 ms | fresh p99 ms |',
-          '| --- | ---: | ---: |',
-          `| control (no restart) | ${duplicates.controlFreshP50Ms} | ${duplicates.controlFreshP99Ms} |`,
-          `| after a restart | ${duplicates.restartFreshP50Ms} | ${duplicates.restartFreshP99Ms} |`,
-          '',
-          `Fresh p99 after a restart / control: ${duplicates.p99Ratio} (target at most 2); resends' p99 after the restart ${duplicates.restartResendP99Ms} ms; load ${duplicates.load.join(' -> ')}.`,
-          '',
-        ]
-      : []),
   ];
   writeBenchResult('ledger', report, lines.join('\n'));
 }
