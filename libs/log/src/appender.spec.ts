@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { Ed25519Signer, Keyring, verifyCheckpoint } from '@clinical-ledger/chain';
 import type { LedgerEvent } from '@clinical-ledger/contracts';
-import { LedgerStore, verifyStoredChain } from '@clinical-ledger/ledger-store';
+import type { Receipt } from '@clinical-ledger/contracts';
+import { LedgerStore, verifyStoredChain, type InsertEntriesResult } from '@clinical-ledger/ledger-store';
+import { classifyError, RetryableError } from '@clinical-ledger/messaging';
 import { eventually, storeSpec, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import pino from 'pino';
 import { Appender } from './appender';
@@ -25,8 +27,10 @@ describe('Appender (real Mongo wire server)', () => {
     begin: async () => Promise.reject(new Error('no erasure expected')),
     complete: async () => Promise.reject(new Error('no erasure expected')),
   };
-  const appender = (opts: { batchMax?: number } = {}) =>
-    new Appender({ store: t.store, dataKeys: new DataKeyService(t.store, kek), erasure: noErasures, signer: () => signer, logger, batchMax: opts.batchMax ?? 200 });
+  const appender = (opts: { batchMax?: number; store?: LedgerStore } = {}) => {
+    const store = opts.store ?? t.store;
+    return new Appender({ store, dataKeys: new DataKeyService(store, kek), erasure: noErasures, signer: () => signer, logger, batchMax: opts.batchMax ?? 200 });
+  };
   // libs/testing's event, with the subject spread over 20 patients and `n` as its data.
   const event = (tenant: string, n: number, id?: string): LedgerEvent =>
     testEvent(tenant, { subject: testPseudonym(n % 20), data: { n }, ...(id ? { id } : {}) });
@@ -49,24 +53,88 @@ describe('Appender (real Mongo wire server)', () => {
     expect(await verify('lb')).toMatchObject({ ok: true, size: 120 });
   });
 
-  it('after a restart, resends of old events are answered by a lookup, beside fresh events, exactly once', async () => {
+  /** The same store, but each receipt lookup by event id waits until `open()`, counted. */
+  class HeldLookups extends LedgerStore {
+    calls = 0;
+    inFlight = 0;
+    maxInFlight = 0;
+    private release: () => void = () => undefined;
+    private readonly gate = new Promise<void>((r) => (this.release = r));
+    override async findReceiptByEventId(chain: string, eventId: string): Promise<Receipt | null> {
+      this.calls++;
+      this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+      try {
+        await this.gate;
+        return await super.findReceiptByEventId(chain, eventId);
+      } finally {
+        this.inFlight--;
+      }
+    }
+    open(): void {
+      this.release();
+    }
+  }
+
+  it('after a restart, resends are answered by one lookup each beside the pipeline: fresh events are appended while every lookup is held, exactly once', async () => {
     const before = appender();
     const old = Array.from({ length: 400 }, (_, i) => event('lc', i));
-    const originals = await Promise.all(old.map((e) => before.add(e)));
-    // A new appender (a restarted ledger): empty receipt cache, tail loaded from the store.
-    const after = appender();
+    const originals = new Map((await Promise.all(old.map((e) => before.add(e)))).map((r) => [r.eventId, r]));
+    // A restarted ledger: a new appender (empty receipt cache) whose lookups wait until opened.
+    const held = new HeldLookups(t.store.db);
+    await held.ensureIndexes();
+    const after = appender({ store: held });
     const fresh = Array.from({ length: 200 }, (_, i) => event('lc', 1_000 + i));
-    const mixed = old.slice(0, 200).flatMap((e, i) => [e, fresh[i]]);
-    const receipts = await Promise.all(mixed.map((e) => after.add(e)));
-    const byId = new Map(originals.map((r) => [r.eventId, r]));
-    for (const r of receipts) {
-      const original = byId.get(r.eventId);
-      if (original) expect(r).toEqual({ ...original, duplicate: true });
-      else expect(r.seq).toBeGreaterThanOrEqual(400);
+    let resendsAnswered = 0;
+    const resent: Promise<Receipt>[] = [];
+    const appended: Promise<Receipt>[] = [];
+    for (const [i, e] of fresh.entries()) {
+      resent.push(after.add(old[i * 2]).then((r) => (resendsAnswered++, r)));
+      appended.push(after.add(e));
     }
-    expect(new Set(receipts.filter((r) => !r.duplicate).map((r) => r.seq)).size).toBe(200);
+    // Causality, not timing: every fresh event is durable and receipted while no resend's lookup
+    // has answered (were fresh events queued behind resends, this would never resolve).
+    const freshReceipts = await Promise.all(appended);
+    expect(resendsAnswered).toBe(0);
+    expect(held.inFlight).toBeGreaterThan(0);
+    // The lane is bounded: a flood of resends does not take every store connection at once.
+    expect(held.maxInFlight).toBeLessThanOrEqual(16);
+    held.open();
+    const resentReceipts = await Promise.all(resent);
+    // One indexed lookup per resend, none for a fresh event; each answered with its original receipt.
+    expect(held.calls).toBe(200);
+    for (const r of resentReceipts) expect(r).toEqual({ ...originals.get(r.eventId), duplicate: true });
+    expect(freshReceipts.every((r) => r.duplicate !== true && r.seq >= 400)).toBe(true);
+    expect(new Set(freshReceipts.map((r) => r.seq)).size).toBe(200);
     expect(await t.store.entries.countDocuments({ chain: 'lc' })).toBe(600);
     expect(await verify('lc')).toMatchObject({ ok: true, size: 600 });
+  });
+
+  it('an old event not on the chain is appended after its lookup, once, even when sent twice', async () => {
+    const a = appender();
+    const old = Array.from({ length: 20 }, (_, i) => event('le', i));
+    // Timed before the appender existed, never recorded (sent while the ledger was down).
+    await new Promise((r) => setTimeout(r, 5));
+    const later = appender();
+    const receipts = await Promise.all([...old, ...old.slice(0, 5)].map((e) => later.add(e)));
+    expect(new Set(receipts.map((r) => r.seq)).size).toBe(20);
+    expect(receipts.filter((r) => r.duplicate === true)).toHaveLength(5);
+    expect(await t.store.entries.countDocuments({ chain: 'le' })).toBe(20);
+    expect(await a.add(old[0])).toEqual({ ...receipts[0], duplicate: true });
+    expect(await verify('le')).toMatchObject({ ok: true, size: 20 });
+  });
+
+  it('a batch that keeps losing races fails as transient: retried in hand, never dead-lettered', async () => {
+    /** Every entry insert meets a conflict (another writer always first), which no lookup explains. */
+    class AlwaysTaken extends LedgerStore {
+      override async insertEntries(): Promise<InsertEntriesResult> {
+        return { inserted: 0, conflict: true };
+      }
+    }
+    const store = new AlwaysTaken(t.store.db);
+    await store.ensureIndexes();
+    const err = await appender({ store }).add(event('lf', 0)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RetryableError);
+    expect(classifyError(err)).toMatchObject({ kind: 'retry', reason: 'contention', transient: true });
   });
 
   it('publishes checkpoints of the durable end on its own schedule; one stored while the bus is away goes out later', async () => {

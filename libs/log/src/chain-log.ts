@@ -6,6 +6,7 @@ import { bin, bytes, entryId, eventIdDocOf, LedgerStore, receiptOf, type EntryDo
 import { RetryableError } from '@clinical-ledger/messaging';
 import { BatchQueue } from './batch-queue';
 import { keyScope } from './crypto/data-keys';
+import { LateLane } from './late-lane';
 import type { PayloadSealer, SealedPayload } from './crypto/payload-sealer';
 import type { HeadWriter } from './head-writer';
 import { ChainInconsistentError, Tail, type TailSnapshot } from './tail';
@@ -36,8 +37,6 @@ export interface ChainLogOptions {
 
 interface Pending {
   event: LedgerEvent;
-  /** Looked up already (an old event that was not on the chain): goes the fresh way now. */
-  checked?: boolean;
   resolve: (r: Receipt) => void;
   reject: (e: unknown) => void;
 }
@@ -53,6 +52,12 @@ interface Item {
 /** Lost races a batch may meet before it is handed back (transient: it never dead-letters). */
 const MAX_RACE_RETRIES = 50;
 
+/**
+ * Lookups of old events (resends after a restart) in flight per chain: enough to answer a backlog
+ * faster than the pipeline appends, few enough to leave the store's connections to fresh appends.
+ */
+const LATE_LOOKUPS = 16;
+
 const isErasure = (event: LedgerEvent) => event.type === EVENT_TYPES.patientErased;
 
 /** What went wrong with a batch, as the consumer must see it (errors.ts: transient or not). */
@@ -63,13 +68,14 @@ function asRetryable(err: unknown): RetryableError {
 }
 
 /**
- * Appends to one chain, as a pipeline of batches (group commit):
- * 1. prepare: duplicates known from recent receipts are answered; events timed before this process
- *    started (a resend after a restart) go aside for one indexed lookup each, beside the pipeline,
- *    so fresh events never wait for them (those not on the chain come back as fresh); the
- *    payloads are sealed and stored (fenced against
- *    erasures), and a payload stored before marks another event that may be recorded, which the
- *    same lookup settles;
+ * Appends to one chain, as a pipeline of batches (group commit). Events timed before this log knew
+ * the chain (a sender's resend after a restart, past the receipt cache) never enter it: a lane
+ * beside it answers each from one indexed lookup of its event id, a bounded number at a time, and
+ * hands only those not on the chain to the pipeline; so fresh events never share a batch with a
+ * resend nor wait for its lookup. The pipeline:
+ * 1. prepare: duplicates known from recent receipts are answered; the payloads are sealed and
+ *    stored (fenced against erasures), and a payload stored before marks an event that may be
+ *    recorded (an earlier attempt), which one indexed lookup settles;
  * 2. write: seqs, links, tree nodes and signatures on a draft of the tail, one ordered insert of
  *    the entries (in chunks FerretDB keeps ordered); the tail moves over what is durable;
  * 3. finish: event-id lookups and the head (one coalesced update), then the receipts.
@@ -88,8 +94,8 @@ export class ChainLog {
   private running = false;
   /** Batches handed to the pipeline and not yet finished. */
   private inFlight = 0;
-  /** Lookups of old events running beside the pipeline. */
-  private aside = 0;
+  /** Old events' lookups, beside the pipeline. */
+  private readonly late: LateLane<Pending>;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -99,16 +105,26 @@ export class ChainLog {
     this.tail = new Tail(chain);
     this.knownSince = o.knownSince ?? Date.now();
     this.queue = new BatchQueue<Pending>({ maxSize: o.batchMax, lingerMs: o.lingerMs, endsBatch: (p) => isErasure(p.event) });
+    this.late = new LateLane<Pending>(LATE_LOOKUPS, (id, waiting) => this.resolveLate(id, waiting), () => this.wakeIdle());
   }
 
   add(event: LedgerEvent): Promise<Receipt> {
     return new Promise<Receipt>((resolve, reject) => {
-      this.queue.push({ event, resolve, reject });
-      if (!this.running) {
-        this.running = true;
-        void this.run();
-      }
+      const p = { event, resolve, reject };
+      // Not after this log knew the chain (or no readable time): maybe recorded by an earlier process.
+      if (!(Date.parse(event.time) >= this.knownSince)) this.late.push(event.id, p);
+      else this.enqueue([p]);
     });
+  }
+
+  /** Into the pipeline; `first`: ahead of what waits (events that waited for a lookup already). */
+  private enqueue(ps: Pending[], first = false): void {
+    if (first) this.queue.unshift(ps);
+    else ps.forEach((p) => this.queue.push(p));
+    if (!this.running) {
+      this.running = true;
+      void this.run();
+    }
   }
 
   /** The durable end as this writer knows it. */
@@ -118,11 +134,11 @@ export class ChainLog {
 
   /** Resolves once nothing is queued or in flight (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.queue.length > 0 || this.inFlight > 0 || this.aside > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    while (this.queue.length > 0 || this.inFlight > 0 || this.late.size > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
   private wakeIdle(): void {
-    if (this.inFlight === 0 && this.aside === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.inFlight === 0 && this.late.size === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private remember(r: Receipt): void {
@@ -174,23 +190,31 @@ export class ChainLog {
     this.settle(item, receipt, true);
   }
 
-  /** Stage 1: known duplicates answered, payloads sealed and stored, old duplicates looked up. */
+  /**
+   * The late lane's job for one event id: its receipt from the cache or from one indexed lookup
+   * (a duplicate, answered without entering the pipeline), else into the pipeline as fresh. A
+   * failed lookup fails its submissions (transient: the consumer retries them in hand).
+   */
+  private async resolveLate(id: string, waiting: Pending[]): Promise<void> {
+    const item: Item = { id, event: waiting[0].event, waiting };
+    try {
+      const receipt = this.recent.get(id) ?? (await this.o.store.findReceiptByEventId(this.chain, id));
+      if (!receipt) return this.enqueue(waiting, true);
+      this.remember(receipt);
+      await this.settleDuplicate(item, receipt);
+    } catch (err) {
+      this.fail([item], err);
+    }
+  }
+
+  /** Stage 1: known duplicates answered, payloads sealed and stored. */
   private async prepare(items: Item[]): Promise<Item[]> {
-    let fresh: Item[] = [];
+    const fresh: Item[] = [];
     try {
       for (const it of items) {
         const known = this.recent.get(it.id);
         if (known) await this.settleDuplicate(it, known);
         else fresh.push(it);
-      }
-      if (fresh.length === 0) return [];
-      // Events from before this log knew the chain (a sender's resend after a restart) may be on
-      // it already: one indexed lookup each, side by side, before anything is sealed or stored.
-      // They go aside, so fresh events never wait for their lookups; those not on the chain come back.
-      const old = fresh.filter((i) => !i.waiting.every((p) => p.checked) && !(Date.parse(i.event.time) >= this.knownSince));
-      if (old.length > 0) {
-        this.lookAside(old);
-        fresh = fresh.filter((i) => !old.includes(i));
       }
       if (fresh.length === 0) return [];
       const erasure = fresh.find((i) => isErasure(i.event));
@@ -212,18 +236,6 @@ export class ChainLog {
       this.fail(fresh, err);
       return [];
     }
-  }
-
-  /** Old events' lookups beside the pipeline: recorded ones answered, the others queued again, marked checked. */
-  private lookAside(items: Item[]): void {
-    this.aside++;
-    void this.answerRecorded(items, items)
-      .then((rest) => this.queue.unshift(rest.flatMap((i) => i.waiting.map((p) => ({ ...p, checked: true })))))
-      .catch((err: unknown) => this.fail(items, err))
-      .finally(() => {
-        this.aside--;
-        this.wakeIdle();
-      });
   }
 
   /** Looks up `suspects` (of `items`) on the chain; answers the recorded ones as duplicates, returns the rest of `items`. */
