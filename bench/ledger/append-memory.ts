@@ -1,7 +1,8 @@
 // The appender's memory while a chain grows large: libs/log's Appender driven in process (no bus),
 // with the ledger's defaults (batches of 1,000, 50,000 receipts cached, the store's tree-node
-// cache), peak RSS sampled each second and reported at every power of ten. Two phases, each
-// bounded in time so that `npm run bench -- ledger` stays short:
+// cache), peak RSS sampled each second and reported at 1, 2 and 5 × each power of ten, with the
+// heap's and the outside-heap shares. Two phases, each bounded in time so that
+// `npm run bench -- ledger` stays short:
 // - store: into the embedded store (FerretDB), as the ledger writes: what memory looks like with
 //   the MongoDB driver in the loop, for as many events as the time budget allows;
 // - sink: the same pipeline (sealing, signing, tree nodes, every cache) up to 10^6 entries, with the
@@ -31,7 +32,10 @@ const OUTSTANDING = 4_000;
 interface Mark {
   entries: number;
   peakRssMiB: number;
+  /** Where the resident memory is: the JS heap (used, and reserved), and outside it (Buffers and other native memory the heap points to). */
   heapUsedMiB: number;
+  heapTotalMiB: number;
+  externalMiB: number;
   seconds: number;
   load: number;
 }
@@ -121,10 +125,13 @@ async function appendMany(store: LedgerStore, phase: Phase['phase'], events: num
   const started = performance.now();
   const deadline = started + BUDGET_S[phase] * 1000;
   let done = 0;
-  let next = 10_000;
+  // Marks at 1, 2 and 5 times each power of ten from 10^4: where the memory grows, not only how much.
+  const steps = [1, 2, 5].flatMap((k) => [1e4, 1e5, 1e6, 1e7].map((p) => k * p)).sort((a, b) => a - b);
+  let next = steps.shift() as number;
   const mark = () => {
     peak = Math.max(peak, process.memoryUsage().rss);
-    marks.push({ entries: done, peakRssMiB: mib(peak), heapUsedMiB: mib(process.memoryUsage().heapUsed), seconds: Number(((performance.now() - started) / 1000).toFixed(1)), load: Number(loadavg()[0].toFixed(1)) });
+    const m = process.memoryUsage();
+    marks.push({ entries: done, peakRssMiB: mib(peak), heapUsedMiB: mib(m.heapUsed), heapTotalMiB: mib(m.heapTotal), externalMiB: mib(m.external), seconds: Number(((performance.now() - started) / 1000).toFixed(1)), load: Number(loadavg()[0].toFixed(1)) });
     process.stdout.write(`${phase} ${JSON.stringify(marks[marks.length - 1])}\n`);
   };
   try {
@@ -138,7 +145,7 @@ async function appendMany(store: LedgerStore, phase: Phase['phase'], events: num
             done++;
             if (done === next) {
               mark();
-              next *= 10;
+              next = steps.shift() as number;
             }
             if (done === issued && (stopped || done === events)) resolve();
             else more();
@@ -216,9 +223,9 @@ export async function runAppendMemory(): Promise<void> {
       '',
       ...phases.map((p) => `- ${phaseLine(p)}`),
       '',
-      '| phase | entries | peak RSS MiB | heap used MiB | seconds | load |',
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
-      ...phases.flatMap((p) => p.marks.map((m) => `| ${p.phase} | ${m.entries} | ${m.peakRssMiB} | ${m.heapUsedMiB} | ${m.seconds} | ${m.load} |`)),
+      '| phase | entries | peak RSS MiB | heap used MiB | heap reserved MiB | outside the heap (external) MiB | seconds | load |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+      ...phases.flatMap((p) => p.marks.map((m) => `| ${p.phase} | ${m.entries} | ${m.peakRssMiB} | ${m.heapUsedMiB} | ${m.heapTotalMiB} | ${m.externalMiB} | ${m.seconds} | ${m.load} |`)),
       '',
     ].join('\n'),
   );
