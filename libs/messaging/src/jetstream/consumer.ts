@@ -61,9 +61,12 @@ export interface JetStreamConsumerSpec {
    * back unprocessed when it stops (a transient retry in hand, a write its lease's fence refused) is
    * not the message's fault, so that delivery does not count toward maxDeliver or the crash bound.
    * Holders record those hand-backs in the consumer's metadata (hand-backs.ts), and the bound is then
-   * checked here at every delivery: the server's max_deliver is lifted, since it counts them all.
+   * checked here at every delivery: the server, which counts them all, keeps only a backstop far
+   * above it (crash bound + HAND_BACK_ALLOWANCE).
    */
   discountHandBacks?: boolean;
+  /** With discountHandBacks: hand-backs on top of the crash bound before the server's backstop (default HAND_BACK_ALLOWANCE). */
+  handBackAllowance?: number;
 }
 
 /** A delivered message as a handler sees it. */
@@ -99,6 +102,29 @@ export interface ConsumerStats {
 }
 
 const DEFAULT_BACKOFF = [250, 1_000, 5_000, 15_000, 30_000];
+
+/**
+ * Hand-backs one message may take, on top of the crash bound, before the server's own max_deliver
+ * stops delivering it (discountHandBacks). The consumer counts the bound itself without hand-backs;
+ * the server counts every delivery, so its max_deliver is only a backstop against a consumer that
+ * never decides (a holder whose hand-back records keep failing, a bug in the count): a message is
+ * handed back only when its holder stops with it in hand (SIGTERM, a lease lost, a rebalance) while
+ * the store is away, so even a rolling upgrade every minute through a week-long outage stays far
+ * below this. Past it, the message is dead-lettered from the MAX_DELIVERIES advisory as a crash is.
+ */
+export const HAND_BACK_ALLOWANCE = 10_000;
+
+/** The durable that follows a consumer's MAX_DELIVERIES advisories in its `exhaustedStream`. */
+export const exhaustedFollowerOf = (durable: string): string => `${durable}_exhausted`;
+
+/**
+ * The durable consumers a JetStreamConsumer of this spec makes: its own and, with an exhaustedStream,
+ * the follower of its advisories. What goes when it is retired (the shared ledger consumer once each
+ * chain has its own): services and ledgerctl remove the same names.
+ */
+export function consumerDurables(spec: Pick<JetStreamConsumerSpec, 'stream' | 'durable' | 'exhaustedStream'>): { stream: string; durable: string }[] {
+  return [{ stream: spec.stream, durable: spec.durable }, ...(spec.exhaustedStream ? [{ stream: spec.exhaustedStream, durable: exhaustedFollowerOf(spec.durable) }] : [])];
+}
 /** Subject of the server's advisory for a message that used up max_deliver. */
 const maxDeliveriesAdvisory = (stream: string, durable: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${durable}`;
 
@@ -163,6 +189,15 @@ export class JetStreamConsumer {
     return Math.max(this.spec.crashBound ?? this.maxDeliver * 2, this.maxDeliver);
   }
 
+  /**
+   * The max_deliver set on the server: the crash bound, or with discountHandBacks (where the
+   * consumer checks the bound itself, leaving hand-backs out) the crash bound plus
+   * HAND_BACK_ALLOWANCE, so that it never cuts in before the consumer's own count.
+   */
+  get serverMaxDeliver(): number {
+    return this.spec.discountHandBacks ? this.crashBound + Math.max(0, this.spec.handBackAllowance ?? HAND_BACK_ALLOWANCE) : this.crashBound;
+  }
+
   get maxDeliver(): number {
     return this.spec.maxDeliver ?? 5;
   }
@@ -188,8 +223,9 @@ export class JetStreamConsumer {
     const mutable = {
       ack_wait: nanos(this.ackWaitMs),
       max_ack_pending: this.maxInFlight * 4,
-      // -1: unbounded on the server, which cannot tell hand-backs from crashes; process() bounds it.
-      max_deliver: this.spec.discountHandBacks ? -1 : this.crashBound,
+      // The server cannot tell hand-backs from crashes: with discountHandBacks process() bounds the
+      // deliveries and the server's bound is a backstop above it.
+      max_deliver: this.serverMaxDeliver,
       ...(this.spec.filterSubjects?.length ? { filter_subjects: this.spec.filterSubjects } : {}),
     };
     try {
@@ -400,7 +436,7 @@ export class JetStreamConsumer {
   /** Reads the advisories captured in `stream` with a durable consumer of our own: none is missed. */
   private async followExhausted(stream: string): Promise<void> {
     const jsm = await jetstreamManager(this.nc);
-    const durable = `${this.spec.durable}_exhausted`;
+    const durable = exhaustedFollowerOf(this.spec.durable);
     const filter = maxDeliveriesAdvisory(this.spec.stream, this.spec.durable);
     try {
       await jsm.consumers.info(stream, durable);
@@ -440,13 +476,18 @@ export class JetStreamConsumer {
     }
     if (!stored) return true; // gone already (another replica, or acked after all)
     const ok = await this.publishDeadLetter(
-      { stream: this.spec.stream, consumer: this.spec.durable, subject: stored.subject, streamSeq: seq, deliveries: this.crashBound, data: stored.data, headers: stored.header },
-      { reason: 'max_deliver_exceeded', detail: `delivered ${this.crashBound} times without a verdict (the handler crashed, hung or was stopped each time)` },
+      { stream: this.spec.stream, consumer: this.spec.durable, subject: stored.subject, streamSeq: seq, deliveries: this.serverMaxDeliver, data: stored.data, headers: stored.header },
+      {
+        reason: 'max_deliver_exceeded',
+        detail: this.spec.discountHandBacks
+          ? `delivered ${this.serverMaxDeliver} times (the server's backstop: crash bound ${this.crashBound} + ${this.serverMaxDeliver - this.crashBound} hand-backs) without a verdict`
+          : `delivered ${this.crashBound} times without a verdict (the handler crashed, hung or was stopped each time)`,
+      },
     );
     if (!ok) return false; // stays in the stream: retried
     await jsm.streams.deleteMessage(this.spec.stream, seq, true).catch(() => undefined);
     this.stats.deadLettered++;
-    this.logger?.warn({ subject: stored.subject, streamSeq: seq, deliveries: this.crashBound }, 'exhausted message moved to the dead letters');
+    this.logger?.warn({ subject: stored.subject, streamSeq: seq, deliveries: this.serverMaxDeliver }, 'exhausted message moved to the dead letters');
     return true;
   }
 

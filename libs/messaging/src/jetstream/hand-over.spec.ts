@@ -3,7 +3,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Subjects } from '@clinical-ledger/contracts';
 import { closeAll, eventually, type Infra, startInfra } from '@clinical-ledger/testing';
 import { decodeHandBacks, encodeHandBacks } from './hand-backs';
-import { JetStreamConsumer, RetryableError, type InboundMessage, type JetStreamConsumerSpec } from './index';
+import { HAND_BACK_ALLOWANCE, JetStreamConsumer, RetryableError, type InboundMessage, type JetStreamConsumerSpec } from './index';
 
 /**
  * A consumer handed from one holder to the next under steady publishing (what a rolling upgrade of
@@ -105,7 +105,39 @@ describe('JetStreamConsumer hand-over (real NATS)', () => {
     expect(done).toEqual([7]);
     const jsm = await jetstreamManager(nc);
     expect((await jsm.streams.info(subjects.stream('DEAD_LETTER'), { subjects_filter: `${subjects.deadLetter('LEDGER_APPEND')}.t2` })).state.subjects ?? {}).toEqual({});
-    expect((await jsm.consumers.info(stream, 'ho-bound')).num_ack_pending).toBe(0);
+    const info = await jsm.consumers.info(stream, 'ho-bound');
+    expect(info.num_ack_pending).toBe(0);
+    // The server keeps a backstop far above the consumer's own bound.
+    expect(info.config.max_deliver).toBe(3 + HAND_BACK_ALLOWANCE);
+  });
+
+  it('the server`s backstop (crash bound + hand-back allowance) ends an event handed back past the allowance: dead-lettered, not looping', async () => {
+    // A tiny allowance stands for the 10 000 of production: 3 + 2 deliveries in all.
+    const bounded = { ...spec('ho-backstop', 't5'), maxDeliver: 2, crashBound: 3, handBackAllowance: 2, backoffMs: [20], discountHandBacks: true, deadLetterTokens: () => ['t5'] };
+    const tries: number[] = [];
+    const handler = async (m: InboundMessage) => {
+      tries.push(m.deliveryCount);
+      throw new RetryableError('store_unavailable', 'store away', { transient: true });
+    };
+    await jetstream(nc).publish(subjects.append('t5', 'clinical'), 'x', { msgID: 'ho-backstop-1' });
+    const jsm = await jetstreamManager(nc);
+    const dead = async () => Object.keys((await jsm.streams.info(subjects.stream('DEAD_LETTER'), { subjects_filter: `${subjects.deadLetter('LEDGER_APPEND')}.t5` })).state.subjects ?? {}).length;
+    for (let holder = 1; holder <= 5; holder++) {
+      const c = new JetStreamConsumer(nc, bounded, handler);
+      await c.start();
+      expect((await jsm.consumers.info(stream, 'ho-backstop')).config.max_deliver).toBe(5);
+      await eventually(() => tries[tries.length - 1] === holder, 20_000, `holder ${holder} has the event`);
+      await c.stop();
+    }
+    // Past its fifth delivery the server gives it to nobody; the next holder's start sweeps it to the dead letters.
+    const after = new JetStreamConsumer(nc, bounded, handler);
+    await after.start();
+    await eventually(async () => (await dead()) === 1, 20_000, 'event dead-lettered by the backstop');
+    await after.stop();
+    // Deliveries 1-5 (each maybe tried more than once in hand), none after the backstop.
+    expect([...new Set(tries)]).toEqual([1, 2, 3, 4, 5]);
+    // Gone from the work queue too (deleted once dead-lettered).
+    expect((await jsm.streams.info(stream, { subjects_filter: subjects.appendAll('t5') })).state.subjects ?? {}).toEqual({});
   });
 
   it('without discountHandBacks the same hand-overs use up the crash bound (what the option prevents)', async () => {
