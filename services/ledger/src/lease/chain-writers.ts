@@ -3,7 +3,7 @@ import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { TENANT_PATTERN } from '@clinical-ledger/contracts';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
-import { JetStreamConsumer, NatsService, PoisonMessageError, removeDurableConsumer, type InboundMessage, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
+import { consumerDurables, JetStreamConsumer, NatsService, PoisonMessageError, removeDurableConsumer, type InboundMessage, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { AppendService } from '../append/append.service';
@@ -142,11 +142,8 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   private async removeSharedConsumer(): Promise<void> {
     if (this.config.NATS_MANAGE_STREAMS === 'false') return;
     const jsm = await jetstreamManager(await this.nats.ready());
-    const shared = [
-      [this.baseSpec.stream, this.config.LEDGER_DURABLE],
-      [this.nats.subjects.stream('DELIVERY_EXCEEDED'), `${this.config.LEDGER_DURABLE}_exhausted`],
-    ];
-    for (const [stream, durable] of shared) {
+    // The baseSpec is the shared consumer's (LEDGER_DURABLE, its exhausted-message follower): the names ledgerctl removes too.
+    for (const { stream, durable } of consumerDurables(this.baseSpec)) {
       const removed = await removeDurableConsumer(jsm, stream, durable);
       if (removed) this.log.info({ stream, durable, pending: removed.pending }, 'shared ledger consumer removed: with leases each chain has its own');
     }
@@ -165,14 +162,35 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     return only.length ? new Set([...chains].filter((c) => only.includes(c))) : chains;
   }
 
+  /**
+   * Per chain taken: when the lease was taken and the consumer started, until the chain's first
+   * receipt; logged once then, so that a hand-over's cost can be read from the successor's log.
+   */
+  private readonly takeovers = new Map<string, { takenAt: number; consumingAt?: number; firstDeliveryAt?: number }>();
+
+  private firstReceipt(chain: string): void {
+    const t = this.takeovers.get(chain);
+    if (!t) return;
+    this.takeovers.delete(chain);
+    const now = performance.now();
+    const ms = (at?: number) => (at === undefined ? undefined : Math.round(at - t.takenAt));
+    this.log.info(
+      { chain, consumingMs: ms(t.consumingAt), firstDeliveryMs: ms(t.firstDeliveryAt), firstReceiptMs: ms(now) },
+      'first receipt on the chain since this replica took it (ms after the lease was taken)',
+    );
+  }
+
   private async startChain(chain: string): Promise<void> {
+    this.takeovers.set(chain, { takenAt: performance.now() });
     // discountHandBacks: what a holder hands back as its lease goes (SIGTERM, a lease lost) is no
     // delivery of the event's own: hand-overs never push an event to LEDGER_CRASH_BOUND.
     const spec: JetStreamConsumerSpec = { ...this.baseSpec, durable: `${this.config.LEDGER_DURABLE}_${chain}`, filterSubjects: [this.nats.subjects.appendAll(chain)], discountHandBacks: true };
-    const consumer = new JetStreamConsumer(await this.nats.ready(), spec, (msg) => this.handle(msg), this.log);
+    const consumer = new JetStreamConsumer(await this.nats.ready(), spec, (msg) => this.handle(chain, msg), this.log);
     this.consumers.set(chain, consumer);
     try {
       await consumer.start();
+      const t = this.takeovers.get(chain);
+      if (t) t.consumingAt = performance.now();
       this.log.info({ chain, durable: spec.durable }, 'consuming the chain');
     } catch (err) {
       this.consumers.delete(chain);
@@ -181,7 +199,9 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     }
   }
 
-  private async handle(msg: InboundMessage): Promise<void> {
+  private async handle(chain: string, msg: InboundMessage): Promise<void> {
+    const t = this.takeovers.get(chain);
+    if (t) t.firstDeliveryAt ??= performance.now();
     let body: unknown;
     try {
       body = JSON.parse(Buffer.from(msg.data).toString('utf8'));
@@ -189,6 +209,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
       throw new PoisonMessageError('invalid_json', `payload is not JSON: ${(err as Error).message}`);
     }
     await this.appends.handle(msg, body);
+    if (t) this.firstReceipt(chain);
   }
 
   private stopChain(chain: string): Promise<void> {

@@ -3,7 +3,7 @@
 // (deploy/nats/nats-server.conf). `ledgerctl streams init` declares them; services running with
 // NATS_MANAGE_STREAMS=false then only bind to them.
 import { DEFAULT_APPEND_MAX_AGE_MS, MAX_DELIVERIES_ADVISORY, Subjects, type StreamSpec } from '@clinical-ledger/contracts';
-import type { DurableConsumerSpec, KvBucketSpec } from '@clinical-ledger/messaging';
+import { consumerDurables, exhaustedFollowerOf, type DurableConsumerSpec, type KvBucketSpec } from '@clinical-ledger/messaging';
 
 export interface AssetOptions {
   /** Subject and stream namespace (NATS_NAMESPACE; empty in production). */
@@ -77,7 +77,7 @@ export function systemAssets(o: AssetOptions): SystemAssets {
             ? []
             : [
                 { stream: append, durable: o.ledgerDurable, filterSubjects: [s.appendAll()] },
-                { stream: exceeded, durable: `${o.ledgerDurable}_exhausted`, filterSubjects: [`${MAX_DELIVERIES_ADVISORY}.${append}.${o.ledgerDurable}`] },
+                { stream: exceeded, durable: exhaustedFollowerOf(o.ledgerDurable), filterSubjects: [`${MAX_DELIVERIES_ADVISORY}.${append}.${o.ledgerDurable}`] },
               ]),
           { stream: entries, durable: `${a}-access`, filterSubjects: [s.entry('*')] },
           { stream: entries, durable: `${a}-checkpoints`, filterSubjects: [s.checkpoint('*')] },
@@ -88,11 +88,6 @@ export function systemAssets(o: AssetOptions): SystemAssets {
       : [],
     // Switching to leases: a shared consumer left from before would overlap every chain's own on the
     // work queue (the server refuses them). Whatever it had not acked stays in the stream for them.
-    obsolete: o.leases
-      ? [
-          { stream: append, durable: o.ledgerDurable },
-          { stream: exceeded, durable: `${o.ledgerDurable}_exhausted` },
-        ]
-      : [],
+    obsolete: o.leases ? consumerDurables({ stream: append, durable: o.ledgerDurable, exhaustedStream: exceeded }) : [],
   };
 }
