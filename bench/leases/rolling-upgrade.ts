@@ -4,12 +4,46 @@
 // 16 (SIGTERM one, start its successor, wait until ready, then the other). Per chain: the longest gap
 // between consecutive receipts during the roll, as a ratio to the longest gap over steady load just
 // before it, and how long the lease bucket named no writer. Not a test (services/ledger/test/
-// rolling-upgrade.spec.ts checks the hand-over's correctness). Run: npm run bench -- leases
-// (writes bench/results/rolling-upgrade.{json,md}; ROLL_BENCH_TRIALS sets the rolls, default 2).
+// rolling-upgrade.spec.ts checks the hand-over's correctness). Rolls alternate between the two
+// orders (libs/testing RollOrder): stop-first, and surge (the successor ready before the old one
+// goes, as deploy/helm's maxSurge 1 does). Each successor's log says how long its first receipt took
+// after it took a chain (lease -> tail loaded, consuming, first delivery, first receipt): collected
+// here. Run: npm run bench -- leases (writes bench/results/rolling-upgrade.{json,md};
+// ROLL_BENCH_TRIALS sets the rolls, default 2; ROLL_BENCH_START=surge starts with a surge roll).
 import { cpus, loadavg } from 'node:os';
-import { eventually, ferretDbDescription, LeasedStack, runBenchMain, writeBenchResult, type RollReport } from '@clinical-ledger/testing';
+import { eventually, ferretDbDescription, LeasedStack, runBenchMain, writeBenchResult, type RollOrder, type RollReport } from '@clinical-ledger/testing';
 
 const TRIALS = Number(process.env['ROLL_BENCH_TRIALS'] ?? 2);
+const ORDERS: RollOrder[] = process.env['ROLL_BENCH_START'] === 'surge' ? ['surge', 'stop-first'] : ['stop-first', 'surge'];
+
+/** One chain taken over, as the successor logged it (ms after it took the lease). */
+interface Takeover {
+  replica: string;
+  chain: string;
+  warmMs?: number;
+  consumingMs?: number;
+  firstDeliveryMs?: number;
+  firstReceiptMs: number;
+}
+
+function takeovers(replica: string, output: string): Takeover[] {
+  const out: Takeover[] = [];
+  for (const line of output.split('\n')) {
+    if (!line.includes('first receipt on the chain since this replica took it')) continue;
+    try {
+      const j = JSON.parse(line) as Omit<Takeover, 'replica'>;
+      out.push({ replica, chain: j.chain, warmMs: j.warmMs, consumingMs: j.consumingMs, firstDeliveryMs: j.firstDeliveryMs, firstReceiptMs: j.firstReceiptMs });
+    } catch {
+      /* not a JSON log line */
+    }
+  }
+  return out;
+}
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
+};
 const TENANTS = [
   { tenant: 'roll-a', facility: 'FACA' },
   { tenant: 'roll-b', facility: 'FACB' },
@@ -17,8 +51,10 @@ const TENANTS = [
 
 async function main(): Promise<void> {
   const loadBefore = loadavg()[0] ?? 0;
-  const stack = new LeasedStack({ name: 'rollbench', tenants: TENANTS, ttlMs: 10_000, intervalMs: 50, ledgerEnv: { LEDGER_LEASE_SCAN_MS: '1000' } });
+  // Info logs: the successors' takeover timings.
+  const stack = new LeasedStack({ name: 'rollbench', tenants: TENANTS, ttlMs: 10_000, intervalMs: 50, ledgerEnv: { LEDGER_LEASE_SCAN_MS: '1000', LOG_LEVEL: 'info' } });
   const trials: RollReport[] = [];
+  let taken: Takeover[] = [];
   try {
     await stack.start();
     await Promise.all([stack.spawnLedger('w1-a'), stack.spawnLedger('w1-b')]);
@@ -27,22 +63,35 @@ async function main(): Promise<void> {
     for (let i = 0; i < TRIALS; i++) {
       // Steady load before each roll: its own baseline.
       await new Promise((r) => setTimeout(r, 10_000));
-      trials.push(await stack.roll((old) => old.replace(/^w\d+/, `w${i + 2}`)));
+      trials.push(await stack.roll((old) => old.replace(/^w\d+/, `w${i + 2}`), 25, ORDERS[i % 2]));
     }
     await stack.load.stop();
+    // The first replicas' takes at the start are no hand-over: left out.
+    taken = [...stack.stopped, ...stack.ledgers.values()].flatMap((p) => {
+      const replica = /"replica":"([^"]+)"/.exec(p.output())?.[1] ?? '?';
+      return replica.startsWith('w1-') ? takeovers(replica, p.output()).slice(1) : takeovers(replica, p.output());
+    });
   } finally {
     await stack.close();
   }
   const rows = trials.flatMap((t, i) =>
     t.chains.map(
       (c) =>
-        `| ${i + 1} | ${c.tenant} | ${c.maxGapMs} | ${c.baselineMaxGapMs} | ${(c.maxGapMs / Math.max(c.baselineMaxGapMs, 1)).toFixed(1)}× | ${c.noWriterMs} | ${c.noWriterMaxMs} | ${c.writers.join(' → ')} |`,
+        `| ${i + 1} | ${t.order} | ${c.tenant} | ${c.maxGapMs} | ${c.baselineMaxGapMs} | ${(c.maxGapMs / Math.max(c.baselineMaxGapMs, 1)).toFixed(1)}× | ${c.noWriterMs} | ${c.noWriterMaxMs} | ${c.writers.join(' → ')} |`,
     ),
   );
   const worst = Math.max(...trials.flatMap((t) => t.chains.map((c) => c.maxGapMs)));
   const worstNoWriter = Math.max(...trials.flatMap((t) => t.chains.map((c) => c.noWriterMaxMs)));
+  const byOrder = (o: RollOrder) => trials.filter((t) => t.order === o).flatMap((t) => t.chains);
+  const summary = Object.fromEntries(
+    ORDERS.map((o) => [o, { medianGapMs: median(byOrder(o).map((c) => c.maxGapMs)), medianRatio: median(byOrder(o).map((c) => c.maxGapMs / Math.max(c.baselineMaxGapMs, 1))) }]),
+  );
+  const firstReceipt = { median: median(taken.map((t) => t.firstReceiptMs)), max: Math.max(...taken.map((t) => t.firstReceiptMs)), n: taken.length };
   const report = {
     trials,
+    summary,
+    takeovers: taken,
+    firstReceiptMs: firstReceipt,
     worstGapMs: worst,
     worstNoWriterMs: worstNoWriter,
     settings: { leaseTtlMs: 10_000, leaseScanMs: 1_000, loadIntervalMs: 50, tenants: TENANTS.length, replicas: 2 },
@@ -54,9 +103,13 @@ async function main(): Promise<void> {
     '',
     `Two writer replicas (LEDGER_LEASES=true, TTL 10 s, scan 1 s), two hospitals under steady load through intake (one HL7 ADT over MLLP and one FHIR Observation per hospital every 50 ms plus the answers' time), each replica replaced in turn: SIGTERM, successor started and ready, then the next. ${TRIALS} rolls; ${cpus().length} cpus, load average ${loadBefore.toFixed(1)} before and ${(loadavg()[0] ?? 0).toFixed(1)} after; ${ferretDbDescription()}.`,
     '',
-    '| roll | chain | longest receipt gap (ms) | steady-load longest gap (ms) | ratio | no writer, total (ms) | no writer, longest (ms) | writers |',
-    '| ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| roll | order | chain | longest receipt gap (ms) | steady-load longest gap (ms) | ratio | no writer, total (ms) | no writer, longest (ms) | writers |',
+    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
     ...rows,
+    '',
+    `Median longest gap: ${ORDERS.map((o) => `${o} ${summary[o].medianGapMs} ms (${summary[o].medianRatio.toFixed(1)}× its steady load)`).join(', ')}.`,
+    '',
+    `Successors, per chain taken (ms after the lease was taken; ${firstReceipt.n} takes): first receipt median ${firstReceipt.median}, max ${firstReceipt.max}; tail loaded ${taken.map((t) => t.warmMs ?? '-').join(', ')}; consuming ${taken.map((t) => t.consumingMs ?? '-').join(', ')}; first receipt ${taken.map((t) => t.firstReceiptMs).join(', ')}.`,
     '',
     `Worst receipt gap during a roll: ${worst} ms; longest time a chain had no writer in the lease bucket: ${worstNoWriter} ms (polled every ${trials[0]?.pollMs ?? 25} ms). SIGTERM exits: ${trials.flatMap((t) => t.replaced.map((r) => r.exit)).join(', ')}; stop (drain and hand-over) took ${trials.flatMap((t) => t.replaced.map((r) => r.stopMs)).join(', ')} ms.`,
     '',

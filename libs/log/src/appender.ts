@@ -80,6 +80,15 @@ export class Appender {
     return l;
   }
 
+  /**
+   * Loads a chain's tail ahead of its first batch (a writer that just took the chain's lease): what
+   * this process knew of it is stale, and the load then runs beside the consumer's start instead of
+   * in the first batch. Never rejects; a failed load is left to the first batch.
+   */
+  warm(chain: string): Promise<void> {
+    return this.log(chain).warm();
+  }
+
   /** Calls `listener` each time a chain's durable end moves; returns the unsubscribe. */
   onDurable(listener: (snapshot: TailSnapshot) => void): () => void {
     this.durableListeners.add(listener);

@@ -89,6 +89,8 @@ export class ChainLog {
   private readonly queue: BatchQueue<Pending>;
   private readonly recent = new Map<string, Receipt>();
   private loaded = false;
+  /** A reload begun by `warm()`: the first batch waits for it rather than load the tail again. */
+  private warming?: Promise<void>;
   /** Events older than this may have been recorded before this log knew the chain (receipt cache empty then). */
   private readonly knownSince: number;
   private running = false;
@@ -125,6 +127,28 @@ export class ChainLog {
       this.running = true;
       void this.run();
     }
+  }
+
+  /**
+   * This writer just took the chain (a lease): whatever tail it knew is stale (another writer moved
+   * it meanwhile), so it is loaded now, beside the consumer's start, instead of by the first batch
+   * (or after a lost race). Only while no batch of the chain is queued or in flight here, and only
+   * behind the fence; a failure leaves the load to the first batch.
+   */
+  warm(): Promise<void> {
+    if (this.warming || this.queue.length > 0 || this.inFlight > 0) return this.warming ?? Promise.resolve();
+    this.loaded = false;
+    this.warming = (async () => {
+      await this.o.fence?.check(this.chain);
+      await this.reload();
+    })()
+      .catch(() => {
+        this.loaded = false;
+      })
+      .finally(() => {
+        this.warming = undefined;
+      });
+    return this.warming;
   }
 
   /** The durable end as this writer knows it. */
@@ -262,6 +286,7 @@ export class ChainLog {
     try {
       if (todo.length === 0) return { finished: Promise.resolve() };
       await this.o.fence?.check(this.chain);
+      if (this.warming) await this.warming;
       if (!this.loaded) await this.reload();
       for (let attempt = 0; ; attempt++) {
         // Recorded meanwhile (by the batch before, or found by a reload): answered, not written again.

@@ -77,7 +77,15 @@ export interface RollChain {
   writers: string[];
 }
 
+/**
+ * How a roll replaces each replica: `stop-first` (SIGTERM, then the successor starts: a Deployment
+ * with maxUnavailable 1, maxSurge 0) or `surge` (the successor starts and is ready first, then the old
+ * one gets SIGTERM: maxSurge 1, maxUnavailable 0, what deploy/helm sets for leased writers).
+ */
+export type RollOrder = 'stop-first' | 'surge';
+
 export interface RollReport {
+  order?: RollOrder;
   /** Replicas replaced, with the exit code of each SIGTERM (0: drained and handed over). */
   replaced: { old: string; successor: string; exit: number | string; stopMs: number; readyMs: number }[];
   durationMs: number;
@@ -197,11 +205,11 @@ export class LeasedStack {
 
   /**
    * A rolling upgrade under the running load: each replica in turn gets SIGTERM, then its successor
-   * (`successor(old)`) is started and awaited ready, then the next. Meanwhile the lease bucket is
+   * (`successor(old)`) is started and awaited ready, then the next (`surge`: the successor first). Meanwhile the lease bucket is
    * polled for each chain's writer. Reports the longest receipt gap per chain during the roll against
    * the same measure over steady load just before it, and how long each chain had no writer.
    */
-  async roll(successor: (old: string) => string, pollMs = 25): Promise<RollReport> {
+  async roll(successor: (old: string) => string, pollMs = 25, order: RollOrder = 'stop-first'): Promise<RollReport> {
     const tenants = this.o.tenants.map((t) => t.tenant);
     const kv = await new Kvm(jetstream(this.nc)).open(this.subjects.bucket('LEDGER_LEASES'));
     const absent = new Map(tenants.map((t) => [t, { total: 0, max: 0, since: undefined as number | undefined }]));
@@ -231,12 +239,20 @@ export class LeasedStack {
     const started = Date.now();
     const replaced: RollReport['replaced'] = [];
     for (const old of [...this.ledgers.keys()]) {
-      const t0 = Date.now();
-      const exit = await this.stopLedger(old);
-      const t1 = Date.now();
       const next = successor(old);
-      await this.spawnLedger(next);
-      replaced.push({ old, successor: next, exit, stopMs: t1 - t0, readyMs: Date.now() - t1 });
+      const t0 = Date.now();
+      if (order === 'surge') {
+        // The successor first, ready (an idle standby: the chains are all within the others' share), then the old one goes.
+        await this.spawnLedger(next);
+        const t1 = Date.now();
+        const exit = await this.stopLedger(old);
+        replaced.push({ old, successor: next, exit, stopMs: Date.now() - t1, readyMs: t1 - t0 });
+      } else {
+        const exit = await this.stopLedger(old);
+        const t1 = Date.now();
+        await this.spawnLedger(next);
+        replaced.push({ old, successor: next, exit, stopMs: t1 - t0, readyMs: Date.now() - t1 });
+      }
     }
     // Until every chain has a writer and a receipt after the last start.
     const last = Date.now();
@@ -247,6 +263,7 @@ export class LeasedStack {
     await poller;
     const duration = ended - started;
     return {
+      order,
       replaced,
       durationMs: duration,
       pollMs,

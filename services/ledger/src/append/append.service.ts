@@ -48,6 +48,14 @@ export class AppendService {
     return receipt;
   }
 
+  /** The chain's state loaded ahead of its first batch (this replica just took the chain); never rejects. */
+  async warm(chain: string): Promise<void> {
+    await this.storeReady.ready().then(
+      () => this.appender.warm(chain),
+      () => undefined,
+    );
+  }
+
   private async publishReceipt(r: Receipt): Promise<void> {
     try {
       // Same msg id for a re-published receipt (a redelivery, a resend): stored once within the window.

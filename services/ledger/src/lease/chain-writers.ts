@@ -166,7 +166,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
    * Per chain taken: when the lease was taken and the consumer started, until the chain's first
    * receipt; logged once then, so that a hand-over's cost can be read from the successor's log.
    */
-  private readonly takeovers = new Map<string, { takenAt: number; consumingAt?: number; firstDeliveryAt?: number }>();
+  private readonly takeovers = new Map<string, { takenAt: number; warmAt?: number; consumingAt?: number; firstDeliveryAt?: number }>();
 
   private firstReceipt(chain: string): void {
     const t = this.takeovers.get(chain);
@@ -175,13 +175,17 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     const now = performance.now();
     const ms = (at?: number) => (at === undefined ? undefined : Math.round(at - t.takenAt));
     this.log.info(
-      { chain, consumingMs: ms(t.consumingAt), firstDeliveryMs: ms(t.firstDeliveryAt), firstReceiptMs: ms(now) },
+      { chain, warmMs: ms(t.warmAt), consumingMs: ms(t.consumingAt), firstDeliveryMs: ms(t.firstDeliveryAt), firstReceiptMs: ms(now) },
       'first receipt on the chain since this replica took it (ms after the lease was taken)',
     );
   }
 
   private async startChain(chain: string): Promise<void> {
-    this.takeovers.set(chain, { takenAt: performance.now() });
+    const taken = { takenAt: performance.now() } as { takenAt: number; warmAt?: number };
+    this.takeovers.set(chain, taken);
+    // The chain's tail, loaded beside the consumer's start rather than by its first batch (which
+    // waits for this load, under the same fence).
+    void this.appends.warm(chain).then(() => (taken.warmAt = performance.now()));
     // discountHandBacks: what a holder hands back as its lease goes (SIGTERM, a lease lost) is no
     // delivery of the event's own: hand-overs never push an event to LEDGER_CRASH_BOUND.
     const spec: JetStreamConsumerSpec = { ...this.baseSpec, durable: `${this.config.LEDGER_DURABLE}_${chain}`, filterSubjects: [this.nats.subjects.appendAll(chain)], discountHandBacks: true };
