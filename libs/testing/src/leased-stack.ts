@@ -133,7 +133,10 @@ export class LeasedStack {
     this.infra = await startInfra({ name: this.o.name, ownServers: true });
     this.subjects = new Subjects(this.infra.namespace);
     this.nc = await connect({ servers: this.infra.natsUrl });
-    this.mongo = new MongoClient(this.infra.mongoUrl);
+    // The test's own reads must not hang on a command the restarted store never answers (the
+    // services' clients give up after MONGO_SOCKET_TIMEOUT_MS too): a probe that never returns
+    // would keep `eventually` from ever reporting.
+    this.mongo = new MongoClient(this.infra.mongoUrl, { socketTimeoutMS: 30_000, serverSelectionTimeoutMS: 5_000 });
     this.db = this.mongo.db(this.infra.dbName);
     this.sub = this.nc.subscribe(this.subjects.entry('*'), {
       callback: (err, msg) => {
@@ -330,6 +333,61 @@ export class LeasedStack {
     const acked = this.load.of(tenant).acked;
     const ids = new Set((await this.entries(tenant)).map((d) => d.eventId));
     return [...acked].every((id) => ids.has(id));
+  }
+
+  /**
+   * What a chain that has not caught up looks like from outside, for the failure message: what is
+   * missing, the chain's durable consumer on LEDGER_APPEND (pending, in hand, ack floor), the
+   * lease holder and live replicas, the last receipt, and per replica whether it runs, its writer
+   * metrics and its last log lines. Each part reports its own error rather than hiding the rest.
+   */
+  async diagnose(tenant: string): Promise<string> {
+    const part = async (name: string, f: () => Promise<unknown>): Promise<string> => {
+      try {
+        return `${name}: ${JSON.stringify(await f())}`;
+      } catch (err) {
+        return `${name}: (failed: ${String(err)})`;
+      }
+    };
+    const jsm = await jetstreamManager(this.nc);
+    const stream = this.subjects.stream('LEDGER_APPEND');
+    const lines = [
+      await part('missing', async () => {
+        const acked = this.load.of(tenant).acked;
+        const stored = new Set((await this.entries(tenant)).map((d) => d.eventId));
+        const missing = [...acked].filter((id) => !stored.has(id));
+        return { acked: acked.size, stored: stored.size, missing: missing.length, some: missing.slice(0, 3) };
+      }),
+      await part('LEDGER_APPEND', async () => (await jsm.streams.info(stream, { subjects_filter: this.subjects.appendAll(tenant) })).state.subjects),
+      await part('consumer', async () => {
+        const c = await jsm.consumers.info(stream, `${this.o.ledgerEnv?.['LEDGER_DURABLE'] ?? 'ledger'}_${tenant}`);
+        const { num_pending, num_ack_pending, num_redelivered, num_waiting, delivered, ack_floor } = c;
+        return { num_pending, num_ack_pending, num_redelivered, num_waiting, delivered: delivered.stream_seq, ackFloor: ack_floor.stream_seq, metadata: c.config.metadata };
+      }),
+      await part('leases', async () => {
+        const kv = await new Kvm(jetstream(this.nc)).open(this.subjects.bucket('LEDGER_LEASES'));
+        const out: Record<string, string> = {};
+        for await (const key of await kv.keys()) {
+          const e = await kv.get(key);
+          if (e) out[key] = `${e.operation === 'PUT' ? e.string() : e.operation} rev ${e.revision}, written ${Date.now() - e.created.getTime()} ms ago`;
+        }
+        return out;
+      }),
+      await part('last receipt', async () => {
+        const last = this.receiptsOf(tenant).at(-1);
+        return last ? { seq: last.r.seq, msAgo: Date.now() - last.at } : null;
+      }),
+    ];
+    for (const [replica, p] of [...this.ledgers, ...this.stopped.map((s) => [`stopped:${s.port}`, s] as const)]) {
+      lines.push(
+        await part(`${replica} (pid ${p.pid}${p.exited() ? ', exited' : ''}) metrics`, async () => {
+          const text = await (await fetch(`${p.url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+          return text.split('\n').filter((l) => l.includes(`"${tenant}"`) && !l.startsWith('#'));
+        }),
+      );
+      lines.push(`${replica} last output:\n  ${p.output().trim().split('\n').slice(-15).map((l) => l.slice(0, 400)).join('\n  ')}`);
+    }
+    return lines.join('\n');
   }
 
   private entries(tenant: string): Promise<{ seq: number; eventId: string }[]> {

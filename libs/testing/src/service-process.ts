@@ -31,11 +31,30 @@ export function serviceEntry(name: ServiceName): string {
  * (it listens), or with `waitFor: 'readyz'` until /readyz does (its NATS consumers and store are up:
  * what a load generator needs before it publishes). Node is the one running this code.
  */
-export async function spawnService(
-  name: ServiceName,
-  env: Record<string, string>,
-  opts: { port?: number; inheritOutput?: boolean; logFile?: string; waitFor?: 'healthz' | 'readyz'; /** Default 30 s (a loaded machine's benchmark may give more). */ startTimeoutMs?: number } = {},
-): Promise<ServiceProcess> {
+export interface SpawnOptions {
+  port?: number;
+  inheritOutput?: boolean;
+  logFile?: string;
+  waitFor?: 'healthz' | 'readyz';
+  /** Default 30 s (a loaded machine's benchmark may give more). */
+  startTimeoutMs?: number;
+}
+
+export async function spawnService(name: ServiceName, env: Record<string, string>, opts: SpawnOptions = {}): Promise<ServiceProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnOnce(name, env, opts);
+    } catch (err) {
+      // A free port is only free until someone takes it: another test process on the machine may
+      // bind it between freePort() and the service's listen (a CI run failed on it). Another port then.
+      if (opts.port !== undefined || attempt >= 3 || !(err instanceof PortTakenError)) throw err;
+    }
+  }
+}
+
+class PortTakenError extends Error {}
+
+async function spawnOnce(name: ServiceName, env: Record<string, string>, opts: SpawnOptions): Promise<ServiceProcess> {
   const probe = opts.waitFor ?? 'healthz';
   const port = opts.port ?? (await freePort());
   const child: ChildProcess = spawn(process.execPath, ['--enable-source-maps', serviceEntry(name)], {
@@ -60,7 +79,8 @@ export async function spawnService(
   const deadline = Date.now() + startTimeoutMs;
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${name} exited during start (${child.exitCode ?? child.signalCode}):\n${out}`);
+      const message = `${name} exited during start (${child.exitCode ?? child.signalCode}):\n${out}`;
+      throw /EADDRINUSE/.test(out) && out.includes(`:${port}`) ? new PortTakenError(message) : new Error(message);
     }
     try {
       const res = await fetch(`${url}/${probe}`);

@@ -155,7 +155,14 @@ export async function storedChainVerifies(db: Db, tenant: string, verifierKey: s
  * sender exactly once with dense seqs and verifies, and nothing was dead-lettered.
  */
 export async function expectEveryAckedEventOnce(stack: LeasedStack, tenants: readonly string[], minAcked: number): Promise<void> {
-  for (const tenant of tenants) await eventually(() => stack.caughtUp(tenant), 90_000, `${tenant}: every acknowledged event stored`);
+  for (const tenant of tenants) {
+    try {
+      await eventually(() => stack.caughtUp(tenant), 90_000, `${tenant}: every acknowledged event stored`);
+    } catch (err) {
+      // The failure says where the chain stands (consumer, lease, writers), not only that it is behind.
+      throw new Error(`${(err as Error).message}\n${await stack.diagnose(tenant)}`);
+    }
+  }
   for (const tenant of tenants) {
     const c = await stack.check(tenant);
     console.log(`${tenant}: ${c.entries} entries, ${c.acked} acknowledged to senders, refusals ${JSON.stringify(stack.load.of(tenant).refusals)}`);

@@ -54,7 +54,9 @@ describe('store faults under load (FerretDB and PostgreSQL killed -9, two leased
     const stall: Record<string, number> = {};
     const afterUp: Record<string, number> = {};
     for (const { tenant } of TENANTS) {
-      await eventually(() => stack.receiptsOf(tenant, restartAt).length > 0, 90_000, `${tenant}: a receipt after the ${what} restart`);
+      await eventually(() => stack.receiptsOf(tenant, restartAt).length > 0, 90_000, `${tenant}: a receipt after the ${what} restart`).catch(async (err: unknown) => {
+        throw new Error(`${(err as Error).message}\n${await stack.diagnose(tenant)}`);
+      });
       const first = stack.receiptsOf(tenant, restartAt)[0]?.at ?? NaN;
       stall[tenant] = first - killedAt;
       afterUp[tenant] = first - upAt;
@@ -75,7 +77,14 @@ describe('store faults under load (FerretDB and PostgreSQL killed -9, two leased
     await crash('FerretDB', () => process.kill(mongo.pid() as number, 'SIGKILL'));
     await eventually(() => TENANTS.every(({ tenant }) => stack.receiptsOf(tenant, Date.now() - 1_000).length > 0), 60_000, 'receipts flowing again');
     await crash('PostgreSQL', () => {
-      for (const pid of postgresPids(mongo)) process.kill(pid, 'SIGKILL');
+      for (const pid of postgresPids(mongo)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch (err) {
+          // A backend that ended between the listing and the kill (a CI run failed on it).
+          if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+        }
+      }
     });
     // A little more load after the second recovery, then let the ledgers catch up.
     const resumed = Date.now();
