@@ -51,6 +51,31 @@ describe('MongoService against a real Mongo wire-protocol server', () => {
     }
   });
 
+  it('reconnects when the driver stopped checking a server it marked unreachable (after a store crash a replica once failed every append for 90 s)', async () => {
+    // Short heartbeat and connect timeout: the watchdog's bound (a check's longest time) is a few seconds.
+    const config = loadConfig(BaseConfig, { MONGO_URL: `${infra.mongoUrl}?heartbeatFrequencyMS=500&connectTimeoutMS=1000`, MONGO_DB: infra.dbName });
+    const mongo = new MongoService(config, new ReadinessRegistry());
+    try {
+      await mongo.db.command({ ping: 1 });
+      // The state seen in the store fault test, made on purpose: the server monitor checks no more.
+      const servers = (mongo.client as unknown as { topology: { s: { servers: Map<string, { monitor?: { monitorId?: { stop(): void } } }> } } }).topology.s.servers;
+      for (const server of servers.values()) server.monitor?.monitorId?.stop();
+      await infra.mongo?.stop();
+      await expect(mongo.db.command({ ping: 1 })).rejects.toThrow();
+      await infra.mongo?.start();
+      await eventually(
+        async () => {
+          await mongo.db.command({ ping: 1 });
+          return true;
+        },
+        30_000,
+        'a ping answered after the server came back',
+      );
+    } finally {
+      await mongo.onApplicationShutdown();
+    }
+  });
+
   it('started while the server is away, works once it is back (the driver alone kept a closed topology: "Topology is closed" for good)', async () => {
     await infra.mongo?.stop();
     const config = loadConfig(BaseConfig, { MONGO_URL: infra.mongoUrl, MONGO_DB: infra.dbName });

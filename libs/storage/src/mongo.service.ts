@@ -2,6 +2,7 @@ import { Inject, Injectable, OnApplicationShutdown, Optional } from '@nestjs/com
 import { BaseConfig, CONFIG, LOGGER, ReadinessRegistry, retryWithBackoff } from '@clinical-ledger/platform';
 import { Db, MongoClient } from 'mongodb';
 import type { Logger } from 'pino';
+import { MonitorWatchdog } from './monitor-watchdog';
 
 /**
  * The service's MongoDB client. It connects in the background, retrying until Mongo answers, and
@@ -13,6 +14,7 @@ export class MongoService implements OnApplicationShutdown {
   readonly client: MongoClient;
   readonly db: Db;
   private readonly closing = new AbortController();
+  private readonly watchdog: MonitorWatchdog;
 
   constructor(@Inject(CONFIG) config: BaseConfig, readiness: ReadinessRegistry, @Optional() @Inject(LOGGER) logger?: Logger) {
     this.client = new MongoClient(config.MONGO_URL, {
@@ -22,25 +24,34 @@ export class MongoService implements OnApplicationShutdown {
       appName: config.SERVICE_NAME,
     });
     this.db = this.client.db(config.MONGO_DB);
+    // The driver's monitor once stopped checking a server after a store crash: see MonitorWatchdog.
+    this.watchdog = new MonitorWatchdog(this.client, () => connectUntilUp(this.client, this.closing.signal, logger), logger);
     readiness.register('mongo', async () => {
       await this.db.command({ ping: 1 });
     });
-    // Not the driver's lazy connect alone: when the first operation's connect fails (Mongo away or
-    // slow for 5 s), the client keeps that closed topology and every later operation fails with
-    // "Topology is closed", for good. An explicit connect() replaces it: retried until it works.
-    retryWithBackoff(() => this.client.connect(), {
-      what: 'connecting to MongoDB',
-      ...(logger ? { logger } : {}),
-      baseMs: 250,
-      maxMs: 2_000,
-      logEvery: 20,
-      signal: this.closing.signal,
-      retryable: () => !this.closing.signal.aborted,
-    }).catch(() => undefined); // stopped by shutdown
+    connectUntilUp(this.client, this.closing.signal, logger);
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.closing.abort(new Error('the service is shutting down'));
+    this.watchdog.stop();
     await this.client.close();
   }
+}
+
+/**
+ * An explicit connect(), retried until it works: when the first operation's connect fails (Mongo
+ * away or slow for 5 s), the driver keeps that closed topology and every later operation fails with
+ * "Topology is closed", for good; a successful connect() replaces it.
+ */
+function connectUntilUp(client: MongoClient, signal: AbortSignal, logger?: Logger): void {
+  retryWithBackoff(() => client.connect(), {
+    what: 'connecting to MongoDB',
+    ...(logger ? { logger } : {}),
+    baseMs: 250,
+    maxMs: 2_000,
+    logEvery: 20,
+    signal,
+    retryable: () => !signal.aborted,
+  }).catch(() => undefined); // stopped by shutdown
 }
