@@ -101,7 +101,7 @@ async function main(): Promise<void> {
   const md = [
     '## Rolling upgrade of leased ledger writers (bench/leases/rolling-upgrade.ts)',
     '',
-    `Two writer replicas (LEDGER_LEASES=true, TTL 10 s, scan 1 s), two hospitals under steady load through intake (one HL7 ADT over MLLP and one FHIR Observation per hospital every 50 ms plus the answers' time), each replica replaced in turn: SIGTERM, successor started and ready, then the next. ${TRIALS} rolls; ${cpus().length} cpus, load average ${loadBefore.toFixed(1)} before and ${(loadavg()[0] ?? 0).toFixed(1)} after; ${ferretDbDescription()}.`,
+    `Two writer replicas (LEDGER_LEASES=true, TTL 10 s, scan 1 s), two hospitals under steady load through intake (one HL7 ADT over MLLP and one FHIR Observation per hospital every 50 ms plus the answers' time), each replica replaced in turn, the rolls alternating between stop-first (SIGTERM, then the successor started and ready) and surge (the successor started and ready, then SIGTERM to the old one, as deploy/helm's maxSurge 1 does). ${TRIALS} rolls; ${cpus().length} cpus, load average ${loadBefore.toFixed(1)} before and ${(loadavg()[0] ?? 0).toFixed(1)} after; ${ferretDbDescription()}.`,
     '',
     '| roll | order | chain | longest receipt gap (ms) | steady-load longest gap (ms) | ratio | no writer, total (ms) | no writer, longest (ms) | writers |',
     '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',

@@ -11,7 +11,8 @@ const TENANTS = [
 /**
  * A rolling upgrade of two leased ledger replicas under steady load through intake (HL7 over MLLP
  * and FHIR): each replica in turn gets SIGTERM (it drains, then hands its chains back), its
- * successor starts and becomes ready, then the next. Every replica exits 0, every event
+ * successor starts and becomes ready, then the next; then a second roll the other way round (each
+ * successor ready first, as deploy/helm's maxSurge 1 does). Every replica exits 0, every event
  * acknowledged to a sender is on its chain exactly once with no gap in seqs, no seq was receipted
  * for two events, the chains verify and nothing was dead-lettered. The hand-over's timing (receipt
  * gaps, time without a writer) is printed here and measured in bench/leases (no timed assertions).
@@ -29,6 +30,12 @@ describe('rolling upgrade of leased ledger replicas under load', () => {
     expect(report.replaced.map((r) => r.exit)).toEqual([0, 0]);
     // Both chains ended on the new replicas, and each had a writer at the end.
     for (const c of report.chains) expect(c.writers[c.writers.length - 1]).toMatch(/-v2$/);
+
+    // Then as deploy/helm rolls leased writers (maxSurge 1): each successor ready before its old replica's SIGTERM.
+    const surge = await stack.roll((old) => `${old}-v3`, 25, 'surge');
+    console.log(`rolling upgrade (surge): ${JSON.stringify(surge)}`);
+    expect(surge.replaced.map((r) => r.exit)).toEqual([0, 0]);
+    for (const c of surge.chains) expect(c.writers[c.writers.length - 1]).toMatch(/-v3$/);
 
     await stack.load.stop();
     await expectEveryAckedEventOnce(stack, TENANTS.map((t) => t.tenant), 50);
