@@ -1,7 +1,8 @@
 import { eventually } from '@clinical-ledger/testing';
 import { expectEveryAckedEventOnce, twoLeasedWriters } from './helpers';
 
-jest.setTimeout(300_000);
+// Two rolls, each starting two Node processes: minutes on a loaded CI machine.
+jest.setTimeout(600_000);
 
 const TENANTS = [
   { tenant: 'roll-a', facility: 'FACA' },
