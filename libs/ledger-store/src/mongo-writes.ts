@@ -28,6 +28,31 @@ export async function insertNew<T extends { _id: string }>(coll: Collection<T>, 
   }
 }
 
+/**
+ * Documents per insert command when an unordered write is split: FerretDB 1.24 commits an insert
+ * in transactions of 100 documents, one after another on one connection, so a larger command
+ * costs a durable commit per 100 in series.
+ */
+export const UNORDERED_INSERT_GROUP = 100;
+
+/**
+ * `insertNew` for many documents whose order does not matter (nothing links them): split into
+ * groups of UNORDERED_INSERT_GROUP sent side by side, so the store commits them concurrently
+ * (PostgreSQL flushes concurrent commits together) instead of one group after another. Same
+ * outcome as one unordered insert: every new document stored, the existing ones' ids returned,
+ * and any other failure thrown once every group has answered (some groups may be stored then,
+ * as with one unordered insert that failed part-way).
+ */
+export async function insertNewSideBySide<T extends { _id: string }>(coll: Collection<T>, docs: T[], durable = true): Promise<string[]> {
+  if (docs.length <= UNORDERED_INSERT_GROUP) return insertNew(coll, docs, durable);
+  const groups: T[][] = [];
+  for (let from = 0; from < docs.length; from += UNORDERED_INSERT_GROUP) groups.push(docs.slice(from, from + UNORDERED_INSERT_GROUP));
+  const settled = await Promise.allSettled(groups.map((g) => insertNew(coll, g, durable)));
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.flatMap((r) => (r as PromiseFulfilledResult<string[]>).value);
+}
+
 /** How several documents are read by `_id`: one `$in` query, or one equality query each, side by side. */
 export type MultiGetMode = 'in' | 'point';
 

@@ -69,6 +69,21 @@ describe('LedgerStore on a real Mongo wire-protocol server', () => {
     expect((await t.store.getEntryByEventId('c1', 'ev-2'))?.seq).toBe(2);
   });
 
+
+  it('stores many ciphertexts and event-id lookups in groups side by side, leaving existing ones untouched and naming them', async () => {
+    const payload = (i: number, digest = 'new') => ({ _id: `p1/ev-${i}`, chain: 'p1', eventId: `ev-${i}`, keyId: 'k', scope: 'p1/*', ciphertext: bin(new Uint8Array([i % 256])), digest, createdAt: '2026-11-25T10:00:00Z' });
+    // Stored before, in three different groups of the write below.
+    expect(await t.store.insertPayloads([5, 150, 249].map((i) => payload(i, 'old')))).toEqual([]);
+    const existed = await t.store.insertPayloads(Array.from({ length: 250 }, (_, i) => payload(i)));
+    expect(existed.sort()).toEqual(['p1/ev-150', 'p1/ev-249', 'p1/ev-5']);
+    expect(await t.store.payloads.countDocuments({ chain: 'p1' })).toBe(250);
+    expect((await t.store.getPayload('p1', 'ev-150'))?.digest).toBe('old');
+    expect((await t.store.getPayload('p1', 'ev-151'))?.digest).toBe('new');
+    const lookups = Array.from({ length: 230 }, (_, i) => ({ _id: `p1/ev-${i}`, chain: 'p1', eventId: `ev-${i}`, seq: i }));
+    await t.store.insertEventIds(lookups.slice(100, 120));
+    await t.store.insertEventIds(lookups);
+    expect(await t.store.eventIds.countDocuments({ chain: 'p1' })).toBe(230);
+  });
   it('serves O(log n) proofs from the nodes stored with the entries, and verifies the chain', async () => {
     const n = 77;
     const { docs, mem } = buildEntries('c2', n);

@@ -22,7 +22,7 @@ import {
   TileMarkDoc,
 } from './documents';
 import { isDuplicateKey } from '@clinical-ledger/storage';
-import { bin, bytes, DURABLE, insertNew, multiGet, type MultiGetMode } from './mongo-writes';
+import { bin, bytes, DURABLE, insertNew, insertNewSideBySide, multiGet, type MultiGetMode } from './mongo-writes';
 import { tileId, type AppendedLeaf } from './tiles';
 import { StoredTree, type TreeReaderOptions } from './tree-nodes';
 
@@ -150,12 +150,7 @@ export class LedgerStore {
 
   /** Writes event id -> seq lookups; existing ones are left alone. */
   async insertEventIds(docs: EventIdDoc[]): Promise<void> {
-    if (docs.length === 0) return;
-    try {
-      await this.eventIds.insertMany(docs, { ordered: false });
-    } catch (err) {
-      if (!isDuplicateKey(err)) throw err;
-    }
+    await insertNewSideBySide(this.eventIds, docs, false);
   }
 
   async getEntry(chain: string, seq: number): Promise<EntryDoc | null> {
@@ -439,9 +434,9 @@ export class LedgerStore {
 
   // ---- payloads and data keys ----------------------------------------------------------------
 
-  /** Inserts ciphertexts durably; returns the ids that already existed (left untouched). */
+  /** Inserts ciphertexts durably, in groups side by side; returns the ids that already existed (left untouched). */
   async insertPayloads(docs: PayloadDoc[]): Promise<string[]> {
-    return insertNew(this.payloads, docs);
+    return insertNewSideBySide(this.payloads, docs);
   }
 
   /**
