@@ -63,14 +63,7 @@ describe('MongoService against a real Mongo wire-protocol server', () => {
       await infra.mongo?.stop();
       await expect(mongo.db.command({ ping: 1 })).rejects.toThrow();
       await infra.mongo?.start();
-      await eventually(
-        async () => {
-          await mongo.db.command({ ping: 1 });
-          return true;
-        },
-        30_000,
-        'a ping answered after the server came back',
-      );
+      await answersPingAgain(mongo);
     } finally {
       await mongo.onApplicationShutdown();
     }
@@ -86,18 +79,23 @@ describe('MongoService against a real Mongo wire-protocol server', () => {
     } finally {
       await infra.mongo?.start();
     }
-    await eventually(
-      async () => {
-        await mongo.db.command({ ping: 1 });
-        return true;
-      },
-      30_000,
-      'a ping answered after the server came back',
-    );
+    await answersPingAgain(mongo);
     expect(await mongo.db.collection('probe').countDocuments()).toBeGreaterThanOrEqual(0);
     await mongo.onApplicationShutdown();
   });
 });
+
+/** Waits (30 s at most) until the client's ping is answered again, after the server came back. */
+async function answersPingAgain(mongo: MongoService): Promise<void> {
+  await eventually(
+    async () => {
+      await mongo.db.command({ ping: 1 });
+      return true;
+    },
+    30_000,
+    'a ping answered after the server came back',
+  );
+}
 
 /**
  * A TCP relay to the server that can go silent: while `silent`, bytes are dropped both ways and the
