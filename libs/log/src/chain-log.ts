@@ -222,10 +222,9 @@ export class ChainLog {
   private async resolveLate(id: string, waiting: Pending[]): Promise<void> {
     const item: Item = { id, event: waiting[0].event, waiting };
     try {
-      const receipt = this.recent.get(id) ?? (await this.o.store.findReceiptByEventId(this.chain, id));
-      if (!receipt) return this.enqueue(waiting, true);
-      this.remember(receipt);
-      await this.settleDuplicate(item, receipt);
+      const known = this.recent.get(id);
+      if (known) return await this.settleDuplicate(item, known);
+      if ((await this.answerRecorded([item], [item])).length > 0) this.enqueue(waiting, true);
     } catch (err) {
       this.fail([item], err);
     }
