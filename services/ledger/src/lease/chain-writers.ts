@@ -10,6 +10,14 @@ import { AppendService } from '../append/append.service';
 import { tenantList, type LedgerConfig } from '../config';
 import { ChainLeases } from './chain-leases';
 
+/** A chain this replica took, timed until its first receipt (ms clock: performance.now()). */
+interface Takeover {
+  takenAt: number;
+  warmAt?: number;
+  consumingAt?: number;
+  firstDeliveryAt?: number;
+}
+
 /**
  * The append side with leases (LEDGER_LEASES=true), in place of the one shared LEDGER_APPEND
  * consumer: every LEDGER_LEASE_SCAN_MS this replica looks at the known chains (heads in the store,
@@ -166,11 +174,9 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
    * Per chain taken: when the lease was taken and the consumer started, until the chain's first
    * receipt; logged once then, so that a hand-over's cost can be read from the successor's log.
    */
-  private readonly takeovers = new Map<string, { takenAt: number; warmAt?: number; consumingAt?: number; firstDeliveryAt?: number }>();
+  private readonly takeovers = new Map<string, Takeover>();
 
-  private firstReceipt(chain: string): void {
-    const t = this.takeovers.get(chain);
-    if (!t) return;
+  private firstReceipt(chain: string, t: Takeover): void {
     this.takeovers.delete(chain);
     const now = performance.now();
     const ms = (at?: number) => (at === undefined ? undefined : Math.round(at - t.takenAt));
@@ -181,7 +187,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   }
 
   private async startChain(chain: string): Promise<void> {
-    const taken = { takenAt: performance.now() } as { takenAt: number; warmAt?: number };
+    const taken: Takeover = { takenAt: performance.now() };
     this.takeovers.set(chain, taken);
     // The chain's tail, loaded beside the consumer's start rather than by its first batch (which
     // waits for this load, under the same fence).
@@ -193,8 +199,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     this.consumers.set(chain, consumer);
     try {
       await consumer.start();
-      const t = this.takeovers.get(chain);
-      if (t) t.consumingAt = performance.now();
+      taken.consumingAt = performance.now();
       this.log.info({ chain, durable: spec.durable }, 'consuming the chain');
     } catch (err) {
       this.consumers.delete(chain);
@@ -213,7 +218,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
       throw new PoisonMessageError('invalid_json', `payload is not JSON: ${(err as Error).message}`);
     }
     await this.appends.handle(msg, body);
-    if (t) this.firstReceipt(chain);
+    if (t) this.firstReceipt(chain, t);
   }
 
   private stopChain(chain: string): Promise<void> {
