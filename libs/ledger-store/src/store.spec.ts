@@ -100,6 +100,22 @@ describe('LedgerStore on a real Mongo wire-protocol server', () => {
     expect(await verifyStoredChain(t.store, 'c2', keyring)).toMatchObject({ ok: true, size: n });
   });
 
+  it('keeps the newest entries\' nodes and every 256th entry\'s in memory (what proofs outside full tiles read), and reads the others', async () => {
+    const n = 600;
+    const { docs, mem } = buildEntries('c5', n);
+    const store = new LedgerStore(t.store.db, { nodeCacheSize: 16, upperNodeCacheSize: 4 });
+    await store.ensureIndexes();
+    for (let i = 0; i < n; i += 100) await store.insertEntries(docs.slice(i, i + 100));
+    // Gone from the store: only the cache can answer for them now.
+    await t.store.entries.deleteMany({ chain: 'c5', seq: { $in: [255, 511, 599, 101] } });
+    const reader = store.treeReader('c5');
+    const [upper0, upper1, newest] = await reader.getNodes([{ level: 8, index: 0 }, { level: 8, index: 1 }, { level: 0, index: 599 }]);
+    expect([upper0, upper1, newest].map(toHex)).toEqual((await mem.getNodes([{ level: 8, index: 0 }, { level: 8, index: 1 }, { level: 0, index: 599 }])).map(toHex));
+    // Node (1, 50) lives on entry 101: neither among the 16 newest nor an every-256th one.
+    await expect(reader.getNodes([{ level: 1, index: 50 }])).rejects.toThrow(/node 1\/50 of chain c5 is not stored/);
+    expect(store.treeCacheStats().nodes).toMatchObject({ hits: 3, misses: 1, size: 16, upperSize: 2 });
+  });
+
   it('verification names the seq of a bad tree node and of a gap', async () => {
     const nodes = [...((await t.store.getEntry('c2', 63))?.nodes ?? [])];
     nodes[5] = bin(new Uint8Array(32));

@@ -1,8 +1,8 @@
 import type { Collection } from 'mongodb';
-import { TreeError, type NodeId, type TreeReader } from '@clinical-ledger/chain';
+import { HASH_SIZE, TreeError, type NodeId, type TreeReader } from '@clinical-ledger/chain';
 import { entryId, type EntryDoc, type TileDoc } from './documents';
 import { bytes, multiGet, type MultiGetMode } from './mongo-writes';
-import { TILE_WIDTH, tileId, tileIsFull, tilePosition, TileTree } from './tiles';
+import { TILE_HEIGHT, TILE_WIDTH, tileId, tileIsFull, tilePosition, TileTree } from './tiles';
 
 /**
  * How long a full tile found missing is not asked for again. Tiles are derived data written just
@@ -21,48 +21,140 @@ export interface TreeReaderOptions {
 }
 
 export interface StoredTreeOptions {
-  /** Entries whose tree nodes are kept in memory. */
+  /** The newest entries whose tree nodes are kept in memory (0: no node cache at all). */
   nodeCacheSize: number;
-  /** Full hash tiles kept in memory. */
+  /**
+   * Entries that complete a node of a tile row above the leaves (every 256th: seq + 1 divisible
+   * by 256) kept in memory besides: the upper nodes outside full tiles come from them.
+   */
+  upperNodeCacheSize: number;
+  /** Full hash tiles of level 0 (leaves) kept in memory. */
   tileCacheSize: number;
+  /** Full hash tiles of levels 1 and up kept in memory (every proof reads one of each level). */
+  upperTileCacheSize: number;
   /** false: every node from the entries. */
   useTiles: boolean;
 }
 
-interface CachedNodes {
-  leafHash: Uint8Array;
-  nodes: Uint8Array[];
+/** Hits and misses of each cache since the store was made (what each cache buys). */
+export interface TreeCacheStats {
+  nodes: { hits: number; misses: number; size: number; upperSize: number };
+  leafTiles: { hits: number; misses: number; size: number };
+  upperTiles: { hits: number; misses: number; size: number };
+}
+
+/**
+ * One entry's leaf hash and the subtree hashes it completed, in one copied buffer: a view on a
+ * driver reply would keep the whole reply alive, and one buffer costs one object, not k + 1.
+ */
+class CachedNodes {
+  private readonly hashes: Uint8Array;
+
+  constructor(leafHash: Uint8Array, nodes: readonly Uint8Array[]) {
+    this.hashes = new Uint8Array((nodes.length + 1) * HASH_SIZE);
+    this.hashes.set(leafHash);
+    nodes.forEach((n, i) => this.hashes.set(n, (i + 1) * HASH_SIZE));
+  }
+
+  /** The node of tree level `level` this entry holds (0: its leaf hash), or undefined. */
+  at(level: number): Uint8Array | undefined {
+    const end = (level + 1) * HASH_SIZE;
+    return end <= this.hashes.length ? this.hashes.subarray(level * HASH_SIZE, end) : undefined;
+  }
+
+  get levels(): number {
+    return this.hashes.length / HASH_SIZE;
+  }
+}
+
+/** A map that forgets its oldest keys past `max` (insertion order; a hit moves a key last when `lru`). */
+class Bounded<V> {
+  private readonly map = new Map<string, V>();
+
+  constructor(private readonly max: number) {}
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  get(k: string, lru = false): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined && lru) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+
+  has(k: string): boolean {
+    return this.map.has(k);
+  }
+
+  set(k: string, v: V): void {
+    if (this.max <= 0) return;
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value as string);
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
 }
 
 /**
  * The Merkle tree as stored: complete-subtree hashes on the entries that complete them, and full
  * C2SP hash tiles beside them. Both are immutable once written, so both are cached in memory
  * (bounded); a tile missing or unreadable is never an error, its nodes come from the entries.
+ *
+ * What each cache is for, once tiles are stored: every node under a full tile comes from a tile,
+ * so entries are read only for the right edge of the tree (the partial tiles: the newest entries,
+ * and every 256th entry for the levels above), for a chain's frontier at a takeover, and for
+ * consistency proofs between recent checkpoints. The node cache keeps exactly those: the newest
+ * entries, and the every-256th ones in a second bound. Every proof reads one tile of each level
+ * above the leaves (few: a 10^6 chain has 15 of level 1), so those stay; leaf tiles are one per
+ * 256 entries, hit at random by proofs, and get their own bound.
  */
 export class StoredTree {
-  private readonly nodeCache = new Map<string, CachedNodes>();
-  private readonly tileCache = new Map<string, TileTree>();
+  private readonly recentNodes: Bounded<CachedNodes>;
+  private readonly upperNodes: Bounded<CachedNodes>;
+  private readonly leafTiles: Bounded<TileTree>;
+  private readonly upperTiles: Bounded<TileTree>;
   private readonly missingTiles = new Map<string, number>();
+  private readonly counts = { nodeHits: 0, nodeMisses: 0, leafTileHits: 0, leafTileMisses: 0, upperTileHits: 0, upperTileMisses: 0 };
 
   constructor(
     private readonly entries: Collection<EntryDoc>,
     private readonly tiles: Collection<TileDoc>,
     private readonly mode: () => MultiGetMode | undefined,
     private readonly o: StoredTreeOptions,
-  ) {}
+  ) {
+    this.recentNodes = new Bounded(o.nodeCacheSize);
+    this.upperNodes = new Bounded(o.nodeCacheSize > 0 ? o.upperNodeCacheSize : 0);
+    this.leafTiles = new Bounded(o.tileCacheSize);
+    this.upperTiles = new Bounded(o.upperTileCacheSize);
+  }
 
-  /** Remembers a stored entry's nodes (called after each durable insert). */
+  /** Remembers a stored entry's nodes (called after each durable insert, and for each entry read for its nodes). */
   cacheNodes(d: Pick<EntryDoc, '_id' | 'leafHash' | 'nodes'>): void {
     if (this.o.nodeCacheSize <= 0) return;
-    if (this.nodeCache.size >= this.o.nodeCacheSize) {
-      // Drop the oldest eighth (Map keeps insertion order): cheap, good enough for hot upper nodes.
-      let n = Math.ceil(this.o.nodeCacheSize / 8);
-      for (const k of this.nodeCache.keys()) {
-        this.nodeCache.delete(k);
-        if (--n <= 0) break;
-      }
-    }
-    this.nodeCache.set(d._id, { leafHash: bytes(d.leafHash), nodes: d.nodes.map(bytes) });
+    const c = new CachedNodes(bytes(d.leafHash), d.nodes.map(bytes));
+    // An entry holding a level-8 node is one of every 256th: the upper nodes outside full tiles live there.
+    if (c.levels > TILE_HEIGHT) this.upperNodes.set(d._id, c);
+    else this.recentNodes.set(d._id, c);
+  }
+
+  private cachedNodes(id: string): CachedNodes | undefined {
+    return this.recentNodes.get(id) ?? this.upperNodes.get(id, true);
+  }
+
+  stats(): TreeCacheStats {
+    const c = this.counts;
+    return {
+      nodes: { hits: c.nodeHits, misses: c.nodeMisses, size: this.recentNodes.size, upperSize: this.upperNodes.size },
+      leafTiles: { hits: c.leafTileHits, misses: c.leafTileMisses, size: this.leafTiles.size },
+      upperTiles: { hits: c.upperTileHits, misses: c.upperTileMisses, size: this.upperTiles.size },
+    };
   }
 
   /** A tile was just stored: look for it on the next proof. */
@@ -71,8 +163,7 @@ export class StoredTree {
   }
 
   clear(): void {
-    this.nodeCache.clear();
-    this.tileCache.clear();
+    for (const c of [this.recentNodes, this.upperNodes, this.leafTiles, this.upperTiles]) c.clear();
     this.missingTiles.clear();
   }
 
@@ -114,15 +205,20 @@ export class StoredTree {
   /** Nodes read from the entries that complete them (cache first). */
   private async entryNodes(chain: string, ids: readonly NodeId[]): Promise<Uint8Array[]> {
     const want = ids.map((id) => entryId(chain, (id.index + 1) * 2 ** id.level - 1));
-    const missing = [...new Set(want.filter((w) => !this.nodeCache.has(w)))];
     const found = new Map<string, CachedNodes>();
+    for (const w of want) {
+      const c = found.has(w) ? undefined : this.cachedNodes(w);
+      if (c) found.set(w, c);
+    }
+    const missing = [...new Set(want.filter((w) => !found.has(w)))];
+    this.counts.nodeHits += want.length - missing.length;
+    this.counts.nodeMisses += missing.length;
     for (const d of await multiGet(this.mode(), this.entries, missing, { _id: 1, leafHash: 1, nodes: 1 })) {
       this.cacheNodes(d);
-      found.set(d._id, { leafHash: bytes(d.leafHash), nodes: d.nodes.map(bytes) });
+      found.set(d._id, new CachedNodes(bytes(d.leafHash), d.nodes.map(bytes)));
     }
     return ids.map((id, i) => {
-      const e = this.nodeCache.get(want[i]) ?? found.get(want[i]);
-      const h = e && (id.level === 0 ? e.leafHash : e.nodes[id.level - 1]);
+      const h = found.get(want[i])?.at(id.level);
       if (!h) throw new TreeError('TREE_NODE_MISSING', `node ${id.level}/${id.index} of chain ${chain} is not stored`);
       return h;
     });
@@ -133,16 +229,16 @@ export class StoredTree {
     const out = new Map<string, TileTree>();
     const missing: string[] = [];
     const now = Date.now();
+    const cacheOf = (id: string) => (isLeafTile(id) ? this.leafTiles : this.upperTiles);
     for (const id of ids) {
       const gone = this.missingTiles.get(id);
       if (gone !== undefined && now - gone < MISSING_TILE_TTL_MS) continue;
-      const t = this.tileCache.get(id);
-      if (t) {
-        // Most recently used last: the upper tiles every proof reads stay.
-        this.tileCache.delete(id);
-        this.tileCache.set(id, t);
-        out.set(id, t);
-      } else missing.push(id);
+      // Most recently used last: the upper tiles every proof reads stay.
+      const t = cacheOf(id).get(id, true);
+      if (isLeafTile(id)) this.counts[t ? 'leafTileHits' : 'leafTileMisses']++;
+      else this.counts[t ? 'upperTileHits' : 'upperTileMisses']++;
+      if (t) out.set(id, t);
+      else missing.push(id);
     }
     const docs = await multiGet(this.mode(), this.tiles, missing);
     const found = new Set(docs.map((d) => d._id));
@@ -159,9 +255,14 @@ export class StoredTree {
         continue; // not a full hash tile: read from the entries instead
       }
       out.set(doc._id, tree);
-      this.tileCache.set(doc._id, tree);
-      if (this.tileCache.size > this.o.tileCacheSize) this.tileCache.delete(this.tileCache.keys().next().value as string);
+      cacheOf(doc._id).set(doc._id, tree);
     }
     return out;
   }
+}
+
+/** Whether a tile id (`<chain>/<level>/<index>`) names a tile of level 0. */
+function isLeafTile(id: string): boolean {
+  const end = id.lastIndexOf('/');
+  return id.slice(id.lastIndexOf('/', end - 1) + 1, end) === '0';
 }
