@@ -24,6 +24,7 @@ import { entryId, generateChain, generatedEventId, LedgerStore, partialTileRows,
 import { cacheDir, ferretDbDescription, postgresDataDirFor, runBenchMain, startFerretDb, writeBenchResult, type LocalServer } from '@clinical-ledger/testing';
 import type { LedgerConfig } from '../src/config';
 import { SigningKeys } from '../src/keys/signing-keys';
+import { PROOF_HEAD_REUSE_MS } from '../src/read/recent-heads';
 import { ReadService } from '../src/read/read.service';
 
 const ORIGIN_PREFIX = 'clinical-ledger';
@@ -213,19 +214,22 @@ async function main(): Promise<void> {
       await Promise.all([cached.ensureIndexes(), entriesOnly.ensureIndexes(), warm.ensureIndexes()]);
       for (let t = 0; t < leafTiles; t++) await warm.prefetchLeafTile(chain, t * TILE_WIDTH);
       const entries = monitored.db(dbName).collection('ledger_entries');
-      const cases: [string, LedgerStore, number, (svc: ReadService) => Promise<unknown>][] = [
+      // [name, store, requests, op, head reuse window (ms; absent: the service's default)]
+      const cases: [string, LedgerStore, number, (svc: ReadService) => Promise<unknown>, number?][] = [
         ["store floor: one point read by _id (the store's own latency)", cached, requests, () => entries.findOne({ _id: entryId(chain, random(size)) } as never, { projection: { _id: 1 } })],
         ['entry by seq', cached, requests, (svc) => svc.entry(chain, { seq: random(size) })],
         ['entry by event id', cached, requests, (svc) => svc.entry(chain, { eventId: generatedEventId(chain, random(size)) })],
         ['inclusion proof (latest checkpoint)', cached, requests, (svc) => svc.inclusion(chain, { seq: random(size) })],
+        // The same, with the head read again for every proof (as before RecentHeads): what reusing it for a moment buys.
+        ['inclusion proof, head read for every proof', cached, requests, (svc) => svc.inclusion(chain, { seq: random(size) }), 0],
         // A baseline only (tens of ms each): fewer requests.
         [`inclusion proof, all ${leafTiles.toLocaleString('en-US')} leaf tiles in memory (${Math.round((leafTiles * 16) / 1024)} MiB)`, warm, requests, (svc) => svc.inclusion(chain, { seq: random(size) })],
         ['inclusion proof, nodes from entries, no caches', entriesOnly, Math.min(requests, 300), (svc) => svc.inclusion(chain, { seq: random(size) })],
         ['consistency proof (stored checkpoint -> latest)', cached, requests, (svc) => svc.consistency(chain, checkpointSizes[random(checkpointSizes.length)])],
       ];
       let floor = 0;
-      for (const [name, store, n, op] of cases) {
-        const svc = new ReadService(store, new SigningKeys(signer).verifier, config);
+      for (const [name, store, n, op, headReuseMs] of cases) {
+        const svc = new ReadService(store, new SigningKeys(signer).verifier, config, headReuseMs);
         for (let i = 0; i < Math.min(200, n / 10); i++) await op(svc);
         const lat: number[] = [];
         const perRequest: number[] = [];
@@ -303,7 +307,7 @@ async function main(): Promise<void> {
     loadAverage: { start: load0, measureStart: measureLoad[0], end: measureLoad[1] },
     store,
     method:
-      'ReadService in process (what the HTTP and NATS reads call), one request at a time, uniformly random seqs; proofs against the latest stored checkpoint, each checked against its signed root before it is returned; one chain per size in one store (1.11 million entries in all)',
+      `ReadService in process (what the HTTP and NATS reads call), one request at a time, uniformly random seqs; proofs against the latest stored checkpoint (the chain head naming it reused for up to ${PROOF_HEAD_REUSE_MS} ms unless the case says otherwise), each checked against its signed root before it is returned; one chain per size in one store (1.11 million entries in all)`,
     targets: { p50RatioLargestToSmallest: 3, inclusionP99Ms: 10 },
     indexSeconds,
     generated,

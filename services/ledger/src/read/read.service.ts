@@ -1,5 +1,5 @@
 // Long: every read the ledger answers (entries, pages, timelines, checkpoints, proofs) shares the checkpoint checks and error shapes kept here.
-import { HttpException, Inject, Injectable } from '@nestjs/common';
+import { HttpException, Inject, Injectable, Optional } from '@nestjs/common';
 import {
   consistencyPlan,
   decodeCore,
@@ -20,6 +20,10 @@ import { bytes, headCheckpoint, LedgerStore, receiptOf, verifyStoredChain, type 
 import { CONFIG } from '@clinical-ledger/platform';
 import { originFor, type LedgerConfig } from '../config';
 import { VerifierKeys } from '../keys/verifier-keys';
+import { PROOF_HEAD_REUSE_MS, RecentHeads } from './recent-heads';
+
+/** Injection token for the proof head reuse window (absent: PROOF_HEAD_REUSE_MS). */
+export const PROOF_HEAD_REUSE_MS_TOKEN = Symbol('PROOF_HEAD_REUSE_MS');
 
 /** A typed API error, the same over HTTP (status + body) and NATS (body). */
 export class LedgerApiError extends HttpException {
@@ -60,12 +64,18 @@ function asInt(v: unknown, field: string, min = 0): number {
 @Injectable()
 export class ReadService {
   private readonly verifiedNotes = new Map<string, { size: number; rootHash: string }>();
+  /** Heads proofs against the latest checkpoint start from (reused for a moment: one storage read fewer per proof). */
+  private readonly heads: RecentHeads;
 
   constructor(
     private readonly store: LedgerStore,
     private readonly keys: VerifierKeys,
     @Inject(CONFIG) private readonly config: LedgerConfig,
-  ) {}
+    /** How long a proof's head read is reused (benchmarks pass 0 to compare); PROOF_HEAD_REUSE_MS unless given. */
+    @Optional() @Inject(PROOF_HEAD_REUSE_MS_TOKEN) headReuseMs?: number,
+  ) {
+    this.heads = new RecentHeads((chain) => store.getHead(chain), headReuseMs ?? PROOF_HEAD_REUSE_MS);
+  }
 
   origin(tenant: string): string {
     return originFor(this.config, tenant);
@@ -189,7 +199,7 @@ export class ReadService {
   }
 
   private async latestTrusted(tenant: string, covering = -1, head?: HeadDoc | null): Promise<CheckpointDoc | null> {
-    const h = head === undefined ? await this.store.getHead(tenant) : head;
+    const h = head === undefined ? await this.heads.fresh(tenant) : head;
     const size = this.trustedSize(h, covering);
     // The head's copy when it has one (no second read), else the document.
     const cp = size === null ? null : ((h && headCheckpoint(h, size)) ?? (await this.store.getCheckpoint(tenant, size)));
@@ -217,9 +227,12 @@ export class ReadService {
     // nodes; usually the only read left). Errors in the order of the sequential reads: the entry's first.
     const bySeq = (ref.eventId === undefined || ref.eventId === null || ref.eventId === '') && (typeof ref.seq === 'number' || (typeof ref.seq === 'string' && /^\d+$/.test(ref.seq)));
     const seq = bySeq ? Number(ref.seq) : NaN;
+    // The head may be one read a moment ago (RecentHeads): read again below if it does not cover the entry.
+    const covers = (seqOf: number) => (h: HeadDoc | null) => (this.trustedSize(h, seqOf) ?? 0) > seqOf;
+    const asked = performance.now();
     const [entry, other] = await Promise.allSettled([
       this.entryDoc(tenant, ref),
-      latest ? this.store.getHead(tenant) : this.checkpointAt(tenant, named),
+      latest ? this.heads.recent(tenant, Number.isSafeInteger(seq) ? covers(seq) : undefined) : this.checkpointAt(tenant, named),
       Number.isSafeInteger(seq) && seq >= 0 ? this.store.prefetchLeafTile(tenant, seq) : undefined,
     ]);
     if (entry.status === 'rejected') throw entry.reason;
@@ -227,7 +240,9 @@ export class ReadService {
     if (!latest && doc.seq >= named) throw badRequest('size', `entry ${doc.seq} is not in a tree of ${named} entries`);
     if (other.status === 'rejected') throw other.reason;
     // Round 2, at once: the checkpoint (latest) and the proof's nodes for its size.
-    const head = latest ? (other.value as HeadDoc | null) : null;
+    let head = latest ? (other.value as HeadDoc | null) : null;
+    // Known only now (by event id), or the entry is newer than the head reused: its freshest form.
+    if (latest && !covers(doc.seq)(head)) head = await this.heads.recent(tenant, covers(doc.seq), asked);
     let n = latest ? (this.trustedSize(head, doc.seq) ?? 0) : named;
     const checkpointP = latest ? this.latestOrConflict(tenant, doc.seq, head) : Promise.resolve(other.value as CheckpointView);
     const nodesP = (size: number) => (size > doc.seq ? this.nodes(tenant, size, inclusionPlan(doc.seq, size), true) : Promise.resolve([]));
@@ -258,15 +273,16 @@ export class ReadService {
   async consistency(tenant: string, from: unknown, to?: unknown): Promise<ConsistencyView> {
     parseTenant(tenant);
     const m = asInt(from, 'from');
+    const toLatest = to === undefined || to === null || to === '';
+    const named = toLatest ? m : asInt(to, 'to');
     let toCheckpoint: CheckpointView;
-    // One head read decides both checkpoints.
-    const head = await this.store.getHead(tenant);
-    if (to === undefined || to === null || to === '') {
+    // One head read decides both checkpoints: one a moment old when its marker reached both sizes.
+    const head = await this.heads.recent(tenant, (h) => (h?.checkpointSize ?? -1) >= Math.max(m, named));
+    if (toLatest) {
       toCheckpoint = await this.latestOrConflict(tenant, m - 1, head);
     } else {
-      const n = asInt(to, 'to');
-      if (m > n) throw badRequest('from', `must not exceed to (${n})`);
-      toCheckpoint = await this.checkpointAt(tenant, n, head);
+      if (m > named) throw badRequest('from', `must not exceed to (${named})`);
+      toCheckpoint = await this.checkpointAt(tenant, named, head);
     }
     const n = toCheckpoint.size;
     if (m > n) throw badRequest('from', `must not exceed the latest checkpoint's size (${n})`);
