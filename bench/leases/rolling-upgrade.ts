@@ -21,6 +21,8 @@ interface Takeover {
   replica: string;
   chain: string;
   warmMs?: number;
+  keysMs?: number;
+  keys?: number;
   consumingMs?: number;
   firstDeliveryMs?: number;
   firstReceiptMs: number;
@@ -32,12 +34,61 @@ function takeovers(replica: string, output: string): Takeover[] {
     if (!line.includes('first receipt on the chain since this replica took it')) continue;
     try {
       const j = JSON.parse(line) as Omit<Takeover, 'replica'>;
-      out.push({ replica, chain: j.chain, warmMs: j.warmMs, consumingMs: j.consumingMs, firstDeliveryMs: j.firstDeliveryMs, firstReceiptMs: j.firstReceiptMs });
+      out.push({ replica, chain: j.chain, warmMs: j.warmMs, keysMs: j.keysMs, keys: j.keys, consumingMs: j.consumingMs, firstDeliveryMs: j.firstDeliveryMs, firstReceiptMs: j.firstReceiptMs });
     } catch {
       /* not a JSON log line */
     }
   }
   return out;
+}
+
+/** A log line of a ledger replica that marks a step of a hand-over, at its own wall clock. */
+interface LogEvent {
+  at: number;
+  replica: string;
+  chain?: string;
+  msg: string;
+}
+
+const STEPS = /lease taken|lease released|consuming the chain|first receipt|shutdown|signal|listening|started|handing a chain back|lease lost|PHASE/i;
+
+function logEvents(outputs: string[]): LogEvent[] {
+  const out: LogEvent[] = [];
+  for (const output of outputs) {
+    const replica = /"replica":"([^"]+)"/.exec(output)?.[1] ?? '?';
+    for (const line of output.split('\n')) {
+      if (!line.startsWith('{')) continue;
+      try {
+        const j = JSON.parse(line) as { time?: string; msg?: string; chain?: string } & Record<string, unknown>;
+        if (!j.time || !j.msg || !STEPS.test(j.msg)) continue;
+        const extra = Object.entries(j).filter(([k]) => /Ms$|^n$|^revision$/.test(k)).map(([k, v]) => `${k}=${String(v)}`).join(' ');
+        out.push({ at: Date.parse(j.time), replica, ...(j.chain ? { chain: j.chain } : {}), msg: `${j.msg.slice(0, 60)}${extra ? ` [${extra}]` : ''}` });
+      } catch {
+        /* not a JSON log line */
+      }
+    }
+  }
+  return out.sort((a, b) => a.at - b.at);
+}
+
+/** Where a chain's longest receipt gap of one roll sits, and the hand-over steps logged around it. */
+interface GapTimeline {
+  roll: number;
+  chain: string;
+  gapMs: number;
+  /** Steps from 1 s before the gap to its end, ms relative to the gap's start. */
+  steps: string[];
+}
+
+function gapTimeline(roll: number, chain: string, w: { from: number; to: number }, times: number[], events: LogEvent[]): GapTimeline {
+  const inside = [w.from, ...times.filter((t) => t > w.from && t < w.to).sort((a, b) => a - b), w.to];
+  let start = w.from;
+  let gap = 0;
+  for (let i = 1; i < inside.length; i++) if (inside[i] - inside[i - 1] > gap) [gap, start] = [inside[i] - inside[i - 1], inside[i - 1]];
+  const steps = events
+    .filter((e) => (!e.chain || e.chain === chain) && e.at >= start - 1_000 && e.at <= start + gap)
+    .map((e) => `${e.at - start} ${e.replica}${e.chain ? '' : ' (process)'}: ${e.msg}`);
+  return { roll, chain, gapMs: gap, steps };
 }
 
 const median = (xs: number[]) => {
@@ -55,6 +106,8 @@ async function main(): Promise<void> {
   const stack = new LeasedStack({ name: 'rollbench', tenants: TENANTS, ttlMs: 10_000, intervalMs: 50, ledgerEnv: { LEDGER_LEASE_SCAN_MS: '1000', LOG_LEVEL: 'info' } });
   const trials: RollReport[] = [];
   let taken: Takeover[] = [];
+  const windows: { from: number; to: number }[] = [];
+  let gaps: GapTimeline[] = [];
   try {
     await stack.start();
     await Promise.all([stack.spawnLedger('w1-a'), stack.spawnLedger('w1-b')]);
@@ -63,7 +116,9 @@ async function main(): Promise<void> {
     for (let i = 0; i < TRIALS; i++) {
       // Steady load before each roll: its own baseline.
       await new Promise((r) => setTimeout(r, 10_000));
+      const from = Date.now();
       trials.push(await stack.roll((old) => old.replace(/^w\d+/, `w${i + 2}`), 25, ORDERS[i % 2]));
+      windows.push({ from, to: Date.now() });
     }
     await stack.load.stop();
     // The first replicas' takes at the start are no hand-over: left out.
@@ -71,6 +126,7 @@ async function main(): Promise<void> {
       const replica = /"replica":"([^"]+)"/.exec(p.output())?.[1] ?? '?';
       return replica.startsWith('w1-') ? takeovers(replica, p.output()).slice(1) : takeovers(replica, p.output());
     });
+    gaps = windows.flatMap((w, i) => TENANTS.map(({ tenant }) => gapTimeline(i + 1, tenant, w, stack.receiptsOf(tenant).map((x) => x.at), logEvents([...stack.stopped, ...stack.ledgers.values()].map((p) => p.output())))));
   } finally {
     await stack.close();
   }
@@ -91,6 +147,7 @@ async function main(): Promise<void> {
     trials,
     summary,
     takeovers: taken,
+    gaps,
     firstReceiptMs: firstReceipt,
     worstGapMs: worst,
     worstNoWriterMs: worstNoWriter,

@@ -50,6 +50,8 @@ export interface KeysForBatch {
  */
 export class DataKeyService {
   private readonly cache = new Map<string, ChainCache>();
+  /** Prefetches under way, per chain (a batch's keysFor waits for its chain's). */
+  private readonly prefetching = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: LedgerStore,
@@ -73,6 +75,34 @@ export class DataKeyService {
 
   /** Current keys for the scopes of one chain, creating the missing ones. */
   async keysFor(chain: string, scopes: string[]): Promise<KeysForBatch> {
+    // A prefetch of the chain under way reads the same keys: its reads are not done twice.
+    await this.prefetching.get(chain);
+    return this.load(chain, scopes, true);
+  }
+
+  /**
+   * Loads the existing keys of these scopes into the cache ahead of a batch (a writer that just
+   * took the chain, from the scopes its latest entries used), so that its first batch does not read
+   * and unwrap them cold. Creates nothing. The same fence holds: the keys are cached under the epoch
+   * read before them, and every batch reads the epoch again before it uses one.
+   */
+  async prefetch(chain: string, scopes: () => Promise<string[]>): Promise<number> {
+    const loading = scopes().then((s) => this.load(chain, s, false));
+    const done = loading.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.prefetching.set(chain, done);
+    try {
+      const { keys } = await loading;
+      keys.forEach((k) => k.key.fill(0));
+      return keys.size;
+    } finally {
+      if (this.prefetching.get(chain) === done) this.prefetching.delete(chain);
+    }
+  }
+
+  private async load(chain: string, scopes: string[], create: boolean): Promise<KeysForBatch> {
     const epoch = await this.store.getKeyEpoch(chain);
     const cache = this.chainCache(chain, epoch);
     const out = new Map<string, DataKey>();
@@ -87,9 +117,13 @@ export class DataKeyService {
     }
     if (missing.length === 0) return { keys: out, epoch };
     const found = await this.store.getDataKeys(missing);
-    for (const doc of found) out.set(doc._id, await this.unwrapDoc(doc._id, doc.keyId, bytes(doc.wrapped), doc.kekId));
-    for (const k of await this.create(missing.filter((s) => !out.has(s)))) out.set(k.scope, k);
-    for (const k of missing.map((s) => out.get(s) as DataKey)) this.remember(cache, k);
+    // Side by side: with a KMS each unwrap is a round trip.
+    for (const k of await Promise.all(found.map((doc) => this.unwrapDoc(doc._id, doc.keyId, bytes(doc.wrapped), doc.kekId)))) out.set(k.scope, k);
+    if (create) for (const k of await this.create(missing.filter((s) => !out.has(s)))) out.set(k.scope, k);
+    for (const s of missing) {
+      const k = out.get(s);
+      if (k) this.remember(chain, cache, k);
+    }
     return { keys: out, epoch };
   }
 
@@ -136,7 +170,9 @@ export class DataKeyService {
     return { scope, keyId, key };
   }
 
-  private remember(cache: ChainCache, k: DataKey): void {
+  private remember(chain: string, cache: ChainCache, k: DataKey): void {
+    // A load that read an older epoch than one running beside it: its cache was dropped meanwhile.
+    if (this.cache.get(chain) !== cache) return;
     if (cache.keys.size >= CACHE_MAX) cache.keys.delete(cache.keys.keys().next().value as string);
     cache.keys.set(k.scope, { scope: k.scope, keyId: k.keyId, key: Buffer.from(k.key), at: Date.now() });
   }
