@@ -11,7 +11,8 @@ import type { Gauge } from 'prom-client';
 import type { LedgerConfig } from '../config';
 
 /** Keys in the LEDGER_LEASES bucket: one per chain (its writer), one per live replica. */
-export const chainKey = (tenant: string) => `chain.${tenant}`;
+const CHAIN_PREFIX = 'chain.';
+export const chainKey = (tenant: string) => `${CHAIN_PREFIX}${tenant}`;
 const REPLICA_PREFIX = 'replica.';
 
 /** Who writes a chain now, as the lease bucket says (`/v1/chains/:tenant`). */
@@ -99,12 +100,12 @@ export class ChainLeases implements WriteFence {
   }
 
   /**
-   * Calls `onChange` when a chain lease is handed back (deleted) or a replica joins or leaves (its
+   * Calls `onChange` when a chain lease is handed back (deleted: with the chain) or a replica joins or leaves (its
    * presence key appears or is deleted): the moments a scan can take or hand back a chain, so a
    * hand-over need not wait for the next scan. Expiries leave no mark in the bucket: the scan timer
    * finds those. Resolves once watching; `onEnd` is told when the watch stops (NATS gone for good).
    */
-  async watch(onChange: () => void, onEnd: (err?: unknown) => void): Promise<{ stop(): void }> {
+  async watch(onChange: (freed?: string) => void, onEnd: (err?: unknown) => void): Promise<{ stop(): void }> {
     const { kv } = await this.open();
     // The whole bucket (chain and replica keys only): one filter subject, which the ledger's NATS
     // permissions allow (several keys would need the filterless consumer create).
@@ -118,8 +119,10 @@ export class ChainLeases implements WriteFence {
         if (replica) {
           if (e.operation === 'PUT') replicas.add(e.key);
           else replicas.delete(e.key);
+          onChange();
+        } else {
+          onChange(e.key.slice(CHAIN_PREFIX.length));
         }
-        onChange();
       }
     })().then(
       () => onEnd(),

@@ -51,6 +51,8 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   /** A scan was asked for while one ran: run another after it (it may have read the bucket too early). */
   private rescan = false;
   private watching?: Promise<{ stop(): void } | undefined>;
+  /** This replica's fair share of the chains, as the last scan counted it. */
+  private share?: number;
 
   constructor(
     private readonly config: LedgerConfig,
@@ -103,8 +105,8 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     return [...this.consumers.keys()];
   }
 
-  private scan(): Promise<void> {
-    this.scanning ??= this.scanOnce()
+  private scan(job: () => Promise<void> = () => this.scanOnce()): Promise<void> {
+    this.scanning ??= job()
       .then(() => {
         this.scanned = true;
         this.lastError = undefined;
@@ -124,11 +126,23 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     return this.scanning;
   }
 
-  /** A lease was handed back or a replica came or went: scan now rather than at the next tick. */
-  private kick(): void {
+  /**
+   * A lease was handed back or a replica came or went: scan now rather than at the next tick. A
+   * chain handed back while this replica holds less than its share (as the last scan counted it)
+   * is taken at once, without the scan's reads first: the create is atomic, so at most one replica
+   * wins it, and the scan that follows rebalances as ever.
+   */
+  private kick(freed?: string): void {
     if (this.closed) return;
     if (this.scanning) this.rescan = true;
+    else if (freed && this.share !== undefined && this.leases.chains().length < this.share && !this.consumers.has(freed) && !this.stopping.has(freed)) void this.scan(() => this.takeFreed(freed));
     else void this.scan();
+  }
+
+  private async takeFreed(chain: string): Promise<void> {
+    if ((await this.leases.acquire(chain)) && !this.closed) await this.startChain(chain);
+    // The others' shares may have moved too: a full scan after this one.
+    this.rescan = true;
   }
 
   /** Watches the lease bucket (again after NATS dropped the watch; the timer scans meanwhile). */
@@ -138,7 +152,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
       this.watching = undefined;
       if (err && !this.closed) this.log.warn({ err: String(err) }, 'lease bucket watch ended; scans go on by the timer and watch again');
     };
-    this.watching = this.leases.watch(() => this.kick(), ended).catch((err: unknown) => {
+    this.watching = this.leases.watch((freed) => this.kick(freed), ended).catch((err: unknown) => {
       ended(err);
       return undefined;
     });
@@ -152,6 +166,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     const known = await this.knownChains();
     const live = await this.leases.liveReplicas();
     const share = Math.ceil(known.size / live);
+    this.share = share;
     const held = new Set(this.leases.chains());
     // Still held (close() may have handed it over while this scan was reading the bucket).
     for (const chain of held) if (!this.closed && this.leases.chains().includes(chain) && !this.consumers.has(chain) && !this.stopping.has(chain)) await this.startChain(chain);
@@ -220,6 +235,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   }
 
   private async startChain(chain: string): Promise<void> {
+    if (this.consumers.has(chain)) return;
     const taken: Takeover = { takenAt: performance.now() };
     this.takeovers.set(chain, taken);
     // The chain's tail, loaded beside the consumer's start rather than by its first batch (which
