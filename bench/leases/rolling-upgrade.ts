@@ -21,8 +21,6 @@ interface Takeover {
   replica: string;
   chain: string;
   warmMs?: number;
-  keysMs?: number;
-  keys?: number;
   consumingMs?: number;
   firstDeliveryMs?: number;
   firstReceiptMs: number;
@@ -34,7 +32,7 @@ function takeovers(replica: string, output: string): Takeover[] {
     if (!line.includes('first receipt on the chain since this replica took it')) continue;
     try {
       const j = JSON.parse(line) as Omit<Takeover, 'replica'>;
-      out.push({ replica, chain: j.chain, warmMs: j.warmMs, keysMs: j.keysMs, keys: j.keys, consumingMs: j.consumingMs, firstDeliveryMs: j.firstDeliveryMs, firstReceiptMs: j.firstReceiptMs });
+      out.push({ replica, chain: j.chain, warmMs: j.warmMs, consumingMs: j.consumingMs, firstDeliveryMs: j.firstDeliveryMs, firstReceiptMs: j.firstReceiptMs });
     } catch {
       /* not a JSON log line */
     }

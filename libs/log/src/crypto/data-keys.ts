@@ -50,8 +50,6 @@ export interface KeysForBatch {
  */
 export class DataKeyService {
   private readonly cache = new Map<string, ChainCache>();
-  /** Prefetches under way, per chain (a batch's keysFor waits for its chain's). */
-  private readonly prefetching = new Map<string, Promise<void>>();
 
   constructor(
     private readonly store: LedgerStore,
@@ -74,32 +72,8 @@ export class DataKeyService {
   }
 
   /** Current keys for the scopes of one chain, creating the missing ones. */
-  async keysFor(chain: string, scopes: string[]): Promise<KeysForBatch> {
-    // A prefetch of the chain under way reads the same keys: its reads are not done twice.
-    await this.prefetching.get(chain);
+  keysFor(chain: string, scopes: string[]): Promise<KeysForBatch> {
     return this.load(chain, scopes, true);
-  }
-
-  /**
-   * Loads the existing keys of these scopes into the cache ahead of a batch (a writer that just
-   * took the chain, from the scopes its latest entries used), so that its first batch does not read
-   * and unwrap them cold. Creates nothing. The same fence holds: the keys are cached under the epoch
-   * read before them, and every batch reads the epoch again before it uses one.
-   */
-  async prefetch(chain: string, scopes: () => Promise<string[]>): Promise<number> {
-    const loading = scopes().then((s) => this.load(chain, s, false));
-    const done = loading.then(
-      () => undefined,
-      () => undefined,
-    );
-    this.prefetching.set(chain, done);
-    try {
-      const { keys } = await loading;
-      keys.forEach((k) => k.key.fill(0));
-      return keys.size;
-    } finally {
-      if (this.prefetching.get(chain) === done) this.prefetching.delete(chain);
-    }
   }
 
   private async load(chain: string, scopes: string[], create: boolean): Promise<KeysForBatch> {

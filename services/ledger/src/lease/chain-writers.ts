@@ -3,7 +3,6 @@ import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { TENANT_PATTERN } from '@clinical-ledger/contracts';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
-import { DataKeyService, keyScope } from '@clinical-ledger/log';
 import { consumerDurables, JetStreamConsumer, NatsService, PoisonMessageError, removeDurableConsumer, type InboundMessage, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
@@ -17,13 +16,8 @@ interface Takeover {
   warmAt?: number;
   consumingAt?: number;
   firstDeliveryAt?: number;
-  /** Data keys prefetched (how many, and when). */
-  keysAt?: number;
-  keys?: number;
 }
 
-/** How many of a taken chain's latest entries name the patients whose keys are prefetched. */
-const PREFETCH_ENTRIES = 24;
 /** Chains whose collections a starting replica reads once (store connections opened: see prime()). */
 const PRIME_CHAINS = 4;
 
@@ -60,7 +54,6 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     private readonly leases: ChainLeases,
     private readonly appends: AppendService,
     private readonly store: LedgerStore,
-    private readonly dataKeys: DataKeyService,
     private readonly baseSpec: JetStreamConsumerSpec,
     private readonly log: Logger,
   ) {
@@ -229,7 +222,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     const now = performance.now();
     const ms = (at?: number) => (at === undefined ? undefined : Math.round(at - t.takenAt));
     this.log.info(
-      { chain, warmMs: ms(t.warmAt), keysMs: ms(t.keysAt), keys: t.keys, consumingMs: ms(t.consumingAt), firstDeliveryMs: ms(t.firstDeliveryAt), firstReceiptMs: ms(now) },
+      { chain, warmMs: ms(t.warmAt), consumingMs: ms(t.consumingAt), firstDeliveryMs: ms(t.firstDeliveryAt), firstReceiptMs: ms(now) },
       'first receipt on the chain since this replica took it (ms after the lease was taken)',
     );
   }
@@ -241,7 +234,6 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     // The chain's tail, loaded beside the consumer's start rather than by its first batch (which
     // waits for this load, under the same fence).
     void this.appends.warm(chain).then(() => (taken.warmAt = performance.now()));
-    void this.prefetchKeys(chain, taken);
     // discountHandBacks: what a holder hands back as its lease goes (SIGTERM, a lease lost) is no
     // delivery of the event's own: hand-overs never push an event to LEDGER_CRASH_BOUND.
     const spec: JetStreamConsumerSpec = { ...this.baseSpec, durable: `${this.config.LEDGER_DURABLE}_${chain}`, filterSubjects: [this.nats.subjects.appendAll(chain)], discountHandBacks: true };
@@ -255,28 +247,6 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
       this.consumers.delete(chain);
       await consumer.stop().catch(() => undefined);
       throw err;
-    }
-  }
-
-  /**
-   * The data keys of the patients in the chain's latest entries, loaded into the key cache beside
-   * the consumer's start: the messages waiting for this writer are mostly of the same patients, and
-   * its first batch would otherwise read and unwrap each of their keys cold (measured 75-240 ms of
-   * a successor's first batch, 1-10 ms later). DataKeyService.prefetch keeps the erasure fence.
-   */
-  private async prefetchKeys(chain: string, taken: Takeover): Promise<void> {
-    try {
-      await this.leases.check(chain);
-      const keys = await this.dataKeys.prefetch(chain, async () => {
-        const size = (await this.store.getHead(chain))?.size ?? 0;
-        const seqs = Array.from({ length: Math.min(size, PREFETCH_ENTRIES) }, (_, i) => size - 1 - i);
-        const entries = await Promise.all(seqs.map((seq) => this.store.getEntry(chain, seq)));
-        return [...new Set(entries.flatMap((e) => (e ? [keyScope(chain, e.subject)] : [])))];
-      });
-      taken.keysAt = performance.now();
-      taken.keys = keys;
-    } catch (err) {
-      this.log.warn({ chain, err: String(err) }, 'data keys not prefetched; the first batch reads them');
     }
   }
 
@@ -342,7 +312,6 @@ export function chainWriters(app: INestApplication, baseSpec: JetStreamConsumerS
     app.get(ChainLeases),
     app.get(AppendService),
     app.get(LedgerStore),
-    app.get(DataKeyService),
     baseSpec,
     app.get<Logger>(LOGGER),
   );
