@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { eventually, startNatsServer, workspaceRoot, type LocalServer } from '@clinical-ledger/testing';
 import { Lease, LeaseBucket, LeaseLostError } from './lease';
@@ -125,6 +126,30 @@ describe('chain leases on NATS KV', () => {
     } finally {
       child.kill('SIGKILL');
     }
+  });
+
+  it('keeps its lease through a synchronous stall of the event loop within its tolerance, even one just before a renewal is due', async () => {
+    const { a, b } = await replicas(10_000);
+    // Defaults: renewals every TTL/5, so a 3 s lease survives a 1.4 s stall (TTL/3 did not) and this one 6 s.
+    expect(a.stallToleranceMs).toBe(6_000);
+    expect((await LeaseBucket.open(nc, { bucket: 'LEASES_3S', ttlMs: 3_000, holder: 'x', create: { replicas: 1 } })).stallToleranceMs).toBeGreaterThanOrEqual(1_800);
+    const lease = (await a.acquire('st-marys')) as Lease;
+    const lost: string[] = [];
+    lease.keepAlive((reason) => lost.push(reason));
+    // Wait for a renewal, then stall (busy, as a long synchronous loop would) from just before the next one for 3/4 of the tolerance.
+    const first = lease.revision;
+    await eventually(() => lease.revision > first, 30_000, 'a renewal');
+    await new Promise((r) => setTimeout(r, a.options.renewEveryMs - 300));
+    const until = performance.now() + 0.75 * a.stallToleranceMs;
+    while (performance.now() < until) {
+      /* the event loop is blocked */
+    }
+    const stalledAt = lease.revision;
+    await eventually(() => lease.revision > stalledAt, 30_000, 'the renewal after the stall');
+    expect(lost).toEqual([]);
+    expect(lease.held()).toBe(true);
+    expect(await b.acquire('st-marys')).toBeUndefined();
+    await lease.release();
   });
 
   it('refuses settings that leave no time to renew', async () => {

@@ -37,7 +37,11 @@ export interface LeaseBucketOptions {
   ttlMs: number;
   /** Who we are (written as the lease's value: logs, metrics, `/v1/chains`). */
   holder: string;
-  /** Renewal period (default ttlMs / 3). */
+  /**
+   * Renewal period (default ttlMs / 5). A holder whose event loop stalls loses its lease once the
+   * stall passes ttlMs - safetyMs - renewEveryMs (the renewal due in it goes out too late): with
+   * ttlMs / 3 a 3 s lease was lost to a 1.4 s stall under load; ttlMs / 5 tolerates 3/5 of the TTL.
+   */
   renewEveryMs?: number;
   /** How much earlier than the server the holder gives up (default max(ttlMs / 5, 200 ms)). */
   safetyMs?: number;
@@ -66,12 +70,17 @@ export class LeaseBucket {
 
   static async open(nc: NatsConnection, o: LeaseBucketOptions): Promise<LeaseBucket> {
     if (!(o.ttlMs > 0)) throw new RangeError(`lease ttlMs must be positive, not ${o.ttlMs}`);
-    const renewEveryMs = o.renewEveryMs ?? Math.floor(o.ttlMs / 3);
+    const renewEveryMs = o.renewEveryMs ?? Math.floor(o.ttlMs / 5);
     const safetyMs = o.safetyMs ?? Math.max(Math.floor(o.ttlMs / 5), 200);
     if (renewEveryMs + safetyMs >= o.ttlMs) throw new RangeError(`lease renewEveryMs (${renewEveryMs}) + safetyMs (${safetyMs}) must stay below ttlMs (${o.ttlMs})`);
     const kvm = new Kvm(jetstream(nc));
     const kv = o.create ? await kvm.create(o.bucket, { history: 1, ttl: o.ttlMs, replicas: o.create.replicas, description: 'one writer per chain: key = chain, value = holder' }) : await kvm.open(o.bucket);
     return new LeaseBucket(kv, { bucket: o.bucket, ttlMs: o.ttlMs, holder: o.holder, renewEveryMs, safetyMs });
+  }
+
+  /** The longest event-loop stall a holder survives: the renewal due in it still lands in time (less a round trip). */
+  get stallToleranceMs(): number {
+    return this.options.ttlMs - this.options.safetyMs - this.options.renewEveryMs;
   }
 
   /** Takes the lease on `key` when nobody holds it; undefined when someone does. */

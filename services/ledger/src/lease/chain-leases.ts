@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Inject, Injectable } from '@nestjs/common';
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
@@ -39,6 +40,8 @@ export class ChainLeases implements WriteFence {
   private readonly held = new Map<string, Lease>();
   private presence?: Lease;
   private readonly writer: Gauge<string>;
+  /** Event-loop delay since the last lease event: a lease lost to a stalled loop says so in its log. */
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 20 });
   /** Told when a chain's lease was lost (not renewed in time, or taken): its consumer must stop. */
   onLost: (chain: string, reason: string) => void = () => undefined;
 
@@ -49,6 +52,7 @@ export class ChainLeases implements WriteFence {
     metrics: MetricsService,
   ) {
     this.replica = replicaId(config);
+    this.loopDelay.enable();
     this.writer = metrics.gauge('ledger_chain_writer', 'Chains this ledger replica writes: 1 per chain lease it holds', ['tenant', 'replica']);
   }
 
@@ -140,6 +144,7 @@ export class ChainLeases implements WriteFence {
     this.held.set(chain, lease);
     this.writer.set({ tenant: chain, replica: this.replica }, 1);
     lease.keepAlive((reason) => this.lost(chain, lease, reason));
+    this.loopDelay.reset();
     this.logger.info({ chain, revision: lease.revision, replica: this.replica }, 'chain lease taken: this replica writes the chain');
     return true;
   }
@@ -195,6 +200,7 @@ export class ChainLeases implements WriteFence {
 
   /** Releases everything (SIGTERM): the others take the chains without waiting for the TTL. */
   async releaseAll(): Promise<void> {
+    this.loopDelay.disable();
     await this.leave();
     await Promise.all([...this.held.keys()].map((c) => this.release(c).catch((err: unknown) => this.logger.warn({ chain: c, err: String(err) }, 'chain lease not released; it expires after the TTL'))));
   }
@@ -202,7 +208,10 @@ export class ChainLeases implements WriteFence {
   private lost(chain: string, lease: Lease, reason: string): void {
     if (this.held.get(chain) !== lease) return;
     this.forget(chain, lease);
-    this.logger.warn({ chain, revision: lease.revision, reason }, 'chain lease lost: this replica stops writing the chain');
+    // The longest event-loop stall since the previous take or loss: a renewal due in it went out late.
+    const loopStallMs = Math.round(this.loopDelay.max / 1e6);
+    this.loopDelay.reset();
+    this.logger.warn({ chain, revision: lease.revision, reason, loopStallMs }, 'chain lease lost: this replica stops writing the chain');
     this.onLost(chain, reason);
   }
 
