@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Ed25519Signer, Keyring, verifyCheckpoint } from '@clinical-ledger/chain';
 import type { LedgerEvent } from '@clinical-ledger/contracts';
 import type { Receipt } from '@clinical-ledger/contracts';
-import { LedgerStore, verifyStoredChain, type InsertEntriesResult } from '@clinical-ledger/ledger-store';
+import { LedgerStore, verifyStoredChain, type EntryDoc, type InsertEntriesResult } from '@clinical-ledger/ledger-store';
 import { classifyError, RetryableError } from '@clinical-ledger/messaging';
 import { eventually, storeSpec, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import pino from 'pino';
@@ -27,9 +27,17 @@ describe('Appender (real Mongo wire server)', () => {
     begin: async () => Promise.reject(new Error('no erasure expected')),
     complete: async () => Promise.reject(new Error('no erasure expected')),
   };
-  const appender = (opts: { batchMax?: number; store?: LedgerStore } = {}) => {
+  const appender = (opts: { batchMax?: number; store?: LedgerStore; batchesInFlight?: number } = {}) => {
     const store = opts.store ?? t.store;
-    return new Appender({ store, dataKeys: new DataKeyService(store, kek), erasure: noErasures, signer: () => signer, logger, batchMax: opts.batchMax ?? 200 });
+    return new Appender({
+      store,
+      dataKeys: new DataKeyService(store, kek),
+      erasure: noErasures,
+      signer: () => signer,
+      logger,
+      batchMax: opts.batchMax ?? 200,
+      ...(opts.batchesInFlight ? { batchesInFlight: opts.batchesInFlight } : {}),
+    });
   };
   // libs/testing's event, with the subject spread over 20 patients and `n` as its data.
   const event = (tenant: string, n: number, id?: string): LedgerEvent =>
@@ -135,6 +143,36 @@ describe('Appender (real Mongo wire server)', () => {
     const err = await appender({ store }).add(event('lf', 0)).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RetryableError);
     expect(classifyError(err)).toMatchObject({ kind: 'retry', reason: 'contention', transient: true });
+  });
+
+  it('chains share the pipeline slots, yet a chain stuck in its entry insert does not stall the others', async () => {
+    /** Chain `lg`'s entry inserts wait until `open()`; every chain's are counted. */
+    class HeldChain extends LedgerStore {
+      inserts = new Map<string, number>();
+      private release: () => void = () => undefined;
+      private readonly gate = new Promise<void>((r) => (this.release = r));
+      override async insertEntries(docs: EntryDoc[]): Promise<InsertEntriesResult> {
+        const chain = docs[0]?.chain ?? '';
+        this.inserts.set(chain, (this.inserts.get(chain) ?? 0) + 1);
+        if (chain === 'lg') await this.gate;
+        return super.insertEntries(docs);
+      }
+      open(): void {
+        this.release();
+      }
+    }
+    const store = new HeldChain(t.store.db);
+    // One slot: taken by the stuck chain's batch first, so the others' batches wait for it to be taken back.
+    const a = appender({ store, batchMax: 20, batchesInFlight: 1 });
+    const stuck = Promise.all(Array.from({ length: 30 }, (_, i) => a.add(event('lg', i))));
+    await eventually(() => store.inserts.get('lg') === 1, 15_000, 'the stuck chain inserting');
+    const others = await Promise.all(['lh', 'li', 'lj'].flatMap((c) => Array.from({ length: 40 }, (_, i) => a.add(event(c, i)))));
+    expect(others.every((r) => r.duplicate !== true)).toBe(true);
+    // Nothing of the stuck chain was acknowledged while its insert was held.
+    expect(store.inserts.get('lg')).toBe(1);
+    store.open();
+    expect((await stuck).map((r) => r.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    for (const c of ['lg', 'lh', 'li', 'lj']) expect(await verify(c)).toMatchObject({ ok: true });
   });
 
   it('publishes checkpoints of the durable end on its own schedule; one stored while the bus is away goes out later', async () => {

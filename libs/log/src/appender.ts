@@ -2,6 +2,7 @@ import type { Signer } from '@clinical-ledger/chain';
 import type { LedgerEvent, Receipt } from '@clinical-ledger/contracts';
 import type { LedgerStore } from '@clinical-ledger/ledger-store';
 import { ReceiptWaiters, type ReceiptWait } from '@clinical-ledger/messaging';
+import { BatchSlots } from './batch-slots';
 import { ChainLog } from './chain-log';
 import type { DataKeyService } from './crypto/data-keys';
 import { PayloadSealer } from './crypto/payload-sealer';
@@ -20,6 +21,11 @@ export interface AppenderOptions {
   batchMax?: number;
   /** How long a batch waits for more events once the first arrived (default 0: the current burst). */
   lingerMs?: number;
+  /**
+   * Batches in the pipeline at once across all chains (default 2: what one chain's pipeline holds,
+   * so a lone chain never waits, and busy chains share the store's round trips in larger batches).
+   */
+  batchesInFlight?: number;
   /** Recent receipts kept per chain (default 50,000). */
   receiptCache?: number;
   /** Checked before every batch is written (a writer lease's fencing token). */
@@ -41,6 +47,7 @@ export class Appender {
   readonly heads: HeadWriter;
   private readonly logs = new Map<string, ChainLog>();
   private readonly sealer: PayloadSealer;
+  private readonly slots: BatchSlots;
   private readonly receipts = new ReceiptWaiters();
   private readonly durableListeners = new Set<(s: TailSnapshot) => void>();
   /** Events timed before this appender existed may have been recorded by an earlier process. */
@@ -49,6 +56,7 @@ export class Appender {
   constructor(private readonly o: AppenderOptions) {
     this.heads = o.heads ?? new HeadWriter(o.store);
     this.sealer = new PayloadSealer(o.store, o.dataKeys, o.logger);
+    this.slots = new BatchSlots(o.batchesInFlight ?? 2);
   }
 
   /** Appends the event to its tenant's chain; the receipt says `duplicate` when it was recorded before. */
@@ -71,6 +79,7 @@ export class Appender {
         batchMax: this.o.batchMax ?? 1_000,
         lingerMs: this.o.lingerMs ?? 0,
         receiptCache: this.o.receiptCache ?? 50_000,
+        slots: this.slots,
         knownSince: this.startedAt,
         onReceipt: (r) => this.notify(r),
         onDurable: (s) => this.durableListeners.forEach((f) => f(s)),

@@ -43,12 +43,17 @@ export class BatchQueue<T> {
     w?.();
   }
 
-  /** The next batch, once one is due. */
-  async next(): Promise<T[]> {
+  /** Resolves once a batch is due (`next()` then returns at once, with whatever arrived meanwhile). */
+  async due(): Promise<void> {
     while (!this.ready || this.items.length === 0) {
       if (this.items.length === 0) this.ready = false;
       await new Promise<void>((r) => (this.waiter = r));
     }
+  }
+
+  /** The next batch, once one is due. */
+  async next(): Promise<T[]> {
+    await this.due();
     let n = Math.min(this.items.length, this.opts.maxSize);
     const cut = this.opts.endsBatch ? this.items.findIndex((it, i) => i < n && this.opts.endsBatch?.(it)) : -1;
     if (cut >= 0) n = cut + 1;

@@ -63,6 +63,9 @@ export class LedgerConfig extends BaseConfig {
   /** How long a batch waits for more events once the first arrived (0: the messages of the current pull). */
   @IntSetting(0, 1_000) LEDGER_BATCH_LINGER_MS = 0;
 
+  /** Batches in the append pipeline at once across all chains (a lone chain uses 2; busy chains then share them in larger batches). */
+  @IntSetting(1, 1_000) LEDGER_BATCHES_IN_FLIGHT = 2;
+
   /** Messages handled at once (pulled, not yet acked): two full batches keep a chain's pipeline busy. */
   @IntSetting(1, 10_000) LEDGER_MAX_IN_FLIGHT = 2_000;
 

@@ -23,6 +23,7 @@ export const appendProviders: Provider[] = [
         logger,
         batchMax: config.LEDGER_BATCH_MAX,
         lingerMs: config.LEDGER_BATCH_LINGER_MS,
+        batchesInFlight: config.LEDGER_BATCHES_IN_FLIGHT,
         receiptCache: config.LEDGER_RECEIPT_CACHE,
         // With leases, a batch is written only while this replica holds the chain's lease (src/lease).
         ...(config.LEDGER_LEASES ? { fence: leases } : {}),
