@@ -12,7 +12,7 @@
 // Not a test. Run: npm run build && node dist/bench/ledger/append-memory.js
 // (LEDGER_BENCH_MEMORY_EVENTS, default 1,000,000; time budgets LEDGER_BENCH_MEMORY_STORE_SECONDS,
 // default 60, and LEDGER_BENCH_MEMORY_SECONDS for the sink, default 240; writes
-// bench/results/ledger-memory.{json,md}).
+// bench/results/ledger-memory.{json,md}; LEDGER_BENCH_MEMORY_NODE_FLAGS: V8 flags for both phases).
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
@@ -28,6 +28,8 @@ const EVENTS = Number(process.env['LEDGER_BENCH_MEMORY_EVENTS'] ?? 1_000_000);
 /** Time budgets: the store phase shows the driver's share in a minute; the sink phase goes to 10^6. */
 const BUDGET_S = { store: Number(process.env['LEDGER_BENCH_MEMORY_STORE_SECONDS'] ?? 60), sink: Number(process.env['LEDGER_BENCH_MEMORY_SECONDS'] ?? 240) };
 const OUTSTANDING = 4_000;
+/** V8 flags for the phases' processes (e.g. `--max-old-space-size=256`): what a deployment's NODE_OPTIONS would set. */
+const NODE_FLAGS = (process.env['LEDGER_BENCH_MEMORY_NODE_FLAGS'] ?? '').split(' ').filter(Boolean);
 
 interface Mark {
   entries: number;
@@ -189,7 +191,7 @@ const PHASE_RESULT = 'phase result: ';
 
 /** Each phase in a fresh process (one phase's heap must not count in the other's peak). */
 function phaseInChild(phase: Phase['phase']): Phase {
-  const run = spawnSync(process.execPath, [__filename], { env: { ...process.env, APPEND_MEMORY_PHASE: phase }, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
+  const run = spawnSync(process.execPath, [...NODE_FLAGS, __filename], { env: { ...process.env, APPEND_MEMORY_PHASE: phase }, stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 64 * 2 ** 20 });
   const line = run.stdout.split('\n').find((l) => l.startsWith(PHASE_RESULT));
   process.stdout.write(run.stdout.split('\n').filter((l) => l && !l.startsWith(PHASE_RESULT)).map((l) => `${l}\n`).join(''));
   if (run.status !== 0 || !line) throw new Error(`append-memory phase ${phase} failed (exit ${run.status ?? run.signal})`);
@@ -205,6 +207,7 @@ export async function runAppendMemory(): Promise<void> {
     cpus: cpus().length,
     store: phases[0]?.store ?? 'the test route\'s store',
     outstanding: OUTSTANDING,
+    nodeFlags: NODE_FLAGS.join(' '),
     budgetSeconds: BUDGET_S,
     phases,
   };
@@ -216,7 +219,7 @@ export async function runAppendMemory(): Promise<void> {
     [
       '# Appender memory as a chain grows',
       '',
-      `${report.generatedAt}, Node ${report.node}, ${report.cpus} CPUs. libs/log Appender in this process (no bus), ledger defaults (batches of 1,000, 50,000 receipts and 200,000 entries' tree nodes cached), ${OUTSTANDING} events outstanding, 5,000 patients.`,
+      `${report.generatedAt}, Node ${report.node}, ${report.cpus} CPUs. libs/log Appender in this process (no bus), ledger defaults (batches of 1,000, 50,000 receipts cached; the store's tree-node cache: the newest 8,192 entries and every 256th), ${OUTSTANDING} events outstanding, 5,000 patients; V8 flags: ${report.nodeFlags || 'none (Node\'s defaults)'}.`,
       '',
       `- "store": into ${report.store}, durable entries, encrypted payloads, majority/journaled writes (the MongoDB driver in the loop).`,
       '- "sink": the same pipeline (sealing, signing, tree nodes, every cache) with the store\'s writes acknowledged and dropped in this process: the appender\'s own memory up to 10^6 entries in CPU time only. The driver\'s buffers (one batch) are not in it.',
