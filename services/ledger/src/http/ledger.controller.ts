@@ -97,9 +97,12 @@ export class LedgerController {
     @Query('eventId') eventId?: string,
     @Query('size') size?: string,
   ): Promise<InclusionView> {
-    // Whose entry it is decides for patients and integration; auditors need no lookup.
-    if (!access.decided) access.check(entryFacts(decodeCore(bytes((await this.reads.entryDoc(tenant, { seq, eventId })).core))));
-    return this.reads.inclusion(tenant, { seq, eventId }, size);
+    // Whose entry it is decides for patients and integration; auditors need no lookup. The entry
+    // read for the check is the proof's own (one storage read, not two).
+    if (access.decided) return this.reads.inclusion(tenant, { seq, eventId }, size);
+    const doc = await this.reads.entryDoc(tenant, { seq, eventId });
+    access.check(entryFacts(decodeCore(bytes(doc.core))));
+    return this.reads.inclusion(tenant, { seq, eventId }, size, doc);
   }
 
   @Get('chains/:tenant/proofs/consistency')

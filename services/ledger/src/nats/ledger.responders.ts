@@ -32,8 +32,11 @@ export class LedgerResponders {
   @OnRequest('ledger.proof.inclusion')
   async inclusion(@Payload() b: RequestBody, @Ctx() ctx: RequestContext): Promise<ResponseOf<'ledger.proof.inclusion'>> {
     const ref = { seq: b['seq'], eventId: b['eventId'] };
-    if (!ctx.admission.decided) ctx.admission.check(entryFacts(decodeCore(bytes((await this.reads.entryDoc(ctx.tenant, ref)).core))));
-    return this.reads.inclusion(ctx.tenant, ref, b['size']);
+    if (ctx.admission.decided) return this.reads.inclusion(ctx.tenant, ref, b['size']);
+    // The entry read for the access check is the proof's own (one storage read, not two).
+    const doc = await this.reads.entryDoc(ctx.tenant, ref);
+    ctx.admission.check(entryFacts(decodeCore(bytes(doc.core))));
+    return this.reads.inclusion(ctx.tenant, ref, b['size'], doc);
   }
 
   @OnRequest('ledger.proof.consistency')

@@ -218,20 +218,21 @@ export class ReadService {
    * latest. 404 for a size with no checkpoint, 409 when the entry is newer than the latest one.
    * The proof is checked against the checkpoint's signed root before it leaves.
    */
-  async inclusion(tenant: string, ref: { seq?: unknown; eventId?: unknown }, size?: unknown): Promise<InclusionView> {
+  async inclusion(tenant: string, ref: { seq?: unknown; eventId?: unknown }, size?: unknown, known?: EntryDoc): Promise<InclusionView> {
     parseTenant(tenant);
     const latest = size === undefined || size === null || size === '';
     const named = latest ? 0 : asInt(size, 'size', 1);
     // Round 1, at once: the entry, the head (latest: it carries the checkpoint) or the named
     // checkpoint, and the hash tile of the entry's leaf when its seq is given (most of the proof's
     // nodes; usually the only read left). Errors in the order of the sequential reads: the entry's first.
+    // `known`: the entry `ref` names, read already by the caller (an access check): not read again.
     const bySeq = (ref.eventId === undefined || ref.eventId === null || ref.eventId === '') && (typeof ref.seq === 'number' || (typeof ref.seq === 'string' && /^\d+$/.test(ref.seq)));
-    const seq = bySeq ? Number(ref.seq) : NaN;
+    const seq = known ? known.seq : bySeq ? Number(ref.seq) : NaN;
     // The head may be one read a moment ago (RecentHeads): read again below if it does not cover the entry.
     const covers = (seqOf: number) => (h: HeadDoc | null) => (this.trustedSize(h, seqOf) ?? 0) > seqOf;
     const asked = performance.now();
     const [entry, other] = await Promise.allSettled([
-      this.entryDoc(tenant, ref),
+      known ?? this.entryDoc(tenant, ref),
       latest ? this.heads.recent(tenant, Number.isSafeInteger(seq) ? covers(seq) : undefined) : this.checkpointAt(tenant, named),
       Number.isSafeInteger(seq) && seq >= 0 ? this.store.prefetchLeafTile(tenant, seq) : undefined,
     ]);
