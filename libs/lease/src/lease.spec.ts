@@ -81,6 +81,40 @@ describe('chain leases on NATS KV', () => {
     await leaseA.release();
   });
 
+  it('a holder whose event loop stalls past its own deadline (not the server TTL) is refused meanwhile and keeps the lease', async () => {
+    // Deadline 2 s after each renewal is sent, renewals every 1 s, the server's TTL 6 s: a 2.4 s
+    // synchronous stall (a long loop on the main thread) outlasts the deadline, not the TTL.
+    const { b, bucket } = await replicas(6_000);
+    const a = await LeaseBucket.open(nc, { bucket, ttlMs: 6_000, holder: 'ledger-a', renewEveryMs: 1_000, safetyMs: 4_000 });
+    const leaseA = (await a.acquire('st-marys')) as Lease;
+    const lost: string[] = [];
+    leaseA.keepAlive((reason) => lost.push(reason));
+    const before = leaseA.revision;
+    const until = performance.now() + 2_400;
+    while (performance.now() < until) {
+      /* the stall: no timer, no I/O runs */
+    }
+    // The fence refuses at once: no write under a lease that may be about to go.
+    expect(leaseA.held()).toBe(false);
+    expect(leaseA.lapsed()).toBe(true);
+    expect(() => leaseA.assertHeld()).toThrow(LeaseLostError);
+    // The renewal that was due during the stall runs now: its conditional write takes the key back.
+    await eventually(() => leaseA.held(), 10_000, 'the lapsed lease renewed');
+    expect(lost).toEqual([]);
+    expect(leaseA.revision).toBeGreaterThan(before);
+    expect(await b.acquire('st-marys')).toBeUndefined();
+    expect(await b.owner('st-marys')).toEqual({ holder: 'ledger-a', revision: leaseA.revision });
+    leaseA.stop();
+
+    // Lapsed while someone else took the key (it expired meanwhile): the renewal is refused, lost for good.
+    const leaseC = (await a.acquire('general-hospital')) as Lease;
+    await eventually(async () => (await b.acquire('general-hospital')) !== undefined, 30_000, 'the unrenewed lease taken by replica b');
+    expect(leaseC.lapsed()).toBe(true);
+    expect(await leaseC.renew()).toBe(false);
+    expect([leaseC.held(), leaseC.lapsed()]).toEqual([false, false]);
+    expect(() => leaseC.assertHeld()).toThrow(/not renewed in time/);
+  });
+
   it('a holder paused with SIGSTOP loses the chain, and never counts itself holder once another replica took it', async () => {
     const ttlMs = 1_500;
     const { b, bucket } = await replicas(ttlMs);

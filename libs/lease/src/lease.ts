@@ -18,6 +18,13 @@ import type { NatsConnection } from '@nats-io/transport-node';
  *   so a holder stops trusting its lease before anyone else can take it.
  * - The revision is the fencing token: it only grows, and a writer passes it with every batch
  *   (`assertHeld()` right before writing; the store's unique indexes stay the last line of defence).
+ * - A holder whose own deadline passed (its event loop stalled past the renewal, a short pause) has
+ *   a lapsed lease: refused at once, but not yet lost. Its next renewal, still conditioned on the
+ *   revision it holds, takes it back if it succeeds: the write proves nobody wrote the key since (a
+ *   take by anyone else, or the server's expiry, moves or drops the key's last revision), and the
+ *   new deadline counts from that write's sending, as any renewal's. A refused one loses it for good.
+ *   Without this, a loop stall longer than ttlMs - safetyMs - renewEveryMs lost every chain held,
+ *   and each stayed without a writer until the server expired its key.
  */
 export class LeaseLostError extends Error {
   constructor(
@@ -78,7 +85,11 @@ export class LeaseBucket {
     return new LeaseBucket(kv, { bucket: o.bucket, ttlMs: o.ttlMs, holder: o.holder, renewEveryMs, safetyMs });
   }
 
-  /** The longest event-loop stall a holder survives: the renewal due in it still lands in time (less a round trip). */
+  /**
+   * The longest event-loop stall a holder goes through without a lapse: the renewal due in it still
+   * lands in time (less a round trip). A longer one lapses the lease (batches refused) until that
+   * renewal lands; it is lost only if the key expired at the server (ttlMs) or someone took it.
+   */
   get stallToleranceMs(): number {
     return this.options.ttlMs - this.options.safetyMs - this.options.renewEveryMs;
   }
@@ -126,23 +137,23 @@ export class Lease {
 
   /** Whether we may still act as the holder right now (by our own clock; no network round trip). */
   held(): boolean {
-    if (this.lostReason) return false;
-    if (now() >= this.validUntil) {
-      this.lostReason = 'not renewed in time';
-      return false;
-    }
-    return true;
+    return !this.lostReason && now() < this.validUntil;
+  }
+
+  /** Past our own deadline but not known lost: refused now, and the next renewal may take it back. */
+  lapsed(): boolean {
+    return !this.lostReason && now() >= this.validUntil;
   }
 
   /** The revision to fence a write with; throws LeaseLostError once the lease may be someone else's. */
   assertHeld(): number {
-    if (!this.held()) throw new LeaseLostError(this.key, this.rev, this.lostReason ?? 'lost');
+    if (!this.held()) throw new LeaseLostError(this.key, this.rev, this.lostReason ?? 'not renewed in time');
     return this.rev;
   }
 
   /**
    * Writes the key again, conditioned on our revision. False (and the lease lost for good) when
-   * someone else wrote it, it expired, or our own deadline passed first.
+   * someone else wrote it or it expired; a lapsed lease whose write succeeds is held again.
    */
   renew(): Promise<boolean> {
     this.renewing ??= this.renewOnce().finally(() => (this.renewing = undefined));
@@ -150,22 +161,30 @@ export class Lease {
   }
 
   private async renewOnce(): Promise<boolean> {
-    if (!this.held()) return false;
+    if (this.lostReason) return false;
+    const lapsed = this.lapsed();
     const sent = now();
     try {
       const rev = await this.kv.update(this.key, this.o.holder, this.rev);
-      // A reply that came after our deadline renews nothing: by then another replica may hold it.
-      if (!this.held()) return false;
+      // Released meanwhile: nothing to renew. Otherwise the conditional write proves the key stayed
+      // ours since our last one, and the server keeps it at least ttlMs after this one was sent,
+      // however late its reply is handled (a stalled loop).
+      if (this.lostReason) return false;
       this.rev = rev;
       this.validUntil = sent + this.o.ttlMs - this.o.safetyMs;
-      return true;
+      if (this.held()) return true;
+      // Handled even later than that deadline: the key may expire any moment now.
+      this.lostReason = 'not renewed in time';
+      return false;
     } catch (err) {
       if (isConflict(err)) {
-        this.lostReason = 'the key was written by someone else or expired';
+        this.lostReason = lapsed ? 'not renewed in time' : 'the key was written by someone else or expired';
         return false;
       }
       // NATS unreachable for now: the lease stays ours until its deadline; the next tick retries.
-      return this.held();
+      if (this.held()) return true;
+      this.lostReason ??= 'not renewed in time';
+      return false;
     }
   }
 
@@ -191,7 +210,9 @@ export class Lease {
   /** Hands the key back at once (a rolling upgrade's clean hand-over): deleted only if still ours. */
   async release(): Promise<void> {
     this.stop();
-    const mine = this.held();
+    // A lapsed lease is deleted too when still ours (the conditional delete says), so that the
+    // successor need not wait for the server's expiry.
+    const mine = !this.lostReason;
     this.lostReason = 'released';
     if (!mine) return;
     try {

@@ -137,7 +137,10 @@ export class ChainLeases implements WriteFence {
 
   /** Takes the chain's lease when nobody holds it; true when this replica now writes the chain. */
   async acquire(chain: string): Promise<boolean> {
-    if (this.held.get(chain)?.held()) return true;
+    const mine = this.held.get(chain);
+    if (mine?.held()) return true;
+    // Lapsed (this process stalled past its deadline): ours again only if the conditional renewal says so.
+    if (mine?.lapsed()) return this.renewLapsed(chain, mine);
     const { bucket } = await this.open();
     const lease = await bucket.acquire(chainKey(chain));
     if (!lease) return false;
@@ -158,9 +161,19 @@ export class ChainLeases implements WriteFence {
     this.logger.info({ chain, revision: lease.revision }, 'chain lease released');
   }
 
-  /** Chains whose lease this replica holds now. */
+  /** Chains whose lease this replica holds now, or holds lapsed until its next renewal says. */
   chains(): string[] {
-    return [...this.held.entries()].filter(([, l]) => l.held()).map(([c]) => c);
+    return [...this.held.entries()].filter(([, l]) => l.held() || l.lapsed()).map(([c]) => c);
+  }
+
+  /** A lapsed lease renewed now: true when it is held again; lost (the consumer stops) otherwise. */
+  private async renewLapsed(chain: string, lease: Lease): Promise<boolean> {
+    if (await lease.renew()) {
+      this.logger.warn({ chain, revision: lease.revision, loopStallMs: Math.round(this.loopDelay.max / 1e6) }, 'chain lease lapsed and renewed: the key stayed ours (batches were refused meanwhile)');
+      return true;
+    }
+    this.lost(chain, lease, 'not renewed in time');
+    return false;
   }
 
   /** The fence: refuses unless this replica holds the chain's lease right now (by its own deadline). */
@@ -181,8 +194,10 @@ export class ChainLeases implements WriteFence {
       return lease.assertHeld();
     } catch (err) {
       if (!(err instanceof LeaseLostError)) throw err;
-      this.logger.warn({ chain, revision: lease.revision }, 'batch refused by the fence: the chain lease is no longer held');
-      this.lost(chain, lease, err.message);
+      this.logger.warn({ chain, revision: lease.revision, lapsed: lease.lapsed() }, 'batch refused by the fence: the chain lease is no longer held');
+      // Lapsed: refused now; the consumer goes on only if the renewal takes the key back.
+      if (lease.lapsed()) void this.renewLapsed(chain, lease);
+      else this.lost(chain, lease, err.message);
       throw new RetryableError('lease_lost', err.message, { transient: true });
     }
   }
