@@ -78,6 +78,9 @@ export class NatsService implements OnApplicationShutdown {
       reconnectTimeWait: 500,
       pingInterval: 5_000,
       inboxPrefix: this.inboxPrefix,
+      // The client otherwise builds an Error with a stack trace for every request up front, to name
+      // where a later timeout started: 6-7% of the ledger's CPU in its profile (one per receipt publish).
+      noAsyncTraces: true,
       ...(this.config.NATS_CREDS_FILE
         ? { authenticator: credsAuthenticator(readFileSync(this.config.NATS_CREDS_FILE)) }
         : {}),
