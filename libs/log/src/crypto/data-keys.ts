@@ -72,11 +72,7 @@ export class DataKeyService {
   }
 
   /** Current keys for the scopes of one chain, creating the missing ones. */
-  keysFor(chain: string, scopes: string[]): Promise<KeysForBatch> {
-    return this.load(chain, scopes, true);
-  }
-
-  private async load(chain: string, scopes: string[], create: boolean): Promise<KeysForBatch> {
+  async keysFor(chain: string, scopes: string[]): Promise<KeysForBatch> {
     const epoch = await this.store.getKeyEpoch(chain);
     const cache = this.chainCache(chain, epoch);
     const out = new Map<string, DataKey>();
@@ -93,7 +89,7 @@ export class DataKeyService {
     const found = await this.store.getDataKeys(missing);
     // Side by side: with a KMS each unwrap is a round trip.
     for (const k of await Promise.all(found.map((doc) => this.unwrapDoc(doc._id, doc.keyId, bytes(doc.wrapped), doc.kekId)))) out.set(k.scope, k);
-    if (create) for (const k of await this.create(missing.filter((s) => !out.has(s)))) out.set(k.scope, k);
+    for (const k of await this.create(missing.filter((s) => !out.has(s)))) out.set(k.scope, k);
     for (const s of missing) {
       const k = out.get(s);
       if (k) this.remember(chain, cache, k);
