@@ -3,7 +3,9 @@
 // through intake (HL7 over MLLP and FHIR, two hospitals), replaced one by one as in the brief of issue
 // 16 (SIGTERM one, start its successor, wait until ready, then the other). Per chain: the longest gap
 // between consecutive receipts during the roll, as a ratio to the longest gap over steady load just
-// before it, and how long the lease bucket named no writer. Not a test (services/ledger/test/
+// before it, and how long the lease bucket named no writer; that gap is told apart from the longest
+// one around a take of the chain (its hand-over) and the longest elsewhere in the roll (the replicas'
+// starts and stops share the machine's cpus with the running writers). Not a test (services/ledger/test/
 // rolling-upgrade.spec.ts checks the hand-over's correctness). Rolls alternate between the two
 // orders (libs/testing RollOrder): stop-first, and surge (the successor ready before the old one
 // goes, as deploy/helm's maxSurge 1 does). Each successor's log says how long its first receipt took
@@ -89,6 +91,35 @@ function gapTimeline(roll: number, chain: string, w: { from: number; to: number 
   return { roll, chain, gapMs: gap, steps };
 }
 
+/**
+ * A chain's receipt gaps in one roll told apart: the longest one around a take of the chain (from
+ * the last receipt before the lease was taken to the first after: the hand-over itself) and the
+ * longest one elsewhere (what the roll's process starts and stops cost the running writers).
+ */
+interface GapSplit {
+  roll: number;
+  chain: string;
+  handOverMs: number;
+  otherMs: number;
+  /** The hand-over gap's steps, ms from its start (as GapTimeline's). */
+  handOverSteps: string[];
+}
+
+function splitGaps(roll: number, chain: string, w: { from: number; to: number }, times: number[], events: LogEvent[]): GapSplit {
+  const inside = [w.from, ...times.filter((t) => t > w.from && t < w.to).sort((a, b) => a - b), w.to];
+  const takes = events.filter((e) => e.chain === chain && e.at > w.from && e.at < w.to && /lease taken/.test(e.msg)).map((e) => e.at);
+  let handOverMs = 0;
+  let start = w.from;
+  let otherMs = 0;
+  for (let i = 1; i < inside.length; i++) {
+    const gap = inside[i] - inside[i - 1];
+    if (!takes.some((t) => t >= inside[i - 1] && t < inside[i])) otherMs = Math.max(otherMs, gap);
+    else if (gap > handOverMs) [handOverMs, start] = [gap, inside[i - 1]];
+  }
+  const handOverSteps = events.filter((e) => (!e.chain || e.chain === chain) && e.at >= start - 300 && e.at <= start + handOverMs).map((e) => `${e.at - start} ${e.replica}${e.chain ? '' : ' (process)'}: ${e.msg}`);
+  return { roll, chain, handOverMs, otherMs, handOverSteps };
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
@@ -106,6 +137,7 @@ async function main(): Promise<void> {
   let taken: Takeover[] = [];
   const windows: { from: number; to: number }[] = [];
   let gaps: GapTimeline[] = [];
+  let splits: GapSplit[] = [];
   try {
     await stack.start();
     await Promise.all([stack.spawnLedger('w1-a'), stack.spawnLedger('w1-b')]);
@@ -124,21 +156,37 @@ async function main(): Promise<void> {
       const replica = /"replica":"([^"]+)"/.exec(p.output())?.[1] ?? '?';
       return replica.startsWith('w1-') ? takeovers(replica, p.output()).slice(1) : takeovers(replica, p.output());
     });
-    gaps = windows.flatMap((w, i) => TENANTS.map(({ tenant }) => gapTimeline(i + 1, tenant, w, stack.receiptsOf(tenant).map((x) => x.at), logEvents([...stack.stopped, ...stack.ledgers.values()].map((p) => p.output())))));
+    const events = logEvents([...stack.stopped, ...stack.ledgers.values()].map((p) => p.output()));
+    gaps = windows.flatMap((w, i) => TENANTS.map(({ tenant }) => gapTimeline(i + 1, tenant, w, stack.receiptsOf(tenant).map((x) => x.at), events)));
+    splits = windows.flatMap((w, i) => TENANTS.map(({ tenant }) => splitGaps(i + 1, tenant, w, stack.receiptsOf(tenant).map((x) => x.at), events)));
   } finally {
     await stack.close();
   }
+  const splitOf = (roll: number, chain: string) => splits.find((x) => x.roll === roll && x.chain === chain);
   const rows = trials.flatMap((t, i) =>
     t.chains.map(
       (c) =>
-        `| ${i + 1} | ${t.order} | ${c.tenant} | ${c.maxGapMs} | ${c.baselineMaxGapMs} | ${(c.maxGapMs / Math.max(c.baselineMaxGapMs, 1)).toFixed(1)}× | ${c.noWriterMs} | ${c.noWriterMaxMs} | ${c.writers.join(' → ')} |`,
+        `| ${i + 1} | ${t.order} | ${c.tenant} | ${c.maxGapMs} | ${c.baselineMaxGapMs} | ${(c.maxGapMs / Math.max(c.baselineMaxGapMs, 1)).toFixed(1)}× | ${splitOf(i + 1, c.tenant)?.handOverMs ?? '-'} | ${splitOf(i + 1, c.tenant)?.otherMs ?? '-'} | ${c.noWriterMs} | ${c.noWriterMaxMs} | ${c.writers.join(' → ')} |`,
     ),
   );
   const worst = Math.max(...trials.flatMap((t) => t.chains.map((c) => c.maxGapMs)));
   const worstNoWriter = Math.max(...trials.flatMap((t) => t.chains.map((c) => c.noWriterMaxMs)));
   const byOrder = (o: RollOrder) => trials.filter((t) => t.order === o).flatMap((t) => t.chains);
   const summary = Object.fromEntries(
-    ORDERS.map((o) => [o, { medianGapMs: median(byOrder(o).map((c) => c.maxGapMs)), medianRatio: median(byOrder(o).map((c) => c.maxGapMs / Math.max(c.baselineMaxGapMs, 1))) }]),
+    ORDERS.map((o) => {
+      const rolls = trials.map((t, i) => ({ t, roll: i + 1 })).filter(({ t }) => t.order === o);
+      const split = rolls.flatMap(({ t, roll }) => t.chains.map((c) => ({ c, s: splitOf(roll, c.tenant) })));
+      return [
+        o,
+        {
+          medianGapMs: median(byOrder(o).map((c) => c.maxGapMs)),
+          medianRatio: median(byOrder(o).map((c) => c.maxGapMs / Math.max(c.baselineMaxGapMs, 1))),
+          medianHandOverGapMs: median(split.map(({ s }) => s?.handOverMs ?? NaN)),
+          medianHandOverRatio: median(split.map(({ c, s }) => (s?.handOverMs ?? NaN) / Math.max(c.baselineMaxGapMs, 1))),
+          medianOtherGapMs: median(split.map(({ s }) => s?.otherMs ?? NaN)),
+        },
+      ];
+    }),
   );
   const firstReceipt = { median: median(taken.map((t) => t.firstReceiptMs)), max: Math.max(...taken.map((t) => t.firstReceiptMs)), n: taken.length };
   const report = {
@@ -146,6 +194,7 @@ async function main(): Promise<void> {
     summary,
     takeovers: taken,
     gaps,
+    splits,
     firstReceiptMs: firstReceipt,
     worstGapMs: worst,
     worstNoWriterMs: worstNoWriter,
@@ -158,11 +207,11 @@ async function main(): Promise<void> {
     '',
     `Two writer replicas (LEDGER_LEASES=true, TTL 10 s, scan 1 s), two hospitals under steady load through intake (one HL7 ADT over MLLP and one FHIR Observation per hospital every 50 ms plus the answers' time), each replica replaced in turn, the rolls alternating between stop-first (SIGTERM, then the successor started and ready) and surge (the successor started and ready, then SIGTERM to the old one, as deploy/helm's maxSurge 1 does). ${TRIALS} rolls; ${cpus().length} cpus, load average ${loadBefore.toFixed(1)} before and ${(loadavg()[0] ?? 0).toFixed(1)} after; ${ferretDbDescription()}.`,
     '',
-    '| roll | order | chain | longest receipt gap (ms) | steady-load longest gap (ms) | ratio | no writer, total (ms) | no writer, longest (ms) | writers |',
-    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |',
+    '| roll | order | chain | longest receipt gap (ms) | steady-load longest gap (ms) | ratio | around a take (ms) | elsewhere in the roll (ms) | no writer, total (ms) | no writer, longest (ms) | writers |',
+    '| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
     ...rows,
     '',
-    `Median longest gap: ${ORDERS.map((o) => `${o} ${summary[o].medianGapMs} ms (${summary[o].medianRatio.toFixed(1)}× its steady load)`).join(', ')}.`,
+    `Median longest gap: ${ORDERS.map((o) => `${o} ${summary[o].medianGapMs} ms (${summary[o].medianRatio.toFixed(1)}× its steady load)`).join(', ')}. The gap around a take spans the chain's hand-over (its last receipt before the lease was taken to its first after); the other is the longest elsewhere in the roll (the replicas' starts and stops on the same 2 cpus): median around a take ${ORDERS.map((o) => `${o} ${summary[o].medianHandOverGapMs} ms (${summary[o].medianHandOverRatio.toFixed(1)}×)`).join(', ')}; elsewhere ${ORDERS.map((o) => `${o} ${summary[o].medianOtherGapMs} ms`).join(', ')}.`,
     '',
     `Successors, per chain taken (ms after the lease was taken; ${firstReceipt.n} takes): first receipt median ${firstReceipt.median}, max ${firstReceipt.max}; tail loaded ${taken.map((t) => t.warmMs ?? '-').join(', ')}; consuming ${taken.map((t) => t.consumingMs ?? '-').join(', ')}; first receipt ${taken.map((t) => t.firstReceiptMs).join(', ')}.`,
     '',

@@ -1,7 +1,7 @@
 // Long: one durable pull consumer's whole delivery contract (pull, ack, in-hand retries of transient
 // failures, nak with backoff, dead letters, the server's crash bound and its advisories) in one place,
 // because each rule depends on how the others count deliveries.
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JsMsg, type ConsumerMessages, type MsgRequest } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, JsMsg, type ConsumerConfig, type ConsumerInfo, type ConsumerMessages, type JetStreamManager, type MsgRequest } from '@nats-io/jetstream';
 import { nanos, type MsgHdrs, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import { buildDeadLetter, headerSafe, type DeadLetterOrigin, type DeadLetterSealer } from './dead-letter';
 import { decodeHandBacks, encodeHandBacks, HAND_BACKS_METADATA } from './hand-backs';
@@ -125,6 +125,33 @@ export const exhaustedFollowerOf = (durable: string): string => `${durable}_exha
 export function consumerDurables(spec: Pick<JetStreamConsumerSpec, 'stream' | 'durable' | 'exhaustedStream'>): { stream: string; durable: string }[] {
   return [{ stream: spec.stream, durable: spec.durable }, ...(spec.exhaustedStream ? [{ stream: spec.exhaustedStream, durable: exhaustedFollowerOf(spec.durable) }] : [])];
 }
+/**
+ * One JetStreamManager per connection: making one asks the server for the account's info first (a
+ * round trip), which a consumer's start paid four times in series before its first pull.
+ */
+const managers = new WeakMap<NatsConnection, Promise<JetStreamManager>>();
+function managerOf(nc: NatsConnection): Promise<JetStreamManager> {
+  let m = managers.get(nc);
+  if (!m) {
+    const made = jetstreamManager(nc);
+    made.catch(() => managers.get(nc) === made && managers.delete(nc));
+    managers.set(nc, (m = made));
+  }
+  return m;
+}
+
+/** The server's settings that ensure() sets, as it reports them, against the wanted ones. */
+function sameSettings(have: ConsumerConfig, want: Partial<ConsumerConfig>): boolean {
+  // The server keeps a single filter as filter_subject.
+  const filters = have.filter_subjects?.length ? have.filter_subjects : have.filter_subject ? [have.filter_subject] : [];
+  return (
+    have.ack_wait === want.ack_wait &&
+    have.max_ack_pending === want.max_ack_pending &&
+    have.max_deliver === want.max_deliver &&
+    (want.filter_subjects === undefined || (filters.length === want.filter_subjects.length && filters.every((f, i) => f === want.filter_subjects?.[i])))
+  );
+}
+
 /** Subject of the server's advisory for a message that used up max_deliver. */
 const maxDeliveriesAdvisory = (stream: string, durable: string) => `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${stream}.${durable}`;
 
@@ -160,6 +187,8 @@ export class JetStreamConsumer {
   private loop?: Promise<void>;
   private stopped?: Promise<void>;
   private startup?: Promise<void>;
+  /** The start-time sweep of exhausted messages, run beside the first pull (stop() waits for it). */
+  private sweeping?: Promise<void>;
   private readonly inFlight = new Set<JsMsg>();
   private readonly waiters: (() => void)[] = [];
   private keepAlive?: NodeJS.Timeout;
@@ -217,9 +246,13 @@ export class JetStreamConsumer {
     return this.consuming && !this.stopping;
   }
 
-  /** Creates or updates the durable consumer (idempotent); the delivery bound is the server's. */
-  async ensure(): Promise<void> {
-    const jsm = await jetstreamManager(this.nc);
+  /**
+   * Creates the durable consumer, or updates it when its settings differ (idempotent); the delivery
+   * bound is the server's. One info read when nothing changed (an update is two more round trips).
+   * Returns the consumer's info, which the pull is built from.
+   */
+  async ensure(): Promise<ConsumerInfo> {
+    const jsm = await managerOf(this.nc);
     const mutable = {
       ack_wait: nanos(this.ackWaitMs),
       max_ack_pending: this.maxInFlight * 4,
@@ -228,14 +261,13 @@ export class JetStreamConsumer {
       max_deliver: this.serverMaxDeliver,
       ...(this.spec.filterSubjects?.length ? { filter_subjects: this.spec.filterSubjects } : {}),
     };
+    let info: ConsumerInfo;
     try {
-      const info = await jsm.consumers.info(this.spec.stream, this.spec.durable);
-      if (this.spec.discountHandBacks) this.handBacks = decodeHandBacks(info.config.metadata?.[HAND_BACKS_METADATA]);
-      await jsm.consumers.update(this.spec.stream, this.spec.durable, mutable);
+      info = await jsm.consumers.info(this.spec.stream, this.spec.durable);
     } catch (err) {
       if (!/consumer not found/i.test(String(err))) throw err;
       try {
-        await jsm.consumers.add(this.spec.stream, {
+        return await jsm.consumers.add(this.spec.stream, {
           durable_name: this.spec.durable,
           ack_policy: AckPolicy.Explicit,
           deliver_policy: DeliverPolicy.All,
@@ -244,8 +276,11 @@ export class JetStreamConsumer {
       } catch (addErr) {
         // Another replica created it in between: fine.
         if (!/already (exists|in use)/i.test(String(addErr))) throw addErr;
+        info = await jsm.consumers.info(this.spec.stream, this.spec.durable);
       }
     }
+    if (this.spec.discountHandBacks) this.handBacks = decodeHandBacks(info.config.metadata?.[HAND_BACKS_METADATA]);
+    return sameSettings(info.config, mutable) ? info : jsm.consumers.update(this.spec.stream, this.spec.durable, mutable);
   }
 
   /**
@@ -258,16 +293,21 @@ export class JetStreamConsumer {
     return this.startup;
   }
 
+  /**
+   * One info read (ensure), then the pull. Exhausted messages are dealt with beside it, not before
+   * (a taken chain's first pull waited for all of this in series: bench/leases): the advisories are
+   * captured durably in `exhaustedStream`, so its follower misses none however late it starts (a
+   * core subscription, without one, is made before the pull); and the sweep only takes messages no
+   * holder can be given again (below the ack floor, or every delivered one while nothing is in
+   * hand), so it needs no quiet consumer.
+   */
   private async startPulling(): Promise<void> {
-    await this.ensure();
+    const info = await this.ensure();
     if (this.stopping) return;
-    // Listen for exhausted messages before pulling, then pick up those exhausted while we were away.
-    if (this.spec.exhaustedStream) await this.followExhausted(this.spec.exhaustedStream);
-    else this.listenExhausted();
-    await this.sweepExhausted().catch((err: unknown) => this.logger?.warn({ stream: this.spec.stream, err: String(err) }, 'sweep of exhausted messages failed; the next start retries'));
-    const consumer = await jetstream(this.nc).consumers.get(this.spec.stream, this.spec.durable);
-    if (this.stopping) return;
-    this.messages = await consumer.consume({ max_messages: this.maxInFlight });
+    if (!this.spec.exhaustedStream) this.listenExhausted();
+    this.messages = await jetstream(this.nc).consumers.getConsumerFromInfo(info).consume({ max_messages: this.maxInFlight });
+    if (this.spec.exhaustedStream) void this.follow(this.spec.exhaustedStream);
+    this.sweeping = this.sweepExhausted().catch((err: unknown) => this.logger?.warn({ stream: this.spec.stream, err: String(err) }, 'sweep of exhausted messages failed; the next start retries'));
     this.consuming = true;
     // Long handlers (a store that stalls, a transient retry) must not let the server redeliver behind our back.
     this.keepAlive = setInterval(() => {
@@ -433,24 +473,43 @@ export class JetStreamConsumer {
     });
   }
 
+  /** Follows the captured advisories until stopped; a follower that fails to start is tried again (they wait in the stream meanwhile). */
+  private async follow(stream: string): Promise<void> {
+    for (let delay = 1_000; !this.stopping; delay = Math.min(delay * 2, 30_000)) {
+      try {
+        return await this.followExhausted(stream);
+      } catch (err) {
+        this.logger?.warn({ stream, err: String(err), retryInMs: delay }, 'exhausted-message follower not started; retried');
+        await Promise.race([new Promise<void>((r) => setTimeout(r, delay).unref()), this.stopSignal]);
+      }
+    }
+  }
+
   /** Reads the advisories captured in `stream` with a durable consumer of our own: none is missed. */
   private async followExhausted(stream: string): Promise<void> {
-    const jsm = await jetstreamManager(this.nc);
+    const jsm = await managerOf(this.nc);
     const durable = exhaustedFollowerOf(this.spec.durable);
     const filter = maxDeliveriesAdvisory(this.spec.stream, this.spec.durable);
+    let info: ConsumerInfo;
     try {
-      await jsm.consumers.info(stream, durable);
+      info = await jsm.consumers.info(stream, durable);
     } catch (err) {
       if (!/consumer not found/i.test(String(err))) throw err;
-      await jsm.consumers
+      info = await jsm.consumers
         .add(stream, { durable_name: durable, ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.All, filter_subject: filter, ack_wait: nanos(30_000) })
         .catch((addErr: unknown) => {
           if (!/already (exists|in use)/i.test(String(addErr))) throw addErr;
+          return jsm.consumers.info(stream, durable);
         });
     }
-    const c = await jetstream(this.nc).consumers.get(stream, durable);
+    const c = jetstream(this.nc).consumers.getConsumerFromInfo(info);
     await this.exhausted?.close().catch(() => undefined); // a start that failed after this point is being retried
     const messages = await c.consume({ max_messages: 16 });
+    // Stopped while this started (it runs beside the pull): stop() may have closed the follower already.
+    if (this.stopping) {
+      await messages.close().catch(() => undefined);
+      return;
+    }
     this.exhausted = messages;
     void (async () => {
       for await (const m of messages) {
@@ -466,7 +525,7 @@ export class JetStreamConsumer {
    * the stream, dead-letter it and delete it there, so it neither loops nor lingers.
    */
   private async deadLetterExhausted(seq: number): Promise<boolean> {
-    const jsm = await jetstreamManager(this.nc);
+    const jsm = await managerOf(this.nc);
     let stored;
     try {
       stored = await jsm.streams.getMessage(this.spec.stream, { seq });
@@ -496,7 +555,7 @@ export class JetStreamConsumer {
    * anyone's hand, yet still in the stream (on a work queue, acked messages are gone).
    */
   private async sweepExhausted(): Promise<void> {
-    const jsm = await jetstreamManager(this.nc);
+    const jsm = await managerOf(this.nc);
     const info = await jsm.streams.info(this.spec.stream);
     if (info.config.retention !== 'workqueue' || info.state.messages === 0) return;
     const c = await jsm.consumers.info(this.spec.stream, this.spec.durable);
@@ -537,7 +596,8 @@ export class JetStreamConsumer {
     await this.startup?.catch(() => undefined);
     clearInterval(this.keepAlive);
     this.advisories?.unsubscribe();
-    await this.exhausted?.close().catch(() => undefined);
+    // Beside the drain: the follower's close is a round trip the hand-over need not wait for first.
+    const followerClosed = Promise.all([this.exhausted?.close().catch(() => undefined), this.sweeping]);
     const within = <T>(p: Promise<T> | undefined, ms: number) =>
       Promise.race([p?.catch(() => undefined), new Promise<void>((r) => setTimeout(r, Math.max(ms, 0)).unref())]);
     // nats.js drops a pull subscription at close(); its Subscription.drain() is what keeps the
@@ -553,6 +613,7 @@ export class JetStreamConsumer {
     while (this.inFlight.size > 0 && Date.now() < deadline) {
       await Promise.race([new Promise<void>((r) => this.waiters.push(r)), new Promise<void>((r) => setTimeout(r, 250).unref())]);
     }
+    await within(followerClosed, 2_000);
     this.abandoned = true;
     for (const w of this.waiters.splice(0)) w();
     if (this.inFlight.size > 0) {
@@ -566,7 +627,7 @@ export class JetStreamConsumer {
    * lease is released). Seqs at or below the ack floor are settled and dropped.
    */
   private async saveHandBacks(): Promise<void> {
-    const jsm = await jetstreamManager(this.nc);
+    const jsm = await managerOf(this.nc);
     const info = await jsm.consumers.info(this.spec.stream, this.spec.durable);
     const counts = decodeHandBacks(info.config.metadata?.[HAND_BACKS_METADATA]);
     for (const [seq, n] of this.handBacks) counts.set(seq, Math.max(counts.get(seq) ?? 0, n));

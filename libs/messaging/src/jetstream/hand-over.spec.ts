@@ -191,6 +191,44 @@ describe('JetStreamConsumer hand-over (real NATS)', () => {
     expect(tries).toEqual([1, 2, 3]);
   });
 
+  it('with the advisories captured in a stream, a message that runs out of deliveries while the next holder runs is dead-lettered by that holder`s follower', async () => {
+    const bounded = { ...spec('ho-follow', 't6'), maxDeliver: 2, crashBound: 3, ackWaitMs: 1_000, exhaustedStream: subjects.stream('DELIVERY_EXCEEDED'), deadLetterTokens: () => ['t6'] };
+    const tries: number[] = [];
+    await jetstream(nc).publish(subjects.append('t6', 'clinical'), 'f', { msgID: 'ho-follow-1' });
+    const crashing = async (holder: number) => {
+      const own = await connect({ servers: infra.natsUrl });
+      const c = new JetStreamConsumer(own, bounded, async (m) => {
+        tries.push(m.deliveryCount);
+        await new Promise(() => undefined);
+      });
+      await c.start();
+      await eventually(() => tries[tries.length - 1] === holder, 20_000, `holder ${holder} has the event`);
+      return { own, c };
+    };
+    for (let holder = 1; holder <= 2; holder++) {
+      const { own, c } = await crashing(holder);
+      await own.close();
+      await c.stop();
+    }
+    // The third delivery is in hand when the next holder starts: its start-time sweep must leave it,
+    // and only the advisory, once that delivery times out, tells anyone it ran out.
+    const third = await crashing(3);
+    const last = new JetStreamConsumer(nc, bounded, async (m) => {
+      tries.push(m.deliveryCount);
+    });
+    await last.start();
+    await third.own.close();
+    await third.c.stop();
+    const jsm = await jetstreamManager(nc);
+    const dead = subjects.deadLetter('LEDGER_APPEND') + '.t6';
+    await eventually(async () => Object.keys((await jsm.streams.info(subjects.stream('DEAD_LETTER'), { subjects_filter: dead })).state.subjects ?? {}).length === 1, 20_000, 'dead-lettered');
+    await last.stop();
+    expect(tries).toEqual([1, 2, 3]);
+    // Gone from the work queue, and the advisory consumed.
+    expect((await jsm.streams.info(stream, { subjects_filter: subjects.appendAll('t6') })).state.subjects ?? {}).toEqual({});
+    await eventually(async () => (await jsm.consumers.info(subjects.stream('DELIVERY_EXCEEDED'), 'ho-follow_exhausted')).num_ack_pending === 0, 10_000, 'advisory acked');
+  });
+
   it('hand-back counts survive their metadata encoding (runs of seqs), and a garbled run is left out', () => {
     const counts = new Map([[5, 1], [6, 1], [7, 1], [9, 2], [10, 1]]);
     expect(encodeHandBacks(counts)).toBe('5-7:1,9:2,10:1');

@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { TENANT_PATTERN } from '@clinical-ledger/contracts';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
 import { consumerDurables, JetStreamConsumer, NatsService, PoisonMessageError, removeDurableConsumer, type InboundMessage, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
@@ -47,6 +47,11 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   private watching?: Promise<{ stop(): void } | undefined>;
   /** This replica's fair share of the chains, as the last scan counted it. */
   private share?: number;
+  /** Chains handed back while a scan ran: taken once it has counted the share, without another scan's reads. */
+  private readonly freedDuringScan = new Set<string>();
+  /** Takes at a release under way (outside any scan): counted against the share, awaited by close(). */
+  private readonly taking = new Set<Promise<void>>();
+  private jsm?: Promise<JetStreamManager>;
 
   constructor(
     private readonly config: LedgerConfig,
@@ -111,6 +116,9 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
       })
       .finally(() => {
         this.scanning = undefined;
+        const freed = [...this.freedDuringScan];
+        this.freedDuringScan.clear();
+        for (const chain of freed) if (this.mayTake(chain)) this.takeFreed(chain);
         if (this.rescan && !this.closed) {
           this.rescan = false;
           void this.scan();
@@ -119,23 +127,51 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     return this.scanning;
   }
 
+  /** The manager for stream reads (made once: making one is a round trip of its own). */
+  private manager(): Promise<JetStreamManager> {
+    this.jsm ??= this.nats.ready().then((nc) => jetstreamManager(nc));
+    this.jsm.catch(() => (this.jsm = undefined));
+    return this.jsm;
+  }
+
   /**
    * A lease was handed back or a replica came or went: scan now rather than at the next tick. A
    * chain handed back while this replica holds less than its share (as the last scan counted it)
-   * is taken at once, without the scan's reads first: the create is atomic, so at most one replica
-   * wins it, and the scan that follows rebalances as ever.
+   * is taken at once, without the scan's reads first, even while a scan runs (one that began at
+   * the leaving replica's presence delete, a moment before its chains' releases): the create is
+   * atomic, so at most one replica wins it, and a full scan follows to rebalance as ever. One
+   * handed back while a scan runs and this replica is at its share is tried again as that scan
+   * ends, with the share it counted (the leaving replica no longer in it).
    */
   private kick(freed?: string): void {
     if (this.closed) return;
-    if (this.scanning) this.rescan = true;
-    else if (freed && this.share !== undefined && this.leases.chains().length < this.share && !this.consumers.has(freed) && !this.stopping.has(freed)) void this.scan(() => this.takeFreed(freed));
-    else void this.scan();
+    if (freed && this.mayTake(freed)) {
+      this.takeFreed(freed);
+      return;
+    }
+    if (this.scanning) {
+      if (freed) this.freedDuringScan.add(freed);
+      this.rescan = true;
+    } else void this.scan();
   }
 
-  private async takeFreed(chain: string): Promise<void> {
-    if ((await this.leases.acquire(chain)) && !this.closed) await this.startChain(chain);
-    // The others' shares may have moved too: a full scan after this one.
-    this.rescan = true;
+  private mayTake(chain: string): boolean {
+    return !this.closed && this.share !== undefined && this.leases.chains().length + this.taking.size < this.share && !this.consumers.has(chain) && !this.stopping.has(chain);
+  }
+
+  private takeFreed(chain: string): void {
+    const take = (async () => {
+      try {
+        if ((await this.leases.acquire(chain)) && !this.closed) await this.startChain(chain);
+      } catch (err) {
+        this.log.warn({ chain, err: String(err) }, 'taking a handed-back chain failed; the scan retries');
+      }
+    })().finally(() => {
+      this.taking.delete(take);
+      // The others' shares may have moved too: a full scan after this.
+      this.kick();
+    });
+    this.taking.add(take);
   }
 
   /** Watches the lease bucket (again after NATS dropped the watch; the timer scans meanwhile). */
@@ -188,7 +224,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
    */
   private async removeSharedConsumer(): Promise<void> {
     if (this.config.NATS_MANAGE_STREAMS === 'false') return;
-    const jsm = await jetstreamManager(await this.nats.ready());
+    const jsm = await this.manager();
     // The baseSpec is the shared consumer's (LEDGER_DURABLE, its exhausted-message follower): the names ledgerctl removes too.
     for (const { stream, durable } of consumerDurables(this.baseSpec)) {
       const removed = await removeDurableConsumer(jsm, stream, durable);
@@ -198,8 +234,8 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
 
   /** Chains with a head in the store or messages waiting in LEDGER_APPEND (LEDGER_TENANTS narrows them). */
   private async knownChains(): Promise<Set<string>> {
-    const chains = new Set(await this.store.chains());
-    const jsm = await jetstreamManager(await this.nats.ready());
+    const [stored, jsm] = await Promise.all([this.store.chains(), this.manager()]);
+    const chains = new Set(stored);
     const info = await jsm.streams.info(this.baseSpec.stream, { subjects_filter: this.nats.subjects.appendAll() });
     for (const subject of Object.keys(info.state.subjects ?? {})) {
       const tenant = this.nats.subjects.local(subject).split('.')[2];
@@ -228,7 +264,9 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   }
 
   private async startChain(chain: string): Promise<void> {
-    if (this.consumers.has(chain)) return;
+    const nc = await this.nats.ready();
+    // Checked after the await: a scan and a take at a release may both get here for one chain.
+    if (this.consumers.has(chain) || this.closed) return;
     const taken: Takeover = { takenAt: performance.now() };
     this.takeovers.set(chain, taken);
     // The chain's tail, loaded beside the consumer's start rather than by its first batch (which
@@ -237,7 +275,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     // discountHandBacks: what a holder hands back as its lease goes (SIGTERM, a lease lost) is no
     // delivery of the event's own: hand-overs never push an event to LEDGER_CRASH_BOUND.
     const spec: JetStreamConsumerSpec = { ...this.baseSpec, durable: `${this.config.LEDGER_DURABLE}_${chain}`, filterSubjects: [this.nats.subjects.appendAll(chain)], discountHandBacks: true };
-    const consumer = new JetStreamConsumer(await this.nats.ready(), spec, (msg) => this.handle(chain, msg), this.log);
+    const consumer = new JetStreamConsumer(nc, spec, (msg) => this.handle(chain, msg), this.log);
     this.consumers.set(chain, consumer);
     try {
       await consumer.start();
@@ -289,8 +327,8 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
       ...[...this.stopping.keys()].map(handOver),
       this.watching?.then((w) => w?.stop()),
     ]);
-    // A scan that was taking a chain as this began: hand that over too.
-    await this.scanning;
+    // A scan or a take that was taking a chain as this began: hand that over too.
+    await Promise.all([this.scanning, ...this.taking]);
     await Promise.all([...this.consumers.keys()].map(handOver));
     await this.leases.releaseAll();
   }
