@@ -2,9 +2,9 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { Binary } from 'mongodb';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromHex, verifyCheckpoint, verifyConsistency, verifyInclusion } from '@clinical-ledger/chain';
-import { checkpointId, entryId } from '@clinical-ledger/ledger-store';
-import { closeAll, eventually, testEvent } from '@clinical-ledger/testing';
+import { decodeCore, fromHex, verifyCheckpoint, verifyConsistency, verifyInclusion } from '@clinical-ledger/chain';
+import { bytes, checkpointId, entryId } from '@clinical-ledger/ledger-store';
+import { closeAll, eventually, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import { ledgerSpec, publish, startConsuming, startInProcess } from './helpers';
 
 jest.setTimeout(120_000);
@@ -23,13 +23,13 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
   const origin = `clinical-ledger/${tenant}`;
   let token: string;
 
-  async function http(path: string): Promise<{ status: number; body: Json }> {
-    const res = await fetch(`${ledger.url}/v1/chains/${tenant}${path}`, { headers: { authorization: `Bearer ${token}` } });
+  async function http(path: string, as = token): Promise<{ status: number; body: Json }> {
+    const res = await fetch(`${ledger.url}/v1/chains/${tenant}${path}`, { headers: { authorization: `Bearer ${as}` } });
     return { status: res.status, body: (await res.json()) as Json };
   }
-  async function request(name: 'ledger.get.checkpoint' | 'ledger.proof.inclusion' | 'ledger.proof.consistency', body: Json): Promise<Json> {
+  async function request(name: 'ledger.get.checkpoint' | 'ledger.proof.inclusion' | 'ledger.proof.consistency', body: Json, as = token): Promise<Json> {
     // With the caller's token, as every ledger request needs (docs/ACCESS-MODEL.md).
-    return (await w.nc.request(w.subjects.request(name), JSON.stringify({ ...body, token }), { timeout: 5_000 })).json<Json>();
+    return (await w.nc.request(w.subjects.request(name), JSON.stringify({ tenant, ...body, token: as }), { timeout: 5_000 })).json<Json>();
   }
   async function append(n: number, size: number): Promise<void> {
     await Promise.all(Array.from({ length: n }, () => publish(w.nc, w.subjects, testEvent(tenant))));
@@ -65,6 +65,25 @@ describe('proofs and checkpoints against stored checkpoints only', () => {
     const cp = verifyCheckpoint((proof.body['checkpoint'] as Json)['note'] as string, w.keyring, { origin });
     expect(cp.size).toBe(10);
     verifyInclusion(7, 10, fromHex(proof.body['leafHash'] as string, 32), (proof.body['proof'] as string[]).map((h) => fromHex(h, 32)), cp.rootHash);
+  });
+
+  it('refuses an inclusion proof of an entry the caller may not see alike over HTTP and NATS, and proves it for its patient both ways', async () => {
+    // Entry 2 is under the checkpoint at 5; its patient decides for patient tokens, its sender for integration.
+    const subject = decodeCore(bytes((await w.store.getEntry(tenant, 2))?.core as Binary)).event['subject'] as string;
+    const otherPatient = await w.auth.token({ tenant, roles: ['patient'], sub: 'app-other', patient: testPseudonym('not-on-chain-cr') });
+    const feed = await w.auth.token({ tenant, roles: ['integration'], sub: 'another-feed' });
+    for (const as of [otherPatient, feed]) {
+      for (const ref of [{ query: 'seq=2', body: { seq: 2 } }, { query: 'seq=2&size=5', body: { seq: 2, size: 5 } }]) {
+        const overHttp = await http(`/proofs/inclusion?${ref.query}`, as);
+        expect(overHttp).toMatchObject({ status: 403, body: { error: 'forbidden', action: 'ledger.proof.inclusion' } });
+        // The NATS reply is the HTTP body with its status (libs/messaging encodeError): the same typed error.
+        expect(await request('ledger.proof.inclusion', ref.body, as)).toEqual({ ...overHttp.body, status: 403 });
+      }
+    }
+    const own = await w.auth.token({ tenant, roles: ['patient'], sub: 'app-own', patient: subject });
+    const overHttp = await http('/proofs/inclusion?seq=2&size=5', own);
+    expect(overHttp).toMatchObject({ status: 200, body: { seq: 2, size: 5 } });
+    expect(await request('ledger.proof.inclusion', { seq: 2, size: 5 }, own)).toEqual(overHttp.body);
   });
 
   it('serves a stored checkpoint and refuses any other size with 404 naming the stored ones; nothing is signed on a read', async () => {

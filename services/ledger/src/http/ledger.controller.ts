@@ -1,10 +1,8 @@
 import { Controller, Get, Headers, Inject, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { decodeCore } from '@clinical-ledger/chain';
 import type { ChainHead, Receipt, RecordReadResult } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted } from '@clinical-ledger/platform';
-import { bytes, type StoredChainReport } from '@clinical-ledger/ledger-store';
-import { entryFacts } from '../access/entry-access';
+import type { StoredChainReport } from '@clinical-ledger/ledger-store';
 import { RECORD_READS, type RecordReads } from '../access/record-reads';
 import { ChainOwners } from '../lease/chain-leases';
 import { ChainRoute } from './chain-route';
@@ -64,19 +62,19 @@ export class LedgerController {
   @Get('chains/:tenant/entries/:seq')
   @ChainRoute('ledger.entry.read', 'Entry by seq: the hashed core (parsed and as stored bytes), leaf hash, signature, kid and receipt')
   async entryBySeq(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('seq') seq: string): Promise<EntryView> {
-    return this.admittedEntry(access, tenant, { seq });
+    return this.reads.admittedEntry(access, tenant, { seq });
   }
 
   @Get('chains/:tenant/events/:eventId')
   @ChainRoute('ledger.entry.read', 'Entry by event id')
   async entryByEvent(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<EntryView> {
-    return this.admittedEntry(access, tenant, { eventId });
+    return this.reads.admittedEntry(access, tenant, { eventId });
   }
 
   @Get('chains/:tenant/receipts/:eventId')
   @ChainRoute('ledger.receipt.read', 'Receipt of an event (the same one published on ledger.entry.<tenant>), with the latest checkpoint (cosigned when witnessed) once one covers it')
   async receipt(@Admitted() access: Admission, @Param('tenant') tenant: string, @Param('eventId') eventId: string): Promise<Receipt & { checkpoint?: CheckpointView }> {
-    const entry = await this.admittedEntry(access, tenant, { eventId });
+    const entry = await this.reads.admittedEntry(access, tenant, { eventId });
     const checkpoint = await this.reads.coveringCheckpoint(tenant, entry.seq);
     return checkpoint ? { ...entry.receipt, checkpoint } : entry.receipt;
   }
@@ -97,12 +95,7 @@ export class LedgerController {
     @Query('eventId') eventId?: string,
     @Query('size') size?: string,
   ): Promise<InclusionView> {
-    // Whose entry it is decides for patients and integration; auditors need no lookup. The entry
-    // read for the check is the proof's own (one storage read, not two).
-    if (access.decided) return this.reads.inclusion(tenant, { seq, eventId }, size);
-    const doc = await this.reads.entryDoc(tenant, { seq, eventId });
-    access.check(entryFacts(decodeCore(bytes(doc.core))));
-    return this.reads.inclusion(tenant, { seq, eventId }, size, doc);
+    return this.reads.admittedInclusion(access, tenant, { seq, eventId }, size);
   }
 
   @Get('chains/:tenant/proofs/consistency')
@@ -155,12 +148,5 @@ export class LedgerController {
   ): Promise<RecordReadResult> {
     // On a reader this is forwarded to a writer under the caller's own token (RemoteRecordReads).
     return this.records.read(access, { tenant, eventId, purpose, ...(breakGlassReason ? { breakGlassReason } : {}), ...(role !== undefined ? { role } : {}) }, authorization);
-  }
-
-  /** An entry, once the caller is admitted to its facts (whose record it is, who sent it). */
-  private async admittedEntry(access: Admission, tenant: string, key: { seq: string } | { eventId: string }): Promise<EntryView> {
-    const view = await this.reads.entry(tenant, key);
-    access.check(entryFacts(view.core));
-    return view;
   }
 }

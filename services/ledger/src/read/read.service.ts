@@ -17,7 +17,8 @@ import {
 } from '@clinical-ledger/chain';
 import { type CheckpointView, type ConsistencyView, type EntryPage, type EntryView as ApiEntryView, type InclusionView, parseTenant, type PatientEventsView } from '@clinical-ledger/contracts';
 import { bytes, headCheckpoint, LedgerStore, receiptOf, verifyStoredChain, type CheckpointDoc, type EntryDoc, type HeadDoc, type StoredChainReport } from '@clinical-ledger/ledger-store';
-import { CONFIG } from '@clinical-ledger/platform';
+import { CONFIG, type Admission } from '@clinical-ledger/platform';
+import { entryFacts } from '../access/entry-access';
 import { originFor, type LedgerConfig } from '../config';
 import { VerifierKeys } from '../keys/verifier-keys';
 import { PROOF_HEAD_REUSE_MS, RecentHeads } from './recent-heads';
@@ -45,6 +46,13 @@ export const badRequest = (field: string, message: string) =>
 /** An entry with its core parsed (libs/chain EntryCore): the ledger API contract's EntryView. */
 export type EntryView = ApiEntryView<EntryCore>;
 export type { CheckpointView, ConsistencyView, EntryPage, EntryRecord, InclusionView, PatientEventsView } from '@clinical-ledger/contracts';
+
+/**
+ * What a transport admitted the caller to (HTTP guard or NATS transport, libs/platform Admission):
+ * whether that already decides, and the check of an entry's facts (403 AccessDeniedError when none of
+ * the caller's roles holds for it). Both transports hand theirs to the same read, so they refuse alike.
+ */
+export type EntryAdmission = Pick<Admission, 'decided' | 'check'>;
 
 /** Most entries one page carries. */
 export const MAX_ENTRY_PAGE = 1_000;
@@ -135,6 +143,13 @@ export class ReadService {
 
   async entry(tenant: string, ref: { seq?: unknown; eventId?: unknown }): Promise<EntryView> {
     return this.view(await this.entryDoc(tenant, ref));
+  }
+
+  /** An entry, once the caller is admitted to its facts (whose record it is, who sent it). */
+  async admittedEntry(access: EntryAdmission, tenant: string, ref: { seq?: unknown; eventId?: unknown }): Promise<EntryView> {
+    const view = await this.entry(tenant, ref);
+    access.check(entryFacts(view.core));
+    return view;
   }
 
   /**
@@ -265,6 +280,18 @@ export class ReadService {
     const root = fromHex(checkpoint.rootHash, 32);
     const proof = await this.proven(tenant, n, plan, tiled, (p) => verifyInclusion(doc.seq, n, leaf, p, root));
     return { tenant, seq: doc.seq, eventId: doc.eventId, size: n, leafHash: toHex(leaf), proof: proof.map(toHex), rootHash: checkpoint.rootHash, checkpoint };
+  }
+
+  /**
+   * `inclusion` for a caller the transport admitted: whose entry it is decides for patients and
+   * integration (403 before any proof is built); roles decided on admission (auditors) need no
+   * lookup. The entry read for the check is the proof's own (one storage read, not two).
+   */
+  async admittedInclusion(access: EntryAdmission, tenant: string, ref: { seq?: unknown; eventId?: unknown }, size?: unknown): Promise<InclusionView> {
+    if (access.decided) return this.inclusion(tenant, ref, size);
+    const doc = await this.entryDoc(tenant, ref);
+    access.check(entryFacts(decodeCore(bytes(doc.core))));
+    return this.inclusion(tenant, ref, size, doc);
   }
 
   /**
