@@ -112,8 +112,12 @@ async function spawnOnce(name: ServiceName, env: Record<string, string>, opts: S
   };
 }
 
-/** Polls until `probe` returns true (or throws after `ms`), for eventually-true conditions. */
-export async function eventually(probe: () => Promise<boolean> | boolean, ms = 15_000, what = 'condition'): Promise<void> {
+/**
+ * Polls until `probe` returns true (or throws after `ms`), for eventually-true conditions. `explain`,
+ * when given, is asked once on failure and its account appended to the error: where things stand
+ * (e.g. LeasedStack's `diagnose`), not only that the condition was not met.
+ */
+export async function eventually(probe: () => Promise<boolean> | boolean, ms = 15_000, what = 'condition', explain?: () => Promise<string> | string): Promise<void> {
   const deadline = Date.now() + ms;
   let last: unknown;
   for (;;) {
@@ -122,7 +126,19 @@ export async function eventually(probe: () => Promise<boolean> | boolean, ms = 1
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`${what} not reached within ${ms} ms${last ? `: ${String(last)}` : ''}`);
+    if (Date.now() > deadline) {
+      const message = `${what} not reached within ${ms} ms${last ? `: ${String(last)}` : ''}`;
+      throw new Error(explain ? `${message}\n${await explained(explain)}` : message);
+    }
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `explain`'s account, or why there is none: a failing explanation must not hide the failure it explains. */
+async function explained(explain: () => Promise<string> | string): Promise<string> {
+  try {
+    return await explain();
+  } catch (err) {
+    return `(no explanation: ${String(err)})`;
   }
 }

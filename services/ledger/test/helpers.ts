@@ -156,12 +156,8 @@ export async function storedChainVerifies(db: Db, tenant: string, verifierKey: s
  */
 export async function expectEveryAckedEventOnce(stack: LeasedStack, tenants: readonly string[], minAcked: number): Promise<void> {
   for (const tenant of tenants) {
-    try {
-      await eventually(() => stack.caughtUp(tenant), 90_000, `${tenant}: every acknowledged event stored`);
-    } catch (err) {
-      // The failure says where the chain stands (consumer, lease, writers), not only that it is behind.
-      throw new Error(`${(err as Error).message}\n${await stack.diagnose(tenant)}`);
-    }
+    // The failure says where the chain stands (consumer, lease, writers), not only that it is behind.
+    await eventually(() => stack.caughtUp(tenant), 90_000, `${tenant}: every acknowledged event stored`, () => stack.diagnose(tenant));
   }
   for (const tenant of tenants) {
     const c = await stack.check(tenant);

@@ -54,9 +54,7 @@ describe('store faults under load (FerretDB and PostgreSQL killed -9, two leased
     const stall: Record<string, number> = {};
     const afterUp: Record<string, number> = {};
     for (const { tenant } of TENANTS) {
-      await eventually(() => stack.receiptsOf(tenant, restartAt).length > 0, 90_000, `${tenant}: a receipt after the ${what} restart`).catch(async (err: unknown) => {
-        throw new Error(`${(err as Error).message}\n${await stack.diagnose(tenant)}`);
-      });
+      await eventually(() => stack.receiptsOf(tenant, restartAt).length > 0, 90_000, `${tenant}: a receipt after the ${what} restart`, () => stack.diagnose(tenant));
       const first = stack.receiptsOf(tenant, restartAt)[0]?.at ?? NaN;
       stall[tenant] = first - killedAt;
       afterUp[tenant] = first - upAt;
