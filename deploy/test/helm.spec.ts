@@ -230,4 +230,34 @@ describe('the Helm chart (helm lint, helm template, strict schema check of every
     expect(init.command).toContain('--leases');
     expect(init.env?.find((e) => e.name === 'LEDGER_LEASE_TTL_MS')?.value).toBe('6000');
   });
+
+  it("bounds the ledger pods' V8 heap by their memory limits, and gives a writer's receipt caches one budget within it", async () => {
+    const name = (c: string) => `rel-clinical-ledger-${c}`;
+    const envOf = (d: K8sObject) => (podOf(d).containers[0].env ?? []).filter((e) => ['NODE_OPTIONS', 'LEDGER_RECEIPT_CACHE_MB'].includes(e.name));
+    // values.yaml: the writer's limit 1Gi, a reader's 512Mi, half of each for V8's old space.
+    expect(envOf(find('Deployment', name('ledger-writer')))).toEqual([
+      { name: 'LEDGER_RECEIPT_CACHE_MB', value: '64' },
+      { name: 'NODE_OPTIONS', value: '--max-old-space-size=512' },
+    ]);
+    expect(envOf(find('Deployment', name('ledger-reader')))).toEqual([{ name: 'NODE_OPTIONS', value: '--max-old-space-size=256' }]);
+    const rendered = async (...set: string[]) => {
+      const r = await template('-f', ciValues, ...set.flatMap((s) => ['--set', s]));
+      const checked = await runTool(check, ['manifests', '--json'], { input: r.stdout });
+      if (r.code !== 0 || checked.code !== 0) throw new Error(r.stderr + checked.stderr);
+      const objs = JSON.parse(checked.stdout) as K8sObject[];
+      return (c: string) => envOf(objs.find((o) => o.kind === 'Deployment' && o.metadata.name === name(c)) as K8sObject);
+    };
+    // The heap follows the limit (3G is 2,861 MiB; 60 % of it), with the flags given; a pod's own NODE_OPTIONS wins.
+    const sized = await rendered('ledger.writer.resources.limits.memory=3G', 'ledger.heapPercent=60', 'ledger.nodeOptions=--max-semi-space-size=8', 'ledger.reader.env.NODE_OPTIONS=--max-old-space-size=300');
+    expect(sized('ledger-writer')).toContainEqual({ name: 'NODE_OPTIONS', value: '--max-old-space-size=1716 --max-semi-space-size=8' });
+    expect(sized('ledger-reader')).toEqual([{ name: 'NODE_OPTIONS', value: '--max-old-space-size=300' }]);
+    // A budget over a quarter of the writer's heap, no memory limit, or a limit the chart cannot read: refused.
+    const tooBig = await template('-f', ciValues, '--set', 'ledger.writer.receiptCacheMiB=200');
+    expect(tooBig.code).toBe(1);
+    expect(tooBig.stderr).toMatch(/ledger\.writer\.receiptCacheMiB 200: give 1 to a quarter of the writer's heap \(512 MiB/);
+    const noLimit = await template('-f', ciValues, '--set', 'ledger.reader.resources.limits=null');
+    expect(noLimit.stderr).toMatch(/ledger\.reader\.resources\.limits\.memory is required/);
+    const odd = await template('-f', ciValues, '--set', 'ledger.writer.resources.limits.memory=1.5Gi');
+    expect(odd.stderr).toMatch(/memory limit "1\.5Gi": give it as/);
+  });
 });

@@ -7,6 +7,7 @@ import { classifyError, RetryableError } from '@clinical-ledger/messaging';
 import { eventually, storeSpec, testEvent, testPseudonym } from '@clinical-ledger/testing';
 import pino from 'pino';
 import { Appender } from './appender';
+import { RECEIPT_BYTES } from './receipt-budget';
 import { CheckpointPublisher, type StoredCheckpoint } from './checkpoint-publisher';
 import { DataKeyService } from './crypto/data-keys';
 import { FileKekProvider } from './crypto/payload-crypto';
@@ -27,7 +28,7 @@ describe('Appender (real Mongo wire server)', () => {
     begin: async () => Promise.reject(new Error('no erasure expected')),
     complete: async () => Promise.reject(new Error('no erasure expected')),
   };
-  const appender = (opts: { batchMax?: number; store?: LedgerStore; batchesInFlight?: number } = {}) => {
+  const appender = (opts: { batchMax?: number; store?: LedgerStore; batchesInFlight?: number; receiptCache?: number; receiptBudgetBytes?: number } = {}) => {
     const store = opts.store ?? t.store;
     return new Appender({
       store,
@@ -37,6 +38,8 @@ describe('Appender (real Mongo wire server)', () => {
       logger,
       batchMax: opts.batchMax ?? 200,
       ...(opts.batchesInFlight ? { batchesInFlight: opts.batchesInFlight } : {}),
+      ...(opts.receiptCache ? { receiptCache: opts.receiptCache } : {}),
+      ...(opts.receiptBudgetBytes ? { receiptBudgetBytes: opts.receiptBudgetBytes } : {}),
     });
   };
   // libs/testing's event, with the subject spread over 20 patients and `n` as its data.
@@ -173,6 +176,28 @@ describe('Appender (real Mongo wire server)', () => {
     store.open();
     expect((await stuck).map((r) => r.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i));
     for (const c of ['lg', 'lh', 'li', 'lj']) expect(await verify(c)).toMatchObject({ ok: true });
+  });
+
+  it('chains share the receipt budget: a chain taken on trims the others at once; a resend no cache holds is still the one entry', async () => {
+    // Room for 2,000 receipts: one chain keeps up to 2,000, two chains 1,000 each.
+    const store = new HeldLookups(t.store.db);
+    await store.ensureIndexes();
+    store.open();
+    const a = appender({ store, receiptCache: 5_000, receiptBudgetBytes: 2_000 * RECEIPT_BYTES });
+    const events = Array.from({ length: 1_500 }, (_, i) => event('lk', i));
+    const receipts = await Promise.all(events.map((e) => a.add(e)));
+    expect(a.receiptsHeld()).toEqual(new Map([['lk', 1_500]]));
+    await a.add(event('ll', 0));
+    expect(a.receiptsHeld()).toEqual(new Map([['lk', 1_000], ['ll', 1]]));
+    // The newest receipts stayed: a resend of the last is answered from memory, no lookup.
+    const lookups = store.calls;
+    expect(await a.add(events[1_499])).toEqual({ ...receipts[1_499], duplicate: true });
+    expect(store.calls).toBe(lookups);
+    // The oldest went: its resend is settled from the store, and the chain stays as it was.
+    expect(await a.add(events[0])).toEqual({ ...receipts[0], duplicate: true });
+    expect(store.calls).toBe(lookups + 1);
+    expect(await t.store.entries.countDocuments({ chain: 'lk' })).toBe(1_500);
+    expect(await verify('lk')).toMatchObject({ ok: true, size: 1_500 });
   });
 
   it('publishes checkpoints of the durable end on its own schedule; one stored while the bus is away goes out later', async () => {

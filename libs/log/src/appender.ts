@@ -7,6 +7,7 @@ import { ChainLog } from './chain-log';
 import type { DataKeyService } from './crypto/data-keys';
 import { PayloadSealer } from './crypto/payload-sealer';
 import { HeadWriter } from './head-writer';
+import { receiptsPerChain } from './receipt-budget';
 import type { TailSnapshot } from './tail';
 import type { ErasureSteps, FaultPoint, LogLogger, WriteFence } from './types';
 
@@ -28,6 +29,11 @@ export interface AppenderOptions {
   batchesInFlight?: number;
   /** Recent receipts kept per chain (default 50,000). */
   receiptCache?: number;
+  /**
+   * All chains' receipt caches together, in bytes (receipt-budget.ts): each chain this appender
+   * holds keeps its equal share, at most `receiptCache`. Absent: every chain keeps `receiptCache`.
+   */
+  receiptBudgetBytes?: number;
   /** Checked before every batch is written (a writer lease's fencing token). */
   fence?: WriteFence;
   /** Crash tests only: called at named points. */
@@ -78,15 +84,30 @@ export class Appender {
         logger: this.o.logger,
         batchMax: this.o.batchMax ?? 1_000,
         lingerMs: this.o.lingerMs ?? 0,
-        receiptCache: this.o.receiptCache ?? 50_000,
+        receiptCache: this.receiptShare(this.logs.size + 1),
         slots: this.slots,
         knownSince: this.startedAt,
         onReceipt: (r) => this.notify(r),
         onDurable: (s) => this.durableListeners.forEach((f) => f(s)),
       });
       this.logs.set(chain, l);
+      // One chain more shares the budget: the others give up their excess now, not as they append.
+      if (this.o.receiptBudgetBytes) {
+        const share = this.receiptShare(this.logs.size);
+        for (const other of this.logs.values()) other.capReceipts(share);
+      }
     }
     return l;
+  }
+
+  /** Receipts each chain keeps while this appender holds `chains` chains. */
+  private receiptShare(chains: number): number {
+    return receiptsPerChain({ perChain: this.o.receiptCache ?? 50_000, budgetBytes: this.o.receiptBudgetBytes, chains });
+  }
+
+  /** Receipts each chain's cache holds now, by chain. */
+  receiptsHeld(): Map<string, number> {
+    return new Map([...this.logs].map(([chain, l]) => [chain, l.receiptsHeld]));
   }
 
   /**

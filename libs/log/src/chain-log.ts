@@ -25,7 +25,7 @@ export interface ChainLogOptions {
   batchMax: number;
   /** How long a batch waits for more events once the first arrived (0: the current burst only). */
   lingerMs: number;
-  /** Recent receipts kept (duplicates answered without a store read; at least 1). */
+  /** Recent receipts kept (duplicates answered without a store read; at least 1); `capReceipts` changes it. */
   receiptCache: number;
   /** Shared with the appender's other chains: a batch is taken from the queue only with a slot. */
   slots?: BatchSlots;
@@ -91,6 +91,8 @@ export class ChainLog {
   private readonly tail: Tail;
   private readonly queue: BatchQueue<Pending>;
   private readonly recent = new Map<string, Receipt>();
+  /** Most receipts `recent` holds (the appender lowers it as the chains it holds share a budget). */
+  private receiptCap: number;
   private loaded = false;
   /** A reload begun by `warm()`: the first batch waits for it rather than load the tail again. */
   private warming?: Promise<void>;
@@ -108,6 +110,7 @@ export class ChainLog {
     private readonly o: ChainLogOptions,
   ) {
     this.tail = new Tail(chain);
+    this.receiptCap = Math.max(1, o.receiptCache);
     this.knownSince = o.knownSince ?? Date.now();
     this.queue = new BatchQueue<Pending>({ maxSize: o.batchMax, lingerMs: o.lingerMs, endsBatch: (p) => isErasure(p.event) });
     this.late = new LateLane<Pending>(LATE_LOOKUPS, (id, waiting) => this.resolveLate(id, waiting), () => this.wakeIdle());
@@ -168,8 +171,19 @@ export class ChainLog {
     if (this.inFlight === 0 && this.late.size === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
+  /** Keeps at most `n` recent receipts (at least 1), the oldest dropped at once. */
+  capReceipts(n: number): void {
+    this.receiptCap = Math.max(1, n);
+    while (this.recent.size > this.receiptCap) this.recent.delete(this.recent.keys().next().value as string);
+  }
+
+  /** Recent receipts held now. */
+  get receiptsHeld(): number {
+    return this.recent.size;
+  }
+
   private remember(r: Receipt): void {
-    if (this.recent.size >= Math.max(1, this.o.receiptCache)) this.recent.delete(this.recent.keys().next().value as string);
+    if (this.recent.size >= this.receiptCap) this.recent.delete(this.recent.keys().next().value as string);
     this.recent.set(r.eventId, r);
   }
 

@@ -6,5 +6,6 @@ export * from './crypto/data-keys';
 export * from './crypto/payload-crypto';
 export * from './crypto/payload-sealer';
 export * from './head-writer';
+export * from './receipt-budget';
 export * from './tail';
 export * from './types';

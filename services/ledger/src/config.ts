@@ -121,6 +121,13 @@ export class LedgerConfig extends BaseConfig {
   /** Recent receipts kept per chain (duplicates answered without a store read; at least 1: a lost race settles through it). */
   @IntSetting(1) LEDGER_RECEIPT_CACHE = 50_000;
 
+  /**
+   * Memory for all chains' receipt caches together, in MiB (about 400 bytes a receipt): each chain
+   * this writer holds keeps its equal share, at most LEDGER_RECEIPT_CACHE (a duplicate it misses costs
+   * one indexed lookup). 0: no budget, every chain keeps LEDGER_RECEIPT_CACHE (~19 MiB a chain at 50,000).
+   */
+  @IntSetting(0) LEDGER_RECEIPT_CACHE_MB = 0;
+
   /** How long a record read waits for consent.decide before answering 503. */
   @IntSetting(50) LEDGER_CONSENT_TIMEOUT_MS = 2_000;
 

@@ -324,3 +324,36 @@ Input: dict root, signing (bool).
       {{- end }}
       - { key: verifier.keys, path: verifier.keys }
 {{- end -}}
+
+{{/* A Kubernetes memory quantity in MiB, rounded down (<n>Gi, <n>Mi, <n>G, <n>M or bytes). */}}
+{{- define "cl.memoryMiB" -}}
+{{- $q := toString . -}}
+{{- if regexMatch "^[0-9]+Gi$" $q -}}{{ mul (trimSuffix "Gi" $q | atoi) 1024 }}
+{{- else if regexMatch "^[0-9]+Mi$" $q -}}{{ trimSuffix "Mi" $q | atoi }}
+{{- else if regexMatch "^[0-9]+G$" $q -}}{{ div (mul (trimSuffix "G" $q | atoi) 1000000000) 1048576 }}
+{{- else if regexMatch "^[0-9]+M$" $q -}}{{ div (mul (trimSuffix "M" $q | atoi) 1000000) 1048576 }}
+{{- else if regexMatch "^[0-9]+$" $q -}}{{ div ($q | atoi) 1048576 }}
+{{- else -}}{{ fail (printf "memory limit %q: give it as <n>Gi, <n>Mi, <n>G, <n>M or bytes" $q) }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+V8's old-space bound of one component in MiB: `percent` of its container's memory limit, so V8
+collects before the kubelet kills the pod. Input: dict what (values path), v (its values), percent.
+*/}}
+{{- define "cl.heapMiB" -}}
+{{- $limit := dig "resources" "limits" "memory" "" .v -}}
+{{- if not $limit }}{{ fail (printf "%s.resources.limits.memory is required: the ledger's V8 heap bound (NODE_OPTIONS) is derived from it" .what) }}{{ end -}}
+{{- if or (lt (int .percent) 10) (gt (int .percent) 90) }}{{ fail (printf "ledger.heapPercent %v: give 10-90 (percent of the memory limit)" .percent) }}{{ end -}}
+{{- div (mul (include "cl.memoryMiB" $limit | int) (int .percent)) 100 -}}
+{{- end -}}
+
+{{/*
+NODE_OPTIONS of one component (an env list entry), unless its own `env` sets NODE_OPTIONS.
+Input: dict v (its values), heap (MiB), extra (more flags).
+*/}}
+{{- define "cl.nodeOptionsEnv" -}}
+{{- if not (hasKey (default dict .v.env) "NODE_OPTIONS") }}
+- { name: NODE_OPTIONS, value: {{ trim (printf "--max-old-space-size=%d %s" (int .heap) (default "" .extra)) | quote }} }
+{{- end }}
+{{- end -}}

@@ -25,6 +25,7 @@ export const appendProviders: Provider[] = [
         lingerMs: config.LEDGER_BATCH_LINGER_MS,
         batchesInFlight: config.LEDGER_BATCHES_IN_FLIGHT,
         receiptCache: config.LEDGER_RECEIPT_CACHE,
+        ...(config.LEDGER_RECEIPT_CACHE_MB > 0 ? { receiptBudgetBytes: config.LEDGER_RECEIPT_CACHE_MB * 2 ** 20 } : {}),
         // With leases, a batch is written only while this replica holds the chain's lease (src/lease).
         ...(config.LEDGER_LEASES ? { fence: leases } : {}),
         ...(config.LEDGER_FAULT_INJECT
