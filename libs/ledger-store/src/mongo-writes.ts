@@ -1,4 +1,4 @@
-import { Binary, Collection, MongoBulkWriteError, type WriteConcernSettings } from 'mongodb';
+import { Binary, BSON, Collection, MongoBulkWriteError, type Document, type WriteConcernSettings } from 'mongodb';
 import { isDuplicateKey } from '@clinical-ledger/storage';
 
 /** Majority, journaled: what "durably in Mongo" means before a message is acked. */
@@ -10,6 +10,11 @@ export function bin(bytes: Uint8Array): Binary {
 
 export function bytes(b: Binary | Uint8Array): Uint8Array {
   return b instanceof Binary ? b.value() : b;
+}
+
+/** A document through the driver's BSON codec and back, as a write and a read carry it (a warm-up's throwaway work). */
+export function bsonRoundTrip<T extends Document>(doc: T): Document {
+  return BSON.deserialize(BSON.serialize(doc));
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   type EntryCore,
 } from '@clinical-ledger/chain';
 import { storeSpec } from '@clinical-ledger/testing';
+import { MongoClient } from 'mongodb';
 import { bin, checkpointId, entryId, LedgerStore, verifyStoredChain, type EntryDoc } from './index';
 
 const signer = Ed25519Signer.generate('store-test');
@@ -123,6 +124,34 @@ describe('LedgerStore on a real Mongo wire-protocol server', () => {
     expect(await verifyStoredChain(t.store, 'c2', keyring)).toMatchObject({ ok: false, failure: { seq: 63, reason: 'TREE_NODES' } });
     await t.store.entries.deleteOne({ _id: entryId('c2', 10) });
     expect(await verifyStoredChain(t.store, 'c2', keyring)).toMatchObject({ ok: false, failure: { seq: 10, reason: 'SEQ' } });
+  });
+
+  it('opens connections ahead of the first appends with reads only, and none that the pool holds already', async () => {
+    // A client of its own: its pool starts empty, and only this test uses it.
+    const client = new MongoClient(t.infra.mongoUrl);
+    const store = new LedgerStore(client.db(t.infra.dbName));
+    let open = 0;
+    client.on('connectionReady', () => open++);
+    client.on('connectionClosed', () => open--);
+    const db = t.client.db(t.infra.dbName);
+    const documents = async () => {
+      const names = (await db.listCollections().toArray()).map((c) => c.name).sort();
+      return Object.fromEntries(await Promise.all(names.map(async (n) => [n, await db.collection(n).countDocuments()] as const)));
+    };
+    try {
+      await t.store.initHead('warm-c');
+      const before = await documents();
+      expect(await store.openConnections(12, 0)).toBe(0);
+      const opened = await store.openConnections(12, 60_000);
+      expect(opened).toBeGreaterThanOrEqual(12);
+      expect(open).toBe(opened);
+      // Twelve reads side by side each find a connection free: nothing more to open.
+      expect(await store.openConnections(12, 60_000)).toBe(0);
+      expect(open).toBe(opened);
+      expect(await documents()).toEqual(before);
+    } finally {
+      await client.close();
+    }
   });
 
   it('keeps the head moving forward only', async () => {

@@ -26,11 +26,14 @@ import { bin, bytes, DURABLE, insertNew, insertNewSideBySide, multiGet, type Mul
 import { tileId, type AppendedLeaf } from './tiles';
 import { StoredTree, type TreeCacheStats, type TreeReaderOptions } from './tree-nodes';
 
-export { bin, bytes, DURABLE } from './mongo-writes';
+export { bin, bsonRoundTrip, bytes, DURABLE } from './mongo-writes';
 export type { TreeCacheStats, TreeReaderOptions } from './tree-nodes';
 
 /** Largest ordered entry insert: FerretDB keeps ordered semantics only within its 100-document batches. */
 export const ENTRY_INSERT_CHUNK = 100;
+
+/** An `_id` no document of the store has: every one starts with its chain's id (a tenant: `[a-z0-9]`). */
+const ABSENT_ID = '~absent';
 
 export interface InsertEntriesResult {
   /** Entries stored, from the first: an ordered insert stops at the first conflict. */
@@ -131,6 +134,36 @@ export class LedgerStore {
 
   private multiGet<T extends { _id: string }>(coll: Collection<T>, ids: string[], projection?: Record<string, 1>): Promise<T[]> {
     return multiGet(this.multiGetMode, coll, ids, projection);
+  }
+
+  /**
+   * Opens connections to the store ahead of a process's first appends: up to `connections` more
+   * than it had, or fewer once `budgetMs` has passed. The driver makes a connection only when an
+   * operation finds none free, at most two at a time, each a few round trips (far more on a loaded
+   * machine): a restarted writer's first batches and lookups otherwise queue behind those
+   * handshakes. Rounds of `connections` point reads side by side, of an id no document has, on the
+   * collections the append path uses; each round opens what was not free. Reads only. Returns the
+   * connections opened.
+   */
+  async openConnections(connections: number, budgetMs: number): Promise<number> {
+    const client = this.db.client;
+    let opened = 0;
+    const onReady = () => opened++;
+    client.on('connectionReady', onReady);
+    const id = { _id: ABSENT_ID };
+    const reads = [() => this.heads.findOne(id), () => this.eventIds.findOne(id), () => this.payloads.findOne(id), () => this.dataKeys.findOne(id), () => this.keyEpochs.findOne(id), () => this.entries.findOne(id)];
+    const deadline = performance.now() + budgetMs;
+    try {
+      while (opened < connections && performance.now() < deadline) {
+        const before = opened;
+        await Promise.all(Array.from({ length: connections }, (_, i) => reads[i % reads.length]()));
+        // Every read found a connection free: the pool holds that many already.
+        if (opened === before) break;
+      }
+    } finally {
+      client.off('connectionReady', onReady);
+    }
+    return opened;
   }
 
   // ---- entries -------------------------------------------------------------------------------
@@ -242,6 +275,15 @@ export class LedgerStore {
 
   async chains(): Promise<string[]> {
     return (await this.heads.find({}, { projection: { _id: 1 } }).toArray()).map((h) => h._id);
+  }
+
+  /** The `limit` chains whose heads moved last, newest first (sorted here: FerretDB sorts only by $natural). */
+  async recentChains(limit: number): Promise<string[]> {
+    const heads = await this.heads.find({}, { projection: { _id: 1, updatedAt: 1 } }).toArray();
+    return heads
+      .sort((a, b) => (b.updatedAt ?? '').localeCompare(a.updatedAt ?? ''))
+      .slice(0, limit)
+      .map((h) => h._id);
   }
 
   // ---- heads ---------------------------------------------------------------------------------

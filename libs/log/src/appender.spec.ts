@@ -235,4 +235,48 @@ describe('Appender (real Mongo wire server)', () => {
       await publisher.stop();
     }
   });
+
+  it('after a restart, counts the next checkpoint from the stored one: the first batches sign none', async () => {
+    const every = 100;
+    const start = (a: Appender, published: StoredCheckpoint[]) => {
+      const p = new CheckpointPublisher(a, { store: t.store, heads: a.heads, signer: () => signer, origin: (chain) => `test/${chain}`, every, intervalMs: 600_000, logger, publish: async (cp) => void published.push(cp) });
+      p.start();
+      return p;
+    };
+    const first = appender();
+    const p1 = start(first, []);
+    try {
+      await Promise.all(Array.from({ length: 150 }, (_, i) => first.add(event('lr', i))));
+      await eventually(async () => ((await t.store.getHead('lr'))?.checkpointSize ?? -1) >= 100, 20_000, 'a checkpoint');
+      await p1.idle('lr');
+    } finally {
+      await p1.stop();
+    }
+    const stored = (await t.store.getHead('lr'))?.checkpointSize as number;
+    // A process started since: its publisher learns the stored checkpoint at its first batch.
+    const second = appender();
+    const after: StoredCheckpoint[] = [];
+    const p2 = start(second, after);
+    let size = 150;
+    const add = async (n: number) => {
+      for (const end = size + n; size < end; ) {
+        const k = Math.min(10, end - size);
+        await Promise.all(Array.from({ length: k }, (_, j) => second.add(event('lr', size + j))));
+        size += k;
+      }
+    };
+    try {
+      await add(stored + every - 10 - size);
+      await p2.idle('lr');
+      expect(after).toEqual([]);
+      expect((await t.store.getHead('lr'))?.checkpointSize).toBe(stored);
+      // `every` past the stored one: due.
+      await add(10);
+      await eventually(async () => (await t.store.getHead('lr'))?.checkpointSize === stored + every, 20_000, 'checkpoint `every` past the stored one');
+      expect(after.map((cp) => cp.size)).toEqual([stored + every]);
+    } finally {
+      await p2.stop();
+    }
+    expect(await verify('lr')).toMatchObject({ ok: true, size: stored + every });
+  });
 });

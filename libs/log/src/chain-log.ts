@@ -1,12 +1,13 @@
 // Long: one chain's whole append pipeline (batching, sealing, sequencing, the lost-race and
 // duplicate paths, hints), kept together because its ordering rules only make sense side by side.
-import { decodeCore, encodeCore, type EntryCore, type Signer } from '@clinical-ledger/chain';
-import { EVENT_TYPES, eventHeader, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { bin, bytes, entryId, eventIdDocOf, LedgerStore, receiptOf, type EntryDoc } from '@clinical-ledger/ledger-store';
+import { decodeCore, type Signer } from '@clinical-ledger/chain';
+import { EVENT_TYPES, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
+import { bytes, eventIdDocOf, LedgerStore, receiptOf, type EntryDoc } from '@clinical-ledger/ledger-store';
 import { RetryableError } from '@clinical-ledger/messaging';
 import { BatchQueue } from './batch-queue';
 import type { BatchSlots } from './batch-slots';
 import { keyScope } from './crypto/data-keys';
+import { nextEntry } from './entry-doc';
 import { LateLane } from './late-lane';
 import type { PayloadSealer, SealedPayload } from './crypto/payload-sealer';
 import type { HeadWriter } from './head-writer';
@@ -378,38 +379,7 @@ export class ChainLog {
     const recordedAt = new Date().toISOString();
     const draft = this.tail.draft();
     const docs: EntryDoc[] = [];
-    for (const it of items) {
-      const event = it.event;
-      const seq = draft.size;
-      const core: EntryCore = {
-        v: 1,
-        chain: this.chain,
-        seq,
-        prev: draft.prev,
-        event: eventHeader(event) as unknown as Record<string, unknown>,
-        payload: { digest: (it.payload as SealedPayload).digest, enc: 'A256GCM' },
-        recordedAt,
-        kid: signer.kid,
-      };
-      const enc = encodeCore(core);
-      const signature = await signer.sign(enc.leafHash);
-      const nodes = draft.append(enc.leafHash);
-      docs.push({
-        _id: entryId(this.chain, seq),
-        chain: this.chain,
-        seq,
-        eventId: event.id,
-        core: bin(enc.bytes),
-        leafHash: bin(enc.leafHash),
-        signature: bin(signature),
-        kid: signer.kid,
-        recordedAt,
-        nodes: nodes.map(bin),
-        ...(event.subject !== undefined ? { subject: event.subject } : {}),
-        type: event.type,
-        dataclass: event.dataclass,
-      });
-    }
+    for (const it of items) docs.push(await nextEntry(this.chain, draft, it.event, (it.payload as SealedPayload).digest, signer, recordedAt));
     const { inserted, conflict } = await this.o.store.insertEntries(docs);
     // Commit exactly the prefix that is durably stored.
     this.tail.commit(draft, inserted);

@@ -88,8 +88,14 @@ export class CheckpointPublisher {
   private observe(snapshot: TailSnapshot): void {
     const s = this.state(snapshot.chain);
     if (!s.latest || snapshot.size > s.latest.size) s.latest = snapshot;
-    if (snapshot.size - Math.max(s.signed, 0) >= this.o.every) s.due = true;
+    // Counted from the stored checkpoint once it is known: a process that just started knows none
+    // yet, and a checkpoint signed at its first batch would hold the head lock its appends wait for.
+    if (s.loaded && this.countDue(s, snapshot)) s.due = true;
     if (s.due || !s.loaded) this.rounds.request(snapshot.chain);
+  }
+
+  private countDue(s: ChainState, snapshot: TailSnapshot): boolean {
+    return snapshot.size - Math.max(s.signed, 0) >= this.o.every;
   }
 
   private tick(): void {
@@ -111,6 +117,7 @@ export class CheckpointPublisher {
       const head = await this.o.store.getHead(chain);
       s.signed = Math.max(s.signed, head?.checkpointSize ?? -1);
       s.loaded = true;
+      if (s.latest && this.countDue(s, s.latest)) s.due = true;
     }
     if (s.unpublished) await this.publishPending(chain, s);
     const snap = s.latest;

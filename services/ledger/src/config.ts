@@ -128,6 +128,16 @@ export class LedgerConfig extends BaseConfig {
    */
   @IntSetting(0) LEDGER_RECEIPT_CACHE_MB = 0;
 
+  /**
+   * Longest a writer's warm-up at start may take (src/append/warm-up.service.ts): store connections
+   * opened, the append path run on throwaway events, recent chains' state loaded, before /readyz
+   * says ready and before the first append. 0: none.
+   */
+  @IntSetting(0, 60_000) LEDGER_WARM_UP_MS = 3_000;
+
+  /** Store connections the warm-up opens (the first batches and duplicate lookups otherwise wait for their handshakes). */
+  @IntSetting(0, 100) LEDGER_WARM_CONNECTIONS = 32;
+
   /** How long a record read waits for consent.decide before answering 503. */
   @IntSetting(50) LEDGER_CONSENT_TIMEOUT_MS = 2_000;
 

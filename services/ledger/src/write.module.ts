@@ -7,6 +7,7 @@ import { AppendConsumer } from './append/append.consumer';
 import { AppendService } from './append/append.service';
 import { appendProviders } from './append/appender.provider';
 import { CheckpointsService } from './append/checkpoints.service';
+import { LedgerWarmUp } from './append/warm-up.service';
 import { KEK_PROVIDER } from './crypto/kek';
 import { DeadLetterService } from './deadletters/dead-letter.service';
 import { ErasureService } from './erasure/erasure.service';
@@ -35,6 +36,7 @@ import { WitnessService } from './witness/witness.service';
     ErasureService,
     ...appendProviders,
     AppendService,
+    LedgerWarmUp,
     CheckpointsService,
     TileWriterService,
     DeadLetterService,

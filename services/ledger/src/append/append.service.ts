@@ -7,6 +7,7 @@ import type { Counter, Histogram } from 'prom-client';
 import { StoreIndexes } from '../store/store-indexes';
 import { accessSummary } from './access-summary';
 import { parseAppend } from './envelope';
+import { LedgerWarmUp } from './warm-up.service';
 
 /**
  * The shell around the appender for LEDGER_APPEND: parse (poison on failure), `appender.add`,
@@ -25,6 +26,7 @@ export class AppendService {
     private readonly publisher: JetStreamPublisher,
     private readonly appender: Appender,
     private readonly storeReady: StoreIndexes,
+    private readonly warmUp: LedgerWarmUp,
   ) {
     this.appended = service.metrics.counter('ledger_entries_appended_total', 'Entries appended', ['tenant']);
     this.duplicates = service.metrics.counter('ledger_duplicates_total', 'Events that were already on the chain', ['tenant']);
@@ -40,6 +42,8 @@ export class AppendService {
     } catch (err) {
       throw new RetryableError('store_unavailable', (err as Error).message, { transient: true });
     }
+    // A process that just started appends once warm (bounded: LEDGER_WARM_UP_MS).
+    await this.warmUp.ready();
     const receipt = await this.appender.add(req.event);
     const access = accessSummary(req.event);
     await this.publishReceipt(access ? { ...receipt, access } : receipt);
