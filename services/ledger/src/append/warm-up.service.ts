@@ -14,7 +14,7 @@ import { parseAppend } from './envelope';
 /** Throwaway events the append path runs through (enough for V8 to optimize what each one calls). */
 const WARM_EVENTS = 400;
 /** Chains whose state is loaded at start, the most recently appended first. */
-const WARM_CHAINS = 64;
+const WARM_CHAINS = 16;
 /** The throwaway events' tenant (nothing of the warm-up reaches the store or the bus). */
 const WARM_TENANT = 'warm-up';
 
