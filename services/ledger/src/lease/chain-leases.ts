@@ -16,6 +16,12 @@ const CHAIN_PREFIX = 'chain.';
 export const chainKey = (tenant: string) => `${CHAIN_PREFIX}${tenant}`;
 const REPLICA_PREFIX = 'replica.';
 
+/** What the lease bucket's watch saw: a chain handed back, or a replica's presence key written or deleted. */
+export interface BucketChange {
+  freed?: string;
+  replica?: { key: string; present: boolean };
+}
+
 /** Who writes a chain now, as the lease bucket says (`/v1/chains/:tenant`). */
 export interface ChainWriter {
   replica: string;
@@ -93,23 +99,23 @@ export class ChainLeases implements WriteFence {
     this.presence = lease;
   }
 
-  /** Replicas whose presence key is alive (at least this one). */
-  async liveReplicas(): Promise<number> {
+  /** Replicas whose presence key is alive (their keys; this one's among them once keepPresent ran). */
+  async liveReplicas(): Promise<Set<string>> {
     const { kv } = await this.open();
     // Distinct keys: keys() follows the bucket until it is caught up, so a presence key renewed
     // meanwhile comes again (with two replicas it counted 3 or 4, and they handed chains back and forth).
     const live = new Set<string>();
     for await (const key of await kv.keys(`${REPLICA_PREFIX}>`)) if (key) live.add(key);
-    return Math.max(live.size, 1);
+    return live;
   }
 
   /**
    * Calls `onChange` when a chain lease is handed back (deleted: with the chain) or a replica joins or leaves (its
-   * presence key appears or is deleted): the moments a scan can take or hand back a chain, so a
+   * presence key appears or is deleted: with the key): the moments a scan can take or hand back a chain, so a
    * hand-over need not wait for the next scan. Expiries leave no mark in the bucket: the scan timer
    * finds those. Resolves once watching; `onEnd` is told when the watch stops (NATS gone for good).
    */
-  async watch(onChange: (freed?: string) => void, onEnd: (err?: unknown) => void): Promise<{ stop(): void }> {
+  async watch(onChange: (change: BucketChange) => void, onEnd: (err?: unknown) => void): Promise<{ stop(): void }> {
     const { kv } = await this.open();
     // The whole bucket (chain and replica keys only): one filter subject, which the ledger's NATS
     // permissions allow (several keys would need the filterless consumer create).
@@ -123,9 +129,9 @@ export class ChainLeases implements WriteFence {
         if (replica) {
           if (e.operation === 'PUT') replicas.add(e.key);
           else replicas.delete(e.key);
-          onChange();
+          onChange({ replica: { key: e.key, present: e.operation === 'PUT' } });
         } else {
-          onChange(e.key.slice(CHAIN_PREFIX.length));
+          onChange({ freed: e.key.slice(CHAIN_PREFIX.length) });
         }
       }
     })().then(

@@ -8,7 +8,7 @@ import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { AppendService } from '../append/append.service';
 import { tenantList, type LedgerConfig } from '../config';
-import { ChainLeases } from './chain-leases';
+import { ChainLeases, type BucketChange } from './chain-leases';
 
 /** A chain this replica took, timed until its first receipt (ms clock: performance.now()). */
 interface Takeover {
@@ -45,8 +45,12 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   /** A scan was asked for while one ran: run another after it (it may have read the bucket too early). */
   private rescan = false;
   private watching?: Promise<{ stop(): void } | undefined>;
-  /** This replica's fair share of the chains, as the last scan counted it. */
+  /** This replica's fair share of the chains, as the last scan counted it (and the bucket's watch since). */
   private share?: number;
+  /** The chains and the live replicas' presence keys the last scan counted (the watch keeps the keys up to date). */
+  private counted?: { chains: number; replicas: Set<string> };
+  /** Presence keys the watch saw deleted, left out of a scan that read them just before (until one no longer finds them). */
+  private readonly departed = new Set<string>();
   /** Chains handed back while a scan ran: taken once it has counted the share, without another scan's reads. */
   private readonly freedDuringScan = new Set<string>();
   /** Takes at a release under way (outside any scan): counted against the share, awaited by close(). */
@@ -155,6 +159,24 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     } else void this.scan();
   }
 
+  /**
+   * A replica that leaves deletes its presence key before it releases its chains: the share is
+   * counted again from the watch at once, so the chains it hands back a moment later are taken at
+   * their delete rather than after a scan's reads (stop-first rolls: the remaining replica takes
+   * the leaving one's chains). A key the last scan did not count changes nothing.
+   */
+  private changed(change: BucketChange): void {
+    const r = change.replica;
+    if (r?.present) this.departed.delete(r.key);
+    else if (r) this.departed.add(r.key);
+    if (r && this.counted && r.present !== this.counted.replicas.has(r.key)) {
+      if (r.present) this.counted.replicas.add(r.key);
+      else this.counted.replicas.delete(r.key);
+      this.share = Math.ceil(this.counted.chains / Math.max(this.counted.replicas.size, 1));
+    }
+    this.kick(change.freed);
+  }
+
   private mayTake(chain: string): boolean {
     return !this.closed && this.share !== undefined && this.leases.chains().length + this.taking.size < this.share && !this.consumers.has(chain) && !this.stopping.has(chain);
   }
@@ -181,7 +203,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
       this.watching = undefined;
       if (err && !this.closed) this.log.warn({ err: String(err) }, 'lease bucket watch ended; scans go on by the timer and watch again');
     };
-    this.watching = this.leases.watch((freed) => this.kick(freed), ended).catch((err: unknown) => {
+    this.watching = this.leases.watch((change) => this.changed(change), ended).catch((err: unknown) => {
       ended(err);
       return undefined;
     });
@@ -193,9 +215,14 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     this.watchBucket();
     await this.leases.keepPresent();
     const known = await this.knownChains();
-    const live = await this.leases.liveReplicas();
+    const replicas = await this.leases.liveReplicas();
+    // A replica that left while this scan read the bucket: counted out, or this scan would hand
+    // back the chain just taken from it at its release.
+    for (const key of [...this.departed]) if (!replicas.delete(key)) this.departed.delete(key);
+    const live = Math.max(replicas.size, 1);
     const share = Math.ceil(known.size / live);
     this.share = share;
+    this.counted = { chains: known.size, replicas };
     const held = new Set(this.leases.chains());
     // Still held (close() may have handed it over while this scan was reading the bucket).
     for (const chain of held) if (!this.closed && this.leases.chains().includes(chain) && !this.consumers.has(chain) && !this.stopping.has(chain)) await this.startChain(chain);
