@@ -1,6 +1,8 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
 import { LeaseBucket } from '@clinical-ledger/lease';
 import { closeAll, eventually, testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { LedgerWarmUp } from '../src/append/warm-up.service';
 import { chainKey } from '../src/lease/chain-leases';
 import { ChainWritersTransport } from '../src/lease/chain-writers';
 import { ledgerSpec, publish, startInProcess, type InProcessLedger } from './helpers';
@@ -73,5 +75,33 @@ describe('a leased hand-over to a standby replica', () => {
     expect(docs.map((d) => d.seq).sort((a, b) => a - b)).toEqual([...Array(9).keys()]);
     expect(new Set(docs.map((d) => d.eventId))).toEqual(new Set([...Array(9).keys()].map((i) => `${TENANT}:e-${i}`)));
     expect(await w.verifyChain(TENANT)).toMatchObject({ ok: true, size: 9 });
+  });
+
+  it('a replica still warming up is not counted and takes no chain: its appends would wait for the warm-up', async () => {
+    await standby?.close();
+    standby = undefined;
+    const tenant = 'warm-gate';
+    await publish(w.nc, w.subjects, testEvent(tenant, { id: `${tenant}:e-0`, subject: testPseudonym(1) }));
+    let warm!: () => void;
+    const gate = new Promise<void>((r) => (warm = r));
+    const ready = jest.spyOn(LedgerWarmUp.prototype, 'ready').mockReturnValue(gate);
+    try {
+      const replica = 'warm-gate-c';
+      first = await startInProcess(w.env({ LEDGER_LEASES: 'true', LEDGER_REPLICA_ID: replica, LEDGER_LEASE_SCAN_MS: '200' }));
+      const kv = await new Kvm(jetstream(w.nc)).open(w.subjects.bucket('LEDGER_LEASES'));
+      // Several scan periods while warming: the chain is free, yet neither it nor a presence key is written.
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect({ chain: (await kv.get(chainKey(tenant)))?.operation ?? null, presence: (await kv.get(`replica.${replica}`))?.operation ?? null, entries: await w.store.entries.countDocuments({ chain: tenant }) }).toEqual({
+        chain: null,
+        presence: null,
+        entries: 0,
+      });
+      warm();
+      await eventually(async () => (await w.store.entries.countDocuments({ chain: tenant })) === 1, 30_000, 'the chain taken and appended once warm');
+      expect(writersOf(first)?.chains()).toContain(tenant);
+    } finally {
+      warm();
+      ready.mockRestore();
+    }
   });
 });

@@ -7,6 +7,7 @@ import { consumerDurables, JetStreamConsumer, NatsService, PoisonMessageError, r
 import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { AppendService } from '../append/append.service';
+import { LedgerWarmUp } from '../append/warm-up.service';
 import { tenantList, type LedgerConfig } from '../config';
 import { ChainLeases, type BucketChange } from './chain-leases';
 
@@ -56,6 +57,8 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   /** Takes at a release under way (outside any scan): counted against the share, awaited by close(). */
   private readonly taking = new Set<Promise<void>>();
   private jsm?: Promise<JetStreamManager>;
+  private readonly closing: Promise<void>;
+  private signalClosing!: () => void;
 
   constructor(
     private readonly config: LedgerConfig,
@@ -65,8 +68,10 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     private readonly store: LedgerStore,
     private readonly baseSpec: JetStreamConsumerSpec,
     private readonly log: Logger,
+    private readonly warmUp: Pick<LedgerWarmUp, 'ready'>,
   ) {
     super();
+    this.closing = new Promise<void>((r) => (this.signalClosing = r));
     leases.onLost = (chain) => void this.stopChain(chain);
   }
 
@@ -97,7 +102,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     }
   }
 
-  /** Ready once a scan ran (this replica knows its chains; it may hold none of them). */
+  /** Ready once a scan ran (after the warm-up: this replica knows its chains; it may hold none of them). */
   get running(): boolean {
     return this.scanned && !this.closed;
   }
@@ -210,6 +215,10 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   }
 
   private async scanOnce(): Promise<void> {
+    // Not present and taking nothing before the process is warm (LedgerWarmUp, bounded by
+    // LEDGER_WARM_UP_MS): its appends wait for the warm-up anyway, so a chain taken earlier (a
+    // chain handed back at a stop-first successor's presence) only waited in its hands.
+    await Promise.race([this.warmUp.ready(), this.closing]);
     if (this.closed) return;
     if (!this.scanned) await this.removeSharedConsumer();
     this.watchBucket();
@@ -346,6 +355,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
    */
   async close(): Promise<void> {
     this.closed = true;
+    this.signalClosing();
     clearInterval(this.timer);
     const handOver = (chain: string) => this.stopChain(chain).then(() => this.leases.release(chain));
     await Promise.all([
@@ -379,6 +389,7 @@ export function chainWriters(app: INestApplication, baseSpec: JetStreamConsumerS
     app.get(LedgerStore),
     baseSpec,
     app.get<Logger>(LOGGER),
+    app.get(LedgerWarmUp),
   );
   app.get(ReadinessRegistry).register(readiness, async () => {
     if (!transport.running) throw new Error('chain leases not scanned yet');
