@@ -148,6 +148,46 @@ describe('Appender (real Mongo wire server)', () => {
     expect(classifyError(err)).toMatchObject({ kind: 'retry', reason: 'contention', transient: true });
   });
 
+  it('sends a batch\'s entry chunks one at a time: a chunk that meets another writer\'s entry stops the batch there, leaving no gap', async () => {
+    /** Chain `lm`'s entry inserts, by first seq; the one from seq 100 waits until `open()`. */
+    class HeldChunk extends LedgerStore {
+      starts: number[] = [];
+      active = 0;
+      maxActive = 0;
+      private release: () => void = () => undefined;
+      private readonly gate = new Promise<void>((r) => (this.release = r));
+      override async insertEntries(docs: EntryDoc[]): Promise<InsertEntriesResult> {
+        this.starts.push(docs[0].seq);
+        this.maxActive = Math.max(this.maxActive, ++this.active);
+        try {
+          if (docs[0].seq === 100 && this.starts.filter((s) => s === 100).length === 1) await this.gate;
+          return await super.insertEntries(docs);
+        } finally {
+          this.active--;
+        }
+      }
+      open(): void {
+        this.release();
+      }
+    }
+    const store = new HeldChunk(t.store.db);
+    const a = appender({ store, batchMax: 300 });
+    const mine = Promise.all(Array.from({ length: 300 }, (_, i) => a.add(event('lm', i))));
+    await eventually(() => store.starts.includes(100), 15_000, 'the second chunk in flight');
+    // Another writer appends after the first chunk while the second is in flight (a lease lost mid-batch).
+    const other = appender();
+    const theirs = await Promise.all(Array.from({ length: 50 }, (_, i) => other.add(event('lm', 1_000 + i))));
+    expect(theirs.map((r) => r.seq)).toEqual(Array.from({ length: 50 }, (_, i) => 100 + i));
+    // The third chunk (seqs 200..299, built meanwhile) was not sent: stored past the conflict, it would fork the chain.
+    expect(store.starts).toEqual([0, 100]);
+    store.open();
+    const receipts = await mine;
+    expect(store.starts).toEqual([0, 100, 150, 250]);
+    expect(store.maxActive).toBe(1);
+    expect(receipts.map((r) => r.seq)).toEqual([...Array.from({ length: 100 }, (_, i) => i), ...Array.from({ length: 200 }, (_, i) => 150 + i)]);
+    expect(await verify('lm')).toMatchObject({ ok: true, size: 350 });
+  });
+
   it('chains share the pipeline slots, yet a chain stuck in its entry insert does not stall the others', async () => {
     /** Chain `lg`'s entry inserts wait until `open()`; every chain's are counted. */
     class HeldChain extends LedgerStore {

@@ -2,7 +2,7 @@
 // duplicate paths, hints), kept together because its ordering rules only make sense side by side.
 import { decodeCore, type Signer } from '@clinical-ledger/chain';
 import { EVENT_TYPES, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { bytes, eventIdDocOf, LedgerStore, receiptOf, type EntryDoc } from '@clinical-ledger/ledger-store';
+import { bytes, ENTRY_INSERT_CHUNK, eventIdDocOf, LedgerStore, receiptOf, type EntryDoc, type InsertEntriesResult } from '@clinical-ledger/ledger-store';
 import { RetryableError } from '@clinical-ledger/messaging';
 import { BatchQueue } from './batch-queue';
 import type { BatchSlots } from './batch-slots';
@@ -11,7 +11,7 @@ import { nextEntry } from './entry-doc';
 import { LateLane } from './late-lane';
 import type { PayloadSealer, SealedPayload } from './crypto/payload-sealer';
 import type { HeadWriter } from './head-writer';
-import { ChainInconsistentError, Tail, type TailSnapshot } from './tail';
+import { ChainInconsistentError, Tail, type TailDraft, type TailSnapshot } from './tail';
 import type { ErasureSteps, FaultPoint, LogLogger, WriteFence } from './types';
 
 export interface ChainLogOptions {
@@ -62,6 +62,9 @@ const MAX_RACE_RETRIES = 50;
  */
 const LATE_LOOKUPS = 16;
 
+/** Receipts handed out in one turn of the event loop (each wakes a publish). */
+const RECEIPTS_PER_TURN = 100;
+
 const isErasure = (event: LedgerEvent) => event.type === EVENT_TYPES.patientErased;
 
 /** What went wrong with a batch, as the consumer must see it (errors.ts: transient or not). */
@@ -80,8 +83,9 @@ function asRetryable(err: unknown): RetryableError {
  * 1. prepare: duplicates known from recent receipts are answered; the payloads are sealed and
  *    stored (fenced against erasures), and a payload stored before marks an event that may be
  *    recorded (an earlier attempt), which one indexed lookup settles;
- * 2. write: seqs, links, tree nodes and signatures on a draft of the tail, one ordered insert of
- *    the entries (in chunks FerretDB keeps ordered); the tail moves over what is durable;
+ * 2. write: seqs, links, tree nodes and signatures on a draft of the tail, the entries inserted in
+ *    ordered chunks one after another, each chunk built while the one before is inserted; the
+ *    tail moves over what is durable;
  * 3. finish: event-id lookups and the head (one coalesced update), then the receipts.
  * Batch N+1 is prepared while N is written, and N's finish overlaps N+1's write. A batch that
  * holds an erasure (always its last event) runs alone: nothing after it is sealed before the key
@@ -373,19 +377,56 @@ export class ChainLog {
     if (seen.length > 0) await this.saveHints(seen);
   }
 
-  /** Builds and stores the entries of `items` after the tail; the tail moves over what is durable. */
+  /**
+   * Builds and stores the entries of `items` after the tail; the tail moves over what is durable.
+   * The chunks go in one after another (a chunk is sent only once the one before it is stored: a
+   * chunk stored past a conflict would leave a gap and fork the chain), and each chunk is built
+   * (encoded, signed) while the one before it is being inserted: the signing is off the insert's
+   * critical path, and the event loop is free between chunks for whatever waits on it.
+   */
   private async appendEntries(items: Item[]): Promise<{ stored: EntryDoc[]; conflict: boolean }> {
     const signer = this.o.signer();
     const recordedAt = new Date().toISOString();
     const draft = this.tail.draft();
     const docs: EntryDoc[] = [];
-    for (const it of items) docs.push(await nextEntry(this.chain, draft, it.event, (it.payload as SealedPayload).digest, signer, recordedAt));
-    const { inserted, conflict } = await this.o.store.insertEntries(docs);
+    let inserted = 0;
+    let conflict = false;
+    let inFlight: Promise<InsertEntriesResult> | undefined;
+    let inFlightSize = 0;
+    try {
+      for (let from = 0; from < items.length || inFlight; from += ENTRY_INSERT_CHUNK) {
+        const chunk = from < items.length ? await this.build(items.slice(from, from + ENTRY_INSERT_CHUNK), draft, signer, recordedAt) : [];
+        if (inFlight) {
+          const r = await inFlight;
+          inFlight = undefined;
+          inserted += r.inserted;
+          if (r.conflict || r.inserted < inFlightSize) {
+            conflict = r.conflict;
+            break;
+          }
+        }
+        if (chunk.length === 0) break;
+        docs.push(...chunk);
+        inFlight = this.o.store.insertEntries(chunk);
+        inFlightSize = chunk.length;
+      }
+    } catch (err) {
+      // A build failed with a chunk in flight: its outcome is unknown either way (the caller reloads).
+      void inFlight?.catch(() => undefined);
+      throw err;
+    }
     // Commit exactly the prefix that is durably stored.
     this.tail.commit(draft, inserted);
     const stored = docs.slice(0, inserted);
     for (const d of stored) this.remember(receiptOf(d));
     return { stored, conflict };
+  }
+
+  /** Entries of `items` after `draft` (which moves over them): seqs, links, tree nodes, signatures. */
+  private async build(items: Item[], draft: TailDraft, signer: Signer, recordedAt: string): Promise<EntryDoc[]> {
+    const docs: EntryDoc[] = [];
+    for (const it of items) docs.push(await nextEntry(this.chain, draft, it.event, (it.payload as SealedPayload).digest, signer, recordedAt));
+    return docs;
   }
 
   /**
@@ -398,6 +439,8 @@ export class ChainLog {
     await this.saveHints(docs);
     this.o.onDurable(snapshot);
     for (const [i, it] of items.entries()) {
+      // The receipts' waiters (a publish each) run a group at a time, the event loop free between.
+      if (i > 0 && i % RECEIPTS_PER_TURN === 0) await new Promise<void>((r) => setImmediate(r));
       const receipt = receiptOf(docs[i]);
       if (isErasure(it.event)) {
         try {

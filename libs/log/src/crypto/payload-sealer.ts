@@ -22,6 +22,9 @@ export interface SealedPayload {
   existed: boolean;
 }
 
+/** Payloads sealed and stored together: the store's unordered insert group (one durable commit each). */
+const SEAL_GROUP = 100;
+
 /** How often a batch re-encrypts after erasures raced it before it gives up (and is redelivered). */
 const MAX_KEY_RETRIES = 5;
 
@@ -46,19 +49,37 @@ export class PayloadSealer {
     for (let attempt = 0; ; attempt++) {
       const { keys, epoch } = await this.dataKeys.keysFor(chain, scopes);
       const createdAt = new Date().toISOString();
-      let docs: PayloadDoc[];
+      const docs: PayloadDoc[] = [];
+      const inserts: Promise<string[]>[] = [];
       try {
-        docs = items.map((it) => {
-          const key = keys.get(it.scope);
-          if (!key) throw new Error(`no data key for ${it.scope}`);
-          const blob = seal(key.key, Buffer.from(JSON.stringify(it.data ?? null), 'utf8'), payloadAad(chain, it.eventId));
-          return { _id: eventKey(chain, it.eventId), chain, eventId: it.eventId, keyId: key.keyId, scope: it.scope, ciphertext: bin(blob), digest: payloadDigest(blob), createdAt };
-        });
+        // Sealed a group at a time, each group stored as soon as it is sealed (side by side, as the
+        // store would split them anyway): the event loop is free between groups for the chain's
+        // entry inserts and receipts, instead of busy for the whole batch.
+        for (let from = 0; from < items.length; from += SEAL_GROUP) {
+          if (from > 0) await new Promise<void>((r) => setImmediate(r));
+          const group = items.slice(from, from + SEAL_GROUP).map((it): PayloadDoc => {
+            const key = keys.get(it.scope);
+            if (!key) throw new Error(`no data key for ${it.scope}`);
+            const blob = seal(key.key, Buffer.from(JSON.stringify(it.data ?? null), 'utf8'), payloadAad(chain, it.eventId));
+            return { _id: eventKey(chain, it.eventId), chain, eventId: it.eventId, keyId: key.keyId, scope: it.scope, ciphertext: bin(blob), digest: payloadDigest(blob), createdAt };
+          });
+          docs.push(...group);
+          inserts.push(this.store.insertPayloads(group));
+        }
+      } catch (err) {
+        // A group that failed to seal: what was sent is settled by the retry (existing ciphertexts).
+        for (const p of inserts) void p.catch(() => undefined);
+        throw err;
       } finally {
         keys.forEach((k) => k.key.fill(0));
       }
+      // Every group answered before anything is decided (one failed: the others may be stored, as
+      // with one unordered insert that failed part-way; the batch is retried whole).
+      const settled = await Promise.allSettled(inserts);
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+      const existing = settled.flatMap((r) => (r as PromiseFulfilledResult<string[]>).value);
       const out: SealedPayload[] = docs.map((d) => ({ eventId: d.eventId, digest: d.digest, keyId: d.keyId, existed: false }));
-      const existing = await this.store.insertPayloads(docs);
       if (existing.length > 0) {
         // Stored by an earlier attempt (or the event is on the chain already): the chain must name those bytes.
         const stored = new Map((await this.store.getPayloads(existing)).map((p) => [p._id, p]));

@@ -114,6 +114,9 @@ const DEFAULT_BACKOFF = [250, 1_000, 5_000, 15_000, 30_000];
  */
 export const HAND_BACK_ALLOWANCE = 10_000;
 
+/** Handlers started in one turn of the event loop before the pull loop lets I/O callbacks run. */
+const HANDLERS_PER_TURN = 64;
+
 /** The durable that follows a consumer's MAX_DELIVERIES advisories in its `exhaustedStream`. */
 export const exhaustedFollowerOf = (durable: string): string => `${durable}_exhausted`;
 
@@ -320,6 +323,7 @@ export class JetStreamConsumer {
   }
 
   private async run(messages: ConsumerMessages): Promise<void> {
+    let started = 0;
     for await (const m of messages) {
       // Delivered before the pull stopped (stop() drains the subscription): handled like the rest, so
       // a hand-over leaves nothing to redeliver. Past stop()'s deadline: handed back at once instead.
@@ -340,6 +344,9 @@ export class JetStreamConsumer {
         // Wake every waiter; each re-checks its own condition (a free slot, or an empty set).
         for (const w of this.waiters.splice(0)) w();
       });
+      // A pull of thousands would otherwise start every handler in one turn of the event loop (tens
+      // of ms of parsing with no I/O answered): a turn goes by every HANDLERS_PER_TURN messages.
+      if (++started % HANDLERS_PER_TURN === 0) await new Promise<void>((r) => setImmediate(r));
     }
   }
 
