@@ -319,4 +319,33 @@ describe('Appender (real Mongo wire server)', () => {
     }
     expect(await verify('lr')).toMatchObject({ ok: true, size: stored + every });
   });
+
+  it('warms a chain before its first batch: learns the stored checkpoint and publishes one a crash left unpublished', async () => {
+    const first = appender();
+    const p1 = new CheckpointPublisher(first, { store: t.store, heads: first.heads, signer: () => signer, origin: (chain) => `test/${chain}`, every: 100, intervalMs: 600_000, logger, publish: async () => Promise.reject(new Error('bus away')) });
+    p1.start();
+    try {
+      await Promise.all(Array.from({ length: 100 }, (_, i) => first.add(event('lw', i))));
+      await eventually(async () => (await t.store.getHead('lw'))?.checkpointSize === 100, 20_000, 'checkpoint stored');
+      await p1.idle('lw');
+    } finally {
+      await p1.stop();
+    }
+    expect((await t.store.unpublishedCheckpoints('lw')).map((c) => c.size)).toEqual([100]);
+    const second = appender();
+    const published: StoredCheckpoint[] = [];
+    const p2 = new CheckpointPublisher(second, { store: t.store, heads: second.heads, signer: () => signer, origin: (chain) => `test/${chain}`, every: 100, intervalMs: 600_000, logger, publish: async (cp) => void published.push(cp) });
+    p2.start();
+    try {
+      await p2.warm('lw');
+      expect(published.map((c) => c.size)).toEqual([100]);
+      expect(await t.store.unpublishedCheckpoints('lw')).toEqual([]);
+      // Warm already: its first batches do not sign (100 is stored; 10 more are not `every`).
+      await Promise.all(Array.from({ length: 10 }, (_, i) => second.add(event('lw', 100 + i))));
+      await p2.idle('lw');
+      expect(published.map((c) => c.size)).toEqual([100]);
+    } finally {
+      await p2.stop();
+    }
+  });
 });

@@ -125,6 +125,11 @@ export class Appender {
     return () => this.durableListeners.delete(listener);
   }
 
+  /** The durable end of a chain as this appender knows it (undefined: it holds no log of it). */
+  snapshot(chain: string): TailSnapshot | undefined {
+    return this.logs.get(chain)?.snapshot();
+  }
+
   /** The durable end of each chain this appender has written. */
   snapshots(): TailSnapshot[] {
     return [...this.logs.values()].map((l) => l.snapshot());

@@ -107,6 +107,16 @@ export class CheckpointPublisher {
     }
   }
 
+  /**
+   * Loads what is stored of a chain (its checkpoint marker) and publishes the checkpoints a crash
+   * left unpublished, ahead of its first batch: a process that just started does it at its warm-up
+   * rather than beside the batches. Never rejects (a failure is logged; the next round retries).
+   */
+  async warm(chain: string): Promise<void> {
+    if (!this.state(chain).loaded) this.rounds.request(chain);
+    await this.rounds.idle(chain);
+  }
+
   /** Waits for the work in flight for a chain (tests). */
   async idle(chain: string): Promise<void> {
     await this.rounds.idle(chain);

@@ -136,7 +136,7 @@ export class LedgerConfig extends BaseConfig {
   @IntSetting(0, 60_000) LEDGER_WARM_UP_MS = 3_000;
 
   /** Store connections the warm-up opens (the first batches and duplicate lookups otherwise wait for their handshakes). */
-  @IntSetting(0, 100) LEDGER_WARM_CONNECTIONS = 32;
+  @IntSetting(0, 100) LEDGER_WARM_CONNECTIONS = 64;
 
   /** How long a record read waits for consent.decide before answering 503. */
   @IntSetting(50) LEDGER_CONSENT_TIMEOUT_MS = 2_000;

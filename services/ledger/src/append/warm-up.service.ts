@@ -8,7 +8,9 @@ import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { tenantList, type LedgerConfig } from '../config';
 import { StoreIndexes } from '../store/store-indexes';
+import { TileWriterService } from '../tiles/tile-writer.service';
 import { accessSummary } from './access-summary';
+import { CheckpointsService } from './checkpoints.service';
 import { parseAppend } from './envelope';
 
 /** Throwaway events the append path runs through (enough for V8 to optimize what each one calls). */
@@ -24,8 +26,9 @@ const WARM_TENANT = 'warm-up';
  * in bench/ledger/duplicates-bench.ts). It opens the store connections the first batches need,
  * runs the append path's CPU work on throwaway events (nothing stored, sent or kept), and loads the
  * state of the chains appended last (without leases: with them, a chain's state is loaded when its
- * lease is taken). Bounded by LEDGER_WARM_UP_MS; a step that fails or runs out of time is left to
- * the first batches, as without a warm-up.
+ * lease is taken): the tail, and what the tile writer and the checkpoint publisher resume from.
+ * Bounded by LEDGER_WARM_UP_MS; a step that fails or runs out of time is left to the first batches,
+ * as without a warm-up.
  */
 /** What a warm-up did (each step that ran). */
 export interface WarmUpSummary {
@@ -50,6 +53,8 @@ export class LedgerWarmUp implements OnApplicationBootstrap {
     private readonly store: LedgerStore,
     private readonly storeReady: StoreIndexes,
     private readonly appender: Appender,
+    private readonly tiles: TileWriterService,
+    private readonly checkpoints: CheckpointsService,
     private readonly nats: NatsService,
     readiness: ReadinessRegistry,
   ) {
@@ -98,10 +103,23 @@ export class LedgerWarmUp implements OnApplicationBootstrap {
     const partition = tenantList(this.config);
     const chains = partition.length ? partition.slice(0, WARM_CHAINS) : await this.store.recentChains(WARM_CHAINS);
     let timer: NodeJS.Timeout | undefined;
-    // Appender.warm never rejects; what is not loaded in time is loaded by the chain's first batch.
-    await Promise.race([Promise.all(chains.map((c) => this.appender.warm(c))), new Promise((r) => (timer = setTimeout(r, budgetMs)))]);
+    // None of it rejects; what is not loaded in time is loaded beside the chain's first batches.
+    await Promise.race([Promise.all(chains.map((c) => this.warmChain(c))), new Promise((r) => (timer = setTimeout(r, budgetMs)))]);
     clearTimeout(timer);
     return chains.length;
+  }
+
+  /**
+   * A chain's tail, then the first rounds of its tile writer (the stored mark, the partial tiles'
+   * nodes, the leaves past the last full tile, read side by side) and of its checkpoint publisher
+   * (the stored checkpoint marker, checkpoints left unpublished), which would otherwise run at its
+   * first batch and take the store's connections from it.
+   */
+  private async warmChain(chain: string): Promise<void> {
+    await this.appender.warm(chain);
+    const size = this.appender.snapshot(chain)?.size ?? 0;
+    if (size > 0) this.tiles.writer.observe(chain, size);
+    await Promise.all([this.tiles.writer.idle(chain), this.checkpoints.publisher.warm(chain)]);
   }
 }
 
