@@ -50,6 +50,23 @@ describe('chain leases on NATS KV', () => {
     expect(await a.acquire('general-hospital')).toBeInstanceOf(Lease);
   });
 
+  it('a release while a renewal is in flight still hands the key back at once (not after the TTL)', async () => {
+    const { a, b } = await replicas(30_000);
+    for (let i = 0; i < 5; i++) {
+      const leaseA = (await a.acquire('st-marys')) as Lease;
+      // The renewal's conditional write goes out first and moves the revision; the delete follows it.
+      const renewing = leaseA.renew();
+      await leaseA.release();
+      expect(await b.owner('st-marys')).toBeUndefined();
+      // Waited for by release(), which then deleted the key under the revision it wrote.
+      expect(await renewing).toBe(true);
+      expect(leaseA.held()).toBe(false);
+      const leaseB = (await b.acquire('st-marys')) as Lease;
+      expect(leaseB).toBeInstanceOf(Lease);
+      await leaseB.release();
+    }
+  });
+
   it('expires a lease nobody renews; its holder stops trusting it before another replica can take it', async () => {
     const { a, b } = await replicas(1_500);
     const leaseA = (await a.acquire('st-marys')) as Lease;

@@ -210,6 +210,10 @@ export class Lease {
   /** Hands the key back at once (a rolling upgrade's clean hand-over): deleted only if still ours. */
   async release(): Promise<void> {
     this.stop();
+    // A renewal in flight lands before a delete sent now, which the revision it wrote then refuses
+    // (a conflict, taken for "not ours"): the key outlived its holder by a whole TTL (a 10 s gap in
+    // bench/leases). Wait for it, then delete under the revision it wrote.
+    await this.renewing?.catch(() => undefined);
     // A lapsed lease is deleted too when still ours (the conditional delete says), so that the
     // successor need not wait for the server's expiry.
     const mine = !this.lostReason;
