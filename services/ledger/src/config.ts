@@ -66,8 +66,12 @@ export class LedgerConfig extends BaseConfig {
   /** Batches in the append pipeline at once across all chains (a lone chain uses 2; busy chains then share them in larger batches). */
   @IntSetting(1, 1_000) LEDGER_BATCHES_IN_FLIGHT = 2;
 
-  /** Messages handled at once (pulled, not yet acked): two full batches keep a chain's pipeline busy. */
-  @IntSetting(1, 10_000) LEDGER_MAX_IN_FLIGHT = 2_000;
+  /**
+   * Messages handled at once (pulled, not yet acked): three full batches, one being written, one
+   * prepared, one getting its lookups and receipts. With two, the batch in its finish held a third
+   * of them and batches shrank to ~670.
+   */
+  @IntSetting(1, 10_000) LEDGER_MAX_IN_FLIGHT = 3_000;
 
   /** Durable consumer name on LEDGER_APPEND. */
   @Matches(/^[A-Za-z0-9_-]{1,64}$/)
