@@ -138,8 +138,12 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
 
   /** The manager for stream reads (made once: making one is a round trip of its own). */
   private manager(): Promise<JetStreamManager> {
-    this.jsm ??= this.nats.ready().then((nc) => jetstreamManager(nc));
-    this.jsm.catch(() => (this.jsm = undefined));
+    if (!this.jsm) {
+      const made = this.nats.ready().then((nc) => jetstreamManager(nc));
+      // A failed one is made again at the next call.
+      made.catch(() => this.jsm === made && (this.jsm = undefined));
+      this.jsm = made;
+    }
     return this.jsm;
   }
 
