@@ -73,6 +73,18 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts a JetStream cluster of `size` nats-server processes on free loopback ports and waits until it places R`size` streams. */
 export async function startNatsCluster(o: NatsClusterOptions = {}): Promise<NatsCluster> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startNatsClusterOnce(o);
+    } catch (err) {
+      // A free port is only free until someone takes it: another test process may bind a node's
+      // client or route port between freePort() and the node's listen (a CI run lost one). New ports then.
+      if (attempt >= 3 || !/address already in use/.test(String(err))) throw err;
+    }
+  }
+}
+
+async function startNatsClusterOnce(o: NatsClusterOptions): Promise<NatsCluster> {
   const size = o.size ?? 3;
   const cluster = o.name ?? 'cl';
   const confDir = mkdtempSync(join(tmpdir(), 'clinical-ledger-nats-cluster-'));
@@ -84,8 +96,10 @@ export async function startNatsCluster(o: NatsClusterOptions = {}): Promise<Nats
     rmSync(confDir, { recursive: true, force: true });
   };
   try {
-    // Started side by side: a node's JetStream waits for its peers before it serves.
-    const started = await Promise.all(
+    // Started side by side: a node's JetStream waits for its peers before it serves. Every start is
+    // awaited before a failure is thrown, so that no node that did start outlives the cleanup (two
+    // such orphans kept a CI run's jest process alive after its tests).
+    const settled = await Promise.allSettled(
       clusterPorts.map(async (cp, i) => {
         const name = `${cluster}-n${i + 1}`;
         const config = nodeConfig(confDir, name, cluster, cp, clusterPorts.filter((p) => p !== cp));
@@ -95,6 +109,9 @@ export async function startNatsCluster(o: NatsClusterOptions = {}): Promise<Nats
         return { name, server };
       }),
     );
+    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    const started = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     for (const { name, server } of started) {
       nodes.push({
         name,
