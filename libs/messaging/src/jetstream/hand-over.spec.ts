@@ -38,6 +38,18 @@ describe('JetStreamConsumer hand-over (real NATS)', () => {
     ackWaitMs: 60_000,
   });
 
+  /** A holder on its own connection whose handler never ends: it "crashes" (connection gone) with the event in hand. */
+  const crashingHolder = async (o: JetStreamConsumerSpec, tries: number[], holder: number) => {
+    const own = await connect({ servers: infra.natsUrl });
+    const c = new JetStreamConsumer(own, o, async (m) => {
+      tries.push(m.deliveryCount);
+      await new Promise(() => undefined);
+    });
+    await c.start();
+    await eventually(() => tries[tries.length - 1] === holder, 20_000, `holder ${holder} has the event`);
+    return { own, c };
+  };
+
   it('stop() under load: every message handled once, on its first delivery, none left pending', async () => {
     const handled: { id: string; deliveries: number; by: string }[] = [];
     const holder = (by: string) => async (m: { data: Uint8Array; deliveryCount: number }) => {
@@ -169,13 +181,7 @@ describe('JetStreamConsumer hand-over (real NATS)', () => {
     await jetstream(nc).publish(subjects.append('t4', 'clinical'), 'z', { msgID: 'ho-crash-1' });
     // Each holder on its own connection, "crashing" (the connection gone) with the event in hand: no verdict.
     for (let holder = 1; holder <= 3; holder++) {
-      const own = await connect({ servers: infra.natsUrl });
-      const c = new JetStreamConsumer(own, bounded, async (m) => {
-        tries.push(m.deliveryCount);
-        await new Promise(() => undefined);
-      });
-      await c.start();
-      await eventually(() => tries[tries.length - 1] === holder, 20_000, `holder ${holder} has the event`);
+      const { own, c } = await crashingHolder(bounded, tries, holder);
       await own.close();
       await c.stop(); // its handler never ends: stop() gives up after the ack wait
     }
@@ -195,16 +201,7 @@ describe('JetStreamConsumer hand-over (real NATS)', () => {
     const bounded = { ...spec('ho-follow', 't6'), maxDeliver: 2, crashBound: 3, ackWaitMs: 1_000, exhaustedStream: subjects.stream('DELIVERY_EXCEEDED'), deadLetterTokens: () => ['t6'] };
     const tries: number[] = [];
     await jetstream(nc).publish(subjects.append('t6', 'clinical'), 'f', { msgID: 'ho-follow-1' });
-    const crashing = async (holder: number) => {
-      const own = await connect({ servers: infra.natsUrl });
-      const c = new JetStreamConsumer(own, bounded, async (m) => {
-        tries.push(m.deliveryCount);
-        await new Promise(() => undefined);
-      });
-      await c.start();
-      await eventually(() => tries[tries.length - 1] === holder, 20_000, `holder ${holder} has the event`);
-      return { own, c };
-    };
+    const crashing = (holder: number) => crashingHolder(bounded, tries, holder);
     for (let holder = 1; holder <= 2; holder++) {
       const { own, c } = await crashing(holder);
       await own.close();
