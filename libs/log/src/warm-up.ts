@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { Ed25519Signer, payloadDigest } from '@clinical-ledger/chain';
+import { Ed25519Signer } from '@clinical-ledger/chain';
 import type { LedgerEvent } from '@clinical-ledger/contracts';
-import { bin, bsonRoundTrip, eventIdDocOf, eventKey, receiptOf, type PayloadDoc } from '@clinical-ledger/ledger-store';
+import { bsonRoundTrip, eventIdDocOf, receiptOf } from '@clinical-ledger/ledger-store';
 import { keyScope } from './crypto/data-keys';
-import { payloadAad, seal } from './crypto/payload-crypto';
+import { sealedPayloadDoc } from './crypto/payload-sealer';
 import { nextEntry } from './entry-doc';
 import { Tail, type TailDraft } from './tail';
 
@@ -34,9 +34,8 @@ export async function warmAppendPath(o: AppendWarmUpOptions): Promise<number> {
     for (; n < o.events && performance.now() < deadline; n++) {
       const event = o.event(n);
       const chain = event.tenant;
-      const blob = seal(key, Buffer.from(JSON.stringify(event.data ?? null), 'utf8'), payloadAad(chain, event.id));
       const now = new Date().toISOString();
-      const payload: PayloadDoc = { _id: eventKey(chain, event.id), chain, eventId: event.id, keyId: 'warm-up', scope: keyScope(chain, event.subject), ciphertext: bin(blob), digest: payloadDigest(blob), createdAt: now };
+      const payload = sealedPayloadDoc(chain, event.id, keyScope(chain, event.subject), event.data, { key, keyId: 'warm-up' }, now);
       let draft = drafts.get(chain);
       if (!draft) drafts.set(chain, (draft = new Tail(chain).draft()));
       const entry = await nextEntry(chain, draft, event, payload.digest, signer, now);

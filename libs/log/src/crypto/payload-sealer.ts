@@ -28,6 +28,11 @@ const SEAL_GROUP = 100;
 /** How often a batch re-encrypts after erasures raced it before it gives up (and is redelivered). */
 const MAX_KEY_RETRIES = 5;
 
+/** One event's ciphertext document: its data sealed under the key, bound to chain and event id (the AAD). Also what the start-up warm-up runs. */
+export function sealedPayloadDoc(chain: string, eventId: string, scope: string, data: unknown, key: { key: Buffer; keyId: string }, createdAt: string): PayloadDoc {
+  const blob = seal(key.key, Buffer.from(JSON.stringify(data ?? null), 'utf8'), payloadAad(chain, eventId));
+  return { _id: eventKey(chain, eventId), chain, eventId, keyId: key.keyId, scope, ciphertext: bin(blob), digest: payloadDigest(blob), createdAt };
+}
 /**
  * Payload sealing: AES-256-GCM under the patient's data key, stored beside the chain before the
  * entry that names its digest. Fenced against erasures (data-keys.ts): the keys come with the
@@ -60,8 +65,7 @@ export class PayloadSealer {
           const group = items.slice(from, from + SEAL_GROUP).map((it): PayloadDoc => {
             const key = keys.get(it.scope);
             if (!key) throw new Error(`no data key for ${it.scope}`);
-            const blob = seal(key.key, Buffer.from(JSON.stringify(it.data ?? null), 'utf8'), payloadAad(chain, it.eventId));
-            return { _id: eventKey(chain, it.eventId), chain, eventId: it.eventId, keyId: key.keyId, scope: it.scope, ciphertext: bin(blob), digest: payloadDigest(blob), createdAt };
+            return sealedPayloadDoc(chain, it.eventId, it.scope, it.data, key, createdAt);
           });
           docs.push(...group);
           inserts.push(this.store.insertPayloads(group));
