@@ -46,8 +46,6 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   /** A scan was asked for while one ran: run another after it (it may have read the bucket too early). */
   private rescan = false;
   private watching?: Promise<{ stop(): void } | undefined>;
-  /** This replica's fair share of the chains, as the last scan counted it (and the bucket's watch since). */
-  private share?: number;
   /** The chains and the live replicas' presence keys the last scan counted (the watch keeps the keys up to date). */
   private counted?: { chains: number; replicas: Set<string> };
   /** Presence keys the watch saw deleted, left out of a scan that read them just before (until one no longer finds them). */
@@ -181,9 +179,13 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     if (r && this.counted && r.present !== this.counted.replicas.has(r.key)) {
       if (r.present) this.counted.replicas.add(r.key);
       else this.counted.replicas.delete(r.key);
-      this.share = Math.ceil(this.counted.chains / Math.max(this.counted.replicas.size, 1));
     }
     this.kick(change.freed);
+  }
+
+  /** This replica's fair share of the chains, as the last scan counted them (and the bucket's watch since). */
+  private get share(): number | undefined {
+    return this.counted && Math.ceil(this.counted.chains / Math.max(this.counted.replicas.size, 1));
   }
 
   private mayTake(chain: string): boolean {
@@ -233,9 +235,9 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     // back the chain just taken from it at its release.
     for (const key of [...this.departed]) if (!replicas.delete(key)) this.departed.delete(key);
     const live = Math.max(replicas.size, 1);
-    const share = Math.ceil(known.size / live);
-    this.share = share;
     this.counted = { chains: known.size, replicas };
+    // Fixed for this scan, though the watch may move the share meanwhile.
+    const share = this.share ?? 0;
     const held = new Set(this.leases.chains());
     // Still held (close() may have handed it over while this scan was reading the bucket).
     for (const chain of held) if (!this.closed && this.leases.chains().includes(chain) && !this.consumers.has(chain) && !this.stopping.has(chain)) await this.startChain(chain);
