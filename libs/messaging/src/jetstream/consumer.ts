@@ -130,10 +130,11 @@ export function consumerDurables(spec: Pick<JetStreamConsumerSpec, 'stream' | 'd
 }
 /**
  * One JetStreamManager per connection: making one asks the server for the account's info first (a
- * round trip), which a consumer's start paid four times in series before its first pull.
+ * round trip), which a consumer's start paid four times in series before its first pull. A failed
+ * one is made again at the next call.
  */
 const managers = new WeakMap<NatsConnection, Promise<JetStreamManager>>();
-function managerOf(nc: NatsConnection): Promise<JetStreamManager> {
+export function managerOf(nc: NatsConnection): Promise<JetStreamManager> {
   let m = managers.get(nc);
   if (!m) {
     const made = jetstreamManager(nc);

@@ -1,9 +1,8 @@
 import type { INestApplication } from '@nestjs/common';
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { TENANT_PATTERN } from '@clinical-ledger/contracts';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
-import { consumerDurables, JetStreamConsumer, NatsService, PoisonMessageError, removeDurableConsumer, type InboundMessage, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
+import { consumerDurables, JetStreamConsumer, managerOf, NatsService, PoisonMessageError, removeDurableConsumer, type InboundMessage, type JetStreamConsumerSpec } from '@clinical-ledger/messaging';
 import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import { AppendService } from '../append/append.service';
@@ -54,7 +53,6 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
   private readonly freedDuringScan = new Set<string>();
   /** Takes at a release under way (outside any scan): counted against the share, awaited by close(). */
   private readonly taking = new Set<Promise<void>>();
-  private jsm?: Promise<JetStreamManager>;
   private readonly closing: Promise<void>;
   private signalClosing!: () => void;
 
@@ -132,17 +130,6 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
         }
       });
     return this.scanning;
-  }
-
-  /** The manager for stream reads (made once: making one is a round trip of its own). */
-  private manager(): Promise<JetStreamManager> {
-    if (!this.jsm) {
-      const made = this.nats.ready().then((nc) => jetstreamManager(nc));
-      // A failed one is made again at the next call.
-      made.catch(() => this.jsm === made && (this.jsm = undefined));
-      this.jsm = made;
-    }
-    return this.jsm;
   }
 
   /**
@@ -266,7 +253,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
    */
   private async removeSharedConsumer(): Promise<void> {
     if (this.config.NATS_MANAGE_STREAMS === 'false') return;
-    const jsm = await this.manager();
+    const jsm = await this.nats.ready().then(managerOf);
     // The baseSpec is the shared consumer's (LEDGER_DURABLE, its exhausted-message follower): the names ledgerctl removes too.
     for (const { stream, durable } of consumerDurables(this.baseSpec)) {
       const removed = await removeDurableConsumer(jsm, stream, durable);
@@ -276,7 +263,7 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
 
   /** Chains with a head in the store or messages waiting in LEDGER_APPEND (LEDGER_TENANTS narrows them). */
   private async knownChains(): Promise<Set<string>> {
-    const [stored, jsm] = await Promise.all([this.store.chains(), this.manager()]);
+    const [stored, jsm] = await Promise.all([this.store.chains(), this.nats.ready().then(managerOf)]);
     const chains = new Set(stored);
     const info = await jsm.streams.info(this.baseSpec.stream, { subjects_filter: this.nats.subjects.appendAll() });
     for (const subject of Object.keys(info.state.subjects ?? {})) {
