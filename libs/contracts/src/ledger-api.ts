@@ -69,6 +69,37 @@ export interface ChainHead {
   writerRevision?: number;
 }
 
+/** One chain in `GET /v1/chains`: its stored size and who writes it. */
+export interface ChainSummary {
+  tenant: string;
+  /** Durable size (0: a chain leased before its first entry is stored). */
+  size: number;
+  /** When its head last moved (null: no entry stored yet). */
+  updatedAt: string | null;
+  /**
+   * Whether a replica holds the chain's writer lease. false: nobody writes it now (its events wait in
+   * LEDGER_APPEND). null when `writers` is not 'leases' (the bucket was not read, so nothing is known).
+   */
+  leased: boolean | null;
+  /** The replica holding the lease (LEDGER_REPLICA_ID) and the lease's revision; null when not leased. */
+  writer: string | null;
+  writerRevision: number | null;
+}
+
+/** `GET /v1/chains`: every chain the caller may see (its own hospital's, or all for a `*` token). */
+export interface ChainsView {
+  /**
+   * Where `writer` comes from. 'leases': the lease bucket was read. 'off': this ledger runs without
+   * writer leases (one shared consumer writes every chain; there is no per-chain writer to show).
+   * 'unavailable': NATS did not answer, so the writers are unknown (not absent).
+   */
+  writers: 'leases' | 'off' | 'unavailable';
+  /** Writer replicas that are up (their presence keys in the lease bucket); empty unless `writers` is 'leases'. */
+  replicas: string[];
+  /** Sorted by tenant. */
+  chains: ChainSummary[];
+}
+
 export interface KeysView {
   currentKid: string;
   verifierKeys: string[];
@@ -194,6 +225,8 @@ export type ResponseOf<N extends RequestName> = RequestTypes[N]['response'];
 /** Each HTTP route of the ledger (paths relative to its base URL) and its answer. */
 export interface LedgerRoutes {
   'GET /v1/keys': KeysView;
+  /** ?tenant&leased */
+  'GET /v1/chains': ChainsView;
   'GET /v1/chains/:tenant': ChainHead;
   /** ?from&limit */
   'GET /v1/chains/:tenant/entries': EntryPage;

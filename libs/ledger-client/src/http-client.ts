@@ -99,6 +99,11 @@ export class LedgerHttpClient {
     return obj as unknown as LedgerRoutes[R];
   }
 
+  /** Every chain the token may see (its hospital's; all for a `*` token) and who writes each; `leased: false` for the writerless ones only. */
+  chains(opts: { tenant?: string; leased?: boolean } = {}): Promise<LedgerRoutes['GET /v1/chains']> {
+    return this.request('GET /v1/chains', {}, { query: { tenant: opts.tenant, leased: opts.leased === undefined ? undefined : String(opts.leased) } });
+  }
+
   chain(tenant: string): Promise<LedgerRoutes['GET /v1/chains/:tenant']> {
     return this.request('GET /v1/chains/:tenant', { tenant });
   }

@@ -277,6 +277,15 @@ export class LedgerStore {
     return (await this.heads.find({}, { projection: { _id: 1 } }).toArray()).map((h) => h._id);
   }
 
+  /**
+   * Each chain's size and last head move (or only `chain`'s): one small document per chain from the
+   * heads (the frontier and checkpoint copies left out), never a read of entries.
+   */
+  async chainSizes(chain?: string): Promise<{ chain: string; size: number; updatedAt: string }[]> {
+    const heads = await this.heads.find(chain === undefined ? {} : { _id: chain }, { projection: { _id: 1, size: 1, updatedAt: 1 } }).toArray();
+    return heads.map((h) => ({ chain: h._id, size: h.size, updatedAt: h.updatedAt }));
+  }
+
   /** The `limit` chains whose heads moved last, newest first (sorted here: FerretDB sorts only by $natural). */
   async recentChains(limit: number): Promise<string[]> {
     const heads = await this.heads.find({}, { projection: { _id: 1, updatedAt: 1 } }).toArray();

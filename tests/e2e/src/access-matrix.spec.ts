@@ -47,6 +47,8 @@ const actorOf = (role: RoleName) => (role === 'integration' ? SENDER : `${role}-
 const REQUESTS: Record<string, (f: Fixture, whose: Whose, role: RoleName) => Omit<Call, 'method'>> = {
   // ledger
   'GET /v1/keys': () => ({ path: '/v1/keys' }),
+  // Named: a token of another hospital is refused it (without `tenant` it would list its own, empty).
+  'GET /v1/chains': () => ({ path: `/v1/chains?tenant=${TENANT}` }),
   'GET /v1/chains/{tenant}': () => ({ path: `/v1/chains/${TENANT}` }),
   'GET /v1/chains/{tenant}/entries': () => ({ path: `/v1/chains/${TENANT}/entries?limit=2` }),
   'GET /v1/chains/{tenant}/entries/{seq}': (f, w) => ({ path: `/v1/chains/${TENANT}/entries/${f.record[w].seq}` }),

@@ -104,6 +104,11 @@ export const ACCESS_TABLE = {
   },
 
   // ---- ledger: operations ------------------------------------------------------------------------
+  // Which replica writes each chain and which writers are up: for the staff who run or audit the
+  // ledger and for services (a `*` token lists every hospital; a hospital's token only its own chain,
+  // so no hospital learns another's name). Integration, clinical, registration and patient tokens
+  // already see their own chain's writer in ledger.chain.head; replica names are not theirs to list.
+  'ledger.chains.list': { summary: "The chains and who writes each (a hospital's token: its own chain only; `*`: every hospital)", grants: copy(METADATA_STAFF) },
   'ledger.deadletters.list': { summary: "The chain's dead letters (reason and origin, never a payload)", grants: { admin: ['tenant'] } },
   'ledger.deadletters.replay': { summary: 'Replay dead letters onto their subject', grants: { admin: ['tenant'] } },
 

@@ -1,12 +1,13 @@
 import { Controller, Get, Headers, Inject, Param, Query } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiParam, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { ChainHead, Receipt, RecordReadResult } from '@clinical-ledger/contracts';
+import { parseTenant, type ChainHead, type ChainsView, type Receipt, type RecordReadResult } from '@clinical-ledger/contracts';
 import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import type { StoredChainReport } from '@clinical-ledger/ledger-store';
 import { RECORD_READS, type RecordReads } from '../access/record-reads';
 import { ChainOwners } from '../lease/chain-leases';
+import { chainsView } from '../read/chain-list';
 import { ChainRoute } from './chain-route';
-import { ReadService, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView, type InclusionView, type PatientEventsView } from '../read/read.service';
+import { badRequest, ReadService, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView, type InclusionView, type PatientEventsView } from '../read/read.service';
 
 /**
  * The ledger's HTTP read side. Each route performs one action of the access table
@@ -29,6 +30,26 @@ export class LedgerController {
   @ApiOperation({ summary: 'Public keys (C2SP verifier keys) that verify entries and checkpoints, current and rotated' })
   keys(): { currentKid: string; verifierKeys: string[]; originPrefix: string } {
     return this.reads.keysView();
+  }
+
+  @Access('ledger.chains.list')
+  @Get('chains')
+  @ApiOperation({
+    summary: 'Every chain the token may see (its hospital\'s; all for a `*` service token): size, writer replica, lease revision, whether a writer lease is held, and the writer replicas that are up',
+    description:
+      "`writers` says where `writer` comes from: 'leases' (the lease bucket), 'off' (LEDGER_LEASES=false: no per-chain writer), 'unavailable' (NATS did not answer: writers unknown, `leased` null). 400 invalid_input for a bad `tenant` or `leased`; 403 for another hospital's `tenant`.",
+  })
+  @ApiQuery({ name: 'tenant', required: false, description: 'Only this hospital\'s chain (a hospital token sees only its own anyway)' })
+  @ApiQuery({ name: 'leased', required: false, enum: ['true', 'false'], description: 'false: only the chains nobody writes now; true: only those with a writer' })
+  async chains(@Admitted() access: Admission, @Query('tenant') tenant?: string, @Query('leased') leased?: string): Promise<ChainsView> {
+    if (tenant !== undefined) parseTenant(tenant);
+    if (leased !== undefined && leased !== 'true' && leased !== 'false') throw badRequest('leased', 'must be true or false');
+    // The guard checked a named tenant against the token's; a hospital's token never lists the others.
+    const own = access.principal.tenant === '*' ? undefined : access.principal.tenant;
+    const only = tenant ?? own;
+    // Heads and leases side by side; the list is served without writers while NATS does not answer.
+    const [heads, ownership] = await Promise.all([this.reads.chainSizes(only), this.owners.ownership(only).catch(() => 'unavailable' as const)]);
+    return chainsView(heads, ownership, leased === undefined ? undefined : leased === 'true');
   }
 
   @Get('chains/:tenant')

@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Inject, Injectable } from '@nestjs/common';
 import { jetstream, jetstreamManager, JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
-import { Kvm, KvWatchInclude, type KV } from '@nats-io/kv';
+import { Kvm, KvWatchInclude, type KV, type KvEntry } from '@nats-io/kv';
 import { Lease, LeaseBucket, LeaseLostError } from '@clinical-ledger/lease';
 import type { WriteFence } from '@clinical-ledger/log';
 import { NatsService, RetryableError } from '@clinical-ledger/messaging';
@@ -27,6 +27,17 @@ export interface ChainWriter {
   replica: string;
   /** The lease's KV revision: the fencing token the writer checks before every batch. */
   revision: number;
+}
+
+/**
+ * The bucket's live keys under `filter`, each once: keys() follows the bucket until it is caught up,
+ * so a key renewed meanwhile comes again (with two replicas the presence keys counted 3 or 4, and
+ * they handed chains back and forth).
+ */
+async function distinctKeys(kv: KV, filter: string): Promise<Set<string>> {
+  const keys = new Set<string>();
+  for await (const key of await kv.keys(filter)) if (key) keys.add(key);
+  return keys;
 }
 
 export function replicaId(config: LedgerConfig): string {
@@ -102,11 +113,7 @@ export class ChainLeases implements WriteFence {
   /** Replicas whose presence key is alive (their keys; this one's among them once keepPresent ran). */
   async liveReplicas(): Promise<Set<string>> {
     const { kv } = await this.open();
-    // Distinct keys: keys() follows the bucket until it is caught up, so a presence key renewed
-    // meanwhile comes again (with two replicas it counted 3 or 4, and they handed chains back and forth).
-    const live = new Set<string>();
-    for await (const key of await kv.keys(`${REPLICA_PREFIX}>`)) if (key) live.add(key);
-    return live;
+    return distinctKeys(kv, `${REPLICA_PREFIX}>`);
   }
 
   /**
@@ -244,6 +251,14 @@ export class ChainLeases implements WriteFence {
   }
 }
 
+/** The lease bucket as `GET /v1/chains` reads it: who writes which chain, and which writers are up. */
+export interface ChainOwnership {
+  /** By chain: only chains whose lease is held now. */
+  writers: Map<string, ChainWriter>;
+  /** LEDGER_REPLICA_ID of every writer whose presence key is alive, sorted. */
+  replicas: string[];
+}
+
 /** Reads who writes a chain (every role: the read API shows it); undefined without leases. */
 @Injectable()
 export class ChainOwners {
@@ -255,13 +270,40 @@ export class ChainOwners {
 
   async writer(tenant: string): Promise<ChainWriter | null | undefined> {
     if (!this.config.LEDGER_LEASES) return undefined;
+    return this.reading(async (kv) => writerOf(await kv.get(chainKey(tenant))));
+  }
+
+  /**
+   * Every held chain lease (or only `only`'s: a hospital's token learns no other chain's name) and
+   * the live writers: one key listing per prefix and one get per leased chain, O(chains).
+   */
+  async ownership(only?: string): Promise<ChainOwnership | undefined> {
+    if (!this.config.LEDGER_LEASES) return undefined;
+    return this.reading(async (kv) => {
+      const [keys, present] = await Promise.all([only === undefined ? distinctKeys(kv, `${CHAIN_PREFIX}>`) : new Set([chainKey(only)]), distinctKeys(kv, `${REPLICA_PREFIX}>`)]);
+      const writers = new Map<string, ChainWriter>();
+      await Promise.all(
+        [...keys].map(async (key) => {
+          // Released or expired since the listing: not leased.
+          const w = writerOf(await kv.get(key));
+          if (w) writers.set(key.slice(CHAIN_PREFIX.length), w);
+        }),
+      );
+      return { writers, replicas: [...present].map((k) => k.slice(REPLICA_PREFIX.length)).sort() };
+    });
+  }
+
+  private async reading<T>(read: (kv: KV) => Promise<T>): Promise<T> {
     this.kv ??= this.nats.ready().then((nc) => new Kvm(jetstream(nc)).open(this.nats.subjects.bucket('LEDGER_LEASES')));
     try {
-      const e = await (await this.kv).get(chainKey(tenant));
-      return e && e.operation === 'PUT' ? { replica: e.string(), revision: e.revision } : null;
+      return await read(await this.kv);
     } catch (err) {
       this.kv = undefined;
       throw err;
     }
   }
+}
+
+function writerOf(e: KvEntry | null): ChainWriter | null {
+  return e && e.operation === 'PUT' ? { replica: e.string(), revision: e.revision } : null;
 }

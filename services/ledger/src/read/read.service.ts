@@ -94,6 +94,11 @@ export class ReadService {
     return (await this.store.getHead(tenant))?.size ?? 0;
   }
 
+  /** Each chain's durable size and last head move (only `only`'s when given), from the heads: O(chains). */
+  chainSizes(only?: string): Promise<{ chain: string; size: number; updatedAt: string }[]> {
+    return this.store.chainSizes(only);
+  }
+
   private view(doc: EntryDoc): EntryView {
     const core = bytes(doc.core);
     const receipt = receiptOf(doc);
