@@ -16,7 +16,7 @@ import { MongoClient } from 'mongodb';
 import { encodeCore, Ed25519Signer, type EntryCore } from '@clinical-ledger/chain';
 import { eventHeader, Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
 import { DURABLE, ENTRY_INSERT_CHUNK, entryId, eventKey, LedgerStore, type EntryDoc, type EventIdDoc, type PayloadDoc } from '@clinical-ledger/ledger-store';
-import { ferretDbDescription, ledgerTestKeys, runBenchMain, spawnService, startInfra, testAuth, testEvent, testPseudonym, writeBenchResult, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
+import { cpuBetween, cpuSnapshot, ferretDbDescription, ledgerTestKeys, runBenchMain, spawnService, startInfra, testAuth, testEvent, testPseudonym, writeBenchResult, type CpuUsage, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
 
 const SECONDS = Number(process.env['LEDGER_BENCH_SECONDS'] ?? 60);
 const WARMUP_S = 5;
@@ -43,6 +43,8 @@ interface SustainedResult {
   ratioToStoreEntries?: number;
   ratioToStorePerEvent?: number;
   ratioToCeiling?: number;
+  /** CPU of the bench's process tree over the measured interval (Linux), and the machine's idle share. */
+  cpu?: CpuUsage;
 }
 
 interface RawInsertResult {
@@ -54,12 +56,16 @@ interface RawInsertResult {
   load: [number, number];
 }
 
+/** The 500 patients' pseudonyms, made once: an HMAC each time was a quarter of the load generator's CPU. */
+const patients: string[] = [];
+const patient = (i: number) => (patients[i] ??= testPseudonym(i));
+
 /** A lab result with a deterministic id (resends must carry the recorded event's id) and a ~200-byte body. */
 export function event(tenant: string, i: number, tag = 'bench'): LedgerEvent {
   return testEvent(tenant, {
     id: `${tenant}:${tag}-${i.toString(36)}`,
     source: 'urn:bench',
-    subject: testPseudonym(i % 500),
+    subject: patient(i % 500),
     data: { observation: 'HGB', value: 13 + (i % 30) / 10, unit: 'g/dL', note: 'x'.repeat(200) },
   });
 }
@@ -184,11 +190,14 @@ export class Bench {
     const warmUntil = performance.now() + 300_000;
     await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
     while (received < WINDOW && performance.now() < warmUntil) await new Promise((r) => setTimeout(r, 200));
+    const roles = { [process.pid]: 'bench (load generator)', [ledger.pid]: 'ledger' };
+    const cpu0 = cpuSnapshot(process.pid, roles);
     measuring = true;
     const started = performance.now();
     await new Promise((r) => setTimeout(r, SECONDS * 1000));
     const seconds = (performance.now() - started) / 1000;
     measuring = false;
+    const cpu = cpuBetween(cpu0, cpuSnapshot(process.pid, roles));
     stopping = true;
     const events = counted;
     const timeout = setTimeout(() => drained(), 120_000);
@@ -212,6 +221,7 @@ export class Bench {
       ledgerRetryWarnings: retries.length,
       publishRetries: this.publishRetries - retries0,
       load: [l0, load()],
+      cpu,
     };
   }
 
@@ -300,7 +310,7 @@ async function rawInsertRate(store: LedgerStore, chain: string, what: RawInsertR
 }
 
 /** One core: canonical encoding + leaf hash + Ed25519 signature of entry cores like the ledger's. */
-function encodeSignCeiling(): number {
+function encodeSignCeiling(): { perSec: number; perCpuSec: number } {
   const signer = Ed25519Signer.generate('ceiling');
   const e = event('ceiling', 1);
   const core = (seq: number): EntryCore => ({
@@ -315,21 +325,53 @@ function encodeSignCeiling(): number {
   });
   let n = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   while (performance.now() - t0 < 3_000) {
     for (let k = 0; k < 100; k++, n++) signer.signSync(encodeCore(core(n + 1)).leafHash);
   }
-  return Math.round(n / ((performance.now() - t0) / 1000));
+  const cpu = process.cpuUsage(cpu0);
+  return { perSec: Math.round(n / ((performance.now() - t0) / 1000)), perCpuSec: Math.round(n / ((cpu.user + cpu.system) / 1e6)) };
+}
+
+/**
+ * CPU milliseconds per event of each process of the run over the measured interval (utime + stime
+ * from /proc), the machine's idle share, and what other users of the cores took meanwhile: on 2
+ * cores, 2,000 ms of CPU per second is the whole machine, so 1,000 / (ms per event) is the rate
+ * these processes could reach with both cores to themselves.
+ */
+function cpuLines(results: SustainedResult[]): string[] {
+  const measured = results.filter((r) => r.cpu && r.cpu.byRole.length > 0);
+  if (measured.length === 0) return [];
+  const roles = [...new Set(measured.flatMap((r) => (r.cpu as CpuUsage).byRole.map((x) => x.role)))];
+  const perEvent = (r: SustainedResult, role: string) => {
+    const s = (r.cpu as CpuUsage).byRole.find((x) => x.role === role)?.cpuSeconds ?? 0;
+    return ((s * 1000) / Math.max(1, r.events)).toFixed(3);
+  };
+  const total = (r: SustainedResult) => (r.cpu as CpuUsage).byRole.reduce((a, x) => a + x.cpuSeconds, 0);
+  return [
+    `CPU over each measured interval (/proc utime + stime of the run's processes; ${cpus().length} cores = ${cpus().length * 1000} ms of CPU per second), ms per event:`,
+    '',
+    `| process | ${measured.map((r) => r.name).join(' | ')} |`,
+    `| --- | ${measured.map(() => '---:').join(' | ')} |`,
+    ...roles.map((role) => `| ${role} | ${measured.map((r) => perEvent(r, role)).join(' | ')} |`),
+    `| all of the run's processes | ${measured.map((r) => ((total(r) * 1000) / Math.max(1, r.events)).toFixed(3)).join(' | ')} |`,
+    `| their share of the machine | ${measured.map((r) => `${Math.round((100 * total(r)) / (cpus().length * (r.cpu as CpuUsage).seconds))} %`).join(' | ')} |`,
+    `| machine idle | ${measured.map((r) => `${Math.round(100 * (r.cpu as CpuUsage).idleShare)} %`).join(' | ')} |`,
+    `| other users of the cores | ${measured.map((r) => `${Math.round((100 * (r.cpu as CpuUsage).othersCpuSeconds) / (cpus().length * (r.cpu as CpuUsage).seconds))} %`).join(' | ')} |`,
+    '',
+  ];
 }
 
 export async function runLedgerBench(): Promise<void> {
   const infra = await startInfra({ name: 'ledger-bench' });
-  const nc = await connect({ servers: infra.natsUrl });
+  // No async stack traces: nats.js otherwise makes an Error per publish (its ack request) up front.
+  const nc = await connect({ servers: infra.natsUrl, noAsyncTraces: true });
   const mongo = new MongoClient(infra.mongoUrl);
   const store = new LedgerStore(mongo.db(infra.dbName));
   const bench = new Bench(infra, nc);
   const results: SustainedResult[] = [];
   const storeRaw: RawInsertResult[] = [];
-  const ceiling = encodeSignCeiling();
+  const { perSec: ceiling, perCpuSec: ceilingPerCpuSec } = encodeSignCeiling();
   const loadStart = load();
   try {
     for (const chains of CHAINS) {
@@ -367,6 +409,7 @@ export async function runLedgerBench(): Promise<void> {
         ? 'a receipt is published, and the message acked, only after PostgreSQL committed the ciphertext and the entry, and the event-id lookup was written (a hint: a failed write is logged, and the entries\' unique (chain, eventId) index is what stops a duplicate) (fsync on, synchronous_commit on: the WAL is flushed to disk at every commit, and FerretDB commits every 100 documents; it accepts the write concern but has no replicas to wait for) and JetStream stored the receipt (file storage, encrypted; this harness keeps nats-server\'s default sync_interval of 2 min, so a host crash could lose the bus\'s messages, receipts and acks of the last 2 min, though no stored entry; deploy/ sets sync_interval: always). The store\'s raw rates below use the same write concern into the same store'
         : 'as the configured servers provide',
     encodeSignCeilingPerSec: ceiling,
+    encodeSignPerCpuSec: ceilingPerCpuSec,
     results,
     storeRaw,
   };
@@ -387,8 +430,9 @@ export async function runLedgerBench(): Promise<void> {
     '| --- | ---: | ---: | ---: | --- |',
     ...storeRaw.map((r) => `| ${r.what} | ${r.writers} | ${r.eventsPerSec} | ${r.seconds} | ${r.load.join(' -> ')} |`),
     '',
-    `One-core ceiling of canonical encoding + leaf hash + Ed25519 signature (measured in this run): ${ceiling} entries/s.`,
+    `One-core ceiling of canonical encoding + leaf hash + Ed25519 signature (measured in this run): ${ceiling} entries/s; ${ceilingPerCpuSec} per CPU second (how fast this run's CPU time was: shared cores run slower per CPU second).`,
     '',
+    ...cpuLines(results),
   ];
   writeBenchResult('ledger', report, lines.join('\n'));
 }

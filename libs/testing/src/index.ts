@@ -14,6 +14,7 @@ export * from './events';
 export * from './stack';
 export * from './browser';
 export * from './bench';
+export * from './cpu-usage';
 export * from './oidc-provider';
 export * from './sse';
 export * from './teardown';
