@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, type KeyObject } from 'node:crypto';
 
 const IV = 12;
 const TAG = 16;
@@ -9,7 +9,7 @@ export function payloadAad(chain: string, eventId: string): string {
 }
 
 /** AES-256-GCM: iv (12) || ciphertext || tag (16). `aad` binds the ciphertext to where it belongs. */
-export function seal(key: Uint8Array, plaintext: Uint8Array, aad: string): Buffer {
+export function seal(key: Uint8Array | KeyObject, plaintext: Uint8Array, aad: string): Buffer {
   const iv = randomBytes(IV);
   const c = createCipheriv('aes-256-gcm', key, iv);
   c.setAAD(Buffer.from(aad, 'utf8'));
