@@ -98,6 +98,57 @@ describe('generateChain (bulk-loaded signed chains)', () => {
     expect(() => verifyConsistency(2_500, latest.size, fromHex(older?.rootHash ?? '', 32), root, proof)).not.toThrow();
   });
 
+  it('warms the leaf tile cache: every full leaf tile when they fit, and no proof reads one afterwards', async () => {
+    const latest = await t.store.latestCheckpoint(chain);
+    if (!latest) throw new Error('no checkpoint');
+    const root = verifyCheckpoint(latest.note, keyring, { origin }).rootHash;
+    const fresh = new LedgerStore(t.client.db(t.infra.dbName));
+    await fresh.ensureIndexes();
+    expect(await fresh.warmLeafTiles({ chains: [chain] })).toMatchObject({ tilesRead: 39, full: false, stopped: false });
+    expect(fresh.treeCacheStats().leafTiles).toEqual({ hits: 0, misses: 0, size: 39 });
+    // Tiles already there are not read again.
+    expect(await fresh.warmLeafTiles({ chains: [chain] })).toMatchObject({ tilesRead: 0, full: false });
+    for (const seq of [0, 255, 5_000, 9_983]) {
+      const proof = await resolvePlan(fresh.treeReader(chain, { size: latest.size }), inclusionPlan(seq, latest.size));
+      const entry = await t.store.getEntry(chain, seq);
+      expect(() => verifyInclusion(seq, latest.size, bytes(entry?.leafHash ?? new Uint8Array()), proof, root)).not.toThrow();
+    }
+    expect(fresh.treeCacheStats().leafTiles).toMatchObject({ misses: 0, size: 39 });
+    expect(fresh.treeCacheStats().leafTiles.hits).toBeGreaterThanOrEqual(4);
+  });
+
+  it('stops warming at the leaf tile cache bound, newest tiles and the chain appended last first, and evicts nothing a proof put there', async () => {
+    // A second chain, appended after the first: 4 full leaf tiles.
+    const other = 'gen-clinic';
+    await generateChain(t.store, { chain: other, size: 4 * 256 + 10, signer, origin: `clinical-ledger/${other}` });
+    const fresh = new LedgerStore(t.client.db(t.infra.dbName), { tileCacheSize: 8 });
+    await fresh.ensureIndexes();
+    const latest = await t.store.latestCheckpoint(chain);
+    if (!latest) throw new Error('no checkpoint');
+    // A proof of entry 0 reads leaf tile 0 of the first chain into the cache before the warm-up.
+    await resolvePlan(fresh.treeReader(chain, { size: latest.size }), inclusionPlan(0, latest.size));
+    expect(fresh.treeCacheStats().leafTiles).toMatchObject({ misses: 1, size: 1 });
+
+    expect(await fresh.warmLeafTiles()).toMatchObject({ tilesRead: 7, full: true, stopped: false });
+    expect(fresh.treeCacheStats().leafTiles.size).toBe(8);
+    // In memory now (a proof of a leaf under each makes no leaf tile read): the second chain's 4, the first chain's newest 3, and tile 0.
+    const inMemory = async (c: string, seq: number, size: number) => {
+      const before = fresh.treeCacheStats().leafTiles.misses;
+      await resolvePlan(fresh.treeReader(c, { size }), inclusionPlan(seq, size));
+      return fresh.treeCacheStats().leafTiles.misses === before;
+    };
+    for (const seq of [0, 256, 512, 768]) expect(await inMemory(other, seq, 1_034)).toBe(true);
+    for (const seq of [38 * 256, 37 * 256, 36 * 256, 0]) expect(await inMemory(chain, seq, latest.size)).toBe(true);
+    expect(await inMemory(chain, 35 * 256, latest.size)).toBe(false);
+
+    // A full cache: nothing read, and a stop request is honoured before the first read.
+    expect(await fresh.warmLeafTiles()).toMatchObject({ tilesRead: 0, full: true });
+    const empty = new LedgerStore(t.client.db(t.infra.dbName));
+    await empty.ensureIndexes();
+    expect(await empty.warmLeafTiles({ shouldStop: () => true })).toMatchObject({ tilesRead: 0, stopped: true });
+    expect(empty.treeCacheStats().leafTiles.size).toBe(0);
+  });
+
   it('refuses to shrink a chain', async () => {
     await expect(generateChain(t.store, { chain, size: 10, signer, origin })).rejects.toThrow(/already has 10000 entries/);
   });

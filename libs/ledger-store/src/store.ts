@@ -23,7 +23,7 @@ import {
 } from './documents';
 import { isDuplicateKey } from '@clinical-ledger/storage';
 import { bin, bytes, DURABLE, insertNew, insertNewSideBySide, multiGet, type MultiGetMode } from './mongo-writes';
-import { tileId, type AppendedLeaf } from './tiles';
+import { TILE_WIDTH, tileId, type AppendedLeaf } from './tiles';
 import { StoredTree, type TreeCacheStats, type TreeReaderOptions } from './tree-nodes';
 
 export { bin, bsonRoundTrip, bytes, DURABLE } from './mongo-writes';
@@ -31,6 +31,9 @@ export type { TreeCacheStats, TreeReaderOptions } from './tree-nodes';
 
 /** Largest ordered entry insert: FerretDB keeps ordered semantics only within its 100-document batches. */
 export const ENTRY_INSERT_CHUNK = 100;
+
+/** Entries streamEntries holds back on FerretDB to put its natural order back in seq order (~1 KiB each). */
+export const STREAM_REORDER_WINDOW = 20_000;
 
 /** An `_id` no document of the store has: every one starts with its chain's id (a tenant: `[a-z0-9]`). */
 const ABSENT_ID = '~absent';
@@ -69,6 +72,26 @@ export interface LedgerStoreOptions {
   upperTileCacheSize?: number;
   /** false: proofs read every node from the entries (benchmarks compare the two). */
   useTiles?: boolean;
+}
+
+/** What `warmLeafTiles` does (the ledger's read replicas call it after they start). */
+export interface WarmLeafTilesOptions {
+  /** Chains to warm, in this order (default: every chain, those whose heads moved last first). */
+  chains?: string[];
+  /** Pause after each tile read, in ms (default 1; 0: the next turn of the event loop). */
+  pauseMs?: number;
+  /** Checked before each read: true stops the warm-up (the process is shutting down). */
+  shouldStop?: () => boolean;
+}
+
+export interface WarmLeafTilesResult {
+  /** Tiles read from the store into the cache (those there already are not read again). */
+  tilesRead: number;
+  /** Whether the cache was full when the warm-up ended (the budget bounded it, not the chains). */
+  full: boolean;
+  /** Whether `shouldStop` ended it. */
+  stopped: boolean;
+  ms: number;
 }
 
 /**
@@ -259,12 +282,59 @@ export class LedgerStore {
     return docs.slice(0, limit);
   }
 
-  /** Streams a chain's entries in seq order, in batches. */
-  async *streamEntries(chain: string, from = 0, batch = 1_000): AsyncGenerator<EntryDoc[]> {
+  /** Streams a chain's entries in seq order, in batches (a gap in the stored seqs shows as one in the stream). */
+  async *streamEntries(chain: string, from = 0, batch = 1_000, window = STREAM_REORDER_WINDOW): AsyncGenerator<EntryDoc[]> {
+    if (this.multiGetMode === 'point') {
+      yield* this.streamInNaturalOrder(chain, from, batch, window);
+      return;
+    }
     const cursor = this.entries.find({ chain, seq: { $gte: from } }).sort({ seq: 1 }).batchSize(batch);
     let buf: EntryDoc[] = [];
     for await (const doc of cursor) {
       buf.push(doc);
+      if (buf.length >= batch) {
+        yield buf;
+        buf = [];
+      }
+    }
+    if (buf.length) yield buf;
+  }
+
+  /**
+   * streamEntries on FerretDB 1.x, which sorts in memory: a sorted find holds the whole chain in the
+   * server before its first batch (a 10^6-entry chain, gigabytes). Its natural order (PostgreSQL's
+   * heap) is the insertion order, and entries are only inserted, in seq order or near it (concurrent
+   * batches): read that order and put it back in seq order here, holding at most `window` entries
+   * (STREAM_REORDER_WINDOW); past that, the entry awaited is read by _id.
+   */
+  private async *streamInNaturalOrder(chain: string, from: number, batch: number, window: number): AsyncGenerator<EntryDoc[]> {
+    const held = new Map<number, EntryDoc>();
+    let next = from;
+    let buf: EntryDoc[] = [];
+    const cursor = this.entries.find({ chain, seq: { $gte: from } }).batchSize(batch);
+    for await (const doc of cursor) {
+      // Below `next`: read by _id already (the window was full).
+      if (doc.seq < next) continue;
+      held.set(doc.seq, doc);
+      for (;;) {
+        for (let d = held.get(next); d; d = held.get(next)) {
+          held.delete(next++);
+          buf.push(d);
+          if (buf.length >= batch) {
+            yield buf;
+            buf = [];
+          }
+        }
+        if (held.size <= window) break;
+        const awaited = await this.getEntry(chain, next);
+        // Not stored: a gap, left as one in the stream.
+        if (awaited) held.set(next, awaited);
+        else next++;
+      }
+    }
+    // What is left follows a gap: in seq order.
+    for (const seq of [...held.keys()].sort((a, b) => a - b)) {
+      buf.push(held.get(seq) as EntryDoc);
       if (buf.length >= batch) {
         yield buf;
         buf = [];
@@ -337,6 +407,40 @@ export class LedgerStore {
   /** Reads the hash tile holding leaf `seq` into the tree cache (a proof of that leaf comes next). */
   async prefetchLeafTile(chain: string, seq: number): Promise<void> {
     await this.tree.prefetchLeafTile(chain, seq);
+  }
+
+  /**
+   * Fills the leaf tile cache from the stored full tiles, up to its bound and never past it (no
+   * tile a proof put there is evicted): chains whose heads moved last first (or `opts.chains`, in
+   * that order), each chain's newest tiles first, as far as its tile writer's mark. One tile read at
+   * a time with a pause between (`pauseMs`, default 1), so it stays behind the process's own reads
+   * and writes. What a replica does after it starts, so that proofs find their leaf tile in memory
+   * instead of paying a storage read of a 8 KiB document (bench/results/ledger-reads.md).
+   */
+  async warmLeafTiles(opts: WarmLeafTilesOptions = {}): Promise<WarmLeafTilesResult> {
+    const t0 = performance.now();
+    const pauseMs = opts.pauseMs ?? 1;
+    const chains = opts.chains ?? (await this.recentChains(Number.MAX_SAFE_INTEGER));
+    const result: WarmLeafTilesResult = { tilesRead: 0, full: false, stopped: false, ms: 0 };
+    outer: for (const chain of chains) {
+      const tiles = Math.floor((await this.getTileMark(chain)) / TILE_WIDTH);
+      for (let index = tiles - 1; index >= 0; index--) {
+        if (opts.shouldStop?.()) {
+          result.stopped = true;
+          break outer;
+        }
+        if (this.tree.leafTileRoom() <= 0) {
+          result.full = true;
+          break outer;
+        }
+        let read = false;
+        if (await this.tree.warmLeafTile(chain, index, () => (read = true))) result.tilesRead++;
+        if (read) await new Promise((r) => (pauseMs > 0 ? setTimeout(r, pauseMs) : setImmediate(r)));
+      }
+    }
+    result.full ||= this.tree.leafTileRoom() <= 0;
+    result.ms = Math.round(performance.now() - t0);
+    return result;
   }
 
   /**

@@ -202,6 +202,32 @@ export class StoredTree {
     if (this.o.useTiles) await this.tileTrees([tileId(chain, 0, Math.floor(seq / TILE_WIDTH))]);
   }
 
+  /** Leaf tiles the cache can still take before it evicts one. */
+  leafTileRoom(): number {
+    return this.o.useTiles ? Math.max(0, this.o.tileCacheSize - this.leafTiles.size) : 0;
+  }
+
+  /**
+   * Reads full leaf tile `index` of `chain` into the cache if it is not there and the cache has
+   * room (never evicts: what proofs keep is worth more than what a warm-up guesses). Not counted
+   * as a hit or a miss: those are what proofs found. True when it read the tile into the cache.
+   */
+  async warmLeafTile(chain: string, index: number, onRead?: () => void): Promise<boolean> {
+    const id = tileId(chain, 0, index);
+    if (this.leafTiles.has(id)) return false;
+    if (this.leafTileRoom() <= 0) return false;
+    const [doc] = await multiGet(this.mode(), this.tiles, [id]);
+    onRead?.();
+    // Room checked again: proofs may have filled it during the read.
+    if (!doc || this.leafTileRoom() <= 0) return false;
+    try {
+      this.leafTiles.set(id, new TileTree(bytes(doc.data)));
+    } catch {
+      return false; // not a full hash tile: proofs read its nodes from the entries
+    }
+    return true;
+  }
+
   /** Nodes read from the entries that complete them (cache first). */
   private async entryNodes(chain: string, ids: readonly NodeId[]): Promise<Uint8Array[]> {
     const want = ids.map((id) => entryId(chain, (id.index + 1) * 2 ** id.level - 1));

@@ -142,6 +142,14 @@ export class LedgerConfig extends BaseConfig {
   /** Store connections the warm-up opens (the first batches and duplicate lookups otherwise wait for their handshakes). */
   @IntSetting(0, 100) LEDGER_WARM_CONNECTIONS = 64;
 
+  /**
+   * A read replica loads its chains' leaf hash tiles into memory in the background once it is ready
+   * (src/tiles/tile-warm-up.service.ts; bounded by the store's leaf tile cache, 4,096 tiles, 64 MiB),
+   * so proofs find them there. false: tiles are read as proofs ask for them.
+   */
+  @Transform(({ value }: { value: unknown }) => value === true || value === 'true') @IsBoolean()
+  LEDGER_TILE_WARM_UP = true;
+
   /** How long a record read waits for consent.decide before answering 503. */
   @IntSetting(50) LEDGER_CONSENT_TIMEOUT_MS = 2_000;
 

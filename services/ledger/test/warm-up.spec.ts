@@ -1,9 +1,12 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { Receipt } from '@clinical-ledger/contracts';
+import { generateChain, LedgerStore, TILE_WIDTH } from '@clinical-ledger/ledger-store';
 import { Appender } from '@clinical-ledger/log';
 import { ReadinessRegistry } from '@clinical-ledger/platform';
 import { eventually, testEvent, testPseudonym, type LocalServer } from '@clinical-ledger/testing';
 import { LedgerWarmUp } from '../src/append/warm-up.service';
+import { ReadService } from '../src/read/read.service';
+import { TileWarmUp } from '../src/tiles/tile-warm-up.service';
 import { ledgerSpec, publish, startConsuming, startInProcess } from './helpers';
 
 jest.setTimeout(240_000);
@@ -68,6 +71,25 @@ describe('warm-up of a restarted writer (real NATS + Mongo wire server)', () => 
       expect(await w.verifyChain(tenant)).toMatchObject({ ok: true, size: SIZE + fresh.length });
     } finally {
       await second.close();
+    }
+  });
+
+  it("loads its chains' leaf tiles into memory once it is ready (the tile warm-up), and only the full ones", async () => {
+    // A second chain with 3 full leaf tiles and a partial one, stored as the ledger stores them.
+    const chain = 'wu2';
+    await generateChain(w.store, { chain, size: 3 * TILE_WIDTH + 5, signer: w.keys.signer, origin: `clinical-ledger/${chain}` });
+    const ledger = await startInProcess(w.env());
+    try {
+      await eventually(async () => (await ledger.app.get(ReadinessRegistry).evaluate()).ready, 90_000, 'ledger ready');
+      // wu1 (30 entries) has no full tile.
+      expect(await ledger.app.get(TileWarmUp).done()).toMatchObject({ tilesRead: 3, full: false, stopped: false });
+      const store = ledger.app.get(LedgerStore);
+      expect(store.treeCacheStats().leafTiles).toMatchObject({ size: 3, misses: 0 });
+      // A proof of an entry under a full tile then finds its tile in memory.
+      expect(await ledger.app.get(ReadService).inclusion(chain, { seq: 300 })).toMatchObject({ seq: 300 });
+      expect(store.treeCacheStats().leafTiles).toMatchObject({ size: 3, misses: 0 });
+    } finally {
+      await ledger.close();
     }
   });
 });

@@ -5,6 +5,7 @@ import { LedgerController } from '../http/ledger.controller';
 import { LedgerResponders } from '../nats/ledger.responders';
 import { TilesController } from '../tiles/tiles.controller';
 import { TileService } from '../tiles/tile.service';
+import { TileWarmUp } from '../tiles/tile-warm-up.service';
 import { ReadService } from './read.service';
 
 /** Entries, proofs and stored checkpoints from the store, checked with the public keys. */
@@ -21,7 +22,7 @@ export class ChainReadModule {}
 @Module({
   imports: [ChainReadModule],
   controllers: [LedgerController, TilesController, LedgerResponders],
-  providers: [TileService],
+  providers: [TileService, TileWarmUp],
 })
 export class LedgerReadApiModule {}
 
