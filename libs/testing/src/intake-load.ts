@@ -32,6 +32,17 @@ export interface LoadOutcome {
   refusals: Record<string, number>;
 }
 
+/** One send as its sender timed it (Date.now() ms): when it went out and when intake answered. */
+export interface LoadSend {
+  tenant: string;
+  kind: 'hl7' | 'fhir';
+  round: number;
+  id?: string;
+  sentAt: number;
+  answeredAt: number;
+  acked: boolean;
+}
+
 /**
  * Steady load through intake, as a hospital's engines send it: per tenant and round, an HL7 v2
  * ADT over MLLP and a FHIR Observation over HTTP, each waiting for its answer. It records which
@@ -46,6 +57,8 @@ export class IntakeLoad {
   private running = false;
   private loop?: Promise<void>;
   private n = 0;
+  /** Every send's timing, in answer order: a bench tells a stall of intake's answers from one of the receipts. */
+  readonly sends: LoadSend[] = [];
 
   constructor(private readonly o: IntakeLoadOptions) {
     this.pseudonyms = new Pseudonymizer(o.secrets);
@@ -96,10 +109,13 @@ export class IntakeLoad {
     const controlId = `${this.o.label}-${n}`;
     const id = this.hl7EventId(t, controlId);
     const out = this.of(t.tenant);
+    const sentAt = Date.now();
+    let acked = false;
     try {
       const ack = await mllpSend(this.o.mllpPort, hl7Adt({ controlId, mrn: `MRN${(n % 40) + 1}`, facility: t.facility }), 20_000);
       const code = /(?:^|\r)MSA\|([A-Z]{2})\|/.exec(ack)?.[1] ?? 'none';
-      if (code === 'AA' || code === 'CA') out.acked.add(id);
+      acked = code === 'AA' || code === 'CA';
+      if (acked) out.acked.add(id);
       else {
         out.unconfirmed.add(id);
         this.refused(t.tenant, `mllp ${code}`);
@@ -108,10 +124,14 @@ export class IntakeLoad {
       out.unconfirmed.add(id);
       this.refused(t.tenant, 'mllp error');
     }
+    this.sends.push({ tenant: t.tenant, kind: 'hl7', round: n, id, sentAt, answeredAt: Date.now(), acked });
   }
 
   private async sendFhir(t: LoadTenant, n: number): Promise<void> {
     const out = this.of(t.tenant);
+    const sentAt = Date.now();
+    let id: string | undefined;
+    let acked = false;
     try {
       const token = await this.o.auth.token({ tenant: t.tenant, roles: ['integration'], sub: 'load-engine' });
       const res = await fetch(`${this.o.intakeUrl}/fhir/r4/Observation`, {
@@ -129,8 +149,9 @@ export class IntakeLoad {
         signal: AbortSignal.timeout(20_000),
       });
       await res.arrayBuffer();
-      const id = res.headers.get('x-event-id');
-      if ((res.status === 201 || res.status === 200) && id) out.acked.add(id);
+      id = res.headers.get('x-event-id') ?? undefined;
+      acked = (res.status === 201 || res.status === 200) && id !== undefined;
+      if (acked && id) out.acked.add(id);
       else {
         if (id) out.unconfirmed.add(id);
         this.refused(t.tenant, `fhir ${res.status}`);
@@ -138,5 +159,6 @@ export class IntakeLoad {
     } catch {
       this.refused(t.tenant, 'fhir error');
     }
+    this.sends.push({ tenant: t.tenant, kind: 'fhir', round: n, ...(id ? { id } : {}), sentAt, answeredAt: Date.now(), acked });
   }
 }

@@ -89,12 +89,15 @@ export interface RollReport {
   /** Replicas replaced, with the exit code of each SIGTERM (0: drained and handed over). */
   replaced: { old: string; successor: string; exit: number | string; stopMs: number; readyMs: number }[];
   durationMs: number;
+  /** The roll's window (Date.now() ms): its receipt gaps are measured within it. */
+  startedAt: number;
+  endedAt: number;
   pollMs: number;
   chains: RollChain[];
 }
 
 /** Longest gap between consecutive arrival times in [from, to] (the window's edges count as arrivals). */
-function maxGap(times: number[], from: number, to: number): number {
+export function maxGap(times: number[], from: number, to: number): number {
   const inside = [from, ...times.filter((t) => t > from && t < to).sort((a, b) => a - b), to];
   let gap = 0;
   for (let i = 1; i < inside.length; i++) gap = Math.max(gap, inside[i] - inside[i - 1]);
@@ -269,6 +272,8 @@ export class LeasedStack {
       order,
       replaced,
       durationMs: duration,
+      startedAt: started,
+      endedAt: ended,
       pollMs,
       chains: tenants.map((t) => {
         const times = this.receiptsOf(t).map((x) => x.at);
@@ -283,6 +288,28 @@ export class LeasedStack {
         };
       }),
     };
+  }
+
+  /**
+   * Every fresh receipt as LEDGER_ENTRIES stored it, with the server's time of storing it (ms):
+   * when the ledger put it on the bus, not when this process's event loop got to it (a bench on
+   * a busy machine stamps a burst of receipts late together, which shows as a gap the ledger never
+   * made). A receipt published again (a redelivery) is stored once under its message id.
+   */
+  async storedReceipts(): Promise<SeenReceipt[]> {
+    const stream = this.subjects.stream('LEDGER_ENTRIES');
+    const c = await jetstream(this.nc).consumers.get(stream, { filter_subjects: [this.subjects.entry('*')] });
+    const out: SeenReceipt[] = [];
+    let pending = (await c.info(true)).num_pending;
+    while (pending > 0) {
+      for await (const m of await c.fetch({ max_messages: Math.min(pending, 1_000), expires: 5_000 })) {
+        const r = m.json<Receipt>();
+        if (!r.duplicate) out.push({ r, at: Math.round(Number(m.info.timestampNanos) / 1e6) });
+        pending = m.info.pending;
+        if (pending === 0) break;
+      }
+    }
+    return out;
   }
 
   /** Fresh (non-duplicate) receipts of a chain that arrived after `since`. */
