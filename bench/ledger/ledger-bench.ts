@@ -15,7 +15,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
 import { encodeCore, Ed25519Signer, type EntryCore } from '@clinical-ledger/chain';
 import { eventHeader, Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { DURABLE, ENTRY_INSERT_CHUNK, entryId, eventKey, LedgerStore, type EntryDoc, type EventIdDoc, type PayloadDoc } from '@clinical-ledger/ledger-store';
+import { DURABLE, ENTRY_INSERT_CHUNK, entryId, eventKey, LedgerStore, type EntryDoc, type PayloadDoc } from '@clinical-ledger/ledger-store';
 import { cpuBetween, cpuSnapshot, ferretDbDescription, ledgerTestKeys, runBenchMain, spawnService, startInfra, testAuth, testEvent, testPseudonym, writeBenchResult, type CpuUsage, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
 
 const SECONDS = Number(process.env['LEDGER_BENCH_SECONDS'] ?? 60);
@@ -275,7 +275,7 @@ export class Bench {
 /**
  * The store's limit for what the ledger writes, with documents it stored in this run (re-keyed):
  * `entries` = the entry documents alone, in the ledger's ordered chunks of 100; `per-event` =
- * everything one event costs (ciphertext, entry, event-id lookup) in the ledger's batches of 1,000.
+ * everything one event costs (ciphertext, entry) in the ledger's batches of 1,000.
  */
 async function rawInsertRate(store: LedgerStore, chain: string, what: RawInsertResult['what'], writers: number, total: number): Promise<RawInsertResult> {
   const entries = await store.scanEntries(chain, 0, 1_000);
@@ -290,18 +290,15 @@ async function rawInsertRate(store: LedgerStore, chain: string, what: RawInsertR
       for (let from = 0; from < per; from += 1_000) {
         const n = Math.min(1_000, per - from);
         const docs: EntryDoc[] = [];
-        const ids: EventIdDoc[] = [];
         const pls: PayloadDoc[] = [];
         for (let seq = from; seq < from + n; seq++) {
           const eventId = `${c}:${seq}`;
           docs.push({ ...entries[seq % entries.length], _id: entryId(c, seq), chain: c, seq, eventId });
-          ids.push({ _id: eventKey(c, eventId), chain: c, eventId, seq });
           pls.push({ ...payloads[seq % payloads.length], _id: eventKey(c, eventId), chain: c, eventId });
         }
         // The ledger's own unordered writes (groups side by side), the entries in its ordered chunks.
         if (what === 'per-event') await store.insertPayloads(pls);
         for (let k = 0; k < docs.length; k += ENTRY_INSERT_CHUNK) await store.entries.insertMany(docs.slice(k, k + ENTRY_INSERT_CHUNK), { ordered: true, writeConcern: DURABLE });
-        if (what === 'per-event') await store.insertEventIds(ids);
       }
     }),
   );
@@ -403,10 +400,10 @@ export async function runLedgerBench(): Promise<void> {
     cpus: cpus().length,
     loadAverage: [loadStart, load()],
     infrastructure: `${infra.route} route: nats-server (file storage, encrypted store) + ${storeName}`,
-    writeConcern: "{ w: 'majority', j: true } on ciphertext, entry and head writes (event-id lookups: default)",
+    writeConcern: "{ w: 'majority', j: true } on ciphertext, entry and head writes",
     durability:
       infra.route === 'local'
-        ? 'a receipt is published, and the message acked, only after PostgreSQL committed the ciphertext and the entry, and the event-id lookup was written (a hint: a failed write is logged, and the entries\' unique (chain, eventId) index is what stops a duplicate) (fsync on, synchronous_commit on: the WAL is flushed to disk at every commit, and FerretDB commits every 100 documents; it accepts the write concern but has no replicas to wait for) and JetStream stored the receipt (file storage, encrypted; this harness keeps nats-server\'s default sync_interval of 2 min, so a host crash could lose the bus\'s messages, receipts and acks of the last 2 min, though no stored entry; deploy/ sets sync_interval: always). The store\'s raw rates below use the same write concern into the same store'
+        ? 'a receipt is published, and the message acked, only after PostgreSQL committed the ciphertext and the entry (fsync on, synchronous_commit on: the WAL is flushed to disk at every commit, and FerretDB commits every 100 documents; it accepts the write concern but has no replicas to wait for) and JetStream stored the receipt (file storage, encrypted; this harness keeps nats-server\'s default sync_interval of 2 min, so a host crash could lose the bus\'s messages, receipts and acks of the last 2 min, though no stored entry; deploy/ sets sync_interval: always). The store\'s raw rates below use the same write concern into the same store'
         : 'as the configured servers provide',
     encodeSignCeilingPerSec: ceiling,
     encodeSignPerCpuSec: ceilingPerCpuSec,
@@ -424,7 +421,7 @@ export async function runLedgerBench(): Promise<void> {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
     ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ledgerPeakRssMiB} | ${r.ledgerRetryWarnings} | ${r.publishRetries} | ${r.load.join(' -> ')} | ${r.ratioToStoreEntries ?? 'n/a'} | ${r.ratioToStorePerEvent ?? 'n/a'} | ${r.ratioToCeiling ?? 'n/a'} |`),
     '',
-    `The store's limit in the same run, documents this run stored (re-keyed), same write concern: "entries" = entry documents alone in ordered chunks of ${ENTRY_INSERT_CHUNK}; "per-event" = what one event costs the store (ciphertext, entry, event-id lookup), in batches of 1,000, each written as the ledger writes it (ciphertexts and lookups in unordered groups of 100 side by side, entries in ordered chunks one after another). One chain per writer.`,
+    `The store's limit in the same run, documents this run stored (re-keyed), same write concern: "entries" = entry documents alone in ordered chunks of ${ENTRY_INSERT_CHUNK}; "per-event" = what one event costs the store (ciphertext, entry), in batches of 1,000, each written as the ledger writes it (ciphertexts in unordered groups of 100 side by side, entries in ordered chunks one after another). One chain per writer.`,
     '',
     '| store writes | writers | events/s | seconds | load |',
     '| --- | ---: | ---: | ---: | --- |',

@@ -149,6 +149,11 @@ export class LedgerStore {
     // without them, alternating runs at load 21-27). (chain, seq) stays unique: _id is `<chain>/<seq>`.
     if (!ferretDb) await this.entries.createIndex({ chain: 1, seq: 1 }, { unique: true, name: 'chain_seq_unique' });
     await this.entries.createIndex({ chain: 1, eventId: 1 }, { unique: true, name: 'chain_event_unique' });
+    // FerretDB filters { chain, eventId } as jsonb containment, which no compound index serves: a
+    // single-field index gets an index that does (the GIN twin the embedded store adds, see
+    // libs/testing postgres.ts), so an entry is found by event id in one indexed read. MongoDB
+    // serves that filter from chain_event_unique.
+    if (ferretDb) await this.entries.createIndex({ eventId: 1 }, { name: 'event' });
     if (!ferretDb) await this.entries.createIndex({ chain: 1, subject: 1, seq: -1 }, { name: 'chain_subject_seq' });
     await this.checkpoints.createIndex({ chain: 1, size: 1 }, { unique: true, name: 'chain_size_unique' });
     await this.payloads.createIndex({ keyId: 1 }, { name: 'key' });
@@ -219,7 +224,11 @@ export class LedgerStore {
     return { inserted, conflict: false };
   }
 
-  /** Writes event id -> seq lookups; existing ones are left alone. */
+  /**
+   * Writes event id -> seq lookup documents; existing ones are left alone. The ledger no longer
+   * writes them (an entry is found by event id through the entries' indexes): older stores and the
+   * chain generator still have them.
+   */
   async insertEventIds(docs: EventIdDoc[]): Promise<void> {
     await insertNewSideBySide(this.eventIds, docs, false);
   }
@@ -228,42 +237,15 @@ export class LedgerStore {
     return this.entries.findOne({ _id: entryId(chain, seq) });
   }
 
-  /** Entry by event id: the lookup document first, the (chain, eventId) index as a fallback. */
+  /** Entry by event id: one read through the (chain, eventId) index (on FerretDB the eventId index). */
   async getEntryByEventId(chain: string, eventId: string): Promise<EntryDoc | null> {
-    const ref = await this.eventIds.findOne({ _id: eventKey(chain, eventId) });
-    if (ref) {
-      const e = await this.getEntry(chain, ref.seq);
-      if (e && e.eventId === eventId) return e;
-    }
-    const e = await this.entries.findOne({ chain, eventId });
-    if (e) await this.insertEventIds([{ _id: eventKey(chain, eventId), chain, eventId, seq: e.seq }]);
-    return e;
+    return this.entries.findOne({ chain, eventId });
   }
 
-  /**
-   * Entry by event id through its lookup document only (two reads by _id, never a scan): what the
-   * writer asks on its hot path. Null when the lookup is missing or names another event; the
-   * (chain, eventId) unique index still refuses a second entry for the event.
-   */
-  async findEntryByEventIdHint(chain: string, eventId: string): Promise<EntryDoc | null> {
-    const ref = await this.eventIds.findOne({ _id: eventKey(chain, eventId) });
-    if (!ref) return null;
-    const e = await this.getEntry(chain, ref.seq);
-    return e && e.eventId === eventId ? e : null;
-  }
-
-  /**
-   * The receipt of an event already on the chain, from its lookup document (one read by _id; the
-   * entry is read too for lookups written before they carried the receipt). Null when there is none.
-   */
+  /** The receipt of an event already on the chain (one indexed read, without the entry's core and nodes); null when there is none. */
   async findReceiptByEventId(chain: string, eventId: string): Promise<Receipt | null> {
-    const ref = await this.eventIds.findOne({ _id: eventKey(chain, eventId) });
-    if (!ref) return null;
-    if (ref.leafHash && ref.signature && ref.kid && ref.recordedAt) {
-      return receiptOf({ chain, seq: ref.seq, eventId, leafHash: ref.leafHash, signature: ref.signature, kid: ref.kid, recordedAt: ref.recordedAt });
-    }
-    const e = await this.getEntry(chain, ref.seq);
-    return e && e.eventId === eventId ? receiptOf(e) : null;
+    const e = await this.entries.findOne({ chain, eventId }, { projection: { core: 0, nodes: 0 } });
+    return e ? receiptOf(e) : null;
   }
 
   /** Entries with seq >= from, in seq order (tail recovery, verification, export). */

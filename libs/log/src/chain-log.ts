@@ -2,7 +2,7 @@
 // duplicate paths, hints), kept together because its ordering rules only make sense side by side.
 import { decodeCore, type Signer } from '@clinical-ledger/chain';
 import { EVENT_TYPES, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { bytes, ENTRY_INSERT_CHUNK, eventIdDocOf, LedgerStore, receiptOf, type EntryDoc, type InsertEntriesResult } from '@clinical-ledger/ledger-store';
+import { bytes, ENTRY_INSERT_CHUNK, LedgerStore, receiptOf, type EntryDoc, type InsertEntriesResult } from '@clinical-ledger/ledger-store';
 import { RetryableError } from '@clinical-ledger/messaging';
 import { BatchQueue } from './batch-queue';
 import type { BatchSlots } from './batch-slots';
@@ -86,7 +86,7 @@ function asRetryable(err: unknown): RetryableError {
  * 2. write: seqs, links, tree nodes and signatures on a draft of the tail, the entries inserted in
  *    ordered chunks one after another, each chunk built while the one before is inserted; the
  *    tail moves over what is durable;
- * 3. finish: event-id lookups and the head (one coalesced update), then the receipts.
+ * 3. finish: the head (one coalesced update), then the receipts.
  * Batch N+1 is prepared while N is written, and N's finish overlaps N+1's write. A batch that
  * holds an erasure (always its last event) runs alone: nothing after it is sealed before the key
  * is gone. No reads on the normal path; the unique indexes on (chain, seq) and (chain, eventId)
@@ -344,18 +344,14 @@ export class ChainLog {
   /**
    * A lost race: another writer took the seq, or an event is on the chain already (past the
    * receipt cache, e.g. recorded before its ciphertext was erased). Reload the tail after it, then
-   * look up every remaining event at once (one indexed lookup each, side by side): the recorded
+   * look up every remaining event at once (one indexed read each, side by side): the recorded
    * ones are answered at the retry's start, however many a batch holds.
    */
   private async afterLostRace(todo: Item[], attempt: number): Promise<void> {
     await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * Math.min(attempt + 1, 5)));
-    const before = this.tail.length;
     await this.reload();
     const open = todo.filter((it) => !this.recent.has(it.id));
-    const found = await Promise.all(open.map((it) => this.o.store.findEntryByEventIdHint(this.chain, it.id)));
-    // No other writer moved the tail and no lookup explains the conflict: it was the first event's
-    // id, and its lookup document is missing (a crash before the hints); the (chain, eventId) index finds it.
-    if (open.length > 0 && this.tail.length === before && !found.some(Boolean)) found[0] = await this.o.store.getEntryByEventId(this.chain, open[0].id);
+    const found = await Promise.all(open.map((it) => this.o.store.getEntryByEventId(this.chain, it.id)));
     for (const [i, doc] of found.entries()) {
       if (!doc) continue;
       const it = open[i];
@@ -373,8 +369,8 @@ export class ChainLog {
     const seen = await this.tail.load(this.o.store);
     for (const doc of seen) this.remember(receiptOf(doc));
     this.loaded = true;
-    // Entries past the head (a writer died before its hints): their hints now.
-    if (seen.length > 0) await this.saveHints(seen);
+    // Entries past the head (a writer died before moving it): the head now.
+    if (seen.length > 0) await this.saveHead();
   }
 
   /**
@@ -430,13 +426,13 @@ export class ChainLog {
   }
 
   /**
-   * Stage 3: the hints (event-id lookups, head), then the erasure's last step, then the receipts.
-   * Hints first: whoever a receipt wakes (an access read) may read the head next and must see it.
+   * Stage 3: the head, then the erasure's last step, then the receipts. The head first: whoever a
+   * receipt wakes (an access read) may read the head next and must see it.
    */
   private async finish(items: Item[], docs: EntryDoc[]): Promise<void> {
     if (items.length === 0) return;
     const snapshot = this.tail.snapshot();
-    await this.saveHints(docs);
+    await this.saveHead();
     this.o.onDurable(snapshot);
     for (const [i, it] of items.entries()) {
       // The receipts' waiters (a publish each) run a group at a time, the event loop free between.
@@ -455,15 +451,16 @@ export class ChainLog {
     }
   }
 
-  /** Event-id lookups and the head: derived data, so a failure here is logged, not fatal. */
-  private async saveHints(docs: EntryDoc[]): Promise<void> {
+  /**
+   * The head: a hint (readers of the tail scan on from it), so a failure here is logged, not
+   * fatal. No event-id lookup documents: an entry is found by event id through the entries' own
+   * indexes (one document fewer per event for the store to write).
+   */
+  private async saveHead(): Promise<void> {
     try {
-      await Promise.all([
-        this.o.store.insertEventIds(docs.map(eventIdDocOf)),
-        this.o.heads.advance(this.chain, this.tail.headState()),
-      ]);
+      await this.o.heads.advance(this.chain, this.tail.headState());
     } catch (err) {
-      this.o.logger.warn({ chain: this.chain, err: String(err) }, 'head/event-id hints not saved (they are rebuilt from the entries)');
+      this.o.logger.warn({ chain: this.chain, err: String(err) }, 'head not saved (it is rebuilt from the entries)');
     }
   }
 }
