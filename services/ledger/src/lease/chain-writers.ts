@@ -350,9 +350,18 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
     this.closed = true;
     this.signalClosing();
     clearInterval(this.timer);
-    const handOver = (chain: string) => this.stopChain(chain).then(() => this.leases.release(chain));
+    // Each chain is released only once this replica's presence key is gone (leave() never
+    // rejects): the others count one replica less before they see the chain free, so one of them
+    // takes it at its delete. A release that overtook a slow presence delete (a renewal in flight,
+    // a loaded store) found them still at their share, and the chain waited for a scan's reads
+    // (bench/leases, stop-first: 268 and 654 ms without a writer).
+    const left = this.leases.leave();
+    const handOver = (chain: string) =>
+      this.stopChain(chain)
+        .then(() => left)
+        .then(() => this.leases.release(chain));
     await Promise.all([
-      this.leases.leave(),
+      left,
       ...[...this.consumers.keys()].map(handOver),
       ...[...this.stopping.keys()].map(handOver),
       this.watching?.then((w) => w?.stop()),
