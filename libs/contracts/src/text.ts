@@ -39,3 +39,35 @@ export function illFormedTextPath(value: unknown, root = ''): string | undefined
 }
 
 export const ILL_FORMED_TEXT_MESSAGE = 'is not well-formed Unicode (it contains a lone UTF-16 surrogate such as \\ud800)';
+
+/**
+ * Whether every string and key in `value` is well-formed and nothing is nested deeper than
+ * `maxDepth` (the value itself is depth 0): the same walk as `illFormedTextPath` without building
+ * a path per node, for the common case where there is nothing to name.
+ */
+export function wellFormedWithin(value: unknown, maxDepth: number): boolean {
+  const stack: unknown[] = [value];
+  const depths: number[] = [0];
+  while (stack.length) {
+    const v = stack.pop();
+    const depth = depths.pop() as number;
+    if (typeof v === 'string') {
+      if (!isWellFormedText(v)) return false;
+    } else if (v !== null && typeof v === 'object') {
+      if (depth >= maxDepth) return false;
+      if (Array.isArray(v)) {
+        for (const x of v) {
+          stack.push(x);
+          depths.push(depth + 1);
+        }
+      } else {
+        for (const key of Object.keys(v)) {
+          if (!isWellFormedText(key)) return false;
+          stack.push((v as Record<string, unknown>)[key]);
+          depths.push(depth + 1);
+        }
+      }
+    }
+  }
+  return true;
+}
