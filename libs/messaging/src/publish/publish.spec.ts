@@ -35,6 +35,33 @@ describe('JetStreamPublisher and ReceiptAwaiter against a real NATS JetStream', 
     await nats.onApplicationShutdown();
   });
 
+  it('answers each publish from its own PubAck: stored, refused, no stream, or no answer in time', async () => {
+    const { nats } = service();
+    const publisher = new JetStreamPublisher(nats);
+    const nc = await nats.ready();
+    const subject = nats.subjects.audit('alert', 'p3');
+    // Side by side: each publish gets its own answer, whatever order they come in.
+    const acks = await Promise.all(Array.from({ length: 50 }, (_, i) => publisher.publish(subject, { i }, { msgID: `many-${i % 25}`, expectStream: 'AUDIT' })));
+    expect(acks.filter((a) => a.duplicate)).toHaveLength(25);
+    expect(new Set(acks.map((a) => a.seq)).size).toBe(25);
+    expect(acks.every((a) => a.stream === nats.subjects.stream('AUDIT'))).toBe(true);
+    // No stream takes the subject: refused at once, and nothing can have been stored.
+    const none = await publisher.publish(`${infra.namespace}nostream.x`, '{}').catch((e: unknown) => e);
+    expect(none).toBeInstanceOf(PublishUnconfirmedError);
+    expect((none as PublishUnconfirmedError).message).toMatch(/no responders/);
+    expect((none as PublishUnconfirmedError).maybeStored).toBe(false);
+    // Something listens but never answers: a timeout, and the message may be stored.
+    const silent = nc.subscribe(`${infra.namespace}silent.x`);
+    const t0 = Date.now();
+    const late = await publisher.publish(`${infra.namespace}silent.x`, '{}', { timeoutMs: 300 }).catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(PublishUnconfirmedError);
+    expect((late as PublishUnconfirmedError).maybeStored).toBe(true);
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    silent.unsubscribe();
+    expect(publisher.waiting).toBe(0);
+    await nats.onApplicationShutdown();
+  });
+
   it('refuses at once when too many requests wait, and fails every publish at once while NATS is away', async () => {
     const { nats } = service();
     const publisher = new JetStreamPublisher(nats, { maxInflight: 1 });
@@ -46,11 +73,18 @@ describe('JetStreamPublisher and ReceiptAwaiter against a real NATS JetStream', 
     expect((busy as PublishUnavailableError).reason).toBe('busy');
     release();
     await held;
-    // The connection drops while a request waits: it fails then, not at its timeout.
+    // The connection drops while a request and a publish wait: they fail then, not at their timeout.
     const waitingNow = publisher.guard(() => new Promise<never>(() => undefined)).catch((e: unknown) => e);
+    const nc = await nats.ready();
+    nc.subscribe(`${infra.namespace}silent.y`);
+    await nc.flush();
+    const publishing = new JetStreamPublisher(nats).publish(`${infra.namespace}silent.y`, '{}', { timeoutMs: 600_000 }).catch((e: unknown) => e);
     await infra.nats?.stop();
     try {
       expect(await waitingNow).toBeInstanceOf(Error);
+      const dropped = await publishing;
+      expect(dropped).toBeInstanceOf(PublishUnconfirmedError);
+      expect((dropped as PublishUnconfirmedError).maybeStored).toBe(true);
       await eventually(async () => !publisher.available, 10_000, 'publisher sees the disconnect');
       const refused = await publisher.publish(nats.subjects.audit('alert', 'p2'), '{}').catch((e: unknown) => e);
       expect(refused).toBeInstanceOf(PublishUnavailableError);

@@ -1,9 +1,10 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { jetstream, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
-import type { MsgHdrs, NatsConnection } from '@nats-io/transport-node';
+import { headers as makeHeaders, PermissionViolationError, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { StreamBase, Subjects } from '@clinical-ledger/contracts';
 import { NatsService } from '../nats.service';
 import { MessageTooLargeError, PublishUnavailableError, PublishUnconfirmedError } from './errors';
+import { PubAckInbox } from './pub-acks';
 
 export interface PublishOptions {
   /** Nats-Msg-Id: a second publish with it within the duplicate window is stored once. */
@@ -39,6 +40,7 @@ const ENVELOPE_BYTES = 256;
 export class JetStreamPublisher {
   private js?: JetStreamClient;
   private nc?: NatsConnection;
+  private acks?: PubAckInbox;
   private connected = false;
   private readonly inflight = new Set<(reason: string) => void>();
   private readonly opts: PublisherOptions;
@@ -58,14 +60,18 @@ export class JetStreamPublisher {
     if (this.nc) return;
     this.nc = nc;
     this.js = jetstream(nc);
+    this.acks = new PubAckInbox(nc);
     this.connected = true;
     void (async () => {
       for await (const s of nc.status()) {
         if (s.type === 'disconnect') {
           this.connected = false;
           // A request in flight cannot be answered over a connection that is gone: fail it now.
-          for (const fail of [...this.inflight]) fail('the NATS connection dropped while JetStream was answering');
+          const reason = 'the NATS connection dropped while JetStream was answering';
+          for (const fail of [...this.inflight]) fail(reason);
+          this.acks?.failAll(reason);
         } else if (s.type === 'reconnect') this.connected = true;
+        else if (s.type === 'error' && s.error instanceof PermissionViolationError && s.error.operation === 'publish') this.acks?.failOne(s.error.subject, s.error.message);
       }
     })().catch(() => undefined);
   }
@@ -82,7 +88,7 @@ export class JetStreamPublisher {
 
   /** JetStream requests waiting for their answer. */
   get waiting(): number {
-    return this.inflight.size;
+    return this.inflight.size + (this.acks?.size ?? 0);
   }
 
   /**
@@ -93,19 +99,28 @@ export class JetStreamPublisher {
     const data = body instanceof Uint8Array ? body : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body), 'utf8');
     const limit = this.nc?.info?.max_payload;
     if (limit && data.length + ENVELOPE_BYTES > limit) throw new MessageTooLargeError(data.length, limit);
+    if (!this.nc && this.nats.isConnected) this.attach(this.nats.connection);
+    const acks = this.acks;
+    if (!acks || !this.available) throw new PublishUnavailableError('disconnected');
+    this.admit();
+    const h = opts.headers ?? makeHeaders();
+    if (opts.msgID) h.set('Nats-Msg-Id', opts.msgID);
+    if (opts.expectStream) h.set('Nats-Expected-Stream', this.nats.subjects.stream(opts.expectStream));
+    this.opts.onInflight?.(this.waiting + 1);
     try {
-      return await this.guard((js) =>
-        js.publish(subject, data, {
-          ...(opts.msgID ? { msgID: opts.msgID } : {}),
-          ...(opts.expectStream ? { expect: { streamName: this.nats.subjects.stream(opts.expectStream) } } : {}),
-          ...(opts.headers ? { headers: opts.headers } : {}),
-          timeout: opts.timeoutMs ?? this.opts.timeoutMs ?? 5_000,
-        }),
-      );
+      // Through the connection's PubAck inbox (pub-acks.ts), not a nats.js request per publish.
+      return await acks.publish(subject, data, h, opts.timeoutMs ?? this.opts.timeoutMs ?? 5_000);
     } catch (err) {
-      if (err instanceof PublishUnavailableError) throw err;
       throw new PublishUnconfirmedError(`JetStream did not confirm storing the message (${err instanceof Error ? err.message : String(err)})`, err);
+    } finally {
+      this.opts.onInflight?.(this.waiting);
     }
+  }
+
+  /** Refuses at once (nothing sent) when `maxInflight` requests wait already. */
+  private admit(): void {
+    const max = this.opts.maxInflight;
+    if (max !== undefined && this.waiting >= max) throw new PublishUnavailableError('busy', this.waiting);
   }
 
   /**
@@ -117,19 +132,18 @@ export class JetStreamPublisher {
     if (!this.nc && this.nats.isConnected) this.attach(this.nats.connection);
     const js = this.js;
     if (!js || !this.available) throw new PublishUnavailableError('disconnected');
-    const max = this.opts.maxInflight;
-    if (max !== undefined && this.inflight.size >= max) throw new PublishUnavailableError('busy', this.inflight.size);
+    this.admit();
     let fail!: (reason: string) => void;
     const dropped = new Promise<never>((_, reject) => {
       fail = (reason) => reject(new Error(reason));
     });
     this.inflight.add(fail);
-    this.opts.onInflight?.(this.inflight.size);
+    this.opts.onInflight?.(this.waiting);
     try {
       return await Promise.race([work(js), dropped]);
     } finally {
       this.inflight.delete(fail);
-      this.opts.onInflight?.(this.inflight.size);
+      this.opts.onInflight?.(this.waiting);
     }
   }
 }
