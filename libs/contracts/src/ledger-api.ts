@@ -72,7 +72,7 @@ export interface ChainHead {
 /** One chain in `GET /v1/chains`: its stored size and who writes it. */
 export interface ChainSummary {
   tenant: string;
-  /** Durable size (0: a chain leased before its first entry is stored). */
+  /** Durable size (0: a chain leased, or with events waiting, before its first entry is stored). */
   size: number;
   /** When its head last moved (null: no entry stored yet). */
   updatedAt: string | null;
@@ -84,6 +84,11 @@ export interface ChainSummary {
   /** The replica holding the lease (LEDGER_REPLICA_ID) and the lease's revision; null when not leased. */
   writer: string | null;
   writerRevision: number | null;
+  /**
+   * Events waiting in LEDGER_APPEND for this chain (received, not yet recorded): a growing count with
+   * `leased: false` is a chain nobody writes. null when NATS did not answer.
+   */
+  waiting: number | null;
 }
 
 /** `GET /v1/chains`: every chain the caller may see (its own hospital's, or all for a `*` token). */

@@ -13,6 +13,8 @@ const A = 'list-hosp-a';
 const B = 'list-hosp-b';
 /** Leased by a holder of the test's own before anything is stored on it. */
 const EMPTY = 'list-hosp-c';
+/** A hospital whose first events arrive while no writer is up: they wait in LEDGER_APPEND. */
+const WAITING = 'list-hosp-d';
 const WRITER = 'list-writer';
 const ELSEWHERE = 'holder-elsewhere';
 const TTL_MS = 600_000;
@@ -67,6 +69,8 @@ describe('GET /v1/chains: every chain the token may see, and who writes it', () 
   });
 
   it('a `*` service token lists every chain (a leased one with nothing stored too) with its writer and revision, and the writers that are up', async () => {
+    // Each message is acked once its receipt is out, just after the head moved: then none waits.
+    await eventually(async () => (await list(await token('*', 'service'))).chains.every((c) => c.waiting === 0), 30_000, 'every append acked');
     const all = await list(await token('*', 'service'));
     const headOf = async (t: string) => (await get(`/v1/chains/${t}`, await token(t, 'auditor'))).body as unknown as ChainHead;
     const [a, b] = [await headOf(A), await headOf(B)];
@@ -74,9 +78,9 @@ describe('GET /v1/chains: every chain the token may see, and who writes it', () 
       writers: 'leases',
       replicas: [WRITER],
       chains: [
-        { tenant: A, size: 2, updatedAt: expect.any(String), leased: true, writer: WRITER, writerRevision: a.writerRevision },
-        { tenant: B, size: 1, updatedAt: expect.any(String), leased: true, writer: WRITER, writerRevision: b.writerRevision },
-        { tenant: EMPTY, size: 0, updatedAt: null, leased: true, writer: ELSEWHERE, writerRevision: elsewhere?.revision },
+        { tenant: A, size: 2, updatedAt: expect.any(String), leased: true, writer: WRITER, writerRevision: a.writerRevision, waiting: 0 },
+        { tenant: B, size: 1, updatedAt: expect.any(String), leased: true, writer: WRITER, writerRevision: b.writerRevision, waiting: 0 },
+        { tenant: EMPTY, size: 0, updatedAt: null, leased: true, writer: ELSEWHERE, writerRevision: elsewhere?.revision, waiting: 0 },
       ],
     });
     // The single chain's head and the list read the same lease.
@@ -108,27 +112,36 @@ describe('GET /v1/chains: every chain the token may see, and who writes it', () 
     expect(await get('/v1/chains?tenant=Not_A_Hospital', service)).toMatchObject({ status: 400, body: { error: 'invalid_input', errors: [{ field: 'tenant' }] } });
   });
 
-  it('once the writer has gone (its leases released) its chains are listed without a writer; a chain with neither entries nor lease is not listed', async () => {
+  it('once the writer has gone (its leases released) its chains, and a new hospital whose events wait, are listed without a writer; a chain with neither entries, lease nor waiting events is not listed', async () => {
     await writer?.close();
     writer = undefined;
+    // With no writer up, a new hospital's first events and one more of A's wait in LEDGER_APPEND.
+    for (let i = 0; i < 3; i++) await publish(w.nc, w.subjects, testEvent(WAITING, { id: `${WAITING}:e-${i}`, subject: testPseudonym(i) }));
+    await publish(w.nc, w.subjects, testEvent(A, { id: `${A}:e-late`, subject: testPseudonym(1) }));
     const service = await token('*', 'service');
     const gone = { leased: false, writer: null, writerRevision: null };
     expect(await list(service)).toEqual({
       writers: 'leases',
       replicas: [],
       chains: [
-        { tenant: A, size: 2, updatedAt: expect.any(String), ...gone },
-        { tenant: B, size: 1, updatedAt: expect.any(String), ...gone },
-        { tenant: EMPTY, size: 0, updatedAt: null, leased: true, writer: ELSEWHERE, writerRevision: elsewhere?.revision },
+        { tenant: A, size: 2, updatedAt: expect.any(String), ...gone, waiting: 1 },
+        { tenant: B, size: 1, updatedAt: expect.any(String), ...gone, waiting: 0 },
+        { tenant: EMPTY, size: 0, updatedAt: null, leased: true, writer: ELSEWHERE, writerRevision: elsewhere?.revision, waiting: 0 },
+        { tenant: WAITING, size: 0, updatedAt: null, ...gone, waiting: 3 },
       ],
     });
-    expect((await list(service, '?leased=false')).chains.map((c) => c.tenant)).toEqual([A, B]);
+    expect((await list(service, '?leased=false')).chains.map((c) => c.tenant)).toEqual([A, B, WAITING]);
     expect((await list(service, '?leased=true')).chains.map((c) => c.tenant)).toEqual([EMPTY]);
     expect((await get(`/v1/chains/${A}`, await token(A, 'auditor'))).body).not.toHaveProperty('writer');
+    // The waiting hospital's own token sees its chain, and no other hospital's name or count.
+    const own = await get('/v1/chains', await token(WAITING, 'auditor'));
+    expect((own.body as unknown as ChainsView).chains).toEqual([{ tenant: WAITING, size: 0, updatedAt: null, ...gone, waiting: 3 }]);
+    expect(JSON.stringify(own.body)).not.toMatch(new RegExp(`${A}|${B}|${EMPTY}`));
+    expect((await list(await token(B, 'auditor'))).chains).toEqual([expect.objectContaining({ tenant: B, waiting: 0 })]);
 
     await elsewhere?.release();
     elsewhere = undefined;
-    expect((await list(service)).chains.map((c) => c.tenant)).toEqual([A, B]);
+    expect((await list(service)).chains.map((c) => c.tenant)).toEqual([A, B, WAITING]);
   });
 
   it('a ledger without leases lists the chains with writers `off`: not known, rather than shown as writerless', async () => {
@@ -137,12 +150,14 @@ describe('GET /v1/chains: every chain the token may see, and who writes it', () 
     const vkeys = join(w.keys.dir, 'verifier.keys');
     reader = await startInProcess(w.env({ LEDGER_ROLE: 'reader', LEDGER_SIGNING_KEY_FILE: '', LEDGER_KEK_FILE: '', LEDGER_VERIFIER_KEYS: vkeys }));
     const unknown = { leased: null, writer: null, writerRevision: null };
+    // Whether anyone writes is not known without leases; what waits still is (a reader records nothing).
     expect(await list(await token('*', 'service'))).toEqual({
       writers: 'off',
       replicas: [],
       chains: [
-        { tenant: A, size: 2, updatedAt: expect.any(String), ...unknown },
-        { tenant: B, size: 1, updatedAt: expect.any(String), ...unknown },
+        { tenant: A, size: 2, updatedAt: expect.any(String), ...unknown, waiting: 1 },
+        { tenant: B, size: 1, updatedAt: expect.any(String), ...unknown, waiting: 0 },
+        { tenant: WAITING, size: 0, updatedAt: null, ...unknown, waiting: 3 },
       ],
     });
     expect((await list(await token('*', 'service'), '?leased=false')).chains).toEqual([]);

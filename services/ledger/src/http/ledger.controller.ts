@@ -5,6 +5,7 @@ import { Access, Admission, Admitted } from '@clinical-ledger/platform';
 import type { StoredChainReport } from '@clinical-ledger/ledger-store';
 import { RECORD_READS, type RecordReads } from '../access/record-reads';
 import { ChainOwners } from '../lease/chain-leases';
+import { AppendBacklog } from '../read/append-backlog';
 import { chainsView } from '../read/chain-list';
 import { ChainRoute } from './chain-route';
 import { badRequest, ReadService, type CheckpointView, type ConsistencyView, type EntryPage, type EntryView, type InclusionView, type PatientEventsView } from '../read/read.service';
@@ -23,6 +24,7 @@ export class LedgerController {
     private readonly reads: ReadService,
     @Inject(RECORD_READS) private readonly records: RecordReads,
     private readonly owners: ChainOwners,
+    private readonly backlog: AppendBacklog,
   ) {}
 
   @Access('ledger.keys')
@@ -35,7 +37,8 @@ export class LedgerController {
   @Access('ledger.chains.list')
   @Get('chains')
   @ApiOperation({
-    summary: 'Every chain the token may see (its hospital\'s; all for a `*` service token): size, writer replica, lease revision, whether a writer lease is held, and the writer replicas that are up',
+    summary:
+      'Every chain the token may see (its hospital\'s; all for a `*` service token): size, writer replica, lease revision, whether a writer lease is held, events waiting in LEDGER_APPEND, and the writer replicas that are up',
     description:
       "`writers` says where `writer` comes from: 'leases' (the lease bucket), 'off' (LEDGER_LEASES=false: no per-chain writer), 'unavailable' (NATS did not answer: writers unknown, `leased` null). 400 invalid_input for a bad `tenant` or `leased`; 403 for another hospital's `tenant`.",
   })
@@ -47,9 +50,14 @@ export class LedgerController {
     // The guard checked a named tenant against the token's; a hospital's token never lists the others.
     const own = access.principal.tenant === '*' ? undefined : access.principal.tenant;
     const only = tenant ?? own;
-    // Heads and leases side by side; the list is served without writers while NATS does not answer.
-    const [heads, ownership] = await Promise.all([this.reads.chainSizes(only), this.owners.ownership(only).catch(() => 'unavailable' as const)]);
-    return chainsView(heads, ownership, leased === undefined ? undefined : leased === 'true');
+    // Heads, leases and the waiting events side by side; the list is served without writers or
+    // waiting counts while NATS does not answer.
+    const [heads, ownership, waiting] = await Promise.all([
+      this.reads.chainSizes(only),
+      this.owners.ownership(only).catch(() => 'unavailable' as const),
+      this.backlog.waiting(only).catch(() => 'unavailable' as const),
+    ]);
+    return chainsView(heads, ownership, waiting, leased === undefined ? undefined : leased === 'true');
   }
 
   @Get('chains/:tenant')

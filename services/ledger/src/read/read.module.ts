@@ -6,6 +6,7 @@ import { LedgerResponders } from '../nats/ledger.responders';
 import { TilesController } from '../tiles/tiles.controller';
 import { TileService } from '../tiles/tile.service';
 import { TileWarmUp } from '../tiles/tile-warm-up.service';
+import { AppendBacklog } from './append-backlog';
 import { ReadService } from './read.service';
 
 /** Entries, proofs and stored checkpoints from the store, checked with the public keys. */
@@ -22,7 +23,7 @@ export class ChainReadModule {}
 @Module({
   imports: [ChainReadModule],
   controllers: [LedgerController, TilesController, LedgerResponders],
-  providers: [TileService, TileWarmUp],
+  providers: [TileService, TileWarmUp, AppendBacklog],
 })
 export class LedgerReadApiModule {}
 
