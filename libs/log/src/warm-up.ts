@@ -14,7 +14,15 @@ export interface AppendWarmUpOptions {
   events: number;
   /** ... or until this much time has passed. */
   budgetMs: number;
+  /**
+   * Most of one core the warm-up may take (0 < share <= 1; default 1: no pause but a turn of the
+   * event loop now and then): after each slice of work it rests long enough to stay under it.
+   */
+  cpuShare?: number;
 }
+
+/** Work done between two rests (or turns of the event loop), in ms. */
+const SLICE_MS = 10;
 
 /**
  * The CPU work of appending, run on throwaway events so that a process that just started has it
@@ -29,7 +37,9 @@ export async function warmAppendPath(o: AppendWarmUpOptions): Promise<number> {
   // One growing draft per chain: later entries complete tree nodes, as on a real chain.
   const drafts = new Map<string, TailDraft>();
   const deadline = performance.now() + o.budgetMs;
+  const share = Math.min(1, Math.max(0.05, o.cpuShare ?? 1));
   let n = 0;
+  let slice = performance.now();
   try {
     for (; n < o.events && performance.now() < deadline; n++) {
       const event = o.event(n);
@@ -41,8 +51,14 @@ export async function warmAppendPath(o: AppendWarmUpOptions): Promise<number> {
       const entry = await nextEntry(chain, draft, event, payload.digest, signer, now);
       for (const doc of [payload, entry]) bsonRoundTrip(doc);
       JSON.stringify(receiptOf(entry));
-      // Now and then a turn of the event loop: the rest of the start goes on beside it.
-      if (n % 50 === 49) await new Promise((r) => setImmediate(r));
+      // After each slice a turn of the event loop (the rest of the start goes on beside it), or a
+      // rest that keeps the warm-up under its share of a core.
+      const worked = performance.now() - slice;
+      if (worked >= SLICE_MS) {
+        const rest = (worked * (1 - share)) / share;
+        await new Promise((r) => (share < 1 ? setTimeout(r, rest) : setImmediate(r)));
+        slice = performance.now();
+      }
     }
   } finally {
     key.fill(0);

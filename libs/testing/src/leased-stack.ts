@@ -133,6 +133,7 @@ export class LeasedStack {
   }
 
   async start(): Promise<void> {
+    this.watchSignals();
     this.infra = await startInfra({ name: this.o.name, ownServers: true });
     this.subjects = new Subjects(this.infra.namespace);
     this.nc = await connect({ servers: this.infra.natsUrl });
@@ -162,6 +163,35 @@ export class LeasedStack {
       { waitFor: 'readyz', startTimeoutMs: 90_000, ...this.logFile('intake') },
     );
     this.load = new IntakeLoad({ intakeUrl: this.intake.url, mllpPort, auth: this.auth, tenants: this.o.tenants, secrets: this.secrets, intervalMs: this.o.intervalMs, label: this.o.name.slice(0, 8) });
+  }
+
+  private unwatchSignals?: () => void;
+
+  /**
+   * SIGINT or SIGTERM to the process running this stack (a bench stopped by hand): its children go
+   * too (the services at once, then nats-server, FerretDB and PostgreSQL), rather than being left
+   * running without a parent. A second signal ends the process at once.
+   */
+  private watchSignals(): void {
+    const onSignal = (signal: NodeJS.Signals) => {
+      process.stderr.write(`[testing] ${signal}: stopping the stack's processes\n`);
+      for (const p of [...this.ledgers.values(), ...this.stopped, ...(this.intake ? [this.intake] : [])]) {
+        try {
+          if (!p.exited()) process.kill(p.pid, 'SIGKILL');
+        } catch {
+          /* gone already */
+        }
+      }
+      const exit = () => process.exit(signal === 'SIGINT' ? 130 : 143);
+      setTimeout(exit, 20_000).unref();
+      void (this.infra?.close() ?? Promise.resolve()).catch(() => undefined).finally(exit);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+    this.unwatchSignals = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    };
   }
 
   /** Starts a ledger replica (writer, leases on) and waits until it is ready. */
@@ -434,5 +464,6 @@ export class LeasedStack {
     await this.infra?.close();
     this.auth.remove();
     this.keys.remove();
+    this.unwatchSignals?.();
   }
 }

@@ -143,12 +143,26 @@ export class LedgerConfig extends BaseConfig {
   @IntSetting(0, 100) LEDGER_WARM_CONNECTIONS = 64;
 
   /**
+   * Most of one core (percent) the warm-up's throwaway events take: the rest of the time it rests,
+   * so that a replica starting beside running writers (a rolling upgrade on shared cores) leaves
+   * them the CPU their batches need. 100: as fast as it can (a turn of the event loop now and then).
+   */
+  @IntSetting(5, 100) LEDGER_WARM_CPU_PERCENT = 50;
+
+  /**
    * A read replica loads its chains' leaf hash tiles into memory in the background once it is ready
    * (src/tiles/tile-warm-up.service.ts; bounded by the store's leaf tile cache, 4,096 tiles, 64 MiB),
    * so proofs find them there. false: tiles are read as proofs ask for them.
    */
   @Transform(({ value }: { value: unknown }) => value === true || value === 'true') @IsBoolean()
   LEDGER_TILE_WARM_UP = true;
+
+  /**
+   * With leases, how long after /readyz says ready the tile warm-up waits: a writer takes its chains
+   * as it becomes ready (a rolling upgrade's hand-overs), and its first batches should not share the
+   * store and the event loop with tile reads. Without leases the warm-up starts at readiness.
+   */
+  @IntSetting(0, 600_000) LEDGER_TILE_WARM_UP_LEASED_DELAY_MS = 10_000;
 
   /** How long a record read waits for consent.decide before answering 503. */
   @IntSetting(50) LEDGER_CONSENT_TIMEOUT_MS = 2_000;

@@ -79,8 +79,8 @@ export class LedgerWarmUp implements OnApplicationBootstrap {
     const summary = this.summary;
     try {
       if (budget === 0) return;
-      // CPU first, beside the wait for the store (it yields now and then).
-      const cpu = warmAppendPath({ event: throwawayEvents(this.nats), events: WARM_EVENTS, budgetMs: left() / 2 }).then(
+      // CPU first, beside the wait for the store, within its share of a core (LEDGER_WARM_CPU_PERCENT).
+      const cpu = warmAppendPath({ event: throwawayEvents(this.nats), events: WARM_EVENTS, budgetMs: left() / 2, cpuShare: this.config.LEDGER_WARM_CPU_PERCENT / 100 }).then(
         (n) => (summary.events = n),
         (err: unknown) => this.logger.warn({ err: String(err) }, 'warm-up of the append path failed'),
       );

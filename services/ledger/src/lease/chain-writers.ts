@@ -167,6 +167,11 @@ export class ChainWritersTransport extends Server implements CustomTransportStra
       if (r.present) this.counted.replicas.add(r.key);
       else this.counted.replicas.delete(r.key);
     }
+    // A replica that joined only shrinks the others' share: one still within it has nothing to
+    // hand back, so no scan (every replica scanning at a join, at once, is reads for nothing; a
+    // surge roll's standby joins beside running writers). The timer's scans go on as ever.
+    const share = this.share;
+    if (r?.present && !change.freed && share !== undefined && this.leases.chains().length + this.taking.size <= share) return;
     this.kick(change.freed);
   }
 

@@ -12,8 +12,9 @@ const READY_POLL_MS = 500;
  * warmLeafTiles: the chains appended last first, each one's newest tiles first, one read at a time,
  * until the leaf tile cache's bound). A proof whose leaf tile is in memory makes one storage read
  * fewer; a cold one at 10^6 entries had the p99 over 10 ms (bench/results/ledger-reads.md). After
- * /readyz says ready, so it never delays readiness or a writer's start-up warm-up; off with
- * LEDGER_TILE_WARM_UP=false.
+ * /readyz says ready, so it never delays readiness or a writer's start-up warm-up (with leases
+ * LEDGER_TILE_WARM_UP_LEASED_DELAY_MS later: not beside the first batches of the chains a writer
+ * takes as it becomes ready); off with LEDGER_TILE_WARM_UP=false.
  */
 @Injectable()
 export class TileWarmUp implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -44,6 +45,9 @@ export class TileWarmUp implements OnApplicationBootstrap, OnApplicationShutdown
 
   private async run(): Promise<WarmLeafTilesResult | undefined> {
     while (!this.stopped && !(await this.readiness.evaluate()).ready) await new Promise((r) => setTimeout(r, READY_POLL_MS).unref());
+    // A leased writer takes its chains as it becomes ready: their first batches go first.
+    const delay = this.config.LEDGER_LEASES ? this.config.LEDGER_TILE_WARM_UP_LEASED_DELAY_MS : 0;
+    for (const until = performance.now() + delay; !this.stopped && performance.now() < until; ) await new Promise((r) => setTimeout(r, Math.min(READY_POLL_MS, until - performance.now())).unref());
     if (this.stopped) return undefined;
     const result = await this.store.warmLeafTiles({ shouldStop: () => this.stopped });
     this.logger.info(result, 'leaf tiles warmed');
