@@ -91,5 +91,19 @@ describe('warm-up of a restarted writer (real NATS + Mongo wire server)', () => 
     } finally {
       await ledger.close();
     }
+
+    // A leased writer takes its chains as it becomes ready: its tile reads wait
+    // (LEDGER_TILE_WARM_UP_LEASED_DELAY_MS), and a stop meanwhile ends the warm-up unrun.
+    const leased = await startInProcess(w.env({ LEDGER_LEASES: 'true', LEDGER_TILE_WARM_UP_LEASED_DELAY_MS: '600000' }));
+    let warmed: Promise<unknown> = Promise.resolve('not started');
+    try {
+      await eventually(async () => (await leased.app.get(ReadinessRegistry).evaluate()).ready, 90_000, 'leased ledger ready');
+      warmed = leased.app.get(TileWarmUp).done();
+      await new Promise((r) => setTimeout(r, 1_500));
+      expect(leased.app.get(LedgerStore).treeCacheStats().leafTiles).toMatchObject({ size: 0 });
+    } finally {
+      await leased.close();
+    }
+    expect(await warmed).toBeUndefined();
   });
 });

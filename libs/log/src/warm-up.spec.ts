@@ -1,0 +1,43 @@
+import { testEvent, testPseudonym } from '@clinical-ledger/testing';
+import { warmAppendPath } from './warm-up';
+
+/**
+ * The warm-up's share of a core (warm-up.ts): a replica that starts beside running writers (a
+ * rolling upgrade on shared cores) rests between its slices of throwaway events. Checked as the
+ * rests it asks for against the CPU it used: a loaded machine only makes its slices (timed by the
+ * clock) and so its rests longer, never shorter; a warm-up that does not rest fails.
+ */
+describe('warmAppendPath', () => {
+  const event = (i: number) => testEvent('warm-spec', { subject: testPseudonym(i % 7) });
+  const run = async (cpuShare?: number) => {
+    const cpu = process.cpuUsage();
+    const started = performance.now();
+    const n = await warmAppendPath({ event, events: 300, budgetMs: 60_000, cpuShare });
+    const used = process.cpuUsage(cpu);
+    return { n, elapsedMs: performance.now() - started, cpuMs: (used.user + used.system) / 1_000 };
+  };
+
+  it('runs every throwaway event within its budget', async () => {
+    expect((await run()).n).toBe(300);
+    // A budget already spent: none.
+    expect(await warmAppendPath({ event, events: 300, budgetMs: 0 })).toBe(0);
+  });
+
+  it('rests between slices so that it takes at most its share of one core', async () => {
+    await run(); // compiled and optimized, as in a process warming up a second time
+    const timers = jest.spyOn(global, 'setTimeout');
+    let quarter: Awaited<ReturnType<typeof run>>;
+    let restedMs = 0;
+    try {
+      quarter = await run(0.25);
+      restedMs = timers.mock.calls.reduce((sum, [, ms]) => sum + (typeof ms === 'number' ? ms : 0), 0);
+    } finally {
+      timers.mockRestore();
+    }
+    expect(quarter.n).toBe(300);
+    // At most a quarter of a core: it asks to rest three times as long as it worked (some margin
+    // for the CPU of the runtime's own threads), and the rests are taken.
+    expect(restedMs).toBeGreaterThan(2.5 * quarter.cpuMs);
+    expect(quarter.elapsedMs).toBeGreaterThan(restedMs);
+  });
+});
