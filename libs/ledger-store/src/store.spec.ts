@@ -143,7 +143,7 @@ describe('LedgerStore on a real Mongo wire-protocol server', () => {
     expect(await verifyStoredChain(t.store, 'c9', keyring)).toMatchObject({ ok: false, failure: { seq: 20, reason: 'SEQ' } });
   });
 
-  it('opens connections ahead of the first appends with reads only, and none that the pool holds already', async () => {
+  it('opens connections ahead of the first appends with reads and pings only (nothing written), and none that the pool holds already', async () => {
     // A client of its own: its pool starts empty, and only this test uses it.
     const client = new MongoClient(t.infra.mongoUrl);
     const store = new LedgerStore(client.db(t.infra.dbName));
@@ -162,7 +162,7 @@ describe('LedgerStore on a real Mongo wire-protocol server', () => {
       const opened = await store.openConnections(12, 60_000);
       expect(opened).toBeGreaterThanOrEqual(12);
       expect(open).toBe(opened);
-      // Twelve reads side by side each find a connection free: nothing more to open.
+      // Twelve commands side by side each find a connection free: nothing more to open.
       expect(await store.openConnections(12, 60_000)).toBe(0);
       expect(open).toBe(opened);
       expect(await documents()).toEqual(before);

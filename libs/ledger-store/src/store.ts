@@ -169,9 +169,13 @@ export class LedgerStore {
    * than it had, or fewer once `budgetMs` has passed. The driver makes a connection only when an
    * operation finds none free, at most two at a time, each a few round trips (far more on a loaded
    * machine): a restarted writer's first batches and lookups otherwise queue behind those
-   * handshakes. Rounds of `connections` point reads side by side, of an id no document has, on the
-   * collections the append path uses; each round opens what was not free. Reads only. Returns the
-   * connections opened.
+   * handshakes. Rounds of `connections` commands side by side; each round opens what was not free.
+   * The first round reads each collection the append path uses once (a point read of an id no
+   * document has); the rest are pings. A round opens only the few connections the driver makes
+   * while it runs, so 64 connections take some 20 rounds, over a thousand commands: as reads they
+   * were a burst of store queries beside the running writers (a rolling upgrade's successor, ~10x
+   * a writer's own rate for two seconds); a ping costs the store no query. Nothing is written.
+   * Returns the connections opened.
    */
   async openConnections(connections: number, budgetMs: number): Promise<number> {
     const client = this.db.client;
@@ -180,11 +184,12 @@ export class LedgerStore {
     client.on('connectionReady', onReady);
     const id = { _id: ABSENT_ID };
     const reads = [() => this.heads.findOne(id), () => this.eventIds.findOne(id), () => this.payloads.findOne(id), () => this.dataKeys.findOne(id), () => this.keyEpochs.findOne(id), () => this.entries.findOne(id)];
+    const ping = () => this.db.command({ ping: 1 });
     const deadline = performance.now() + budgetMs;
     try {
-      while (opened < connections && performance.now() < deadline) {
+      for (let round = 0; opened < connections && performance.now() < deadline; round++) {
         const before = opened;
-        await Promise.all(Array.from({ length: connections }, (_, i) => reads[i % reads.length]()));
+        await Promise.all(Array.from({ length: connections }, (_, i) => (round === 0 && i < reads.length ? reads[i]() : ping())));
         // Every read found a connection free: the pool holds that many already.
         if (opened === before) break;
       }
