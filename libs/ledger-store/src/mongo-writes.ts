@@ -63,14 +63,20 @@ export type MultiGetMode = 'in' | 'point';
 
 /**
  * Documents by `_id` (absent ones left out). FerretDB 1.x pushes down only equality, so there
- * each id is its own point read, all at once; MongoDB answers one `$in` from its index.
+ * each id is its own point read, all at once (or at most `inFlight` at a time: background reads
+ * that must not flood the store the writers share); MongoDB answers one `$in` from its index.
  */
-export async function multiGet<T extends { _id: string }>(mode: MultiGetMode | undefined, coll: Collection<T>, ids: string[], projection?: Record<string, 1>): Promise<T[]> {
+export async function multiGet<T extends { _id: string }>(mode: MultiGetMode | undefined, coll: Collection<T>, ids: string[], projection?: Record<string, 1>, inFlight = Infinity): Promise<T[]> {
   if (ids.length === 0) return [];
   const opts = projection ? { projection } : {};
   if (mode === 'point' || ids.length === 1) {
-    const found = await Promise.all(ids.map((id) => coll.findOne({ _id: id } as never, opts)));
-    return found.filter((d): d is NonNullable<typeof d> => d !== null) as unknown as T[];
+    const found: unknown[] = new Array(ids.length);
+    let next = 0;
+    const reader = async () => {
+      for (let i = next++; i < ids.length; i = next++) found[i] = await coll.findOne({ _id: ids[i] } as never, opts);
+    };
+    await Promise.all(Array.from({ length: Math.min(ids.length, Math.max(1, inFlight)) }, reader));
+    return found.filter((d) => d !== null && d !== undefined) as T[];
   }
   return (await coll.find({ _id: { $in: ids } } as never, opts).toArray()) as unknown as T[];
 }

@@ -38,6 +38,9 @@ export const STREAM_REORDER_WINDOW = 20_000;
 /** An `_id` no document of the store has: every one starts with its chain's id (a tenant: `[a-z0-9]`). */
 const ABSENT_ID = '~absent';
 
+/** Point reads in flight for the tile writer's leaves (FerretDB: one read per leaf, up to a tile's worth at a take). */
+const APPENDED_LEAF_READS_IN_FLIGHT = 8;
+
 export interface InsertEntriesResult {
   /** Entries stored, from the first: an ordered insert stops at the first conflict. */
   inserted: number;
@@ -160,8 +163,8 @@ export class LedgerStore {
     await this.erasures.createIndex({ state: 1 }, { name: 'state' });
   }
 
-  private multiGet<T extends { _id: string }>(coll: Collection<T>, ids: string[], projection?: Record<string, 1>): Promise<T[]> {
-    return multiGet(this.multiGetMode, coll, ids, projection);
+  private multiGet<T extends { _id: string }>(coll: Collection<T>, ids: string[], projection?: Record<string, 1>, inFlight?: number): Promise<T[]> {
+    return multiGet(this.multiGetMode, coll, ids, projection, inFlight);
   }
 
   /**
@@ -453,7 +456,9 @@ export class LedgerStore {
   /** Leaf hashes and stored subtree hashes of entries from..to-1, in order (what tiles are made of); throws if one is not stored. */
   async appendedLeaves(chain: string, from: number, to: number): Promise<AppendedLeaf[]> {
     const ids = Array.from({ length: Math.max(0, to - from) }, (_, i) => entryId(chain, from + i));
-    const docs = await this.multiGet(this.entries, ids, { _id: 1, leafHash: 1, nodes: 1 });
+    // Background work (the tile writer): a successor that just took a chain reads up to a tile's
+    // worth of leaves here beside its first batches and the other writers' on the same store.
+    const docs = await this.multiGet(this.entries, ids, { _id: 1, leafHash: 1, nodes: 1 }, APPENDED_LEAF_READS_IN_FLIGHT);
     const byId = new Map(docs.map((d) => [d._id, d]));
     return ids.map((id, i) => {
       const d = byId.get(id);
