@@ -12,7 +12,7 @@ import { cpus } from 'node:os';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { Subjects, type LedgerEvent } from '@clinical-ledger/contracts';
-import { ferretDbDescription, runBenchMain, startInfra, writeBenchResult, type ServiceProcess } from '@clinical-ledger/testing';
+import { cpuBetween, cpuSnapshot, ferretDbDescription, runBenchMain, startInfra, writeBenchResult, type CpuUsage, type ServiceProcess } from '@clinical-ledger/testing';
 import { Bench, event, load, percentile } from './ledger-bench';
 
 const SIZE = Number(process.env['LEDGER_BENCH_DUP_CHAIN'] ?? 10_000);
@@ -28,6 +28,8 @@ interface Case {
   /** The ledger's "will be retried" warnings during the case. */
   retryWarnings: number;
   load: [number, number];
+  /** CPU of the run's processes while the case ran (publish of the first event to the last receipt). */
+  cpu?: CpuUsage;
 }
 
 const retries = (p: ServiceProcess) => p.output().split('\n').filter((l) => l.includes('will be retried')).length;
@@ -48,8 +50,11 @@ export async function runDuplicatesBench(): Promise<void> {
   const measure = async (name: Case['name'], ledger: ServiceProcess, chain: string, old: LedgerEvent[], resends: boolean) => {
     const l0 = load();
     const r0 = retries(ledger);
+    const roles = { [process.pid]: 'bench (load generator)', [ledger.pid]: 'ledger' };
+    const cpu0 = cpuSnapshot(process.pid, roles);
     // Fresh only: the same fresh events at the same times (every other slot of the mix).
     const latency = await bench.paced(plan(chain, old, resends), resends ? PER_SEC : PER_SEC / 2);
+    const cpu = cpuBetween(cpu0, cpuSnapshot(process.pid, roles));
     const of = (part: string) => [...latency].filter(([id]) => id.includes(part)).map(([, v]) => v).sort((a, b) => a - b);
     const [fresh, resent] = [of(':fresh-'), of(':old-')];
     cases.push({
@@ -59,6 +64,7 @@ export async function runDuplicatesBench(): Promise<void> {
       ...(resends ? { resendP50Ms: Math.round(percentile(resent, 0.5)), resendP99Ms: Math.round(percentile(resent, 0.99)) } : {}),
       retryWarnings: retries(ledger) - r0,
       load: [l0, load()],
+      cpu,
     });
     process.stdout.write(`${JSON.stringify(cases[cases.length - 1])}\n`);
   };
@@ -102,6 +108,13 @@ export async function runDuplicatesBench(): Promise<void> {
     load: [loadStart, load()],
   };
   const ms = (v: number | undefined) => (v === undefined ? '' : String(v));
+  // What the case's processes used against the other users of the cores over the same seconds
+  // (a 3-second case on a shared machine: the others' share moves the latency more than the code).
+  const cpuCell = (u: CpuUsage | undefined) => {
+    if (!u || u.byRole.length === 0) return '';
+    const of = (role: string) => u.byRole.find((r) => r.role === role)?.cpuSeconds ?? 0;
+    return `${of('ledger').toFixed(1)} / ${u.byRole.reduce((a, r) => a + r.cpuSeconds, 0).toFixed(1)} / ${u.othersCpuSeconds.toFixed(1)} in ${u.seconds.toFixed(1)} s`;
+  };
   writeBenchResult(
     'ledger-duplicates',
     report,
@@ -110,9 +123,9 @@ export async function runDuplicatesBench(): Promise<void> {
       '',
       `${report.generatedAt}, Node ${report.node}, ${report.cpus} CPUs, load ${report.load.join(' -> ')}; ${report.store}. ${SIZE}-entry chains, one per case, filled through the ledger. ${PAIRS} resends of recorded events spread over the chain (new msg ids, as past the bus's duplicate window) mixed with ${PAIRS} fresh events, ${PER_SEC}/s; publish -> receipt. Control: the ledger that recorded the chains; restart: a ledger started since (empty receipt cache); restart, fresh only: the fresh events alone at the same times on another restarted ledger.`,
       '',
-      '| case | fresh p50 ms | fresh p99 ms | resend p50 ms | resend p99 ms | retry warnings | load |',
-      '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
-      ...cases.map((c) => `| ${c.name} | ${c.freshP50Ms} | ${c.freshP99Ms} | ${ms(c.resendP50Ms)} | ${ms(c.resendP99Ms)} | ${c.retryWarnings} | ${c.load.join(' -> ')} |`),
+      '| case | fresh p50 ms | fresh p99 ms | resend p50 ms | resend p99 ms | retry warnings | load | CPU s: ledger / all ours / others |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |',
+      ...cases.map((c) => `| ${c.name} | ${c.freshP50Ms} | ${c.freshP99Ms} | ${ms(c.resendP50Ms)} | ${ms(c.resendP99Ms)} | ${c.retryWarnings} | ${c.load.join(' -> ')} | ${cpuCell(c.cpu)} |`),
       '',
       `Fresh p99 after a restart / control: ${report.p99Ratio} (target at most 2); without resends: ${report.restartAloneP99Ratio}. Dead letters: ${deadLetters}.`,
       '',

@@ -85,6 +85,9 @@ export interface WarmLeafTilesOptions {
   pauseMs?: number;
   /** Checked before each read: true stops the warm-up (the process is shutting down). */
   shouldStop?: () => boolean;
+  /** Checked after each read: while true (the process is appending), the pause is `busyPauseMs` (default 50). */
+  busy?: () => boolean;
+  busyPauseMs?: number;
 }
 
 export interface WarmLeafTilesResult {
@@ -256,6 +259,16 @@ export class LedgerStore {
     return e ? receiptOf(e) : null;
   }
 
+  /**
+   * Who the entries from..to-1 are about and when they were recorded (point reads by _id, side by
+   * side: FerretDB serves no range from an index), in no particular order; entries not stored are
+   * left out. A restarted writer's warm-up reads the newest entries' patients this way.
+   */
+  async entrySubjects(chain: string, from: number, to: number): Promise<{ seq: number; subject?: string; recordedAt: string }[]> {
+    const ids = Array.from({ length: Math.max(0, to - from) }, (_, i) => entryId(chain, from + i));
+    return this.multiGet(this.entries, ids, { _id: 1, seq: 1, subject: 1, recordedAt: 1 });
+  }
+
   /** Entries with seq >= from, in seq order (tail recovery, verification, export). */
   async scanEntries(chain: string, from = 0, limit = 0): Promise<EntryDoc[]> {
     const cursor = this.entries.find({ chain, seq: { $gte: from } }).sort({ seq: 1 });
@@ -403,9 +416,10 @@ export class LedgerStore {
    * Fills the leaf tile cache from the stored full tiles, up to its bound and never past it (no
    * tile a proof put there is evicted): chains whose heads moved last first (or `opts.chains`, in
    * that order), each chain's newest tiles first, as far as its tile writer's mark. One tile read at
-   * a time with a pause between (`pauseMs`, default 1), so it stays behind the process's own reads
-   * and writes. What a replica does after it starts, so that proofs find their leaf tile in memory
-   * instead of paying a storage read of a 8 KiB document (bench/results/ledger-reads.md).
+   * a time with a pause between (`pauseMs`, default 1; `busyPauseMs` while `busy()`), so it stays
+   * behind the process's own reads and writes. What a replica does after it starts, so that proofs
+   * find their leaf tile in memory instead of paying a storage read of a 8 KiB document
+   * (bench/results/ledger-reads.md).
    */
   async warmLeafTiles(opts: WarmLeafTilesOptions = {}): Promise<WarmLeafTilesResult> {
     const t0 = performance.now();
@@ -425,7 +439,8 @@ export class LedgerStore {
         }
         let read = false;
         if (await this.tree.warmLeafTile(chain, index, () => (read = true))) result.tilesRead++;
-        if (read) await new Promise((r) => (pauseMs > 0 ? setTimeout(r, pauseMs) : setImmediate(r)));
+        const pause = opts.busy?.() ? (opts.busyPauseMs ?? 50) : pauseMs;
+        if (read) await new Promise((r) => (pause > 0 ? setTimeout(r, pause) : setImmediate(r)));
       }
     }
     result.full ||= this.tree.leafTileRoom() <= 0;

@@ -9,7 +9,7 @@ import pino from 'pino';
 import { Appender } from './appender';
 import { RECEIPT_BYTES } from './receipt-budget';
 import { CheckpointPublisher, type StoredCheckpoint } from './checkpoint-publisher';
-import { DataKeyService } from './crypto/data-keys';
+import { DataKeyService, keyScope } from './crypto/data-keys';
 import { FileKekProvider } from './crypto/payload-crypto';
 import type { ErasureSteps } from './types';
 
@@ -107,8 +107,9 @@ describe('Appender (real Mongo wire server)', () => {
     const freshReceipts = await Promise.all(appended);
     expect(resendsAnswered).toBe(0);
     expect(held.inFlight).toBeGreaterThan(0);
-    // The lane is bounded: a flood of resends does not take every store connection at once.
-    expect(held.maxInFlight).toBeLessThanOrEqual(16);
+    // The lane is bounded, tighter while fresh events wait: a flood of resends does not take the
+    // store from their batches.
+    expect(held.maxInFlight).toBeLessThanOrEqual(4);
     held.open();
     const resentReceipts = await Promise.all(resent);
     // One indexed lookup per resend, none for a fresh event; each answered with its original receipt.
@@ -118,6 +119,52 @@ describe('Appender (real Mongo wire server)', () => {
     expect(new Set(freshReceipts.map((r) => r.seq)).size).toBe(200);
     expect(await t.store.entries.countDocuments({ chain: 'lc' })).toBe(600);
     expect(await verify('lc')).toMatchObject({ ok: true, size: 600 });
+  });
+
+  it('a restarted writer warms the data keys of its newest entries\' patients: their next events read no key, and nothing is created', async () => {
+    const before = appender();
+    await Promise.all(Array.from({ length: 60 }, (_, i) => before.add(event('lp', i))));
+    /** The same store, counting the data keys read and created. */
+    class CountedKeys extends LedgerStore {
+      read = 0;
+      created = 0;
+      override async getDataKeys(scopes: string[]) {
+        this.read += scopes.length;
+        return super.getDataKeys(scopes);
+      }
+      override async insertDataKeys(docs: Parameters<LedgerStore['insertDataKeys']>[0]) {
+        this.created += docs.length;
+        return super.insertDataKeys(docs);
+      }
+    }
+    const counted = new CountedKeys(t.store.db);
+    const dataKeys = new DataKeyService(counted, kek);
+    const after = new Appender({ store: counted, dataKeys, erasure: noErasures, signer: () => signer, logger });
+    await after.warm('lp');
+    // The newest 30 entries name 20 patients (n % 20); a patient without a stored key (never
+    // written, or erased) and a scope used before the cache's lifetime are skipped, not created.
+    expect(await after.warmDataKeys('lp', 30, performance.now() + 60_000)).toBe(20);
+    expect(dataKeys.cachedKeyIds()).toHaveLength(20);
+    expect(await dataKeys.preload('lp', new Map([[keyScope('lp', testPseudonym(999)), Date.now()]]))).toBe(0);
+    expect(await dataKeys.preload('lp', new Map([[keyScope('lp', testPseudonym(3)), Date.now() - 10 * 60_000]]))).toBe(0);
+    expect(counted.created).toBe(0);
+    // An erasure of the chain under way (its intent pending): nothing is preloaded, as a key read
+    // now may be destroyed next under the epoch just read.
+    const intent = { _id: 'lp/erasing', chain: 'lp', eventId: 'lp:erasing', scope: keyScope('lp', testPseudonym(3)), state: 'pending' as const, keyIds: null, startedAt: new Date().toISOString() };
+    await t.store.putErasureIntent(intent);
+    try {
+      expect(await new DataKeyService(counted, kek).preload('lp', new Map([[keyScope('lp', testPseudonym(3)), Date.now()]]))).toBe(0);
+    } finally {
+      await t.store.erasures.deleteOne({ _id: intent._id });
+    }
+    // A deadline already past reads nothing.
+    const read = counted.read;
+    expect(await new Appender({ store: counted, dataKeys: new DataKeyService(counted, kek), erasure: noErasures, signer: () => signer, logger }).warmDataKeys('lp', 30, 0)).toBe(0);
+    expect(counted.read).toBe(read);
+    const receipts = await Promise.all(Array.from({ length: 20 }, (_, i) => after.add(event('lp', 100 + i))));
+    expect(counted.read).toBe(read);
+    expect(receipts.map((r) => r.seq).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => 60 + i));
+    expect(await verify('lp')).toMatchObject({ ok: true, size: 80 });
   });
 
   it('an old event not on the chain is appended after its lookup, once, even when sent twice', async () => {

@@ -4,7 +4,7 @@ import type { LedgerStore } from '@clinical-ledger/ledger-store';
 import { ReceiptWaiters, type ReceiptWait } from '@clinical-ledger/messaging';
 import { BatchSlots } from './batch-slots';
 import { ChainLog } from './chain-log';
-import type { DataKeyService } from './crypto/data-keys';
+import { keyScope, type DataKeyService } from './crypto/data-keys';
 import { PayloadSealer } from './crypto/payload-sealer';
 import { HeadWriter } from './head-writer';
 import { receiptsPerChain } from './receipt-budget';
@@ -41,6 +41,9 @@ export interface AppenderOptions {
   /** Shared with whatever else updates heads (checkpoints, cosignatures); one is made otherwise. */
   heads?: HeadWriter;
 }
+
+/** Store reads a key warm-up has in flight at a time (per chain). */
+const WARM_READS = 32;
 
 /**
  * The append lifecycle (in the spirit of tessera's appender): `add(event)` returns a promise of the
@@ -119,6 +122,37 @@ export class Appender {
     return this.log(chain).warm();
   }
 
+  /**
+   * A restarted writer's data keys: those of the patients of the chain's newest `entries` entries
+   * (as far as `warm` loaded the tail), read newest first, a few at a time, until `deadline`
+   * (performance.now() ms). A writer that ran before held them in its key cache, and their next
+   * events would otherwise each wait for a key read in their batch's sealing, the first seconds
+   * after a start (bench/ledger/duplicates-bench.ts). Only keys used within the cache's lifetime,
+   * each leaving the cache when the earlier writer's copy would have (DataKeyService.preload).
+   * Never rejects; returns the keys loaded.
+   */
+  async warmDataKeys(chain: string, entries: number, deadline: number): Promise<number> {
+    const size = this.snapshot(chain)?.size ?? 0;
+    const lastUse = new Map<string, number>();
+    let loaded = 0;
+    try {
+      for (let to = size; to > Math.max(0, size - entries) && performance.now() < deadline; to -= WARM_READS) {
+        for (const e of await this.o.store.entrySubjects(chain, Math.max(0, size - entries, to - WARM_READS), to)) {
+          if (!e.subject) continue;
+          const scope = keyScope(chain, e.subject);
+          const at = Date.parse(e.recordedAt);
+          if (at > (lastUse.get(scope) ?? -Infinity)) lastUse.set(scope, at);
+        }
+      }
+      const scopes = [...lastUse];
+      for (let i = 0; i < scopes.length && performance.now() < deadline; i += WARM_READS) loaded += await this.o.dataKeys.preload(chain, new Map(scopes.slice(i, i + WARM_READS)));
+    } catch (err) {
+      // Only a colder start: the first batches read what is missing.
+      this.o.logger.warn({ chain, err: String(err) }, 'data keys not warmed');
+    }
+    return loaded;
+  }
+
   /** Calls `listener` each time a chain's durable end moves; returns the unsubscribe. */
   onDurable(listener: (snapshot: TailSnapshot) => void): () => void {
     this.durableListeners.add(listener);
@@ -142,6 +176,12 @@ export class Appender {
 
   private notify(r: Receipt): void {
     this.receipts.deliver(r);
+  }
+
+  /** Whether any chain has events queued, in flight or being looked up (background work yields to them). */
+  get busy(): boolean {
+    for (const l of this.logs.values()) if (l.busy) return true;
+    return false;
   }
 
   /** Resolves once every chain has nothing queued or in flight. */

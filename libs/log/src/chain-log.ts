@@ -57,10 +57,14 @@ interface Item {
 const MAX_RACE_RETRIES = 50;
 
 /**
- * Lookups of old events (resends after a restart) in flight per chain: enough to answer a backlog
- * faster than the pipeline appends, few enough to leave the store's connections to fresh appends.
+ * Lookups of old events (resends after a restart) in flight per chain while fresh events are
+ * queued or in flight (BUSY), and while none are (IDLE). The store serves every command side by
+ * side, so each lookup in flight slows the batch's own round trips (data keys, payloads, entries,
+ * head) on a CPU-bound machine: 16 beside fresh events put their p99 at 3-9 x a warm ledger's
+ * (bench/ledger/duplicates-bench.ts). A backlog of resends alone still gets the store to itself.
  */
-const LATE_LOOKUPS = 16;
+const LATE_LOOKUPS_BUSY = 4;
+const LATE_LOOKUPS_IDLE = 16;
 
 /** Receipts handed out in one turn of the event loop (each wakes a publish). */
 const RECEIPTS_PER_TURN = 100;
@@ -118,7 +122,11 @@ export class ChainLog {
     this.receiptCap = Math.max(1, o.receiptCache);
     this.knownSince = o.knownSince ?? Date.now();
     this.queue = new BatchQueue<Pending>({ maxSize: o.batchMax, lingerMs: o.lingerMs, endsBatch: (p) => isErasure(p.event) });
-    this.late = new LateLane<Pending>(LATE_LOOKUPS, (id, waiting) => this.resolveLate(id, waiting), () => this.wakeIdle());
+    this.late = new LateLane<Pending>(
+      () => (this.queue.length > 0 || this.inFlight > 0 ? LATE_LOOKUPS_BUSY : LATE_LOOKUPS_IDLE),
+      (id, waiting) => this.resolveLate(id, waiting),
+      () => this.wakeIdle(),
+    );
   }
 
   add(event: LedgerEvent): Promise<Receipt> {
@@ -165,6 +173,11 @@ export class ChainLog {
   /** The durable end as this writer knows it. */
   snapshot(): TailSnapshot {
     return this.tail.snapshot();
+  }
+
+  /** Whether anything is queued, in flight or being looked up. */
+  get busy(): boolean {
+    return this.queue.length > 0 || this.inFlight > 0 || this.late.size > 0;
   }
 
   /** Resolves once nothing is queued or in flight (tests, shutdown). */

@@ -1,5 +1,5 @@
 /**
- * A lane of keyed jobs run beside a chain's batch pipeline, at most `inFlight` at a time. The chain
+ * A lane of keyed jobs run beside a chain's batch pipeline, at most `inFlight()` at a time. The chain
  * log sends here the events that may have been recorded before it knew the chain (a sender's resend
  * after a restart): each costs one indexed lookup and never enters a batch unless the lookup finds
  * nothing. The bound keeps a flood of resends from taking the store's connections and CPU from the
@@ -10,7 +10,8 @@ export class LateLane<T> {
   private running = 0;
 
   constructor(
-    private readonly inFlight: number,
+    /** Jobs in flight at most, asked each time one may start (at least 1). */
+    private readonly inFlight: () => number,
     /** Settles every item of `key`; never throws (its failures are its items' to report). */
     private readonly work: (key: string, items: T[]) => Promise<void>,
     /** Called each time a job ends. */
@@ -30,7 +31,7 @@ export class LateLane<T> {
   }
 
   private pump(): void {
-    while (this.running < Math.max(1, this.inFlight) && this.waiting.size > 0) {
+    while (this.running < Math.max(1, this.inFlight()) && this.waiting.size > 0) {
       const [key, items] = this.waiting.entries().next().value as [string, T[]];
       this.waiting.delete(key);
       this.running++;

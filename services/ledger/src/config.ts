@@ -134,10 +134,13 @@ export class LedgerConfig extends BaseConfig {
 
   /**
    * Longest a writer's warm-up at start may take (src/append/warm-up.service.ts): store connections
-   * opened, the append path run on throwaway events, recent chains' state loaded, before /readyz
-   * says ready and before the first append. 0: none.
+   * opened, the append path run on throwaway events, recent chains' state and data keys loaded,
+   * before /readyz says ready and before the first append. A bound, not a wait: it ends when its
+   * work is done (bench/ledger/duplicates-bench.ts, 3 chains of 10^4 entries, 2 cores: 5.1-7.1 s at
+   * load 4-6, 9.4-9.8 s at load 20, most of it the data keys; without chains 1.5 s). At load 17-20
+   * the connections and the CPU part alone took 2-2.3 s, which left 3 s no time for the keys. 0: none.
    */
-  @IntSetting(0, 60_000) LEDGER_WARM_UP_MS = 3_000;
+  @IntSetting(0, 60_000) LEDGER_WARM_UP_MS = 10_000;
 
   /** Store connections the warm-up opens (the first batches and duplicate lookups otherwise wait for their handshakes). */
   @IntSetting(0, 100) LEDGER_WARM_CONNECTIONS = 64;
@@ -148,6 +151,13 @@ export class LedgerConfig extends BaseConfig {
    * them the CPU their batches need. 100: as fast as it can (a turn of the event loop now and then).
    */
   @IntSetting(5, 100) LEDGER_WARM_CPU_PERCENT = 50;
+
+  /**
+   * Newest entries of each warmed chain whose patients' data keys the warm-up loads (those used
+   * within the key cache's 5 minutes; a restarted writer's next events for them otherwise wait for a
+   * key read each in their batch). One point read per entry and per key. 0: none.
+   */
+  @IntSetting(0, 100_000) LEDGER_WARM_KEY_ENTRIES = 1_000;
 
   /**
    * A read replica loads its chains' leaf hash tiles into memory in the background once it is ready

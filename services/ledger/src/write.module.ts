@@ -1,6 +1,6 @@
 import { Global, Module } from '@nestjs/common';
 import { LedgerStore } from '@clinical-ledger/ledger-store';
-import { DataKeyService, type KeyEncryptionKeyProvider } from '@clinical-ledger/log';
+import { Appender, DataKeyService, type KeyEncryptionKeyProvider } from '@clinical-ledger/log';
 import { RecordAccessService } from './access/record-access.service';
 import { RECORD_READS } from './access/record-reads';
 import { AppendConsumer } from './append/append.consumer';
@@ -44,6 +44,6 @@ import { WitnessService } from './witness/witness.service';
     RecordAccessService,
     { provide: RECORD_READS, useExisting: RecordAccessService },
   ],
-  exports: [AppendService, DataKeyService, ErasureService, RECORD_READS],
+  exports: [AppendService, Appender, DataKeyService, ErasureService, RECORD_READS],
 })
 export class LedgerWriteModule {}

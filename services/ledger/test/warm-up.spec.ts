@@ -58,6 +58,8 @@ describe('warm-up of a restarted writer (real NATS + Mongo wire server)', () => 
       expect(warmUp.summary.events).toBeGreaterThan(0);
       expect(warmUp.summary.connections).toBeGreaterThan(0);
       expect(warmUp.summary.chains).toBe(1);
+      // The data keys of the chain's 5 patients (its newest entries), read only.
+      expect(warmUp.summary.dataKeys).toBe(5);
       expect(await stored()).toEqual(before);
 
       // Appends go on after the warm-up: the next seqs, the chain verifies.

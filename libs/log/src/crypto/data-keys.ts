@@ -98,6 +98,41 @@ export class DataKeyService {
   }
 
   /**
+   * Loads into the cache the stored keys of scopes a writer used recently (a restarted writer's
+   * warm-up: the patients of the chain's newest entries), given as scope -> last use (ms since
+   * 1970). Each is remembered as if loaded at its last use, so it leaves the cache when an earlier
+   * process's copy would have: no key stays in memory longer than CACHE_TTL_MS after its last use.
+   * Scopes used longer ago, or without a stored key (never made, or erased), are skipped: nothing
+   * is created here. Fenced: nothing while an erasure of the chain is pending, nor when the epoch
+   * moved during the reads. Returns the keys loaded.
+   */
+  async preload(chain: string, scopes: Map<string, number>): Promise<number> {
+    const now = Date.now();
+    const recent = [...scopes].filter(([s, at]) => scopeChain(s) === chain && now - at < CACHE_TTL_MS);
+    if (recent.length === 0) return 0;
+    const epoch = await this.store.getKeyEpoch(chain);
+    // An erasure of the chain under way (its intent is stored before the epoch is raised and stays
+    // pending until the keys are destroyed): a key read now may be destroyed next under the epoch
+    // just read, which the fence after use would not notice. Such a chain is left to its batches.
+    if ((await this.store.pendingErasures(1_000)).some((e) => e.chain === chain)) return 0;
+    const found = await this.store.getDataKeys(recent.map(([s]) => s));
+    const keys = await Promise.all(found.map((doc) => this.unwrapDoc(doc._id, doc.keyId, bytes(doc.wrapped), doc.kekId)));
+    let loaded = 0;
+    try {
+      // An erasure began meanwhile (the epoch moved): nothing of this read is kept.
+      if ((await this.store.getKeyEpoch(chain)) !== epoch) return 0;
+      const cache = this.chainCache(chain, epoch);
+      for (const k of keys) {
+        // A key a batch loaded meanwhile is kept as it is.
+        if (!cache.keys.has(k.scope) && this.remember(chain, cache, k, scopes.get(k.scope))) loaded++;
+      }
+    } finally {
+      keys.forEach((k) => k.key.fill(0));
+    }
+    return loaded;
+  }
+
+  /**
    * The fence after use: which of the scopes' keys (as used, with the epoch `keysFor` gave) are no
    * longer current. An unchanged epoch answers "none" with one read; otherwise the chain's cache
    * is dropped and the key documents decide.
@@ -140,11 +175,13 @@ export class DataKeyService {
     return { scope, keyId, key };
   }
 
-  private remember(chain: string, cache: ChainCache, k: DataKey): void {
+  /** Caches a key as loaded at `at` (default now); false when the cache was dropped meanwhile. */
+  private remember(chain: string, cache: ChainCache, k: DataKey, at = Date.now()): boolean {
     // A load that read an older epoch than one running beside it: its cache was dropped meanwhile.
-    if (this.cache.get(chain) !== cache) return;
+    if (this.cache.get(chain) !== cache) return false;
     if (cache.keys.size >= CACHE_MAX) cache.keys.delete(cache.keys.keys().next().value as string);
-    cache.keys.set(k.scope, { scope: k.scope, keyId: k.keyId, key: Buffer.from(k.key), at: Date.now() });
+    cache.keys.set(k.scope, { scope: k.scope, keyId: k.keyId, key: Buffer.from(k.key), at });
+    return true;
   }
 
   /** The key `keyId` of a scope for decryption, or null when it was destroyed (erasure). Never cached. */

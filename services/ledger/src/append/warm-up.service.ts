@@ -38,6 +38,8 @@ export interface WarmUpSummary {
   connections?: number;
   /** Chains whose state was loaded. */
   chains?: number;
+  /** Data keys loaded (the patients of those chains' newest entries). */
+  dataKeys?: number;
 }
 
 @Injectable()
@@ -103,8 +105,9 @@ export class LedgerWarmUp implements OnApplicationBootstrap {
     const partition = tenantList(this.config);
     const chains = partition.length ? partition.slice(0, WARM_CHAINS) : await this.store.recentChains(WARM_CHAINS);
     let timer: NodeJS.Timeout | undefined;
+    const deadline = performance.now() + budgetMs;
     // None of it rejects; what is not loaded in time is loaded beside the chain's first batches.
-    await Promise.race([Promise.all(chains.map((c) => this.warmChain(c))), new Promise((r) => (timer = setTimeout(r, budgetMs)))]);
+    await Promise.race([Promise.all(chains.map((c) => this.warmChain(c, deadline))), new Promise((r) => (timer = setTimeout(r, budgetMs)))]);
     clearTimeout(timer);
     return chains.length;
   }
@@ -113,13 +116,19 @@ export class LedgerWarmUp implements OnApplicationBootstrap {
    * A chain's tail, then the first rounds of its tile writer (the stored mark, the partial tiles'
    * nodes, the leaves past the last full tile, read side by side) and of its checkpoint publisher
    * (the stored checkpoint marker, checkpoints left unpublished), which would otherwise run at its
-   * first batch and take the store's connections from it.
+   * first batch and take the store's connections from it; and beside them the data keys of the
+   * patients of its newest entries (Appender.warmDataKeys), read until the warm-up's deadline.
    */
-  private async warmChain(chain: string): Promise<void> {
+  private async warmChain(chain: string, deadline: number): Promise<void> {
     await this.appender.warm(chain);
     const size = this.appender.snapshot(chain)?.size ?? 0;
     if (size > 0) this.tiles.writer.observe(chain, size);
-    await Promise.all([this.tiles.writer.idle(chain), this.checkpoints.publisher.warm(chain)]);
+    const [, , keys] = await Promise.all([
+      this.tiles.writer.idle(chain),
+      this.checkpoints.publisher.warm(chain),
+      size > 0 && this.config.LEDGER_WARM_KEY_ENTRIES > 0 ? this.appender.warmDataKeys(chain, this.config.LEDGER_WARM_KEY_ENTRIES, deadline) : 0,
+    ]);
+    this.summary.dataKeys = (this.summary.dataKeys ?? 0) + keys;
   }
 }
 

@@ -1,5 +1,6 @@
-import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown, Optional } from '@nestjs/common';
 import { LedgerStore, type WarmLeafTilesResult } from '@clinical-ledger/ledger-store';
+import { Appender } from '@clinical-ledger/log';
 import { CONFIG, LOGGER, ReadinessRegistry } from '@clinical-ledger/platform';
 import type { Logger } from 'pino';
 import type { LedgerConfig } from '../config';
@@ -14,7 +15,8 @@ const READY_POLL_MS = 500;
  * fewer; a cold one at 10^6 entries had the p99 over 10 ms (bench/results/ledger-reads.md). After
  * /readyz says ready, so it never delays readiness or a writer's start-up warm-up (with leases
  * LEDGER_TILE_WARM_UP_LEASED_DELAY_MS later: not beside the first batches of the chains a writer
- * takes as it becomes ready); off with LEDGER_TILE_WARM_UP=false.
+ * takes as it becomes ready), and in a writer it slows down while appends are under way; off with
+ * LEDGER_TILE_WARM_UP=false.
  */
 @Injectable()
 export class TileWarmUp implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -26,6 +28,8 @@ export class TileWarmUp implements OnApplicationBootstrap, OnApplicationShutdown
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly store: LedgerStore,
     private readonly readiness: ReadinessRegistry,
+    /** A writer's appender (absent on a read replica): its appends come first. */
+    @Optional() private readonly appender?: Appender,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -49,7 +53,10 @@ export class TileWarmUp implements OnApplicationBootstrap, OnApplicationShutdown
     const delay = this.config.LEDGER_LEASES ? this.config.LEDGER_TILE_WARM_UP_LEASED_DELAY_MS : 0;
     for (const until = performance.now() + delay; !this.stopped && performance.now() < until; ) await new Promise((r) => setTimeout(r, Math.min(READY_POLL_MS, until - performance.now())).unref());
     if (this.stopped) return undefined;
-    const result = await this.store.warmLeafTiles({ shouldStop: () => this.stopped });
+    // In a writer, one tile read every 50 ms while it appends: a restarted writer's first seconds
+    // (cold data keys, resends' lookups) are when its batches can least spare the store and the CPU.
+    const appender = this.appender;
+    const result = await this.store.warmLeafTiles({ shouldStop: () => this.stopped, ...(appender ? { busy: () => appender.busy } : {}) });
     this.logger.info(result, 'leaf tiles warmed');
     return result;
   }
