@@ -1,29 +1,15 @@
 import fc from 'fast-check';
-import { createHash } from 'node:crypto';
 import { EVENT_TYPES } from './consent';
 import { DATACLASSES, LedgerEventDto, plainlyValidEnvelope, validateEnvelope } from './envelope';
-import { patientPseudonym } from './pseudonyms';
 import { InvalidInputError, validateInput } from './validation';
+import { goodEnvelope, hex40, pseudonym } from './test/envelopes';
 
 // validateEnvelope takes a fast path for envelopes that plainly meet LedgerEventDto. The contract is
 // still class-validator's: on every vector below, the outcome (the DTO's fields, or the errors it
 // names) must be the one class-validator gives, and the fast path may only ever accept what
 // class-validator accepts.
 
-const pseudonym = patientPseudonym(Buffer.alloc(32, 1), 'urn:oid:1.2.3', 'MRN00012345');
-const hex40 = createHash('sha256').update('x').digest('hex').slice(0, 40);
-const good: Record<string, unknown> = {
-  specversion: '1.0',
-  id: `hl7v2:st-marys:${hex40}`,
-  source: 'urn:hl7v2:STMARYS:EPIC',
-  type: 'org.hl7.v2.adt.a01',
-  subject: pseudonym,
-  time: '2026-11-25T10:00:00.000Z',
-  datacontenttype: 'x-application/hl7-v2+er7',
-  tenant: 'st-marys',
-  dataclass: 'encounter',
-  data: 'MSH|^~\\&|...',
-};
+const good = goodEnvelope;
 
 type Outcome = { accepted: Record<string, unknown> } | { errors: { field: string; message: string }[] } | { threw: string };
 

@@ -1,26 +1,12 @@
 import fc from 'fast-check';
-import { createHash } from 'node:crypto';
 import { envelopeFieldProblem, identifierShape } from './envelope-grammar';
 import { EVENT_TYPES } from './consent';
 import { LedgerEventDto, validateEnvelope } from './envelope';
-import { patientPseudonym } from './pseudonyms';
 import { illFormedTextPath } from './text';
 import { InvalidInputError, validateInput } from './validation';
+import { goodEnvelope, hex40 } from './test/envelopes';
 
-const pseudonym = patientPseudonym(Buffer.alloc(32, 1), 'urn:oid:1.2.3', 'MRN00012345');
-const hex40 = createHash('sha256').update('x').digest('hex').slice(0, 40);
-const good = {
-  specversion: '1.0',
-  id: `hl7v2:st-marys:${hex40}`,
-  source: 'urn:hl7v2:STMARYS:EPIC',
-  type: 'org.hl7.v2.adt.a01',
-  subject: pseudonym,
-  time: '2026-11-25T10:00:00.000Z',
-  datacontenttype: 'x-application/hl7-v2+er7',
-  tenant: 'st-marys',
-  dataclass: 'encounter',
-  data: 'MSH|^~\\&|...',
-};
+const good = goodEnvelope;
 
 function fieldsOf(plain: unknown): string[] {
   try {
