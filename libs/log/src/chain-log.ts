@@ -123,7 +123,7 @@ export class ChainLog {
     this.knownSince = o.knownSince ?? Date.now();
     this.queue = new BatchQueue<Pending>({ maxSize: o.batchMax, lingerMs: o.lingerMs, endsBatch: (p) => isErasure(p.event) });
     this.late = new LateLane<Pending>(
-      () => (this.queue.length > 0 || this.inFlight > 0 ? LATE_LOOKUPS_BUSY : LATE_LOOKUPS_IDLE),
+      () => (this.appending ? LATE_LOOKUPS_BUSY : LATE_LOOKUPS_IDLE),
       (id, waiting) => this.resolveLate(id, waiting),
       () => this.wakeIdle(),
     );
@@ -155,7 +155,7 @@ export class ChainLog {
    * behind the fence; a failure leaves the load to the first batch.
    */
   warm(): Promise<void> {
-    if (this.warming || this.queue.length > 0 || this.inFlight > 0) return this.warming ?? Promise.resolve();
+    if (this.warming || this.appending) return this.warming ?? Promise.resolve();
     this.loaded = false;
     this.warming = (async () => {
       await this.o.fence?.check(this.chain);
@@ -175,14 +175,19 @@ export class ChainLog {
     return this.tail.snapshot();
   }
 
+  /** Whether fresh events are queued or in flight. */
+  private get appending(): boolean {
+    return this.queue.length > 0 || this.inFlight > 0;
+  }
+
   /** Whether anything is queued, in flight or being looked up. */
   get busy(): boolean {
-    return this.queue.length > 0 || this.inFlight > 0 || this.late.size > 0;
+    return this.appending || this.late.size > 0;
   }
 
   /** Resolves once nothing is queued or in flight (tests, shutdown). */
   async idle(): Promise<void> {
-    while (this.queue.length > 0 || this.inFlight > 0 || this.late.size > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    while (this.busy) await new Promise<void>((r) => this.idleWaiters.push(r));
   }
 
   private wakeIdle(): void {
