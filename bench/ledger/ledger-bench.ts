@@ -6,7 +6,9 @@
 // receipts read off ledger.entry.<tenant>; for 1 and 8 chains, LEDGER_BENCH_SECONDS each (default
 // 60). In the same run: the store's raw insertMany rate of the same documents with the same write
 // concern (entries alone, and everything the ledger writes per event), the one-core encode + sign
-// ceiling and the ledger's peak RSS (old duplicates after a restart: duplicates-bench.ts).
+// ceiling, the ledger's peak RSS, and transparency-dev/tessera's POSIX log appending leaves of our
+// entries' size (bench/tessera, the baseline of issue 17's write target; old duplicates after a
+// restart: duplicates-bench.ts).
 // Not a test. Run: npm run bench -- ledger (writes bench/results/ledger.{json,md}).
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -16,6 +18,7 @@ import { encodeCore, Ed25519Signer, type EntryCore } from '@clinical-ledger/chai
 import { eventHeader, Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
 import { DURABLE, ENTRY_INSERT_CHUNK, entryId, eventKey, LedgerStore, type EntryDoc, type PayloadDoc } from '@clinical-ledger/ledger-store';
 import { PubAckInbox } from '@clinical-ledger/messaging';
+import { runTessera, tesseraBinary, type TesseraResult } from './lib/tessera';
 import { cpuBetween, cpuSnapshot, ferretDbDescription, ledgerTestKeys, runBenchMain, spawnService, startInfra, testAuth, testEvent, testPseudonym, writeBenchResult, type CpuUsage, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
 
 const SECONDS = Number(process.env['LEDGER_BENCH_SECONDS'] ?? 60);
@@ -23,6 +26,13 @@ const WARMUP_S = 5;
 /** Events published and not yet receipted, at all times (closed loop). */
 const WINDOW = Number(process.env['LEDGER_BENCH_WINDOW'] ?? 3_000);
 const CHAINS = (process.env['LEDGER_BENCH_CHAINS'] ?? '1,8').split(',').filter(Boolean).map(Number);
+/** Tessera's POSIX log, in the same run (LEDGER_BENCH_TESSERA=0 leaves it out): issue 17's setup, 512 writers, 702-byte leaves. */
+const TESSERA = process.env['LEDGER_BENCH_TESSERA'] !== '0';
+const TESSERA_SECONDS = Number(process.env['LEDGER_BENCH_TESSERA_SECONDS'] ?? Math.min(SECONDS, 30));
+const TESSERA_WRITERS = 512;
+const TESSERA_LEAF_BYTES = 702;
+/** Issue 17: one chain at more than half of Tessera's POSIX log (behind HTTP) in the same run. */
+const TESSERA_TARGET = 0.5;
 export const load = () => Number(loadavg()[0].toFixed(1));
 
 interface SustainedResult {
@@ -43,6 +53,8 @@ interface SustainedResult {
   ratioToStoreEntries?: number;
   ratioToStorePerEvent?: number;
   ratioToCeiling?: number;
+  /** Over Tessera's POSIX log behind its HTTP front, same run. */
+  ratioToTessera?: number;
   /** CPU of the bench's process tree over the measured interval (Linux), and the machine's idle share. */
   cpu?: CpuUsage;
 }
@@ -362,7 +374,29 @@ function cpuLines(results: SustainedResult[]): string[] {
   ];
 }
 
+/** Tessera's runs, what they include against what ours do, and issue 17's target. */
+function tesseraLines(runs: TesseraResult[], target?: { ratio: number; target: number; met: boolean }): string[] {
+  if (runs.length === 0) return [];
+  const t = runs[0] as TesseraResult;
+  const http = runs.find((r) => r.front === 'http');
+  return [
+    `Tessera's POSIX log in the same run, after the ledger's cases and the servers stopped: github.com/transparency-dev/tessera ${t.tessera} (storage/posix, ${t.go}) driven by bench/tessera (our Go program) in a fresh folder on the same filesystem as PostgreSQL's and nats-server's data; ${t.writers} writers, each with one Add outstanding, ${t.leafBytes}-byte random leaves, for ${t.seconds} s after a warm-up of ${t.warmupSeconds} s. Tessera's default batching (a batch goes to the sequencer at ${t.batchMaxSize} entries or after ${t.batchMaxAgeMs} ms), a checkpoint every ${t.checkpointIntervalMs / 1000} s. "http": each writer POSTs its leaf to an HTTP front on loopback (in the Go process) that calls Add and answers with the index, issue 17's reference setup of 512 HTTP writers and, like our bench, a network hop and the load generator on the same cores; "in process": the writers call Add themselves (the storage's own limit). Latency: Add -> index. Each run checks its log before it reports: the checkpoint verifies with the log's key, and the integrated tree holds exactly the entries whose Add returned an index, each once.`,
+    '',
+    `Durability: Tessera's Add returns an index only after its batch's entry bundle, the new tiles and the tree state were written with O_SYNC and their directories fsynced (a few fsyncs per batch, none per entry); ours: PostgreSQL's WAL flushed at every commit (FerretDB commits every ${ENTRY_INSERT_CHUNK} documents) for the ciphertext and the entry, then JetStream's file store for the receipt. Tessera signs one checkpoint per interval but no entry, encrypts nothing, and keeps no index by event id; the ledger signs every entry (Ed25519), encrypts every payload (AES-256-GCM) and deduplicates by event id.`,
+    '',
+    '| Tessera POSIX log | writers | entries/s | p50 ms | p99 ms | CPU ms/entry | seconds | tree size | load |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
+    ...runs.map((r) => `| ${r.front === 'http' ? 'behind HTTP' : 'in process'} | ${r.writers} | ${r.entriesPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.cpuMsPerEntry} | ${r.seconds} | ${r.integratedSize} | ${r.load.join(' -> ')} |`),
+    '',
+    ...(target && http
+      ? [`Target (issue 17): 1 chain > ${target.target} × Tessera's POSIX log behind HTTP in the same run: ${target.ratio} (${http.entriesPerSec} entries/s, so > ${Math.round(target.target * http.entriesPerSec)} events/s): **${target.met ? 'met' : 'not met'}**.`, '']
+      : []),
+  ];
+}
+
 export async function runLedgerBench(): Promise<void> {
+  // Built before anything is measured (a cold Go cache takes a minute or more).
+  const tesseraBin = TESSERA && CHAINS.length ? await tesseraBinary() : undefined;
   const infra = await startInfra({ name: 'ledger-bench' });
   // No async stack traces: nats.js otherwise makes an Error per publish (its ack request) up front.
   const nc = await connect({ servers: infra.natsUrl, noAsyncTraces: true });
@@ -395,6 +429,15 @@ export async function runLedgerBench(): Promise<void> {
     await infra.close();
     bench.remove();
   }
+  // After the servers stopped: Tessera has the machine as the ledger's cases had it, bar their servers.
+  const tessera: TesseraResult[] = [];
+  for (const front of tesseraBin ? (['http', 'none'] as const) : []) {
+    tessera.push(await runTessera(tesseraBin as string, { front, seconds: TESSERA_SECONDS, warmupSeconds: WARMUP_S, writers: TESSERA_WRITERS, leafBytes: TESSERA_LEAF_BYTES }));
+    process.stdout.write(`${JSON.stringify(tessera[tessera.length - 1])}\n`);
+  }
+  const tesseraHttp = tessera.find((t) => t.front === 'http');
+  for (const r of results) if (tesseraHttp) r.ratioToTessera = Number((r.eventsPerSec / tesseraHttp.entriesPerSec).toFixed(3));
+  const oneChain = results.find((r) => r.chains === 1);
   const storeName = infra.route === 'local' ? ferretDbDescription() : `${infra.route} route`;
   const report = {
     suite: 'ledger',
@@ -412,6 +455,8 @@ export async function runLedgerBench(): Promise<void> {
     encodeSignPerCpuSec: ceilingPerCpuSec,
     results,
     storeRaw,
+    tessera,
+    tesseraTarget: oneChain?.ratioToTessera === undefined ? undefined : { ratio: oneChain.ratioToTessera, target: TESSERA_TARGET, met: oneChain.ratioToTessera > TESSERA_TARGET },
   };
   const lines = [
     '# Ledger throughput (end to end, sustained)',
@@ -420,9 +465,9 @@ export async function runLedgerBench(): Promise<void> {
     '',
     `Events published to LEDGER_APPEND with Nats-Msg-Id, ${WINDOW} outstanding at all times (a new one per receipt), for ${SECONDS} s after a warm-up of ${WARMUP_S} s and the first ${WINDOW} receipts (the chains' data keys made); appended by the ledger process (encrypted payloads, signed entries with tree nodes, batched inserts), receipts read off ledger.entry.<tenant>. Latency: publish -> receipt (includes queueing behind the outstanding events: about ${WINDOW} / rate). A fresh ledger process per case; peak RSS is its VmHWM.`,
     '',
-    '| case | events/s | p50 ms | p99 ms | ledger peak RSS MiB | retry warnings | publish retries | load | / store entries raw | / store per-event raw | / encode+sign ceiling |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |',
-    ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ledgerPeakRssMiB} | ${r.ledgerRetryWarnings} | ${r.publishRetries} | ${r.load.join(' -> ')} | ${r.ratioToStoreEntries ?? 'n/a'} | ${r.ratioToStorePerEvent ?? 'n/a'} | ${r.ratioToCeiling ?? 'n/a'} |`),
+    '| case | events/s | p50 ms | p99 ms | ledger peak RSS MiB | retry warnings | publish retries | load | / store entries raw | / store per-event raw | / encode+sign ceiling | / Tessera POSIX |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
+    ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ledgerPeakRssMiB} | ${r.ledgerRetryWarnings} | ${r.publishRetries} | ${r.load.join(' -> ')} | ${r.ratioToStoreEntries ?? 'n/a'} | ${r.ratioToStorePerEvent ?? 'n/a'} | ${r.ratioToCeiling ?? 'n/a'} | ${r.ratioToTessera ?? 'n/a'} |`),
     '',
     `The store's limit in the same run, documents this run stored (re-keyed), same write concern: "entries" = entry documents alone in ordered chunks of ${ENTRY_INSERT_CHUNK}; "per-event" = what one event costs the store (ciphertext, entry), in batches of 1,000, each written as the ledger writes it (ciphertexts in unordered groups of 100 side by side, entries in ordered chunks one after another). One chain per writer.`,
     '',
@@ -430,6 +475,7 @@ export async function runLedgerBench(): Promise<void> {
     '| --- | ---: | ---: | ---: | --- |',
     ...storeRaw.map((r) => `| ${r.what} | ${r.writers} | ${r.eventsPerSec} | ${r.seconds} | ${r.load.join(' -> ')} |`),
     '',
+    ...tesseraLines(tessera, report.tesseraTarget),
     `One-core ceiling of canonical encoding + leaf hash + Ed25519 signature (measured in this run): ${ceiling} entries/s; ${ceilingPerCpuSec} per CPU second (how fast this run's CPU time was: shared cores run slower per CPU second).`,
     '',
     ...cpuLines(results),

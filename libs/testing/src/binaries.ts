@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { cacheDir, workspaceRoot } from './workspace';
 
@@ -57,6 +57,22 @@ export async function omniwitnessBinary(): Promise<string> {
       env: { ...process.env, GOBIN: gobin },
     });
     return join(gobin, 'omniwitness');
+  });
+}
+
+/**
+ * A Go program of ours (a module folder with its own go.mod and go.sum), built once with `go build`
+ * into the cache, keyed by the hash of its sources so a change rebuilds it. Module downloads go
+ * through the module proxy and are checked against go.sum (-mod=readonly: a stale go.mod fails).
+ */
+export async function goModuleBinary(name: string, src: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const f of readdirSync(src).filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum').sort()) hash.update(f).update(readFileSync(join(src, f)));
+  const target = join(cacheDir(), 'bin', `${name}-${hash.digest('hex').slice(0, 12)}`);
+  return buildOnce(target, async (gobin) => {
+    const out = join(gobin, name);
+    await run('go', ['build', '-trimpath', '-o', out, '.'], { cwd: src, env: { ...process.env, GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' } });
+    return out;
   });
 }
 
