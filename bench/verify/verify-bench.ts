@@ -110,6 +110,9 @@ const median = (xs: number[]): number => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/** A ratio as the table shows it: the median of two runs is their mean, which floats print long. */
+const ratio3 = (x: number): number => Math.round(x * 1_000) / 1_000;
+
 interface CaseSummary {
   entries: number;
   workers: number;
@@ -136,10 +139,10 @@ function summarize(entries: number, workers: number, gen: { seconds: number; byt
     fileBytes: gen.bytes,
     medianEntriesPerSecond: Math.round(median(runs.map((r) => r.entriesPerSecond))),
     medianRawSingleTimesCores: Math.round(median(runs.map((r) => r.rawSingleTimesCores))),
-    medianRatioToSingleTimesCores: median(runs.map((r) => r.ratioToSingleTimesCores)),
+    medianRatioToSingleTimesCores: ratio3(median(runs.map((r) => r.ratioToSingleTimesCores))),
     medianRawParallel: Math.round(median(runs.map((r) => r.rawParallel))),
-    medianRatioToParallel: median(runs.map((r) => r.ratioToParallel)),
-    medianRatioCpuTime: median(runs.map((r) => r.ratioCpuTime)),
+    medianRatioToParallel: ratio3(median(runs.map((r) => r.ratioToParallel))),
+    medianRatioCpuTime: ratio3(median(runs.map((r) => r.ratioCpuTime))),
     maxPeakRssMiB: Math.round(Math.max(...runs.map((r) => r.peakRssBytes)) / 2 ** 20),
     loadAverages: runs.map((r) => r.loadAverage),
     all: runs,
