@@ -60,15 +60,22 @@ export async function omniwitnessBinary(): Promise<string> {
   });
 }
 
+/** Hash of everything `go build` reads from one of our Go module folders (its .go files, go.mod and go.sum): a build's cache key. */
+export function goSourceHash(src: string): string {
+  const h = createHash('sha256');
+  for (const name of readdirSync(src).sort()) {
+    if (name.endsWith('.go') || name === 'go.mod' || name === 'go.sum') h.update(name).update('\0').update(readFileSync(join(src, name))).update('\0');
+  }
+  return h.digest('hex').slice(0, 16);
+}
+
 /**
  * A Go program of ours (a module folder with its own go.mod and go.sum), built once with `go build`
  * into the cache, keyed by the hash of its sources so a change rebuilds it. Module downloads go
  * through the module proxy and are checked against go.sum (-mod=readonly: a stale go.mod fails).
  */
 export async function goModuleBinary(name: string, src: string): Promise<string> {
-  const hash = createHash('sha256');
-  for (const f of readdirSync(src).filter((f) => f.endsWith('.go') || f === 'go.mod' || f === 'go.sum').sort()) hash.update(f).update(readFileSync(join(src, f)));
-  const target = join(cacheDir(), 'bin', `${name}-${hash.digest('hex').slice(0, 12)}`);
+  const target = join(cacheDir(), 'bin', `${name}-${goSourceHash(src)}`);
   return buildOnce(target, async (gobin) => {
     const out = join(gobin, name);
     await run('go', ['build', '-trimpath', '-o', out, '.'], { cwd: src, env: { ...process.env, GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' } });

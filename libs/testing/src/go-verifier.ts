@@ -1,10 +1,10 @@
 // Builds and runs the Go conformance verifier (tools/conformance/go). The binary is cached under
 // ${CLINICAL_LEDGER_CACHE:-$HOME/.cache/clinical-ledger}/bin, keyed by a hash of the Go sources,
 // so it is built once per change of main.go/go.mod/go.sum and reused otherwise.
-import { createHash } from 'node:crypto';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
+import { goSourceHash } from './binaries';
 import { cacheDir, workspaceRoot } from './workspace';
 
 /** The Go program (tools/conformance/go) that checks our output with Go's reference code. */
@@ -94,13 +94,7 @@ function goBinary(): string {
 
 /** Hash of everything that goes into the build. */
 export function sourceHash(): string {
-  const h = createHash('sha256');
-  for (const name of readdirSync(GO_SOURCE_DIR).sort()) {
-    if (name.endsWith('.go') || name === 'go.mod' || name === 'go.sum') {
-      h.update(name).update('\0').update(readFileSync(join(GO_SOURCE_DIR, name))).update('\0');
-    }
-  }
-  return h.digest('hex').slice(0, 16);
+  return goSourceHash(GO_SOURCE_DIR);
 }
 
 /** Path of the built verifier, building it first when the sources changed. */
