@@ -10,18 +10,21 @@ import { warmAppendPath } from './warm-up';
  */
 describe('warmAppendPath', () => {
   const event = (i: number) => testEvent('warm-spec', { subject: testPseudonym(i % 7) });
+  // Enough work for many slices on fast cores: the last slice ends without a rest, and with only
+  // a few slices (300 events were ~50 ms of CPU on a fast core) it alone broke the margin below.
+  const EVENTS = 1_000;
   const run = async (cpuShare?: number) => {
     const cpu = process.threadCpuUsage();
     const started = performance.now();
-    const n = await warmAppendPath({ event, events: 300, budgetMs: 60_000, cpuShare });
+    const n = await warmAppendPath({ event, events: EVENTS, budgetMs: 60_000, cpuShare });
     const used = process.threadCpuUsage(cpu);
     return { n, elapsedMs: performance.now() - started, cpuMs: (used.user + used.system) / 1_000 };
   };
 
   it('runs every throwaway event within its budget', async () => {
-    expect((await run()).n).toBe(300);
+    expect((await run()).n).toBe(EVENTS);
     // A budget already spent: none.
-    expect(await warmAppendPath({ event, events: 300, budgetMs: 0 })).toBe(0);
+    expect(await warmAppendPath({ event, events: EVENTS, budgetMs: 0 })).toBe(0);
   });
 
   it('rests between slices so that it takes at most its share of one core', async () => {
@@ -35,7 +38,7 @@ describe('warmAppendPath', () => {
     } finally {
       timers.mockRestore();
     }
-    expect(quarter.n).toBe(300);
+    expect(quarter.n).toBe(EVENTS);
     // At most a quarter of a core: it asks to rest three times as long as each slice took (margin for
     // the last slice, which ends without a rest, and for work outside the slices), and the rests
     // are taken. Without rests this is 0.
