@@ -9,6 +9,7 @@ import type { BatchSlots } from './batch-slots';
 import { keyScope } from './crypto/data-keys';
 import { nextEntry } from './entry-doc';
 import { LateLane } from './late-lane';
+import { RecentReceipts } from './recent-receipts';
 import type { PayloadSealer, SealedPayload } from './crypto/payload-sealer';
 import type { HeadWriter } from './head-writer';
 import { ChainInconsistentError, Tail, type TailDraft, type TailSnapshot } from './tail';
@@ -99,9 +100,8 @@ function asRetryable(err: unknown): RetryableError {
 export class ChainLog {
   private readonly tail: Tail;
   private readonly queue: BatchQueue<Pending>;
-  private readonly recent = new Map<string, Receipt>();
-  /** Most receipts `recent` holds (the appender lowers it as the chains it holds share a budget). */
-  private receiptCap: number;
+  /** Recent receipts (the appender lowers how many as the chains it holds share a budget). */
+  private readonly recent: RecentReceipts;
   private loaded = false;
   /** A reload begun by `warm()`: the first batch waits for it rather than load the tail again. */
   private warming?: Promise<void>;
@@ -119,7 +119,7 @@ export class ChainLog {
     private readonly o: ChainLogOptions,
   ) {
     this.tail = new Tail(chain);
-    this.receiptCap = Math.max(1, o.receiptCache);
+    this.recent = new RecentReceipts(o.receiptCache);
     this.knownSince = o.knownSince ?? Date.now();
     this.queue = new BatchQueue<Pending>({ maxSize: o.batchMax, lingerMs: o.lingerMs, endsBatch: (p) => isErasure(p.event) });
     this.late = new LateLane<Pending>(
@@ -196,8 +196,7 @@ export class ChainLog {
 
   /** Keeps at most `n` recent receipts (at least 1), the oldest dropped at once. */
   capReceipts(n: number): void {
-    this.receiptCap = Math.max(1, n);
-    while (this.recent.size > this.receiptCap) this.recent.delete(this.recent.keys().next().value as string);
+    this.recent.capAt(n);
   }
 
   /** Recent receipts held now. */
@@ -206,8 +205,7 @@ export class ChainLog {
   }
 
   private remember(r: Receipt): void {
-    if (this.recent.size >= this.receiptCap) this.recent.delete(this.recent.keys().next().value as string);
-    this.recent.set(r.eventId, r);
+    this.recent.add(r);
   }
 
   private async run(): Promise<void> {
