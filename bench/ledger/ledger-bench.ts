@@ -16,10 +16,10 @@ import { connect, headers, type NatsConnection } from '@nats-io/transport-node';
 import { MongoClient } from 'mongodb';
 import { encodeCore, Ed25519Signer, type EntryCore } from '@clinical-ledger/chain';
 import { eventHeader, Subjects, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { DURABLE, ENTRY_INSERT_CHUNK, entryId, eventKey, LedgerStore, type EntryDoc, type PayloadDoc } from '@clinical-ledger/ledger-store';
+import { DURABLE, entryId, eventKey, LedgerStore, type EntryDoc, type PayloadDoc } from '@clinical-ledger/ledger-store';
 import { PubAckInbox } from '@clinical-ledger/messaging';
 import { runTessera, tesseraBinary, type TesseraResult } from './lib/tessera';
-import { cpuBetween, cpuSnapshot, ferretDbDescription, ledgerTestKeys, runBenchMain, spawnService, startInfra, testAuth, testEvent, testPseudonym, writeBenchResult, type CpuUsage, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
+import { cpuBetween, cpuSnapshot, FERRETDB_INSERT_BATCH, ferretDbDescription, ledgerTestKeys, runBenchMain, spawnService, startInfra, testAuth, testEvent, testPseudonym, writeBenchResult, type CpuUsage, type Infra, type ServiceProcess } from '@clinical-ledger/testing';
 
 const SECONDS = Number(process.env['LEDGER_BENCH_SECONDS'] ?? 60);
 const WARMUP_S = 5;
@@ -313,7 +313,7 @@ async function rawInsertRate(store: LedgerStore, chain: string, what: RawInsertR
         }
         // The ledger's own unordered writes (groups side by side), the entries in its ordered chunks.
         if (what === 'per-event') await store.insertPayloads(pls);
-        for (let k = 0; k < docs.length; k += ENTRY_INSERT_CHUNK) await store.entries.insertMany(docs.slice(k, k + ENTRY_INSERT_CHUNK), { ordered: true, writeConcern: DURABLE });
+        for (let k = 0; k < docs.length; k += store.entryInsertChunk) await store.entries.insertMany(docs.slice(k, k + store.entryInsertChunk), { ordered: true, writeConcern: DURABLE });
       }
     }),
   );
@@ -375,14 +375,14 @@ function cpuLines(results: SustainedResult[]): string[] {
 }
 
 /** Tessera's runs, what they include against what ours do, and issue 17's target. */
-function tesseraLines(runs: TesseraResult[], target?: { ratio: number; target: number; met: boolean }): string[] {
+function tesseraLines(runs: TesseraResult[], entryChunk: number, target?: { ratio: number; target: number; met: boolean }): string[] {
   if (runs.length === 0) return [];
   const t = runs[0] as TesseraResult;
   const http = runs.find((r) => r.front === 'http');
   return [
     `Tessera's POSIX log in the same run, after the ledger's cases and the servers stopped: github.com/transparency-dev/tessera ${t.tessera} (storage/posix, ${t.go}) driven by bench/tessera (our Go program) in a fresh folder on the same filesystem as PostgreSQL's and nats-server's data; ${t.writers} writers, each with one Add outstanding, ${t.leafBytes}-byte random leaves, for ${t.seconds} s after a warm-up of ${t.warmupSeconds} s. Tessera's default batching (a batch goes to the sequencer at ${t.batchMaxSize} entries or after ${t.batchMaxAgeMs} ms), a checkpoint every ${t.checkpointIntervalMs / 1000} s. "http": each writer POSTs its leaf to an HTTP front on loopback (in the Go process) that calls Add and answers with the index, issue 17's reference setup of 512 HTTP writers and, like our bench, a network hop and the load generator on the same cores; "in process": the writers call Add themselves (the storage's own limit). Latency: Add -> index. Each run checks its log before it reports: the checkpoint verifies with the log's key, and the integrated tree holds exactly the entries whose Add returned an index, each once.`,
     '',
-    `Durability: Tessera's Add returns an index only after its batch's entry bundle, the new tiles and the tree state were written with O_SYNC and their directories fsynced (a few fsyncs per batch, none per entry); ours: PostgreSQL's WAL flushed at every commit (FerretDB commits every ${ENTRY_INSERT_CHUNK} documents) for the ciphertext and the entry, then JetStream's file store for the receipt. Tessera signs one checkpoint per interval but no entry, encrypts nothing, and keeps no index by event id; the ledger signs every entry (Ed25519), encrypts every payload (AES-256-GCM) and deduplicates by event id.`,
+    `Durability: Tessera's Add returns an index only after its batch's entry bundle, the new tiles and the tree state were written with O_SYNC and their directories fsynced (a few fsyncs per batch, none per entry); ours: PostgreSQL's WAL flushed at every commit (FerretDB commits an ordered chunk of ${entryChunk} entries, or a group of 100 ciphertexts, at once) for the ciphertext and the entry, then JetStream's file store for the receipt. Tessera signs one checkpoint per interval but no entry, encrypts nothing, and keeps no index by event id; the ledger signs every entry (Ed25519), encrypts every payload (AES-256-GCM) and deduplicates by event id.`,
     '',
     '| Tessera POSIX log | writers | entries/s | p50 ms | p99 ms | CPU ms/entry | seconds | tree size | load |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |',
@@ -401,7 +401,9 @@ export async function runLedgerBench(): Promise<void> {
   // No async stack traces: nats.js otherwise makes an Error per publish (its ack request) up front.
   const nc = await connect({ servers: infra.natsUrl, noAsyncTraces: true });
   const mongo = new MongoClient(infra.mongoUrl);
-  const store = new LedgerStore(mongo.db(infra.dbName));
+  // The store as the ledger sees it (the entry chunk follows the embedded FerretDB's insert batch).
+  const store = new LedgerStore(mongo.db(infra.dbName), { ferretDbInsertBatch: infra.route === 'local' ? FERRETDB_INSERT_BATCH : undefined });
+  await store.ensureIndexes();
   const bench = new Bench(infra, nc);
   const results: SustainedResult[] = [];
   const storeRaw: RawInsertResult[] = [];
@@ -449,8 +451,9 @@ export async function runLedgerBench(): Promise<void> {
     writeConcern: "{ w: 'majority', j: true } on ciphertext, entry and head writes",
     durability:
       infra.route === 'local'
-        ? 'a receipt is published, and the message acked, only after PostgreSQL committed the ciphertext and the entry (fsync on, synchronous_commit on: the WAL is flushed to disk at every commit, and FerretDB commits every 100 documents; it accepts the write concern but has no replicas to wait for) and JetStream stored the receipt (file storage, encrypted; this harness keeps nats-server\'s default sync_interval of 2 min, so a host crash could lose the bus\'s messages, receipts and acks of the last 2 min, though no stored entry; deploy/ sets sync_interval: always). The store\'s raw rates below use the same write concern into the same store'
+        ? 'a receipt is published, and the message acked, only after PostgreSQL committed the ciphertext and the entry (fsync on, synchronous_commit on: the WAL is flushed to disk at every commit, and FerretDB commits an ordered chunk of ' + String(store.entryInsertChunk) + ' entries, or a group of 100 ciphertexts, at once; it accepts the write concern but has no replicas to wait for) and JetStream stored the receipt (file storage, encrypted; this harness keeps nats-server\'s default sync_interval of 2 min, so a host crash could lose the bus\'s messages, receipts and acks of the last 2 min, though no stored entry; deploy/ sets sync_interval: always). The store\'s raw rates below use the same write concern into the same store'
         : 'as the configured servers provide',
+    entryInsertChunk: store.entryInsertChunk,
     encodeSignCeilingPerSec: ceiling,
     encodeSignPerCpuSec: ceilingPerCpuSec,
     results,
@@ -469,13 +472,13 @@ export async function runLedgerBench(): Promise<void> {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
     ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ledgerPeakRssMiB} | ${r.ledgerRetryWarnings} | ${r.publishRetries} | ${r.load.join(' -> ')} | ${r.ratioToStoreEntries ?? 'n/a'} | ${r.ratioToStorePerEvent ?? 'n/a'} | ${r.ratioToCeiling ?? 'n/a'} | ${r.ratioToTessera ?? 'n/a'} |`),
     '',
-    `The store's limit in the same run, documents this run stored (re-keyed), same write concern: "entries" = entry documents alone in ordered chunks of ${ENTRY_INSERT_CHUNK}; "per-event" = what one event costs the store (ciphertext, entry), in batches of 1,000, each written as the ledger writes it (ciphertexts in unordered groups of 100 side by side, entries in ordered chunks one after another). One chain per writer.`,
+    `The store's limit in the same run, documents this run stored (re-keyed), same write concern: "entries" = entry documents alone in ordered chunks of ${store.entryInsertChunk}; "per-event" = what one event costs the store (ciphertext, entry), in batches of 1,000, each written as the ledger writes it (ciphertexts in unordered groups of 100 side by side, entries in ordered chunks one after another). One chain per writer.`,
     '',
     '| store writes | writers | events/s | seconds | load |',
     '| --- | ---: | ---: | ---: | --- |',
     ...storeRaw.map((r) => `| ${r.what} | ${r.writers} | ${r.eventsPerSec} | ${r.seconds} | ${r.load.join(' -> ')} |`),
     '',
-    ...tesseraLines(tessera, report.tesseraTarget),
+    ...tesseraLines(tessera, store.entryInsertChunk, report.tesseraTarget),
     `One-core ceiling of canonical encoding + leaf hash + Ed25519 signature (measured in this run): ${ceiling} entries/s; ${ceilingPerCpuSec} per CPU second (how fast this run's CPU time was: shared cores run slower per CPU second).`,
     '',
     ...cpuLines(results),

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { Binary, MongoClient } from 'mongodb';
-import { DURABLE, ENTRY_INSERT_CHUNK, entryId, LedgerStore, type EntryDoc } from '@clinical-ledger/ledger-store';
+import { DURABLE, FERRETDB_DEFAULT_INSERT_BATCH as ENTRY_INSERT_CHUNK, entryId, LedgerStore, type EntryDoc } from '@clinical-ledger/ledger-store';
 import { ferretDbDescription, runBenchMain, startFerretDb, writeBenchResult, type FerretDbBackend } from '@clinical-ledger/testing';
 
 interface OptionResult {

@@ -34,9 +34,9 @@ export async function insertNew<T extends { _id: string }>(coll: Collection<T>, 
 }
 
 /**
- * Documents per insert command when an unordered write is split: FerretDB 1.24 commits an insert
- * in transactions of 100 documents, one after another on one connection, so a larger command
- * costs a durable commit per 100 in series.
+ * Documents per insert command when an unordered write is split: FerretDB commits an insert in
+ * transactions of its insert batch (100 by default), one after another on one connection, so a
+ * larger command costs a durable commit per batch in series; groups side by side commit together.
  */
 export const UNORDERED_INSERT_GROUP = 100;
 

@@ -10,9 +10,9 @@ import {
   rootAt,
   type EntryCore,
 } from '@clinical-ledger/chain';
-import { storeSpec } from '@clinical-ledger/testing';
+import { FERRETDB_INSERT_BATCH, storeSpec } from '@clinical-ledger/testing';
 import { MongoClient } from 'mongodb';
-import { bin, checkpointId, entryId, LedgerStore, verifyStoredChain, type EntryDoc } from './index';
+import { bin, checkpointId, ENTRY_INSERT_CHUNK_MAX, entryId, FERRETDB_DEFAULT_INSERT_BATCH, LedgerStore, verifyStoredChain, type EntryDoc } from './index';
 
 const signer = Ed25519Signer.generate('store-test');
 
@@ -70,6 +70,27 @@ describe('LedgerStore on a real Mongo wire-protocol server', () => {
     expect((await t.store.getEntryByEventId('c1', 'ev-2'))?.seq).toBe(2);
   });
 
+
+  it('inserts entries in ordered chunks as large as the server keeps in order, and stores nothing past a conflict', async () => {
+    const info = await t.store.db.admin().command({ buildInfo: 1 });
+    const ferretDb = 'ferretdbVersion' in info;
+    // Unless told the server's batch, a FerretDB store keeps to FerretDB's default; MongoDB keeps any insert in order.
+    expect(t.store.entryInsertChunk).toBe(ferretDb ? FERRETDB_DEFAULT_INSERT_BATCH : ENTRY_INSERT_CHUNK_MAX);
+    // Our embedded FerretDB commits FERRETDB_INSERT_BATCH documents at a time (the ledger is told so).
+    const told = t.infra.route === 'local' ? FERRETDB_INSERT_BATCH : undefined;
+    const big = new LedgerStore(t.store.db, { ferretDbInsertBatch: told });
+    await big.ensureIndexes();
+    if (!ferretDb || told) expect(big.entryInsertChunk).toBe(ENTRY_INSERT_CHUNK_MAX);
+    const { docs } = buildEntries('big', 700);
+    // Another writer took seq 300: the insert stops there, with nothing of this writer's stored past it
+    // (had FerretDB split a chunk into smaller batches, it would have stored seqs 400.. and forked the chain).
+    await t.store.entries.insertOne({ ...docs[300], eventId: 'another-writers' });
+    expect(await big.insertEntries(docs)).toEqual({ inserted: 300, conflict: true });
+    expect(await t.store.entries.countDocuments({ chain: 'big' })).toBe(301);
+    expect((await t.store.getEntry('big', 300))?.eventId).toBe('another-writers');
+    expect(await t.store.getEntry('big', 301)).toBeNull();
+    expect(await t.store.getEntryByEventId('big', 'ev-450')).toBeNull();
+  });
 
   it('stores many ciphertexts and event-id lookups in groups side by side, leaving existing ones untouched and naming them', async () => {
     const payload = (i: number, digest = 'new') => ({ _id: `p1/ev-${i}`, chain: 'p1', eventId: `ev-${i}`, keyId: 'k', scope: 'p1/*', ciphertext: bin(new Uint8Array([i % 256])), digest, createdAt: '2026-11-25T10:00:00Z' });

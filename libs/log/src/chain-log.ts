@@ -2,7 +2,7 @@
 // duplicate paths, hints), kept together because its ordering rules only make sense side by side.
 import { decodeCore, type Signer } from '@clinical-ledger/chain';
 import { EVENT_TYPES, type LedgerEvent, type Receipt } from '@clinical-ledger/contracts';
-import { bytes, ENTRY_INSERT_CHUNK, LedgerStore, receiptOf, type EntryDoc, type InsertEntriesResult } from '@clinical-ledger/ledger-store';
+import { bytes, LedgerStore, receiptOf, type EntryDoc, type InsertEntriesResult } from '@clinical-ledger/ledger-store';
 import { RetryableError } from '@clinical-ledger/messaging';
 import { BatchQueue } from './batch-queue';
 import type { BatchSlots } from './batch-slots';
@@ -405,9 +405,10 @@ export class ChainLog {
     let conflict = false;
     let inFlight: Promise<InsertEntriesResult> | undefined;
     let inFlightSize = 0;
+    const size = this.o.store.entryInsertChunk;
     try {
-      for (let from = 0; from < items.length || inFlight; from += ENTRY_INSERT_CHUNK) {
-        const chunk = from < items.length ? await this.build(items.slice(from, from + ENTRY_INSERT_CHUNK), draft, signer, recordedAt) : [];
+      for (let from = 0; from < items.length || inFlight; from += size) {
+        const chunk = from < items.length ? await this.build(items.slice(from, from + size), draft, signer, recordedAt) : [];
         if (inFlight) {
           const r = await inFlight;
           inFlight = undefined;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { startContainers } from './containers';
-import { NATS_SERVER_VERSION } from './binaries';
+import { FERRETDB_INSERT_BATCH, NATS_SERVER_VERSION } from './binaries';
 import { LocalServer, ferretDbDescription, startFerretDb, startNatsServer } from './servers';
 
 /** How a test got its servers, in the order DESIGN.md prescribes. */
@@ -84,7 +84,9 @@ function withEnv(infra: Omit<Infra, 'env'>): Infra {
     // NATS behind a fault proxy) gets the env of that address.
     env(this: Infra, extra = {}) {
       // Services a test starts listen on loopback only (the config's default is every interface).
-      return { NATS_URL: this.natsUrl, NATS_NAMESPACE: this.namespace, MONGO_URL: this.mongoUrl, MONGO_DB: this.dbName, HTTP_HOST: '127.0.0.1', ...extra };
+      // Our FerretDB's insert batch (the ledger's entry chunks follow it); on the env route, the caller's.
+      const batch = this.route === 'local' ? String(FERRETDB_INSERT_BATCH) : process.env['FERRETDB_INSERT_BATCH'];
+      return { NATS_URL: this.natsUrl, NATS_NAMESPACE: this.namespace, MONGO_URL: this.mongoUrl, MONGO_DB: this.dbName, HTTP_HOST: '127.0.0.1', ...(batch ? { FERRETDB_INSERT_BATCH: batch } : {}), ...extra };
     },
   };
 }

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { listening, stopChild, waitForPort } from './child-process';
-import { FERRETDB_VERSION, ferretDbBinary, natsServerBinary } from './binaries';
+import { FERRETDB_INSERT_BATCH, FERRETDB_VERSION, ferretDbBinary, natsServerBinary } from './binaries';
 import { FERRETDB_PG_DATABASE, hasPostgresCluster, postgresBinaries, postgresRunAs, preparePostgresDataDir, tempPostgresDir } from './postgres';
 
 /** `preferred` when nothing listens there, else a free port (local runs like stable addresses). */
@@ -198,6 +198,14 @@ export function ferretDbDescription(backend: FerretDbBackend = ferretDbBackend()
   return `FerretDB ${FERRETDB_VERSION} on PostgreSQL ${pg.version} (${pg.source})`;
 }
 
+/**
+ * FerretDB's command, as every embedded store runs it: inserts committed FERRETDB_INSERT_BATCH
+ * documents at a time (its default is 100), no state file (it would write one into the working
+ * folder), no debug listener (a fixed port, 8088, which a second store would find taken), no
+ * telemetry, warnings and errors only.
+ */
+const FERRETDB_COMMON_FLAGS = [`--test-batch-size=${FERRETDB_INSERT_BATCH}`, '--state-dir=-', '--debug-addr=-', '--telemetry=disable', '--log-level=warn'];
+
 export interface FerretDbOptions extends ServerOptions {
   /** Default: CLINICAL_LEDGER_FERRETDB_BACKEND, else postgresql. */
   backend?: FerretDbBackend;
@@ -224,6 +232,7 @@ export async function startFerretDb(port?: number, opts: FerretDbOptions = {}): 
       'postgresql',
       '--postgresql-url',
       `postgres://postgres@127.0.0.1:${pg.port}/${FERRETDB_PG_DATABASE}`,
+      ...FERRETDB_COMMON_FLAGS,
     ],
     (pp) => `mongodb://127.0.0.1:${pp}/`,
     p,
@@ -295,7 +304,7 @@ async function startFerretDbOnSqlite(port?: number, opts: ServerOptions = {}): P
   const server = startProcess(
     'ferretdb',
     bin,
-    (pp, dir) => ['--listen-addr', `127.0.0.1:${pp}`, '--handler', 'sqlite', '--sqlite-url', `file:${dir}/`],
+    (pp, dir) => ['--listen-addr', `127.0.0.1:${pp}`, '--handler', 'sqlite', '--sqlite-url', `file:${dir}/`, ...FERRETDB_COMMON_FLAGS],
     (pp) => `mongodb://127.0.0.1:${pp}/`,
     p,
     opts.dataDir,

@@ -208,6 +208,15 @@ export class LedgerConfig extends BaseConfig {
   /** Mongo collection prefix. */
   @Matches(/^[A-Za-z0-9_]{0,32}$/)
   LEDGER_COLLECTION_PREFIX = 'ledger_';
+
+  /**
+   * Only when the store is FerretDB: the insert batch it was started with (`--test-batch-size`;
+   * FerretDB's default 100). Entries go in as ordered inserts of at most this many (and at most
+   * 500), because FerretDB keeps an insert's order only within one batch. Never set it above the
+   * server's: past a duplicate (two writers racing) FerretDB would store the entries after it. The
+   * embedded stores (`npm run up`, the tests) start FerretDB with 1,000 and set it.
+   */
+  @IntSetting(1, 100_000) FERRETDB_INSERT_BATCH = 100;
 }
 
 export function backoffList(config: LedgerConfig): number[] {

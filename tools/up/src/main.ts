@@ -11,6 +11,7 @@ import {
   mllpSend,
   ServiceName,
   ServiceProcess,
+  FERRETDB_INSERT_BATCH,
   ferretDbBackend,
   ferretDbDescription,
   portOr,
@@ -94,6 +95,7 @@ async function main(): Promise<void> {
     natsUrl = nats.url;
   }
   let store = 'MongoDB (MONGO_URL)';
+  const ownStore = !mongoUrl;
   if (!mongoUrl) {
     // FerretDB on its own PostgreSQL (cluster in .local/data/postgres). The SQLite folder of
     // earlier versions (.local/data/ferretdb) is left alone and not read.
@@ -141,6 +143,8 @@ async function main(): Promise<void> {
   const env: Record<string, string> = {
     NATS_URL: natsUrl,
     MONGO_URL: mongoUrl,
+    // The embedded FerretDB's insert batch: the ledger's ordered entry chunks follow it.
+    ...(ownStore ? { FERRETDB_INSERT_BATCH: String(FERRETDB_INSERT_BATCH) } : {}),
     MONGO_DB: process.env['MONGO_DB'] ?? 'clinical_ledger',
     LOG_LEVEL: process.env['LOG_LEVEL'] ?? 'info',
     AUTH_HS256_SECRET_FILE: secrets.jwtSecretFile,

@@ -11,7 +11,7 @@ import { StoreIndexes } from './store-indexes';
   providers: [
     {
       provide: LedgerStore,
-      useFactory: (mongo: MongoService, config: LedgerConfig) => new LedgerStore(mongo.db, { prefix: config.LEDGER_COLLECTION_PREFIX }),
+      useFactory: (mongo: MongoService, config: LedgerConfig) => new LedgerStore(mongo.db, { prefix: config.LEDGER_COLLECTION_PREFIX, ferretDbInsertBatch: config.FERRETDB_INSERT_BATCH }),
       inject: [MongoService, CONFIG],
     },
     StoreIndexes,
