@@ -1,13 +1,14 @@
 // The embedded store's options side by side, in one run: FerretDB 1.24.2 on SQLite (the old
 // default) and on PostgreSQL (the default now, with the GIN index twins). For each: insertMany of
-// entry-sized documents in the ledger's ordered chunks of 100 with its write concern, from 1 writer
+// entry-sized documents in ordered chunks of 100 (FerretDB's default insert batch: the ledger's
+// chunks when the two were compared) with the ledger's write concern, from 1 writer
 // and from 8 writers (one chain each), then point reads by _id and lookups by (chain, eventId).
 // Not a test. Run: npm run build && node dist/bench/store/store-options.js
 // (writes bench/results/store-options.{json,md}; STORE_BENCH_DOCS sets the documents per insert case).
 import { randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { Binary, MongoClient } from 'mongodb';
-import { DURABLE, FERRETDB_DEFAULT_INSERT_BATCH as ENTRY_INSERT_CHUNK, entryId, LedgerStore, type EntryDoc } from '@clinical-ledger/ledger-store';
+import { DURABLE, FERRETDB_DEFAULT_INSERT_BATCH, entryId, LedgerStore, type EntryDoc } from '@clinical-ledger/ledger-store';
 import { ferretDbDescription, runBenchMain, startFerretDb, writeBenchResult, type FerretDbBackend } from '@clinical-ledger/testing';
 
 interface OptionResult {
@@ -40,8 +41,8 @@ function doc(chain: string, seq: number): EntryDoc {
 }
 
 async function insertChain(store: LedgerStore, chain: string, n: number): Promise<void> {
-  for (let from = 0; from < n; from += ENTRY_INSERT_CHUNK) {
-    const chunk = Array.from({ length: Math.min(ENTRY_INSERT_CHUNK, n - from) }, (_, i) => doc(chain, from + i));
+  for (let from = 0; from < n; from += FERRETDB_DEFAULT_INSERT_BATCH) {
+    const chunk = Array.from({ length: Math.min(FERRETDB_DEFAULT_INSERT_BATCH, n - from) }, (_, i) => doc(chain, from + i));
     await store.entries.insertMany(chunk, { ordered: true, writeConcern: DURABLE });
   }
 }
@@ -107,7 +108,7 @@ async function main(): Promise<void> {
   const lines = [
     '# Embedded store options',
     '',
-    `${report.generatedAt}, Node ${report.node}, ${report.cpus} CPUs, load ${report.loadAverage.map((l) => l.toFixed(1)).join(' -> ')}. Entry-sized documents (about 900 bytes), inserted in ordered chunks of ${ENTRY_INSERT_CHUNK} with { w: 'majority', j: true }; reads after ${n * 2} documents are stored.`,
+    `${report.generatedAt}, Node ${report.node}, ${report.cpus} CPUs, load ${report.loadAverage.map((l) => l.toFixed(1)).join(' -> ')}. Entry-sized documents (about 900 bytes), inserted in ordered chunks of ${FERRETDB_DEFAULT_INSERT_BATCH} with { w: 'majority', j: true }; reads after ${n * 2} documents are stored.`,
     '',
     '| store | insert, 1 writer (docs/s) | insert, 8 writers (docs/s) | by _id p50 / p99 ms | by (chain, eventId) p50 / p99 ms |',
     '| --- | ---: | ---: | ---: | ---: |',
