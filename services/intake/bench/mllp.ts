@@ -4,13 +4,14 @@
 // concurrent connections (closed loop: one message in flight each). Then open loop, as a hospital's
 // engines send (issue 17): ACK p50/p99 at a fixed offered rate of 1,000 msg/s from 20 connections,
 // latency counted from each message's scheduled send time (so a stall is not hidden by sending
-// less), and a bounded step search (250, 500, 1,000, 1,500, 2,000 ... msg/s, ~12 s each) for the
-// highest rate sustained with ACK p99 under 50 ms: it stops at the first step whose p99 reaches
-// 50 ms or whose ACK rate falls below 95 % of the offered one, or when its time budget is spent.
+// less), and a search (lib/rate-search.ts; ~12 s a step) for the highest rate sustained with ACK p99
+// under 50 ms: a step fails when its p99 reaches 50 ms, its ACK rate falls below 95 % of the offered
+// one or a message goes unanswered; the rate doubles from 500 msg/s until a step fails, then the
+// bracket is halved until the two rates are within 10 % (or the time budget is spent).
 // The load average is recorded at each step (the load generator shares the machine with intake).
 // Run: npm run bench intake  (or npm run build && node dist/services/intake/bench/mllp.js)  (writes bench/results/intake-mllp.{json,md})
 // MLLP_BENCH_SECONDS (fixed-rate case, default 15), MLLP_STEP_SECONDS (each step, default 12),
-// MLLP_SEARCH_BUDGET_SECONDS (the whole search, default 120).
+// MLLP_SEARCH_BUDGET_SECONDS (the whole search, default 240).
 import { loadConfig, startService } from '@clinical-ledger/platform';
 import { runBenchMain, startInfra, testAuth } from '@clinical-ledger/testing';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +28,7 @@ import { mapHl7 } from '../src/hl7/hl7-mapping';
 import { Hl7Message } from '../src/hl7/hl7-message';
 import { MllpServer } from '../src/mllp/mllp.server';
 import { mllpFrame, MllpDecoder } from '../src/mllp/mllp-decoder';
+import { nextRate, rateBracket, rateSearchEnd, type RateSearchPlan, type RateStep } from './lib/rate-search';
 
 function root(): string {
   let dir = __dirname;
@@ -201,15 +203,14 @@ async function settle(metricsUrl: string): Promise<number> {
   return Math.round(performance.now() - started) / 1000;
 }
 
-const STEP_RATES = [250, 500, 1_000, 1_500, 2_000, 2_500, 3_000, 4_000, 5_000, 6_000, 8_000];
+/** The search: doubling from 500 msg/s until a step fails, then the bracket halved to within 10 %. */
+const SEARCH_PLAN: RateSearchPlan = { start: 500, max: 32_000, min: 125, resolution: 0.1 };
 const P99_LIMIT_MS = 50;
 /** A step is sustained when ACKs come back at 95 % of the offered rate or more (drain included). */
 const SUSTAINED = 0.95;
 
-interface Step {
-  offeredPerSecond: number;
+interface Step extends RateStep {
   result?: RateResult;
-  verdict: 'ok' | 'p99' | 'not_sustained' | 'failed';
   detail?: string;
 }
 
@@ -219,38 +220,42 @@ interface Search {
   stoppedBecause: string;
 }
 
-/** Steps the offered rate up until ACK p99 reaches 50 ms, the rate is not sustained, or the budget is spent. */
+/** One step's verdict: ACK p99 under the limit, and the offered rate sustained with every message answered. */
+function verdictOf(rate: number, r: RateResult): Pick<Step, 'verdict' | 'detail'> {
+  if ((r.p99Ms as number) >= P99_LIMIT_MS) return { verdict: 'p99', detail: `${r.p99Ms?.toFixed(1)} ms >= ${P99_LIMIT_MS} ms` };
+  if (r.unanswered > 0 || r.refused > 0) return { verdict: 'not_sustained', detail: `${r.unanswered} unanswered, ${r.refused} refused` };
+  if (r.perSecond < SUSTAINED * rate) return { verdict: 'not_sustained', detail: `${Math.round(r.perSecond).toLocaleString('en-US')} msg/s accepted, under ${SUSTAINED * 100} % of the offered rate` };
+  return { verdict: 'ok' };
+}
+
+/**
+ * The highest offered rate with ACK p99 under 50 ms, sustained (lib/rate-search.ts: doubling, then
+ * bisecting the bracket), within a time budget. A failed step (an error) counts as a rate not
+ * sustained: the search goes on below it.
+ */
 async function maxRateSearch(port: number, metricsUrl: string, connections: number, seconds: number, budgetSeconds: number): Promise<Search> {
   const steps: Step[] = [];
-  let best: RateResult | undefined;
   const started = performance.now();
-  for (const rate of STEP_RATES) {
+  const best = () => steps.find((st) => st.offeredPerSecond === rateBracket(steps).lo)?.result;
+  for (let rate = nextRate(steps, SEARCH_PLAN); rate !== undefined; rate = nextRate(steps, SEARCH_PLAN)) {
     // A step takes its seconds plus up to 15 s of drain: do not start one the budget cannot hold.
-    if ((performance.now() - started) / 1000 + seconds + 15 > budgetSeconds) return { steps, best, stoppedBecause: `time budget (${budgetSeconds} s) spent before ${rate.toLocaleString('en-US')} msg/s` };
-    let r: RateResult;
+    if ((performance.now() - started) / 1000 + seconds + 15 > budgetSeconds) {
+      const { lo, hi } = rateBracket(steps);
+      const where = lo !== undefined && hi !== undefined ? ` (${lo.toLocaleString('en-US')} passed, ${hi.toLocaleString('en-US')} did not)` : '';
+      return { steps, best: best(), stoppedBecause: `time budget (${budgetSeconds} s) spent before ${rate.toLocaleString('en-US')} msg/s${where}` };
+    }
     try {
       await settle(metricsUrl);
-      r = await fixedRateCase(port, connections, rate, seconds, `max-${rate}`);
+      const r = await fixedRateCase(port, connections, rate, seconds, `max-${rate}`);
+      steps.push({ offeredPerSecond: rate, result: r, ...verdictOf(rate, r) });
+      process.stdout.write(`  offered ${rate}/s: got ${Math.round(r.perSecond)}/s, p50 ${r.p50Ms?.toFixed(1)} ms, p99 ${r.p99Ms?.toFixed(1)} ms, load ${r.load1.join(' -> ')}: ${steps[steps.length - 1].verdict}\n`);
     } catch (err) {
       const detail = err instanceof Error ? err.message : String(err);
       steps.push({ offeredPerSecond: rate, verdict: 'failed', detail });
       process.stdout.write(`  ${rate}/s: ${detail}\n`);
-      return { steps, best, stoppedBecause: `${rate.toLocaleString('en-US')} msg/s failed: ${detail}` };
     }
-    process.stdout.write(`  offered ${rate}/s: got ${Math.round(r.perSecond)}/s, p50 ${r.p50Ms?.toFixed(1)} ms, p99 ${r.p99Ms?.toFixed(1)} ms, load ${r.load1.join(' -> ')}\n`);
-    if ((r.p99Ms as number) >= P99_LIMIT_MS) {
-      steps.push({ offeredPerSecond: rate, result: r, verdict: 'p99' });
-      return { steps, best, stoppedBecause: `p99 ${r.p99Ms?.toFixed(1)} ms >= ${P99_LIMIT_MS} ms at ${rate.toLocaleString('en-US')} msg/s` };
-    }
-    if (r.unanswered > 0 || r.refused > 0 || r.perSecond < SUSTAINED * rate) {
-      const detail = r.unanswered || r.refused ? `${r.unanswered} unanswered, ${r.refused} refused` : `under ${SUSTAINED * 100} % of the offered rate`;
-      steps.push({ offeredPerSecond: rate, result: r, verdict: 'not_sustained', detail });
-      return { steps, best, stoppedBecause: `${Math.round(r.perSecond).toLocaleString('en-US')} msg/s accepted of ${rate.toLocaleString('en-US')} offered (${detail})` };
-    }
-    steps.push({ offeredPerSecond: rate, result: r, verdict: 'ok' });
-    best = r;
   }
-  return { steps, best, stoppedBecause: 'every step passed' };
+  return { steps, best: best(), stoppedBecause: rateSearchEnd(steps, SEARCH_PLAN) };
 }
 
 async function main(): Promise<void> {
@@ -286,7 +291,7 @@ async function main(): Promise<void> {
     fixed = await fixedRateCase(port, 20, 1_000, fixedSeconds, 'fixed');
     results.push(fixed);
     process.stdout.write(`  fixed 1000/s: got ${Math.round(fixed.perSecond)}/s, p50 ${fixed.p50Ms?.toFixed(1)} ms, p99 ${fixed.p99Ms?.toFixed(1)} ms, ${fixed.unanswered} unanswered, ${fixed.refused} refused, load ${fixed.load1.join(' -> ')}\n`);
-    search = await maxRateSearch(port, `${svc.url}/metrics`, 20, Number(process.env['MLLP_STEP_SECONDS'] ?? 12), Number(process.env['MLLP_SEARCH_BUDGET_SECONDS'] ?? 120));
+    search = await maxRateSearch(port, `${svc.url}/metrics`, 20, Number(process.env['MLLP_STEP_SECONDS'] ?? 12), Number(process.env['MLLP_SEARCH_BUDGET_SECONDS'] ?? 240));
   } finally {
     await svc.close();
     await infra.close();
@@ -326,7 +331,7 @@ async function main(): Promise<void> {
       `**Fixed offered rate, 1,000 msg/s from 20 connections (open loop, ${fixedSeconds} s offered):** ACK p50 ${fixed.p50Ms?.toFixed(1)} ms, p99 ${fixed.p99Ms?.toFixed(1)} ms, ${Math.round(fixed.perSecond).toLocaleString('en-US')} msg/s accepted${fixed.unanswered || fixed.refused ? ` (${fixed.unanswered} unanswered within 15 s, ${fixed.refused} refused: p50/p99 are of the ACKed ones)` : ''} (load ${fixed.load1.join(' -> ')}).`,
       '',
       `**Highest rate sustained with ACK p99 under ${P99_LIMIT_MS} ms (20 connections, open loop):** ${
-        best ? `${best.offeredPerSecond.toLocaleString('en-US')} msg/s (p50 ${best.p50Ms?.toFixed(1)} ms, p99 ${best.p99Ms?.toFixed(1)} ms, load ${best.load1.join(' -> ')})` : `none of the steps tried (from ${STEP_RATES[0]} msg/s)`
+        best ? `${best.offeredPerSecond.toLocaleString('en-US')} msg/s (p50 ${best.p50Ms?.toFixed(1)} ms, p99 ${best.p99Ms?.toFixed(1)} ms, load ${best.load1.join(' -> ')})` : `none of the rates tried`
       }. The search stopped: ${search.stoppedBecause}.`,
       '',
       '| offered msg/s | accepted msg/s | p50 ms | p99 ms | load (1 min) | verdict |',
