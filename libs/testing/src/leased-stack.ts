@@ -12,7 +12,7 @@ import { IntakeLoad, type LoadTenant } from './intake-load';
 import { ledgerTestKeys } from './ledger-keys';
 import { pseudonymSecretsFile } from './pseudonyms';
 import { freePort } from './servers';
-import { type ServiceProcess, spawnService } from './service-process';
+import { killSpawnedServices, type ServiceProcess, spawnService } from './service-process';
 
 /** A receipt as the test saw it arrive on `ledger.entry.*`. */
 export interface SeenReceipt {
@@ -175,13 +175,8 @@ export class LeasedStack {
   private watchSignals(): void {
     const onSignal = (signal: NodeJS.Signals) => {
       process.stderr.write(`[testing] ${signal}: stopping the stack's processes\n`);
-      for (const p of [...this.ledgers.values(), ...this.stopped, ...(this.intake ? [this.intake] : [])]) {
-        try {
-          if (!p.exited()) process.kill(p.pid, 'SIGKILL');
-        } catch {
-          /* gone already */
-        }
-      }
+      // Every service this process spawned, a replica still starting included (it is in no map yet).
+      killSpawnedServices('SIGKILL');
       const exit = () => process.exit(signal === 'SIGINT' ? 130 : 143);
       setTimeout(exit, 20_000).unref();
       void (this.infra?.close() ?? Promise.resolve()).catch(() => undefined).finally(exit);

@@ -19,6 +19,26 @@ export interface ServiceProcess {
   exited(): boolean;
 }
 
+/**
+ * Every service process this process spawned that has not exited, ready or still starting: a
+ * harness stopped by a signal kills them all (killSpawnedServices), including one whose start it
+ * was still waiting for and so had not been handed yet.
+ */
+const live = new Set<ChildProcess>();
+
+/** Sends `signal` to every spawned service process that is still running; returns how many. */
+export function killSpawnedServices(signal: NodeJS.Signals = 'SIGKILL'): number {
+  let n = 0;
+  for (const child of live) {
+    try {
+      if (child.kill(signal)) n++;
+    } catch {
+      /* gone already */
+    }
+  }
+  return n;
+}
+
 /** Where the compiled entry point of a service lives (`npm run build` writes it). */
 export function serviceEntry(name: ServiceName): string {
   const entry = join(workspaceRoot(), 'dist', 'services', name, 'src', 'main.js');
@@ -61,6 +81,8 @@ async function spawnOnce(name: ServiceName, env: Record<string, string>, opts: S
     env: { ...process.env, ...env, SERVICE_NAME: name, HTTP_PORT: String(port), HTTP_HOST: env['HTTP_HOST'] ?? '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(child);
+  child.once('exit', () => live.delete(child));
   let out = '';
   if (opts.logFile) mkdirSync(dirname(opts.logFile), { recursive: true });
   const log = opts.logFile ? createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
