@@ -4,7 +4,7 @@
 // Ledger append, end to end and sustained: events published to LEDGER_APPEND (JetStream) with a
 // fixed number outstanding, appended by the ledger (its own process from the build output),
 // receipts read off ledger.entry.<tenant>; for 1 and 8 chains, LEDGER_BENCH_SECONDS each (default
-// 60). In the same run: the store's raw insertMany rate of the same documents with the same write
+// 60), each case on its own fresh database (caseDb). In the same run: the store's raw insertMany rate of the same documents with the same write
 // concern (entries alone, and everything the ledger writes per event), the one-core encode + sign
 // ceiling, the ledger's peak RSS, and transparency-dev/tessera's POSIX log appending leaves of our
 // entries' size (bench/tessera, the baseline of issue 17's write target; old duplicates after a
@@ -84,6 +84,15 @@ export function event(tenant: string, i: number, tag = 'bench'): LedgerEvent {
 
 export const percentile = (sorted: number[], p: number) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] : NaN);
 
+/**
+ * Each measured case's own database (fresh collections and indexes): a case run after another in
+ * the same database would meet its predecessor's entries in every index (8 chains after one chain
+ * met 80,000 of them), so the cases would not start even.
+ */
+export function caseDb(infra: Infra, name: string): string {
+  return `${infra.dbName}_${name}`;
+}
+
 /** Peak resident set of a process (Linux VmHWM), MiB. */
 function peakRssMiB(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -105,12 +114,13 @@ export class Bench {
     this.acks = new PubAckInbox(nc);
   }
 
-  async ledger(): Promise<ServiceProcess> {
+  /** A ledger process on `db` (default: the infra's database). */
+  async ledger(db = this.infra.dbName): Promise<ServiceProcess> {
     const i = this.infra;
     // Ready, not just listening: the append consumer exists before the first publish.
     return spawnService(
       'ledger',
-      { NATS_URL: i.natsUrl, NATS_NAMESPACE: i.namespace, MONGO_URL: i.mongoUrl, MONGO_DB: i.dbName, LOG_LEVEL: 'warn', ...this.keys.ledgerEnv, ...this.auth.env, ...(process.env['LEDGER_BENCH_ENV'] ? JSON.parse(process.env['LEDGER_BENCH_ENV']) : {}) },
+      { NATS_URL: i.natsUrl, NATS_NAMESPACE: i.namespace, MONGO_URL: i.mongoUrl, MONGO_DB: db, LOG_LEVEL: 'warn', ...this.keys.ledgerEnv, ...this.auth.env, ...(process.env['LEDGER_BENCH_ENV'] ? JSON.parse(process.env['LEDGER_BENCH_ENV']) : {}) },
       // A loaded machine may take longer than the default 30 s to start it.
       { waitFor: 'readyz', startTimeoutMs: 120_000 },
     );
@@ -151,7 +161,7 @@ export class Bench {
 
   /** Closed loop: WINDOW events outstanding, round robin over the chains, for SECONDS after a warm-up. */
   async sustained(chains: number): Promise<SustainedResult> {
-    const ledger = await this.ledger();
+    const ledger = await this.ledger(caseDb(this.infra, `c${chains}`));
     try {
       return await this.sustainedOn(ledger, chains);
     } finally {
@@ -288,13 +298,14 @@ export class Bench {
 }
 
 /**
- * The store's limit for what the ledger writes, with documents it stored in this run (re-keyed):
+ * The store's limit for what the ledger writes, with documents it stored in this run (re-keyed,
+ * read from `sampled`, inserted into `store`: a fresh database, as each case had):
  * `entries` = the entry documents alone, in the ledger's ordered chunks of 100; `per-event` =
  * everything one event costs (ciphertext, entry) in the ledger's batches of 1,000.
  */
-async function rawInsertRate(store: LedgerStore, chain: string, what: RawInsertResult['what'], writers: number, total: number): Promise<RawInsertResult> {
-  const entries = await store.scanEntries(chain, 0, 1_000);
-  const payloads = (await store.getPayloads(entries.map((e) => eventKey(chain, e.eventId)))) as PayloadDoc[];
+async function rawInsertRate(sampled: LedgerStore, store: LedgerStore, chain: string, what: RawInsertResult['what'], writers: number, total: number): Promise<RawInsertResult> {
+  const entries = await sampled.scanEntries(chain, 0, 1_000);
+  const payloads = (await sampled.getPayloads(entries.map((e) => eventKey(chain, e.eventId)))) as PayloadDoc[];
   if (entries.length === 0 || payloads.length === 0) throw new Error(`no documents of ${chain} to sample`);
   const per = Math.floor(total / writers);
   const l0 = load();
@@ -401,22 +412,32 @@ export async function runLedgerBench(): Promise<void> {
   // No async stack traces: nats.js otherwise makes an Error per publish (its ack request) up front.
   const nc = await connect({ servers: infra.natsUrl, noAsyncTraces: true });
   const mongo = new MongoClient(infra.mongoUrl);
-  // The store as the ledger sees it (the entry chunk follows the embedded FerretDB's insert batch).
-  const store = new LedgerStore(mongo.db(infra.dbName), { ferretDbInsertBatch: infra.route === 'local' ? FERRETDB_INSERT_BATCH : undefined });
-  await store.ensureIndexes();
+  // The store as the ledger sees it (the entry chunk follows the embedded FerretDB's insert batch), on a case's database.
+  const storeOn = (name: string) => new LedgerStore(mongo.db(caseDb(infra, name)), { ferretDbInsertBatch: infra.route === 'local' ? FERRETDB_INSERT_BATCH : undefined });
+  const databases = new Set<string>(CHAINS.map((c) => `c${c}`));
+  // The first case's store: what the raw inserts sample, and which entry chunk the ledger uses here.
+  const first = storeOn(`c${CHAINS[0] ?? 1}`);
   const bench = new Bench(infra, nc);
   const results: SustainedResult[] = [];
   const storeRaw: RawInsertResult[] = [];
   const { perSec: ceiling, perCpuSec: ceilingPerCpuSec } = encodeSignCeiling();
   const loadStart = load();
   try {
+    await first.ensureIndexes();
     for (const chains of CHAINS) {
       results.push(await bench.sustained(chains));
       process.stdout.write(`${JSON.stringify(results[results.length - 1])}\n`);
     }
+    // The documents the first case stored, inserted raw, each measurement on its own fresh database as the cases had.
     const sample = `sus-${CHAINS[0]}-0`;
     for (const writers of CHAINS.length && process.env['LEDGER_BENCH_RAW'] !== '0' ? [...new Set([1, ...CHAINS])] : []) {
-      for (const what of ['entries', 'per-event'] as const) storeRaw.push(await rawInsertRate(store, sample, what, writers, 20_000));
+      for (const what of ['entries', 'per-event'] as const) {
+        const name = `raw_${what}_${writers}`;
+        databases.add(name);
+        const store = storeOn(name);
+        await store.ensureIndexes();
+        storeRaw.push(await rawInsertRate(first, store, sample, what, writers, 20_000));
+      }
     }
     for (const r of results) {
       const raw = (what: RawInsertResult['what']) => storeRaw.find((x) => x.what === what && x.writers === r.chains)?.eventsPerSec;
@@ -426,6 +447,8 @@ export async function runLedgerBench(): Promise<void> {
       r.ratioToCeiling = Number((r.eventsPerSec / ceiling).toFixed(3));
     }
   } finally {
+    // An external store keeps what it is given: the cases' databases go (the embedded one goes whole).
+    for (const name of databases) await mongo.db(caseDb(infra, name)).dropDatabase().catch(() => undefined);
     await nc.close();
     await mongo.close();
     await infra.close();
@@ -451,9 +474,9 @@ export async function runLedgerBench(): Promise<void> {
     writeConcern: "{ w: 'majority', j: true } on ciphertext, entry and head writes",
     durability:
       infra.route === 'local'
-        ? 'a receipt is published, and the message acked, only after PostgreSQL committed the ciphertext and the entry (fsync on, synchronous_commit on: the WAL is flushed to disk at every commit, and FerretDB commits an ordered chunk of ' + String(store.entryInsertChunk) + ' entries, or a group of 100 ciphertexts, at once; it accepts the write concern but has no replicas to wait for) and JetStream stored the receipt (file storage, encrypted; this harness keeps nats-server\'s default sync_interval of 2 min, so a host crash could lose the bus\'s messages, receipts and acks of the last 2 min, though no stored entry; deploy/ sets sync_interval: always). The store\'s raw rates below use the same write concern into the same store'
+        ? 'a receipt is published, and the message acked, only after PostgreSQL committed the ciphertext and the entry (fsync on, synchronous_commit on: the WAL is flushed to disk at every commit, and FerretDB commits an ordered chunk of ' + String(first.entryInsertChunk) + ' entries, or a group of 100 ciphertexts, at once; it accepts the write concern but has no replicas to wait for) and JetStream stored the receipt (file storage, encrypted; this harness keeps nats-server\'s default sync_interval of 2 min, so a host crash could lose the bus\'s messages, receipts and acks of the last 2 min, though no stored entry; deploy/ sets sync_interval: always). The store\'s raw rates below use the same write concern into the same store'
         : 'as the configured servers provide',
-    entryInsertChunk: store.entryInsertChunk,
+    entryInsertChunk: first.entryInsertChunk,
     encodeSignCeilingPerSec: ceiling,
     encodeSignPerCpuSec: ceilingPerCpuSec,
     results,
@@ -466,19 +489,19 @@ export async function runLedgerBench(): Promise<void> {
     '',
     `${report.generatedAt}, Node ${report.node}, ${report.cpus} CPUs, load ${report.loadAverage.join(' -> ')}; ${report.infrastructure}; write concern ${report.writeConcern}. Durability: ${report.durability}.`,
     '',
-    `Events published to LEDGER_APPEND with Nats-Msg-Id, ${WINDOW} outstanding at all times (a new one per receipt), for ${SECONDS} s after a warm-up of ${WARMUP_S} s and the first ${WINDOW} receipts (the chains' data keys made); appended by the ledger process (encrypted payloads, signed entries with tree nodes, batched inserts), receipts read off ledger.entry.<tenant>. Latency: publish -> receipt (includes queueing behind the outstanding events: about ${WINDOW} / rate). A fresh ledger process per case; peak RSS is its VmHWM.`,
+    `Events published to LEDGER_APPEND with Nats-Msg-Id, ${WINDOW} outstanding at all times (a new one per receipt), for ${SECONDS} s after a warm-up of ${WARMUP_S} s and the first ${WINDOW} receipts (the chains' data keys made); appended by the ledger process (encrypted payloads, signed entries with tree nodes, batched inserts), receipts read off ledger.entry.<tenant>. Each case (and each raw insert below) starts on its own fresh database of the same store, so none meets another's entries in its indexes. Latency: publish -> receipt (includes queueing behind the outstanding events: about ${WINDOW} / rate). A fresh ledger process per case; peak RSS is its VmHWM.`,
     '',
     '| case | events/s | p50 ms | p99 ms | ledger peak RSS MiB | retry warnings | publish retries | load | / store entries raw | / store per-event raw | / encode+sign ceiling | / Tessera POSIX |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |',
     ...results.map((r) => `| ${r.name} | ${r.eventsPerSec} | ${r.latencyP50Ms} | ${r.latencyP99Ms} | ${r.ledgerPeakRssMiB} | ${r.ledgerRetryWarnings} | ${r.publishRetries} | ${r.load.join(' -> ')} | ${r.ratioToStoreEntries ?? 'n/a'} | ${r.ratioToStorePerEvent ?? 'n/a'} | ${r.ratioToCeiling ?? 'n/a'} | ${r.ratioToTessera ?? 'n/a'} |`),
     '',
-    `The store's limit in the same run, documents this run stored (re-keyed), same write concern: "entries" = entry documents alone in ordered chunks of ${store.entryInsertChunk}; "per-event" = what one event costs the store (ciphertext, entry), in batches of 1,000, each written as the ledger writes it (ciphertexts in unordered groups of 100 side by side, entries in ordered chunks one after another). One chain per writer.`,
+    `The store's limit in the same run, documents this run stored (re-keyed), same write concern: "entries" = entry documents alone in ordered chunks of ${first.entryInsertChunk}; "per-event" = what one event costs the store (ciphertext, entry), in batches of 1,000, each written as the ledger writes it (ciphertexts in unordered groups of 100 side by side, entries in ordered chunks one after another). One chain per writer.`,
     '',
     '| store writes | writers | events/s | seconds | load |',
     '| --- | ---: | ---: | ---: | --- |',
     ...storeRaw.map((r) => `| ${r.what} | ${r.writers} | ${r.eventsPerSec} | ${r.seconds} | ${r.load.join(' -> ')} |`),
     '',
-    ...tesseraLines(tessera, store.entryInsertChunk, report.tesseraTarget),
+    ...tesseraLines(tessera, first.entryInsertChunk, report.tesseraTarget),
     `One-core ceiling of canonical encoding + leaf hash + Ed25519 signature (measured in this run): ${ceiling} entries/s; ${ceilingPerCpuSec} per CPU second (how fast this run's CPU time was: shared cores run slower per CPU second).`,
     '',
     ...cpuLines(results),
