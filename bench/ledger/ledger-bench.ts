@@ -4,11 +4,11 @@
 // Ledger append, end to end and sustained: events published to LEDGER_APPEND (JetStream) with a
 // fixed number outstanding, appended by the ledger (its own process from the build output),
 // receipts read off ledger.entry.<tenant>; for 1 and 8 chains, LEDGER_BENCH_SECONDS each (default
-// 60), each case on its own fresh database (caseDb). In the same run: the store's raw insertMany rate of the same documents with the same write
-// concern (entries alone, and everything the ledger writes per event), the one-core encode + sign
-// ceiling, the ledger's peak RSS, and transparency-dev/tessera's POSIX log appending leaves of our
-// entries' size (bench/tessera, the baseline of issue 17's write target; old duplicates after a
-// restart: duplicates-bench.ts).
+// 60), each case on its own fresh database (caseDb). In the same run: the store's raw insertMany
+// rate of the same documents with the same write concern (entries alone, and everything the ledger
+// writes per event), the one-core encode + sign ceiling, the ledger's peak RSS, and
+// transparency-dev/tessera's POSIX log appending leaves of our entries' size (bench/tessera, the
+// baseline of issue 17's write target; old duplicates after a restart: duplicates-bench.ts).
 // Not a test. Run: npm run bench -- ledger (writes bench/results/ledger.{json,md}).
 import { readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -300,7 +300,7 @@ export class Bench {
 /**
  * The store's limit for what the ledger writes, with documents it stored in this run (re-keyed,
  * read from `sampled`, inserted into `store`: a fresh database, as each case had):
- * `entries` = the entry documents alone, in the ledger's ordered chunks of 100; `per-event` =
+ * `entries` = the entry documents alone, in the ledger's ordered chunks (`store.entryInsertChunk`); `per-event` =
  * everything one event costs (ciphertext, entry) in the ledger's batches of 1,000.
  */
 async function rawInsertRate(sampled: LedgerStore, store: LedgerStore, chain: string, what: RawInsertResult['what'], writers: number, total: number): Promise<RawInsertResult> {
