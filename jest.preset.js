@@ -21,6 +21,8 @@ module.exports = {
   testTimeout: 120_000,
   // Prints the infrastructure route once and builds server binaries before workers start.
   globalSetup: path.join(root, 'libs/testing/src/global-setup.ts'),
+  // Deletes the run's scratch folder: keys and secrets the tests wrote (libs/testing/src/scratch.ts).
+  globalTeardown: path.join(root, 'libs/testing/src/global-teardown.ts'),
   // Servers started by a test file are stopped in its afterAll; a leaked handle is a bug to see.
   detectOpenHandles: false,
 };

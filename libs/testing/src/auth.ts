@@ -1,8 +1,8 @@
 import { SignJWT } from 'jose';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from './scratch';
 
 /** Claims of a test token; `patient` (the pseudonym) is required on patient tokens. */
 export interface TestClaims {
@@ -37,7 +37,7 @@ function signSync(secret: Buffer, claims: Record<string, unknown>): string {
 
 export function testAuth(): TestAuth {
   const secret = randomBytes(32);
-  const dir = mkdtempSync(join(tmpdir(), 'clinical-ledger-auth-'));
+  const dir = tempDir('clinical-ledger-auth-');
   const secretFile = join(dir, 'jwt.secret');
   writeFileSync(secretFile, secret, { mode: 0o600 });
   const now = Math.floor(Date.now() / 1000);

@@ -1,8 +1,8 @@
 import { Ed25519Signer } from '@clinical-ledger/chain';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tempDir } from './scratch';
 
 /** A ledger signing key and key-encryption key in temp files, and the env that hands them over: the one key helper of the tests. */
 export interface LedgerTestKeys {
@@ -20,7 +20,7 @@ export interface LedgerTestKeys {
 }
 
 export function ledgerTestKeys(name = 'test-ledger'): LedgerTestKeys {
-  const dir = mkdtempSync(join(tmpdir(), 'clinical-ledger-keys-'));
+  const dir = tempDir('clinical-ledger-keys-');
   const signer = Ed25519Signer.generate(name);
   const signingKeyFile = join(dir, 'signing.key');
   const kekFile = join(dir, 'kek.key');

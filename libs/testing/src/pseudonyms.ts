@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { patientPseudonym } from '@clinical-ledger/contracts';
+import { tempDir } from './scratch';
 
 const TEST_KEY = Buffer.from('clinical-ledger test pseudonyms only');
 
@@ -18,7 +18,7 @@ export function testPseudonym(label: string | number): string {
  * `*_PSEUDONYM_SECRETS_FILE` read them. Returns the file's path.
  */
 export function pseudonymSecretsFile(secrets: Record<string, Buffer | string>): string {
-  const path = join(mkdtempSync(join(tmpdir(), 'clinical-ledger-pseudonyms-')), 'pseudonyms.json');
+  const path = join(tempDir('clinical-ledger-pseudonyms-'), 'pseudonyms.json');
   const encoded = Object.fromEntries(Object.entries(secrets).map(([t, s]) => [t, typeof s === 'string' ? s : s.toString('base64')]));
   writeFileSync(path, JSON.stringify(encoded), { mode: 0o600 });
   return path;

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { listening, stopChild, waitForPort } from './child-process';
 import { FERRETDB_INSERT_BATCH, FERRETDB_VERSION, ferretDbBinary, natsServerBinary } from './binaries';
 import { FERRETDB_PG_DATABASE, hasPostgresCluster, postgresBinaries, postgresRunAs, preparePostgresDataDir, tempPostgresDir } from './postgres';
+import { tempDir } from './scratch';
 
 /** `preferred` when nothing listens there, else a free port (local runs like stable addresses). */
 export async function portOr(preferred: number): Promise<number> {
@@ -149,7 +150,7 @@ export function natsStoreKey(file: string): string {
  * the key from the environment (nats-server has no command-line flag for it).
  */
 function encryptedStoreConfig(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'clinical-ledger-nats-conf-'));
+  const dir = tempDir('clinical-ledger-nats-conf-');
   const file = join(dir, 'jetstream.conf');
   writeFileSync(file, `# JetStream store encryption (the store folder comes from -sd)\njetstream {\n  cipher: chachapoly\n  key: $${NATS_STORE_KEY_VAR}\n}\n`, { mode: 0o600 });
   return file;
