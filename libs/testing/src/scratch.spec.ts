@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import globalTeardown from './global-teardown';
@@ -19,7 +19,9 @@ describe('the run scratch folder', () => {
 
   it('falls back to the OS temp folder when the run has none', () => {
     process.env[SCRATCH_ENV] = join(tmpdir(), 'clinical-ledger-no-such-run');
-    expect(dirname(tempDir('clinical-ledger-probe-'))).toBe(tmpdir());
+    const dir = tempDir('clinical-ledger-probe-');
+    rmSync(dir, { recursive: true });
+    expect(dirname(dir)).toBe(tmpdir());
   });
 
   it('is deleted by the global teardown, with what a test left behind in it', () => {
